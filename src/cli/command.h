@@ -1,0 +1,34 @@
+// Subcommand wiring. Each cmd_*.cpp defines one register_* function that adds its subcommand to the app
+// and, in its callback, stores the process exit code with set_exit_code().
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "util/status.h"
+
+namespace chimera::cli {
+
+// Exit codes that mean something (STYLE.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;      // the command ran and failed (model missing, server down)
+inline constexpr int kExitUsage = 2;        // bad flags or arguments
+inline constexpr int kExitFindings = 3;     // --strict: the validator found problems in the report
+
+void set_exit_code(int code);
+int exit_code();
+// Prints "chimera: <message>" to stderr and returns kExitFailure (or kExitUsage for invalid arguments).
+int report_error(const Status& status);
+
+void register_model(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_bench(CLI::App& app);     // chimera bench (backends) and chimera bench engine
+void register_serve(CLI::App& app);
+void register_results(CLI::App& app);
+void register_run(CLI::App& app);
+
+int main(int argc, char** argv);
+
+}  // namespace chimera::cli

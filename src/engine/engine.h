@@ -1,0 +1,200 @@
+// The engine's public API (a thin surface, as gemma.cpp's): load a model once, then either
+//  - Session::generate(request, on_token) for one sequence (CLI, EmbeddedBackend), or
+//  - Context::decode(batch) + Sampler + TextStreamer for many sequences stepped together (server).
+// Nothing here knows about HTTP, reports or files other than GGUF.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/chat_template.h"
+#include "engine/ggml_type.h"
+#include "engine/tokenizer.h"
+#include "util/status.h"
+
+namespace chimera::engine {
+
+struct ModelConfig;  // engine/model_config.h: architecture as data
+class GgufFile;
+
+// What a person (or a benchmark row) wants to know about a loaded model.
+struct ModelInfo {
+  std::string path;
+  std::string architecture;  // "gemma3", "llama"
+  std::string name;          // general.name
+  bool synthetic = false;    // chimera.synthetic: dummy weights, text is meaningless
+  std::string weight_type;   // llama-bench style: "Q4_0", "Q4_K - Medium", "F16"
+  std::string size_label;    // "1B", "270M", "8B": from metadata (general.size_label) or the count
+  uint64_t n_params = 0;
+  uint64_t file_bytes = 0;
+  uint64_t weight_bytes = 0;           // bytes of all tensors used by the text model
+  uint64_t decode_bytes_per_token = 0; // weights read per decoded token (roofline numerator, no KV)
+  int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
+  int context_length = 0;              // training context
+  std::vector<std::string> load_notes; // quirks fixed at load ("rope scaling linear 8 injected")
+};
+
+struct LoadOptions {
+  bool prefetch = true;  // madvise(WILLNEED) the mapped weights
+};
+
+class Model {
+ public:
+  static Result<std::shared_ptr<const Model>> load(const std::string& path, const LoadOptions& options = {});
+  virtual ~Model() = default;
+  virtual const ModelInfo& info() const = 0;
+  virtual const ModelConfig& config() const = 0;
+  virtual const Tokenizer& tokenizer() const = 0;
+  virtual ChatFamily chat_family() const = 0;
+  virtual int64_t load_ns() const = 0;  // time load() took (mmap + parse + bind)
+};
+
+struct SamplingOptions {
+  float temperature = 0.8f;  // 0 = greedy (argmax)
+  int top_k = 40;            // <= 0: off
+  float top_p = 0.9f;        // >= 1: off
+  float min_p = 0.0f;        // <= 0: off
+  float repeat_penalty = 1.0f;
+  int repeat_last_n = 64;    // 0: off, -1: num_ctx
+  std::optional<uint64_t> seed;  // unset: random
+};
+
+// Ollama-semantics sampler: repeat penalty -> top-k -> temperature -> softmax -> top-p -> min-p -> draw.
+class Sampler {
+ public:
+  Sampler(const SamplingOptions& options, int32_t n_vocab);
+  // `logits` (n_vocab) may be modified. `history` are the previous tokens (prompt + generated).
+  int32_t sample(float* logits, std::span<const int32_t> history);
+  const SamplingOptions& options() const { return options_; }
+
+ private:
+  SamplingOptions options_;
+  int32_t n_vocab_;
+  uint64_t rng_state_[2];
+  std::vector<std::pair<float, int32_t>> candidates_;  // reused, no per-token allocation
+};
+
+// Turns generated tokens into text that is safe to stream: never half a UTF-8 character, and text
+// that might be the start of a stop string is held back until it is known not to be one.
+class TextStreamer {
+ public:
+  TextStreamer(const Tokenizer& tokenizer, std::vector<std::string> stop);
+  // Returns the text that can be emitted now (possibly empty). Sets stopped() when a stop string matched;
+  // the stop string itself is not emitted.
+  std::string push(int32_t token);
+  // Flushes whatever is held back (end of generation without a stop match).
+  std::string finish();
+  bool stopped() const { return stopped_; }
+  const std::string& text() const { return emitted_; }  // everything emitted so far
+
+ private:
+  const Tokenizer& tokenizer_;
+  std::vector<std::string> stop_;
+  std::string pending_;
+  std::string emitted_;
+  bool stopped_ = false;
+};
+
+// Ollama's timing fields, in ns.
+struct Timings {
+  int64_t load_ns = 0;          // model load paid by this call (0 when already loaded)
+  int64_t prompt_eval_ns = 0;   // prefill
+  int64_t eval_ns = 0;          // decode: first sampled token to last
+  int64_t total_ns = 0;
+  int32_t prompt_eval_count = 0;
+  int32_t eval_count = 0;
+};
+
+struct GenerateRequest {
+  // The prompt: exactly one of messages (chat template applied), prompt (templated as one user turn,
+  // unless raw) or prompt_tokens (used as given).
+  std::vector<ChatMessage> messages;
+  std::string system;  // prepended as a system message for messages / prompt
+  std::string prompt;
+  bool raw = false;
+  std::vector<int32_t> prompt_tokens;
+
+  SamplingOptions sampling;
+  int32_t num_predict = -1;  // -1: until end-of-generation or the context is full
+  std::vector<std::string> stop;
+  bool ignore_eos = false;   // benchmarks: generate exactly num_predict tokens
+  // When the prompt does not fit num_ctx: false -> error; true -> keep the end, report truncation.
+  bool truncate_prompt = false;
+  // Polled between steps; returning true cancels (done_reason "cancelled").
+  std::function<bool()> cancelled;
+  // When set, receives the logits of every prompt position (n_prompt x n_vocab, row-major).
+  std::vector<float>* prompt_logits = nullptr;
+};
+
+struct TokenEvent {
+  int32_t token = 0;
+  std::string_view text;  // text safe to emit now (may be empty)
+  int64_t time_ns = 0;    // monotonic clock when the token was sampled
+  int32_t index = 0;      // 0 for the first generated token
+};
+// Return false to stop generating (done_reason "cancelled").
+using OnToken = std::function<bool(const TokenEvent&)>;
+
+struct GenerateResult {
+  std::string text;
+  std::vector<int32_t> tokens;
+  std::string done_reason;  // "stop" (EOG or stop string), "length" (num_predict / num_ctx), "cancelled"
+  int32_t prompt_tokens = 0;
+  bool prompt_truncated = false;
+  int32_t prompt_tokens_dropped = 0;
+  Timings timings;
+};
+
+struct SessionOptions {
+  int32_t num_ctx = 4096;
+  int32_t num_batch = 512;
+  int32_t num_thread = 0;   // <= 0: physical cores
+  GgmlType kv_type = GgmlType::kF16;  // F16 or Q8_0
+};
+
+// One sequence with its own KV cache; reusable across generate() calls (each call starts afresh).
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Model> model, const SessionOptions& options);
+  virtual ~Session() = default;
+  virtual Result<GenerateResult> generate(const GenerateRequest& request, const OnToken& on_token) = 0;
+  // Prompt rendering as generate() does it, for callers that count tokens first.
+  virtual Result<std::vector<int32_t>> render_prompt(const GenerateRequest& request) const = 0;
+  virtual const SessionOptions& options() const = 0;
+};
+
+// Many sequences sharing one model and one KV pool, advanced together: one forward pass over the weights
+// for every token in the batch (continuous batching in the server).
+struct BatchToken {
+  int32_t token = 0;
+  int32_t seq = 0;     // sequence slot, 0 <= seq < n_seq_max
+  int32_t pos = 0;     // position within that sequence
+  bool want_logits = false;
+};
+
+struct ContextOptions {
+  int32_t n_seq_max = 1;
+  int32_t n_ctx_per_seq = 4096;
+  int32_t num_thread = 0;
+  GgmlType kv_type = GgmlType::kF16;
+};
+
+class Context {
+ public:
+  static Result<std::unique_ptr<Context>> create(std::shared_ptr<const Model> model, const ContextOptions& options);
+  virtual ~Context() = default;
+  // Runs the batch; writes n_vocab logits per token with want_logits, in batch order.
+  virtual Status decode(std::span<const BatchToken> batch, float* logits) = 0;
+  // Forgets a sequence's KV (its slot can be reused at position 0).
+  virtual void clear_sequence(int32_t seq) = 0;
+  virtual const ContextOptions& options() const = 0;
+  virtual const Model& model() const = 0;
+  virtual int64_t kv_bytes() const = 0;
+};
+
+}  // namespace chimera::engine

@@ -1,0 +1,47 @@
+// Persistent worker threads for the engine's kernels. Workers spin briefly then sleep; dispatching a
+// job allocates nothing, so it can run per layer per token.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+namespace chimera::engine {
+
+class ThreadPool {
+ public:
+  // n_threads includes the calling thread (n_threads - 1 workers are started). <= 0 means physical cores.
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Runs job(thread_index, n_threads) on every thread, the caller as index 0, and returns when all
+  // have finished. Not reentrant: a job must not call run() on the same pool.
+  template <typename F>
+  void run(F&& job) {
+    using Fn = std::remove_reference_t<F>;
+    run_raw(
+        [](void* ctx, int ith, int nth) { (*static_cast<Fn*>(ctx))(ith, nth); },
+        const_cast<void*>(static_cast<const void*>(&job)));
+  }
+
+  // Splits [0, n) into contiguous chunks, one per thread: body(begin, end, thread_index).
+  template <typename F>
+  void parallel_for(int64_t n, F&& body) {
+    run([&](int ith, int nth) {
+      int64_t begin = n * ith / nth, end = n * (ith + 1) / nth;
+      if (begin < end) body(begin, end, ith);
+    });
+  }
+
+ private:
+  using RawJob = void (*)(void* ctx, int ith, int nth);
+  void run_raw(RawJob job, void* ctx);
+  struct State;
+  State* state_;
+  int n_threads_;
+};
+
+}  // namespace chimera::engine

@@ -1,0 +1,128 @@
+// THE SEAM (ARCHITECTURE.md): the request and record types every backend speaks. agent/ and lab/ see
+// models only through these and llm::Backend; they never include engine/ headers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/provenance.h"
+#include "util/status.h"
+
+namespace chimera::llm {
+
+// Ollama's option names. Unset means "the backend's default" and is recorded as unset, never guessed.
+struct Options {
+  std::optional<int64_t> num_ctx, num_predict, num_batch, num_thread, num_gpu, top_k, repeat_last_n, seed;
+  std::optional<double> temperature, top_p, min_p, repeat_penalty;
+  std::optional<std::vector<std::string>> stop;
+
+  bool empty() const;
+  // "temperature=0.2,num_ctx=1024,stop=a|b": names as Ollama spells them (kebab-case accepted).
+  static Result<Options> parse(std::string_view assignments);
+  // Sets one option from text; error names the option and the value.
+  Status set(std::string_view name, std::string_view value);
+  // Only the set options, in a fixed order: "num_ctx=4096 temperature=0.4".
+  std::string to_string() const;
+  // The option set as (name, value text) pairs in a fixed order, for tables and JSON.
+  std::vector<std::pair<std::string, std::string>> items() const;
+  // Values from `overrides` replace ours.
+  Options merged_with(const Options& overrides) const;
+  bool operator==(const Options& other) const = default;
+};
+// Every option name, in the fixed order used for printing.
+const std::vector<std::string_view>& option_names();
+
+struct Message {
+  std::string role;  // "system", "user", "assistant"
+  std::string content;
+};
+
+struct Request {
+  std::string model;               // backend-specific name; may be empty when the backend has one model
+  std::string prompt;              // a single user turn (templated by the backend unless raw)
+  std::vector<Message> messages;   // or a chat
+  std::string system;
+  bool raw = false;
+  Options options;
+  bool stream = true;
+  bool ignore_eos = false;         // ask for exactly num_predict tokens where the backend supports it
+  std::optional<std::string> keep_alive;
+  int64_t connect_timeout_ms = 5'000;
+  int64_t read_timeout_ms = 600'000;  // longest silence tolerated between bytes
+  std::function<bool()> cancelled;  // polled; true aborts the call (recorded as cancelled)
+};
+
+enum class TokenCountSource {
+  kNone,    // unknown (failed call)
+  kServer,  // the server said so (Ollama eval_count, OpenAI usage): measured
+  kEngine,  // the embedded engine counted sampled tokens: measured
+  kChunks,  // counted from streamed chunks: derived (a chunk may carry several tokens)
+};
+std::string_view token_count_source_name(TokenCountSource source);
+
+// Server-reported timings (Ollama's final object, or the embedded engine's timers), ns.
+struct ServerTimings {
+  std::optional<int64_t> load_ns, prompt_eval_ns, eval_ns, total_ns;
+  std::optional<int64_t> prompt_eval_count, eval_count;
+};
+
+struct CallRecord {
+  std::string backend;      // "ollama://127.0.0.1:11434", "embedded:/path/m.gguf", ...
+  std::string model;
+  std::string endpoint;     // "/api/generate", "/v1/chat/completions", "engine"
+  bool synthetic_model = false;  // dummy weights: text meaningless, timings real
+
+  Options options_requested;
+  Options options_applied;      // what was in force, where knowable (server/model defaults filled in)
+  std::map<std::string, std::string> option_sources;  // name -> "sent" | "model default" | "backend default"
+
+  std::string text;
+  std::string done_reason;      // "stop", "length", "cancelled", ...
+  int64_t token_count = 0;      // generated tokens
+  TokenCountSource token_count_source = TokenCountSource::kNone;
+  std::optional<int64_t> prompt_tokens;
+  int64_t chunk_count = 0;      // streamed chunks/lines carrying text
+
+  // Client clocks: monotonic ns. 0 = did not happen.
+  int64_t wall_start_unix_ms = 0;
+  int64_t t_request_ns = 0;
+  int64_t t_first_byte_ns = 0;
+  int64_t t_first_token_ns = 0;
+  int64_t t_done_ns = 0;
+  std::vector<int64_t> chunk_times_ns;   // arrival of every chunk that carried text
+  std::vector<int32_t> chunk_token_counts;  // tokens per chunk where known (1 for engine/NDJSON)
+
+  ServerTimings server;
+  bool model_load_paid = false;    // this call loaded the model (load_duration large or /api/ps said so)
+  bool prompt_truncated = false;   // the prompt did not fit num_ctx
+  std::vector<std::string> warnings;
+
+  // A failed call is a failure, never a zero: ok == false excludes it from statistics.
+  bool ok = false;
+  ErrorCode error_code = ErrorCode::kOk;
+  std::string error;              // the reason, with the server's own message when it gave one
+};
+
+struct ModelEntry {
+  std::string name;            // "gemma3:latest", or the GGUF path for embedded
+  std::string family;          // "gemma3"
+  std::string parameter_size;  // "4.3B"
+  std::string quantization;    // "Q4_K_M"
+  uint64_t size_bytes = 0;
+  bool synthetic = false;
+};
+
+struct ModelDescription {
+  ModelEntry entry;
+  std::optional<int64_t> context_length;
+  Options defaults;            // the model's own default parameters (Ollama /api/show "parameters")
+  std::string template_text;
+  std::map<std::string, std::string> details;
+};
+
+}  // namespace chimera::llm

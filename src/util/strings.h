@@ -1,0 +1,36 @@
+// Small string helpers used across layers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chimera {
+
+std::vector<std::string> split(std::string_view text, char separator);
+std::string_view trim(std::string_view text);
+std::string join(const std::vector<std::string>& parts, std::string_view separator);
+bool starts_with(std::string_view text, std::string_view prefix);
+bool ends_with(std::string_view text, std::string_view suffix);
+std::string to_lower(std::string_view text);
+std::string replace_all(std::string_view text, std::string_view from, std::string_view to);
+
+// Strict number parsing: the whole string must be consumed.
+std::optional<int64_t> parse_int(std::string_view text);
+std::optional<double> parse_double(std::string_view text);
+
+// "1.06 GB", "812.3 MiB" style sizes: decimal units (GB) as llama-bench and Ollama print them.
+std::string format_bytes(uint64_t bytes);
+std::string format_bytes_binary(uint64_t bytes);
+// "2.64 B" / "999.9 M" parameter counts.
+std::string format_count(uint64_t count);
+
+// True when `text` is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool is_valid_utf8(std::string_view text);
+// Length of the longest prefix of `text` that ends on a UTF-8 character boundary, so streamed
+// text never emits half a character.
+size_t utf8_complete_prefix(std::string_view text);
+
+}  // namespace chimera
