@@ -24,7 +24,9 @@ int report_error(const Status& status);
 void register_model(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);
-void register_bench(CLI::App& app);     // chimera bench (backends) and chimera bench engine
+void register_bench(CLI::App& app);     // chimera bench (backends): cmd_bench.cpp
+// chimera bench engine (llama-bench style, in-process): cmd_bench_engine.cpp, called by register_bench.
+void register_bench_engine(CLI::App& bench);
 void register_serve(CLI::App& app);
 void register_results(CLI::App& app);
 void register_run(CLI::App& app);

@@ -20,6 +20,7 @@ int report_error(const Status& status) {
 int main(int argc, char** argv) {
   CLI::App app{"Chimera: grounded LLM reports, honest measurement, and an embedded GGUF engine"};
   app.require_subcommand(1);
+  app.fallthrough();
   app.set_version_flag("--version", [] {
     const BuildInfo& b = build_info();
     return "chimera " + b.version + " (" + b.git_commit + ", " + b.build_type + ", " + b.compiler + ")";
