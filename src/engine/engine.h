@@ -19,7 +19,8 @@
 
 namespace chimera::engine {
 
-struct ModelConfig;  // engine/model_config.h: architecture as data
+struct ModelConfig;   // engine/model_config.h: architecture as data
+struct ModelWeights;  // engine/model_weights.h: views of the mapped tensors (internal)
 class GgufFile;
 
 // What a person (or a benchmark row) wants to know about a loaded model.
@@ -52,6 +53,7 @@ class Model {
   virtual const Tokenizer& tokenizer() const = 0;
   virtual ChatFamily chat_family() const = 0;
   virtual int64_t load_ns() const = 0;  // time load() took (mmap + parse + bind)
+  virtual const ModelWeights& weights() const = 0;  // for the forward pass
 };
 
 struct SamplingOptions {
@@ -64,7 +66,9 @@ struct SamplingOptions {
   std::optional<uint64_t> seed;  // unset: random
 };
 
-// Ollama-semantics sampler: repeat penalty -> top-k -> temperature -> softmax -> top-p -> min-p -> draw.
+// Ollama-semantics sampler (engine-reference.md §5.2): repeat penalty -> top-k -> temperature ->
+// softmax -> top-p -> min-p -> draw. Temperature 0 is greedy argmax (after the repeat penalty, as
+// llama.cpp's chain). The same seed gives the same draws.
 class Sampler {
  public:
   Sampler(const SamplingOptions& options, int32_t n_vocab);
@@ -73,10 +77,14 @@ class Sampler {
   const SamplingOptions& options() const { return options_; }
 
  private:
+  void apply_repeat_penalty(float* logits, std::span<const int32_t> history);
+  double next_uniform();  // [0, 1)
+
   SamplingOptions options_;
   int32_t n_vocab_;
   uint64_t rng_state_[2];
   std::vector<std::pair<float, int32_t>> candidates_;  // reused, no per-token allocation
+  std::vector<uint8_t> penalized_;                      // per token, reset after each use
 };
 
 // Turns generated tokens into text that is safe to stream: never half a UTF-8 character, and text
@@ -180,6 +188,7 @@ struct BatchToken {
 struct ContextOptions {
   int32_t n_seq_max = 1;
   int32_t n_ctx_per_seq = 4096;
+  int32_t n_batch = 512;    // most tokens one decode() call may carry (sizes scratch and KV rings)
   int32_t num_thread = 0;
   GgmlType kv_type = GgmlType::kF16;
 };

@@ -1,0 +1,114 @@
+#include "engine/model_weights.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "engine/gguf.h"
+#include "engine/model_config.h"
+#include "engine/quant.h"
+
+namespace chimera::engine {
+namespace {
+
+class Binder {
+ public:
+  Binder(const GgufFile& file, ModelWeights& weights) : file_(file), weights_(weights) {}
+
+  Result<const GgufTensorInfo*> find(const std::string& name, std::vector<int64_t> ne) {
+    const GgufTensorInfo* t = file_.find_tensor(name);
+    if (t == nullptr) {
+      return make_error(ErrorCode::kNotFound, "{}: tensor {} is missing (expected shape [{}])",
+                        file_.path(), name, fmt::join(ne, ", "));
+    }
+    if (t->ne != ne) {
+      return make_error(ErrorCode::kParseError, "{}: tensor {} has shape [{}]; expected [{}]",
+                        file_.path(), name, fmt::join(t->ne, ", "), fmt::join(ne, ", "));
+    }
+    const GgmlTypeInfo* info = ggml_type_info(static_cast<uint32_t>(t->type));
+    if (info == nullptr || !info->is_computable) {
+      return make_error(ErrorCode::kUnsupported, "{}: tensor {} has type {}; this build supports {}",
+                        file_.path(), name, ggml_type_name(t->type), computable_type_list());
+    }
+    weights_.n_params += static_cast<uint64_t>(t->n_elements);
+    weights_.bytes += t->n_bytes;
+    return t;
+  }
+
+  Result<WeightMatrix> matrix(const std::string& name, int64_t cols, int64_t rows) {
+    CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, {cols, rows}));
+    WeightMatrix w;
+    w.data = t->data;
+    w.type = t->type;
+    w.rows = rows;
+    w.cols = cols;
+    w.row_bytes = ggml_row_bytes(t->type, cols).value_or(0);
+    return w;
+  }
+
+  Result<std::vector<float>> vector(const std::string& name, int64_t n) {
+    CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, {n}));
+    std::vector<float> out(static_cast<size_t>(n));
+    dequantize_row(t->type, t->data, out.data(), n);
+    return out;
+  }
+
+ private:
+  const GgufFile& file_;
+  ModelWeights& weights_;
+};
+
+}  // namespace
+
+Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& config) {
+  ModelWeights w;
+  Binder bind(file, w);
+  const int64_t d = config.n_embd;
+  CHIMERA_ASSIGN_OR_RETURN(w.token_embd, bind.matrix("token_embd.weight", d, config.n_vocab));
+  CHIMERA_ASSIGN_OR_RETURN(w.output_norm, bind.vector("output_norm.weight", d));
+  if (config.tied_output) {
+    w.output = w.token_embd;
+  } else {
+    CHIMERA_ASSIGN_OR_RETURN(w.output, bind.matrix("output.weight", d, config.n_vocab));
+  }
+  if (config.layers[0].rope.use_freq_factors) {
+    CHIMERA_ASSIGN_OR_RETURN(w.rope_freqs, bind.vector("rope_freqs.weight", config.n_rot / 2));
+  }
+  uint64_t layer_matrix_bytes = 0;
+  w.layers.resize(config.layers.size());
+  for (size_t i = 0; i < config.layers.size(); ++i) {
+    const LayerConfig& lc = config.layers[i];
+    LayerWeights& lw = w.layers[i];
+    auto name = [&](const char* part) { return fmt::format("blk.{}.{}.weight", i, part); };
+    const int64_t q_width = int64_t{lc.n_head} * config.head_dim;
+    const int64_t kv_width = int64_t{lc.n_head_kv} * config.head_dim;
+    const int64_t v_width = int64_t{lc.n_head_kv} * config.value_dim;
+    CHIMERA_ASSIGN_OR_RETURN(lw.attn_norm, bind.vector(name("attn_norm"), d));
+    CHIMERA_ASSIGN_OR_RETURN(lw.wq, bind.matrix(name("attn_q"), d, q_width));
+    CHIMERA_ASSIGN_OR_RETURN(lw.wk, bind.matrix(name("attn_k"), d, kv_width));
+    CHIMERA_ASSIGN_OR_RETURN(lw.wv, bind.matrix(name("attn_v"), d, v_width));
+    CHIMERA_ASSIGN_OR_RETURN(lw.wo, bind.matrix(name("attn_output"), int64_t{lc.n_head} * config.value_dim, d));
+    if (lc.qk_norm) {
+      CHIMERA_ASSIGN_OR_RETURN(lw.attn_q_norm, bind.vector(name("attn_q_norm"), config.head_dim));
+      CHIMERA_ASSIGN_OR_RETURN(lw.attn_k_norm, bind.vector(name("attn_k_norm"), config.head_dim));
+    }
+    if (lc.post_attention_norm) {
+      CHIMERA_ASSIGN_OR_RETURN(lw.post_attention_norm, bind.vector(name("post_attention_norm"), d));
+    }
+    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_norm, bind.vector(name("ffn_norm"), d));
+    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_gate, bind.matrix(name("ffn_gate"), d, lc.n_ff));
+    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_up, bind.matrix(name("ffn_up"), d, lc.n_ff));
+    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_down, bind.matrix(name("ffn_down"), lc.n_ff, d));
+    if (lc.post_ffn_norm) {
+      CHIMERA_ASSIGN_OR_RETURN(lw.post_ffw_norm, bind.vector(name("post_ffw_norm"), d));
+    }
+    for (const WeightMatrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down}) {
+      layer_matrix_bytes += m->row_bytes * static_cast<uint64_t>(m->rows);
+    }
+  }
+  w.decode_bytes_per_token = layer_matrix_bytes +
+                             w.output.row_bytes * static_cast<uint64_t>(w.output.rows) +
+                             w.token_embd.row_bytes;
+  return w;
+}
+
+}  // namespace chimera::engine
