@@ -1,13 +1,15 @@
 // Matrix products of a quantized weight matrix with f32 activations: matrix-vector for decode
 // (n_tokens == 1) and blocked matrix-matrix for prefill. Activations are quantized once per call to
-// the weight type's dot type (engine-reference.md §2.3). SIMD paths (AVX2, AVX-512, AVX-512 VNNI) are
-// chosen at run time from CPUID; the scalar path is the reference.
+// the weight type's dot type (engine-reference.md §2.3): Q8_0-style 32-blocks for Q4_0/Q5_0/Q8_0,
+// Q8_K-style 256-blocks for the K-quants; F32/F16/BF16 weights use the f32 activations as they are.
+// SIMD paths (AVX2, AVX-512, AVX-512 VNNI) are chosen at run time from CPUID; the scalar path is the
+// reference. Weights are used in place (mmap'd), never repacked.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "engine/ggml_type.h"
 #include "engine/thread_pool.h"
@@ -24,23 +26,40 @@ struct WeightMatrix {
 
 enum class KernelPath { kScalar, kAvx2, kAvx512, kAvx512Vnni };
 std::string_view kernel_path_name(KernelPath path);
-// The best path this CPU supports, unless CHIMERA_KERNEL=scalar|avx2|avx512|avx512vnni forces one.
+// Whether this CPU can run the path (scalar: always).
+bool kernel_path_supported(KernelPath path);
+// The best path this CPU supports, unless CHIMERA_KERNEL=scalar|avx2|avx512|avx512vnni forces one
+// (a forced path the CPU lacks falls back to the best supported one, with a warning in the log).
 KernelPath active_kernel_path();
-void set_kernel_path(KernelPath path);  // tests force each path in turn
+void set_kernel_path(KernelPath path);  // tests force each path in turn; unsupported paths are ignored
 
-// Per-thread-pool scratch for quantized activations; grows once and is reused (no per-token allocation).
+// Whether matmul() handles this weight type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K).
+bool matmul_supports(GgmlType type);
+
+// Per-thread-pool scratch for quantized activations; 64-byte aligned, grows to the largest request and
+// is then reused (no per-token allocation). Not thread-safe: one per concurrent matmul caller.
 class MatmulScratch {
  public:
+  MatmulScratch() = default;
+  ~MatmulScratch();
+  MatmulScratch(const MatmulScratch&) = delete;
+  MatmulScratch& operator=(const MatmulScratch&) = delete;
   void* reserve(size_t bytes);
+  size_t capacity() const { return capacity_; }
+
  private:
-  std::vector<uint8_t, std::allocator<uint8_t>> buffer_;
+  void* buffer_ = nullptr;
+  size_t capacity_ = 0;
 };
 
 // y[t * w.rows + r] = dot(W row r, x[t * w.cols ...]) for t < n_tokens, r < w.rows.
+// w.type must satisfy matmul_supports() and w.cols must be a multiple of its block size (the GGUF
+// loader guarantees both); otherwise y is left untouched.
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch);
 
-// Plain reference: dequantize each row to f32, accumulate in double. For tests only.
+// Plain reference: dequantize each row to f32, accumulate in double (no activation quantization).
+// For tests only.
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
 
 }  // namespace chimera::engine

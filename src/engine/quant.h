@@ -1,13 +1,18 @@
 // Block layouts and the scalar reference quantizers/dequantizers for weight types
 // (engine-reference.md §2). These are the ground truth that SIMD kernels are tested against.
+// Weight quantizers make the same choices as ggml's `quantize_row_*_ref` (no importance matrix), so a
+// tensor quantized here is what llama.cpp's quantizer would have written for the same f32 input.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "engine/ggml_type.h"
+#include "util/status.h"
 
 namespace chimera::engine {
+
+class ThreadPool;
 
 inline constexpr int kQK = 32;    // elements per block of the *_0 / *_1 types
 inline constexpr int kQK_K = 256; // elements per K-quant super-block
@@ -32,12 +37,63 @@ static_assert(sizeof(BlockQ8_K) == 292);
 // True for F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K. (Q5_0 is what llama.cpp's Q4_K_M rule
 // falls back to for rows not a multiple of 256, e.g. every d_model=1152 row of gemma3 1B.)
 bool can_quantize(GgmlType type);
+// The same set plus Q8_K (an activation type, dequantizable for tests).
+bool can_dequantize(GgmlType type);
 // n must be a multiple of the type's block size. `out` receives ggml_row_bytes(type, n) bytes.
 void quantize_row(GgmlType type, const float* x, void* out, int64_t n);
 void dequantize_row(GgmlType type, const void* in, float* out, int64_t n);
 
+// Checked, multi-threaded form for whole tensors (`rows` rows of `cols` values, row-major): validates
+// the type and the row length, then quantizes rows in parallel on `pool` (serially when null).
+Status quantize_matrix(GgmlType type, const float* x, int64_t rows, int64_t cols, void* out,
+                       ThreadPool* pool);
+
 // Activation types (engine-reference.md §2.3).
 void quantize_row_q8_0(const float* x, BlockQ8_0* out, int64_t n);
 void quantize_row_q8_k(const float* x, BlockQ8_K* out, int64_t n);
+
+// The K-quant 6-bit scale/min unpacking of Q4_K and Q5_K (sub-block j in 0..7).
+inline void k4_scale_min(int j, const uint8_t* scales, uint8_t* scale, uint8_t* min) {
+  if (j < 4) {
+    *scale = scales[j] & 63;
+    *min = scales[j + 4] & 63;
+  } else {
+    *scale = static_cast<uint8_t>((scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4));
+    *min = static_cast<uint8_t>((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
+  }
+}
+
+namespace quant_detail {
+// Per-type reference kernels (quant.cpp: the *_0 types and floats; quant_k.cpp: K-quants).
+void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t n);
+void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n);
+void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n);
+void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n);
+void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n);
+void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n);
+void dequantize_q4_0(const BlockQ4_0* x, float* y, int64_t n);
+void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n);
+void dequantize_q8_0(const BlockQ8_0* x, float* y, int64_t n);
+void dequantize_q4_k(const BlockQ4_K* x, float* y, int64_t n);
+void dequantize_q5_k(const BlockQ5_K* x, float* y, int64_t n);
+void dequantize_q6_k(const BlockQ6_K* x, float* y, int64_t n);
+void dequantize_q8_k(const BlockQ8_K* x, float* y, int64_t n);
+
+// Round to nearest, ties to even (what ggml's `nearest_int` computes), valid for |v| < 2^22.
+inline int nearest_int(float v) {
+  float shifted = v + 12582912.0f;  // 1.5 * 2^23: the mantissa now holds round(v) + 2^22
+  uint32_t bits;
+  __builtin_memcpy(&bits, &shifted, sizeof bits);
+  return static_cast<int>(bits & 0x007FFFFF) - 0x00400000;
+}
+// Round half away from zero (C roundf), for |v| < 2^23, without a libm call.
+inline int round_away(float v) {
+  int i = static_cast<int>(v);  // truncates toward zero
+  float rest = v - static_cast<float>(i);  // exact: i and v are within 1
+  if (rest >= 0.5f) return i + 1;
+  if (rest <= -0.5f) return i - 1;
+  return i;
+}
+}  // namespace quant_detail
 
 }  // namespace chimera::engine

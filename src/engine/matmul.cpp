@@ -1,0 +1,168 @@
+// matmul driver: picks the kernel path, converts activations once per call into the scratch buffer, and
+// splits the output rows across the thread pool. The kernels themselves live in matmul_<path>.cpp.
+#include "engine/matmul.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "engine/matmul_kernels.h"
+#include "engine/quant.h"
+#include "util/cpu.h"
+#include "util/log.h"
+
+namespace chimera::engine {
+namespace {
+
+using matmul_detail::TypeKernel;
+
+std::atomic<int> g_path{-1};
+
+KernelPath best_supported_path() {
+  if (kernel_path_supported(KernelPath::kAvx512Vnni)) return KernelPath::kAvx512Vnni;
+  if (kernel_path_supported(KernelPath::kAvx512)) return KernelPath::kAvx512;
+  if (kernel_path_supported(KernelPath::kAvx2)) return KernelPath::kAvx2;
+  return KernelPath::kScalar;
+}
+
+KernelPath path_from_environment() {
+  KernelPath best = best_supported_path();
+  const char* forced = std::getenv("CHIMERA_KERNEL");
+  if (forced == nullptr || *forced == '\0') return best;
+  std::string name(forced);
+  for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
+    if (name != kernel_path_name(p)) continue;
+    if (kernel_path_supported(p)) return p;
+    log::warn("CHIMERA_KERNEL={}: this CPU lacks that instruction set; using {}", name, kernel_path_name(best));
+    return best;
+  }
+  log::warn("CHIMERA_KERNEL={} is not one of scalar, avx2, avx512, avx512vnni; using {}", name,
+            kernel_path_name(best));
+  return best;
+}
+
+const TypeKernel* kernel_for(KernelPath path, GgmlType type) {
+  const TypeKernel* k = nullptr;
+  switch (path) {
+    case KernelPath::kAvx512Vnni: k = matmul_detail::avx512_kernel(type, true); break;
+    case KernelPath::kAvx512: k = matmul_detail::avx512_kernel(type, false); break;
+    case KernelPath::kAvx2: k = matmul_detail::avx2_kernel(type); break;
+    case KernelPath::kScalar: break;
+  }
+  return k != nullptr ? k : matmul_detail::scalar_kernel(type);
+}
+
+constexpr size_t kScratchAlignment = 64;
+
+size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+}  // namespace
+
+std::string_view kernel_path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::kScalar: return "scalar";
+    case KernelPath::kAvx2: return "avx2";
+    case KernelPath::kAvx512: return "avx512";
+    case KernelPath::kAvx512Vnni: return "avx512vnni";
+  }
+  return "unknown";
+}
+
+bool kernel_path_supported(KernelPath path) {
+  const CpuFeatures& f = cpu_features();
+  switch (path) {
+    case KernelPath::kScalar: return true;
+    case KernelPath::kAvx2: return f.has_avx2_path();
+    case KernelPath::kAvx512: return f.has_avx512_path();
+    case KernelPath::kAvx512Vnni: return f.has_avx512_path() && f.avx512vnni;
+  }
+  return false;
+}
+
+KernelPath active_kernel_path() {
+  int p = g_path.load(std::memory_order_relaxed);
+  if (p < 0) {
+    p = static_cast<int>(path_from_environment());
+    g_path.store(p, std::memory_order_relaxed);
+  }
+  return static_cast<KernelPath>(p);
+}
+
+void set_kernel_path(KernelPath path) {
+  if (kernel_path_supported(path)) g_path.store(static_cast<int>(path), std::memory_order_relaxed);
+}
+
+bool matmul_supports(GgmlType type) { return matmul_detail::scalar_kernel(type) != nullptr; }
+
+MatmulScratch::~MatmulScratch() { std::free(buffer_); }
+
+void* MatmulScratch::reserve(size_t bytes) {
+  if (bytes <= capacity_) return buffer_;
+  // Grow geometrically so a prefill after decode reallocates once, not per batch size.
+  size_t capacity = round_up(std::max(bytes, capacity_ * 2), kScratchAlignment);
+  void* fresh = std::aligned_alloc(kScratchAlignment, capacity);
+  if (fresh == nullptr) throw std::bad_alloc();
+  std::free(buffer_);
+  buffer_ = fresh;
+  capacity_ = capacity;
+  return buffer_;
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            MatmulScratch& scratch) {
+  if (n_tokens <= 0 || w.rows <= 0 || !matmul_supports(w.type)) return;
+  if (w.cols % ggml_type_info(w.type).block_size != 0) return;
+  const TypeKernel* kernel = kernel_for(active_kernel_path(), w.type);
+
+  const void* act = x;
+  size_t act_stride = static_cast<size_t>(w.cols) * sizeof(float);
+  if (kernel->act_row_bytes != nullptr) {
+    act_stride = round_up(kernel->act_row_bytes(w.cols), kScratchAlignment);
+    auto* buffer = static_cast<uint8_t*>(scratch.reserve(act_stride * static_cast<size_t>(n_tokens)));
+    auto convert = [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) kernel->convert_act(x + t * w.cols, buffer + t * act_stride, w.cols);
+    };
+    // One decode row converts in about a microsecond: cheaper than waking the pool for it.
+    if (n_tokens >= 4 && pool.size() > 1) {
+      pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int) { convert(begin, end); });
+    } else {
+      convert(0, n_tokens);
+    }
+    act = buffer;
+  }
+
+  const int64_t row_block = kernel->row_block;
+  const int64_t blocks = (w.rows + row_block - 1) / row_block;
+  if (pool.size() == 1 || blocks == 1) {
+    kernel->gemm(w, 0, w.rows, act, act_stride, n_tokens, y, w.rows);
+    return;
+  }
+  // Contiguous row ranges per thread: each thread streams its own part of the weights sequentially,
+  // which is what the hardware prefetchers reward.
+  pool.run([&](int ith, int nth) {
+    int64_t b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
+    int64_t r0 = b0 * row_block, r1 = std::min(w.rows, b1 * row_block);
+    if (r0 < r1) kernel->gemm(w, r0, r1, act, act_stride, n_tokens, y, w.rows);
+  });
+}
+
+void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
+  if (!can_dequantize(w.type)) return;
+  std::vector<float> row(static_cast<size_t>(w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r) * w.row_bytes,
+                   row.data(), w.cols);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float* xt = x + t * w.cols;
+      double sum = 0.0;
+      for (int64_t c = 0; c < w.cols; ++c) sum += static_cast<double>(row[static_cast<size_t>(c)]) * xt[c];
+      y[t * w.rows + r] = static_cast<float>(sum);
+    }
+  }
+}
+
+}  // namespace chimera::engine

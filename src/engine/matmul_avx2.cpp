@@ -1,0 +1,8 @@
+// AVX2 matmul kernels (placeholder until the SIMD kernels land: the scalar kernels are used).
+#include "engine/matmul_kernels.h"
+
+namespace chimera::engine::matmul_detail {
+
+const TypeKernel* avx2_kernel(GgmlType) { return nullptr; }
+
+}  // namespace chimera::engine::matmul_detail
