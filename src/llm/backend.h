@@ -36,6 +36,10 @@ class Backend {
   // Counts prompt tokens as the backend would (engine tokenizer, or a server endpoint); nullopt when
   // the backend cannot tell.
   virtual std::optional<int64_t> count_prompt_tokens(const Request& request) { (void)request; return std::nullopt; }
+  // The server's own version ("0.6.2" from Ollama /api/version), for self-describing results.
+  virtual Result<std::string> version() {
+    return Status(ErrorCode::kUnsupported, name() + " does not report a version");
+  }
 };
 
 struct BackendSpec {
@@ -46,7 +50,12 @@ struct BackendSpec {
 };
 // Parses "embedded:PATH.gguf", "ollama://host:port/model", "openai://host:port/model",
 // "ollama:NAME:TAG" (resolved from the local Ollama store to an embedded GGUF).
+// Also: "openai+https://host/model" and "ollama+https://host/model" for TLS endpoints, and a bare
+// "PATH.gguf" for embedded. Ports default to 11434 (Ollama) and 8000 (vLLM's default).
 Result<BackendSpec> parse_backend_spec(std::string_view spec);
 Result<std::unique_ptr<Backend>> make_backend(std::string_view spec);
+// The embedded engine behind the seam (src/llm/embedded_backend.cpp). An "ollama:NAME:TAG" location
+// is resolved through the local Ollama model store to its GGUF blob there.
+Result<std::unique_ptr<Backend>> make_embedded_backend(const BackendSpec& spec);
 
 }  // namespace chimera::llm

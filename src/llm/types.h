@@ -30,12 +30,22 @@ struct Options {
   std::string to_string() const;
   // The option set as (name, value text) pairs in a fixed order, for tables and JSON.
   std::vector<std::pair<std::string, std::string>> items() const;
+  // Only the set options as a JSON object with Ollama's names and native JSON types:
+  // {"num_ctx":4096,"temperature":0.4,"stop":["\n"]}. Both HTTP backends build their bodies from it.
+  std::string to_json() const;
   // Values from `overrides` replace ours.
   Options merged_with(const Options& overrides) const;
   bool operator==(const Options& other) const = default;
 };
 // Every option name, in the fixed order used for printing.
 const std::vector<std::string_view>& option_names();
+
+// CallRecord::option_sources values: where the value in force came from.
+inline constexpr std::string_view kOptionSent = "sent";                    // the request carried it
+inline constexpr std::string_view kOptionModelDefault = "model default";   // the model's own parameters
+inline constexpr std::string_view kOptionBackendDefault = "backend default";  // unset: server decides
+inline constexpr std::string_view kOptionNotApplied = "not applied";  // requested, but this backend
+                                                                      // cannot pass it on (warning)
 
 struct Message {
   std::string role;  // "system", "user", "assistant"
@@ -61,7 +71,8 @@ enum class TokenCountSource {
   kNone,    // unknown (failed call)
   kServer,  // the server said so (Ollama eval_count, OpenAI usage): measured
   kEngine,  // the embedded engine counted sampled tokens: measured
-  kChunks,  // counted from streamed chunks: derived (a chunk may carry several tokens)
+  kChunks,  // number of streamed chunks that carried text: derived, a lower bound (a chunk may
+            // carry several tokens)
 };
 std::string_view token_count_source_name(TokenCountSource source);
 
@@ -69,6 +80,13 @@ std::string_view token_count_source_name(TokenCountSource source);
 struct ServerTimings {
   std::optional<int64_t> load_ns, prompt_eval_ns, eval_ns, total_ns;
   std::optional<int64_t> prompt_eval_count, eval_count;
+};
+
+// Where an HTTP call spent its time before the body, from libcurl, relative to the request start.
+struct TransportTimings {
+  std::optional<int64_t> dns_ns, connect_ns, first_byte_ns;
+  bool connection_reused = false;
+  int attempts = 0;  // connection attempts (retries happen only before any response byte)
 };
 
 struct CallRecord {
@@ -82,6 +100,8 @@ struct CallRecord {
   std::map<std::string, std::string> option_sources;  // name -> "sent" | "model default" | "backend default"
 
   std::string text;
+  std::string thinking;         // reasoning text apart from the answer (Ollama "thinking",
+                                // OpenAI "reasoning_content"); its chunks count as generated tokens
   std::string done_reason;      // "stop", "length", "cancelled", ...
   int64_t token_count = 0;      // generated tokens
   TokenCountSource token_count_source = TokenCountSource::kNone;
@@ -95,9 +115,12 @@ struct CallRecord {
   int64_t t_first_token_ns = 0;
   int64_t t_done_ns = 0;
   std::vector<int64_t> chunk_times_ns;   // arrival of every chunk that carried text
-  std::vector<int32_t> chunk_token_counts;  // tokens per chunk where known (1 for engine/NDJSON)
+  // Tokens per chunk, parallel to chunk_times_ns, only where known (engine; per-chunk usage; a server
+  // total equal to the chunk count). Empty means unknown: never filled with a guessed 1.
+  std::vector<int32_t> chunk_token_counts;
 
   ServerTimings server;
+  TransportTimings transport;  // HTTP backends only
   bool model_load_paid = false;    // this call loaded the model (load_duration large or /api/ps said so)
   bool prompt_truncated = false;   // the prompt did not fit num_ctx
   std::vector<std::string> warnings;
