@@ -1,0 +1,242 @@
+// matmul: every kernel path x every weight type x many shapes against matmul_reference (dequantized
+// weights, unquantized activations, double accumulation).
+//
+// Tolerance. The kernels quantize each token's activations to 8 bits per block (32 values for the *_0
+// weight types, 256 for the K-quants) with step d_b = amax_b / 127, so each activation moves by at most
+// d_b / 2 (plus 2^-11 relative when d is stored as f16: < 0.57 d_b in all). The output error is then at
+// most sum_b 0.57 d_b sum_{i in b} |w_i| (exact bound, computed per output below), plus f32 rounding of
+// the accumulation, bounded by n_terms * 2^-23 * sum |w_i x_i|. A second test uses integer activations
+// that every path quantizes exactly, where only the f32 rounding remains.
+#include "engine/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/ggml_type.h"
+#include "engine/quant.h"
+#include "engine/thread_pool.h"
+
+namespace chimera::engine {
+namespace {
+
+const GgmlType kTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_0,
+                           GgmlType::kQ5_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+
+bool is_k_quant(GgmlType t) { return t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K; }
+bool is_float(GgmlType t) { return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16; }
+
+struct Matrix {
+  std::vector<uint8_t> bytes;
+  WeightMatrix w;
+  std::vector<float> dequantized;  // rows x cols
+};
+
+Matrix make_matrix(GgmlType type, int64_t rows, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 0.05f);
+  std::vector<float> values(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    float row_scale = 0.2f + static_cast<float>(r % 7);  // rows of different magnitude
+    for (int64_t c = 0; c < cols; ++c) values[static_cast<size_t>(r * cols + c)] = dist(rng) * row_scale;
+  }
+  Matrix m;
+  size_t row_bytes = *ggml_row_bytes(type, cols);
+  m.bytes.resize(row_bytes * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    quantize_row(type, values.data() + r * cols, m.bytes.data() + static_cast<size_t>(r) * row_bytes, cols);
+  }
+  m.w = WeightMatrix{m.bytes.data(), type, rows, cols, row_bytes};
+  m.dequantized.resize(values.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    dequantize_row(type, m.bytes.data() + static_cast<size_t>(r) * row_bytes, m.dequantized.data() + r * cols, cols);
+  }
+  return m;
+}
+
+std::vector<float> make_activations(int64_t n_tokens, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = dist(rng) * (i % 61 == 0 ? 30.0f : 1.0f);  // outliers
+  return x;
+}
+
+// The bound from the header comment, for output (r, t).
+double error_bound(const Matrix& m, const std::vector<float>& x, int64_t r, int64_t t) {
+  const int64_t cols = m.w.cols;
+  const float* w = m.dequantized.data() + r * cols;
+  const float* xt = x.data() + t * cols;
+  double magnitude = 0;
+  for (int64_t c = 0; c < cols; ++c) magnitude += std::fabs(static_cast<double>(w[c]) * xt[c]);
+  double terms = static_cast<double>(cols);
+  double quantization = 0;
+  if (!is_float(m.w.type)) {
+    const int64_t block = is_k_quant(m.w.type) ? 256 : 32;
+    for (int64_t b = 0; b < cols; b += block) {
+      double amax = 0, wsum = 0;
+      for (int64_t c = b; c < b + block; ++c) {
+        amax = std::max(amax, std::fabs(static_cast<double>(xt[c])));
+        wsum += std::fabs(static_cast<double>(w[c]));
+      }
+      quantization += 0.57 * amax / 127.0 * wsum;
+    }
+  }
+  return quantization + terms * std::ldexp(1.0, -23) * magnitude + 1e-30;
+}
+
+std::vector<KernelPath> supported_paths() {
+  std::vector<KernelPath> paths;
+  for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
+    if (kernel_path_supported(p)) paths.push_back(p);
+  }
+  return paths;
+}
+
+struct Shape {
+  int64_t rows, cols_blocks, n_tokens;  // cols = cols_blocks * the type's block (32 for float types)
+};
+// Odd row counts (rows left after a micro-kernel's row block), column counts that are not a multiple of
+// the kernels' 4-block groups, and token counts on both sides of the prefill tile sizes.
+const Shape kShapes[] = {{1, 1, 1},   {3, 3, 1},   {16, 5, 1},   {37, 4, 1},  {8, 36, 1},  {5, 2, 2},
+                         {7, 7, 3},   {16, 4, 5},  {13, 3, 8},   {9, 5, 17},  {33, 2, 20}, {64, 4, 33},
+                         {4, 9, 64}};
+
+class MatmulPaths : public ::testing::TestWithParam<KernelPath> {
+ protected:
+  void SetUp() override {
+    original_ = active_kernel_path();
+    set_kernel_path(GetParam());
+    ASSERT_EQ(active_kernel_path(), GetParam());
+  }
+  void TearDown() override { set_kernel_path(original_); }
+  KernelPath original_ = KernelPath::kScalar;
+};
+
+TEST_P(MatmulPaths, EveryTypeAndShapeWithinTheQuantizationBound) {
+  MatmulScratch scratch;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (GgmlType type : kTypes) {
+      const int64_t block = is_k_quant(type) ? 256 : 32;
+      for (const Shape& s : kShapes) {
+        if (is_k_quant(type) && s.cols_blocks > 5) continue;  // keep K-quant rows short: same code paths
+        const int64_t cols = s.cols_blocks * block;
+        Matrix m = make_matrix(type, s.rows, cols, static_cast<uint32_t>(s.rows * 131 + cols));
+        auto x = make_activations(s.n_tokens, cols, static_cast<uint32_t>(cols + s.n_tokens));
+        std::vector<float> y(static_cast<size_t>(s.rows * s.n_tokens), NAN), expected(y.size());
+        matmul(m.w, x.data(), s.n_tokens, y.data(), pool, scratch);
+        matmul_reference(m.w, x.data(), s.n_tokens, expected.data());
+        for (int64_t t = 0; t < s.n_tokens; ++t) {
+          for (int64_t r = 0; r < s.rows; ++r) {
+            size_t i = static_cast<size_t>(t * s.rows + r);
+            ASSERT_NEAR(y[i], expected[i], error_bound(m, x, r, t))
+                << ggml_type_name(type) << " rows " << s.rows << " cols " << cols << " tokens " << s.n_tokens
+                << " threads " << threads << " at row " << r << " token " << t;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Integer activations in [-127, 127] with +-127 in every 32-value block quantize exactly (d = 1) for
+// both Q8_0 and Q8_K, so each path must reproduce the exact dot product up to f32 rounding.
+TEST_P(MatmulPaths, ExactlyQuantizableActivationsGiveTheExactDot) {
+  MatmulScratch scratch;
+  ThreadPool pool(2);
+  const int64_t cols = 512, rows = 19, n_tokens = 6;
+  std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> code(-127, 127);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 32 == 5 ? (i % 64 == 5 ? 127 : -127) : code(rng));
+  for (GgmlType type : kTypes) {
+    Matrix m = make_matrix(type, rows, cols, 99);
+    std::vector<float> y(static_cast<size_t>(rows * n_tokens)), expected(y.size());
+    matmul(m.w, x.data(), n_tokens, y.data(), pool, scratch);
+    matmul_reference(m.w, x.data(), n_tokens, expected.data());
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      for (int64_t r = 0; r < rows; ++r) {
+        double magnitude = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          magnitude += std::fabs(static_cast<double>(m.dequantized[static_cast<size_t>(r * cols + c)]) * x[static_cast<size_t>(t * cols + c)]);
+        }
+        size_t i = static_cast<size_t>(t * rows + r);
+        ASSERT_NEAR(y[i], expected[i], 1e-5 * magnitude) << ggml_type_name(type) << " row " << r << " token " << t;
+      }
+    }
+  }
+}
+
+TEST_P(MatmulPaths, ThreadCountDoesNotChangeTheResult) {
+  MatmulScratch scratch;
+  ThreadPool one(1), three(3);
+  for (GgmlType type : kTypes) {
+    Matrix m = make_matrix(type, 45, 512, 3);
+    auto x = make_activations(3, 512, 4);
+    std::vector<float> a(45 * 3), b(45 * 3);
+    matmul(m.w, x.data(), 3, a.data(), one, scratch);
+    matmul(m.w, x.data(), 3, b.data(), three, scratch);
+    EXPECT_EQ(a, b) << ggml_type_name(type);  // each output is computed by one thread, same order
+  }
+}
+
+std::string path_name(const ::testing::TestParamInfo<KernelPath>& info) {
+  return std::string(kernel_path_name(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSupported, MatmulPaths, ::testing::ValuesIn(supported_paths()), path_name);
+
+TEST(Matmul, HandComputedQ4_0Product) {
+  // One Q4_0 row of 32 values, d = 0.5, codes 0..15 (value (q - 8) * 0.5) in both halves; activations
+  // 1..32 scaled so the largest is 127 (exact in Q8_0). Expected: sum_j 0.5 (q_j - 8) x_j by hand.
+  BlockQ4_0 block{};
+  block.d = 0x3800;  // 0.5
+  for (int j = 0; j < 16; ++j) block.qs[j] = static_cast<uint8_t>(j | (j << 4));
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[j] = j == 31 ? 127.0f : static_cast<float>(j + 1);
+  double expected = 0;
+  for (int j = 0; j < 32; ++j) expected += 0.5 * ((j % 16) - 8) * x[j];
+  WeightMatrix w{&block, GgmlType::kQ4_0, 1, 32, sizeof block};
+  MatmulScratch scratch;
+  ThreadPool pool(1);
+  for (KernelPath path : supported_paths()) {
+    set_kernel_path(path);
+    float y = NAN;
+    matmul(w, x.data(), 1, &y, pool, scratch);
+    EXPECT_EQ(y, static_cast<float>(expected)) << kernel_path_name(path);
+  }
+  set_kernel_path(supported_paths().back());
+}
+
+TEST(Matmul, ScratchIsAlignedAndGrowsOnlyWhenNeeded) {
+  MatmulScratch scratch;
+  void* small = scratch.reserve(100);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small) % 64, 0u);
+  size_t capacity = scratch.capacity();
+  EXPECT_EQ(scratch.reserve(50), small);
+  EXPECT_EQ(scratch.capacity(), capacity);
+  void* big = scratch.reserve(1 << 20);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big) % 64, 0u);
+  EXPECT_GE(scratch.capacity(), 1u << 20);
+}
+
+TEST(Matmul, SupportedTypes) {
+  for (GgmlType type : kTypes) EXPECT_TRUE(matmul_supports(type)) << ggml_type_name(type);
+  EXPECT_FALSE(matmul_supports(GgmlType::kQ2_K));
+  EXPECT_FALSE(matmul_supports(GgmlType::kQ4_1));
+}
+
+TEST(Matmul, KernelPathNames) {
+  EXPECT_EQ(kernel_path_name(KernelPath::kScalar), "scalar");
+  EXPECT_EQ(kernel_path_name(KernelPath::kAvx2), "avx2");
+  EXPECT_EQ(kernel_path_name(KernelPath::kAvx512), "avx512");
+  EXPECT_EQ(kernel_path_name(KernelPath::kAvx512Vnni), "avx512vnni");
+  EXPECT_TRUE(kernel_path_supported(KernelPath::kScalar));
+}
+
+}  // namespace
+}  // namespace chimera::engine
