@@ -84,30 +84,7 @@ double invert_increasing(F f, double target, double guess) {
   return 0.5 * (lo + hi);
 }
 
-// splitmix64: tiny, well-mixed, and identical on every platform (std::*_distribution is not).
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) without modulo bias: reject the top partial block.
-  uint64_t below(uint64_t n) {
-    uint64_t limit = std::numeric_limits<uint64_t>::max() -
-                     std::numeric_limits<uint64_t>::max() % n;
-    uint64_t r = next();
-    while (r >= limit) r = next();
-    return r % n;
-  }
-
- private:
-  uint64_t state_;
-};
-
-void resample(std::span<const double> from, SplitMix64& rng, std::vector<double>& into) {
+void resample(std::span<const double> from, SeededRng& rng, std::vector<double>& into) {
   into.resize(from.size());
   for (double& v : into) v = from[rng.below(from.size())];
 }
@@ -124,6 +101,26 @@ double two_sided_quantile(double level, double df) {
 }
 
 }  // namespace
+
+uint64_t SeededRng::next() {
+  uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t SeededRng::below(uint64_t n) {
+  // Reject the top partial block of the 64-bit range so every residue is equally likely.
+  uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
+  uint64_t r = next();
+  while (r >= limit) r = next();
+  return r % n;
+}
+
+double SeededRng::uniform_open_closed() {
+  // 53 random bits -> (0, 1]: never 0, so -log(u) is finite.
+  return (static_cast<double>(next() >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+}
 
 double mean(std::span<const double> x) {
   if (x.empty()) return kNaN;
@@ -228,7 +225,7 @@ std::optional<Interval> t_ci_mean(std::span<const double> x, double level) {
 std::optional<Interval> bootstrap_ci(std::span<const double> x, const OneSampleStatistic& statistic,
                                      const BootstrapOptions& options) {
   if (x.empty() || options.iterations < 1) return std::nullopt;
-  SplitMix64 rng(options.seed);
+  SeededRng rng(options.seed);
   std::vector<double> sample, statistics;
   statistics.reserve(static_cast<size_t>(options.iterations));
   for (int i = 0; i < options.iterations; ++i) {
@@ -242,7 +239,7 @@ std::optional<Interval> bootstrap_ci(std::span<const double> x, std::span<const 
                                      const TwoSampleStatistic& statistic,
                                      const BootstrapOptions& options) {
   if (x.empty() || y.empty() || options.iterations < 1) return std::nullopt;
-  SplitMix64 rng(options.seed);
+  SeededRng rng(options.seed);
   std::vector<double> sample_x, sample_y, statistics;
   statistics.reserve(static_cast<size_t>(options.iterations));
   for (int i = 0; i < options.iterations; ++i) {

@@ -54,8 +54,20 @@ double student_t_two_sided_p(double t, double df);
 // t-based confidence interval of the mean; nullopt when n < 2.
 std::optional<Interval> t_ci_mean(std::span<const double> x, double level = 0.95);
 
-// Seeded percentile bootstrap. Resampling uses our own generator (splitmix64 + unbiased bounded
-// draws), so the same seed gives the same interval on every platform and standard library.
+// splitmix64: small, well mixed and identical on every platform and standard library (the
+// std::*_distribution classes are not), for reproducible resampling, seeds and arrival times.
+class SeededRng {
+ public:
+  explicit SeededRng(uint64_t seed) : state_(seed) {}
+  uint64_t next();
+  uint64_t below(uint64_t n);  // uniform in [0, n), without modulo bias; n > 0
+  double uniform_open_closed();  // uniform in (0, 1]
+
+ private:
+  uint64_t state_;
+};
+
+// Seeded percentile bootstrap (SeededRng), so the same seed gives the same interval everywhere.
 struct BootstrapOptions {
   int iterations = 5000;
   uint64_t seed = 0x5eed;
