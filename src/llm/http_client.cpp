@@ -228,9 +228,14 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
         break;
       }
       if (connected_at_ns == 0) {
-        curl_off_t connect_us = 0;
-        curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-        if (connect_us > 0) connected_at_ns = now;
+        // The read timeout counts from when the request could go out: a reused connection has no
+        // connect time, but every transfer has a pre-transfer time. Past the connect timeout, libcurl
+        // would have failed had it not connected.
+        curl_off_t ready_us = 0;
+        curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &ready_us);
+        if (ready_us > 0 || now - response.t_start_ns > options.connect_timeout_ms * 1'000'000) {
+          connected_at_ns = now;
+        }
       }
       if (connected_at_ns != 0) {
         int64_t silent_ns = now - std::max(impl.last_activity_ns, connected_at_ns);
