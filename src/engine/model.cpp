@@ -127,11 +127,11 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path, const 
   std::vector<std::string> notes;
   CHIMERA_ASSIGN_OR_RETURN(ModelConfig config, model_config_from_gguf(file, &notes));
   CHIMERA_ASSIGN_OR_RETURN(ModelWeights weights, bind_weights(file, config));
-  CHIMERA_ASSIGN_OR_RETURN(std::shared_ptr<const Tokenizer> tokenizer, Tokenizer::from_gguf(file));
-  VocabData vocab = tokenizer->vocab();
-  if (apply_vocab_quirks(config.architecture, config.n_vocab, vocab, &notes)) {
-    CHIMERA_ASSIGN_OR_RETURN(tokenizer, Tokenizer::from_vocab(std::move(vocab)));
-  }
+  CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, read_vocab_from_gguf(file));
+  apply_vocab_quirks(config.architecture, config.n_vocab, vocab, &notes);
+  auto built = Tokenizer::from_vocab(std::move(vocab));
+  if (!built.ok()) return built.status().with_context(path + ": tokenizer");
+  std::shared_ptr<const Tokenizer> tokenizer = std::move(built).value();
   if (options.prefetch && !file.tensors().empty()) {
     const auto& first = file.tensors().front();
     prefetch_range(first.data - first.offset, file.file_size() - file.data_offset());

@@ -1,0 +1,267 @@
+#include "engine/reference_model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/gguf.h"
+#include "engine/quant.h"
+
+namespace chimera::testing {
+namespace {
+
+using engine::GgufFile;
+
+Result<std::vector<float>> read_tensor(const GgufFile& file, const std::string& name, int64_t* rows,
+                                       int64_t* cols, uint32_t* type = nullptr) {
+  const engine::GgufTensorInfo* t = file.find_tensor(name);
+  if (t == nullptr) return make_error(ErrorCode::kNotFound, "reference: tensor {} missing", name);
+  if (type != nullptr) *type = static_cast<uint32_t>(t->type);
+  *cols = t->ne[0];
+  *rows = t->n_elements / t->ne[0];
+  std::vector<float> out(static_cast<size_t>(t->n_elements));
+  size_t row_bytes = *engine::ggml_row_bytes(t->type, *cols);
+  for (int64_t r = 0; r < *rows; ++r) {
+    engine::dequantize_row(t->type, t->data + static_cast<size_t>(r) * row_bytes,
+                           &out[static_cast<size_t>(r * *cols)], *cols);
+  }
+  return out;
+}
+
+double gelu_tanh(double x) {
+  return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+double silu(double x) { return x / (1.0 + std::exp(-x)); }
+
+// Q8_0 (§2.3): per 32 values d = max|x|/127, q = round(x/d) (half away from zero), d stored as f16.
+void round_q8_0(std::vector<double>& x) {
+  for (size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0.0f;
+    for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::abs(static_cast<float>(x[i])));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const double d16 = static_cast<double>(static_cast<_Float16>(d));
+    for (size_t i = b; i < b + 32; ++i) x[i] = std::round(static_cast<float>(x[i]) * id) * d16;
+  }
+}
+
+// Q8_K (§2.3): per 256 values, iscale = -127/max from the signed value of largest magnitude,
+// q = min(127, nearest(iscale x)), d = 1/iscale kept in f32.
+void round_q8_k(std::vector<double>& x) {
+  for (size_t b = 0; b < x.size(); b += 256) {
+    float amax = 0.0f, max = 0.0f;
+    for (size_t i = b; i < b + 256; ++i) {
+      float v = static_cast<float>(x[i]);
+      if (std::abs(v) > amax) {
+        amax = std::abs(v);
+        max = v;
+      }
+    }
+    if (amax == 0.0f) {
+      std::fill(x.begin() + static_cast<ptrdiff_t>(b), x.begin() + static_cast<ptrdiff_t>(b + 256), 0.0);
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    const double d = 1.0 / iscale;
+    for (size_t i = b; i < b + 256; ++i) {
+      float q = std::min(127.0f, std::nearbyint(iscale * static_cast<float>(x[i])));
+      x[i] = q * static_cast<double>(static_cast<float>(d));
+    }
+  }
+}
+
+}  // namespace
+
+Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
+  CHIMERA_ASSIGN_OR_RETURN(GgufFile file, GgufFile::open(path));
+  ReferenceModel m;
+  CHIMERA_ASSIGN_OR_RETURN(auto arch, file.require_string("general.architecture"));
+  m.gemma_ = arch == "gemma3";
+  const std::string a = std::string(arch) + ".";
+  CHIMERA_ASSIGN_OR_RETURN(int64_t n_embd, file.require_int(a + "embedding_length"));
+  CHIMERA_ASSIGN_OR_RETURN(int64_t n_layer, file.require_int(a + "block_count"));
+  CHIMERA_ASSIGN_OR_RETURN(int64_t n_head, file.require_int(a + "attention.head_count"));
+  CHIMERA_ASSIGN_OR_RETURN(int64_t n_head_kv, file.require_int(a + "attention.head_count_kv"));
+  CHIMERA_ASSIGN_OR_RETURN(int64_t head_dim, file.require_int(a + "attention.key_length"));
+  CHIMERA_ASSIGN_OR_RETURN(m.eps_, file.require_float(a + "attention.layer_norm_rms_epsilon"));
+  CHIMERA_ASSIGN_OR_RETURN(m.base_global_, file.require_float(a + "rope.freq_base"));
+  m.n_embd_ = static_cast<int>(n_embd);
+  m.n_head_ = static_cast<int>(n_head);
+  m.n_head_kv_ = static_cast<int>(n_head_kv);
+  m.head_dim_ = static_cast<int>(head_dim);
+  if (auto factor = file.get_float(a + "rope.scaling.factor")) m.scale_global_ = 1.0 / *factor;
+  std::vector<bool> pattern;
+  if (m.gemma_) {
+    CHIMERA_ASSIGN_OR_RETURN(int64_t window, file.require_int(a + "attention.sliding_window"));
+    m.window_ = static_cast<int>(window);
+    CHIMERA_ASSIGN_OR_RETURN(m.base_local_, file.require_float(a + "rope.local.freq_base"));
+    if (file.has(a + "attention.sliding_window_pattern")) {
+      CHIMERA_ASSIGN_OR_RETURN(pattern, file.get_bool_array(a + "attention.sliding_window_pattern"));
+    } else {
+      for (int64_t i = 0; i < n_layer; ++i) pattern.push_back(i % 6 != 5);  // §3.1 step 5
+    }
+  }
+  int64_t rows = 0, cols = 0;
+  CHIMERA_ASSIGN_OR_RETURN(m.embd_.values, read_tensor(file, "token_embd.weight", &m.embd_.rows, &m.embd_.cols, &m.embd_.type));
+  m.n_vocab_ = static_cast<int>(m.embd_.rows);
+  CHIMERA_ASSIGN_OR_RETURN(m.output_norm_, read_tensor(file, "output_norm.weight", &rows, &cols));
+  if (file.find_tensor("output.weight") != nullptr) {
+    CHIMERA_ASSIGN_OR_RETURN(m.output_.values, read_tensor(file, "output.weight", &m.output_.rows, &m.output_.cols, &m.output_.type));
+  } else {
+    m.output_ = m.embd_;
+  }
+  if (file.find_tensor("rope_freqs.weight") != nullptr) {
+    CHIMERA_ASSIGN_OR_RETURN(m.rope_freqs_, read_tensor(file, "rope_freqs.weight", &rows, &cols));
+  }
+  for (int64_t i = 0; i < n_layer; ++i) {
+    Layer layer;
+    auto name = [&](const char* part) { return fmt::format("blk.{}.{}.weight", i, part); };
+    auto matrix = [&](const char* part, Matrix& out) -> Status {
+      CHIMERA_ASSIGN_OR_RETURN(out.values, read_tensor(file, name(part), &out.rows, &out.cols, &out.type));
+      return Status::ok();
+    };
+    auto vector = [&](const char* part, std::vector<float>& out) -> Status {
+      CHIMERA_ASSIGN_OR_RETURN(out, read_tensor(file, name(part), &rows, &cols));
+      return Status::ok();
+    };
+    CHIMERA_RETURN_IF_ERROR(vector("attn_norm", layer.attn_norm));
+    CHIMERA_RETURN_IF_ERROR(vector("ffn_norm", layer.ffn_norm));
+    CHIMERA_RETURN_IF_ERROR(matrix("attn_q", layer.wq));
+    CHIMERA_RETURN_IF_ERROR(matrix("attn_k", layer.wk));
+    CHIMERA_RETURN_IF_ERROR(matrix("attn_v", layer.wv));
+    CHIMERA_RETURN_IF_ERROR(matrix("attn_output", layer.wo));
+    CHIMERA_RETURN_IF_ERROR(matrix("ffn_gate", layer.gate));
+    CHIMERA_RETURN_IF_ERROR(matrix("ffn_up", layer.up));
+    CHIMERA_RETURN_IF_ERROR(matrix("ffn_down", layer.down));
+    if (m.gemma_) {
+      CHIMERA_RETURN_IF_ERROR(vector("attn_q_norm", layer.q_norm));
+      CHIMERA_RETURN_IF_ERROR(vector("attn_k_norm", layer.k_norm));
+      CHIMERA_RETURN_IF_ERROR(vector("post_attention_norm", layer.post_attn_norm));
+      CHIMERA_RETURN_IF_ERROR(vector("post_ffw_norm", layer.post_ffw_norm));
+      layer.sliding = pattern[static_cast<size_t>(i)];
+    }
+    m.layers_.push_back(std::move(layer));
+  }
+  return m;
+}
+
+std::vector<double> ReferenceModel::matvec(const Matrix& m, const std::vector<double>& input) {
+  std::vector<double> x = input;
+  switch (static_cast<engine::GgmlType>(m.type)) {
+    case engine::GgmlType::kQ4_0:
+    case engine::GgmlType::kQ5_0:
+    case engine::GgmlType::kQ8_0: round_q8_0(x); break;
+    case engine::GgmlType::kQ4_K:
+    case engine::GgmlType::kQ5_K:
+    case engine::GgmlType::kQ6_K: round_q8_k(x); break;
+    default: break;
+  }
+  std::vector<double> y(static_cast<size_t>(m.rows));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    double sum = 0.0;
+    const float* row = &m.values[static_cast<size_t>(r * m.cols)];
+    for (int64_t c = 0; c < m.cols; ++c) sum += row[c] * x[static_cast<size_t>(c)];
+    y[static_cast<size_t>(r)] = sum;
+  }
+  return y;
+}
+
+std::vector<double> ReferenceModel::rms_norm(const std::vector<double>& x, const std::vector<float>& w) const {
+  double sum = 0.0;
+  for (double v : x) sum += v * v;
+  double scale = 1.0 / std::sqrt(sum / static_cast<double>(x.size()) + eps_);
+  std::vector<double> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * scale * w[i];
+  return y;
+}
+
+// theta_i = p * scale * base^(-2i/d) / rope_freqs[i]; gemma rotates pairs (i, i + d/2) (NEOX), llama
+// adjacent pairs (2i, 2i+1) (engine-reference.md §3.1 2d, §3.2 2).
+void ReferenceModel::rope(std::vector<double>& head, int64_t pos, bool sliding) const {
+  const int d = head_dim_;
+  const double base = sliding ? base_local_ : base_global_;
+  const double scale = sliding ? 1.0 : scale_global_;
+  for (int i = 0; i < d / 2; ++i) {
+    double theta = static_cast<double>(pos) * scale * std::pow(base, -2.0 * i / d);
+    if (!rope_freqs_.empty()) theta /= rope_freqs_[static_cast<size_t>(i)];
+    const size_t i0 = gemma_ ? static_cast<size_t>(i) : static_cast<size_t>(2 * i);
+    const size_t i1 = gemma_ ? static_cast<size_t>(i + d / 2) : static_cast<size_t>(2 * i + 1);
+    double x0 = head[i0], x1 = head[i1];
+    head[i0] = x0 * std::cos(theta) - x1 * std::sin(theta);
+    head[i1] = x0 * std::sin(theta) + x1 * std::cos(theta);
+  }
+}
+
+std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32_t>& tokens) const {
+  const size_t n = tokens.size();
+  const size_t d = static_cast<size_t>(n_embd_);
+  const size_t hd = static_cast<size_t>(head_dim_);
+  std::vector<std::vector<double>> h(n, std::vector<double>(d));
+  for (size_t t = 0; t < n; ++t) {
+    const double scale = gemma_ ? std::sqrt(static_cast<double>(n_embd_)) : 1.0;
+    for (size_t c = 0; c < d; ++c) h[t][c] = embd_.values[static_cast<size_t>(tokens[t]) * d + c] * scale;
+  }
+  for (const Layer& layer : layers_) {
+    std::vector<std::vector<double>> q(n), k(n), v(n);
+    for (size_t t = 0; t < n; ++t) {
+      std::vector<double> x = rms_norm(h[t], layer.attn_norm);
+      q[t] = matvec(layer.wq, x);
+      k[t] = matvec(layer.wk, x);
+      v[t] = matvec(layer.wv, x);
+      auto per_head = [&](std::vector<double>& all, int heads, const std::vector<float>& norm) {
+        for (int hh = 0; hh < heads; ++hh) {
+          std::vector<double> head(all.begin() + static_cast<ptrdiff_t>(hh * hd),
+                                   all.begin() + static_cast<ptrdiff_t>((hh + 1) * hd));
+          if (gemma_) head = rms_norm(head, norm);
+          rope(head, static_cast<int64_t>(t), layer.sliding);
+          std::copy(head.begin(), head.end(), all.begin() + static_cast<ptrdiff_t>(hh * hd));
+        }
+      };
+      per_head(q[t], n_head_, layer.q_norm);
+      per_head(k[t], n_head_kv_, layer.k_norm);
+      // The KV cache holds f16 (llama.cpp's default, engine-reference.md §6.4).
+      for (double& x : k[t]) x = static_cast<double>(static_cast<_Float16>(x));
+      for (double& x : v[t]) x = static_cast<double>(static_cast<_Float16>(x));
+    }
+    const double qk_scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+    const int group = n_head_ / n_head_kv_;
+    for (size_t t = 0; t < n; ++t) {
+      std::vector<double> attn(static_cast<size_t>(n_head_) * hd, 0.0);
+      for (int hh = 0; hh < n_head_; ++hh) {
+        const size_t kvh = static_cast<size_t>(hh / group);
+        std::vector<double> scores;
+        std::vector<size_t> keys;
+        for (size_t j = 0; j <= t; ++j) {
+          if (layer.sliding && t - j >= static_cast<size_t>(window_)) continue;  // §3.1 2f
+          double s = 0.0;
+          for (size_t c = 0; c < hd; ++c) s += q[t][static_cast<size_t>(hh) * hd + c] * k[j][kvh * hd + c];
+          scores.push_back(s * qk_scale);
+          keys.push_back(j);
+        }
+        double max_score = *std::max_element(scores.begin(), scores.end());
+        double sum = 0.0;
+        for (double& s : scores) sum += (s = std::exp(s - max_score));
+        for (size_t i = 0; i < keys.size(); ++i) {
+          for (size_t c = 0; c < hd; ++c) {
+            attn[static_cast<size_t>(hh) * hd + c] += scores[i] / sum * v[keys[i]][kvh * hd + c];
+          }
+        }
+      }
+      std::vector<double> o = matvec(layer.wo, attn);
+      if (gemma_) o = rms_norm(o, layer.post_attn_norm);
+      for (size_t c = 0; c < d; ++c) h[t][c] += o[c];
+      std::vector<double> x = rms_norm(h[t], layer.ffn_norm);
+      std::vector<double> g = matvec(layer.gate, x), u = matvec(layer.up, x);
+      for (size_t i = 0; i < g.size(); ++i) g[i] = (gemma_ ? gelu_tanh(g[i]) : silu(g[i])) * u[i];
+      std::vector<double> f = matvec(layer.down, g);
+      if (gemma_) f = rms_norm(f, layer.post_ffw_norm);
+      for (size_t c = 0; c < d; ++c) h[t][c] += f[c];
+    }
+  }
+  std::vector<std::vector<double>> logits(n);
+  for (size_t t = 0; t < n; ++t) logits[t] = matvec(output_, rms_norm(h[t], output_norm_));
+  return logits;
+}
+
+}  // namespace chimera::testing

@@ -1,0 +1,53 @@
+// An independent, plain implementation of the gemma3 and llama forward passes, written from
+// engine-reference.md §3 for tests: every weight dequantized to f32 with dequantize_row, plain loops,
+// double accumulation, no KV cache (each position recomputed from the whole prefix). It shares nothing
+// with the engine beyond the GGUF reader and dequantize_row, so agreement means something.
+// Like ggml (engine-reference.md §2.3), the activations a quantized matrix multiplies are first rounded
+// to that type's dot type (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_K for K-quants), written here from the spec,
+// and keys and values are rounded to f16 as the KV cache stores them (§6.4). Without these two
+// roundings a difference of one f16 ulp upstream flips Q8 roundings downstream and the comparison
+// could only be loose.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace chimera::testing {
+
+class ReferenceModel {
+ public:
+  // Reads the metadata it needs itself; the file must state every key (tiny test models do).
+  static Result<ReferenceModel> load(const std::string& path);
+
+  // Logits of every position (tokens.size() rows of n_vocab).
+  std::vector<std::vector<double>> forward(const std::vector<int32_t>& tokens) const;
+  int n_vocab() const { return n_vocab_; }
+
+ private:
+  struct Matrix {
+    int64_t rows = 0, cols = 0;
+    std::vector<float> values;  // row-major
+    uint32_t type = 0;          // ggml type id in the file: decides the activation rounding
+  };
+  struct Layer {
+    std::vector<float> attn_norm, q_norm, k_norm, post_attn_norm, ffn_norm, post_ffw_norm;
+    Matrix wq, wk, wv, wo, gate, up, down;
+    bool sliding = false;
+  };
+  static std::vector<double> matvec(const Matrix& m, const std::vector<double>& x);
+  std::vector<double> rms_norm(const std::vector<double>& x, const std::vector<float>& w) const;
+  void rope(std::vector<double>& head, int64_t pos, bool sliding) const;
+
+  bool gemma_ = false;
+  int n_embd_ = 0, n_head_ = 0, n_head_kv_ = 0, head_dim_ = 0, n_vocab_ = 0, window_ = 0;
+  double eps_ = 0, base_global_ = 0, base_local_ = 0, scale_global_ = 1;
+  std::vector<float> rope_freqs_;
+  Matrix embd_, output_;
+  std::vector<float> output_norm_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace chimera::testing

@@ -1,0 +1,50 @@
+// Tiny dummy-weight gemma3 / llama GGUF files for engine tests, written with GgufWriter directly: a few
+// layers, small dims, global and sliding layers, GQA, any weight type. Random weights are scaled so
+// activations stay O(1) through the layers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/ggml_type.h"
+#include "util/status.h"
+
+namespace chimera::engine {
+class GgufWriter;
+}
+
+namespace chimera::testing {
+
+struct TinyModelSpec {
+  std::string arch = "gemma3";  // "gemma3" or "llama"
+  engine::GgmlType type = engine::GgmlType::kF32;  // layer matrices
+  std::optional<engine::GgmlType> embd_type;       // token_embd; default: `type`
+  bool untied_output = false;                      // write output.weight (of `type`)
+  int n_embd = 256;  // K-quants need rows that are multiples of 256
+  int n_layer = 4;
+  int n_head = 4;
+  int n_head_kv = 2;
+  int head_dim = 64;
+  int n_ff = 512;
+  int n_vocab = 384;
+  int context_length = 2048;
+  int sliding_window = 8;              // gemma3
+  std::vector<bool> sliding_pattern = {true, false, true, false};  // gemma3: per layer; empty = none
+  float rope_base = 10000.0f;          // llama base; gemma3 global base
+  float rope_base_local = 10000.0f;    // gemma3
+  std::optional<float> rope_scale_linear;  // writes rope.scaling.type linear + factor
+  bool rope_freqs = false;             // llama: write a rope_freqs tensor
+  float eps = 1e-6f;
+  bool synthetic = true;
+  uint64_t seed = 1;
+  std::vector<std::string> omit_keys;  // metadata keys not to write (quirk tests)
+  std::vector<std::string> omit_tensors;
+  std::function<void(engine::GgufWriter&)> extra;  // more metadata / tensors
+};
+
+Status write_tiny_model(const TinyModelSpec& spec, const std::string& path);
+
+}  // namespace chimera::testing
