@@ -409,6 +409,21 @@ std::optional<MannWhitneyResult> mann_whitney_u(std::span<const double> x,
   return r;
 }
 
+std::vector<double> holm_adjust(std::span<const double> p) {
+  size_t m = p.size();
+  std::vector<size_t> order(m);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
+  std::vector<double> out(m);
+  double running = 0;
+  for (size_t k = 0; k < m; ++k) {
+    double adjusted = std::min(1.0, static_cast<double>(m - k) * p[order[k]]);
+    running = std::max(running, adjusted);
+    out[order[k]] = running;
+  }
+  return out;
+}
+
 std::optional<double> hedges_g(std::span<const double> x, std::span<const double> y) {
   double nx = static_cast<double>(x.size()), ny = static_cast<double>(y.size());
   double df = nx + ny - 2;

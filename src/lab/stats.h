@@ -129,6 +129,11 @@ struct MannWhitneyResult {
 std::optional<MannWhitneyResult> mann_whitney_u(std::span<const double> x,
                                                 std::span<const double> y);
 
+// Holm-Bonferroni step-down adjustment of m p-values (same order as given): sorted ascending, the
+// k-th smallest (0-based) becomes max over j <= k of min(1, (m - j) p_(j)). Controls the family-wise
+// error rate, so testing ten metrics does not make a "difference" appear by chance.
+std::vector<double> holm_adjust(std::span<const double> p);
+
 // Hedges' g of mean(x) - mean(y): Cohen's d with the pooled sd, times the exact small-sample
 // correction J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2)), df = nx + ny - 2.
 // nullopt when df < 2 or the pooled sd is 0.

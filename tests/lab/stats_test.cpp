@@ -200,6 +200,18 @@ TEST(HedgesG, SleepDataByHand) {
   EXPECT_FALSE(hedges_g(same, same).has_value());  // zero pooled sd: undefined, not zero
 }
 
+TEST(Holm, AdjustsStepDownByHand) {
+  // m = 5, sorted: 5 * 0.01 = 0.05; 4 * 0.02 = 0.08; 3 * 0.03 = 0.09; 2 * 0.04 = 0.08 -> 0.09 (running
+  // max); 1 * 0.05 -> 0.09. Given out of order, results come back in the input's order.
+  std::vector<double> p = {0.03, 0.01, 0.05, 0.02, 0.04};
+  std::vector<double> adjusted = holm_adjust(p);
+  std::vector<double> expected = {0.09, 0.05, 0.09, 0.08, 0.09};
+  ASSERT_EQ(adjusted.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_NEAR(adjusted[i], expected[i], 1e-12) << i;
+  std::vector<double> big = {0.5, 0.9};
+  EXPECT_DOUBLE_EQ(holm_adjust(big)[1], 1.0);  // capped at 1
+}
+
 TEST(Bootstrap, IsReproducibleForASeedAndChangesWithIt) {
   BootstrapOptions a{2000, 7, 0.95}, b{2000, 8, 0.95};
   auto first = bootstrap_median_ci(kSleepGroup1, a);
