@@ -87,8 +87,9 @@ class Sampler {
   std::vector<uint8_t> penalized_;                      // per token, reset after each use
 };
 
-// Turns generated tokens into text that is safe to stream: never half a UTF-8 character, and text
-// that might be the start of a stop string is held back until it is known not to be one.
+// Turns generated tokens into text that is safe to stream: always valid UTF-8 (never half a character;
+// bytes that cannot form one become U+FFFD), and text that might be the start of a stop string is held
+// back until it is known not to be one.
 class TextStreamer {
  public:
   TextStreamer(const Tokenizer& tokenizer, std::vector<std::string> stop);
@@ -103,7 +104,8 @@ class TextStreamer {
  private:
   const Tokenizer& tokenizer_;
   std::vector<std::string> stop_;
-  std::string pending_;
+  std::string raw_;      // bytes not yet decoded (an incomplete character)
+  std::string pending_;  // valid text not yet emitted (a possible stop-string prefix)
   std::string emitted_;
   bool stopped_ = false;
 };

@@ -46,9 +46,10 @@ std::string dominant_type(const ModelWeights& w) {
 }
 
 std::string size_label_from_params(uint64_t n_params) {
-  double billions = static_cast<double>(n_params) / 1e9;
-  if (billions >= 0.95) return fmt::format("{:.0f}B", std::round(billions));
-  return fmt::format("{:.0f}M", std::round(static_cast<double>(n_params) / 1e7) * 10.0);
+  const double n = static_cast<double>(n_params);
+  if (n >= 0.95e9) return fmt::format("{:.0f}B", std::round(n / 1e9));
+  if (n >= 1e6) return fmt::format("{:.0f}M", std::round(n / 1e6));
+  return fmt::format("{:.0f}K", std::round(n / 1e3));
 }
 
 void prefetch_range(const void* begin, size_t length) {

@@ -32,6 +32,10 @@ class SessionImpl final : public Session {
       return make_error(ErrorCode::kInvalidArgument,
                         "generate: give exactly one of messages, prompt or prompt_tokens (got {})", sources);
     }
+    if (sources == 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "generate: the request has no prompt, messages or prompt_tokens");
+    }
     if (!request.prompt_tokens.empty()) {
       for (int32_t id : request.prompt_tokens) {
         if (id < 0 || id >= model_->config().n_vocab) {

@@ -90,6 +90,7 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
     }
   }
   engine::VocabData vocab = engine::synthetic_vocab(gemma ? "gemma3" : "llama", spec.n_vocab);
+  if (spec.edit_vocab) spec.edit_vocab(vocab);
   CHIMERA_RETURN_IF_ERROR(engine::write_vocab_to_gguf(w, vocab));
   if (spec.extra) spec.extra(w);
 

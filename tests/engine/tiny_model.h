@@ -14,6 +14,7 @@
 
 namespace chimera::engine {
 class GgufWriter;
+struct VocabData;
 }
 
 namespace chimera::testing {
@@ -43,6 +44,7 @@ struct TinyModelSpec {
   std::vector<std::string> omit_keys;  // metadata keys not to write (quirk tests)
   std::vector<std::string> omit_tensors;
   std::function<void(engine::GgufWriter&)> extra;  // more metadata / tensors
+  std::function<void(engine::VocabData&)> edit_vocab;  // change the synthetic vocabulary before writing
 };
 
 Status write_tiny_model(const TinyModelSpec& spec, const std::string& path);
