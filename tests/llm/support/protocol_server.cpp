@@ -54,6 +54,9 @@ Reply Reply::split(std::string content_type, const std::string& body, size_t pie
 ProtocolServer::ProtocolServer() : server_(std::make_unique<httplib::Server>()) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_keep_alive_timeout(1);
+  // Real servers (Go's net/http for Ollama, uvicorn for vLLM) disable Nagle; httplib does not by
+  // default, and then every body waits ~40 ms for the client's delayed ACK.
+  server_->set_tcp_nodelay(true);
   auto handle = [this](const httplib::Request& req, httplib::Response& res) {
     Reply reply = dispatch(Received{req.method, req.path, req.body});
     pause_ms(reply.delay_ms_before_headers);
