@@ -1,8 +1,243 @@
-// AVX-512 matmul kernels (placeholder until the SIMD kernels land: the scalar kernels are used).
-#include "engine/matmul_kernels.h"
+// AVX-512 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q8_0) and the path's kernel table.
+// Four weight blocks are processed per 512-bit vector, one per 128-bit lane: their 16 code bytes are
+// loaded into the lane, split into low/high nibbles (values 0..15 / 16..31 of the block), and dotted with
+// the matching activation bytes by vpdpbusd (VNNI) or vpmaddubsw + vpmaddwd. Each lane's int32 sum is
+// scaled by d_w * d_a of its block in f32. Weights are read in place; nothing is repacked.
+#include "engine/matmul_avx512.h"
+
+#include "engine/quant.h"
+
+namespace chimera::engine::matmul_detail::avx512 {
+namespace {
+
+// ---------------------------------------------------------------------------------------------------
+// Activation conversion (ActGroup32). Codes: round(x / d) with d = amax / 127, as Q8_0 but with d kept
+// in f32. kUnsigned stores code + 128 (for the Q8_0 x Q8_0 VNNI kernel, whose weights are the signed side).
+
+template <int kOffset, bool kUnsigned>
+void convert_group32(const float* x, void* out, int64_t cols) {
+  const int64_t nb = cols / 32;
+  auto* groups = static_cast<ActGroup32*>(out);
+  const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  for (int64_t g = 0; g < (nb + 3) / 4; ++g) {
+    ActGroup32& G = groups[g];
+    for (int b = 0; b < 4; ++b) {
+      const int64_t block = 4 * g + b;
+      if (block >= nb) {
+        _mm_store_si128(reinterpret_cast<__m128i*>(G.lo + 16 * b), _mm_setzero_si128());
+        _mm_store_si128(reinterpret_cast<__m128i*>(G.hi + 16 * b), _mm_setzero_si128());
+        _mm_store_ps(G.d + 4 * b, _mm_setzero_ps());
+        _mm_store_si128(reinterpret_cast<__m128i*>(G.bias + 4 * b), _mm_setzero_si128());
+        continue;
+      }
+      const __m512 v0 = _mm512_loadu_ps(x + 32 * block), v1 = _mm512_loadu_ps(x + 32 * block + 16);
+      const __m512 a = _mm512_max_ps(_mm512_and_ps(v0, sign_mask), _mm512_and_ps(v1, sign_mask));
+      const float amax = _mm512_reduce_max_ps(a);
+      const float d = amax / 127.0f;
+      const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));  // round to nearest even
+      const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+      __m128i b0 = _mm512_cvtsepi32_epi8(q0), b1 = _mm512_cvtsepi32_epi8(q1);
+      if constexpr (kUnsigned) {
+        b0 = _mm_xor_si128(b0, _mm_set1_epi8(static_cast<char>(0x80)));
+        b1 = _mm_xor_si128(b1, _mm_set1_epi8(static_cast<char>(0x80)));
+      }
+      _mm_store_si128(reinterpret_cast<__m128i*>(G.lo + 16 * b), b0);
+      _mm_store_si128(reinterpret_cast<__m128i*>(G.hi + 16 * b), b1);
+      _mm_store_ps(G.d + 4 * b, _mm_set1_ps(d));
+      const int sum = kOffset != 0 ? _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)) : 0;
+      _mm_store_si128(reinterpret_cast<__m128i*>(G.bias + 4 * b), _mm_setr_epi32(-kOffset * sum, 0, 0, 0));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Weight groups: 4 consecutive blocks of one row. `n` < 4 only for a row's last group; missing blocks are
+// masked out of every load (so nothing past the row is read) and come out as zero codes and zero scales.
+
+struct CodeGroup {
+  __m512i lo, hi;  // unsigned codes (Q4_0/Q5_0) or signed codes (Q8_0), lane b = block b
+  __m512 d;        // weight scale of block b in lane b
+};
+
+inline __mmask64 byte_mask(int bytes) {
+  return bytes >= 64 ? ~__mmask64{0} : bytes <= 0 ? __mmask64{0} : (__mmask64{1} << bytes) - 1;
+}
+
+// Loads 16 bytes from base + offset + stride * b into lane b, for blocks b < n.
+inline __m512i load_lanes16(const uint8_t* p, int stride, int n) {
+  if (n == 4) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + stride)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * stride)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 3 * stride)), 3);
+  }
+  __m512i v = _mm512_setzero_si512();
+  for (int b = 0; b < n; ++b) {
+    const __m128i lane = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + b * stride));
+    if (b == 0) v = _mm512_mask_mov_epi32(v, 0x000F, _mm512_castsi128_si512(lane));
+    if (b == 1) v = _mm512_inserti32x4(v, lane, 1);
+    if (b == 2) v = _mm512_inserti32x4(v, lane, 2);
+  }
+  return v;
+}
+
+// Picks four f16 scales (16-bit word indices i0..i3 of a 128-byte window given as two 64-byte halves)
+// and returns them as f32, each repeated over its block's lane.
+inline __m512 gather_scales(__m512i first, __m512i second, int i0, int i1, int i2, int i3) {
+  const __m512i index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                         static_cast<short>(i3), static_cast<short>(i3), static_cast<short>(i3), static_cast<short>(i3),
+                                         static_cast<short>(i2), static_cast<short>(i2), static_cast<short>(i2), static_cast<short>(i2),
+                                         static_cast<short>(i1), static_cast<short>(i1), static_cast<short>(i1), static_cast<short>(i1),
+                                         static_cast<short>(i0), static_cast<short>(i0), static_cast<short>(i0), static_cast<short>(i0));
+  return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(first, index, second)));
+}
+
+inline CodeGroup load_q4_0(const uint8_t* w, int n) {
+  constexpr int kBytes = sizeof(BlockQ4_0);  // 18: d at 0, codes at 2
+  const __m512i qs = load_lanes16(w + 2, kBytes, n);
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  const __m512i raw = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n), w);  // d of block b: word 9b
+  return {_mm512_and_si512(qs, nibble), _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble),
+          gather_scales(raw, raw, 0, 9, 18, 27)};
+}
+
+inline CodeGroup load_q5_0(const uint8_t* w, int n) {
+  constexpr int kBytes = sizeof(BlockQ5_0);  // 22: d at 0, qh (u32) at 2, codes at 6
+  const __m512i qs = load_lanes16(w + 6, kBytes, n);
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  __m512i lo = _mm512_and_si512(qs, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble);
+  // Words of the group: d_b = 11b, qh_b low half = 11b + 1, high half = 11b + 2. The second window
+  // starts at byte 24 (word 12), so word k >= 32 is index 32 + (k - 12) of the pair.
+  const __m512i first = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n), w);
+  const __m512i second = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n - 24), w + 24);
+  const __m512 d = gather_scales(first, second, 0, 11, 22, 32 + 33 - 12);
+  // High bits: qh_b's bits 0..15 belong to block b's values 0..15 (lane b of lo), bits 16..31 to hi.
+  const __m512i qh_index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                            32 + 35 - 12, 24, 13, 2, 32 + 34 - 12, 23, 12, 1);
+  const __m128i qh = _mm512_castsi512_si128(_mm512_permutex2var_epi16(first, qh_index, second));
+  const __mmask64 high_lo = _cvtu64_mask64(static_cast<uint64_t>(_mm_cvtsi128_si64(qh)));
+  const __mmask64 high_hi = _cvtu64_mask64(static_cast<uint64_t>(_mm_extract_epi64(qh, 1)));
+  const __m512i sixteen = _mm512_set1_epi8(16);
+  lo = _mm512_mask_add_epi8(lo, high_lo, lo, sixteen);
+  hi = _mm512_mask_add_epi8(hi, high_hi, hi, sixteen);
+  return {lo, hi, d};
+}
+
+inline CodeGroup load_q8_0(const uint8_t* w, int n) {
+  constexpr int kBytes = sizeof(BlockQ8_0);  // 34: d at 0, codes at 2
+  const __m512i first = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n), w);
+  const __m512i second = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n - 64), w + 64);
+  return {load_lanes16(w + 2, kBytes, n), load_lanes16(w + 18, kBytes, n), gather_scales(first, second, 0, 17, 34, 51)};
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Kernels. kWeights selects the group loader; the dot differs for Q8_0 (signed weights).
+
+enum class Weights32 { kQ4_0, kQ5_0, kQ8_0 };
+
+template <Weights32 kType, bool kVnni>
+struct Kernel32 {
+  static constexpr int kTileRows = 4, kTileTokens = 4;
+  static constexpr int kBlockBytes = kType == Weights32::kQ4_0 ? 18 : kType == Weights32::kQ5_0 ? 22 : 34;
+
+  static CodeGroup load(const uint8_t* w, int n) {
+    if constexpr (kType == Weights32::kQ4_0) return load_q4_0(w, n);
+    if constexpr (kType == Weights32::kQ5_0) return load_q5_0(w, n);
+    return load_q8_0(w, n);
+  }
+
+  // Integer dot of one weight group with one activation group, per lane, in int32.
+  static __m512i group_dot(const CodeGroup& wg, const ActGroup32& a, __m512i q8_bias) {
+    const __m512i alo = _mm512_load_si512(a.lo), ahi = _mm512_load_si512(a.hi);
+    if constexpr (kType != Weights32::kQ8_0) {
+      __m512i acc = _mm512_load_si512(a.bias);  // -offset * sum(a): the codes' offset
+      acc = dot_u8s8<kVnni>(acc, wg.lo, alo);
+      return dot_u8s8<kVnni>(acc, wg.hi, ahi);
+    } else if constexpr (kVnni) {
+      // Activations stored as a + 128 (unsigned): sum((a + 128) w) - 128 sum(w), the second term
+      // precomputed per weight group in q8_bias.
+      __m512i acc = dot_u8s8<true>(q8_bias, alo, wg.lo);
+      return dot_u8s8<true>(acc, ahi, wg.hi);
+    } else {
+      // |w| x (a with w's sign): keeps every maddubs pair below 2 * 127 * 127.
+      const __m512i zero = _mm512_setzero_si512();
+      const __m512i slo = _mm512_mask_sub_epi8(alo, _mm512_movepi8_mask(wg.lo), zero, alo);
+      const __m512i shi = _mm512_mask_sub_epi8(ahi, _mm512_movepi8_mask(wg.hi), zero, ahi);
+      __m512i acc = dot_u8s8<false>(zero, _mm512_abs_epi8(wg.lo), slo);
+      return dot_u8s8<false>(acc, _mm512_abs_epi8(wg.hi), shi);
+    }
+  }
+
+  static __m512i q8_weight_bias(const CodeGroup& wg) {
+    if constexpr (kType == Weights32::kQ8_0 && kVnni) {
+      const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
+      __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), k128, wg.lo);
+      sum = _mm512_dpbusd_epi32(sum, k128, wg.hi);
+      return _mm512_sub_epi32(_mm512_setzero_si512(), sum);
+    } else {
+      return _mm512_setzero_si512();
+    }
+  }
+
+  template <int R, int T>
+  static void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_stride, int64_t cols,
+                   float* y, int64_t y_stride) {
+    const int64_t nb = cols / 32, groups = (nb + 3) / 4;
+    __m512 sum[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) sum[r][t] = _mm512_setzero_ps();
+    }
+    auto step = [&](int64_t g, int n) {
+      for (int r = 0; r < R; ++r) {
+        const CodeGroup wg = load(w + r * row_bytes + g * 4 * kBlockBytes, n);
+        const __m512i bias = q8_weight_bias(wg);
+        for (int t = 0; t < T; ++t) {
+          const ActGroup32& a = reinterpret_cast<const ActGroup32*>(act + t * act_stride)[g];
+          const __m512i dot = group_dot(wg, a, bias);
+          sum[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wg.d, _mm512_load_ps(a.d)), sum[r][t]);
+        }
+      }
+    };
+    const int64_t full = nb / 4;
+    for (int64_t g = 0; g < full; ++g) step(g, 4);
+    if (groups > full) step(full, static_cast<int>(nb - 4 * full));
+    store_sums<R, T>(sum, y, y_stride);
+  }
+};
+
+size_t row_bytes32(int64_t cols) { return act_group32_row_bytes(cols); }
+
+template <Weights32 kType, bool kVnni>
+constexpr TypeKernel make_kernel32() {
+  constexpr bool kUnsignedAct = kType == Weights32::kQ8_0 && kVnni;
+  constexpr int kOffset = kType == Weights32::kQ4_0 ? 8 : kType == Weights32::kQ5_0 ? 16 : 0;
+  return TypeKernel{row_bytes32, convert_group32<kOffset, kUnsignedAct>, gemm_tiled<Kernel32<kType, kVnni>>, 4};
+}
+
+const TypeKernel kQ4_0[2] = {make_kernel32<Weights32::kQ4_0, false>(), make_kernel32<Weights32::kQ4_0, true>()};
+const TypeKernel kQ5_0[2] = {make_kernel32<Weights32::kQ5_0, false>(), make_kernel32<Weights32::kQ5_0, true>()};
+const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kernel32<Weights32::kQ8_0, true>()};
+
+}  // namespace
+}  // namespace chimera::engine::matmul_detail::avx512
 
 namespace chimera::engine::matmul_detail {
 
-const TypeKernel* avx512_kernel(GgmlType, bool) { return nullptr; }
+const TypeKernel* avx512_kernel(GgmlType type, bool vnni) {
+  const int v = vnni ? 1 : 0;
+  switch (type) {
+    case GgmlType::kQ4_0: return &avx512::kQ4_0[v];
+    case GgmlType::kQ5_0: return &avx512::kQ5_0[v];
+    case GgmlType::kQ8_0: return &avx512::kQ8_0[v];
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K: return avx512::k_quant_kernel(type, vnni);
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+    case GgmlType::kBF16: return avx512::float_kernel(type);
+    default: return nullptr;
+  }
+}
 
 }  // namespace chimera::engine::matmul_detail

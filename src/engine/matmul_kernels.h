@@ -24,6 +24,88 @@ struct TypeKernel {
   int row_block = 1;  // the work splitter keeps row ranges multiples of this (except the last)
 };
 
+// Activations for the 32-block weight types (Q4_0, Q5_0, Q8_0), 4 blocks (128 values) per group, laid
+// out so one 64-byte load lines up with the nibbles of 4 weight blocks: lane b of `lo` holds block b's
+// values 0..15 (the low nibbles of its 16 bytes), lane b of `hi` values 16..31. d (f32, not rounded to
+// f16) and bias are repeated per 128-bit lane so they combine with per-block results lane-wise. bias is
+// -offset * (sum of block b's codes) in dword 0 of lane b: it turns sum(q * a) into sum((q - offset) * a)
+// for unsigned weight codes. A row's last group is zero-padded.
+struct alignas(64) ActGroup32 {
+  int8_t lo[64];
+  int8_t hi[64];
+  float d[16];
+  int32_t bias[16];
+};
+static_assert(sizeof(ActGroup32) == 256);
+
+// Activations for the K-quants: one 256-value super-block, codes permuted into the order the weight
+// type's nibbles come out of a 64-byte load (each path documents its order), 16-value group sums
+// in natural order for the min / offset terms, and d in f32.
+struct alignas(64) ActBlockK {
+  int8_t qs[256];
+  int16_t bsums[16];
+  float d;
+  uint8_t pad[28];
+};
+static_assert(sizeof(ActBlockK) == 320);
+
+// static: every ISA-specific file gets its own copy (no shared inline code across ISA flags).
+static inline size_t act_group32_row_bytes(int64_t cols) {
+  return static_cast<size_t>((cols / 32 + 3) / 4) * sizeof(ActGroup32);
+}
+static inline size_t act_block_k_row_bytes(int64_t cols) { return static_cast<size_t>(cols / 256) * sizeof(ActBlockK); }
+
+// Register-tiled loop over a thread's rows and all tokens. Kernel::tile<R, T>(w_row, row_bytes, act,
+// act_stride, cols, y, y_stride) computes R consecutive rows x T consecutive tokens, writing
+// y[t * y_stride + r]; R and T are Kernel::kTileRows / kTileTokens, or 1 for the leftovers. Tokens are
+// walked in blocks small enough that their activations stay in L2 while every row of the range passes
+// over them; each strip of weight rows is loaded once per kTileTokens tokens.
+template <typename Kernel>
+void gemm_tiled(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
+                int64_t n_tokens, float* y, int64_t y_stride) {
+  constexpr int kR = Kernel::kTileRows, kT = Kernel::kTileTokens;
+  constexpr int64_t kTokenBlock = 32;
+  const auto* wb = static_cast<const uint8_t*>(w.data);
+  const auto* ab = static_cast<const uint8_t*>(act);
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
+    const int64_t t1 = n_tokens < t0 + kTokenBlock ? n_tokens : t0 + kTokenBlock;
+    int64_t r = row_begin;
+    for (; r + kR <= row_end; r += kR) {
+      const uint8_t* wr = wb + static_cast<size_t>(r) * w.row_bytes;
+      int64_t t = t0;
+      for (; t + kT <= t1; t += kT) {
+        Kernel::template tile<kR, kT>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
+      }
+      for (; t < t1; ++t) {
+        Kernel::template tile<kR, 1>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
+      }
+    }
+    for (; r < row_end; ++r) {
+      const uint8_t* wr = wb + static_cast<size_t>(r) * w.row_bytes;
+      int64_t t = t0;
+      for (; t + kT <= t1; t += kT) {
+        Kernel::template tile<1, kT>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
+      }
+      for (; t < t1; ++t) {
+        Kernel::template tile<1, 1>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
+      }
+    }
+  }
+}
+
+// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (engine-reference.md §2.2) as 8 bytes each,
+// from the 12 packed bytes read as three u32 words: j < 4 from the low 6 bits of words 0 (scales) and
+// 1 (mins); j >= 4 from the nibbles of word 2 plus the top 2 bits of words 0 / 1. Plain integer code.
+static inline void unpack_k4_scales(const uint8_t* packed, uint64_t* scales, uint64_t* mins) {
+  uint32_t s[3];
+  __builtin_memcpy(s, packed, sizeof s);
+  const uint32_t sc_lo = s[0] & 0x3F3F3F3Fu, m_lo = s[1] & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (s[2] & 0x0F0F0F0Fu) | (((s[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((s[2] >> 4) & 0x0F0F0F0Fu) | (((s[1] >> 6) & 0x03030303u) << 4);
+  *scales = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
+  *mins = m_lo | (static_cast<uint64_t>(m_hi) << 32);
+}
+
 // Null when the path has no kernel for the type (the driver then uses the scalar one).
 const TypeKernel* scalar_kernel(GgmlType type);
 const TypeKernel* avx2_kernel(GgmlType type);

@@ -144,28 +144,41 @@ TEST_P(MatmulPaths, EveryTypeAndShapeWithinTheQuantizationBound) {
 }
 
 // Integer activations in [-127, 127] with +-127 in every 32-value block quantize exactly (d = 1) for
-// both Q8_0 and Q8_K, so each path must reproduce the exact dot product up to f32 rounding.
+// both Q8_0 and Q8_K, so each path must reproduce the exact dot product up to f32 rounding. Shapes cover
+// full and partial 4-block groups, several super-blocks, and every tile remainder.
 TEST_P(MatmulPaths, ExactlyQuantizableActivationsGiveTheExactDot) {
   MatmulScratch scratch;
   ThreadPool pool(2);
-  const int64_t cols = 512, rows = 19, n_tokens = 6;
-  std::vector<float> x(static_cast<size_t>(n_tokens * cols));
-  std::mt19937 rng(5);
-  std::uniform_int_distribution<int> code(-127, 127);
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 32 == 5 ? (i % 64 == 5 ? 127 : -127) : code(rng));
   for (GgmlType type : kTypes) {
-    Matrix m = make_matrix(type, rows, cols, 99);
-    std::vector<float> y(static_cast<size_t>(rows * n_tokens)), expected(y.size());
-    matmul(m.w, x.data(), n_tokens, y.data(), pool, scratch);
-    matmul_reference(m.w, x.data(), n_tokens, expected.data());
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      for (int64_t r = 0; r < rows; ++r) {
-        double magnitude = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-          magnitude += std::fabs(static_cast<double>(m.dequantized[static_cast<size_t>(r * cols + c)]) * x[static_cast<size_t>(t * cols + c)]);
+    const std::vector<int64_t> col_options =
+        is_k_quant(type) ? std::vector<int64_t>{256, 1280} : std::vector<int64_t>{96, 160, 224, 512};
+    for (int64_t cols : col_options) {
+      for (int64_t rows : {1, 7, 19}) {
+        for (int64_t n_tokens : {1, 5, 6}) {
+          std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+          std::mt19937 rng(static_cast<uint32_t>(cols + rows + n_tokens));
+          std::uniform_int_distribution<int> code(-127, 127);
+          for (size_t i = 0; i < x.size(); ++i) {
+            x[i] = static_cast<float>(i % 32 == 5 ? (i % 64 == 5 ? 127 : -127) : code(rng));
+          }
+          Matrix m = make_matrix(type, rows, cols, static_cast<uint32_t>(99 + cols));
+          std::vector<float> y(static_cast<size_t>(rows * n_tokens)), expected(y.size());
+          matmul(m.w, x.data(), n_tokens, y.data(), pool, scratch);
+          matmul_reference(m.w, x.data(), n_tokens, expected.data());
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            for (int64_t r = 0; r < rows; ++r) {
+              double magnitude = 0;
+              for (int64_t c = 0; c < cols; ++c) {
+                magnitude += std::fabs(static_cast<double>(m.dequantized[static_cast<size_t>(r * cols + c)]) *
+                                       x[static_cast<size_t>(t * cols + c)]);
+              }
+              size_t i = static_cast<size_t>(t * rows + r);
+              ASSERT_NEAR(y[i], expected[i], 1e-5 * magnitude)
+                  << ggml_type_name(type) << " rows " << rows << " cols " << cols << " tokens " << n_tokens
+                  << " at row " << r << " token " << t;
+            }
+          }
         }
-        size_t i = static_cast<size_t>(t * rows + r);
-        ASSERT_NEAR(y[i], expected[i], 1e-5 * magnitude) << ggml_type_name(type) << " row " << r << " token " << t;
       }
     }
   }

@@ -1,0 +1,56 @@
+// Internal to the matmul_*avx512.cpp files (compiled with AVX-512 F/BW/VL/DQ/VNNI flags; never include
+// this from a portable file). Activation layouts, the integer dot helpers, and the register-tiled loop
+// shared by every weight type.
+#pragma once
+
+// GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsic headers as uninitialized
+// (a known false positive); silence it for the header only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/matmul_kernels.h"
+
+namespace chimera::engine::matmul_detail::avx512 {
+
+// sum over each dword of u8 x s8 products, added to acc. Without VNNI: maddubs (pairs to s16; callers
+// keep |u * s| pairs below 32768) and madd by ones.
+template <bool kVnni>
+inline __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
+  if constexpr (kVnni) {
+    return _mm512_dpbusd_epi32(acc, u, s);
+  } else {
+    __m512i pairs = _mm512_maddubs_epi16(u, s);
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)));
+  }
+}
+
+// sum over each dword of s16 x s16 products, added to acc.
+template <bool kVnni>
+inline __m512i dot_s16(__m512i acc, __m512i a, __m512i b) {
+  if constexpr (kVnni) {
+    return _mm512_dpwssd_epi32(acc, a, b);
+  } else {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+  }
+}
+
+template <int R, int T>
+inline void store_sums(const __m512 (&sum)[R][T], float* y, int64_t y_stride) {
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) y[t * y_stride + r] = _mm512_reduce_add_ps(sum[r][t]);
+  }
+}
+
+// f16 -> f32 of one scalar (F16C), so no shared inline helper is instantiated with these ISA flags.
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+const TypeKernel* k_quant_kernel(GgmlType type, bool vnni);  // matmul_k_avx512.cpp
+const TypeKernel* float_kernel(GgmlType type);              // matmul_float_avx512.cpp
+
+}  // namespace chimera::engine::matmul_detail::avx512

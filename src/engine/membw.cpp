@@ -1,0 +1,79 @@
+// Read-bandwidth probe: a multi-threaded streaming read of a buffer much larger than the LLC.
+#include "engine/membw.h"
+
+#include <emmintrin.h>  // SSE2: part of x86-64, so this file stays portable
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "util/clock.h"
+
+namespace chimera::engine {
+namespace {
+
+constexpr size_t kDefaultBufferBytes = size_t{512} << 20;
+constexpr size_t kAlignment = 4096;
+
+// Sums a slice with eight independent accumulators so the loop is bound by loads, not by add latency.
+// The sum is returned so the compiler cannot drop the reads.
+uint64_t read_slice(const uint8_t* data, size_t bytes) {
+  __m128i acc[8];
+  for (auto& a : acc) a = _mm_setzero_si128();
+  const auto* p = reinterpret_cast<const __m128i*>(data);
+  const size_t vectors = bytes / sizeof(__m128i);
+  for (size_t i = 0; i + 8 <= vectors; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] = _mm_add_epi64(acc[k], _mm_load_si128(p + i + k));
+  }
+  __m128i total = acc[0];
+  for (int k = 1; k < 8; ++k) total = _mm_add_epi64(total, acc[k]);
+  uint64_t lanes[2];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), total);
+  return lanes[0] + lanes[1];
+}
+
+}  // namespace
+
+Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwidthOptions& options) {
+  size_t bytes = options.buffer_bytes != 0 ? options.buffer_bytes : kDefaultBufferBytes;
+  const size_t slice_unit = 128 * static_cast<size_t>(pool.size());
+  bytes = std::max(bytes / slice_unit * slice_unit, slice_unit);
+  auto* buffer = static_cast<uint8_t*>(std::aligned_alloc(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment));
+  if (buffer == nullptr) {
+    return make_error(ErrorCode::kResourceExhausted,
+                      "memory bandwidth probe: cannot allocate {} MiB; pass a smaller buffer", bytes >> 20);
+  }
+  // Touch every page with non-zero data (the zero page would be shared and cached) from the threads that
+  // will read it.
+  pool.parallel_for(static_cast<int64_t>(bytes / 4096), [&](int64_t begin, int64_t end, int) {
+    std::memset(buffer + begin * 4096, 0x5A, static_cast<size_t>(end - begin) * 4096);
+  });
+
+  const int passes = std::max(options.passes, 1);
+  std::vector<double> gb_per_s;
+  std::vector<uint64_t> sinks(static_cast<size_t>(pool.size()));
+  for (int pass = 0; pass <= passes; ++pass) {
+    int64_t start = monotonic_ns();
+    pool.run([&](int ith, int nth) {
+      size_t slice = bytes / static_cast<size_t>(nth);
+      sinks[static_cast<size_t>(ith)] += read_slice(buffer + slice * static_cast<size_t>(ith), slice);
+    });
+    int64_t elapsed = monotonic_ns() - start;
+    if (pass > 0) gb_per_s.push_back(static_cast<double>(bytes) / static_cast<double>(std::max<int64_t>(elapsed, 1)));
+  }
+  std::free(buffer);
+  volatile uint64_t keep = 0;
+  for (uint64_t s : sinks) keep = keep + s;
+
+  ReadBandwidth result;
+  std::sort(gb_per_s.begin(), gb_per_s.end());
+  result.best_gb_per_s = gb_per_s.back();
+  result.median_gb_per_s = gb_per_s[gb_per_s.size() / 2];
+  result.threads = pool.size();
+  result.buffer_bytes = bytes;
+  result.passes = passes;
+  return result;
+}
+
+}  // namespace chimera::engine

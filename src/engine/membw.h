@@ -1,0 +1,34 @@
+// Sustained memory read bandwidth of this machine: the numerator of the decode roofline
+// (engine-reference.md §6.1: tokens/s <= bandwidth / bytes read per token). `chimera bench engine`
+// prints it and the roofline it implies for the loaded model.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/thread_pool.h"
+#include "util/status.h"
+
+namespace chimera::engine {
+
+struct ReadBandwidth {
+  double best_gb_per_s = 0;    // best pass, 1e9 bytes per second
+  double median_gb_per_s = 0;  // median pass, for a sense of the noise
+  int threads = 0;
+  size_t buffer_bytes = 0;
+  int passes = 0;
+};
+
+struct ReadBandwidthOptions {
+  // Buffer read by each pass; 0 = 512 MiB, far larger than any last-level cache here, so the figure is
+  // DRAM, not cache, bandwidth.
+  size_t buffer_bytes = 0;
+  int passes = 7;
+};
+
+// Streams the buffer with every thread of `pool` (each reads its own contiguous slice with 16-byte loads,
+// as a decode matmul streams its rows), `passes` times after one warm-up pass, and reports the best and
+// median pass. Fails only when the buffer cannot be allocated.
+Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwidthOptions& options = {});
+
+}  // namespace chimera::engine
