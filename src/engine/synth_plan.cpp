@@ -287,10 +287,12 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
   CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, load_vocab(options, arch, size));
   s.n_vocab = static_cast<int64_t>(vocab.tokens.size());
   if (s.n_vocab == 0) return make_error(ErrorCode::kInvalidArgument, "the vocabulary is empty");
-  const std::string family = arch == "gemma3" ? "Gemma 3" : (size == "3.1-8b" ? "Llama 3.1" : "Llama 3.2");
-  s.display_name = fmt::format("{} {} (dummy weights{})", family, s.size_label,
+  const std::string family = arch == "gemma3"    ? "Gemma 3"
+                             : size == "3.1-8b"  ? "Llama 3.1"
+                             : size == "3.2-1b"  ? "Llama 3.2"
+                                                 : "Llama";
+  s.display_name = fmt::format("{} {} (dummy weights{})", family, preset->size_label,
                                custom ? ", custom dims" : "");
-  if (arch == "llama" && size == "tiny") s.display_name = "Llama tiny (dummy weights)";
 
   SynthPlan plan;
   plan.shape = s;
