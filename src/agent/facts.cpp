@@ -136,7 +136,11 @@ class Builder {
       std::string label;
       for (size_t c = 0; c < table.columns.size(); ++c) {
         const ColumnSummary& s = table.summaries[c];
-        if (s.kind.role != ColumnRole::kMetric || s.mixed_cell_units) continue;
+        // Metric cells, and numbers in other columns ("vram_gb", "cores") so a report may quote
+        // them; option columns are covered by their distinct values, error columns are not data.
+        bool numeric_other = s.kind.role == ColumnRole::kOther &&
+                             (s.type == ColumnType::kInteger || s.type == ColumnType::kNumber);
+        if ((s.kind.role != ColumnRole::kMetric && !numeric_other) || s.mixed_cell_units) continue;
         auto number = parse_cell_number(table.rows[r][c], table.decimal_comma);
         if (!number) continue;
         if (label.empty()) label = row_label(table, r);
@@ -145,7 +149,7 @@ class Builder {
         f.value = number->value;
         f.decimals = number->decimals;
         f.unit = number->unit ? number->unit : s.unit;
-        f.metric = s.kind.metric;
+        f.metric = s.kind.metric.empty() ? s.name : s.kind.metric;
         f.label = label;
         f.source = column_source(file, table, s.name);
         f.source.location = table.row_locations[r];

@@ -88,9 +88,11 @@ GroupSummary* TableBuilder::group_for(const std::vector<std::string>& cells) {
 void TableBuilder::observe(size_t c, const std::string& cell, bool row_failed, GroupSummary* group) {
   ColumnSummary& s = table_.summaries[c];
   std::string_view text = trim(cell);
-  if (is_missing(text)) return;
+  // Numbers first: they are most cells, and a number is never a missing marker.
+  auto number = parse_cell_number(text, table_.decimal_comma);
+  if (!number && is_missing(text)) return;
   ++s.non_empty;
-  if (auto number = parse_cell_number(text, table_.decimal_comma)) {
+  if (number) {
     ++s.numeric;
     if (number->decimals == 0 && number->value == std::floor(number->value)) ++s.integers;
     double value = number->value;
