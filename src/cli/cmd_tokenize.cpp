@@ -1,12 +1,144 @@
+// chimera tokenize: text -> token ids with a model's vocabulary (a GGUF file, or a Hugging Face
+// tokenizer.json such as the fetched npm vocabularies). Prints ids as llama-tokenize --ids does.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "cli/command.h"
+#include "engine/gguf.h"
+#include "engine/tokenizer.h"
+#include "util/paths.h"
 
 namespace chimera::cli {
 
+namespace {
+
+struct TokenizeArgs {
+  std::string model_path;
+  std::string vocab;
+  std::string text;
+  bool no_bos = false;
+  bool no_parse_special = false;
+  bool json = false;
+  bool pieces = false;
+};
+
+// "gemma3" / "llama3" / "llama3_1" name the fetched vocabularies; anything else is a path to a
+// tokenizer.json or to the directory holding one.
+std::string resolve_vocab_path(const std::string& vocab) {
+  if (vocab == "gemma3" || vocab == "llama3" || vocab == "llama3_1") {
+    return vocab_dir() + "/" + vocab + "/tokenizer.json";
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(vocab, ec)) return vocab + "/tokenizer.json";
+  return vocab;
+}
+
+Result<std::shared_ptr<const engine::Tokenizer>> load_tokenizer(const TokenizeArgs& args) {
+  if (!args.model_path.empty()) {
+    CHIMERA_ASSIGN_OR_RETURN(engine::GgufFile file, engine::GgufFile::open(args.model_path));
+    return engine::Tokenizer::from_gguf(file);
+  }
+  std::string path = resolve_vocab_path(args.vocab);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) && path.rfind(vocab_dir(), 0) != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--vocab '{}' is neither gemma3, llama3, llama3_1 nor an existing "
+                      "tokenizer.json (or a directory holding one)",
+                      args.vocab);
+  }
+  auto vocab = engine::import_hf_tokenizer_json(path);
+  if (!vocab.ok()) {
+    if (path.rfind(vocab_dir(), 0) == 0) {
+      return vocab.status().with_context(
+          fmt::format("vocabulary '{}' (fetch it with scripts/fetch-vocab.sh)", args.vocab));
+    }
+    return vocab.status();
+  }
+  return engine::Tokenizer::from_vocab(std::move(vocab).value());
+}
+
+std::string format_ids(const std::vector<int32_t>& ids) {
+  return fmt::format("[{}]", fmt::join(ids, ", "));
+}
+
+// A piece as text a terminal can show: control bytes escaped, the rest as stored.
+std::string printable_piece(std::string_view piece) {
+  std::string out;
+  for (unsigned char c : piece) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7F) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+int run_tokenize(const TokenizeArgs& args) {
+  if (args.model_path.empty() == args.vocab.empty()) {
+    return report_error(Status(ErrorCode::kInvalidArgument,
+                               "tokenize needs exactly one of -m MODEL.gguf or --vocab "
+                               "gemma3|llama3|llama3_1|PATH/tokenizer.json"));
+  }
+  std::string text = args.text;
+  if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), {});
+  auto tokenizer = load_tokenizer(args);
+  if (!tokenizer.ok()) return report_error(tokenizer.status());
+  const engine::Tokenizer& tok = **tokenizer;
+  std::vector<int32_t> ids = tok.encode(text, !args.no_bos, !args.no_parse_special);
+
+  if (args.json) {
+    nlohmann::json out;
+    out["source"] = args.model_path.empty() ? args.vocab : args.model_path;
+    out["tokenizer"] = std::string(tok.model_name());
+    out["n_vocab"] = tok.n_vocab();
+    out["n_tokens"] = ids.size();
+    out["ids"] = ids;
+    nlohmann::json pieces = nlohmann::json::array();
+    for (int32_t id : ids) {
+      // Pieces may hold half a UTF-8 character (byte tokens): keep the JSON valid.
+      pieces.push_back(std::string(tok.token_text(id)));
+    }
+    out["pieces"] = pieces;
+    std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else if (args.pieces) {
+    for (int32_t id : ids) {
+      std::printf("%6d -> '%s'\n", id, printable_piece(tok.token_text(id)).c_str());
+    }
+  } else {
+    std::printf("%s\n", format_ids(ids).c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
 void register_tokenize(CLI::App& app) {
-  auto* sub = app.add_subcommand("tokenize", "(not built yet)");
-  sub->callback([] {
-    set_exit_code(report_error(Status(ErrorCode::kUnsupported, "'tokenize' is not built yet")));
-  });
+  auto args = std::make_shared<TokenizeArgs>();
+  auto* sub = app.add_subcommand(
+      "tokenize", "Print the token ids of TEXT with a model's vocabulary (like llama-tokenize --ids)");
+  sub->add_option("-m,--model", args->model_path, "GGUF model file (only its tokenizer keys are read)");
+  sub->add_option("--vocab", args->vocab,
+                  "Vocabulary without a GGUF: gemma3, llama3, llama3_1 (fetched by "
+                  "scripts/fetch-vocab.sh) or PATH/tokenizer.json");
+  sub->add_option("text", args->text, "Text to tokenize ('-' reads standard input)")->required();
+  sub->add_flag("--no-bos", args->no_bos, "Do not add BOS/EOS as the vocabulary would");
+  sub->add_flag("--no-parse-special", args->no_parse_special,
+                "Split special-token text such as <start_of_turn> as plain text");
+  sub->add_flag("--json", args->json, "Machine-readable output: ids, pieces, counts");
+  sub->add_flag("--pieces", args->pieces, "One line per token: id -> 'piece'");
+  sub->callback([args] { set_exit_code(run_tokenize(*args)); });
 }
 
 }  // namespace chimera::cli

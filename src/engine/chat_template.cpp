@@ -47,7 +47,9 @@ void render_gemma(const std::vector<ChatMessage>& messages, bool add_generation_
   }
   for (size_t i = first; i < messages.size(); ++i) {
     const ChatMessage& m = messages[i];
-    std::string_view role = m.role == "assistant" ? "model" : m.role == "system" ? "user" : m.role;
+    std::string_view role = m.role;
+    if (role == "assistant") role = "model";
+    if (role == "system") role = "user";
     out += "<start_of_turn>";
     out += role;
     out += '\n';

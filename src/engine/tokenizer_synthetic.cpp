@@ -27,14 +27,21 @@ constexpr char kSingleChars[] =
 
 struct Builder {
   VocabData v;
-  std::unordered_set<std::string> present;
+  // Views into v.tokens: valid because reserve() sizes the vector for every token up front.
+  std::unordered_set<std::string_view> present;
   bool spm = false;
   int32_t capacity = 0;  // ids available for pieces (specials at the end excluded)
 
+  void reserve(size_t n_total) {
+    v.tokens.reserve(n_total);
+    v.token_types.reserve(n_total);
+    if (spm) v.scores.reserve(n_total);
+    present.reserve(n_total);
+  }
   bool full() const { return static_cast<int32_t>(v.tokens.size()) >= capacity; }
   int32_t add(std::string text, TokenType type, float score = 0.0f) {
-    present.insert(text);
     v.tokens.push_back(std::move(text));
+    present.insert(v.tokens.back());
     v.token_types.push_back(static_cast<int32_t>(type));
     if (spm) v.scores.push_back(score);
     return static_cast<int32_t>(v.tokens.size() - 1);
@@ -83,11 +90,21 @@ std::vector<std::string> byte_level_units(std::string_view text) {
   return out;
 }
 
-void fill_with_pairs(Builder& b, const std::vector<std::string>& alphabet) {
+// Fills the remaining ids with merged pieces: every pair of alphabet units, then pair + unit, so a
+// large synthetic vocabulary looks like a real one (mostly normal pieces, few specials).
+void fill_with_merges(Builder& b, const std::vector<std::string>& alphabet) {
+  std::vector<std::string> pairs;
   for (const auto& x : alphabet) {
     for (const auto& y : alphabet) {
       if (b.full()) return;
       b.add_merge(x, y);
+      pairs.push_back(x + y);
+    }
+  }
+  for (const auto& xy : pairs) {
+    for (const auto& z : alphabet) {
+      if (b.full()) return;
+      b.add_merge(xy, z);
     }
   }
 }
@@ -98,6 +115,7 @@ VocabData sentencepiece_vocab(int32_t n) {
   bool specials_at_gemma_ids = n >= 512;  // room for ids 105/106 as in Gemma 3
   int32_t minimum = 4 + 3 + 256 + static_cast<int32_t>(sizeof(kSingleChars)) + 1;
   b.capacity = std::max(n, minimum);
+  b.reserve(static_cast<size_t>(b.capacity) + 512);  // slack: mandatory tokens never reallocate
   b.add("<pad>", TokenType::kControl);
   b.add("<eos>", TokenType::kControl);
   b.add("<bos>", TokenType::kControl);
@@ -121,7 +139,7 @@ VocabData sentencepiece_vocab(int32_t n) {
     b.add_word(utf8_chars(std::string(kSpaceMarker) + std::string(word)));
     b.add_word(utf8_chars(word));
   }
-  fill_with_pairs(b, alphabet);
+  fill_with_merges(b, alphabet);
   while (!b.full()) b.add(fmt::format("<unused{}>", n_unused++), TokenType::kControl);
   VocabData& v = b.v;
   v.model = "llama";
@@ -143,6 +161,7 @@ VocabData byte_level_vocab(int32_t n) {
   int32_t minimum = 256 + 64 + n_special;
   n = std::max(n, minimum);
   b.capacity = n - n_special;
+  b.reserve(static_cast<size_t>(n) + 512);
   // GPT-2 order: the printable bytes first, then the remapped ones (the order of their stand-ins).
   std::vector<std::pair<uint32_t, int>> by_code_point;
   for (int byte = 0; byte < 256; ++byte) {
@@ -162,7 +181,7 @@ VocabData byte_level_vocab(int32_t n) {
   }
   b.add_word(byte_level_units("  "));
   b.add_word(byte_level_units("\n\n"));
-  fill_with_pairs(b, alphabet);
+  fill_with_merges(b, alphabet);
   while (!b.full()) b.add(fmt::format("[PAD{}]", b.v.tokens.size()), TokenType::kUnused);
   int32_t base = static_cast<int32_t>(b.v.tokens.size());
   const char* named[] = {"<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",

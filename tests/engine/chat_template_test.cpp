@@ -1,0 +1,74 @@
+// Chat templates against the formats in engine-reference.md §3.1 step 8 / §3.2 step 6, the Jinja
+// templates shipped in the models' tokenizer_config.json, and the Llama 3 apply_chat_template output
+// quoted in stack.md.
+#include <gtest/gtest.h>
+
+#include "engine/chat_template.h"
+
+namespace chimera::engine {
+namespace {
+
+TEST(ChatTemplateTest, GemmaSingleTurnWithGenerationPrompt) {
+  EXPECT_EQ(render_chat(ChatFamily::kGemma, {{"user", "Hi"}}),
+            "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
+  EXPECT_EQ(render_chat(ChatFamily::kGemma, {{"user", "Hi"}}, false),
+            "<start_of_turn>user\nHi<end_of_turn>\n");
+}
+
+TEST(ChatTemplateTest, GemmaPrependsSystemToTheFirstUserTurnAndRenamesAssistantToModel) {
+  std::vector<ChatMessage> chat = {{"system", "Be brief."},
+                                   {"user", "  What is 2+2?\n"},
+                                   {"assistant", "4"},
+                                   {"user", "And 3+3?"}};
+  // The HF template: system + "\n\n" (not trimmed) before the first turn's trimmed content.
+  EXPECT_EQ(render_chat(ChatFamily::kGemma, chat),
+            "<start_of_turn>user\nBe brief.\n\nWhat is 2+2?<end_of_turn>\n"
+            "<start_of_turn>model\n4<end_of_turn>\n"
+            "<start_of_turn>user\nAnd 3+3?<end_of_turn>\n"
+            "<start_of_turn>model\n");
+}
+
+TEST(ChatTemplateTest, GemmaSystemAloneIsKeptAsAUserTurn) {
+  EXPECT_EQ(render_chat(ChatFamily::kGemma, {{"system", " rules "}}),
+            "<start_of_turn>user\nrules<end_of_turn>\n<start_of_turn>model\n");
+}
+
+TEST(ChatTemplateTest, Llama3MatchesTheReferenceTemplate) {
+  // stack.md: the JS apply_chat_template gives this after <|begin_of_text|> (which the tokenizer adds).
+  EXPECT_EQ(render_chat(ChatFamily::kLlama3, {{"user", "Hi"}}),
+            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(render_chat(ChatFamily::kLlama3,
+                        {{"system", "Be brief.\n"}, {"user", " Hi "}, {"assistant", "Hello"}}, false),
+            "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\nHello<|eot_id|>");
+}
+
+TEST(ChatTemplateTest, RawConcatenatesContentsUnchanged) {
+  EXPECT_EQ(render_chat(ChatFamily::kRaw, {{"user", " a "}, {"user", "b\n"}}), " a b\n");
+  EXPECT_EQ(render_chat(ChatFamily::kRaw, {}), "");
+}
+
+TEST(ChatTemplateTest, TrimStripsPythonWhitespaceOnly) {
+  EXPECT_EQ(trim_like_jinja(" \t\n x y \r\n"), "x y");
+  EXPECT_EQ(trim_like_jinja("\xC2\xA0\xE3\x80\x80x\xE2\x80\xA8"), "x");  // NBSP, ideographic, LS
+  EXPECT_EQ(trim_like_jinja("\xE2\x80\x8Bx"), "\xE2\x80\x8Bx");  // zero-width space is not whitespace
+  EXPECT_EQ(trim_like_jinja("\xC3\xA9"), "\xC3\xA9");
+  EXPECT_EQ(trim_like_jinja("   "), "");
+  EXPECT_EQ(trim_like_jinja("\xFF "), "\xFF");  // invalid UTF-8 is kept, never taken for space
+}
+
+TEST(ChatTemplateTest, FamiliesFromArchitectureAndName) {
+  EXPECT_EQ(chat_family_for_architecture("gemma3"), ChatFamily::kGemma);
+  EXPECT_EQ(chat_family_for_architecture("gemma2"), ChatFamily::kGemma);
+  EXPECT_EQ(chat_family_for_architecture("llama"), ChatFamily::kLlama3);
+  EXPECT_EQ(chat_family_for_architecture("qwen2"), ChatFamily::kRaw);
+  EXPECT_EQ(parse_chat_family("llama3"), ChatFamily::kLlama3);
+  EXPECT_EQ(parse_chat_family("gemma"), ChatFamily::kGemma);
+  EXPECT_FALSE(parse_chat_family("chatml").has_value());
+  EXPECT_EQ(chat_family_name(ChatFamily::kRaw), "raw");
+}
+
+}  // namespace
+}  // namespace chimera::engine
