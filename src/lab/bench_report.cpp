@@ -193,6 +193,8 @@ BenchReport analyze(const BenchHeader& header, const std::vector<MeasuredCall>& 
   BenchReport report;
   report.header = header;
   report.hardware = hardware;
+  if (report.hardware.gpu_status.empty()) report.hardware.gpu_status = header.gpu_status;
+  if (report.hardware.server_status.empty()) report.hardware.server_status = header.server_status;
   report.alpha = 1.0 - options.level;
   for (const MeasuredCall& c : calls) {
     if (c.record.synthetic_model) report.header.synthetic = true;
@@ -270,6 +272,8 @@ json header_to_json(const BenchHeader& h) {
           {"physical_cores", h.physical_cores},
           {"build", h.build},
           {"threads", h.threads},
+          {"gpu_status", h.gpu_status},
+          {"server_status", h.server_status},
           {"started_unix_ms", h.started_unix_ms},
           {"started", iso_timestamp_utc(h.started_unix_ms)},
           {"warnings", h.warnings}};
@@ -309,6 +313,8 @@ Result<BenchHeader> header_from_json(const json& j) {
     h.physical_cores = j.value("physical_cores", 0);
     h.build = j.value("build", "");
     h.threads = j.value("threads", "");
+    h.gpu_status = j.value("gpu_status", "");
+    h.server_status = j.value("server_status", "");
     h.started_unix_ms = j.value("started_unix_ms", int64_t{0});
     h.warnings = j.value("warnings", std::vector<std::string>{});
   } catch (const json::exception& e) {

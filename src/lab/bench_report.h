@@ -45,6 +45,8 @@ struct BenchHeader {
   std::string host, cpu, cpu_features, build;
   int logical_cpus = 0, physical_cores = 0;
   std::string threads;          // "num_thread=8 (sent)" or "backend default"
+  std::string gpu_status;       // how GPUs were monitored, or why not
+  std::string server_status;    // which server process was monitored, or why not
   int64_t started_unix_ms = 0;
   std::vector<std::string> warnings;
 };

@@ -145,6 +145,12 @@ std::vector<HwSample> HardwareMonitor::samples() const {
   return samples_;
 }
 
+std::vector<HwSample> HardwareMonitor::samples_since(size_t first) const {
+  std::lock_guard lock(mutex_);
+  if (first >= samples_.size()) return {};
+  return std::vector<HwSample>(samples_.begin() + static_cast<std::ptrdiff_t>(first), samples_.end());
+}
+
 HwSummary HardwareMonitor::summary() const {
   HwSummary summary = summarize_samples(samples());
   summary.gpu_status = gpu_status_;

@@ -143,6 +143,8 @@ class HardwareMonitor {
   // Takes one sample now (also used by the thread).
   HwSample sample_now();
   std::vector<HwSample> samples() const;
+  // Samples with index >= first, for storing them incrementally.
+  std::vector<HwSample> samples_since(size_t first) const;
   HwSummary summary() const;
   const std::string& gpu_status() const { return gpu_status_; }
   const std::string& server_status() const { return server_status_; }
