@@ -81,7 +81,9 @@ TEST_F(FactsFromFolder, CellsCarryTheirSourceAndUnit) {
   EXPECT_EQ(cell->label, "model=llama3 num_ctx=1024");
   // The failed row's zero never became a fact.
   for (const auto& f : facts_.facts()) {
-    if (f.kind == FactKind::kData && f.metric == "decode_tps") EXPECT_NE(f.value, 0);
+    if (f.kind == FactKind::kData && f.metric == "decode_tps") {
+      EXPECT_NE(f.value, 0);
+    }
   }
   std::string line = FactsTable::prompt_line(*cell);
   EXPECT_NE(line.find("[" + cell->id + "] 210 ms"), std::string::npos) << line;
