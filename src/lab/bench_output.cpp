@@ -121,7 +121,7 @@ std::string header_block(const BenchHeader& h, const ConsoleStyle& style) {
       for (const ArmSpec& arm : h.arms) {
         const OptionLine& l = arm.lines[i];
         cells.push_back(l.source == "backend default" ? "backend default"
-                                                      : fmt::format("{}  ({})", l.value, l.source));
+                                                      : fmt::format("{}  {}", l.value, l.source));
       }
       options.add(cells);
     }
