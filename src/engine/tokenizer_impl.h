@@ -13,28 +13,42 @@
 
 namespace chimera::engine::tokenizer_detail {
 
-// 32-bit FNV-1a: short keys, good enough spread for the open-addressing tables below.
-inline uint32_t hash_bytes(std::string_view bytes) {
-  uint32_t h = 2166136261u;
+// 32-bit FNV-1a: short keys, good enough spread for the open-addressing tables below. Hashing b with
+// seed hash_bytes(a) gives hash_bytes(a + b), so a concatenation is hashed without building it.
+inline uint32_t hash_bytes(std::string_view bytes, uint32_t seed = 2166136261u) {
+  uint32_t h = seed;
   for (unsigned char c : bytes) h = (h ^ c) * 16777619u;
   return h;
 }
 
-// Piece text -> token id. Open addressing over ids; the keys stay in the vocabulary's token strings.
+// Piece text -> token id. Open addressing over ids; the keys are copied into one contiguous arena so
+// that a lookup touches a slot and a few arena bytes, not a std::string object and its heap block.
 // Later duplicates win, as in llama.cpp's token_to_id map.
 class PieceIndex {
  public:
   void build(const std::vector<std::string>& pieces);
-  int32_t find(std::string_view piece) const;  // -1 when absent
+  int32_t find(std::string_view piece) const { return find(piece, {}, hash_bytes(piece)); }
+  // The id of left + right, given hash_bytes(left + right). -1 when absent.
+  int32_t find(std::string_view left, std::string_view right, uint32_t hash) const;
+  // Bulk lookups (the merges at load time) prefetch their slots first to overlap cache misses.
+  void prefetch(uint32_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash & mask_]);
+  }
 
  private:
   struct Slot {
     uint32_t hash = 0;
     int32_t id = -1;
   };
+  std::string_view piece(int32_t id) const {
+    return std::string_view(arena_).substr(offsets_[static_cast<size_t>(id)],
+                                           offsets_[static_cast<size_t>(id) + 1] -
+                                               offsets_[static_cast<size_t>(id)]);
+  }
   std::vector<Slot> slots_;
   uint32_t mask_ = 0;
-  const std::vector<std::string>* pieces_ = nullptr;
+  std::string arena_;
+  std::vector<uint32_t> offsets_;  // n + 1 entries
 };
 
 // (left id, right id) -> merge rank and the merged token, for byte-level BPE.
@@ -48,6 +62,7 @@ class MergeTable {
   void reserve(size_t n_merges);
   void insert(int32_t left, int32_t right, int32_t rank, int32_t result);  // first insert wins
   const Entry* find(int32_t left, int32_t right) const;
+  void prefetch(int32_t left, int32_t right) const;
   size_t size() const { return size_; }
 
  private:

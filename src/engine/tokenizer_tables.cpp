@@ -11,8 +11,8 @@ namespace chimera::engine::tokenizer_detail {
 namespace {
 
 size_t table_size_for(size_t n_keys) {
-  // Load factor <= 0.5 keeps probe chains short for the ~260k-piece vocabularies.
-  return std::bit_ceil(std::max<size_t>(16, n_keys * 2));
+  // Load factor <= 2/3 keeps linear probe chains short and the tables small enough to stay in cache.
+  return std::bit_ceil(std::max<size_t>(16, n_keys + n_keys / 2));
 }
 
 uint64_t mix64(uint64_t key) {  // splitmix64 finalizer
@@ -26,7 +26,16 @@ uint64_t mix64(uint64_t key) {  // splitmix64 finalizer
 }  // namespace
 
 void PieceIndex::build(const std::vector<std::string>& pieces) {
-  pieces_ = &pieces;
+  size_t total = 0;
+  for (const auto& p : pieces) total += p.size();
+  arena_.clear();
+  arena_.reserve(total);
+  offsets_.assign(1, 0);
+  offsets_.reserve(pieces.size() + 1);
+  for (const auto& p : pieces) {
+    arena_.append(p);
+    offsets_.push_back(static_cast<uint32_t>(arena_.size()));
+  }
   slots_.assign(table_size_for(pieces.size()), Slot{});
   mask_ = static_cast<uint32_t>(slots_.size() - 1);
   for (size_t id = 0; id < pieces.size(); ++id) {
@@ -37,7 +46,7 @@ void PieceIndex::build(const std::vector<std::string>& pieces) {
         slot = Slot{h, static_cast<int32_t>(id)};
         break;
       }
-      if (slot.hash == h && pieces[static_cast<size_t>(slot.id)] == pieces[id]) {
+      if (slot.hash == h && piece(slot.id) == pieces[id]) {
         slot.id = static_cast<int32_t>(id);  // later duplicate wins
         break;
       }
@@ -45,13 +54,17 @@ void PieceIndex::build(const std::vector<std::string>& pieces) {
   }
 }
 
-int32_t PieceIndex::find(std::string_view piece) const {
+int32_t PieceIndex::find(std::string_view left, std::string_view right, uint32_t h) const {
   if (slots_.empty()) return -1;
-  uint32_t h = hash_bytes(piece);
   for (uint32_t i = h & mask_;; i = (i + 1) & mask_) {
     const Slot& slot = slots_[i];
     if (slot.id < 0) return -1;
-    if (slot.hash == h && (*pieces_)[static_cast<size_t>(slot.id)] == piece) return slot.id;
+    if (slot.hash != h) continue;
+    std::string_view p = piece(slot.id);
+    if (p.size() == left.size() + right.size() && p.substr(0, left.size()) == left &&
+        p.substr(left.size()) == right) {
+      return slot.id;
+    }
   }
 }
 
@@ -82,6 +95,10 @@ void MergeTable::insert(int32_t left, int32_t right, int32_t rank, int32_t resul
     }
     if (e.key == key) return;  // the lower rank (inserted first) stays
   }
+}
+
+void MergeTable::prefetch(int32_t left, int32_t right) const {
+  if (!slots_.empty()) __builtin_prefetch(&slots_[mix64(key_of(left, right)) & mask_]);
 }
 
 const MergeTable::Entry* MergeTable::find(int32_t left, int32_t right) const {

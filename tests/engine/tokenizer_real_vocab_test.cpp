@@ -149,6 +149,35 @@ TEST(RealVocabTest, IndependentImplementationFixture) {
   if (checked == 0) GTEST_SKIP() << "no real vocabulary under .data/vocab (run scripts/fetch-vocab.sh)";
 }
 
+bool is_one_utf8_character(std::string_view t) {
+  if (t.empty()) return false;
+  auto lead = static_cast<uint8_t>(t[0]);
+  size_t expected = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
+  return t.size() == expected;
+}
+
+// stack.md asks which scores the pieces no merge produces need. Single characters and <0xNN> bytes
+// are only ever initial symbols, so their score is never consulted: any value gives the same ids.
+TEST(RealVocabTest, Gemma3ScoresOfSingleCharactersAndBytesDoNotMatter) {
+  REQUIRE_VOCAB(tok, "gemma3");
+  std::ifstream in(chimera::testing::source_dir() + "/tests/engine/fixtures/tokenizer_golden.json");
+  nlohmann::json fixture = nlohmann::json::parse(in);
+  for (float score : {1e9f, -1e9f}) {
+    VocabData v = tok->vocab();
+    for (size_t i = 0; i < v.tokens.size(); ++i) {
+      bool byte = v.token_types[i] == static_cast<int32_t>(TokenType::kByte);
+      bool single_char = is_one_utf8_character(v.tokens[i]);
+      if (byte || single_char) v.scores[i] = score;
+    }
+    auto changed = Tokenizer::from_vocab(std::move(v));
+    ASSERT_TRUE(changed.ok());
+    for (const auto& c : fixture["cases"]) {
+      EXPECT_EQ((*changed)->encode(c["text"].get<std::string>(), true, true), c["gemma3"].get<Ids>())
+          << "score " << score << " case " << c["name"];
+    }
+  }
+}
+
 TEST(RealVocabTest, ParseSpecialOffSplitsControlTextButKeepsUserDefined) {
   REQUIRE_VOCAB(gemma, "gemma3");
   Ids ids = gemma->encode("<start_of_turn>user\n", false, false);
