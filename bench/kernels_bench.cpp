@@ -2,6 +2,8 @@
 //  - matvec/<type>/<rows>x<cols>/threads:N   GB/s of weights streamed for one decode token. Weights come
 //    from a rotating set of copies larger than the LLC, so the figure is DRAM streaming, as in a real
 //    decode step, not cache bandwidth.
+//  - matvec_in_cache/<type>/256x<cols>         the same from L2 on one thread: the kernel's compute
+//    ceiling (CPU time), which must stay well above a core's share of DRAM bandwidth.
 //  - decode_gemma3_1b/<mixture>/threads:N    every 2-D weight of a gemma3-1b-shaped model once (26 layers
 //    + the tied LM head), as one decoded token reads them: GB/s and the matmul-only tokens/s.
 //  - gemm512/<type>/<rows>x<cols>/threads:N  GOP/s (2 * rows * cols * 512 per call) for prefill.
@@ -68,8 +70,8 @@ Weights make_weights(GgmlType type, int64_t rows, int64_t cols, size_t min_total
   return w;
 }
 
-void bm_matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols, int threads) {
-  Weights w = make_weights(type, rows, cols, kRotationBytes);
+void bm_matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols, int threads, bool in_cache) {
+  Weights w = make_weights(type, rows, cols, in_cache ? 0 : kRotationBytes);
   ThreadPool pool(threads);
   MatmulScratch scratch;
   auto x = random_floats(static_cast<size_t>(cols), 7, 1.0f);
@@ -196,14 +198,22 @@ void register_all() {
       for (GgmlType type : q32_types) {
         if (type == GgmlType::kF32 && s[0] == 262144) continue;  // 1.2 GB: the F16 head says enough
         std::string name = "matvec/" + std::string(ggml_type_name(type)) + "/" + shape_name(s[0], s[1]) + "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, s[0], s[1], threads)->UseRealTime()->MinTime(0.3);
+        benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, s[0], s[1], threads, false)->UseRealTime()->MinTime(0.3);
       }
       for (GgmlType type : k_types) {
         if (s[1] % 256 != 0) continue;
         std::string name = "matvec/" + std::string(ggml_type_name(type)) + "/" + shape_name(s[0], s[1]) + "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, s[0], s[1], threads)->UseRealTime()->MinTime(0.3);
+        benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, s[0], s[1], threads, false)->UseRealTime()->MinTime(0.3);
       }
     }
+  }
+  // Compute ceiling of each matvec kernel: one 256-row matrix that stays in L2, one thread. Far above the
+  // DRAM share of a core, the kernel is not what limits decode.
+  for (GgmlType type : {GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ4_0,
+                        GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    const int64_t cols = ggml_type_info(type).block_size == 256 ? 1536 : 1152;
+    std::string name = "matvec_in_cache/" + std::string(ggml_type_name(type)) + "/" + shape_name(256, cols);
+    benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, 256, cols, 1, true)->MinTime(0.3);
   }
   for (int threads : {1, 2}) {
     for (const char* mixture : {"Q4_0", "Q8_0", "Q4_K_M", "F16"}) {

@@ -19,6 +19,7 @@ void convert_group32(const float* x, void* out, int64_t cols) {
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int64_t g = 0; g < (nb + 3) / 4; ++g) {
     ActGroup32& G = groups[g];
+    #pragma GCC unroll 16
     for (int b = 0; b < 4; ++b) {
       const int64_t block = 4 * g + b;
       if (block >= nb) {
@@ -31,6 +32,7 @@ void convert_group32(const float* x, void* out, int64_t cols) {
       const float* xb = x + 32 * block;
       __m256 v[4];
       __m256 a = _mm256_setzero_ps();
+      #pragma GCC unroll 16
       for (int i = 0; i < 4; ++i) {
         v[i] = _mm256_loadu_ps(xb + 8 * i);
         a = _mm256_max_ps(a, _mm256_and_ps(v[i], sign_mask));
@@ -41,6 +43,7 @@ void convert_group32(const float* x, void* out, int64_t cols) {
       const float d = _mm_cvtss_f32(m) / 127.0f;
       const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
       __m256i q[4];
+      #pragma GCC unroll 16
       for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));
       // packs interleave the 128-bit lanes; the dword permutation restores value order.
       __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
@@ -127,16 +130,21 @@ struct Kernel32 {
                    float* y, int64_t y_stride) {
     const int64_t nb = cols / 32;
     __m256 sum[R][T];
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm256_setzero_ps();
     }
     for (int64_t g = 0; g < (nb + 3) / 4; ++g) {
+      #pragma GCC unroll 16
       for (int h = 0; h < 2; ++h) {
         const int64_t first = 4 * g + 2 * h;
         if (first >= nb) break;
         const bool second = first + 1 < nb;
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
           const CodePair wp = load(w + r * row_bytes + first * kBlockBytes, second);
+          #pragma GCC unroll 16
           for (int t = 0; t < T; ++t) {
             const ActGroup32& a = reinterpret_cast<const ActGroup32*>(act + t * act_stride)[g];
             const __m256 scale = _mm256_mul_ps(wp.d, _mm256_load_ps(a.d + 8 * h));
@@ -193,19 +201,26 @@ struct FloatKernel {
   static void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_stride, int64_t cols,
                    float* y, int64_t y_stride) {
     __m256 sum[R][T];
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm256_setzero_ps();
     }
     int64_t c = 0;
     for (; c + 8 <= cols; c += 8) {
       __m256 wv[R];
+      #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) wv[r] = load(w + r * row_bytes, c);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         const __m256 a = _mm256_loadu_ps(reinterpret_cast<const float*>(act + t * act_stride) + c);
+        #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) sum[r][t] = _mm256_fmadd_ps(wv[r], a, sum[r][t]);
       }
     }
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         float s = hsum(sum[r][t]);
         const float* a = reinterpret_cast<const float*>(act + t * act_stride);

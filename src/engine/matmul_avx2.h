@@ -25,7 +25,9 @@ static inline float hsum(__m256 v) {
 
 template <int R, int T>
 static inline void store_sums(const __m256 (&sum)[R][T], float* y, int64_t y_stride) {
+  #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) y[t * y_stride + r] = hsum(sum[r][t]);
   }
 }

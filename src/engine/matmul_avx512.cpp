@@ -21,6 +21,7 @@ void convert_group32(const float* x, void* out, int64_t cols) {
   const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
   for (int64_t g = 0; g < (nb + 3) / 4; ++g) {
     ActGroup32& G = groups[g];
+    #pragma GCC unroll 16
     for (int b = 0; b < 4; ++b) {
       const int64_t block = 4 * g + b;
       if (block >= nb) {
@@ -138,7 +139,7 @@ enum class Weights32 { kQ4_0, kQ5_0, kQ8_0 };
 
 template <Weights32 kType, bool kVnni>
 struct Kernel32 {
-  static constexpr int kTileRows = 4, kTileTokens = 4;
+  static constexpr int kTileRows = 6, kTileTokens = 4;
   static constexpr int kBlockBytes = kType == Weights32::kQ4_0 ? 18 : kType == Weights32::kQ5_0 ? 22 : 34;
 
   static CodeGroup load(const uint8_t* w, int n) {
@@ -185,13 +186,17 @@ struct Kernel32 {
                    float* y, int64_t y_stride) {
     const int64_t nb = cols / 32, groups = (nb + 3) / 4;
     __m512 sum[R][T];
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm512_setzero_ps();
     }
     auto step = [&](int64_t g, int n) {
+      #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const CodeGroup wg = load(w + r * row_bytes + g * 4 * kBlockBytes, n);
         const __m512i bias = q8_weight_bias(wg);
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const ActGroup32& a = reinterpret_cast<const ActGroup32*>(act + t * act_stride)[g];
           const __m512i dot = group_dot(wg, a, bias);

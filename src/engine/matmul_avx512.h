@@ -42,7 +42,9 @@ inline __m512i dot_s16(__m512i acc, __m512i a, __m512i b) {
 
 template <int R, int T>
 inline void store_sums(const __m512 (&sum)[R][T], float* y, int64_t y_stride) {
+  #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) y[t * y_stride + r] = _mm512_reduce_add_ps(sum[r][t]);
   }
 }

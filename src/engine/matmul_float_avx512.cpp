@@ -11,7 +11,18 @@ enum class FloatWeights { kF32, kF16, kBF16 };
 template <FloatWeights kType>
 struct FloatKernel {
   static constexpr int kTileRows = 4, kTileTokens = 4;
-  static __m512 load(const uint8_t* row, int64_t col, __mmask16 mask) {
+  static __m512 load(const uint8_t* row, int64_t col) {
+    if constexpr (kType == FloatWeights::kF32) {
+      return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + col);
+    } else if constexpr (kType == FloatWeights::kF16) {
+      return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(row) + col)));
+    } else {
+      const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(row) + col)));
+      return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+    }
+  }
+
+  static __m512 load_masked(const uint8_t* row, int64_t col, __mmask16 mask) {
     if constexpr (kType == FloatWeights::kF32) {
       return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(row) + col);
     } else if constexpr (kType == FloatWeights::kF16) {
@@ -26,15 +37,33 @@ struct FloatKernel {
   static void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_stride, int64_t cols,
                    float* y, int64_t y_stride) {
     __m512 sum[R][T];
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm512_setzero_ps();
     }
-    for (int64_t c = 0; c < cols; c += 16) {
-      const __mmask16 mask = cols - c >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (cols - c)) - 1);
+    // Full vectors with plain loads (a masked load costs an extra ALU uop), then one masked tail.
+    int64_t c = 0;
+    for (; c + 16 <= cols; c += 16) {
       __m512 wv[R];
-      for (int r = 0; r < R; ++r) wv[r] = load(w + r * row_bytes, c, mask);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) wv[r] = load(w + r * row_bytes, c);
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        const __m512 a = _mm512_loadu_ps(reinterpret_cast<const float*>(act + t * act_stride) + c);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) sum[r][t] = _mm512_fmadd_ps(wv[r], a, sum[r][t]);
+      }
+    }
+    if (c < cols) {
+      const __mmask16 mask = static_cast<__mmask16>((1u << (cols - c)) - 1);
+      __m512 wv[R];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) wv[r] = load_masked(w + r * row_bytes, c, mask);
+#pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         const __m512 a = _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(act + t * act_stride) + c);
+#pragma GCC unroll 16
         for (int r = 0; r < R; ++r) sum[r][t] = _mm512_fmadd_ps(wv[r], a, sum[r][t]);
       }
     }

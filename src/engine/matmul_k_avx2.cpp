@@ -26,6 +26,7 @@ void convert_k(const float* x, void* out, int64_t cols) {
     const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
     for (int k = 0; k < 8; ++k) {  // 32 values at a time
       __m256i q[4];
+      #pragma GCC unroll 16
       for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + 32 * k + 8 * i), id));
       __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
       _mm256_store_si256(reinterpret_cast<__m256i*>(A.qs + 32 * k), _mm256_permutevar8x32_epi32(bytes, order));
@@ -52,19 +53,24 @@ struct KernelK4 {
   static void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_stride, int64_t cols,
                    float* y, int64_t y_stride) {
     __m256 sum[R][T];
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm256_setzero_ps();
     }
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     const __m128i duplicate = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     for (int64_t sb = 0; sb < cols / 256; ++sb) {
+      #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const Block& x = reinterpret_cast<const Block*>(w + r * row_bytes)[sb];
         uint64_t sc8, m8;
         unpack_k4_scales(x.scales, &sc8, &m8);
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128(static_cast<int64_t>(m8)), duplicate));
         __m256i acc[T];
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_si256();
+        #pragma GCC unroll 16
         for (int c = 0; c < 4; ++c) {
           const __m256i q = load32(x.qs + 32 * c);
           __m256i lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble);
@@ -76,6 +82,7 @@ struct KernelK4 {
           }
           const __m256i s_lo = _mm256_set1_epi16(static_cast<int16_t>((sc8 >> (16 * c)) & 0xFF));
           const __m256i s_hi = _mm256_set1_epi16(static_cast<int16_t>((sc8 >> (16 * c + 8)) & 0xFF));
+          #pragma GCC unroll 16
           for (int t = 0; t < T; ++t) {
             const ActBlockK& a = reinterpret_cast<const ActBlockK*>(act + t * act_stride)[sb];
             const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(a.qs + 64 * c)), s_lo);
@@ -84,6 +91,7 @@ struct KernelK4 {
           }
         }
         const float d = half_to_float(x.d), dmin = half_to_float(x.dmin);
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const ActBlockK& a = reinterpret_cast<const ActBlockK*>(act + t * act_stride)[sb];
           const __m256i m = _mm256_madd_epi16(load32(a.bsums), mins);
@@ -103,15 +111,20 @@ struct KernelQ6K {
   static void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_stride, int64_t cols,
                    float* y, int64_t y_stride) {
     __m256 sum[R][T];
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm256_setzero_ps();
     }
     const __m256i nibble = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03);
     for (int64_t sb = 0; sb < cols / 256; ++sb) {
+      #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const BlockQ6_K& x = reinterpret_cast<const BlockQ6_K*>(w + r * row_bytes)[sb];
         __m256i acc[T];
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_si256();
+        #pragma GCC unroll 16
         for (int h = 0; h < 2; ++h) {
           const __m256i qh = load32(x.qh + 32 * h);
           const __m256i ql0 = load32(x.ql + 64 * h), ql1 = load32(x.ql + 64 * h + 32);
@@ -121,9 +134,11 @@ struct KernelQ6K {
               _mm256_or_si256(_mm256_and_si256(ql1, nibble), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), nibble), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), nibble), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4))};
+          #pragma GCC unroll 16
           for (int i = 0; i < 4; ++i) {
             const int g = 8 * h + 2 * i;  // the 16-value groups of the vector's two 128-bit lanes
             const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(x.scales[g + 1]), _mm_set1_epi16(x.scales[g]));
+            #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) {
               const ActBlockK& a = reinterpret_cast<const ActBlockK*>(act + t * act_stride)[sb];
               const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(v[i], load32(a.qs + 128 * h + 32 * i)), scale);
@@ -134,6 +149,7 @@ struct KernelQ6K {
         // Codes are value + 32: subtract 32 * sum_g sc_g * bsum_g.
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
         const float d = half_to_float(x.d);
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const ActBlockK& a = reinterpret_cast<const ActBlockK*>(act + t * act_stride)[sb];
           const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load32(a.bsums), sc16), 5);

@@ -98,11 +98,14 @@ struct KernelK4 {
   static void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_stride, int64_t cols,
                    float* y, int64_t y_stride) {
     __m512 sum[R][T];
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm512_setzero_ps();
     }
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     for (int64_t sb = 0; sb < cols / 256; ++sb) {
+      #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const Block& x = reinterpret_cast<const Block*>(w + r * row_bytes)[sb];
         const __m512i q0 = _mm512_loadu_si512(x.qs), q1 = _mm512_loadu_si512(x.qs + 64);
@@ -113,6 +116,7 @@ struct KernelK4 {
           // (i/2)*4 + i%2 (bytes 0..31) and that + 2 (bytes 32..63).
           const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh)));
           const __m512i sixteen = _mm512_set1_epi8(16);
+          #pragma GCC unroll 16
           for (int i = 0; i < 4; ++i) {
             const int j = (i / 2) * 4 + i % 2;
             const __m512i select = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << j)),
@@ -123,9 +127,11 @@ struct KernelK4 {
         const K4Scales scales = expand_k4_scales(x.scales);
         const __m512 d = _mm512_set1_ps(half_to_float(x.d));
         const __m512 dmin = _mm512_set1_ps(half_to_float(x.dmin));
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const ActBlockK& a = reinterpret_cast<const ActBlockK*>(act + t * act_stride)[sb];
           __m512i acc = _mm512_setzero_si512();
+          #pragma GCC unroll 16
           for (int i = 0; i < 4; ++i) {
             const __m512i pairs = _mm512_maddubs_epi16(codes[i], _mm512_load_si512(a.qs + 64 * i));
             acc = dot_s16<kVnni>(acc, pairs, scales.v[i]);
@@ -151,7 +157,9 @@ struct KernelQ6K {
   static void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_stride, int64_t cols,
                    float* y, int64_t y_stride) {
     __m512 sum[R][T];
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm512_setzero_ps();
     }
     const __m512i nibble = _mm512_set1_epi8(0x0F), top_bits = _mm512_set1_epi8(0x30);
@@ -165,11 +173,13 @@ struct KernelQ6K {
                                            3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0);
     const __m512i pick_b = _mm512_add_epi8(pick_a, _mm512_set1_epi8(8));
     for (int64_t sb = 0; sb < cols / 256; ++sb) {
+      #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const BlockQ6_K& x = reinterpret_cast<const BlockQ6_K*>(w + r * row_bytes)[sb];
         __m512i codes[4], scale[4];
         const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        #pragma GCC unroll 16
         for (int h = 0; h < 2; ++h) {
           const __m512i ql = _mm512_loadu_si512(x.ql + 64 * h);
           const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh + 32 * h)));
@@ -184,11 +194,13 @@ struct KernelQ6K {
         // sum sc_g * (q - 32) * a = sum sc_g q a - 32 sum_g sc_g bsum_g: fold -32 into the scales.
         const __m512i offset_scales = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc16, 5)));
         const __m512 d = _mm512_set1_ps(half_to_float(x.d));
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const ActBlockK& a = reinterpret_cast<const ActBlockK*>(act + t * act_stride)[sb];
           __m512i acc = dot_s16<kVnni>(_mm512_setzero_si512(),
                                        _mm512_zextsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(a.bsums))),
                                        offset_scales);
+          #pragma GCC unroll 16
           for (int i = 0; i < 4; ++i) {
             const __m512i pairs = _mm512_maddubs_epi16(codes[i], _mm512_load_si512(a.qs + 64 * i));
             acc = dot_s16<kVnni>(acc, pairs, scale[i]);
