@@ -1,0 +1,457 @@
+#include "server/scheduler.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
+#include <thread>
+
+#include "engine/model_config.h"
+#include "server/metrics.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace chimera::server {
+
+struct Scheduler::Active {
+  Pending pending;
+  int32_t slot = 0;
+  int32_t n_ctx = 0;          // this sequence's context limit
+  int32_t chunk = 0;          // most prompt tokens per step
+  int64_t reserved = 0;       // KV cells counted against the budget
+  int32_t n_prefilled = 0;    // prompt tokens in the KV
+  int32_t pos = 0;            // next position to write
+  int32_t next_token = -1;    // sampled, decoded at the next step
+  bool decoding = false;
+  bool finished = false;
+  int32_t limit = 0;          // most tokens to generate
+  std::optional<engine::Sampler> sampler;
+  std::optional<engine::TextStreamer> streamer;
+  std::vector<int32_t> history;  // prompt + generated, for the repeat penalty
+  SequenceOutcome outcome;
+  int64_t prefill_start_ns = 0;
+  int64_t last_token_ns = 0;
+};
+
+namespace {
+
+int32_t hardware_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int32_t>(n);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<const engine::Model> model,
+                                                     const SchedulerOptions& options, Metrics* metrics) {
+  if (!model) return make_error(ErrorCode::kInvalidArgument, "scheduler: no model");
+  if (options.n_seq <= 0 || options.n_ctx <= 1 || options.n_batch <= 0 || options.prefill_chunk <= 0 ||
+      options.max_queue < 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "scheduler for {}: --parallel {}, --ctx {}, --batch {} and --prefill-chunk {} must be "
+                      "positive (ctx at least 2) and --max-queue {} not negative",
+                      options.model_name, options.n_seq, options.n_ctx, options.n_batch, options.prefill_chunk,
+                      options.max_queue);
+  }
+  if (options.kv_cells != 0 && options.kv_cells < options.n_ctx) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--kv-cells {} is smaller than one sequence's context (--ctx {}); no request could "
+                      "be admitted. Raise --kv-cells or lower --ctx", options.kv_cells, options.n_ctx);
+  }
+  engine::ContextOptions context_options;
+  context_options.n_seq_max = options.n_seq;
+  context_options.n_ctx_per_seq = options.n_ctx;
+  // Every active sequence may need a decode row in the same step.
+  context_options.n_batch = std::max(options.n_batch, options.n_seq);
+  context_options.num_thread = options.num_thread > 0 ? std::min(options.num_thread, hardware_threads()) : 0;
+  context_options.kv_type = options.kv_type;
+  CHIMERA_ASSIGN_OR_RETURN(auto context, engine::Context::create(model, context_options));
+  return std::unique_ptr<Scheduler>(new Scheduler(std::move(model), options, metrics, std::move(context)));
+}
+
+Scheduler::Scheduler(std::shared_ptr<const engine::Model> model, const SchedulerOptions& options,
+                     Metrics* metrics, std::unique_ptr<engine::Context> context)
+    : model_(std::move(model)), options_(options), metrics_(metrics), context_(std::move(context)) {
+  n_vocab_ = model_->config().n_vocab;
+  n_sample_ = std::min(n_vocab_, model_->tokenizer().n_vocab());
+  for (int32_t s = options_.n_seq - 1; s >= 0; --s) free_slots_.push_back(s);
+  kv_budget_cells_ = options_.kv_cells > 0 ? options_.kv_cells : int64_t{options_.n_seq} * options_.n_ctx;
+  logits_.resize(static_cast<size_t>(options_.n_seq) * static_cast<size_t>(n_vocab_));
+  batch_.reserve(static_cast<size_t>(context_->options().n_batch));
+  row_owner_.reserve(static_cast<size_t>(options_.n_seq));
+  active_.reserve(static_cast<size_t>(options_.n_seq));
+  publish_stats();
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() { shutdown(); }
+
+void Scheduler::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+int32_t Scheduler::context_of(const SequenceRequest& request) const {
+  return request.num_ctx > 0 ? request.num_ctx : options_.n_ctx;
+}
+
+int64_t Scheduler::reserve_of(const SequenceRequest& request) const {
+  const int64_t n_ctx = context_of(request);
+  const int64_t generate = request.num_predict >= 0 ? request.num_predict : n_ctx;
+  return std::min<int64_t>(n_ctx, static_cast<int64_t>(request.prompt.size()) + generate);
+}
+
+Result<std::shared_ptr<SequenceStream>> Scheduler::submit(SequenceRequest request) {
+  const int32_t n_ctx = context_of(request);
+  if (request.prompt.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "the prompt is empty (no tokens)");
+  }
+  if (static_cast<int64_t>(request.prompt.size()) >= n_ctx) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the prompt has {} tokens but num_ctx is {}; it must leave room for at least one "
+                      "generated token: raise num_ctx or shorten the prompt", request.prompt.size(), n_ctx);
+  }
+  for (int32_t id : request.prompt) {
+    if (id < 0 || id >= n_vocab_) {
+      return make_error(ErrorCode::kInvalidArgument, "prompt token {} is outside the vocabulary (0..{})", id,
+                        n_vocab_ - 1);
+    }
+  }
+  auto stream = std::make_shared<SequenceStream>();
+  stream->set_cancel_listener([this] {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      wake_ = true;
+    }
+    cv_.notify_all();
+  });
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return make_error(ErrorCode::kUnavailable, "model {} is being unloaded", options_.model_name);
+    // Requests that will take a free slot at once do not count as waiting.
+    const size_t bound = static_cast<size_t>(options_.max_queue) + free_slots_.size();
+    if (queue_.size() >= bound) {
+      return make_error(ErrorCode::kResourceExhausted,
+                        "server busy: {} requests are waiting for {} (--max-queue {}); retry later",
+                        queue_.size(), options_.model_name, options_.max_queue);
+    }
+    queue_.push_back(Pending{std::move(request), stream});
+    wake_ = true;
+  }
+  cv_.notify_all();
+  return stream;
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats s;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    s.queued = static_cast<int64_t>(queue_.size());
+    s.kv_reserved_cells = reserved_cells_;
+    s.kv_capacity_cells = kv_budget_cells_;
+  }
+  s.active = active_count_.load(std::memory_order_relaxed);
+  s.kv_used_cells = kv_used_cells_.load(std::memory_order_relaxed);
+  s.kv_bytes = kv_bytes_.load(std::memory_order_relaxed);
+  s.n_ctx_per_seq = ctx_per_seq_.load(std::memory_order_relaxed);
+  s.num_thread = threads_.load(std::memory_order_relaxed);
+  return s;
+}
+
+bool Scheduler::idle() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.empty() && active_count_.load(std::memory_order_relaxed) == 0;
+}
+
+void Scheduler::publish_stats() {
+  int64_t used = 0;
+  for (const auto& a : active_) used += a->pos;
+  active_count_.store(static_cast<int64_t>(active_.size()), std::memory_order_relaxed);
+  kv_used_cells_.store(used, std::memory_order_relaxed);
+  kv_bytes_.store(context_->kv_bytes(), std::memory_order_relaxed);
+  ctx_per_seq_.store(context_->options().n_ctx_per_seq, std::memory_order_relaxed);
+  threads_.store(context_->options().num_thread, std::memory_order_relaxed);
+}
+
+bool Scheduler::needs_rebuild(const SequenceRequest& request) const {
+  const engine::ContextOptions& current = context_->options();
+  if (context_of(request) > current.n_ctx_per_seq) return true;
+  if (request.num_thread > 0 && std::min(request.num_thread, hardware_threads()) != current.num_thread) return true;
+  return false;
+}
+
+Status Scheduler::rebuild_context(const SequenceRequest& request) {
+  engine::ContextOptions next = context_->options();
+  next.n_ctx_per_seq = std::max(next.n_ctx_per_seq, context_of(request));
+  if (request.num_thread > 0) next.num_thread = std::min(request.num_thread, hardware_threads());
+  next.n_batch = std::max(options_.n_batch, options_.n_seq);
+  log::info("{}: rebuilding the context for num_ctx {} and {} threads (was {} and {})", options_.model_name,
+            next.n_ctx_per_seq, next.num_thread, context_->options().n_ctx_per_seq, context_->options().num_thread);
+  // The old pool is released first so both never hold memory at once.
+  context_.reset();
+  auto rebuilt = engine::Context::create(model_, next);
+  if (!rebuilt.ok()) {
+    Status failure = rebuilt.status();
+    engine::ContextOptions fallback = next;
+    fallback.n_ctx_per_seq = options_.n_ctx;
+    auto restored = engine::Context::create(model_, fallback);
+    if (restored.ok()) context_ = std::move(*restored);
+    return failure;
+  }
+  context_ = std::move(*rebuilt);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (options_.kv_cells == 0) {
+    kv_budget_cells_ = int64_t{options_.n_seq} * context_->options().n_ctx_per_seq;
+  } else {
+    kv_budget_cells_ = std::max<int64_t>(options_.kv_cells, context_->options().n_ctx_per_seq);
+  }
+  return Status::ok();
+}
+
+void Scheduler::admit_locked(std::vector<Pending>& admitted, std::vector<Pending>& dropped,
+                             std::optional<Pending>& rebuild) {
+  // Requests whose client left while waiting go at once (finished by the caller, outside the lock).
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (it->stream->cancelled()) {
+      dropped.push_back(std::move(*it));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (!queue_.empty() && !free_slots_.empty()) {
+    Pending& head = queue_.front();
+    if (needs_rebuild(head.request)) {
+      // First come, first served: nothing behind it is admitted until the context is rebuilt.
+      if (!active_.empty() || !admitted.empty()) return;
+      rebuild = std::move(head);
+      queue_.pop_front();
+      return;
+    }
+    const int64_t reserve = reserve_of(head.request);
+    if (reserved_cells_ + reserve > kv_budget_cells_) break;
+    reserved_cells_ += reserve;
+    admitted.push_back(std::move(head));
+    queue_.pop_front();
+  }
+}
+
+void Scheduler::start(Pending pending, int64_t load_ns) {
+  auto seq = std::make_unique<Active>();
+  seq->pending = std::move(pending);
+  const SequenceRequest& request = seq->pending.request;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    seq->slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  seq->n_ctx = std::min(context_of(request), context_->options().n_ctx_per_seq);
+  seq->reserved = reserve_of(request);
+  const int32_t n_batch = context_->options().n_batch;
+  seq->chunk = request.num_batch > 0 ? std::min(request.num_batch, n_batch) : n_batch;
+  seq->limit = request.num_predict >= 0 ? request.num_predict : INT32_MAX;
+  seq->sampler.emplace(request.sampling, n_sample_);
+  seq->streamer.emplace(model_->tokenizer(), request.stop);
+  seq->history.reserve(request.prompt.size() + 256);
+  seq->history = request.prompt;
+  seq->outcome.prompt_tokens = static_cast<int32_t>(request.prompt.size());
+  seq->outcome.load_ns = load_ns;
+  seq->outcome.queued_ns = monotonic_ns() - request.received_ns;
+  context_->clear_sequence(seq->slot);
+  active_.push_back(std::move(seq));
+}
+
+void Scheduler::loop() {
+  std::vector<Pending> admitted, dropped;
+  for (;;) {
+    std::optional<Pending> rebuild;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (stopping_) break;
+      if (active_.empty()) {
+        cv_.wait(lock, [&] { return stopping_ || wake_; });
+        wake_ = false;
+        if (stopping_) break;
+      }
+      wake_ = false;
+      admitted.clear();
+      dropped.clear();
+      admit_locked(admitted, dropped, rebuild);
+    }
+    for (Pending& p : dropped) {
+      SequenceOutcome outcome;
+      outcome.done_reason = "cancelled";
+      outcome.done_ns = monotonic_ns();
+      p.stream->finish(std::move(outcome));
+      if (metrics_ != nullptr) metrics_->count_sequence("cancelled");
+    }
+    if (rebuild) {
+      const int64_t t0 = monotonic_ns();
+      Status rebuilt = rebuild_context(rebuild->request);
+      if (!rebuilt.is_ok()) {
+        SequenceOutcome outcome;
+        outcome.status = rebuilt.with_context("rebuilding the context for this request's options");
+        outcome.done_ns = monotonic_ns();
+        rebuild->stream->finish(std::move(outcome));
+        if (metrics_ != nullptr) metrics_->count_sequence("error");
+      } else {
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          reserved_cells_ += reserve_of(rebuild->request);
+        }
+        start(std::move(*rebuild), monotonic_ns() - t0);
+      }
+      publish_stats();
+      continue;
+    }
+    for (Pending& p : admitted) start(std::move(p), 0);
+    for (auto& seq : active_) {
+      if (!seq->finished && seq->pending.stream->cancelled()) finish(*seq, "cancelled");
+    }
+    drop_finished();
+    if (!active_.empty()) step();
+    drop_finished();
+    publish_stats();
+  }
+  fail_all(Status(ErrorCode::kUnavailable,
+                  fmt::format("the server stopped before the answer was complete ({} was unloaded)",
+                              options_.model_name)));
+}
+
+void Scheduler::step() {
+  batch_.clear();
+  row_owner_.clear();
+  const int64_t step_start_ns = monotonic_ns();
+  const int32_t n_batch = context_->options().n_batch;
+  for (auto& seq : active_) {
+    if (!seq->decoding) continue;
+    batch_.push_back({seq->next_token, seq->slot, seq->pos, true});
+    row_owner_.push_back(seq.get());
+  }
+  // Prompt chunks fill what the decode rows leave, oldest request first; while others are decoding
+  // the chunk is kept small so their next token is not held up by a long prompt.
+  int32_t budget = batch_.empty() ? n_batch : std::min(options_.prefill_chunk, n_batch);
+  budget = std::min(budget, n_batch - static_cast<int32_t>(batch_.size()));
+  for (auto& seq : active_) {
+    if (seq->decoding || budget <= 0) continue;
+    const std::vector<int32_t>& prompt = seq->pending.request.prompt;
+    const int32_t n_prompt = static_cast<int32_t>(prompt.size());
+    const int32_t take = std::min({n_prompt - seq->n_prefilled, budget, seq->chunk});
+    if (seq->n_prefilled == 0) seq->prefill_start_ns = step_start_ns;
+    for (int32_t i = 0; i < take; ++i) {
+      const int32_t p = seq->n_prefilled + i;
+      const bool last = p == n_prompt - 1;
+      batch_.push_back({prompt[static_cast<size_t>(p)], seq->slot, p, last});
+      if (last) row_owner_.push_back(seq.get());
+    }
+    seq->n_prefilled += take;
+    budget -= take;
+  }
+  if (batch_.empty()) return;
+
+  Status status = context_->decode(batch_, logits_.data());
+  if (metrics_ != nullptr) metrics_->count_step(static_cast<int64_t>(batch_.size()));
+  if (!status.is_ok()) {
+    log::error("{}: forward step of {} tokens failed: {}", options_.model_name, batch_.size(), status.message());
+    for (auto& seq : active_) finish(*seq, "error", status);
+    return;
+  }
+  for (auto& seq : active_) seq->pos = seq->decoding ? seq->pos + 1 : seq->n_prefilled;
+  const int64_t now_ns = monotonic_ns();
+  for (size_t row = 0; row < row_owner_.size(); ++row) {
+    Active& seq = *row_owner_[row];
+    if (!seq.decoding) {  // its prompt is complete: the first token comes from this row
+      seq.decoding = true;
+      seq.outcome.prompt_eval_ns = now_ns - seq.prefill_start_ns;
+    }
+    sample(seq, logits_.data() + row * static_cast<size_t>(n_vocab_));
+  }
+}
+
+void Scheduler::sample(Active& seq, float* logits_row) {
+  if (seq.outcome.eval_count >= seq.limit) {  // num_predict 0: prompt evaluated, nothing generated
+    finish(seq, "length");
+    return;
+  }
+  const int32_t token = seq.sampler->sample(logits_row, seq.history);  // may modify the row
+  const int64_t t = monotonic_ns();
+  if (seq.outcome.eval_count == 0) {
+    seq.outcome.first_token_ns = t;
+    if (metrics_ != nullptr) metrics_->observe_ttft_ns(t - seq.pending.request.received_ns);
+  } else if (metrics_ != nullptr) {
+    metrics_->observe_itl_ns(t - seq.last_token_ns);
+  }
+  seq.last_token_ns = t;
+  ++seq.outcome.eval_count;
+  seq.history.push_back(token);
+  seq.outcome.tokens.push_back(token);
+
+  const SequenceRequest& request = seq.pending.request;
+  const bool end_of_generation = !request.ignore_eos && model_->tokenizer().is_end_of_generation(token);
+  std::string text = end_of_generation ? std::string() : seq.streamer->push(token);
+  // The token sampled now would be written at position pos; a full context cannot take it.
+  const bool context_full = seq.pos >= seq.n_ctx;
+  const bool stopped = seq.streamer->stopped();
+  const bool ending = end_of_generation || stopped || seq.outcome.eval_count >= seq.limit || context_full;
+  if (ending && !stopped) text += seq.streamer->finish();
+  if (!text.empty()) seq.pending.stream->push(std::move(text));
+  if (ending) {
+    finish(seq, end_of_generation || stopped ? "stop" : "length");
+    return;
+  }
+  seq.next_token = token;
+}
+
+void Scheduler::finish(Active& seq, std::string done_reason, Status status) {
+  if (seq.finished) return;
+  seq.finished = true;
+  SequenceOutcome& out = seq.outcome;
+  out.status = std::move(status);
+  out.done_reason = out.status.is_ok() ? std::move(done_reason) : "error";
+  if (seq.streamer) {
+    if (out.done_reason == "cancelled") seq.streamer->finish();
+    out.text = seq.streamer->text();
+  }
+  out.eval_ns = out.eval_count > 0 ? seq.last_token_ns - out.first_token_ns : 0;
+  out.done_ns = monotonic_ns();
+  context_->clear_sequence(seq.slot);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_slots_.push_back(seq.slot);
+    reserved_cells_ -= seq.reserved;
+  }
+  if (metrics_ != nullptr) {
+    metrics_->count_sequence(out.done_reason);
+    metrics_->count_tokens(options_.model_name, seq.n_prefilled, out.eval_count);
+  }
+  seq.pending.stream->finish(std::move(out));
+}
+
+void Scheduler::drop_finished() {
+  std::erase_if(active_, [](const std::unique_ptr<Active>& seq) { return seq->finished; });
+}
+
+void Scheduler::fail_all(const Status& status) {
+  for (auto& seq : active_) finish(*seq, "error", status);
+  active_.clear();
+  std::deque<Pending> queued;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queued.swap(queue_);
+  }
+  for (Pending& p : queued) {
+    SequenceOutcome outcome;
+    outcome.status = status;
+    outcome.done_reason = "error";
+    outcome.done_ns = monotonic_ns();
+    p.stream->finish(std::move(outcome));
+    if (metrics_ != nullptr) metrics_->count_sequence("error");
+  }
+  publish_stats();
+}
+
+}  // namespace chimera::server
