@@ -147,7 +147,11 @@ Result<std::vector<AddedToken>> read_added_tokens(dom::element doc, const nlohma
                           "with an object",
                           key);
       }
-      added.push_back({*id, entry.value("content", std::string()), entry.value("special", false)});
+      auto content = entry.find("content");
+      auto special = entry.find("special");
+      added.push_back({*id,
+                       content != entry.end() && content->is_string() ? content->get<std::string>() : "",
+                       special != entry.end() && special->is_boolean() && special->get<bool>()});
     }
     return added;
   }
@@ -167,117 +171,79 @@ Status parse_error(const std::string& path, std::string_view what, simdjson::err
                     simdjson::error_message(error));
 }
 
-}  // namespace
+// Real vocabularies have a few hundred thousand ids; this bounds what a malformed file can allocate.
+constexpr int64_t kMaxTokenId = int64_t{1} << 24;
 
-Result<VocabData> import_hf_tokenizer_json(const std::string& path) {
-  simdjson::padded_string json;
-  if (auto error = simdjson::padded_string::load(path).get(json)) {
-    return make_error(ErrorCode::kNotFound, "{}: cannot read the tokenizer ({}); run "
-                      "scripts/fetch-vocab.sh or pass the path of a tokenizer.json",
-                      path, simdjson::error_message(error));
-  }
-  dom::parser parser;
-  dom::element doc;
-  if (auto error = parser.parse(json).get(doc)) return parse_error(path, "not valid JSON", error);
-
-  // tokenizer_config.json is small, and holds integers beyond 64 bits (Llama 3's model_max_length)
-  // that simdjson 3.0 rejects: nlohmann reads it.
-  std::string config_path = (std::filesystem::path(path).parent_path() / "tokenizer_config.json");
-  nlohmann::json config = nlohmann::json::object();
-  if (std::filesystem::exists(config_path)) {
-    auto text = read_text_file(config_path);
-    if (!text.ok()) return text.status();
-    config = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-    if (config.is_discarded() || !config.is_object()) {
-      return make_error(ErrorCode::kParseError, "{}: not a JSON object", config_path);
-    }
-  }
-
-  dom::element model;
-  if (auto error = doc["model"].get(model); error || !model.is_object()) {
-    return parse_error(path, "no \"model\" object", error ? error : simdjson::INCORRECT_TYPE);
-  }
-  std::string_view model_type = str_field(model, "type");
-  if (model_type != "BPE") {
-    return make_error(ErrorCode::kUnsupported,
-                      "{}: model type '{}' is not supported; this build imports BPE vocabularies "
-                      "(Gemma 3, Llama 3)",
-                      path, model_type);
-  }
-  bool byte_fallback = bool_field(model, "byte_fallback").value_or(false);
-  VocabData v;
-  v.model = byte_fallback ? "llama" : "gpt2";
-  bool spm = byte_fallback;
-
-  // Base vocabulary: piece -> id, ids dense from 0.
+// model.vocab (piece -> id) into dense arrays; holes become [PADi] placeholders as in the converter.
+Status read_base_vocab(dom::element model, const std::string& path, bool spm, VocabData& v) {
   dom::object vocab;
   if (auto error = model["vocab"].get(vocab)) return parse_error(path, "no model.vocab object", error);
   for (auto field : vocab) {
     int64_t id = -1;
-    if (field.value.get(id) != simdjson::SUCCESS || id < 0 || id >= INT32_MAX) {
-      return make_error(ErrorCode::kParseError, "{}: model.vocab['{}'] is not a token id", path,
-                        field.key);
+    if (field.value.get(id) != simdjson::SUCCESS || id < 0 || id >= kMaxTokenId) {
+      return make_error(ErrorCode::kParseError, "{}: model.vocab['{}'] is not a token id below {}",
+                        path, field.key, kMaxTokenId);
     }
     if (static_cast<size_t>(id) >= v.tokens.size()) v.tokens.resize(static_cast<size_t>(id) + 1);
     v.tokens[static_cast<size_t>(id)] = std::string(field.key);
   }
-  size_t n_base = v.tokens.size();
-  v.token_types.assign(n_base, static_cast<int32_t>(TokenType::kNormal));
-  for (size_t i = 0; i < n_base; ++i) {
-    if (v.tokens[i].empty()) {  // a hole in the ids: the converter fills [PADi] placeholders
+  v.token_types.assign(v.tokens.size(), static_cast<int32_t>(TokenType::kNormal));
+  for (size_t i = 0; i < v.tokens.size(); ++i) {
+    if (v.tokens[i].empty()) {
       v.tokens[i] = fmt::format("[PAD{}]", i);
       v.token_types[i] = static_cast<int32_t>(TokenType::kUnused);
     } else if (spm && is_byte_piece(v.tokens[i])) {
       v.token_types[i] = static_cast<int32_t>(TokenType::kByte);
     }
   }
-  std::string unk_text(str_field(model, "unk_token"));
+  return Status::ok();
+}
 
-  dom::array merges;
-  if (auto error = model["merges"].get(merges)) return parse_error(path, "no model.merges array", error);
-  if (spm) {
-    tokenizer_detail::PieceIndex index;
-    index.build(v.tokens);
-    v.scores.assign(n_base, 0.0f);
-    std::vector<uint8_t> scored(n_base, 0);
-    std::string joined;
-    int64_t rank = 0;
-    for (dom::element merge : merges) {
-      joined.clear();
-      if (merge.is_string()) {
-        std::string_view s = string_or_empty(merge);
-        size_t space = s.find(' ', 1);
-        joined.append(s.substr(0, space));
-        if (space != std::string_view::npos) joined.append(s.substr(space + 1));
-      } else {
-        for (dom::element part : merge) joined.append(string_or_empty(part));
-      }
-      int32_t id = index.find(joined);
-      if (id >= 0 && !scored[static_cast<size_t>(id)]) {
-        scored[static_cast<size_t>(id)] = 1;
-        v.scores[static_cast<size_t>(id)] = static_cast<float>(-(rank + 1));
-      }
-      ++rank;
-    }
-  } else {
-    v.merges.reserve(merges.size());
-    for (dom::element merge : merges) {
-      if (merge.is_string()) {
-        v.merges.emplace_back(string_or_empty(merge));
-        continue;
-      }
-      std::string joined;
-      for (dom::element part : merge) {
-        if (!joined.empty()) joined.push_back(' ');
-        joined.append(string_or_empty(part));
-      }
-      v.merges.push_back(std::move(joined));
-    }
+// A merge is "left right" (older files) or ["left", "right"] (newer ones).
+std::pair<std::string_view, std::string_view> merge_parts(dom::element merge) {
+  if (merge.is_string()) {
+    std::string_view s = string_or_empty(merge);
+    size_t space = s.find(' ', 1);
+    if (space == std::string_view::npos) return {s, {}};
+    return {s.substr(0, space), s.substr(space + 1)};
   }
+  dom::array pair;
+  if (merge.get(pair) != simdjson::SUCCESS || pair.size() != 2) return {};
+  return {string_or_empty(pair.at(0).value_unsafe()), string_or_empty(pair.at(1).value_unsafe())};
+}
 
-  CHIMERA_ASSIGN_OR_RETURN(std::vector<AddedToken> added, read_added_tokens(doc, config));
+// SentencePiece scores from merge order: a merged piece scores -(rank of its first merge)-1.
+void score_merged_pieces(dom::array merges, VocabData& v) {
+  tokenizer_detail::PieceIndex index;
+  index.build(v.tokens);
+  v.scores.assign(v.tokens.size(), 0.0f);
+  std::vector<uint8_t> scored(v.tokens.size(), 0);
+  int64_t rank = 0;
+  for (dom::element merge : merges) {
+    auto [left, right] = merge_parts(merge);
+    int32_t id = index.find(left, right, tokenizer_detail::hash_bytes(right, tokenizer_detail::hash_bytes(left)));
+    if (id >= 0 && !scored[static_cast<size_t>(id)]) {
+      scored[static_cast<size_t>(id)] = 1;
+      v.scores[static_cast<size_t>(id)] = static_cast<float>(-(rank + 1));
+    }
+    ++rank;
+  }
+}
+
+void collect_merges(dom::array merges, VocabData& v) {
+  v.merges.reserve(merges.size());
+  for (dom::element merge : merges) {
+    auto [left, right] = merge_parts(merge);
+    std::string joined(left);
+    joined.push_back(' ');
+    joined.append(right);
+    v.merges.push_back(std::move(joined));
+  }
+}
+
+void apply_added_tokens(const std::vector<AddedToken>& added, bool spm, VocabData& v) {
   for (const AddedToken& token : added) {
-    if (token.id < 0 || token.id >= INT32_MAX) continue;
+    if (token.id < 0 || token.id >= kMaxTokenId) continue;
     auto id = static_cast<size_t>(token.id);
     if (id >= v.tokens.size()) {
       if (spm) continue;  // beyond the SentencePiece model: dropped, as the converter does
@@ -295,49 +261,44 @@ Result<VocabData> import_hf_tokenizer_json(const std::string& path) {
     }
     if (spm) v.scores[id] = kAddedTokenScore;
   }
-  if (spm && !unk_text.empty()) {
-    for (size_t i = 0; i < v.tokens.size(); ++i) {
-      if (v.tokens[i] == unk_text && v.token_types[i] == static_cast<int32_t>(TokenType::kNormal)) {
-        v.token_types[i] = static_cast<int32_t>(TokenType::kUnknown);
-      }
-    }
-  }
+}
 
-  // Special ids: text named by tokenizer_config.json, resolved against the final token list.
+// Special ids: the texts tokenizer_config.json names, resolved against the final token list.
+void resolve_special_ids(const nlohmann::json& config, const std::string& unk_text, bool spm,
+                         VocabData& v) {
   tokenizer_detail::PieceIndex index;
   index.build(v.tokens);
   auto id_of = [&](const std::string& text) { return text.empty() ? -1 : index.find(text); };
-  std::string bos_text = config_token_text(config, "bos_token");
-  std::string eos_text = config_token_text(config, "eos_token");
-  v.bos_id = id_of(bos_text);
-  int32_t config_eos = id_of(eos_text);
-  // SentencePiece models end a sequence with <eos> (Gemma) or </s>; instruction-tuned configs name
-  // the end-of-turn token instead. Keep both, as Ollama's eos_token_ids does.
+  v.bos_id = id_of(config_token_text(config, "bos_token"));
+  int32_t config_eos = id_of(config_token_text(config, "eos_token"));
   v.eos_id = config_eos;
   if (spm) {
+    // SentencePiece models end a sequence with <eos> (Gemma) or </s>; instruction-tuned configs name
+    // the end-of-turn token instead. Keep both, as Ollama's eos_token_ids does (Gemma 3: [1, 106]).
     for (const char* natural : {"<eos>", "</s>"}) {
       if (int32_t id = index.find(natural); id >= 0) {
         v.eos_id = id;
         break;
       }
     }
-    if (config_eos >= 0 && config_eos != v.eos_id && v.eos_id >= 0) v.eos_ids = {v.eos_id, config_eos};
+    if (config_eos >= 0 && v.eos_id >= 0 && config_eos != v.eos_id) v.eos_ids = {v.eos_id, config_eos};
+    if (!unk_text.empty()) {
+      int32_t unk = index.find(unk_text);
+      if (unk >= 0 && v.token_types[static_cast<size_t>(unk)] == static_cast<int32_t>(TokenType::kNormal)) {
+        v.token_types[static_cast<size_t>(unk)] = static_cast<int32_t>(TokenType::kUnknown);
+      }
+    }
+  } else {
+    v.eot_id = index.find("<|eot_id|>");
+    v.eom_id = index.find("<|eom_id|>");
   }
   v.unk_id = id_of(config_token_text(config, "unk_token"));
   if (v.unk_id < 0) v.unk_id = id_of(unk_text);
   v.pad_id = id_of(config_token_text(config, "pad_token"));
-  if (!spm) {
-    v.eot_id = index.find("<|eot_id|>");
-    v.eom_id = index.find("<|eom_id|>");
-  }
+}
 
-  // Flags: add_bos/add_eos from the config when it says, else from the post-processor template.
-  bool post_bos = false;
-  bool post_eos = false;
-  read_post_processor(doc, bos_text, &post_bos, &post_eos);
-  v.add_bos = config_bool(config, "add_bos_token").value_or(post_bos);
-  v.add_eos = config_bool(config, "add_eos_token").value_or(post_eos);
-  v.add_space_prefix = false;
+// "default" for SentencePiece; for byte-level vocabularies the Split regex must be Llama 3's.
+Status read_pre_tokenizer(dom::element doc, const std::string& path, bool spm, VocabData& v) {
   if (spm) {
     v.pre = "default";
     dom::element normalizer;
@@ -346,26 +307,92 @@ Result<VocabData> import_hf_tokenizer_json(const std::string& path) {
         if (str_field(e, "type") == "Prepend") v.add_space_prefix = true;
       });
     }
-  } else {
-    bool llama3 = false;
-    dom::element pre;
-    if (doc.at_key("pre_tokenizer").get(pre) == simdjson::SUCCESS) {
-      for_each_in_sequence(pre, "pretokenizers", [&](dom::element e) {
-        dom::element regex;
-        if (e.at_key("pattern").get(regex) == simdjson::SUCCESS &&
-            str_field(regex, "Regex") == kLlama3Regex) {
-          llama3 = true;
-        }
-      });
-    }
-    if (!llama3) {
-      return make_error(ErrorCode::kUnsupported,
-                        "{}: the byte-level pre-tokenizer is not Llama 3's regex; this build "
-                        "implements only the Llama 3 pre-tokenizer (llama-bpe)",
-                        path);
-    }
-    v.pre = "llama-bpe";
+    return Status::ok();
   }
+  bool llama3 = false;
+  dom::element pre;
+  if (doc.at_key("pre_tokenizer").get(pre) == simdjson::SUCCESS) {
+    for_each_in_sequence(pre, "pretokenizers", [&](dom::element e) {
+      dom::element regex;
+      if (e.at_key("pattern").get(regex) == simdjson::SUCCESS &&
+          str_field(regex, "Regex") == kLlama3Regex) {
+        llama3 = true;
+      }
+    });
+  }
+  if (!llama3) {
+    return make_error(ErrorCode::kUnsupported,
+                      "{}: the byte-level pre-tokenizer is not Llama 3's regex; this build "
+                      "implements only the Llama 3 pre-tokenizer (llama-bpe)",
+                      path);
+  }
+  v.pre = "llama-bpe";
+  return Status::ok();
+}
+
+Result<nlohmann::json> read_config_beside(const std::string& tokenizer_json_path) {
+  // tokenizer_config.json is small, and holds integers beyond 64 bits (Llama 3's model_max_length)
+  // that simdjson 3.0 rejects: nlohmann reads it.
+  std::string path = std::filesystem::path(tokenizer_json_path).parent_path() / "tokenizer_config.json";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return nlohmann::json::object();
+  CHIMERA_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
+  nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (config.is_discarded() || !config.is_object()) {
+    return make_error(ErrorCode::kParseError, "{}: not a JSON object", path);
+  }
+  return config;
+}
+
+}  // namespace
+
+Result<VocabData> import_hf_tokenizer_json(const std::string& path) {
+  simdjson::padded_string json;
+  if (auto error = simdjson::padded_string::load(path).get(json)) {
+    return make_error(ErrorCode::kNotFound, "{}: cannot read the tokenizer ({}); run "
+                      "scripts/fetch-vocab.sh or pass the path of a tokenizer.json",
+                      path, simdjson::error_message(error));
+  }
+  dom::parser parser;
+  dom::element doc;
+  if (auto error = parser.parse(json).get(doc)) return parse_error(path, "not valid JSON", error);
+  CHIMERA_ASSIGN_OR_RETURN(nlohmann::json config, read_config_beside(path));
+
+  dom::element model;
+  if (auto error = doc["model"].get(model); error || !model.is_object()) {
+    return parse_error(path, "no \"model\" object", error ? error : simdjson::INCORRECT_TYPE);
+  }
+  std::string_view model_type = str_field(model, "type");
+  if (model_type != "BPE") {
+    return make_error(ErrorCode::kUnsupported,
+                      "{}: model type '{}' is not supported; this build imports BPE vocabularies "
+                      "(Gemma 3, Llama 3)",
+                      path, model_type);
+  }
+  // byte_fallback marks SentencePiece-style BPE (Gemma); its absence, byte-level BPE (Llama 3).
+  bool spm = bool_field(model, "byte_fallback").value_or(false);
+  VocabData v;
+  v.model = spm ? "llama" : "gpt2";
+  CHIMERA_RETURN_IF_ERROR(read_base_vocab(model, path, spm, v));
+  dom::array merges;
+  if (auto error = model["merges"].get(merges)) return parse_error(path, "no model.merges array", error);
+  if (spm) {
+    score_merged_pieces(merges, v);
+  } else {
+    collect_merges(merges, v);
+  }
+  CHIMERA_ASSIGN_OR_RETURN(std::vector<AddedToken> added, read_added_tokens(doc, config));
+  apply_added_tokens(added, spm, v);
+  resolve_special_ids(config, std::string(str_field(model, "unk_token")), spm, v);
+
+  // add_bos/add_eos from the config when it says, else from the post-processor template.
+  bool post_bos = false;
+  bool post_eos = false;
+  read_post_processor(doc, config_token_text(config, "bos_token"), &post_bos, &post_eos);
+  v.add_bos = config_bool(config, "add_bos_token").value_or(post_bos);
+  v.add_eos = config_bool(config, "add_eos_token").value_or(post_eos);
+  v.add_space_prefix = false;
+  CHIMERA_RETURN_IF_ERROR(read_pre_tokenizer(doc, path, spm, v));
   if (auto it = config.find("chat_template"); it != config.end() && it->is_string()) {
     v.chat_template = it->get<std::string>();
   }
