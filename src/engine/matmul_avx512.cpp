@@ -61,8 +61,12 @@ struct CodeGroup {
   __m512 d;        // weight scale of block b in lane b
 };
 
-inline __mmask64 byte_mask(int bytes) {
-  return bytes >= 64 ? ~__mmask64{0} : bytes <= 0 ? __mmask64{0} : (__mmask64{1} << bytes) - 1;
+// Loads `bytes` bytes at p (zeros after them); a full window is a plain load, since a masked load costs
+// an extra ALU uop on Skylake-SP.
+inline __m512i load_window(const uint8_t* p, int bytes, bool full) {
+  if (full) return _mm512_loadu_si512(p);
+  const __mmask64 mask = bytes >= 64 ? ~__mmask64{0} : bytes <= 0 ? __mmask64{0} : (__mmask64{1} << bytes) - 1;
+  return _mm512_maskz_loadu_epi8(mask, p);
 }
 
 // Loads 16 bytes from base + offset + stride * b into lane b, for blocks b < n.
@@ -98,7 +102,7 @@ inline CodeGroup load_q4_0(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockQ4_0);  // 18: d at 0, codes at 2
   const __m512i qs = load_lanes16(w + 2, kBytes, n);
   const __m512i nibble = _mm512_set1_epi8(0x0F);
-  const __m512i raw = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n), w);  // d of block b: word 9b
+  const __m512i raw = load_window(w, kBytes * n, n == 4);  // d of block b: word 9b
   return {_mm512_and_si512(qs, nibble), _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble),
           gather_scales(raw, raw, 0, 9, 18, 27)};
 }
@@ -110,8 +114,8 @@ inline CodeGroup load_q5_0(const uint8_t* w, int n) {
   __m512i lo = _mm512_and_si512(qs, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble);
   // Words of the group: d_b = 11b, qh_b low half = 11b + 1, high half = 11b + 2. The second window
   // starts at byte 24 (word 12), so word k >= 32 is index 32 + (k - 12) of the pair.
-  const __m512i first = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n), w);
-  const __m512i second = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n - 24), w + 24);
+  const __m512i first = load_window(w, kBytes * n, n == 4);
+  const __m512i second = load_window(w + 24, kBytes * n - 24, n == 4);
   const __m512 d = gather_scales(first, second, 0, 11, 22, 32 + 33 - 12);
   // High bits: qh_b's bits 0..15 belong to block b's values 0..15 (lane b of lo), bits 16..31 to hi.
   const __m512i qh_index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -127,8 +131,8 @@ inline CodeGroup load_q5_0(const uint8_t* w, int n) {
 
 inline CodeGroup load_q8_0(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockQ8_0);  // 34: d at 0, codes at 2
-  const __m512i first = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n), w);
-  const __m512i second = _mm512_maskz_loadu_epi8(byte_mask(kBytes * n - 64), w + 64);
+  const __m512i first = load_window(w, kBytes * n, n == 4);
+  const __m512i second = load_window(w + 64, kBytes * n - 64, n == 4);
   return {load_lanes16(w + 2, kBytes, n), load_lanes16(w + 18, kBytes, n), gather_scales(first, second, 0, 17, 34, 51)};
 }
 
