@@ -35,6 +35,19 @@ struct BigramLess {
 
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581 '▁'
 
+// Length of the character at `offset`. A lead byte whose continuation bytes are missing counts as one
+// byte. (llama.cpp takes the announced length regardless, so invalid UTF-8 can swallow the next
+// characters, including a space marker that then decodes as "▁" instead of " "; for valid UTF-8 the
+// two agree.)
+size_t complete_utf8_length(std::string_view text, size_t offset) {
+  size_t len = utf8_sequence_length(static_cast<uint8_t>(text[offset]));
+  if (len > text.size() - offset) return 1;
+  for (size_t k = 1; k < len; ++k) {
+    if ((static_cast<uint8_t>(text[offset + k]) & 0xC0) != 0x80) return 1;
+  }
+  return len;
+}
+
 struct Scratch {
   std::string escaped;
   std::vector<Symbol> symbols;
@@ -61,8 +74,7 @@ void encode_spm_fragment(const TokenizerState& state, std::string_view text, boo
   std::vector<Symbol>& symbols = scratch.symbols;
   symbols.clear();
   for (size_t offset = 0; offset < escaped.size();) {
-    size_t len = std::min(utf8_sequence_length(static_cast<uint8_t>(escaped[offset])),
-                          escaped.size() - offset);
+    size_t len = complete_utf8_length(escaped, offset);
     int32_t index = static_cast<int32_t>(symbols.size());
     symbols.push_back({static_cast<uint32_t>(offset), static_cast<uint32_t>(len), index - 1,
                        index + 1, state.index.find(std::string_view(escaped).substr(offset, len))});
