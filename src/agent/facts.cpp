@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <set>
 
 #include "agent/cell_value.h"
@@ -12,6 +14,29 @@ namespace chimera::agent {
 namespace {
 
 std::optional<Unit> count_of(std::string_view noun) { return parse_unit(noun); }
+
+// Ollama's nanosecond durations read better, and prompt better, as milliseconds.
+void to_display_unit(Fact& f) {
+  if (!f.unit || f.unit->dimension != Dimension::kTime || f.unit->to_base >= 1e-3) return;
+  Unit ms = *parse_unit("ms");
+  int shift = static_cast<int>(std::lround(std::log10(ms.to_base / f.unit->to_base)));
+  f.value = convert(f.value, *f.unit, ms);
+  f.decimals = std::min(3, f.decimals + shift);  // integer ns are exact to 6 decimals of a ms
+  f.unit = ms;
+}
+
+std::string group_key(const DataTable& table, size_t row) {
+  std::string key;
+  for (size_t c = 0; c < table.columns.size(); ++c) {
+    const ColumnKind& k = table.summaries[c].kind;
+    if (k.role != ColumnRole::kIdentity || !k.groups_rows) continue;
+    std::string_view v = trim(table.rows[row][c]);
+    if (is_missing(v)) continue;
+    if (!key.empty()) key += ' ';
+    key += table.columns[c] + "=" + std::string(v);
+  }
+  return key;
+}
 
 FactSource column_source(const FileReport& file, const DataTable& table, const std::string& column) {
   FactSource s;
@@ -29,6 +54,7 @@ class Builder {
   bool full() const { return facts_.size() >= limits_.max_facts; }
 
   void add(Fact f) {
+    to_display_unit(f);
     if (!full()) facts_.add(std::move(f));
   }
 
@@ -159,6 +185,73 @@ class Builder {
     }
   }
 
+  // Throughput where a table has counts and durations but no rate (Ollama's final objects):
+  // eval_count / eval_duration, as the prior system computed it, tagged derived.
+  void derived_rates(const FileReport& file, const DataTable& table) {
+    struct Rate {
+      const char* tokens;
+      const char* time;
+      const char* metric;
+    };
+    for (const Rate& rate : {Rate{"output_tokens", "decode_time", "decode_tps"},
+                             Rate{"prompt_tokens", "prefill_time", "prefill_tps"}}) {
+      std::optional<size_t> tokens_col, time_col;
+      bool has_rate = false;
+      for (size_t c = 0; c < table.summaries.size(); ++c) {
+        const ColumnSummary& s = table.summaries[c];
+        if (s.kind.role != ColumnRole::kMetric) continue;
+        if (s.kind.metric == rate.tokens && !tokens_col) tokens_col = c;
+        if (s.kind.metric == rate.time && s.unit && !time_col) time_col = c;
+        if (s.kind.metric == rate.metric) has_rate = true;
+      }
+      if (!tokens_col || !time_col || has_rate) continue;
+      const ColumnSummary& time = table.summaries[*time_col];
+      std::map<std::string, NumericStats> groups;
+      NumericStats all;
+      std::string how = table.columns[*tokens_col] + " / " + table.columns[*time_col];
+      for (size_t r = 0; r < table.rows.size(); ++r) {
+        if (table.row_failed[r]) continue;
+        auto n = parse_cell_number(table.rows[r][*tokens_col]);
+        auto t = parse_cell_number(table.rows[r][*time_col]);
+        if (!n || !t || t->value <= 0) continue;
+        double seconds = t->value * time.unit->to_base;
+        double tps = n->value / seconds;
+        Fact f;
+        f.kind = FactKind::kSummary;
+        f.value = tps;
+        f.decimals = 2;
+        f.unit = parse_unit("tok/s");
+        f.metric = rate.metric;
+        f.statistic = "derived";
+        f.label = row_label(table, r) + " (" + how + ")";
+        f.source = column_source(file, table, how);
+        f.source.location = table.row_locations[r];
+        add(f);
+        all.add(tps, 2);
+        groups[group_key(table, r)].add(tps, 2);
+      }
+      auto add_mean = [&](const NumericStats& stats, const std::string& label) {
+        if (stats.count < 2) return;
+        Fact f;
+        f.kind = FactKind::kSummary;
+        f.value = stats.mean();
+        f.decimals = 2;
+        f.unit = parse_unit("tok/s");
+        f.metric = rate.metric;
+        f.statistic = "mean";
+        f.label = label + fmt::format(" ({}, n={})", how, stats.count);
+        f.source = column_source(file, table, how);
+        add(f);
+      };
+      add_mean(all, table.name.empty() ? file.relative_path : table.name);
+      if (groups.size() > 1) {
+        for (const auto& [key, stats] : groups) {
+          if (!key.empty()) add_mean(stats, key);
+        }
+      }
+    }
+  }
+
   void option_values(const FileReport& file, const DataTable& table) {
     for (size_t c = 0; c < table.columns.size(); ++c) {
       const ColumnSummary& s = table.summaries[c];
@@ -283,6 +376,9 @@ FactsTable build_facts(const IngestResult& ingest, const FactLimits& limits) {
   // Summaries first: with a fact budget, a column's mean matters more than its 400th cell.
   for (const auto& file : ingest.files) {
     for (const auto& table : file.tables) b.summaries(file, table);
+  }
+  for (const auto& file : ingest.files) {
+    for (const auto& table : file.tables) b.derived_rates(file, table);
   }
   for (const auto& file : ingest.files) {
     for (const auto& table : file.tables) b.cells(file, table);

@@ -289,8 +289,8 @@ Status ingest_jsonl_file(const std::string& path, FileReport& report, const Inge
   }
   if (bad_lines > 0) {
     report.warnings.push_back(fmt::format(
-        "{} lines are not JSON objects (first at line {}); they were skipped", bad_lines,
-        first_bad_line));
+        "{} {} not JSON objects (first at line {}); skipped", bad_lines,
+        bad_lines == 1 ? "line is" : "lines are", first_bad_line));
   }
   report.tables.push_back(std::move(builder).finish());
   collect_dates(report);

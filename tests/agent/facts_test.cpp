@@ -97,6 +97,28 @@ TEST_F(FactsFromFolder, OptionValuesAndDatesAreKnown) {
   EXPECT_EQ(facts_.dates, std::vector<std::string>{"2025-10-09"});
 }
 
+TEST(Facts, OllamaCountsAndNanosecondsGiveDerivedRatesInMilliseconds) {
+  TempDir dir;
+  std::ofstream(dir.file("runs.jsonl"))
+      << R"({"model":"gemma3","eval_count":400,"eval_duration":4000000000})" << "\n"
+      << R"({"model":"gemma3","eval_count":300,"eval_duration":2500000000})" << "\n"
+      << R"({"model":"gemma3","eval_count":0,"eval_duration":0,"error":"stream closed"})" << "\n";
+  auto r = ingest_folder(dir.path());
+  ASSERT_TRUE(r.ok());
+  FactsTable facts = build_facts(*r);
+  // 400 / 4.0 s = 100 tok/s; 300 / 2.5 s = 120 tok/s; mean 110. The failed call adds nothing.
+  const Fact* first = find_fact(facts, FactKind::kSummary, "decode_tps", "derived", "eval_count / eval_duration");
+  ASSERT_NE(first, nullptr);
+  EXPECT_DOUBLE_EQ(first->value, 100.0);
+  EXPECT_EQ(first->value_text(), "100.00 tok/s");
+  const Fact* mean = find_fact(facts, FactKind::kSummary, "decode_tps", "mean", "n=2");
+  ASSERT_NE(mean, nullptr);
+  EXPECT_DOUBLE_EQ(mean->value, 110.0);
+  const Fact* duration = find_fact(facts, FactKind::kSummary, "decode_time", "max");
+  ASSERT_NE(duration, nullptr);
+  EXPECT_EQ(duration->value_text(), "4000.000 ms");
+}
+
 TEST(FactsTable, IdsArePerKindAndFindable) {
   FactsTable t;
   Fact m;

@@ -1,0 +1,56 @@
+// The agent's two prompts (prior-system.md: analyse, then write the report), built so the model can
+// ground every number: the facts with ids, this run's measured figures with their provenance, and
+// the configuration actually in force (sent vs backend default). The model is asked to cite fact
+// ids; the validator checks the answer.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/facts.h"
+#include "agent/ingest.h"
+#include "llm/types.h"
+
+namespace chimera::agent {
+
+// The sections the LLM writes, in order (the prior system's report, kept section for section).
+const std::vector<std::string>& report_section_titles();
+
+// One option of the configuration in force: "num_ctx", "4096", "sent" | "backend default" | ...
+struct ConfigLine {
+  std::string name;
+  std::string value;   // "" when unknown (a backend default the backend did not report)
+  std::string source;  // "sent", "backend default", "model default"
+  std::string fact_id; // the C fact for the value, when there is one
+};
+
+struct PromptContext {
+  const IngestResult* ingest = nullptr;
+  const FactsTable* facts = nullptr;
+  std::string today_iso;
+  std::string arm;                 // "baseline" or "chimera"
+  std::string profile_name;        // "baseline", "chimera-gemma3"
+  std::string model;               // "gemma3:latest", a GGUF path, ...
+  bool synthetic_model = false;
+  std::vector<ConfigLine> configuration;
+  size_t fact_budget_chars = 7000;  // facts beyond this are left out (summaries first)
+};
+
+struct Prompt {
+  std::vector<llm::Message> messages;  // system + user; the backend applies its chat template
+  std::vector<std::string> fact_ids;   // the facts the prompt listed
+  size_t chars() const;
+};
+
+// Call 1: observations from the data, each citing fact ids.
+Prompt analysis_prompt(const PromptContext& context);
+// Call 2: the report, in the seven sections, from the analysis and the same facts.
+Prompt report_prompt(const PromptContext& context, std::string_view analysis_text);
+
+// The facts a prompt lists within `budget_chars`: configuration, measured and expected figures and
+// inventory first, then column summaries, then configuration means, then data cells.
+std::vector<const Fact*> select_facts(const FactsTable& facts, size_t budget_chars);
+
+}  // namespace chimera::agent
