@@ -86,6 +86,26 @@ inline int nearest_int(float v) {
   __builtin_memcpy(&bits, &shifted, sizeof bits);
   return static_cast<int>(bits & 0x007FFFFF) - 0x00400000;
 }
+// nearest_int of v clamped to [lo, hi]; v is clamped first so the rounding trick stays in range even
+// for degenerate scales (NaN maps to lo).
+inline int nearest_clamped(float v, int lo, int hi) {
+  if (!(v > static_cast<float>(lo))) return lo;
+  if (v > static_cast<float>(hi)) return hi;
+  return nearest_int(v);
+}
+
+// The K-quant scale searches (quant_k.cpp), as ggml's make_qkx2_quants / make_qx_quants (rmse_type 1, no
+// importance weights) do them. fit_scale_min: asymmetric x ~ scale * L + min, L in [0, nmax], min <= 0,
+// returns scale and writes -min. fit_symmetric: x ~ scale * (L - nmax), returns scale.
+float fit_scale_min(const float* x, const float* w, int n, int nmax, uint8_t* L, float* neg_min, float rmin,
+                    float rdelta, int nstep);
+float fit_symmetric(const float* x, int n, int nmax, int8_t* L);
+// The same searches for 4 groups at once (quant_k_search.cpp): group g is x[g*stride ..], w[g*stride ..],
+// L[g*stride ..]; bit-identical to the scalar ones. n <= 32.
+void fit_scale_min_x4(const float* x, const float* w, int n, int stride, int nmax, uint8_t* L, float* scale,
+                      float* neg_min, float rmin, float rdelta, int nstep);
+void fit_symmetric_x4(const float* x, int n, int stride, int nmax, int8_t* L, float* scale);
+
 // Round half away from zero (C roundf), for |v| < 2^23, without a libm call.
 inline int round_away(float v) {
   int i = static_cast<int>(v);  // truncates toward zero

@@ -15,13 +15,7 @@ namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;  // below this a group counts as all zero (as ggml)
 
-// nearest_int of v, clamped to [lo, hi]; v is clamped first so the rounding trick stays in range
-// even for degenerate scales.
-inline int nearest_clamped(float v, int lo, int hi) {
-  if (!(v > static_cast<float>(lo))) return v == v ? lo : 0;  // also maps NaN to 0
-  if (v > static_cast<float>(hi)) return hi;
-  return nearest_int(v);
-}
+}  // namespace
 
 // Asymmetric fit x ~ scale*L + min with L in [0, nmax] and min <= 0, minimizing the weighted squared
 // error. Tries the plain max-min grid, then nstep+1 perturbed inverse scales (rmin + rdelta*i + nmax)
@@ -133,6 +127,8 @@ float fit_symmetric(const float* x, int n, int nmax, int8_t* L) {
   return scale;
 }
 
+namespace {
+
 // Packs 8 six-bit scales and 8 six-bit mins into the 12-byte K-quant layout (inverse of k4_scale_min).
 void pack_k4_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* scales) {
   std::memset(scales, 0, 12);
@@ -152,15 +148,19 @@ void pack_k4_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* scales) {
 // (0..nmax) of the 256 values into L.
 void quantize_k4_superblock(const float* x, int nmax, float rmin, float rdelta, int nstep, uint16_t* d_out,
                             uint16_t* dmin_out, uint8_t* scales_out, uint8_t* L) {
-  float scales[8], mins[8], weights[32];
-  float max_scale = 0, max_min = 0;
+  float scales[8], mins[8], weights[256];
   for (int j = 0; j < 8; ++j) {
     const float* xs = x + 32 * j;
     float sum_x2 = 0;
     for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
     float av_x = std::sqrt(sum_x2 / 32);
-    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-    scales[j] = fit_scale_min(xs, weights, 32, nmax, L + 32 * j, &mins[j], rmin, rdelta, nstep);
+    for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(xs[l]);
+  }
+  for (int j = 0; j < 8; j += 4) {
+    fit_scale_min_x4(x + 32 * j, weights + 32 * j, 32, 32, nmax, L + 32 * j, scales + j, mins + j, rmin, rdelta, nstep);
+  }
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -218,8 +218,8 @@ void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n) {
   float scales[16];
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     float max_scale = 0, max_abs_scale = 0;
+    for (int s = 0; s < 16; s += 4) fit_symmetric_x4(x + 16 * s, 16, 16, 32, L + 16 * s, scales + s);
     for (int s = 0; s < 16; ++s) {
-      scales[s] = fit_symmetric(x + 16 * s, 16, 32, L + 16 * s);
       float a = std::fabs(scales[s]);
       if (a > max_abs_scale) {
         max_abs_scale = a;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -220,7 +221,9 @@ TEST(QuantizeRoundTrip, ErrorWithinTheFormatsBound) {
       }
       RoundTrip r = round_trip(bound.type, x);
       // The RMSE bound is for Gaussian data; blocks holding an outlier get a coarser step by design.
-      if (seed != 2) EXPECT_LE(r.rel_rmse, bound.rel_rmse) << ggml_type_name(bound.type) << " seed " << seed;
+      if (seed != 2) {
+        EXPECT_LE(r.rel_rmse, bound.rel_rmse) << ggml_type_name(bound.type) << " seed " << seed;
+      }
       EXPECT_LE(r.worst_block, bound.worst_block) << ggml_type_name(bound.type) << " seed " << seed;
     }
   }
@@ -295,6 +298,45 @@ TEST(QuantizeRow, Q8_0ActivationRoundsHalfAwayFromZero) {
   EXPECT_EQ(block.qs[0], 127);
   EXPECT_EQ(block.qs[1], 3);
   EXPECT_EQ(block.qs[2], -3);
+}
+
+// The 4-lane scale searches must reproduce the scalar (ggml-equivalent) searches bit for bit, so files
+// do not depend on which one ran.
+TEST(ScaleSearch, FourLaneSearchesMatchTheScalarOnesExactly) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (int trial = 0; trial < 300; ++trial) {
+    std::vector<float> x(128), w(128);
+    for (int i = 0; i < 128; ++i) x[i] = dist(rng) * (trial % 5 == 0 ? 1e-3f : 1.0f);
+    const int kind = trial % 7;
+    if (kind == 1) std::fill(x.begin() + 32, x.begin() + 64, 0.5f);   // a flat group
+    if (kind == 2) std::fill(x.begin(), x.begin() + 32, 0.0f);        // an all-zero group
+    if (kind == 3) {
+      for (auto& v : x) v = std::fabs(v);  // no negative values (min > 0)
+    }
+    if (kind == 4) x[70] = 40.0f;                                     // an outlier
+    for (int i = 0; i < 128; ++i) w[i] = 0.3f + std::fabs(x[i]);
+    for (int nmax : {15, 31}) {
+      uint8_t l4[128], l1[128];
+      float s4[4], m4[4];
+      quant_detail::fit_scale_min_x4(x.data(), w.data(), 32, 32, nmax, l4, s4, m4, -1.0f, 0.1f, 20);
+      for (int g = 0; g < 4; ++g) {
+        float m1;
+        float s1 = quant_detail::fit_scale_min(x.data() + 32 * g, w.data() + 32 * g, 32, nmax, l1 + 32 * g, &m1, -1.0f, 0.1f, 20);
+        ASSERT_EQ(std::memcmp(&s1, &s4[g], 4), 0) << trial << " " << g << " " << s1 << " " << s4[g];
+        ASSERT_EQ(std::memcmp(&m1, &m4[g], 4), 0) << trial << " " << g;
+      }
+      ASSERT_EQ(std::memcmp(l1, l4, 128), 0) << trial;
+    }
+    int8_t q4[64], q1[64];
+    float s4[4];
+    quant_detail::fit_symmetric_x4(x.data(), 16, 16, 32, q4, s4);
+    for (int g = 0; g < 4; ++g) {
+      float s1 = quant_detail::fit_symmetric(x.data() + 16 * g, 16, 32, q1 + 16 * g);
+      ASSERT_EQ(std::memcmp(&s1, &s4[g], 4), 0) << trial << " " << g;
+    }
+    ASSERT_EQ(std::memcmp(q1, q4, 64), 0) << trial;
+  }
 }
 
 TEST(QuantizeMatrix, ValidatesAndMatchesRowByRow) {
