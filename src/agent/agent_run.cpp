@@ -1,0 +1,317 @@
+#include "agent/agent_run.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "agent/column_names.h"
+#include "lab/bench_runner.h"
+#include "lab/metrics.h"
+#include "util/clock.h"
+#include "util/strings.h"
+
+namespace chimera::agent {
+namespace {
+
+std::optional<Unit> option_unit(std::string_view name) {
+  if (name == "num_ctx" || name == "num_predict" || name == "num_batch" || name == "repeat_last_n") {
+    return parse_unit("tokens");
+  }
+  if (name == "num_gpu") return parse_unit("layers");  // layers offloaded, never a GPU count
+  if (name == "num_thread") return parse_unit("threads");
+  return std::nullopt;
+}
+
+int decimals_of_text(std::string_view text) {
+  size_t dot = text.find('.');
+  return dot == std::string_view::npos ? 0 : static_cast<int>(text.size() - dot - 1);
+}
+
+void set_line(std::vector<ConfigLine>& lines, const std::string& name, const std::string& value,
+              const std::string& source) {
+  for (auto& l : lines) {
+    if (l.name == name) {
+      l.value = value;
+      l.source = source;
+      return;
+    }
+  }
+  lines.push_back({name, value, source, ""});
+}
+
+}  // namespace
+
+const AgentExecution* AgentRunResult::final_execution(const std::string& arm) const {
+  for (auto it = executions.rbegin(); it != executions.rend(); ++it) {
+    if (it->arm == arm && it->ok) return &*it;
+  }
+  return nullptr;
+}
+
+std::vector<ConfigLine> configuration_lines(const llm::Options& sent, const llm::CallRecord* record) {
+  std::map<std::string, std::string> sent_items, applied_items;
+  for (auto& [k, v] : sent.items()) sent_items[k] = v;
+  if (record) {
+    for (auto& [k, v] : record->options_applied.items()) applied_items[k] = v;
+  }
+  std::vector<ConfigLine> lines;
+  for (std::string_view name_view : llm::option_names()) {
+    std::string name(name_view);
+    if (auto it = sent_items.find(name); it != sent_items.end()) {
+      lines.push_back({name, it->second, "sent", ""});
+    } else if (auto applied = applied_items.find(name); applied != applied_items.end()) {
+      std::string source = "backend default";
+      if (record) {
+        if (auto s = record->option_sources.find(name); s != record->option_sources.end()) source = s->second;
+      }
+      lines.push_back({name, applied->second, source, ""});
+    } else {
+      lines.push_back({name, "", "backend default", ""});
+    }
+  }
+  return lines;
+}
+
+void add_configuration_facts(FactsTable& facts, std::vector<ConfigLine>& lines) {
+  for (auto& line : lines) {
+    auto number = parse_double(line.value);
+    if (line.value.empty() || !number) continue;
+    Fact f;
+    f.kind = FactKind::kConfig;
+    f.value = *number;
+    f.decimals = decimals_of_text(line.value);
+    f.unit = option_unit(line.name);
+    f.metric = line.name;
+    f.label = "option in force (" + line.source + ")";
+    line.fact_id = facts.add(std::move(f)).id;
+  }
+}
+
+void add_expected_facts(FactsTable& facts, const Profile& profile) {
+  for (const auto& e : profile.expected) {
+    Fact f;
+    f.kind = FactKind::kExpected;
+    f.value = e.value;
+    f.decimals = e.decimals;
+    f.unit = e.unit;
+    f.metric = classify_column(e.metric).metric;
+    f.label = fmt::format("expected for profile {}, not measured by this run", profile.name);
+    f.source.note = profile.expected_source;
+    facts.add(std::move(f));
+  }
+}
+
+void add_measured_facts(FactsTable& facts, const llm::CallRecord& record, const std::string& what) {
+  lab::CallMetrics metrics = lab::compute_call_metrics(record);
+  struct Item {
+    std::string_view lab_name;
+    const char* metric;
+    const char* unit;
+    int decimals;
+  };
+  for (const Item& item : {Item{lab::kTtftMs, "ttft", "ms", 1}, Item{lab::kDecodeTps, "decode_tps", "tok/s", 2},
+                           Item{lab::kPrefillTps, "prefill_tps", "tok/s", 2}, Item{lab::kE2eMs, "latency", "ms", 1},
+                           Item{lab::kLoadMs, "load", "ms", 1}}) {
+    const lab::MetricValue* v = metrics.find(item.lab_name);
+    if (!v) continue;
+    Fact f;
+    f.kind = FactKind::kMeasured;
+    f.value = v->value;
+    f.decimals = item.decimals;
+    f.unit = parse_unit(item.unit);
+    f.metric = item.metric;
+    f.label = fmt::format("{}, {} ({}; {})", what, item.lab_name, provenance_name(v->provenance), v->source);
+    facts.add(std::move(f));
+  }
+  auto add_count = [&](int64_t n, const char* metric, const std::string& label) {
+    Fact f;
+    f.kind = FactKind::kMeasured;
+    f.value = static_cast<double>(n);
+    f.unit = parse_unit("tokens");
+    f.metric = metric;
+    f.label = label;
+    facts.add(std::move(f));
+  };
+  if (record.token_count > 0) {
+    add_count(record.token_count, "output_tokens", what + ", generated tokens");
+  }
+  if (record.prompt_tokens) add_count(*record.prompt_tokens, "prompt_tokens", what + ", prompt tokens");
+}
+
+AgentRunner::AgentRunner(llm::Backend& backend, RunSettings settings, std::vector<ArmSetup> arms,
+                         const IngestResult& ingest, const FactsTable& base_facts)
+    : backend_(backend),
+      settings_(std::move(settings)),
+      arms_(std::move(arms)),
+      ingest_(ingest),
+      base_facts_(base_facts) {}
+
+int64_t AgentRunner::total_calls() const {
+  int64_t arms = static_cast<int64_t>(arms_.size());
+  return arms + static_cast<int64_t>(settings_.runs) * arms * 2;
+}
+
+PromptContext AgentRunner::context_for(const ArmSetup& arm, const FactsTable& facts,
+                                       const std::vector<ConfigLine>& configuration) const {
+  PromptContext c;
+  c.ingest = &ingest_;
+  c.facts = &facts;
+  c.today_iso = settings_.today_iso;
+  c.arm = arm.name;
+  c.profile_name = arm.profile.name;
+  c.model = settings_.model.empty() ? backend_.name() : settings_.model;
+  c.synthetic_model = settings_.synthetic_model;
+  c.configuration = configuration;
+  c.fact_budget_chars = settings_.fact_budget_chars;
+  return c;
+}
+
+llm::Options AgentRunner::options_for(const ArmSetup& arm, const Prompt& prompt, int64_t num_predict,
+                                      std::optional<int64_t> seed) const {
+  llm::Options o = arm.profile.options;
+  if (arm.profile.num_ctx_auto) {
+    llm::Request probe;
+    probe.model = settings_.model;
+    probe.messages = prompt.messages;
+    // Without a tokenizer, ~3 characters per token overestimates, which is the safe side.
+    int64_t tokens = backend_.count_prompt_tokens(probe).value_or(static_cast<int64_t>(prompt.chars() / 3) + 64);
+    o.num_ctx = auto_num_ctx(tokens, num_predict);
+  }
+  o.num_predict = num_predict;  // the same cap for both arms, whatever the profile says
+  if (seed) o.seed = *seed;
+  return o;
+}
+
+lab::MeasuredCall AgentRunner::call(const ArmSetup& arm, const Prompt& prompt, llm::Options options,
+                                    lab::CallMeta meta, const std::string& detail) {
+  llm::Request request;
+  request.model = settings_.model;
+  request.messages = prompt.messages;
+  request.options = std::move(options);
+  request.stream = true;
+  if (should_stop_) request.cancelled = should_stop_;
+  lab::MeasuredCall mc;
+  mc.meta = std::move(meta);
+  mc.meta.arm = arm.name;
+  mc.meta.seq = seq_++;
+  mc.record = backend_.generate(request);
+  if (settings_.synthetic_model) mc.record.synthetic_model = true;
+  ++done_;
+  if (on_call_) on_call_(mc);
+  if (on_progress_) on_progress_(done_, total_calls(), detail);
+  return mc;
+}
+
+AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64_t pair, int64_t seed,
+                                    AgentRunResult& result) {
+  AgentExecution e;
+  e.arm = arm.name;
+  e.pair_index = pair;
+  e.seed = seed;
+  FactsTable facts = base_facts_;
+  add_expected_facts(facts, arm.profile);
+  std::vector<ConfigLine> lines = configuration_[arm_index];
+  set_line(lines, "seed", std::to_string(seed), "sent (per-pair seed, the same for both arms)");
+
+  // Returns the call's index: result.calls grows, so references into it would not stay valid.
+  auto run_one = [&](int64_t kind, const Prompt& prompt, int64_t cap) -> size_t {
+    llm::Options options = options_for(arm, prompt, cap, seed);
+    lab::CallMeta meta;
+    meta.pair_index = pair;
+    meta.prompt_index = kind;
+    meta.repetition = pair;
+    std::string detail = fmt::format("{} {} (pair {})", arm.name, kind == kAnalysisCall ? "analysis" : "report", pair + 1);
+    result.calls.push_back(call(arm, prompt, options, meta, detail));
+    const llm::CallRecord& r = result.calls.back().record;
+    std::optional<int64_t> num_ctx = options.num_ctx ? options.num_ctx : r.options_applied.num_ctx;
+    e.call_checks.push_back({kind == kAnalysisCall ? "analysis" : "report", r.prompt_truncated, r.prompt_tokens, num_ctx});
+    return result.calls.size() - 1;
+  };
+
+  set_line(lines, "num_predict", std::to_string(settings_.analysis_num_predict),
+           "sent (output cap of the analysis call, the same for both arms)");
+  if (arm.profile.num_ctx_auto) set_line(lines, "num_ctx", "auto", "sent (sized from the prompt)");
+  add_configuration_facts(facts, lines);
+  size_t analysis = run_one(kAnalysisCall, analysis_prompt(context_for(arm, facts, lines)),
+                           settings_.analysis_num_predict);
+  if (!result.calls[analysis].record.ok) {
+    e.error = "analysis call failed: " + result.calls[analysis].record.error;
+    e.configuration = lines;
+    e.facts = std::move(facts);
+    return e;
+  }
+  e.analysis_text = result.calls[analysis].record.text;
+  add_measured_facts(facts, result.calls[analysis].record,
+                     fmt::format("this run's {} analysis call (pair {})", arm.name, pair + 1));
+
+  // The report call has its own output cap, so num_predict gets a fact of its own.
+  set_line(lines, "num_predict", std::to_string(settings_.report_num_predict),
+           "sent (output cap of the report call, the same for both arms)");
+  for (auto& l : lines) {
+    if (l.name != "num_predict") continue;
+    std::vector<ConfigLine> one = {l};
+    one[0].fact_id.clear();
+    add_configuration_facts(facts, one);
+    l = one[0];
+  }
+  size_t report = run_one(kReportCall, report_prompt(context_for(arm, facts, lines), e.analysis_text),
+                          settings_.report_num_predict);
+  e.configuration = lines;
+  if (!result.calls[report].record.ok) {
+    e.error = "report call failed: " + result.calls[report].record.error;
+    e.facts = std::move(facts);
+    return e;
+  }
+  e.report_text = result.calls[report].record.text;
+  e.ok = true;
+  ValidationContext vc;
+  vc.facts = &facts;
+  vc.today_iso = settings_.today_iso;
+  vc.calls = e.call_checks;
+  e.validation = validate_text(e.report_text, vc);
+  e.facts = std::move(facts);
+  return e;
+}
+
+AgentRunResult AgentRunner::run() {
+  AgentRunResult result;
+  Stopwatch watch;
+  configuration_.assign(arms_.size(), {});
+  // Warm-ups: load the model and fill caches for each arm's options; excluded from statistics.
+  for (size_t i = 0; i < arms_.size(); ++i) {
+    const ArmSetup& arm = arms_[i];
+    FactsTable facts = base_facts_;
+    std::vector<ConfigLine> lines = configuration_lines(arm.profile.options, nullptr);
+    Prompt prompt = analysis_prompt(context_for(arm, facts, lines));
+    lab::CallMeta meta;
+    meta.warmup = true;
+    meta.prompt_index = kAnalysisCall;
+    llm::Options options = options_for(arm, prompt, settings_.warmup_num_predict, lab::pair_seed(settings_.seed, 0));
+    result.calls.push_back(call(arm, prompt, options, meta, arm.name + " warm-up"));
+    // What the backend says it applied tells the "backend default" values of this arm.
+    llm::Options profile_sent = arm.profile.options;
+    configuration_[i] = configuration_lines(profile_sent, &result.calls.back().record);
+    if (should_stop_ && should_stop_()) {
+      result.cancelled = true;
+      break;
+    }
+  }
+  result.arm_configuration = configuration_;
+  for (int64_t pair = 0; pair < settings_.runs && !result.cancelled; ++pair) {
+    int64_t seed = lab::pair_seed(settings_.seed, pair);
+    // The first arm alternates: pair 0 runs arm 0 first, pair 1 arm 1 first, and so on.
+    std::vector<size_t> order;
+    for (size_t i = 0; i < arms_.size(); ++i) order.push_back((i + static_cast<size_t>(pair)) % arms_.size());
+    for (size_t i : order) {
+      if (should_stop_ && should_stop_()) {
+        result.cancelled = true;
+        break;
+      }
+      result.executions.push_back(execute(arms_[i], i, pair, seed, result));
+    }
+  }
+  result.wall_ns = watch.elapsed_ns();
+  return result;
+}
+
+}  // namespace chimera::agent

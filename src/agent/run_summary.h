@@ -1,0 +1,78 @@
+// The numbers of a finished `chimera run`, computed once and rendered by every output (Markdown
+// reports, report.html, metrics.json): per call kind (analysis, report), lab's per-arm statistics
+// and A/B comparisons (Welch, CIs, Hedges' g, Holm-adjusted p), the prior system's improvement
+// percentages per pair, and the grounding scores. Statistics come from lab/ (never recomputed here).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/agent_run.h"
+#include "agent/backend_choice.h"
+#include "lab/bench_report.h"
+#include "lab/hwmon.h"
+
+namespace chimera::agent {
+
+struct RunDescription {
+  std::string today_iso;
+  std::string started_utc;        // "2026-11-26T22:31:05Z"
+  std::string output_dir;
+  std::string data_dir;
+  std::string command_line;
+  BackendChoice backend;
+  std::string backend_name;       // Backend::name()
+  std::string model_label;        // what the reports call the model
+  RunSettings settings;
+  std::vector<ArmSetup> arms;     // [baseline, chimera]
+  lab::BenchHeader machine;       // host, CPU, build (lab::machine_header)
+};
+
+// One call kind's statistics: lab's analysis of the measured calls of that kind.
+struct KindAnalysis {
+  std::string kind;               // "analysis", "report"
+  lab::BenchReport report;        // arms in RunDescription::arms order; comparisons chimera - baseline
+};
+
+// Per pair: the prior system's figures, derived from the pair's report calls.
+struct PairImprovement {
+  int64_t pair_index = 0;
+  std::optional<double> throughput_improvement_percent;  // (C - B) / B * 100, decode tok/s
+  std::optional<double> ttft_reduction_percent;          // (B - C) / B * 100, TTFT
+};
+
+struct ArmGrounding {
+  std::string arm;
+  std::vector<double> scores;     // per successful execution
+  size_t findings = 0;            // over all executions
+  std::map<std::string, size_t> findings_by_kind;
+  std::optional<double> mean_score() const;
+};
+
+struct RunSummary {
+  std::vector<KindAnalysis> kinds;
+  std::vector<PairImprovement> pairs;
+  std::vector<ArmGrounding> grounding;
+  lab::HwSummary hardware;
+  double alpha = 0.05;
+  double level = 0.95;
+  const KindAnalysis* kind(const std::string& name) const;
+};
+
+RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result,
+                         const lab::HwSummary& hardware);
+
+// "chimera's decode_tps is higher by 12% (95% CI 8–16%; p = 0.003): better", or "no significant
+// difference in ttft_ms between chimera and baseline (p = 0.41, Holm-adjusted over 8 metrics)":
+// built from the comparison's numbers only.
+std::string verdict_sentence(const lab::Comparison& c, double alpha, double level,
+                             const std::string& b_name, const std::string& a_name);
+
+// "12.34 ± 0.56" with decimals fit for the unit.
+std::string mean_sd(const lab::Summary& s, std::string_view unit);
+int decimals_for_unit(std::string_view unit);
+
+}  // namespace chimera::agent
