@@ -3,6 +3,7 @@
 #include "engine/matmul.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -147,6 +148,70 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     int64_t b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
     int64_t r0 = b0 * row_block, r1 = std::min(w.rows, b1 * row_block);
     if (r0 < r1) kernel->gemm(w, r0, r1, act, act_stride, n_tokens, y, w.rows);
+  });
+}
+
+void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens, std::span<float* const> ys,
+                  ThreadPool& pool, MatmulScratch& scratch) {
+  constexpr size_t kMaxMatrices = 8;
+  if (ws.size() != ys.size() || ws.empty() || n_tokens <= 0) return;
+  const int64_t cols = ws[0].cols;
+  bool usable = ws.size() <= kMaxMatrices;
+  for (const WeightMatrix& w : ws) {
+    usable = usable && w.cols == cols && w.rows > 0 && matmul_supports(w.type) &&
+             w.cols % ggml_type_info(w.type).block_size == 0;
+  }
+  if (!usable) {  // unusual shapes: one call each
+    for (size_t i = 0; i < ws.size(); ++i) matmul(ws[i], x, n_tokens, ys[i], pool, scratch);
+    return;
+  }
+  const KernelPath path = active_kernel_path();
+  const TypeKernel* kernels[kMaxMatrices];
+  const void* acts[kMaxMatrices];
+  size_t strides[kMaxMatrices];
+  // Lay out one converted copy of x per distinct converter, back to back in the scratch buffer.
+  size_t offsets[kMaxMatrices], total = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    kernels[i] = kernel_for(path, ws[i].type);
+    strides[i] = static_cast<size_t>(cols) * sizeof(float);
+    offsets[i] = SIZE_MAX;
+    if (kernels[i]->act_row_bytes == nullptr) continue;
+    strides[i] = round_up(kernels[i]->act_row_bytes(cols), kScratchAlignment);
+    for (size_t j = 0; j < i; ++j) {
+      if (kernels[j]->convert_act == kernels[i]->convert_act) offsets[i] = offsets[j];
+    }
+    if (offsets[i] == SIZE_MAX) {
+      offsets[i] = total;
+      total += strides[i] * static_cast<size_t>(n_tokens);
+    }
+  }
+  auto* buffer = static_cast<uint8_t*>(scratch.reserve(std::max<size_t>(total, kScratchAlignment)));
+  auto convert = [&](int64_t begin, int64_t end) {
+    for (size_t i = 0; i < ws.size(); ++i) {
+      if (offsets[i] == SIZE_MAX) continue;
+      bool first = true;
+      for (size_t j = 0; j < i; ++j) first = first && offsets[j] != offsets[i];
+      if (!first) continue;
+      for (int64_t t = begin; t < end; ++t) {
+        kernels[i]->convert_act(x + t * cols, buffer + offsets[i] + static_cast<size_t>(t) * strides[i], cols);
+      }
+    }
+  };
+  if (n_tokens >= 4 && pool.size() > 1) {
+    pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int) { convert(begin, end); });
+  } else {
+    convert(0, n_tokens);
+  }
+  for (size_t i = 0; i < ws.size(); ++i) acts[i] = offsets[i] == SIZE_MAX ? static_cast<const void*>(x) : buffer + offsets[i];
+  // Each thread takes the same share of every matrix, so all threads stream all matrices.
+  pool.run([&](int ith, int nth) {
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const int64_t row_block = kernels[i]->row_block;
+      const int64_t blocks = (ws[i].rows + row_block - 1) / row_block;
+      const int64_t r0 = blocks * ith / nth * row_block;
+      const int64_t r1 = std::min(ws[i].rows, blocks * (ith + 1) / nth * row_block);
+      if (r0 < r1) kernels[i]->gemm(ws[i], r0, r1, acts[i], strides[i], n_tokens, ys[i], ws[i].rows);
+    }
   });
 }
 

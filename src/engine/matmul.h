@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -57,6 +58,13 @@ class MatmulScratch {
 // loader guarantees both); otherwise y is left untouched.
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch);
+
+// Several products of the same activations (q/k/v, gate/up): ys[i][t * ws[i].rows + r] as matmul() would
+// write them. x is converted once per distinct activation layout and all rows of all matrices are split
+// across the pool in one dispatch, which saves conversions and wake-ups in decode. ws and ys have the same
+// length; every matrix must have the same cols.
+void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens, std::span<float* const> ys,
+                  ThreadPool& pool, MatmulScratch& scratch);
 
 // Plain reference: dequantize each row to f32, accumulate in double (no activation quantization).
 // For tests only.

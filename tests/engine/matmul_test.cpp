@@ -197,6 +197,29 @@ TEST_P(MatmulPaths, ThreadCountDoesNotChangeTheResult) {
   }
 }
 
+TEST_P(MatmulPaths, MultiEqualsSeparateCalls) {
+  MatmulScratch scratch;
+  ThreadPool pool(2);
+  // A Q4_K_M-like q/k/v trio (two converters) plus a float matrix, sharing 512 input columns.
+  Matrix q = make_matrix(GgmlType::kQ5_0, 37, 512, 1), k = make_matrix(GgmlType::kQ5_0, 9, 512, 2);
+  Matrix v = make_matrix(GgmlType::kQ8_0, 9, 512, 3), f = make_matrix(GgmlType::kF16, 5, 512, 4);
+  Matrix kq = make_matrix(GgmlType::kQ4_K, 11, 512, 5);
+  for (int64_t n_tokens : {1, 6}) {
+    auto x = make_activations(n_tokens, 512, 9);
+    const WeightMatrix ws[] = {q.w, k.w, v.w, f.w, kq.w};
+    std::vector<std::vector<float>> separate(5), fused(5);
+    std::vector<float*> outputs;
+    for (size_t i = 0; i < 5; ++i) {
+      separate[i].resize(static_cast<size_t>(ws[i].rows * n_tokens));
+      fused[i].assign(separate[i].size(), NAN);
+      matmul(ws[i], x.data(), n_tokens, separate[i].data(), pool, scratch);
+      outputs.push_back(fused[i].data());
+    }
+    matmul_multi(ws, x.data(), n_tokens, outputs, pool, scratch);
+    for (size_t i = 0; i < 5; ++i) EXPECT_EQ(fused[i], separate[i]) << "matrix " << i << " tokens " << n_tokens;
+  }
+}
+
 std::string path_name(const ::testing::TestParamInfo<KernelPath>& info) {
   return std::string(kernel_path_name(info.param));
 }
