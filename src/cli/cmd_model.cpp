@@ -243,7 +243,7 @@ void print_info_text(const json& info, bool show_tensors) {
   for (const auto& [label, suffix] : kHyperParams) {
     auto it = info["hyperparameters"].find(std::string(suffix));
     if (it == info["hyperparameters"].end()) continue;
-    std::string value = it->is_string()           ? it->get<std::string>()
+    std::string value = it->is_string()         ? it->get<std::string>()
                         : it->is_number_float() ? fmt::format("{:g}", float(it->get<double>()))
                                                 : it->dump();
     std::printf("  %-14s %s\n", std::string(label).c_str(), value.c_str());
@@ -251,15 +251,19 @@ void print_info_text(const json& info, bool show_tensors) {
   const json& tok = info["tokenizer"];
   std::printf("\ntokenizer\n");
   if (tok.contains("model")) {
-    std::printf("  %-14s %s%s\n", "model", tok["model"].get<std::string>().c_str(),
-                tok.contains("pre") ? (" (pre " + tok["pre"].get<std::string>() + ")").c_str() : "");
+    std::printf(
+        "  %-14s %s%s\n", "model", tok["model"].get<std::string>().c_str(),
+        tok.contains("pre") ? (" (pre " + tok["pre"].get<std::string>() + ")").c_str() : "");
   }
   if (tok.contains("n_tokens")) {
-    std::printf("  %-14s %llu\n", "tokens", static_cast<unsigned long long>(tok["n_tokens"].get<uint64_t>()));
+    std::printf("  %-14s %llu\n", "tokens",
+                static_cast<unsigned long long>(tok["n_tokens"].get<uint64_t>()));
     for (const auto& [key, entry] : tok["special_ids"].items()) {
       std::printf("  %-14s %lld %s\n", (key + " id").c_str(),
                   static_cast<long long>(entry["id"].get<int64_t>()),
-                  entry.contains("piece") ? entry["piece"].dump(-1, ' ', false, json::error_handler_t::replace).c_str() : "");
+                  entry.contains("piece")
+                      ? entry["piece"].dump(-1, ' ', false, json::error_handler_t::replace).c_str()
+                      : "");
     }
     for (const auto& [piece, id] : tok["chat_tokens"].items()) {
       std::printf("  %-14s %s = %llu\n", "special", piece.c_str(),
@@ -336,11 +340,15 @@ int run_list(bool as_json) {
   if (as_json) {
     json out = json::array();
     for (const auto& m : *models) {
-      out.push_back({{"source", m.source}, {"name", m.name}, {"path", m.path},
-                     {"size_bytes", m.size_bytes}, {"digest", m.digest},
+      out.push_back({{"source", m.source},
+                     {"name", m.name},
+                     {"path", m.path},
+                     {"size_bytes", m.size_bytes},
+                     {"digest", m.digest},
                      {"modified_unix_s", m.modified_unix_s}});
     }
-    print_json({{"ollama_dir", store.ollama_dir()}, {"cache_dir", store.cache_models_dir()},
+    print_json({{"ollama_dir", store.ollama_dir()},
+                {"cache_dir", store.cache_models_dir()},
                 {"models", out}});
     return kExitOk;
   }
@@ -360,7 +368,8 @@ int run_list(bool as_json) {
 }  // namespace
 
 void register_model(CLI::App& app) {
-  auto* model = app.add_subcommand("model", "Make dummy-weight GGUF models, inspect GGUF files, list models");
+  auto* model =
+      app.add_subcommand("model", "Make dummy-weight GGUF models, inspect GGUF files, list models");
   model->require_subcommand(1);
 
   auto synth_args = std::make_shared<SynthArgs>();
@@ -368,13 +377,13 @@ void register_model(CLI::App& app) {
       "synth", "Write a GGUF with real shapes and metadata but deterministic dummy weights");
   engine::SynthOptions& o = synth_args->options;
   synth->add_option("--arch", o.arch, "gemma3 | llama")->capture_default_str();
-  synth->add_option("--size", o.size,
-                    "gemma3: 270m, 1b, 4b; llama: 3.2-1b, 3.1-8b; either: tiny")
+  synth->add_option("--size", o.size, "gemma3: 270m, 1b, 4b; llama: 3.2-1b, 3.1-8b; either: tiny")
       ->capture_default_str();
   synth->add_option("--type", synth_args->type, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_m | q6_k")
       ->capture_default_str();
-  synth->add_option("--vocab", o.vocab,
-                    "gemma3 | llama3_1 | synthetic:N (default: the arch's own; tiny: synthetic:512)");
+  synth->add_option(
+      "--vocab", o.vocab,
+      "gemma3 | llama3_1 | synthetic:N (default: the arch's own; tiny: synthetic:512)");
   synth->add_option("--seed", o.seed, "weights seed")->capture_default_str();
   synth->add_option("--layers", o.n_layers, "override: number of blocks");
   synth->add_option("--embd", o.d_model, "override: embedding length (d_model)");
@@ -404,8 +413,8 @@ void register_model(CLI::App& app) {
                  "hash the weights (sha256; compared with the manifest for Ollama models)");
   info->add_flag("--no-tensors", info_args->no_tensors, "omit the per-tensor table");
   info->callback([info_args] {
-    set_exit_code(run_info(info_args->spec, info_args->json, info_args->verify,
-                           info_args->no_tensors));
+    set_exit_code(
+        run_info(info_args->spec, info_args->json, info_args->verify, info_args->no_tensors));
   });
 
   auto list_json = std::make_shared<bool>(false);

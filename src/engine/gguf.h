@@ -1,5 +1,6 @@
 // GGUF v2/v3 reader (mmap, zero-copy tensor views, validated) and writer. engine-reference.md §1.
-// The file is the contract: files we write load in llama.cpp, and files llama.cpp/Ollama write load here.
+// The file is the contract: files we write load in llama.cpp, and files llama.cpp/Ollama write load
+// here.
 #pragma once
 
 #include <cstdint>
@@ -19,16 +20,27 @@
 namespace chimera::engine {
 
 enum class GgufValueType : uint32_t {
-  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
-  kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,
+  kU8 = 0,
+  kI8 = 1,
+  kU16 = 2,
+  kI16 = 3,
+  kU32 = 4,
+  kI32 = 5,
+  kF32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kU64 = 10,
+  kI64 = 11,
+  kF64 = 12,
 };
 std::string_view gguf_value_type_name(GgufValueType type);  // "u32", "string", "array", ...
 
 // Limits the reader enforces, matching ggml's gguf.cpp where it has one.
 inline constexpr uint64_t kGgufDefaultAlignment = 32;
 inline constexpr uint64_t kGgufMaxAlignment = uint64_t{1} << 20;  // ggml: power of two, <= 1 MiB
-inline constexpr size_t kGgufMaxTensorNameBytes = 63;              // ggml GGML_MAX_NAME (64) - 1
-inline constexpr size_t kGgufMaxKeyBytes = 65535;                  // GGUF spec
+inline constexpr size_t kGgufMaxTensorNameBytes = 63;             // ggml GGML_MAX_NAME (64) - 1
+inline constexpr size_t kGgufMaxKeyBytes = 65535;                 // GGUF spec
 inline constexpr int kGgufMaxDims = 4;
 inline constexpr int kGgufMaxArrayDepth = 3;  // an array of arrays of arrays; deeper is rejected
 
@@ -51,13 +63,14 @@ struct GgufMetadata {
 std::vector<GgufArrayView> gguf_nested_arrays(const GgufArrayView& array);
 // A short human-readable rendering: numbers, quoted strings (cut at max_chars), arrays as
 // "[a, b, ... (N items)]" with at most max_elements shown.
-std::string format_gguf_value(const GgufMetadata& kv, size_t max_elements = 8, size_t max_chars = 60);
+std::string format_gguf_value(const GgufMetadata& kv, size_t max_elements = 8,
+                              size_t max_chars = 60);
 
 struct GgufTensorInfo {
   std::string name;
-  std::vector<int64_t> ne;   // ggml order: ne[0] is the contiguous axis (columns)
+  std::vector<int64_t> ne;  // ggml order: ne[0] is the contiguous axis (columns)
   GgmlType type = GgmlType::kF32;
-  uint64_t offset = 0;       // relative to the data section
+  uint64_t offset = 0;  // relative to the data section
   uint64_t n_bytes = 0;
   int64_t n_elements = 0;
   // Points into the mapped file. Aligned to the file's alignment (32 by default) relative to the
@@ -66,7 +79,7 @@ struct GgufTensorInfo {
 
   std::span<const uint8_t> bytes() const { return {data, static_cast<size_t>(n_bytes)}; }
 
-  int64_t rows() const;      // product of ne[1..]
+  int64_t rows() const;  // product of ne[1..]
   int64_t cols() const { return ne.empty() ? 1 : ne[0]; }
 };
 
@@ -100,7 +113,8 @@ class GgufFile {
   // Arrays (error if the key is absent or not an array of a compatible type).
   Result<std::vector<std::string_view>> get_string_array(std::string_view key) const;
   Result<std::vector<float>> get_float_array(std::string_view key) const;
-  Result<std::vector<int64_t>> get_int_array(std::string_view key) const;  // any integer width or bool
+  Result<std::vector<int64_t>> get_int_array(
+      std::string_view key) const;  // any integer width or bool
   Result<std::vector<bool>> get_bool_array(std::string_view key) const;
 
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
@@ -126,8 +140,8 @@ class GgufFile {
   friend class GgufParser;
 };
 
-// Builds a GGUF file. Metadata keeps insertion order. Tensor data is produced on demand at write time
-// so multi-GB files stream to disk without being held in memory.
+// Builds a GGUF file. Metadata keeps insertion order. Tensor data is produced on demand at write
+// time so multi-GB files stream to disk without being held in memory.
 class GgufWriter {
  public:
   using TensorProducer = std::function<Status(std::span<uint8_t> out)>;  // fills exactly n_bytes
@@ -155,17 +169,19 @@ class GgufWriter {
   size_t tensor_count() const { return tensors_.size(); }
 
   // `ne` in ggml order. Errors if ne[0] is not a multiple of the type's block size or names repeat.
-  Status add_tensor(std::string name, std::vector<int64_t> ne, GgmlType type, TensorProducer producer);
-  Status add_tensor(std::string name, std::vector<int64_t> ne, GgmlType type, std::vector<uint8_t> data);
+  Status add_tensor(std::string name, std::vector<int64_t> ne, GgmlType type,
+                    TensorProducer producer);
+  Status add_tensor(std::string name, std::vector<int64_t> ne, GgmlType type,
+                    std::vector<uint8_t> data);
 
   // Called after each tensor is written, with the data bytes done so far and in all.
   using ProgressFn = std::function<void(uint64_t bytes_done, uint64_t bytes_total)>;
   void set_progress(ProgressFn progress) { progress_ = std::move(progress); }
 
-  // Writes to `path` + ".tmp" then renames: an interrupted write never leaves a half file at `path`.
-  // Space for the whole file is reserved first (a full disk fails before any tensor is produced);
-  // each tensor's producer writes straight into a mapping of its range of the file, so memory use
-  // stays at one tensor's pages at a time.
+  // Writes to `path` + ".tmp" then renames: an interrupted write never leaves a half file at
+  // `path`. Space for the whole file is reserved first (a full disk fails before any tensor is
+  // produced); each tensor's producer writes straight into a mapping of its range of the file, so
+  // memory use stays at one tensor's pages at a time.
   Status write(const std::string& path) const;
   // Encodes the whole file in memory (tests and fuzz seeds).
   Result<std::vector<uint8_t>> write_to_memory() const;

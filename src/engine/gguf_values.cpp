@@ -20,11 +20,23 @@ T load_le(const uint8_t* p) {
 
 size_t fixed_value_size(GgufValueType type) {
   switch (type) {
-    case GgufValueType::kU8: case GgufValueType::kI8: case GgufValueType::kBool: return 1;
-    case GgufValueType::kU16: case GgufValueType::kI16: return 2;
-    case GgufValueType::kU32: case GgufValueType::kI32: case GgufValueType::kF32: return 4;
-    case GgufValueType::kU64: case GgufValueType::kI64: case GgufValueType::kF64: return 8;
-    default: return 0;
+    case GgufValueType::kU8:
+    case GgufValueType::kI8:
+    case GgufValueType::kBool:
+      return 1;
+    case GgufValueType::kU16:
+    case GgufValueType::kI16:
+      return 2;
+    case GgufValueType::kU32:
+    case GgufValueType::kI32:
+    case GgufValueType::kF32:
+      return 4;
+    case GgufValueType::kU64:
+    case GgufValueType::kI64:
+    case GgufValueType::kF64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -86,10 +98,17 @@ Status wrong_type(const std::string& file, const GgufMetadata& kv, std::string_v
 
 bool is_integer_type(GgufValueType t) {
   switch (t) {
-    case GgufValueType::kU8: case GgufValueType::kI8: case GgufValueType::kU16:
-    case GgufValueType::kI16: case GgufValueType::kU32: case GgufValueType::kI32:
-    case GgufValueType::kU64: case GgufValueType::kI64: return true;
-    default: return false;
+    case GgufValueType::kU8:
+    case GgufValueType::kI8:
+    case GgufValueType::kU16:
+    case GgufValueType::kI16:
+    case GgufValueType::kU32:
+    case GgufValueType::kI32:
+    case GgufValueType::kU64:
+    case GgufValueType::kI64:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -97,15 +116,25 @@ bool is_integer_type(GgufValueType t) {
 int64_t int_element(const GgufArrayView& a, size_t i) {
   const uint8_t* p = a.bytes.data();
   switch (a.element_type) {
-    case GgufValueType::kU8: case GgufValueType::kBool: return p[i];
-    case GgufValueType::kI8: return static_cast<int8_t>(p[i]);
-    case GgufValueType::kU16: return load_le<uint16_t>(p + 2 * i);
-    case GgufValueType::kI16: return load_le<int16_t>(p + 2 * i);
-    case GgufValueType::kU32: return load_le<uint32_t>(p + 4 * i);
-    case GgufValueType::kI32: return load_le<int32_t>(p + 4 * i);
-    case GgufValueType::kU64: return static_cast<int64_t>(load_le<uint64_t>(p + 8 * i));
-    case GgufValueType::kI64: return load_le<int64_t>(p + 8 * i);
-    default: return 0;
+    case GgufValueType::kU8:
+    case GgufValueType::kBool:
+      return p[i];
+    case GgufValueType::kI8:
+      return static_cast<int8_t>(p[i]);
+    case GgufValueType::kU16:
+      return load_le<uint16_t>(p + 2 * i);
+    case GgufValueType::kI16:
+      return load_le<int16_t>(p + 2 * i);
+    case GgufValueType::kU32:
+      return load_le<uint32_t>(p + 4 * i);
+    case GgufValueType::kI32:
+      return load_le<int32_t>(p + 4 * i);
+    case GgufValueType::kU64:
+      return static_cast<int64_t>(load_le<uint64_t>(p + 8 * i));
+    case GgufValueType::kI64:
+      return load_le<int64_t>(p + 8 * i);
+    default:
+      return 0;
   }
 }
 
@@ -190,7 +219,6 @@ std::optional<std::string_view> GgufFile::get_string(std::string_view key) const
   return std::nullopt;
 }
 
-
 Result<int64_t> GgufFile::require_int(std::string_view key) const {
   const GgufMetadata* kv = find(key);
   if (kv == nullptr) return missing_key(name_, key, "an integer");
@@ -235,8 +263,9 @@ Result<std::vector<float>> GgufFile::get_float_array(std::string_view key) const
   const GgufMetadata* kv = find(key);
   if (kv == nullptr) return missing_key(name_, key, "an array of numbers");
   const auto* a = std::get_if<GgufArrayView>(&kv->value);
-  if (a == nullptr || !(a->element_type == GgufValueType::kF32 ||
-                        a->element_type == GgufValueType::kF64 || is_integer_type(a->element_type))) {
+  if (a == nullptr ||
+      !(a->element_type == GgufValueType::kF32 || a->element_type == GgufValueType::kF64 ||
+        is_integer_type(a->element_type))) {
     return wrong_type(name_, *kv, "an array of numbers");
   }
   std::vector<float> out(static_cast<size_t>(a->count));

@@ -1,6 +1,6 @@
-// GGUF v3 writer (engine-reference.md §1.1), laid out exactly as ggml's gguf_write_out does: header,
-// metadata in insertion order, tensor infos with offsets assigned back to back, zero padding to the
-// alignment, then each tensor's bytes followed by zero padding to the alignment.
+// GGUF v3 writer (engine-reference.md §1.1), laid out exactly as ggml's gguf_write_out does:
+// header, metadata in insertion order, tensor infos with offsets assigned back to back, zero
+// padding to the alignment, then each tensor's bytes followed by zero padding to the alignment.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -48,7 +48,9 @@ std::vector<uint8_t> encode_array(GgufValueType element_type, const std::vector<
   return out;
 }
 
-uint64_t pad_to(uint64_t n, uint64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
+uint64_t pad_to(uint64_t n, uint64_t alignment) {
+  return (n + alignment - 1) / alignment * alignment;
+}
 
 // Runs a producer, turning an escaping exception into a Status (exceptions never cross layers).
 Status run_producer(const GgufWriter::TensorProducer& producer, std::span<uint8_t> out,
@@ -96,16 +98,36 @@ bool GgufWriter::has_key(std::string_view key) const {
   return false;
 }
 
-void GgufWriter::set_u8(std::string k, uint8_t v) { put(std::move(k), GgufValueType::kU8, scalar(v)); }
-void GgufWriter::set_i8(std::string k, int8_t v) { put(std::move(k), GgufValueType::kI8, scalar(v)); }
-void GgufWriter::set_u16(std::string k, uint16_t v) { put(std::move(k), GgufValueType::kU16, scalar(v)); }
-void GgufWriter::set_i16(std::string k, int16_t v) { put(std::move(k), GgufValueType::kI16, scalar(v)); }
-void GgufWriter::set_u32(std::string k, uint32_t v) { put(std::move(k), GgufValueType::kU32, scalar(v)); }
-void GgufWriter::set_i32(std::string k, int32_t v) { put(std::move(k), GgufValueType::kI32, scalar(v)); }
-void GgufWriter::set_u64(std::string k, uint64_t v) { put(std::move(k), GgufValueType::kU64, scalar(v)); }
-void GgufWriter::set_i64(std::string k, int64_t v) { put(std::move(k), GgufValueType::kI64, scalar(v)); }
-void GgufWriter::set_f32(std::string k, float v) { put(std::move(k), GgufValueType::kF32, scalar(v)); }
-void GgufWriter::set_f64(std::string k, double v) { put(std::move(k), GgufValueType::kF64, scalar(v)); }
+void GgufWriter::set_u8(std::string k, uint8_t v) {
+  put(std::move(k), GgufValueType::kU8, scalar(v));
+}
+void GgufWriter::set_i8(std::string k, int8_t v) {
+  put(std::move(k), GgufValueType::kI8, scalar(v));
+}
+void GgufWriter::set_u16(std::string k, uint16_t v) {
+  put(std::move(k), GgufValueType::kU16, scalar(v));
+}
+void GgufWriter::set_i16(std::string k, int16_t v) {
+  put(std::move(k), GgufValueType::kI16, scalar(v));
+}
+void GgufWriter::set_u32(std::string k, uint32_t v) {
+  put(std::move(k), GgufValueType::kU32, scalar(v));
+}
+void GgufWriter::set_i32(std::string k, int32_t v) {
+  put(std::move(k), GgufValueType::kI32, scalar(v));
+}
+void GgufWriter::set_u64(std::string k, uint64_t v) {
+  put(std::move(k), GgufValueType::kU64, scalar(v));
+}
+void GgufWriter::set_i64(std::string k, int64_t v) {
+  put(std::move(k), GgufValueType::kI64, scalar(v));
+}
+void GgufWriter::set_f32(std::string k, float v) {
+  put(std::move(k), GgufValueType::kF32, scalar(v));
+}
+void GgufWriter::set_f64(std::string k, double v) {
+  put(std::move(k), GgufValueType::kF64, scalar(v));
+}
 
 void GgufWriter::set_bool(std::string key, bool v) {
   put(std::move(key), GgufValueType::kBool, {static_cast<uint8_t>(v ? 1 : 0)});
@@ -190,8 +212,8 @@ Status GgufWriter::add_tensor(std::string name, std::vector<int64_t> ne, GgmlTyp
   if (!producer) {
     return make_error(ErrorCode::kInvalidArgument, "tensor {} has no data producer", name);
   }
-  const uint64_t n_bytes =
-      static_cast<uint64_t>(n_elements / info->block_size) * static_cast<uint64_t>(info->block_bytes);
+  const uint64_t n_bytes = static_cast<uint64_t>(n_elements / info->block_size) *
+                           static_cast<uint64_t>(info->block_bytes);
   tensors_.push_back(Tensor{std::move(name), std::move(ne), type, n_bytes, std::move(producer)});
   return Status::ok();
 }
@@ -200,16 +222,15 @@ Status GgufWriter::add_tensor(std::string name, std::vector<int64_t> ne, GgmlTyp
                               std::vector<uint8_t> data) {
   auto shared = std::make_shared<std::vector<uint8_t>>(std::move(data));
   const std::string label = name;
-  CHIMERA_RETURN_IF_ERROR(add_tensor(std::move(name), std::move(ne), type,
-                                     [shared](std::span<uint8_t> out) -> Status {
-                                       if (out.size() != shared->size()) {
-                                         return make_error(ErrorCode::kInvalidArgument,
-                                                           "data is {} bytes but the shape needs {}",
-                                                           shared->size(), out.size());
-                                       }
-                                       std::memcpy(out.data(), shared->data(), out.size());
-                                       return Status::ok();
-                                     }));
+  CHIMERA_RETURN_IF_ERROR(
+      add_tensor(std::move(name), std::move(ne), type, [shared](std::span<uint8_t> out) -> Status {
+        if (out.size() != shared->size()) {
+          return make_error(ErrorCode::kInvalidArgument, "data is {} bytes but the shape needs {}",
+                            shared->size(), out.size());
+        }
+        std::memcpy(out.data(), shared->data(), out.size());
+        return Status::ok();
+      }));
   // Check the size now, where the caller can still see which call was wrong.
   if (tensors_.back().n_bytes != shared->size()) {
     const uint64_t expected = tensors_.back().n_bytes;
@@ -334,7 +355,8 @@ Status GgufWriter::write(const std::string& path) const {
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::remove(tmp.c_str());
-    return make_error(ErrorCode::kIoError, "{}: rename from {} failed: {}", path, tmp, ec.message());
+    return make_error(ErrorCode::kIoError, "{}: rename from {} failed: {}", path, tmp,
+                      ec.message());
   }
   return Status::ok();
 }

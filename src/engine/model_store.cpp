@@ -1,5 +1,5 @@
-// Ollama store layout (engine-reference.md §1.5): manifests/<host>/<namespace>/<model>/<tag> is an OCI
-// manifest whose layers name blobs/sha256-<hex>; the layer with media type
+// Ollama store layout (engine-reference.md §1.5): manifests/<host>/<namespace>/<model>/<tag> is an
+// OCI manifest whose layers name blobs/sha256-<hex>; the layer with media type
 // application/vnd.ollama.image.model is the GGUF.
 #include "engine/model_store.h"
 
@@ -33,9 +33,8 @@ bool valid_part(std::string_view part) {
 
 bool valid_sha256_digest(std::string_view digest) {
   if (digest.substr(0, 7) != "sha256:" || digest.size() != 7 + 64) return false;
-  return std::all_of(digest.begin() + 7, digest.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
+  return std::all_of(digest.begin() + 7, digest.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 int64_t modified_unix_s(const std::string& path) {
@@ -68,8 +67,8 @@ Result<std::vector<OllamaLayer>> read_layers(const std::string& manifest_path,
     auto digest = layer.find("digest");
     if (media == layer.end() || !media->is_string() || digest == layer.end() ||
         !digest->is_string()) {
-      return make_error(ErrorCode::kParseError,
-                        "{}: a layer lacks a mediaType or digest string", manifest_path);
+      return make_error(ErrorCode::kParseError, "{}: a layer lacks a mediaType or digest string",
+                        manifest_path);
     }
     OllamaLayer out;
     out.media_type = media->get<std::string>();
@@ -147,10 +146,11 @@ Result<OllamaModelName> parse_ollama_name(std::string_view text) {
   // A host may carry a port ("localhost:5000"), which Ollama stores as-is in the directory name.
   std::string host_for_check = name.host;
   std::replace(host_for_check.begin(), host_for_check.end(), ':', '-');
-  for (const auto& [what, value] : {std::pair<const char*, const std::string*>{"host", &host_for_check},
-                                    {"namespace", &name.name_space},
-                                    {"model", &name.model},
-                                    {"tag", &name.tag}}) {
+  for (const auto& [what, value] :
+       {std::pair<const char*, const std::string*>{"host", &host_for_check},
+        {"namespace", &name.name_space},
+        {"model", &name.model},
+        {"tag", &name.tag}}) {
     if (!valid_part(*value)) {
       return make_error(ErrorCode::kInvalidArgument,
                         "model name '{}': {} '{}' is empty or has characters outside "
@@ -205,7 +205,8 @@ Result<ResolvedModel> ModelStore::resolve(std::string_view text) const {
                       "`ollama pull {}`",
                       name.display(), out.gguf_path, name.display());
   }
-  CHIMERA_ASSIGN_OR_RETURN(out.template_text, read_text_layer(out.layers, kOllamaTemplateMediaType));
+  CHIMERA_ASSIGN_OR_RETURN(out.template_text,
+                           read_text_layer(out.layers, kOllamaTemplateMediaType));
   CHIMERA_ASSIGN_OR_RETURN(out.params_json, read_text_layer(out.layers, kOllamaParamsMediaType));
   CHIMERA_ASSIGN_OR_RETURN(out.system_text, read_text_layer(out.layers, kOllamaSystemMediaType));
   return out;
@@ -293,7 +294,8 @@ Result<std::string> resolve_model_path(std::string_view spec, const ModelStore& 
   const std::string path(spec);
   if (!fs::is_regular_file(path, ec)) {
     return make_error(ErrorCode::kNotFound,
-                      "model '{}' is not a file; give a path to a .gguf or ollama:NAME[:TAG]", path);
+                      "model '{}' is not a file; give a path to a .gguf or ollama:NAME[:TAG]",
+                      path);
   }
   return path;
 }

@@ -1,6 +1,6 @@
-// Where models come from: the local Ollama store (engine-reference.md §1.5) and Chimera's own cache of
-// synthesized GGUFs. Resolves `ollama:NAME[:TAG]` to the GGUF blob plus the template and params layers,
-// verifies blobs by sha256, and lists everything that is present.
+// Where models come from: the local Ollama store (engine-reference.md §1.5) and Chimera's own cache
+// of synthesized GGUFs. Resolves `ollama:NAME[:TAG]` to the GGUF blob plus the template and params
+// layers, verifies blobs by sha256, and lists everything that is present.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,8 @@ struct OllamaModelName {
 Result<OllamaModelName> parse_ollama_name(std::string_view text);
 
 inline constexpr std::string_view kOllamaModelMediaType = "application/vnd.ollama.image.model";
-inline constexpr std::string_view kOllamaTemplateMediaType = "application/vnd.ollama.image.template";
+inline constexpr std::string_view kOllamaTemplateMediaType =
+    "application/vnd.ollama.image.template";
 inline constexpr std::string_view kOllamaParamsMediaType = "application/vnd.ollama.image.params";
 inline constexpr std::string_view kOllamaSystemMediaType = "application/vnd.ollama.image.system";
 
@@ -45,8 +46,8 @@ struct OllamaLayer {
 struct ResolvedModel {
   OllamaModelName name;
   std::string manifest_path;
-  std::string gguf_path;     // the model layer's blob
-  std::string gguf_digest;   // "sha256:<hex>"
+  std::string gguf_path;    // the model layer's blob
+  std::string gguf_digest;  // "sha256:<hex>"
   uint64_t gguf_size_bytes = 0;
   std::optional<std::string> template_text;  // Go template layer, when present
   std::optional<std::string> params_json;    // default options layer, when present
@@ -85,8 +86,8 @@ class ModelStore {
   std::string cache_models_dir_;
 };
 
-// A model argument as users give it: "ollama:NAME[:TAG]" resolves through the store, anything else is
-// a path to a GGUF file (which must exist).
+// A model argument as users give it: "ollama:NAME[:TAG]" resolves through the store, anything else
+// is a path to a GGUF file (which must exist).
 Result<std::string> resolve_model_path(std::string_view spec, const ModelStore& store);
 
 }  // namespace chimera::engine

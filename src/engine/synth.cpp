@@ -1,6 +1,7 @@
-// Synthesizer output: metadata as llama.cpp's converter writes it, and deterministic dummy weights that
-// keep activations finite (projections ~ N(0, 1/fan_in), norm weights near 1: Gemma GGUF norms store
-// 1+w, so "near 1" is right for both architectures), quantized row by row straight into the file.
+// Synthesizer output: metadata as llama.cpp's converter writes it, and deterministic dummy weights
+// that keep activations finite (projections ~ N(0, 1/fan_in), norm weights near 1: Gemma GGUF norms
+// store 1+w, so "near 1" is right for both architectures), quantized row by row straight into the
+// file.
 #include <cmath>
 
 #include "engine/gguf.h"
@@ -22,8 +23,8 @@ inline uint64_t splitmix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// Bell-shaped values with the given mean and standard deviation: the sum of two uniforms (a triangular
-// distribution, variance 1/6 on (-1, 1)) costs one 64-bit draw per value.
+// Bell-shaped values with the given mean and standard deviation: the sum of two uniforms (a
+// triangular distribution, variance 1/6 on (-1, 1)) costs one 64-bit draw per value.
 void fill_row(float* out, int64_t n, uint64_t row_seed, float mean, float stddev) {
   uint64_t state = row_seed;
   const float scale = stddev * std::sqrt(6.0f) * 0x1p-32f;
@@ -54,9 +55,9 @@ Status produce_tensor(const SynthTensor& t, const SynthShape& shape, uint64_t se
   }
   const WeightKind kind = kind_of(t);
   if (kind == WeightKind::kRopeFreqs) {
-    std::vector<float> f = llama3_rope_factors(shape.head_dim, shape.rope_base,
-                                               shape.llama3_rope_factor, 1.0f, 4.0f,
-                                               shape.llama3_rope_original_ctx);
+    std::vector<float> f =
+        llama3_rope_factors(shape.head_dim, shape.rope_base, shape.llama3_rope_factor, 1.0f, 4.0f,
+                            shape.llama3_rope_original_ctx);
     quantize_row(t.type, f.data(), out.data(), cols);
     return Status::ok();
   }

@@ -51,13 +51,20 @@ bool is_quantized_default(SynthFileType type) {
 
 GgmlType default_type(SynthFileType type) {
   switch (type) {
-    case SynthFileType::kF32: return GgmlType::kF32;
-    case SynthFileType::kF16: return GgmlType::kF16;
-    case SynthFileType::kBF16: return GgmlType::kBF16;
-    case SynthFileType::kQ8_0: return GgmlType::kQ8_0;
-    case SynthFileType::kQ4_0: return GgmlType::kQ4_0;
-    case SynthFileType::kQ4_K_M: return GgmlType::kQ4_K;
-    case SynthFileType::kQ6_K: return GgmlType::kQ6_K;
+    case SynthFileType::kF32:
+      return GgmlType::kF32;
+    case SynthFileType::kF16:
+      return GgmlType::kF16;
+    case SynthFileType::kBF16:
+      return GgmlType::kBF16;
+    case SynthFileType::kQ8_0:
+      return GgmlType::kQ8_0;
+    case SynthFileType::kQ4_0:
+      return GgmlType::kQ4_0;
+    case SynthFileType::kQ4_K_M:
+      return GgmlType::kQ4_K;
+    case SynthFileType::kQ6_K:
+      return GgmlType::kQ6_K;
   }
   return GgmlType::kF32;
 }
@@ -73,7 +80,8 @@ bool use_more_bits(int layer, int n_layers) {
   return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
 }
 
-// llama.cpp's weight_name_comparer: tensors outside blocks first (by name), then by block, then name.
+// llama.cpp's weight_name_comparer: tensors outside blocks first (by name), then by block, then
+// name.
 int block_of(std::string_view name) {
   int layer = -1;
   if (name.substr(0, 4) == "blk.") std::sscanf(std::string(name).c_str(), "blk.%d.", &layer);
@@ -83,13 +91,15 @@ int block_of(std::string_view name) {
 Result<VocabData> load_vocab(const SynthOptions& options, const std::string& arch,
                              const std::string& size) {
   std::string spec = options.vocab;
-  if (spec.empty()) spec = size == "tiny" ? "synthetic:512" : (arch == "gemma3" ? "gemma3" : "llama3_1");
+  if (spec.empty())
+    spec = size == "tiny" ? "synthetic:512" : (arch == "gemma3" ? "gemma3" : "llama3_1");
   if (starts_with(spec, "synthetic:")) {
     std::optional<int64_t> n = parse_int(spec.substr(10));
     if (!n || *n < kMinSyntheticVocab || *n > (int64_t{1} << 22)) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "--vocab {}: the synthetic vocabulary size must be an integer from {} to {}",
-                        spec, kMinSyntheticVocab, int64_t{1} << 22);
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "--vocab {}: the synthetic vocabulary size must be an integer from {} to {}", spec,
+          kMinSyntheticVocab, int64_t{1} << 22);
     }
     return synthetic_vocab(arch == "gemma3" ? "gemma3" : "llama", static_cast<int32_t>(*n));
   }
@@ -161,32 +171,47 @@ std::optional<SynthFileType> synth_file_type_from_name(std::string_view name) {
 
 std::string_view synth_file_type_name(SynthFileType type) {
   switch (type) {
-    case SynthFileType::kF32: return "F32";
-    case SynthFileType::kF16: return "F16";
-    case SynthFileType::kBF16: return "BF16";
-    case SynthFileType::kQ8_0: return "Q8_0";
-    case SynthFileType::kQ4_0: return "Q4_0";
-    case SynthFileType::kQ4_K_M: return "Q4_K_M";
-    case SynthFileType::kQ6_K: return "Q6_K";
+    case SynthFileType::kF32:
+      return "F32";
+    case SynthFileType::kF16:
+      return "F16";
+    case SynthFileType::kBF16:
+      return "BF16";
+    case SynthFileType::kQ8_0:
+      return "Q8_0";
+    case SynthFileType::kQ4_0:
+      return "Q4_0";
+    case SynthFileType::kQ4_K_M:
+      return "Q4_K_M";
+    case SynthFileType::kQ6_K:
+      return "Q6_K";
   }
   return "?";
 }
 
 uint32_t llama_ftype_of(SynthFileType type) {
   switch (type) {  // llama.h enum llama_ftype
-    case SynthFileType::kF32: return 0;
-    case SynthFileType::kF16: return 1;
-    case SynthFileType::kBF16: return 32;
-    case SynthFileType::kQ8_0: return 7;
-    case SynthFileType::kQ4_0: return 2;
-    case SynthFileType::kQ4_K_M: return 15;
-    case SynthFileType::kQ6_K: return 18;
+    case SynthFileType::kF32:
+      return 0;
+    case SynthFileType::kF16:
+      return 1;
+    case SynthFileType::kBF16:
+      return 32;
+    case SynthFileType::kQ8_0:
+      return 7;
+    case SynthFileType::kQ4_0:
+      return 2;
+    case SynthFileType::kQ4_K_M:
+      return 15;
+    case SynthFileType::kQ6_K:
+      return 18;
   }
   return 0;
 }
 
-GgmlType synth_tensor_type(SynthFileType type, std::string_view name, const std::vector<int64_t>& ne,
-                           int layer, int n_layers, bool tied_output) {
+GgmlType synth_tensor_type(SynthFileType type, std::string_view name,
+                           const std::vector<int64_t>& ne, int layer, int n_layers,
+                           bool tied_output) {
   // 1-D tensors (norms, rope_freqs) are never quantized, nor converted from the converter's F32.
   if (ne.size() < 2) return GgmlType::kF32;
   const GgmlType base = default_type(type);
@@ -230,8 +255,8 @@ std::vector<float> llama3_rope_factors(int64_t head_dim, float base, float facto
     } else if (wavelen > low_wavelen) {
       divisor = factor;
     } else {
-      const double smooth =
-          (double(original_context) / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+      const double smooth = (double(original_context) / wavelen - low_freq_factor) /
+                            (high_freq_factor - low_freq_factor);
       divisor = 1.0 / ((1.0 - smooth) / factor + smooth);
     }
     out.push_back(float(divisor));
@@ -242,8 +267,8 @@ std::vector<float> llama3_rope_factors(int64_t head_dim, float base, float facto
 Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* vocab_out) {
   const std::string arch = to_lower(options.arch);
   if (arch != "gemma3" && arch != "llama") {
-    return make_error(ErrorCode::kInvalidArgument, "--arch {} is not supported; use gemma3 or llama",
-                      options.arch);
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--arch {} is not supported; use gemma3 or llama", options.arch);
   }
   const std::string size = to_lower(options.size);
   const Preset* preset = nullptr;
@@ -287,10 +312,10 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
   CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, load_vocab(options, arch, size));
   s.n_vocab = static_cast<int64_t>(vocab.tokens.size());
   if (s.n_vocab == 0) return make_error(ErrorCode::kInvalidArgument, "the vocabulary is empty");
-  const std::string family = arch == "gemma3"    ? "Gemma 3"
-                             : size == "3.1-8b"  ? "Llama 3.1"
-                             : size == "3.2-1b"  ? "Llama 3.2"
-                                                 : "Llama";
+  const std::string family = arch == "gemma3"   ? "Gemma 3"
+                             : size == "3.1-8b" ? "Llama 3.1"
+                             : size == "3.2-1b" ? "Llama 3.2"
+                                                : "Llama";
   s.display_name = fmt::format("{} {} (dummy weights{})", family, preset->size_label,
                                custom ? ", custom dims" : "");
 

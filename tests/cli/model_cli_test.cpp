@@ -87,7 +87,8 @@ TEST(ModelCli, SynthThenInfoShowsShapesTypesAndTheMark) {
   EXPECT_EQ(bytes, info["tensor_bytes"].get<uint64_t>());
   EXPECT_EQ(params, info["parameters"].get<uint64_t>());
   uint64_t by_type_bytes = 0;
-  for (const auto& [type, slot] : info["bytes_by_type"].items()) by_type_bytes += slot["bytes"].get<uint64_t>();
+  for (const auto& [type, slot] : info["bytes_by_type"].items())
+    by_type_bytes += slot["bytes"].get<uint64_t>();
   EXPECT_EQ(by_type_bytes, bytes);
   EXPECT_LE(bytes, info["file_bytes"].get<uint64_t>());
   EXPECT_EQ(info["tokenizer"]["model"], "gpt2");
@@ -108,7 +109,8 @@ TEST(ModelCli, AcceptanceGemma3OneBQ8_0) {
   ASSERT_EQ(info.exit_code, 0) << info.err;
   for (const char* want : {"blocks         26", "embedding      1152", "tokens         262144",
                            "<start_of_turn> = 105", "dummy weights", "SYNTHETIC"}) {
-    EXPECT_NE(info.out.find(want), std::string::npos) << "missing '" << want << "' in\n" << info.out;
+    EXPECT_NE(info.out.find(want), std::string::npos) << "missing '" << want << "' in\n"
+                                                      << info.out;
   }
 }
 
@@ -207,8 +209,8 @@ TEST(ModelCli, ErrorsAreClearAndExitCodesMeanSomething) {
   EXPECT_NE(bad_type.err.find("--type q3_k"), std::string::npos) << bad_type.err;
   EXPECT_FALSE(fs::exists(dir.file("x.gguf")));
 
-  auto bad_size = run_chimera({"model", "synth", "--arch", "llama", "--size", "70b", "-o",
-                               dir.file("x.gguf")});
+  auto bad_size =
+      run_chimera({"model", "synth", "--arch", "llama", "--size", "70b", "-o", dir.file("x.gguf")});
   EXPECT_EQ(bad_size.exit_code, 2);
   EXPECT_NE(bad_size.err.find("3.2-1b, 3.1-8b"), std::string::npos) << bad_size.err;
 

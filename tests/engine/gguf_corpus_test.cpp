@@ -1,5 +1,6 @@
-// Replays the fuzz seed corpus (tests/fuzz/corpus/gguf) through the fuzz harness itself in the normal
-// build, so CI exercises every seed: files named valid_* must parse, bad_* must be rejected cleanly.
+// Replays the fuzz seed corpus (tests/fuzz/corpus/gguf) through the fuzz harness itself in the
+// normal build, so CI exercises every seed: files named valid_* must parse, bad_* must be rejected
+// cleanly.
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -15,11 +15,28 @@ namespace {
 // Little-endian byte builder for hand-made GGUF files.
 struct Bytes {
   std::vector<uint8_t> b;
-  Bytes& u8(uint8_t v) { b.push_back(v); return *this; }
-  Bytes& u32(uint32_t v) { for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i))); return *this; }
-  Bytes& u64(uint64_t v) { for (int i = 0; i < 8; ++i) b.push_back(uint8_t(v >> (8 * i))); return *this; }
-  Bytes& f32(float v) { uint32_t u; std::memcpy(&u, &v, 4); return u32(u); }
-  Bytes& str(std::string_view s) { u64(s.size()); b.insert(b.end(), s.begin(), s.end()); return *this; }
+  Bytes& u8(uint8_t v) {
+    b.push_back(v);
+    return *this;
+  }
+  Bytes& u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i)));
+    return *this;
+  }
+  Bytes& u64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) b.push_back(uint8_t(v >> (8 * i)));
+    return *this;
+  }
+  Bytes& f32(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    return u32(u);
+  }
+  Bytes& str(std::string_view s) {
+    u64(s.size());
+    b.insert(b.end(), s.begin(), s.end());
+    return *this;
+  }
   Bytes& header(uint64_t n_tensors, uint64_t n_kv, uint32_t version = 3) {
     b.insert(b.end(), {'G', 'G', 'U', 'F'});
     return u32(version).u64(n_tensors).u64(n_kv);
@@ -36,7 +53,10 @@ struct Bytes {
     while (b.size() % alignment) b.push_back(0);
     return *this;
   }
-  Bytes& zeros(size_t n) { b.insert(b.end(), n, 0); return *this; }
+  Bytes& zeros(size_t n) {
+    b.insert(b.end(), n, 0);
+    return *this;
+  }
 };
 
 Result<GgufFile> parse(const Bytes& bytes) { return GgufFile::parse(bytes.b, "m.gguf"); }
@@ -47,7 +67,8 @@ void expect_error(const Bytes& bytes, std::initializer_list<std::string_view> fr
   ASSERT_FALSE(r.ok()) << "parse unexpectedly succeeded";
   const std::string& msg = r.status().message();
   EXPECT_EQ(msg.rfind("m.gguf: ", 0), 0u) << msg;
-  for (auto f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
+  for (auto f : fragments)
+    EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
 }
 
 // A small valid file: two keys and two F32 tensors, built by hand.
@@ -285,7 +306,10 @@ TEST(GgufReader, AlignmentRules) {
   auto file_with_alignment = [](uint32_t type, uint64_t value) {
     Bytes f;
     f.header(1, 1).str("general.alignment").u32(type);
-    if (type == 4) f.u32(uint32_t(value)); else f.u64(value);
+    if (type == 4)
+      f.u32(uint32_t(value));
+    else
+      f.u64(value);
     f.tensor("t", {8}, 0, 0);
     uint64_t a = value != 0 && (value & (value - 1)) == 0 ? value : 32;
     f.pad(a > 4096 ? 32 : a).zeros(32);
@@ -330,7 +354,8 @@ TEST(GgufReader, RejectsBadShapes) {
   expect_error(one({4, 0}), {"dimension 1 is 0"});
   expect_error(one({~uint64_t{0}}), {"dimension 0 is -1"});
   expect_error(one({uint64_t{1} << 40, uint64_t{1} << 40}), {"element count overflows"});
-  expect_error(one({33, 1}, 2), {"blk.0.w has type Q4_0 with 33 elements per row", "block size 32"});
+  expect_error(one({33, 1}, 2),
+               {"blk.0.w has type Q4_0 with 33 elements per row", "block size 32"});
   EXPECT_TRUE(parse(one({1, 1, 1, 1})).ok());
 }
 
@@ -365,8 +390,8 @@ TEST(GgufReader, OpenMapsFilesAndNamesThePath) {
   testing::TempDir dir;
   const std::string path = dir.file("model.gguf");
   Bytes f = valid_file();
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(f.b.data()),
-                                               std::streamsize(f.b.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(f.b.data()), std::streamsize(f.b.size()));
   auto r = GgufFile::open(path);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->path(), path);

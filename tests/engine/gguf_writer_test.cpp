@@ -25,12 +25,12 @@ TEST(GgufWriter, LayoutMatchesTheSpecByteForByte) {
   auto bytes = w.write_to_memory();
   ASSERT_TRUE(bytes.ok()) << bytes.status().message();
   // Derived by hand from the GGUF spec: magic, version 3, 1 tensor, 1 kv; key "a" (u64 len 1),
-  // type 4 (u32), value 7; tensor "t": n_dims 1, ne 2, type 0, offset 0; pad to 32; data; pad to 32.
-  std::vector<uint8_t> expected = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
-                                   1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 'a',
-                                   4, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 't',
-                                   1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                   0, 0, 0, 0, 0, 0, 0, 0};
+  // type 4 (u32), value 7; tensor "t": n_dims 1, ne 2, type 0, offset 0; pad to 32; data; pad
+  // to 32.
+  std::vector<uint8_t> expected = {
+      'G', 'G', 'U', 'F', 3, 0, 0, 0,   1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1,
+      0,   0,   0,   0,   0, 0, 0, 'a', 4, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 't',
+      1,   0,   0,   0,   2, 0, 0, 0,   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   ASSERT_EQ(expected.size(), 74u);
   expected.resize(96, 0);  // header padding to the next multiple of 32
   for (uint8_t b : f32_bytes({1.0f, -2.0f})) expected.push_back(b);
@@ -105,12 +105,10 @@ TEST(GgufWriter, TensorsRoundTripWithAlignment) {
     for (size_t i = 0; i < q8.size(); ++i) q8[i] = uint8_t(i * 7 + 1);
     ASSERT_TRUE(w.add_tensor("blk.0.attn_q.weight", {64, 1}, GgmlType::kQ8_0, q8).is_ok());
     ASSERT_TRUE(w.add_tensor("norm", {3}, GgmlType::kF32, f32_bytes({1, 2, 3})).is_ok());
-    ASSERT_TRUE(w.add_tensor("big", {256, 3, 2}, GgmlType::kF16,
-                             [](std::span<uint8_t> out) {
-                               for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(i % 251);
-                               return Status::ok();
-                             })
-                    .is_ok());
+    ASSERT_TRUE(w.add_tensor("big", {256, 3, 2}, GgmlType::kF16, [](std::span<uint8_t> out) {
+                   for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(i % 251);
+                   return Status::ok();
+                 }).is_ok());
     auto bytes = w.write_to_memory();
     ASSERT_TRUE(bytes.ok());
     auto r = GgufFile::parse(*bytes, "mem");
@@ -135,20 +133,16 @@ TEST(GgufWriter, TensorsRoundTripWithAlignment) {
 TEST(GgufWriter, WritesFilesAtomically) {
   testing::TempDir dir;
   const std::string path = dir.file("m.gguf");
-  {
-    std::ofstream(path) << "old contents";
-  }
+  { std::ofstream(path) << "old contents"; }
   GgufWriter w;
   w.set_string("general.architecture", "llama");
-  ASSERT_TRUE(w.add_tensor("a", {1024, 512}, GgmlType::kF32,
-                           [](std::span<uint8_t> out) {
-                             for (size_t i = 0; i < out.size(); i += 4) {
-                               float v = float(i / 4);
-                               std::memcpy(&out[i], &v, 4);
-                             }
-                             return Status::ok();
-                           })
-                  .is_ok());
+  ASSERT_TRUE(w.add_tensor("a", {1024, 512}, GgmlType::kF32, [](std::span<uint8_t> out) {
+                 for (size_t i = 0; i < out.size(); i += 4) {
+                   float v = float(i / 4);
+                   std::memcpy(&out[i], &v, 4);
+                 }
+                 return Status::ok();
+               }).is_ok());
   int calls = 0;
   uint64_t last_done = 0, last_total = 0;
   w.set_progress([&](uint64_t done, uint64_t total) {
@@ -173,16 +167,12 @@ TEST(GgufWriter, WritesFilesAtomically) {
 TEST(GgufWriter, FailedProducerLeavesPreviousFileAndNoTemporary) {
   testing::TempDir dir;
   const std::string path = dir.file("m.gguf");
-  {
-    std::ofstream(path) << "old contents";
-  }
+  { std::ofstream(path) << "old contents"; }
   GgufWriter w;
   ASSERT_TRUE(w.add_tensor("ok", {32}, GgmlType::kF32, std::vector<uint8_t>(128, 1)).is_ok());
-  ASSERT_TRUE(w.add_tensor("bad", {32}, GgmlType::kF32,
-                           [](std::span<uint8_t>) {
-                             return make_error(ErrorCode::kCancelled, "stopped by the user");
-                           })
-                  .is_ok());
+  ASSERT_TRUE(w.add_tensor("bad", {32}, GgmlType::kF32, [](std::span<uint8_t>) {
+                 return make_error(ErrorCode::kCancelled, "stopped by the user");
+               }).is_ok());
   Status st = w.write(path);
   ASSERT_FALSE(st.is_ok());
   EXPECT_NE(st.message().find("tensor bad"), std::string::npos) << st.message();
@@ -193,9 +183,11 @@ TEST(GgufWriter, FailedProducerLeavesPreviousFileAndNoTemporary) {
   EXPECT_EQ(contents, "old contents");
   // A producer that throws is reported, not propagated.
   GgufWriter thrower;
-  ASSERT_TRUE(thrower.add_tensor("t", {32}, GgmlType::kF32,
-                                 [](std::span<uint8_t>) -> Status { throw std::runtime_error("boom"); })
-                  .is_ok());
+  ASSERT_TRUE(
+      thrower
+          .add_tensor("t", {32}, GgmlType::kF32,
+                      [](std::span<uint8_t>) -> Status { throw std::runtime_error("boom"); })
+          .is_ok());
   Status thrown = thrower.write(path);
   ASSERT_FALSE(thrown.is_ok());
   EXPECT_NE(thrown.message().find("boom"), std::string::npos);
@@ -211,10 +203,15 @@ TEST(GgufWriter, UnwritableDirectoryIsAnError) {
 
 TEST(GgufWriter, RefusesInvalidTensors) {
   GgufWriter w;
-  EXPECT_FALSE(w.add_tensor("q", {33, 2}, GgmlType::kQ4_0, [](auto) { return Status::ok(); }).is_ok());
+  EXPECT_FALSE(
+      w.add_tensor("q", {33, 2}, GgmlType::kQ4_0, [](auto) { return Status::ok(); }).is_ok());
   EXPECT_FALSE(w.add_tensor("z", {0}, GgmlType::kF32, [](auto) { return Status::ok(); }).is_ok());
-  EXPECT_FALSE(w.add_tensor("d", {1, 1, 1, 1, 1}, GgmlType::kF32, [](auto) { return Status::ok(); }).is_ok());
-  EXPECT_FALSE(w.add_tensor(std::string(64, 'n'), {4}, GgmlType::kF32, [](auto) { return Status::ok(); }).is_ok());
+  EXPECT_FALSE(w.add_tensor("d", {1, 1, 1, 1, 1}, GgmlType::kF32, [](auto) {
+                  return Status::ok();
+                }).is_ok());
+  EXPECT_FALSE(w.add_tensor(std::string(64, 'n'), {4}, GgmlType::kF32, [](auto) {
+                  return Status::ok();
+                }).is_ok());
   Status size = w.add_tensor("s", {4}, GgmlType::kF32, std::vector<uint8_t>(15));
   ASSERT_FALSE(size.is_ok());
   EXPECT_NE(size.message().find("15 bytes"), std::string::npos) << size.message();

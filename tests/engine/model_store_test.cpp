@@ -50,11 +50,12 @@ class FakeStore {
           R"(,{{"mediaType":"application/vnd.ollama.image.license","digest":"{}","size":3}})",
           add_blob("MIT"));
     }
-    write_file(fmt::format("{}/manifests/{}/{}/{}/{}", root_, host, ns, model, tag),
-               fmt::format(R"({{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.)"
-                           R"(manifest.v2+json","config":{{"mediaType":"application/vnd.docker.)"
-                           R"(container.image.v1+json","digest":"{}","size":2}},"layers":[{}]}})",
-                           add_blob("{}"), layers));
+    write_file(
+        fmt::format("{}/manifests/{}/{}/{}/{}", root_, host, ns, model, tag),
+        fmt::format(R"({{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.)"
+                    R"(manifest.v2+json","config":{{"mediaType":"application/vnd.docker.)"
+                    R"(container.image.v1+json","digest":"{}","size":2}},"layers":[{}]}})",
+                    add_blob("{}"), layers));
     return model_digest;
   }
 

@@ -1,6 +1,7 @@
-// Synthesizer: preset shapes (checked against the public HF configs quoted in the task), llama.cpp's
-// quantization mixture (expected types derived here from the rule text of engine-reference.md §2.4,
-// not from synth's code), metadata, the dummy-weights mark, determinism and weight scales.
+// Synthesizer: preset shapes (checked against the public HF configs quoted in the task),
+// llama.cpp's quantization mixture (expected types derived here from the rule text of
+// engine-reference.md §2.4, not from synth's code), metadata, the dummy-weights mark, determinism
+// and weight scales.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -96,8 +97,9 @@ TEST(Synth, RejectsBadOptionsWithClearMessages) {
   SynthOptions odd = options_for("llama", "tiny", SynthFileType::kQ8_0);
   odd.d_model = 100;
   EXPECT_NE(err(odd).find("multiples of 32"), std::string::npos);
-  EXPECT_NE(err(options_for("llama", "tiny", SynthFileType::kQ8_0, "synthetic:abc")).find("synthetic"),
-            std::string::npos);
+  EXPECT_NE(
+      err(options_for("llama", "tiny", SynthFileType::kQ8_0, "synthetic:abc")).find("synthetic"),
+      std::string::npos);
   EXPECT_NE(err(options_for("llama", "tiny", SynthFileType::kQ8_0, "klingon")).find("klingon"),
             std::string::npos);
   SynthOptions missing = options_for("gemma3", "tiny", SynthFileType::kQ8_0, "gemma3");
@@ -118,10 +120,14 @@ GgmlType expected_type(SynthFileType ft, const std::string& name, const std::vec
                        int n_layers, bool has_output) {
   if (ne.size() == 1) return GgmlType::kF32;  // norms and rope_freqs
   switch (ft) {
-    case SynthFileType::kF32: return GgmlType::kF32;
-    case SynthFileType::kF16: return GgmlType::kF16;
-    case SynthFileType::kBF16: return GgmlType::kBF16;
-    default: break;
+    case SynthFileType::kF32:
+      return GgmlType::kF32;
+    case SynthFileType::kF16:
+      return GgmlType::kF16;
+    case SynthFileType::kBF16:
+      return GgmlType::kBF16;
+    default:
+      break;
   }
   const bool output_role = name == "output.weight" || (!has_output && name == "token_embd.weight");
   if (ft == SynthFileType::kQ8_0) return GgmlType::kQ8_0;
@@ -130,8 +136,8 @@ GgmlType expected_type(SynthFileType ft, const std::string& name, const std::vec
   if (ft == SynthFileType::kQ6_K) return fallback_for_row(GgmlType::kQ6_K, ne[0]);
   int layer = -1;
   std::sscanf(name.c_str(), "blk.%d.", &layer);
-  const bool v_or_down = name.find(".attn_v.") != std::string::npos ||
-                         name.find(".ffn_down.") != std::string::npos;
+  const bool v_or_down =
+      name.find(".attn_v.") != std::string::npos || name.find(".ffn_down.") != std::string::npos;
   GgmlType t = v_or_down && more_bits(layer, n_layers) ? GgmlType::kQ6_K : GgmlType::kQ4_K;
   return fallback_for_row(t, ne[0]);
 }
@@ -151,7 +157,7 @@ TEST(Synth, MixtureFollowsLlamaCppRulesForEveryTypeAndPreset) {
                                  SynthFileType::kQ8_0, SynthFileType::kQ4_0, SynthFileType::kQ4_K_M,
                                  SynthFileType::kQ6_K};
   const std::pair<const char*, const char*> presets[] = {
-      {"gemma3", "270m"}, {"gemma3", "1b"},     {"gemma3", "4b"},  {"gemma3", "tiny"},
+      {"gemma3", "270m"},  {"gemma3", "1b"},    {"gemma3", "4b"}, {"gemma3", "tiny"},
       {"llama", "3.2-1b"}, {"llama", "3.1-8b"}, {"llama", "tiny"}};
   for (auto [arch, size] : presets) {
     for (SynthFileType ft : types) {
@@ -163,8 +169,8 @@ TEST(Synth, MixtureFollowsLlamaCppRulesForEveryTypeAndPreset) {
 }
 
 TEST(Synth, Gemma3FourBQ4KMMatchesTheOllamaFile) {
-  // engine-reference.md §2.4: gemma3:4b Q4_K_M has Q6_K attn_v/ffn_down on layers 0-3, 6, 9, ..., 27,
-  // 29-33, Q4_K elsewhere, token_embd Q6_K, norms F32.
+  // engine-reference.md §2.4: gemma3:4b Q4_K_M has Q6_K attn_v/ffn_down on layers 0-3, 6, 9, ...,
+  // 27, 29-33, Q4_K elsewhere, token_embd Q6_K, norms F32.
   auto plan = plan_synth(options_for("gemma3", "4b", SynthFileType::kQ4_K_M));
   ASSERT_TRUE(plan.ok());
   std::set<int> six_bit = {0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 29, 30, 31, 32, 33};
@@ -191,7 +197,7 @@ TEST(Synth, Gemma3OneBRowsOf1152FallBack) {
   for (const auto& t : plan->tensors) types[t.name] = t.type;
   EXPECT_EQ(types["token_embd.weight"], GgmlType::kQ8_0);
   EXPECT_EQ(types["blk.5.attn_q.weight"], GgmlType::kQ5_0);
-  EXPECT_EQ(types["blk.0.attn_v.weight"], GgmlType::kQ8_0);   // more bits, then fallback
+  EXPECT_EQ(types["blk.0.attn_v.weight"], GgmlType::kQ8_0);  // more bits, then fallback
   EXPECT_EQ(types["blk.4.attn_v.weight"], GgmlType::kQ5_0);
   EXPECT_EQ(types["blk.5.attn_output.weight"], GgmlType::kQ4_K);  // rows of 4x256 = 1024
   EXPECT_EQ(types["blk.0.ffn_down.weight"], GgmlType::kQ6_K);     // rows of 6912 = 27x256
@@ -212,7 +218,8 @@ TEST(Synth, Llama31EightBQ4_0KeepsEmbeddingAndQuantizesOutputQ6K) {
   EXPECT_EQ(f32, 65 + 1);  // 2 norms x 32 layers + output_norm, + rope_freqs
   EXPECT_EQ(plan->tensors.size(), 32u * 9 + 4);
   const uint64_t v = uint64_t(plan->shape.n_vocab);
-  const uint64_t per_layer = 4096ull * 4096 * 2 + 4096ull * 1024 * 2 + 3ull * 4096 * 14336 + 2 * 4096;
+  const uint64_t per_layer =
+      4096ull * 4096 * 2 + 4096ull * 1024 * 2 + 3ull * 4096 * 14336 + 2 * 4096;
   EXPECT_EQ(plan->parameter_count, 32 * per_layer + 4096 + 64 + 2 * 4096 * v);
 }
 
@@ -275,9 +282,9 @@ std::vector<float> dequantize(const GgufTensorInfo& t) {
 
 TEST(Synth, WrittenFileRereadsWithPlanShapesMetadataAndMark) {
   for (const char* arch : {"gemma3", "llama"}) {
-    for (SynthFileType ft : {SynthFileType::kF32, SynthFileType::kF16, SynthFileType::kBF16,
-                             SynthFileType::kQ8_0, SynthFileType::kQ4_0, SynthFileType::kQ4_K_M,
-                             SynthFileType::kQ6_K}) {
+    for (SynthFileType ft :
+         {SynthFileType::kF32, SynthFileType::kF16, SynthFileType::kBF16, SynthFileType::kQ8_0,
+          SynthFileType::kQ4_0, SynthFileType::kQ4_K_M, SynthFileType::kQ6_K}) {
       SCOPED_TRACE(std::string(arch) + " " + std::string(synth_file_type_name(ft)));
       auto plan = plan_synth(options_for(arch, "tiny", ft));
       ASSERT_TRUE(plan.ok());
@@ -297,8 +304,8 @@ TEST(Synth, WrittenFileRereadsWithPlanShapesMetadataAndMark) {
       EXPECT_EQ(g.find("chimera.synthetic")->type, GgufValueType::kBool);
       EXPECT_EQ(g.get_bool("chimera.synthetic"), true);
       EXPECT_EQ(g.get_int("general.file_type"), int64_t(llama_ftype_of(ft)));
-      const bool quantized = ft != SynthFileType::kF32 && ft != SynthFileType::kF16 &&
-                             ft != SynthFileType::kBF16;
+      const bool quantized =
+          ft != SynthFileType::kF32 && ft != SynthFileType::kF16 && ft != SynthFileType::kBF16;
       EXPECT_EQ(g.get_int("general.quantization_version"),
                 quantized ? std::optional<int64_t>(2) : std::nullopt);
       EXPECT_EQ(g.get_int(a + ".block_count"), 2);

@@ -1,7 +1,7 @@
-// libFuzzer target: arbitrary bytes through GgufFile::parse, then every metadata value and every tensor
-// view is touched, so an out-of-bounds view or a bad offset shows up under ASan.
-// Run: build/fuzz/tests/fuzz/gguf_fuzz -max_total_time=300 tests/fuzz/corpus/gguf
-// The same harness replays the seed corpus in the normal build (tests/engine/gguf_corpus_test.cpp).
+// libFuzzer target: arbitrary bytes through GgufFile::parse, then every metadata value and every
+// tensor view is touched, so an out-of-bounds view or a bad offset shows up under ASan. Run:
+// build/fuzz/tests/fuzz/gguf_fuzz -max_total_time=300 tests/fuzz/corpus/gguf The same harness
+// replays the seed corpus in the normal build (tests/engine/gguf_corpus_test.cpp).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -15,7 +15,8 @@ namespace chimera::engine {
 inline int gguf_fuzz_one(const uint8_t* data, size_t size) {
   auto parsed = GgufFile::parse(std::span<const uint8_t>(data, size), "fuzz.gguf");
   if (!parsed.ok()) {
-    if (parsed.status().message().rfind("fuzz.gguf: ", 0) != 0) std::abort();  // errors name the file
+    if (parsed.status().message().rfind("fuzz.gguf: ", 0) != 0)
+      std::abort();  // errors name the file
     return 0;
   }
   const GgufFile& file = *parsed;
@@ -30,7 +31,8 @@ inline int gguf_fuzz_one(const uint8_t* data, size_t size) {
     if (const auto* array = std::get_if<GgufArrayView>(&kv.value)) {
       if (auto s = file.get_string_array(kv.key); s.ok()) {
         if (s->size() != array->count) std::abort();
-        for (auto piece : *s) sink = sink + piece.size() + (piece.empty() ? 0 : uint8_t(piece.back()));
+        for (auto piece : *s)
+          sink = sink + piece.size() + (piece.empty() ? 0 : uint8_t(piece.back()));
       }
       if (auto f = file.get_float_array(kv.key); f.ok()) sink = sink + f->size();
       if (auto i = file.get_int_array(kv.key); i.ok()) sink = sink + i->size();
