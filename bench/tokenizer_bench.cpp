@@ -116,6 +116,25 @@ void BM_Encode10kWords(benchmark::State& state, const std::string& name) {
       benchmark::Counter(static_cast<double>(ids.size()), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Long whitespace runs: every position starts many user-defined matches in Gemma 3 (runs of up to 31
+// spaces or newlines are tokens) and stresses the Llama 3 regex's whitespace alternatives.
+void BM_EncodeWhitespaceRuns(benchmark::State& state, const std::string& name) {
+  auto tok = tokenizer_for(name);
+  if (!tok) {
+    state.SkipWithError(("vocabulary " + name + " not found (scripts/fetch-vocab.sh)").c_str());
+    return;
+  }
+  std::string text = std::string(100000, ' ') + "x" + std::string(50000, '\n') + "y\t\t \n";
+  std::vector<int32_t> ids;
+  for (auto _ : state) {
+    ids.clear();
+    tok->encode_into(text, true, true, ids);
+    benchmark::DoNotOptimize(ids.data());
+  }
+  state.counters["tokens"] = static_cast<double>(ids.size());
+  state.counters["bytes"] = static_cast<double>(text.size());
+}
+
 void BM_Decode10kWords(benchmark::State& state, const std::string& name) {
   auto tok = tokenizer_for(name);
   if (!tok) {
@@ -202,6 +221,9 @@ void register_all() {
   for (const char* name : {"gemma3", "llama3_1", "synthetic-gemma3", "synthetic-llama"}) {
     benchmark::RegisterBenchmark((std::string("encode_10k_words/") + name).c_str(), BM_Encode10kWords,
                                  std::string(name))
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark((std::string("encode_whitespace_runs/") + name).c_str(),
+                                 BM_EncodeWhitespaceRuns, std::string(name))
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark((std::string("decode_10k_words/") + name).c_str(), BM_Decode10kWords,
                                  std::string(name))

@@ -11,55 +11,65 @@ namespace tokenizer_detail {
 void partition_special(const TokenizerState& state, std::string_view text, bool parse_special,
                        std::vector<Fragment>& out) {
   if (text.empty()) return;
-  thread_local std::vector<SpecialMatcher::Match> matches;
-  thread_local std::vector<SpecialMatcher::Match> accepted;
-  thread_local std::vector<uint8_t> claimed;
-  matches.clear();
+  // Which candidates occur at all (one trie pass). Usually none, or a handful of the thousands.
+  thread_local std::vector<uint8_t> seen;
+  thread_local std::vector<int32_t> present;
+  present.clear();
+  if (seen.size() < state.types.size()) seen.assign(state.types.size(), 0);
   auto allowed = [&](int32_t id) {
     // Without parse_special only user-defined tokens are matched (llama.cpp skips CONTROL/UNKNOWN).
     TokenType type = state.types[static_cast<size_t>(id)];
     return parse_special || (type != TokenType::kControl && type != TokenType::kUnknown);
   };
-  state.specials.find_all(text, allowed, matches);
-  if (matches.empty()) {
-    out.push_back({-1, 0, static_cast<uint32_t>(text.size())});
-    return;
-  }
-  // llama.cpp takes one candidate at a time, longest text first, and splits every raw fragment at
-  // its occurrences from left to right. Sorting the occurrences by (candidate rank, offset) and
-  // accepting those that do not overlap an earlier acceptance reproduces that exactly.
-  std::sort(matches.begin(), matches.end(), [&](const auto& a, const auto& b) {
-    uint32_t ra = state.special_priority[static_cast<size_t>(a.id)];
-    uint32_t rb = state.special_priority[static_cast<size_t>(b.id)];
-    return ra != rb ? ra < rb : a.offset < b.offset;
+  state.specials.for_each_match(text, allowed, [&](int32_t id) {
+    if (seen[static_cast<size_t>(id)] == 0) {
+      seen[static_cast<size_t>(id)] = 1;
+      present.push_back(id);
+    }
   });
-  claimed.assign(text.size(), 0);
-  accepted.clear();
-  int32_t current = -1;
-  uint32_t current_end = 0;  // a candidate's next search starts after its previous match
-  for (const auto& m : matches) {
-    if (m.id != current) {
-      current = m.id;
-      current_end = 0;
+  for (int32_t id : present) seen[static_cast<size_t>(id)] = 0;
+  size_t first_out = out.size();
+  out.push_back({-1, 0, static_cast<uint32_t>(text.size())});
+  if (present.empty()) return;
+
+  // Then llama.cpp's order: one candidate at a time, longest text first, split every raw fragment
+  // at its occurrences from left to right.
+  std::sort(present.begin(), present.end(), [&](int32_t a, int32_t b) {
+    return state.special_priority[static_cast<size_t>(a)] <
+           state.special_priority[static_cast<size_t>(b)];
+  });
+  thread_local std::vector<Fragment> current;
+  thread_local std::vector<Fragment> next;
+  current.assign(out.begin() + static_cast<std::ptrdiff_t>(first_out), out.end());
+  for (int32_t id : present) {
+    std::string_view special = state.vocab.tokens[static_cast<size_t>(id)];
+    next.clear();
+    for (const Fragment& fragment : current) {
+      if (fragment.token >= 0) {
+        next.push_back(fragment);
+        continue;
+      }
+      std::string_view raw = text.substr(fragment.offset, fragment.length);
+      size_t pos = 0;
+      for (size_t hit = raw.find(special); hit != std::string_view::npos;
+           hit = raw.find(special, pos)) {
+        if (hit > pos) {
+          next.push_back({-1, fragment.offset + static_cast<uint32_t>(pos),
+                          static_cast<uint32_t>(hit - pos)});
+        }
+        next.push_back({id, fragment.offset + static_cast<uint32_t>(hit),
+                        static_cast<uint32_t>(special.size())});
+        pos = hit + special.size();
+      }
+      if (pos < raw.size()) {
+        next.push_back({-1, fragment.offset + static_cast<uint32_t>(pos),
+                        static_cast<uint32_t>(raw.size() - pos)});
+      }
     }
-    if (m.offset < current_end) continue;
-    if (std::any_of(claimed.begin() + m.offset, claimed.begin() + m.offset + m.length,
-                    [](uint8_t c) { return c != 0; })) {
-      continue;
-    }
-    std::fill(claimed.begin() + m.offset, claimed.begin() + m.offset + m.length, uint8_t{1});
-    accepted.push_back(m);
-    current_end = m.offset + m.length;
+    current.swap(next);
   }
-  std::sort(accepted.begin(), accepted.end(),
-            [](const auto& a, const auto& b) { return a.offset < b.offset; });
-  uint32_t pos = 0;
-  for (const auto& m : accepted) {
-    if (m.offset > pos) out.push_back({-1, pos, m.offset - pos});
-    out.push_back({m.id, m.offset, m.length});
-    pos = m.offset + m.length;
-  }
-  if (pos < text.size()) out.push_back({-1, pos, static_cast<uint32_t>(text.size()) - pos});
+  out.resize(first_out);
+  out.insert(out.end(), current.begin(), current.end());
 }
 
 }  // namespace tokenizer_detail

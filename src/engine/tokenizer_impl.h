@@ -78,17 +78,13 @@ class MergeTable {
 // from each position.
 class SpecialMatcher {
  public:
-  struct Match {
-    uint32_t offset;
-    uint32_t length;
-    int32_t id;
-  };
   // `ids` are the candidates; `texts` is the vocabulary.
   void build(const std::vector<int32_t>& ids, const std::vector<std::string>& texts);
   bool empty() const { return nodes_.size() <= 1; }
-  // Appends every occurrence (overlapping ones included) of every candidate allowed by `allowed`.
-  template <typename Allowed>
-  void find_all(std::string_view text, const Allowed& allowed, std::vector<Match>& out) const;
+  // Calls on_match(id) for every occurrence (overlapping ones included) of every candidate that
+  // `allowed` accepts.
+  template <typename Allowed, typename OnMatch>
+  void for_each_match(std::string_view text, const Allowed& allowed, const OnMatch& on_match) const;
 
  private:
   struct Node {
@@ -106,9 +102,9 @@ class SpecialMatcher {
   uint32_t child(uint32_t node, uint8_t byte) const;
 };
 
-template <typename Allowed>
-void SpecialMatcher::find_all(std::string_view text, const Allowed& allowed,
-                              std::vector<Match>& out) const {
+template <typename Allowed, typename OnMatch>
+void SpecialMatcher::for_each_match(std::string_view text, const Allowed& allowed,
+                                    const OnMatch& on_match) const {
   if (empty()) return;
   const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
   for (size_t start = 0; start < text.size(); ++start) {
@@ -118,9 +114,7 @@ void SpecialMatcher::find_all(std::string_view text, const Allowed& allowed,
     size_t pos = start + 1;
     while (true) {
       int32_t token = nodes_[node].token;
-      if (token >= 0 && allowed(token)) {
-        out.push_back({static_cast<uint32_t>(start), static_cast<uint32_t>(pos - start), token});
-      }
+      if (token >= 0 && allowed(token)) on_match(token);
       if (pos >= text.size()) break;
       uint32_t next = child(node, bytes[pos]);
       if (next == 0) break;
@@ -178,7 +172,7 @@ struct Fragment {
   uint32_t length = 0;
 };
 // llama.cpp's tokenizer_st_partition: candidates tried longest text first, each matched left to right
-// inside the text not yet claimed by a longer one.
+// inside the raw text that longer candidates left.
 void partition_special(const TokenizerState& state, std::string_view text, bool parse_special,
                        std::vector<Fragment>& out);
 
