@@ -14,42 +14,103 @@ namespace {
 // Activation conversion (ActGroup32). Codes: round(x / d) with d = amax / 127, as Q8_0 but with d kept
 // in f32. kUnsigned stores code + 128 (for the Q8_0 x Q8_0 VNNI kernel, whose weights are the signed side).
 
+// Every element of 128-bit lane b of the result is op over all 16 elements of v[b] (a transposed
+// reduction: three shuffle levels for four vectors instead of a full reduction per vector).
+template <typename Op>
+inline __m512 reduce_to_lanes(__m512 v0, __m512 v1, __m512 v2, __m512 v3, Op op) {
+  const __m512 a01 = op(_mm512_shuffle_f32x4(v0, v1, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(v0, v1, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 a23 = op(_mm512_shuffle_f32x4(v2, v3, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(v2, v3, _MM_SHUFFLE(3, 2, 3, 2)));
+  __m512 r = op(_mm512_shuffle_f32x4(a01, a23, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(a01, a23, _MM_SHUFFLE(3, 1, 3, 1)));
+  r = op(r, _mm512_permute_ps(r, _MM_SHUFFLE(2, 3, 0, 1)));
+  return op(r, _mm512_permute_ps(r, _MM_SHUFFLE(1, 0, 3, 2)));
+}
+
+// Packs 4 vectors of 16 int32 codes (one per block) into 64 bytes with block b's 16 codes in lane b.
+inline __m512i pack_lanes(__m512i q0, __m512i q1, __m512i q2, __m512i q3) {
+  // packs work within 128-bit lanes: lane l now holds codes 4l..4l+3 of blocks 0..3, one dword each.
+  const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
+  const __m512i transpose = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_epi32(transpose, bytes);
+}
+
+// One block at a time: the row's last, partial group.
+template <int kOffset, bool kUnsigned>
+void convert_partial_group(const float* x, int64_t first_block, int64_t nb, ActGroup32& G) {
+  const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  for (int b = 0; b < 4; ++b) {
+    const int64_t block = first_block + b;
+    if (block >= nb) {
+      _mm_store_si128(reinterpret_cast<__m128i*>(G.lo + 16 * b), _mm_setzero_si128());
+      _mm_store_si128(reinterpret_cast<__m128i*>(G.hi + 16 * b), _mm_setzero_si128());
+      _mm_store_ps(G.d + 4 * b, _mm_setzero_ps());
+      _mm_store_si128(reinterpret_cast<__m128i*>(G.bias + 4 * b), _mm_setzero_si128());
+      continue;
+    }
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * block), v1 = _mm512_loadu_ps(x + 32 * block + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, sign_mask), _mm512_and_ps(v1, sign_mask)));
+    const float d = amax / 127.0f;
+    const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+    __m128i b0 = _mm512_cvtsepi32_epi8(q0), b1 = _mm512_cvtsepi32_epi8(q1);
+    if constexpr (kUnsigned) {
+      b0 = _mm_xor_si128(b0, _mm_set1_epi8(static_cast<char>(0x80)));
+      b1 = _mm_xor_si128(b1, _mm_set1_epi8(static_cast<char>(0x80)));
+    }
+    _mm_store_si128(reinterpret_cast<__m128i*>(G.lo + 16 * b), b0);
+    _mm_store_si128(reinterpret_cast<__m128i*>(G.hi + 16 * b), b1);
+    _mm_store_ps(G.d + 4 * b, _mm_set1_ps(d));
+    const int sum = kOffset != 0 ? _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)) : 0;
+    _mm_store_si128(reinterpret_cast<__m128i*>(G.bias + 4 * b), _mm_setr_epi32(-kOffset * sum, 0, 0, 0));
+  }
+}
+
 template <int kOffset, bool kUnsigned>
 void convert_group32(const float* x, void* out, int64_t cols) {
   const int64_t nb = cols / 32;
   auto* groups = static_cast<ActGroup32*>(out);
   const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
-  for (int64_t g = 0; g < (nb + 3) / 4; ++g) {
-    ActGroup32& G = groups[g];
-    #pragma GCC unroll 16
+  const auto max_op = [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); };
+  const auto add_op = [](__m512 a, __m512 b) {
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+  };
+  int64_t g = 0;
+  for (; 4 * g + 4 <= nb; ++g) {
+    const float* xg = x + 128 * g;
+    __m512 v[8], m[4];
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) v[i] = _mm512_loadu_ps(xg + 16 * i);  // block b: v[2b], v[2b + 1]
+    #pragma GCC unroll 4
+    for (int b = 0; b < 4; ++b) m[b] = _mm512_max_ps(_mm512_and_ps(v[2 * b], sign_mask), _mm512_and_ps(v[2 * b + 1], sign_mask));
+    const __m512 amax = reduce_to_lanes(m[0], m[1], m[2], m[3], max_op);  // lane b: block b's amax
+    const __m512 d = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
+    const __m512 id = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_NEQ_OQ), _mm512_set1_ps(127.0f), amax);
+    __m512i q[8];
+    #pragma GCC unroll 4
     for (int b = 0; b < 4; ++b) {
-      const int64_t block = 4 * g + b;
-      if (block >= nb) {
-        _mm_store_si128(reinterpret_cast<__m128i*>(G.lo + 16 * b), _mm_setzero_si128());
-        _mm_store_si128(reinterpret_cast<__m128i*>(G.hi + 16 * b), _mm_setzero_si128());
-        _mm_store_ps(G.d + 4 * b, _mm_setzero_ps());
-        _mm_store_si128(reinterpret_cast<__m128i*>(G.bias + 4 * b), _mm_setzero_si128());
-        continue;
-      }
-      const __m512 v0 = _mm512_loadu_ps(x + 32 * block), v1 = _mm512_loadu_ps(x + 32 * block + 16);
-      const __m512 a = _mm512_max_ps(_mm512_and_ps(v0, sign_mask), _mm512_and_ps(v1, sign_mask));
-      const float amax = _mm512_reduce_max_ps(a);
-      const float d = amax / 127.0f;
-      const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
-      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));  // round to nearest even
-      const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
-      __m128i b0 = _mm512_cvtsepi32_epi8(q0), b1 = _mm512_cvtsepi32_epi8(q1);
-      if constexpr (kUnsigned) {
-        b0 = _mm_xor_si128(b0, _mm_set1_epi8(static_cast<char>(0x80)));
-        b1 = _mm_xor_si128(b1, _mm_set1_epi8(static_cast<char>(0x80)));
-      }
-      _mm_store_si128(reinterpret_cast<__m128i*>(G.lo + 16 * b), b0);
-      _mm_store_si128(reinterpret_cast<__m128i*>(G.hi + 16 * b), b1);
-      _mm_store_ps(G.d + 4 * b, _mm_set1_ps(d));
-      const int sum = kOffset != 0 ? _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)) : 0;
-      _mm_store_si128(reinterpret_cast<__m128i*>(G.bias + 4 * b), _mm_setr_epi32(-kOffset * sum, 0, 0, 0));
+      const __m512 idb = _mm512_shuffle_f32x4(id, id, b * 0x55);  // lane b everywhere
+      q[2 * b] = _mm512_cvtps_epi32(_mm512_mul_ps(v[2 * b], idb));  // round to nearest even
+      q[2 * b + 1] = _mm512_cvtps_epi32(_mm512_mul_ps(v[2 * b + 1], idb));
+    }
+    __m512i lo = pack_lanes(q[0], q[2], q[4], q[6]), hi = pack_lanes(q[1], q[3], q[5], q[7]);
+    if constexpr (kUnsigned) {
+      lo = _mm512_xor_si512(lo, _mm512_set1_epi8(static_cast<char>(0x80)));
+      hi = _mm512_xor_si512(hi, _mm512_set1_epi8(static_cast<char>(0x80)));
+    }
+    ActGroup32& G = groups[g];
+    _mm512_store_si512(G.lo, lo);
+    _mm512_store_si512(G.hi, hi);
+    _mm512_store_ps(G.d, d);
+    if constexpr (kOffset != 0) {
+      const __m512 sums = reduce_to_lanes(_mm512_castsi512_ps(_mm512_add_epi32(q[0], q[1])), _mm512_castsi512_ps(_mm512_add_epi32(q[2], q[3])),
+                                          _mm512_castsi512_ps(_mm512_add_epi32(q[4], q[5])), _mm512_castsi512_ps(_mm512_add_epi32(q[6], q[7])), add_op);
+      const __m512i bias = _mm512_mullo_epi32(_mm512_castps_si512(sums), _mm512_set1_epi32(-kOffset));
+      _mm512_store_si512(G.bias, _mm512_maskz_mov_epi32(0x1111, bias));  // dword 0 of each lane
+    } else {
+      _mm512_store_si512(G.bias, _mm512_setzero_si512());
     }
   }
+  if (4 * g < nb) convert_partial_group<kOffset, kUnsigned>(x, 4 * g, nb, groups[g]);
 }
 
 // ---------------------------------------------------------------------------------------------------
