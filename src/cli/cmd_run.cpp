@@ -1,12 +1,319 @@
+// chimera run: the main job. Ingests a benchmark-data folder, runs the baseline and Chimera agents
+// (analysis + report each) in interleaved pairs through one backend, validates every report against
+// the facts, compares the arms with statistics, and writes OUT/<timestamp>/{baseline,chimera,
+// comparison}_report.md, report.html and metrics.json, plus rows in the results database. The
+// flags are wiring only; the work is in agent/ (and the dummy-weight model in engine/synth).
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/agent_run.h"
+#include "agent/backend_choice.h"
+#include "agent/run_outputs.h"
 #include "cli/command.h"
+#include "engine/synth.h"
+#include "lab/bench_output.h"
+#include "lab/bench_session.h"
+#include "lab/record_json.h"
+#include "lab/store.h"
+#include "llm/backend.h"
+#include "util/clock.h"
+#include "util/mapped_file.h"
+#include "util/paths.h"
+#include "util/strings.h"
+#include "util/term.h"
 
 namespace chimera::cli {
+namespace {
+
+struct RunArgs {
+  std::string data = "examples/data";
+  std::string backend = "auto";
+  std::string model;
+  std::string baseline = "baseline";
+  std::string chimera = "chimera-gemma3";
+  std::string out = "reports";
+  std::string db;
+  std::string dummy_size = "270m";
+  int runs = 3;
+  uint64_t seed = 42;
+  int64_t analysis_num_predict = 160;
+  int64_t report_num_predict = 384;
+  size_t fact_budget_chars = 5000;
+  bool strict = false, no_store = false, no_hwmon = false;
+};
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+std::string command_line() {
+  auto text = read_text_file("/proc/self/cmdline");
+  if (!text.ok()) return "chimera run";
+  std::vector<std::string> parts = split(*text, '\0');
+  while (!parts.empty() && parts.back().empty()) parts.pop_back();
+  return join(parts, " ");
+}
+
+// The gemma3-shaped dummy-weight model, synthesized once into the cache directory. The real Gemma 3
+// vocabulary is used when it was fetched (scripts/fetch-vocab.sh), else a synthetic one.
+Result<std::string> dummy_model(const std::string& size) {
+  std::error_code ec;
+  bool real_vocab = std::filesystem::exists(vocab_dir() + "/gemma3/tokenizer.json", ec);
+  std::string dir = cache_dir() + "/models";
+  std::string path = fmt::format("{}/gemma3-{}-q8_0-dummy{}.gguf", dir, to_lower(size), real_vocab ? "" : "-synthvocab");
+  if (std::filesystem::exists(path, ec)) return path;
+  CHIMERA_RETURN_IF_ERROR(ensure_directory(dir));
+  engine::SynthOptions options;
+  options.arch = "gemma3";
+  options.size = size;
+  options.type = engine::SynthFileType::kQ8_0;
+  options.vocab = real_vocab ? "gemma3" : "synthetic:32000";
+  std::fprintf(stderr, "chimera: synthesizing a gemma3 %s model with dummy weights into %s (once)\n",
+               size.c_str(), path.c_str());
+  term::ProgressBar bar("synth", 1000);
+  options.progress = [&bar](uint64_t done, uint64_t total) {
+    bar.update(total ? static_cast<int64_t>(done * 1000 / total) : 1000);
+  };
+  auto plan = engine::synthesize_model(options, path);
+  bar.finish();
+  if (!plan.ok()) return plan.status();
+  return path;
+}
+
+std::optional<int> local_port(const std::string& spec_text) {
+  auto spec = llm::parse_backend_spec(spec_text);
+  if (!spec.ok() || spec->kind == llm::BackendSpec::Kind::kEmbedded) return std::nullopt;
+  size_t colon = spec->location.rfind(':');
+  std::string host = spec->location.substr(spec->location.find("://") + 3);
+  if (!starts_with(host, "127.0.0.1") && !starts_with(host, "localhost")) return std::nullopt;
+  auto port = parse_int(std::string_view(spec->location).substr(colon + 1));
+  return port ? std::optional<int>(static_cast<int>(*port)) : std::nullopt;
+}
+
+std::string model_label(llm::Backend& backend, const agent::BackendChoice& choice) {
+  if (!choice.model.empty()) return choice.model;
+  auto description = backend.describe("");
+  if (description.ok() && !description->entry.name.empty()) return description->entry.name;
+  std::string spec = choice.spec;
+  if (starts_with(spec, "embedded:")) return std::filesystem::path(spec.substr(9)).filename().string();
+  return spec;
+}
+
+int run_main(const RunArgs& a) {
+  if (a.runs < 2) {
+    return report_error(Status(ErrorCode::kInvalidArgument,
+                               fmt::format("--runs {} is too few: statistics need at least 2 measured runs per arm", a.runs)));
+  }
+  auto ingest = agent::ingest_folder(a.data);
+  if (!ingest.ok()) return report_error(ingest.status());
+  agent::FactsTable facts = agent::build_facts(*ingest);
+  std::printf("data: %s: %zu of %zu files ingested, %lld rows, %lld failed rows, %zu facts\n",
+              ingest->root.c_str(), ingest->parsed_files(), ingest->files.size(),
+              static_cast<long long>(ingest->total_rows()), static_cast<long long>(ingest->total_failure_rows()),
+              facts.size());
+
+  auto baseline = agent::find_profile(a.baseline);
+  if (!baseline.ok()) return report_error(baseline.status());
+  auto chimera = agent::find_profile(a.chimera);
+  if (!chimera.ok()) return report_error(chimera.status());
+
+  agent::BackendProbes probes = agent::default_probes();
+  std::string dummy_size = a.dummy_size;
+  probes.dummy_model = [dummy_size] { return dummy_model(dummy_size); };
+  auto choice = agent::choose_backend(a.backend, a.model, probes);
+  if (!choice.ok()) return report_error(choice.status());
+  for (const auto& t : choice->tried) std::printf("backend: tried %s\n", t.c_str());
+  std::printf("backend: %s (%s)\n", choice->spec.c_str(), choice->reason.c_str());
+  auto backend = llm::make_backend(choice->spec);
+  if (!backend.ok()) return report_error(backend.status());
+
+  agent::RunDescription run;
+  run.today_iso = today_iso_date();
+  run.started_utc = iso_timestamp_utc(unix_time_ms());
+  run.output_dir = a.out + "/" + compact_local_timestamp();
+  run.data_dir = ingest->root;
+  run.command_line = command_line();
+  run.backend = *choice;
+  run.backend_name = (*backend)->name();
+  run.model_label = model_label(**backend, *choice);
+  run.settings.model = choice->model;
+  run.settings.synthetic_model = choice->synthetic;
+  run.settings.runs = a.runs;
+  run.settings.seed = a.seed;
+  run.settings.analysis_num_predict = a.analysis_num_predict;
+  run.settings.report_num_predict = a.report_num_predict;
+  run.settings.fact_budget_chars = a.fact_budget_chars;
+  run.settings.today_iso = run.today_iso;
+  run.arms = {{"baseline", *baseline}, {"chimera", *chimera}};
+  run.machine = lab::machine_header();
+  if (!chimera->model_family.empty() && run.model_label.find(chimera->model_family) == std::string::npos) {
+    std::printf("note: profile %s was tuned for %s models; this run uses %s\n", chimera->name.c_str(),
+                chimera->model_family.c_str(), run.model_label.c_str());
+  }
+
+  // The results store: a session, a configuration per arm, every call as it completes.
+  std::unique_ptr<lab::ResultsStore> store;
+  int64_t session_id = 0;
+  std::map<std::string, int64_t> configuration_ids;
+  std::vector<std::string> store_warnings;
+  if (!a.no_store) {
+    auto opened = lab::ResultsStore::open(a.db.empty() ? lab::ResultsStore::default_path() : a.db);
+    if (opened.ok()) {
+      store = std::move(*opened);
+      lab::SessionInfo info;
+      info.command = "run";
+      info.args = run.command_line;
+      info.host = run.machine.host;
+      info.cpu = run.machine.cpu;
+      info.cpu_features = run.machine.cpu_features;
+      info.logical_cpus = run.machine.logical_cpus;
+      info.build = run.machine.build;
+      info.backend = choice->spec;
+      info.model = run.model_label;
+      info.started_unix_ms = unix_time_ms();
+      auto id = store->begin_session(info);
+      if (id.ok()) {
+        session_id = *id;
+        for (const auto& arm : run.arms) {
+          auto cid = store->configuration_id(choice->spec, run.model_label, arm.profile.options);
+          if (cid.ok()) configuration_ids[arm.name] = *cid;
+        }
+      } else {
+        store_warnings.push_back(id.status().message());
+        store.reset();
+      }
+    } else {
+      store_warnings.push_back(opened.status().message());
+    }
+  }
+
+  std::optional<lab::HardwareMonitor> monitor;
+  if (!a.no_hwmon) {
+    lab::MonitorOptions mo;
+    mo.server_port = local_port(choice->spec);
+    monitor.emplace(mo);
+    monitor->start();
+  }
+
+  agent::AgentRunner runner(**backend, run.settings, run.arms, *ingest, facts);
+  std::optional<term::ProgressBar> progress;
+  runner.on_call([&](const lab::MeasuredCall& call) {
+    if (!store) return;
+    auto r = store->add_call(session_id, configuration_ids[call.meta.arm], call.meta, call.record);
+    if (!r.ok()) store_warnings.push_back(r.status().message());
+  });
+  runner.on_progress([&](int64_t done, int64_t total, const std::string& detail) {
+    if (!progress) progress.emplace("run", total);
+    progress->update(done, detail);
+  });
+  runner.should_stop([] { return g_interrupted.load(); });
+  g_interrupted = false;
+  struct sigaction action {}, previous {};
+  action.sa_handler = on_sigint;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, &previous);
+  if (progress) progress->update(0);
+  agent::AgentRunResult result = runner.run();
+  sigaction(SIGINT, &previous, nullptr);
+  if (progress) progress->finish();
+
+  std::vector<lab::HwSample> samples;
+  lab::HwSummary hardware;
+  if (monitor) {
+    monitor->stop();
+    samples = monitor->samples();
+    hardware = monitor->summary();
+  }
+  agent::RunSummary summary = agent::summarize_run(run, result, hardware);
+  auto outputs = agent::write_run_outputs(run.output_dir, run, result, summary, *ingest, samples);
+  if (store) {
+    if (Status s = store->add_hw_samples(session_id, samples); !s.is_ok()) store_warnings.push_back(s.message());
+    nlohmann::json stats;
+    for (const auto& k : summary.kinds) stats[k.kind] = lab::report_summary_json(k.report);
+    std::string status = result.cancelled ? "interrupted" : "completed";
+    if (Status s = store->end_session(session_id, status, stats.dump()); !s.is_ok()) store_warnings.push_back(s.message());
+  }
+  for (const auto& w : store_warnings) std::fprintf(stderr, "chimera: warning: results store: %s\n", w.c_str());
+  if (!outputs.ok()) return report_error(outputs.status());
+
+  std::printf("\nreports: %s/\n", outputs->directory.c_str());
+  for (const auto& f : outputs->files) std::printf("  %s\n", std::filesystem::path(f).filename().c_str());
+  if (store) std::printf("results database: %s (session %lld)\n", store->path().c_str(), static_cast<long long>(session_id));
+  for (const auto& k : summary.kinds) {
+    for (const auto& c : k.report.comparisons) {
+      if (c.metric == "decode_tps" || c.metric == "ttft_ms") {
+        std::printf("%s call: %s\n", k.kind.c_str(),
+                    agent::verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline").c_str());
+      }
+    }
+  }
+  size_t findings = 0;
+  for (const auto& g : summary.grounding) {
+    findings += g.findings;
+    std::printf("grounding %s: %s over %zu reports, %zu findings\n", g.arm.c_str(),
+                g.mean_score() ? fmt::format("{:.1f}%", *g.mean_score() * 100).c_str() : "-", g.scores.size(), g.findings);
+  }
+  if (run.backend.synthetic) {
+    std::printf("note: dummy weights: the reports' text is not meaningful; the timings are real for this "
+                "architecture on this machine\n");
+  }
+  std::fflush(stdout);
+
+  size_t ok_executions = 0;
+  for (const auto& e : result.executions) ok_executions += e.ok;
+  if (result.cancelled) return 130;
+  if (ok_executions == 0) {
+    std::string first;
+    for (const auto& e : result.executions) {
+      if (!e.error.empty()) {
+        first = e.error;
+        break;
+      }
+    }
+    return report_error(Status(ErrorCode::kUnavailable, "no agent execution succeeded; the first error: " + first));
+  }
+  if (a.strict && findings > 0) {
+    std::fprintf(stderr, "chimera: --strict: the validator found %zu problems in the reports (see the Validation sections)\n", findings);
+    return kExitFindings;
+  }
+  return kExitOk;
+}
+
+}  // namespace
 
 void register_run(CLI::App& app) {
-  auto* sub = app.add_subcommand("run", "(not built yet)");
-  sub->callback([] {
-    set_exit_code(report_error(Status(ErrorCode::kUnsupported, "'run' is not built yet")));
-  });
+  auto args = std::make_shared<RunArgs>();
+  auto* sub = app.add_subcommand("run", "The main job: baseline vs Chimera agent on a data folder -> reports (Markdown + HTML)");
+  sub->add_option("--data", args->data, "benchmark-data folder to ingest")->capture_default_str();
+  sub->add_option("--backend", args->backend,
+                  "auto | embedded:PATH.gguf | ollama://host:port/MODEL | openai://host:port/MODEL | ollama:NAME:TAG")
+      ->capture_default_str();
+  sub->add_option("--model", args->model, "model name (auto: any gemma3 model, gemma3:latest first)");
+  sub->add_option("--baseline", args->baseline, "baseline profile: a name or a .toml file")->capture_default_str();
+  sub->add_option("--chimera", args->chimera, "Chimera profile: a name or a .toml file")->capture_default_str();
+  sub->add_option("--runs", args->runs, "measured executions per agent")->capture_default_str();
+  sub->add_option("--out", args->out, "output folder; each run writes OUT/<timestamp>/")->capture_default_str();
+  sub->add_option("--seed", args->seed, "derives the per-pair seeds")->capture_default_str();
+  sub->add_flag("--strict", args->strict, "exit with code 3 when the validator finds any problem in a report");
+  sub->add_option("--analysis-num-predict", args->analysis_num_predict, "output cap of the analysis call (both agents)")
+      ->capture_default_str();
+  sub->add_option("--report-num-predict", args->report_num_predict, "output cap of the report call (both agents)")
+      ->capture_default_str();
+  sub->add_option("--fact-budget", args->fact_budget_chars, "characters of facts per prompt")->capture_default_str();
+  sub->add_option("--dummy-size", args->dummy_size, "gemma3 size of the dummy-weight fallback model (270m, 1b, 4b)")
+      ->capture_default_str();
+  sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)");
+  sub->add_flag("--no-store", args->no_store, "do not write the results database");
+  sub->add_flag("--no-hwmon", args->no_hwmon, "do not sample CPU, memory and GPU");
+  sub->callback([args] { set_exit_code(run_main(*args)); });
 }
 
 }  // namespace chimera::cli
