@@ -31,6 +31,13 @@ constexpr const char* kLlama3Pattern =
 
 pcre2_code* as_code(void* code) { return static_cast<pcre2_code*>(code); }
 
+// One match block per thread, reused by every call: the compiled pattern is shared read-only, the
+// match data is the only per-call state. Only the whole-match offsets are read, so one pair suffices.
+struct ThreadMatchData {
+  pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
+  ~ThreadMatchData() { pcre2_match_data_free(data); }
+};
+
 }  // namespace
 
 Result<std::unique_ptr<Llama3PreTokenizer>> Llama3PreTokenizer::create() {
@@ -57,8 +64,8 @@ Llama3PreTokenizer::~Llama3PreTokenizer() { pcre2_code_free(as_code(code_)); }
 void Llama3PreTokenizer::split(std::string_view text,
                                std::vector<std::pair<uint32_t, uint32_t>>& words) const {
   pcre2_code* code = as_code(code_);
-  // Match data per call (not per word); the compiled pattern is shared read-only between threads.
-  pcre2_match_data* match = pcre2_match_data_create_from_pattern(code, nullptr);
+  thread_local ThreadMatchData thread_match;
+  pcre2_match_data* match = thread_match.data;
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
   while (pos < text.size()) {
@@ -81,7 +88,6 @@ void Llama3PreTokenizer::split(std::string_view text,
   if (pos < text.size()) {
     words.emplace_back(static_cast<uint32_t>(pos), static_cast<uint32_t>(text.size() - pos));
   }
-  pcre2_match_data_free(match);
 }
 
 }  // namespace chimera::engine::tokenizer_detail
