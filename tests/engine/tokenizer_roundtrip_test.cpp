@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "engine/tokenizer.h"
 #include "support/test_support.h"
@@ -61,6 +62,32 @@ TEST(TokenizerRoundTripTest, SyntheticVocabularies) {
     auto tok = Tokenizer::from_vocab(synthetic_vocab(family, 8192));
     ASSERT_TRUE(tok.ok()) << tok.status().to_string();
     expect_round_trips(**tok, family, 1500);
+  }
+}
+
+// One tokenizer shared by threads (the server encodes concurrent requests): same ids as one thread.
+TEST(TokenizerRoundTripTest, ConcurrentEncodingGivesTheSameIds) {
+  for (const char* family : {"gemma3", "llama"}) {
+    auto tok = Tokenizer::from_vocab(synthetic_vocab(family, 4096));
+    ASSERT_TRUE(tok.ok());
+    std::mt19937 rng(7);
+    std::vector<std::string> texts;
+    for (int i = 0; i < 200; ++i) texts.push_back(random_text(rng));
+    std::vector<std::vector<int32_t>> expected;
+    for (const auto& t : texts) expected.push_back((*tok)->encode(t, true, true));
+    std::vector<int> mismatches(4, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int round = 0; round < 5; ++round) {
+          for (size_t i = 0; i < texts.size(); ++i) {
+            if ((*tok)->encode(texts[i], true, true) != expected[i]) ++mismatches[static_cast<size_t>(t)];
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(mismatches, (std::vector<int>{0, 0, 0, 0})) << family;
   }
 }
 
