@@ -23,16 +23,24 @@ inline uint64_t splitmix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// Bell-shaped values with the given mean and standard deviation: the sum of two uniforms (a
-// triangular distribution, variance 1/6 on (-1, 1)) costs one 64-bit draw per value.
+// Bell-shaped values with the given mean and standard deviation: the sum of two 16-bit uniforms (a
+// triangular distribution, variance 1/6 on (-1, 1)), so one 64-bit draw makes two values. 16-bit
+// resolution is far finer than any weight type's rounding except F32, where it does not matter.
+inline float triangular(uint32_t two_halves, float mean, float scale) {
+  const int32_t sum = int32_t(two_halves & 0xFFFF) + int32_t(two_halves >> 16);  // [0, 131070]
+  return mean + float(sum - 65535) * scale;
+}
+
 void fill_row(float* out, int64_t n, uint64_t row_seed, float mean, float stddev) {
   uint64_t state = row_seed;
-  const float scale = stddev * std::sqrt(6.0f) * 0x1p-32f;
-  for (int64_t i = 0; i < n; ++i) {
+  const float scale = stddev * std::sqrt(6.0f) * 0x1p-16f;
+  int64_t i = 0;
+  for (; i + 1 < n; i += 2) {
     const uint64_t z = splitmix64(state);
-    const float sum = float(uint32_t(z)) + float(uint32_t(z >> 32));  // in [0, 2^33)
-    out[i] = mean + (sum - 0x1p32f) * scale;
+    out[i] = triangular(uint32_t(z), mean, scale);
+    out[i + 1] = triangular(uint32_t(z >> 32), mean, scale);
   }
+  if (i < n) out[i] = triangular(uint32_t(splitmix64(state)), mean, scale);
 }
 
 enum class WeightKind { kProjection, kNorm, kRopeFreqs };
