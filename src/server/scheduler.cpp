@@ -191,17 +191,10 @@ Status Scheduler::rebuild_context(const SequenceRequest& request) {
   next.n_batch = std::max(options_.n_batch, options_.n_seq);
   log::info("{}: rebuilding the context for num_ctx {} and {} threads (was {} and {})", options_.model_name,
             next.n_ctx_per_seq, next.num_thread, context_->options().n_ctx_per_seq, context_->options().num_thread);
-  // The old pool is released first so both never hold memory at once.
-  context_.reset();
+  // Built before the old one goes, so a failure leaves the server as it was. KV pages are touched only
+  // when written, so the two pools do not both occupy memory.
   auto rebuilt = engine::Context::create(model_, next);
-  if (!rebuilt.ok()) {
-    Status failure = rebuilt.status();
-    engine::ContextOptions fallback = next;
-    fallback.n_ctx_per_seq = options_.n_ctx;
-    auto restored = engine::Context::create(model_, fallback);
-    if (restored.ok()) context_ = std::move(*restored);
-    return failure;
-  }
+  if (!rebuilt.ok()) return rebuilt.status();
   context_ = std::move(*rebuilt);
   std::lock_guard<std::mutex> lock(mutex_);
   if (options_.kv_cells == 0) {
@@ -230,11 +223,15 @@ void Scheduler::admit_locked(std::vector<Pending>& admitted, std::vector<Pending
       if (!active_.empty() || !admitted.empty()) return;
       rebuild = std::move(head);
       queue_.pop_front();
+      rebuild->slot = free_slots_.back();
+      free_slots_.pop_back();
       return;
     }
     const int64_t reserve = reserve_of(head.request);
     if (reserved_cells_ + reserve > kv_budget_cells_) break;
     reserved_cells_ += reserve;
+    head.slot = free_slots_.back();
+    free_slots_.pop_back();
     admitted.push_back(std::move(head));
     queue_.pop_front();
   }
@@ -244,11 +241,7 @@ void Scheduler::start(Pending pending, int64_t load_ns) {
   auto seq = std::make_unique<Active>();
   seq->pending = std::move(pending);
   const SequenceRequest& request = seq->pending.request;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    seq->slot = free_slots_.back();
-    free_slots_.pop_back();
-  }
+  seq->slot = seq->pending.slot;
   seq->n_ctx = std::min(context_of(request), context_->options().n_ctx_per_seq);
   seq->reserved = reserve_of(request);
   const int32_t n_batch = context_->options().n_batch;
@@ -263,6 +256,7 @@ void Scheduler::start(Pending pending, int64_t load_ns) {
   seq->outcome.queued_ns = monotonic_ns() - request.received_ns;
   context_->clear_sequence(seq->slot);
   active_.push_back(std::move(seq));
+  active_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Scheduler::loop() {
@@ -271,16 +265,18 @@ void Scheduler::loop() {
     std::optional<Pending> rebuild;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      if (stopping_) break;
-      if (active_.empty()) {
-        cv_.wait(lock, [&] { return stopping_ || wake_; });
-        wake_ = false;
+      // Admission comes before sleeping: a sequence that just finished may have freed what the head
+      // of the queue was waiting for.
+      for (;;) {
         if (stopping_) break;
+        admitted.clear();
+        dropped.clear();
+        wake_ = false;
+        admit_locked(admitted, dropped, rebuild);
+        if (!active_.empty() || !admitted.empty() || !dropped.empty() || rebuild) break;
+        cv_.wait(lock, [&] { return stopping_ || wake_; });
       }
-      wake_ = false;
-      admitted.clear();
-      dropped.clear();
-      admit_locked(admitted, dropped, rebuild);
+      if (stopping_) break;
     }
     for (Pending& p : dropped) {
       SequenceOutcome outcome;
@@ -293,6 +289,10 @@ void Scheduler::loop() {
       const int64_t t0 = monotonic_ns();
       Status rebuilt = rebuild_context(rebuild->request);
       if (!rebuilt.is_ok()) {
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          free_slots_.push_back(rebuild->slot);
+        }
         SequenceOutcome outcome;
         outcome.status = rebuilt.with_context("rebuilding the context for this request's options");
         outcome.done_ns = monotonic_ns();
@@ -424,6 +424,9 @@ void Scheduler::finish(Active& seq, std::string done_reason, Status status) {
     free_slots_.push_back(seq.slot);
     reserved_cells_ -= seq.reserved;
   }
+  // Stats say so before the client hears the end.
+  active_count_.fetch_sub(1, std::memory_order_relaxed);
+  kv_used_cells_.fetch_sub(seq.pos, std::memory_order_relaxed);
   if (metrics_ != nullptr) {
     metrics_->count_sequence(out.done_reason);
     metrics_->count_tokens(options_.model_name, seq.n_prefilled, out.eval_count);

@@ -71,6 +71,7 @@ class Scheduler {
   struct Pending {
     SequenceRequest request;
     std::shared_ptr<SequenceStream> stream;
+    int32_t slot = -1;  // taken at admission
   };
   struct Active;
 

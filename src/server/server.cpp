@@ -75,6 +75,8 @@ void configure(httplib::Server& http, ServerState& state) {
   http.set_read_timeout(60, 0);
   http.set_write_timeout(30, 0);
   http.set_keep_alive_max_count(1000);
+  // An idle keep-alive connection holds a pool thread, and stop() waits for it: keep the wait short.
+  http.set_keep_alive_timeout(2);
 
   if (!config.api_key.empty()) {
     const std::string expected = "Bearer " + config.api_key;

@@ -1,0 +1,254 @@
+// Ollama API over real HTTP on loopback: field names and types, NDJSON framing, the final statistics,
+// "context", the metadata endpoints, and keep_alive.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "engine/engine.h"
+#include "server/server_test_support.h"
+#include "util/clock.h"
+
+namespace chimera::testing {
+namespace {
+
+class OllamaApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = start_server(tiny_config()).release(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static server::Server* server_;
+
+  httplib::Result post(const std::string& path, const Json& body) {
+    auto client = client_for(*server_);
+    return client.Post(path.c_str(), body.dump(), "application/json");
+  }
+};
+server::Server* OllamaApiTest::server_ = nullptr;
+
+const Json kGreedy = {{"temperature", 0}, {"num_predict", 12}, {"ignore_eos", true}};
+
+void expect_final_statistics(const Json& final, int expected_eval_count) {
+  for (const char* key : {"total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
+                          "eval_count", "eval_duration"}) {
+    ASSERT_TRUE(final.contains(key)) << key << " missing in " << final.dump();
+    EXPECT_TRUE(final[key].is_number_integer()) << key << " is not an integer: " << final.dump();
+    EXPECT_GE(final[key].get<int64_t>(), 0) << key;
+  }
+  EXPECT_EQ(final["eval_count"].get<int>(), expected_eval_count);
+  EXPECT_GT(final["prompt_eval_count"].get<int>(), 0);
+  // The phases are parts of the total.
+  EXPECT_GE(final["total_duration"].get<int64_t>(),
+            final["prompt_eval_duration"].get<int64_t>() + final["eval_duration"].get<int64_t>());
+  if (expected_eval_count > 1) {
+    EXPECT_GT(final["eval_duration"].get<int64_t>(), 0);
+  }
+  EXPECT_TRUE(final["created_at"].is_string());
+  EXPECT_EQ(final["done"], true);
+}
+
+TEST_F(OllamaApiTest, GenerateStreamsNdjsonEndingWithStatistics) {
+  ASSERT_NE(server_, nullptr);
+  const int64_t start = monotonic_ns();
+  auto res = post("/api/generate", {{"model", "tiny"}, {"prompt", "hello there"}, {"options", kGreedy}});
+  const int64_t wall = monotonic_ns() - start;
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/x-ndjson");
+  std::vector<Json> lines = parse_ndjson(res->body);
+  ASSERT_GE(lines.size(), 2u);
+  std::string text;
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["done"], false);
+    EXPECT_EQ(lines[i]["model"], "tiny");
+    ASSERT_TRUE(lines[i]["response"].is_string()) << lines[i].dump();
+    EXPECT_FALSE(lines[i].contains("eval_count"));
+    text += lines[i]["response"].get<std::string>();
+  }
+  const Json& final = lines.back();
+  expect_final_statistics(final, 12);
+  EXPECT_EQ(final["done_reason"], "length");
+  EXPECT_EQ(final["response"], "");
+  EXPECT_LE(final["total_duration"].get<int64_t>(), wall);
+  // context: the prompt tokens then the 12 generated ones, for the next request.
+  ASSERT_TRUE(final["context"].is_array());
+  EXPECT_EQ(final["context"].size(), final["prompt_eval_count"].get<size_t>() + 12);
+
+  // The same request unstreamed gives the same text in one object.
+  auto whole = post("/api/generate",
+                    {{"model", "tiny"}, {"prompt", "hello there"}, {"options", kGreedy}, {"stream", false}});
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->status, 200);
+  EXPECT_EQ(whole->get_header_value("Content-Type"), "application/json; charset=utf-8");
+  Json object = Json::parse(whole->body);
+  EXPECT_EQ(object["response"], text);
+  expect_final_statistics(object, 12);
+}
+
+TEST_F(OllamaApiTest, RawPromptIsTokenizedAsGiven) {
+  ASSERT_NE(server_, nullptr);
+  // The model's own tokenizer says how many tokens the raw prompt is (BOS included).
+  auto model = engine::Model::load(tiny_gemma_path());
+  ASSERT_TRUE(model.ok());
+  const std::string prompt = "abc def ghi";
+  const size_t expected = (*model)->tokenizer().encode(prompt, true, true).size();
+  auto res = post("/api/generate", {{"model", "tiny"}, {"prompt", prompt}, {"raw", true}, {"stream", false},
+                                    {"options", kGreedy}});
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  Json object = Json::parse(res->body);
+  EXPECT_EQ(object["prompt_eval_count"].get<size_t>(), expected);
+  EXPECT_FALSE(object.contains("context")) << "Ollama sends no context in raw mode";
+}
+
+TEST_F(OllamaApiTest, ContextContinuesAConversation) {
+  ASSERT_NE(server_, nullptr);
+  auto first = post("/api/generate", {{"model", "tiny"}, {"prompt", "one"}, {"stream", false}, {"options", kGreedy}});
+  ASSERT_TRUE(first);
+  Json a = Json::parse(first->body);
+  auto second = post("/api/generate", {{"model", "tiny"}, {"prompt", "two"}, {"stream", false}, {"options", kGreedy},
+                                       {"context", a["context"]}});
+  ASSERT_TRUE(second);
+  ASSERT_EQ(second->status, 200) << second->body;
+  Json b = Json::parse(second->body);
+  EXPECT_GT(b["prompt_eval_count"].get<size_t>(), a["context"].size());
+  // The new context starts with the old one.
+  std::vector<int> old_context = a["context"].get<std::vector<int>>();
+  std::vector<int> new_context = b["context"].get<std::vector<int>>();
+  ASSERT_GT(new_context.size(), old_context.size());
+  EXPECT_TRUE(std::equal(old_context.begin(), old_context.end(), new_context.begin()));
+}
+
+TEST_F(OllamaApiTest, ChatStreamsMessagesWithoutContext) {
+  ASSERT_NE(server_, nullptr);
+  Json body = {{"model", "tiny:latest"},
+               {"messages", Json::array({{{"role", "system"}, {"content", "be brief"}},
+                                         {{"role", "user"}, {"content", "hi"}}})},
+               {"options", kGreedy}};
+  auto res = post("/api/chat", body);
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  std::vector<Json> lines = parse_ndjson(res->body);
+  ASSERT_GE(lines.size(), 2u);
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["model"], "tiny:latest");
+    EXPECT_EQ(lines[i]["message"]["role"], "assistant");
+    EXPECT_TRUE(lines[i]["message"]["content"].is_string());
+    EXPECT_EQ(lines[i]["done"], false);
+  }
+  expect_final_statistics(lines.back(), 12);
+  EXPECT_EQ(lines.back()["message"]["content"], "");
+  EXPECT_FALSE(lines.back().contains("context"));
+}
+
+TEST_F(OllamaApiTest, TagsShowPsVersionAndRoot) {
+  ASSERT_NE(server_, nullptr);
+  auto client = client_for(*server_);
+  auto tags = client.Get("/api/tags");
+  ASSERT_TRUE(tags);
+  ASSERT_EQ(tags->status, 200);
+  Json t = Json::parse(tags->body);
+  ASSERT_EQ(t["models"].size(), 1u);
+  const Json& m = t["models"][0];
+  EXPECT_EQ(m["name"], "tiny:latest");
+  EXPECT_EQ(m["size"].get<uint64_t>(), std::filesystem::file_size(tiny_gemma_path()));
+  EXPECT_EQ(m["details"]["format"], "gguf");
+  EXPECT_EQ(m["details"]["family"], "gemma3");
+  EXPECT_EQ(m["details"]["quantization_level"], "Q8_0");
+  EXPECT_TRUE(m["modified_at"].is_string());
+
+  auto show = post("/api/show", {{"model", "tiny"}});
+  ASSERT_TRUE(show);
+  ASSERT_EQ(show->status, 200) << show->body;
+  Json s = Json::parse(show->body);
+  EXPECT_EQ(s["model_info"]["general.architecture"], "gemma3");
+  EXPECT_EQ(s["model_info"]["gemma3.context_length"], 4096);  // the synth "tiny" preset
+  EXPECT_EQ(s["model_info"]["gemma3.block_count"], 2);
+  EXPECT_EQ(s["details"]["family"], "gemma3");
+  EXPECT_TRUE(s["parameters"].is_string());
+  EXPECT_TRUE(s["modelfile"].get<std::string>().find("FROM " + tiny_gemma_path()) != std::string::npos);
+
+  auto unknown = post("/api/show", {{"model", "nope"}});
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_TRUE(Json::parse(unknown->body)["error"].is_string());
+
+  auto ps = client.Get("/api/ps");
+  ASSERT_TRUE(ps);
+  Json p = Json::parse(ps->body);
+  ASSERT_EQ(p["models"].size(), 1u);
+  EXPECT_EQ(p["models"][0]["name"], "tiny:latest");
+  EXPECT_EQ(p["models"][0]["context_length"], 512);
+  EXPECT_TRUE(p["models"][0]["expires_at"].is_string());
+  EXPECT_EQ(p["models"][0]["size_vram"], 0);
+
+  auto version = client.Get("/api/version");
+  ASSERT_TRUE(version);
+  EXPECT_FALSE(Json::parse(version->body)["version"].get<std::string>().empty());
+
+  auto root = client.Get("/");
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->status, 200);
+  EXPECT_EQ(root->body, "Ollama is running");
+  auto head = client.Head("/");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+
+  auto missing = client.Get("/api/nothing-here");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_NE(Json::parse(missing->body)["error"].get<std::string>().find("/api/nothing-here"), std::string::npos);
+}
+
+TEST_F(OllamaApiTest, EmptyPromptLoadsAndKeepAliveZeroUnloads) {
+  ASSERT_NE(server_, nullptr);
+  auto client = client_for(*server_);
+  auto loaded = post("/api/generate", {{"model", "tiny"}});
+  ASSERT_TRUE(loaded);
+  Json l = Json::parse(loaded->body);
+  EXPECT_EQ(l["done"], true);
+  EXPECT_EQ(l["done_reason"], "load");
+
+  auto unload = post("/api/chat", {{"model", "tiny"}, {"messages", Json::array()}, {"keep_alive", 0}});
+  ASSERT_TRUE(unload);
+  Json u = Json::parse(unload->body);
+  EXPECT_EQ(u["done_reason"], "unload");
+  EXPECT_EQ(u["message"]["content"], "");
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto ps = client.Get("/api/ps");
+        return ps && Json::parse(ps->body)["models"].empty();
+      },
+      std::chrono::seconds(10)))
+      << "the model stayed loaded after keep_alive 0";
+
+  // The next request loads it again and says so in load_duration; a warm one pays nothing.
+  auto cold = post("/api/generate", {{"model", "tiny"}, {"prompt", "x"}, {"stream", false}, {"options", kGreedy}});
+  ASSERT_TRUE(cold);
+  ASSERT_EQ(cold->status, 200) << cold->body;
+  EXPECT_GT(Json::parse(cold->body)["load_duration"].get<int64_t>(), 0);
+  auto warm = post("/api/generate", {{"model", "tiny"}, {"prompt", "x"}, {"stream", false}, {"options", kGreedy},
+                                     {"keep_alive", "5m"}});
+  ASSERT_TRUE(warm);
+  EXPECT_EQ(Json::parse(warm->body)["load_duration"].get<int64_t>(), 0);
+  auto ps = client.Get("/api/ps");
+  ASSERT_TRUE(ps);
+  EXPECT_EQ(Json::parse(ps->body)["models"].size(), 1u);
+}
+
+TEST_F(OllamaApiTest, IgnoredOptionsAreNamedInAHeader) {
+  ASSERT_NE(server_, nullptr);
+  Json options = kGreedy;
+  options["mirostat"] = 2;
+  options["num_keep"] = 4;           // no effect on output: not reported
+  options["made_up_option"] = "x";   // unknown: ignored, as Ollama does
+  auto res = post("/api/generate", {{"model", "tiny"}, {"prompt", "x"}, {"stream", false}, {"options", options}});
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("X-Chimera-Ignored-Options"), "mirostat");
+}
+
+}  // namespace
+}  // namespace chimera::testing
