@@ -289,8 +289,8 @@ Status ingest_jsonl_file(const std::string& path, FileReport& report, const Inge
   }
   if (bad_lines > 0) {
     report.warnings.push_back(fmt::format(
-        "{} {} not JSON objects (first at line {}); skipped", bad_lines,
-        bad_lines == 1 ? "line is" : "lines are", first_bad_line));
+        "{} {} not {} (first at line {}); skipped", bad_lines, bad_lines == 1 ? "line is" : "lines are",
+        bad_lines == 1 ? "a JSON object" : "JSON objects", first_bad_line));
   }
   report.tables.push_back(std::move(builder).finish());
   collect_dates(report);

@@ -290,7 +290,9 @@ std::string comparison_report_markdown(const RunDescription& run, const AgentRun
       std::string diff = c.welch ? fmt::format("{} ({} to {})", fixed(c.welch->difference, d), fixed(c.welch->ci.lower, d),
                                                fixed(c.welch->ci.upper, d))
                                  : "-";
-      std::string rel = c.relative_ci ? fmt::format("{:+.1f}% ({:+.1f}% to {:+.1f}%)", (c.mean_a ? (c.mean_b / c.mean_a - 1) * 100 : 0),
+      // A relative change means something only between two positive means (not for residuals).
+      bool relative_ok = c.relative_ci && c.mean_a > 0 && c.mean_b > 0;
+      std::string rel = relative_ok ? fmt::format("{:+.1f}% ({:+.1f}% to {:+.1f}%)", (c.mean_a ? (c.mean_b / c.mean_a - 1) * 100 : 0),
                                                     c.relative_ci->lower * 100, c.relative_ci->upper * 100)
                                       : "-";
       std::string p = c.welch ? lab::format_p_value(c.welch->p) + (c.p_holm ? " (" + lab::format_p_value(*c.p_holm) + ")" : "") : "-";

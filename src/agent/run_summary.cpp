@@ -124,6 +124,8 @@ RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result
     for (const auto& e : result.executions) {
       if (e.arm != arm.name || !e.ok) continue;
       g.scores.push_back(e.validation.grounding_score());
+      g.checked += e.validation.checked();
+      g.grounded += e.validation.grounded();
       g.findings += e.validation.findings.size();
       for (const auto& f : e.validation.findings) ++g.findings_by_kind[std::string(finding_kind_name(f.kind))];
     }

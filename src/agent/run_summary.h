@@ -47,6 +47,7 @@ struct PairImprovement {
 struct ArmGrounding {
   std::string arm;
   std::vector<double> scores;     // per successful execution
+  size_t checked = 0, grounded = 0;  // numbers and dates, over all executions
   size_t findings = 0;            // over all executions
   std::map<std::string, size_t> findings_by_kind;
   std::optional<double> mean_score() const;

@@ -133,6 +133,10 @@ int run_main(const RunArgs& a) {
   std::printf("backend: %s (%s)\n", choice->spec.c_str(), choice->reason.c_str());
   auto backend = llm::make_backend(choice->spec);
   if (!backend.ok()) return report_error(backend.status());
+  // A server may serve a dummy-weight model too (chimera serve marks it): say so in every report.
+  if (auto description = (*backend)->describe(choice->model); description.ok() && description->entry.synthetic) {
+    choice->synthetic = true;
+  }
 
   agent::RunDescription run;
   run.today_iso = today_iso_date();
@@ -258,8 +262,9 @@ int run_main(const RunArgs& a) {
   size_t findings = 0;
   for (const auto& g : summary.grounding) {
     findings += g.findings;
-    std::printf("grounding %s: %s over %zu reports, %zu findings\n", g.arm.c_str(),
-                g.mean_score() ? fmt::format("{:.1f}%", *g.mean_score() * 100).c_str() : "-", g.scores.size(), g.findings);
+    std::printf("grounding %s: %zu of %zu numbers and dates grounded over %zu reports (mean score %s), %zu findings\n",
+                g.arm.c_str(), g.grounded, g.checked, g.scores.size(),
+                g.mean_score() ? fmt::format("{:.1f}%", *g.mean_score() * 100).c_str() : "-", g.findings);
   }
   if (run.backend.synthetic) {
     std::printf("note: dummy weights: the reports' text is not meaningful; the timings are real for this "
