@@ -179,11 +179,17 @@ inline CodeGroup load_q5_0(const uint8_t* w, int n) {
   const __m512i second = load_window(w + 24, kBytes * n - 24, n == 4);
   const __m512 d = gather_scales(first, second, 0, 11, 22, 32 + 33 - 12);
   // High bits: qh_b's bits 0..15 belong to block b's values 0..15 (lane b of lo), bits 16..31 to hi.
-  const __m512i qh_index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                            32 + 35 - 12, 24, 13, 2, 32 + 34 - 12, 23, 12, 1);
-  const __m128i qh = _mm512_castsi512_si128(_mm512_permutex2var_epi16(first, qh_index, second));
-  const __mmask64 high_lo = _cvtu64_mask64(static_cast<uint64_t>(_mm_cvtsi128_si64(qh)));
-  const __mmask64 high_hi = _cvtu64_mask64(static_cast<uint64_t>(_mm_extract_epi64(qh, 1)));
+  // Put qh_b's two words at the start of lane b, spread each bit's byte over 8 bytes, and test bit j%8
+  // of byte j: a byte mask without leaving the vector unit.
+  const __m512i qh_index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 32 + 35 - 12, 32 + 34 - 12, 0, 0, 0, 0, 0, 0, 24, 23,  //
+                                            0, 0, 0, 0, 0, 0, 13, 12, 0, 0, 0, 0, 0, 0, 2, 1);
+  const __m512i qh = _mm512_permutex2var_epi16(first, qh_index, second);
+  const __m512i spread_lo = _mm512_set_epi64(0x0101010101010101, 0, 0x0101010101010101, 0, 0x0101010101010101, 0,
+                                             0x0101010101010101, 0);
+  const __m512i spread_hi = _mm512_add_epi8(spread_lo, _mm512_set1_epi8(2));
+  const __m512i bit = _mm512_set1_epi64(static_cast<int64_t>(0x8040201008040201ull));
+  const __mmask64 high_lo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spread_lo), bit);
+  const __mmask64 high_hi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spread_hi), bit);
   const __m512i sixteen = _mm512_set1_epi8(16);
   lo = _mm512_mask_add_epi8(lo, high_lo, lo, sixteen);
   hi = _mm512_mask_add_epi8(hi, high_hi, hi, sixteen);
