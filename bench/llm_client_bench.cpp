@@ -1,8 +1,10 @@
 // What the HTTP backends cost on top of the server. Two goals (docs: llm task):
-//  - the Ollama NDJSON path handles >= 200,000 streamed tokens per second on one core: parse each line,
+//  - the Ollama NDJSON path handles >= 200,000 streamed tokens per second on one core: parse each
+//  line,
 //    record its arrival clock, hand its text to the caller (BM_OllamaStreamDecode, tokens_per_s);
 //  - the client adds < 1 ms to TTFT against a local server that answers at once
-//    (BM_TtftOverheadLoopback: client_ttft_us vs raw_ttft_us, a bare socket doing the same exchange).
+//    (BM_TtftOverheadLoopback: client_ttft_us vs raw_ttft_us, a bare socket doing the same
+//    exchange).
 // Run: build/<dir>/bench/llm_client_bench
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
@@ -30,12 +32,14 @@ using namespace chimera::llm;
 
 // A realistic streamed line, as docs/api.md shows them (about 100 bytes).
 std::string ollama_line(int i) {
-  return "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T08:52:19.385406455-07:00\",\"response\":\" w" +
+  return "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T08:52:19.385406455-07:00\","
+         "\"response\":\" w" +
          std::to_string(i % 1000) + "\",\"done\":false}\n";
 }
 
 std::string ollama_final(int tokens) {
-  return "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T19:22:45.499127Z\",\"response\":\"\",\"done\":true,"
+  return "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T19:22:45.499127Z\",\"response\":\"\","
+         "\"done\":true,"
          "\"done_reason\":\"stop\",\"total_duration\":4935886791,\"load_duration\":534986708,"
          "\"prompt_eval_count\":26,\"prompt_eval_duration\":107345000,\"eval_count\":" +
          std::to_string(tokens) + ",\"eval_duration\":4289432000}\n";
@@ -80,8 +84,8 @@ void BM_OllamaStreamDecode(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kTokens);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(all.size()));
-  state.counters["tokens_per_s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kTokens), benchmark::Counter::kIsRate);
+  state.counters["tokens_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kTokens), benchmark::Counter::kIsRate);
   state.SetLabel(read_per_line ? "one read per line" : "16 KiB reads");
 }
 BENCHMARK(BM_OllamaStreamDecode)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
@@ -91,11 +95,13 @@ void BM_OpenAIStreamDecode(benchmark::State& state) {
   constexpr int kTokens = 4096;
   std::vector<std::string> reads;
   for (int i = 0; i < kTokens; ++i) {
-    reads.push_back("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
-                    "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" w" +
-                    std::to_string(i % 1000) + "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    reads.push_back(
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+        "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" w" +
+        std::to_string(i % 1000) + "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
   }
-  reads.push_back("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":4096}}\n\n");
+  reads.push_back(
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":4096}}\n\n");
   reads.push_back("data: [DONE]\n\n");
   for (auto _ : state) {
     CallRecord record;
@@ -107,8 +113,8 @@ void BM_OpenAIStreamDecode(benchmark::State& state) {
     if (!decoder.finish(monotonic_ns()).is_ok()) state.SkipWithError("stream incomplete");
     benchmark::DoNotOptimize(record.text.data());
   }
-  state.counters["tokens_per_s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kTokens), benchmark::Counter::kIsRate);
+  state.counters["tokens_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kTokens), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_OpenAIStreamDecode)->Unit(benchmark::kMicrosecond);
 
@@ -116,15 +122,18 @@ BENCHMARK(BM_OpenAIStreamDecode)->Unit(benchmark::kMicrosecond);
 class ImmediateServer {
  public:
   ImmediateServer() {
-    server_.set_keep_alive_max_count(1 << 30);  // both clients keep one connection for the whole run
+    server_.set_keep_alive_max_count(1
+                                     << 30);  // both clients keep one connection for the whole run
     // As Go (Ollama) and uvicorn (vLLM) do: without it the body waits ~40 ms for a delayed ACK.
     server_.set_tcp_nodelay(true);
     server_.Post("/api/show", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(R"({"parameters":"num_ctx 4096","details":{"family":"llama"},"model_info":{}})",
-                      "application/json");
+      res.set_content(
+          R"({"parameters":"num_ctx 4096","details":{"family":"llama"},"model_info":{}})",
+          "application/json");
     });
     server_.Get("/api/ps", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(R"({"models":[{"name":"llama3.2:latest","model":"llama3.2:latest"}]})", "application/json");
+      res.set_content(R"({"models":[{"name":"llama3.2:latest","model":"llama3.2:latest"}]})",
+                      "application/json");
     });
     server_.Post("/api/generate", [](const httplib::Request&, httplib::Response& res) {
       res.set_chunked_content_provider("application/x-ndjson", [](size_t, httplib::DataSink& sink) {
@@ -154,7 +163,8 @@ class ImmediateServer {
   int port_ = 0;
 };
 
-// The least a client can do: one kept-alive socket, a prebuilt request, wait for the first token line.
+// The least a client can do: one kept-alive socket, a prebuilt request, wait for the first token
+// line.
 class RawClient {
  public:
   explicit RawClient(int port) : port_(port) {}
@@ -164,10 +174,13 @@ class RawClient {
   // Returns the ns from sending the request to the first token's bytes, or -1.
   int64_t ttft_ns(const std::string& body) {
     if (fd_ < 0 && !connect_now()) return -1;
-    std::string request = "POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    std::string request =
+        "POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     int64_t start = monotonic_ns();
-    if (::send(fd_, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) return -1;
+    if (::send(fd_, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size()))
+      return -1;
     std::string got;
     int64_t first_token = -1;
     char buffer[8192];
@@ -176,7 +189,8 @@ class RawClient {
       ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
       if (n <= 0) return -1;
       got.append(buffer, static_cast<size_t>(n));
-      if (first_token < 0 && got.find("\"response\"") != std::string::npos) first_token = monotonic_ns();
+      if (first_token < 0 && got.find("\"response\"") != std::string::npos)
+        first_token = monotonic_ns();
     }
     return first_token - start;
   }
@@ -214,7 +228,8 @@ void BM_TtftOverheadLoopback(benchmark::State& state) {
   RawClient raw(server.port());
   Request request;
   request.prompt = "Why is the sky blue?";
-  const std::string raw_body = R"({"model":"llama3.2","prompt":"Why is the sky blue?","stream":true})";
+  const std::string raw_body =
+      R"({"model":"llama3.2","prompt":"Why is the sky blue?","stream":true})";
   std::vector<int64_t> client_ns, raw_ns, e2e_ns;
   for (int warm = 0; warm < 5; ++warm) {  // connections open, /api/show cached
     backend.generate(request);

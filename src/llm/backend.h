@@ -1,5 +1,5 @@
-// llm::Backend: the only way agent/ and lab/ reach a model. Implementations: EmbeddedBackend (engine
-// in-process), OllamaBackend (HTTP NDJSON), OpenAIBackend (HTTP SSE).
+// llm::Backend: the only way agent/ and lab/ reach a model. Implementations: EmbeddedBackend
+// (engine in-process), OllamaBackend (HTTP NDJSON), OpenAIBackend (HTTP SSE).
 #pragma once
 
 #include <functional>
@@ -33,9 +33,12 @@ class Backend {
   virtual CallRecord generate(const Request& request, const OnText& on_text = {}) = 0;
   virtual Result<std::vector<ModelEntry>> list_models() = 0;
   virtual Result<ModelDescription> describe(const std::string& model) = 0;
-  // Counts prompt tokens as the backend would (engine tokenizer, or a server endpoint); nullopt when
-  // the backend cannot tell.
-  virtual std::optional<int64_t> count_prompt_tokens(const Request& request) { (void)request; return std::nullopt; }
+  // Counts prompt tokens as the backend would (engine tokenizer, or a server endpoint); nullopt
+  // when the backend cannot tell.
+  virtual std::optional<int64_t> count_prompt_tokens(const Request& request) {
+    (void)request;
+    return std::nullopt;
+  }
   // The server's own version ("0.6.2" from Ollama /api/version), for self-describing results.
   virtual Result<std::string> version() {
     return Status(ErrorCode::kUnsupported, name() + " does not report a version");

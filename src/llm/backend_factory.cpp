@@ -14,8 +14,8 @@ constexpr std::string_view kForms =
     "use embedded:PATH.gguf, ollama://host:port/MODEL, openai://host:port/MODEL or ollama:NAME:TAG";
 
 // "host:port/model" after the scheme; the model may itself hold '/' and ':'.
-Result<BackendSpec> parse_server(std::string_view spec, std::string_view rest, BackendSpec::Kind kind,
-                                 bool tls, int default_port) {
+Result<BackendSpec> parse_server(std::string_view spec, std::string_view rest,
+                                 BackendSpec::Kind kind, bool tls, int default_port) {
   BackendSpec out;
   out.kind = kind;
   size_t slash = rest.find('/');
@@ -29,8 +29,9 @@ Result<BackendSpec> parse_server(std::string_view spec, std::string_view rest, B
   if (has_port) {
     auto port = parse_int(std::string_view(host).substr(colon + 1));
     if (!port || *port <= 0 || *port > 65535) {
-      return make_error(ErrorCode::kInvalidArgument, "backend '{}': port '{}' is not a number from 1 to 65535",
-                        spec, host.substr(colon + 1));
+      return make_error(ErrorCode::kInvalidArgument,
+                        "backend '{}': port '{}' is not a number from 1 to 65535", spec,
+                        host.substr(colon + 1));
     }
   } else if (!tls) {
     host += fmt::format(":{}", default_port);
@@ -43,7 +44,8 @@ Result<BackendSpec> parse_server(std::string_view spec, std::string_view rest, B
 
 Result<BackendSpec> parse_backend_spec(std::string_view spec_text) {
   std::string_view spec = trim(spec_text);
-  if (spec.empty()) return make_error(ErrorCode::kInvalidArgument, "empty backend name; {}", kForms);
+  if (spec.empty())
+    return make_error(ErrorCode::kInvalidArgument, "empty backend name; {}", kForms);
   struct Scheme {
     std::string_view prefix;
     BackendSpec::Kind kind;
@@ -67,25 +69,31 @@ Result<BackendSpec> parse_backend_spec(std::string_view spec_text) {
   if (starts_with(spec, "embedded:")) {
     std::string_view path = spec.substr(9);
     if (path.empty()) {
-      return make_error(ErrorCode::kInvalidArgument, "backend '{}' names no file; use embedded:PATH.gguf", spec);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "backend '{}' names no file; use embedded:PATH.gguf", spec);
     }
     return BackendSpec{BackendSpec::Kind::kEmbedded, std::string(path), ""};
   }
-  if (starts_with(spec, "ollama:")) {  // a model in the local Ollama store, run by the embedded engine
+  if (starts_with(spec,
+                  "ollama:")) {  // a model in the local Ollama store, run by the embedded engine
     std::string_view name = spec.substr(7);
     if (name.empty() || name.front() == ':' || name.back() == ':') {
-      return make_error(ErrorCode::kInvalidArgument, "backend '{}' names no model; use ollama:NAME:TAG "
-                        "(for example ollama:gemma3:1b)", spec);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "backend '{}' names no model; use ollama:NAME:TAG "
+                        "(for example ollama:gemma3:1b)",
+                        spec);
     }
     std::string location = "ollama:" + std::string(name);
     if (name.find(':') == std::string_view::npos) location += ":latest";
     return BackendSpec{BackendSpec::Kind::kEmbedded, location, ""};
   }
-  if (ends_with(to_lower(spec), ".gguf")) return BackendSpec{BackendSpec::Kind::kEmbedded, std::string(spec), ""};
+  if (ends_with(to_lower(spec), ".gguf"))
+    return BackendSpec{BackendSpec::Kind::kEmbedded, std::string(spec), ""};
   if (starts_with(spec, "http://") || starts_with(spec, "https://")) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "backend '{}' does not say which API the server speaks; write ollama://{} or openai://{}",
-                      spec, spec.substr(spec.find("//") + 2), spec.substr(spec.find("//") + 2));
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "backend '{}' does not say which API the server speaks; write ollama://{} or openai://{}",
+        spec, spec.substr(spec.find("//") + 2), spec.substr(spec.find("//") + 2));
   }
   return make_error(ErrorCode::kInvalidArgument, "unknown backend '{}'; {}", spec, kForms);
 }
@@ -108,7 +116,8 @@ Result<std::unique_ptr<Backend>> make_backend(std::string_view spec_text) {
     case BackendSpec::Kind::kEmbedded:
       return make_embedded_backend(spec);
   }
-  return make_error(ErrorCode::kInternal, "backend kind {} is not handled", static_cast<int>(spec.kind));
+  return make_error(ErrorCode::kInternal, "backend kind {} is not handled",
+                    static_cast<int>(spec.kind));
 }
 
 }  // namespace chimera::llm

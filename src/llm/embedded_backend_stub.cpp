@@ -5,10 +5,11 @@
 namespace chimera::llm {
 
 Result<std::unique_ptr<Backend>> make_embedded_backend(const BackendSpec& spec) {
-  return make_error(ErrorCode::kUnsupported,
-                    "{}: the embedded engine is not built into this binary yet; use ollama://host:port/MODEL "
-                    "or openai://host:port/MODEL",
-                    spec.location);
+  return make_error(
+      ErrorCode::kUnsupported,
+      "{}: the embedded engine is not built into this binary yet; use ollama://host:port/MODEL "
+      "or openai://host:port/MODEL",
+      spec.location);
 }
 
 }  // namespace chimera::llm

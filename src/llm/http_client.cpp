@@ -102,7 +102,8 @@ struct HttpClient::Impl {
     self->last_activity_ns = now;
     HttpResponse& response = *self->response;
     if (response.t_first_byte_ns == 0) response.t_first_byte_ns = now;
-    if (response.http_status == 0) curl_easy_getinfo(self->easy, CURLINFO_RESPONSE_CODE, &response.http_status);
+    if (response.http_status == 0)
+      curl_easy_getinfo(self->easy, CURLINFO_RESPONSE_CODE, &response.http_status);
     response.any_body_byte = true;
     std::string_view bytes(data, size * count);
     bool success = response.http_status >= 200 && response.http_status < 300;
@@ -165,7 +166,8 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
   headers = curl_slist_append(headers, ("Accept: " + options.accept).c_str());
   headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip before the body
   if (method == "POST") headers = curl_slist_append(headers, "Content-Type: application/json");
-  for (const std::string& header : extra_headers_) headers = curl_slist_append(headers, header.c_str());
+  for (const std::string& header : extra_headers_)
+    headers = curl_slist_append(headers, header.c_str());
 
   const int max_attempts = std::max(1, options.max_attempts);
   int64_t backoff_ms = std::max<int64_t>(1, options.retry_backoff_ms);
@@ -189,7 +191,8 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
     curl_easy_setopt(easy, CURLOPT_NOPROXY, no_proxy.c_str());
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout_ms));
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(options.connect_timeout_ms));
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, impl.error_buffer);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Impl::on_header);
@@ -211,7 +214,8 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
       int running = 0;
       CURLMcode code = curl_multi_perform(impl.multi, &running);
       if (code != CURLM_OK) {
-        aborted = make_error(ErrorCode::kInternal, "libcurl multi error: {}", curl_multi_strerror(code));
+        aborted =
+            make_error(ErrorCode::kInternal, "libcurl multi error: {}", curl_multi_strerror(code));
         break;
       }
       int left = 0;
@@ -229,8 +233,8 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
       }
       if (connected_at_ns == 0) {
         // The read timeout counts from when the request could go out: a reused connection has no
-        // connect time, but every transfer has a pre-transfer time. Past the connect timeout, libcurl
-        // would have failed had it not connected.
+        // connect time, but every transfer has a pre-transfer time. Past the connect timeout,
+        // libcurl would have failed had it not connected.
         curl_off_t ready_us = 0;
         curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &ready_us);
         if (ready_us > 0 || now - response.t_start_ns > options.connect_timeout_ms * 1'000'000) {
@@ -240,10 +244,11 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
       if (connected_at_ns != 0) {
         int64_t silent_ns = now - std::max(impl.last_activity_ns, connected_at_ns);
         if (silent_ns > options.read_timeout_ms * 1'000'000) {
-          aborted = make_error(ErrorCode::kTimeout,
-                               "{}: no data for {:.1f} s (read timeout {} ms); the server is stalled "
-                               "or overloaded, or raise the read timeout",
-                               url, ns_to_s(silent_ns), options.read_timeout_ms);
+          aborted =
+              make_error(ErrorCode::kTimeout,
+                         "{}: no data for {:.1f} s (read timeout {} ms); the server is stalled "
+                         "or overloaded, or raise the read timeout",
+                         url, ns_to_s(silent_ns), options.read_timeout_ms);
           break;
         }
       }
@@ -256,7 +261,8 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
     long new_connections = 0;
     curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_connections);
     response.timings.connection_reused = new_connections == 0 && finished && result == CURLE_OK;
-    if (response.http_status == 0) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &response.http_status);
+    if (response.http_status == 0)
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &response.http_status);
     curl_multi_remove_handle(impl.multi, easy);
     response.timings.attempts = attempt;
 
@@ -284,7 +290,8 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
   impl.on_body = nullptr;
   if (!response.status.is_ok() || result == CURLE_OK) return response;
 
-  std::string detail = impl.error_buffer[0] != '\0' ? impl.error_buffer : curl_easy_strerror(result);
+  std::string detail =
+      impl.error_buffer[0] != '\0' ? impl.error_buffer : curl_easy_strerror(result);
   const int attempts = response.timings.attempts;
   std::string tries = attempts > 1 ? fmt::format(", {} attempts", attempts) : "";
   switch (result) {
@@ -295,11 +302,11 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
                                    detail, tries, unreachable_hint_);
       break;
     case CURLE_OPERATION_TIMEDOUT:
-      response.status =
-          response.t_first_byte_ns == 0 && !response.timings.connect_ns
-              ? make_error(ErrorCode::kUnavailable, "cannot connect to {} (no answer within {} ms); {}",
-                           url, options.connect_timeout_ms, unreachable_hint_)
-              : make_error(ErrorCode::kTimeout, "{}: timed out ({})", url, detail);
+      response.status = response.t_first_byte_ns == 0 && !response.timings.connect_ns
+                            ? make_error(ErrorCode::kUnavailable,
+                                         "cannot connect to {} (no answer within {} ms); {}", url,
+                                         options.connect_timeout_ms, unreachable_hint_)
+                            : make_error(ErrorCode::kTimeout, "{}: timed out ({})", url, detail);
       break;
     case CURLE_WRITE_ERROR:
       if (impl.stopped_by_callback) {
@@ -308,10 +315,11 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
       }
       [[fallthrough]];
     default:
-      response.status = make_error(
-          ErrorCode::kUnavailable, "{}: the connection failed {} ({})", url,
-          response.t_first_byte_ns == 0 ? "before any response" : "before the response was complete",
-          detail);
+      response.status =
+          make_error(ErrorCode::kUnavailable, "{}: the connection failed {} ({})", url,
+                     response.t_first_byte_ns == 0 ? "before any response"
+                                                   : "before the response was complete",
+                     detail);
       break;
   }
   return response;
@@ -374,7 +382,7 @@ std::string error_message_from_body(std::string_view body) {
 Status http_error_status(const HttpResponse& response, std::string_view url) {
   std::string message = error_message_from_body(response.body);
   if (message.empty()) message = "(no error message in the body)";
-  ErrorCode code = response.http_status == 404 ? ErrorCode::kNotFound
+  ErrorCode code = response.http_status == 404   ? ErrorCode::kNotFound
                    : response.http_status == 503 ? ErrorCode::kUnavailable
                                                  : ErrorCode::kRemoteError;
   return make_error(code, "HTTP {} from {}: {}", response.http_status, url, message);

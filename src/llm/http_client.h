@@ -34,12 +34,12 @@ struct HttpCallOptions {
 };
 
 struct HttpResponse {
-  // Transport outcome: ok when a complete response arrived (whatever its HTTP status), otherwise why
-  // not (kUnavailable, kTimeout, kCancelled, kIoError for a connection cut mid-body).
+  // Transport outcome: ok when a complete response arrived (whatever its HTTP status), otherwise
+  // why not (kUnavailable, kTimeout, kCancelled, kIoError for a connection cut mid-body).
   Status status;
   long http_status = 0;  // 0 when no status line arrived
   std::string content_type;
-  std::string body;      // the whole body, except a streamed 2xx body (given to the callback)
+  std::string body;  // the whole body, except a streamed 2xx body (given to the callback)
   bool any_body_byte = false;
   int64_t t_start_ns = 0;       // monotonic, just before the request was handed to libcurl
   int64_t t_first_byte_ns = 0;  // first response byte (status line); 0 when none came
@@ -112,12 +112,14 @@ class HttpClientPool {
   std::vector<std::unique_ptr<HttpClient>> idle_;
 };
 
-// The message of an HTTP error body in any of the shapes servers use: {"error":"..."} (Ollama, TGI),
+// The message of an HTTP error body in any of the shapes servers use: {"error":"..."} (Ollama,
+// TGI),
 // {"error":{"message":"..."}} (OpenAI, vLLM, llama.cpp), {"message":"..."} (older vLLM),
 // {"detail":...} (FastAPI validation). Falls back to the body's start; empty for an empty body.
 std::string error_message_from_body(std::string_view body);
 
-// "HTTP 404 from http://h:1/api/generate: model 'x' not found" as a kRemoteError (kNotFound for 404).
+// "HTTP 404 from http://h:1/api/generate: model 'x' not found" as a kRemoteError (kNotFound for
+// 404).
 Status http_error_status(const HttpResponse& response, std::string_view url);
 
 }  // namespace chimera::llm

@@ -1,5 +1,5 @@
-// Tolerant field access on parsed JSON objects from servers: a missing or mistyped field is "absent",
-// never an exception and never a zero standing in for a number.
+// Tolerant field access on parsed JSON objects from servers: a missing or mistyped field is
+// "absent", never an exception and never a zero standing in for a number.
 #pragma once
 
 #include <cmath>
@@ -24,7 +24,8 @@ inline std::optional<int64_t> get_int(const nlohmann::json& object, std::string_
   if (value->is_number_integer()) return value->get<int64_t>();
   if (value->is_number_float()) {
     double d = value->get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e18) return static_cast<int64_t>(d);
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e18)
+      return static_cast<int64_t>(d);
   }
   return std::nullopt;
 }

@@ -84,7 +84,8 @@ std::string excerpt(std::string_view text, size_t max_bytes) {
 Result<nlohmann::json> parse_json_line(std::string_view line, int64_t line_number) {
   try {
     return nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {  // contained here: errors are values past this line
+  } catch (
+      const nlohmann::json::exception& e) {  // contained here: errors are values past this line
     return make_error(ErrorCode::kParseError, "line {} of the stream is not valid JSON ({}): {}",
                       line_number, e.what(), excerpt(line));
   }

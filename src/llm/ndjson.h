@@ -1,5 +1,6 @@
-// Incremental NDJSON (newline-delimited JSON, Ollama's streaming format) line splitter. Bytes arrive
-// split anywhere (mid-line, several lines per read); complete lines come out, without their "\n" or
+// Incremental NDJSON (newline-delimited JSON, Ollama's streaming format) line splitter. Bytes
+// arrive split anywhere (mid-line, several lines per read); complete lines come out, without their
+// "\n" or
 // "\r\n". A line too long for the limit is an error, never unbounded memory.
 #pragma once
 

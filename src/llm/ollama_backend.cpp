@@ -19,13 +19,14 @@ using nlohmann::json;
 namespace jf = json_fields;
 
 constexpr std::string_view kHint = "is Ollama running? start it with: ollama serve";
-// Dense text runs about 4 bytes per token; a prompt evaluated at more than this many bytes per token
-// most likely lost its head to truncation.
+// Dense text runs about 4 bytes per token; a prompt evaluated at more than this many bytes per
+// token most likely lost its head to truncation.
 constexpr int64_t kMaxPlausibleBytesPerToken = 16;
 constexpr int64_t kMinBytesForTruncationCheck = 2048;
 
 std::string with_latest(std::string_view name) {
-  return name.find(':') == std::string_view::npos ? std::string(name) + ":latest" : std::string(name);
+  return name.find(':') == std::string_view::npos ? std::string(name) + ":latest"
+                                                  : std::string(name);
 }
 
 HttpCallOptions call_options(const Request& request) {
@@ -90,7 +91,8 @@ Options parse_ollama_parameters(std::string_view text, std::map<std::string, std
       stops.push_back(value);
       continue;
     }
-    bool known = std::find(option_names().begin(), option_names().end(), name) != option_names().end();
+    bool known =
+        std::find(option_names().begin(), option_names().end(), name) != option_names().end();
     if (!known || !options.set(name, value).is_ok()) {
       if (other != nullptr) (*other)[name] = value;
     }
@@ -129,7 +131,8 @@ Result<std::vector<ModelEntry>> OllamaBackend::list_models() {
     ModelEntry entry;
     entry.name = jf::get_string(item, "name");
     if (entry.name.empty()) entry.name = jf::get_string(item, "model");
-    entry.size_bytes = static_cast<uint64_t>(std::max<int64_t>(0, jf::get_int(item, "size").value_or(0)));
+    entry.size_bytes =
+        static_cast<uint64_t>(std::max<int64_t>(0, jf::get_int(item, "size").value_or(0)));
     if (const json* details = jf::find(item, "details")) {
       entry.family = jf::get_string(*details, "family");
       entry.parameter_size = jf::get_string(*details, "parameter_size");
@@ -161,7 +164,8 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
   HttpResponse response = client.post_json("/api/show", request.dump(), call);
   if (response.status.is_ok() && response.http_status == 404 &&
       !json::parse(response.body, nullptr, false).contains("error")) {
-    // A 404 without Ollama's error object: the endpoint is missing (a proxy, an imitation), not the model.
+    // A 404 without Ollama's error object: the endpoint is missing (a proxy, an imitation), not the
+    // model.
     return make_error(ErrorCode::kUnsupported, "{} answered 404 without an error object", url);
   }
   CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(response, url));
@@ -192,7 +196,8 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
     std::string arch = jf::get_string(*info, "general.architecture");
     description.context_length = jf::get_int(*info, arch + ".context_length");
     for (auto it = info->begin(); !description.context_length && it != info->end(); ++it) {
-      if (ends_with(it.key(), ".context_length")) description.context_length = jf::get_int(*info, it.key());
+      if (ends_with(it.key(), ".context_length"))
+        description.context_length = jf::get_int(*info, it.key());
     }
     if (!arch.empty()) description.details["architecture"] = arch;
   }
@@ -204,9 +209,11 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
 Result<std::string> OllamaBackend::version() {
   auto client = pool_.acquire();
   std::string url = config_.base_url + "/api/version";
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client->get("/api/version", metadata_call({})), url));
+  CHIMERA_ASSIGN_OR_RETURN(json body,
+                           parse_body(client->get("/api/version", metadata_call({})), url));
   std::string version = jf::get_string(body, "version");
-  if (version.empty()) return make_error(ErrorCode::kParseError, "{} has no \"version\" field", url);
+  if (version.empty())
+    return make_error(ErrorCode::kParseError, "{} has no \"version\" field", url);
   return version;
 }
 
@@ -236,12 +243,14 @@ Status OllamaBackend::unknown_model_error(const std::string& model, const Status
   if (models.ok()) {
     std::vector<std::string> names;
     for (const ModelEntry& entry : *models) names.push_back(entry.name);
-    available = names.empty() ? "this server has no models" : "this server has: " + join(names, ", ");
+    available =
+        names.empty() ? "this server has no models" : "this server has: " + join(names, ", ");
   } else {
     available = "the model list could not be read either";
   }
-  return make_error(ErrorCode::kNotFound, "{}: model '{}' not found ({}); {}; pull it with: ollama pull {}",
-                    name(), model, cause.message(), available, model);
+  return make_error(ErrorCode::kNotFound,
+                    "{}: model '{}' not found ({}); {}; pull it with: ollama pull {}", name(),
+                    model, cause.message(), available, model);
 }
 
 std::string OllamaBackend::build_body(const Request& request, const std::string& model,
@@ -289,8 +298,9 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
     return record;
   }
   if (request.ignore_eos) {
-    record.warnings.push_back("Ollama cannot ignore end-of-sequence; the answer may stop before "
-                              "num_predict tokens");
+    record.warnings.push_back(
+        "Ollama cannot ignore end-of-sequence; the answer may stop before "
+        "num_predict tokens");
   }
   auto client = pool_.acquire();
   const HttpCallOptions call = call_options(request);
@@ -314,8 +324,9 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
   if (config_.check_residency) {
     auto loaded = loaded_with(*client, metadata_call(call));
     if (loaded.ok()) {
-      was_loaded = std::any_of(loaded->begin(), loaded->end(),
-                               [&](const std::string& n) { return same_ollama_model(n, record.model); });
+      was_loaded = std::any_of(loaded->begin(), loaded->end(), [&](const std::string& n) {
+        return same_ollama_model(n, record.model);
+      });
     }
   }
 
@@ -357,7 +368,8 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
   }
   record.ok = outcome.is_ok();
   if (!outcome.is_ok()) {
-    fail_record(record, outcome.code() == ErrorCode::kRemoteError || outcome.code() == ErrorCode::kParseError
+    fail_record(record, outcome.code() == ErrorCode::kRemoteError ||
+                                outcome.code() == ErrorCode::kParseError
                             ? outcome.with_context(url)
                             : outcome);
   }
@@ -366,7 +378,8 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
   return record;
 }
 
-void OllamaBackend::settle(const Request& request, const std::optional<ModelDescription>& description,
+void OllamaBackend::settle(const Request& request,
+                           const std::optional<ModelDescription>& description,
                            std::optional<bool> was_loaded, CallRecord& record) const {
   settle_token_count(record, record.server.eval_count);
   record.prompt_tokens = record.server.prompt_eval_count;
@@ -390,7 +403,8 @@ void OllamaBackend::settle(const Request& request, const std::optional<ModelDesc
     record.warnings.push_back(fmt::format(
         "the model was not loaded before this call (/api/ps); its time to first token includes the "
         "load{}",
-        record.server.load_ns ? fmt::format(" ({:.0f} ms)", ns_to_ms(*record.server.load_ns)) : ""));
+        record.server.load_ns ? fmt::format(" ({:.0f} ms)", ns_to_ms(*record.server.load_ns))
+                              : ""));
   } else if (record.server.load_ns && *record.server.load_ns > config_.load_paid_threshold_ns) {
     record.model_load_paid = true;
     record.warnings.push_back(fmt::format(
@@ -398,12 +412,14 @@ void OllamaBackend::settle(const Request& request, const std::optional<ModelDesc
         ns_to_ms(*record.server.load_ns)));
   }
   if (!record.server.eval_count) {
-    record.warnings.push_back("the server reported no eval_count; the token count is the number of "
-                              "streamed chunks, a lower bound");
+    record.warnings.push_back(
+        "the server reported no eval_count; the token count is the number of "
+        "streamed chunks, a lower bound");
   }
   if (!record.server.prompt_eval_count) {
-    record.warnings.push_back("the server reported no prompt_eval_count (a cached prompt: "
-                              "ollama/ollama#2068); prompt tokens unknown");
+    record.warnings.push_back(
+        "the server reported no prompt_eval_count (a cached prompt: "
+        "ollama/ollama#2068); prompt tokens unknown");
     return;
   }
   const int64_t evaluated = *record.server.prompt_eval_count;
@@ -415,11 +431,13 @@ void OllamaBackend::settle(const Request& request, const std::optional<ModelDesc
         "the prompt was truncated: the server evaluated {} prompt tokens and num_ctx is {} ({}); "
         "raise num_ctx",
         evaluated, *num_ctx, record.option_sources["num_ctx"]));
-  } else if (bytes >= kMinBytesForTruncationCheck && evaluated * kMaxPlausibleBytesPerToken < bytes) {
+  } else if (bytes >= kMinBytesForTruncationCheck &&
+             evaluated * kMaxPlausibleBytesPerToken < bytes) {
     record.prompt_truncated = true;
     record.warnings.push_back(fmt::format(
         "the prompt was probably truncated: the server evaluated {} prompt tokens for {} bytes of "
-        "prompt (over {} bytes per token){}; raise num_ctx (a cached prompt prefix can also explain this)",
+        "prompt (over {} bytes per token){}; raise num_ctx (a cached prompt prefix can also "
+        "explain this)",
         evaluated, bytes, kMaxPlausibleBytesPerToken,
         num_ctx ? fmt::format(", num_ctx {}", *num_ctx) : ""));
   }

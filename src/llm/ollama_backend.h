@@ -2,8 +2,9 @@
 //   generate: POST /api/generate (a prompt) or /api/chat (messages), NDJSON when streaming
 //   list_models: GET /api/tags    describe: POST /api/show    version: GET /api/version
 //   residency: GET /api/ps before a call, so a call that paid a model load is flagged
-// Options are sent exactly as set (unset = not sent). The record says which options were in force and
-// where each came from: sent, the model's own defaults (/api/show "parameters"), or the server's.
+// Options are sent exactly as set (unset = not sent). The record says which options were in force
+// and where each came from: sent, the model's own defaults (/api/show "parameters"), or the
+// server's.
 #pragma once
 
 #include <map>
@@ -20,8 +21,8 @@ namespace chimera::llm {
 
 struct OllamaBackendConfig {
   std::string base_url = "http://127.0.0.1:11434";
-  std::string model;             // used when Request::model is empty
-  bool check_residency = true;   // ask /api/ps before each call whether the model is loaded
+  std::string model;            // used when Request::model is empty
+  bool check_residency = true;  // ask /api/ps before each call whether the model is loaded
   // A load_duration above this means the call loaded the model (a warm call reports a few ms).
   int64_t load_paid_threshold_ns = 200'000'000;
 };
@@ -54,8 +55,8 @@ class OllamaBackend : public Backend {
   std::map<std::string, ModelDescription> described_;  // /api/show per model, asked once
 };
 
-// Parses /api/show "parameters" ("num_ctx    4096\nstop    \"<|eot_id|>\"") into Options. Parameters
-// that are not llm::Options (num_keep, mirostat...) go to `other` when given.
+// Parses /api/show "parameters" ("num_ctx    4096\nstop    \"<|eot_id|>\"") into Options.
+// Parameters that are not llm::Options (num_keep, mirostat...) go to `other` when given.
 Options parse_ollama_parameters(std::string_view text,
                                 std::map<std::string, std::string>* other = nullptr);
 

@@ -12,17 +12,36 @@ namespace chimera::llm {
 namespace {
 
 enum class Key {
-  kOther, kResponse, kThinking, kMessage, kContent, kDone, kDoneReason, kError, kTotalDuration,
-  kLoadDuration, kPromptEvalCount, kPromptEvalDuration, kEvalCount, kEvalDuration,
+  kOther,
+  kResponse,
+  kThinking,
+  kMessage,
+  kContent,
+  kDone,
+  kDoneReason,
+  kError,
+  kTotalDuration,
+  kLoadDuration,
+  kPromptEvalCount,
+  kPromptEvalDuration,
+  kEvalCount,
+  kEvalDuration,
 };
 
 Key lookup(std::string_view name) {
   static constexpr std::array<std::pair<std::string_view, Key>, 13> kKeys = {{
-      {"response", Key::kResponse}, {"thinking", Key::kThinking}, {"message", Key::kMessage},
-      {"content", Key::kContent}, {"done", Key::kDone}, {"done_reason", Key::kDoneReason},
-      {"error", Key::kError}, {"total_duration", Key::kTotalDuration},
-      {"load_duration", Key::kLoadDuration}, {"prompt_eval_count", Key::kPromptEvalCount},
-      {"prompt_eval_duration", Key::kPromptEvalDuration}, {"eval_count", Key::kEvalCount},
+      {"response", Key::kResponse},
+      {"thinking", Key::kThinking},
+      {"message", Key::kMessage},
+      {"content", Key::kContent},
+      {"done", Key::kDone},
+      {"done_reason", Key::kDoneReason},
+      {"error", Key::kError},
+      {"total_duration", Key::kTotalDuration},
+      {"load_duration", Key::kLoadDuration},
+      {"prompt_eval_count", Key::kPromptEvalCount},
+      {"prompt_eval_duration", Key::kPromptEvalDuration},
+      {"eval_count", Key::kEvalCount},
       {"eval_duration", Key::kEvalDuration},
   }};
   for (const auto& [text, key] : kKeys) {
@@ -55,14 +74,21 @@ class OllamaSax {
   bool string(json::string_t& value) {
     switch (target()) {
       case Key::kResponse:
-      case Key::kContent: out_.text.assign(value); break;
-      case Key::kThinking: out_.thinking.assign(value); break;
-      case Key::kDoneReason: out_.done_reason.assign(value); break;
+      case Key::kContent:
+        out_.text.assign(value);
+        break;
+      case Key::kThinking:
+        out_.thinking.assign(value);
+        break;
+      case Key::kDoneReason:
+        out_.done_reason.assign(value);
+        break;
       case Key::kError:
         out_.has_error = true;
         out_.error.assign(value);
         break;
-      default: break;
+      default:
+        break;
     }
     return check_top_level();
   }
@@ -121,13 +147,26 @@ class OllamaSax {
   }
   bool number(int64_t value) {
     switch (target()) {
-      case Key::kTotalDuration: out_.total_duration = value; break;
-      case Key::kLoadDuration: out_.load_duration = value; break;
-      case Key::kPromptEvalCount: out_.prompt_eval_count = value; break;
-      case Key::kPromptEvalDuration: out_.prompt_eval_duration = value; break;
-      case Key::kEvalCount: out_.eval_count = value; break;
-      case Key::kEvalDuration: out_.eval_duration = value; break;
-      default: break;
+      case Key::kTotalDuration:
+        out_.total_duration = value;
+        break;
+      case Key::kLoadDuration:
+        out_.load_duration = value;
+        break;
+      case Key::kPromptEvalCount:
+        out_.prompt_eval_count = value;
+        break;
+      case Key::kPromptEvalDuration:
+        out_.prompt_eval_duration = value;
+        break;
+      case Key::kEvalCount:
+        out_.eval_count = value;
+        break;
+      case Key::kEvalDuration:
+        out_.eval_duration = value;
+        break;
+      default:
+        break;
     }
     return check_top_level();
   }
@@ -158,10 +197,12 @@ Status parse_ollama_object(std::string_view line, int64_t line_number, OllamaObj
   bool ok = nlohmann::json::sax_parse(line.data(), line.data() + line.size(), &sax);
   if (!ok || !sax.top_is_object()) {
     std::string why = sax.error().empty() ? "not a JSON object" : sax.error();
-    return make_error(ErrorCode::kParseError, "line {} of the stream is not a valid Ollama object ({}): {}",
-                      line_number, why, excerpt(line));
+    return make_error(ErrorCode::kParseError,
+                      "line {} of the stream is not a valid Ollama object ({}): {}", line_number,
+                      why, excerpt(line));
   }
-  if (out.has_error && out.error.empty()) out.error = "(the server sent an error object without a message)";
+  if (out.has_error && out.error.empty())
+    out.error = "(the server sent an error object without a message)";
   return Status::ok();
 }
 
@@ -219,11 +260,12 @@ Status OllamaStreamDecoder::finish(int64_t now_ns) {
   if (!split.is_ok()) status_ = split;
   if (!status_.is_ok()) return status_;
   if (!saw_final_) {
-    status_ = Status(ErrorCode::kUnavailable,
-                     splitter_.lines_emitted() == 0
-                         ? "the server sent an empty body (no response object)"
-                         : "the stream ended without the final object (\"done\": true) that carries "
-                           "the statistics; the server stopped or the connection was cut");
+    status_ =
+        Status(ErrorCode::kUnavailable,
+               splitter_.lines_emitted() == 0
+                   ? "the server sent an empty body (no response object)"
+                   : "the stream ended without the final object (\"done\": true) that carries "
+                     "the statistics; the server stopped or the connection was cut");
   }
   return status_;
 }

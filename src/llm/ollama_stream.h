@@ -1,6 +1,6 @@
 // Decoding of Ollama's /api/generate and /api/chat bodies (NDJSON when streaming, one object when
-// not) into a CallRecord: text, clocks, the final object's statistics, and every way a stream can go
-// wrong (an error object mid-way, a malformed line, no final object) as an error, never a zero.
+// not) into a CallRecord: text, clocks, the final object's statistics, and every way a stream can
+// go wrong (an error object mid-way, a malformed line, no final object) as an error, never a zero.
 #pragma once
 
 #include <cstdint>
@@ -16,13 +16,13 @@
 
 namespace chimera::llm {
 
-// The fields of one Ollama response object the client uses. Filled by a SAX pass over the line, so a
-// streamed token costs no JSON tree; reused between lines so its strings keep their capacity.
+// The fields of one Ollama response object the client uses. Filled by a SAX pass over the line, so
+// a streamed token costs no JSON tree; reused between lines so its strings keep their capacity.
 struct OllamaObject {
   std::string text;      // "response" (generate) or message.content (chat)
   std::string thinking;  // "thinking" or message.thinking
   std::string done_reason;
-  std::string error;     // {"error": "..."} or {"error": {"message": "..."}}
+  std::string error;  // {"error": "..."} or {"error": {"message": "..."}}
   bool has_error = false;
   bool done = false;
   std::optional<int64_t> total_duration, load_duration, prompt_eval_count, prompt_eval_duration,

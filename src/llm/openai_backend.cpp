@@ -68,12 +68,18 @@ bool accepts_sampling_extensions(OpenAIFlavor flavor) {
 
 std::string_view openai_flavor_name(OpenAIFlavor flavor) {
   switch (flavor) {
-    case OpenAIFlavor::kUnknown: return "an unidentified OpenAI-compatible server";
-    case OpenAIFlavor::kVllm: return "vLLM";
-    case OpenAIFlavor::kLlamaCpp: return "llama.cpp server";
-    case OpenAIFlavor::kSglang: return "SGLang";
-    case OpenAIFlavor::kTgi: return "TGI";
-    case OpenAIFlavor::kOllama: return "Ollama /v1";
+    case OpenAIFlavor::kUnknown:
+      return "an unidentified OpenAI-compatible server";
+    case OpenAIFlavor::kVllm:
+      return "vLLM";
+    case OpenAIFlavor::kLlamaCpp:
+      return "llama.cpp server";
+    case OpenAIFlavor::kSglang:
+      return "SGLang";
+    case OpenAIFlavor::kTgi:
+      return "TGI";
+    case OpenAIFlavor::kOllama:
+      return "Ollama /v1";
   }
   return "unknown";
 }
@@ -100,7 +106,8 @@ OpenAIRequestPlan plan_openai_request(const Request& request, const std::string&
   } else {
     body["prompt"] = request.prompt;
     if (!request.system.empty()) {
-      plan.warnings.push_back("a raw prompt goes to /v1/completions as is; the system text was not sent");
+      plan.warnings.push_back(
+          "a raw prompt goes to /v1/completions as is; the system text was not sent");
     }
   }
   body["stream"] = request.stream;
@@ -159,7 +166,8 @@ OpenAIRequestPlan plan_openai_request(const Request& request, const std::string&
   if (o.repeat_penalty) {
     if (extensions) {
       // llama.cpp names it as Ollama does; vLLM and SGLang as Hugging Face does.
-      body[flavor == OpenAIFlavor::kLlamaCpp ? "repeat_penalty" : "repetition_penalty"] = *o.repeat_penalty;
+      body[flavor == OpenAIFlavor::kLlamaCpp ? "repeat_penalty" : "repetition_penalty"] =
+          *o.repeat_penalty;
       plan.applied.repeat_penalty = o.repeat_penalty;
     } else {
       note(unsupported, "repeat_penalty", *o.repeat_penalty);
@@ -181,9 +189,10 @@ OpenAIRequestPlan plan_openai_request(const Request& request, const std::string&
     if (extensions) {
       body["ignore_eos"] = true;
     } else {
-      plan.warnings.push_back(fmt::format("{} cannot ignore end-of-sequence; the answer may stop before "
-                                          "num_predict tokens",
-                                          openai_flavor_name(flavor)));
+      plan.warnings.push_back(
+          fmt::format("{} cannot ignore end-of-sequence; the answer may stop before "
+                      "num_predict tokens",
+                      openai_flavor_name(flavor)));
     }
   }
   if (!launch_only.empty()) {
@@ -192,9 +201,10 @@ OpenAIRequestPlan plan_openai_request(const Request& request, const std::string&
         join(launch_only, ", ")));
   }
   if (!unsupported.empty()) {
-    plan.warnings.push_back(fmt::format("not applied: {} ({} has no such request field; its own "
-                                        "default is in force)",
-                                        join(unsupported, ", "), openai_flavor_name(flavor)));
+    plan.warnings.push_back(
+        fmt::format("not applied: {} ({} has no such request field; its own "
+                    "default is in force)",
+                    join(unsupported, ", "), openai_flavor_name(flavor)));
   }
 
   std::map<std::string, std::string> requested, sent;
@@ -247,7 +257,8 @@ OpenAIFlavor OpenAIBackend::flavor() {
   if (!models.status.is_ok()) return OpenAIFlavor::kUnknown;  // unreachable: ask again next time
   OpenAIFlavor detected = OpenAIFlavor::kUnknown;
   json body = json::parse(models.body, nullptr, /*allow_exceptions=*/false);
-  if (const json* data = jf::find(body, "data"); data != nullptr && data->is_array() && !data->empty()) {
+  if (const json* data = jf::find(body, "data");
+      data != nullptr && data->is_array() && !data->empty()) {
     std::string owner = to_lower(jf::get_string((*data)[0], "owned_by"));
     if (owner == "vllm") detected = OpenAIFlavor::kVllm;
     if (owner == "llamacpp") detected = OpenAIFlavor::kLlamaCpp;
@@ -311,7 +322,8 @@ Status OpenAIBackend::unknown_model_error(const std::string& model, const Status
   if (models.ok()) {
     std::vector<std::string> names;
     for (const ModelEntry& entry : *models) names.push_back(entry.name);
-    available = names.empty() ? "this server lists no models" : "this server has: " + join(names, ", ");
+    available =
+        names.empty() ? "this server lists no models" : "this server has: " + join(names, ", ");
   }
   return make_error(ErrorCode::kNotFound, "{}: model '{}' not found ({}); {}", name(), model,
                     cause.message(), available);
@@ -389,7 +401,8 @@ CallRecord OpenAIBackend::generate(const Request& request, const OnText& on_text
   }
   record.ok = outcome.is_ok();
   if (!outcome.is_ok()) {
-    fail_record(record, outcome.code() == ErrorCode::kRemoteError || outcome.code() == ErrorCode::kParseError
+    fail_record(record, outcome.code() == ErrorCode::kRemoteError ||
+                                outcome.code() == ErrorCode::kParseError
                             ? outcome.with_context(url)
                             : outcome);
   }
@@ -420,13 +433,15 @@ std::optional<int64_t> OpenAIBackend::count_prompt_tokens(const Request& request
       OpenAIRequestPlan plan = plan_openai_request(request, *model, /*chat=*/true, server);
       body["messages"] = json::parse(plan.body)["messages"];
     }
-    auto parsed = parse_body(client->post_json("/tokenize", body.dump(), call), config_.base_url + "/tokenize");
+    auto parsed = parse_body(client->post_json("/tokenize", body.dump(), call),
+                             config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     return jf::get_int(*parsed, "count");
   }
   if (server == OpenAIFlavor::kLlamaCpp && request.messages.empty() && request.raw) {
     json body = {{"content", request.prompt}, {"add_special", true}};
-    auto parsed = parse_body(client->post_json("/tokenize", body.dump(), call), config_.base_url + "/tokenize");
+    auto parsed = parse_body(client->post_json("/tokenize", body.dump(), call),
+                             config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     const json* tokens = jf::find(*parsed, "tokens");
     if (tokens == nullptr || !tokens->is_array()) return std::nullopt;
@@ -449,7 +464,8 @@ Result<std::string> OpenAIBackend::version() {
   }
   CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client->get(path, call), config_.base_url + path));
   std::string version = jf::get_string(body, "version");
-  if (version.empty()) return make_error(ErrorCode::kParseError, "{}{} has no \"version\"", config_.base_url, path);
+  if (version.empty())
+    return make_error(ErrorCode::kParseError, "{}{} has no \"version\"", config_.base_url, path);
   return version;
 }
 

@@ -3,12 +3,12 @@
 //   generate: /v1/chat/completions (messages, or a prompt as one user turn) or /v1/completions (raw
 //             prompt), SSE with stream_options.include_usage, or one object when not streaming
 //   list_models / describe: GET /v1/models
-// The server kind ("flavor") is detected once from /v1/models "owned_by" (vllm, llamacpp, sglang) or
-// Ollama's /api/version, because which sampling options a server honours depends on it: top_k, min_p,
-// repetition penalty and ignore_eos are extensions that vLLM, llama.cpp and SGLang accept under their
-// own names and Ollama's /v1 and TGI ignore. An option that cannot reach the sampler is recorded as
-// "not applied" with a warning, never silently dropped. num_ctx, num_batch, num_thread and num_gpu are
-// fixed when such a server starts and cannot be sent at all.
+// The server kind ("flavor") is detected once from /v1/models "owned_by" (vllm, llamacpp, sglang)
+// or Ollama's /api/version, because which sampling options a server honours depends on it: top_k,
+// min_p, repetition penalty and ignore_eos are extensions that vLLM, llama.cpp and SGLang accept
+// under their own names and Ollama's /v1 and TGI ignore. An option that cannot reach the sampler is
+// recorded as "not applied" with a warning, never silently dropped. num_ctx, num_batch, num_thread
+// and num_gpu are fixed when such a server starts and cannot be sent at all.
 #pragma once
 
 #include <atomic>
@@ -27,8 +27,8 @@ std::string_view openai_flavor_name(OpenAIFlavor flavor);
 
 struct OpenAIBackendConfig {
   std::string base_url = "http://127.0.0.1:8000";
-  std::string model;      // used when Request::model is empty; else the server's only model
-  std::string api_key;    // sent as a bearer token; empty: $OPENAI_API_KEY when set
+  std::string model;    // used when Request::model is empty; else the server's only model
+  std::string api_key;  // sent as a bearer token; empty: $OPENAI_API_KEY when set
   std::optional<OpenAIFlavor> flavor;  // detected on first use when unset
 };
 
@@ -47,7 +47,8 @@ class OpenAIBackend : public Backend {
   OpenAIFlavor flavor();
 
  private:
-  Result<std::vector<ModelDescription>> models_with(HttpClient& client, const HttpCallOptions& call);
+  Result<std::vector<ModelDescription>> models_with(HttpClient& client,
+                                                    const HttpCallOptions& call);
   Result<std::string> resolve_model(HttpClient& client, const Request& request,
                                     const HttpCallOptions& call);
   Status unknown_model_error(const std::string& model, const Status& cause);
@@ -61,8 +62,8 @@ class OpenAIBackend : public Backend {
 // The request body for one call, and what happened to each option. Exposed for tests.
 struct OpenAIRequestPlan {
   std::string body;
-  Options applied;                                      // the options that were sent
-  std::map<std::string, std::string> option_sources;   // per option name
+  Options applied;                                    // the options that were sent
+  std::map<std::string, std::string> option_sources;  // per option name
   std::vector<std::string> warnings;
 };
 OpenAIRequestPlan plan_openai_request(const Request& request, const std::string& model, bool chat,

@@ -17,8 +17,9 @@ namespace jf = json_fields;
 // Text of a field that may be a string, null or absent.
 std::string_view text_of(const json& object, std::string_view key) {
   const json* value = jf::find(object, key);
-  return value != nullptr && value->is_string() ? std::string_view(value->get_ref<const std::string&>())
-                                                : std::string_view();
+  return value != nullptr && value->is_string()
+             ? std::string_view(value->get_ref<const std::string&>())
+             : std::string_view();
 }
 
 }  // namespace
@@ -31,14 +32,16 @@ Status OpenAIStreamDecoder::handle_object(std::string_view json_text, bool whole
   ++events_;
   json object = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (object.is_discarded() || !object.is_object()) {
-    return make_error(ErrorCode::kParseError, "event {} of the stream is not a JSON object: {}", events_,
-                      excerpt(json_text));
+    return make_error(ErrorCode::kParseError, "event {} of the stream is not a JSON object: {}",
+                      events_, excerpt(json_text));
   }
   if (const json* error = jf::find(object, "error"); error != nullptr && !error->is_null()) {
     return make_error(ErrorCode::kRemoteError, "the server reported an error{}: {}",
-                      record_.chunk_count > 0 ? " mid-stream" : "", error_message_from_body(json_text));
+                      record_.chunk_count > 0 ? " mid-stream" : "",
+                      error_message_from_body(json_text));
   }
-  if (jf::get_string(object, "object") == "error") {  // older vLLM: {"object":"error","message":...}
+  if (jf::get_string(object, "object") ==
+      "error") {  // older vLLM: {"object":"error","message":...}
     return make_error(ErrorCode::kRemoteError, "the server reported an error: {}",
                       error_message_from_body(json_text));
   }
@@ -46,17 +49,21 @@ Status OpenAIStreamDecoder::handle_object(std::string_view json_text, bool whole
   if (const json* usage = jf::find(object, "usage"); usage != nullptr && usage->is_object()) {
     std::optional<int64_t> completion = jf::get_int(*usage, "completion_tokens");
     if (completion) {
-      if (per_chunk_usage_) chunk_tokens = static_cast<int32_t>(*completion - completion_tokens_.value_or(0));
+      if (per_chunk_usage_)
+        chunk_tokens = static_cast<int32_t>(*completion - completion_tokens_.value_or(0));
       completion_tokens_ = completion;
     }
     if (auto prompt = jf::get_int(*usage, "prompt_tokens")) record_.prompt_tokens = prompt;
   }
-  if (const json* timings = jf::find(object, "timings"); timings != nullptr && timings->is_object()) {
+  if (const json* timings = jf::find(object, "timings");
+      timings != nullptr && timings->is_object()) {
     ServerTimings& server = record_.server;  // llama.cpp server's own counters
     server.prompt_eval_count = jf::get_int(*timings, "prompt_n");
     server.eval_count = jf::get_int(*timings, "predicted_n");
-    if (auto ms = jf::get_number(*timings, "prompt_ms")) server.prompt_eval_ns = static_cast<int64_t>(*ms * 1e6);
-    if (auto ms = jf::get_number(*timings, "predicted_ms")) server.eval_ns = static_cast<int64_t>(*ms * 1e6);
+    if (auto ms = jf::get_number(*timings, "prompt_ms"))
+      server.prompt_eval_ns = static_cast<int64_t>(*ms * 1e6);
+    if (auto ms = jf::get_number(*timings, "predicted_ms"))
+      server.eval_ns = static_cast<int64_t>(*ms * 1e6);
   }
   std::string_view text, thinking;
   if (const json* choices = jf::find(object, "choices");
@@ -87,7 +94,8 @@ Status OpenAIStreamDecoder::handle_object(std::string_view json_text, bool whole
 bool OpenAIStreamDecoder::handle_event(const SseEvent& event) {
   if (event.type == "error") {
     status_ = make_error(ErrorCode::kRemoteError, "the server reported an error{}: {}",
-                         record_.chunk_count > 0 ? " mid-stream" : "", error_message_from_body(event.data));
+                         record_.chunk_count > 0 ? " mid-stream" : "",
+                         error_message_from_body(event.data));
     return false;
   }
   if (event.data == "[DONE]") {
@@ -102,7 +110,8 @@ bool OpenAIStreamDecoder::handle_event(const SseEvent& event) {
 Status OpenAIStreamDecoder::feed(std::string_view bytes, int64_t now_ns) {
   if (!status_.is_ok()) return status_;
   now_ns_ = now_ns;
-  Status parsed = parser_.feed(bytes, [this](const SseEvent& event) { return handle_event(event); });
+  Status parsed =
+      parser_.feed(bytes, [this](const SseEvent& event) { return handle_event(event); });
   if (!parsed.is_ok()) status_ = parsed;
   return status_;
 }
@@ -114,10 +123,11 @@ Status OpenAIStreamDecoder::finish(int64_t now_ns) {
   if (!parsed.is_ok()) status_ = parsed;
   if (!status_.is_ok()) return status_;
   if (!saw_done_ && !saw_finish_reason_) {
-    status_ = Status(ErrorCode::kUnavailable,
-                     events_ == 0 ? "the server sent no events"
-                                  : "the stream ended without a finish_reason or [DONE]; the server "
-                                    "stopped or the connection was cut");
+    status_ =
+        Status(ErrorCode::kUnavailable,
+               events_ == 0 ? "the server sent no events"
+                            : "the stream ended without a finish_reason or [DONE]; the server "
+                              "stopped or the connection was cut");
   }
   return status_;
 }

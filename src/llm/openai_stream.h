@@ -8,7 +8,8 @@
 //  - Ollama /v1: no usage in streams before 0.5.2, so counts fall back to chunks (a lower bound).
 //  - Reasoning models: "reasoning_content" (vLLM, llama.cpp) or "reasoning" (Ollama) deltas are
 //    generated tokens but not the answer: kept in CallRecord::thinking.
-//  - An error object ({"error": {...}}) inside an HTTP 200 stream is a failure, never an empty token.
+//  - An error object ({"error": {...}}) inside an HTTP 200 stream is a failure, never an empty
+//  token.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
-// llm::Options: parsing "temperature=0.2,num_ctx=1024" (ARCHITECTURE.md, the one request type), range
-// checks with messages that name the option and the value, and the fixed-order text and JSON forms.
+// llm::Options: parsing "temperature=0.2,num_ctx=1024" (ARCHITECTURE.md, the one request type),
+// range checks with messages that name the option and the value, and the fixed-order text and JSON
+// forms.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -89,17 +90,19 @@ Status unknown_option(std::string_view name) {
   std::vector<std::string> names;
   for (const OptionSpec& spec : specs()) names.emplace_back(spec.name);
   std::string hint = best.empty() ? "" : fmt::format(" (did you mean {}?)", best);
-  return make_error(ErrorCode::kInvalidArgument, "unknown option '{}'{}; options are: {}", name, hint,
-                    join(names, ", "));
+  return make_error(ErrorCode::kInvalidArgument, "unknown option '{}'{}; options are: {}", name,
+                    hint, join(names, ", "));
 }
 
 // Quotes a value in an error message unless it reads as a number.
 std::string shown(std::string_view value) {
-  if (parse_double(value)) return std::string(value);
+  if (auto number = parse_double(value); number && std::isfinite(*number))
+    return std::string(value);
   return fmt::format("'{}'", value);
 }
 
-// "\n", "\t", "\|", "\,", "\\" in plain stop strings; anything else after a backslash is kept as is.
+// "\n", "\t", "\|", "\,", "\\" in plain stop strings; anything else after a backslash is kept as
+// is.
 std::string unescape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -110,10 +113,18 @@ std::string unescape(std::string_view text) {
     }
     char next = text[++i];
     switch (next) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      default: out += next; break;
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      default:
+        out += next;
+        break;
     }
   }
   return out;
@@ -129,8 +140,8 @@ Result<std::vector<std::string>> parse_stop(std::string_view value) {
     }
     for (const auto& item : parsed) {
       if (!item.is_string()) {
-        return make_error(ErrorCode::kInvalidArgument, "stop must be a JSON array of strings, got {}",
-                          value);
+        return make_error(ErrorCode::kInvalidArgument,
+                          "stop must be a JSON array of strings, got {}", value);
       }
       out.push_back(item.get<std::string>());
     }
@@ -151,7 +162,8 @@ Result<std::vector<std::string>> parse_stop(std::string_view value) {
   }
   if (out.empty() || std::any_of(out.begin(), out.end(), [](const auto& s) { return s.empty(); })) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "stop must be one or more non-empty strings separated by '|', got '{}'", value);
+                      "stop must be one or more non-empty strings separated by '|', got '{}'",
+                      value);
   }
   return out;
 }
@@ -227,7 +239,8 @@ Status Options::set(std::string_view name, std::string_view value) {
     if (!parsed && text.size() > 2 && text.substr(text.size() - 2) == ".0") {
       parsed = parse_int(text.substr(0, text.size() - 2));  // "4096.0" from a JSON round trip
     }
-    if (!parsed || static_cast<double>(*parsed) < spec->min || static_cast<double>(*parsed) > spec->max) {
+    if (!parsed || static_cast<double>(*parsed) < spec->min ||
+        static_cast<double>(*parsed) > spec->max) {
       return bad_value();
     }
     this->*(*field) = *parsed;
@@ -251,9 +264,10 @@ Result<Options> Options::parse(std::string_view assignments) {
     if (piece.empty()) continue;  // "a=1,,b=2" and a trailing comma are harmless
     size_t eq = piece.find('=');
     if (eq == std::string_view::npos) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "expected name=value in '{}', got '{}' (example: temperature=0.2,num_ctx=1024)",
-                        assignments, piece);
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "expected name=value in '{}', got '{}' (example: temperature=0.2,num_ctx=1024)",
+          assignments, piece);
     }
     std::string name = normalize_name(piece.substr(0, eq));
     if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
@@ -270,9 +284,11 @@ std::vector<std::pair<std::string, std::string>> Options::items() const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const OptionSpec& spec : specs()) {
     if (const IntField* field = std::get_if<IntField>(&spec.field)) {
-      if ((this->*(*field)).has_value()) out.emplace_back(spec.name, std::to_string(*(this->*(*field))));
+      if ((this->*(*field)).has_value())
+        out.emplace_back(spec.name, std::to_string(*(this->*(*field))));
     } else if (const DoubleField* dfield = std::get_if<DoubleField>(&spec.field)) {
-      if ((this->*(*dfield)).has_value()) out.emplace_back(spec.name, format_double(*(this->*(*dfield))));
+      if ((this->*(*dfield)).has_value())
+        out.emplace_back(spec.name, format_double(*(this->*(*dfield))));
     } else if (stop.has_value()) {
       out.emplace_back(spec.name, nlohmann::json(*stop).dump());
     }

@@ -20,8 +20,8 @@ size_t find_line_end(std::string_view bytes) {
 
 Status SseParser::too_long() const {
   return make_error(ErrorCode::kParseError,
-                    "server-sent event {} is longer than {} bytes; the stream is not SSE", events_ + 1,
-                    max_event_bytes_);
+                    "server-sent event {} is longer than {} bytes; the stream is not SSE",
+                    events_ + 1, max_event_bytes_);
 }
 
 bool SseParser::dispatch(const OnEvent& on_event) {
@@ -61,8 +61,8 @@ bool SseParser::process_line(std::string_view line, const OnEvent& on_event) {
   } else if (field == "id") {
     if (value.find('\0') == std::string_view::npos) event_.id.assign(value);
   } else if (field == "retry") {
-    if (auto ms = parse_int(value); ms && *ms >= 0 && value.find_first_not_of("0123456789") ==
-                                                         std::string_view::npos) {
+    if (auto ms = parse_int(value);
+        ms && *ms >= 0 && value.find_first_not_of("0123456789") == std::string_view::npos) {
       retry_ms_ = *ms;
     }
   } else if (field == "error") {  // llama.cpp builds before late 2025: "error: {...}"

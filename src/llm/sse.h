@@ -1,8 +1,9 @@
 // Incremental Server-Sent Events parser (WHATWG HTML "server-sent events" §9.2.6), as the OpenAI
-// streaming APIs use it: bytes arrive split anywhere; lines end in "\n", "\r\n" or "\r"; ":" lines are
-// comments (keep-alives); several "data:" lines join with "\n"; a blank line dispatches the event.
-// Two tolerances for real servers: the non-standard "error:" field of older llama.cpp builds becomes
-// an event of type "error", and finish() dispatches a last event whose blank line never came
+// streaming APIs use it: bytes arrive split anywhere; lines end in "\n", "\r\n" or "\r"; ":" lines
+// are comments (keep-alives); several "data:" lines join with "\n"; a blank line dispatches the
+// event. Two tolerances for real servers: the non-standard "error:" field of older llama.cpp builds
+// becomes an event of type "error", and finish() dispatches a last event whose blank line never
+// came
 // ("data: [DONE]" followed by a close).
 #pragma once
 
@@ -32,7 +33,8 @@ class SseParser {
       : max_event_bytes_(max_event_bytes) {}
 
   Status feed(std::string_view bytes, const OnEvent& on_event);
-  // End of the stream: a last line without its end, and an event without its blank line, still count.
+  // End of the stream: a last line without its end, and an event without its blank line, still
+  // count.
   Status finish(const OnEvent& on_event);
 
   int64_t events_dispatched() const { return events_; }
@@ -45,8 +47,8 @@ class SseParser {
   Status too_long() const;
 
   size_t max_event_bytes_;
-  std::string partial_;      // a line split across reads
-  SseEvent event_;           // being assembled; strings keep their capacity between events
+  std::string partial_;  // a line split across reads
+  SseEvent event_;       // being assembled; strings keep their capacity between events
   bool has_data_ = false;
   bool pending_cr_ = false;  // the last byte was "\r": a "\n" that follows belongs to it
   bool at_start_ = true;     // a UTF-8 BOM is skipped only at the very start

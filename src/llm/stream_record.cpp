@@ -75,10 +75,10 @@ void fail_record(CallRecord& record, const Status& status) {
 
 std::string describe_record(const CallRecord& record) {
   if (!record.ok) return fmt::format("failed: {}", record.error);
-  std::string ttft = record.t_first_token_ns != 0
-                         ? fmt::format(" ttft {:.1f} ms",
-                                       ns_to_ms(record.t_first_token_ns - record.t_request_ns))
-                         : "";
+  std::string ttft =
+      record.t_first_token_ns != 0
+          ? fmt::format(" ttft {:.1f} ms", ns_to_ms(record.t_first_token_ns - record.t_request_ns))
+          : "";
   return fmt::format("ok {} tokens ({}){}", record.token_count,
                      token_count_source_name(record.token_count_source), ttft);
 }

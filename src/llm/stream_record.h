@@ -1,6 +1,7 @@
-// What both HTTP backends do with a streamed answer: append each chunk's text to the CallRecord with
-// its arrival clock, call the caller's on_text, and at the end settle the token count and its source,
-// and the record's outcome. Keeping it in one place keeps the two backends' records comparable.
+// What both HTTP backends do with a streamed answer: append each chunk's text to the CallRecord
+// with its arrival clock, call the caller's on_text, and at the end settle the token count and its
+// source, and the record's outcome. Keeping it in one place keeps the two backends' records
+// comparable.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +34,8 @@ class StreamRecorder {
 };
 
 // Token count: the server's own count when it gave one (measured), else the number of chunks that
-// carried text (derived, a lower bound). chunk_token_counts stay only where they are known: from the
-// server per chunk, or all 1 when the server's total equals the chunk count.
+// carried text (derived, a lower bound). chunk_token_counts stay only where they are known: from
+// the server per chunk, or all 1 when the server's total equals the chunk count.
 void settle_token_count(CallRecord& record, std::optional<int64_t> server_count);
 
 // Marks the record failed with the reason; what arrived before (text, clocks) stays.

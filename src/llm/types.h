@@ -1,5 +1,5 @@
-// THE SEAM (ARCHITECTURE.md): the request and record types every backend speaks. agent/ and lab/ see
-// models only through these and llm::Backend; they never include engine/ headers.
+// THE SEAM (ARCHITECTURE.md): the request and record types every backend speaks. agent/ and lab/
+// see models only through these and llm::Backend; they never include engine/ headers.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +15,11 @@
 
 namespace chimera::llm {
 
-// Ollama's option names. Unset means "the backend's default" and is recorded as unset, never guessed.
+// Ollama's option names. Unset means "the backend's default" and is recorded as unset, never
+// guessed.
 struct Options {
-  std::optional<int64_t> num_ctx, num_predict, num_batch, num_thread, num_gpu, top_k, repeat_last_n, seed;
+  std::optional<int64_t> num_ctx, num_predict, num_batch, num_thread, num_gpu, top_k, repeat_last_n,
+      seed;
   std::optional<double> temperature, top_p, min_p, repeat_penalty;
   std::optional<std::vector<std::string>> stop;
 
@@ -31,7 +33,8 @@ struct Options {
   // The option set as (name, value text) pairs in a fixed order, for tables and JSON.
   std::vector<std::pair<std::string, std::string>> items() const;
   // Only the set options as a JSON object with Ollama's names and native JSON types:
-  // {"num_ctx":4096,"temperature":0.4,"stop":["\n"]}. Both HTTP backends build their bodies from it.
+  // {"num_ctx":4096,"temperature":0.4,"stop":["\n"]}. Both HTTP backends build their bodies from
+  // it.
   std::string to_json() const;
   // Values from `overrides` replace ours.
   Options merged_with(const Options& overrides) const;
@@ -41,9 +44,11 @@ struct Options {
 const std::vector<std::string_view>& option_names();
 
 // CallRecord::option_sources values: where the value in force came from.
-inline constexpr std::string_view kOptionSent = "sent";                    // the request carried it
-inline constexpr std::string_view kOptionModelDefault = "model default";   // the model's own parameters
-inline constexpr std::string_view kOptionBackendDefault = "backend default";  // unset: server decides
+inline constexpr std::string_view kOptionSent = "sent";  // the request carried it
+inline constexpr std::string_view kOptionModelDefault =
+    "model default";  // the model's own parameters
+inline constexpr std::string_view kOptionBackendDefault =
+    "backend default";                                                // unset: server decides
 inline constexpr std::string_view kOptionNotApplied = "not applied";  // requested, but this backend
                                                                       // cannot pass it on (warning)
 
@@ -53,18 +58,18 @@ struct Message {
 };
 
 struct Request {
-  std::string model;               // backend-specific name; may be empty when the backend has one model
-  std::string prompt;              // a single user turn (templated by the backend unless raw)
-  std::vector<Message> messages;   // or a chat
+  std::string model;   // backend-specific name; may be empty when the backend has one model
+  std::string prompt;  // a single user turn (templated by the backend unless raw)
+  std::vector<Message> messages;  // or a chat
   std::string system;
   bool raw = false;
   Options options;
   bool stream = true;
-  bool ignore_eos = false;         // ask for exactly num_predict tokens where the backend supports it
+  bool ignore_eos = false;  // ask for exactly num_predict tokens where the backend supports it
   std::optional<std::string> keep_alive;
   int64_t connect_timeout_ms = 5'000;
   int64_t read_timeout_ms = 600'000;  // longest silence tolerated between bytes
-  std::function<bool()> cancelled;  // polled; true aborts the call (recorded as cancelled)
+  std::function<bool()> cancelled;    // polled; true aborts the call (recorded as cancelled)
 };
 
 enum class TokenCountSource {
@@ -90,23 +95,24 @@ struct TransportTimings {
 };
 
 struct CallRecord {
-  std::string backend;      // "ollama://127.0.0.1:11434", "embedded:/path/m.gguf", ...
+  std::string backend;  // "ollama://127.0.0.1:11434", "embedded:/path/m.gguf", ...
   std::string model;
-  std::string endpoint;     // "/api/generate", "/v1/chat/completions", "engine"
+  std::string endpoint;          // "/api/generate", "/v1/chat/completions", "engine"
   bool synthetic_model = false;  // dummy weights: text meaningless, timings real
 
   Options options_requested;
-  Options options_applied;      // what was in force, where knowable (server/model defaults filled in)
-  std::map<std::string, std::string> option_sources;  // name -> "sent" | "model default" | "backend default"
+  Options options_applied;  // what was in force, where knowable (server/model defaults filled in)
+  std::map<std::string, std::string>
+      option_sources;  // name -> "sent" | "model default" | "backend default"
 
   std::string text;
-  std::string thinking;         // reasoning text apart from the answer (Ollama "thinking",
-                                // OpenAI "reasoning_content"); its chunks count as generated tokens
-  std::string done_reason;      // "stop", "length", "cancelled", ...
-  int64_t token_count = 0;      // generated tokens
+  std::string thinking;     // reasoning text apart from the answer (Ollama "thinking",
+                            // OpenAI "reasoning_content"); its chunks count as generated tokens
+  std::string done_reason;  // "stop", "length", "cancelled", ...
+  int64_t token_count = 0;  // generated tokens
   TokenCountSource token_count_source = TokenCountSource::kNone;
   std::optional<int64_t> prompt_tokens;
-  int64_t chunk_count = 0;      // streamed chunks/lines carrying text
+  int64_t chunk_count = 0;  // streamed chunks/lines carrying text
 
   // Client clocks: monotonic ns. 0 = did not happen.
   int64_t wall_start_unix_ms = 0;
@@ -114,21 +120,22 @@ struct CallRecord {
   int64_t t_first_byte_ns = 0;
   int64_t t_first_token_ns = 0;
   int64_t t_done_ns = 0;
-  std::vector<int64_t> chunk_times_ns;   // arrival of every chunk that carried text
-  // Tokens per chunk, parallel to chunk_times_ns, only where known (engine; per-chunk usage; a server
-  // total equal to the chunk count). Empty means unknown: never filled with a guessed 1.
+  std::vector<int64_t> chunk_times_ns;  // arrival of every chunk that carried text
+  // Tokens per chunk, parallel to chunk_times_ns, only where known (engine; per-chunk usage; a
+  // server total equal to the chunk count). Empty means unknown: never filled with a guessed 1.
   std::vector<int32_t> chunk_token_counts;
 
   ServerTimings server;
   TransportTimings transport;  // HTTP backends only
-  bool model_load_paid = false;    // this call loaded the model (load_duration large or /api/ps said so)
-  bool prompt_truncated = false;   // the prompt did not fit num_ctx
+  bool model_load_paid =
+      false;  // this call loaded the model (load_duration large or /api/ps said so)
+  bool prompt_truncated = false;  // the prompt did not fit num_ctx
   std::vector<std::string> warnings;
 
   // A failed call is a failure, never a zero: ok == false excludes it from statistics.
   bool ok = false;
   ErrorCode error_code = ErrorCode::kOk;
-  std::string error;              // the reason, with the server's own message when it gave one
+  std::string error;  // the reason, with the server's own message when it gave one
 };
 
 struct ModelEntry {
@@ -143,7 +150,7 @@ struct ModelEntry {
 struct ModelDescription {
   ModelEntry entry;
   std::optional<int64_t> context_length;
-  Options defaults;            // the model's own default parameters (Ollama /api/show "parameters")
+  Options defaults;  // the model's own default parameters (Ollama /api/show "parameters")
   std::string template_text;
   std::map<std::string, std::string> details;
 };

@@ -7,7 +7,8 @@ namespace {
 
 using Kind = BackendSpec::Kind;
 
-void expect_spec(std::string_view text, Kind kind, const std::string& location, const std::string& model) {
+void expect_spec(std::string_view text, Kind kind, const std::string& location,
+                 const std::string& model) {
   auto spec = parse_backend_spec(text);
   ASSERT_TRUE(spec.ok()) << text << ": " << spec.status().message();
   EXPECT_EQ(spec->kind, kind) << text;
@@ -16,7 +17,8 @@ void expect_spec(std::string_view text, Kind kind, const std::string& location, 
 }
 
 TEST(BackendSpec, ServerUrlsWithDefaultPorts) {
-  expect_spec("ollama://127.0.0.1:11434/gemma3:latest", Kind::kOllama, "http://127.0.0.1:11434", "gemma3:latest");
+  expect_spec("ollama://127.0.0.1:11434/gemma3:latest", Kind::kOllama, "http://127.0.0.1:11434",
+              "gemma3:latest");
   expect_spec("ollama://gpu-box/llama3.1:8b", Kind::kOllama, "http://gpu-box:11434", "llama3.1:8b");
   expect_spec("ollama://", Kind::kOllama, "http://127.0.0.1:11434", "");
   expect_spec("openai://10.0.0.5:8000/meta-llama/Llama-3.1-8B-Instruct", Kind::kOpenAI,
@@ -36,8 +38,8 @@ TEST(BackendSpec, EmbeddedFilesAndOllamaStoreNames) {
 }
 
 TEST(BackendSpec, BadNamesSayWhatToWrite) {
-  for (std::string_view bad : {"", "foo://x", "llama", "ollama:", "embedded:", "ollama://h:99999/m",
-                               "ollama://h:abc/m"}) {
+  for (std::string_view bad :
+       {"", "foo://x", "llama", "ollama:", "embedded:", "ollama://h:99999/m", "ollama://h:abc/m"}) {
     auto spec = parse_backend_spec(bad);
     ASSERT_FALSE(spec.ok()) << bad;
     EXPECT_EQ(spec.status().code(), ErrorCode::kInvalidArgument);

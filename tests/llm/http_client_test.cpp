@@ -84,8 +84,8 @@ TEST(HttpClient, RetriesOnlyWhenNothingReachedTheServer) {
   cut.cut = true;
   server.route("POST", "/api/generate", cut);
   HttpClient client(server.base_url(), "hint");
-  HttpResponse partial = client.post_stream("/api/generate", "{}", [](std::string_view, int64_t) { return true; },
-                                            options);
+  HttpResponse partial = client.post_stream(
+      "/api/generate", "{}", [](std::string_view, int64_t) { return true; }, options);
   EXPECT_EQ(partial.status.code(), ErrorCode::kUnavailable);
   EXPECT_EQ(partial.timings.attempts, 1);
   EXPECT_EQ(server.received("/api/generate").size(), 1u);
@@ -95,7 +95,8 @@ TEST(HttpClient, CallbackCanCancel) {
   ProtocolServer server;
   server.route("POST", "/s", Reply::ndjson({"1", "2", "3"}, 10));
   HttpClient client(server.base_url(), "hint");
-  HttpResponse response = client.post_stream("/s", "{}", [](std::string_view, int64_t) { return false; });
+  HttpResponse response =
+      client.post_stream("/s", "{}", [](std::string_view, int64_t) { return false; });
   EXPECT_EQ(response.status.code(), ErrorCode::kCancelled);
   // The same client works afterwards.
   server.route("GET", "/ok", Reply::json("{}"));
@@ -121,12 +122,17 @@ TEST(HttpClientPool, ReturnsClientsForReuse) {
 
 TEST(ErrorMessageFromBody, EveryShapeServersUse) {
   EXPECT_EQ(error_message_from_body(R"({"error":"model 'x' not found"})"), "model 'x' not found");
-  EXPECT_EQ(error_message_from_body(R"({"error":{"message":"bad","type":"invalid_request_error"}})"), "bad");
-  EXPECT_EQ(error_message_from_body(R"({"object":"error","message":"too long","code":400})"), "too long");
-  EXPECT_EQ(error_message_from_body(R"({"detail":[{"loc":["body","model"],"msg":"field required"}]})"),
-            "field required");
-  EXPECT_EQ(error_message_from_body(R"({"error":"Input validation error","error_type":"validation"})"),
-            "Input validation error");
+  EXPECT_EQ(
+      error_message_from_body(R"({"error":{"message":"bad","type":"invalid_request_error"}})"),
+      "bad");
+  EXPECT_EQ(error_message_from_body(R"({"object":"error","message":"too long","code":400})"),
+            "too long");
+  EXPECT_EQ(
+      error_message_from_body(R"({"detail":[{"loc":["body","model"],"msg":"field required"}]})"),
+      "field required");
+  EXPECT_EQ(
+      error_message_from_body(R"({"error":"Input validation error","error_type":"validation"})"),
+      "Input validation error");
   EXPECT_EQ(error_message_from_body("404 page not found\n"), "404 page not found");
   EXPECT_EQ(error_message_from_body(""), "");
 }

@@ -57,12 +57,15 @@ TEST(NdjsonSplitter, SeveralLinesInOneReadArePassedWithoutCopy) {
   NdjsonSplitter splitter;
   std::string chunk = "{\"a\":1}\n{\"a\":2}\n";
   std::vector<const char*> starts;
-  ASSERT_TRUE(splitter.feed(chunk, [&](std::string_view line) {
-    starts.push_back(line.data());
-    return true;
-  }).is_ok());
+  ASSERT_TRUE(splitter
+                  .feed(chunk,
+                        [&](std::string_view line) {
+                          starts.push_back(line.data());
+                          return true;
+                        })
+                  .is_ok());
   ASSERT_EQ(starts.size(), 2u);
-  EXPECT_EQ(starts[0], chunk.data());      // views into the caller's buffer
+  EXPECT_EQ(starts[0], chunk.data());  // views into the caller's buffer
   EXPECT_EQ(starts[1], chunk.data() + 8);
 }
 
@@ -96,12 +99,14 @@ TEST(ParseJsonLine, MalformedLineNamesTheLineAndShowsItsStart) {
 TEST(OllamaObject, ReadsGenerateChatAndFinalFields) {
   OllamaObject object;
   // The final object of docs/api.md "Generate request (Streaming)".
-  ASSERT_TRUE(parse_ollama_object(
-      R"({"model":"llama3.2","created_at":"2023-08-04T19:22:45.499127Z","response":"","done":true,)"
-      R"("context":[1,2,3],"total_duration":10706818083,"load_duration":6338219291,)"
-      R"("prompt_eval_count":26,"prompt_eval_duration":130079000,"eval_count":259,)"
-      R"("eval_duration":4232710000})",
-      1, object).is_ok());
+  ASSERT_TRUE(
+      parse_ollama_object(
+          R"({"model":"llama3.2","created_at":"2023-08-04T19:22:45.499127Z","response":"","done":true,)"
+          R"("context":[1,2,3],"total_duration":10706818083,"load_duration":6338219291,)"
+          R"("prompt_eval_count":26,"prompt_eval_duration":130079000,"eval_count":259,)"
+          R"("eval_duration":4232710000})",
+          1, object)
+          .is_ok());
   EXPECT_TRUE(object.done);
   EXPECT_EQ(object.total_duration, 10706818083);
   EXPECT_EQ(object.load_duration, 6338219291);
@@ -111,22 +116,27 @@ TEST(OllamaObject, ReadsGenerateChatAndFinalFields) {
   EXPECT_EQ(object.eval_duration, 4232710000);
   EXPECT_EQ(object.text, "");
 
-  ASSERT_TRUE(parse_ollama_object(
-      R"({"model":"llama3.2","message":{"role":"assistant","content":"The","images":null},"done":false})",
-      2, object).is_ok());
+  ASSERT_TRUE(
+      parse_ollama_object(
+          R"({"model":"llama3.2","message":{"role":"assistant","content":"The","images":null},"done":false})",
+          2, object)
+          .is_ok());
   EXPECT_EQ(object.text, "The");
   EXPECT_FALSE(object.done);
   EXPECT_FALSE(object.eval_count.has_value());  // cleared between lines
 
-  ASSERT_TRUE(parse_ollama_object(R"({"response":"","thinking":"hmm","done":false})", 3, object).is_ok());
+  ASSERT_TRUE(
+      parse_ollama_object(R"({"response":"","thinking":"hmm","done":false})", 3, object).is_ok());
   EXPECT_EQ(object.thinking, "hmm");
 }
 
 TEST(OllamaObject, NestedNumbersAndKeysDoNotLeakIntoTopLevelFields) {
   OllamaObject object;
-  ASSERT_TRUE(parse_ollama_object(
-      R"({"response":"x","extra":{"eval_count":5,"done":true,"response":"no"},"list":[{"eval_count":6}]})",
-      1, object).is_ok());
+  ASSERT_TRUE(
+      parse_ollama_object(
+          R"({"response":"x","extra":{"eval_count":5,"done":true,"response":"no"},"list":[{"eval_count":6}]})",
+          1, object)
+          .is_ok());
   EXPECT_EQ(object.text, "x");
   EXPECT_FALSE(object.eval_count.has_value());
   EXPECT_FALSE(object.done);
@@ -134,19 +144,21 @@ TEST(OllamaObject, NestedNumbersAndKeysDoNotLeakIntoTopLevelFields) {
 
 TEST(OllamaObject, ErrorObjectsInBothShapes) {
   OllamaObject object;
-  ASSERT_TRUE(parse_ollama_object(R"({"error":"an error was encountered while running the model"})", 1,
-                                  object).is_ok());
+  ASSERT_TRUE(parse_ollama_object(R"({"error":"an error was encountered while running the model"})",
+                                  1, object)
+                  .is_ok());
   EXPECT_TRUE(object.has_error);
   EXPECT_EQ(object.error, "an error was encountered while running the model");
-  ASSERT_TRUE(parse_ollama_object(R"({"error":{"message":"boom","type":"api_error"}})", 1, object).is_ok());
+  ASSERT_TRUE(
+      parse_ollama_object(R"({"error":{"message":"boom","type":"api_error"}})", 1, object).is_ok());
   EXPECT_TRUE(object.has_error);
   EXPECT_EQ(object.error, "boom");
 }
 
 TEST(OllamaObject, NonObjectsAndGarbageAreErrors) {
   OllamaObject object;
-  for (std::string_view bad : {"[1,2]", "42", "\"text\"", "{\"response\":\"x\"", "{\"a\":1} trailing", "",
-                               "{\"response\":\"\xff\"}"}) {
+  for (std::string_view bad : {"[1,2]", "42", "\"text\"", "{\"response\":\"x\"",
+                               "{\"a\":1} trailing", "", "{\"response\":\"\xff\"}"}) {
     Status status = parse_ollama_object(bad, 9, object);
     EXPECT_EQ(status.code(), ErrorCode::kParseError) << bad;
     EXPECT_NE(status.message().find("line 9"), std::string::npos) << status.message();

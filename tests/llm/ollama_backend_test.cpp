@@ -12,9 +12,9 @@
 namespace chimera::llm {
 namespace {
 
+using testing::json;
 using testing::ProtocolServer;
 using testing::Reply;
-using testing::json;
 
 class OllamaBackendTest : public ::testing::Test {
  public:
@@ -31,7 +31,8 @@ class OllamaBackendTest : public ::testing::Test {
                                                   "stop                           \"<|eot_id|>\"\n"
                                                   "num_keep                       24")));
     server.route("GET", "/api/ps", Reply::json(testing::ollama_ps({"llama3.2:latest"})));
-    server.route("GET", "/api/tags", Reply::json(testing::ollama_tags({"llama3.2:latest", "gemma3:latest"})));
+    server.route("GET", "/api/tags",
+                 Reply::json(testing::ollama_tags({"llama3.2:latest", "gemma3:latest"})));
     server.route("GET", "/api/version", Reply::json(R"({"version":"0.6.2"})"));
     OllamaBackendConfig config;
     config.base_url = server.base_url();
@@ -96,7 +97,8 @@ TEST_F(OllamaBackendTest, SendsOptionsExactlyAsSetAndNothingUnset) {
   EXPECT_EQ(body["prompt"], "hi");
   EXPECT_EQ(body["stream"], true);
   EXPECT_EQ(body["keep_alive"], 0);  // a number: unload at once
-  EXPECT_EQ(body["options"], (json{{"num_ctx", 1024}, {"temperature", 0.2}, {"stop", json::array({"User:"})}}));
+  EXPECT_EQ(body["options"],
+            (json{{"num_ctx", 1024}, {"temperature", 0.2}, {"stop", json::array({"User:"})}}));
 
   ASSERT_TRUE(backend->generate(prompt("hi")).ok);
   json bare = last_body("/api/generate");
@@ -109,7 +111,8 @@ TEST_F(OllamaBackendTest, SendsOptionsExactlyAsSetAndNothingUnset) {
 TEST_F(OllamaBackendTest, RecordsWhereEachOptionInForceCameFrom) {
   testing::OllamaFinal final;
   final.eval_count = 1;
-  server.route("POST", "/api/generate", Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
+  server.route("POST", "/api/generate",
+               Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
   Request request = prompt();
   request.options = *Options::parse("temperature=0.2");
   CallRecord r = backend->generate(request);
@@ -132,11 +135,13 @@ TEST_F(OllamaBackendTest, ChatSendsMessagesWithTheSystemFirst) {
   testing::OllamaFinal final;
   final.chat = true;
   final.eval_count = 2;
-  server.route("POST", "/api/chat", Reply::ndjson({testing::ollama_chat_token("Hello"),
-                                                   testing::ollama_chat_token("!"), testing::ollama_final(final)}));
+  server.route("POST", "/api/chat",
+               Reply::ndjson({testing::ollama_chat_token("Hello"), testing::ollama_chat_token("!"),
+                              testing::ollama_final(final)}));
   Request request;
   request.system = "Be brief.";
-  request.messages = {{"user", "why is the sky blue?"}, {"assistant", "due to rayleigh scattering."},
+  request.messages = {{"user", "why is the sky blue?"},
+                      {"assistant", "due to rayleigh scattering."},
                       {"user", "how is that different than mie scattering?"}};
   CallRecord r = backend->generate(request);
   ASSERT_TRUE(r.ok) << r.error;
@@ -169,8 +174,9 @@ TEST_F(OllamaBackendTest, NonStreamingAnswerIsOneObject) {
 TEST_F(OllamaBackendTest, LinesSplitMidLineAndMidCharacterAcrossReads) {
   testing::OllamaFinal final;
   final.eval_count = 3;
-  std::string body = testing::ollama_token("caf\xC3\xA9") + "\n" + testing::ollama_token(" \xF0\x9F\xA4\x96") + "\n" +
-                     testing::ollama_token(" na\xC3\xAFve") + "\r\n" + testing::ollama_final(final) + "\n";
+  std::string body =
+      testing::ollama_token("caf\xC3\xA9") + "\n" + testing::ollama_token(" \xF0\x9F\xA4\x96") +
+      "\n" + testing::ollama_token(" na\xC3\xAFve") + "\r\n" + testing::ollama_final(final) + "\n";
   // 7-byte pieces with a pause between them: every line arrives in several reads.
   server.route("POST", "/api/generate", Reply::split("application/x-ndjson", body, 7, 1));
   CallRecord r = backend->generate(prompt());
@@ -206,7 +212,8 @@ TEST_F(OllamaBackendTest, ErrorObjectMidStreamFailsWithPartialTextAndTheServersM
   CallRecord r = backend->generate(prompt());
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, ErrorCode::kRemoteError);
-  EXPECT_NE(r.error.find("an error was encountered while running the model"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("an error was encountered while running the model"), std::string::npos)
+      << r.error;
   EXPECT_NE(r.error.find("mid-stream"), std::string::npos);
   EXPECT_EQ(r.text, " Yes.");
   EXPECT_EQ(r.token_count, 2);  // what did arrive, as chunks, never a zero
@@ -216,7 +223,8 @@ TEST_F(OllamaBackendTest, ErrorObjectMidStreamFailsWithPartialTextAndTheServersM
 
 TEST_F(OllamaBackendTest, MalformedLineFailsWithTheLineShown) {
   server.route("POST", "/api/generate",
-               Reply::ndjson({testing::ollama_token("ok"), "{\"response\": \"half", testing::ollama_token("x")}));
+               Reply::ndjson({testing::ollama_token("ok"), "{\"response\": \"half",
+                              testing::ollama_token("x")}));
   CallRecord r = backend->generate(prompt());
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, ErrorCode::kParseError);
@@ -238,7 +246,8 @@ TEST_F(OllamaBackendTest, AbruptCloseFailsWithPartialText) {
 }
 
 TEST_F(OllamaBackendTest, StreamWithoutFinalStatisticsIsAFailureNotZeros) {
-  server.route("POST", "/api/generate", Reply::ndjson({testing::ollama_token("a"), testing::ollama_token("b")}));
+  server.route("POST", "/api/generate",
+               Reply::ndjson({testing::ollama_token("a"), testing::ollama_token("b")}));
   CallRecord r = backend->generate(prompt());
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("final object"), std::string::npos) << r.error;
@@ -277,8 +286,9 @@ TEST_F(OllamaBackendTest, SilenceLongerThanTheReadTimeoutFails) {
 }
 
 TEST_F(OllamaBackendTest, HttpErrorShowsTheServersOwnMessage) {
-  server.route("POST", "/api/generate",
-               Reply::json(R"({"error":"llama runner process has terminated: exit status 2"})", 500));
+  server.route(
+      "POST", "/api/generate",
+      Reply::json(R"({"error":"llama runner process has terminated: exit status 2"})", 500));
   CallRecord r = backend->generate(prompt());
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, ErrorCode::kRemoteError);
@@ -295,7 +305,8 @@ TEST_F(OllamaBackendTest, UnknownModelListsTheServersModels) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, ErrorCode::kNotFound);
   EXPECT_NE(r.error.find("model 'nope' not found"), std::string::npos) << r.error;
-  EXPECT_NE(r.error.find("this server has: llama3.2:latest, gemma3:latest"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("this server has: llama3.2:latest, gemma3:latest"), std::string::npos)
+      << r.error;
   EXPECT_NE(r.error.find("ollama pull nope"), std::string::npos);
   EXPECT_TRUE(server.received("/api/generate").empty());  // no generation was attempted
 }
@@ -304,8 +315,10 @@ TEST_F(OllamaBackendTest, FlagsACallThatLoadedTheModel) {
   testing::OllamaFinal final;
   final.eval_count = 1;
   final.load_duration = 3'200'000'000;
-  server.route("POST", "/api/generate", Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
-  server.route("GET", "/api/ps", Reply::json(testing::ollama_ps({})));  // not loaded before the call
+  server.route("POST", "/api/generate",
+               Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
+  server.route("GET", "/api/ps",
+               Reply::json(testing::ollama_ps({})));  // not loaded before the call
   CallRecord cold = backend->generate(prompt());
   ASSERT_TRUE(cold.ok) << cold.error;
   EXPECT_TRUE(cold.model_load_paid);
@@ -317,7 +330,8 @@ TEST_F(OllamaBackendTest, FlagsACallThatLoadedTheModel) {
   EXPECT_TRUE(backend->generate(prompt()).model_load_paid);
 
   final.load_duration = 5'000'000;
-  server.route("POST", "/api/generate", Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
+  server.route("POST", "/api/generate",
+               Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
   EXPECT_FALSE(backend->generate(prompt()).model_load_paid);
 }
 
@@ -325,7 +339,8 @@ TEST_F(OllamaBackendTest, FlagsATruncatedPrompt) {
   testing::OllamaFinal final;
   final.eval_count = 1;
   final.prompt_eval_count = 256;
-  server.route("POST", "/api/generate", Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
+  server.route("POST", "/api/generate",
+               Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
   Request request = prompt(std::string(3000, 'a'));
   request.options = *Options::parse("num_ctx=256");
   CallRecord by_ctx = backend->generate(request);
@@ -334,12 +349,14 @@ TEST_F(OllamaBackendTest, FlagsATruncatedPrompt) {
 
   // No num_ctx sent, and the model default (4096) not reached, but 8000 bytes in 40 tokens.
   final.prompt_eval_count = 40;
-  server.route("POST", "/api/generate", Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
+  server.route("POST", "/api/generate",
+               Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
   CallRecord by_length = backend->generate(prompt(std::string(8000, 'b')));
   EXPECT_TRUE(by_length.prompt_truncated);
 
   final.prompt_eval_count = 26;
-  server.route("POST", "/api/generate", Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
+  server.route("POST", "/api/generate",
+               Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
   EXPECT_FALSE(backend->generate(prompt()).prompt_truncated);
 }
 
@@ -348,7 +365,8 @@ TEST_F(OllamaBackendTest, MissingPromptCountIsUnknownNotZero) {
   final.eval_count = 1;
   final.prompt_eval_count.reset();  // ollama/ollama#2068: absent on a cached prompt
   final.prompt_eval_duration.reset();
-  server.route("POST", "/api/generate", Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
+  server.route("POST", "/api/generate",
+               Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
   CallRecord r = backend->generate(prompt());
   ASSERT_TRUE(r.ok);
   EXPECT_FALSE(r.prompt_tokens.has_value());
@@ -374,7 +392,9 @@ TEST_F(OllamaBackendTest, CancelledPredicateStopsAStalledCall) {
   server.route("POST", "/api/generate", reply);
   Request request = prompt();
   auto start = std::chrono::steady_clock::now();
-  request.cancelled = [start] { return std::chrono::steady_clock::now() - start > std::chrono::milliseconds(100); };
+  request.cancelled = [start] {
+    return std::chrono::steady_clock::now() - start > std::chrono::milliseconds(100);
+  };
   CallRecord r = backend->generate(request);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, ErrorCode::kCancelled);
@@ -411,7 +431,8 @@ TEST_F(OllamaBackendTest, ManyConcurrentStreams) {
   server.route("POST", "/api/generate", [](const testing::Received& request) {
     std::string prompt = json::parse(request.body)["prompt"];
     std::vector<std::string> lines;
-    for (int i = 0; i < 20; ++i) lines.push_back(testing::ollama_token(prompt + ":" + std::to_string(i) + " "));
+    for (int i = 0; i < 20; ++i)
+      lines.push_back(testing::ollama_token(prompt + ":" + std::to_string(i) + " "));
     testing::OllamaFinal final;
     final.eval_count = 20;
     lines.push_back(testing::ollama_final(final));
@@ -421,13 +442,15 @@ TEST_F(OllamaBackendTest, ManyConcurrentStreams) {
   std::vector<CallRecord> records(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] { records[t] = backend->generate(prompt("p" + std::to_string(t))); });
+    threads.emplace_back(
+        [&, t] { records[t] = backend->generate(prompt("p" + std::to_string(t))); });
   }
   for (auto& thread : threads) thread.join();
   for (int t = 0; t < kThreads; ++t) {
     ASSERT_TRUE(records[t].ok) << records[t].error;
     std::string expected;
-    for (int i = 0; i < 20; ++i) expected += "p" + std::to_string(t) + ":" + std::to_string(i) + " ";
+    for (int i = 0; i < 20; ++i)
+      expected += "p" + std::to_string(t) + ":" + std::to_string(i) + " ";
     EXPECT_EQ(records[t].text, expected);  // no stream crossed into another
     EXPECT_EQ(records[t].token_count, 20);
   }
@@ -444,7 +467,8 @@ TEST(OllamaBackendUnreachable, OneLineWithTheUrlAndAHint) {
   EXPECT_EQ(r.error_code, ErrorCode::kUnavailable);
   EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("http://127.0.0.1:" + std::to_string(port)), std::string::npos) << r.error;
-  EXPECT_NE(r.error.find("is Ollama running? start it with: ollama serve"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("is Ollama running? start it with: ollama serve"), std::string::npos)
+      << r.error;
   auto models = backend.list_models();
   ASSERT_FALSE(models.ok());
   EXPECT_NE(models.status().message().find("ollama serve"), std::string::npos);

@@ -10,10 +10,10 @@
 namespace chimera::llm {
 namespace {
 
-using testing::ProtocolServer;
-using testing::Reply;
 using testing::json;
 using testing::openai_chunk;
+using testing::ProtocolServer;
+using testing::Reply;
 using testing::usage;
 
 class OpenAIBackendTest : public ::testing::Test {
@@ -41,12 +41,15 @@ class OpenAIBackendTest : public ::testing::Test {
 
 TEST_F(OpenAIBackendTest, VllmContinuousUsageGivesExactTokensPerChunk) {
   serve_as("vllm");
-  server.route("POST", "/v1/chat/completions",
-               Reply::sse({openai_chunk({}, {}, usage(5, 0)), openai_chunk("Hello", {}, usage(5, 1)),
-                           openai_chunk(" world, how", {}, usage(5, 4)), openai_chunk(" are", {}, usage(5, 5)),
-                           openai_chunk("", "length", usage(5, 5)), testing::openai_usage_chunk(5, 5), "[DONE]"}));
+  server.route(
+      "POST", "/v1/chat/completions",
+      Reply::sse({openai_chunk({}, {}, usage(5, 0)), openai_chunk("Hello", {}, usage(5, 1)),
+                  openai_chunk(" world, how", {}, usage(5, 4)),
+                  openai_chunk(" are", {}, usage(5, 5)), openai_chunk("", "length", usage(5, 5)),
+                  testing::openai_usage_chunk(5, 5), "[DONE]"}));
   Request request = prompt();
-  request.options = *Options::parse("num_predict=5,temperature=0,top_k=1,repeat_penalty=1.1,num_ctx=2048");
+  request.options =
+      *Options::parse("num_predict=5,temperature=0,top_k=1,repeat_penalty=1.1,num_ctx=2048");
   request.ignore_eos = true;
   CallRecord r = backend->generate(request);
   ASSERT_TRUE(r.ok) << r.error;
@@ -64,8 +67,10 @@ TEST_F(OpenAIBackendTest, VllmContinuousUsageGivesExactTokensPerChunk) {
 
   json body = last_body("/v1/chat/completions");
   EXPECT_EQ(body["model"], "m");
-  EXPECT_EQ(body["messages"], json::array({{{"role", "user"}, {"content", "Why is the sky blue?"}}}));
-  EXPECT_EQ(body["stream_options"], (json{{"include_usage", true}, {"continuous_usage_stats", true}}));
+  EXPECT_EQ(body["messages"],
+            json::array({{{"role", "user"}, {"content", "Why is the sky blue?"}}}));
+  EXPECT_EQ(body["stream_options"],
+            (json{{"include_usage", true}, {"continuous_usage_stats", true}}));
   EXPECT_EQ(body["max_tokens"], 5);
   EXPECT_EQ(body["temperature"], 0.0);
   EXPECT_EQ(body["top_k"], 1);
@@ -82,9 +87,11 @@ TEST_F(OpenAIBackendTest, VllmContinuousUsageGivesExactTokensPerChunk) {
 TEST_F(OpenAIBackendTest, LlamaCppChunksCarryingSeveralTokensAreNotCountedAsOneEach) {
   serve_as("llamacpp");
   json last = json::parse(openai_chunk("", "stop", usage(7, 4)));
-  last["timings"] = {{"prompt_n", 7}, {"prompt_ms", 12.5}, {"predicted_n", 4}, {"predicted_ms", 40.0}};
+  last["timings"] = {
+      {"prompt_n", 7}, {"prompt_ms", 12.5}, {"predicted_n", 4}, {"predicted_ms", 40.0}};
   server.route("POST", "/v1/chat/completions",
-               Reply::sse({openai_chunk({}), openai_chunk("Hello world"), openai_chunk("!"), last.dump(), "[DONE]"}));
+               Reply::sse({openai_chunk({}), openai_chunk("Hello world"), openai_chunk("!"),
+                           last.dump(), "[DONE]"}));
   Request request = prompt();
   request.options = *Options::parse("repeat_penalty=1.2,repeat_last_n=64,min_p=0.05");
   CallRecord r = backend->generate(request);
@@ -138,25 +145,29 @@ TEST_F(OpenAIBackendTest, LlamaCppErrorFieldMidStreamFails) {
   serve_as("llamacpp");
   Reply reply;
   reply.content_type = "text/event-stream";
-  reply.pieces = {{"data: " + openai_chunk("partial") + "\n\n", 0},
-                  {"error: {\"code\":500,\"message\":\"the request exceeds the available context size\","
-                   "\"type\":\"server_error\"}\n\n",
-                   1},
-                  {"data: [DONE]\n\n", 1}};
+  reply.pieces = {
+      {"data: " + openai_chunk("partial") + "\n\n", 0},
+      {"error: {\"code\":500,\"message\":\"the request exceeds the available context size\","
+       "\"type\":\"server_error\"}\n\n",
+       1},
+      {"data: [DONE]\n\n", 1}};
   server.route("POST", "/v1/chat/completions", reply);
   CallRecord r = backend->generate(prompt());
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, ErrorCode::kRemoteError);
-  EXPECT_NE(r.error.find("the request exceeds the available context size"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("the request exceeds the available context size"), std::string::npos)
+      << r.error;
   EXPECT_EQ(r.text, "partial");
 }
 
 TEST_F(OpenAIBackendTest, ErrorObjectInAData200StreamFails) {
   serve_as("vllm");
-  server.route("POST", "/v1/chat/completions",
-               Reply::sse({openai_chunk("a", {}, usage(1, 1)),
-                           R"({"error":{"message":"quota exceeded","type":"server_error","code":"internal_error"}})",
-                           "[DONE]"}));
+  server.route(
+      "POST", "/v1/chat/completions",
+      Reply::sse(
+          {openai_chunk("a", {}, usage(1, 1)),
+           R"({"error":{"message":"quota exceeded","type":"server_error","code":"internal_error"}})",
+           "[DONE]"}));
   CallRecord r = backend->generate(prompt());
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("quota exceeded"), std::string::npos) << r.error;
@@ -166,10 +177,12 @@ TEST_F(OpenAIBackendTest, ErrorObjectInAData200StreamFails) {
 
 TEST_F(OpenAIBackendTest, HttpErrorBodyMessageIsShown) {
   serve_as("vllm");
-  server.route("POST", "/v1/chat/completions",
-               Reply::json(R"({"object":"error","message":"This model's maximum context length is 8192 tokens. )"
-                           R"(However, you requested 9000 tokens.","type":"BadRequestError","param":null,"code":400})",
-                           400));
+  server.route(
+      "POST", "/v1/chat/completions",
+      Reply::json(
+          R"({"object":"error","message":"This model's maximum context length is 8192 tokens. )"
+          R"(However, you requested 9000 tokens.","type":"BadRequestError","param":null,"code":400})",
+          400));
   CallRecord r = backend->generate(prompt());
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, ErrorCode::kRemoteError);
@@ -179,23 +192,27 @@ TEST_F(OpenAIBackendTest, HttpErrorBodyMessageIsShown) {
 
 TEST_F(OpenAIBackendTest, UnknownModelListsTheServersModels) {
   serve_as("vllm", {"meta-llama/Llama-3.1-8B-Instruct"});
-  server.route("POST", "/v1/chat/completions",
-               Reply::json(R"({"error":{"message":"The model `nope` does not exist.","type":"NotFoundError",)"
-                           R"("param":null,"code":404}})",
-                           404));
+  server.route(
+      "POST", "/v1/chat/completions",
+      Reply::json(
+          R"({"error":{"message":"The model `nope` does not exist.","type":"NotFoundError",)"
+          R"("param":null,"code":404}})",
+          404));
   Request request = prompt();
   request.model = "nope";
   CallRecord r = backend->generate(request);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, ErrorCode::kNotFound);
   EXPECT_NE(r.error.find("The model `nope` does not exist."), std::string::npos) << r.error;
-  EXPECT_NE(r.error.find("this server has: meta-llama/Llama-3.1-8B-Instruct"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("this server has: meta-llama/Llama-3.1-8B-Instruct"), std::string::npos)
+      << r.error;
 }
 
 TEST_F(OpenAIBackendTest, RawPromptGoesToCompletions) {
   serve_as("vllm");
   server.route("POST", "/v1/completions",
-               Reply::sse({openai_chunk("Par", {}, usage(3, 1), false), openai_chunk("is", {}, usage(3, 2), false),
+               Reply::sse({openai_chunk("Par", {}, usage(3, 1), false),
+                           openai_chunk("is", {}, usage(3, 2), false),
                            openai_chunk("", "stop", usage(3, 2), false), "[DONE]"}));
   Request request = prompt("The capital of France is ");
   request.raw = true;
@@ -209,13 +226,16 @@ TEST_F(OpenAIBackendTest, RawPromptGoesToCompletions) {
 
 TEST_F(OpenAIBackendTest, NonStreamingAnswer) {
   serve_as("sglang");
-  server.route("POST", "/v1/chat/completions",
-               Reply::json(json{{"id", "x"}, {"object", "chat.completion"},
-                                {"choices", json::array({{{"index", 0},
-                                                          {"message", {{"role", "assistant"}, {"content", "Blue."}}},
-                                                          {"finish_reason", "stop"}}})},
-                                {"usage", usage(9, 2)}}
-                               .dump()));
+  server.route(
+      "POST", "/v1/chat/completions",
+      Reply::json(
+          json{{"id", "x"},
+               {"object", "chat.completion"},
+               {"choices", json::array({{{"index", 0},
+                                         {"message", {{"role", "assistant"}, {"content", "Blue."}}},
+                                         {"finish_reason", "stop"}}})},
+               {"usage", usage(9, 2)}}
+              .dump()));
   Request request = prompt();
   request.stream = false;
   CallRecord r = backend->generate(request);
@@ -239,22 +259,25 @@ TEST_F(OpenAIBackendTest, StreamCutBeforeAnyFinishIsAFailure) {
 
 TEST_F(OpenAIBackendTest, DoneWithoutTrailingBlankLineAndSplitBytes) {
   serve_as("llamacpp");
-  std::string body = ": ping\n\ndata: " + openai_chunk("caf\xC3\xA9") + "\r\n\r\ndata: " + openai_chunk(" ok") +
+  std::string body = ": ping\n\ndata: " + openai_chunk("caf\xC3\xA9") +
+                     "\r\n\r\ndata: " + openai_chunk(" ok") +
                      "\n\ndata: " + openai_chunk("", "stop", usage(2, 2)) + "\n\ndata: [DONE]";
   server.route("POST", "/v1/chat/completions", Reply::split("text/event-stream", body, 3, 0));
   CallRecord r = backend->generate(prompt());
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.text, "caf\xC3\xA9 ok");
   EXPECT_EQ(r.token_count, 2);
-  EXPECT_EQ(r.chunk_token_counts, (std::vector<int32_t>{1, 1}));  // total == chunks: 1 each is known
+  EXPECT_EQ(r.chunk_token_counts,
+            (std::vector<int32_t>{1, 1}));  // total == chunks: 1 each is known
 }
 
 TEST_F(OpenAIBackendTest, ReasoningIsKeptApartFromTheAnswer) {
   serve_as("vllm");
   json thinking = json::parse(openai_chunk("x"));
   thinking["choices"][0]["delta"] = {{"reasoning_content", "Let me think."}};
-  server.route("POST", "/v1/chat/completions",
-               Reply::sse({thinking.dump(), openai_chunk("Blue."), openai_chunk("", "stop"), "[DONE]"}));
+  server.route(
+      "POST", "/v1/chat/completions",
+      Reply::sse({thinking.dump(), openai_chunk("Blue."), openai_chunk("", "stop"), "[DONE]"}));
   CallRecord r = backend->generate(prompt());
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.text, "Blue.");
@@ -304,7 +327,8 @@ TEST(OpenAIBackendUnreachable, OneLineWithTheUrlAndAHint) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, ErrorCode::kUnavailable);
   EXPECT_EQ(r.error.find('\n'), std::string::npos);
-  EXPECT_NE(r.error.find("http://127.0.0.1:" + std::to_string(port) + "/v1/chat/completions"), std::string::npos)
+  EXPECT_NE(r.error.find("http://127.0.0.1:" + std::to_string(port) + "/v1/chat/completions"),
+            std::string::npos)
       << r.error;
   EXPECT_NE(r.error.find("is the server running?"), std::string::npos);
 }

@@ -45,7 +45,8 @@ TEST(Options, RangeAndTypeErrorsNameOptionAndValue) {
       {"num_ctx=4096.5", "num_ctx must be a positive integer, got 4096.5"},
       {"top_k=-1", "top_k must be a non-negative integer (0: off), got -1"},
       {"repeat_penalty=0", "repeat_penalty must be a number > 0 (1: off), got 0"},
-      {"num_predict=-3", "num_predict must be an integer >= -2 (-1: no limit, -2: fill the context), got -3"},
+      {"num_predict=-3",
+       "num_predict must be an integer >= -2 (-1: no limit, -2: fill the context), got -3"},
       {"temperature=nan", "temperature must be a number >= 0, got 'nan'"},
   };
   for (const Case& c : cases) {
@@ -56,7 +57,8 @@ TEST(Options, RangeAndTypeErrorsNameOptionAndValue) {
 }
 
 TEST(Options, AcceptsBoundaryValues) {
-  auto parsed = Options::parse("num_predict=-1,num_gpu=-1,top_p=1,min_p=0,temperature=0,seed=-1,repeat_last_n=-1");
+  auto parsed = Options::parse(
+      "num_predict=-1,num_gpu=-1,top_p=1,min_p=0,temperature=0,seed=-1,repeat_last_n=-1");
   ASSERT_TRUE(parsed.ok()) << parsed.status().message();
   EXPECT_EQ(parsed->num_predict, -1);
   EXPECT_EQ(parsed->num_gpu, -1);
@@ -68,8 +70,9 @@ TEST(Options, AcceptsBoundaryValues) {
 TEST(Options, UnknownNameSuggestsTheNearestAndListsAll) {
   auto parsed = Options::parse("temprature=0.3");
   ASSERT_FALSE(parsed.ok());
-  EXPECT_NE(parsed.status().message().find("unknown option 'temprature' (did you mean temperature?)"),
-            std::string::npos)
+  EXPECT_NE(
+      parsed.status().message().find("unknown option 'temprature' (did you mean temperature?)"),
+      std::string::npos)
       << parsed.status().message();
   EXPECT_NE(parsed.status().message().find("num_ctx, num_predict"), std::string::npos);
 }

@@ -42,7 +42,8 @@ std::vector<Seen> parse(const std::string& stream, bool finish = true) {
   return parse_with_cuts(stream, {}, finish);
 }
 
-// Examples from the WHATWG HTML standard, "Server-sent events", §9.2.6 "Interpreting an event stream".
+// Examples from the WHATWG HTML standard, "Server-sent events", §9.2.6 "Interpreting an event
+// stream".
 TEST(SseParser, SpecExampleMultiLineData) {
   EXPECT_EQ(parse("data: YHOO\ndata: +2\ndata: 10\n\n"),
             (std::vector<Seen>{{"message", "YHOO\n+2\n10", ""}}));
@@ -83,10 +84,13 @@ TEST(SseParser, AllThreeLineEndings) {
 TEST(SseParser, CountsKeepAliveCommentsAndReadsRetry) {
   SseParser parser;
   int events = 0;
-  ASSERT_TRUE(parser.feed(": ping\n: ping\nretry: 3000\ndata: x\n\n", [&](const SseEvent&) {
-    ++events;
-    return true;
-  }).is_ok());
+  ASSERT_TRUE(parser
+                  .feed(": ping\n: ping\nretry: 3000\ndata: x\n\n",
+                        [&](const SseEvent&) {
+                          ++events;
+                          return true;
+                        })
+                  .is_ok());
   EXPECT_EQ(events, 1);
   EXPECT_EQ(parser.comments_seen(), 2);
   EXPECT_EQ(parser.retry_ms(), 3000);
@@ -94,8 +98,9 @@ TEST(SseParser, CountsKeepAliveCommentsAndReadsRetry) {
 
 TEST(SseParser, LlamaCppErrorFieldBecomesAnErrorEvent) {
   // llama.cpp server builds before late 2025 (PR #16109) sent this at HTTP 200.
-  auto events = parse("data: {\"choices\":[]}\n\nerror: {\"code\":400,\"message\":\"the request exceeds the "
-                      "available context size\"}\n\ndata: [DONE]\n\n");
+  auto events = parse(
+      "data: {\"choices\":[]}\n\nerror: {\"code\":400,\"message\":\"the request exceeds the "
+      "available context size\"}\n\ndata: [DONE]\n\n");
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[1].type, "error");
   EXPECT_NE(events[1].data.find("exceeds the available context size"), std::string::npos);
@@ -103,10 +108,20 @@ TEST(SseParser, LlamaCppErrorFieldBecomesAnErrorEvent) {
 }
 
 TEST(SseParser, ByteOrderMarkIsSkippedOnlyAtTheStart) {
-  EXPECT_EQ(parse("\xEF\xBB\xBF" "data: a\n\n"), (std::vector<Seen>{{"message", "a", ""}}));
+  EXPECT_EQ(parse("\xEF\xBB\xBF"
+                  "data: a\n\n"),
+            (std::vector<Seen>{{"message", "a", ""}}));
   // Split inside the BOM.
-  EXPECT_EQ(parse_with_cuts("\xEF\xBB\xBF" "data: a\n\n", {1, 2}), (std::vector<Seen>{{"message", "a", ""}}));
-  EXPECT_EQ(parse("data: \xEF\xBB\xBF" "a\n\n"), (std::vector<Seen>{{"message", "\xEF\xBB\xBF" "a", ""}}));
+  EXPECT_EQ(parse_with_cuts("\xEF\xBB\xBF"
+                            "data: a\n\n",
+                            {1, 2}),
+            (std::vector<Seen>{{"message", "a", ""}}));
+  EXPECT_EQ(parse("data: \xEF\xBB\xBF"
+                  "a\n\n"),
+            (std::vector<Seen>{{"message",
+                                "\xEF\xBB\xBF"
+                                "a",
+                                ""}}));
 }
 
 const std::string kMixed =
@@ -140,7 +155,9 @@ TEST(SseParser, ByteAtATimeAndRandomSplits) {
 TEST(SseParser, StopsWhenTheCallbackSaysSo) {
   SseParser parser;
   int seen = 0;
-  ASSERT_TRUE(parser.feed("data: 1\n\ndata: 2\n\ndata: 3\n\n", [&](const SseEvent&) { return ++seen < 2; }).is_ok());
+  ASSERT_TRUE(
+      parser.feed("data: 1\n\ndata: 2\n\ndata: 3\n\n", [&](const SseEvent&) { return ++seen < 2; })
+          .is_ok());
   EXPECT_EQ(seen, 2);
 }
 

@@ -37,7 +37,8 @@ Reply Reply::ndjson(const std::vector<std::string>& lines, int delay_ms_between)
 Reply Reply::sse(const std::vector<std::string>& data, int delay_ms_between) {
   Reply reply;
   reply.content_type = "text/event-stream";
-  for (const std::string& item : data) reply.pieces.push_back({"data: " + item + "\n\n", delay_ms_between});
+  for (const std::string& item : data)
+    reply.pieces.push_back({"data: " + item + "\n\n", delay_ms_between});
   return reply;
 }
 
@@ -63,15 +64,16 @@ ProtocolServer::ProtocolServer() : server_(std::make_unique<httplib::Server>()) 
     res.status = reply.status;
     auto shared = std::make_shared<Reply>(std::move(reply));
     if (shared->chunked) {
-      res.set_chunked_content_provider(shared->content_type, [shared](size_t, httplib::DataSink& sink) {
-        for (const Piece& piece : shared->pieces) {
-          pause_ms(piece.delay_ms);
-          if (!sink.write(piece.bytes.data(), piece.bytes.size())) return false;
-        }
-        if (shared->cut) return false;  // abort: no terminating chunk, the connection closes
-        sink.done();
-        return true;
-      });
+      res.set_chunked_content_provider(
+          shared->content_type, [shared](size_t, httplib::DataSink& sink) {
+            for (const Piece& piece : shared->pieces) {
+              pause_ms(piece.delay_ms);
+              if (!sink.write(piece.bytes.data(), piece.bytes.size())) return false;
+            }
+            if (shared->cut) return false;  // abort: no terminating chunk, the connection closes
+            sink.done();
+            return true;
+          });
       return;
     }
     size_t total = 0;
@@ -82,7 +84,8 @@ ProtocolServer::ProtocolServer() : server_(std::make_unique<httplib::Server>()) 
                                if (offset > 0) return false;  // everything went in the first call
                                for (const Piece& piece : shared->pieces) {
                                  pause_ms(piece.delay_ms);
-                                 if (!sink.write(piece.bytes.data(), piece.bytes.size())) return false;
+                                 if (!sink.write(piece.bytes.data(), piece.bytes.size()))
+                                   return false;
                                }
                                return !shared->cut;
                              });
@@ -94,7 +97,8 @@ ProtocolServer::ProtocolServer() : server_(std::make_unique<httplib::Server>()) 
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!server_->is_running()) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("protocol server did not start");
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("protocol server did not start");
     std::this_thread::sleep_for(std::chrono::milliseconds(1));  // poll interval
   }
 }

@@ -1,7 +1,7 @@
 // A loopback HTTP server for protocol tests: it replays scripted responses byte for byte (Ollama
-// NDJSON, OpenAI SSE, error bodies) with the ways real servers and networks misbehave: a body cut into
-// chunks mid-line, a pause before the first byte, a connection closed mid-body. It records every
-// request so tests can assert what a client sent. Started on a free port of 127.0.0.1; the
+// NDJSON, OpenAI SSE, error bodies) with the ways real servers and networks misbehave: a body cut
+// into chunks mid-line, a pause before the first byte, a connection closed mid-body. It records
+// every request so tests can assert what a client sent. Started on a free port of 127.0.0.1; the
 // constructor returns once it accepts connections (polled with a deadline, no fixed sleep).
 #pragma once
 
@@ -28,9 +28,9 @@ struct Reply {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<Piece> pieces;
-  bool chunked = true;               // one HTTP chunk per piece; false: Content-Length
-  bool cut = false;                  // close the connection after the pieces, mid-body
-  int delay_ms_before_headers = 0;   // a slow first byte (a model being loaded)
+  bool chunked = true;              // one HTTP chunk per piece; false: Content-Length
+  bool cut = false;                 // close the connection after the pieces, mid-body
+  int delay_ms_before_headers = 0;  // a slow first byte (a model being loaded)
 
   static Reply json(std::string body, int status = 200);
   // Each line (without "\n") is written as its own piece, "\n" appended.
@@ -60,8 +60,8 @@ class ProtocolServer {
   void route(const std::string& method, const std::string& path, Reply reply);
 
   int port() const { return port_; }
-  std::string base_url() const;          // "http://127.0.0.1:PORT"
-  std::string host_port() const;         // "127.0.0.1:PORT"
+  std::string base_url() const;   // "http://127.0.0.1:PORT"
+  std::string host_port() const;  // "127.0.0.1:PORT"
   std::vector<Received> received(std::string_view path = {}) const;
 
  private:
