@@ -381,9 +381,12 @@ TEST(GgufReader, TensorDataMustBeAlignedAndInsideTheFile) {
   Bytes nodata;  // header ends exactly at EOF with no room for the padded data section
   nodata.header(1, 0).tensor("w", {8}, 0, 0);
   expect_error(nodata, {"data section should start at byte"});
-  Bytes huge;  // byte size overflows 64 bits
-  huge.header(1, 0).tensor("w", {uint64_t{1} << 62, 2}, 0, 0).pad(32).zeros(64);
-  expect_error(huge, {"w"});
+  Bytes huge;  // 2^62 F32 elements fit in int64, their 2^64 bytes do not
+  huge.header(1, 0).tensor("w", {uint64_t{1} << 62}, 0, 0).pad(32).zeros(64);
+  expect_error(huge, {"tensor w size in bytes overflows 64 bits"});
+  Bytes big;  // representable but absurd: 2^61 bytes claimed by a 100-byte file
+  big.header(1, 0).tensor("w", {uint64_t{1} << 59}, 0, 0).pad(32).zeros(64);
+  expect_error(big, {"extends past the end"});
 }
 
 TEST(GgufReader, OpenMapsFilesAndNamesThePath) {
