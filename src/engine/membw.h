@@ -12,8 +12,8 @@
 namespace chimera::engine {
 
 struct ReadBandwidth {
-  double best_gb_per_s = 0;    // best pass, 1e9 bytes per second
-  double median_gb_per_s = 0;  // median pass, for a sense of the noise
+  double best_gb_per_s = 0;    // best timed window (8 MiB per thread), 1e9 bytes per second
+  double median_gb_per_s = 0;  // median window: far below best means the machine is shared/busy
   int threads = 0;
   size_t buffer_bytes = 0;
   int passes = 0;
@@ -26,9 +26,10 @@ struct ReadBandwidthOptions {
   int passes = 7;
 };
 
-// Streams the buffer with every thread of `pool` (each reads its own contiguous slice with 16-byte loads,
-// as a decode matmul streams its rows), `passes` times after one warm-up pass, and reports the best and
-// median pass. Fails only when the buffer cannot be allocated.
+// Streams the buffer with every thread of `pool` (each reads its own contiguous slice with 16-byte loads
+// and software prefetch 4 KiB ahead, as the decode matmuls stream their rows), `passes` times after one
+// warm-up pass, timing windows of 8 MiB per thread, and reports the best and median window. Fails only
+// when the buffer cannot be allocated.
 Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwidthOptions& options = {});
 
 }  // namespace chimera::engine

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/ggml_type.h"
+#include "engine/membw.h"
 #include "engine/quant.h"
 #include "engine/thread_pool.h"
 
@@ -264,6 +265,22 @@ TEST(Matmul, SupportedTypes) {
   for (GgmlType type : kTypes) EXPECT_TRUE(matmul_supports(type)) << ggml_type_name(type);
   EXPECT_FALSE(matmul_supports(GgmlType::kQ2_K));
   EXPECT_FALSE(matmul_supports(GgmlType::kQ4_1));
+}
+
+TEST(MemoryBandwidth, ReportsPlausibleFiguresForTheBufferItRead) {
+  ThreadPool pool(2);
+  ReadBandwidthOptions options;
+  options.buffer_bytes = size_t{32} << 20;
+  options.passes = 2;
+  Result<ReadBandwidth> r = measure_read_bandwidth(pool, options);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->threads, 2);
+  EXPECT_EQ(r->passes, 2);
+  EXPECT_GE(r->buffer_bytes, (size_t{32} << 20) - 256);
+  EXPECT_LE(r->buffer_bytes, size_t{32} << 20);
+  EXPECT_GT(r->median_gb_per_s, 0.01);  // any machine reads faster than 10 MB/s
+  EXPECT_GE(r->best_gb_per_s, r->median_gb_per_s);
+  EXPECT_LT(r->best_gb_per_s, 10000.0);  // and slower than 10 TB/s: the timing is real
 }
 
 TEST(Matmul, KernelPathNames) {
