@@ -1,7 +1,7 @@
-// Tokenizer speed: encoding a 10,000-word text (goal: well under 100 ms per vocabulary), decoding it,
-// importing tokenizer.json, and building a Tokenizer from GGUF arrays (runs at every model load).
-// Real vocabularies come from .data/vocab (scripts/fetch-vocab.sh); without them those rows are
-// skipped and the synthetic-vocabulary rows still run.
+// Tokenizer speed: encoding a 10,000-word text (goal: well under 100 ms per vocabulary), decoding
+// it, importing tokenizer.json, and building a Tokenizer from GGUF arrays (runs at every model
+// load). Real vocabularies come from .data/vocab (scripts/fetch-vocab.sh); without them those rows
+// are skipped and the synthetic-vocabulary rows still run.
 //   build/<dir>/bench/tokenizer_bench --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
 
@@ -74,11 +74,13 @@ std::shared_ptr<const VocabData> real_vocab(const std::string& family) {
 
 std::shared_ptr<const VocabData> vocab_for(const std::string& name) {
   if (name == "synthetic-gemma3") {
-    static auto v = std::make_shared<const VocabData>(chimera::engine::synthetic_vocab("gemma3", 262144));
+    static auto v =
+        std::make_shared<const VocabData>(chimera::engine::synthetic_vocab("gemma3", 262144));
     return v;
   }
   if (name == "synthetic-llama") {
-    static auto v = std::make_shared<const VocabData>(chimera::engine::synthetic_vocab("llama", 128256));
+    static auto v =
+        std::make_shared<const VocabData>(chimera::engine::synthetic_vocab("llama", 128256));
     return v;
   }
   return real_vocab(name);
@@ -112,12 +114,12 @@ void BM_Encode10kWords(benchmark::State& state, const std::string& name) {
   }
   state.counters["tokens"] = static_cast<double>(ids.size());
   state.counters["bytes"] = static_cast<double>(corpus().size());
-  state.counters["tokens_per_s"] =
-      benchmark::Counter(static_cast<double>(ids.size()), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tokens_per_s"] = benchmark::Counter(
+      static_cast<double>(ids.size()), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// Long whitespace runs: every position starts many user-defined matches in Gemma 3 (runs of up to 31
-// spaces or newlines are tokens) and stresses the Llama 3 regex's whitespace alternatives.
+// Long whitespace runs: every position starts many user-defined matches in Gemma 3 (runs of up to
+// 31 spaces or newlines are tokens) and stresses the Llama 3 regex's whitespace alternatives.
 void BM_EncodeWhitespaceRuns(benchmark::State& state, const std::string& name) {
   auto tok = tokenizer_for(name);
   if (!tok) {
@@ -219,14 +221,14 @@ void BM_SyntheticVocab(benchmark::State& state, const std::string& family, int32
 
 void register_all() {
   for (const char* name : {"gemma3", "llama3_1", "synthetic-gemma3", "synthetic-llama"}) {
-    benchmark::RegisterBenchmark((std::string("encode_10k_words/") + name).c_str(), BM_Encode10kWords,
-                                 std::string(name))
+    benchmark::RegisterBenchmark((std::string("encode_10k_words/") + name).c_str(),
+                                 BM_Encode10kWords, std::string(name))
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark((std::string("encode_whitespace_runs/") + name).c_str(),
                                  BM_EncodeWhitespaceRuns, std::string(name))
         ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark((std::string("decode_10k_words/") + name).c_str(), BM_Decode10kWords,
-                                 std::string(name))
+    benchmark::RegisterBenchmark((std::string("decode_10k_words/") + name).c_str(),
+                                 BM_Decode10kWords, std::string(name))
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark((std::string("tokenizer_from_gguf/") + name).c_str(),
                                  BM_TokenizerFromGguf, std::string(name))

@@ -127,8 +127,10 @@ int run_tokenize(const TokenizeArgs& args) {
 void register_tokenize(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
   auto* sub = app.add_subcommand(
-      "tokenize", "Print the token ids of TEXT with a model's vocabulary (like llama-tokenize --ids)");
-  sub->add_option("-m,--model", args->model_path, "GGUF model file (only its tokenizer keys are read)");
+      "tokenize",
+      "Print the token ids of TEXT with a model's vocabulary (like llama-tokenize --ids)");
+  sub->add_option("-m,--model", args->model_path,
+                  "GGUF model file (only its tokenizer keys are read)");
   sub->add_option("--vocab", args->vocab,
                   "Vocabulary without a GGUF: gemma3, llama3, llama3_1 (fetched by "
                   "scripts/fetch-vocab.sh) or PATH/tokenizer.json");

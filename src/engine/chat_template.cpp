@@ -17,7 +17,11 @@ bool is_python_space(uint32_t cp) {
 // Decodes the code point starting at text[i] (invalid bytes count as themselves, never as space).
 uint32_t code_point_at(std::string_view text, size_t i, size_t* length) {
   auto b0 = static_cast<uint8_t>(text[i]);
-  size_t n = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 1;
+  size_t n = b0 < 0x80           ? 1
+             : (b0 >> 5) == 0x6  ? 2
+             : (b0 >> 4) == 0xE  ? 3
+             : (b0 >> 3) == 0x1E ? 4
+                                 : 1;
   if (i + n > text.size()) n = 1;
   uint32_t cp = n == 1 ? b0 : n == 2 ? (b0 & 0x1Fu) : n == 3 ? (b0 & 0x0Fu) : (b0 & 0x07u);
   for (size_t k = 1; k < n; ++k) {
@@ -104,9 +108,12 @@ ChatFamily chat_family_for_architecture(std::string_view architecture) {
 
 std::string_view chat_family_name(ChatFamily family) {
   switch (family) {
-    case ChatFamily::kGemma: return "gemma";
-    case ChatFamily::kLlama3: return "llama3";
-    case ChatFamily::kRaw: return "raw";
+    case ChatFamily::kGemma:
+      return "gemma";
+    case ChatFamily::kLlama3:
+      return "llama3";
+    case ChatFamily::kRaw:
+      return "raw";
   }
   return "raw";
 }

@@ -1,6 +1,7 @@
-// Native chat templates (engine-reference.md §3.1 step 8, §3.2 step 6) producing prompt text with special
-// tokens, to be encoded with parse_special = true. They reproduce the Jinja templates shipped with the
-// models (Gemma 3 tokenizer_config.json, Llama 3 tokenizer_config.json) without a Jinja engine.
+// Native chat templates (engine-reference.md §3.1 step 8, §3.2 step 6) producing prompt text with
+// special tokens, to be encoded with parse_special = true. They reproduce the Jinja templates
+// shipped with the models (Gemma 3 tokenizer_config.json, Llama 3 tokenizer_config.json) without a
+// Jinja engine.
 #pragma once
 
 #include <optional>
@@ -21,14 +22,15 @@ ChatFamily chat_family_for_architecture(std::string_view architecture);
 std::string_view chat_family_name(ChatFamily family);  // "gemma", "llama3", "raw"
 std::optional<ChatFamily> parse_chat_family(std::string_view name);
 
-// Renders messages and, when add_generation_prompt, the opening of the assistant turn. The BOS token is
-// not included (the tokenizer adds it).
+// Renders messages and, when add_generation_prompt, the opening of the assistant turn. The BOS
+// token is not included (the tokenizer adds it).
 //  - Gemma: `<start_of_turn>{user|model}\n{content}<end_of_turn>\n`, generation prompt
-//    `<start_of_turn>model\n`. No system role: a leading system message's text + "\n\n" is prepended
-//    to the first turn (a system message alone becomes a user turn); later system messages render as
-//    user turns, as Ollama's template does. Contents are trimmed as Jinja's `trim` (Python strip) does,
-//    the system prefix is not.
-//  - Llama 3: `<|start_header_id|>{role}<|end_header_id|>\n\n{trimmed content}<|eot_id|>` per message,
+//    `<start_of_turn>model\n`. No system role: a leading system message's text + "\n\n" is
+//    prepended to the first turn (a system message alone becomes a user turn); later system
+//    messages render as user turns, as Ollama's template does. Contents are trimmed as Jinja's
+//    `trim` (Python strip) does, the system prefix is not.
+//  - Llama 3: `<|start_header_id|>{role}<|end_header_id|>\n\n{trimmed content}<|eot_id|>` per
+//  message,
 //    generation prompt `<|start_header_id|>assistant<|end_header_id|>\n\n`.
 //  - Raw: the contents concatenated as they are.
 std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messages,

@@ -1,7 +1,7 @@
 // Byte-level BPE (model "gpt2", pre "llama-bpe"; Llama 3), engine-reference.md §4.2: the Llama 3
-// regex splits the text into words; each word's bytes map through GPT-2's bytes_to_unicode; a word that
-// is itself a vocabulary entry is one token (ignore_merges); otherwise adjacent symbols merge by merge
-// rank (lowest first, leftmost on ties).
+// regex splits the text into words; each word's bytes map through GPT-2's bytes_to_unicode; a word
+// that is itself a vocabulary entry is one token (ignore_merges); otherwise adjacent symbols merge
+// by merge rank (lowest first, leftmost on ties).
 #include <algorithm>
 
 #include "engine/tokenizer_impl.h"

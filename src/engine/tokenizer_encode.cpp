@@ -1,5 +1,5 @@
-// The common front end of encoding (engine-reference.md §4): special-token partition, BOS/EOS, and the
-// dispatch of raw fragments to the SentencePiece or byte-level BPE encoder.
+// The common front end of encoding (engine-reference.md §4): special-token partition, BOS/EOS, and
+// the dispatch of raw fragments to the SentencePiece or byte-level BPE encoder.
 #include <algorithm>
 
 #include "engine/tokenizer_impl.h"
@@ -54,8 +54,8 @@ void partition_special(const TokenizerState& state, std::string_view text, bool 
       for (size_t hit = raw.find(special); hit != std::string_view::npos;
            hit = raw.find(special, pos)) {
         if (hit > pos) {
-          next.push_back({-1, fragment.offset + static_cast<uint32_t>(pos),
-                          static_cast<uint32_t>(hit - pos)});
+          next.push_back(
+              {-1, fragment.offset + static_cast<uint32_t>(pos), static_cast<uint32_t>(hit - pos)});
         }
         next.push_back({id, fragment.offset + static_cast<uint32_t>(hit),
                         static_cast<uint32_t>(special.size())});
@@ -94,8 +94,8 @@ void Tokenizer::encode_into(std::string_view text, bool add_special, bool parse_
     }
     std::string_view raw = text.substr(fragment.offset, fragment.length);
     if (s.is_spm) {
-      tokenizer_detail::encode_spm_fragment(s, raw, s.vocab.add_space_prefix && previous_was_special,
-                                            out);
+      tokenizer_detail::encode_spm_fragment(s, raw,
+                                            s.vocab.add_space_prefix && previous_was_special, out);
     } else {
       tokenizer_detail::encode_bpe_fragment(s, raw, out);
     }

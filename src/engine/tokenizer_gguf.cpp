@@ -1,5 +1,5 @@
-// Vocabulary <-> GGUF: the tokenizer.ggml.* keys (engine-reference.md §1.2) as llama.cpp's converter
-// writes them and its loader reads them (defaults for absent keys included).
+// Vocabulary <-> GGUF: the tokenizer.ggml.* keys (engine-reference.md §1.2) as llama.cpp's
+// converter writes them and its loader reads them (defaults for absent keys included).
 #include <fmt/format.h>
 
 #include "engine/gguf.h"
@@ -16,8 +16,8 @@ Result<int32_t> read_token_id(const GgufFile& file, std::string_view key, int32_
   if (kv == nullptr) return absent;
   std::optional<int64_t> value = file.get_int(key);
   if (!value || *value < 0 || *value > INT32_MAX) {
-    return make_error(ErrorCode::kParseError, "{}: {} is {}; expected a token id (u32)", file.path(),
-                      key, kv != nullptr ? format_gguf_value(*kv) : "absent");
+    return make_error(ErrorCode::kParseError, "{}: {} is {}; expected a token id (u32)",
+                      file.path(), key, kv != nullptr ? format_gguf_value(*kv) : "absent");
   }
   return static_cast<int32_t>(*value);
 }
@@ -32,10 +32,11 @@ Result<VocabData> read_vocab_from_gguf(const GgufFile& file) {
   VocabData v;
   std::optional<std::string_view> model = file.get_string(kModelKey);
   if (!model) {
-    return make_error(ErrorCode::kNotFound,
-                      "{}: no tokenizer ({} is missing); this file cannot encode text — use a model "
-                      "GGUF that includes its vocabulary",
-                      file.path(), kModelKey);
+    return make_error(
+        ErrorCode::kNotFound,
+        "{}: no tokenizer ({} is missing); this file cannot encode text — use a model "
+        "GGUF that includes its vocabulary",
+        file.path(), kModelKey);
   }
   v.model = std::string(*model);
   v.pre = std::string(file.get_string("tokenizer.ggml.pre").value_or(""));
@@ -71,8 +72,10 @@ Result<VocabData> read_vocab_from_gguf(const GgufFile& file) {
   // llama.cpp's SentencePiece defaults when the file names no special ids.
   int32_t n = static_cast<int32_t>(v.tokens.size());
   auto spm_default = [&](int32_t id) { return spm && id < n ? id : -1; };
-  CHIMERA_ASSIGN_OR_RETURN(v.bos_id, read_token_id(file, "tokenizer.ggml.bos_token_id", spm_default(1)));
-  CHIMERA_ASSIGN_OR_RETURN(v.eos_id, read_token_id(file, "tokenizer.ggml.eos_token_id", spm_default(2)));
+  CHIMERA_ASSIGN_OR_RETURN(v.bos_id,
+                           read_token_id(file, "tokenizer.ggml.bos_token_id", spm_default(1)));
+  CHIMERA_ASSIGN_OR_RETURN(v.eos_id,
+                           read_token_id(file, "tokenizer.ggml.eos_token_id", spm_default(2)));
   CHIMERA_ASSIGN_OR_RETURN(v.unk_id,
                            read_token_id(file, "tokenizer.ggml.unknown_token_id", spm_default(0)));
   CHIMERA_ASSIGN_OR_RETURN(v.pad_id, read_token_id(file, "tokenizer.ggml.padding_token_id", -1));
@@ -108,7 +111,8 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const GgufFile& fi
 Status write_vocab_to_gguf(GgufWriter& writer, const VocabData& v) {
   if (v.model != "llama" && v.model != "gpt2") {
     return make_error(ErrorCode::kInvalidArgument,
-                      "vocabulary model '{}' cannot be written; expected 'llama' or 'gpt2'", v.model);
+                      "vocabulary model '{}' cannot be written; expected 'llama' or 'gpt2'",
+                      v.model);
   }
   bool spm = v.model == "llama";
   size_t n = v.tokens.size();

@@ -1,19 +1,21 @@
 // Hugging Face tokenizer.json (+ tokenizer_config.json) -> VocabData, as llama.cpp's converter
 // (convert_hf_to_gguf.py) would produce the GGUF arrays:
 //  - SentencePiece-style vocabularies (BPE with byte_fallback; Gemma 3) become model "llama" with
-//    pieces kept in U+2581 form. HF stores merge pairs, SentencePiece stores piece scores; a merged piece
-//    gets score -(rank of its first merge)-1, so score order is merge order. Pieces no merge produces
-//    (single characters, <0xNN> bytes) keep 0: as initial symbols their score is never consulted.
-//    Added tokens get -1000 like the converter gives them.
-//  - Byte-level vocabularies (Llama 3) become model "gpt2", pre "llama-bpe", merges as "left right".
+//    pieces kept in U+2581 form. HF stores merge pairs, SentencePiece stores piece scores; a merged
+//    piece gets score -(rank of its first merge)-1, so score order is merge order. Pieces no merge
+//    produces (single characters, <0xNN> bytes) keep 0: as initial symbols their score is never
+//    consulted. Added tokens get -1000 like the converter gives them.
+//  - Byte-level vocabularies (Llama 3) become model "gpt2", pre "llama-bpe", merges as "left
+//  right".
 //  - Added tokens: special (or looking special: <unused..>, <mask>, <|...|>) -> CONTROL; others ->
-//    USER_DEFINED with U+2581 turned into spaces. SentencePiece vocabularies keep the model's size (ids
-//    beyond it, such as Gemma 3's <image_soft_token>, are dropped as the converter drops them).
+//    USER_DEFINED with U+2581 turned into spaces. SentencePiece vocabularies keep the model's size
+//    (ids beyond it, such as Gemma 3's <image_soft_token>, are dropped as the converter drops
+//    them).
 #include <filesystem>
 #include <optional>
 
-#include <nlohmann/json.hpp>
 #include <simdjson.h>
+#include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
 
@@ -45,7 +47,8 @@ bool looks_special(std::string_view t) {
     return t.size() >= open.size() + close.size() && t.substr(0, open.size()) == open &&
            t.substr(t.size() - close.size()) == close;
   };
-  return wrapped("<|", "|>") || wrapped("<\xEF\xBD\x9C", "\xEF\xBD\x9C>") || wrapped("<unused", ">");
+  return wrapped("<|", "|>") || wrapped("<\xEF\xBD\x9C", "\xEF\xBD\x9C>") ||
+         wrapped("<unused", ">");
 }
 
 std::string replace_space_marker(std::string_view text) {
@@ -127,7 +130,8 @@ void read_post_processor(dom::element doc, const std::string& bos_text, bool* bo
     }
     dom::element last_special;
     if (single.size() > 1 &&
-        single.at(single.size() - 1).at_key("SpecialToken").get(last_special) == simdjson::SUCCESS) {
+        single.at(single.size() - 1).at_key("SpecialToken").get(last_special) ==
+            simdjson::SUCCESS) {
       *eos = true;
     }
   });
@@ -142,16 +146,17 @@ Result<std::vector<AddedToken>> read_added_tokens(dom::element doc, const nlohma
     for (const auto& [key, entry] : decoder->items()) {
       std::optional<int64_t> id = parse_int(key);
       if (!id || !entry.is_object()) {
-        return make_error(ErrorCode::kParseError,
-                          "tokenizer_config.json: added_tokens_decoder entry '{}' is not a token id "
-                          "with an object",
-                          key);
+        return make_error(
+            ErrorCode::kParseError,
+            "tokenizer_config.json: added_tokens_decoder entry '{}' is not a token id "
+            "with an object",
+            key);
       }
       auto content = entry.find("content");
       auto special = entry.find("special");
-      added.push_back({*id,
-                       content != entry.end() && content->is_string() ? content->get<std::string>() : "",
-                       special != entry.end() && special->is_boolean() && special->get<bool>()});
+      added.push_back(
+          {*id, content != entry.end() && content->is_string() ? content->get<std::string>() : "",
+           special != entry.end() && special->is_boolean() && special->get<bool>()});
     }
     return added;
   }
@@ -160,8 +165,8 @@ Result<std::vector<AddedToken>> read_added_tokens(dom::element doc, const nlohma
   for (dom::element e : list) {
     int64_t id = -1;
     if (e.at_key("id").get(id) != simdjson::SUCCESS) continue;
-    added.push_back({id, std::string(str_field(e, "content")),
-                     bool_field(e, "special").value_or(false)});
+    added.push_back(
+        {id, std::string(str_field(e, "content")), bool_field(e, "special").value_or(false)});
   }
   return added;
 }
@@ -171,13 +176,16 @@ Status parse_error(const std::string& path, std::string_view what, simdjson::err
                     simdjson::error_message(error));
 }
 
-// Real vocabularies have a few hundred thousand ids; this bounds what a malformed file can allocate.
+// Real vocabularies have a few hundred thousand ids; this bounds what a malformed file can
+// allocate.
 constexpr int64_t kMaxTokenId = int64_t{1} << 24;
 
-// model.vocab (piece -> id) into dense arrays; holes become [PADi] placeholders as in the converter.
+// model.vocab (piece -> id) into dense arrays; holes become [PADi] placeholders as in the
+// converter.
 Status read_base_vocab(dom::element model, const std::string& path, bool spm, VocabData& v) {
   dom::object vocab;
-  if (auto error = model["vocab"].get(vocab)) return parse_error(path, "no model.vocab object", error);
+  if (auto error = model["vocab"].get(vocab))
+    return parse_error(path, "no model.vocab object", error);
   for (auto field : vocab) {
     int64_t id = -1;
     if (field.value.get(id) != simdjson::SUCCESS || id < 0 || id >= kMaxTokenId) {
@@ -221,7 +229,8 @@ void score_merged_pieces(dom::array merges, VocabData& v) {
   int64_t rank = 0;
   for (dom::element merge : merges) {
     auto [left, right] = merge_parts(merge);
-    int32_t id = index.find(left, right, tokenizer_detail::hash_bytes(right, tokenizer_detail::hash_bytes(left)));
+    int32_t id = index.find(
+        left, right, tokenizer_detail::hash_bytes(right, tokenizer_detail::hash_bytes(left)));
     if (id >= 0 && !scored[static_cast<size_t>(id)]) {
       scored[static_cast<size_t>(id)] = 1;
       v.scores[static_cast<size_t>(id)] = static_cast<float>(-(rank + 1));
@@ -273,18 +282,21 @@ void resolve_special_ids(const nlohmann::json& config, const std::string& unk_te
   int32_t config_eos = id_of(config_token_text(config, "eos_token"));
   v.eos_id = config_eos;
   if (spm) {
-    // SentencePiece models end a sequence with <eos> (Gemma) or </s>; instruction-tuned configs name
-    // the end-of-turn token instead. Keep both, as Ollama's eos_token_ids does (Gemma 3: [1, 106]).
+    // SentencePiece models end a sequence with <eos> (Gemma) or </s>; instruction-tuned configs
+    // name the end-of-turn token instead. Keep both, as Ollama's eos_token_ids does (Gemma 3: [1,
+    // 106]).
     for (const char* natural : {"<eos>", "</s>"}) {
       if (int32_t id = index.find(natural); id >= 0) {
         v.eos_id = id;
         break;
       }
     }
-    if (config_eos >= 0 && v.eos_id >= 0 && config_eos != v.eos_id) v.eos_ids = {v.eos_id, config_eos};
+    if (config_eos >= 0 && v.eos_id >= 0 && config_eos != v.eos_id)
+      v.eos_ids = {v.eos_id, config_eos};
     if (!unk_text.empty()) {
       int32_t unk = index.find(unk_text);
-      if (unk >= 0 && v.token_types[static_cast<size_t>(unk)] == static_cast<int32_t>(TokenType::kNormal)) {
+      if (unk >= 0 &&
+          v.token_types[static_cast<size_t>(unk)] == static_cast<int32_t>(TokenType::kNormal)) {
         v.token_types[static_cast<size_t>(unk)] = static_cast<int32_t>(TokenType::kUnknown);
       }
     }
@@ -333,7 +345,8 @@ Status read_pre_tokenizer(dom::element doc, const std::string& path, bool spm, V
 Result<nlohmann::json> read_config_beside(const std::string& tokenizer_json_path) {
   // tokenizer_config.json is small, and holds integers beyond 64 bits (Llama 3's model_max_length)
   // that simdjson 3.0 rejects: nlohmann reads it.
-  std::string path = std::filesystem::path(tokenizer_json_path).parent_path() / "tokenizer_config.json";
+  std::string path =
+      std::filesystem::path(tokenizer_json_path).parent_path() / "tokenizer_config.json";
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return nlohmann::json::object();
   CHIMERA_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
@@ -349,7 +362,8 @@ Result<nlohmann::json> read_config_beside(const std::string& tokenizer_json_path
 Result<VocabData> import_hf_tokenizer_json(const std::string& path) {
   simdjson::padded_string json;
   if (auto error = simdjson::padded_string::load(path).get(json)) {
-    return make_error(ErrorCode::kNotFound, "{}: cannot read the tokenizer ({}); run "
+    return make_error(ErrorCode::kNotFound,
+                      "{}: cannot read the tokenizer ({}); run "
                       "scripts/fetch-vocab.sh or pass the path of a tokenizer.json",
                       path, simdjson::error_message(error));
   }
@@ -375,7 +389,8 @@ Result<VocabData> import_hf_tokenizer_json(const std::string& path) {
   v.model = spm ? "llama" : "gpt2";
   CHIMERA_RETURN_IF_ERROR(read_base_vocab(model, path, spm, v));
   dom::array merges;
-  if (auto error = model["merges"].get(merges)) return parse_error(path, "no model.merges array", error);
+  if (auto error = model["merges"].get(merges))
+    return parse_error(path, "no model.merges array", error);
   if (spm) {
     score_merged_pieces(merges, v);
   } else {

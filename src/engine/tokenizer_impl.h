@@ -1,5 +1,5 @@
-// Internal to src/engine/tokenizer_*.cpp: lookup tables a Tokenizer is built from, and the per-family
-// encoders. Not part of the engine's interface.
+// Internal to src/engine/tokenizer_*.cpp: lookup tables a Tokenizer is built from, and the
+// per-family encoders. Not part of the engine's interface.
 #pragma once
 
 #include <array>
@@ -13,17 +13,18 @@
 
 namespace chimera::engine::tokenizer_detail {
 
-// 32-bit FNV-1a: short keys, good enough spread for the open-addressing tables below. Hashing b with
-// seed hash_bytes(a) gives hash_bytes(a + b), so a concatenation is hashed without building it.
+// 32-bit FNV-1a: short keys, good enough spread for the open-addressing tables below. Hashing b
+// with seed hash_bytes(a) gives hash_bytes(a + b), so a concatenation is hashed without building
+// it.
 inline uint32_t hash_bytes(std::string_view bytes, uint32_t seed = 2166136261u) {
   uint32_t h = seed;
   for (unsigned char c : bytes) h = (h ^ c) * 16777619u;
   return h;
 }
 
-// Piece text -> token id. Open addressing over ids; the keys are copied into one contiguous arena so
-// that a lookup touches a slot and a few arena bytes, not a std::string object and its heap block.
-// Later duplicates win, as in llama.cpp's token_to_id map.
+// Piece text -> token id. Open addressing over ids; the keys are copied into one contiguous arena
+// so that a lookup touches a slot and a few arena bytes, not a std::string object and its heap
+// block. Later duplicates win, as in llama.cpp's token_to_id map.
 class PieceIndex {
  public:
   void build(const std::vector<std::string>& pieces);
@@ -41,9 +42,9 @@ class PieceIndex {
     int32_t id = -1;
   };
   std::string_view piece(int32_t id) const {
-    return std::string_view(arena_).substr(offsets_[static_cast<size_t>(id)],
-                                           offsets_[static_cast<size_t>(id) + 1] -
-                                               offsets_[static_cast<size_t>(id)]);
+    return std::string_view(arena_).substr(
+        offsets_[static_cast<size_t>(id)],
+        offsets_[static_cast<size_t>(id) + 1] - offsets_[static_cast<size_t>(id)]);
   }
   std::vector<Slot> slots_;
   uint32_t mask_ = 0;
@@ -90,7 +91,7 @@ class SpecialMatcher {
   struct Node {
     uint32_t first_edge = 0;  // edges_[first_edge, first_edge + n_edges) sorted by byte
     uint16_t n_edges = 0;
-    int32_t token = -1;       // a special ends here
+    int32_t token = -1;  // a special ends here
   };
   struct Edge {
     uint8_t byte;
@@ -124,7 +125,8 @@ void SpecialMatcher::for_each_match(std::string_view text, const Allowed& allowe
   }
 }
 
-// The Llama 3 pre-tokenizer regex (PCRE2, UTF + UCP + JIT). One compiled pattern, shared by threads.
+// The Llama 3 pre-tokenizer regex (PCRE2, UTF + UCP + JIT). One compiled pattern, shared by
+// threads.
 class Llama3PreTokenizer {
  public:
   static Result<std::unique_ptr<Llama3PreTokenizer>> create();
@@ -167,12 +169,12 @@ void encode_bpe_fragment(const TokenizerState& state, std::string_view text,
 
 // A piece of the input after special-token partition: raw text, or one token.
 struct Fragment {
-  int32_t token = -1;     // >= 0: a special token
-  uint32_t offset = 0;    // raw text range when token < 0
+  int32_t token = -1;   // >= 0: a special token
+  uint32_t offset = 0;  // raw text range when token < 0
   uint32_t length = 0;
 };
-// llama.cpp's tokenizer_st_partition: candidates tried longest text first, each matched left to right
-// inside the raw text that longer candidates left.
+// llama.cpp's tokenizer_st_partition: candidates tried longest text first, each matched left to
+// right inside the raw text that longer candidates left.
 void partition_special(const TokenizerState& state, std::string_view text, bool parse_special,
                        std::vector<Fragment>& out);
 

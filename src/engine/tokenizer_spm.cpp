@@ -1,7 +1,7 @@
 // SentencePiece-style BPE (model "llama"; Gemma 3), engine-reference.md §4.1: spaces become U+2581,
 // UTF-8 characters are the initial symbols, and adjacent pairs whose concatenation is a vocabulary
-// piece merge in order of that piece's score (highest first, leftmost on ties). Symbols that are not
-// pieces fall back to <0xNN> byte tokens.
+// piece merge in order of that piece's score (highest first, leftmost on ties). Symbols that are
+// not pieces fall back to <0xNN> byte tokens.
 #include <algorithm>
 
 #include "engine/tokenizer_impl.h"
@@ -15,7 +15,7 @@ struct Symbol {
   uint32_t n;      // byte length; 0 once merged into its left neighbour
   int32_t prev;
   int32_t next;
-  int32_t id;      // vocabulary id of the text, -1 when it is not a piece
+  int32_t id;  // vocabulary id of the text, -1 when it is not a piece
 };
 
 struct Bigram {
@@ -35,8 +35,8 @@ struct BigramLess {
 
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581 '▁'
 
-// Length of the character at `offset`. A lead byte whose continuation bytes are missing counts as one
-// byte. (llama.cpp takes the announced length regardless, so invalid UTF-8 can swallow the next
+// Length of the character at `offset`. A lead byte whose continuation bytes are missing counts as
+// one byte. (llama.cpp takes the announced length regardless, so invalid UTF-8 can swallow the next
 // characters, including a space marker that then decodes as "▁" instead of " "; for valid UTF-8 the
 // two agree.)
 size_t complete_utf8_length(std::string_view text, size_t offset) {

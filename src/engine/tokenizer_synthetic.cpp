@@ -17,10 +17,12 @@ constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // '▁'
 
 // Words whose pieces are added as merges (with and without a leading space marker).
 constexpr std::string_view kWords[] = {
-    "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "hello", "world", "Hello",
-    "World", "token", "model", "user", "system", "assistant", "and", "of", "to", "in", "is", "it",
-    "that", "for", "on", "with", "as", "was", "at", "by", "this", "from", "are", "be", "or", "an",
-    "not", "have", "benchmark", "latency", "throughput", "report", "data", "test", "caf\xC3\xA9"};
+    "the",       "quick",      "brown",  "fox",   "jumps", "over",       "lazy", "dog",
+    "hello",     "world",      "Hello",  "World", "token", "model",      "user", "system",
+    "assistant", "and",        "of",     "to",    "in",    "is",         "it",   "that",
+    "for",       "on",         "with",   "as",    "was",   "at",         "by",   "this",
+    "from",      "are",        "be",     "or",    "an",    "not",        "have", "benchmark",
+    "latency",   "throughput", "report", "data",  "test",  "caf\xC3\xA9"};
 
 constexpr char kSingleChars[] =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'\"-:;()[]{}<>/\\_=+*&%$#@";
@@ -122,7 +124,8 @@ VocabData sentencepiece_vocab(int32_t n) {
   b.add("<unk>", TokenType::kUnknown);
   int32_t n_unused = 0;
   if (specials_at_gemma_ids) {
-    while (b.v.tokens.size() < 105) b.add(fmt::format("<unused{}>", n_unused++), TokenType::kControl);
+    while (b.v.tokens.size() < 105)
+      b.add(fmt::format("<unused{}>", n_unused++), TokenType::kControl);
   }
   b.add("<start_of_turn>", TokenType::kControl);
   int32_t end_of_turn = b.add("<end_of_turn>", TokenType::kControl);
@@ -165,7 +168,8 @@ VocabData byte_level_vocab(int32_t n) {
   // GPT-2 order: the printable bytes first, then the remapped ones (the order of their stand-ins).
   std::vector<std::pair<uint32_t, int>> by_code_point;
   for (int byte = 0; byte < 256; ++byte) {
-    by_code_point.emplace_back(tokenizer_detail::byte_to_code_point()[static_cast<size_t>(byte)], byte);
+    by_code_point.emplace_back(tokenizer_detail::byte_to_code_point()[static_cast<size_t>(byte)],
+                               byte);
   }
   std::sort(by_code_point.begin(), by_code_point.end());
   std::vector<std::string> alphabet;
@@ -184,10 +188,16 @@ VocabData byte_level_vocab(int32_t n) {
   fill_with_merges(b, alphabet);
   while (!b.full()) b.add(fmt::format("[PAD{}]", b.v.tokens.size()), TokenType::kUnused);
   int32_t base = static_cast<int32_t>(b.v.tokens.size());
-  const char* named[] = {"<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
-                         "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>",
-                         "<|reserved_special_token_2|>", "<|start_header_id|>", "<|end_header_id|>",
-                         "<|eom_id|>", "<|eot_id|>"};
+  const char* named[] = {"<|begin_of_text|>",
+                         "<|end_of_text|>",
+                         "<|reserved_special_token_0|>",
+                         "<|reserved_special_token_1|>",
+                         "<|finetune_right_pad_id|>",
+                         "<|reserved_special_token_2|>",
+                         "<|start_header_id|>",
+                         "<|end_header_id|>",
+                         "<|eom_id|>",
+                         "<|eot_id|>"};
   for (const char* text : named) b.add(text, TokenType::kControl);
   for (int32_t i = 10; i < n_special; ++i) {
     b.add(fmt::format("<|reserved_special_token_{}|>", i - 7), TokenType::kControl);

@@ -11,7 +11,8 @@ namespace chimera::engine::tokenizer_detail {
 namespace {
 
 size_t table_size_for(size_t n_keys) {
-  // Load factor <= 2/3 keeps linear probe chains short and the tables small enough to stay in cache.
+  // Load factor <= 2/3 keeps linear probe chains short and the tables small enough to stay in
+  // cache.
   return std::bit_ceil(std::max<size_t>(16, n_keys + n_keys / 2));
 }
 

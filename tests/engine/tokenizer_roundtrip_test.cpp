@@ -1,6 +1,7 @@
-// Property: decoding what was encoded gives back the input, byte for byte, for any input: random mixes
-// of ASCII, multi-byte UTF-8, invalid bytes, whitespace runs and special-token texts (seeded, so a
-// failure reproduces). Runs on the synthetic vocabularies always and on the real ones when fetched.
+// Property: decoding what was encoded gives back the input, byte for byte, for any input: random
+// mixes of ASCII, multi-byte UTF-8, invalid bytes, whitespace runs and special-token texts (seeded,
+// so a failure reproduces). Runs on the synthetic vocabularies always and on the real ones when
+// fetched.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -13,12 +14,45 @@ namespace chimera::engine {
 namespace {
 
 std::string random_text(std::mt19937& rng) {
-  static const std::vector<std::string> kAtoms = {
-      "a", "Hello", " world", " the", "  ", "   ", "\n", "\n\n", "\t", "\r\n", "0", "123456",
-      "'s", "'LL", "!", "?!", "(", "caf\xC3\xA9", "\xC3\xA9", "\xE4\xBD\xA0\xE5\xA5\xBD",
-      "\xF0\x9F\xA4\x96", "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD", "\xC2\xA0", "\xE3\x80\x80",
-      "<start_of_turn>", "<end_of_turn>", "<|eot_id|>", "<|begin_of_text|>", "<bos>",
-      "<unused3>", "<", "|", ">", "\xFF", "\xC3", "\x80", "\xE4\xBD", "\x00", "\x7F"};
+  static const std::vector<std::string> kAtoms = {"a",
+                                                  "Hello",
+                                                  " world",
+                                                  " the",
+                                                  "  ",
+                                                  "   ",
+                                                  "\n",
+                                                  "\n\n",
+                                                  "\t",
+                                                  "\r\n",
+                                                  "0",
+                                                  "123456",
+                                                  "'s",
+                                                  "'LL",
+                                                  "!",
+                                                  "?!",
+                                                  "(",
+                                                  "caf\xC3\xA9",
+                                                  "\xC3\xA9",
+                                                  "\xE4\xBD\xA0\xE5\xA5\xBD",
+                                                  "\xF0\x9F\xA4\x96",
+                                                  "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",
+                                                  "\xC2\xA0",
+                                                  "\xE3\x80\x80",
+                                                  "<start_of_turn>",
+                                                  "<end_of_turn>",
+                                                  "<|eot_id|>",
+                                                  "<|begin_of_text|>",
+                                                  "<bos>",
+                                                  "<unused3>",
+                                                  "<",
+                                                  "|",
+                                                  ">",
+                                                  "\xFF",
+                                                  "\xC3",
+                                                  "\x80",
+                                                  "\xE4\xBD",
+                                                  "\x00",
+                                                  "\x7F"};
   std::uniform_int_distribution<size_t> length(0, 24);
   std::uniform_int_distribution<size_t> pick(0, kAtoms.size() - 1);
   std::string text;
@@ -46,15 +80,22 @@ void expect_round_trips(const Tokenizer& tok, const std::string& label, int case
   }
 }
 
-// The one input SentencePiece cannot keep: a literal U+2581 '▁' is its space marker, so it decodes as
-// a space (llama.cpp and Hugging Face behave the same). Byte-level BPE keeps it.
+// The one input SentencePiece cannot keep: a literal U+2581 '▁' is its space marker, so it decodes
+// as a space (llama.cpp and Hugging Face behave the same). Byte-level BPE keeps it.
 TEST(TokenizerRoundTripTest, LiteralSpaceMarkerDecodesAsASpaceInSentencePiece) {
   auto spm = Tokenizer::from_vocab(synthetic_vocab("gemma3", 1024));
   ASSERT_TRUE(spm.ok());
-  EXPECT_EQ((*spm)->decode((*spm)->encode("a\xE2\x96\x81" "b", false, false)), "a b");
+  EXPECT_EQ((*spm)->decode((*spm)->encode("a\xE2\x96\x81"
+                                          "b",
+                                          false, false)),
+            "a b");
   auto bpe = Tokenizer::from_vocab(synthetic_vocab("llama", 1024));
   ASSERT_TRUE(bpe.ok());
-  EXPECT_EQ((*bpe)->decode((*bpe)->encode("a\xE2\x96\x81" "b", false, false)), "a\xE2\x96\x81" "b");
+  EXPECT_EQ((*bpe)->decode((*bpe)->encode("a\xE2\x96\x81"
+                                          "b",
+                                          false, false)),
+            "a\xE2\x96\x81"
+            "b");
 }
 
 TEST(TokenizerRoundTripTest, SyntheticVocabularies) {
@@ -81,7 +122,8 @@ TEST(TokenizerRoundTripTest, ConcurrentEncodingGivesTheSameIds) {
       threads.emplace_back([&, t] {
         for (int round = 0; round < 5; ++round) {
           for (size_t i = 0; i < texts.size(); ++i) {
-            if ((*tok)->encode(texts[i], true, true) != expected[i]) ++mismatches[static_cast<size_t>(t)];
+            if ((*tok)->encode(texts[i], true, true) != expected[i])
+              ++mismatches[static_cast<size_t>(t)];
           }
         }
       });
@@ -93,7 +135,8 @@ TEST(TokenizerRoundTripTest, ConcurrentEncodingGivesTheSameIds) {
 
 TEST(TokenizerRoundTripTest, RealVocabularies) {
   std::string dir = chimera::testing::vocab_dir_if_present();
-  if (dir.empty()) GTEST_SKIP() << "real vocabularies not found under .data/vocab (scripts/fetch-vocab.sh)";
+  if (dir.empty())
+    GTEST_SKIP() << "real vocabularies not found under .data/vocab (scripts/fetch-vocab.sh)";
   for (const char* family : {"gemma3", "llama3_1"}) {
     auto vocab = import_hf_tokenizer_json(dir + "/" + family + "/tokenizer.json");
     ASSERT_TRUE(vocab.ok()) << vocab.status().to_string();

@@ -1,6 +1,6 @@
-// Special-token partition (llama.cpp's tokenizer_st_partition, engine-reference.md §4): candidates are
-// CONTROL, USER_DEFINED and UNKNOWN tokens, longest text first; without parse_special only user-defined
-// tokens match. Also the synthetic vocabularies' shape, and end-of-generation ids.
+// Special-token partition (llama.cpp's tokenizer_st_partition, engine-reference.md §4): candidates
+// are CONTROL, USER_DEFINED and UNKNOWN tokens, longest text first; without parse_special only
+// user-defined tokens match. Also the synthetic vocabularies' shape, and end-of-generation ids.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -40,7 +40,8 @@ int32_t byte_id(char c) { return 1 + static_cast<uint8_t>(c); }
 TEST(SpecialPartitionTest, LongerSpecialClaimsTextBeforeShorterOnesAnywhereInTheText) {
   // "ab" (257) and "bcd" (258): llama.cpp tries "bcd" first, so "abcd" is "a" + <bcd> even though a
   // leftmost scan would have found "ab" first.
-  auto tok = vocab_with({{"ab", TokenType::kControl}, {"bcd", TokenType::kControl}, {"a", TokenType::kNormal}});
+  auto tok = vocab_with(
+      {{"ab", TokenType::kControl}, {"bcd", TokenType::kControl}, {"a", TokenType::kNormal}});
   EXPECT_EQ(tok->encode("abcd", false, true), (Ids{259, kFirst + 1}));
   EXPECT_EQ(tok->encode("abab", false, true), (Ids{kFirst, kFirst}));
 }
@@ -109,7 +110,7 @@ TEST(SyntheticVocabTest, LlamaShapedVocabularyHasLlama3SpecialIds) {
   EXPECT_EQ(t.bos_id(), base);
   EXPECT_TRUE(t.is_end_of_generation(base + 9));
   EXPECT_TRUE(t.is_end_of_generation(base + 1));  // <|end_of_text|>
-  EXPECT_EQ(t.token_text(0), "!");                 // GPT-2 byte order, as Llama 3's first tokens
+  EXPECT_EQ(t.token_text(0), "!");                // GPT-2 byte order, as Llama 3's first tokens
   Ids ids = t.encode(" the quick brown fox", false, false);
   EXPECT_EQ(ids.size(), 4u);
   std::string text = "Hello world \xF0\x9F\xA4\x96 caf\xC3\xA9\n\n<|eot_id|>";

@@ -1,6 +1,6 @@
 // SentencePiece-style BPE (model "llama") on small hand-built vocabularies whose expected ids are
-// worked out by hand from engine-reference.md §4.1: merge by piece score (ties: leftmost), U+2581 for
-// spaces, <0xNN> byte fallback, space prefix, BOS/EOS, decoding.
+// worked out by hand from engine-reference.md §4.1: merge by piece score (ties: leftmost), U+2581
+// for spaces, <0xNN> byte fallback, space prefix, BOS/EOS, decoding.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -73,8 +73,8 @@ TEST(SpmTokenizerTest, MergesChainIntoLongerPieces) {
 
 TEST(SpmTokenizerTest, SpacesBecomeTheMarkerAndUnknownCharactersFallBackToBytes) {
   // 259 ▁, 260 h, 261 i, 262 ▁h, 263 ▁hi
-  auto tok = build(spm_vocab({{kMarker, 0}, {"h", 0}, {"i", 0}, {kMarker + "h", -1},
-                              {kMarker + "hi", -2}}));
+  auto tok = build(
+      spm_vocab({{kMarker, 0}, {"h", 0}, {"i", 0}, {kMarker + "h", -1}, {kMarker + "hi", -2}}));
   EXPECT_EQ(tok->encode(" hi", false, false), (Ids{263}));
   EXPECT_EQ(tok->encode("hi  hi", false, false), (Ids{260, 261, 259, 263}));
   // é is C3 A9 and not a piece: two byte tokens. A 4-byte emoji gives four.
@@ -86,9 +86,9 @@ TEST(SpmTokenizerTest, SpacesBecomeTheMarkerAndUnknownCharactersFallBackToBytes)
 }
 
 TEST(SpmTokenizerTest, SpacePrefixGoesBeforeTheTextAndAfterSpecialTokens) {
-  auto tok = build(spm_vocab({{kMarker, 0}, {"h", 0}, {"i", 0}, {kMarker + "h", -1},
-                              {kMarker + "hi", -2}},
-                             /*add_space_prefix=*/true));
+  auto tok =
+      build(spm_vocab({{kMarker, 0}, {"h", 0}, {"i", 0}, {kMarker + "h", -1}, {kMarker + "hi", -2}},
+                      /*add_space_prefix=*/true));
   EXPECT_EQ(tok->encode("hi", true, false), (Ids{1, 263}));
   // After the control token </s> (matched with parse_special) the prefix is added again.
   EXPECT_EQ(tok->encode("hi</s>hi", false, true), (Ids{263, 2, 263}));
@@ -150,9 +150,11 @@ TEST(SpmTokenizerTest, RejectsInconsistentVocabularies) {
 
 TEST(SpmTokenizerTest, InvalidUtf8RoundTripsThroughByteTokens) {
   auto tok = build(spm_vocab({{"a", 0}, {kMarker, 0}}));
-  // 0xFF announces four bytes but no continuation bytes follow: each invalid byte stands alone, so the
-  // space after it stays a space marker (260) instead of being swallowed into raw bytes.
-  std::string text = "a\xFF\xC3" "a\x80 a";
+  // 0xFF announces four bytes but no continuation bytes follow: each invalid byte stands alone, so
+  // the space after it stays a space marker (260) instead of being swallowed into raw bytes.
+  std::string text =
+      "a\xFF\xC3"
+      "a\x80 a";
   Ids ids = tok->encode(text, false, false);
   EXPECT_EQ(ids, (Ids{259, kByteBase + 0xFF, kByteBase + 0xC3, 259, kByteBase + 0x80, 260, 259}));
   EXPECT_EQ(tok->decode(ids), text);
