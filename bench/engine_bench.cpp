@@ -58,6 +58,22 @@ BENCHMARK(BM_Attention<detail::attention_portable>)->Args({1, 512})->Args({4, 51
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Attention<attention>)->Args({1, 512})->Args({4, 512})->Args({4, 4096})->Unit(benchmark::kMicrosecond);
 
+// Prefill tile: 4 consecutive tokens x 4 heads (16 rows) against the same keys.
+void BM_AttentionTile(benchmark::State& state) {
+  const int n_tokens = 4;
+  AttentionSetup s(256, 4 * n_tokens, state.range(0) + n_tokens);
+  std::vector<int64_t> first(n_tokens, 0), last(n_tokens);
+  for (int t = 0; t < n_tokens; ++t) last[static_cast<size_t>(t)] = state.range(0) + t;
+  AttentionTile tile{s.q.data(), n_tokens, 4, 4 * 256, 256, first.data(), last.data(), s.out.data(), 4 * 256};
+  for (auto _ : state) {
+    attention_tile(s.view, tile);
+    benchmark::DoNotOptimize(s.out.data());
+  }
+  state.counters["keys/s"] = benchmark::Counter(static_cast<double>(state.range(0) * 4 * n_tokens),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_AttentionTile)->Arg(512)->Arg(4096)->Unit(benchmark::kMicrosecond);
+
 void BM_SampleGemmaVocabulary(benchmark::State& state) {
   const int32_t n_vocab = 262144;
   std::vector<float> logits(static_cast<size_t>(n_vocab)), work(logits.size());

@@ -116,12 +116,35 @@ void attention_portable(const KvHeadView& kv, const AttentionQuery& query) {
 }  // namespace detail
 
 void attention(const KvHeadView& kv, const AttentionQuery& query) {
-  KernelPath path = active_kernel_path();
-  bool avx512 = path == KernelPath::kAvx512 || path == KernelPath::kAvx512Vnni;
-  if (avx512 && kv.type == GgmlType::kF16 && query.head_dim % 16 == 0 && query.head_dim <= kMaxHeadDim) {
+  const KernelPath path = active_kernel_path();
+  const bool f16 = kv.type == GgmlType::kF16 && query.head_dim <= kMaxHeadDim;
+  if (f16 && (path == KernelPath::kAvx512 || path == KernelPath::kAvx512Vnni) && query.head_dim % 16 == 0) {
     detail::attention_f16_avx512(kv, query);
+  } else if (f16 && path != KernelPath::kScalar && query.head_dim % 8 == 0) {
+    detail::attention_f16_avx2(kv, query);
   } else {
     detail::attention_portable(kv, query);
+  }
+}
+
+void attention_tile(const KvHeadView& kv, const AttentionTile& tile) {
+  const KernelPath path = active_kernel_path();
+  if (kv.type == GgmlType::kF16 && (path == KernelPath::kAvx512 || path == KernelPath::kAvx512Vnni) &&
+      tile.head_dim % 16 == 0 && tile.head_dim <= kMaxHeadDim) {
+    detail::attention_tile_f16_avx512(kv, tile);
+    return;
+  }
+  for (int t = 0; t < tile.n_tokens; ++t) {
+    AttentionQuery query;
+    query.q = tile.q + t * tile.q_token_stride;
+    query.n_q = tile.n_q;
+    query.q_stride = tile.head_dim;
+    query.head_dim = tile.head_dim;
+    query.first_pos = tile.first_pos[t];
+    query.last_pos = tile.last_pos[t];
+    query.out = tile.out + t * tile.out_token_stride;
+    query.out_stride = tile.head_dim;
+    attention(kv, query);
   }
 }
 

@@ -34,6 +34,7 @@ ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, Thr
   gate_.resize(n * static_cast<size_t>(config_.max_n_ff()));
   up_.resize(gate_.size());
   output_rows_.reserve(n);
+  tiles_.reserve(n);
 
   const int half = config_.n_rot / 2;
   for (const RopeConfig& rc : config_.distinct_ropes()) {
@@ -234,8 +235,69 @@ void ForwardPass::run_attention(int layer, std::span<const BatchToken> batch) {
   const bool compact = last && output_rows_.size() < batch.size();
   const int64_t n_rows = compact ? static_cast<int64_t>(output_rows_.size()) : static_cast<int64_t>(batch.size());
   const int group = lc.n_head / lc.n_head_kv;
-  // Query heads per work item: the whole GQA group (keys read once for all of them) unless that
-  // leaves threads idle, as in single-token decode.
+  const int64_t cells = cache_.cells(layer);
+  auto token_of = [&](int64_t i) { return compact ? static_cast<int64_t>(output_rows_[static_cast<size_t>(i)]) : i; };
+  auto first_pos = [&](const BatchToken& token) -> int64_t {
+    // Sliding layers: a key at p0 is masked for the query at p1 when p1 - p0 >= window (§3.1 2f).
+    return lc.is_sliding() ? std::max<int64_t>(0, token.pos - lc.sliding_window + 1) : 0;
+  };
+  auto kv_view = [&](const BatchToken& token, int kv_head) {
+    return KvHeadView{cache_.k(layer, token.seq, kv_head), cache_.v(layer, token.seq, kv_head), cells,
+                      cache_.row_bytes(), cache_.type()};
+  };
+
+  // Prefill: runs of consecutive positions of one sequence become tiles of up to 16 query rows
+  // (tokens x GQA group) that share every key block they load.
+  tiles_.clear();
+  const int tokens_per_tile = group <= kAttentionMaxQueries ? kAttentionMaxQueries / group : 1;
+  bool multi_token = false;
+  for (int64_t i = 0; i < n_rows;) {
+    int64_t end = i + 1;
+    const BatchToken& head = batch[static_cast<size_t>(token_of(i))];
+    while (end < n_rows && end - i < tokens_per_tile && token_of(end) == token_of(end - 1) + 1) {
+      const BatchToken& next = batch[static_cast<size_t>(token_of(end))];
+      if (next.seq != head.seq || next.pos != head.pos + (end - i)) break;
+      ++end;
+    }
+    multi_token |= end - i > 1;
+    tiles_.push_back({static_cast<int32_t>(i), static_cast<int32_t>(end - i)});
+    i = end;
+  }
+  next_item_.store(0, std::memory_order_relaxed);
+  if (multi_token) {
+    const int64_t n_items = static_cast<int64_t>(tiles_.size()) * lc.n_head_kv;
+    auto work = [&](int, int) {
+      int64_t first[kAttentionMaxQueries], last_pos[kAttentionMaxQueries];
+      for (;;) {
+        const int64_t item = next_item_.fetch_add(1, std::memory_order_relaxed);
+        if (item >= n_items) break;
+        const Tile& tile = tiles_[static_cast<size_t>(item / lc.n_head_kv)];
+        const int kv_head = static_cast<int>(item % lc.n_head_kv);
+        const int64_t t0 = token_of(tile.begin);
+        for (int k = 0; k < tile.count; ++k) {
+          const BatchToken& token = batch[static_cast<size_t>(t0 + k)];
+          first[k] = first_pos(token);
+          last_pos[k] = token.pos;
+        }
+        AttentionTile at;
+        at.q = &q_[static_cast<size_t>(t0 * q_width + int64_t{kv_head} * group * hd)];
+        at.n_tokens = tile.count;
+        at.n_q = group;
+        at.q_token_stride = q_width;
+        at.head_dim = hd;
+        at.first_pos = first;
+        at.last_pos = last_pos;
+        at.out = &attn_[static_cast<size_t>(tile.begin * q_width + int64_t{kv_head} * group * hd)];
+        at.out_token_stride = q_width;
+        attention_tile(kv_view(batch[static_cast<size_t>(t0)], kv_head), at);
+      }
+    };
+    pool_.run(work);
+    return;
+  }
+
+  // Decode: one token per sequence. Query heads per work item: the whole GQA group (keys read once
+  // for all of them) unless that leaves threads idle.
   int per_item = group;
   while (per_item > kAttentionMaxQueries && per_item % 2 == 0) per_item /= 2;
   if (per_item > kAttentionMaxQueries) per_item = 1;
@@ -244,30 +306,23 @@ void ForwardPass::run_attention(int layer, std::span<const BatchToken> batch) {
   }
   const int items_per_row = lc.n_head / per_item;
   const int64_t n_items = n_rows * items_per_row;
-  const int64_t cells = cache_.cells(layer);
-  next_item_.store(0, std::memory_order_relaxed);
   auto work = [&](int, int) {
     for (;;) {
-      int64_t item = next_item_.fetch_add(1, std::memory_order_relaxed);
+      const int64_t item = next_item_.fetch_add(1, std::memory_order_relaxed);
       if (item >= n_items) break;
       const int64_t i = item / items_per_row;
       const int first_head = static_cast<int>(item % items_per_row) * per_item;
-      const int64_t t = compact ? output_rows_[static_cast<size_t>(i)] : i;
-      const BatchToken& token = batch[static_cast<size_t>(t)];
-      const int kv_head = first_head / group;
-      KvHeadView kv{cache_.k(layer, token.seq, kv_head), cache_.v(layer, token.seq, kv_head), cells,
-                    cache_.row_bytes(), cache_.type()};
+      const BatchToken& token = batch[static_cast<size_t>(token_of(i))];
       AttentionQuery query;
-      query.q = &q_[static_cast<size_t>(t * q_width + first_head * hd)];
+      query.q = &q_[static_cast<size_t>(token_of(i) * q_width + first_head * hd)];
       query.n_q = per_item;
       query.q_stride = hd;
       query.head_dim = hd;
       query.last_pos = token.pos;
-      // Sliding layers: a key at p0 is masked for the query at p1 when p1 - p0 >= window (§3.1 2f).
-      query.first_pos = lc.is_sliding() ? std::max<int64_t>(0, token.pos - lc.sliding_window + 1) : 0;
+      query.first_pos = first_pos(token);
       query.out = &attn_[static_cast<size_t>(i * q_width + first_head * hd)];
       query.out_stride = hd;
-      attention(kv, query);
+      attention(kv_view(token, first_head / group), query);
     }
   };
   if (n_items == 1 || pool_.size() == 1) {

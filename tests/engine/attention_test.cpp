@@ -5,6 +5,7 @@
 // absolute covers f32 accumulation and the polynomial exp (~1e-7 relative) with a wide margin.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -114,6 +115,64 @@ TEST(Attention, DispatchedKernelMatchesReferenceOnEveryPath) {
       f.query.out = f.out_fast.data();
       attention(f.view, f.query);
       expect_close(f.out_fast, f.out_ref, std::string(kernel_path_name(path)) + " " + describe(s));
+    }
+  }
+  set_kernel_path(original);
+}
+
+// Prefill tiles: consecutive tokens x a GQA group against shared key blocks, each token with its own
+// causal end and (sliding) start, over a global cache and a wrapping ring; compared per token with the
+// reference on every kernel path.
+TEST(Attention, TilesMatchThePerTokenReference) {
+  const KernelPath original = active_kernel_path();
+  struct TileShape {
+    int head_dim, n_q, n_tokens;
+    int64_t n_cells, first_token_pos;
+    int window;  // 0: global
+  };
+  const std::vector<TileShape> tile_shapes = {
+      {256, 4, 4, 600, 0, 0},     {256, 4, 4, 600, 300, 0},  {64, 2, 8, 600, 17, 0},
+      {128, 1, 16, 600, 40, 0},   {256, 4, 3, 600, 5, 0},    {64, 4, 4, 40, 37, 8},
+      {64, 4, 4, 40, 3, 8},       {256, 4, 4, 530, 600, 512}, {32, 16, 1, 64, 10, 0},
+      {64, 3, 5, 64, 20, 0},
+  };
+  for (KernelPath path : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
+    if (!kernel_path_supported(path)) continue;
+    set_kernel_path(path);
+    uint64_t seed = 500;
+    for (const TileShape& ts : tile_shapes) {
+      // One fixture holds every token's queries (n_tokens x n_q heads) and the cache.
+      Fixture f;
+      build({ts.head_dim, ts.n_q * ts.n_tokens, ts.n_cells, 0, 0, GgmlType::kF16}, seed++, f);
+      std::vector<int64_t> first(static_cast<size_t>(ts.n_tokens)), last(first.size());
+      for (int t = 0; t < ts.n_tokens; ++t) {
+        last[static_cast<size_t>(t)] = ts.first_token_pos + t;
+        first[static_cast<size_t>(t)] = ts.window > 0 ? std::max<int64_t>(0, last[static_cast<size_t>(t)] - ts.window + 1) : 0;
+      }
+      AttentionTile tile;
+      tile.q = f.q.data();
+      tile.n_tokens = ts.n_tokens;
+      tile.n_q = ts.n_q;
+      tile.q_token_stride = int64_t{ts.n_q} * ts.head_dim;
+      tile.head_dim = ts.head_dim;
+      tile.first_pos = first.data();
+      tile.last_pos = last.data();
+      tile.out = f.out_fast.data();
+      tile.out_token_stride = tile.q_token_stride;
+      attention_tile(f.view, tile);
+      for (int t = 0; t < ts.n_tokens; ++t) {
+        AttentionQuery q = f.query;
+        q.q = f.q.data() + t * tile.q_token_stride;
+        q.n_q = ts.n_q;
+        q.first_pos = first[static_cast<size_t>(t)];
+        q.last_pos = last[static_cast<size_t>(t)];
+        q.out = f.out_ref.data() + t * tile.q_token_stride;
+        attention_reference(f.view, q);
+      }
+      expect_close(f.out_fast, f.out_ref, std::string(kernel_path_name(path)) + " tile head_dim " +
+                                              std::to_string(ts.head_dim) + " n_q " + std::to_string(ts.n_q) +
+                                              " tokens " + std::to_string(ts.n_tokens) + " at " +
+                                              std::to_string(ts.first_token_pos));
     }
   }
   set_kernel_path(original);
