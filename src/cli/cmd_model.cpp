@@ -377,7 +377,9 @@ void register_model(CLI::App& app) {
       "synth", "Write a GGUF with real shapes and metadata but deterministic dummy weights");
   engine::SynthOptions& o = synth_args->options;
   synth->add_option("--arch", o.arch, "gemma3 | llama")->capture_default_str();
-  synth->add_option("--size", o.size, "gemma3: 270m, 1b, 4b; llama: 3.2-1b, 3.1-8b; either: tiny")
+  synth
+      ->add_option("--size", o.size,
+                   "gemma3: 270m, 1b, 4b; llama: 3.2-1b (or 1b), 3.1-8b (or 8b); either: tiny")
       ->capture_default_str();
   synth->add_option("--type", synth_args->type, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_m | q6_k")
       ->capture_default_str();

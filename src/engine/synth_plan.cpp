@@ -270,7 +270,10 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
     return make_error(ErrorCode::kInvalidArgument,
                       "--arch {} is not supported; use gemma3 or llama", options.arch);
   }
-  const std::string size = to_lower(options.size);
+  std::string size = to_lower(options.size);
+  // Ollama-style tags name Llama sizes without the version: llama3.2:1b, llama3.1:8b.
+  if (arch == "llama" && size == "1b") size = "3.2-1b";
+  if (arch == "llama" && size == "8b") size = "3.1-8b";
   const Preset* preset = nullptr;
   for (const auto& p : kPresets) {
     if (p.arch == arch && p.name == size) preset = &p;

@@ -57,6 +57,7 @@ TEST(Synth, PresetsHaveTheRealShapes) {
   expect_dims(l1, {16, 2048, 32, 8, 64, 8192, 0, 131072});
   EXPECT_TRUE(l1.tied_output);
   EXPECT_EQ(l1.llama3_rope_factor, 32.0f);
+  expect_dims(p("llama", "1b"), {16, 2048, 32, 8, 64, 8192, 0, 131072});  // alias of 3.2-1b
   SynthShape l8 = p("llama", "3.1-8b");
   expect_dims(l8, {32, 4096, 32, 8, 128, 14336, 0, 131072});
   EXPECT_FALSE(l8.tied_output);
