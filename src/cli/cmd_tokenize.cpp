@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "engine/gguf.h"
+#include "engine/model_quirks.h"
 #include "engine/tokenizer.h"
 #include "util/paths.h"
 
@@ -38,11 +39,25 @@ std::string resolve_vocab_path(const std::string& vocab) {
   return vocab;
 }
 
-Result<std::shared_ptr<const engine::Tokenizer>> load_tokenizer(const TokenizeArgs& args) {
-  if (!args.model_path.empty()) {
-    CHIMERA_ASSIGN_OR_RETURN(engine::GgufFile file, engine::GgufFile::open(args.model_path));
-    return engine::Tokenizer::from_gguf(file);
-  }
+// A GGUF's vocabulary with the fixes the model loader applies to Ollama-made files (missing Llama 3
+// pre-tokenizer, end-of-turn ids, arrays longer than token_embd), so ids match what `generate`
+// sees.
+Result<std::shared_ptr<const engine::Tokenizer>> load_gguf_tokenizer(
+    const std::string& path, std::vector<std::string>* notes) {
+  CHIMERA_ASSIGN_OR_RETURN(engine::GgufFile file, engine::GgufFile::open(path));
+  CHIMERA_ASSIGN_OR_RETURN(engine::VocabData vocab, engine::read_vocab_from_gguf(file));
+  std::string architecture(file.get_string("general.architecture").value_or(""));
+  const engine::GgufTensorInfo* embeddings = file.find_tensor("token_embd.weight");
+  int64_t rows = embeddings != nullptr && embeddings->ne.size() >= 2 ? embeddings->ne[1] : 0;
+  engine::apply_vocab_quirks(architecture, rows, vocab, notes);
+  auto tokenizer = engine::Tokenizer::from_vocab(std::move(vocab));
+  if (!tokenizer.ok()) return tokenizer.status().with_context(path);
+  return tokenizer;
+}
+
+Result<std::shared_ptr<const engine::Tokenizer>> load_tokenizer(const TokenizeArgs& args,
+                                                                std::vector<std::string>* notes) {
+  if (!args.model_path.empty()) return load_gguf_tokenizer(args.model_path, notes);
   std::string path = resolve_vocab_path(args.vocab);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec) && path.rfind(vocab_dir(), 0) != 0) {
@@ -93,8 +108,12 @@ int run_tokenize(const TokenizeArgs& args) {
   }
   std::string text = args.text;
   if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), {});
-  auto tokenizer = load_tokenizer(args);
+  std::vector<std::string> notes;
+  auto tokenizer = load_tokenizer(args, &notes);
   if (!tokenizer.ok()) return report_error(tokenizer.status());
+  if (!args.json) {
+    for (const std::string& note : notes) std::fprintf(stderr, "note: %s\n", note.c_str());
+  }
   const engine::Tokenizer& tok = **tokenizer;
   std::vector<int32_t> ids = tok.encode(text, !args.no_bos, !args.no_parse_special);
 
@@ -111,6 +130,7 @@ int run_tokenize(const TokenizeArgs& args) {
       pieces.push_back(std::string(tok.token_text(id)));
     }
     out["pieces"] = pieces;
+    out["notes"] = notes;
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (args.pieces) {
     for (int32_t id : ids) {

@@ -68,6 +68,28 @@ TEST(TokenizeCliTest, ReadsTextFromStandardInput) {
   EXPECT_EQ(from_stdin.out, "[2, 105]\n");
 }
 
+// An Ollama-style Llama 3 file without tokenizer.ggml.pre gets the model loader's fix, so tokenize
+// gives the ids generation will use, and says what it assumed.
+TEST(TokenizeCliTest, AppliesTheModelLoadersVocabularyFixes) {
+  testing::TempDir dir;
+  auto write = [&](const std::string& name, const std::string& pre) {
+    engine::VocabData vocab = engine::synthetic_vocab("llama", 2048);
+    vocab.pre = pre;
+    engine::GgufWriter writer;
+    writer.set_string("general.architecture", "llama");
+    EXPECT_TRUE(engine::write_vocab_to_gguf(writer, vocab).is_ok());
+    EXPECT_TRUE(writer.write(dir.file(name)).is_ok());
+    return dir.file(name);
+  };
+  std::string text = "the quick brown fox<|eot_id|>";
+  auto fixed = run_chimera({"tokenize", "-m", write("no-pre.gguf", ""), text});
+  auto reference = run_chimera({"tokenize", "-m", write("llama-bpe.gguf", "llama-bpe"), text});
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
+  EXPECT_EQ(fixed.out, reference.out);
+  EXPECT_NE(fixed.err.find("llama-bpe"), std::string::npos) << fixed.err;
+  EXPECT_EQ(reference.err, "");
+}
+
 TEST(TokenizeCliTest, UsageErrorsExitWithTwoAndSayWhatToDo) {
   auto neither = run_chimera({"tokenize", "hello"});
   EXPECT_EQ(neither.exit_code, 2);
