@@ -14,7 +14,8 @@ namespace chimera::agent {
 namespace {
 
 std::optional<Unit> option_unit(std::string_view name) {
-  if (name == "num_ctx" || name == "num_predict" || name == "num_batch" || name == "repeat_last_n") {
+  if (name == "num_ctx" || name == "num_predict" || name == "num_batch" ||
+      name == "repeat_last_n") {
     return parse_unit("tokens");
   }
   if (name == "num_gpu") return parse_unit("layers");  // layers offloaded, never a GPU count
@@ -48,7 +49,8 @@ const AgentExecution* AgentRunResult::final_execution(const std::string& arm) co
   return nullptr;
 }
 
-std::vector<ConfigLine> configuration_lines(const llm::Options& sent, const llm::CallRecord* record) {
+std::vector<ConfigLine> configuration_lines(const llm::Options& sent,
+                                            const llm::CallRecord* record) {
   std::map<std::string, std::string> sent_items, applied_items;
   for (auto& [k, v] : sent.items()) sent_items[k] = v;
   if (record) {
@@ -62,7 +64,8 @@ std::vector<ConfigLine> configuration_lines(const llm::Options& sent, const llm:
     } else if (auto applied = applied_items.find(name); applied != applied_items.end()) {
       std::string source = "backend default";
       if (record) {
-        if (auto s = record->option_sources.find(name); s != record->option_sources.end()) source = s->second;
+        if (auto s = record->option_sources.find(name); s != record->option_sources.end())
+          source = s->second;
       }
       lines.push_back({name, applied->second, source, ""});
     } else {
@@ -109,9 +112,10 @@ void add_measured_facts(FactsTable& facts, const llm::CallRecord& record, const 
     const char* unit;
     int decimals;
   };
-  for (const Item& item : {Item{lab::kTtftMs, "ttft", "ms", 1}, Item{lab::kDecodeTps, "decode_tps", "tok/s", 2},
-                           Item{lab::kPrefillTps, "prefill_tps", "tok/s", 2}, Item{lab::kE2eMs, "latency", "ms", 1},
-                           Item{lab::kLoadMs, "load", "ms", 1}}) {
+  for (const Item& item :
+       {Item{lab::kTtftMs, "ttft", "ms", 1}, Item{lab::kDecodeTps, "decode_tps", "tok/s", 2},
+        Item{lab::kPrefillTps, "prefill_tps", "tok/s", 2}, Item{lab::kE2eMs, "latency", "ms", 1},
+        Item{lab::kLoadMs, "load", "ms", 1}}) {
     const lab::MetricValue* v = metrics.find(item.lab_name);
     if (!v) continue;
     Fact f;
@@ -120,7 +124,8 @@ void add_measured_facts(FactsTable& facts, const llm::CallRecord& record, const 
     f.decimals = item.decimals;
     f.unit = parse_unit(item.unit);
     f.metric = item.metric;
-    f.label = fmt::format("{}, {} ({}; {})", what, item.lab_name, provenance_name(v->provenance), v->source);
+    f.label = fmt::format("{}, {} ({}; {})", what, item.lab_name, provenance_name(v->provenance),
+                          v->source);
     facts.add(std::move(f));
   }
   auto add_count = [&](int64_t n, const char* metric, const std::string& label) {
@@ -135,7 +140,8 @@ void add_measured_facts(FactsTable& facts, const llm::CallRecord& record, const 
   if (record.token_count > 0) {
     add_count(record.token_count, "output_tokens", what + ", generated tokens");
   }
-  if (record.prompt_tokens) add_count(*record.prompt_tokens, "prompt_tokens", what + ", prompt tokens");
+  if (record.prompt_tokens)
+    add_count(*record.prompt_tokens, "prompt_tokens", what + ", prompt tokens");
 }
 
 AgentRunner::AgentRunner(llm::Backend& backend, RunSettings settings, std::vector<ArmSetup> arms,
@@ -166,15 +172,16 @@ PromptContext AgentRunner::context_for(const ArmSetup& arm, const FactsTable& fa
   return c;
 }
 
-llm::Options AgentRunner::options_for(const ArmSetup& arm, const Prompt& prompt, int64_t num_predict,
-                                      std::optional<int64_t> seed) const {
+llm::Options AgentRunner::options_for(const ArmSetup& arm, const Prompt& prompt,
+                                      int64_t num_predict, std::optional<int64_t> seed) const {
   llm::Options o = arm.profile.options;
   if (arm.profile.num_ctx_auto) {
     llm::Request probe;
     probe.model = settings_.model;
     probe.messages = prompt.messages;
     // Without a tokenizer, ~3 characters per token overestimates, which is the safe side.
-    int64_t tokens = backend_.count_prompt_tokens(probe).value_or(static_cast<int64_t>(prompt.chars() / 3) + 64);
+    int64_t tokens =
+        backend_.count_prompt_tokens(probe).value_or(static_cast<int64_t>(prompt.chars() / 3) + 64);
     o.num_ctx = auto_num_ctx(tokens, num_predict);
   }
   o.num_predict = num_predict;  // the same cap for both arms, whatever the profile says
@@ -202,8 +209,8 @@ lab::MeasuredCall AgentRunner::call(const ArmSetup& arm, const Prompt& prompt, l
   return mc;
 }
 
-AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64_t pair, int64_t seed,
-                                    AgentRunResult& result) {
+AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64_t pair,
+                                    int64_t seed, AgentRunResult& result) {
   AgentExecution e;
   e.arm = arm.name;
   e.pair_index = pair;
@@ -220,11 +227,13 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
     meta.pair_index = pair;
     meta.prompt_index = kind;
     meta.repetition = pair;
-    std::string detail = fmt::format("{} {} (pair {})", arm.name, kind == kAnalysisCall ? "analysis" : "report", pair + 1);
+    std::string detail = fmt::format("{} {} (pair {})", arm.name,
+                                     kind == kAnalysisCall ? "analysis" : "report", pair + 1);
     result.calls.push_back(call(arm, prompt, options, meta, detail));
     const llm::CallRecord& r = result.calls.back().record;
     std::optional<int64_t> num_ctx = options.num_ctx ? options.num_ctx : r.options_applied.num_ctx;
-    e.call_checks.push_back({kind == kAnalysisCall ? "analysis" : "report", r.prompt_truncated, r.prompt_tokens, num_ctx});
+    e.call_checks.push_back({kind == kAnalysisCall ? "analysis" : "report", r.prompt_truncated,
+                             r.prompt_tokens, num_ctx});
     return result.calls.size() - 1;
   };
 
@@ -233,7 +242,7 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
   if (arm.profile.num_ctx_auto) set_line(lines, "num_ctx", "auto", "sent (sized from the prompt)");
   add_configuration_facts(facts, lines);
   size_t analysis = run_one(kAnalysisCall, analysis_prompt(context_for(arm, facts, lines)),
-                           settings_.analysis_num_predict);
+                            settings_.analysis_num_predict);
   if (!result.calls[analysis].record.ok) {
     e.error = "analysis call failed: " + result.calls[analysis].record.error;
     e.configuration = lines;
@@ -254,8 +263,9 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
     add_configuration_facts(facts, one);
     l = one[0];
   }
-  size_t report = run_one(kReportCall, report_prompt(context_for(arm, facts, lines), e.analysis_text),
-                          settings_.report_num_predict);
+  size_t report =
+      run_one(kReportCall, report_prompt(context_for(arm, facts, lines), e.analysis_text),
+              settings_.report_num_predict);
   e.configuration = lines;
   if (!result.calls[report].record.ok) {
     e.error = "report call failed: " + result.calls[report].record.error;
@@ -280,13 +290,12 @@ AgentRunResult AgentRunner::run() {
   // Warm-ups: load the model and fill caches for each arm's options; excluded from statistics.
   for (size_t i = 0; i < arms_.size(); ++i) {
     const ArmSetup& arm = arms_[i];
-    FactsTable facts = base_facts_;
-    std::vector<ConfigLine> lines = configuration_lines(arm.profile.options, nullptr);
-    Prompt prompt = analysis_prompt(context_for(arm, facts, lines));
+    Prompt prompt = warmup_prompt();
     lab::CallMeta meta;
     meta.warmup = true;
     meta.prompt_index = kAnalysisCall;
-    llm::Options options = options_for(arm, prompt, settings_.warmup_num_predict, lab::pair_seed(settings_.seed, 0));
+    llm::Options options =
+        options_for(arm, prompt, settings_.warmup_num_predict, lab::pair_seed(settings_.seed, 0));
     result.calls.push_back(call(arm, prompt, options, meta, arm.name + " warm-up"));
     // What the backend says it applied tells the "backend default" values of this arm.
     llm::Options profile_sent = arm.profile.options;
@@ -301,7 +310,8 @@ AgentRunResult AgentRunner::run() {
     int64_t seed = lab::pair_seed(settings_.seed, pair);
     // The first arm alternates: pair 0 runs arm 0 first, pair 1 arm 1 first, and so on.
     std::vector<size_t> order;
-    for (size_t i = 0; i < arms_.size(); ++i) order.push_back((i + static_cast<size_t>(pair)) % arms_.size());
+    for (size_t i = 0; i < arms_.size(); ++i)
+      order.push_back((i + static_cast<size_t>(pair)) % arms_.size());
     for (size_t i : order) {
       if (should_stop_ && should_stop_()) {
         result.cancelled = true;

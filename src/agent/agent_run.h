@@ -32,14 +32,14 @@ struct ArmSetup {
 };
 
 struct RunSettings {
-  std::string model;               // the model requests name ("" for the embedded engine)
+  std::string model;  // the model requests name ("" for the embedded engine)
   bool synthetic_model = false;
   int runs = 3;
   uint64_t seed = 42;
-  int64_t analysis_num_predict = 160;  // the output caps, the same for both arms
-  int64_t report_num_predict = 384;
+  int64_t analysis_num_predict = 128;  // the output caps, the same for both arms
+  int64_t report_num_predict = 320;
   int64_t warmup_num_predict = 8;
-  size_t fact_budget_chars = 5000;
+  size_t fact_budget_chars = 3500;
   std::string today_iso;
 };
 
@@ -53,13 +53,13 @@ struct AgentExecution {
   std::string analysis_text, report_text;
   std::vector<CallCheck> call_checks;
   ValidationReport validation;
-  bool ok = false;                        // both calls succeeded
+  bool ok = false;  // both calls succeeded
   std::string error;
 };
 
 struct AgentRunResult {
-  std::vector<lab::MeasuredCall> calls;      // every call, warm-ups included, in issue order
-  std::vector<AgentExecution> executions;    // in issue order
+  std::vector<lab::MeasuredCall> calls;    // every call, warm-ups included, in issue order
+  std::vector<AgentExecution> executions;  // in issue order
   std::vector<std::vector<ConfigLine>> arm_configuration;  // per arm, as first observed
   int64_t wall_ns = 0;
   bool cancelled = false;
@@ -106,7 +106,8 @@ class AgentRunner {
 
 // The configuration in force for a call, option by option: sent values, and the values the backend
 // reported applying for the rest (with where they came from), else "backend default".
-std::vector<ConfigLine> configuration_lines(const llm::Options& sent, const llm::CallRecord* record);
+std::vector<ConfigLine> configuration_lines(const llm::Options& sent,
+                                            const llm::CallRecord* record);
 
 // Facts for an arm: C facts for every known option value (updating `lines` with their ids), E facts
 // for the profile's expected figures (with their source).

@@ -59,7 +59,8 @@ std::vector<std::string> list_ollama_store(const std::string& models_dir) {
   fs::path library = fs::path(models_dir) / "manifests" / "registry.ollama.ai" / "library";
   for (fs::directory_iterator names(library, ec), end; !ec && names != end; names.increment(ec)) {
     if (!names->is_directory(ec)) continue;
-    for (fs::directory_iterator tags(names->path(), ec), tend; !ec && tags != tend; tags.increment(ec)) {
+    for (fs::directory_iterator tags(names->path(), ec), tend; !ec && tags != tend;
+         tags.increment(ec)) {
       if (tags->is_regular_file(ec)) {
         out.push_back(names->path().filename().string() + ":" + tags->path().filename().string());
       }
@@ -98,7 +99,8 @@ Result<BackendChoice> choose_backend(std::string_view requested, const std::stri
   if (probes.list_server_models) {
     auto models = probes.list_server_models(base_url);
     if (!models.ok()) {
-      choice.tried.push_back(fmt::format("Ollama at {}: not answering ({})", where, models.status().message()));
+      choice.tried.push_back(
+          fmt::format("Ollama at {}: not answering ({})", where, models.status().message()));
     } else {
       std::vector<std::string> names;
       for (const auto& m : *models) names.push_back(m.name);
@@ -121,13 +123,15 @@ Result<BackendChoice> choose_backend(std::string_view requested, const std::stri
     if (!picked.empty()) {
       choice.spec = "ollama:" + picked;
       choice.model = "";
-      choice.reason = fmt::format("no usable Ollama server; {} is in the local Ollama store ({}) and "
-                                  "runs in the embedded engine",
-                                  picked, ollama_models_dir());
+      choice.reason = fmt::format(
+          "no usable Ollama server; {} is in the local Ollama store ({}) and "
+          "runs in the embedded engine",
+          picked, ollama_models_dir());
       return choice;
     }
-    choice.tried.push_back(fmt::format("local Ollama store {}: no {} ({} models)", ollama_models_dir(),
-                                       model.empty() ? "gemma3 model" : model, stored.size()));
+    choice.tried.push_back(fmt::format("local Ollama store {}: no {} ({} models)",
+                                       ollama_models_dir(), model.empty() ? "gemma3 model" : model,
+                                       stored.size()));
   }
 
   // 3. Dummy weights: real shapes and real timings, meaningless text.
@@ -142,7 +146,8 @@ Result<BackendChoice> choose_backend(std::string_view requested, const std::stri
   choice.model = "";
   choice.synthetic = true;
   choice.reason = fmt::format(
-      "no Ollama server or stored model was found, so a gemma3-shaped model with dummy weights ({}) "
+      "no Ollama server or stored model was found, so a gemma3-shaped model with dummy weights "
+      "({}) "
       "runs in the embedded engine: its text is not meaningful, its timings are real for that "
       "architecture on this machine",
       path);

@@ -16,10 +16,10 @@
 namespace chimera::agent {
 
 struct BackendChoice {
-  std::string spec;       // for llm::make_backend: "ollama://127.0.0.1:11434/gemma3:latest", ...
-  std::string model;      // the model name requests carry ("" for the embedded engine)
-  std::string reason;     // one sentence: why this backend
-  bool synthetic = false; // dummy weights: text meaningless, timings real
+  std::string spec;        // for llm::make_backend: "ollama://127.0.0.1:11434/gemma3:latest", ...
+  std::string model;       // the model name requests carry ("" for the embedded engine)
+  std::string reason;      // one sentence: why this backend
+  bool synthetic = false;  // dummy weights: text meaningless, timings real
   std::vector<std::string> tried;  // "ollama at 127.0.0.1:11434: not answering (...)"
 };
 
@@ -27,7 +27,8 @@ struct BackendChoice {
 struct BackendProbes {
   // Models of the Ollama server at base_url ("http://127.0.0.1:11434"), or an error when it does
   // not answer.
-  std::function<Result<std::vector<llm::ModelEntry>>(const std::string& base_url)> list_server_models;
+  std::function<Result<std::vector<llm::ModelEntry>>(const std::string& base_url)>
+      list_server_models;
   // "name:tag" of every model in the local Ollama store.
   std::function<std::vector<std::string>()> list_store_models;
   // Synthesizes (or finds, when made before) the dummy-weight model; returns the GGUF path.

@@ -76,7 +76,8 @@ std::optional<CellNumber> parse_cell_number(std::string_view text, bool decimal_
   if (grouped && group_len != 3) return std::nullopt;
   if (digits.empty() && !(i < text.size() && text[i] == decimal_separator)) return std::nullopt;
   int decimals = 0;
-  if (i < text.size() && text[i] == decimal_separator && i + 1 < text.size() && is_digit(text[i + 1])) {
+  if (i < text.size() && text[i] == decimal_separator && i + 1 < text.size() &&
+      is_digit(text[i + 1])) {
     if (digits.empty()) digits.push_back('0');
     digits += '.';
     ++i;
@@ -87,8 +88,8 @@ std::optional<CellNumber> parse_cell_number(std::string_view text, bool decimal_
   }
   if (digits.empty()) return std::nullopt;
   if (i + 1 < text.size() && (text[i] == 'e' || text[i] == 'E') &&
-      (is_digit(text[i + 1]) || ((text[i + 1] == '-' || text[i + 1] == '+') && i + 2 < text.size() &&
-                                 is_digit(text[i + 2])))) {
+      (is_digit(text[i + 1]) || ((text[i + 1] == '-' || text[i + 1] == '+') &&
+                                 i + 2 < text.size() && is_digit(text[i + 2])))) {
     size_t j = i + 1;
     std::string exponent(1, 'e');
     if (text[j] == '-' || text[j] == '+') exponent += text[j++];

@@ -14,8 +14,8 @@ namespace chimera::agent {
 
 struct CellNumber {
   double value = 0;
-  int decimals = 0;           // digits after the decimal separator as written: "98.90" -> 2
-  std::optional<Unit> unit;   // a unit written after the number, when there was one
+  int decimals = 0;          // digits after the decimal separator as written: "98.90" -> 2
+  std::optional<Unit> unit;  // a unit written after the number, when there was one
 };
 
 // A number, optionally signed, with optional thousands grouping ("1,606" when `decimal_comma` is

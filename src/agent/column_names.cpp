@@ -33,12 +33,13 @@ std::optional<Unit> unit_from_name(std::string_view raw, const std::string& norm
   size_t last = normalized.rfind('_');
   std::string tail = last == std::string::npos ? normalized : normalized.substr(last + 1);
   static const std::array<std::string_view, 16> kSuffixUnits = {
-      "ms", "s", "sec", "secs", "seconds", "ns", "us", "tps", "pct", "percent", "%",
-      "mb", "gb", "gib", "mib", "kb"};
+      "ms",  "s",       "sec", "secs", "seconds", "ns",  "us",  "tps",
+      "pct", "percent", "%",   "mb",   "gb",      "gib", "mib", "kb"};
   for (auto u : kSuffixUnits) {
     if (tail == u && last != std::string::npos) return parse_unit(u);
   }
-  if (ends_with(normalized, "tok/s") || ends_with(normalized, "tokens/s")) return parse_unit("tok/s");
+  if (ends_with(normalized, "tok/s") || ends_with(normalized, "tokens/s"))
+    return parse_unit("tok/s");
   return std::nullopt;
 }
 
@@ -51,17 +52,19 @@ ColumnKind metric(std::string name, std::optional<Unit> unit) {
 }
 
 const std::array<std::string_view, 21> kGroupingIdentity = {
-    "model", "model_name", "name", "quant", "quantization", "quantisation", "config",
-    "configuration", "profile", "variant", "backend", "arm", "agent", "scenario", "engine",
-    "family", "parameter_size", "params", "gpu", "device", "hardware"};
+    "model",  "model_name",    "name",    "quant",   "quantization",   "quantisation",
+    "config", "configuration", "profile", "variant", "backend",        "arm",
+    "agent",  "scenario",      "engine",  "family",  "parameter_size", "params",
+    "gpu",    "device",        "hardware"};
 const std::array<std::string_view, 25> kOptionIdentity = {
-    "num_gpu", "num_ctx", "num_batch", "num_thread", "num_threads", "threads", "temperature",
-    "temp", "top_k", "top_p", "min_p", "repeat_penalty", "batch", "batch_size", "ctx", "context",
-    "context_length", "concurrency", "parallel", "n_gpu_layers", "ngl", "num_predict", "max_tokens",
-    "tag", "host"};
+    "num_gpu", "num_ctx",        "num_batch",   "num_thread", "num_threads",
+    "threads", "temperature",    "temp",        "top_k",      "top_p",
+    "min_p",   "repeat_penalty", "batch",       "batch_size", "ctx",
+    "context", "context_length", "concurrency", "parallel",   "n_gpu_layers",
+    "ngl",     "num_predict",    "max_tokens",  "tag",        "host"};
 const std::array<std::string_view, 14> kRepetitionIdentity = {
-    "run", "run_id", "id", "iteration", "rep", "repetition", "trial", "timestamp", "date",
-    "datetime", "prompt", "prompt_id", "seed", "started_at"};
+    "run",       "run_id", "id",       "iteration", "rep",       "repetition", "trial",
+    "timestamp", "date",   "datetime", "prompt",    "prompt_id", "seed",       "started_at"};
 
 }  // namespace
 
@@ -94,16 +97,19 @@ ColumnKind classify_column(std::string_view raw) {
 
   // Failure markers, but "error_rate" / "error_count" are measurements.
   static const std::array<std::string_view, 13> kErrorNames = {
-      "error", "errors", "err", "error_message", "error_msg", "exception", "failure",
-      "failure_reason", "failed", "status", "ok", "success", "succeeded"};
+      "error",    "errors",         "err",    "error_message", "error_msg", "exception",
+      "failure",  "failure_reason", "failed", "status",        "ok",        "success",
+      "succeeded"};
   for (auto e : kErrorNames) {
     if (n == e) return {ColumnRole::kError, {}, std::nullopt, false};
   }
-  if ((starts_with(n, "error_") || ends_with(n, "_error")) && !contains("rate") && !contains("count")) {
+  if ((starts_with(n, "error_") || ends_with(n, "_error")) && !contains("rate") &&
+      !contains("count")) {
     return {ColumnRole::kError, {}, std::nullopt, false};
   }
 
-  const bool prefill = has_any(w, std::array<std::string_view, 5>{"prompt", "prefill", "pp", "input", "pp512"});
+  const bool prefill =
+      has_any(w, std::array<std::string_view, 5>{"prompt", "prefill", "pp", "input", "pp512"});
   if (contains("tok_s") || contains("tokens_s") || contains("token_s") || contains("tok/s") ||
       contains("tokens/s") || contains("tokens_per_s") || contains("tokens_per_sec") ||
       contains("tokens_sec") || has_token(w, "tps") || contains("throughput") ||

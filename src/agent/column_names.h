@@ -12,7 +12,8 @@ namespace chimera::agent {
 
 enum class ColumnRole {
   kMetric,    // a measured figure: throughput, a latency, a duration, a token count
-  kIdentity,  // says what a row is: model, quantization, configuration, an option value, a run index
+  kIdentity,  // says what a row is: model, quantization, configuration, an option value, a run
+              // index
   kError,     // non-empty means the row is a failure: error, err, exception, failed, status
   kOther,
 };

@@ -34,12 +34,13 @@ std::optional<int> read_number(std::string_view t, size_t& i, size_t min, size_t
 // Month name or abbreviation (with optional '.') at `i`, as a word.
 std::optional<int> read_month(std::string_view t, size_t& i) {
   static constexpr std::array<std::string_view, 12> kNames = {
-      "january", "february", "march", "april", "may", "june", "july", "august", "september",
-      "october", "november", "december"};
+      "january", "february", "march",     "april",   "may",      "june",
+      "july",    "august",   "september", "october", "november", "december"};
   size_t end = i;
   while (end < t.size() && is_alpha(t[end])) ++end;
   std::string word;
-  for (size_t k = i; k < end; ++k) word += static_cast<char>(std::tolower(static_cast<unsigned char>(t[k])));
+  for (size_t k = i; k < end; ++k)
+    word += static_cast<char>(std::tolower(static_cast<unsigned char>(t[k])));
   if (word.size() < 3) return std::nullopt;
   for (size_t m = 0; m < kNames.size(); ++m) {
     bool full = word == kNames[m];
@@ -90,7 +91,8 @@ std::optional<DateMention> numeric_date(std::string_view t, size_t start) {
       if (m && i < t.size() && t[i] == sep) {
         ++i;
         auto d = read_number(t, i, 1, 2);
-        if (d && year_ok(*y) && is_valid_date(*y, *m, *d)) return DateMention{iso(*y, *m, *d), start, i};
+        if (d && year_ok(*y) && is_valid_date(*y, *m, *d))
+          return DateMention{iso(*y, *m, *d), start, i};
       }
     }
     return std::nullopt;

@@ -38,7 +38,8 @@ std::string group_key(const DataTable& table, size_t row) {
   return key;
 }
 
-FactSource column_source(const FileReport& file, const DataTable& table, const std::string& column) {
+FactSource column_source(const FileReport& file, const DataTable& table,
+                         const std::string& column) {
   FactSource s;
   s.file = file.relative_path;
   s.table = table.name;
@@ -271,7 +272,8 @@ class Builder {
         f.metric = s.name;
         f.statistic = "value";
         f.label = s.name + " value used in the data";
-        if (s.name == "num_gpu" || s.name == "n_gpu_layers" || s.name == "ngl") f.unit = count_of("layers");
+        if (s.name == "num_gpu" || s.name == "n_gpu_layers" || s.name == "ngl")
+          f.unit = count_of("layers");
         f.source = column_source(file, table, s.name);
         f.source.location = table.row_locations[r];
         add(std::move(f));
@@ -288,24 +290,36 @@ class Builder {
 
 char fact_prefix(FactKind kind) {
   switch (kind) {
-    case FactKind::kData: return 'D';
-    case FactKind::kSummary: return 'S';
-    case FactKind::kInventory: return 'I';
-    case FactKind::kMeasured: return 'M';
-    case FactKind::kExpected: return 'E';
-    case FactKind::kConfig: return 'C';
+    case FactKind::kData:
+      return 'D';
+    case FactKind::kSummary:
+      return 'S';
+    case FactKind::kInventory:
+      return 'I';
+    case FactKind::kMeasured:
+      return 'M';
+    case FactKind::kExpected:
+      return 'E';
+    case FactKind::kConfig:
+      return 'C';
   }
   return 'X';
 }
 
 std::string_view fact_kind_name(FactKind kind) {
   switch (kind) {
-    case FactKind::kData: return "data";
-    case FactKind::kSummary: return "summary of data";
-    case FactKind::kInventory: return "ingestion";
-    case FactKind::kMeasured: return "measured";
-    case FactKind::kExpected: return "expected";
-    case FactKind::kConfig: return "configuration";
+    case FactKind::kData:
+      return "data";
+    case FactKind::kSummary:
+      return "summary of data";
+    case FactKind::kInventory:
+      return "ingestion";
+    case FactKind::kMeasured:
+      return "measured";
+    case FactKind::kExpected:
+      return "expected";
+    case FactKind::kConfig:
+      return "configuration";
   }
   return "unknown";
 }
@@ -315,7 +329,8 @@ int derived_decimals(int input_decimals) { return std::min(3, input_decimals + 1
 std::string FactSource::describe() const {
   std::string out = file;
   if (!table.empty()) out += (out.empty() ? "" : ", ") + table;
-  if (location > 0) out += fmt::format(" {} {}", location_kind.empty() ? "line" : location_kind, location);
+  if (location > 0)
+    out += fmt::format(" {} {}", location_kind.empty() ? "line" : location_kind, location);
   if (!column.empty()) out += (out.empty() ? "column " : ", column ") + column;
   if (!note.empty()) out += (out.empty() ? "" : "; ") + note;
   return out;
@@ -343,14 +358,15 @@ const Fact* FactsTable::find(std::string_view id) const {
 }
 
 size_t FactsTable::count(FactKind kind) const {
-  return static_cast<size_t>(std::count_if(facts_.begin(), facts_.end(),
-                                           [&](const Fact& f) { return f.kind == kind; }));
+  return static_cast<size_t>(
+      std::count_if(facts_.begin(), facts_.end(), [&](const Fact& f) { return f.kind == kind; }));
 }
 
 std::string FactsTable::prompt_line(const Fact& fact) {
   std::string what = fact.metric;
   if (!fact.statistic.empty() && fact.statistic != "value") what += " " + fact.statistic;
-  std::string line = fmt::format("[{}] {} ({}) {}", fact.id, fact.value_text(), fact_kind_name(fact.kind), what);
+  std::string line =
+      fmt::format("[{}] {} ({}) {}", fact.id, fact.value_text(), fact_kind_name(fact.kind), what);
   if (!fact.label.empty()) line += "; " + fact.label;
   std::string source = fact.source.describe();
   if (!source.empty()) line += " [source: " + source + "]";

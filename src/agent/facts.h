@@ -33,19 +33,19 @@ struct FactSource {
   std::string location_kind;  // "line" / "record"
   int64_t location = 0;       // 0 when the fact is about a whole column or file
   std::string column;
-  std::string note;           // free text: "Technical Report 108, section 4.3" for expected figures
+  std::string note;  // free text: "Technical Report 108, section 4.3" for expected figures
   std::string describe() const;  // "bench/runs.csv line 4, column tokens_per_second"
 };
 
 struct Fact {
-  std::string id;              // "D12"; assigned by FactsTable::add
+  std::string id;  // "D12"; assigned by FactsTable::add
   FactKind kind = FactKind::kData;
   double value = 0;
-  int decimals = 0;            // precision as printed at the source (or chosen for derived values)
+  int decimals = 0;  // precision as printed at the source (or chosen for derived values)
   std::optional<Unit> unit;
-  std::string metric;          // decode_tps, ttft, ..., or the column name
-  std::string label;           // what the number is about: "model=gemma3:4b quant=Q4_K_M"
-  std::string statistic;       // "", "mean", "min", "max", "count", "value"
+  std::string metric;     // decode_tps, ttft, ..., or the column name
+  std::string label;      // what the number is about: "model=gemma3:4b quant=Q4_K_M"
+  std::string statistic;  // "", "mean", "min", "max", "count", "value"
   FactSource source;
   // "98.94 tok/s"
   std::string value_text() const;

@@ -19,9 +19,9 @@ std::string_view file_format_name(FileFormat format);
 FileFormat format_from_path(std::string_view path);
 
 struct IngestLimits {
-  uint64_t max_file_bytes = 512ull << 20;    // larger files are listed and skipped
-  uint64_t max_json_bytes = 64ull << 20;     // JSON is parsed whole; JSONL streams
-  uint64_t max_total_bytes = 2ull << 30;     // stop reading once this much was read
+  uint64_t max_file_bytes = 512ull << 20;  // larger files are listed and skipped
+  uint64_t max_json_bytes = 64ull << 20;   // JSON is parsed whole; JSONL streams
+  uint64_t max_total_bytes = 2ull << 30;   // stop reading once this much was read
   size_t max_files = 2000;
   int max_depth = 16;
   TableLimits table;
@@ -32,23 +32,24 @@ struct FileReport {
   std::string relative_path;  // to the data folder, with '/' separators: what reports print
   FileFormat format = FileFormat::kOther;
   uint64_t size_bytes = 0;
-  bool parsed = false;        // false: skipped or failed (see `skip_reason` / `error`)
-  std::string skip_reason;    // "unsupported extension", "larger than 512 MiB", "link leaves the folder"
-  std::string error;          // a parse error that stopped this file
+  bool parsed = false;  // false: skipped or failed (see `skip_reason` / `error`)
+  std::string
+      skip_reason;    // "unsupported extension", "larger than 512 MiB", "link leaves the folder"
+  std::string error;  // a parse error that stopped this file
   std::vector<DataTable> tables;
   std::vector<std::string> headings;  // Markdown outline, "## Results" as "Results"
   std::vector<std::string> warnings;  // recoverable problems, each naming the line
   std::vector<std::string> dates;     // ISO dates in the file (cells and text)
   char delimiter = 0;                 // CSV: the detected delimiter
   bool had_bom = false;
-  int64_t invalid_utf8_cells = 0;     // cells whose bytes were not UTF-8 (replaced by U+FFFD)
+  int64_t invalid_utf8_cells = 0;  // cells whose bytes were not UTF-8 (replaced by U+FFFD)
   int64_t rows() const;
   int64_t failure_rows() const;
 };
 
 struct IngestResult {
-  std::string root;                // absolute path of the data folder
-  std::vector<FileReport> files;   // in sorted path order, parsed and skipped alike
+  std::string root;               // absolute path of the data folder
+  std::vector<FileReport> files;  // in sorted path order, parsed and skipped alike
   uint64_t bytes_read = 0;
   bool truncated = false;          // a folder-wide limit stopped the walk
   std::vector<std::string> notes;  // folder-level remarks (limits reached, links skipped)
@@ -66,7 +67,8 @@ Result<IngestResult> ingest_folder(const std::string& root, const IngestLimits& 
 Status ingest_csv_file(const std::string& path, FileReport& report, const IngestLimits& limits);
 Status ingest_json_file(const std::string& path, FileReport& report, const IngestLimits& limits);
 Status ingest_jsonl_file(const std::string& path, FileReport& report, const IngestLimits& limits);
-Status ingest_markdown_file(const std::string& path, FileReport& report, const IngestLimits& limits);
+Status ingest_markdown_file(const std::string& path, FileReport& report,
+                            const IngestLimits& limits);
 
 // In-memory variants for small inputs.
 Status ingest_csv_text(std::string_view text, FileReport& report, const IngestLimits& limits);

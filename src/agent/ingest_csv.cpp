@@ -77,7 +77,8 @@ class CsvReader {
         report_.had_bom = true;
         chunk.remove_prefix(3);
       }
-      if (report_.delimiter == 0) report_.delimiter = detect_delimiter(chunk.substr(0, kSampleBytes));
+      if (report_.delimiter == 0)
+        report_.delimiter = detect_delimiter(chunk.substr(0, kSampleBytes));
       decimal_comma_ = detect_decimal_comma(chunk.substr(0, kSampleBytes), report_.delimiter);
       delimiter_ = report_.delimiter;
     }
@@ -223,7 +224,8 @@ class CsvReader {
       return;
     }
     if (!builder_) {
-      builder_ = std::make_unique<TableBuilder>("", std::move(record_), limits_.table, decimal_comma_);
+      builder_ =
+          std::make_unique<TableBuilder>("", std::move(record_), limits_.table, decimal_comma_);
       report_.tables.reserve(1);
     } else {
       if (record_.size() != builder_->columns().size()) {

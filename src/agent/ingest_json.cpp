@@ -32,7 +32,9 @@ std::string scalar_text(const json& v) {
 // An ordered record: column -> value text, in first-seen order.
 struct Record {
   std::vector<std::pair<std::string, std::string>> fields;
-  void add(std::string key, std::string value) { fields.emplace_back(std::move(key), std::move(value)); }
+  void add(std::string key, std::string value) {
+    fields.emplace_back(std::move(key), std::move(value));
+  }
 };
 
 std::string join_path(const std::string& prefix, const std::string& key) {
@@ -123,12 +125,14 @@ class JsonTables {
       return;
     }
     if (v.is_array()) {
-      bool scalars = std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_primitive(); });
+      bool scalars =
+          std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_primitive(); });
       if (scalars) {
         flatten(v, path.empty() ? "value" : path, leftovers_);
         return;
       }
-      for (size_t i = 0; i < v.size(); ++i) visit(v[i], path + "[" + std::to_string(i) + "]", context);
+      for (size_t i = 0; i < v.size(); ++i)
+        visit(v[i], path + "[" + std::to_string(i) + "]", context);
       return;
     }
     leftovers_.add(path.empty() ? "value" : path, scalar_text(v));
@@ -154,8 +158,8 @@ class JsonTables {
       }
     }
     if (dropped) {
-      report_.warnings.push_back(fmt::format("{}: more than {} distinct fields; the rest are ignored",
-                                             name, kMaxColumns));
+      report_.warnings.push_back(
+          fmt::format("{}: more than {} distinct fields; the rest are ignored", name, kMaxColumns));
     }
     TableBuilder builder(name, columns, limits_.table);
     builder.set_location_kind("record");
@@ -211,9 +215,10 @@ Status ingest_json_text(std::string_view text, FileReport& report, const IngestL
   } catch (const json::parse_error& e) {
     // Position as line:column, which is what an editor shows.
     size_t offset = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, repaired.size());
-    size_t line = 1 + static_cast<size_t>(std::count(repaired.begin(), repaired.begin() + offset, '\n'));
-    return make_error(ErrorCode::kParseError, "{}: invalid JSON at line {}: {}", report.relative_path,
-                      line, e.what());
+    size_t line =
+        1 + static_cast<size_t>(std::count(repaired.begin(), repaired.begin() + offset, '\n'));
+    return make_error(ErrorCode::kParseError, "{}: invalid JSON at line {}: {}",
+                      report.relative_path, line, e.what());
   }
   JsonTables tables(report, limits);
   tables.visit(doc, "", {});
@@ -256,41 +261,46 @@ Status ingest_jsonl_file(const std::string& path, FileReport& report, const Inge
     }
     return Status::ok();
   };
-  CHIMERA_RETURN_IF_ERROR(for_each_record([&](const json& value, int64_t number) {
-    if (value.is_discarded() || !value.is_object()) {
-      if (bad_lines++ == 0) first_bad_line = number;
-      return;
-    }
-    Record r;
-    flatten(value, "", r);
-    for (auto& [key, v] : r.fields) {
-      if (!index.count(key) && columns.size() < kMaxColumns) {
-        index.emplace(key, columns.size());
-        columns.push_back(key);
-      }
-    }
-  }, true));
+  CHIMERA_RETURN_IF_ERROR(for_each_record(
+      [&](const json& value, int64_t number) {
+        if (value.is_discarded() || !value.is_object()) {
+          if (bad_lines++ == 0) first_bad_line = number;
+          return;
+        }
+        Record r;
+        flatten(value, "", r);
+        for (auto& [key, v] : r.fields) {
+          if (!index.count(key) && columns.size() < kMaxColumns) {
+            index.emplace(key, columns.size());
+            columns.push_back(key);
+          }
+        }
+      },
+      true));
   TableBuilder builder("", columns, limits.table);
   std::vector<std::string> cells;
-  CHIMERA_RETURN_IF_ERROR(for_each_record([&](const json& value, int64_t number) {
-    if (value.is_discarded() || !value.is_object()) return;
-    Record r;
-    flatten(value, "", r);
-    cells.assign(columns.size(), std::string());
-    for (auto& [key, v] : r.fields) {
-      if (auto it = index.find(key); it != index.end()) cells[it->second] = std::move(v);
-    }
-    builder.add_row(cells, number);
-  }, false));
+  CHIMERA_RETURN_IF_ERROR(for_each_record(
+      [&](const json& value, int64_t number) {
+        if (value.is_discarded() || !value.is_object()) return;
+        Record r;
+        flatten(value, "", r);
+        cells.assign(columns.size(), std::string());
+        for (auto& [key, v] : r.fields) {
+          if (auto it = index.find(key); it != index.end()) cells[it->second] = std::move(v);
+        }
+        builder.add_row(cells, number);
+      },
+      false));
   if (report.invalid_utf8_cells > 0) {
-    report.warnings.push_back(fmt::format(
-        "{} lines are not valid UTF-8; invalid bytes were replaced by U+FFFD",
-        report.invalid_utf8_cells));
+    report.warnings.push_back(
+        fmt::format("{} lines are not valid UTF-8; invalid bytes were replaced by U+FFFD",
+                    report.invalid_utf8_cells));
   }
   if (bad_lines > 0) {
-    report.warnings.push_back(fmt::format(
-        "{} {} not {} (first at line {}); skipped", bad_lines, bad_lines == 1 ? "line is" : "lines are",
-        bad_lines == 1 ? "a JSON object" : "JSON objects", first_bad_line));
+    report.warnings.push_back(fmt::format("{} {} not {} (first at line {}); skipped", bad_lines,
+                                          bad_lines == 1 ? "line is" : "lines are",
+                                          bad_lines == 1 ? "a JSON object" : "JSON objects",
+                                          first_bad_line));
   }
   report.tables.push_back(std::move(builder).finish());
   collect_dates(report);

@@ -143,7 +143,8 @@ Status ingest_markdown_text(std::string_view text, FileReport& report, const Ing
   return Status::ok();
 }
 
-Status ingest_markdown_file(const std::string& path, FileReport& report, const IngestLimits& limits) {
+Status ingest_markdown_file(const std::string& path, FileReport& report,
+                            const IngestLimits& limits) {
   if (report.size_bytes > limits.max_json_bytes) {
     return make_error(ErrorCode::kOutOfRange,
                       "{}: {} bytes is over the {}-byte limit for a Markdown document",

@@ -9,7 +9,9 @@
 namespace chimera::agent {
 namespace {
 
-std::string number(double v, int decimals) { return fmt::format("{:.{}f}", v, std::max(0, decimals)); }
+std::string number(double v, int decimals) {
+  return fmt::format("{:.{}f}", v, std::max(0, decimals));
+}
 
 std::vector<std::string> metric_column_names(const FileReport& f) {
   std::vector<std::string> out;
@@ -28,7 +30,8 @@ std::vector<std::string> metric_column_names(const FileReport& f) {
 std::string status_of(const FileReport& f) {
   if (!f.error.empty()) return "error: " + f.error;
   if (!f.skip_reason.empty()) return "skipped: " + f.skip_reason;
-  if (!f.warnings.empty()) return fmt::format("ok, {} warning{}", f.warnings.size(), f.warnings.size() == 1 ? "" : "s");
+  if (!f.warnings.empty())
+    return fmt::format("ok, {} warning{}", f.warnings.size(), f.warnings.size() == 1 ? "" : "s");
   return "ok";
 }
 
@@ -36,13 +39,15 @@ std::string status_of(const FileReport& f) {
 
 report::Table ingestion_table(const IngestResult& ingest) {
   report::Table t;
-  t.headers = {"file", "format", "size", "tables", "rows", "failed rows", "metric columns", "status"};
-  t.align = {report::Align::kLeft, report::Align::kLeft, report::Align::kRight, report::Align::kRight,
-             report::Align::kRight, report::Align::kRight, report::Align::kLeft, report::Align::kLeft};
+  t.headers = {"file", "format",      "size",           "tables",
+               "rows", "failed rows", "metric columns", "status"};
+  t.align = {report::Align::kLeft,  report::Align::kLeft,  report::Align::kRight,
+             report::Align::kRight, report::Align::kRight, report::Align::kRight,
+             report::Align::kLeft,  report::Align::kLeft};
   for (const auto& f : ingest.files) {
     bool parsed = f.parsed;
-    t.rows.push_back({f.relative_path, std::string(file_format_name(f.format)), format_bytes(f.size_bytes),
-                      parsed ? std::to_string(f.tables.size()) : "-",
+    t.rows.push_back({f.relative_path, std::string(file_format_name(f.format)),
+                      format_bytes(f.size_bytes), parsed ? std::to_string(f.tables.size()) : "-",
                       parsed ? std::to_string(f.rows()) : "-",
                       parsed ? std::to_string(f.failure_rows()) : "-",
                       join(metric_column_names(f), ", "), status_of(f)});
@@ -53,9 +58,10 @@ report::Table ingestion_table(const IngestResult& ingest) {
 report::Table metric_columns_table(const IngestResult& ingest) {
   report::Table t;
   t.headers = {"file", "table", "column", "metric", "unit", "type", "n", "min", "mean", "max"};
-  t.align = {report::Align::kLeft, report::Align::kLeft, report::Align::kLeft, report::Align::kLeft,
-             report::Align::kLeft, report::Align::kLeft, report::Align::kRight, report::Align::kRight,
-             report::Align::kRight, report::Align::kRight};
+  t.align = {report::Align::kLeft,  report::Align::kLeft,  report::Align::kLeft,
+             report::Align::kLeft,  report::Align::kLeft,  report::Align::kLeft,
+             report::Align::kRight, report::Align::kRight, report::Align::kRight,
+             report::Align::kRight};
   for (const auto& f : ingest.files) {
     for (const auto& table : f.tables) {
       for (const auto& s : table.summaries) {
@@ -73,8 +79,8 @@ report::Table metric_columns_table(const IngestResult& ingest) {
         }
         bool any = n.count > 0;
         int mean_decimals = std::min(3, n.max_decimals + 1);
-        t.rows.push_back({f.relative_path, table.name.empty() ? "-" : table.name, s.name, s.kind.metric,
-                          unit.empty() ? "-" : unit,
+        t.rows.push_back({f.relative_path, table.name.empty() ? "-" : table.name, s.name,
+                          s.kind.metric, unit.empty() ? "-" : unit,
                           std::string(column_type_name(s.type)), std::to_string(n.count),
                           any ? number(n.min, n.max_decimals) : "-",
                           any ? number(n.mean(), mean_decimals) : "-",
@@ -87,11 +93,12 @@ report::Table metric_columns_table(const IngestResult& ingest) {
 
 std::string ingestion_markdown(const IngestResult& ingest) {
   report::MarkdownDocument doc;
-  doc.paragraph(fmt::format(
-      "Folder `{}`: {} files found, {} parsed, {} rows, {} failed rows (excluded from every summary; "
-      "failed rows are counted, never averaged in).",
-      ingest.root, ingest.files.size(), ingest.parsed_files(), ingest.total_rows(),
-      ingest.total_failure_rows()));
+  doc.paragraph(
+      fmt::format("Folder `{}`: {} files found, {} parsed, {} rows, {} failed rows (excluded from "
+                  "every summary; "
+                  "failed rows are counted, never averaged in).",
+                  ingest.root, ingest.files.size(), ingest.parsed_files(), ingest.total_rows(),
+                  ingest.total_failure_rows()));
   doc.table(ingestion_table(ingest));
   report::Table metrics = metric_columns_table(ingest);
   if (!metrics.rows.empty()) {
@@ -118,7 +125,8 @@ std::vector<std::string> ingestion_lines(const IngestResult& ingest) {
                                   f.error.empty() ? f.skip_reason : f.error));
       continue;
     }
-    std::string line = fmt::format("{} ({}): {} rows", f.relative_path, file_format_name(f.format), f.rows());
+    std::string line =
+        fmt::format("{} ({}): {} rows", f.relative_path, file_format_name(f.format), f.rows());
     if (f.failure_rows() > 0) line += fmt::format(", {} failed", f.failure_rows());
     auto metrics = metric_column_names(f);
     if (!metrics.empty()) line += "; metrics: " + join(metrics, ", ");

@@ -1,5 +1,6 @@
-// What ingestion saw, for people: the per-file table of the report's "Data ingestion" section (written
-// by code, not by the LLM), the metric-column summaries, and the warnings and skipped files.
+// What ingestion saw, for people: the per-file table of the report's "Data ingestion" section
+// (written by code, not by the LLM), the metric-column summaries, and the warnings and skipped
+// files.
 #pragma once
 
 #include <string>

@@ -1,5 +1,6 @@
 // Walking the data folder: every regular file under it, in sorted order, never leaving it through a
-// symbolic link, within file-count and size limits; each file is handed to the parser for its format.
+// symbolic link, within file-count and size limits; each file is handed to the parser for its
+// format.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,15 +18,18 @@ size_t valid_sequence(std::string_view s, size_t i) {
   auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   unsigned char c = b(i);
   if (c < 0x80) return 1;
-  size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+  size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+             : c >= 0xE0 && c <= 0xEF ? 3
+             : c >= 0xF0 && c <= 0xF4 ? 4
+                                      : 0;
   if (n == 0 || i + n > s.size()) return 0;
   for (size_t k = 1; k < n; ++k) {
     if ((b(i + k) & 0xC0) != 0x80) return 0;
   }
-  if (c == 0xE0 && b(i + 1) < 0xA0) return 0;   // overlong
-  if (c == 0xED && b(i + 1) > 0x9F) return 0;   // surrogate
-  if (c == 0xF0 && b(i + 1) < 0x90) return 0;   // overlong
-  if (c == 0xF4 && b(i + 1) > 0x8F) return 0;   // > U+10FFFF
+  if (c == 0xE0 && b(i + 1) < 0xA0) return 0;  // overlong
+  if (c == 0xED && b(i + 1) > 0x9F) return 0;  // surrogate
+  if (c == 0xF0 && b(i + 1) < 0x90) return 0;  // overlong
+  if (c == 0xF4 && b(i + 1) > 0x8F) return 0;  // > U+10FFFF
   return n;
 }
 
@@ -40,11 +44,21 @@ void parse_file(FileReport& report, const IngestLimits& limits) {
   Status status;
   switch (report.format) {
     case FileFormat::kCsv:
-    case FileFormat::kTsv: status = ingest_csv_file(report.path, report, limits); break;
-    case FileFormat::kJson: status = ingest_json_file(report.path, report, limits); break;
-    case FileFormat::kJsonl: status = ingest_jsonl_file(report.path, report, limits); break;
-    case FileFormat::kMarkdown: status = ingest_markdown_file(report.path, report, limits); break;
-    case FileFormat::kOther: report.skip_reason = "not a data format (csv, tsv, json, jsonl, md)"; return;
+    case FileFormat::kTsv:
+      status = ingest_csv_file(report.path, report, limits);
+      break;
+    case FileFormat::kJson:
+      status = ingest_json_file(report.path, report, limits);
+      break;
+    case FileFormat::kJsonl:
+      status = ingest_jsonl_file(report.path, report, limits);
+      break;
+    case FileFormat::kMarkdown:
+      status = ingest_markdown_file(report.path, report, limits);
+      break;
+    case FileFormat::kOther:
+      report.skip_reason = "not a data format (csv, tsv, json, jsonl, md)";
+      return;
   }
   if (!status.is_ok()) {
     report.parsed = false;
@@ -79,12 +93,18 @@ bool sanitize_utf8(std::string& text) {
 
 std::string_view file_format_name(FileFormat format) {
   switch (format) {
-    case FileFormat::kCsv: return "csv";
-    case FileFormat::kTsv: return "tsv";
-    case FileFormat::kJson: return "json";
-    case FileFormat::kJsonl: return "jsonl";
-    case FileFormat::kMarkdown: return "markdown";
-    case FileFormat::kOther: return "other";
+    case FileFormat::kCsv:
+      return "csv";
+    case FileFormat::kTsv:
+      return "tsv";
+    case FileFormat::kJson:
+      return "json";
+    case FileFormat::kJsonl:
+      return "jsonl";
+    case FileFormat::kMarkdown:
+      return "markdown";
+    case FileFormat::kOther:
+      return "other";
   }
   return "other";
 }
@@ -190,13 +210,15 @@ Result<IngestResult> ingest_folder(const std::string& root, const IngestLimits& 
     report.size_bytes = fs::file_size(report.path, ec);
     found.push_back(std::move(report));
   }
-  std::sort(found.begin(), found.end(),
-            [](const FileReport& a, const FileReport& b) { return a.relative_path < b.relative_path; });
+  std::sort(found.begin(), found.end(), [](const FileReport& a, const FileReport& b) {
+    return a.relative_path < b.relative_path;
+  });
 
   size_t data_files = 0;
   for (auto& report : found) {
     if (!report.skip_reason.empty() || report.format == FileFormat::kOther) {
-      if (report.skip_reason.empty()) report.skip_reason = "not a data format (csv, tsv, json, jsonl, md)";
+      if (report.skip_reason.empty())
+        report.skip_reason = "not a data format (csv, tsv, json, jsonl, md)";
       result.files.push_back(std::move(report));
       continue;
     }
@@ -204,12 +226,13 @@ Result<IngestResult> ingest_folder(const std::string& root, const IngestLimits& 
       result.truncated = true;
       report.skip_reason = fmt::format("over the limit of {} data files", limits.max_files);
     } else if (report.size_bytes > limits.max_file_bytes) {
-      report.skip_reason = fmt::format("{} is larger than the {} limit per file",
-                                       mebibytes(report.size_bytes), mebibytes(limits.max_file_bytes));
+      report.skip_reason =
+          fmt::format("{} is larger than the {} limit per file", mebibytes(report.size_bytes),
+                      mebibytes(limits.max_file_bytes));
     } else if (result.bytes_read + report.size_bytes > limits.max_total_bytes) {
       result.truncated = true;
-      report.skip_reason = fmt::format("the folder's {} reading budget is spent",
-                                       mebibytes(limits.max_total_bytes));
+      report.skip_reason =
+          fmt::format("the folder's {} reading budget is spent", mebibytes(limits.max_total_bytes));
     } else {
       result.bytes_read += report.size_bytes;
       parse_file(report, limits);

@@ -49,7 +49,8 @@ int decimals_of(double value) {
   return static_cast<int>(text.size() - dot - 1);
 }
 
-Result<std::string> option_text(const toml::node& node, std::string_view key, const std::string& origin) {
+Result<std::string> option_text(const toml::node& node, std::string_view key,
+                                const std::string& origin) {
   if (auto v = node.value<int64_t>(); v && node.is_integer()) return fmt::format("{}", *v);
   if (auto v = node.value<double>(); v && node.is_floating_point()) return fmt::format("{}", *v);
   if (auto v = node.value<std::string>()) return *v;
@@ -114,7 +115,8 @@ Result<Profile> parse_profile(std::string_view toml_text, const std::string& ori
       if (name == "source") continue;
       auto value = node.value<double>();
       if (!value) {
-        return make_error(ErrorCode::kInvalidArgument, "{}: expected.{} must be a number", origin, name);
+        return make_error(ErrorCode::kInvalidArgument, "{}: expected.{} must be a number", origin,
+                          name);
       }
       ColumnKind kind = classify_column(name);
       if (!kind.unit) {
@@ -126,9 +128,9 @@ Result<Profile> parse_profile(std::string_view toml_text, const std::string& ori
       p.expected.push_back({name, *value, decimals_of(*value), *kind.unit});
     }
     if (!p.expected.empty() && p.expected_source.empty()) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "{}: [expected] figures need a source = \"...\" saying where they come from",
-                        origin);
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "{}: [expected] figures need a source = \"...\" saying where they come from", origin);
     }
   }
   return p;

@@ -4,10 +4,9 @@
 //   model_family = "gemma3"          # optional: the family the configuration was tuned for
 //   [options]                        # Ollama's option names; absent = backend default
 //   num_ctx = 4096                   # or "auto": prompt tokens + num_predict, rounded up to 256
-//   [expected]                       # someone else's figures, printed as "expected" with the source
-//   source = "Technical Report 108, section 4.3"
-//   decode_tps = 102.31              # metric names of ARCHITECTURE.md; the unit follows the suffix
-//   ttft_s = 0.128
+//   [expected]                       # someone else's figures, printed as "expected" with the
+//   source source = "Technical Report 108, section 4.3" decode_tps = 102.31              # metric
+//   names of ARCHITECTURE.md; the unit follows the suffix ttft_s = 0.128
 #pragma once
 
 #include <cstdint>
@@ -25,7 +24,7 @@ namespace chimera::agent {
 struct ExpectedFigure {
   std::string metric;  // "decode_tps", "ttft_s", "ttft_ms", "prefill_tps", "load_ms"
   double value = 0;
-  int decimals = 0;    // as written in the profile
+  int decimals = 0;  // as written in the profile
   Unit unit;
 };
 

@@ -14,7 +14,8 @@ namespace {
 constexpr std::string_view kRules =
     "Rules:\n"
     "- Write in English only.\n"
-    "- Every number you write must come from the FACTS or CONFIGURATION lists below and be followed "
+    "- Every number you write must come from the FACTS or CONFIGURATION lists below and be "
+    "followed "
     "by its id in square brackets, for example \"98.9 tok/s [S3]\". Do not compute new numbers "
     "unless you cite the ids they come from on the same line.\n"
     "- Never invent numbers, dates, names, projects, people, file paths or citations. The only "
@@ -30,18 +31,22 @@ int tier(const Fact& f) {
     case FactKind::kConfig:
     case FactKind::kMeasured:
     case FactKind::kExpected:
-    case FactKind::kInventory: return 0;
-    case FactKind::kSummary: return f.label.find('=') == std::string::npos ? 1 : 2;
-    case FactKind::kData: return 3;
+    case FactKind::kInventory:
+      return 0;
+    case FactKind::kSummary:
+      return f.label.find('=') == std::string::npos ? 1 : 2;
+    case FactKind::kData:
+      return 3;
   }
   return 4;
 }
 
 std::string configuration_block(const PromptContext& c) {
-  std::string out = fmt::format("CONFIGURATION IN FORCE for the {} agent (profile {}, model {}{}):\n",
-                                c.arm, c.profile_name, c.model,
-                                c.synthetic_model ? ", dummy weights: its text is not meaningful" : "");
-  if (c.configuration.empty()) out += "- no options were sent: every option is the backend's default\n";
+  std::string out = fmt::format(
+      "CONFIGURATION IN FORCE for the {} agent (profile {}, model {}{}):\n", c.arm, c.profile_name,
+      c.model, c.synthetic_model ? ", dummy weights: its text is not meaningful" : "");
+  if (c.configuration.empty())
+    out += "- no options were sent: every option is the backend's default\n";
   for (const auto& line : c.configuration) {
     if (line.value.empty()) {
       out += fmt::format("- {}: {} (value not reported)\n", line.name, line.source);
@@ -74,17 +79,21 @@ std::string context_block(const PromptContext& c, std::vector<std::string>& fact
 }
 
 std::string system_text(std::string_view role) {
-  return fmt::format("You are {} for people who run large language models on their own machines. {}",
-                     role, kRules);
+  return fmt::format(
+      "You are {} for people who run large language models on their own machines. {}", role,
+      kRules);
 }
 
 }  // namespace
 
 const std::vector<std::string>& report_section_titles() {
-  static const std::vector<std::string> kTitles = {
-      "Executive Summary",    "Chimera Configuration Analysis", "Data Ingestion Summary",
-      "Performance Analysis", "Key Findings",                   "Recommendations",
-      "Appendix"};
+  static const std::vector<std::string> kTitles = {"Executive Summary",
+                                                   "Chimera Configuration Analysis",
+                                                   "Data Ingestion Summary",
+                                                   "Performance Analysis",
+                                                   "Key Findings",
+                                                   "Recommendations",
+                                                   "Appendix"};
   return kTitles;
 }
 
@@ -114,8 +123,17 @@ std::vector<const Fact*> select_facts(const FactsTable& facts, size_t budget_cha
     used += cost;
   }
   // Back to the table's order (ids ascending within a kind) so the list reads naturally.
-  std::stable_sort(chosen.begin(), chosen.end(), [&](const Fact* a, const Fact* b) { return a < b; });
+  std::stable_sort(chosen.begin(), chosen.end(),
+                   [&](const Fact* a, const Fact* b) { return a < b; });
   return chosen;
+}
+
+Prompt warmup_prompt() {
+  Prompt p;
+  p.messages = {
+      {"system", system_text("a performance engineer analysing LLM inference benchmarks")},
+      {"user", "Reply with one word: ready."}};
+  return p;
 }
 
 Prompt analysis_prompt(const PromptContext& c) {
@@ -126,24 +144,31 @@ Prompt analysis_prompt(const PromptContext& c) {
       "configurations, the effect of quantization and of the options, the failures, and what the "
       "data does not show. One line each, starting with \"- \", each citing the fact ids it uses. "
       "No introduction and no conclusion.";
-  p.messages = {{"system", system_text("a performance engineer analysing LLM inference benchmarks")},
-                {"user", std::move(user)}};
+  p.messages = {
+      {"system", system_text("a performance engineer analysing LLM inference benchmarks")},
+      {"user", std::move(user)}};
   return p;
 }
 
 Prompt report_prompt(const PromptContext& c, std::string_view analysis_text) {
   Prompt p;
   std::string user = context_block(c, p.fact_ids);
-  user += "\nANALYSIS from the previous step (check it against the facts; drop anything unsupported):\n";
+  user +=
+      "\nANALYSIS from the previous step (check it against the facts; drop anything "
+      "unsupported):\n";
   user += std::string(trim(analysis_text)).empty() ? "(empty)" : std::string(trim(analysis_text));
-  user += "\n\nTASK: Write the body of a technical report in Markdown with exactly these sections, each "
-          "a \"## \" heading, in this order:\n";
+  user +=
+      "\n\nTASK: Write the body of a technical report in Markdown with exactly these sections, "
+      "each "
+      "a \"## \" heading, in this order:\n";
   for (const auto& title : report_section_titles()) user += "## " + title + "\n";
   user += fmt::format(
       "\nGuidance:\n"
       "- Executive Summary: 3 to 5 sentences: what data was analysed, the main findings, and this "
-      "run's measured performance [M ids] next to the expected figures [E ids], labelled expected.\n"
-      "- Chimera Configuration Analysis: each option of the {} agent's configuration, what it does, "
+      "run's measured performance [M ids] next to the expected figures [E ids], labelled "
+      "expected.\n"
+      "- Chimera Configuration Analysis: each option of the {} agent's configuration, what it "
+      "does, "
       "and whether it was sent or left to the backend default. Call nothing optimal that the data "
       "does not show to be.\n"
       "- Data Ingestion Summary: the files, rows and failed rows, citing [I ids].\n"

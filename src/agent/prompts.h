@@ -21,21 +21,21 @@ const std::vector<std::string>& report_section_titles();
 // One option of the configuration in force: "num_ctx", "4096", "sent" | "backend default" | ...
 struct ConfigLine {
   std::string name;
-  std::string value;   // "" when unknown (a backend default the backend did not report)
-  std::string source;  // "sent", "backend default", "model default"
-  std::string fact_id; // the C fact for the value, when there is one
+  std::string value;    // "" when unknown (a backend default the backend did not report)
+  std::string source;   // "sent", "backend default", "model default"
+  std::string fact_id;  // the C fact for the value, when there is one
 };
 
 struct PromptContext {
   const IngestResult* ingest = nullptr;
   const FactsTable* facts = nullptr;
   std::string today_iso;
-  std::string arm;                 // "baseline" or "chimera"
-  std::string profile_name;        // "baseline", "chimera-gemma3"
-  std::string model;               // "gemma3:latest", a GGUF path, ...
+  std::string arm;           // "baseline" or "chimera"
+  std::string profile_name;  // "baseline", "chimera-gemma3"
+  std::string model;         // "gemma3:latest", a GGUF path, ...
   bool synthetic_model = false;
   std::vector<ConfigLine> configuration;
-  size_t fact_budget_chars = 7000;  // facts beyond this are left out (summaries first)
+  size_t fact_budget_chars = 3500;  // facts beyond this are left out (summaries first)
 };
 
 struct Prompt {
@@ -48,6 +48,11 @@ struct Prompt {
 Prompt analysis_prompt(const PromptContext& context);
 // Call 2: the report, in the seven sections, from the analysis and the same facts.
 Prompt report_prompt(const PromptContext& context, std::string_view analysis_text);
+
+// The warm-up call: a short prompt that loads the model and warms its buffers for this arm's
+// options without prefilling the long prompt (which a server could then serve from a prefix cache,
+// favouring the arm that runs second).
+Prompt warmup_prompt();
 
 // The facts a prompt lists within `budget_chars`: configuration, measured and expected figures and
 // inventory first, then column summaries, then configuration means, then data cells.

@@ -21,14 +21,16 @@ using nlohmann::json;
 
 // One series per (arm, call kind): the metric per pair, NaN for a failed call (drawn as a gap).
 report::ChartSpec per_pair_chart(const RunDescription& run, const AgentRunResult& result,
-                                 std::string_view metric, const std::string& title, const std::string& y_label) {
+                                 std::string_view metric, const std::string& title,
+                                 const std::string& y_label) {
   report::ChartSpec spec;
   spec.kind = report::ChartKind::kLine;
   spec.title = title;
   spec.x_label = "pair (measured execution)";
   spec.y_label = y_label;
   for (const auto& arm : run.arms) {
-    for (auto [kind, name] : {std::pair{kAnalysisCall, "analysis"}, std::pair{kReportCall, "report"}}) {
+    for (auto [kind, name] :
+         {std::pair{kAnalysisCall, "analysis"}, std::pair{kReportCall, "report"}}) {
       report::ChartSeries s;
       s.name = arm.name + " " + name;
       for (const auto& c : result.calls) {
@@ -81,48 +83,61 @@ std::vector<report::ChartSpec> hardware_charts(const std::vector<lab::HwSample>&
 }
 
 std::string figure(const report::ChartSpec& spec, const std::string& caption) {
-  return "<figure>" + report::render_svg_chart(spec) + "<figcaption>" + report::html_escape(caption) +
-         "</figcaption></figure>\n";
+  return "<figure>" + report::render_svg_chart(spec) + "<figcaption>" +
+         report::html_escape(caption) + "</figcaption></figure>\n";
 }
 
 json validation_json(const ValidationReport& v) {
   json findings = json::array();
   for (const auto& f : v.findings) {
-    findings.push_back({{"kind", finding_kind_name(f.kind)}, {"offset", f.offset}, {"text", f.excerpt}, {"why", f.detail}});
+    findings.push_back({{"kind", finding_kind_name(f.kind)},
+                        {"offset", f.offset},
+                        {"text", f.excerpt},
+                        {"why", f.detail}});
   }
   json numbers = json::array();
   for (const auto& n : v.numbers) {
-    numbers.push_back({{"text", n.mention.text}, {"checked", n.checked}, {"grounded", n.grounded},
-                       {"facts", n.fact_ids}, {"rule", n.rule}});
+    numbers.push_back({{"text", n.mention.text},
+                       {"checked", n.checked},
+                       {"grounded", n.grounded},
+                       {"facts", n.fact_ids},
+                       {"rule", n.rule}});
   }
-  return {{"grounding_score", v.grounding_score()}, {"checked", v.checked()}, {"grounded", v.grounded()},
-          {"findings", findings}, {"numbers", numbers}};
+  return {{"grounding_score", v.grounding_score()},
+          {"checked", v.checked()},
+          {"grounded", v.grounded()},
+          {"findings", findings},
+          {"numbers", numbers}};
 }
 
 json configuration_json(const std::vector<ConfigLine>& lines) {
   json out = json::array();
   for (const auto& l : lines) {
-    out.push_back({{"option", l.name}, {"value", l.value}, {"source", l.source}, {"fact", l.fact_id}});
+    out.push_back(
+        {{"option", l.name}, {"value", l.value}, {"source", l.source}, {"fact", l.fact_id}});
   }
   return out;
 }
 
 }  // namespace
 
-std::string run_html(const RunDescription& run, const AgentRunResult& result, const RunSummary& summary,
-                     const std::vector<lab::HwSample>& samples, const std::vector<std::string>& markdown_reports) {
+std::string run_html(const RunDescription& run, const AgentRunResult& result,
+                     const RunSummary& summary, const std::vector<lab::HwSample>& samples,
+                     const std::vector<std::string>& markdown_reports) {
   report::HtmlPage page("Chimera run " + run.started_utc);
-  page.set_subtitle(fmt::format("{} \u2014 {}{} \u2014 backend {} \u2014 {} measured pairs", run.today_iso,
-                                run.model_label, run.backend.synthetic ? " (dummy weights)" : "",
-                                run.backend.spec, run.settings.runs));
+  page.set_subtitle(fmt::format(
+      "{} \u2014 {}{} \u2014 backend {} \u2014 {} measured pairs", run.today_iso, run.model_label,
+      run.backend.synthetic ? " (dummy weights)" : "", run.backend.spec, run.settings.runs));
   std::string charts;
   if (std::string notice = dummy_weights_notice(run); !notice.empty()) {
     charts += report::markdown_to_html("> " + notice, "charts-");
   }
-  charts += figure(per_pair_chart(run, result, lab::kDecodeTps, "Decode throughput per call", "decode tok/s"),
-                   "Decode tok/s of every measured call, per agent and call kind; a gap is a failed call.");
-  charts += figure(per_pair_chart(run, result, lab::kTtftMs, "Time to first token per call", "TTFT (ms)"),
-                   "TTFT of every measured call (client clock), per agent and call kind.");
+  charts += figure(
+      per_pair_chart(run, result, lab::kDecodeTps, "Decode throughput per call", "decode tok/s"),
+      "Decode tok/s of every measured call, per agent and call kind; a gap is a failed call.");
+  charts +=
+      figure(per_pair_chart(run, result, lab::kTtftMs, "Time to first token per call", "TTFT (ms)"),
+             "TTFT of every measured call (client clock), per agent and call kind.");
   for (const auto& spec : hardware_charts(samples)) {
     charts += figure(spec, spec.title + fmt::format(" ({} samples).", samples.size()));
   }
@@ -131,41 +146,59 @@ std::string run_html(const RunDescription& run, const AgentRunResult& result, co
   const char* ids[] = {"comparison", "baseline", "chimera"};
   const char* titles[] = {"Comparison", "Baseline report", "Chimera report"};
   for (size_t i = 0; i < markdown_reports.size() && i < 3; ++i) {
-    page.add_section({ids[i], titles[i], report::markdown_to_html(markdown_reports[i], std::string(ids[i]) + "-")});
+    page.add_section({ids[i], titles[i],
+                      report::markdown_to_html(markdown_reports[i], std::string(ids[i]) + "-")});
   }
   (void)summary;
   return page.render();
 }
 
-json run_metrics_json(const RunDescription& run, const AgentRunResult& result, const RunSummary& summary,
-                      const std::vector<lab::HwSample>& samples) {
+json run_metrics_json(const RunDescription& run, const AgentRunResult& result,
+                      const RunSummary& summary, const std::vector<lab::HwSample>& samples) {
   const BuildInfo& build = build_info();
   json arms = json::array();
   for (size_t i = 0; i < run.arms.size(); ++i) {
     const auto& a = run.arms[i];
     json expected = json::array();
     for (const auto& e : a.profile.expected) {
-      expected.push_back({{"metric", e.metric}, {"value", e.value}, {"unit", e.unit.symbol}, {"provenance", "expected"}});
+      expected.push_back({{"metric", e.metric},
+                          {"value", e.value},
+                          {"unit", e.unit.symbol},
+                          {"provenance", "expected"}});
     }
     arms.push_back({{"name", a.name},
-                    {"profile", {{"name", a.profile.name}, {"origin", a.profile.origin},
-                                 {"options", lab::options_to_json(a.profile.options)},
-                                 {"num_ctx_auto", a.profile.num_ctx_auto}, {"expected", expected},
-                                 {"expected_source", a.profile.expected_source}}},
-                    {"configuration", configuration_json(i < result.arm_configuration.size() ? result.arm_configuration[i]
-                                                                                            : std::vector<ConfigLine>{})}});
+                    {"profile",
+                     {{"name", a.profile.name},
+                      {"origin", a.profile.origin},
+                      {"options", lab::options_to_json(a.profile.options)},
+                      {"num_ctx_auto", a.profile.num_ctx_auto},
+                      {"expected", expected},
+                      {"expected_source", a.profile.expected_source}}},
+                    {"configuration", configuration_json(i < result.arm_configuration.size()
+                                                             ? result.arm_configuration[i]
+                                                             : std::vector<ConfigLine>{})}});
   }
   json calls = json::array();
   for (const auto& c : result.calls) {
-    calls.push_back({{"arm", c.meta.arm}, {"seq", c.meta.seq}, {"pair", c.meta.pair_index},
-                     {"kind", c.meta.warmup ? "warmup" : c.meta.prompt_index == kReportCall ? "report" : "analysis"},
-                     {"warmup", c.meta.warmup}, {"record", lab::call_record_to_json(c.record)}});
+    calls.push_back({{"arm", c.meta.arm},
+                     {"seq", c.meta.seq},
+                     {"pair", c.meta.pair_index},
+                     {"kind", c.meta.warmup                        ? "warmup"
+                              : c.meta.prompt_index == kReportCall ? "report"
+                                                                   : "analysis"},
+                     {"warmup", c.meta.warmup},
+                     {"record", lab::call_record_to_json(c.record)}});
   }
   json executions = json::array();
   for (const auto& e : result.executions) {
-    executions.push_back({{"arm", e.arm}, {"pair", e.pair_index}, {"seed", e.seed}, {"ok", e.ok},
-                          {"error", e.error}, {"configuration", configuration_json(e.configuration)},
-                          {"analysis_text", e.analysis_text}, {"report_text", e.report_text},
+    executions.push_back({{"arm", e.arm},
+                          {"pair", e.pair_index},
+                          {"seed", e.seed},
+                          {"ok", e.ok},
+                          {"error", e.error},
+                          {"configuration", configuration_json(e.configuration)},
+                          {"analysis_text", e.analysis_text},
+                          {"report_text", e.report_text},
                           {"validation", validation_json(e.validation)}});
   }
   json statistics = json::object();
@@ -173,44 +206,63 @@ json run_metrics_json(const RunDescription& run, const AgentRunResult& result, c
     json s = lab::report_summary_json(k.report);
     json verdicts = json::array();
     for (const auto& c : k.report.comparisons) {
-      std::string b = run.arms.size() > 1 ? run.arms[1].name : "B", a = run.arms.empty() ? "A" : run.arms[0].name;
-      verdicts.push_back({{"metric", c.metric}, {"verdict", verdict_sentence(c, summary.alpha, summary.level, b, a)}});
+      std::string b = run.arms.size() > 1 ? run.arms[1].name : "B",
+                  a = run.arms.empty() ? "A" : run.arms[0].name;
+      verdicts.push_back({{"metric", c.metric},
+                          {"verdict", verdict_sentence(c, summary.alpha, summary.level, b, a)}});
     }
     s["verdicts"] = verdicts;
     statistics[k.kind] = s;
   }
   json pairs = json::array();
   for (const auto& p : summary.pairs) {
-    pairs.push_back({{"pair", p.pair_index}, {"provenance", "derived"},
-                     {"throughput_improvement_percent", p.throughput_improvement_percent ? json(*p.throughput_improvement_percent) : json()},
-                     {"ttft_reduction_percent", p.ttft_reduction_percent ? json(*p.ttft_reduction_percent) : json()}});
+    pairs.push_back(
+        {{"pair", p.pair_index},
+         {"provenance", "derived"},
+         {"throughput_improvement_percent",
+          p.throughput_improvement_percent ? json(*p.throughput_improvement_percent) : json()},
+         {"ttft_reduction_percent",
+          p.ttft_reduction_percent ? json(*p.ttft_reduction_percent) : json()}});
   }
   json grounding = json::array();
   for (const auto& g : summary.grounding) {
-    grounding.push_back({{"arm", g.arm}, {"scores", g.scores}, {"mean_score", g.mean_score() ? json(*g.mean_score()) : json()},
-                         {"findings", g.findings}, {"findings_by_kind", g.findings_by_kind}});
+    grounding.push_back({{"arm", g.arm},
+                         {"scores", g.scores},
+                         {"mean_score", g.mean_score() ? json(*g.mean_score()) : json()},
+                         {"findings", g.findings},
+                         {"findings_by_kind", g.findings_by_kind}});
   }
   json hw_samples = json::array();
   for (const auto& s : samples) {
-    hw_samples.push_back({{"t_unix_ms", s.t_unix_ms},
-                          {"process_cpu_percent", s.process.cpu_percent ? json(*s.process.cpu_percent) : json()},
-                          {"process_rss_bytes", s.process.rss_bytes},
-                          {"system_cpu_percent", s.system_cpu_percent ? json(*s.system_cpu_percent) : json()},
-                          {"memory_used_bytes", s.memory_used_bytes}});
+    hw_samples.push_back(
+        {{"t_unix_ms", s.t_unix_ms},
+         {"process_cpu_percent", s.process.cpu_percent ? json(*s.process.cpu_percent) : json()},
+         {"process_rss_bytes", s.process.rss_bytes},
+         {"system_cpu_percent", s.system_cpu_percent ? json(*s.system_cpu_percent) : json()},
+         {"memory_used_bytes", s.memory_used_bytes}});
   }
-  return {{"chimera", {{"version", build.version}, {"commit", build.git_commit}, {"build_type", build.build_type}}},
+  return {{"chimera",
+           {{"version", build.version},
+            {"commit", build.git_commit},
+            {"build_type", build.build_type}}},
           {"command", run.command_line},
           {"date", run.today_iso},
           {"started_utc", run.started_utc},
           {"data_dir", run.data_dir},
-          {"backend", {{"spec", run.backend.spec}, {"name", run.backend_name}, {"reason", run.backend.reason},
-                       {"synthetic", run.backend.synthetic}, {"tried", run.backend.tried}}},
+          {"backend",
+           {{"spec", run.backend.spec},
+            {"name", run.backend_name},
+            {"reason", run.backend.reason},
+            {"synthetic", run.backend.synthetic},
+            {"tried", run.backend.tried}}},
           {"model", run.model_label},
-          {"settings", {{"runs", run.settings.runs}, {"seed", run.settings.seed},
-                        {"analysis_num_predict", run.settings.analysis_num_predict},
-                        {"report_num_predict", run.settings.report_num_predict},
-                        {"warmup_num_predict", run.settings.warmup_num_predict},
-                        {"fact_budget_chars", run.settings.fact_budget_chars}}},
+          {"settings",
+           {{"runs", run.settings.runs},
+            {"seed", run.settings.seed},
+            {"analysis_num_predict", run.settings.analysis_num_predict},
+            {"report_num_predict", run.settings.report_num_predict},
+            {"warmup_num_predict", run.settings.warmup_num_predict},
+            {"fact_budget_chars", run.settings.fact_budget_chars}}},
           {"arms", arms},
           {"wall_s", static_cast<double>(result.wall_ns) / 1e9},
           {"cancelled", result.cancelled},
@@ -219,13 +271,16 @@ json run_metrics_json(const RunDescription& run, const AgentRunResult& result, c
           {"statistics", statistics},
           {"pairs", pairs},
           {"grounding", grounding},
-          {"hardware", {{"gpu_status", summary.hardware.gpu_status}, {"server_status", summary.hardware.server_status},
-                        {"samples", hw_samples}}}};
+          {"hardware",
+           {{"gpu_status", summary.hardware.gpu_status},
+            {"server_status", summary.hardware.server_status},
+            {"samples", hw_samples}}}};
 }
 
 Result<RunOutputs> write_run_outputs(const std::string& directory, const RunDescription& run,
                                      const AgentRunResult& result, const RunSummary& summary,
-                                     const IngestResult& ingest, const std::vector<lab::HwSample>& samples) {
+                                     const IngestResult& ingest,
+                                     const std::vector<lab::HwSample>& samples) {
   CHIMERA_RETURN_IF_ERROR(ensure_directory(directory));
   RunOutputs out;
   out.directory = directory;
@@ -244,7 +299,9 @@ Result<RunOutputs> write_run_outputs(const std::string& directory, const RunDesc
   }
   CHIMERA_RETURN_IF_ERROR(write("comparison_report.md", markdown[0]));
   CHIMERA_RETURN_IF_ERROR(write("report.html", run_html(run, result, summary, samples, markdown)));
-  CHIMERA_RETURN_IF_ERROR(write("metrics.json", run_metrics_json(run, result, summary, samples).dump(2, ' ', false, json::error_handler_t::replace)));
+  CHIMERA_RETURN_IF_ERROR(
+      write("metrics.json", run_metrics_json(run, result, summary, samples)
+                                .dump(2, ' ', false, json::error_handler_t::replace)));
   return out;
 }
 

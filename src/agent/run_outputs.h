@@ -20,15 +20,18 @@ struct RunOutputs {
 };
 
 // report.html from the three Markdown reports and the measurements.
-std::string run_html(const RunDescription& run, const AgentRunResult& result, const RunSummary& summary,
-                     const std::vector<lab::HwSample>& samples, const std::vector<std::string>& markdown_reports);
+std::string run_html(const RunDescription& run, const AgentRunResult& result,
+                     const RunSummary& summary, const std::vector<lab::HwSample>& samples,
+                     const std::vector<std::string>& markdown_reports);
 
 nlohmann::json run_metrics_json(const RunDescription& run, const AgentRunResult& result,
-                                const RunSummary& summary, const std::vector<lab::HwSample>& samples);
+                                const RunSummary& summary,
+                                const std::vector<lab::HwSample>& samples);
 
 // Renders and writes every output into `directory` (created).
 Result<RunOutputs> write_run_outputs(const std::string& directory, const RunDescription& run,
                                      const AgentRunResult& result, const RunSummary& summary,
-                                     const IngestResult& ingest, const std::vector<lab::HwSample>& samples);
+                                     const IngestResult& ingest,
+                                     const std::vector<lab::HwSample>& samples);
 
 }  // namespace chimera::agent

@@ -12,7 +12,8 @@ namespace chimera::agent {
 
 // baseline_report.md / chimera_report.md
 std::string arm_report_markdown(const RunDescription& run, const AgentRunResult& result,
-                                const RunSummary& summary, const IngestResult& ingest, size_t arm_index);
+                                const RunSummary& summary, const IngestResult& ingest,
+                                size_t arm_index);
 
 // comparison_report.md
 std::string comparison_report_markdown(const RunDescription& run, const AgentRunResult& result,

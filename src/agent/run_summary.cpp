@@ -45,11 +45,13 @@ const KindAnalysis* RunSummary::kind(const std::string& name) const {
 std::string verdict_sentence(const lab::Comparison& c, double alpha, double level,
                              const std::string& b_name, const std::string& a_name) {
   if (!c.welch) {
-    return fmt::format("too few successful calls to compare {} ({} n = {}, {} n = {}; 2 each are needed)",
-                       c.metric, a_name, c.n_a, b_name, c.n_b);
+    return fmt::format(
+        "too few successful calls to compare {} ({} n = {}, {} n = {}; 2 each are needed)",
+        c.metric, a_name, c.n_a, b_name, c.n_b);
   }
   double p = c.p_holm.value_or(c.welch->p);
-  std::string family = c.family_size > 1 ? fmt::format(", Holm-adjusted over {} metrics", c.family_size) : "";
+  std::string family =
+      c.family_size > 1 ? fmt::format(", Holm-adjusted over {} metrics", c.family_size) : "";
   if (!(p < alpha)) {
     return fmt::format("no significant difference in {} between {} and {} ({}{})", c.metric, b_name,
                        a_name, lab::format_p(p), family);
@@ -88,7 +90,8 @@ RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result
   header.mode = "sequential";
   header.seed_base = run.settings.seed;
   for (const auto& arm : run.arms) header.arms.push_back({arm.name, arm.profile.options, {}});
-  for (auto [kind, name] : {std::pair{kAnalysisCall, "analysis"}, std::pair{kReportCall, "report"}}) {
+  for (auto [kind, name] :
+       {std::pair{kAnalysisCall, "analysis"}, std::pair{kReportCall, "report"}}) {
     std::vector<lab::MeasuredCall> calls;
     for (const auto& c : result.calls) {
       if (!c.meta.warmup && c.meta.prompt_index == kind) calls.push_back(c);
@@ -101,7 +104,8 @@ RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result
   if (run.arms.size() == 2) {
     std::map<int64_t, std::map<std::string, const llm::CallRecord*>> by_pair;
     for (const auto& c : result.calls) {
-      if (!c.meta.warmup && c.meta.prompt_index == kReportCall) by_pair[c.meta.pair_index][c.meta.arm] = &c.record;
+      if (!c.meta.warmup && c.meta.prompt_index == kReportCall)
+        by_pair[c.meta.pair_index][c.meta.arm] = &c.record;
     }
     const std::string& a = run.arms[0].name;
     const std::string& b = run.arms[1].name;
@@ -110,10 +114,14 @@ RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result
       p.pair_index = pair;
       auto ia = arms.find(a), ib = arms.find(b);
       if (ia != arms.end() && ib != arms.end()) {
-        auto tps_a = metric_of(*ia->second, lab::kDecodeTps), tps_b = metric_of(*ib->second, lab::kDecodeTps);
-        if (tps_a && tps_b && *tps_a > 0) p.throughput_improvement_percent = (*tps_b - *tps_a) / *tps_a * 100;
-        auto ttft_a = metric_of(*ia->second, lab::kTtftMs), ttft_b = metric_of(*ib->second, lab::kTtftMs);
-        if (ttft_a && ttft_b && *ttft_a > 0) p.ttft_reduction_percent = (*ttft_a - *ttft_b) / *ttft_a * 100;
+        auto tps_a = metric_of(*ia->second, lab::kDecodeTps),
+             tps_b = metric_of(*ib->second, lab::kDecodeTps);
+        if (tps_a && tps_b && *tps_a > 0)
+          p.throughput_improvement_percent = (*tps_b - *tps_a) / *tps_a * 100;
+        auto ttft_a = metric_of(*ia->second, lab::kTtftMs),
+             ttft_b = metric_of(*ib->second, lab::kTtftMs);
+        if (ttft_a && ttft_b && *ttft_a > 0)
+          p.ttft_reduction_percent = (*ttft_a - *ttft_b) / *ttft_a * 100;
       }
       summary.pairs.push_back(p);
     }
@@ -123,11 +131,14 @@ RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result
     g.arm = arm.name;
     for (const auto& e : result.executions) {
       if (e.arm != arm.name || !e.ok) continue;
-      g.scores.push_back(e.validation.grounding_score());
+      // A text with no number or date has nothing to ground: it gets no score (not 100%).
+      if (e.validation.checked() > 0) g.scores.push_back(e.validation.grounding_score());
+      ++g.validated;
       g.checked += e.validation.checked();
       g.grounded += e.validation.grounded();
       g.findings += e.validation.findings.size();
-      for (const auto& f : e.validation.findings) ++g.findings_by_kind[std::string(finding_kind_name(f.kind))];
+      for (const auto& f : e.validation.findings)
+        ++g.findings_by_kind[std::string(finding_kind_name(f.kind))];
     }
     summary.grounding.push_back(std::move(g));
   }

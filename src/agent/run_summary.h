@@ -1,7 +1,8 @@
 // The numbers of a finished `chimera run`, computed once and rendered by every output (Markdown
 // reports, report.html, metrics.json): per call kind (analysis, report), lab's per-arm statistics
 // and A/B comparisons (Welch, CIs, Hedges' g, Holm-adjusted p), the prior system's improvement
-// percentages per pair, and the grounding scores. Statistics come from lab/ (never recomputed here).
+// percentages per pair, and the grounding scores. Statistics come from lab/ (never recomputed
+// here).
 #pragma once
 
 #include <cstdint>
@@ -19,22 +20,22 @@ namespace chimera::agent {
 
 struct RunDescription {
   std::string today_iso;
-  std::string started_utc;        // "2026-11-26T22:31:05Z"
+  std::string started_utc;  // "2026-11-26T22:31:05Z"
   std::string output_dir;
   std::string data_dir;
   std::string command_line;
   BackendChoice backend;
-  std::string backend_name;       // Backend::name()
-  std::string model_label;        // what the reports call the model
+  std::string backend_name;  // Backend::name()
+  std::string model_label;   // what the reports call the model
   RunSettings settings;
-  std::vector<ArmSetup> arms;     // [baseline, chimera]
-  lab::BenchHeader machine;       // host, CPU, build (lab::machine_header)
+  std::vector<ArmSetup> arms;  // [baseline, chimera]
+  lab::BenchHeader machine;    // host, CPU, build (lab::machine_header)
 };
 
 // One call kind's statistics: lab's analysis of the measured calls of that kind.
 struct KindAnalysis {
-  std::string kind;               // "analysis", "report"
-  lab::BenchReport report;        // arms in RunDescription::arms order; comparisons chimera - baseline
+  std::string kind;         // "analysis", "report"
+  lab::BenchReport report;  // arms in RunDescription::arms order; comparisons chimera - baseline
 };
 
 // Per pair: the prior system's figures, derived from the pair's report calls.
@@ -46,9 +47,10 @@ struct PairImprovement {
 
 struct ArmGrounding {
   std::string arm;
-  std::vector<double> scores;     // per successful execution
+  size_t validated = 0;              // successful executions whose text was validated
+  std::vector<double> scores;        // per validated text that had numbers or dates to check
   size_t checked = 0, grounded = 0;  // numbers and dates, over all executions
-  size_t findings = 0;            // over all executions
+  size_t findings = 0;               // over all executions
   std::map<std::string, size_t> findings_by_kind;
   std::optional<double> mean_score() const;
 };

@@ -11,13 +11,20 @@ namespace chimera::agent {
 
 std::string_view column_type_name(ColumnType type) {
   switch (type) {
-    case ColumnType::kEmpty: return "empty";
-    case ColumnType::kInteger: return "integer";
-    case ColumnType::kNumber: return "number";
-    case ColumnType::kBoolean: return "boolean";
-    case ColumnType::kDate: return "date";
-    case ColumnType::kText: return "text";
-    case ColumnType::kMixed: return "mixed";
+    case ColumnType::kEmpty:
+      return "empty";
+    case ColumnType::kInteger:
+      return "integer";
+    case ColumnType::kNumber:
+      return "number";
+    case ColumnType::kBoolean:
+      return "boolean";
+    case ColumnType::kDate:
+      return "date";
+    case ColumnType::kText:
+      return "text";
+    case ColumnType::kMixed:
+      return "mixed";
   }
   return "unknown";
 }
@@ -85,7 +92,8 @@ GroupSummary* TableBuilder::group_for(const std::vector<std::string>& cells) {
   return &table_.groups.back();
 }
 
-void TableBuilder::observe(size_t c, const std::string& cell, bool row_failed, GroupSummary* group) {
+void TableBuilder::observe(size_t c, const std::string& cell, bool row_failed,
+                           GroupSummary* group) {
   ColumnSummary& s = table_.summaries[c];
   std::string_view text = trim(cell);
   // Numbers first: they are most cells, and a number is never a missing marker.
@@ -122,8 +130,8 @@ void TableBuilder::observe(size_t c, const std::string& cell, bool row_failed, G
     ++s.booleans;
     return;
   }
-  auto dates = text.find('-') != std::string_view::npos ? find_iso_dates(text)
-                                                         : std::vector<std::string>{};
+  auto dates =
+      text.find('-') != std::string_view::npos ? find_iso_dates(text) : std::vector<std::string>{};
   for (auto& d : dates) {
     if (table_.dates.size() < limits_.max_dates &&
         std::find(table_.dates.begin(), table_.dates.end(), d) == table_.dates.end()) {

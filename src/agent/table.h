@@ -1,6 +1,6 @@
 // The tabular model every ingester produces: a table of text cells (a CSV file, a JSON array of
-// records, a Markdown table) with per-column summaries computed over every row, while only the first
-// rows are kept, so a 100 MB file is summarized in bounded memory.
+// records, a Markdown table) with per-column summaries computed over every row, while only the
+// first rows are kept, so a 100 MB file is summarized in bounded memory.
 #pragma once
 
 #include <cstdint>
@@ -27,13 +27,13 @@ struct NumericStats {
 
 struct ColumnSummary {
   std::string name;
-  ColumnKind kind;                  // role, metric name, unit from the column name
+  ColumnKind kind;  // role, metric name, unit from the column name
   ColumnType type = ColumnType::kEmpty;
-  int64_t non_empty = 0;            // cells that are not missing markers
+  int64_t non_empty = 0;  // cells that are not missing markers
   int64_t numeric = 0, integers = 0, booleans = 0, dates = 0, texts = 0;
-  NumericStats stats;               // over every numeric cell of every row
-  std::optional<Unit> unit;         // the column's unit: from its name, else from its cells
-  bool mixed_cell_units = false;    // cells carried different units (their values are not summed)
+  NumericStats stats;             // over every numeric cell of every row
+  std::optional<Unit> unit;       // the column's unit: from its name, else from its cells
+  bool mixed_cell_units = false;  // cells carried different units (their values are not summed)
   // The unit a metric's numbers are in, for printing: "tok/s", "ms", "" when unknown.
   std::string unit_symbol() const { return unit ? unit->symbol : std::string(); }
 };
@@ -48,20 +48,20 @@ struct GroupSummary {
 };
 
 struct DataTable {
-  std::string name;                  // "" for CSV; heading path for Markdown; JSON path for JSON
+  std::string name;                    // "" for CSV; heading path for Markdown; JSON path for JSON
   std::string location_kind = "line";  // what row_locations count: "line" or "record"
   std::vector<std::string> columns;
-  std::vector<ColumnSummary> summaries;  // one per column
+  std::vector<ColumnSummary> summaries;        // one per column
   std::vector<std::vector<std::string>> rows;  // the kept rows (the first `max_kept_rows`)
   std::vector<int64_t> row_locations;          // 1-based line or record number of each kept row
   std::vector<bool> row_failed;                // per kept row
-  int64_t total_rows = 0;            // every data row seen
-  int64_t failure_rows = 0;          // rows with a failure marker in an error column
-  std::vector<int64_t> failure_locations;  // the first few
+  int64_t total_rows = 0;                      // every data row seen
+  int64_t failure_rows = 0;                    // rows with a failure marker in an error column
+  std::vector<int64_t> failure_locations;      // the first few
   std::vector<GroupSummary> groups;
-  bool groups_truncated = false;     // more distinct configurations than the limit
-  bool decimal_comma = false;        // numbers were written "98,94"
-  std::vector<std::string> dates;    // distinct ISO dates seen in cells
+  bool groups_truncated = false;   // more distinct configurations than the limit
+  bool decimal_comma = false;      // numbers were written "98,94"
+  std::vector<std::string> dates;  // distinct ISO dates seen in cells
 };
 
 struct TableLimits {

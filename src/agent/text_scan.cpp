@@ -14,9 +14,12 @@ namespace {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
 bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
-bool is_fact_prefix(char c) { return c == 'D' || c == 'S' || c == 'I' || c == 'M' || c == 'E' || c == 'C'; }
+bool is_fact_prefix(char c) {
+  return c == 'D' || c == 'S' || c == 'I' || c == 'M' || c == 'E' || c == 'C';
+}
 
-// A byte that glues a number to an identifier before it: "gemma3", "q4_0", "v1", "3.1.2", "tag:270m".
+// A byte that glues a number to an identifier before it: "gemma3", "q4_0", "v1", "3.1.2",
+// "tag:270m".
 bool glues_before(char c) {
   return is_alnum(c) || c == '_' || c == '.' || c == ':' || c == '/' ||
          static_cast<unsigned char>(c) >= 0x80;
@@ -56,9 +59,10 @@ std::string lower_word_before(std::string_view t, size_t pos) {
 
 bool is_reference_word(const std::string& w) {
   static constexpr std::array<std::string_view, 26> kWords = {
-      "section", "sections", "table", "figure", "fig", "appendix", "step", "rank", "ranked",
-      "phase", "chapter", "tr", "report", "item", "recommendation", "finding", "priority", "level",
-      "version", "v", "rev", "page", "line", "column", "record", "\xA7"};
+      "section",        "sections", "table",    "figure",  "fig",     "appendix", "step",
+      "rank",           "ranked",   "phase",    "chapter", "tr",      "report",   "item",
+      "recommendation", "finding",  "priority", "level",   "version", "v",        "rev",
+      "page",           "line",     "column",   "record",  "\xA7"};
   return std::find(kWords.begin(), kWords.end(), w) != kWords.end();
 }
 
@@ -171,7 +175,8 @@ TextScan scan_text(std::string_view t) {
     std::from_chars(digits.data(), digits.data() + digits.size(), m.value);
     if (sign_minus) m.value = -m.value;
     size_t end = j;
-    if (j < t.size() && (is_alpha(t[j]) || t[j] == '%' || static_cast<unsigned char>(t[j]) >= 0x80)) {
+    if (j < t.size() &&
+        (is_alpha(t[j]) || t[j] == '%' || static_cast<unsigned char>(t[j]) >= 0x80)) {
       size_t consumed = 0;
       auto unit = match_unit_prefix(t.substr(j), consumed);
       if (!unit) {  // "4B", "8b", "270m", "3rd": part of a name or an ordinal

@@ -12,10 +12,10 @@
 namespace chimera::agent {
 
 struct NumberMention {
-  std::string text;         // as written, unit included: "1,606 ms", "98.9 tok/s", "4.2%"
+  std::string text;           // as written, unit included: "1,606 ms", "98.9 tok/s", "4.2%"
   size_t begin = 0, end = 0;  // byte span
-  double value = 0;         // sign included
-  int decimals = 0;         // digits after the decimal point as written
+  double value = 0;           // sign included
+  int decimals = 0;           // digits after the decimal point as written
   std::optional<Unit> unit;
   bool approximate = false;  // "~100", "about 100", "roughly 100"
   bool year_like = false;    // a bare integer 1900-2100 with no unit: checked as a date

@@ -74,10 +74,11 @@ std::vector<Spelling> build_spellings() {
   };
   // Counted things. "GPU layers" is a layer count (num_gpu), not a number of GPUs.
   for (std::string_view noun :
-       {"token", "file", "row", "column", "run", "call", "request", "failure", "error", "model",
-        "record", "table", "layer", "thread", "core", "iteration", "sample", "prompt",
-        "configuration", "config", "agent", "repetition", "word", "gpu", "arm", "sweep", "heading",
-        "value", "metric", "quantization", "parameter"}) {
+       {"token",      "file",         "row",      "column", "run",           "call",    "request",
+        "failure",    "error",        "model",    "record", "table",         "layer",   "thread",
+        "core",       "iteration",    "sample",   "prompt", "configuration", "config",  "agent",
+        "repetition", "word",         "gpu",      "arm",    "sweep",         "heading", "value",
+        "metric",     "quantization", "parameter"}) {
     std::string n(noun);
     s.push_back({noun, count_unit(n)});
     static std::deque<std::string> plurals;  // keeps the plural spellings alive (stable addresses)
@@ -88,8 +89,9 @@ std::vector<Spelling> build_spellings() {
   s.push_back({"gpu layer", count_unit("layer")});
   s.push_back({"failed rows", count_unit("failure")});
   s.push_back({"failed calls", count_unit("failure")});
-  std::stable_sort(s.begin(), s.end(),
-                   [](const Spelling& a, const Spelling& b) { return a.text.size() > b.text.size(); });
+  std::stable_sort(s.begin(), s.end(), [](const Spelling& a, const Spelling& b) {
+    return a.text.size() > b.text.size();
+  });
   return s;
 }
 
@@ -103,7 +105,8 @@ bool is_word_char(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 
 bool equal_ignore_case(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
       return false;
     }
   }

@@ -1,5 +1,6 @@
-// Units of the figures benchmark data and reports contain, and how they convert. Shared by ingestion
-// (a column named ttft_ms holds milliseconds) and the grounding validator ("1.6 s" is 1606 ms).
+// Units of the figures benchmark data and reports contain, and how they convert. Shared by
+// ingestion (a column named ttft_ms holds milliseconds) and the grounding validator ("1.6 s" is
+// 1606 ms).
 #pragma once
 
 #include <optional>
@@ -20,15 +21,16 @@ enum class Dimension {
 
 struct Unit {
   Dimension dimension = Dimension::kNone;
-  double to_base = 1;   // value * to_base = value in the base unit
-  std::string symbol;   // canonical printed symbol: "ms", "tok/s", "MB", "%", "x", "files"
-  std::string noun;     // for counts: "token", "file", "row", "layer", "gpu", ...
+  double to_base = 1;  // value * to_base = value in the base unit
+  std::string symbol;  // canonical printed symbol: "ms", "tok/s", "MB", "%", "x", "files"
+  std::string noun;    // for counts: "token", "file", "row", "layer", "gpu", ...
   bool operator==(const Unit&) const = default;
 };
 
 // Parses a unit as written after a number or in a column name suffix: "ms", "s", "sec", "seconds",
-// "tok/s", "tokens/s", "tokens per second", "t/s", "MB", "GiB", "%", "x", "tokens", "files", "GPUs".
-// Case-insensitive where that is unambiguous ("MB" vs "Mb" is not distinguished: both bytes).
+// "tok/s", "tokens/s", "tokens per second", "t/s", "MB", "GiB", "%", "x", "tokens", "files",
+// "GPUs". Case-insensitive where that is unambiguous ("MB" vs "Mb" is not distinguished: both
+// bytes).
 std::optional<Unit> parse_unit(std::string_view text);
 
 // Longest unit at the start of `text` (after optional spaces); `consumed` gets its length in bytes.

@@ -32,7 +32,8 @@ bool rounds_to_significant(double fact_value, const NumberMention& m) {
 }
 
 bool is_relative(const NumberMention& m) {
-  return m.unit && (m.unit->dimension == Dimension::kPercent || m.unit->dimension == Dimension::kRatio);
+  return m.unit &&
+         (m.unit->dimension == Dimension::kPercent || m.unit->dimension == Dimension::kRatio);
 }
 
 // The fact's value in the number's unit, or nullopt when they cannot be compared.
@@ -50,12 +51,18 @@ std::optional<double> in_number_unit(const Fact& f, const NumberMention& m) {
 
 int kind_rank(FactKind k) {
   switch (k) {
-    case FactKind::kMeasured: return 0;
-    case FactKind::kConfig: return 1;
-    case FactKind::kExpected: return 2;
-    case FactKind::kSummary: return 3;
-    case FactKind::kInventory: return 4;
-    case FactKind::kData: return 5;
+    case FactKind::kMeasured:
+      return 0;
+    case FactKind::kConfig:
+      return 1;
+    case FactKind::kExpected:
+      return 2;
+    case FactKind::kSummary:
+      return 3;
+    case FactKind::kInventory:
+      return 4;
+    case FactKind::kData:
+      return 5;
   }
   return 6;
 }
@@ -117,7 +124,8 @@ class Matcher {
         };
         std::vector<Candidate> options;
         if (percent) {
-          options = {{(av - bv) / bv * 100, "({0} - {1}) / {1} * 100"}, {av / bv * 100, "{0} / {1} * 100"}};
+          options = {{(av - bv) / bv * 100, "({0} - {1}) / {1} * 100"},
+                     {av / bv * 100, "{0} / {1} * 100"}};
         } else {
           options = {{av / bv, "{0} / {1}"}};
         }
@@ -125,8 +133,9 @@ class Matcher {
           if (rounds_to(c.value, m.value, m.decimals)) {
             check.grounded = true;
             check.fact_ids = a->id + "," + b->id;
-            check.rule = fmt::format(fmt::runtime(c.formula), a->id, b->id) +
-                         fmt::format(" = {:.{}f}{}", std::fabs(c.value), m.decimals, percent ? "%" : "x");
+            check.rule =
+                fmt::format(fmt::runtime(c.formula), a->id, b->id) +
+                fmt::format(" = {:.{}f}{}", std::fabs(c.value), m.decimals, percent ? "%" : "x");
             return;
           }
         }
@@ -152,26 +161,33 @@ std::string excerpt_around(std::string_view text, size_t begin, size_t end) {
 
 std::string_view finding_kind_name(FindingKind kind) {
   switch (kind) {
-    case FindingKind::kUngroundedNumber: return "ungrounded number";
-    case FindingKind::kUngroundedDate: return "ungrounded date";
-    case FindingKind::kUnknownCitation: return "unknown citation";
-    case FindingKind::kForeignScript: return "foreign script";
-    case FindingKind::kRepetition: return "repetition loop";
-    case FindingKind::kPlaceholder: return "placeholder";
-    case FindingKind::kPromptTruncated: return "prompt truncated";
+    case FindingKind::kUngroundedNumber:
+      return "ungrounded number";
+    case FindingKind::kUngroundedDate:
+      return "ungrounded date";
+    case FindingKind::kUnknownCitation:
+      return "unknown citation";
+    case FindingKind::kForeignScript:
+      return "foreign script";
+    case FindingKind::kRepetition:
+      return "repetition loop";
+    case FindingKind::kPlaceholder:
+      return "placeholder";
+    case FindingKind::kPromptTruncated:
+      return "prompt truncated";
   }
   return "finding";
 }
 
 size_t ValidationReport::checked() const {
-  return static_cast<size_t>(
-      std::count_if(numbers.begin(), numbers.end(), [](const NumberCheck& n) { return n.checked; }));
+  return static_cast<size_t>(std::count_if(numbers.begin(), numbers.end(),
+                                           [](const NumberCheck& n) { return n.checked; }));
 }
 
 size_t ValidationReport::grounded() const {
-  return static_cast<size_t>(std::count_if(numbers.begin(), numbers.end(), [](const NumberCheck& n) {
-    return n.checked && n.grounded;
-  }));
+  return static_cast<size_t>(
+      std::count_if(numbers.begin(), numbers.end(),
+                    [](const NumberCheck& n) { return n.checked && n.grounded; }));
 }
 
 double ValidationReport::grounding_score() const {
@@ -180,8 +196,8 @@ double ValidationReport::grounding_score() const {
 }
 
 size_t ValidationReport::count(FindingKind kind) const {
-  return static_cast<size_t>(
-      std::count_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.kind == kind; }));
+  return static_cast<size_t>(std::count_if(findings.begin(), findings.end(),
+                                           [&](const Finding& f) { return f.kind == kind; }));
 }
 
 ValidationReport validate_text(std::string_view text, const ValidationContext& context) {
@@ -207,13 +223,15 @@ ValidationReport validate_text(std::string_view text, const ValidationContext& c
       check.grounded = allowed_years.count(fmt::format("{:.0f}", m.value)) > 0;
       check.rule = check.grounded ? "a year of today or of a date in the data" : "";
       if (!check.grounded) {
-        report.findings.push_back({FindingKind::kUngroundedDate, m.begin, excerpt_around(text, m.begin, m.end),
-                                   fmt::format("the year {} is neither this year nor a year in the data", m.text)});
+        report.findings.push_back(
+            {FindingKind::kUngroundedDate, m.begin, excerpt_around(text, m.begin, m.end),
+             fmt::format("the year {} is neither this year nor a year in the data", m.text)});
       }
       report.numbers.push_back(std::move(check));
       continue;
     }
-    if (!m.unit && m.decimals == 0 && std::fabs(m.value) <= static_cast<double>(context.small_count_limit)) {
+    if (!m.unit && m.decimals == 0 &&
+        std::fabs(m.value) <= static_cast<double>(context.small_count_limit)) {
       check.checked = false;  // rule 5: small counts ("3 recommendations")
       check.rule = "small count, not checked";
       report.numbers.push_back(std::move(check));
@@ -221,8 +239,11 @@ ValidationReport validate_text(std::string_view text, const ValidationContext& c
     }
     matcher.check(check);
     if (!check.grounded) {
-      report.findings.push_back({FindingKind::kUngroundedNumber, m.begin, excerpt_around(text, m.begin, m.end),
-                                 fmt::format("'{}' matches no fact, measured figure or configuration value at its printed precision", m.text)});
+      report.findings.push_back({FindingKind::kUngroundedNumber, m.begin,
+                                 excerpt_around(text, m.begin, m.end),
+                                 fmt::format("'{}' matches no fact, measured figure or "
+                                             "configuration value at its printed precision",
+                                             m.text)});
     }
     report.numbers.push_back(std::move(check));
   }
@@ -232,8 +253,10 @@ ValidationReport validate_text(std::string_view text, const ValidationContext& c
     check.mention.text = std::string(text.substr(d.begin, d.end - d.begin));
     check.mention.begin = d.begin;
     check.mention.end = d.end;
-    check.grounded = d.month_only ? allowed_months.count(d.iso) > 0 : allowed_dates.count(d.iso) > 0;
-    check.rule = check.grounded ? (d.iso == context.today_iso ? "today" : "a date in the data") : "";
+    check.grounded =
+        d.month_only ? allowed_months.count(d.iso) > 0 : allowed_dates.count(d.iso) > 0;
+    check.rule =
+        check.grounded ? (d.iso == context.today_iso ? "today" : "a date in the data") : "";
     if (!check.grounded) {
       report.findings.push_back({FindingKind::kUngroundedDate, d.begin, check.mention.text,
                                  fmt::format("{} ({}) is neither today ({}) nor a date in the data",
@@ -244,8 +267,9 @@ ValidationReport validate_text(std::string_view text, const ValidationContext& c
 
   for (const auto& c : scan.citations) {
     if (!facts.find(c.id)) {
-      report.findings.push_back({FindingKind::kUnknownCitation, c.begin, "[" + c.id + "]",
-                                 fmt::format("the text cites {}, which is not in the facts table", c.id)});
+      report.findings.push_back(
+          {FindingKind::kUnknownCitation, c.begin, "[" + c.id + "]",
+           fmt::format("the text cites {}, which is not in the facts table", c.id)});
     }
   }
   for (auto& f : find_foreign_script(text)) report.findings.push_back(std::move(f));
@@ -256,13 +280,15 @@ ValidationReport validate_text(std::string_view text, const ValidationContext& c
     if (call.prompt_truncated || over) {
       report.findings.push_back(
           {FindingKind::kPromptTruncated, 0, call.name,
-           fmt::format("the {} prompt ({} tokens) did not fit num_ctx={}: the model saw a cut prompt",
-                       call.name, call.prompt_tokens ? fmt::format("{}", *call.prompt_tokens) : "?",
-                       call.num_ctx ? fmt::format("{}", *call.num_ctx) : "?")});
+           fmt::format(
+               "the {} prompt ({} tokens) did not fit num_ctx={}: the model saw a cut prompt",
+               call.name, call.prompt_tokens ? fmt::format("{}", *call.prompt_tokens) : "?",
+               call.num_ctx ? fmt::format("{}", *call.num_ctx) : "?")});
     }
   }
-  std::stable_sort(report.numbers.begin(), report.numbers.end(),
-                   [](const NumberCheck& a, const NumberCheck& b) { return a.mention.begin < b.mention.begin; });
+  std::stable_sort(
+      report.numbers.begin(), report.numbers.end(),
+      [](const NumberCheck& a, const NumberCheck& b) { return a.mention.begin < b.mention.begin; });
   std::stable_sort(report.findings.begin(), report.findings.end(),
                    [](const Finding& a, const Finding& b) { return a.offset < b.offset; });
   return report;

@@ -10,13 +10,14 @@
 //    is compared with the fact in the fact's own unit; a unitless fact (top_k = 40) only matches a
 //    number without a unit or with a count ("40 tokens"). Counts need the same noun: "999 GPUs"
 //    never matches num_gpu = 999 (layers). Signs are ignored (direction is often said in words).
-// 2. "~100", "about 100", "roughly 100": an approximate integer with trailing zeros may match at its
+// 2. "~100", "about 100", "roughly 100": an approximate integer with trailing zeros may match at
+// its
 //    significant digits (98.94 rounds to 100 at one significant digit).
 // 3. A percentage or ratio is grounded when a fact has that value with unit % (or x), or when it is
-//    derived from two facts a, b of the same metric and unit as (a - b) / b * 100, (b - a) / b * 100
-//    or a / b * 100 (for "x": a / b), rounded as printed, where a and b are either cited on the same
-//    line or both measured/expected figures of this run. Any other derived figure is ungrounded:
-//    the model must cite what it computed from.
+//    derived from two facts a, b of the same metric and unit as (a - b) / b * 100, (b - a) / b *
+//    100 or a / b * 100 (for "x": a / b), rounded as printed, where a and b are either cited on the
+//    same line or both measured/expected figures of this run. Any other derived figure is
+//    ungrounded: the model must cite what it computed from.
 // 4. A date (full or month-only) is grounded when it is today or occurs in the data; a bare year
 //    (1900-2100) when it is the current year or the year of a date in the data.
 // 5. Not checked: parts of names and identifiers, list numbering, "Section 4.3"-style references,
@@ -54,10 +55,10 @@ struct Finding {
 
 struct NumberCheck {
   NumberMention mention;
-  bool checked = true;    // false for exempt numbers (small counts)
+  bool checked = true;  // false for exempt numbers (small counts)
   bool grounded = false;
-  std::string fact_ids;   // "D12", or "M3,M1" for a derived figure
-  std::string rule;       // "D12 = 98.94 tok/s at 1 decimal", "(M3 - M1) / M1 * 100 = 4.21%"
+  std::string fact_ids;  // "D12", or "M3,M1" for a derived figure
+  std::string rule;      // "D12 = 98.94 tok/s at 1 decimal", "(M3 - M1) / M1 * 100 = 4.21%"
 };
 
 // A model call whose prompt produced the text: a prompt that did not fit num_ctx is a finding.
@@ -70,10 +71,10 @@ struct CallCheck {
 
 struct ValidationContext {
   const FactsTable* facts = nullptr;
-  std::string today_iso;                  // "2026-11-26"
+  std::string today_iso;                   // "2026-11-26"
   std::vector<std::string> allowed_dates;  // besides today and the data's dates
   std::vector<CallCheck> calls;
-  int64_t small_count_limit = 10;          // integers up to this, without a unit, are not checked
+  int64_t small_count_limit = 10;  // integers up to this, without a unit, are not checked
 };
 
 struct ValidationReport {

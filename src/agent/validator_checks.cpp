@@ -20,16 +20,16 @@ struct ScriptRange {
 
 // Scripts whose letters do not belong in an English (Latin-script) report.
 constexpr std::array<ScriptRange, 30> kScripts = {{
-    {0x0370, 0x03FF, "Greek"},       {0x0400, 0x052F, "Cyrillic"},    {0x0530, 0x058F, "Armenian"},
-    {0x0590, 0x05FF, "Hebrew"},      {0x0600, 0x06FF, "Arabic"},      {0x0750, 0x077F, "Arabic"},
-    {0x0900, 0x097F, "Devanagari"},  {0x0980, 0x09FF, "Bengali"},     {0x0A00, 0x0A7F, "Gurmukhi"},
-    {0x0A80, 0x0AFF, "Gujarati"},    {0x0B00, 0x0B7F, "Oriya"},       {0x0B80, 0x0BFF, "Tamil"},
-    {0x0C00, 0x0C7F, "Telugu"},      {0x0C80, 0x0CFF, "Kannada"},     {0x0D00, 0x0D7F, "Malayalam"},
-    {0x0D80, 0x0DFF, "Sinhala"},     {0x0E00, 0x0E7F, "Thai"},        {0x0E80, 0x0EFF, "Lao"},
-    {0x0F00, 0x0FFF, "Tibetan"},     {0x1000, 0x109F, "Myanmar"},     {0x10A0, 0x10FF, "Georgian"},
-    {0x1100, 0x11FF, "Hangul"},      {0x1200, 0x137F, "Ethiopic"},    {0x1780, 0x17FF, "Khmer"},
-    {0x3040, 0x30FF, "Japanese kana"}, {0x3130, 0x318F, "Hangul"},    {0x3400, 0x4DBF, "CJK"},
-    {0x4E00, 0x9FFF, "CJK"},         {0xAC00, 0xD7AF, "Hangul"},      {0xF900, 0xFAFF, "CJK"},
+    {0x0370, 0x03FF, "Greek"},         {0x0400, 0x052F, "Cyrillic"}, {0x0530, 0x058F, "Armenian"},
+    {0x0590, 0x05FF, "Hebrew"},        {0x0600, 0x06FF, "Arabic"},   {0x0750, 0x077F, "Arabic"},
+    {0x0900, 0x097F, "Devanagari"},    {0x0980, 0x09FF, "Bengali"},  {0x0A00, 0x0A7F, "Gurmukhi"},
+    {0x0A80, 0x0AFF, "Gujarati"},      {0x0B00, 0x0B7F, "Oriya"},    {0x0B80, 0x0BFF, "Tamil"},
+    {0x0C00, 0x0C7F, "Telugu"},        {0x0C80, 0x0CFF, "Kannada"},  {0x0D00, 0x0D7F, "Malayalam"},
+    {0x0D80, 0x0DFF, "Sinhala"},       {0x0E00, 0x0E7F, "Thai"},     {0x0E80, 0x0EFF, "Lao"},
+    {0x0F00, 0x0FFF, "Tibetan"},       {0x1000, 0x109F, "Myanmar"},  {0x10A0, 0x10FF, "Georgian"},
+    {0x1100, 0x11FF, "Hangul"},        {0x1200, 0x137F, "Ethiopic"}, {0x1780, 0x17FF, "Khmer"},
+    {0x3040, 0x30FF, "Japanese kana"}, {0x3130, 0x318F, "Hangul"},   {0x3400, 0x4DBF, "CJK"},
+    {0x4E00, 0x9FFF, "CJK"},           {0xAC00, 0xD7AF, "Hangul"},   {0xF900, 0xFAFF, "CJK"},
 }};
 
 std::string_view script_of(uint32_t cp) {
@@ -91,9 +91,10 @@ std::string clip(std::string_view text, size_t max_bytes) {
 
 bool is_placeholder_word(const std::string& w) {
   static constexpr std::array<std::string_view, 24> kWords = {
-      "name", "date", "company", "client", "insert", "your", "author", "title", "project",
-      "organization", "organisation", "placeholder", "tbd", "link", "url", "address", "email",
-      "phone", "team", "department", "here", "xx", "xxx", "signature"};
+      "name",   "date",       "company", "client",       "insert",       "your",
+      "author", "title",      "project", "organization", "organisation", "placeholder",
+      "tbd",    "link",       "url",     "address",      "email",        "phone",
+      "team",   "department", "here",    "xx",           "xxx",          "signature"};
   return std::find(kWords.begin(), kWords.end(), w) != kWords.end();
 }
 
@@ -160,9 +161,10 @@ std::vector<Finding> find_repetition(std::string_view text) {
       size_t end = words[end_word].begin + words[end_word].text.size();
       std::string block;
       for (size_t k = 0; k < p; ++k) block += (k ? " " : "") + words[i + k].text;
-      findings.push_back({FindingKind::kRepetition, words[i].begin,
-                          clip(text.substr(words[i].begin, end - words[i].begin), 80),
-                          fmt::format("\"{}\" repeats {} times in a row", clip(block, 60), copies)});
+      findings.push_back(
+          {FindingKind::kRepetition, words[i].begin,
+           clip(text.substr(words[i].begin, end - words[i].begin), 80),
+           fmt::format("\"{}\" repeats {} times in a row", clip(block, 60), copies)});
       covered_until = i + p * copies;
       break;
     }
@@ -172,7 +174,8 @@ std::vector<Finding> find_repetition(std::string_view text) {
   size_t start = 0;
   while (start <= text.size()) {
     size_t nl = text.find('\n', start);
-    std::string_view line = trim(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+    std::string_view line = trim(
+        text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
     size_t letters = static_cast<size_t>(std::count_if(line.begin(), line.end(), [](char c) {
       return std::isalpha(static_cast<unsigned char>(c));
     }));
@@ -198,15 +201,18 @@ std::vector<Finding> find_repetition(std::string_view text) {
 std::vector<Finding> find_placeholders(std::string_view text) {
   std::vector<Finding> findings;
   auto add = [&](size_t begin, size_t end, std::string why) {
-    findings.push_back({FindingKind::kPlaceholder, begin, clip(text.substr(begin, end - begin), 60), std::move(why)});
+    findings.push_back({FindingKind::kPlaceholder, begin, clip(text.substr(begin, end - begin), 60),
+                        std::move(why)});
   };
   for (size_t i = 0; i < text.size(); ++i) {
     char open = text[i];
-    if (open != '[' && open != '<' && !(open == '{' && i + 1 < text.size() && text[i + 1] == '{')) continue;
+    if (open != '[' && open != '<' && !(open == '{' && i + 1 < text.size() && text[i + 1] == '{'))
+      continue;
     std::string_view close = open == '[' ? "]" : open == '<' ? ">" : "}}";
     size_t end = text.find(close, i + 1);
     if (end == std::string_view::npos || end - i > 50) continue;
-    std::string_view inner = trim(text.substr(i + (open == '{' ? 2 : 1), end - i - (open == '{' ? 2 : 1)));
+    std::string_view inner =
+        trim(text.substr(i + (open == '{' ? 2 : 1), end - i - (open == '{' ? 2 : 1)));
     if (inner.find('\n') != std::string_view::npos || inner.size() < 2) continue;
     size_t after = end + close.size();
     if (open == '[' && after < text.size() && text[after] == '(') continue;  // a Markdown link
@@ -216,11 +222,15 @@ std::vector<Finding> find_placeholders(std::string_view text) {
     }
     std::vector<Word> words = words_of(inner);
     if (words.empty()) continue;
-    bool has_letters = std::any_of(inner.begin(), inner.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
-    bool keyword = std::any_of(words.begin(), words.end(), [](const Word& w) { return is_placeholder_word(w.text); });
-    bool all_caps_words = words.size() >= 2 && std::all_of(words.begin(), words.end(), [&](const Word& w) {
-                            return std::isupper(static_cast<unsigned char>(inner[w.begin]));
-                          });
+    bool has_letters = std::any_of(inner.begin(), inner.end(), [](char c) {
+      return std::isalpha(static_cast<unsigned char>(c));
+    });
+    bool keyword = std::any_of(words.begin(), words.end(),
+                               [](const Word& w) { return is_placeholder_word(w.text); });
+    bool all_caps_words =
+        words.size() >= 2 && std::all_of(words.begin(), words.end(), [&](const Word& w) {
+          return std::isupper(static_cast<unsigned char>(inner[w.begin]));
+        });
     if (open == '<') {
       // "<insert date>", "<your name>"; HTML-looking tags are not placeholders.
       if (has_letters && keyword && inner.find(' ') != std::string_view::npos) {
@@ -230,8 +240,10 @@ std::vector<Finding> find_placeholders(std::string_view text) {
     }
     // "[D12, S3]" is a fact citation.
     bool citation_like = std::all_of(words.begin(), words.end(), [](const Word& w) {
-      return w.text.size() >= 2 && std::string_view("dsimec").find(w.text[0]) != std::string_view::npos &&
-             std::all_of(w.text.begin() + 1, w.text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      return w.text.size() >= 2 &&
+             std::string_view("dsimec").find(w.text[0]) != std::string_view::npos &&
+             std::all_of(w.text.begin() + 1, w.text.end(),
+                         [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
     });
     if (has_letters && !citation_like && (keyword || all_caps_words)) {
       add(i, after, "a template placeholder was left in the text");

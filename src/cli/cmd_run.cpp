@@ -44,9 +44,9 @@ struct RunArgs {
   std::string dummy_size = "270m";
   int runs = 3;
   uint64_t seed = 42;
-  int64_t analysis_num_predict = 160;
-  int64_t report_num_predict = 384;
-  size_t fact_budget_chars = 5000;
+  int64_t analysis_num_predict = 128;
+  int64_t report_num_predict = 320;
+  size_t fact_budget_chars = 3500;
   bool strict = false, no_store = false, no_hwmon = false;
 };
 
@@ -67,7 +67,8 @@ Result<std::string> dummy_model(const std::string& size) {
   std::error_code ec;
   bool real_vocab = std::filesystem::exists(vocab_dir() + "/gemma3/tokenizer.json", ec);
   std::string dir = cache_dir() + "/models";
-  std::string path = fmt::format("{}/gemma3-{}-q8_0-dummy{}.gguf", dir, to_lower(size), real_vocab ? "" : "-synthvocab");
+  std::string path = fmt::format("{}/gemma3-{}-q8_0-dummy{}.gguf", dir, to_lower(size),
+                                 real_vocab ? "" : "-synthvocab");
   if (std::filesystem::exists(path, ec)) return path;
   CHIMERA_RETURN_IF_ERROR(ensure_directory(dir));
   engine::SynthOptions options;
@@ -75,7 +76,8 @@ Result<std::string> dummy_model(const std::string& size) {
   options.size = size;
   options.type = engine::SynthFileType::kQ8_0;
   options.vocab = real_vocab ? "gemma3" : "synthetic:32000";
-  std::fprintf(stderr, "chimera: synthesizing a gemma3 %s model with dummy weights into %s (once)\n",
+  std::fprintf(stderr,
+               "chimera: synthesizing a gemma3 %s model with dummy weights into %s (once)\n",
                size.c_str(), path.c_str());
   term::ProgressBar bar("synth", 1000);
   options.progress = [&bar](uint64_t done, uint64_t total) {
@@ -102,22 +104,25 @@ std::string model_label(llm::Backend& backend, const agent::BackendChoice& choic
   auto description = backend.describe("");
   if (description.ok() && !description->entry.name.empty()) return description->entry.name;
   std::string spec = choice.spec;
-  if (starts_with(spec, "embedded:")) return std::filesystem::path(spec.substr(9)).filename().string();
+  if (starts_with(spec, "embedded:"))
+    return std::filesystem::path(spec.substr(9)).filename().string();
   return spec;
 }
 
 int run_main(const RunArgs& a) {
   if (a.runs < 2) {
-    return report_error(Status(ErrorCode::kInvalidArgument,
-                               fmt::format("--runs {} is too few: statistics need at least 2 measured runs per arm", a.runs)));
+    return report_error(
+        Status(ErrorCode::kInvalidArgument,
+               fmt::format("--runs {} is too few: statistics need at least 2 measured runs per arm",
+                           a.runs)));
   }
   auto ingest = agent::ingest_folder(a.data);
   if (!ingest.ok()) return report_error(ingest.status());
   agent::FactsTable facts = agent::build_facts(*ingest);
   std::printf("data: %s: %zu of %zu files ingested, %lld rows, %lld failed rows, %zu facts\n",
               ingest->root.c_str(), ingest->parsed_files(), ingest->files.size(),
-              static_cast<long long>(ingest->total_rows()), static_cast<long long>(ingest->total_failure_rows()),
-              facts.size());
+              static_cast<long long>(ingest->total_rows()),
+              static_cast<long long>(ingest->total_failure_rows()), facts.size());
 
   auto baseline = agent::find_profile(a.baseline);
   if (!baseline.ok()) return report_error(baseline.status());
@@ -134,7 +139,8 @@ int run_main(const RunArgs& a) {
   auto backend = llm::make_backend(choice->spec);
   if (!backend.ok()) return report_error(backend.status());
   // A server may serve a dummy-weight model too (chimera serve marks it): say so in every report.
-  if (auto description = (*backend)->describe(choice->model); description.ok() && description->entry.synthetic) {
+  if (auto description = (*backend)->describe(choice->model);
+      description.ok() && description->entry.synthetic) {
     choice->synthetic = true;
   }
 
@@ -157,9 +163,10 @@ int run_main(const RunArgs& a) {
   run.settings.today_iso = run.today_iso;
   run.arms = {{"baseline", *baseline}, {"chimera", *chimera}};
   run.machine = lab::machine_header();
-  if (!chimera->model_family.empty() && run.model_label.find(chimera->model_family) == std::string::npos) {
-    std::printf("note: profile %s was tuned for %s models; this run uses %s\n", chimera->name.c_str(),
-                chimera->model_family.c_str(), run.model_label.c_str());
+  if (!chimera->model_family.empty() &&
+      run.model_label.find(chimera->model_family) == std::string::npos) {
+    std::printf("note: profile %s was tuned for %s models; this run uses %s\n",
+                chimera->name.c_str(), chimera->model_family.c_str(), run.model_label.c_str());
   }
 
   // The results store: a session, a configuration per arm, every call as it completes.
@@ -219,7 +226,8 @@ int run_main(const RunArgs& a) {
   });
   runner.should_stop([] { return g_interrupted.load(); });
   g_interrupted = false;
-  struct sigaction action {}, previous {};
+  struct sigaction action {
+  }, previous{};
   action.sa_handler = on_sigint;
   action.sa_flags = SA_RESETHAND;
   sigemptyset(&action.sa_mask);
@@ -239,36 +247,46 @@ int run_main(const RunArgs& a) {
   agent::RunSummary summary = agent::summarize_run(run, result, hardware);
   auto outputs = agent::write_run_outputs(run.output_dir, run, result, summary, *ingest, samples);
   if (store) {
-    if (Status s = store->add_hw_samples(session_id, samples); !s.is_ok()) store_warnings.push_back(s.message());
+    if (Status s = store->add_hw_samples(session_id, samples); !s.is_ok())
+      store_warnings.push_back(s.message());
     nlohmann::json stats;
     for (const auto& k : summary.kinds) stats[k.kind] = lab::report_summary_json(k.report);
     std::string status = result.cancelled ? "interrupted" : "completed";
-    if (Status s = store->end_session(session_id, status, stats.dump()); !s.is_ok()) store_warnings.push_back(s.message());
+    if (Status s = store->end_session(session_id, status, stats.dump()); !s.is_ok())
+      store_warnings.push_back(s.message());
   }
-  for (const auto& w : store_warnings) std::fprintf(stderr, "chimera: warning: results store: %s\n", w.c_str());
+  for (const auto& w : store_warnings)
+    std::fprintf(stderr, "chimera: warning: results store: %s\n", w.c_str());
   if (!outputs.ok()) return report_error(outputs.status());
 
   std::printf("\nreports: %s/\n", outputs->directory.c_str());
-  for (const auto& f : outputs->files) std::printf("  %s\n", std::filesystem::path(f).filename().c_str());
-  if (store) std::printf("results database: %s (session %lld)\n", store->path().c_str(), static_cast<long long>(session_id));
+  for (const auto& f : outputs->files)
+    std::printf("  %s\n", std::filesystem::path(f).filename().c_str());
+  if (store)
+    std::printf("results database: %s (session %lld)\n", store->path().c_str(),
+                static_cast<long long>(session_id));
   for (const auto& k : summary.kinds) {
     for (const auto& c : k.report.comparisons) {
       if (c.metric == "decode_tps" || c.metric == "ttft_ms") {
         std::printf("%s call: %s\n", k.kind.c_str(),
-                    agent::verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline").c_str());
+                    agent::verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline")
+                        .c_str());
       }
     }
   }
   size_t findings = 0;
   for (const auto& g : summary.grounding) {
     findings += g.findings;
-    std::printf("grounding %s: %zu of %zu numbers and dates grounded over %zu reports (mean score %s), %zu findings\n",
-                g.arm.c_str(), g.grounded, g.checked, g.scores.size(),
-                g.mean_score() ? fmt::format("{:.1f}%", *g.mean_score() * 100).c_str() : "-", g.findings);
+    std::printf(
+        "grounding %s: %zu of %zu numbers and dates grounded over %zu reports (mean score %s), %zu "
+        "findings\n",
+        g.arm.c_str(), g.grounded, g.checked, g.validated,
+        g.mean_score() ? fmt::format("{:.1f}%", *g.mean_score() * 100).c_str() : "-", g.findings);
   }
   if (run.backend.synthetic) {
-    std::printf("note: dummy weights: the reports' text is not meaningful; the timings are real for this "
-                "architecture on this machine\n");
+    std::printf(
+        "note: dummy weights: the reports' text is not meaningful; the timings are real for this "
+        "architecture on this machine\n");
   }
   std::fflush(stdout);
 
@@ -283,10 +301,14 @@ int run_main(const RunArgs& a) {
         break;
       }
     }
-    return report_error(Status(ErrorCode::kUnavailable, "no agent execution succeeded; the first error: " + first));
+    return report_error(
+        Status(ErrorCode::kUnavailable, "no agent execution succeeded; the first error: " + first));
   }
   if (a.strict && findings > 0) {
-    std::fprintf(stderr, "chimera: --strict: the validator found %zu problems in the reports (see the Validation sections)\n", findings);
+    std::fprintf(stderr,
+                 "chimera: --strict: the validator found %zu problems in the reports (see the "
+                 "Validation sections)\n",
+                 findings);
     return kExitFindings;
   }
   return kExitOk;
@@ -296,24 +318,36 @@ int run_main(const RunArgs& a) {
 
 void register_run(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
-  auto* sub = app.add_subcommand("run", "The main job: baseline vs Chimera agent on a data folder -> reports (Markdown + HTML)");
+  auto* sub = app.add_subcommand(
+      "run",
+      "The main job: baseline vs Chimera agent on a data folder -> reports (Markdown + HTML)");
   sub->add_option("--data", args->data, "benchmark-data folder to ingest")->capture_default_str();
   sub->add_option("--backend", args->backend,
-                  "auto | embedded:PATH.gguf | ollama://host:port/MODEL | openai://host:port/MODEL | ollama:NAME:TAG")
+                  "auto | embedded:PATH.gguf | ollama://host:port/MODEL | openai://host:port/MODEL "
+                  "| ollama:NAME:TAG")
       ->capture_default_str();
-  sub->add_option("--model", args->model, "model name (auto: any gemma3 model, gemma3:latest first)");
-  sub->add_option("--baseline", args->baseline, "baseline profile: a name or a .toml file")->capture_default_str();
-  sub->add_option("--chimera", args->chimera, "Chimera profile: a name or a .toml file")->capture_default_str();
+  sub->add_option("--model", args->model,
+                  "model name (auto: any gemma3 model, gemma3:latest first)");
+  sub->add_option("--baseline", args->baseline, "baseline profile: a name or a .toml file")
+      ->capture_default_str();
+  sub->add_option("--chimera", args->chimera, "Chimera profile: a name or a .toml file")
+      ->capture_default_str();
   sub->add_option("--runs", args->runs, "measured executions per agent")->capture_default_str();
-  sub->add_option("--out", args->out, "output folder; each run writes OUT/<timestamp>/")->capture_default_str();
+  sub->add_option("--out", args->out, "output folder; each run writes OUT/<timestamp>/")
+      ->capture_default_str();
   sub->add_option("--seed", args->seed, "derives the per-pair seeds")->capture_default_str();
-  sub->add_flag("--strict", args->strict, "exit with code 3 when the validator finds any problem in a report");
-  sub->add_option("--analysis-num-predict", args->analysis_num_predict, "output cap of the analysis call (both agents)")
+  sub->add_flag("--strict", args->strict,
+                "exit with code 3 when the validator finds any problem in a report");
+  sub->add_option("--analysis-num-predict", args->analysis_num_predict,
+                  "output cap of the analysis call (both agents)")
       ->capture_default_str();
-  sub->add_option("--report-num-predict", args->report_num_predict, "output cap of the report call (both agents)")
+  sub->add_option("--report-num-predict", args->report_num_predict,
+                  "output cap of the report call (both agents)")
       ->capture_default_str();
-  sub->add_option("--fact-budget", args->fact_budget_chars, "characters of facts per prompt")->capture_default_str();
-  sub->add_option("--dummy-size", args->dummy_size, "gemma3 size of the dummy-weight fallback model (270m, 1b, 4b)")
+  sub->add_option("--fact-budget", args->fact_budget_chars, "characters of facts per prompt")
+      ->capture_default_str();
+  sub->add_option("--dummy-size", args->dummy_size,
+                  "gemma3 size of the dummy-weight fallback model (270m, 1b, 4b)")
       ->capture_default_str();
   sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)");
   sub->add_flag("--no-store", args->no_store, "do not write the results database");

@@ -46,8 +46,8 @@ std::string render_inline(std::string_view text);
 std::optional<size_t> find_closer(std::string_view text, size_t from, std::string_view closer) {
   for (size_t pos = text.find(closer, from); pos != std::string_view::npos;
        pos = text.find(closer, pos + 1)) {
-    if (pos == from) continue;                     // empty span
-    if (is_space(text[pos - 1])) continue;         // "a * b" is not emphasis
+    if (pos == from) continue;              // empty span
+    if (is_space(text[pos - 1])) continue;  // "a * b" is not emphasis
     size_t after = pos + closer.size();
     // "num_ctx_max": an underscore inside a word never closes emphasis.
     if (closer[0] == '_' && after < text.size() && is_alnum(text[after])) continue;
@@ -93,8 +93,8 @@ std::string render_inline(std::string_view text) {
       i += run;
       continue;
     }
-    if ((c == '*' || c == '_') && i + 2 < text.size() && text[i + 1] == c && !is_space(text[i + 2]) &&
-        !(c == '_' && i > 0 && is_alnum(text[i - 1]))) {
+    if ((c == '*' || c == '_') && i + 2 < text.size() && text[i + 1] == c &&
+        !is_space(text[i + 2]) && !(c == '_' && i > 0 && is_alnum(text[i - 1]))) {
       std::string closer(2, c);
       if (auto close = find_closer(text, i + 2, closer)) {
         out += "<strong>" + render_inline(text.substr(i + 2, *close - i - 2)) + "</strong>";
@@ -154,8 +154,10 @@ std::optional<ListMarker> list_marker(std::string_view line) {
   if (!rest.empty() && (rest[0] == '-' || rest[0] == '*' || rest[0] == '+')) {
     len = 1;
   } else {
-    while (len < rest.size() && len < 9 && std::isdigit(static_cast<unsigned char>(rest[len]))) ++len;
-    if (len == 0 || len >= rest.size() || (rest[len] != '.' && rest[len] != ')')) return std::nullopt;
+    while (len < rest.size() && len < 9 && std::isdigit(static_cast<unsigned char>(rest[len])))
+      ++len;
+    if (len == 0 || len >= rest.size() || (rest[len] != '.' && rest[len] != ')'))
+      return std::nullopt;
     ++len;
     m.ordered = true;
   }
@@ -454,12 +456,23 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

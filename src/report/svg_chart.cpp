@@ -104,10 +104,10 @@ void draw_points(const ChartSpec& spec, const Layout& l, int value_decimals, std
     }
     for (const auto& [x, y] : points) {
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
-      out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"3\" stroke=\"none\"><title>{} {}: {}</title></circle>\n",
-                         px(l.map_x(x)), px(l.map_y(y)), html_escape(series.name),
-                         format_fixed(x, all_integral({x}) ? 0 : 2),
-                         format_fixed(y, value_decimals));
+      out += fmt::format(
+          "<circle cx=\"{}\" cy=\"{}\" r=\"3\" stroke=\"none\"><title>{} {}: {}</title></circle>\n",
+          px(l.map_x(x)), px(l.map_y(y)), html_escape(series.name),
+          format_fixed(x, all_integral({x}) ? 0 : 2), format_fixed(y, value_decimals));
     }
     out += "</g>\n";
   }
@@ -125,9 +125,10 @@ void draw_bars(const ChartSpec& spec, const Layout& l, const std::vector<double>
     for (size_t i = 0; i < series.y.size(); ++i) {
       double x = x_at(series, i), y = series.y[i];
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
-      size_t c = static_cast<size_t>(
-          std::lower_bound(categories.begin(), categories.end(), x) - categories.begin());
-      double bar_left = l.left + band * (static_cast<double>(c) + 0.1) + bar * static_cast<double>(s);
+      size_t c = static_cast<size_t>(std::lower_bound(categories.begin(), categories.end(), x) -
+                                     categories.begin());
+      double bar_left =
+          l.left + band * (static_cast<double>(c) + 0.1) + bar * static_cast<double>(s);
       double top = l.map_y(std::max(y, 0.0)), base = l.map_y(std::min(y, 0.0));
       out += fmt::format(
           "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{} {}: {}</title></rect>\n",
@@ -215,7 +216,8 @@ std::string render_svg_chart(const ChartSpec& spec) {
   out += "<desc>" + html_escape(describe(spec, value_decimals)) + "</desc>\n";
   out += fmt::format("<rect width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", width, height);
   out += fmt::format(
-      "<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{}</text>\n",
+      "<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" "
+      "font-weight=\"bold\">{}</text>\n",
       px(width / 2), html_escape(spec.title));
   legend(spec, out);
 

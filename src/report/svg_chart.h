@@ -15,9 +15,9 @@ enum class ChartKind {
 };
 
 struct ChartSeries {
-  std::string name;        // legend text: "baseline", "chimera"
-  std::vector<double> x;   // empty: 1, 2, 3, ... (call index)
-  std::vector<double> y;   // NaN marks a missing value (a failed call), drawn as a gap
+  std::string name;       // legend text: "baseline", "chimera"
+  std::vector<double> x;  // empty: 1, 2, 3, ... (call index)
+  std::vector<double> y;  // NaN marks a missing value (a failed call), drawn as a gap
 };
 
 struct ChartSpec {

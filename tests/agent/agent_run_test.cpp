@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <map>
-#include <set>
 #include <fstream>
+#include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -23,7 +23,9 @@ namespace {
 using chimera::agent::testing::FakeAgentBackend;
 using chimera::testing::TempDir;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 std::string read(const std::string& path) {
   std::ifstream in(path);
@@ -58,7 +60,9 @@ class AgentRunTest : public ::testing::Test {
   AgentRunResult run(FakeAgentBackend& backend) {
     AgentRunner runner(backend, settings_, arms_, ingest_, facts_);
     progress_.clear();
-    runner.on_progress([&](int64_t done, int64_t total, const std::string&) { progress_.push_back({done, total}); });
+    runner.on_progress([&](int64_t done, int64_t total, const std::string&) {
+      progress_.push_back({done, total});
+    });
     return runner.run();
   }
 
@@ -91,10 +95,11 @@ TEST_F(AgentRunTest, WarmUpsThenInterleavedPairsWithAlternatingFirstArm) {
   ASSERT_EQ(result.calls.size(), 2u + 3u * 2u * 2u);
   std::vector<std::string> order;
   for (const auto& c : result.calls) order.push_back(c.meta.arm + (c.meta.warmup ? "/w" : ""));
-  EXPECT_EQ(order, (std::vector<std::string>{"baseline/w", "chimera/w",                                   //
-                                             "baseline", "baseline", "chimera", "chimera",                 // pair 1
-                                             "chimera", "chimera", "baseline", "baseline",                 // pair 2
-                                             "baseline", "baseline", "chimera", "chimera"}));              // pair 3
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"baseline/w", "chimera/w",                        //
+                                      "baseline", "baseline", "chimera", "chimera",     // pair 1
+                                      "chimera", "chimera", "baseline", "baseline",     // pair 2
+                                      "baseline", "baseline", "chimera", "chimera"}));  // pair 3
   EXPECT_EQ(progress_.back(), (std::pair<int64_t, int64_t>{14, 14}));
   ASSERT_EQ(result.executions.size(), 6u);
   for (const auto& e : result.executions) EXPECT_TRUE(e.ok) << e.error;
@@ -155,14 +160,16 @@ TEST_F(AgentRunTest, ReportPromptCarriesMeasuredFactsAndTheTextIsValidated) {
   const AgentExecution* chimera = result.final_execution("chimera");
   ASSERT_NE(chimera, nullptr);
   // The fake report cites the measured decode rate of the analysis call and the expected figure.
-  EXPECT_TRUE(std::regex_search(chimera->report_text, std::regex("decoded at [0-9.]+ tok/s \\[M[0-9]+\\]")))
+  EXPECT_TRUE(
+      std::regex_search(chimera->report_text, std::regex("decoded at [0-9.]+ tok/s \\[M[0-9]+\\]")))
       << chimera->report_text;
   EXPECT_TRUE(contains(chimera->report_text, "102.31 tok/s [E"));
   EXPECT_TRUE(chimera->validation.clean()) << chimera->validation.findings[0].detail;
   EXPECT_DOUBLE_EQ(chimera->validation.grounding_score(), 1.0);
 
   backend.report_text = [](const std::string&) {
-    return std::string("## Executive Summary\n\nOn October 26, 2023 we reached 97.3 tok/s for [Client Name].\n");
+    return std::string(
+        "## Executive Summary\n\nOn October 26, 2023 we reached 97.3 tok/s for [Client Name].\n");
   };
   AgentRunResult bad = run(backend);
   const AgentExecution* e = bad.final_execution("chimera");
@@ -238,12 +245,13 @@ TEST_F(AgentRunTest, OutputsAreWrittenAndSelfDescribing) {
   EXPECT_EQ(written->files.size(), 5u);
 
   std::string chimera = read(out.path() + "/run/chimera_report.md");
-  for (const char* part : {"# Technical Report: Chimera-Optimized Agent Analysis", "**Date:** 2026-11-26",
-                           "**Agent Type:** Chimera-Optimized (profile `chimera-gemma3`", "**Model:** fake-model",
-                           "## Configuration", "| num_gpu ", "## Expected Performance (not measured by this run)",
-                           "102.31 tok/s \u2014 **expected**", "## Executive Summary", "## Appendix",
-                           "## Measured Performance of This Run", "## Data Ingestion", "sweep.csv",
-                           "## Validation", "Grounding score of this text: **100.0%**"}) {
+  for (const char* part :
+       {"# Technical Report: Chimera-Optimized Agent Analysis", "**Date:** 2026-11-26",
+        "**Agent Type:** Chimera-Optimized (profile `chimera-gemma3`", "**Model:** fake-model",
+        "## Configuration", "| num_gpu ", "## Expected Performance (not measured by this run)",
+        "102.31 tok/s \u2014 **expected**", "## Executive Summary", "## Appendix",
+        "## Measured Performance of This Run", "## Data Ingestion", "sweep.csv", "## Validation",
+        "Grounding score of this text: **100.0%**"}) {
     EXPECT_TRUE(contains(chimera, part)) << part;
   }
   EXPECT_FALSE(contains(chimera, "dummy weights"));
@@ -255,7 +263,8 @@ TEST_F(AgentRunTest, OutputsAreWrittenAndSelfDescribing) {
   EXPECT_TRUE(contains(html, "<svg "));
   EXPECT_TRUE(contains(html, "Decode throughput per call"));
   EXPECT_TRUE(contains(html, "<section id=\"chimera\">"));
-  for (const char* banned : {"<script", "<link", "src=", "href=\"http"}) EXPECT_FALSE(contains(html, banned)) << banned;
+  for (const char* banned : {"<script", "<link", "src=", "href=\"http"})
+    EXPECT_FALSE(contains(html, banned)) << banned;
 
   auto metrics = nlohmann::json::parse(read(out.path() + "/run/metrics.json"));
   EXPECT_EQ(metrics["calls"].size(), result.calls.size());

@@ -26,12 +26,11 @@ const Fact* find_fact(const FactsTable& t, FactKind kind, std::string_view metri
 class FactsFromFolder : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::ofstream(dir_.file("sweep.csv"))
-        << "model,num_ctx,tokens_per_second,ttft_ms,error\n"
-           "gemma3,1024,100.5,120,\n"
-           "gemma3,1024,99.5,130,\n"
-           "gemma3,4096,0,,timeout\n"
-           "llama3,1024,77.25,210,\n";
+    std::ofstream(dir_.file("sweep.csv")) << "model,num_ctx,tokens_per_second,ttft_ms,error\n"
+                                             "gemma3,1024,100.5,120,\n"
+                                             "gemma3,1024,99.5,130,\n"
+                                             "gemma3,4096,0,,timeout\n"
+                                             "llama3,1024,77.25,210,\n";
     std::ofstream(dir_.file("notes.md")) << "# Notes\nMeasured on 2025-10-09.\n";
     auto r = ingest_folder(dir_.path());
     ASSERT_TRUE(r.ok());
@@ -54,8 +53,10 @@ TEST_F(FactsFromFolder, InventoryCountsFilesRowsAndFailures) {
 }
 
 TEST_F(FactsFromFolder, SummariesLeaveFailuresOut) {
-  // Mean of 100.5, 99.5 and 77.25 (the failed row's 0 excluded) = 92.4166..., printed with 3 decimals.
-  const Fact* mean = find_fact(facts_, FactKind::kSummary, "decode_tps", "mean", "tokens_per_second");
+  // Mean of 100.5, 99.5 and 77.25 (the failed row's 0 excluded) = 92.4166..., printed with 3
+  // decimals.
+  const Fact* mean =
+      find_fact(facts_, FactKind::kSummary, "decode_tps", "mean", "tokens_per_second");
   ASSERT_NE(mean, nullptr);
   EXPECT_NEAR(mean->value, (100.5 + 99.5 + 77.25) / 3, 1e-12);
   EXPECT_EQ(mean->value_text(), "92.417 tok/s");
@@ -63,7 +64,8 @@ TEST_F(FactsFromFolder, SummariesLeaveFailuresOut) {
   ASSERT_NE(min, nullptr);
   EXPECT_EQ(min->value, 77.25);
   // Per configuration: gemma3 at num_ctx 1024 averaged 100.0 over two runs.
-  const Fact* group = find_fact(facts_, FactKind::kSummary, "decode_tps", "mean", "model=gemma3 num_ctx=1024");
+  const Fact* group =
+      find_fact(facts_, FactKind::kSummary, "decode_tps", "mean", "model=gemma3 num_ctx=1024");
   ASSERT_NE(group, nullptr);
   EXPECT_DOUBLE_EQ(group->value, 100.0);
   EXPECT_NE(group->label.find("n=2"), std::string::npos);
@@ -100,14 +102,18 @@ TEST_F(FactsFromFolder, OptionValuesAndDatesAreKnown) {
 TEST(Facts, OllamaCountsAndNanosecondsGiveDerivedRatesInMilliseconds) {
   TempDir dir;
   std::ofstream(dir.file("runs.jsonl"))
-      << R"({"model":"gemma3","eval_count":400,"eval_duration":4000000000})" << "\n"
-      << R"({"model":"gemma3","eval_count":300,"eval_duration":2500000000})" << "\n"
-      << R"({"model":"gemma3","eval_count":0,"eval_duration":0,"error":"stream closed"})" << "\n";
+      << R"({"model":"gemma3","eval_count":400,"eval_duration":4000000000})"
+      << "\n"
+      << R"({"model":"gemma3","eval_count":300,"eval_duration":2500000000})"
+      << "\n"
+      << R"({"model":"gemma3","eval_count":0,"eval_duration":0,"error":"stream closed"})"
+      << "\n";
   auto r = ingest_folder(dir.path());
   ASSERT_TRUE(r.ok());
   FactsTable facts = build_facts(*r);
   // 400 / 4.0 s = 100 tok/s; 300 / 2.5 s = 120 tok/s; mean 110. The failed call adds nothing.
-  const Fact* first = find_fact(facts, FactKind::kSummary, "decode_tps", "derived", "eval_count / eval_duration");
+  const Fact* first =
+      find_fact(facts, FactKind::kSummary, "decode_tps", "derived", "eval_count / eval_duration");
   ASSERT_NE(first, nullptr);
   EXPECT_DOUBLE_EQ(first->value, 100.0);
   EXPECT_EQ(first->value_text(), "100.00 tok/s");

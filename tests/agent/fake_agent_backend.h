@@ -1,6 +1,6 @@
-// A scripted llm::Backend for agent tests: it answers the analysis and report prompts with text that
-// cites the facts it was given (so grounding can be checked), reports deterministic timings that
-// depend only on the seed and on a per-arm speed factor (so A/A and A/B outcomes are known in
+// A scripted llm::Backend for agent tests: it answers the analysis and report prompts with text
+// that cites the facts it was given (so grounding can be checked), reports deterministic timings
+// that depend only on the seed and on a per-arm speed factor (so A/A and A/B outcomes are known in
 // advance), fills in "applied" options like a server, and records every request.
 #pragma once
 
@@ -27,8 +27,12 @@ class FakeAgentBackend : public llm::Backend {
 
   std::string name() const override { return "fake://agent-test"; }
   llm::BackendCapabilities capabilities() const override { return {true, true, true, true}; }
-  Result<std::vector<llm::ModelEntry>> list_models() override { return std::vector<llm::ModelEntry>{}; }
-  Result<llm::ModelDescription> describe(const std::string&) override { return llm::ModelDescription{}; }
+  Result<std::vector<llm::ModelEntry>> list_models() override {
+    return std::vector<llm::ModelEntry>{};
+  }
+  Result<llm::ModelDescription> describe(const std::string&) override {
+    return llm::ModelDescription{};
+  }
 
   llm::CallRecord generate(const llm::Request& request, const llm::OnText& on_text = {}) override {
     requests.push_back(request);
@@ -56,20 +60,22 @@ class FakeAgentBackend : public llm::Backend {
     }
     const std::string& prompt = request.messages.back().content;
     r.text = prompt.find("TASK: List 5 to 8") != std::string::npos ? analysis_text(prompt)
-             : report_text                                          ? report_text(prompt)
-                                                                    : default_report(prompt);
+             : report_text                                         ? report_text(prompt)
+                                                                   : default_report(prompt);
     if (on_text) on_text(r.text);
     int64_t tokens = request.options.num_predict.value_or(64);
     // Noise from the seed only: both calls of a pair see the same noise.
     uint64_t seed = static_cast<uint64_t>(request.options.seed.value_or(1));
-    double noise = static_cast<double>((seed * 2654435761ull) % 1000) / 1000.0 - 0.5;  // [-0.5, 0.5)
+    double noise =
+        static_cast<double>((seed * 2654435761ull) % 1000) / 1000.0 - 0.5;  // [-0.5, 0.5)
     double tps = speed_tps(request) * (1.0 + 0.04 * noise);
     int64_t eval_ns = static_cast<int64_t>(static_cast<double>(tokens - 1) / tps * 1e9);
     int64_t prefill_ns = static_cast<int64_t>((100.0 + 20.0 * noise) * 1e6);
     r.t_request_ns = clock_ns_;
     r.t_first_byte_ns = r.t_first_token_ns = clock_ns_ + prefill_ns;
     for (int64_t i = 0; i < tokens; ++i) {
-      r.chunk_times_ns.push_back(r.t_first_token_ns + eval_ns * i / std::max<int64_t>(1, tokens - 1));
+      r.chunk_times_ns.push_back(r.t_first_token_ns +
+                                 eval_ns * i / std::max<int64_t>(1, tokens - 1));
       r.chunk_token_counts.push_back(1);
     }
     r.t_done_ns = r.chunk_times_ns.back();
@@ -88,7 +94,8 @@ class FakeAgentBackend : public llm::Backend {
   }
 
   // "[M3] 49.50 tok/s (measured) decode_tps" -> {"M3", "49.50 tok/s"}: the first fact of a kind.
-  static std::pair<std::string, std::string> first_fact(const std::string& prompt, const std::string& kind,
+  static std::pair<std::string, std::string> first_fact(const std::string& prompt,
+                                                        const std::string& kind,
                                                         const std::string& metric) {
     std::regex line("\\[([A-Z][0-9]+)\\] ([^()]+) \\(" + kind + "\\) " + metric);
     std::smatch m;
@@ -106,9 +113,11 @@ class FakeAgentBackend : public llm::Backend {
     auto [files_id, files] = first_fact(prompt, "ingestion", "files_ingested");
     auto [m_id, m_value] = first_fact(prompt, "measured", "decode_tps");
     auto [e_id, e_value] = first_fact(prompt, "expected", "decode_tps");
-    std::string text = "## Executive Summary\n\nThe data folder held " + files + " [" + files_id + "]. ";
+    std::string text =
+        "## Executive Summary\n\nThe data folder held " + files + " [" + files_id + "]. ";
     if (!m_id.empty()) text += "The analysis call decoded at " + m_value + " [" + m_id + "]. ";
-    if (!e_id.empty()) text += "The expected figure is " + e_value + " [" + e_id + "], measured elsewhere. ";
+    if (!e_id.empty())
+      text += "The expected figure is " + e_value + " [" + e_id + "], measured elsewhere. ";
     text +=
         "\n\n## Chimera Configuration Analysis\n\nOptions are listed in the header.\n\n"
         "## Data Ingestion Summary\n\nSee the ingestion table.\n\n"

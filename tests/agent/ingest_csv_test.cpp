@@ -114,10 +114,11 @@ TEST(CsvIngest, InvalidUtf8IsReplacedAndCounted) {
   FileReport r = ingest_csv("model,notes\ngemma3,caf\xE9\nllama3,ok \xC3\xA9\n");
   ASSERT_EQ(r.tables.size(), 1u);
   EXPECT_EQ(r.invalid_utf8_cells, 1);
-  EXPECT_EQ(r.tables[0].rows[0][1], "caf\xEF\xBF\xBD");   // U+FFFD
-  EXPECT_EQ(r.tables[0].rows[1][1], "ok \xC3\xA9");       // valid é untouched
+  EXPECT_EQ(r.tables[0].rows[0][1], "caf\xEF\xBF\xBD");  // U+FFFD
+  EXPECT_EQ(r.tables[0].rows[1][1], "ok \xC3\xA9");      // valid é untouched
   bool warned = false;
-  for (const auto& w : r.warnings) warned |= w.find("UTF-8") != std::string::npos && w.find("line 2") != std::string::npos;
+  for (const auto& w : r.warnings)
+    warned |= w.find("UTF-8") != std::string::npos && w.find("line 2") != std::string::npos;
   EXPECT_TRUE(warned);
 }
 
@@ -196,7 +197,8 @@ TEST(CsvIngest, HundredMegabyteFileStreamsInBoundedMemory) {
       max = std::max(max, tps);
       line = "gemma3:latest,Q4_K_M," + std::to_string(1024 << (rows % 3)) + "," +
              std::to_string(rows) + "," + std::to_string(tenths / 10) + "." +
-             std::to_string(tenths % 10) + ",128.5,\"padding, quoted text to make the file large\"\n";
+             std::to_string(tenths % 10) +
+             ",128.5,\"padding, quoted text to make the file large\"\n";
       out << line;
       ++rows;
     }

@@ -114,10 +114,10 @@ TEST(IngestFolder, ShippedExampleDataIsFullyIngested) {
   EXPECT_EQ(rows("ollama_sweep/gemma3_latest_param_sweep.csv"), 36);  // 4 x 3 x 3 grid
   EXPECT_EQ(rows("ollama_sweep/llama3.1_quantization.csv"), 15);      // 3 quants x 5 runs
   EXPECT_EQ(rows("ollama_sweep/community_results.csv"), 6);
-  EXPECT_EQ(rows("runs/ollama_generate_runs.jsonl"), 13);             // 12 calls + 1 failed
-  EXPECT_EQ(rows("runs/agent_workflow_sweep.json"), 19);              // 18 results + fields
-  EXPECT_EQ(rows("reports/multi_agent_summary.md"), 9);               // 3 scenarios + 6 results
-  EXPECT_EQ(rows("system/hardware.json"), 7);                         // 2 machine + 4 models + fields
+  EXPECT_EQ(rows("runs/ollama_generate_runs.jsonl"), 13);  // 12 calls + 1 failed
+  EXPECT_EQ(rows("runs/agent_workflow_sweep.json"), 19);   // 18 results + fields
+  EXPECT_EQ(rows("reports/multi_agent_summary.md"), 9);    // 3 scenarios + 6 results
+  EXPECT_EQ(rows("system/hardware.json"), 7);              // 2 machine + 4 models + fields
   const FileReport* sweep = file_named(*r, "ollama_sweep/gemma3_latest_param_sweep.csv");
   EXPECT_EQ(sweep->failure_rows(), 2);
   const FileReport* llama = file_named(*r, "ollama_sweep/llama3.1_quantization.csv");

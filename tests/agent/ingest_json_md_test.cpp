@@ -74,7 +74,8 @@ TEST(JsonIngest, ObjectOfRecordsBecomesATableWithAKeyColumn) {
 }
 
 TEST(JsonIngest, TopLevelArrayAndDeepNesting) {
-  FileReport r = ingest_json(R"([{"a": {"b": {"c": {"load_ms": 12}}}, "tags": [1, 2]}, {"a": {"b": {"c": {"load_ms": 14}}}}])");
+  FileReport r = ingest_json(
+      R"([{"a": {"b": {"c": {"load_ms": 12}}}, "tags": [1, 2]}, {"a": {"b": {"c": {"load_ms": 14}}}}])");
   const DataTable* t = table_named(r, "(root)");
   ASSERT_NE(t, nullptr);
   size_t load = column_index(*t, "a.b.c.load_ms");
@@ -105,10 +106,13 @@ TEST(JsonlIngest, StreamsRecordsAndSkipsBadLines) {
   std::string path = dir.file("runs.jsonl");
   {
     std::ofstream out(path);
-    out << R"({"model":"gemma3","eval_count":400,"eval_duration":4000000000})" << "\n\n"
-        << R"({"model":"gemma3","eval_count":0,"eval_duration":0,"error":"stream closed"})" << "\n"
+    out << R"({"model":"gemma3","eval_count":400,"eval_duration":4000000000})"
+        << "\n\n"
+        << R"({"model":"gemma3","eval_count":0,"eval_duration":0,"error":"stream closed"})"
+        << "\n"
         << "{cut off\n"
-        << R"({"model":"llama3","eval_count":300,"eval_duration":3900000000,"extra":{"x":1}})" << "\n";
+        << R"({"model":"llama3","eval_count":300,"eval_duration":3900000000,"extra":{"x":1}})"
+        << "\n";
   }
   FileReport report;
   report.relative_path = "runs.jsonl";
@@ -132,15 +136,14 @@ TEST(MarkdownIngest, TablesBecomeRowsNamedByTheirHeadings) {
   FileReport report;
   report.relative_path = "summary.md";
   report.format = FileFormat::kMarkdown;
-  ASSERT_TRUE(ingest_markdown_text(
-                  "# Runs\n\nText on 2025-10-09.\n\n## Results\n\n"
-                  "| scenario | agent | tok/s | TTFT (ms) | status |\n"
-                  "|:--|:--|--:|--:|:--|\n"
-                  "| homo | collector | 88.9 | 1,120 | ok |\n"
-                  "| hetero | insight | **44.5** | 2,406 | timeout |\n\n"
-                  "```text\n| not | a | table |\n|---|---|---|\n```\n"
-                  "### Notes\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
-                  report, IngestLimits{})
+  ASSERT_TRUE(ingest_markdown_text("# Runs\n\nText on 2025-10-09.\n\n## Results\n\n"
+                                   "| scenario | agent | tok/s | TTFT (ms) | status |\n"
+                                   "|:--|:--|--:|--:|:--|\n"
+                                   "| homo | collector | 88.9 | 1,120 | ok |\n"
+                                   "| hetero | insight | **44.5** | 2,406 | timeout |\n\n"
+                                   "```text\n| not | a | table |\n|---|---|---|\n```\n"
+                                   "### Notes\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+                                   report, IngestLimits{})
                   .is_ok());
   ASSERT_EQ(report.tables.size(), 2u);  // the table inside the code fence is not data
   const DataTable& t = report.tables[0];

@@ -74,7 +74,8 @@ TEST(Profiles, AutoContextIsPromptPlusOutputRoundedUpTo256) {
   EXPECT_EQ(auto_num_ctx(1000, 256), 1280);  // 1256 -> 1280
   EXPECT_EQ(auto_num_ctx(256, 256), 512);
   EXPECT_EQ(auto_num_ctx(0, 0), 256);
-  auto p = parse_profile("name = \"a\"\n[options]\nnum_ctx = \"auto\"\nnum_predict = 128\n", "a.toml");
+  auto p =
+      parse_profile("name = \"a\"\n[options]\nnum_ctx = \"auto\"\nnum_predict = 128\n", "a.toml");
   ASSERT_TRUE(p.ok()) << p.status().to_string();
   EXPECT_TRUE(p->num_ctx_auto);
   EXPECT_FALSE(p->options.num_ctx.has_value());

@@ -7,7 +7,9 @@
 namespace chimera::agent {
 namespace {
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 class PromptsOnExampleData : public ::testing::Test {
  protected:
@@ -54,7 +56,8 @@ TEST_F(PromptsOnExampleData, AnalysisPromptCarriesFactsConfigurationAndDate) {
   EXPECT_TRUE(contains(user, "- num_ctx = 4096 [" + config_id_ + "] (sent)"));
   EXPECT_TRUE(contains(user, "- temperature: backend default (value not reported)"));
   EXPECT_TRUE(contains(user, "[" + measured_id_ + "] 12.5 tok/s (measured)"));
-  EXPECT_TRUE(contains(user, "ollama_sweep/gemma3_latest_param_sweep.csv (csv): 36 rows, 2 failed"));
+  EXPECT_TRUE(
+      contains(user, "ollama_sweep/gemma3_latest_param_sweep.csv (csv): 36 rows, 2 failed"));
   EXPECT_TRUE(contains(user, "[I1] 7 files (ingestion)")) << user.substr(0, 2000);
   EXPECT_TRUE(contains(p.messages[0].content, "English only"));
   EXPECT_TRUE(contains(p.messages[0].content, "not a number of GPUs"));
@@ -64,7 +67,8 @@ TEST_F(PromptsOnExampleData, AnalysisPromptCarriesFactsConfigurationAndDate) {
 TEST_F(PromptsOnExampleData, ReportPromptAsksForTheSevenSectionsAndIncludesTheAnalysis) {
   Prompt p = report_prompt(context_, "- gemma3 is fastest [S1]");
   const std::string& user = p.messages[1].content;
-  for (const auto& title : report_section_titles()) EXPECT_TRUE(contains(user, "## " + title + "\n")) << title;
+  for (const auto& title : report_section_titles())
+    EXPECT_TRUE(contains(user, "## " + title + "\n")) << title;
   EXPECT_TRUE(contains(user, "- gemma3 is fastest [S1]"));
   EXPECT_TRUE(contains(user, "labelled expected"));
 }

@@ -20,20 +20,20 @@ FactsTable hand_facts() {
     f.metric = metric;
     return t.add(f).id;
   };
-  add(FactKind::kMeasured, 98.94, 2, "tok/s", "decode_tps");  // M1 chimera mean
-  add(FactKind::kMeasured, 95.10, 2, "tok/s", "decode_tps");  // M2 baseline mean
-  add(FactKind::kMeasured, 1606, 0, "ms", "ttft");            // M3
-  add(FactKind::kExpected, 102.31, 2, "tok/s", "decode_tps"); // E1
-  add(FactKind::kExpected, 0.128, 3, "s", "ttft");            // E2
-  add(FactKind::kConfig, 4096, 0, "tokens", "num_ctx");       // C1
-  add(FactKind::kConfig, 0.4, 1, "", "temperature");          // C2
-  add(FactKind::kConfig, 999, 0, "layers", "num_gpu");        // C3
-  add(FactKind::kConfig, 40, 0, "", "top_k");                 // C4
-  add(FactKind::kInventory, 7, 0, "files", "files_ingested"); // I1
-  add(FactKind::kInventory, 105, 0, "rows", "rows");          // I2
+  add(FactKind::kMeasured, 98.94, 2, "tok/s", "decode_tps");    // M1 chimera mean
+  add(FactKind::kMeasured, 95.10, 2, "tok/s", "decode_tps");    // M2 baseline mean
+  add(FactKind::kMeasured, 1606, 0, "ms", "ttft");              // M3
+  add(FactKind::kExpected, 102.31, 2, "tok/s", "decode_tps");   // E1
+  add(FactKind::kExpected, 0.128, 3, "s", "ttft");              // E2
+  add(FactKind::kConfig, 4096, 0, "tokens", "num_ctx");         // C1
+  add(FactKind::kConfig, 0.4, 1, "", "temperature");            // C2
+  add(FactKind::kConfig, 999, 0, "layers", "num_gpu");          // C3
+  add(FactKind::kConfig, 40, 0, "", "top_k");                   // C4
+  add(FactKind::kInventory, 7, 0, "files", "files_ingested");   // I1
+  add(FactKind::kInventory, 105, 0, "rows", "rows");            // I2
   add(FactKind::kInventory, 4, 0, "failures", "failure_rows");  // I3
-  add(FactKind::kSummary, 77.07, 2, "tok/s", "decode_tps");   // S1 llama q4_0 mean
-  add(FactKind::kSummary, 47.33, 2, "tok/s", "decode_tps");   // S2 llama q8_0 mean
+  add(FactKind::kSummary, 77.07, 2, "tok/s", "decode_tps");     // S1 llama q4_0 mean
+  add(FactKind::kSummary, 47.33, 2, "tok/s", "decode_tps");     // S2 llama q8_0 mean
   t.dates = {"2025-10-09"};
   return t;
 }
@@ -81,7 +81,8 @@ TEST(Validator, CleanTextPasses) {
 
 TEST(Validator, AWrongNumberIsUngrounded) {
   FactsTable facts = hand_facts();
-  ValidationReport r = validate_text("Chimera reached 97.3 tok/s with a TTFT of 1.7 s.", context_for(facts));
+  ValidationReport r =
+      validate_text("Chimera reached 97.3 tok/s with a TTFT of 1.7 s.", context_for(facts));
   ASSERT_EQ(r.count(FindingKind::kUngroundedNumber), 2u) << findings_text(r);
   EXPECT_EQ(r.grounded(), 0u);
   EXPECT_DOUBLE_EQ(r.grounding_score(), 0.0);
@@ -104,11 +105,11 @@ TEST(Validator, NumGpuIsNotANumberOfGpus) {
 
 TEST(Validator, InventedDateIsFlagged) {
   FactsTable facts = hand_facts();
-  ValidationReport r =
-      validate_text("**Date:** October 26, 2023\nAlso seen: 10/26/2023 and 2023.", context_for(facts));
+  ValidationReport r = validate_text("**Date:** October 26, 2023\nAlso seen: 10/26/2023 and 2023.",
+                                     context_for(facts));
   EXPECT_EQ(r.count(FindingKind::kUngroundedDate), 3u) << findings_text(r);
-  ValidationReport ok = validate_text("Data from October 9, 2025 and 2025; today 2026-11-26.",
-                                      context_for(facts));
+  ValidationReport ok =
+      validate_text("Data from October 9, 2025 and 2025; today 2026-11-26.", context_for(facts));
   EXPECT_TRUE(ok.clean()) << findings_text(ok);
 }
 
@@ -116,8 +117,10 @@ TEST(Validator, ForeignScriptTokensAreFlagged) {
   FactsTable facts = hand_facts();
   // The Thai line from the prior system's example report, and stray Devanagari/Hangul tokens.
   ValidationReport r = validate_text(
-      "\xE0\xB8\x9E\xE0\xB8\xA5\xE0\xB8\xB4\xE0\xB8\x81\xE0\xB8\x81\xE0\xB8\xA5\xE0\xB8\xB1\xE0\xB8\x9A\n"
-      "The throughput \xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8\xE0\xA5\x8D\xE0\xA4\xA4\xE0\xA5\x87 was high "
+      "\xE0\xB8\x9E\xE0\xB8\xA5\xE0\xB8\xB4\xE0\xB8\x81\xE0\xB8\x81\xE0\xB8\xA5\xE0\xB8\xB1\xE0\xB8"
+      "\x9A\n"
+      "The throughput \xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8\xE0\xA5\x8D\xE0\xA4\xA4\xE0\xA5\x87 was "
+      "high "
       "\xEC\x95\x88\xEB\x85\x95.",
       context_for(facts));
   ASSERT_EQ(r.count(FindingKind::kForeignScript), 3u) << findings_text(r);
@@ -146,7 +149,8 @@ TEST(Validator, RepetitionLoopsAreFlagged) {
   EXPECT_EQ(find_repetition(loop).size(), 1u);
   EXPECT_EQ(find_repetition("very very very very very very very fast").size(), 1u);
   std::string lines;
-  for (int i = 0; i < 3; ++i) lines += "- Further parameter tuning is recommended here.\n- item " + std::to_string(i) + "\n";
+  for (int i = 0; i < 3; ++i)
+    lines += "- Further parameter tuning is recommended here.\n- item " + std::to_string(i) + "\n";
   EXPECT_EQ(find_repetition(lines).size(), 1u);
   EXPECT_TRUE(find_repetition(kCleanText).empty());
 }
@@ -165,7 +169,8 @@ TEST(Validator, PriorSystemReportFailsOnEveryKnownProblem) {
   // actually measured (98.94 tok/s, 1606 ms) and the configuration it really sent.
   FactsTable facts = hand_facts();
   ValidationReport r = validate_text(
-      "\xE0\xB8\x9E\xE0\xB8\xA5\xE0\xB8\xB4\xE0\xB8\x81\xE0\xB8\x81\xE0\xB8\xA5\xE0\xB8\xB1\xE0\xB8\x9A"
+      "\xE0\xB8\x9E\xE0\xB8\xA5\xE0\xB8\xB4\xE0\xB8\x81\xE0\xB8\x81\xE0\xB8\xA5\xE0\xB8\xB1\xE0\xB8"
+      "\x9A"
       "\xE0\xB8\xA1\xE0\xB8\xB2\n"
       "**Date:** October 26, 2023\n"
       "**Prepared By:** AI Assistant\n"
@@ -183,12 +188,14 @@ TEST(Validator, PriorSystemReportFailsOnEveryKnownProblem) {
 
 TEST(TextScan, IdentifiersNumberingAndReferencesAreNotClaims) {
   TextScan s = scan_text(
-      "## 2. Results\n1. gemma3:270m and llama3.1:8b-instruct-q4_0 (Q4_K_M) in TR108, p95, v0.12.3\n"
+      "## 2. Results\n1. gemma3:270m and llama3.1:8b-instruct-q4_0 (Q4_K_M) in TR108, p95, "
+      "v0.12.3\n"
       "See Section 4.3, Rank 1 and Table 1 at 14:02. It is the 3rd run; a 4B model.\n"
       "Measured: 98.9 tok/s, -3.5%, 1,606 ms, 1.5x, num_ctx=4096 and 36 rows.");
   std::vector<std::string> texts;
   for (const auto& n : s.numbers) texts.push_back(n.text);
-  EXPECT_EQ(texts, (std::vector<std::string>{"98.9 tok/s", "-3.5%", "1,606 ms", "1.5x", "4096", "36 rows"}));
+  EXPECT_EQ(texts, (std::vector<std::string>{"98.9 tok/s", "-3.5%", "1,606 ms", "1.5x", "4096",
+                                             "36 rows"}));
   EXPECT_DOUBLE_EQ(s.numbers[2].value, 1606);
   EXPECT_EQ(s.numbers[0].decimals, 1);
   ASSERT_TRUE(s.numbers[5].unit.has_value());

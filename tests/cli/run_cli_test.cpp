@@ -30,7 +30,9 @@ namespace {
 using testing::run_chimera;
 using testing::TempDir;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 std::string read(const std::string& path) {
   std::ifstream in(path);
@@ -60,8 +62,16 @@ void write_data(const std::string& dir) {
 class ServeProcess {
  public:
   ServeProcess(const std::string& model_path, const std::string& log) : log_(log) {
-    std::vector<std::string> storage = {testing::chimera_exe(), "serve", "-m", "dummy=" + model_path,
-                                        "--port", "0", "--parallel", "1", "--ctx", "8192"};
+    std::vector<std::string> storage = {testing::chimera_exe(),
+                                        "serve",
+                                        "-m",
+                                        "dummy=" + model_path,
+                                        "--port",
+                                        "0",
+                                        "--parallel",
+                                        "1",
+                                        "--ctx",
+                                        "8192"};
     std::vector<char*> argv;
     for (auto& a : storage) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -102,8 +112,8 @@ class RunCli : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     model_ = dir_->file("gemma3-tiny.gguf");
-    auto synth = run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "--vocab", "synthetic:512",
-                              "-o", model_});
+    auto synth = run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "--vocab",
+                              "synthetic:512", "-o", model_});
     ASSERT_EQ(synth.exit_code, 0) << synth.err;
     write_data(dir_->file("data"));
   }
@@ -113,9 +123,23 @@ class RunCli : public ::testing::Test {
   }
   // Flags that keep a run short: two or three pairs, small output caps, a small fact budget.
   std::vector<std::string> quick(const std::string& backend, const std::string& out, int runs = 2) {
-    return {"run", "--backend", backend, "--data", dir_->file("data"), "--out", out, "--runs", std::to_string(runs),
-            "--analysis-num-predict", "16", "--report-num-predict", "32", "--fact-budget", "1500",
-            "--db", out + "/results.db"};
+    return {"run",
+            "--backend",
+            backend,
+            "--data",
+            dir_->file("data"),
+            "--out",
+            out,
+            "--runs",
+            std::to_string(runs),
+            "--analysis-num-predict",
+            "16",
+            "--report-num-predict",
+            "32",
+            "--fact-budget",
+            "1500",
+            "--db",
+            out + "/results.db"};
   }
   static TempDir* dir_;
   static std::string model_;
@@ -134,7 +158,8 @@ TEST_F(RunCli, AgainstChimeraServeThroughTheOllamaApi) {
   EXPECT_TRUE(std::regex_search(r.out, std::regex("report call: .*decode_tps"))) << r.out;
   std::string folder = run_folder(out.path());
   ASSERT_FALSE(folder.empty());
-  for (const char* f : {"baseline_report.md", "chimera_report.md", "comparison_report.md", "report.html", "metrics.json"}) {
+  for (const char* f : {"baseline_report.md", "chimera_report.md", "comparison_report.md",
+                        "report.html", "metrics.json"}) {
     EXPECT_TRUE(std::filesystem::exists(folder + "/" + f)) << f;
   }
   std::string chimera = read(folder + "/chimera_report.md");
@@ -167,8 +192,9 @@ TEST_F(RunCli, AgainstChimeraServeThroughTheOllamaApi) {
   EXPECT_EQ(calls->size(), 10u);
 
   // report.html renders offline in headless Chromium, charts included (77: Chromium is absent).
-  std::string command = testing::source_dir() + "/scripts/check-report-html.sh " + folder + "/report.html " +
-                        out.file("shot.png") + " > " + out.file("html.log") + " 2>&1";
+  std::string command = testing::source_dir() + "/scripts/check-report-html.sh " + folder +
+                        "/report.html " + out.file("shot.png") + " > " + out.file("html.log") +
+                        " 2>&1";
   int status = std::system(command.c_str());
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   if (code != 77) {
@@ -246,7 +272,8 @@ TEST(RunCliUsage, ErrorsSayWhatToDo) {
   auto no_data = run_chimera({"run", "--data", "/nonexistent/chimera-data"});
   EXPECT_EQ(no_data.exit_code, 1);
   EXPECT_TRUE(contains(no_data.err, "--data")) << no_data.err;
-  auto no_profile = run_chimera({"run", "--data", testing::source_dir() + "/examples/data", "--chimera", "no-such-profile"});
+  auto no_profile = run_chimera(
+      {"run", "--data", testing::source_dir() + "/examples/data", "--chimera", "no-such-profile"});
   EXPECT_EQ(no_profile.exit_code, 1);
   EXPECT_TRUE(contains(no_profile.err, "no profile named 'no-such-profile'")) << no_profile.err;
 }

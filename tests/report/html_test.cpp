@@ -14,9 +14,10 @@ bool contains(const std::string& haystack, const std::string& needle) {
 }
 
 TEST(MarkdownToHtml, HeadingsGetStableUniqueIds) {
-  std::string html = markdown_to_html("# Executive Summary\n\n## Key Findings ##\n\n## Key Findings\n",
-                                      "chimera-");
-  EXPECT_TRUE(contains(html, "<h1 id=\"chimera-executive-summary\">Executive Summary</h1>")) << html;
+  std::string html = markdown_to_html(
+      "# Executive Summary\n\n## Key Findings ##\n\n## Key Findings\n", "chimera-");
+  EXPECT_TRUE(contains(html, "<h1 id=\"chimera-executive-summary\">Executive Summary</h1>"))
+      << html;
   EXPECT_TRUE(contains(html, "<h2 id=\"chimera-key-findings\">Key Findings</h2>")) << html;
   EXPECT_TRUE(contains(html, "<h2 id=\"chimera-key-findings-2\">Key Findings</h2>")) << html;
 }
@@ -63,21 +64,24 @@ TEST(MarkdownToHtml, LinksAndImagesNeverPointOutside) {
       "[below](#appendix).");
   EXPECT_FALSE(contains(html, "href=\"http"));
   EXPECT_FALSE(contains(html, "src="));
-  EXPECT_TRUE(contains(html, "the docs <span class=\"url\">(https://example.com/x)</span>")) << html;
+  EXPECT_TRUE(contains(html, "the docs <span class=\"url\">(https://example.com/x)</span>"))
+      << html;
   EXPECT_TRUE(contains(html, "[image: chart]")) << html;
   EXPECT_TRUE(contains(html, "<a href=\"#appendix\">below</a>")) << html;
 }
 
 TEST(MarkdownToHtml, CodeIsEscapedVerbatim) {
   std::string html = markdown_to_html("```toml\n[options]\nnum_ctx = <4096>\n```\nuse `a<b`\n");
-  EXPECT_TRUE(contains(html, "<pre><code>[options]\nnum_ctx = &lt;4096&gt;\n</code></pre>")) << html;
+  EXPECT_TRUE(contains(html, "<pre><code>[options]\nnum_ctx = &lt;4096&gt;\n</code></pre>"))
+      << html;
   EXPECT_TRUE(contains(html, "<code>a&lt;b</code>")) << html;
 }
 
 TEST(MarkdownToHtml, ParagraphsRulesQuotesAndHardBreaks) {
   std::string html =
       markdown_to_html("**Date:** 2026-11-26  \n**Model:** gemma3\n\n---\n\n> note\n> more\n");
-  EXPECT_TRUE(contains(html, "<p><strong>Date:</strong> 2026-11-26<br>\n<strong>Model:</strong> gemma3</p>"))
+  EXPECT_TRUE(contains(
+      html, "<p><strong>Date:</strong> 2026-11-26<br>\n<strong>Model:</strong> gemma3</p>"))
       << html;
   EXPECT_TRUE(contains(html, "<hr>")) << html;
   EXPECT_TRUE(contains(html, "<blockquote>\n<p>note\nmore</p>\n</blockquote>")) << html;

@@ -15,10 +15,10 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 TEST(DisplayWidth, CountsWhatAMonospaceViewerShows) {
   EXPECT_EQ(display_width("tok/s"), 5u);
-  EXPECT_EQ(display_width("caf\xC3\xA9"), 4u);           // é precomposed
-  EXPECT_EQ(display_width("cafe\xCC\x81"), 4u);          // e + combining acute
+  EXPECT_EQ(display_width("caf\xC3\xA9"), 4u);               // é precomposed
+  EXPECT_EQ(display_width("cafe\xCC\x81"), 4u);              // e + combining acute
   EXPECT_EQ(display_width("\xE6\x97\xA5\xE6\x9C\xAC"), 4u);  // 日本: two wide characters
-  EXPECT_EQ(display_width("\xFF"), 1u);                  // invalid byte still takes a column
+  EXPECT_EQ(display_width("\xFF"), 1u);                      // invalid byte still takes a column
 }
 
 TEST(MarkdownTable, ColumnsAreAlignedAndNumbersRightAligned) {

@@ -143,7 +143,8 @@ TEST(SvgChart, TextIsEscaped) {
 }
 
 TEST(SvgChart, OutputIsDeterministic) {
-  EXPECT_EQ(render_svg_chart(two_arms(ChartKind::kLine)), render_svg_chart(two_arms(ChartKind::kLine)));
+  EXPECT_EQ(render_svg_chart(two_arms(ChartKind::kLine)),
+            render_svg_chart(two_arms(ChartKind::kLine)));
 }
 
 TEST(SvgChart, NoDataStillRendersAValidDocument) {
