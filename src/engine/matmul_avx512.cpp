@@ -88,7 +88,7 @@ void convert_group32(const float* x, void* out, int64_t cols) {
     __m512i q[8];
     #pragma GCC unroll 4
     for (int b = 0; b < 4; ++b) {
-      const __m512 idb = _mm512_shuffle_f32x4(id, id, b * 0x55);  // lane b everywhere
+      const __m512 idb = _mm512_permutexvar_ps(_mm512_set1_epi32(4 * b), id);  // lane b everywhere
       q[2 * b] = _mm512_cvtps_epi32(_mm512_mul_ps(v[2 * b], idb));  // round to nearest even
       q[2 * b + 1] = _mm512_cvtps_epi32(_mm512_mul_ps(v[2 * b + 1], idb));
     }

@@ -2,11 +2,15 @@
 // The exp is Cephes' single-precision polynomial with AVX-512's exact power-of-two scaling (vscalefps).
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsic headers as uninitialized
 // (a known false positive); silence it for the header only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
 
 #include "engine/ops_simd.h"
 
