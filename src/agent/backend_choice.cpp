@@ -134,8 +134,9 @@ Result<BackendChoice> choose_backend(std::string_view requested, const std::stri
                                        stored.size()));
   }
 
-  // 3. Dummy weights: real shapes and real timings, meaningless text.
-  if (!probes.dummy_model) {
+  // 3. Dummy weights: real shapes and real timings, meaningless text. Not when a model was named:
+  // a gemma3 stand-in for it would measure something else.
+  if (!probes.dummy_model || !model.empty()) {
     return make_error(ErrorCode::kNotFound,
                       "no backend: {}; start Ollama with a gemma3 model, or pass --backend "
                       "embedded:PATH.gguf",

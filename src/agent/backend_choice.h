@@ -1,7 +1,8 @@
 // Which backend the main job talks to (`--backend auto`, the default):
 //   1. an Ollama server at $OLLAMA_HOST (or 127.0.0.1:11434) that answers and has the model;
 //   2. else a GGUF from the local Ollama store, run by the embedded engine (gemma3 first);
-//   3. else a gemma3-shaped dummy-weight model synthesized once into the cache directory.
+//   3. else a gemma3-shaped dummy-weight model synthesized once into the cache directory (unless a
+//      model was named with --model: then it is an error).
 // Every step tried is recorded, so the run can print which was chosen and why.
 #pragma once
 
