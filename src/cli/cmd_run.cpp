@@ -102,7 +102,11 @@ std::optional<int> local_port(const std::string& spec_text) {
 std::string model_label(llm::Backend& backend, const agent::BackendChoice& choice) {
   if (!choice.model.empty()) return choice.model;
   auto description = backend.describe("");
-  if (description.ok() && !description->entry.name.empty()) return description->entry.name;
+  if (description.ok() && !description->entry.name.empty()) {
+    const std::string& name = description->entry.name;  // a GGUF path for the embedded engine
+    return name.find('/') == std::string::npos ? name
+                                               : std::filesystem::path(name).filename().string();
+  }
   std::string spec = choice.spec;
   if (starts_with(spec, "embedded:"))
     return std::filesystem::path(spec.substr(9)).filename().string();
