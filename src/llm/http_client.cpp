@@ -201,7 +201,8 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &impl);
     if (method == "POST") {
       curl_easy_setopt(easy, CURLOPT_POST, 1L);
-      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
+      // Never a null pointer: libcurl would then read the body from stdin.
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
       curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     }
 
