@@ -35,6 +35,7 @@ struct BenchArgs {
   int64_t timeout_s = 600;
   std::map<std::string, std::string> option_values;  // Ollama name -> flag text
   std::map<std::string, CLI::Option*> option_flags;
+  CLI::Option* vs_flag = nullptr;
 };
 
 // Ollama's option names as kebab-case flags (ARCHITECTURE.md, "Command-line surface").
@@ -144,8 +145,8 @@ Result<lab::BenchPlan> build_plan(const BenchArgs& a, const llm::BackendSpec& sp
     if (!s.is_ok()) return usage(fmt::format("{}: {}", flag->get_name(), s.message()));
   }
   if (!a.stop.empty()) plan.arm_a.stop = a.stop;
-  if (!a.vs.empty()) {
-    auto vs = llm::Options::parse(a.vs);
+  if (a.vs_flag != nullptr && a.vs_flag->count() > 0) {  // --vs "" is an A/A run
+    auto vs = a.vs.empty() ? Result<llm::Options>(llm::Options{}) : llm::Options::parse(a.vs);
     if (!vs.ok()) return usage(fmt::format("--vs \"{}\": {}", a.vs, vs.status().message()));
     plan.vs = *vs;
   }
@@ -281,8 +282,10 @@ void register_bench(CLI::App& app) {
         sub->add_option(flag, args->option_values[name], fmt::format("Ollama option {}", name));
   }
   sub->add_option("--stop", args->stop, "stop string (repeatable)");
-  sub->add_option("--vs", args->vs,
-                  "second arm for an A/B run: \"temperature=0.2,num_ctx=1024\" (Ollama names)");
+  args->vs_flag = sub->add_option(
+      "--vs", args->vs,
+      "second arm for an A/B run: \"temperature=0.2,num_ctx=1024\" (Ollama names); --vs \"\" runs "
+      "an A/A check of the noise floor");
   sub->add_option("--concurrency", args->concurrency,
                   "closed-loop load: workers in flight, or a list to sweep (1,2,4,8); servers only");
   sub->add_option("--rate", args->rate, "open-loop load: Poisson arrivals per second (list allowed)");

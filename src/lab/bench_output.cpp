@@ -80,8 +80,8 @@ std::string header_block(const BenchHeader& h, const ConsoleStyle& style) {
   auto row = [&](std::string_view key, const std::string& value) {
     out += fmt::format("  {:<9} {}\n", key, value);
   };
-  row("model", h.model.empty() ? "(the backend's)" : h.model +
-          (h.synthetic ? "  [dummy weights: timings real, text meaningless]" : ""));
+  row("model", (h.model.empty() ? "(the backend's own)" : h.model) +
+                   (h.synthetic ? "  [dummy weights: timings real, text meaningless]" : ""));
   row("backend", h.backend_name + (h.backend_version.empty() ? "" : " (server " + h.backend_version + ")"));
   std::string prompts = fmt::format("{} prompt{}", h.prompts.size(), h.prompts.size() == 1 ? "" : "s");
   if (!h.prompts.empty()) prompts += fmt::format(" (first: {})", quote_preview(h.prompts[0], 48));
@@ -106,27 +106,30 @@ std::string header_block(const BenchHeader& h, const ConsoleStyle& style) {
   row("ignore_eos", h.ignore_eos ? "yes (every call generates num_predict tokens)"
                                  : "no (a call may stop early at end-of-sequence)");
   if (h.started_unix_ms > 0) row("started", iso_timestamp_utc(h.started_unix_ms));
-  // Options: the ones any arm sends, with where each value came from.
+  // Options: the ones any arm sends, and defaults a backend reported, with where each came from.
   std::vector<std::string> header = {"option"};
   for (const ArmSpec& arm : h.arms) header.push_back(arm.label);
   TextTable options(header, "");
   bool any = false;
   if (!h.arms.empty()) {
     for (size_t i = 0; i < h.arms[0].lines.size(); ++i) {
-      bool sent = false;
-      for (const ArmSpec& arm : h.arms) sent = sent || (i < arm.lines.size() && arm.lines[i].source != "backend default");
-      if (!sent) continue;
+      bool shown = false;
+      for (const ArmSpec& arm : h.arms) {
+        shown = shown || (i < arm.lines.size() && arm.lines[i].value != "-");
+      }
+      if (!shown) continue;
       any = true;
       std::vector<std::string> cells = {h.arms[0].lines[i].name};
       for (const ArmSpec& arm : h.arms) {
         const OptionLine& l = arm.lines[i];
-        cells.push_back(l.source == "backend default" ? "backend default"
-                                                      : fmt::format("{}  {}", l.value, l.source));
+        cells.push_back(l.value == "-" ? l.source : fmt::format("{}  {}", l.value, l.source));
       }
       options.add(cells);
     }
   }
-  out += "  options   " + std::string(any ? "(every other option: backend default)\n" : "all backend defaults\n");
+  out += "  options   " +
+         std::string(any ? "(any option not listed: backend default, value not reported)\n"
+                         : "all backend defaults\n");
   if (any) out += options.render("            ");
   for (const std::string& w : h.warnings) out += fmt::format("  warning: {}\n", w);
   return out;

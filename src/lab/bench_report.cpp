@@ -8,6 +8,7 @@
 
 #include "lab/record_json.h"
 #include "util/clock.h"
+#include "util/strings.h"
 
 namespace chimera::lab {
 namespace {
@@ -145,6 +146,34 @@ json option_lines_to_json(const std::vector<OptionLine>& lines) {
   return out;
 }
 
+// Options the run did not send are "backend default"; where a call reported what was in force (the
+// model's own parameters, say), the header shows that value and where it came from.
+void fill_applied_defaults(BenchHeader& header, const std::vector<MeasuredCall>& calls) {
+  for (ArmSpec& arm : header.arms) {
+    const llm::CallRecord* first_ok = nullptr;
+    for (const MeasuredCall& c : calls) {
+      if (c.meta.arm == arm.label && c.record.ok) {
+        first_ok = &c.record;
+        break;
+      }
+    }
+    if (first_ok == nullptr) continue;
+    std::map<std::string, std::string> applied;
+    for (auto& [name, value] : first_ok->options_applied.items()) applied[name] = value;
+    for (OptionLine& line : arm.lines) {
+      if (line.source != "backend default") continue;
+      auto value = applied.find(line.name);
+      auto source = first_ok->option_sources.find(line.name);
+      if (value == applied.end() || source == first_ok->option_sources.end()) continue;
+      if (source->second == llm::kOptionSent) continue;  // not sent by us: a backend's echo
+      // Floats the engine keeps in single precision read back as 0.800000011920929: show 0.8.
+      auto number = parse_double(value->second);
+      line.value = number ? fmt::format("{:.6g}", *number) : value->second;
+      line.source = source->second;  // "model default", "backend default"
+    }
+  }
+}
+
 }  // namespace
 
 std::string format_p_value(double p) {
@@ -198,6 +227,15 @@ BenchReport analyze(const BenchHeader& header, const std::vector<MeasuredCall>& 
   report.alpha = 1.0 - options.level;
   for (const MeasuredCall& c : calls) {
     if (c.record.synthetic_model) report.header.synthetic = true;
+  }
+  fill_applied_defaults(report.header, calls);
+  if (report.header.model.empty()) {  // a backend with one model (embedded): name it from a call
+    for (const MeasuredCall& c : calls) {
+      if (!c.record.model.empty()) {
+        report.header.model = c.record.model;
+        break;
+      }
+    }
   }
   std::vector<std::string> labels;
   for (const ArmSpec& arm : header.arms) labels.push_back(arm.label);

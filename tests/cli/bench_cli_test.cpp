@@ -174,7 +174,8 @@ TEST(BenchCli, AbRunAgainstAServerInterleavesPairsAndPrintsTheVerdict) {
   for (const char* part : {"arm A: 6 measured calls, 6 ok, 0 failed", "arm B:", "ttft_ms",
                            "decode_tps", "mean ± sd", "provenance", "A/B comparison",
                            "B = A with temperature=0.2", "verdict", "(server 0.0.0-fake)",
-                           "num_ctx", "2048  sent (flag)", "0.2  sent (--vs)", "session 1 in"}) {
+                           "num_ctx", "2048  sent (flag)", "0.2  sent (--vs)", "session 1 in",
+                           "0.8  model default"}) {
     EXPECT_TRUE(contains(r.out, part)) << "missing '" << part << "' in\n" << r.out;
   }
   // What the server received: warm-up pair, then AB BA AB BA AB BA; one seed per pair.
@@ -232,6 +233,44 @@ TEST(BenchCli, ConcurrencySweepReportsThroughputPerLevel) {
   EXPECT_TRUE(contains(r.out, "concurrency 1")) << r.out;
   EXPECT_TRUE(contains(r.out, "concurrency 2")) << r.out;
   EXPECT_EQ(server.bodies().size(), 1u + 4 + 4);
+}
+
+// Acceptance for the bench issue: an A/B run on the embedded engine with a dummy-weight model prints
+// the per-arm tables, the comparison and a verdict, and says the figures are synthetic.
+TEST(BenchCli, EmbeddedAbRunPrintsTablesAndVerdict) {
+  TempDir dir;
+  std::string model = dir.file("tiny.gguf");
+  auto synth = run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "-o", model});
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  auto r = run_chimera({"bench", "-b", "embedded:" + model, "--runs", "5", "--vs", "temperature=0.2",
+                        "--num-predict", "16", "--db", dir.file("results.db"), "--no-gpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  for (const char* part :
+       {"[dummy weights: timings real, text meaningless]", "arm A: 5 measured calls, 5 ok, 0 failed",
+        "arm B: 5 measured calls, 5 ok, 0 failed", "ttft_ms", "decode_tps", "itl_ms", "synthetic",
+        "A/B comparison, B - A (B = A with temperature=0.2)", "verdict", "Holm p", "Hedges g",
+        "ignore_eos yes", "0.2  sent (--vs)", "16  sent (flag)"}) {
+    EXPECT_TRUE(contains(r.out, part)) << "missing '" << part << "' in\n" << r.out;
+  }
+  // A verdict line for the headline metrics, whichever way the numbers fell.
+  for (const char* metric : {"ttft_ms", "decode_tps"}) {
+    bool verdict = contains(r.out, std::string("no significant difference in ") + metric) ||
+                   contains(r.out, std::string("B's ") + metric + " is ");
+    EXPECT_TRUE(verdict) << metric << "\n" << r.out;
+  }
+  // Every figure of a dummy-weight model is tagged synthetic, never measured.
+  EXPECT_FALSE(contains(r.out, " measured    ")) << r.out;
+
+  // --vs "" compares the configuration with itself: an A/A check of the noise floor.
+  auto aa = run_chimera({"bench", "-b", "embedded:" + model, "--runs", "3", "--vs", "",
+                         "--num-predict", "8", "--no-store", "--no-hwmon", "--json"});
+  ASSERT_EQ(aa.exit_code, 0) << aa.err;
+  auto j = nlohmann::json::parse(aa.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  ASSERT_EQ(j["header"]["arms"].size(), 2u);
+  EXPECT_EQ(j["header"]["arms"][0]["options"], j["header"]["arms"][1]["options"]);
+  EXPECT_EQ(j["calls"].size(), 2u * (3 + 1));
+  EXPECT_EQ(j["summary"]["arms"][0]["metrics"]["decode_tps"]["provenance"], "synthetic");
 }
 
 // Starts chimera without waiting for it.
