@@ -1,6 +1,6 @@
-// Micro-benchmarks of the engine parts around the matmuls: the attention kernels (reference, portable,
-// dispatched) at decode and prefill shapes of Gemma 3 1B, the sampler over a 262144-token vocabulary,
-// and a decode step of a small synthesized model. Whole-model pp/tg figures come from
+// Micro-benchmarks of the engine parts around the matmuls: the attention kernels (reference,
+// portable, dispatched) at decode and prefill shapes of Gemma 3 1B, the sampler over a 262144-token
+// vocabulary, and a decode step of a small synthesized model. Whole-model pp/tg figures come from
 // `chimera bench engine`.
 #include <benchmark/benchmark.h>
 
@@ -16,7 +16,8 @@
 namespace chimera::engine {
 namespace {
 
-// One (layer, sequence, KV head) of an F16 cache holding n_keys positions, and a GQA group of queries.
+// One (layer, sequence, KV head) of an F16 cache holding n_keys positions, and a GQA group of
+// queries.
 struct AttentionSetup {
   AttentionSetup(int head_dim, int n_q, int64_t n_keys) : out(static_cast<size_t>(n_q * head_dim)) {
     std::mt19937 rng(7);
@@ -27,9 +28,11 @@ struct AttentionSetup {
     std::vector<float> row(static_cast<size_t>(head_dim));
     for (int64_t i = 0; i < n_keys; ++i) {
       for (auto& x : row) x = normal(rng);
-      quantize_row(GgmlType::kF16, row.data(), k.data() + static_cast<size_t>(i) * row_bytes, head_dim);
+      quantize_row(GgmlType::kF16, row.data(), k.data() + static_cast<size_t>(i) * row_bytes,
+                   head_dim);
       for (auto& x : row) x = normal(rng);
-      quantize_row(GgmlType::kF16, row.data(), v.data() + static_cast<size_t>(i) * row_bytes, head_dim);
+      quantize_row(GgmlType::kF16, row.data(), v.data() + static_cast<size_t>(i) * row_bytes,
+                   head_dim);
     }
     q.resize(static_cast<size_t>(n_q * head_dim));
     for (auto& x : q) x = normal(rng) / 16.0f;
@@ -50,13 +53,21 @@ void BM_Attention(benchmark::State& state) {
     Kernel(s.view, s.query);
     benchmark::DoNotOptimize(s.out.data());
   }
-  state.counters["keys/s"] = benchmark::Counter(static_cast<double>(state.range(1) * state.range(0)),
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["keys/s"] =
+      benchmark::Counter(static_cast<double>(state.range(1) * state.range(0)),
+                         benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Attention<attention_reference>)->Args({4, 512})->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Attention<detail::attention_portable>)->Args({1, 512})->Args({4, 512})->Args({4, 4096})
+BENCHMARK(BM_Attention<detail::attention_portable>)
+    ->Args({1, 512})
+    ->Args({4, 512})
+    ->Args({4, 4096})
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Attention<attention>)->Args({1, 512})->Args({4, 512})->Args({4, 4096})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Attention<attention>)
+    ->Args({1, 512})
+    ->Args({4, 512})
+    ->Args({4, 4096})
+    ->Unit(benchmark::kMicrosecond);
 
 // Prefill tile: 4 consecutive tokens x 4 heads (16 rows) against the same keys.
 void BM_AttentionTile(benchmark::State& state) {
@@ -64,7 +75,8 @@ void BM_AttentionTile(benchmark::State& state) {
   AttentionSetup s(256, 4 * n_tokens, state.range(0) + n_tokens);
   std::vector<int64_t> first(n_tokens, 0), last(n_tokens);
   for (int t = 0; t < n_tokens; ++t) last[static_cast<size_t>(t)] = state.range(0) + t;
-  AttentionTile tile{s.q.data(), n_tokens, 4, 4 * 256, 256, first.data(), last.data(), s.out.data(), 4 * 256};
+  AttentionTile tile{s.q.data(),  n_tokens,     4,      4 * 256, 256, first.data(),
+                     last.data(), s.out.data(), 4 * 256};
   for (auto _ : state) {
     attention_tile(s.view, tile);
     benchmark::DoNotOptimize(s.out.data());
@@ -102,7 +114,8 @@ void BM_DecodeStepSmallGemma(benchmark::State& state) {
     o.n_layers = 4;
     o.type = SynthFileType::kQ8_0;
     o.vocab = "synthetic:4096";
-    std::string p = (std::filesystem::temp_directory_path() / "chimera_engine_bench_gemma3.gguf").string();
+    std::string p =
+        (std::filesystem::temp_directory_path() / "chimera_engine_bench_gemma3.gguf").string();
     if (!std::filesystem::exists(p)) (void)synthesize_model(o, p);
     return p;
   }();

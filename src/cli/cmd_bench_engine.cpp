@@ -1,6 +1,6 @@
 // chimera bench engine: llama-bench's pp/tg tests on the embedded engine (mean ± sd tok/s over -r
-// repetitions after a warm-up), with self-describing rows, this machine's measured read bandwidth, the
-// decode roofline it implies for the model and the share of it reached, and peak RSS.
+// repetitions after a warm-up), with self-describing rows, this machine's measured read bandwidth,
+// the decode roofline it implies for the model and the share of it reached, and peak RSS.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -49,13 +49,16 @@ struct Row {
   std::string test_time;
 };
 
-Result<std::vector<int>> parse_list(const std::string& flag, const std::string& text, int min_value) {
+Result<std::vector<int>> parse_list(const std::string& flag, const std::string& text,
+                                    int min_value) {
   std::vector<int> out;
   for (const std::string& part : split(text, ',')) {
     auto v = parse_int(trim(part));
     if (!v || *v < min_value || *v > 1'000'000) {
-      return make_error(ErrorCode::kInvalidArgument, "{}: '{}' is not a number >= {}; give a comma list "
-                        "such as 1,2", flag, part, min_value);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "{}: '{}' is not a number >= {}; give a comma list "
+                        "such as 1,2",
+                        flag, part, min_value);
     }
     out.push_back(static_cast<int>(*v));
   }
@@ -79,8 +82,9 @@ std::pair<double, double> mean_sd(const std::vector<T>& v) {
   return {mean, sd};
 }
 
-// Bytes a decode step reads on average over tg positions 0..n_gen-1: the weights (model info) plus the
-// F16 K and V rows attended (sliding layers cap them at their window), engine-reference.md §6.1.
+// Bytes a decode step reads on average over tg positions 0..n_gen-1: the weights (model info) plus
+// the F16 K and V rows attended (sliding layers cap them at their window), engine-reference.md
+// §6.1.
 double decode_bytes_per_token(const engine::Model& model, int n_gen) {
   const engine::ModelConfig& c = model.config();
   double kv = 0.0;
@@ -96,11 +100,13 @@ double decode_bytes_per_token(const engine::Model& model, int n_gen) {
 class Runner {
  public:
   Runner(std::shared_ptr<const engine::Model> model, std::unique_ptr<engine::Context> context)
-      : model_(std::move(model)), context_(std::move(context)),
+      : model_(std::move(model)),
+        context_(std::move(context)),
         logits_(static_cast<size_t>(model_->config().n_vocab)) {
     std::mt19937 rng(1234);
     tokens_.resize(static_cast<size_t>(context_->options().n_ctx_per_seq));
-    for (auto& t : tokens_) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(model_->config().n_vocab));
+    for (auto& t : tokens_)
+      t = static_cast<int32_t>(rng() % static_cast<uint32_t>(model_->config().n_vocab));
   }
 
   // A prompt of n tokens in num_batch chunks, logits for the last only (as llama-bench's pp test).
@@ -124,7 +130,8 @@ class Runner {
     Stopwatch watch;
     for (int p = 0; p < n; ++p) {
       engine::BatchToken t{tokens_[static_cast<size_t>(p)], 0, p, true};
-      CHIMERA_RETURN_IF_ERROR(context_->decode(std::span<const engine::BatchToken>(&t, 1), logits_.data()));
+      CHIMERA_RETURN_IF_ERROR(
+          context_->decode(std::span<const engine::BatchToken>(&t, 1), logits_.data()));
     }
     return watch.elapsed_ns();
   }
@@ -185,38 +192,48 @@ nlohmann::json row_json(const Row& r, const engine::Model& model, const BenchEng
       {"repetitions", static_cast<int>(r.samples_ns.size())},
   };
   j["roofline_tps"] = r.roofline_tps ? nlohmann::json(*r.roofline_tps) : nlohmann::json(nullptr);
-  j["roofline_pct"] = r.roofline_tps ? nlohmann::json(100.0 * r.avg_ts / *r.roofline_tps) : nlohmann::json(nullptr);
+  j["roofline_pct"] =
+      r.roofline_tps ? nlohmann::json(100.0 * r.avg_ts / *r.roofline_tps) : nlohmann::json(nullptr);
   return j;
 }
 
 void print_markdown(const std::vector<Row>& rows, const engine::Model& model, std::FILE* out) {
   const engine::ModelInfo& info = model.info();
   const std::string kernel(engine::kernel_path_name(engine::active_kernel_path()));
-  std::fprintf(out, "| model | size | params | backend | threads | test | t/s | roofline t/s | %% of roofline |\n");
-  std::fprintf(out, "| ----- | ---: | -----: | ------- | ------: | ---: | --: | -----------: | ------------: |\n");
+  std::fprintf(out,
+               "| model | size | params | backend | threads | test | t/s | roofline t/s | %% of "
+               "roofline |\n");
+  std::fprintf(out,
+               "| ----- | ---: | -----: | ------- | ------: | ---: | --: | -----------: | "
+               "------------: |\n");
   for (const Row& r : rows) {
     std::string roof = r.roofline_tps ? fmt::format("{:.2f}", *r.roofline_tps) : "";
-    std::string pct = r.roofline_tps ? fmt::format("{:.1f} %", 100.0 * r.avg_ts / *r.roofline_tps) : "";
-    std::fprintf(out, "| %s | %s | %s | CPU (%s) | %d | %s | %.2f ± %.2f | %s | %s |\n", model_type(info).c_str(),
-                 format_bytes_binary(info.weight_bytes).c_str(), format_count(info.n_params).c_str(),
-                 kernel.c_str(), r.threads, r.test.c_str(), r.avg_ts, r.stddev_ts, roof.c_str(), pct.c_str());
+    std::string pct =
+        r.roofline_tps ? fmt::format("{:.1f} %", 100.0 * r.avg_ts / *r.roofline_tps) : "";
+    std::fprintf(out, "| %s | %s | %s | CPU (%s) | %d | %s | %.2f ± %.2f | %s | %s |\n",
+                 model_type(info).c_str(), format_bytes_binary(info.weight_bytes).c_str(),
+                 format_count(info.n_params).c_str(), kernel.c_str(), r.threads, r.test.c_str(),
+                 r.avg_ts, r.stddev_ts, roof.c_str(), pct.c_str());
   }
   const BuildInfo& build = build_info();
-  std::fprintf(out, "\nbuild: %s (%s, %s) | CPU: %s (%s) | kernel path: %s\n", build.git_commit.c_str(),
-               build.build_type.c_str(), build.compiler.c_str(), cpu_model_name().c_str(),
-               cpu_feature_string().c_str(), kernel.c_str());
+  std::fprintf(out, "\nbuild: %s (%s, %s) | CPU: %s (%s) | kernel path: %s\n",
+               build.git_commit.c_str(), build.build_type.c_str(), build.compiler.c_str(),
+               cpu_model_name().c_str(), cpu_feature_string().c_str(), kernel.c_str());
   std::string bw;
   int last_threads = -1;
   for (const Row& r : rows) {
     if (r.threads == last_threads) continue;
     last_threads = r.threads;
-    bw += fmt::format("{}{} thread{} {:.1f} GB/s", bw.empty() ? "" : ", ", r.threads, r.threads == 1 ? "" : "s",
-                      r.mem_bw_gbs);
+    bw += fmt::format("{}{} thread{} {:.1f} GB/s", bw.empty() ? "" : ", ", r.threads,
+                      r.threads == 1 ? "" : "s", r.mem_bw_gbs);
   }
   std::fprintf(out, "memory read bandwidth (measured): %s\n", bw.c_str());
-  std::fprintf(out, "peak RSS (measured): %s\n",
-               format_bytes_binary(static_cast<uint64_t>(rows.empty() ? 0 : rows.back().peak_rss_bytes)).c_str());
-  std::fprintf(out, "provenance: t/s %s, mean ± sd over repetitions after a warm-up; roofline derived = "
+  std::fprintf(
+      out, "peak RSS (measured): %s\n",
+      format_bytes_binary(static_cast<uint64_t>(rows.empty() ? 0 : rows.back().peak_rss_bytes))
+          .c_str());
+  std::fprintf(out,
+               "provenance: t/s %s, mean ± sd over repetitions after a warm-up; roofline derived = "
                "bandwidth / (weights read per token %s + F16 KV attended)\n",
                info.synthetic ? "synthetic (dummy weights: timings real)" : "measured",
                format_bytes(info.decode_bytes_per_token).c_str());
@@ -227,10 +244,14 @@ int run_bench_engine(const BenchEngineArgs& args) {
   if (!prompts.ok()) return report_error(prompts.status());
   auto gens = parse_list("-n/--n-gen", args.gens, 0);
   if (!gens.ok()) return report_error(gens.status());
-  auto threads = parse_list("-t/--threads", args.threads.empty() ? std::to_string(physical_core_count()) : args.threads, 1);
+  auto threads =
+      parse_list("-t/--threads",
+                 args.threads.empty() ? std::to_string(physical_core_count()) : args.threads, 1);
   if (!threads.ok()) return report_error(threads.status());
-  if (args.repetitions < 1) return report_error(Status(ErrorCode::kInvalidArgument, "-r/--repetitions must be >= 1"));
-  if (args.num_batch < 1) return report_error(Status(ErrorCode::kInvalidArgument, "-b/--num-batch must be >= 1"));
+  if (args.repetitions < 1)
+    return report_error(Status(ErrorCode::kInvalidArgument, "-r/--repetitions must be >= 1"));
+  if (args.num_batch < 1)
+    return report_error(Status(ErrorCode::kInvalidArgument, "-b/--num-batch must be >= 1"));
 
   engine::ModelStore store;
   auto path = engine::resolve_model_path(args.model, store);
@@ -238,8 +259,10 @@ int run_bench_engine(const BenchEngineArgs& args) {
   auto model = engine::Model::load(*path);
   if (!model.ok()) return report_error(model.status());
   if ((*model)->info().synthetic) {
-    std::fprintf(stderr, "chimera: %s has dummy weights (synthetic): timings are real, text would be "
-                 "meaningless\n", args.model.c_str());
+    std::fprintf(stderr,
+                 "chimera: %s has dummy weights (synthetic): timings are real, text would be "
+                 "meaningless\n",
+                 args.model.c_str());
   }
   int max_prompt = 0, max_gen = 0, n_tests = 0;
   for (int p : *prompts) {
@@ -251,18 +274,12 @@ int run_bench_engine(const BenchEngineArgs& args) {
     n_tests += n > 0;
   }
   const int runs_per_test = args.repetitions + (args.no_warmup ? 0 : 1);
-  term::ProgressBar progress("bench engine", static_cast<int64_t>(threads->size()) * n_tests * runs_per_test);
+  term::ProgressBar progress("bench engine",
+                             static_cast<int64_t>(threads->size()) * n_tests * runs_per_test);
   int64_t done = 0;
 
   std::vector<Row> rows;
   for (int t : *threads) {
-    double bandwidth = 0.0;
-    {
-      engine::ThreadPool pool(t);
-      auto bw = engine::measure_read_bandwidth(pool);
-      if (!bw.ok()) return report_error(bw.status());
-      bandwidth = bw->best_gb_per_s;
-    }
     engine::ContextOptions options;
     options.n_ctx_per_seq = std::max(1, std::max(max_prompt, max_gen));
     options.n_batch = args.num_batch;
@@ -277,7 +294,6 @@ int run_bench_engine(const BenchEngineArgs& args) {
       row.n_gen = is_prompt ? 0 : n;
       row.threads = t;
       row.test_time = iso_timestamp_utc(unix_time_ms());
-      row.mem_bw_gbs = bandwidth;
       for (int rep = -1; rep < args.repetitions; ++rep) {
         if (rep < 0 && args.no_warmup) continue;
         auto ns = is_prompt ? runner.prompt(n) : runner.generate(n);
@@ -289,7 +305,6 @@ int run_bench_engine(const BenchEngineArgs& args) {
       }
       std::tie(row.avg_ns, row.stddev_ns) = mean_sd(row.samples_ns);
       std::tie(row.avg_ts, row.stddev_ts) = mean_sd(row.samples_ts);
-      if (!is_prompt) row.roofline_tps = bandwidth * 1e9 / decode_bytes_per_token(**model, n);
       row.peak_rss_bytes = peak_rss_bytes();
       rows.push_back(std::move(row));
       return Status::ok();
@@ -306,6 +321,18 @@ int run_bench_engine(const BenchEngineArgs& args) {
     }
   }
   progress.finish();
+  // Bandwidth last: its 512 MiB buffer would otherwise count in the engine's peak RSS.
+  for (int t : *threads) {
+    engine::ThreadPool pool(t);
+    auto bw = engine::measure_read_bandwidth(pool);
+    if (!bw.ok()) return report_error(bw.status());
+    for (Row& row : rows) {
+      if (row.threads != t) continue;
+      row.mem_bw_gbs = bw->best_gb_per_s;
+      if (row.n_gen > 0)
+        row.roofline_tps = bw->best_gb_per_s * 1e9 / decode_bytes_per_token(**model, row.n_gen);
+    }
+  }
   if (args.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const Row& r : rows) out.push_back(row_json(r, **model, args));
@@ -320,18 +347,24 @@ int run_bench_engine(const BenchEngineArgs& args) {
 
 void register_bench_engine(CLI::App& bench) {
   auto args = std::make_shared<BenchEngineArgs>();
-  auto* sub = bench.add_subcommand("engine", "llama-bench style pp/tg throughput of the embedded engine, with "
-                                             "the decode roofline of this machine");
+  auto* sub =
+      bench.add_subcommand("engine",
+                           "llama-bench style pp/tg throughput of the embedded engine, with "
+                           "the decode roofline of this machine");
   sub->add_option("-m,--model", args->model, "PATH.gguf or ollama:NAME[:TAG]")->required();
   sub->add_option("-p,--n-prompt", args->prompts, "prompt lengths (pp tests), comma list; 0 = none")
       ->capture_default_str();
   sub->add_option("-n,--n-gen", args->gens, "generated lengths (tg tests), comma list; 0 = none")
       ->capture_default_str();
-  sub->add_option("-t,--threads", args->threads, "thread counts, comma list (default: physical cores)");
-  sub->add_option("-r,--repetitions", args->repetitions, "repetitions per test")->capture_default_str();
-  sub->add_option("-b,--num-batch", args->num_batch, "prompt tokens per forward pass")->capture_default_str();
+  sub->add_option("-t,--threads", args->threads,
+                  "thread counts, comma list (default: physical cores)");
+  sub->add_option("-r,--repetitions", args->repetitions, "repetitions per test")
+      ->capture_default_str();
+  sub->add_option("-b,--num-batch", args->num_batch, "prompt tokens per forward pass")
+      ->capture_default_str();
   sub->add_flag("--no-warmup", args->no_warmup, "skip the warm-up run of each test");
-  auto* json = sub->add_flag("--json", args->json, "rows as JSON (llama-bench field names plus ours)");
+  auto* json =
+      sub->add_flag("--json", args->json, "rows as JSON (llama-bench field names plus ours)");
   auto* md = sub->add_flag("--md", args->md, "Markdown table (the default)");
   json->excludes(md);
   sub->callback([args] { set_exit_code(run_bench_engine(*args)); });

@@ -41,9 +41,11 @@ Result<std::vector<int32_t>> parse_token_list(const std::string& text) {
   for (const std::string& part : split(text, ',')) {
     auto v = parse_int(trim(part));
     if (!v || *v < 0 || *v > INT32_MAX) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "--prompt-tokens: '{}' is not a token id; give ids separated by commas, e.g. "
-                        "2,9259,1902", part);
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "--prompt-tokens: '{}' is not a token id; give ids separated by commas, e.g. "
+          "2,9259,1902",
+          part);
     }
     out.push_back(static_cast<int32_t>(*v));
   }
@@ -61,7 +63,9 @@ std::string go_duration(int64_t ns) {
 // A float option as the user typed it (0.9, not 0.8999999761581421).
 double as_typed(float value) { return std::stod(fmt::format("{}", value)); }
 
-double rate(int64_t count, int64_t ns) { return ns > 0 ? static_cast<double>(count) / ns_to_s(ns) : 0.0; }
+double rate(int64_t count, int64_t ns) {
+  return ns > 0 ? static_cast<double>(count) / ns_to_s(ns) : 0.0;
+}
 
 void print_verbose(const engine::GenerateResult& r) {
   const engine::Timings& t = r.timings;
@@ -71,12 +75,16 @@ void print_verbose(const engine::GenerateResult& r) {
   std::fprintf(stderr, "total duration:       %s\n", go_duration(t.total_ns).c_str());
   std::fprintf(stderr, "load duration:        %s\n", go_duration(t.load_ns).c_str());
   std::fprintf(stderr, "prompt eval count:    %d token(s)%s\n", t.prompt_eval_count,
-               r.prompt_truncated ? fmt::format(" (truncated: {} dropped)", r.prompt_tokens_dropped).c_str() : "");
+               r.prompt_truncated
+                   ? fmt::format(" (truncated: {} dropped)", r.prompt_tokens_dropped).c_str()
+                   : "");
   std::fprintf(stderr, "prompt eval duration: %s\n", go_duration(t.prompt_eval_ns).c_str());
-  std::fprintf(stderr, "prompt eval rate:     %.2f tokens/s\n", rate(t.prompt_eval_count, t.prompt_eval_ns));
+  std::fprintf(stderr, "prompt eval rate:     %.2f tokens/s\n",
+               rate(t.prompt_eval_count, t.prompt_eval_ns));
   std::fprintf(stderr, "eval count:           %d token(s)\n", t.eval_count);
   std::fprintf(stderr, "eval duration:        %s\n", go_duration(t.eval_ns).c_str());
-  std::fprintf(stderr, "eval rate:            %.2f tokens/s (tokens after the first / eval duration)\n",
+  std::fprintf(stderr,
+               "eval rate:            %.2f tokens/s (tokens after the first / eval duration)\n",
                rate(after_first, t.eval_ns));
   std::fprintf(stderr, "done reason:          %s\n", r.done_reason.c_str());
 }
@@ -86,13 +94,18 @@ nlohmann::json result_json(const GenerateArgs& args, const engine::Model& model,
   const engine::Timings& t = r.timings;
   nlohmann::json notes = nlohmann::json::array();
   for (const auto& n : model.info().load_notes) notes.push_back(n);
-  nlohmann::json options = {
-      {"num_ctx", applied.num_ctx},          {"num_predict", args.num_predict},
-      {"num_batch", applied.num_batch},      {"num_thread", applied.num_thread},
-      {"temperature", as_typed(args.sampling.temperature)}, {"top_k", args.sampling.top_k},
-      {"top_p", as_typed(args.sampling.top_p)},  {"min_p", as_typed(args.sampling.min_p)},
-      {"repeat_penalty", as_typed(args.sampling.repeat_penalty)}, {"repeat_last_n", args.sampling.repeat_last_n},
-      {"seed", args.seed},                   {"stop", args.stop}};
+  nlohmann::json options = {{"num_ctx", applied.num_ctx},
+                            {"num_predict", args.num_predict},
+                            {"num_batch", applied.num_batch},
+                            {"num_thread", applied.num_thread},
+                            {"temperature", as_typed(args.sampling.temperature)},
+                            {"top_k", args.sampling.top_k},
+                            {"top_p", as_typed(args.sampling.top_p)},
+                            {"min_p", as_typed(args.sampling.min_p)},
+                            {"repeat_penalty", as_typed(args.sampling.repeat_penalty)},
+                            {"repeat_last_n", args.sampling.repeat_last_n},
+                            {"seed", args.seed},
+                            {"stop", args.stop}};
   return {
       {"model", model.info().path},
       {"architecture", model.info().architecture},
@@ -119,17 +132,20 @@ nlohmann::json result_json(const GenerateArgs& args, const engine::Model& model,
 
 Status write_logits(const std::string& path, const std::vector<float>& logits) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return make_error(ErrorCode::kIoError, "--dump-logits: cannot open {} for writing", path);
+  if (!out)
+    return make_error(ErrorCode::kIoError, "--dump-logits: cannot open {} for writing", path);
   // float32 little-endian, row-major n_tokens x n_vocab (x86 is little-endian; no byte swapping).
-  out.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  out.write(reinterpret_cast<const char*>(logits.data()),
+            static_cast<std::streamsize>(logits.size() * sizeof(float)));
   if (!out) return make_error(ErrorCode::kIoError, "--dump-logits: writing {} failed", path);
   return Status::ok();
 }
 
 int run_generate(GenerateArgs& args) {
   if (args.prompt.empty() == args.prompt_tokens.empty()) {
-    return report_error(Status(ErrorCode::kInvalidArgument,
-                               "generate: give exactly one of -p/--prompt TEXT or --prompt-tokens IDS"));
+    return report_error(
+        Status(ErrorCode::kInvalidArgument,
+               "generate: give exactly one of -p/--prompt TEXT or --prompt-tokens IDS"));
   }
   engine::ModelStore store;
   auto path = engine::resolve_model_path(args.model, store);
@@ -138,11 +154,14 @@ int run_generate(GenerateArgs& args) {
   if (!model.ok()) return report_error(model.status());
   const engine::ModelInfo& info = (*model)->info();
   if (info.synthetic) {
-    std::fprintf(stderr, "chimera: %s has dummy weights (synthetic): the text is meaningless, the timings "
-                 "are real\n", args.model.c_str());
+    std::fprintf(stderr,
+                 "chimera: %s has dummy weights (synthetic): the text is meaningless, the timings "
+                 "are real\n",
+                 args.model.c_str());
   }
   if (args.verbose) {
-    for (const auto& note : info.load_notes) std::fprintf(stderr, "chimera: load: %s\n", note.c_str());
+    for (const auto& note : info.load_notes)
+      std::fprintf(stderr, "chimera: load: %s\n", note.c_str());
   }
 
   engine::SessionOptions options;
@@ -179,18 +198,23 @@ int run_generate(GenerateArgs& args) {
   });
   if (!result.ok()) return report_error(result.status());
   if (result->prompt_truncated) {
-    std::fprintf(stderr, "chimera: the prompt did not fit num_ctx %d: its first %d tokens were dropped\n",
+    std::fprintf(stderr,
+                 "chimera: the prompt did not fit num_ctx %d: its first %d tokens were dropped\n",
                  args.num_ctx, result->prompt_tokens_dropped);
   }
   if (!args.dump_logits.empty()) {
     Status s = write_logits(args.dump_logits, prompt_logits);
     if (!s.is_ok()) return report_error(s);
-    std::fprintf(stderr, "chimera: wrote logits of %d prompt positions x %d vocabulary entries (float32 LE) "
-                 "to %s\n", result->prompt_tokens, (*model)->config().n_vocab, args.dump_logits.c_str());
+    std::fprintf(
+        stderr,
+        "chimera: wrote logits of %d prompt positions x %d vocabulary entries (float32 LE) "
+        "to %s\n",
+        result->prompt_tokens, (*model)->config().n_vocab, args.dump_logits.c_str());
   }
   if (args.json) {
-    std::printf("%s\n", result_json(args, **model, *result, (*session)->options()).dump(-1, ' ', false,
-                                                                                         nlohmann::json::error_handler_t::replace).c_str());
+    std::printf("%s\n", result_json(args, **model, *result, (*session)->options())
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                            .c_str());
   } else {
     std::printf("\n");
   }
@@ -202,31 +226,40 @@ int run_generate(GenerateArgs& args) {
 
 void register_generate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
-  auto* sub = app.add_subcommand("generate", "Run one prompt through the embedded engine, streamed, with timings");
+  auto* sub = app.add_subcommand(
+      "generate", "Run one prompt through the embedded engine, streamed, with timings");
   sub->add_option("-m,--model", args->model, "PATH.gguf or ollama:NAME[:TAG]")->required();
-  sub->add_option("-p,--prompt", args->prompt, "the prompt (a user turn, chat template applied unless --raw)");
-  sub->add_option("--prompt-tokens", args->prompt_tokens, "the prompt as token ids, e.g. 2,9259,1902");
+  sub->add_option("-p,--prompt", args->prompt,
+                  "the prompt (a user turn, chat template applied unless --raw)");
+  sub->add_option("--prompt-tokens", args->prompt_tokens,
+                  "the prompt as token ids, e.g. 2,9259,1902");
   sub->add_option("--system", args->system, "system message");
   sub->add_flag("--raw", args->raw, "no chat template: the prompt is tokenized as given");
-  sub->add_flag("--truncate", args->truncate,
-                "when the prompt does not fit num_ctx, keep its end (and say so) instead of failing");
+  sub->add_flag(
+      "--truncate", args->truncate,
+      "when the prompt does not fit num_ctx, keep its end (and say so) instead of failing");
   sub->add_option("--num-ctx", args->num_ctx, "context length in tokens")->capture_default_str();
   sub->add_option("--num-predict", args->num_predict, "tokens to generate (-1: until end or full)")
       ->capture_default_str();
-  sub->add_option("--num-batch", args->num_batch, "prompt tokens per forward pass")->capture_default_str();
-  sub->add_option("--num-thread", args->num_thread, "threads (0: physical cores)")->capture_default_str();
+  sub->add_option("--num-batch", args->num_batch, "prompt tokens per forward pass")
+      ->capture_default_str();
+  sub->add_option("--num-thread", args->num_thread, "threads (0: physical cores)")
+      ->capture_default_str();
   sub->add_option("--temperature", args->sampling.temperature, "0 = greedy")->capture_default_str();
   sub->add_option("--top-k", args->sampling.top_k, "<= 0: off")->capture_default_str();
   sub->add_option("--top-p", args->sampling.top_p, ">= 1: off")->capture_default_str();
   sub->add_option("--min-p", args->sampling.min_p, "<= 0: off")->capture_default_str();
-  sub->add_option("--repeat-penalty", args->sampling.repeat_penalty, "1: off")->capture_default_str();
-  sub->add_option("--repeat-last-n", args->sampling.repeat_last_n, "0: off, -1: num_ctx")->capture_default_str();
+  sub->add_option("--repeat-penalty", args->sampling.repeat_penalty, "1: off")
+      ->capture_default_str();
+  sub->add_option("--repeat-last-n", args->sampling.repeat_last_n, "0: off, -1: num_ctx")
+      ->capture_default_str();
   sub->add_option("--seed", args->seed, "-1: random")->capture_default_str();
   sub->add_option("--stop", args->stop, "stop string (repeatable)");
   sub->add_flag("--verbose", args->verbose, "print timings like `ollama run --verbose` (stderr)");
   sub->add_flag("--json", args->json, "print one JSON object with the text and timings");
-  sub->add_option("--dump-logits", args->dump_logits,
-                  "write float32 little-endian logits of every prompt position (n_tokens x n_vocab)");
+  sub->add_option(
+      "--dump-logits", args->dump_logits,
+      "write float32 little-endian logits of every prompt position (n_tokens x n_vocab)");
   sub->callback([args] { set_exit_code(run_generate(*args)); });
 }
 

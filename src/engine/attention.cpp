@@ -11,7 +11,7 @@
 namespace chimera::engine {
 namespace {
 
-constexpr int kBlock = 16;          // keys per online-softmax step
+constexpr int kBlock = 16;  // keys per online-softmax step
 constexpr int kMaxHeadDim = 512;
 
 const uint8_t* row(const uint8_t* base, const KvHeadView& kv, int64_t pos) {
@@ -68,9 +68,11 @@ void attention_portable(const KvHeadView& kv, const AttentionQuery& query) {
 
   for (int64_t pos = query.first_pos; pos <= query.last_pos;) {
     int64_t cell = pos % kv.n_cells;
-    int n = static_cast<int>(std::min<int64_t>({kBlock, query.last_pos - pos + 1, kv.n_cells - cell}));
+    int n =
+        static_cast<int>(std::min<int64_t>({kBlock, query.last_pos - pos + 1, kv.n_cells - cell}));
     for (int j = 0; j < n; ++j) {
-      dequantize_row(kv.type, kv.k + static_cast<size_t>(cell + j) * kv.row_bytes, keys + j * hd, hd);
+      dequantize_row(kv.type, kv.k + static_cast<size_t>(cell + j) * kv.row_bytes, keys + j * hd,
+                     hd);
     }
     for (int i = 0; i < nq; ++i) {
       const float* q = query.q + i * query.q_stride;
@@ -94,7 +96,8 @@ void attention_portable(const KvHeadView& kv, const AttentionQuery& query) {
       for (int d = 0; d < hd; ++d) a[d] *= rescale;
     }
     for (int j = 0; j < n; ++j) {  // reuse `keys` for the values of this block
-      dequantize_row(kv.type, kv.v + static_cast<size_t>(cell + j) * kv.row_bytes, keys + j * hd, hd);
+      dequantize_row(kv.type, kv.v + static_cast<size_t>(cell + j) * kv.row_bytes, keys + j * hd,
+                     hd);
     }
     for (int i = 0; i < nq; ++i) {
       float* a = acc + i * hd;
@@ -118,7 +121,8 @@ void attention_portable(const KvHeadView& kv, const AttentionQuery& query) {
 void attention(const KvHeadView& kv, const AttentionQuery& query) {
   const KernelPath path = active_kernel_path();
   const bool f16 = kv.type == GgmlType::kF16 && query.head_dim <= kMaxHeadDim;
-  if (f16 && (path == KernelPath::kAvx512 || path == KernelPath::kAvx512Vnni) && query.head_dim % 16 == 0) {
+  if (f16 && (path == KernelPath::kAvx512 || path == KernelPath::kAvx512Vnni) &&
+      query.head_dim % 16 == 0) {
     detail::attention_f16_avx512(kv, query);
   } else if (f16 && path != KernelPath::kScalar && query.head_dim % 8 == 0) {
     detail::attention_f16_avx2(kv, query);
@@ -129,8 +133,9 @@ void attention(const KvHeadView& kv, const AttentionQuery& query) {
 
 void attention_tile(const KvHeadView& kv, const AttentionTile& tile) {
   const KernelPath path = active_kernel_path();
-  if (kv.type == GgmlType::kF16 && (path == KernelPath::kAvx512 || path == KernelPath::kAvx512Vnni) &&
-      tile.head_dim % 16 == 0 && tile.head_dim <= kMaxHeadDim) {
+  if (kv.type == GgmlType::kF16 &&
+      (path == KernelPath::kAvx512 || path == KernelPath::kAvx512Vnni) && tile.head_dim % 16 == 0 &&
+      tile.head_dim <= kMaxHeadDim) {
     detail::attention_tile_f16_avx512(kv, tile);
     return;
   }

@@ -1,8 +1,8 @@
 // Attention of a few query heads that share one KV head (GQA) over a run of cached positions
-// (engine-reference.md §3.1 step 2f, §3.3): scores = q·k (q already scaled), softmax in f32 with the
-// max subtracted, out = Σ p·v. The causal and sliding-window masks are expressed by the position range.
-// attention_reference is the plain two-pass version in double; attention() dispatches to a blocked
-// online-softmax kernel (AVX-512 or AVX2 for F16 KV, portable otherwise).
+// (engine-reference.md §3.1 step 2f, §3.3): scores = q·k (q already scaled), softmax in f32 with
+// the max subtracted, out = Σ p·v. The causal and sliding-window masks are expressed by the
+// position range. attention_reference is the plain two-pass version in double; attention()
+// dispatches to a blocked online-softmax kernel (AVX-512 or AVX2 for F16 KV, portable otherwise).
 #pragma once
 
 #include <cstddef>
@@ -56,9 +56,11 @@ void attention_tile(const KvHeadView& kv, const AttentionTile& tile);
 
 namespace detail {
 void attention_portable(const KvHeadView& kv, const AttentionQuery& query);
-void attention_f16_avx512(const KvHeadView& kv, const AttentionQuery& query);  // attention_avx512.cpp
-void attention_f16_avx2(const KvHeadView& kv, const AttentionQuery& query);    // attention_avx2.cpp
-void attention_tile_f16_avx512(const KvHeadView& kv, const AttentionTile& tile);  // attention_tile_avx512.cpp
+void attention_f16_avx512(const KvHeadView& kv,
+                          const AttentionQuery& query);                      // attention_avx512.cpp
+void attention_f16_avx2(const KvHeadView& kv, const AttentionQuery& query);  // attention_avx2.cpp
+void attention_tile_f16_avx512(const KvHeadView& kv,
+                               const AttentionTile& tile);  // attention_tile_avx512.cpp
 }  // namespace detail
 
 }  // namespace chimera::engine

@@ -1,6 +1,7 @@
 // AVX2 attention over an F16 KV cache: the blocked online softmax of attention_portable, 8 keys per
-// block (one ymm of scores per query head), keys and values converted to f32 once per block (F16C) and
-// shared by the query heads of the GQA group. Compiled with AVX2 flags; called only when CPUID allows.
+// block (one ymm of scores per query head), keys and values converted to f32 once per block (F16C)
+// and shared by the query heads of the GQA group. Compiled with AVX2 flags; called only when CPUID
+// allows.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -27,7 +28,8 @@ inline __m256 exp_ps(__m256 x) {
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022650695910071e-1f));
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718055994531e-1f));
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -65,7 +67,8 @@ void attention_f16_avx2(const KvHeadView& kv, const AttentionQuery& query) {
 
   for (int64_t pos = query.first_pos; pos <= query.last_pos;) {
     const int64_t cell = pos % kv.n_cells;
-    const int n = static_cast<int>(std::min<int64_t>({kBlock, query.last_pos - pos + 1, kv.n_cells - cell}));
+    const int n =
+        static_cast<int>(std::min<int64_t>({kBlock, query.last_pos - pos + 1, kv.n_cells - cell}));
     const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane));
     convert_rows(kv.k + static_cast<size_t>(cell) * kv.row_bytes, kv.row_bytes, n, hd, rows);
     for (int i = 0; i < nq; ++i) {
@@ -96,7 +99,8 @@ void attention_f16_avx2(const KvHeadView& kv, const AttentionQuery& query) {
       if (rescale != 1.0f) {
         const __m256 r = _mm256_set1_ps(rescale);
         float* a = acc + i * hd;
-        for (int d = 0; d < hd; d += 8) _mm256_store_ps(a + d, _mm256_mul_ps(_mm256_load_ps(a + d), r));
+        for (int d = 0; d < hd; d += 8)
+          _mm256_store_ps(a + d, _mm256_mul_ps(_mm256_load_ps(a + d), r));
       }
     }
     convert_rows(kv.v + static_cast<size_t>(cell) * kv.row_bytes, kv.row_bytes, n, hd, rows);
@@ -105,7 +109,8 @@ void attention_f16_avx2(const KvHeadView& kv, const AttentionQuery& query) {
       for (int d = 0; d < hd; d += 8) {
         __m256 sum = _mm256_load_ps(a + d);
         for (int j = 0; j < n; ++j) {
-          sum = _mm256_fmadd_ps(_mm256_set1_ps(probs[i][j]), _mm256_load_ps(rows + j * hd + d), sum);
+          sum =
+              _mm256_fmadd_ps(_mm256_set1_ps(probs[i][j]), _mm256_load_ps(rows + j * hd + d), sum);
         }
         _mm256_store_ps(a + d, sum);
       }
@@ -115,7 +120,8 @@ void attention_f16_avx2(const KvHeadView& kv, const AttentionQuery& query) {
   for (int i = 0; i < nq; ++i) {
     const __m256 inv = _mm256_set1_ps(1.0f / running_sum[i]);
     float* o = query.out + i * query.out_stride;
-    for (int d = 0; d < hd; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + i * hd + d), inv));
+    for (int d = 0; d < hd; d += 8)
+      _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + i * hd + d), inv));
   }
 }
 

@@ -1,6 +1,7 @@
-// AVX-512 attention over an F16 KV cache: the blocked online softmax of attention_portable with 16 keys
-// per block (one zmm of scores per query head), keys and values converted to f32 once per block and
-// shared by the query heads of the GQA group. Compiled with AVX-512 flags; called only when CPUID allows.
+// AVX-512 attention over an F16 KV cache: the blocked online softmax of attention_portable with 16
+// keys per block (one zmm of scores per query head), keys and values converted to f32 once per
+// block and shared by the query heads of the GQA group. Compiled with AVX-512 flags; called only
+// when CPUID allows.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -8,7 +9,8 @@
 
 #include "engine/attention.h"
 
-// GCC 12 warns inside its own reduce intrinsics (_mm512_reduce_*_ps start from an undefined vector).
+// GCC 12 warns inside its own reduce intrinsics (_mm512_reduce_*_ps start from an undefined
+// vector).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace chimera::engine::detail {
@@ -62,7 +64,8 @@ void attention_f16_avx512(const KvHeadView& kv, const AttentionQuery& query) {
 
   for (int64_t pos = query.first_pos; pos <= query.last_pos;) {
     const int64_t cell = pos % kv.n_cells;
-    const int n = static_cast<int>(std::min<int64_t>({kBlock, query.last_pos - pos + 1, kv.n_cells - cell}));
+    const int n =
+        static_cast<int>(std::min<int64_t>({kBlock, query.last_pos - pos + 1, kv.n_cells - cell}));
     const __mmask16 valid = static_cast<__mmask16>((1u << n) - 1);
     convert_rows(kv.k + static_cast<size_t>(cell) * kv.row_bytes, kv.row_bytes, n, hd, rows);
     for (int i = 0; i < nq; ++i) {
@@ -93,7 +96,8 @@ void attention_f16_avx512(const KvHeadView& kv, const AttentionQuery& query) {
       if (rescale != 1.0f) {
         const __m512 r = _mm512_set1_ps(rescale);
         float* a = acc + i * hd;
-        for (int d = 0; d < hd; d += 16) _mm512_store_ps(a + d, _mm512_mul_ps(_mm512_load_ps(a + d), r));
+        for (int d = 0; d < hd; d += 16)
+          _mm512_store_ps(a + d, _mm512_mul_ps(_mm512_load_ps(a + d), r));
       }
     }
     convert_rows(kv.v + static_cast<size_t>(cell) * kv.row_bytes, kv.row_bytes, n, hd, rows);
@@ -102,7 +106,8 @@ void attention_f16_avx512(const KvHeadView& kv, const AttentionQuery& query) {
       for (int d = 0; d < hd; d += 16) {
         __m512 sum = _mm512_load_ps(a + d);
         for (int j = 0; j < n; ++j) {
-          sum = _mm512_fmadd_ps(_mm512_set1_ps(probs[i][j]), _mm512_load_ps(rows + j * hd + d), sum);
+          sum =
+              _mm512_fmadd_ps(_mm512_set1_ps(probs[i][j]), _mm512_load_ps(rows + j * hd + d), sum);
         }
         _mm512_store_ps(a + d, sum);
       }
@@ -112,7 +117,8 @@ void attention_f16_avx512(const KvHeadView& kv, const AttentionQuery& query) {
   for (int i = 0; i < nq; ++i) {
     const __m512 inv = _mm512_set1_ps(1.0f / running_sum[i]);
     float* o = query.out + i * query.out_stride;
-    for (int d = 0; d < hd; d += 16) _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_load_ps(acc + i * hd + d), inv));
+    for (int d = 0; d < hd; d += 16)
+      _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_load_ps(acc + i * hd + d), inv));
   }
 }
 

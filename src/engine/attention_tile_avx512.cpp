@@ -1,8 +1,8 @@
-// AVX-512 prefill attention over an F16 KV cache: up to 16 query rows (consecutive tokens x the heads
-// of one GQA group) against blocks of 16 keys. Each key block is converted and transposed once
-// (d-major, 16 keys per zmm) so the 16 rows' scores accumulate with broadcast FMAs and no horizontal
-// sums; values stay row-major for the p·V accumulation. Online softmax as attention_portable.
-// Compiled with AVX-512 flags; called only when CPUID allows.
+// AVX-512 prefill attention over an F16 KV cache: up to 16 query rows (consecutive tokens x the
+// heads of one GQA group) against blocks of 16 keys. Each key block is converted and transposed
+// once (d-major, 16 keys per zmm) so the 16 rows' scores accumulate with broadcast FMAs and no
+// horizontal sums; values stay row-major for the p·V accumulation. Online softmax as
+// attention_portable. Compiled with AVX-512 flags; called only when CPUID allows.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -11,7 +11,8 @@
 
 #include "engine/attention.h"
 
-// GCC 12 warns inside its own reduce intrinsics (_mm512_reduce_*_ps start from an undefined vector).
+// GCC 12 warns inside its own reduce intrinsics (_mm512_reduce_*_ps start from an undefined
+// vector).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace chimera::engine::detail {
@@ -41,8 +42,9 @@ void convert_block(const uint8_t* base, size_t row_bytes, int n, int hd, float* 
   for (int j = 0; j < kBlock; ++j) {
     const auto* src = reinterpret_cast<const uint16_t*>(base + static_cast<size_t>(j) * row_bytes);
     for (int d = 0; d < hd; d += 16) {
-      __m512 v = j < n ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + d)))
-                       : _mm512_setzero_ps();
+      __m512 v =
+          j < n ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + d)))
+                : _mm512_setzero_ps();
       _mm512_store_ps(out + j * hd + d, v);
     }
   }
@@ -57,7 +59,7 @@ void attention_tile_f16_avx512(const KvHeadView& kv, const AttentionTile& tile) 
   alignas(64) float qt[kMaxHeadDim * kRows];      // queries, d-major: qt[d * 16 + row]
   alignas(64) float block[kBlock * kMaxHeadDim];  // keys, then values, of the block: row-major f32
   alignas(64) float acc[kRows * kMaxHeadDim];
-  alignas(64) float probs[kBlock][kRows];         // probs[j][row]
+  alignas(64) float probs[kBlock][kRows];  // probs[j][row]
   alignas(64) float rescale[kRows];
   alignas(64) int32_t first[kRows], last[kRows];  // key range per row, relative to `lo`
 
@@ -88,14 +90,16 @@ void attention_tile_f16_avx512(const KvHeadView& kv, const AttentionTile& tile) 
     const int32_t offset = static_cast<int32_t>(pos - lo);
     convert_block(kv.k + static_cast<size_t>(cell) * kv.row_bytes, kv.row_bytes, n, hd, block);
 
-    // s[j] holds key j's score for every row (lane = row): broadcast key elements, no horizontal sums.
+    // s[j] holds key j's score for every row (lane = row): broadcast key elements, no horizontal
+    // sums.
     __m512 s[kBlock];
 #pragma GCC unroll 16
     for (int j = 0; j < kBlock; ++j) s[j] = _mm512_setzero_ps();
     for (int d = 0; d < hd; ++d) {
       const __m512 q = _mm512_load_ps(qt + d * kRows);
 #pragma GCC unroll 16
-      for (int j = 0; j < kBlock; ++j) s[j] = _mm512_fmadd_ps(_mm512_set1_ps(block[j * hd + d]), q, s[j]);
+      for (int j = 0; j < kBlock; ++j)
+        s[j] = _mm512_fmadd_ps(_mm512_set1_ps(block[j * hd + d]), q, s[j]);
     }
     // Mask per key: the rows whose range (causal end, sliding start) holds this key.
     __mmask16 valid[kBlock];
@@ -124,7 +128,8 @@ void attention_tile_f16_avx512(const KvHeadView& kv, const AttentionTile& tile) 
       if (rescale[r] == 1.0f) continue;
       const __m512 f = _mm512_set1_ps(rescale[r]);
       float* a = acc + r * hd;
-      for (int d = 0; d < hd; d += 16) _mm512_store_ps(a + d, _mm512_mul_ps(_mm512_load_ps(a + d), f));
+      for (int d = 0; d < hd; d += 16)
+        _mm512_store_ps(a + d, _mm512_mul_ps(_mm512_load_ps(a + d), f));
     }
 
     convert_block(kv.v + static_cast<size_t>(cell) * kv.row_bytes, kv.row_bytes, n, hd, block);
@@ -135,7 +140,8 @@ void attention_tile_f16_avx512(const KvHeadView& kv, const AttentionTile& tile) 
       for (int j = 0; j < n; ++j) {
         const __m512 v = _mm512_load_ps(block + j * hd + d);
 #pragma GCC unroll 16
-        for (int r = 0; r < kRows; ++r) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(probs[j][r]), v, a[r]);
+        for (int r = 0; r < kRows; ++r)
+          a[r] = _mm512_fmadd_ps(_mm512_set1_ps(probs[j][r]), v, a[r]);
       }
 #pragma GCC unroll 16
       for (int r = 0; r < kRows; ++r) _mm512_store_ps(acc + r * hd + d, a[r]);
@@ -148,7 +154,8 @@ void attention_tile_f16_avx512(const KvHeadView& kv, const AttentionTile& tile) 
     const int t = r / tile.n_q, i = r % tile.n_q;
     float* out = tile.out + t * tile.out_token_stride + i * hd;
     const __m512 inv = _mm512_set1_ps(1.0f / sums[r]);
-    for (int d = 0; d < hd; d += 16) _mm512_storeu_ps(out + d, _mm512_mul_ps(_mm512_load_ps(acc + r * hd + d), inv));
+    for (int d = 0; d < hd; d += 16)
+      _mm512_storeu_ps(out + d, _mm512_mul_ps(_mm512_load_ps(acc + r * hd + d), inv));
   }
 }
 

@@ -17,8 +17,11 @@ class ContextImpl final : public Context {
  public:
   ContextImpl(std::shared_ptr<const Model> model, const ContextOptions& options,
               std::unique_ptr<KvCache> cache)
-      : model_(std::move(model)), options_(options), pool_(options.num_thread),
-        cache_(std::move(cache)), forward_(model_, *cache_, pool_, options.n_batch),
+      : model_(std::move(model)),
+        options_(options),
+        pool_(options.num_thread),
+        cache_(std::move(cache)),
+        forward_(model_, *cache_, pool_, options.n_batch),
         next_pos_(static_cast<size_t>(options.n_seq_max)) {
     options_.num_thread = pool_.size();
   }
@@ -47,31 +50,42 @@ class ContextImpl final : public Context {
                         "decode: batch of {} tokens exceeds the context's n_batch {}; split it",
                         batch.size(), options_.n_batch);
     }
-    for (int32_t s = 0; s < options_.n_seq_max; ++s) next_pos_[static_cast<size_t>(s)] = cache_->length(s);
+    for (int32_t s = 0; s < options_.n_seq_max; ++s)
+      next_pos_[static_cast<size_t>(s)] = cache_->length(s);
     const int32_t n_vocab = model_->config().n_vocab;
     for (size_t i = 0; i < batch.size(); ++i) {
       const BatchToken& t = batch[i];
       if (t.seq < 0 || t.seq >= options_.n_seq_max) {
-        return make_error(ErrorCode::kInvalidArgument, "decode: token {} names sequence {}; this context "
-                          "has sequences 0..{}", i, t.seq, options_.n_seq_max - 1);
+        return make_error(ErrorCode::kInvalidArgument,
+                          "decode: token {} names sequence {}; this context "
+                          "has sequences 0..{}",
+                          i, t.seq, options_.n_seq_max - 1);
       }
       if (t.token < 0 || t.token >= n_vocab) {
-        return make_error(ErrorCode::kInvalidArgument, "decode: token id {} at batch index {} is outside "
-                          "the vocabulary (0..{})", t.token, i, n_vocab - 1);
+        return make_error(ErrorCode::kInvalidArgument,
+                          "decode: token id {} at batch index {} is outside "
+                          "the vocabulary (0..{})",
+                          t.token, i, n_vocab - 1);
       }
       int32_t& expected = next_pos_[static_cast<size_t>(t.seq)];
       if (t.pos != expected) {
-        return make_error(ErrorCode::kInvalidArgument, "decode: sequence {} expects position {} next but "
-                          "batch index {} has position {}", t.seq, expected, i, t.pos);
+        return make_error(ErrorCode::kInvalidArgument,
+                          "decode: sequence {} expects position {} next but "
+                          "batch index {} has position {}",
+                          t.seq, expected, i, t.pos);
       }
       if (t.pos >= options_.n_ctx_per_seq) {
-        return make_error(ErrorCode::kResourceExhausted, "decode: sequence {} is full (position {}, "
-                          "num_ctx {}); clear it or raise num_ctx", t.seq, t.pos, options_.n_ctx_per_seq);
+        return make_error(ErrorCode::kResourceExhausted,
+                          "decode: sequence {} is full (position {}, "
+                          "num_ctx {}); clear it or raise num_ctx",
+                          t.seq, t.pos, options_.n_ctx_per_seq);
       }
       ++expected;
       if (t.want_logits && logits == nullptr) {
-        return make_error(ErrorCode::kInvalidArgument, "decode: batch index {} wants logits but no "
-                          "logits buffer was given", i);
+        return make_error(ErrorCode::kInvalidArgument,
+                          "decode: batch index {} wants logits but no "
+                          "logits buffer was given",
+                          i);
       }
     }
     return Status::ok();
@@ -97,9 +111,9 @@ Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> mo
   }
   ContextOptions applied = options;
   applied.n_batch = std::min(options.n_batch, options.n_ctx_per_seq * options.n_seq_max);
-  CHIMERA_ASSIGN_OR_RETURN(auto cache, KvCache::create(model->config(), applied.n_seq_max,
-                                                       applied.n_ctx_per_seq, applied.n_batch,
-                                                       applied.kv_type));
+  CHIMERA_ASSIGN_OR_RETURN(
+      auto cache, KvCache::create(model->config(), applied.n_seq_max, applied.n_ctx_per_seq,
+                                  applied.n_batch, applied.kv_type));
   return std::unique_ptr<Context>(new ContextImpl(std::move(model), applied, std::move(cache)));
 }
 

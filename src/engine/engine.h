@@ -33,11 +33,12 @@ struct ModelInfo {
   std::string size_label;    // "1B", "270M", "8B": from metadata (general.size_label) or the count
   uint64_t n_params = 0;
   uint64_t file_bytes = 0;
-  uint64_t weight_bytes = 0;           // bytes of all tensors used by the text model
-  uint64_t decode_bytes_per_token = 0; // weights read per decoded token (roofline numerator, no KV)
+  uint64_t weight_bytes = 0;  // bytes of all tensors used by the text model
+  uint64_t decode_bytes_per_token =
+      0;  // weights read per decoded token (roofline numerator, no KV)
   int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
-  int context_length = 0;              // training context
-  std::vector<std::string> load_notes; // quirks fixed at load ("rope scaling linear 8 injected")
+  int context_length = 0;               // training context
+  std::vector<std::string> load_notes;  // quirks fixed at load ("rope scaling linear 8 injected")
 };
 
 struct LoadOptions {
@@ -46,13 +47,14 @@ struct LoadOptions {
 
 class Model {
  public:
-  static Result<std::shared_ptr<const Model>> load(const std::string& path, const LoadOptions& options = {});
+  static Result<std::shared_ptr<const Model>> load(const std::string& path,
+                                                   const LoadOptions& options = {});
   virtual ~Model() = default;
   virtual const ModelInfo& info() const = 0;
   virtual const ModelConfig& config() const = 0;
   virtual const Tokenizer& tokenizer() const = 0;
   virtual ChatFamily chat_family() const = 0;
-  virtual int64_t load_ns() const = 0;  // time load() took (mmap + parse + bind)
+  virtual int64_t load_ns() const = 0;              // time load() took (mmap + parse + bind)
   virtual const ModelWeights& weights() const = 0;  // for the forward pass
 };
 
@@ -62,7 +64,7 @@ struct SamplingOptions {
   float top_p = 0.9f;        // >= 1: off
   float min_p = 0.0f;        // <= 0: off
   float repeat_penalty = 1.0f;
-  int repeat_last_n = 64;    // 0: off, -1: num_ctx
+  int repeat_last_n = 64;        // 0: off, -1: num_ctx
   std::optional<uint64_t> seed;  // unset: random
 };
 
@@ -84,17 +86,17 @@ class Sampler {
   int32_t n_vocab_;
   uint64_t rng_state_[2];
   std::vector<std::pair<float, int32_t>> candidates_;  // reused, no per-token allocation
-  std::vector<uint8_t> penalized_;                      // per token, reset after each use
+  std::vector<uint8_t> penalized_;                     // per token, reset after each use
 };
 
-// Turns generated tokens into text that is safe to stream: always valid UTF-8 (never half a character;
-// bytes that cannot form one become U+FFFD), and text that might be the start of a stop string is held
-// back until it is known not to be one.
+// Turns generated tokens into text that is safe to stream: always valid UTF-8 (never half a
+// character; bytes that cannot form one become U+FFFD), and text that might be the start of a stop
+// string is held back until it is known not to be one.
 class TextStreamer {
  public:
   TextStreamer(const Tokenizer& tokenizer, std::vector<std::string> stop);
-  // Returns the text that can be emitted now (possibly empty). Sets stopped() when a stop string matched;
-  // the stop string itself is not emitted.
+  // Returns the text that can be emitted now (possibly empty). Sets stopped() when a stop string
+  // matched; the stop string itself is not emitted.
   std::string push(int32_t token);
   // Flushes whatever is held back (end of generation without a stop match).
   std::string finish();
@@ -112,17 +114,17 @@ class TextStreamer {
 
 // Ollama's timing fields, in ns.
 struct Timings {
-  int64_t load_ns = 0;          // model load paid by this call (0 when already loaded)
-  int64_t prompt_eval_ns = 0;   // prefill
-  int64_t eval_ns = 0;          // decode: first sampled token to last
+  int64_t load_ns = 0;         // model load paid by this call (0 when already loaded)
+  int64_t prompt_eval_ns = 0;  // prefill
+  int64_t eval_ns = 0;         // decode: first sampled token to last
   int64_t total_ns = 0;
   int32_t prompt_eval_count = 0;
   int32_t eval_count = 0;
 };
 
 struct GenerateRequest {
-  // The prompt: exactly one of messages (chat template applied), prompt (templated as one user turn,
-  // unless raw) or prompt_tokens (used as given).
+  // The prompt: exactly one of messages (chat template applied), prompt (templated as one user
+  // turn, unless raw) or prompt_tokens (used as given).
   std::vector<ChatMessage> messages;
   std::string system;  // prepended as a system message for messages / prompt
   std::string prompt;
@@ -132,7 +134,7 @@ struct GenerateRequest {
   SamplingOptions sampling;
   int32_t num_predict = -1;  // -1: until end-of-generation or the context is full
   std::vector<std::string> stop;
-  bool ignore_eos = false;   // benchmarks: generate exactly num_predict tokens
+  bool ignore_eos = false;  // benchmarks: generate exactly num_predict tokens
   // When the prompt does not fit num_ctx: false -> error; true -> keep the end, report truncation.
   bool truncate_prompt = false;
   // Polled between steps; returning true cancels (done_reason "cancelled").
@@ -153,7 +155,8 @@ using OnToken = std::function<bool(const TokenEvent&)>;
 struct GenerateResult {
   std::string text;
   std::vector<int32_t> tokens;
-  std::string done_reason;  // "stop" (EOG or stop string), "length" (num_predict / num_ctx), "cancelled"
+  std::string
+      done_reason;  // "stop" (EOG or stop string), "length" (num_predict / num_ctx), "cancelled"
   int32_t prompt_tokens = 0;
   bool prompt_truncated = false;
   int32_t prompt_tokens_dropped = 0;
@@ -163,41 +166,44 @@ struct GenerateResult {
 struct SessionOptions {
   int32_t num_ctx = 4096;
   int32_t num_batch = 512;
-  int32_t num_thread = 0;   // <= 0: physical cores
+  int32_t num_thread = 0;             // <= 0: physical cores
   GgmlType kv_type = GgmlType::kF16;  // F16 or Q8_0
 };
 
 // One sequence with its own KV cache; reusable across generate() calls (each call starts afresh).
 class Session {
  public:
-  static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Model> model, const SessionOptions& options);
+  static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Model> model,
+                                                 const SessionOptions& options);
   virtual ~Session() = default;
-  virtual Result<GenerateResult> generate(const GenerateRequest& request, const OnToken& on_token) = 0;
+  virtual Result<GenerateResult> generate(const GenerateRequest& request,
+                                          const OnToken& on_token) = 0;
   // Prompt rendering as generate() does it, for callers that count tokens first.
   virtual Result<std::vector<int32_t>> render_prompt(const GenerateRequest& request) const = 0;
   virtual const SessionOptions& options() const = 0;
 };
 
-// Many sequences sharing one model and one KV pool, advanced together: one forward pass over the weights
-// for every token in the batch (continuous batching in the server).
+// Many sequences sharing one model and one KV pool, advanced together: one forward pass over the
+// weights for every token in the batch (continuous batching in the server).
 struct BatchToken {
   int32_t token = 0;
-  int32_t seq = 0;     // sequence slot, 0 <= seq < n_seq_max
-  int32_t pos = 0;     // position within that sequence
+  int32_t seq = 0;  // sequence slot, 0 <= seq < n_seq_max
+  int32_t pos = 0;  // position within that sequence
   bool want_logits = false;
 };
 
 struct ContextOptions {
   int32_t n_seq_max = 1;
   int32_t n_ctx_per_seq = 4096;
-  int32_t n_batch = 512;    // most tokens one decode() call may carry (sizes scratch and KV rings)
+  int32_t n_batch = 512;  // most tokens one decode() call may carry (sizes scratch and KV rings)
   int32_t num_thread = 0;
   GgmlType kv_type = GgmlType::kF16;
 };
 
 class Context {
  public:
-  static Result<std::unique_ptr<Context>> create(std::shared_ptr<const Model> model, const ContextOptions& options);
+  static Result<std::unique_ptr<Context>> create(std::shared_ptr<const Model> model,
+                                                 const ContextOptions& options);
   virtual ~Context() = default;
   // Runs the batch; writes n_vocab logits per token with want_logits, in batch order.
   virtual Status decode(std::span<const BatchToken> batch, float* logits) = 0;

@@ -18,12 +18,18 @@ constexpr int64_t kMinParallelWork = 16 * 1024;
 
 ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, ThreadPool& pool,
                          int32_t n_batch_max)
-    : model_(std::move(model)), config_(model_->config()), weights_(model_->weights()), cache_(cache),
-      pool_(pool), n_batch_max_(n_batch_max) {
+    : model_(std::move(model)),
+      config_(model_->config()),
+      weights_(model_->weights()),
+      cache_(cache),
+      pool_(pool),
+      n_batch_max_(n_batch_max) {
   const size_t n = static_cast<size_t>(n_batch_max);
   const size_t d = static_cast<size_t>(config_.n_embd);
-  const size_t q_width = static_cast<size_t>(config_.max_n_head()) * static_cast<size_t>(config_.head_dim);
-  const size_t kv_width = static_cast<size_t>(config_.max_n_head_kv()) * static_cast<size_t>(config_.head_dim);
+  const size_t q_width =
+      static_cast<size_t>(config_.max_n_head()) * static_cast<size_t>(config_.head_dim);
+  const size_t kv_width =
+      static_cast<size_t>(config_.max_n_head_kv()) * static_cast<size_t>(config_.head_dim);
   x_.resize(n * d);
   norm_.resize(n * d);
   proj_.resize(n * d);
@@ -43,7 +49,8 @@ ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, Thr
     table.inv_freq.resize(static_cast<size_t>(half));
     for (int i = 0; i < half; ++i) {
       // theta_i = p * freq_scale * base^(-2i/n_rot) / rope_freqs[i]  (engine-reference.md §3.3)
-      double f = rc.freq_scale * std::pow(static_cast<double>(rc.freq_base), -2.0 * i / config_.n_rot);
+      double f =
+          rc.freq_scale * std::pow(static_cast<double>(rc.freq_base), -2.0 * i / config_.n_rot);
       if (rc.use_freq_factors) f /= weights_.rope_freqs[static_cast<size_t>(i)];
       table.inv_freq[static_cast<size_t>(i)] = f;
     }
@@ -87,8 +94,8 @@ void ForwardPass::run(std::span<const BatchToken> batch, float* logits) {
   const int64_t d = config_.n_embd;
   for_rows(n_out, d, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      rms_norm(&x_[static_cast<size_t>(t * d)], weights_.output_norm.data(), &norm_[static_cast<size_t>(t * d)],
-               d, config_.rms_eps);
+      rms_norm(&x_[static_cast<size_t>(t * d)], weights_.output_norm.data(),
+               &norm_[static_cast<size_t>(t * d)], d, config_.rms_eps);
     }
   });
   matmul(weights_.output, norm_.data(), n_out, logits, pool_, matmul_scratch_);
@@ -160,8 +167,8 @@ void ForwardPass::attention_block(int layer, std::span<const BatchToken> batch) 
   const int64_t d = config_.n_embd;
   for_rows(n, d, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      rms_norm(&x_[static_cast<size_t>(t * d)], lw.attn_norm.data(), &norm_[static_cast<size_t>(t * d)], d,
-               config_.rms_eps);
+      rms_norm(&x_[static_cast<size_t>(t * d)], lw.attn_norm.data(),
+               &norm_[static_cast<size_t>(t * d)], d, config_.rms_eps);
     }
   });
   matmul(lw.wq, norm_.data(), n, q_.data(), pool_, matmul_scratch_);
@@ -170,7 +177,8 @@ void ForwardPass::attention_block(int layer, std::span<const BatchToken> batch) 
   prepare_qkv(layer, batch);
 
   // In the last layer only the rows whose logits are wanted go on (engine-reference.md §3.3): their
-  // attention, and below the output projection and FFN. Their K/V were cached above like all others.
+  // attention, and below the output projection and FFN. Their K/V were cached above like all
+  // others.
   const bool last = layer == config_.n_layer - 1;
   const int64_t rows = last ? static_cast<int64_t>(output_rows_.size()) : n;
   if (rows == 0) return;
@@ -196,35 +204,37 @@ void ForwardPass::prepare_qkv(int layer, std::span<const BatchToken> batch) {
   const int64_t kv_width = int64_t{lc.n_head_kv} * hd;
   const size_t row_bytes = cache_.row_bytes();
   const bool f16 = cache_.type() == GgmlType::kF16;
-  for_rows(static_cast<int64_t>(batch.size()), 4 * (q_width + 2 * kv_width), [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const BatchToken& token = batch[static_cast<size_t>(t)];
-      float* q = &q_[static_cast<size_t>(t * q_width)];
-      float* k = &k_[static_cast<size_t>(t * kv_width)];
-      const float* v = &v_[static_cast<size_t>(t * kv_width)];
-      for (int h = 0; h < lc.n_head; ++h) {
-        float* head = q + h * hd;
-        if (lc.qk_norm) rms_norm(head, lw.attn_q_norm.data(), head, hd, config_.rms_eps);
-        apply_rope(head, rope, t);
-      }
-      scale(q, config_.attention_scale, q_width);
-      const int64_t cell = cache_.cell_of(layer, token.pos);
-      for (int h = 0; h < lc.n_head_kv; ++h) {
-        float* head = k + h * hd;
-        if (lc.qk_norm) rms_norm(head, lw.attn_k_norm.data(), head, hd, config_.rms_eps);
-        apply_rope(head, rope, t);
-        uint8_t* k_dst = cache_.k(layer, token.seq, h) + static_cast<size_t>(cell) * row_bytes;
-        uint8_t* v_dst = cache_.v(layer, token.seq, h) + static_cast<size_t>(cell) * row_bytes;
-        if (f16) {
-          f32_to_f16_row(head, reinterpret_cast<uint16_t*>(k_dst), hd);
-          f32_to_f16_row(v + h * hd, reinterpret_cast<uint16_t*>(v_dst), hd);
-        } else {
-          quantize_row_q8_0(head, reinterpret_cast<BlockQ8_0*>(k_dst), hd);
-          quantize_row_q8_0(v + h * hd, reinterpret_cast<BlockQ8_0*>(v_dst), hd);
+  for_rows(
+      static_cast<int64_t>(batch.size()), 4 * (q_width + 2 * kv_width),
+      [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+          const BatchToken& token = batch[static_cast<size_t>(t)];
+          float* q = &q_[static_cast<size_t>(t * q_width)];
+          float* k = &k_[static_cast<size_t>(t * kv_width)];
+          const float* v = &v_[static_cast<size_t>(t * kv_width)];
+          for (int h = 0; h < lc.n_head; ++h) {
+            float* head = q + h * hd;
+            if (lc.qk_norm) rms_norm(head, lw.attn_q_norm.data(), head, hd, config_.rms_eps);
+            apply_rope(head, rope, t);
+          }
+          scale(q, config_.attention_scale, q_width);
+          const int64_t cell = cache_.cell_of(layer, token.pos);
+          for (int h = 0; h < lc.n_head_kv; ++h) {
+            float* head = k + h * hd;
+            if (lc.qk_norm) rms_norm(head, lw.attn_k_norm.data(), head, hd, config_.rms_eps);
+            apply_rope(head, rope, t);
+            uint8_t* k_dst = cache_.k(layer, token.seq, h) + static_cast<size_t>(cell) * row_bytes;
+            uint8_t* v_dst = cache_.v(layer, token.seq, h) + static_cast<size_t>(cell) * row_bytes;
+            if (f16) {
+              f32_to_f16_row(head, reinterpret_cast<uint16_t*>(k_dst), hd);
+              f32_to_f16_row(v + h * hd, reinterpret_cast<uint16_t*>(v_dst), hd);
+            } else {
+              quantize_row_q8_0(head, reinterpret_cast<BlockQ8_0*>(k_dst), hd);
+              quantize_row_q8_0(v + h * hd, reinterpret_cast<BlockQ8_0*>(v_dst), hd);
+            }
+          }
         }
-      }
-    }
-  });
+      });
 }
 
 void ForwardPass::run_attention(int layer, std::span<const BatchToken> batch) {
@@ -233,17 +243,20 @@ void ForwardPass::run_attention(int layer, std::span<const BatchToken> batch) {
   const int64_t q_width = int64_t{lc.n_head} * hd;
   const bool last = layer == config_.n_layer - 1;
   const bool compact = last && output_rows_.size() < batch.size();
-  const int64_t n_rows = compact ? static_cast<int64_t>(output_rows_.size()) : static_cast<int64_t>(batch.size());
+  const int64_t n_rows =
+      compact ? static_cast<int64_t>(output_rows_.size()) : static_cast<int64_t>(batch.size());
   const int group = lc.n_head / lc.n_head_kv;
   const int64_t cells = cache_.cells(layer);
-  auto token_of = [&](int64_t i) { return compact ? static_cast<int64_t>(output_rows_[static_cast<size_t>(i)]) : i; };
+  auto token_of = [&](int64_t i) {
+    return compact ? static_cast<int64_t>(output_rows_[static_cast<size_t>(i)]) : i;
+  };
   auto first_pos = [&](const BatchToken& token) -> int64_t {
     // Sliding layers: a key at p0 is masked for the query at p1 when p1 - p0 >= window (§3.1 2f).
     return lc.is_sliding() ? std::max<int64_t>(0, token.pos - lc.sliding_window + 1) : 0;
   };
   auto kv_view = [&](const BatchToken& token, int kv_head) {
-    return KvHeadView{cache_.k(layer, token.seq, kv_head), cache_.v(layer, token.seq, kv_head), cells,
-                      cache_.row_bytes(), cache_.type()};
+    return KvHeadView{cache_.k(layer, token.seq, kv_head), cache_.v(layer, token.seq, kv_head),
+                      cells, cache_.row_bytes(), cache_.type()};
   };
 
   // Prefill: runs of consecutive positions of one sequence become tiles of up to 16 query rows
@@ -347,8 +360,8 @@ void ForwardPass::ffn_block(int layer, int64_t n_rows) {
   const int64_t ff = lc.n_ff;
   for_rows(n_rows, d, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      rms_norm(&x_[static_cast<size_t>(t * d)], lw.ffn_norm.data(), &norm_[static_cast<size_t>(t * d)], d,
-               config_.rms_eps);
+      rms_norm(&x_[static_cast<size_t>(t * d)], lw.ffn_norm.data(),
+               &norm_[static_cast<size_t>(t * d)], d, config_.rms_eps);
     }
   });
   matmul(lw.ffn_gate, norm_.data(), n_rows, gate_.data(), pool_, matmul_scratch_);

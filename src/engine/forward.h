@@ -1,7 +1,7 @@
-// The one generic transformer (engine-reference.md §3): runs a batch of tokens, possibly from several
-// sequences, through every layer as the ModelConfig describes it, writing K/V into the cache and logits
-// for the rows that ask for them. All scratch is sized once at creation: running a batch allocates
-// nothing. Internal to the engine (Context owns one).
+// The one generic transformer (engine-reference.md §3): runs a batch of tokens, possibly from
+// several sequences, through every layer as the ModelConfig describes it, writing K/V into the
+// cache and logits for the rows that ask for them. All scratch is sized once at creation: running a
+// batch allocates nothing. Internal to the engine (Context owns one).
 #pragma once
 
 #include <atomic>
@@ -22,7 +22,8 @@ struct ModelWeights;
 
 class ForwardPass {
  public:
-  ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, ThreadPool& pool, int32_t n_batch_max);
+  ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, ThreadPool& pool,
+              int32_t n_batch_max);
 
   // Positions and slots must already be valid for the cache (Context checks them). Logits of the
   // tokens with want_logits are written to `logits`, n_vocab floats each, in batch order.
@@ -61,10 +62,11 @@ class ForwardPass {
   // Scratch, row-major [row][width], sized for n_batch_max rows.
   std::vector<float> x_, norm_, q_, k_, v_, attn_, proj_, gate_, up_;
   std::vector<RopeTable> ropes_;
-  std::vector<int> layer_rope_;        // index into ropes_ per layer
-  std::vector<int32_t> output_rows_;   // batch rows with want_logits
+  std::vector<int> layer_rope_;       // index into ropes_ per layer
+  std::vector<int32_t> output_rows_;  // batch rows with want_logits
   struct Tile {
-    int32_t begin, count;  // attention rows [begin, begin + count): consecutive positions of one sequence
+    int32_t begin,
+        count;  // attention rows [begin, begin + count): consecutive positions of one sequence
   };
   std::vector<Tile> tiles_;
   std::atomic<int64_t> next_item_{0};  // dynamic scheduling of attention work items

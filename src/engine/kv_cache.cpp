@@ -7,7 +7,8 @@
 namespace chimera::engine {
 
 Result<std::unique_ptr<KvCache>> KvCache::create(const ModelConfig& config, int32_t n_seq,
-                                                 int32_t n_ctx_per_seq, int32_t n_batch, GgmlType type) {
+                                                 int32_t n_ctx_per_seq, int32_t n_batch,
+                                                 GgmlType type) {
   if (n_seq <= 0 || n_ctx_per_seq <= 0 || n_batch <= 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "KV cache: n_seq {}, num_ctx {} and num_batch {} must all be positive", n_seq,
@@ -19,9 +20,11 @@ Result<std::unique_ptr<KvCache>> KvCache::create(const ModelConfig& config, int3
   }
   auto row_bytes = ggml_row_bytes(type, config.head_dim);
   if (!row_bytes) {
-    return make_error(ErrorCode::kUnsupported,
-                      "KV cache type {} needs a head dimension that is a multiple of 32 (model has {}); "
-                      "use F16", ggml_type_name(type), config.head_dim);
+    return make_error(
+        ErrorCode::kUnsupported,
+        "KV cache type {} needs a head dimension that is a multiple of 32 (model has {}); "
+        "use F16",
+        ggml_type_name(type), config.head_dim);
   }
   auto cache = std::unique_ptr<KvCache>(new KvCache());
   cache->type_ = type;
@@ -43,9 +46,11 @@ Result<std::unique_ptr<KvCache>> KvCache::create(const ModelConfig& config, int3
     layer.k.reset(new (std::nothrow) uint8_t[block_bytes]);
     layer.v.reset(new (std::nothrow) uint8_t[block_bytes]);
     if (!layer.k || !layer.v) {
-      return make_error(ErrorCode::kResourceExhausted,
-                        "KV cache: cannot allocate {} bytes for layer {}; lower num_ctx ({}) or the "
-                        "number of parallel sequences ({})", 2 * block_bytes, i, n_ctx_per_seq, n_seq);
+      return make_error(
+          ErrorCode::kResourceExhausted,
+          "KV cache: cannot allocate {} bytes for layer {}; lower num_ctx ({}) or the "
+          "number of parallel sequences ({})",
+          2 * block_bytes, i, n_ctx_per_seq, n_seq);
     }
     cache->bytes_ += static_cast<int64_t>(2 * block_bytes);
   }
@@ -54,7 +59,8 @@ Result<std::unique_ptr<KvCache>> KvCache::create(const ModelConfig& config, int3
 
 uint8_t* KvCache::block(int layer, int32_t seq, int kv_head, bool key) {
   Layer& l = layers_[static_cast<size_t>(layer)];
-  size_t index = static_cast<size_t>(seq) * static_cast<size_t>(l.n_head_kv) + static_cast<size_t>(kv_head);
+  size_t index =
+      static_cast<size_t>(seq) * static_cast<size_t>(l.n_head_kv) + static_cast<size_t>(kv_head);
   uint8_t* base = key ? l.k.get() : l.v.get();
   return base + index * static_cast<size_t>(l.cells) * row_bytes_;
 }

@@ -1,7 +1,8 @@
-// Key/value cache for several sequence slots. One K and one V block per (layer, slot, KV head), each a
-// run of rows (one per cell) so attention streams contiguous memory. Global layers keep n_ctx cells;
-// sliding-window layers keep a ring just large enough for their window plus one batch (position p lives
-// in cell p % cells), as llama.cpp's SWA cache does (engine-reference.md §3.1 step 6).
+// Key/value cache for several sequence slots. One K and one V block per (layer, slot, KV head),
+// each a run of rows (one per cell) so attention streams contiguous memory. Global layers keep
+// n_ctx cells; sliding-window layers keep a ring just large enough for their window plus one batch
+// (position p lives in cell p % cells), as llama.cpp's SWA cache does (engine-reference.md §3.1
+// step 6).
 #pragma once
 
 #include <cstddef>
@@ -20,7 +21,8 @@ class KvCache {
  public:
   // type: F16 (default) or Q8_0 (head_dim must then be a multiple of 32).
   static Result<std::unique_ptr<KvCache>> create(const ModelConfig& config, int32_t n_seq,
-                                                 int32_t n_ctx_per_seq, int32_t n_batch, GgmlType type);
+                                                 int32_t n_ctx_per_seq, int32_t n_batch,
+                                                 GgmlType type);
 
   GgmlType type() const { return type_; }
   size_t row_bytes() const { return row_bytes_; }  // one head's key (or value) vector

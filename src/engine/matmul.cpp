@@ -19,6 +19,7 @@
 namespace chimera::engine {
 namespace {
 
+using matmul_detail::GemmFn;
 using matmul_detail::TypeKernel;
 
 std::atomic<int> g_path{-1};
@@ -118,10 +119,11 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   if (n_tokens <= 0 || w.rows <= 0 || !matmul_supports(w.type)) return;
   if (w.cols % ggml_type_info(w.type).block_size != 0) return;
   const TypeKernel* kernel = kernel_for(active_kernel_path(), w.type);
+  const bool many = kernel->gemm_many != nullptr && n_tokens >= kernel->many_min_tokens;
 
   const void* act = x;
   size_t act_stride = static_cast<size_t>(w.cols) * sizeof(float);
-  if (kernel->act_row_bytes != nullptr) {
+  if (kernel->act_row_bytes != nullptr && !many) {
     act_stride = round_up(kernel->act_row_bytes(w.cols), kScratchAlignment);
     auto* buffer = static_cast<uint8_t*>(scratch.reserve(act_stride * static_cast<size_t>(n_tokens)));
     auto convert = [&](int64_t begin, int64_t end) {
@@ -136,10 +138,11 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     act = buffer;
   }
 
-  const int64_t row_block = kernel->row_block;
+  const GemmFn gemm = many ? kernel->gemm_many : kernel->gemm;
+  const int64_t row_block = many ? kernel->many_row_block : kernel->row_block;
   const int64_t blocks = (w.rows + row_block - 1) / row_block;
   if (pool.size() == 1 || blocks == 1) {
-    kernel->gemm(w, 0, w.rows, act, act_stride, n_tokens, y, w.rows);
+    gemm(w, 0, w.rows, act, act_stride, n_tokens, y, w.rows);
     return;
   }
   // Contiguous row ranges per thread: each thread streams its own part of the weights sequentially,
@@ -147,7 +150,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   pool.run([&](int ith, int nth) {
     int64_t b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
     int64_t r0 = b0 * row_block, r1 = std::min(w.rows, b1 * row_block);
-    if (r0 < r1) kernel->gemm(w, r0, r1, act, act_stride, n_tokens, y, w.rows);
+    if (r0 < r1) gemm(w, r0, r1, act, act_stride, n_tokens, y, w.rows);
   });
 }
 
@@ -171,11 +174,13 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
   size_t strides[kMaxMatrices];
   // Lay out one converted copy of x per distinct converter, back to back in the scratch buffer.
   size_t offsets[kMaxMatrices], total = 0;
+  bool many[kMaxMatrices];
   for (size_t i = 0; i < ws.size(); ++i) {
     kernels[i] = kernel_for(path, ws[i].type);
+    many[i] = kernels[i]->gemm_many != nullptr && n_tokens >= kernels[i]->many_min_tokens;
     strides[i] = static_cast<size_t>(cols) * sizeof(float);
     offsets[i] = SIZE_MAX;
-    if (kernels[i]->act_row_bytes == nullptr) continue;
+    if (kernels[i]->act_row_bytes == nullptr || many[i]) continue;
     strides[i] = round_up(kernels[i]->act_row_bytes(cols), kScratchAlignment);
     for (size_t j = 0; j < i; ++j) {
       if (kernels[j]->convert_act == kernels[i]->convert_act) offsets[i] = offsets[j];
@@ -206,11 +211,12 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
   // Each thread takes the same share of every matrix, so all threads stream all matrices.
   pool.run([&](int ith, int nth) {
     for (size_t i = 0; i < ws.size(); ++i) {
-      const int64_t row_block = kernels[i]->row_block;
+      const int64_t row_block = many[i] ? kernels[i]->many_row_block : kernels[i]->row_block;
       const int64_t blocks = (ws[i].rows + row_block - 1) / row_block;
       const int64_t r0 = blocks * ith / nth * row_block;
       const int64_t r1 = std::min(ws[i].rows, blocks * (ith + 1) / nth * row_block);
-      if (r0 < r1) kernels[i]->gemm(ws[i], r0, r1, acts[i], strides[i], n_tokens, ys[i], ws[i].rows);
+      const GemmFn gemm = many[i] ? kernels[i]->gemm_many : kernels[i]->gemm;
+      if (r0 < r1) gemm(ws[i], r0, r1, acts[i], strides[i], n_tokens, ys[i], ws[i].rows);
     }
   });
 }

@@ -290,7 +290,8 @@ template <Weights32 kType, bool kVnni>
 constexpr TypeKernel make_kernel32() {
   constexpr bool kUnsignedAct = kType == Weights32::kQ8_0 && kVnni;
   constexpr int kOffset = kType == Weights32::kQ4_0 ? 8 : kType == Weights32::kQ5_0 ? 16 : 0;
-  return TypeKernel{row_bytes32, convert_group32<kOffset, kUnsignedAct>, gemm_tiled<Kernel32<kType, kVnni>>, 4};
+  return TypeKernel{row_bytes32, convert_group32<kOffset, kUnsignedAct>, gemm_tiled<Kernel32<kType, kVnni>>, 4,
+                    gemm_f32_panels, kPanelMinTokens, kPanelRowBlock};
 }
 
 const TypeKernel kQ4_0[2] = {make_kernel32<Weights32::kQ4_0, false>(), make_kernel32<Weights32::kQ4_0, true>()};

@@ -56,6 +56,13 @@ inline void store_sums(const __m512 (&sum)[R][T], float* y, int64_t y_stride) {
 // f16 -> f32 of one scalar (F16C), so no shared inline helper is instantiated with these ISA flags.
 inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
+// Prefill through dequantized f32 panels and an FMA micro-kernel (matmul_panel_avx512.cpp); GemmFn
+// contract with f32 activations. Worth it from about kPanelMinTokens tokens (measured).
+void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, int64_t y_stride);
+inline constexpr int64_t kPanelMinTokens = 16;
+inline constexpr int kPanelRowBlock = 32;
+
 const TypeKernel* k_quant_kernel(GgmlType type, bool vnni);  // matmul_k_avx512.cpp
 const TypeKernel* float_kernel(GgmlType type);              // matmul_float_avx512.cpp
 

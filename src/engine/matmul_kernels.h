@@ -24,6 +24,11 @@ struct TypeKernel {
   void (*convert_act)(const float* x, void* out, int64_t cols) = nullptr;
   GemmFn gemm = nullptr;
   int row_block = 1;  // the work splitter keeps row ranges multiples of this (except the last)
+  // Optional path for many tokens (prefill) that reads the f32 activations directly; used instead of the
+  // above when n_tokens >= many_min_tokens.
+  GemmFn gemm_many = nullptr;
+  int64_t many_min_tokens = 0;
+  int many_row_block = 1;
 };
 
 // Activations for the 32-block weight types (Q4_0, Q5_0, Q8_0), 4 blocks (128 values) per group, laid

@@ -22,10 +22,14 @@ namespace {
 // llama.cpp's names for general.file_type (llama_model_ftype_name), as llama-bench prints them.
 std::string file_type_name(int64_t file_type) {
   static const std::map<int64_t, std::string> kNames = {
-      {0, "all F32"},       {1, "F16"},           {2, "Q4_0"},          {3, "Q4_1"},
-      {7, "Q8_0"},          {8, "Q5_0"},          {9, "Q5_1"},          {10, "Q2_K - Medium"},
-      {11, "Q3_K - Small"}, {12, "Q3_K - Medium"}, {13, "Q3_K - Large"}, {14, "Q4_K - Small"},
-      {15, "Q4_K - Medium"}, {16, "Q5_K - Small"}, {17, "Q5_K - Medium"}, {18, "Q6_K"},
+      {0, "all F32"},        {1, "F16"},
+      {2, "Q4_0"},           {3, "Q4_1"},
+      {7, "Q8_0"},           {8, "Q5_0"},
+      {9, "Q5_1"},           {10, "Q2_K - Medium"},
+      {11, "Q3_K - Small"},  {12, "Q3_K - Medium"},
+      {13, "Q3_K - Large"},  {14, "Q4_K - Small"},
+      {15, "Q4_K - Medium"}, {16, "Q5_K - Small"},
+      {17, "Q5_K - Medium"}, {18, "Q6_K"},
       {32, "BF16"},
   };
   auto it = kNames.find(file_type);
@@ -36,7 +40,8 @@ std::string file_type_name(int64_t file_type) {
 std::string dominant_type(const ModelWeights& w) {
   std::map<GgmlType, uint64_t> bytes;
   for (const auto& l : w.layers) {
-    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+    for (const WeightMatrix* m :
+         {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
       bytes[m->type] += m->row_bytes * static_cast<uint64_t>(m->rows);
     }
   }
@@ -63,8 +68,12 @@ class LoadedModel final : public Model {
  public:
   LoadedModel(GgufFile file, ModelConfig config, ModelWeights weights,
               std::shared_ptr<const Tokenizer> tokenizer, ModelInfo info, int64_t load_ns)
-      : file_(std::move(file)), config_(std::move(config)), weights_(std::move(weights)),
-        tokenizer_(std::move(tokenizer)), info_(std::move(info)), load_ns_(load_ns),
+      : file_(std::move(file)),
+        config_(std::move(config)),
+        weights_(std::move(weights)),
+        tokenizer_(std::move(tokenizer)),
+        info_(std::move(info)),
+        load_ns_(load_ns),
         family_(chat_family_for_architecture(config_.architecture)) {}
 
   const ModelInfo& info() const override { return info_; }
@@ -113,8 +122,8 @@ ModelInfo describe(const GgufFile& file, const ModelConfig& config, const ModelW
     if (starts_with(t.name, "v.") || starts_with(t.name, "mm.")) ++skipped;
   }
   if (skipped > 0) {
-    notes.push_back(fmt::format("{} vision tensors (v.*, mm.*) skipped: this engine runs the text model",
-                                skipped));
+    notes.push_back(fmt::format(
+        "{} vision tensors (v.*, mm.*) skipped: this engine runs the text model", skipped));
   }
   info.load_notes = std::move(notes);
   return info;
@@ -122,7 +131,8 @@ ModelInfo describe(const GgufFile& file, const ModelConfig& config, const ModelW
 
 }  // namespace
 
-Result<std::shared_ptr<const Model>> Model::load(const std::string& path, const LoadOptions& options) {
+Result<std::shared_ptr<const Model>> Model::load(const std::string& path,
+                                                 const LoadOptions& options) {
   Stopwatch watch;
   CHIMERA_ASSIGN_OR_RETURN(GgufFile file, GgufFile::open(path));
   std::vector<std::string> notes;
@@ -139,9 +149,9 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path, const 
   }
   ModelInfo info = describe(file, config, weights, std::move(notes));
   int64_t load_ns = watch.elapsed_ns();
-  return std::shared_ptr<const Model>(std::make_shared<LoadedModel>(
-      std::move(file), std::move(config), std::move(weights), std::move(tokenizer), std::move(info),
-      load_ns));
+  return std::shared_ptr<const Model>(
+      std::make_shared<LoadedModel>(std::move(file), std::move(config), std::move(weights),
+                                    std::move(tokenizer), std::move(info), load_ns));
 }
 
 }  // namespace chimera::engine

@@ -1,6 +1,6 @@
-// An architecture as data (STYLE.md, "Configuration is data"): dims and per-layer settings read from
-// GGUF metadata, interpreted by the one generic transformer in forward.cpp. Adding an architecture
-// means teaching model_config.cpp its defaults, never writing a new forward pass.
+// An architecture as data (STYLE.md, "Configuration is data"): dims and per-layer settings read
+// from GGUF metadata, interpreted by the one generic transformer in forward.cpp. Adding an
+// architecture means teaching model_config.cpp its defaults, never writing a new forward pass.
 #pragma once
 
 #include <string>
@@ -48,8 +48,8 @@ struct ModelConfig {
   int n_rot = 0;           // rotary dims per head
   int context_length = 0;  // training context
   float rms_eps = 1e-6f;
-  float embedding_scale = 1.0f;  // gemma: sqrt(n_embd), in f32 as llama.cpp (§3.1 step 1)
-  float attention_scale = 1.0f;  // multiplies q before q·k (softmax then uses 1.0)
+  float embedding_scale = 1.0f;      // gemma: sqrt(n_embd), in f32 as llama.cpp (§3.1 step 1)
+  float attention_scale = 1.0f;      // multiplies q before q·k (softmax then uses 1.0)
   float final_logit_softcap = 0.0f;  // 0: none
   Activation activation = Activation::kSilu;
   RopeStyle rope_style = RopeStyle::kNormal;
@@ -70,6 +70,7 @@ std::string supported_architectures();
 // Reads the text-model configuration. Quirks of files made by other tools are fixed here through
 // model_quirks.cpp (engine-reference.md §1.6), and every fix is appended to `load_notes`.
 // Errors name the file, the key and what is supported.
-Result<ModelConfig> model_config_from_gguf(const GgufFile& file, std::vector<std::string>* load_notes);
+Result<ModelConfig> model_config_from_gguf(const GgufFile& file,
+                                           std::vector<std::string>* load_notes);
 
 }  // namespace chimera::engine

@@ -45,7 +45,8 @@ RawHyperparams read_raw_hyperparams(const GgufFile& file) {
   raw.rope_base_global = get_float("rope.global.freq_base");
   raw.rope_base_local = get_float("rope.local.freq_base");
   if (!raw.rope_base_local) raw.rope_base_local = get_float("rope.freq_base_swa");
-  if (auto type = file.get_string(a + "rope.scaling.type")) raw.rope_scaling_type = std::string(*type);
+  if (auto type = file.get_string(a + "rope.scaling.type"))
+    raw.rope_scaling_type = std::string(*type);
   raw.rope_scaling_factor = get_float("rope.scaling.factor");
   if (!raw.rope_scaling_factor) raw.rope_scaling_factor = get_float("rope.scale_linear");
   raw.final_logit_softcap = get_float("final_logit_softcapping");
@@ -91,9 +92,10 @@ void apply_hyperparam_quirks(RawHyperparams& raw, std::vector<std::string>* note
     if (!states_scaling && raw.context_length && *raw.context_length >= 131072) {
       raw.rope_scaling_type = "linear";
       raw.rope_scaling_factor = 8.0;
-      note(notes, fmt::format("rope scaling missing on a gemma3 file with context_length {}: linear "
-                              "factor 8 injected for global layers (as Gemma 3 4B/12B/27B)",
-                              *raw.context_length));
+      note(notes,
+           fmt::format("rope scaling missing on a gemma3 file with context_length {}: linear "
+                       "factor 8 injected for global layers (as Gemma 3 4B/12B/27B)",
+                       *raw.context_length));
     }
     // Gemma 3 has no logit soft-capping; some Ollama 1B blobs say 30 (Gemma 2's value).
     if (raw.final_logit_softcap && *raw.final_logit_softcap != 0.0) {
@@ -147,11 +149,13 @@ bool apply_vocab_quirks(const std::string& architecture, int64_t n_embedding_row
     int32_t eot = find("<|eot_id|>");
     if (eot >= 0 && (vocab.eos_id != eot || vocab.eot_id != eot)) {
       // Llama 3 instruct files that stop on <|end_of_text|> never stop after an assistant turn.
-      note(notes, fmt::format("llama3 vocabulary: EOS/EOT set to <|eot_id|> ({}) (file said EOS {}, "
-                              "EOT {}); <|end_of_text|> and <|eom_id|> still end generation",
-                              eot, vocab.eos_id, vocab.eot_id));
+      note(notes,
+           fmt::format("llama3 vocabulary: EOS/EOT set to <|eot_id|> ({}) (file said EOS {}, "
+                       "EOT {}); <|end_of_text|> and <|eom_id|> still end generation",
+                       eot, vocab.eos_id, vocab.eot_id));
       for (int32_t id : {vocab.eos_id, find("<|end_of_text|>"), find("<|eom_id|>"), eot}) {
-        if (id >= 0 && std::find(vocab.eos_ids.begin(), vocab.eos_ids.end(), id) == vocab.eos_ids.end())
+        if (id >= 0 &&
+            std::find(vocab.eos_ids.begin(), vocab.eos_ids.end(), id) == vocab.eos_ids.end())
           vocab.eos_ids.push_back(id);
       }
       vocab.eos_id = eot;

@@ -26,8 +26,9 @@ class Binder {
     }
     const GgmlTypeInfo* info = ggml_type_info(static_cast<uint32_t>(t->type));
     if (info == nullptr || !info->is_computable) {
-      return make_error(ErrorCode::kUnsupported, "{}: tensor {} has type {}; this build supports {}",
-                        file_.path(), name, ggml_type_name(t->type), computable_type_list());
+      return make_error(ErrorCode::kUnsupported,
+                        "{}: tensor {} has type {}; this build supports {}", file_.path(), name,
+                        ggml_type_name(t->type), computable_type_list());
     }
     weights_.n_params += static_cast<uint64_t>(t->n_elements);
     weights_.bytes += t->n_bytes;
@@ -86,7 +87,8 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
     CHIMERA_ASSIGN_OR_RETURN(lw.wq, bind.matrix(name("attn_q"), d, q_width));
     CHIMERA_ASSIGN_OR_RETURN(lw.wk, bind.matrix(name("attn_k"), d, kv_width));
     CHIMERA_ASSIGN_OR_RETURN(lw.wv, bind.matrix(name("attn_v"), d, v_width));
-    CHIMERA_ASSIGN_OR_RETURN(lw.wo, bind.matrix(name("attn_output"), int64_t{lc.n_head} * config.value_dim, d));
+    CHIMERA_ASSIGN_OR_RETURN(
+        lw.wo, bind.matrix(name("attn_output"), int64_t{lc.n_head} * config.value_dim, d));
     if (lc.qk_norm) {
       CHIMERA_ASSIGN_OR_RETURN(lw.attn_q_norm, bind.vector(name("attn_q_norm"), config.head_dim));
       CHIMERA_ASSIGN_OR_RETURN(lw.attn_k_norm, bind.vector(name("attn_k_norm"), config.head_dim));
@@ -101,7 +103,8 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
     if (lc.post_ffn_norm) {
       CHIMERA_ASSIGN_OR_RETURN(lw.post_ffw_norm, bind.vector(name("post_ffw_norm"), d));
     }
-    for (const WeightMatrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down}) {
+    for (const WeightMatrix* m :
+         {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down}) {
       layer_matrix_bytes += m->row_bytes * static_cast<uint64_t>(m->rows);
     }
   }

@@ -18,7 +18,7 @@ struct LayerWeights {
   std::vector<float> attn_q_norm, attn_k_norm;  // empty unless the layer has QK-norm
   std::vector<float> post_attention_norm;       // empty unless the layer has it
   std::vector<float> ffn_norm;
-  std::vector<float> post_ffw_norm;             // empty unless the layer has it
+  std::vector<float> post_ffw_norm;  // empty unless the layer has it
   WeightMatrix wq, wk, wv, wo;
   WeightMatrix ffn_gate, ffn_up, ffn_down;
 };
@@ -30,13 +30,13 @@ struct ModelWeights {
   std::vector<float> rope_freqs;  // n_rot/2 frequency divisors, empty when the file has none
   std::vector<LayerWeights> layers;
 
-  uint64_t n_params = 0;               // elements of every tensor bound
-  uint64_t bytes = 0;                  // bytes of every tensor bound
-  uint64_t decode_bytes_per_token = 0; // layer matrices + LM head + one embedding row
+  uint64_t n_params = 0;                // elements of every tensor bound
+  uint64_t bytes = 0;                   // bytes of every tensor bound
+  uint64_t decode_bytes_per_token = 0;  // layer matrices + LM head + one embedding row
 };
 
-// Binds every tensor the config needs, checking names, shapes and types. Errors name the tensor, what
-// was found and what is supported.
+// Binds every tensor the config needs, checking names, shapes and types. Errors name the tensor,
+// what was found and what is supported.
 Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& config);
 
 }  // namespace chimera::engine

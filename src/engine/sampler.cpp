@@ -20,8 +20,10 @@ bool by_logit_desc(const std::pair<float, int32_t>& a, const std::pair<float, in
 
 }  // namespace
 
-Sampler::Sampler(const SamplingOptions& options, int32_t n_vocab) : options_(options), n_vocab_(n_vocab) {
-  uint64_t seed = options.seed ? *options.seed : (uint64_t{std::random_device{}()} << 32 | std::random_device{}());
+Sampler::Sampler(const SamplingOptions& options, int32_t n_vocab)
+    : options_(options), n_vocab_(n_vocab) {
+  uint64_t seed = options.seed ? *options.seed
+                               : (uint64_t{std::random_device{}()} << 32 | std::random_device{}());
   rng_state_[0] = splitmix64(seed);
   rng_state_[1] = splitmix64(seed);
   candidates_.reserve(static_cast<size_t>(n_vocab));
@@ -42,8 +44,9 @@ double Sampler::next_uniform() {  // xoroshiro128+
 void Sampler::apply_repeat_penalty(float* logits, std::span<const int32_t> history) {
   const float penalty = options_.repeat_penalty;
   if (penalty == 1.0f || options_.repeat_last_n == 0 || history.empty()) return;
-  size_t window = options_.repeat_last_n < 0 ? history.size()
-                                              : std::min(history.size(), static_cast<size_t>(options_.repeat_last_n));
+  size_t window = options_.repeat_last_n < 0
+                      ? history.size()
+                      : std::min(history.size(), static_cast<size_t>(options_.repeat_last_n));
   auto recent = history.subspan(history.size() - window);
   for (int32_t id : recent) {
     if (id < 0 || id >= n_vocab_ || penalized_[static_cast<size_t>(id)]) continue;
@@ -96,7 +99,8 @@ int32_t Sampler::sample(float* logits, std::span<const int32_t> history) {
     candidates_[i].first = p;  // from here on, .first is a probability (order unchanged)
     sum += p;
   }
-  for (size_t i = 0; i < n; ++i) candidates_[i].first = static_cast<float>(candidates_[i].first / sum);
+  for (size_t i = 0; i < n; ++i)
+    candidates_[i].first = static_cast<float>(candidates_[i].first / sum);
 
   if (options_.top_p < 1.0f) {
     // Shortest prefix of the sorted list whose mass reaches top_p; sort only as far as needed.
@@ -104,8 +108,9 @@ int32_t Sampler::sample(float* logits, std::span<const int32_t> history) {
     for (;;) {
       want = std::min(want, n);
       if (sorted < want) {
-        std::partial_sort(begin + static_cast<ptrdiff_t>(sorted), begin + static_cast<ptrdiff_t>(want),
-                          begin + static_cast<ptrdiff_t>(n), by_logit_desc);
+        std::partial_sort(begin + static_cast<ptrdiff_t>(sorted),
+                          begin + static_cast<ptrdiff_t>(want), begin + static_cast<ptrdiff_t>(n),
+                          by_logit_desc);
         sorted = want;
       }
       double cumulative = 0.0;

@@ -1,5 +1,6 @@
-// Session: one sequence over a Context. Renders and tokenizes the prompt, checks it against num_ctx,
-// prefills in num_batch chunks, then samples and decodes one token at a time, streaming safe text.
+// Session: one sequence over a Context. Renders and tokenizes the prompt, checks it against
+// num_ctx, prefills in num_batch chunks, then samples and decodes one token at a time, streaming
+// safe text.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,7 +16,9 @@ class SessionImpl final : public Session {
  public:
   SessionImpl(std::shared_ptr<const Model> model, const SessionOptions& options,
               std::unique_ptr<Context> context, int64_t setup_ns)
-      : model_(std::move(model)), options_(options), context_(std::move(context)),
+      : model_(std::move(model)),
+        options_(options),
+        context_(std::move(context)),
         pending_load_ns_(model_->load_ns() + setup_ns) {
     options_.num_thread = context_->options().num_thread;
     options_.num_batch = context_->options().n_batch;
@@ -27,10 +30,12 @@ class SessionImpl final : public Session {
 
   Result<std::vector<int32_t>> render_prompt(const GenerateRequest& request) const override {
     const Tokenizer& tok = model_->tokenizer();
-    int sources = !request.messages.empty() + !request.prompt.empty() + !request.prompt_tokens.empty();
+    int sources =
+        !request.messages.empty() + !request.prompt.empty() + !request.prompt_tokens.empty();
     if (sources > 1) {
       return make_error(ErrorCode::kInvalidArgument,
-                        "generate: give exactly one of messages, prompt or prompt_tokens (got {})", sources);
+                        "generate: give exactly one of messages, prompt or prompt_tokens (got {})",
+                        sources);
     }
     if (sources == 0) {
       return make_error(ErrorCode::kInvalidArgument,
@@ -40,12 +45,14 @@ class SessionImpl final : public Session {
       for (int32_t id : request.prompt_tokens) {
         if (id < 0 || id >= model_->config().n_vocab) {
           return make_error(ErrorCode::kInvalidArgument,
-                            "prompt token {} is outside the vocabulary (0..{})", id, model_->config().n_vocab - 1);
+                            "prompt token {} is outside the vocabulary (0..{})", id,
+                            model_->config().n_vocab - 1);
         }
       }
       return request.prompt_tokens;
     }
-    if (request.raw) return tok.encode(request.prompt, /*add_special=*/true, /*parse_special=*/true);
+    if (request.raw)
+      return tok.encode(request.prompt, /*add_special=*/true, /*parse_special=*/true);
     std::vector<ChatMessage> messages;
     if (!request.system.empty()) messages.push_back({"system", request.system});
     if (!request.messages.empty()) {
@@ -57,7 +64,8 @@ class SessionImpl final : public Session {
     return tok.encode(text, /*add_special=*/true, /*parse_special=*/true);
   }
 
-  Result<GenerateResult> generate(const GenerateRequest& request, const OnToken& on_token) override {
+  Result<GenerateResult> generate(const GenerateRequest& request,
+                                  const OnToken& on_token) override {
     const int64_t start_ns = monotonic_ns();
     GenerateResult result;
     result.timings.load_ns = pending_load_ns_;
@@ -73,11 +81,13 @@ class SessionImpl final : public Session {
     const int32_t n_prompt = static_cast<int32_t>(prompt.size());
     const int32_t n_vocab = model_->config().n_vocab;
     if (request.prompt_logits != nullptr) {
-      request.prompt_logits->assign(static_cast<size_t>(n_prompt) * static_cast<size_t>(n_vocab), 0.0f);
+      request.prompt_logits->assign(static_cast<size_t>(n_prompt) * static_cast<size_t>(n_vocab),
+                                    0.0f);
     }
     const int64_t prefill_start_ns = monotonic_ns();
     for (int32_t begin = 0; begin < n_prompt; begin += options_.num_batch) {
-      if (request.cancelled && request.cancelled()) return finish_cancelled(std::move(result), start_ns);
+      if (request.cancelled && request.cancelled())
+        return finish_cancelled(std::move(result), start_ns);
       int32_t end = std::min(n_prompt, begin + options_.num_batch);
       batch_.clear();
       for (int32_t p = begin; p < end; ++p) {
@@ -85,12 +95,14 @@ class SessionImpl final : public Session {
         batch_.push_back({prompt[static_cast<size_t>(p)], 0, p, want});
       }
       float* out = request.prompt_logits != nullptr
-                       ? request.prompt_logits->data() + static_cast<size_t>(begin) * static_cast<size_t>(n_vocab)
+                       ? request.prompt_logits->data() +
+                             static_cast<size_t>(begin) * static_cast<size_t>(n_vocab)
                        : logits_.data();
       CHIMERA_RETURN_IF_ERROR(context_->decode(batch_, out));
     }
     if (request.prompt_logits != nullptr) {
-      std::copy_n(request.prompt_logits->data() + static_cast<size_t>(n_prompt - 1) * static_cast<size_t>(n_vocab),
+      std::copy_n(request.prompt_logits->data() +
+                      static_cast<size_t>(n_prompt - 1) * static_cast<size_t>(n_vocab),
                   n_vocab, logits_.data());
     }
     const int64_t prefill_end_ns = monotonic_ns();
@@ -106,24 +118,29 @@ class SessionImpl final : public Session {
  private:
   // A prompt that leaves no room for a generated token is an error, or with truncate_prompt keeps
   // its end (and the BOS token) and says how much was dropped. Never silent.
-  Status fit_context(const GenerateRequest& request, std::vector<int32_t>& prompt, GenerateResult& result) {
+  Status fit_context(const GenerateRequest& request, std::vector<int32_t>& prompt,
+                     GenerateResult& result) {
     const int32_t n_ctx = options_.num_ctx;
     const int32_t n = static_cast<int32_t>(prompt.size());
     result.prompt_tokens = n;
     if (n < n_ctx) return Status::ok();
     if (!request.truncate_prompt) {
-      return make_error(ErrorCode::kOutOfRange,
-                        "the prompt has {} tokens but num_ctx is {}; it must leave room for at least one "
-                        "generated token: raise num_ctx or shorten the prompt", n, n_ctx);
+      return make_error(
+          ErrorCode::kOutOfRange,
+          "the prompt has {} tokens but num_ctx is {}; it must leave room for at least one "
+          "generated token: raise num_ctx or shorten the prompt",
+          n, n_ctx);
     }
     // Keep room for what is asked to be generated, up to half the context.
     int32_t room = request.num_predict > 0 ? std::min(request.num_predict, n_ctx / 2) : n_ctx / 2;
     int32_t keep = std::max(1, n_ctx - std::max(1, room));
-    const bool has_bos = model_->tokenizer().add_bos() && prompt.front() == model_->tokenizer().bos_id();
+    const bool has_bos =
+        model_->tokenizer().add_bos() && prompt.front() == model_->tokenizer().bos_id();
     std::vector<int32_t> kept;
     kept.reserve(static_cast<size_t>(keep));
     if (has_bos && keep > 1) kept.push_back(prompt.front());
-    kept.insert(kept.end(), prompt.end() - (keep - static_cast<int32_t>(kept.size())), prompt.end());
+    kept.insert(kept.end(), prompt.end() - (keep - static_cast<int32_t>(kept.size())),
+                prompt.end());
     result.prompt_truncated = true;
     result.prompt_tokens_dropped = n - static_cast<int32_t>(kept.size());
     result.prompt_tokens = static_cast<int32_t>(kept.size());
@@ -154,7 +171,8 @@ class SessionImpl final : public Session {
       std::string text = end_of_generation ? std::string() : streamer.push(token);
       // The context holds every token but the last: a token at position num_ctx cannot be decoded.
       const bool context_full = pos >= options_.num_ctx;
-      const bool ending = end_of_generation || streamer.stopped() || generated == limit || context_full;
+      const bool ending =
+          end_of_generation || streamer.stopped() || generated == limit || context_full;
       if (ending && !streamer.stopped()) text += streamer.finish();
       if (end_of_generation || streamer.stopped()) result.done_reason = "stop";
       if (on_token && !on_token(TokenEvent{token, text, last_token_ns, generated - 1})) {
@@ -167,7 +185,8 @@ class SessionImpl final : public Session {
         break;
       }
       BatchToken next{token, 0, pos, true};
-      CHIMERA_RETURN_IF_ERROR(context_->decode(std::span<const BatchToken>(&next, 1), logits_.data()));
+      CHIMERA_RETURN_IF_ERROR(
+          context_->decode(std::span<const BatchToken>(&next, 1), logits_.data()));
       ++pos;
     }
     if (result.done_reason == "cancelled") streamer.finish();
@@ -197,10 +216,12 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
                                                  const SessionOptions& options) {
   if (!model) return make_error(ErrorCode::kInvalidArgument, "Session::create: no model");
   if (options.num_ctx <= 0) {
-    return make_error(ErrorCode::kInvalidArgument, "num_ctx is {}; it must be positive", options.num_ctx);
+    return make_error(ErrorCode::kInvalidArgument, "num_ctx is {}; it must be positive",
+                      options.num_ctx);
   }
   if (options.num_batch <= 0) {
-    return make_error(ErrorCode::kInvalidArgument, "num_batch is {}; it must be positive", options.num_batch);
+    return make_error(ErrorCode::kInvalidArgument, "num_batch is {}; it must be positive",
+                      options.num_batch);
   }
   Stopwatch watch;
   ContextOptions context_options;
@@ -210,7 +231,8 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   context_options.num_thread = options.num_thread;
   context_options.kv_type = options.kv_type;
   CHIMERA_ASSIGN_OR_RETURN(auto context, Context::create(model, context_options));
-  return std::unique_ptr<Session>(new SessionImpl(std::move(model), options, std::move(context), watch.elapsed_ns()));
+  return std::unique_ptr<Session>(
+      new SessionImpl(std::move(model), options, std::move(context), watch.elapsed_ns()));
 }
 
 }  // namespace chimera::engine

@@ -15,8 +15,8 @@ int sequence_length(unsigned char lead) {
   return 0;  // a continuation byte or a lead that can never start a valid character
 }
 
-// Whether byte i (1-based within the sequence) may follow `lead`: excludes overlongs, surrogates and
-// code points above U+10FFFF (RFC 3629 table).
+// Whether byte i (1-based within the sequence) may follow `lead`: excludes overlongs, surrogates
+// and code points above U+10FFFF (RFC 3629 table).
 bool valid_continuation(unsigned char lead, int i, unsigned char byte) {
   if ((byte & 0xC0) != 0x80) return false;
   if (i != 1) return true;
@@ -41,7 +41,8 @@ void decode_available(std::string& raw, std::string& out) {
     }
     int have = 1;
     while (have < len && i + static_cast<size_t>(have) < raw.size() &&
-           valid_continuation(lead, have, static_cast<unsigned char>(raw[i + static_cast<size_t>(have)]))) {
+           valid_continuation(lead, have,
+                              static_cast<unsigned char>(raw[i + static_cast<size_t>(have)]))) {
       ++have;
     }
     if (have == len) {

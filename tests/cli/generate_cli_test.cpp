@@ -1,5 +1,5 @@
-// `chimera generate` and `chimera bench engine` run as a user runs them, on tiny dummy-weight models
-// made with `chimera model synth`.
+// `chimera generate` and `chimera bench engine` run as a user runs them, on tiny dummy-weight
+// models made with `chimera model synth`.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -23,13 +23,15 @@ class GenerateCliTest : public ::testing::Test {
     dir_ = new TempDir();
     for (const char* arch : {"gemma3", "llama"}) {
       std::string path = dir_->file(std::string(arch) + ".gguf");
-      CommandResult r = run_chimera({"model", "synth", "--arch", arch, "--size", "tiny", "--type", "q8_0",
-                                     "-o", path});
+      CommandResult r = run_chimera(
+          {"model", "synth", "--arch", arch, "--size", "tiny", "--type", "q8_0", "-o", path});
       ASSERT_EQ(r.exit_code, 0) << r.err;
     }
   }
   static void TearDownTestSuite() { delete dir_; }
-  static std::string model(const char* arch = "gemma3") { return dir_->file(std::string(arch) + ".gguf"); }
+  static std::string model(const char* arch = "gemma3") {
+    return dir_->file(std::string(arch) + ".gguf");
+  }
   // Greedy unless `extra` names a temperature.
   static nlohmann::json generate_json(std::vector<std::string> extra) {
     std::vector<std::string> args = {"generate", "-m", model(), "--json"};
@@ -46,8 +48,8 @@ class GenerateCliTest : public ::testing::Test {
 
 TEST_F(GenerateCliTest, StreamsTextAndSaysTheWeightsAreDummy) {
   for (const char* arch : {"gemma3", "llama"}) {
-    CommandResult r = run_chimera({"generate", "-m", model(arch), "-p", "hello world", "--num-predict", "8",
-                                   "--seed", "3"});
+    CommandResult r = run_chimera(
+        {"generate", "-m", model(arch), "-p", "hello world", "--num-predict", "8", "--seed", "3"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.err, HasSubstr("dummy weights"));
   }
@@ -55,8 +57,9 @@ TEST_F(GenerateCliTest, StreamsTextAndSaysTheWeightsAreDummy) {
 
 TEST_F(GenerateCliTest, JsonCarriesTextTokensAndOllamaTimings) {
   nlohmann::json j = generate_json({"-p", "hello world", "--num-predict", "6"});
-  for (const char* key : {"text", "tokens", "done_reason", "load_duration", "prompt_eval_count",
-                          "prompt_eval_duration", "eval_count", "eval_duration", "total_duration", "options"}) {
+  for (const char* key :
+       {"text", "tokens", "done_reason", "load_duration", "prompt_eval_count",
+        "prompt_eval_duration", "eval_count", "eval_duration", "total_duration", "options"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["synthetic"], true);
@@ -70,28 +73,40 @@ TEST_F(GenerateCliTest, JsonCarriesTextTokensAndOllamaTimings) {
 }
 
 TEST_F(GenerateCliTest, VerbosePrintsTimingsLikeOllama) {
-  CommandResult r = run_chimera({"generate", "-m", model(), "-p", "hi", "--num-predict", "4", "--verbose"});
+  CommandResult r =
+      run_chimera({"generate", "-m", model(), "-p", "hi", "--num-predict", "4", "--verbose"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  for (const char* line : {"total duration:", "load duration:", "prompt eval count:", "prompt eval duration:",
-                           "prompt eval rate:", "eval count:", "eval duration:", "eval rate:"}) {
+  for (const char* line :
+       {"total duration:", "load duration:", "prompt eval count:", "prompt eval duration:",
+        "prompt eval rate:", "eval count:", "eval duration:", "eval rate:"}) {
     EXPECT_THAT(r.err, HasSubstr(line));
   }
 }
 
 TEST_F(GenerateCliTest, SameSeedSameText) {
-  std::vector<std::string> args = {"-p", "the quick brown fox", "--num-predict", "10", "--temperature", "1",
-                                   "--seed", "11", "--top-k", "0"};
+  std::vector<std::string> args = {"-p",
+                                   "the quick brown fox",
+                                   "--num-predict",
+                                   "10",
+                                   "--temperature",
+                                   "1",
+                                   "--seed",
+                                   "11",
+                                   "--top-k",
+                                   "0"};
   EXPECT_EQ(generate_json(args)["tokens"], generate_json(args)["tokens"]);
 }
 
 TEST_F(GenerateCliTest, DumpLogitsWritesEveryPromptPosition) {
   const std::string file = dir_->file("logits.f32");
-  nlohmann::json j = generate_json({"--prompt-tokens", "2,40,41,42,43", "--num-predict", "1", "--dump-logits", file});
+  nlohmann::json j = generate_json(
+      {"--prompt-tokens", "2,40,41,42,43", "--num-predict", "1", "--dump-logits", file});
   const size_t n_vocab = 512;  // the tiny preset's vocabulary
   ASSERT_EQ(std::filesystem::file_size(file), 5 * n_vocab * sizeof(float));
   std::vector<float> logits(5 * n_vocab);
-  std::ifstream(file, std::ios::binary).read(reinterpret_cast<char*>(logits.data()),
-                                             static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  std::ifstream(file, std::ios::binary)
+      .read(reinterpret_cast<char*>(logits.data()),
+            static_cast<std::streamsize>(logits.size() * sizeof(float)));
   // Greedy: the first generated token is the argmax of the last position's row.
   auto last = logits.begin() + static_cast<ptrdiff_t>(4 * n_vocab);
   EXPECT_EQ(std::max_element(last, logits.end()) - last, j["tokens"][0].get<int>());
@@ -100,9 +115,18 @@ TEST_F(GenerateCliTest, DumpLogitsWritesEveryPromptPosition) {
 
 TEST_F(GenerateCliTest, AStopStringCutsTheText) {
   // Hot sampling with a fixed seed makes the dummy model ramble through its word pieces.
-  const std::vector<std::string> args = {"-p", "the quick brown fox jumps over the lazy dog", "--num-predict",
-                                         "24", "--temperature", "1.5", "--top-k", "0", "--top-p", "1",
-                                         "--seed", "3"};
+  const std::vector<std::string> args = {"-p",
+                                         "the quick brown fox jumps over the lazy dog",
+                                         "--num-predict",
+                                         "24",
+                                         "--temperature",
+                                         "1.5",
+                                         "--top-k",
+                                         "0",
+                                         "--top-p",
+                                         "1",
+                                         "--seed",
+                                         "3"};
   const std::string text = generate_json(args)["text"];
   // The stop string: the first two ASCII letters in a row in the second half of the text.
   size_t at = text.size() / 2;
@@ -122,11 +146,12 @@ TEST_F(GenerateCliTest, AStopStringCutsTheText) {
 TEST_F(GenerateCliTest, ATooLongPromptFailsUnlessTruncationIsAsked) {
   std::string ids = "2";
   for (int i = 0; i < 40; ++i) ids += "," + std::to_string(40 + i);
-  CommandResult refused = run_chimera({"generate", "-m", model(), "--prompt-tokens", ids, "--num-ctx", "16"});
+  CommandResult refused =
+      run_chimera({"generate", "-m", model(), "--prompt-tokens", ids, "--num-ctx", "16"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_THAT(refused.err, HasSubstr("num_ctx is 16"));
-  CommandResult truncated = run_chimera({"generate", "-m", model(), "--prompt-tokens", ids, "--num-ctx", "16",
-                                         "--num-predict", "2", "--truncate"});
+  CommandResult truncated = run_chimera({"generate", "-m", model(), "--prompt-tokens", ids,
+                                         "--num-ctx", "16", "--num-predict", "2", "--truncate"});
   EXPECT_EQ(truncated.exit_code, 0) << truncated.err;
   EXPECT_THAT(truncated.err, HasSubstr("tokens were dropped"));
 }
@@ -140,18 +165,19 @@ TEST_F(GenerateCliTest, BadArgumentsAreUsageErrorsAndMissingModelsFailures) {
 }
 
 TEST_F(GenerateCliTest, BenchEngineReportsSelfDescribingRows) {
-  CommandResult r = run_chimera({"bench", "engine", "-m", model("llama"), "-p", "16", "-n", "4", "-t", "1",
-                                 "-r", "2", "--json"});
+  CommandResult r = run_chimera({"bench", "engine", "-m", model("llama"), "-p", "16", "-n", "4",
+                                 "-t", "1", "-r", "2", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json rows = nlohmann::json::parse(r.out);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0]["test"], "pp16");
   EXPECT_EQ(rows[1]["test"], "tg4");
   for (const auto& row : rows) {
-    for (const char* key : {"build_commit", "cpu_info", "model_type", "model_size", "model_n_params", "n_threads",
-                            "n_prompt", "n_gen", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns",
-                            "samples_ts", "test_time", "kernel_path", "roofline_tps", "roofline_pct",
-                            "mem_bw_gbs", "peak_rss_bytes"}) {
+    for (const char* key :
+         {"build_commit", "cpu_info",     "model_type",   "model_size", "model_n_params",
+          "n_threads",    "n_prompt",     "n_gen",        "avg_ns",     "stddev_ns",
+          "avg_ts",       "stddev_ts",    "samples_ns",   "samples_ts", "test_time",
+          "kernel_path",  "roofline_tps", "roofline_pct", "mem_bw_gbs", "peak_rss_bytes"}) {
       EXPECT_TRUE(row.contains(key)) << key;
     }
     EXPECT_EQ(row["samples_ts"].size(), 2u);
@@ -163,8 +189,8 @@ TEST_F(GenerateCliTest, BenchEngineReportsSelfDescribingRows) {
   EXPECT_TRUE(rows[0]["roofline_tps"].is_null());  // prefill is compute-bound: no roofline
   EXPECT_GT(rows[1]["roofline_tps"].get<double>(), 0.0);
 
-  CommandResult md = run_chimera({"bench", "engine", "-m", model("llama"), "-p", "8", "-n", "0", "-t", "1",
-                                  "-r", "1"});
+  CommandResult md = run_chimera(
+      {"bench", "engine", "-m", model("llama"), "-p", "8", "-n", "0", "-t", "1", "-r", "1"});
   ASSERT_EQ(md.exit_code, 0) << md.err;
   EXPECT_THAT(md.out, HasSubstr("| pp8 |"));
   EXPECT_THAT(md.out, HasSubstr("memory read bandwidth (measured)"));

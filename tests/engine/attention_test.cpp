@@ -1,8 +1,8 @@
 // Differential tests of the attention kernels against the plain two-pass reference in double:
-// many head sizes, GQA group sizes, key ranges (one key, a long causal run, a sliding window that wraps
-// around the ring), F16 and Q8_0 caches, on every kernel path this CPU has.
-// Tolerance: outputs are convex combinations of value rows (|v| <~ 4), so |fast - reference| < 2e-5
-// absolute covers f32 accumulation and the polynomial exp (~1e-7 relative) with a wide margin.
+// many head sizes, GQA group sizes, key ranges (one key, a long causal run, a sliding window that
+// wraps around the ring), F16 and Q8_0 caches, on every kernel path this CPU has. Tolerance:
+// outputs are convex combinations of value rows (|v| <~ 4), so |fast - reference| < 2e-5 absolute
+// covers f32 accumulation and the polynomial exp (~1e-7 relative) with a wide margin.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -66,19 +66,21 @@ std::vector<Shape> shapes() {
   for (GgmlType type : {GgmlType::kF16, GgmlType::kQ8_0}) {
     for (int hd : {32, 64, 128, 256}) {
       for (int n_q : {1, 2, 4, 8, 16}) {
-        out.push_back({hd, n_q, 64, 0, 0, type});       // the first token: one key
-        out.push_back({hd, n_q, 300, 0, 299, type});    // a causal run over a global cache
-        out.push_back({hd, n_q, 40, 25, 57, type});     // a window that wraps around a 40-cell ring
-        out.push_back({hd, n_q, 600, 17, 530, type});   // long, not a multiple of the block
+        out.push_back({hd, n_q, 64, 0, 0, type});      // the first token: one key
+        out.push_back({hd, n_q, 300, 0, 299, type});   // a causal run over a global cache
+        out.push_back({hd, n_q, 40, 25, 57, type});    // a window that wraps around a 40-cell ring
+        out.push_back({hd, n_q, 600, 17, 530, type});  // long, not a multiple of the block
       }
     }
   }
   return out;
 }
 
-void expect_close(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+void expect_close(const std::vector<float>& a, const std::vector<float>& b,
+                  const std::string& what) {
   double max_diff = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, static_cast<double>(std::abs(a[i] - b[i])));
+  for (size_t i = 0; i < a.size(); ++i)
+    max_diff = std::max(max_diff, static_cast<double>(std::abs(a[i] - b[i])));
   EXPECT_LT(max_diff, 2e-5) << what;
 }
 
@@ -103,7 +105,8 @@ TEST(Attention, PortableKernelMatchesReference) {
 
 TEST(Attention, DispatchedKernelMatchesReferenceOnEveryPath) {
   const KernelPath original = active_kernel_path();
-  for (KernelPath path : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
+  for (KernelPath path :
+       {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
     if (!kernel_path_supported(path)) continue;
     set_kernel_path(path);
     uint64_t seed = 1000;
@@ -120,9 +123,9 @@ TEST(Attention, DispatchedKernelMatchesReferenceOnEveryPath) {
   set_kernel_path(original);
 }
 
-// Prefill tiles: consecutive tokens x a GQA group against shared key blocks, each token with its own
-// causal end and (sliding) start, over a global cache and a wrapping ring; compared per token with the
-// reference on every kernel path.
+// Prefill tiles: consecutive tokens x a GQA group against shared key blocks, each token with its
+// own causal end and (sliding) start, over a global cache and a wrapping ring; compared per token
+// with the reference on every kernel path.
 TEST(Attention, TilesMatchThePerTokenReference) {
   const KernelPath original = active_kernel_path();
   struct TileShape {
@@ -131,12 +134,13 @@ TEST(Attention, TilesMatchThePerTokenReference) {
     int window;  // 0: global
   };
   const std::vector<TileShape> tile_shapes = {
-      {256, 4, 4, 600, 0, 0},     {256, 4, 4, 600, 300, 0},  {64, 2, 8, 600, 17, 0},
-      {128, 1, 16, 600, 40, 0},   {256, 4, 3, 600, 5, 0},    {64, 4, 4, 40, 37, 8},
-      {64, 4, 4, 40, 3, 8},       {256, 4, 4, 530, 600, 512}, {32, 16, 1, 64, 10, 0},
+      {256, 4, 4, 600, 0, 0},   {256, 4, 4, 600, 300, 0},   {64, 2, 8, 600, 17, 0},
+      {128, 1, 16, 600, 40, 0}, {256, 4, 3, 600, 5, 0},     {64, 4, 4, 40, 37, 8},
+      {64, 4, 4, 40, 3, 8},     {256, 4, 4, 530, 600, 512}, {32, 16, 1, 64, 10, 0},
       {64, 3, 5, 64, 20, 0},
   };
-  for (KernelPath path : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
+  for (KernelPath path :
+       {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
     if (!kernel_path_supported(path)) continue;
     set_kernel_path(path);
     uint64_t seed = 500;
@@ -147,7 +151,8 @@ TEST(Attention, TilesMatchThePerTokenReference) {
       std::vector<int64_t> first(static_cast<size_t>(ts.n_tokens)), last(first.size());
       for (int t = 0; t < ts.n_tokens; ++t) {
         last[static_cast<size_t>(t)] = ts.first_token_pos + t;
-        first[static_cast<size_t>(t)] = ts.window > 0 ? std::max<int64_t>(0, last[static_cast<size_t>(t)] - ts.window + 1) : 0;
+        first[static_cast<size_t>(t)] =
+            ts.window > 0 ? std::max<int64_t>(0, last[static_cast<size_t>(t)] - ts.window + 1) : 0;
       }
       AttentionTile tile;
       tile.q = f.q.data();
@@ -169,10 +174,10 @@ TEST(Attention, TilesMatchThePerTokenReference) {
         q.out = f.out_ref.data() + t * tile.q_token_stride;
         attention_reference(f.view, q);
       }
-      expect_close(f.out_fast, f.out_ref, std::string(kernel_path_name(path)) + " tile head_dim " +
-                                              std::to_string(ts.head_dim) + " n_q " + std::to_string(ts.n_q) +
-                                              " tokens " + std::to_string(ts.n_tokens) + " at " +
-                                              std::to_string(ts.first_token_pos));
+      expect_close(f.out_fast, f.out_ref,
+                   std::string(kernel_path_name(path)) + " tile head_dim " +
+                       std::to_string(ts.head_dim) + " n_q " + std::to_string(ts.n_q) + " tokens " +
+                       std::to_string(ts.n_tokens) + " at " + std::to_string(ts.first_token_pos));
     }
   }
   set_kernel_path(original);

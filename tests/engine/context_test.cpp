@@ -1,6 +1,6 @@
 // Context: several sequences advanced in one batch must each get exactly what they would get alone
-// (the server's continuous batching relies on it), and malformed batches are refused before anything
-// is written.
+// (the server's continuous batching relies on it), and malformed batches are refused before
+// anything is written.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -67,7 +67,8 @@ TEST_F(ContextTest, SequencesDecodedTogetherMatchEachDecodedAlone) {
   const std::vector<std::vector<int32_t>> prompts = {tokens(12, 1), tokens(20, 2), tokens(5, 3)};
   const int steps = 6;
   const int V = n_vocab();
-  // Alone: each sequence in its own one-slot context, prompt then one token per step (its own argmax).
+  // Alone: each sequence in its own one-slot context, prompt then one token per step (its own
+  // argmax).
   std::vector<std::vector<std::vector<float>>> alone(3);
   std::vector<std::vector<int32_t>> generated(3);
   for (size_t s = 0; s < 3; ++s) {
@@ -83,15 +84,16 @@ TEST_F(ContextTest, SequencesDecodedTogetherMatchEachDecodedAlone) {
     }
     alone[s].push_back(logits);
     for (int step = 0; step < steps; ++step) {
-      int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      int32_t next =
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       generated[s].push_back(next);
       BatchToken t{next, 0, static_cast<int32_t>(p.size()) + step, true};
       ASSERT_TRUE(ctx->decode(std::span<const BatchToken>(&t, 1), logits.data()).is_ok());
       alone[s].push_back(logits);
     }
   }
-  // Together: one 3-slot context; prompts interleaved token by token in batches of 8, then one batch
-  // per step carrying one token of each sequence.
+  // Together: one 3-slot context; prompts interleaved token by token in batches of 8, then one
+  // batch per step carrying one token of each sequence.
   auto ctx = make(3, 8);
   std::vector<BatchToken> all;
   size_t longest = 0;
@@ -104,8 +106,9 @@ TEST_F(ContextTest, SequencesDecodedTogetherMatchEachDecodedAlone) {
   }
   std::vector<float> logits(3 * static_cast<size_t>(V));
   for (size_t begin = 0; begin < all.size(); begin += 8) {
-    std::vector<BatchToken> batch(all.begin() + static_cast<ptrdiff_t>(begin),
-                                  all.begin() + static_cast<ptrdiff_t>(std::min(all.size(), begin + 8)));
+    std::vector<BatchToken> batch(
+        all.begin() + static_cast<ptrdiff_t>(begin),
+        all.begin() + static_cast<ptrdiff_t>(std::min(all.size(), begin + 8)));
     int wanted = 0;
     for (const auto& t : batch) wanted += t.want_logits;
     std::vector<float> out(static_cast<size_t>(std::max(wanted, 1) * V));
@@ -113,7 +116,9 @@ TEST_F(ContextTest, SequencesDecodedTogetherMatchEachDecodedAlone) {
     int row = 0;
     for (const auto& t : batch) {
       if (!t.want_logits) continue;
-      EXPECT_LT(max_relative_diff(&out[static_cast<size_t>(row * V)], alone[static_cast<size_t>(t.seq)][0].data(), V), 1e-4)
+      EXPECT_LT(max_relative_diff(&out[static_cast<size_t>(row * V)],
+                                  alone[static_cast<size_t>(t.seq)][0].data(), V),
+                1e-4)
           << "prompt logits of sequence " << t.seq;
       ++row;
     }
@@ -126,7 +131,9 @@ TEST_F(ContextTest, SequencesDecodedTogetherMatchEachDecodedAlone) {
     }
     ASSERT_TRUE(ctx->decode(batch, logits.data()).is_ok());
     for (size_t s = 0; s < 3; ++s) {
-      EXPECT_LT(max_relative_diff(&logits[s * static_cast<size_t>(V)], alone[s][static_cast<size_t>(step) + 1].data(), V), 1e-4)
+      EXPECT_LT(max_relative_diff(&logits[s * static_cast<size_t>(V)],
+                                  alone[s][static_cast<size_t>(step) + 1].data(), V),
+                1e-4)
           << "sequence " << s << " step " << step;
     }
   }
@@ -137,10 +144,12 @@ TEST_F(ContextTest, AClearedSequenceStartsAfreshWhileOthersKeepTheirState) {
   const int V = n_vocab();
   auto prefill = [&](int32_t seq, const std::vector<int32_t>& p, std::vector<float>& out) {
     std::vector<BatchToken> batch;
-    for (size_t i = 0; i < p.size(); ++i) batch.push_back({p[i], seq, static_cast<int32_t>(i), i + 1 == p.size()});
+    for (size_t i = 0; i < p.size(); ++i)
+      batch.push_back({p[i], seq, static_cast<int32_t>(i), i + 1 == p.size()});
     return ctx->decode(batch, out.data());
   };
-  std::vector<float> first(static_cast<size_t>(V)), again(static_cast<size_t>(V)), other(static_cast<size_t>(V));
+  std::vector<float> first(static_cast<size_t>(V)), again(static_cast<size_t>(V)),
+      other(static_cast<size_t>(V));
   ASSERT_TRUE(prefill(0, tokens(10, 4), first).is_ok());
   ASSERT_TRUE(prefill(1, tokens(10, 5), other).is_ok());
   ctx->clear_sequence(0);
@@ -160,12 +169,16 @@ TEST_F(ContextTest, MalformedBatchesAreRefused) {
   EXPECT_EQ(skip.code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(skip.message(), HasSubstr("expects position 0"));
 
-  EXPECT_EQ(decode({{5, 2, 0, true}}).code(), ErrorCode::kInvalidArgument);          // no slot 2
-  EXPECT_EQ(decode({{n_vocab(), 0, 0, true}}).code(), ErrorCode::kInvalidArgument);  // id out of range
-  EXPECT_EQ(decode({{5, 0, 0, false}, {5, 0, 1, false}, {5, 0, 2, false}, {5, 0, 3, false}, {5, 0, 4, true}})
-                .code(),
-            ErrorCode::kInvalidArgument);  // more than n_batch
-  EXPECT_EQ(ctx->decode(std::vector<BatchToken>{{5, 0, 0, true}}, nullptr).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(decode({{5, 2, 0, true}}).code(), ErrorCode::kInvalidArgument);  // no slot 2
+  EXPECT_EQ(decode({{n_vocab(), 0, 0, true}}).code(),
+            ErrorCode::kInvalidArgument);  // id out of range
+  EXPECT_EQ(
+      decode(
+          {{5, 0, 0, false}, {5, 0, 1, false}, {5, 0, 2, false}, {5, 0, 3, false}, {5, 0, 4, true}})
+          .code(),
+      ErrorCode::kInvalidArgument);  // more than n_batch
+  EXPECT_EQ(ctx->decode(std::vector<BatchToken>{{5, 0, 0, true}}, nullptr).code(),
+            ErrorCode::kInvalidArgument);
   // Nothing was written by the refused batches: sequence 0 still starts at 0.
   EXPECT_TRUE(decode({{5, 0, 0, true}}).is_ok());
 }
@@ -177,7 +190,8 @@ TEST_F(ContextTest, AFullSequenceSaysSo) {
   auto ctx = Context::create(*model_, o);
   ASSERT_TRUE(ctx.ok());
   std::vector<float> logits(static_cast<size_t>(n_vocab()));
-  std::vector<BatchToken> four = {{5, 0, 0, false}, {6, 0, 1, false}, {7, 0, 2, false}, {8, 0, 3, true}};
+  std::vector<BatchToken> four = {
+      {5, 0, 0, false}, {6, 0, 1, false}, {7, 0, 2, false}, {8, 0, 3, true}};
   ASSERT_TRUE((*ctx)->decode(four, logits.data()).is_ok());
   BatchToken fifth{9, 0, 4, true};
   Status s = (*ctx)->decode(std::span<const BatchToken>(&fifth, 1), logits.data());

@@ -1,17 +1,19 @@
-// The whole forward pass against the plain reference (tests/engine/reference_model.cpp) on tiny dummy
-// gemma3 and llama models of every weight type: global and sliding layers with a window (8) smaller
-// than the prompt (24 tokens), GQA (4 query heads on 2 KV heads).
+// The whole forward pass against the plain reference (tests/engine/reference_model.cpp) on tiny
+// dummy gemma3 and llama models of every weight type: global and sliding layers with a window (8)
+// smaller than the prompt (24 tokens), GQA (4 query heads on 2 KV heads).
 //
 // The reference rounds keys/values to f16 and the activations of quantized matrices to Q8_0/Q8_K
 // exactly as documented (engine-reference.md §2.3, §6.4), so the two compute the same function.
 // Tolerances, relative to the RMS of the reference logits over all positions:
-//  - float weights (F32, F16, BF16): max |engine - reference| < 1e-3 (measured <= 4e-4: f32 vs double).
-//  - quantized weights: RMS error < 3e-2 and max error < 0.15. When no value lands within float noise
-//    of a rounding boundary the two agree to ~1e-6 (measured: gemma3 Q5_K, Q6_K); but the engine's f32
-//    (the reference's double) norms and RoPE leave ~1e-7 relative differences, and with ~10^5 f16 and
-//    Q8 rounding decisions per run a few flip by one step, which then cascades through later roundings
-//    (measured up to 1.7e-2 RMS / 8.6e-2 max on every kernel path). A real bug (wrong rope pairs,
-//    window, norm, head mapping, block layout) moves logits by O(1) x RMS.
+//  - float weights (F32, F16, BF16): max |engine - reference| < 1e-3 (measured <= 4e-4: f32 vs
+//  double).
+//  - quantized weights: RMS error < 3e-2 and max error < 0.15. When no value lands within float
+//  noise
+//    of a rounding boundary the two agree to ~1e-6 (measured: gemma3 Q5_K, Q6_K); but the engine's
+//    f32 (the reference's double) norms and RoPE leave ~1e-7 relative differences, and with ~10^5
+//    f16 and Q8 rounding decisions per run a few flip by one step, which then cascades through
+//    later roundings (measured up to 1.7e-2 RMS / 8.6e-2 max on every kernel path). A real bug
+//    (wrong rope pairs, window, norm, head mapping, block layout) moves logits by O(1) x RMS.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -51,7 +53,9 @@ std::vector<int32_t> prompt_tokens(int n, int n_vocab) {
   return tokens;
 }
 
-bool is_float_type(GgmlType t) { return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16; }
+bool is_float_type(GgmlType t) {
+  return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16;
+}
 
 TinyModelSpec spec_for(const Case& c) {
   TinyModelSpec spec;
@@ -70,8 +74,9 @@ TinyModelSpec spec_for(const Case& c) {
 }
 
 // All-position logits from the engine, prefilled in chunks of n_batch.
-std::vector<float> engine_logits(std::shared_ptr<const Model> model, const std::vector<int32_t>& tokens,
-                                 int n_batch, int n_threads, GgmlType kv_type = GgmlType::kF16) {
+std::vector<float> engine_logits(std::shared_ptr<const Model> model,
+                                 const std::vector<int32_t>& tokens, int n_batch, int n_threads,
+                                 GgmlType kv_type = GgmlType::kF16) {
   ContextOptions options;
   options.n_ctx_per_seq = 64;
   options.n_batch = n_batch;
@@ -92,7 +97,8 @@ std::vector<float> engine_logits(std::shared_ptr<const Model> model, const std::
   return logits;
 }
 
-double normalized_rms_error(const std::vector<float>& engine, const std::vector<std::vector<double>>& ref) {
+double normalized_rms_error(const std::vector<float>& engine,
+                            const std::vector<std::vector<double>>& ref) {
   double sum_sq = 0.0, err_sq = 0.0;
   const size_t n_vocab = ref[0].size();
   for (size_t t = 0; t < ref.size(); ++t) {
@@ -105,7 +111,8 @@ double normalized_rms_error(const std::vector<float>& engine, const std::vector<
   return std::sqrt(err_sq / sum_sq);
 }
 
-double normalized_max_error(const std::vector<float>& engine, const std::vector<std::vector<double>>& ref) {
+double normalized_max_error(const std::vector<float>& engine,
+                            const std::vector<std::vector<double>>& ref) {
   double sum_sq = 0.0, max_err = 0.0;
   size_t count = 0;
   const size_t n_vocab = ref[0].size();
@@ -159,8 +166,8 @@ TEST_P(ForwardTest, ChunkedPrefillAndSingleThreadGiveTheSameLogits) {
   ASSERT_TRUE(model.ok()) << model.status().to_string();
   const std::vector<int32_t> tokens = prompt_tokens(24, (*model)->config().n_vocab);
   const std::vector<float> whole = engine_logits(*model, tokens, 24, 2);
-  // Chunks of 5 cross the sliding window's ring boundary; one at a time is pure decode. Batch shapes
-  // change the matmul's summation order, so the same tolerances as above apply.
+  // Chunks of 5 cross the sliding window's ring boundary; one at a time is pure decode. Batch
+  // shapes change the matmul's summation order, so the same tolerances as above apply.
   std::vector<std::vector<double>> reference(tokens.size());
   const size_t n_vocab = static_cast<size_t>((*model)->config().n_vocab);
   for (size_t t = 0; t < tokens.size(); ++t) {
@@ -181,8 +188,9 @@ TEST_P(ForwardTest, ChunkedPrefillAndSingleThreadGiveTheSameLogits) {
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
   for (const char* arch : {"gemma3", "llama"}) {
-    for (GgmlType t : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_0,
-                       GgmlType::kQ5_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    for (GgmlType t :
+         {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_0,
+          GgmlType::kQ5_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
       cases.push_back({arch, t});
     }
   }

@@ -1,5 +1,6 @@
-// Model::load as a user meets it: the configuration read from metadata, the quirks of Ollama-made files
-// fixed (and said so in load_notes), and bad files refused with messages that name the problem.
+// Model::load as a user meets it: the configuration read from metadata, the quirks of Ollama-made
+// files fixed (and said so in load_notes), and bad files refused with messages that name the
+// problem.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -78,7 +79,8 @@ TEST(ModelConfig, Gemma3WithoutAPatternHasEverySixthLayerGlobal) {
   auto model = load(spec, dir);
   ASSERT_TRUE(model.ok()) << model.status().to_string();
   for (int i = 0; i < 12; ++i) {
-    EXPECT_EQ((*model)->config().layers[static_cast<size_t>(i)].is_sliding(), i != 5 && i != 11) << i;
+    EXPECT_EQ((*model)->config().layers[static_cast<size_t>(i)].is_sliding(), i != 5 && i != 11)
+        << i;
   }
 }
 
@@ -167,8 +169,10 @@ TEST(ModelConfig, VisionTensorsAreSkipped) {
   TinyModelSpec spec;
   spec.extra = [](GgufWriter& w) {
     w.set_u32("gemma3.mm.tokens_per_image", 256);
-    (void)w.add_tensor("v.patch_embd.weight", {32, 4}, GgmlType::kF32, std::vector<uint8_t>(32 * 4 * 4));
-    (void)w.add_tensor("mm.input_projection.weight", {32, 4}, GgmlType::kF32, std::vector<uint8_t>(32 * 4 * 4));
+    (void)w.add_tensor("v.patch_embd.weight", {32, 4}, GgmlType::kF32,
+                       std::vector<uint8_t>(32 * 4 * 4));
+    (void)w.add_tensor("mm.input_projection.weight", {32, 4}, GgmlType::kF32,
+                       std::vector<uint8_t>(32 * 4 * 4));
   };
   auto model = load(spec, dir);
   ASSERT_TRUE(model.ok()) << model.status().to_string();
@@ -205,10 +209,12 @@ TEST(ModelInfo, DescribesTheModelForBenchmarkRows) {
   EXPECT_EQ(info.architecture, "gemma3");
   EXPECT_EQ(info.weight_type, "Q8_0 (guessed)");  // the tiny file has no general.file_type
   // Parameters counted from the shapes by hand: embedding 384x256, output norm 256, and per layer
-  // q 256x256, k 256x128, v 256x128, o 256x256, gate/up 256x512 each, down 512x256, norms 4x256 + 2x64.
+  // q 256x256, k 256x128, v 256x128, o 256x256, gate/up 256x512 each, down 512x256, norms 4x256 +
+  // 2x64.
   const uint64_t per_layer = 65536 + 32768 + 32768 + 65536 + 3 * 131072 + 4 * 256 + 2 * 64;
   EXPECT_EQ(info.n_params, 384u * 256 + 256 + 4 * per_layer);
-  // Bytes read per decoded token: Q8_0 is 34 bytes per 32 values. Layer matrices + tied head + 1 row.
+  // Bytes read per decoded token: Q8_0 is 34 bytes per 32 values. Layer matrices + tied head + 1
+  // row.
   const uint64_t matrix_values = 4 * (65536 + 32768 + 32768 + 65536 + 3 * 131072);
   EXPECT_EQ(info.decode_bytes_per_token, (matrix_values + 384 * 256 + 256) / 32 * 34);
   EXPECT_EQ(info.size_label, "2M");  // 2,462,464 parameters
@@ -242,7 +248,8 @@ TEST(ModelLoad, UnsupportedTensorTypeIsNamedWithTheSupportedList) {
   spec.omit_tensors = {"blk.0.attn_q.weight"};
   spec.extra = [](GgufWriter& w) {
     // Q4_1: 20 bytes per 32 values; 256 x 256.
-    (void)w.add_tensor("blk.0.attn_q.weight", {256, 256}, GgmlType::kQ4_1, std::vector<uint8_t>(256 / 32 * 20 * 256));
+    (void)w.add_tensor("blk.0.attn_q.weight", {256, 256}, GgmlType::kQ4_1,
+                       std::vector<uint8_t>(256 / 32 * 20 * 256));
   };
   auto model = load(spec, dir);
   ASSERT_FALSE(model.ok());

@@ -59,7 +59,8 @@ void round_q8_k(std::vector<double>& x) {
       }
     }
     if (amax == 0.0f) {
-      std::fill(x.begin() + static_cast<ptrdiff_t>(b), x.begin() + static_cast<ptrdiff_t>(b + 256), 0.0);
+      std::fill(x.begin() + static_cast<ptrdiff_t>(b), x.begin() + static_cast<ptrdiff_t>(b + 256),
+                0.0);
       continue;
     }
     const float iscale = -127.0f / max;
@@ -97,17 +98,20 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
     m.window_ = static_cast<int>(window);
     CHIMERA_ASSIGN_OR_RETURN(m.base_local_, file.require_float(a + "rope.local.freq_base"));
     if (file.has(a + "attention.sliding_window_pattern")) {
-      CHIMERA_ASSIGN_OR_RETURN(pattern, file.get_bool_array(a + "attention.sliding_window_pattern"));
+      CHIMERA_ASSIGN_OR_RETURN(pattern,
+                               file.get_bool_array(a + "attention.sliding_window_pattern"));
     } else {
       for (int64_t i = 0; i < n_layer; ++i) pattern.push_back(i % 6 != 5);  // §3.1 step 5
     }
   }
   int64_t rows = 0, cols = 0;
-  CHIMERA_ASSIGN_OR_RETURN(m.embd_.values, read_tensor(file, "token_embd.weight", &m.embd_.rows, &m.embd_.cols, &m.embd_.type));
+  CHIMERA_ASSIGN_OR_RETURN(m.embd_.values, read_tensor(file, "token_embd.weight", &m.embd_.rows,
+                                                       &m.embd_.cols, &m.embd_.type));
   m.n_vocab_ = static_cast<int>(m.embd_.rows);
   CHIMERA_ASSIGN_OR_RETURN(m.output_norm_, read_tensor(file, "output_norm.weight", &rows, &cols));
   if (file.find_tensor("output.weight") != nullptr) {
-    CHIMERA_ASSIGN_OR_RETURN(m.output_.values, read_tensor(file, "output.weight", &m.output_.rows, &m.output_.cols, &m.output_.type));
+    CHIMERA_ASSIGN_OR_RETURN(m.output_.values, read_tensor(file, "output.weight", &m.output_.rows,
+                                                           &m.output_.cols, &m.output_.type));
   } else {
     m.output_ = m.embd_;
   }
@@ -118,7 +122,8 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
     Layer layer;
     auto name = [&](const char* part) { return fmt::format("blk.{}.{}.weight", i, part); };
     auto matrix = [&](const char* part, Matrix& out) -> Status {
-      CHIMERA_ASSIGN_OR_RETURN(out.values, read_tensor(file, name(part), &out.rows, &out.cols, &out.type));
+      CHIMERA_ASSIGN_OR_RETURN(out.values,
+                               read_tensor(file, name(part), &out.rows, &out.cols, &out.type));
       return Status::ok();
     };
     auto vector = [&](const char* part, std::vector<float>& out) -> Status {
@@ -151,11 +156,16 @@ std::vector<double> ReferenceModel::matvec(const Matrix& m, const std::vector<do
   switch (static_cast<engine::GgmlType>(m.type)) {
     case engine::GgmlType::kQ4_0:
     case engine::GgmlType::kQ5_0:
-    case engine::GgmlType::kQ8_0: round_q8_0(x); break;
+    case engine::GgmlType::kQ8_0:
+      round_q8_0(x);
+      break;
     case engine::GgmlType::kQ4_K:
     case engine::GgmlType::kQ5_K:
-    case engine::GgmlType::kQ6_K: round_q8_k(x); break;
-    default: break;
+    case engine::GgmlType::kQ6_K:
+      round_q8_k(x);
+      break;
+    default:
+      break;
   }
   std::vector<double> y(static_cast<size_t>(m.rows));
   for (int64_t r = 0; r < m.rows; ++r) {
@@ -167,7 +177,8 @@ std::vector<double> ReferenceModel::matvec(const Matrix& m, const std::vector<do
   return y;
 }
 
-std::vector<double> ReferenceModel::rms_norm(const std::vector<double>& x, const std::vector<float>& w) const {
+std::vector<double> ReferenceModel::rms_norm(const std::vector<double>& x,
+                                             const std::vector<float>& w) const {
   double sum = 0.0;
   for (double v : x) sum += v * v;
   double scale = 1.0 / std::sqrt(sum / static_cast<double>(x.size()) + eps_);
@@ -176,8 +187,8 @@ std::vector<double> ReferenceModel::rms_norm(const std::vector<double>& x, const
   return y;
 }
 
-// theta_i = p * scale * base^(-2i/d) / rope_freqs[i]; gemma rotates pairs (i, i + d/2) (NEOX), llama
-// adjacent pairs (2i, 2i+1) (engine-reference.md §3.1 2d, §3.2 2).
+// theta_i = p * scale * base^(-2i/d) / rope_freqs[i]; gemma rotates pairs (i, i + d/2) (NEOX),
+// llama adjacent pairs (2i, 2i+1) (engine-reference.md §3.1 2d, §3.2 2).
 void ReferenceModel::rope(std::vector<double>& head, int64_t pos, bool sliding) const {
   const int d = head_dim_;
   const double base = sliding ? base_local_ : base_global_;
@@ -200,7 +211,8 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
   std::vector<std::vector<double>> h(n, std::vector<double>(d));
   for (size_t t = 0; t < n; ++t) {
     const double scale = gemma_ ? std::sqrt(static_cast<double>(n_embd_)) : 1.0;
-    for (size_t c = 0; c < d; ++c) h[t][c] = embd_.values[static_cast<size_t>(tokens[t]) * d + c] * scale;
+    for (size_t c = 0; c < d; ++c)
+      h[t][c] = embd_.values[static_cast<size_t>(tokens[t]) * d + c] * scale;
   }
   for (const Layer& layer : layers_) {
     std::vector<std::vector<double>> q(n), k(n), v(n);
@@ -235,7 +247,8 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
         for (size_t j = 0; j <= t; ++j) {
           if (layer.sliding && t - j >= static_cast<size_t>(window_)) continue;  // §3.1 2f
           double s = 0.0;
-          for (size_t c = 0; c < hd; ++c) s += q[t][static_cast<size_t>(hh) * hd + c] * k[j][kvh * hd + c];
+          for (size_t c = 0; c < hd; ++c)
+            s += q[t][static_cast<size_t>(hh) * hd + c] * k[j][kvh * hd + c];
           scores.push_back(s * qk_scale);
           keys.push_back(j);
         }

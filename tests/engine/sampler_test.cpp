@@ -1,5 +1,5 @@
-// Sampler semantics on constructed logits (engine-reference.md §5): expected values are worked out by
-// hand from the definitions, not taken from the sampler.
+// Sampler semantics on constructed logits (engine-reference.md §5): expected values are worked out
+// by hand from the definitions, not taken from the sampler.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,8 +19,8 @@ std::vector<float> logits_of(const std::vector<double>& probs) {
   return out;
 }
 
-std::map<int32_t, int> histogram(SamplingOptions options, const std::vector<float>& logits, int draws,
-                                 std::vector<int32_t> history = {}) {
+std::map<int32_t, int> histogram(SamplingOptions options, const std::vector<float>& logits,
+                                 int draws, std::vector<int32_t> history = {}) {
   options.seed = options.seed.value_or(7);
   Sampler sampler(options, static_cast<int32_t>(logits.size()));
   std::map<int32_t, int> counts;

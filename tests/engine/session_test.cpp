@@ -20,8 +20,8 @@ using chimera::testing::TempDir;
 using chimera::testing::TinyModelSpec;
 using ::testing::HasSubstr;
 
-// An untied LM head keeps the tiny model from simply repeating its input token (a tied head scores the
-// token whose embedding dominates the residual), so sampled continuations vary.
+// An untied LM head keeps the tiny model from simply repeating its input token (a tied head scores
+// the token whose embedding dominates the residual), so sampled continuations vary.
 TinyModelSpec suite_spec() {
   TinyModelSpec spec;
   spec.untied_output = true;
@@ -71,7 +71,8 @@ TEST_F(SessionTest, PromptIsRenderedWithTheChatTemplateUnlessRaw) {
   ASSERT_TRUE(templated.ok());
   const int32_t start_of_turn = *tok.find_token("<start_of_turn>");
   EXPECT_EQ(templated->front(), tok.bos_id());
-  EXPECT_EQ(std::count(templated->begin(), templated->end(), start_of_turn), 2);  // user turn + model turn
+  EXPECT_EQ(std::count(templated->begin(), templated->end(), start_of_turn),
+            2);  // user turn + model turn
   r.raw = true;
   auto raw = session->render_prompt(r);
   ASSERT_TRUE(raw.ok());
@@ -105,7 +106,8 @@ TEST_F(SessionTest, NumPredictBoundsTheTokensAndEventsCarryTheText) {
     }
   }
   EXPECT_EQ(streamed, result->text);
-  EXPECT_TRUE(is_valid_utf8(result->text));  // random tokens include lone bytes: replaced, never passed on
+  EXPECT_TRUE(
+      is_valid_utf8(result->text));  // random tokens include lone bytes: replaced, never passed on
   const std::string decoded = (*model_)->tokenizer().decode(result->tokens);
   if (is_valid_utf8(decoded)) {
     EXPECT_EQ(result->text, decoded);

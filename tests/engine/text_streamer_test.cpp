@@ -1,5 +1,5 @@
-// TextStreamer: what a user watching the stream sees. Never half a UTF-8 character, never a stop string,
-// never text held back for good.
+// TextStreamer: what a user watching the stream sees. Never half a UTF-8 character, never a stop
+// string, never text held back for good.
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
@@ -12,8 +12,8 @@ class TextStreamerTest : public ::testing::Test {
   void SetUp() override {
     VocabData v;
     v.model = "llama";
-    v.tokens = {"<unk>", "<s>", "</s>", "<0xE2>", "<0x82>", "<0xAC>", "Hello", "\xE2\x96\x81world", "EN",
-                "D", "!", "xENDy", "STOP", "<0xC3>"};
+    v.tokens = {"<unk>", "<s>", "</s>", "<0xE2>", "<0x82>", "<0xAC>", "Hello", "\xE2\x96\x81world",
+                "EN",    "D",   "!",    "xENDy",  "STOP",   "<0xC3>"};
     v.token_types = {2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 6};
     v.scores.assign(v.tokens.size(), 0.0f);
     v.unk_id = 0;

@@ -19,13 +19,15 @@ using engine::GgufWriter;
 
 class Builder {
  public:
-  Builder(const TinyModelSpec& spec, GgufWriter& writer) : spec_(spec), writer_(writer), rng_(spec.seed) {}
+  Builder(const TinyModelSpec& spec, GgufWriter& writer)
+      : spec_(spec), writer_(writer), rng_(spec.seed) {}
 
   bool omitted_key(const std::string& key) const {
     return std::find(spec_.omit_keys.begin(), spec_.omit_keys.end(), key) != spec_.omit_keys.end();
   }
   bool omitted_tensor(const std::string& name) const {
-    return std::find(spec_.omit_tensors.begin(), spec_.omit_tensors.end(), name) != spec_.omit_tensors.end();
+    return std::find(spec_.omit_tensors.begin(), spec_.omit_tensors.end(), name) !=
+           spec_.omit_tensors.end();
   }
   void u32(const std::string& key, uint32_t v) {
     if (!omitted_key(key)) writer_.set_u32(key, v);
@@ -44,12 +46,16 @@ class Builder {
     size_t row_bytes = *engine::ggml_row_bytes(type, cols);
     std::vector<uint8_t> data(row_bytes * static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) {
-      engine::quantize_row(type, &values[static_cast<size_t>(r * cols)], &data[static_cast<size_t>(r) * row_bytes], cols);
+      engine::quantize_row(type, &values[static_cast<size_t>(r * cols)],
+                           &data[static_cast<size_t>(r) * row_bytes], cols);
     }
-    std::vector<int64_t> ne = rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
+    std::vector<int64_t> ne =
+        rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
     return writer_.add_tensor(name, ne, type, std::move(data));
   }
-  Status norm(const std::string& name, int64_t n) { return matrix(name, n, 1, GgmlType::kF32, 0.1, 1.0); }
+  Status norm(const std::string& name, int64_t n) {
+    return matrix(name, n, 1, GgmlType::kF32, 0.1, 1.0);
+  }
 
  private:
   const TinyModelSpec& spec_;
@@ -65,7 +71,8 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
   const std::string a = spec.arch + ".";
   const bool gemma = spec.arch == "gemma3";
   if (!b.omitted_key("general.architecture")) w.set_string("general.architecture", spec.arch);
-  w.set_string("general.name", fmt::format("tiny-{}-{}", spec.arch, engine::ggml_type_name(spec.type)));
+  w.set_string("general.name",
+               fmt::format("tiny-{}-{}", spec.arch, engine::ggml_type_name(spec.type)));
   if (spec.synthetic) w.set_bool("chimera.synthetic", true);
   w.set_u32("general.quantization_version", 2);
   b.u32(a + "context_length", static_cast<uint32_t>(spec.context_length));
@@ -96,15 +103,18 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
 
   const GgmlType embd_type = spec.embd_type.value_or(spec.type);
   const int64_t d = spec.n_embd;
-  CHIMERA_RETURN_IF_ERROR(b.matrix("token_embd.weight", d, spec.n_vocab, embd_type, gemma ? 0.1 : 1.0));
+  CHIMERA_RETURN_IF_ERROR(
+      b.matrix("token_embd.weight", d, spec.n_vocab, embd_type, gemma ? 0.1 : 1.0));
   CHIMERA_RETURN_IF_ERROR(b.norm("output_norm.weight", d));
   if (spec.untied_output) {
-    CHIMERA_RETURN_IF_ERROR(b.matrix("output.weight", d, spec.n_vocab, spec.type, 1.0 / std::sqrt(d)));
+    CHIMERA_RETURN_IF_ERROR(
+        b.matrix("output.weight", d, spec.n_vocab, spec.type, 1.0 / std::sqrt(d)));
   }
   if (spec.rope_freqs) {
     // llama3-like divisors: 1 for high frequencies rising to 8 for the lowest.
     std::vector<float> freqs(static_cast<size_t>(spec.head_dim / 2));
-    for (size_t i = 0; i < freqs.size(); ++i) freqs[i] = 1.0f + 7.0f * static_cast<float>(i) / static_cast<float>(freqs.size());
+    for (size_t i = 0; i < freqs.size(); ++i)
+      freqs[i] = 1.0f + 7.0f * static_cast<float>(i) / static_cast<float>(freqs.size());
     std::vector<uint8_t> bytes(freqs.size() * 4);
     std::memcpy(bytes.data(), freqs.data(), bytes.size());
     CHIMERA_RETURN_IF_ERROR(w.add_tensor("rope_freqs.weight", {static_cast<int64_t>(freqs.size())},
@@ -118,11 +128,14 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
     CHIMERA_RETURN_IF_ERROR(b.matrix(name("attn_q"), d, q_width, spec.type, 1.0 / std::sqrt(d)));
     CHIMERA_RETURN_IF_ERROR(b.matrix(name("attn_k"), d, kv_width, spec.type, 1.0 / std::sqrt(d)));
     CHIMERA_RETURN_IF_ERROR(b.matrix(name("attn_v"), d, kv_width, spec.type, 1.0 / std::sqrt(d)));
-    CHIMERA_RETURN_IF_ERROR(b.matrix(name("attn_output"), q_width, d, spec.type, 1.0 / std::sqrt(q_width)));
+    CHIMERA_RETURN_IF_ERROR(
+        b.matrix(name("attn_output"), q_width, d, spec.type, 1.0 / std::sqrt(q_width)));
     CHIMERA_RETURN_IF_ERROR(b.norm(name("ffn_norm"), d));
-    CHIMERA_RETURN_IF_ERROR(b.matrix(name("ffn_gate"), d, spec.n_ff, spec.type, 1.0 / std::sqrt(d)));
+    CHIMERA_RETURN_IF_ERROR(
+        b.matrix(name("ffn_gate"), d, spec.n_ff, spec.type, 1.0 / std::sqrt(d)));
     CHIMERA_RETURN_IF_ERROR(b.matrix(name("ffn_up"), d, spec.n_ff, spec.type, 1.0 / std::sqrt(d)));
-    CHIMERA_RETURN_IF_ERROR(b.matrix(name("ffn_down"), spec.n_ff, d, spec.type, 1.0 / std::sqrt(spec.n_ff)));
+    CHIMERA_RETURN_IF_ERROR(
+        b.matrix(name("ffn_down"), spec.n_ff, d, spec.type, 1.0 / std::sqrt(spec.n_ff)));
     if (gemma) {
       CHIMERA_RETURN_IF_ERROR(b.norm(name("attn_q_norm"), spec.head_dim));
       CHIMERA_RETURN_IF_ERROR(b.norm(name("attn_k_norm"), spec.head_dim));

@@ -1,6 +1,6 @@
-// Tiny dummy-weight gemma3 / llama GGUF files for engine tests, written with GgufWriter directly: a few
-// layers, small dims, global and sliding layers, GQA, any weight type. Random weights are scaled so
-// activations stay O(1) through the layers.
+// Tiny dummy-weight gemma3 / llama GGUF files for engine tests, written with GgufWriter directly: a
+// few layers, small dims, global and sliding layers, GQA, any weight type. Random weights are
+// scaled so activations stay O(1) through the layers.
 #pragma once
 
 #include <cstdint>
@@ -15,16 +15,16 @@
 namespace chimera::engine {
 class GgufWriter;
 struct VocabData;
-}
+}  // namespace chimera::engine
 
 namespace chimera::testing {
 
 struct TinyModelSpec {
-  std::string arch = "gemma3";  // "gemma3" or "llama"
+  std::string arch = "gemma3";                     // "gemma3" or "llama"
   engine::GgmlType type = engine::GgmlType::kF32;  // layer matrices
   std::optional<engine::GgmlType> embd_type;       // token_embd; default: `type`
   bool untied_output = false;                      // write output.weight (of `type`)
-  int n_embd = 256;  // K-quants need rows that are multiples of 256
+  int n_embd = 256;                                // K-quants need rows that are multiples of 256
   int n_layer = 4;
   int n_head = 4;
   int n_head_kv = 2;
@@ -32,19 +32,21 @@ struct TinyModelSpec {
   int n_ff = 512;
   int n_vocab = 384;
   int context_length = 2048;
-  int sliding_window = 8;              // gemma3
-  std::vector<bool> sliding_pattern = {true, false, true, false};  // gemma3: per layer; empty = none
-  float rope_base = 10000.0f;          // llama base; gemma3 global base
-  float rope_base_local = 10000.0f;    // gemma3
-  std::optional<float> rope_scale_linear;  // writes rope.scaling.type linear + factor
-  bool rope_freqs = false;             // llama: write a rope_freqs tensor
+  int sliding_window = 8;  // gemma3
+  std::vector<bool> sliding_pattern = {true, false, true,
+                                       false};  // gemma3: per layer; empty = none
+  float rope_base = 10000.0f;                   // llama base; gemma3 global base
+  float rope_base_local = 10000.0f;             // gemma3
+  std::optional<float> rope_scale_linear;       // writes rope.scaling.type linear + factor
+  bool rope_freqs = false;                      // llama: write a rope_freqs tensor
   float eps = 1e-6f;
   bool synthetic = true;
   uint64_t seed = 1;
   std::vector<std::string> omit_keys;  // metadata keys not to write (quirk tests)
   std::vector<std::string> omit_tensors;
   std::function<void(engine::GgufWriter&)> extra;  // more metadata / tensors
-  std::function<void(engine::VocabData&)> edit_vocab;  // change the synthetic vocabulary before writing
+  std::function<void(engine::VocabData&)>
+      edit_vocab;  // change the synthetic vocabulary before writing
 };
 
 Status write_tiny_model(const TinyModelSpec& spec, const std::string& path);
