@@ -1,9 +1,12 @@
 #include "lab/store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -94,7 +97,7 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path
 }
 
 Result<std::unique_ptr<ResultsStore>> ResultsStore::open_at_version(const std::string& path,
-                                                                     int target_version) {
+                                                                    int target_version) {
   if (target_version < 1 || target_version > kSchemaVersion) {
     return make_error(ErrorCode::kInvalidArgument, "schema version {} does not exist (1..{})",
                       target_version, kSchemaVersion);
@@ -102,11 +105,32 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open_at_version(const std::s
   return open_impl(path, target_version);
 }
 
-Result<std::unique_ptr<ResultsStore>> ResultsStore::open_impl(const std::string& path,
-                                                              int target) {
+Result<std::unique_ptr<ResultsStore>> ResultsStore::open_impl(const std::string& path, int target) {
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) CHIMERA_RETURN_IF_ERROR(ensure_directory(parent.string()));
-  return guarded(path, "open", [&]() -> Result<std::unique_ptr<ResultsStore>> {
+  // Switching a new file to WAL and the first migration take locks that SQLite may refuse at once
+  // (SQLITE_BUSY without waiting, to avoid a deadlock) when several processes open the same new
+  // file together; such an open is retried, with back-off, for as long as the busy timeout.
+  const int64_t deadline = monotonic_ns() + int64_t{kBusyTimeoutMs} * 1'000'000;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return open_once(path, target);
+    } catch (const SQLite::Exception& e) {
+      const bool busy =
+          (e.getErrorCode() & 0xff) == SQLITE_BUSY || (e.getErrorCode() & 0xff) == SQLITE_LOCKED;
+      if (!busy || monotonic_ns() > deadline) {
+        return make_error(ErrorCode::kIoError, "results store {}: open failed: {}", path, e.what());
+      }
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::min(5 << std::min(attempt, 5), 100)));
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::kIoError, "results store {}: open failed: {}", path, e.what());
+    }
+  }
+}
+
+Result<std::unique_ptr<ResultsStore>> ResultsStore::open_once(const std::string& path, int target) {
+  {
     auto db = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX,
         kBusyTimeoutMs);
@@ -120,12 +144,13 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open_impl(const std::string&
     }
     db->exec("PRAGMA synchronous=NORMAL");
     db->exec("PRAGMA foreign_keys=ON");
-    // Migrate under a write lock, re-reading the version inside it: two processes opening a new file
-    // at the same moment must not both apply migration 1.
+    // Migrate under a write lock, re-reading the version inside it: two processes opening a new
+    // file at the same moment must not both apply migration 1.
     db->exec("BEGIN IMMEDIATE");
     try {
-      db->exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
-               "applied_unix_ms INTEGER NOT NULL, description TEXT)");
+      db->exec(
+          "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+          "applied_unix_ms INTEGER NOT NULL, description TEXT)");
       int current = db->execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_version").getInt();
       if (current > kSchemaVersion) {
         db->exec("ROLLBACK");
@@ -149,7 +174,7 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open_impl(const std::string&
       throw;
     }
     return std::unique_ptr<ResultsStore>(new ResultsStore(path, std::move(db)));
-  });
+  }
 }
 
 Result<int> ResultsStore::schema_version() {
@@ -176,10 +201,11 @@ Result<std::string> ResultsStore::integrity_check() {
 Result<int64_t> ResultsStore::begin_session(const SessionInfo& info) {
   std::lock_guard lock(mutex_);
   return guarded(path_, "starting a session", [&]() -> Result<int64_t> {
-    SQLite::Statement q(*db_,
-                        "INSERT INTO sessions (command, args, host, cpu, cpu_features, logical_cpus, "
-                        "build, backend, model, started_unix_ms, header_json) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    SQLite::Statement q(
+        *db_,
+        "INSERT INTO sessions (command, args, host, cpu, cpu_features, logical_cpus, "
+        "build, backend, model, started_unix_ms, header_json) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, info.command);
     q.bind(2, info.args);
     q.bind(3, info.host);
@@ -210,7 +236,8 @@ Status ResultsStore::end_session(int64_t session_id, std::string_view status,
     return q.exec() == 1;
   });
   if (!r.ok()) return r.status();
-  if (!*r) return make_error(ErrorCode::kNotFound, "results store {}: no session {}", path_, session_id);
+  if (!*r)
+    return make_error(ErrorCode::kNotFound, "results store {}: no session {}", path_, session_id);
   return Status::ok();
 }
 
@@ -230,7 +257,8 @@ Result<int64_t> ResultsStore::configuration_id(const std::string& backend, const
     insert.exec();
     SQLite::Statement q(*db_, "SELECT id FROM configurations WHERE hash = ?");
     q.bind(1, hash);
-    if (!q.executeStep()) return make_error(ErrorCode::kInternal, "configuration {} vanished", hash);
+    if (!q.executeStep())
+      return make_error(ErrorCode::kInternal, "configuration {} vanished", hash);
     return q.getColumn(0).getInt64();
   });
 }
@@ -238,8 +266,10 @@ Result<int64_t> ResultsStore::configuration_id(const std::string& backend, const
 Result<int64_t> ResultsStore::add_call(int64_t session_id, int64_t configuration_id,
                                        const CallMeta& meta, const llm::CallRecord& r) {
   json full = call_record_to_json(r);
-  json extra = {{"option_sources", full["option_sources"]}, {"warnings", full["warnings"]},
-                {"thinking", full["thinking"]}, {"transport", full["transport"]}};
+  json extra = {{"option_sources", full["option_sources"]},
+                {"warnings", full["warnings"]},
+                {"thinking", full["thinking"]},
+                {"transport", full["transport"]}};
   std::lock_guard lock(mutex_);
   return guarded(path_, "saving a call", [&]() -> Result<int64_t> {
     SQLite::Statement q(
@@ -251,7 +281,8 @@ Result<int64_t> ResultsStore::add_call(int64_t session_id, int64_t configuration
         "t_request_ns, t_first_byte_ns, t_first_token_ns, t_done_ns, chunk_times_ns, "
         "chunk_token_counts, load_ns, prompt_eval_ns, eval_ns, total_ns, prompt_eval_count, "
         "eval_count, model_load_paid, prompt_truncated, extra_json) VALUES (:session, :config, "
-        ":arm, :seq, :pair, :prompt, :rep, :warmup, :concurrency, :rate, :offset, :backend, :model, "
+        ":arm, :seq, :pair, :prompt, :rep, :warmup, :concurrency, :rate, :offset, :backend, "
+        ":model, "
         ":endpoint, :synthetic, :requested, :applied, :ok, :code, :error, :text, :done_reason, "
         ":tokens, :token_source, :prompt_tokens, :chunks, :wall, :t_request, :t_first_byte, "
         ":t_first_token, :t_done, :chunk_times, :chunk_tokens, :load, :prompt_eval, :eval, "
@@ -352,8 +383,8 @@ Status ResultsStore::add_hw_samples(int64_t session_id, const std::vector<HwSamp
         std::optional<int64_t> used, total;
         if (g.memory_used_bytes) used = static_cast<int64_t>(*g.memory_used_bytes);
         if (g.memory_total_bytes) total = static_cast<int64_t>(*g.memory_total_bytes);
-        row(s, "gpu" + std::to_string(g.index), {}, g.name, {}, {}, {}, used, total,
-            g.util_percent, g.power_w, g.temperature_c);
+        row(s, "gpu" + std::to_string(g.index), {}, g.name, {}, {}, {}, used, total, g.util_percent,
+            g.power_w, g.temperature_c);
       }
     }
     transaction.commit();
@@ -377,8 +408,8 @@ Result<std::vector<SessionRow>> ResultsStore::list_sessions(int64_t limit) {
 Result<SessionRow> ResultsStore::session(int64_t session_id) {
   std::lock_guard lock(mutex_);
   return guarded(path_, "reading a session", [&]() -> Result<SessionRow> {
-    SQLite::Statement q(*db_, std::string("SELECT ") + kSessionColumns +
-                                  " FROM sessions s WHERE s.id = ?");
+    SQLite::Statement q(
+        *db_, std::string("SELECT ") + kSessionColumns + " FROM sessions s WHERE s.id = ?");
     q.bind(1, session_id);
     if (!q.executeStep()) {
       return make_error(ErrorCode::kNotFound,
@@ -392,8 +423,9 @@ Result<SessionRow> ResultsStore::session(int64_t session_id) {
 Result<ConfigurationRow> ResultsStore::configuration(int64_t configuration_id) {
   std::lock_guard lock(mutex_);
   return guarded(path_, "reading a configuration", [&]() -> Result<ConfigurationRow> {
-    SQLite::Statement q(*db_, "SELECT id, hash, backend, model, options FROM configurations "
-                              "WHERE id = ?");
+    SQLite::Statement q(*db_,
+                        "SELECT id, hash, backend, model, options FROM configurations "
+                        "WHERE id = ?");
     q.bind(1, configuration_id);
     if (!q.executeStep()) {
       return make_error(ErrorCode::kNotFound, "results store {}: no configuration {}", path_,
@@ -412,9 +444,11 @@ Result<std::vector<StoredCall>> ResultsStore::calls(int64_t session_id) {
         *db_,
         "SELECT id, configuration_id, arm, seq, pair_index, prompt_index, repetition, warmup, "
         "concurrency, rate_rps, scheduled_offset_ns, backend, model, endpoint, synthetic, "
-        "options_requested, options_applied, ok, error_code, error, text, done_reason, token_count, "
+        "options_requested, options_applied, ok, error_code, error, text, done_reason, "
+        "token_count, "
         "token_count_source, prompt_tokens, chunk_count, wall_start_unix_ms, t_request_ns, "
-        "t_first_byte_ns, t_first_token_ns, t_done_ns, chunk_times_ns, chunk_token_counts, load_ns, "
+        "t_first_byte_ns, t_first_token_ns, t_done_ns, chunk_times_ns, chunk_token_counts, "
+        "load_ns, "
         "prompt_eval_ns, eval_ns, total_ns, prompt_eval_count, eval_count, model_load_paid, "
         "prompt_truncated, extra_json FROM calls WHERE session_id = ? ORDER BY seq, id");
     q.bind(1, session_id);
@@ -460,8 +494,8 @@ Result<std::vector<StoredCall>> ResultsStore::calls(int64_t session_id) {
       j["chunk_times_ns"] = parse_json_column(col(), json::array());
       j["chunk_token_counts"] = parse_json_column(col(), json::array());
       json server = json::object();
-      for (const char* key :
-           {"load_ns", "prompt_eval_ns", "eval_ns", "total_ns", "prompt_eval_count", "eval_count"}) {
+      for (const char* key : {"load_ns", "prompt_eval_ns", "eval_ns", "total_ns",
+                              "prompt_eval_count", "eval_count"}) {
         if (auto v = column_optional_int(col())) server[key] = *v;
       }
       j["server"] = server;

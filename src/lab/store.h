@@ -109,6 +109,8 @@ class ResultsStore {
  private:
   ResultsStore(std::string path, std::unique_ptr<SQLite::Database> db);
   static Result<std::unique_ptr<ResultsStore>> open_impl(const std::string& path, int target);
+  // One attempt; throws SQLite::Exception (open_impl retries the busy ones).
+  static Result<std::unique_ptr<ResultsStore>> open_once(const std::string& path, int target);
 
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;
