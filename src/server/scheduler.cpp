@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <new>
 #include <optional>
 #include <thread>
 
@@ -35,6 +36,19 @@ struct Scheduler::Active {
 
 namespace {
 
+// The KV pool is one allocation per layer: a client asking for a huge num_ctx must get an error, not
+// take the server down with std::bad_alloc.
+Result<std::unique_ptr<engine::Context>> create_context(const std::shared_ptr<const engine::Model>& model,
+                                                        const engine::ContextOptions& options) {
+  try {
+    return engine::Context::create(model, options);
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorCode::kResourceExhausted,
+                      "not enough memory for a KV cache of {} sequences x {} tokens; lower num_ctx or --parallel",
+                      options.n_seq_max, options.n_ctx_per_seq);
+  }
+}
+
 int32_t hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int32_t>(n);
@@ -65,7 +79,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<const engin
   context_options.n_batch = std::max(options.n_batch, options.n_seq);
   context_options.num_thread = options.num_thread > 0 ? std::min(options.num_thread, hardware_threads()) : 0;
   context_options.kv_type = options.kv_type;
-  CHIMERA_ASSIGN_OR_RETURN(auto context, engine::Context::create(model, context_options));
+  CHIMERA_ASSIGN_OR_RETURN(auto context, create_context(model, context_options));
   return std::unique_ptr<Scheduler>(new Scheduler(std::move(model), options, metrics, std::move(context)));
 }
 
@@ -193,7 +207,7 @@ Status Scheduler::rebuild_context(const SequenceRequest& request) {
             next.n_ctx_per_seq, next.num_thread, context_->options().n_ctx_per_seq, context_->options().num_thread);
   // Built before the old one goes, so a failure leaves the server as it was. KV pages are touched only
   // when written, so the two pools do not both occupy memory.
-  auto rebuilt = engine::Context::create(model_, next);
+  auto rebuilt = create_context(model_, next);
   if (!rebuilt.ok()) return rebuilt.status();
   context_ = std::move(*rebuilt);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -313,7 +327,17 @@ void Scheduler::loop() {
       if (!seq->finished && seq->pending.stream->cancelled()) finish(*seq, "cancelled");
     }
     drop_finished();
-    if (!active_.empty()) step();
+    if (!active_.empty()) {
+      // The scheduler thread must outlive anything the engine throws (std::bad_alloc from a scratch
+      // buffer): the sequences of that step fail, the server goes on.
+      try {
+        step();
+      } catch (const std::exception& e) {
+        Status failure(ErrorCode::kInternal, fmt::format("the forward step failed: {}", e.what()));
+        log::error("{}: {}", options_.model_name, failure.message());
+        for (auto& seq : active_) finish(*seq, "error", failure);
+      }
+    }
     drop_finished();
     publish_stats();
   }

@@ -1,5 +1,5 @@
-// Ollama API over real HTTP on loopback: field names and types, NDJSON framing, the final statistics,
-// "context", the metadata endpoints, and keep_alive.
+// Ollama API over real HTTP on loopback: field names and types, NDJSON framing, the final
+// statistics, "context", the metadata endpoints, and keep_alive.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -30,8 +30,8 @@ server::Server* OllamaApiTest::server_ = nullptr;
 const Json kGreedy = {{"temperature", 0}, {"num_predict", 12}, {"ignore_eos", true}};
 
 void expect_final_statistics(const Json& final, int expected_eval_count) {
-  for (const char* key : {"total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
-                          "eval_count", "eval_duration"}) {
+  for (const char* key : {"total_duration", "load_duration", "prompt_eval_count",
+                          "prompt_eval_duration", "eval_count", "eval_duration"}) {
     ASSERT_TRUE(final.contains(key)) << key << " missing in " << final.dump();
     EXPECT_TRUE(final[key].is_number_integer()) << key << " is not an integer: " << final.dump();
     EXPECT_GE(final[key].get<int64_t>(), 0) << key;
@@ -51,7 +51,8 @@ void expect_final_statistics(const Json& final, int expected_eval_count) {
 TEST_F(OllamaApiTest, GenerateStreamsNdjsonEndingWithStatistics) {
   ASSERT_NE(server_, nullptr);
   const int64_t start = monotonic_ns();
-  auto res = post("/api/generate", {{"model", "tiny"}, {"prompt", "hello there"}, {"options", kGreedy}});
+  auto res =
+      post("/api/generate", {{"model", "tiny"}, {"prompt", "hello there"}, {"options", kGreedy}});
   const int64_t wall = monotonic_ns() - start;
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
@@ -76,8 +77,9 @@ TEST_F(OllamaApiTest, GenerateStreamsNdjsonEndingWithStatistics) {
   EXPECT_EQ(final["context"].size(), final["prompt_eval_count"].get<size_t>() + 12);
 
   // The same request unstreamed gives the same text in one object.
-  auto whole = post("/api/generate",
-                    {{"model", "tiny"}, {"prompt", "hello there"}, {"options", kGreedy}, {"stream", false}});
+  auto whole =
+      post("/api/generate",
+           {{"model", "tiny"}, {"prompt", "hello there"}, {"options", kGreedy}, {"stream", false}});
   ASSERT_TRUE(whole);
   ASSERT_EQ(whole->status, 200);
   EXPECT_EQ(whole->get_header_value("Content-Type"), "application/json; charset=utf-8");
@@ -93,7 +95,10 @@ TEST_F(OllamaApiTest, RawPromptIsTokenizedAsGiven) {
   ASSERT_TRUE(model.ok());
   const std::string prompt = "abc def ghi";
   const size_t expected = (*model)->tokenizer().encode(prompt, true, true).size();
-  auto res = post("/api/generate", {{"model", "tiny"}, {"prompt", prompt}, {"raw", true}, {"stream", false},
+  auto res = post("/api/generate", {{"model", "tiny"},
+                                    {"prompt", prompt},
+                                    {"raw", true},
+                                    {"stream", false},
                                     {"options", kGreedy}});
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
@@ -104,10 +109,15 @@ TEST_F(OllamaApiTest, RawPromptIsTokenizedAsGiven) {
 
 TEST_F(OllamaApiTest, ContextContinuesAConversation) {
   ASSERT_NE(server_, nullptr);
-  auto first = post("/api/generate", {{"model", "tiny"}, {"prompt", "one"}, {"stream", false}, {"options", kGreedy}});
+  auto first =
+      post("/api/generate",
+           {{"model", "tiny"}, {"prompt", "one"}, {"stream", false}, {"options", kGreedy}});
   ASSERT_TRUE(first);
   Json a = Json::parse(first->body);
-  auto second = post("/api/generate", {{"model", "tiny"}, {"prompt", "two"}, {"stream", false}, {"options", kGreedy},
+  auto second = post("/api/generate", {{"model", "tiny"},
+                                       {"prompt", "two"},
+                                       {"stream", false},
+                                       {"options", kGreedy},
                                        {"context", a["context"]}});
   ASSERT_TRUE(second);
   ASSERT_EQ(second->status, 200) << second->body;
@@ -167,7 +177,8 @@ TEST_F(OllamaApiTest, TagsShowPsVersionAndRoot) {
   EXPECT_EQ(s["model_info"]["gemma3.block_count"], 2);
   EXPECT_EQ(s["details"]["family"], "gemma3");
   EXPECT_TRUE(s["parameters"].is_string());
-  EXPECT_TRUE(s["modelfile"].get<std::string>().find("FROM " + tiny_gemma_path()) != std::string::npos);
+  EXPECT_TRUE(s["modelfile"].get<std::string>().find("FROM " + tiny_gemma_path()) !=
+              std::string::npos);
 
   auto unknown = post("/api/show", {{"model", "nope"}});
   ASSERT_TRUE(unknown);
@@ -199,7 +210,8 @@ TEST_F(OllamaApiTest, TagsShowPsVersionAndRoot) {
   auto missing = client.Get("/api/nothing-here");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
-  EXPECT_NE(Json::parse(missing->body)["error"].get<std::string>().find("/api/nothing-here"), std::string::npos);
+  EXPECT_NE(Json::parse(missing->body)["error"].get<std::string>().find("/api/nothing-here"),
+            std::string::npos);
 }
 
 TEST_F(OllamaApiTest, EmptyPromptLoadsAndKeepAliveZeroUnloads) {
@@ -211,7 +223,8 @@ TEST_F(OllamaApiTest, EmptyPromptLoadsAndKeepAliveZeroUnloads) {
   EXPECT_EQ(l["done"], true);
   EXPECT_EQ(l["done_reason"], "load");
 
-  auto unload = post("/api/chat", {{"model", "tiny"}, {"messages", Json::array()}, {"keep_alive", 0}});
+  auto unload =
+      post("/api/chat", {{"model", "tiny"}, {"messages", Json::array()}, {"keep_alive", 0}});
   ASSERT_TRUE(unload);
   Json u = Json::parse(unload->body);
   EXPECT_EQ(u["done_reason"], "unload");
@@ -225,11 +238,15 @@ TEST_F(OllamaApiTest, EmptyPromptLoadsAndKeepAliveZeroUnloads) {
       << "the model stayed loaded after keep_alive 0";
 
   // The next request loads it again and says so in load_duration; a warm one pays nothing.
-  auto cold = post("/api/generate", {{"model", "tiny"}, {"prompt", "x"}, {"stream", false}, {"options", kGreedy}});
+  auto cold = post("/api/generate",
+                   {{"model", "tiny"}, {"prompt", "x"}, {"stream", false}, {"options", kGreedy}});
   ASSERT_TRUE(cold);
   ASSERT_EQ(cold->status, 200) << cold->body;
   EXPECT_GT(Json::parse(cold->body)["load_duration"].get<int64_t>(), 0);
-  auto warm = post("/api/generate", {{"model", "tiny"}, {"prompt", "x"}, {"stream", false}, {"options", kGreedy},
+  auto warm = post("/api/generate", {{"model", "tiny"},
+                                     {"prompt", "x"},
+                                     {"stream", false},
+                                     {"options", kGreedy},
                                      {"keep_alive", "5m"}});
   ASSERT_TRUE(warm);
   EXPECT_EQ(Json::parse(warm->body)["load_duration"].get<int64_t>(), 0);
@@ -242,12 +259,125 @@ TEST_F(OllamaApiTest, IgnoredOptionsAreNamedInAHeader) {
   ASSERT_NE(server_, nullptr);
   Json options = kGreedy;
   options["mirostat"] = 2;
-  options["num_keep"] = 4;           // no effect on output: not reported
-  options["made_up_option"] = "x";   // unknown: ignored, as Ollama does
-  auto res = post("/api/generate", {{"model", "tiny"}, {"prompt", "x"}, {"stream", false}, {"options", options}});
+  options["num_keep"] = 4;          // no effect on output: not reported
+  options["made_up_option"] = "x";  // unknown: ignored, as Ollama does
+  auto res = post("/api/generate",
+                  {{"model", "tiny"}, {"prompt", "x"}, {"stream", false}, {"options", options}});
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
   EXPECT_EQ(res->get_header_value("X-Chimera-Ignored-Options"), "mirostat");
+}
+
+}  // namespace
+}  // namespace chimera::testing
+
+namespace chimera::testing {
+namespace {
+
+TEST(KeepAliveServerTest, IdleModelUnloadsAfterKeepAliveAndReloadsOnDemand) {
+  server::ServerConfig config = tiny_config();
+  config.keep_alive_ns = 300'000'000;  // 300 ms
+  auto server = start_server(config);
+  ASSERT_NE(server, nullptr);
+  auto client = client_for(*server);
+  auto loaded_models = [&] {
+    auto ps = client.Get("/api/ps");
+    return ps ? Json::parse(ps->body)["models"].size() : size_t{99};
+  };
+  EXPECT_TRUE(wait_until([&] { return loaded_models() == 0; }, std::chrono::seconds(10)))
+      << "the model stayed loaded past its keep_alive";
+  // A request naming keep_alive -1 keeps it loaded for good.
+  Json body = {{"model", "tiny"},
+               {"prompt", "x"},
+               {"stream", false},
+               {"keep_alive", -1},
+               {"options", {{"num_predict", 2}}}};
+  auto res = client.Post("/api/generate", body.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_GT(Json::parse(res->body)["load_duration"].get<int64_t>(), 0);
+  auto ps = client.Get("/api/ps");
+  ASSERT_TRUE(ps);
+  Json models = Json::parse(ps->body)["models"];
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0]["expires_at"].get<std::string>().substr(0, 4), "2318") << "never expires";
+  // Still loaded well after the server's own keep_alive would have run out.
+  EXPECT_FALSE(wait_until([&] { return loaded_models() == 0; }, std::chrono::milliseconds(900)));
+}
+
+TEST(ContextSizeServerTest, LargerNumCtxRebuildsTheContextAndSmallerOneTruncates) {
+  server::ServerConfig config = tiny_config();
+  config.ctx = 256;
+  auto server = start_server(config);
+  ASSERT_NE(server, nullptr);
+  auto client = client_for(*server);
+  // A prompt of several hundred tokens does not fit the default 256: Ollama semantics keep its end.
+  std::string prompt;
+  for (int i = 0; i < 300; ++i) prompt += "ab cd ";
+  Json small = {{"model", "tiny"},
+                {"prompt", prompt},
+                {"raw", true},
+                {"stream", false},
+                {"options", {{"num_predict", 4}, {"ignore_eos", true}}}};
+  auto truncated = client.Post("/api/generate", small.dump(), "application/json");
+  ASSERT_TRUE(truncated);
+  ASSERT_EQ(truncated->status, 200) << truncated->body;
+  const int kept = Json::parse(truncated->body)["prompt_eval_count"].get<int>();
+  EXPECT_LT(kept, 256);
+  // With num_ctx 1024 the whole prompt is evaluated: the context was rebuilt for it.
+  Json large = small;
+  large["options"]["num_ctx"] = 1024;
+  auto whole = client.Post("/api/generate", large.dump(), "application/json");
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->status, 200) << whole->body;
+  Json w = Json::parse(whole->body);
+  EXPECT_GT(w["prompt_eval_count"].get<int>(), 256);
+  EXPECT_GT(w["load_duration"].get<int64_t>(), 0) << "the rebuild is reported as load time";
+  auto ps = client.Get("/api/ps");
+  ASSERT_TRUE(ps);
+  EXPECT_EQ(Json::parse(ps->body)["models"][0]["context_length"], 1024);
+  // num_thread other than the server's also rebuilds (and still answers).
+  Json threads = {{"model", "tiny"},
+                  {"prompt", "x"},
+                  {"stream", false},
+                  {"options", {{"num_thread", 1}, {"num_predict", 2}}}};
+  auto t = client.Post("/api/generate", threads.dump(), "application/json");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->status, 200) << t->body;
+}
+
+TEST(OptionsServerTest, SamplingOptionsChangeTheOutputAsTheyShould) {
+  auto server = start_server(tiny_config());
+  ASSERT_NE(server, nullptr);
+  auto client = client_for(*server);
+  auto text = [&](const Json& options) {
+    Json body = {{"model", "tiny"}, {"prompt", "opts"}, {"stream", false}, {"options", options}};
+    auto res = client.Post("/api/generate", body.dump(), "application/json");
+    EXPECT_TRUE(res && res->status == 200);
+    return res ? Json::parse(res->body) : Json();
+  };
+  Json greedy = text({{"temperature", 0}, {"num_predict", 20}, {"ignore_eos", true}});
+  // top_k 1 at any temperature is greedy.
+  Json top1 = text(
+      {{"temperature", 1.5}, {"top_k", 1}, {"seed", 9}, {"num_predict", 20}, {"ignore_eos", true}});
+  EXPECT_EQ(top1["response"], greedy["response"]);
+  // The same seed gives the same draw; the output is a pure function of the options.
+  Json a = text({{"temperature", 1.0}, {"seed", 42}, {"num_predict", 20}, {"ignore_eos", true}});
+  Json b = text({{"temperature", 1.0}, {"seed", 42}, {"num_predict", 20}, {"ignore_eos", true}});
+  EXPECT_EQ(a["response"], b["response"]);
+  // num_predict is the number of tokens generated.
+  EXPECT_EQ(greedy["eval_count"], 20);
+  // A stop string cuts the text before it, with done_reason "stop".
+  const std::string g = greedy["response"].get<std::string>();
+  // One ASCII byte from the middle of the text is a complete character, so a valid stop string.
+  size_t at = g.size() / 3;
+  while (at < g.size() && static_cast<unsigned char>(g[at]) >= 0x80) ++at;
+  ASSERT_LT(at, g.size()) << "no ASCII byte in the greedy text: " << g;
+  const std::string stop = g.substr(at, 1);
+  Json stopped =
+      text({{"temperature", 0}, {"num_predict", 20}, {"ignore_eos", true}, {"stop", {stop}}});
+  EXPECT_EQ(stopped["done_reason"], "stop");
+  EXPECT_EQ(stopped["response"], g.substr(0, g.find(stop)));
 }
 
 }  // namespace
