@@ -23,6 +23,15 @@ std::optional<Unit> option_unit(std::string_view name) {
   return std::nullopt;
 }
 
+// A value the backend kept as a float ("0.800000011920929") printed as it was set ("0.8").
+std::string tidy_value(const std::string& text) {
+  auto v = parse_double(text);
+  if (!v || text.size() < 10) return text;
+  float f = static_cast<float>(*v);
+  if (static_cast<double>(f) != *v) return text;
+  return fmt::format("{}", f);
+}
+
 int decimals_of_text(std::string_view text) {
   size_t dot = text.find('.');
   return dot == std::string_view::npos ? 0 : static_cast<int>(text.size() - dot - 1);
@@ -67,7 +76,7 @@ std::vector<ConfigLine> configuration_lines(const llm::Options& sent,
         if (auto s = record->option_sources.find(name); s != record->option_sources.end())
           source = s->second;
       }
-      lines.push_back({name, applied->second, source, ""});
+      lines.push_back({name, tidy_value(applied->second), source, ""});
     } else {
       lines.push_back({name, "", "backend default", ""});
     }

@@ -115,7 +115,8 @@ Result<engine::Session*> EmbeddedBackend::session_for(const engine::SessionOptio
   return session_.get();
 }
 
-engine::GenerateRequest EmbeddedBackend::to_engine_request(const Request& request, const Options& applied) const {
+engine::GenerateRequest EmbeddedBackend::to_engine_request(const Request& request,
+                                                           const Options& applied) const {
   engine::GenerateRequest r;
   r.prompt = request.prompt;
   r.system = request.system;
@@ -128,8 +129,10 @@ engine::GenerateRequest EmbeddedBackend::to_engine_request(const Request& reques
   if (applied.min_p) s.min_p = static_cast<float>(*applied.min_p);
   if (applied.repeat_penalty) s.repeat_penalty = static_cast<float>(*applied.repeat_penalty);
   if (applied.repeat_last_n) s.repeat_last_n = static_cast<int>(*applied.repeat_last_n);
-  if (applied.seed && *applied.seed >= 0) s.seed = static_cast<uint64_t>(*applied.seed);  // -1: random
-  if (applied.num_predict) r.num_predict = static_cast<int32_t>(std::max<int64_t>(-1, *applied.num_predict));
+  if (applied.seed && *applied.seed >= 0)
+    s.seed = static_cast<uint64_t>(*applied.seed);  // -1: random
+  if (applied.num_predict)
+    r.num_predict = static_cast<int32_t>(std::max<int64_t>(-1, *applied.num_predict));
   if (applied.stop) r.stop = *applied.stop;
   r.ignore_eos = request.ignore_eos;
   // As Ollama, a prompt longer than num_ctx keeps its end; unlike Ollama, the record says so.
@@ -181,7 +184,8 @@ CallRecord EmbeddedBackend::generate(const Request& request, const OnText& on_te
   }
   if (sent.num_gpu) {
     record.option_sources["num_gpu"] = std::string(kOptionNotApplied);
-    record.warnings.push_back(fmt::format("num_gpu={} not applied: the embedded engine runs on the CPU", *sent.num_gpu));
+    record.warnings.push_back(
+        fmt::format("num_gpu={} not applied: the embedded engine runs on the CPU", *sent.num_gpu));
   }
 
   engine::GenerateRequest engine_request = to_engine_request(request, record.options_applied);
@@ -220,14 +224,17 @@ CallRecord EmbeddedBackend::generate(const Request& request, const OnText& on_te
   record.server.total_ns = t.total_ns - t.load_ns + *record.server.load_ns;
   record.model_load_paid = paid;
   if (paid) {
-    record.warnings.push_back(fmt::format("this call loaded the model ({:.0f} ms); its time to first token "
-                                          "includes it", ns_to_ms(load_ns)));
+    record.warnings.push_back(
+        fmt::format("this call loaded the model ({:.0f} ms); its time to first token "
+                    "includes it",
+                    ns_to_ms(load_ns)));
   }
   if (result->prompt_truncated) {
     record.prompt_truncated = true;
-    record.warnings.push_back(fmt::format("the prompt was truncated: its first {} tokens were dropped to fit "
-                                          "num_ctx {} ({}); raise num_ctx", result->prompt_tokens_dropped,
-                                          session_options_.num_ctx, record.option_sources["num_ctx"]));
+    record.warnings.push_back(fmt::format(
+        "the prompt was truncated: its first {} tokens were dropped to fit "
+        "num_ctx {} ({}); raise num_ctx",
+        result->prompt_tokens_dropped, session_options_.num_ctx, record.option_sources["num_ctx"]));
   }
   record.ok = true;
   if (result->done_reason == "cancelled") {
@@ -291,14 +298,16 @@ std::optional<int64_t> EmbeddedBackend::count_prompt_tokens(const Request& reque
   engine::SessionOptions options = session_ ? session_options_ : engine::SessionOptions();
   auto session = session_for(options);
   if (!session.ok()) return std::nullopt;
-  auto tokens = (*session)->render_prompt(to_engine_request(request, model_defaults_.merged_with(request.options)));
+  auto tokens = (*session)->render_prompt(
+      to_engine_request(request, model_defaults_.merged_with(request.options)));
   if (!tokens.ok()) return std::nullopt;
   return static_cast<int64_t>(tokens->size());
 }
 
 Result<std::unique_ptr<Backend>> make_embedded_backend(const BackendSpec& spec) {
   if (spec.location.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "embedded backend: no model given; use embedded:PATH.gguf "
+    return make_error(ErrorCode::kInvalidArgument,
+                      "embedded backend: no model given; use embedded:PATH.gguf "
                       "or ollama:NAME:TAG");
   }
   return std::unique_ptr<Backend>(std::make_unique<EmbeddedBackend>(spec.location));

@@ -1,8 +1,8 @@
-// EmbeddedBackend: llm::Backend over the in-process engine (engine::Session). It loads the model once
-// and keeps it (the first call pays the load, as a cold Ollama does, and says so in model_load_paid),
-// maps Ollama-named options onto the engine (unset -> the engine's default, recorded as such), and
-// builds the same CallRecord the HTTP backends build: client clocks from the engine's per-token
-// times, server timings from the engine's own timers, exact token counts.
+// EmbeddedBackend: llm::Backend over the in-process engine (engine::Session). It loads the model
+// once and keeps it (the first call pays the load, as a cold Ollama does, and says so in
+// model_load_paid), maps Ollama-named options onto the engine (unset -> the engine's default,
+// recorded as such), and builds the same CallRecord the HTTP backends build: client clocks from the
+// engine's per-token times, server timings from the engine's own timers, exact token counts.
 #pragma once
 
 #include <memory>
@@ -31,7 +31,8 @@ class EmbeddedBackend final : public Backend {
  private:
   // Loads (once) and returns whether this call paid the load and how long it took.
   Status ensure_loaded(bool* paid, int64_t* load_ns);
-  // A session with these options, reused while they stay the same (a new num_ctx re-sizes the cache).
+  // A session with these options, reused while they stay the same (a new num_ctx re-sizes the
+  // cache).
   Result<engine::Session*> session_for(const engine::SessionOptions& options);
   engine::GenerateRequest to_engine_request(const Request& request, const Options& applied) const;
   ModelEntry entry() const;

@@ -154,6 +154,24 @@ TEST_F(AgentRunTest, ConfigurationRecordsSentValuesAndBackendDefaults) {
   }
 }
 
+TEST(ConfigurationLines, FloatNoiseFromTheBackendIsNotPrinted) {
+  llm::CallRecord r;
+  r.options_applied.temperature = static_cast<double>(0.8f);  // 0.800000011920929
+  r.options_applied.top_p = 0.95;
+  r.option_sources["temperature"] = "model default";
+  llm::Options sent;
+  sent.num_ctx = 4096;
+  std::map<std::string, ConfigLine> lines;
+  for (const auto& l : configuration_lines(sent, &r)) lines[l.name] = l;
+  EXPECT_EQ(lines["temperature"].value, "0.8");
+  EXPECT_EQ(lines["temperature"].source, "model default");
+  EXPECT_EQ(lines["top_p"].value, "0.95");
+  EXPECT_EQ(lines["top_p"].source, "backend default");
+  EXPECT_EQ(lines["num_ctx"].value, "4096");
+  EXPECT_EQ(lines["num_ctx"].source, "sent");
+  EXPECT_EQ(lines.size(), llm::option_names().size());
+}
+
 TEST_F(AgentRunTest, ReportPromptCarriesMeasuredFactsAndTheTextIsValidated) {
   FakeAgentBackend backend;
   AgentRunResult result = run(backend);

@@ -1,6 +1,6 @@
-// EmbeddedBackend through the llm::Backend seam, as agent/ and lab/ use it: records comparable to the
-// HTTP backends', option sources, load paid once, exact counts and per-token clocks, Ollama-store
-// models with their params layer, and failures as records.
+// EmbeddedBackend through the llm::Backend seam, as agent/ and lab/ use it: records comparable to
+// the HTTP backends', option sources, load paid once, exact counts and per-token clocks,
+// Ollama-store models with their params layer, and failures as records.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -197,7 +197,8 @@ TEST_F(EmbeddedBackendTest, OllamaStoreModelsBringTheirParamsAsModelDefaults) {
   std::filesystem::create_directories(root + "/manifests/registry.ollama.ai/library/tiny");
   std::ofstream(root + "/manifests/registry.ollama.ai/library/tiny/latest") << manifest;
 
-  EmbeddedBackend backend("ollama:tiny:latest", engine::ModelStore(root, store_dir.path() + "/cache"));
+  EmbeddedBackend backend("ollama:tiny:latest",
+                          engine::ModelStore(root, store_dir.path() + "/cache"));
   Request r;
   r.prompt = "hello";
   r.options.num_predict = 3;
