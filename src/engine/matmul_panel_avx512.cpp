@@ -21,24 +21,25 @@ namespace {
 
 constexpr int kMR = 32;         // rows per micro-kernel: two zmm
 constexpr int kNR = 12;         // tokens per micro-kernel: 24 accumulators
-constexpr int64_t kKC = 128;    // columns per panel: micro-panel 16 KiB + token tile 6 KiB fit L1
-constexpr int64_t kMC = 128;    // rows per panel (4 micro-panels, 64 KiB, in L2)
+constexpr int64_t kKC = 512;    // columns per panel: micro-panel 16 KiB + token tile 6 KiB fit L1
+constexpr int64_t kMC = 32;    // rows per panel (4 micro-panels, 64 KiB, in L2)
 constexpr int64_t kMaxBlock = 256;
+constexpr int64_t kRowStride = kKC + 2 * kMaxBlock;  // a chunk plus the blocks it starts and ends in
 
 // Per-thread buffers, allocated on a thread's first prefill and reused: the packed panel and one
 // dequantized row range.
 struct PanelBuffers {
   float* panel = nullptr;  // kMC * kKC floats
-  float* row = nullptr;    // kKC + 2 * kMaxBlock floats
+  float* rows = nullptr;   // kMR dequantized lines of kRowStride floats
   float* tokens = nullptr; // packed activations: tiles of kNR tokens, [tile][k][kNR]
   size_t tokens_capacity = 0;
   PanelBuffers() {
     panel = static_cast<float*>(std::aligned_alloc(64, kMC * kKC * sizeof(float)));
-    row = static_cast<float*>(std::aligned_alloc(64, (kKC + 2 * kMaxBlock) * sizeof(float)));
+    rows = static_cast<float*>(std::aligned_alloc(64, kMR * kRowStride * sizeof(float)));
   }
   ~PanelBuffers() {
     std::free(panel);
-    std::free(row);
+    std::free(rows);
     std::free(tokens);
   }
   float* token_buffer(size_t floats) {
@@ -56,29 +57,127 @@ PanelBuffers& thread_buffers() {
   return buffers;
 }
 
+// Dequantizes n values (whole blocks) with AVX-512 for the types whose blocks are simple enough;
+// the others go through the reference dequantize_row (K-quants: their cost is small beside the FMAs).
+void dequantize_line(GgmlType type, const uint8_t* src, float* out, int64_t n) {
+  switch (type) {
+    case GgmlType::kF32:
+      std::memcpy(out, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case GgmlType::kF16:
+      if (n % 16 != 0) break;  // (float types have 1-wide blocks: a row not a multiple of 16 goes below)
+      for (int64_t i = 0; i < n; i += 16) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
+        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(h));
+      }
+      return;
+    case GgmlType::kBF16:
+      if (n % 16 != 0) break;
+      for (int64_t i = 0; i < n; i += 16) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
+        _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+      }
+      return;
+    case GgmlType::kQ8_0:  // {f16 d; int8 q[32]}
+      for (int64_t b = 0; b < n / 32; ++b, src += 34, out += 32) {
+        uint16_t d16;
+        std::memcpy(&d16, src, 2);
+        const __m512 d = _mm512_set1_ps(half_to_float(d16));
+        const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2));
+        const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 18));
+        _mm512_storeu_ps(out, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0))));
+        _mm512_storeu_ps(out + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1))));
+      }
+      return;
+    case GgmlType::kQ4_0: {  // {f16 d; uint8 q[16]}: value j = (q[j] & 15) - 8, value j + 16 = (q[j] >> 4) - 8
+      const __m512i eight = _mm512_set1_epi32(8), low = _mm512_set1_epi32(15);
+      for (int64_t b = 0; b < n / 32; ++b, src += 18, out += 32) {
+        uint16_t d16;
+        std::memcpy(&d16, src, 2);
+        const __m512 d = _mm512_set1_ps(half_to_float(d16));
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2)));
+        const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(q, low), eight);
+        const __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);
+        _mm512_storeu_ps(out, _mm512_mul_ps(d, _mm512_cvtepi32_ps(lo)));
+        _mm512_storeu_ps(out + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(hi)));
+      }
+      return;
+    }
+    case GgmlType::kQ5_0: {  // {f16 d; uint32 qh; uint8 q[16]}: bit j of qh is bit 4 of value j
+      const __m512i sixteen = _mm512_set1_epi32(16), low = _mm512_set1_epi32(15);
+      for (int64_t b = 0; b < n / 32; ++b, src += 22, out += 32) {
+        uint16_t d16;
+        uint32_t qh;
+        std::memcpy(&d16, src, 2);
+        std::memcpy(&qh, src + 2, 4);
+        const __m512 d = _mm512_set1_ps(half_to_float(d16));
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 6)));
+        __m512i lo = _mm512_and_si512(q, low), hi = _mm512_srli_epi32(q, 4);
+        lo = _mm512_mask_add_epi32(lo, static_cast<__mmask16>(qh & 0xFFFF), lo, sixteen);
+        hi = _mm512_mask_add_epi32(hi, static_cast<__mmask16>(qh >> 16), hi, sixteen);
+        _mm512_storeu_ps(out, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(lo, sixteen))));
+        _mm512_storeu_ps(out + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(hi, sixteen))));
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  dequantize_row(type, src, out, n);
+}
+
+// In-register transpose of a 16 x 16 tile: four rounds of pairing row i with row i + 8 (lower halves
+// interleaved into row 2i, upper halves into row 2i + 1). Each round rotates the 8-bit (row, column)
+// index left by one, so four rounds swap row and column.
+inline void transpose16(__m512 (&v)[16]) {
+  const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  for (int round = 0; round < 4; ++round) {
+    __m512 t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_permutex2var_ps(v[i], lo, v[i + 8]);
+      t[2 * i + 1] = _mm512_permutex2var_ps(v[i], hi, v[i + 8]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) v[i] = t[i];
+  }
+}
+
 // Dequantizes rows [r0, r0 + rows) x columns [k0, k0 + kc) into the panel, transposed per micro-panel:
-// panel[(m * kc + k) * 32 + rr] = W[r0 + 32m + rr][k0 + k]; rows past `rows` are zero.
+// panel[(m * kc + k) * 32 + rr] = W[r0 + 32m + rr][k0 + k]; rows past `rows` are zero. Each row is
+// dequantized into a row-major scratch line, then 16 x 16 tiles are transposed in registers.
 void pack_panel(const WeightMatrix& w, int64_t r0, int64_t rows, int64_t k0, int64_t kc, PanelBuffers& buf) {
   // (the out-of-line lookup: no inline helper from a shared header is instantiated with these ISA flags)
   const GgmlTypeInfo& info = *ggml_type_info(static_cast<uint32_t>(w.type));
   const int64_t block = info.block_size;
-  const int64_t b0 = k0 / block * block;                              // first block touching the chunk
-  const int64_t b1 = (k0 + kc + block - 1) / block * block;           // end of the last one
+  const int64_t b0 = k0 / block * block;                     // first block touching the chunk
+  const int64_t b1 = (k0 + kc + block - 1) / block * block;  // end of the last one
   const size_t block_bytes = static_cast<size_t>(info.block_bytes);
   const int64_t micro_panels = (rows + kMR - 1) / kMR;
   for (int64_t m = 0; m < micro_panels; ++m) {
     float* dst = buf.panel + m * kc * kMR;
-    for (int rr = 0; rr < kMR; ++rr) {
-      const int64_t r = 32 * m + rr;
-      if (r >= rows) {
-        for (int64_t k = 0; k < kc; ++k) dst[k * kMR + rr] = 0.0f;
-        continue;
-      }
-      const uint8_t* src = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0 + r) * w.row_bytes +
+    const int64_t live = rows - 32 * m < kMR ? rows - 32 * m : kMR;
+    for (int64_t rr = 0; rr < live; ++rr) {
+      const uint8_t* src = static_cast<const uint8_t*>(w.data) +
+                           static_cast<size_t>(r0 + 32 * m + rr) * w.row_bytes +
                            static_cast<size_t>(b0 / block) * block_bytes;
-      dequantize_row(w.type, src, buf.row, b1 - b0);
-      const float* values = buf.row + (k0 - b0);
-      for (int64_t k = 0; k < kc; ++k) dst[k * kMR + rr] = values[k];
+      dequantize_line(w.type, src, buf.rows + rr * kRowStride, b1 - b0);
+    }
+    const int64_t skip = k0 - b0;
+    for (int64_t j0 = 0; j0 < kc; j0 += 16) {
+      const int64_t width = kc - j0 < 16 ? kc - j0 : 16;
+      const __mmask16 cols = width == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << width) - 1);
+      for (int half = 0; half < 2; ++half) {
+        __m512 v[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) {
+          const int64_t rr = 16 * half + i;
+          v[i] = rr < live ? _mm512_maskz_loadu_ps(cols, buf.rows + rr * kRowStride + skip + j0) : _mm512_setzero_ps();
+        }
+        transpose16(v);
+        for (int64_t c = 0; c < width; ++c) _mm512_store_ps(dst + (j0 + c) * kMR + 16 * half, v[c]);
+      }
     }
   }
 }

@@ -155,7 +155,7 @@ TEST_P(MatmulPaths, ExactlyQuantizableActivationsGiveTheExactDot) {
         is_k_quant(type) ? std::vector<int64_t>{256, 1280} : std::vector<int64_t>{96, 160, 224, 512};
     for (int64_t cols : col_options) {
       for (int64_t rows : {1, 7, 19}) {
-        for (int64_t n_tokens : {1, 5, 6}) {
+        for (int64_t n_tokens : {1, 5, 6, 20}) {  // 20: the prefill (panel) path too
           std::vector<float> x(static_cast<size_t>(n_tokens * cols));
           std::mt19937 rng(static_cast<uint32_t>(cols + rows + n_tokens));
           std::uniform_int_distribution<int> code(-127, 127);
@@ -179,6 +179,35 @@ TEST_P(MatmulPaths, ExactlyQuantizableActivationsGiveTheExactDot) {
                   << " at row " << r << " token " << t;
             }
           }
+        }
+      }
+    }
+  }
+}
+
+// Float weights have 1-wide blocks, so rows need not be a multiple of the 16-lane vectors: the prefill
+// path's chunk tails (600 = 512 + 88 columns) and short rows (40) must match the reference too.
+TEST_P(MatmulPaths, FloatRowsOfAnyLengthInPrefill) {
+  MatmulScratch scratch;
+  ThreadPool pool(2);
+  for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16}) {
+    for (int64_t cols : {40, 600}) {
+      Matrix m = make_matrix(type, 37, cols, static_cast<uint32_t>(cols));
+      const int64_t n_tokens = 20;
+      auto x = make_activations(n_tokens, cols, 5);
+      std::vector<float> y(static_cast<size_t>(37 * n_tokens)), expected(y.size());
+      matmul(m.w, x.data(), n_tokens, y.data(), pool, scratch);
+      matmul_reference(m.w, x.data(), n_tokens, expected.data());
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t r = 0; r < 37; ++r) {
+          double magnitude = 0;
+          for (int64_t c = 0; c < cols; ++c) {
+            magnitude += std::fabs(static_cast<double>(m.dequantized[static_cast<size_t>(r * cols + c)]) *
+                                   x[static_cast<size_t>(t * cols + c)]);
+          }
+          const size_t i = static_cast<size_t>(t * 37 + r);
+          ASSERT_NEAR(y[i], expected[i], 1e-5 * magnitude)
+              << ggml_type_name(type) << " cols " << cols << " row " << r << " token " << t;
         }
       }
     }
