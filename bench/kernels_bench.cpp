@@ -1,17 +1,25 @@
 // Kernel micro-benchmarks (Google Benchmark). Figures:
-//  - matvec/<type>/<rows>x<cols>/threads:N   GB/s of weights streamed for one decode token. Weights come
-//    from a rotating set of copies larger than the LLC, so the figure is DRAM streaming, as in a real
-//    decode step, not cache bandwidth.
+//  - matvec/<type>/<rows>x<cols>/threads:N   GB/s of weights streamed for one decode token. Weights
+//  come
+//    from a rotating set of copies larger than the LLC, so the figure is DRAM streaming, as in a
+//    real decode step, not cache bandwidth.
 //  - matvec_in_cache/<type>/256x<cols>         the same from L2 on one thread: the kernel's compute
 //    ceiling (CPU time), which must stay well above a core's share of DRAM bandwidth.
-//  - decode_gemma3_1b/<mixture>/threads:N    every 2-D weight of a gemma3-1b-shaped model once (26 layers
+//  - decode_gemma3_1b/<mixture>/threads:N    every 2-D weight of a gemma3-1b-shaped model once (26
+//  layers
 //    + the tied LM head), as one decoded token reads them: GB/s and the matmul-only tokens/s.
 //  - gemm512/<type>/<rows>x<cols>/threads:N  GOP/s (2 * rows * cols * 512 per call) for prefill.
-//  - membw/threads:N                         this machine's read bandwidth (the roofline numerator).
+//  - gemm_tokens/<type>/<shape>/tokens:T/threads:N  the same for short prompts and batched decode;
+//  run
+//    twice with CHIMERA_PREFILL_MIN_TOKENS=1 (prefill panels always) and =1000000 (decode tiles
+//    always) to see where one path overtakes the other.
+//  - membw/threads:N                         this machine's read bandwidth (the roofline
+//  numerator).
 //  - pool_run/threads:N                      dispatch + barrier cost of one ThreadPool::run.
 //  - quantize/<type>                         reference quantizer throughput (values/s).
-// Every row names the kernel path (CHIMERA_KERNEL forces one) in the context printed first. Rows also
-// carry best_* counters (the fastest single call): on a shared machine the mean mixes in preemptions.
+// Every row names the kernel path (CHIMERA_KERNEL forces one) in the context printed first. Rows
+// also carry best_* counters (the fastest single call): on a shared machine the mean mixes in
+// preemptions.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -43,8 +51,8 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float sigma) {
   return v;
 }
 
-// A weight matrix whose rows are copies of 16 distinct quantized rows (valid scales everywhere, so no
-// denormal or NaN slow paths), repeated `copies` times at different addresses.
+// A weight matrix whose rows are copies of 16 distinct quantized rows (valid scales everywhere, so
+// no denormal or NaN slow paths), repeated `copies` times at different addresses.
 struct Weights {
   std::vector<std::unique_ptr<uint8_t[]>> storage;
   std::vector<WeightMatrix> copies;
@@ -59,21 +67,24 @@ Weights make_weights(GgmlType type, int64_t rows, int64_t cols, size_t min_total
   auto values = random_floats(static_cast<size_t>(distinct * cols), 42, 0.05f);
   std::vector<uint8_t> seed_rows(row_bytes * static_cast<size_t>(distinct));
   for (int64_t r = 0; r < distinct; ++r) {
-    quantize_row(type, values.data() + r * cols, seed_rows.data() + static_cast<size_t>(r) * row_bytes, cols);
+    quantize_row(type, values.data() + r * cols,
+                 seed_rows.data() + static_cast<size_t>(r) * row_bytes, cols);
   }
   size_t n_copies = std::max<size_t>(1, (min_total_bytes + w.bytes - 1) / w.bytes);
   for (size_t c = 0; c < n_copies; ++c) {
     w.storage.emplace_back(new uint8_t[w.bytes]);
     uint8_t* dst = w.storage.back().get();
     for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(dst + static_cast<size_t>(r) * row_bytes, seed_rows.data() + static_cast<size_t>(r % distinct) * row_bytes, row_bytes);
+      std::memcpy(dst + static_cast<size_t>(r) * row_bytes,
+                  seed_rows.data() + static_cast<size_t>(r % distinct) * row_bytes, row_bytes);
     }
     w.copies.push_back(WeightMatrix{dst, type, rows, cols, row_bytes});
   }
   return w;
 }
 
-void bm_matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols, int threads, bool in_cache) {
+void bm_matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols, int threads,
+               bool in_cache) {
   Weights w = make_weights(type, rows, cols, in_cache ? 0 : kRotationBytes);
   ThreadPool pool(threads);
   MatmulScratch scratch;
@@ -87,13 +98,14 @@ void bm_matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t col
     best_ns = std::min(best_ns, monotonic_ns() - start);
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.bytes) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.bytes) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
   // On a shared machine the mean mixes in preemptions; the best call is the undisturbed rate.
   state.counters["best_GB/s"] = static_cast<double>(w.bytes) / static_cast<double>(best_ns);
 }
 
-void bm_gemm(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols, int threads) {
-  const int64_t n_tokens = 512;
+void bm_gemm(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols, int threads,
+             int64_t n_tokens) {
   Weights w = make_weights(type, rows, cols, 0);
   ThreadPool pool(threads);
   MatmulScratch scratch;
@@ -107,13 +119,14 @@ void bm_gemm(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols,
     benchmark::DoNotOptimize(y.data());
   }
   const double ops = 2.0 * static_cast<double>(rows * cols * n_tokens);
-  state.counters["GOP/s"] = benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GOP/s"] =
+      benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["best_GOP/s"] = ops / static_cast<double>(best_ns);
 }
 
-// gemma3-1b shapes (engine-reference.md §3.1) and the tensor types llama.cpp's rules give each mixture
-// (§2.4): rows of 1152 are not a multiple of 256, so K-quant tensors with 1152 columns fall back (Q4_K ->
-// Q5_0, Q6_K -> Q8_0), including the tied 262144 x 1152 LM head.
+// gemma3-1b shapes (engine-reference.md §3.1) and the tensor types llama.cpp's rules give each
+// mixture (§2.4): rows of 1152 are not a multiple of 256, so K-quant tensors with 1152 columns fall
+// back (Q4_K -> Q5_0, Q6_K -> Q8_0), including the tied 262144 x 1152 LM head.
 struct Tensor {
   int64_t rows, cols;
   GgmlType type;
@@ -163,7 +176,8 @@ void bm_decode_model(benchmark::State& state, const std::string& mixture, int th
     best_ns = std::min(best_ns, monotonic_ns() - start);
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(total) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(total) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
   state.counters["tok/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["best_GB/s"] = static_cast<double>(total) / static_cast<double>(best_ns);
   state.counters["best_tok/s"] = 1e9 / static_cast<double>(best_ns);
@@ -205,59 +219,101 @@ void bm_quantize(benchmark::State& state, GgmlType type) {
     quantize_row(type, x.data(), out.data(), n);
     benchmark::DoNotOptimize(out.data());
   }
-  state.counters["Mvalues/s"] = benchmark::Counter(static_cast<double>(n) / 1e6, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["Mvalues/s"] = benchmark::Counter(static_cast<double>(n) / 1e6,
+                                                   benchmark::Counter::kIsIterationInvariantRate);
 }
 
-std::string shape_name(int64_t rows, int64_t cols) { return std::to_string(rows) + "x" + std::to_string(cols); }
+std::string shape_name(int64_t rows, int64_t cols) {
+  return std::to_string(rows) + "x" + std::to_string(cols);
+}
 
 void register_all() {
-  const GgmlType q32_types[] = {GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ4_0};
+  const GgmlType q32_types[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kF32,
+                                GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ4_0};
   const GgmlType k_types[] = {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
-  const int64_t shapes[][2] = {{1024, 1152}, {256, 1152}, {1152, 1024}, {6912, 1152}, {1152, 6912}, {262144, 1152}};
+  const int64_t shapes[][2] = {{1024, 1152}, {256, 1152},  {1152, 1024},
+                               {6912, 1152}, {1152, 6912}, {262144, 1152}};
   for (int threads : {1, 2}) {
     for (const auto& s : shapes) {
       for (GgmlType type : q32_types) {
         if (type == GgmlType::kF32 && s[0] == 262144) continue;  // 1.2 GB: the F16 head says enough
-        std::string name = "matvec/" + std::string(ggml_type_name(type)) + "/" + shape_name(s[0], s[1]) + "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, s[0], s[1], threads, false)->UseRealTime()->MinTime(0.3);
+        std::string name = "matvec/" + std::string(ggml_type_name(type)) + "/" +
+                           shape_name(s[0], s[1]) + "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, s[0], s[1], threads, false)
+            ->UseRealTime()
+            ->MinTime(0.3);
       }
       for (GgmlType type : k_types) {
         if (s[1] % 256 != 0) continue;
-        std::string name = "matvec/" + std::string(ggml_type_name(type)) + "/" + shape_name(s[0], s[1]) + "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, s[0], s[1], threads, false)->UseRealTime()->MinTime(0.3);
+        std::string name = "matvec/" + std::string(ggml_type_name(type)) + "/" +
+                           shape_name(s[0], s[1]) + "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, s[0], s[1], threads, false)
+            ->UseRealTime()
+            ->MinTime(0.3);
       }
     }
   }
-  // Compute ceiling of each matvec kernel: one 256-row matrix that stays in L2, one thread. Far above the
-  // DRAM share of a core, the kernel is not what limits decode.
-  for (GgmlType type : {GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ4_0,
-                        GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+  // Compute ceiling of each matvec kernel: one 256-row matrix that stays in L2, one thread. Far
+  // above the DRAM share of a core, the kernel is not what limits decode.
+  for (GgmlType type :
+       {GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32, GgmlType::kQ8_0, GgmlType::kQ5_0,
+        GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
     const int64_t cols = ggml_type_info(type).block_size == 256 ? 1536 : 1152;
-    std::string name = "matvec_in_cache/" + std::string(ggml_type_name(type)) + "/" + shape_name(256, cols);
+    std::string name =
+        "matvec_in_cache/" + std::string(ggml_type_name(type)) + "/" + shape_name(256, cols);
     benchmark::RegisterBenchmark(name.c_str(), bm_matvec, type, 256, cols, 1, true)->MinTime(0.3);
   }
   for (int threads : {1, 2}) {
     for (const char* mixture : {"Q4_0", "Q8_0", "Q4_K_M", "F16"}) {
-      std::string name = std::string("decode_gemma3_1b/") + mixture + "/threads:" + std::to_string(threads);
-      benchmark::RegisterBenchmark(name.c_str(), bm_decode_model, std::string(mixture), threads)->UseRealTime()->MinTime(1.0);
+      std::string name =
+          std::string("decode_gemma3_1b/") + mixture + "/threads:" + std::to_string(threads);
+      benchmark::RegisterBenchmark(name.c_str(), bm_decode_model, std::string(mixture), threads)
+          ->UseRealTime()
+          ->MinTime(1.0);
     }
   }
   const int64_t gemm_shapes[][2] = {{1024, 1152}, {6912, 1152}, {1152, 6912}};
   for (int threads : {1, 2}) {
     for (const auto& s : gemm_shapes) {
-      for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kF16, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+      for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kF16,
+                            GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
         if (s[1] % ggml_type_info(type).block_size != 0) continue;
-        std::string name = "gemm512/" + std::string(ggml_type_name(type)) + "/" + shape_name(s[0], s[1]) + "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(name.c_str(), bm_gemm, type, s[0], s[1], threads)->UseRealTime()->MinTime(0.5);
+        std::string name = "gemm512/" + std::string(ggml_type_name(type)) + "/" +
+                           shape_name(s[0], s[1]) + "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(), bm_gemm, type, s[0], s[1], threads, 512)
+            ->UseRealTime()
+            ->MinTime(0.5);
       }
     }
   }
+  // Short prompts and batched decode: where the prefill path takes over from the decode tiles.
+  for (int threads : {1, 2})
+    for (int64_t n_tokens : {4, 8, 16, 24, 32, 48, 64, 128, 256}) {
+      for (GgmlType type :
+           {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ4_K, GgmlType::kF16}) {
+        const int64_t cols = ggml_type_info(type).block_size == 256 ? 6912 : 1152;
+        const int64_t rows = cols == 6912 ? 1152 : 6912;
+        std::string name = "gemm_tokens/" + std::string(ggml_type_name(type)) + "/" +
+                           shape_name(rows, cols) + "/tokens:" + std::to_string(n_tokens) +
+                           "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(), bm_gemm, type, rows, cols, threads, n_tokens)
+            ->UseRealTime()
+            ->MinTime(0.3);
+      }
+    }
   for (int threads : {1, 2}) {
-    benchmark::RegisterBenchmark(("membw/threads:" + std::to_string(threads)).c_str(), bm_membw, threads)->UseRealTime()->Iterations(1);
-    benchmark::RegisterBenchmark(("pool_run/threads:" + std::to_string(threads)).c_str(), bm_pool_run, threads)->UseRealTime();
+    benchmark::RegisterBenchmark(("membw/threads:" + std::to_string(threads)).c_str(), bm_membw,
+                                 threads)
+        ->UseRealTime()
+        ->Iterations(1);
+    benchmark::RegisterBenchmark(("pool_run/threads:" + std::to_string(threads)).c_str(),
+                                 bm_pool_run, threads)
+        ->UseRealTime();
   }
-  for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
-    benchmark::RegisterBenchmark(("quantize/" + std::string(ggml_type_name(type))).c_str(), bm_quantize, type);
+  for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_K,
+                        GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    benchmark::RegisterBenchmark(("quantize/" + std::string(ggml_type_name(type))).c_str(),
+                                 bm_quantize, type);
   }
 }
 
@@ -265,7 +321,9 @@ void register_all() {
 }  // namespace chimera::engine
 
 int main(int argc, char** argv) {
-  benchmark::AddCustomContext("kernel_path", std::string(chimera::engine::kernel_path_name(chimera::engine::active_kernel_path())));
+  benchmark::AddCustomContext(
+      "kernel_path",
+      std::string(chimera::engine::kernel_path_name(chimera::engine::active_kernel_path())));
   benchmark::AddCustomContext("cpu", chimera::cpu_model_name());
   benchmark::AddCustomContext("cpu_features", chimera::cpu_feature_string());
   benchmark::AddCustomContext("physical_cores", std::to_string(chimera::physical_core_count()));

@@ -1,10 +1,11 @@
-// matmul driver: picks the kernel path, converts activations once per call into the scratch buffer, and
-// splits the output rows across the thread pool. The kernels themselves live in matmul_<path>.cpp.
+// matmul driver: picks the kernel path, converts activations once per call into the scratch buffer,
+// and splits the output rows across the thread pool. The kernels themselves live in
+// matmul_<path>.cpp.
 #include "engine/matmul.h"
 
 #include <algorithm>
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -36,10 +37,12 @@ KernelPath path_from_environment() {
   const char* forced = std::getenv("CHIMERA_KERNEL");
   if (forced == nullptr || *forced == '\0') return best;
   std::string name(forced);
-  for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
+  for (KernelPath p :
+       {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
     if (name != kernel_path_name(p)) continue;
     if (kernel_path_supported(p)) return p;
-    log::warn("CHIMERA_KERNEL={}: this CPU lacks that instruction set; using {}", name, kernel_path_name(best));
+    log::warn("CHIMERA_KERNEL={}: this CPU lacks that instruction set; using {}", name,
+              kernel_path_name(best));
     return best;
   }
   log::warn("CHIMERA_KERNEL={} is not one of scalar, avx2, avx512, avx512vnni; using {}", name,
@@ -47,13 +50,32 @@ KernelPath path_from_environment() {
   return best;
 }
 
+// Token count from which the prefill path (gemm_many) replaces the decode tiles: the kernel's
+// measured default, or CHIMERA_PREFILL_MIN_TOKENS (benchmarks that compare the two paths at one
+// batch size).
+bool use_many(const TypeKernel* kernel, int64_t n_tokens) {
+  static const int64_t forced = [] {
+    const char* v = std::getenv("CHIMERA_PREFILL_MIN_TOKENS");
+    return v != nullptr && *v != '\0' ? std::strtoll(v, nullptr, 10) : int64_t{0};
+  }();
+  if (kernel->gemm_many == nullptr) return false;
+  return n_tokens >= (forced > 0 ? forced : kernel->many_min_tokens);
+}
+
 const TypeKernel* kernel_for(KernelPath path, GgmlType type) {
   const TypeKernel* k = nullptr;
   switch (path) {
-    case KernelPath::kAvx512Vnni: k = matmul_detail::avx512_kernel(type, true); break;
-    case KernelPath::kAvx512: k = matmul_detail::avx512_kernel(type, false); break;
-    case KernelPath::kAvx2: k = matmul_detail::avx2_kernel(type); break;
-    case KernelPath::kScalar: break;
+    case KernelPath::kAvx512Vnni:
+      k = matmul_detail::avx512_kernel(type, true);
+      break;
+    case KernelPath::kAvx512:
+      k = matmul_detail::avx512_kernel(type, false);
+      break;
+    case KernelPath::kAvx2:
+      k = matmul_detail::avx2_kernel(type);
+      break;
+    case KernelPath::kScalar:
+      break;
   }
   return k != nullptr ? k : matmul_detail::scalar_kernel(type);
 }
@@ -66,10 +88,14 @@ size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multipl
 
 std::string_view kernel_path_name(KernelPath path) {
   switch (path) {
-    case KernelPath::kScalar: return "scalar";
-    case KernelPath::kAvx2: return "avx2";
-    case KernelPath::kAvx512: return "avx512";
-    case KernelPath::kAvx512Vnni: return "avx512vnni";
+    case KernelPath::kScalar:
+      return "scalar";
+    case KernelPath::kAvx2:
+      return "avx2";
+    case KernelPath::kAvx512:
+      return "avx512";
+    case KernelPath::kAvx512Vnni:
+      return "avx512vnni";
   }
   return "unknown";
 }
@@ -77,10 +103,14 @@ std::string_view kernel_path_name(KernelPath path) {
 bool kernel_path_supported(KernelPath path) {
   const CpuFeatures& f = cpu_features();
   switch (path) {
-    case KernelPath::kScalar: return true;
-    case KernelPath::kAvx2: return f.has_avx2_path();
-    case KernelPath::kAvx512: return f.has_avx512_path();
-    case KernelPath::kAvx512Vnni: return f.has_avx512_path() && f.avx512vnni;
+    case KernelPath::kScalar:
+      return true;
+    case KernelPath::kAvx2:
+      return f.has_avx2_path();
+    case KernelPath::kAvx512:
+      return f.has_avx512_path();
+    case KernelPath::kAvx512Vnni:
+      return f.has_avx512_path() && f.avx512vnni;
   }
   return false;
 }
@@ -119,15 +149,17 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   if (n_tokens <= 0 || w.rows <= 0 || !matmul_supports(w.type)) return;
   if (w.cols % ggml_type_info(w.type).block_size != 0) return;
   const TypeKernel* kernel = kernel_for(active_kernel_path(), w.type);
-  const bool many = kernel->gemm_many != nullptr && n_tokens >= kernel->many_min_tokens;
+  const bool many = use_many(kernel, n_tokens);
 
   const void* act = x;
   size_t act_stride = static_cast<size_t>(w.cols) * sizeof(float);
   if (kernel->act_row_bytes != nullptr && !many) {
     act_stride = round_up(kernel->act_row_bytes(w.cols), kScratchAlignment);
-    auto* buffer = static_cast<uint8_t*>(scratch.reserve(act_stride * static_cast<size_t>(n_tokens)));
+    auto* buffer =
+        static_cast<uint8_t*>(scratch.reserve(act_stride * static_cast<size_t>(n_tokens)));
     auto convert = [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) kernel->convert_act(x + t * w.cols, buffer + t * act_stride, w.cols);
+      for (int64_t t = begin; t < end; ++t)
+        kernel->convert_act(x + t * w.cols, buffer + t * act_stride, w.cols);
     };
     // One decode row converts in about a microsecond: cheaper than waking the pool for it.
     if (n_tokens >= 4 && pool.size() > 1) {
@@ -154,8 +186,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   });
 }
 
-void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens, std::span<float* const> ys,
-                  ThreadPool& pool, MatmulScratch& scratch) {
+void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens,
+                  std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch) {
   constexpr size_t kMaxMatrices = 8;
   if (ws.size() != ys.size() || ws.empty() || n_tokens <= 0) return;
   const int64_t cols = ws[0].cols;
@@ -177,7 +209,7 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
   bool many[kMaxMatrices];
   for (size_t i = 0; i < ws.size(); ++i) {
     kernels[i] = kernel_for(path, ws[i].type);
-    many[i] = kernels[i]->gemm_many != nullptr && n_tokens >= kernels[i]->many_min_tokens;
+    many[i] = use_many(kernels[i], n_tokens);
     strides[i] = static_cast<size_t>(cols) * sizeof(float);
     offsets[i] = SIZE_MAX;
     if (kernels[i]->act_row_bytes == nullptr || many[i]) continue;
@@ -198,7 +230,8 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
       for (size_t j = 0; j < i; ++j) first = first && offsets[j] != offsets[i];
       if (!first) continue;
       for (int64_t t = begin; t < end; ++t) {
-        kernels[i]->convert_act(x + t * cols, buffer + offsets[i] + static_cast<size_t>(t) * strides[i], cols);
+        kernels[i]->convert_act(x + t * cols,
+                                buffer + offsets[i] + static_cast<size_t>(t) * strides[i], cols);
       }
     }
   };
@@ -207,7 +240,8 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
   } else {
     convert(0, n_tokens);
   }
-  for (size_t i = 0; i < ws.size(); ++i) acts[i] = offsets[i] == SIZE_MAX ? static_cast<const void*>(x) : buffer + offsets[i];
+  for (size_t i = 0; i < ws.size(); ++i)
+    acts[i] = offsets[i] == SIZE_MAX ? static_cast<const void*>(x) : buffer + offsets[i];
   // Each thread takes the same share of every matrix, so all threads stream all matrices.
   pool.run([&](int ith, int nth) {
     for (size_t i = 0; i < ws.size(); ++i) {
@@ -225,12 +259,14 @@ void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, f
   if (!can_dequantize(w.type)) return;
   std::vector<float> row(static_cast<size_t>(w.cols));
   for (int64_t r = 0; r < w.rows; ++r) {
-    dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r) * w.row_bytes,
+    dequantize_row(w.type,
+                   static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r) * w.row_bytes,
                    row.data(), w.cols);
     for (int64_t t = 0; t < n_tokens; ++t) {
       const float* xt = x + t * w.cols;
       double sum = 0.0;
-      for (int64_t c = 0; c < w.cols; ++c) sum += static_cast<double>(row[static_cast<size_t>(c)]) * xt[c];
+      for (int64_t c = 0; c < w.cols; ++c)
+        sum += static_cast<double>(row[static_cast<size_t>(c)]) * xt[c];
       y[t * w.rows + r] = static_cast<float>(sum);
     }
   }
