@@ -92,6 +92,22 @@ class StripPrefetcher {
 // y[t * y_stride + r]; R and T are Kernel::kTileRows / kTileTokens, or 1 for the leftovers. Tokens are
 // walked in blocks small enough that their activations stay in L2 while every row of the range passes
 // over them; each strip of weight rows is loaded once per kTileTokens tokens.
+// The tokens left after the full kTileTokens tiles (fewer than kTileTokens), in one tile of that
+// width, so each weight strip is unpacked once for all of them (batched decode of 2 or 3 sequences
+// would otherwise pay one T = 1 pass per token).
+template <typename Kernel, int R, int T = Kernel::kTileTokens - 1>
+inline void tile_tail(int64_t left, const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_stride,
+                      int64_t cols, float* y, int64_t y_stride) {
+  if constexpr (T >= 2) {
+    if (left == T) return Kernel::template tile<R, T>(w, row_bytes, act, act_stride, cols, y, y_stride);
+    return tile_tail<Kernel, R, T - 1>(left, w, row_bytes, act, act_stride, cols, y, y_stride);
+  } else {
+    for (int64_t t = 0; t < left; ++t) {
+      Kernel::template tile<R, 1>(w, row_bytes, act + t * act_stride, act_stride, cols, y + t * y_stride, y_stride);
+    }
+  }
+}
+
 template <typename Kernel>
 void gemm_tiled(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
                 int64_t n_tokens, float* y, int64_t y_stride) {
@@ -108,9 +124,8 @@ void gemm_tiled(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const
       for (; t + kT <= t1; t += kT) {
         Kernel::template tile<kR, kT>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
       }
-      for (; t < t1; ++t) {
-        Kernel::template tile<kR, 1>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
-      }
+      tile_tail<Kernel, kR>(t1 - t, wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r,
+                            y_stride);
     }
     for (; r < row_end; ++r) {
       const uint8_t* wr = wb + static_cast<size_t>(r) * w.row_bytes;
@@ -118,9 +133,8 @@ void gemm_tiled(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const
       for (; t + kT <= t1; t += kT) {
         Kernel::template tile<1, kT>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
       }
-      for (; t < t1; ++t) {
-        Kernel::template tile<1, 1>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
-      }
+      tile_tail<Kernel, 1>(t1 - t, wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r,
+                           y_stride);
     }
   }
 }
