@@ -34,8 +34,8 @@ struct ModelInfo {
   uint64_t n_params = 0;
   uint64_t file_bytes = 0;
   uint64_t weight_bytes = 0;  // bytes of all tensors used by the text model
-  uint64_t decode_bytes_per_token =
-      0;  // weights read per decoded token (roofline numerator, no KV)
+  // Weights read per decoded token (the roofline numerator, KV not included).
+  uint64_t decode_bytes_per_token = 0;
   int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
   int context_length = 0;               // training context
   std::vector<std::string> load_notes;  // quirks fixed at load ("rope scaling linear 8 injected")
@@ -155,8 +155,8 @@ using OnToken = std::function<bool(const TokenEvent&)>;
 struct GenerateResult {
   std::string text;
   std::vector<int32_t> tokens;
-  std::string
-      done_reason;  // "stop" (EOG or stop string), "length" (num_predict / num_ctx), "cancelled"
+  // "stop" (EOG or stop string), "length" (num_predict / num_ctx), "cancelled".
+  std::string done_reason;
   int32_t prompt_tokens = 0;
   bool prompt_truncated = false;
   int32_t prompt_tokens_dropped = 0;

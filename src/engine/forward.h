@@ -65,8 +65,8 @@ class ForwardPass {
   std::vector<int> layer_rope_;       // index into ropes_ per layer
   std::vector<int32_t> output_rows_;  // batch rows with want_logits
   struct Tile {
-    int32_t begin,
-        count;  // attention rows [begin, begin + count): consecutive positions of one sequence
+    // Attention rows [begin, begin + count): consecutive positions of one sequence.
+    int32_t begin, count;
   };
   std::vector<Tile> tiles_;
   std::atomic<int64_t> next_item_{0};  // dynamic scheduling of attention work items
