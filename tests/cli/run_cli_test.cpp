@@ -246,9 +246,6 @@ TEST_F(RunCli, DefaultsFallBackToDummyWeightsOnTheEmbeddedEngine) {
   unsetenv("OLLAMA_HOST");
   unsetenv("OLLAMA_MODELS");
   unsetenv("CHIMERA_CACHE_DIR");
-  if (contains(r.err, "embedded engine is not built into this binary")) {
-    GTEST_SKIP() << "the embedded backend has not landed in llm/ yet: " << r.err;
-  }
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "backend: tried Ollama at 127.0.0.1:9: not answering")) << r.out;
   EXPECT_TRUE(contains(r.out, "backend: embedded:")) << r.out;
