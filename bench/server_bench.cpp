@@ -1,8 +1,9 @@
-// What continuous batching can give on this machine, without HTTP: the cost of one batched decode step
-// for 1..16 sequences (Context::decode, one token each), sampling one token from a full vocabulary,
-// and the scheduler's aggregate decode rate with N sequences generating together.
+// What continuous batching can give on this machine, without HTTP: the cost of one batched decode
+// step for 1..16 sequences (Context::decode, one token each), sampling one token from a full
+// vocabulary, and the scheduler's aggregate decode rate with N sequences generating together.
 //   CHIMERA_BENCH_MODEL=/path/model.gguf CHIMERA_BENCH_THREADS=2 ./server_bench
-// Without a model file the benchmarks are skipped (a tiny dummy model says nothing about real speed).
+// Without a model file the benchmarks are skipped (a tiny dummy model says nothing about real
+// speed).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -60,7 +61,8 @@ void BM_DecodeStep(benchmark::State& state) {
     for (int s = 0; s < n_seq; ++s) {
       (*context)->clear_sequence(s);
       batch.clear();
-      for (int p = 0; p < kPrompt; ++p) batch.push_back({100 + (p * 7 + s) % 1000, s, p, p == kPrompt - 1});
+      for (int p = 0; p < kPrompt; ++p)
+        batch.push_back({100 + (p * 7 + s) % 1000, s, p, p == kPrompt - 1});
       (void)(*context)->decode(batch, logits.data());
     }
   };
@@ -83,7 +85,14 @@ void BM_DecodeStep(benchmark::State& state) {
   state.counters["aggregate_tps"] =
       benchmark::Counter(static_cast<double>(n_seq), benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_DecodeStep)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_DecodeStep)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Arg(8)
+    ->Arg(16)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Sampling one token with Ollama's defaults (top_k 40, top_p 0.9, temperature 0.8).
 void BM_SampleToken(benchmark::State& state) {
@@ -94,7 +103,8 @@ void BM_SampleToken(benchmark::State& state) {
   }
   const int32_t n_vocab = model->config().n_vocab;
   std::vector<float> source(static_cast<size_t>(n_vocab)), logits;
-  for (int32_t i = 0; i < n_vocab; ++i) source[static_cast<size_t>(i)] = static_cast<float>((i * 2654435761u) % 1000) / 100.0f;
+  for (int32_t i = 0; i < n_vocab; ++i)
+    source[static_cast<size_t>(i)] = static_cast<float>((i * 2654435761u) % 1000) / 100.0f;
   chimera::engine::SamplingOptions options;
   options.seed = 1;
   chimera::engine::Sampler sampler(options, n_vocab);
@@ -106,8 +116,8 @@ void BM_SampleToken(benchmark::State& state) {
 }
 BENCHMARK(BM_SampleToken)->Unit(benchmark::kMicrosecond);
 
-// The scheduler end to end (no HTTP): state.range(0) requests of 32 generated tokens each, submitted
-// together; aggregate generated tokens per second.
+// The scheduler end to end (no HTTP): state.range(0) requests of 32 generated tokens each,
+// submitted together; aggregate generated tokens per second.
 void BM_SchedulerAggregate(benchmark::State& state) {
   auto model = bench_model();
   if (!model) {
@@ -145,11 +155,19 @@ void BM_SchedulerAggregate(benchmark::State& state) {
       tokens += stream->outcome().eval_count - 1;  // decode rate: tokens after the first
     }
   }
-  state.counters["aggregate_tps"] =
-      benchmark::Counter(static_cast<double>(n * kGenerate), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["per_stream_decode_tps"] = decode_ns > 0 ? static_cast<double>(tokens) / (static_cast<double>(decode_ns) / 1e9) : 0;
+  state.counters["aggregate_tps"] = benchmark::Counter(
+      static_cast<double>(n * kGenerate), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["per_stream_decode_tps"] =
+      decode_ns > 0 ? static_cast<double>(tokens) / (static_cast<double>(decode_ns) / 1e9) : 0;
 }
-BENCHMARK(BM_SchedulerAggregate)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_SchedulerAggregate)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Arg(8)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
 
 }  // namespace
 

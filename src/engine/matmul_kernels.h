@@ -24,19 +24,19 @@ struct TypeKernel {
   void (*convert_act)(const float* x, void* out, int64_t cols) = nullptr;
   GemmFn gemm = nullptr;
   int row_block = 1;  // the work splitter keeps row ranges multiples of this (except the last)
-  // Optional path for many tokens (prefill) that reads the f32 activations directly; used instead of the
-  // above when n_tokens >= many_min_tokens.
+  // Optional path for many tokens (prefill) that reads the f32 activations directly; used instead
+  // of the above when n_tokens >= many_min_tokens.
   GemmFn gemm_many = nullptr;
   int64_t many_min_tokens = 0;
   int many_row_block = 1;
 };
 
-// Activations for the 32-block weight types (Q4_0, Q5_0, Q8_0), 4 blocks (128 values) per group, laid
-// out so one 64-byte load lines up with the nibbles of 4 weight blocks: lane b of `lo` holds block b's
-// values 0..15 (the low nibbles of its 16 bytes), lane b of `hi` values 16..31. d (f32, not rounded to
-// f16) and bias are repeated per 128-bit lane so they combine with per-block results lane-wise. bias is
-// -offset * (sum of block b's codes) in dword 0 of lane b: it turns sum(q * a) into sum((q - offset) * a)
-// for unsigned weight codes. A row's last group is zero-padded.
+// Activations for the 32-block weight types (Q4_0, Q5_0, Q8_0), 4 blocks (128 values) per group,
+// laid out so one 64-byte load lines up with the nibbles of 4 weight blocks: lane b of `lo` holds
+// block b's values 0..15 (the low nibbles of its 16 bytes), lane b of `hi` values 16..31. d (f32,
+// not rounded to f16) and bias are repeated per 128-bit lane so they combine with per-block results
+// lane-wise. bias is -offset * (sum of block b's codes) in dword 0 of lane b: it turns sum(q * a)
+// into sum((q - offset) * a) for unsigned weight codes. A row's last group is zero-padded.
 struct alignas(64) ActGroup32 {
   int8_t lo[64];
   int8_t hi[64];
@@ -60,22 +60,27 @@ static_assert(sizeof(ActBlockK) == 320);
 static inline size_t act_group32_row_bytes(int64_t cols) {
   return static_cast<size_t>((cols / 32 + 3) / 4) * sizeof(ActGroup32);
 }
-static inline size_t act_block_k_row_bytes(int64_t cols) { return static_cast<size_t>(cols / 256) * sizeof(ActBlockK); }
+static inline size_t act_block_k_row_bytes(int64_t cols) {
+  return static_cast<size_t>(cols / 256) * sizeof(ActBlockK);
+}
 
-// Decode reads every weight once, from DRAM, and a strip of R consecutive rows is one contiguous range
-// read as R interleaved streams; the hardware prefetchers restart with every short row and leave the
-// memory bus idle (measured: Q4_0 1152-wide rows streamed at half the rate of long rows). So the T == 1
-// tiles prefetch, slice by slice as they consume the current strip, the strip a few KiB ahead: one linear
-// stream that keeps enough lines in flight. Prefetches never fault, so reading past the matrix is fine.
+// Decode reads every weight once, from DRAM, and a strip of R consecutive rows is one contiguous
+// range read as R interleaved streams; the hardware prefetchers restart with every short row and
+// leave the memory bus idle (measured: Q4_0 1152-wide rows streamed at half the rate of long rows).
+// So the T == 1 tiles prefetch, slice by slice as they consume the current strip, the strip a few
+// KiB ahead: one linear stream that keeps enough lines in flight. Prefetches never fault, so
+// reading past the matrix is fine.
 namespace {  // each ISA-specific file gets its own copy
 
 class StripPrefetcher {
  public:
   StripPrefetcher(const uint8_t* strip, size_t strip_bytes) {
-    const size_t strips_ahead = strip_bytes >= kMinDistanceBytes ? 1 : (kMinDistanceBytes + strip_bytes - 1) / strip_bytes;
+    const size_t strips_ahead =
+        strip_bytes >= kMinDistanceBytes ? 1 : (kMinDistanceBytes + strip_bytes - 1) / strip_bytes;
     ahead_ = reinterpret_cast<const char*>(strip) + strips_ahead * strip_bytes;
   }
-  // Prefetches the part of the strip ahead that corresponds to bytes [begin, begin + bytes) of this one.
+  // Prefetches the part of the strip ahead that corresponds to bytes [begin, begin + bytes) of this
+  // one.
   void slice(size_t begin, size_t bytes) const {
     for (size_t b = 0; b < bytes; b += 64) _mm_prefetch(ahead_ + begin + b, _MM_HINT_T0);
   }
@@ -87,30 +92,32 @@ class StripPrefetcher {
 
 }  // namespace
 
-// Register-tiled loop over a thread's rows and all tokens. Kernel::tile<R, T>(w_row, row_bytes, act,
-// act_stride, cols, y, y_stride) computes R consecutive rows x T consecutive tokens, writing
-// y[t * y_stride + r]; R and T are Kernel::kTileRows / kTileTokens, or 1 for the leftovers. Tokens are
-// walked in blocks small enough that their activations stay in L2 while every row of the range passes
-// over them; each strip of weight rows is loaded once per kTileTokens tokens.
-// The tokens left after the full kTileTokens tiles (fewer than kTileTokens), in one tile of that
-// width, so each weight strip is unpacked once for all of them (batched decode of 2 or 3 sequences
-// would otherwise pay one T = 1 pass per token).
+// Register-tiled loop over a thread's rows and all tokens. Kernel::tile<R, T>(w_row, row_bytes,
+// act, act_stride, cols, y, y_stride) computes R consecutive rows x T consecutive tokens, writing
+// y[t * y_stride + r]; R and T are Kernel::kTileRows / kTileTokens, or 1 for the leftovers. Tokens
+// are walked in blocks small enough that their activations stay in L2 while every row of the range
+// passes over them; each strip of weight rows is loaded once per kTileTokens tokens. The tokens
+// left after the full kTileTokens tiles (fewer than kTileTokens), in one tile of that width, so
+// each weight strip is unpacked once for all of them (batched decode of 2 or 3 sequences would
+// otherwise pay one T = 1 pass per token).
 template <typename Kernel, int R, int T = Kernel::kTileTokens - 1>
-inline void tile_tail(int64_t left, const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_stride,
-                      int64_t cols, float* y, int64_t y_stride) {
+inline void tile_tail(int64_t left, const uint8_t* w, size_t row_bytes, const uint8_t* act,
+                      size_t act_stride, int64_t cols, float* y, int64_t y_stride) {
   if constexpr (T >= 2) {
-    if (left == T) return Kernel::template tile<R, T>(w, row_bytes, act, act_stride, cols, y, y_stride);
+    if (left == T)
+      return Kernel::template tile<R, T>(w, row_bytes, act, act_stride, cols, y, y_stride);
     return tile_tail<Kernel, R, T - 1>(left, w, row_bytes, act, act_stride, cols, y, y_stride);
   } else {
     for (int64_t t = 0; t < left; ++t) {
-      Kernel::template tile<R, 1>(w, row_bytes, act + t * act_stride, act_stride, cols, y + t * y_stride, y_stride);
+      Kernel::template tile<R, 1>(w, row_bytes, act + t * act_stride, act_stride, cols,
+                                  y + t * y_stride, y_stride);
     }
   }
 }
 
 template <typename Kernel>
-void gemm_tiled(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
-                int64_t n_tokens, float* y, int64_t y_stride) {
+void gemm_tiled(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
   constexpr int kR = Kernel::kTileRows, kT = Kernel::kTileTokens;
   constexpr int64_t kTokenBlock = 32;
   const auto* wb = static_cast<const uint8_t*>(w.data);
@@ -122,26 +129,29 @@ void gemm_tiled(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const
       const uint8_t* wr = wb + static_cast<size_t>(r) * w.row_bytes;
       int64_t t = t0;
       for (; t + kT <= t1; t += kT) {
-        Kernel::template tile<kR, kT>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
+        Kernel::template tile<kR, kT>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols,
+                                      y + t * y_stride + r, y_stride);
       }
-      tile_tail<Kernel, kR>(t1 - t, wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r,
-                            y_stride);
+      tile_tail<Kernel, kR>(t1 - t, wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols,
+                            y + t * y_stride + r, y_stride);
     }
     for (; r < row_end; ++r) {
       const uint8_t* wr = wb + static_cast<size_t>(r) * w.row_bytes;
       int64_t t = t0;
       for (; t + kT <= t1; t += kT) {
-        Kernel::template tile<1, kT>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r, y_stride);
+        Kernel::template tile<1, kT>(wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols,
+                                     y + t * y_stride + r, y_stride);
       }
-      tile_tail<Kernel, 1>(t1 - t, wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols, y + t * y_stride + r,
-                           y_stride);
+      tile_tail<Kernel, 1>(t1 - t, wr, w.row_bytes, ab + t * act_stride, act_stride, w.cols,
+                           y + t * y_stride + r, y_stride);
     }
   }
 }
 
-// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (engine-reference.md §2.2) as 8 bytes each,
-// from the 12 packed bytes read as three u32 words: j < 4 from the low 6 bits of words 0 (scales) and
-// 1 (mins); j >= 4 from the nibbles of word 2 plus the top 2 bits of words 0 / 1. Plain integer code.
+// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (engine-reference.md §2.2) as 8 bytes
+// each, from the 12 packed bytes read as three u32 words: j < 4 from the low 6 bits of words 0
+// (scales) and 1 (mins); j >= 4 from the nibbles of word 2 plus the top 2 bits of words 0 / 1.
+// Plain integer code.
 static inline void unpack_k4_scales(const uint8_t* packed, uint64_t* scales, uint64_t* mins) {
   uint32_t s[3];
   __builtin_memcpy(s, packed, sizeof s);

@@ -1,14 +1,14 @@
-// AVX-512 prefill GEMM through f32 panels. Measured on the reference Cascade Lake VM, zmm FMA issues
-// twice per cycle but vpdpbusd about 0.8 times, so for many tokens it is faster to dequantize a panel of
-// weights to f32 once and run a register-blocked FMA micro-kernel over all tokens than to dot 8-bit
-// codes: 32 rows x 12 tokens of accumulators stay in registers, each weight vector loaded feeds 12
-// tokens, and activations are used unrounded (more accurate than the 8-bit path). The panel costs one
-// dequantization per weight per call.
+// AVX-512 prefill GEMM through f32 panels. Measured on the reference Cascade Lake VM, zmm FMA
+// issues twice per cycle but vpdpbusd about 0.8 times, so for many tokens it is faster to
+// dequantize a panel of weights to f32 once and run a register-blocked FMA micro-kernel over all
+// tokens than to dot 8-bit codes: 32 rows x 12 tokens of accumulators stay in registers, each
+// weight vector loaded feeds 12 tokens, and activations are used unrounded (more accurate than the
+// 8-bit path). The panel costs one dequantization per weight per call.
 //
 // Loop nest (per thread, over its rows): for each chunk of kKC columns, for each panel of kMC rows:
-// dequantize the panel into [micro-panel][k][32 rows] (transposed, so one k step is two vector loads),
-// then for each micro-panel and each tile of 12 tokens: c(32 x 12) += W^T(k x 32)' * x(12 x k), with the
-// partial sums kept in y between chunks.
+// dequantize the panel into [micro-panel][k][32 rows] (transposed, so one k step is two vector
+// loads), then for each micro-panel and each tile of 12 tokens: c(32 x 12) += W^T(k x 32)' * x(12 x
+// k), with the partial sums kept in y between chunks.
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -19,19 +19,20 @@
 namespace chimera::engine::matmul_detail::avx512 {
 namespace {
 
-constexpr int kMR = 32;         // rows per micro-kernel: two zmm
-constexpr int kNR = 12;         // tokens per micro-kernel: 24 accumulators
-constexpr int64_t kKC = 512;    // columns per panel: micro-panel 16 KiB + token tile 6 KiB fit L1
-constexpr int64_t kMC = 32;    // rows per panel (4 micro-panels, 64 KiB, in L2)
+constexpr int kMR = 32;       // rows per micro-kernel: two zmm
+constexpr int kNR = 12;       // tokens per micro-kernel: 24 accumulators
+constexpr int64_t kKC = 512;  // columns per panel: micro-panel 16 KiB + token tile 6 KiB fit L1
+constexpr int64_t kMC = 32;   // rows per panel (4 micro-panels, 64 KiB, in L2)
 constexpr int64_t kMaxBlock = 256;
-constexpr int64_t kRowStride = kKC + 2 * kMaxBlock;  // a chunk plus the blocks it starts and ends in
+constexpr int64_t kRowStride =
+    kKC + 2 * kMaxBlock;  // a chunk plus the blocks it starts and ends in
 
 // Per-thread buffers, allocated on a thread's first prefill and reused: the packed panel and one
 // dequantized row range.
 struct PanelBuffers {
-  float* panel = nullptr;  // kMC * kKC floats
-  float* rows = nullptr;   // kMR dequantized lines of kRowStride floats
-  float* tokens = nullptr; // packed activations: tiles of kNR tokens, [tile][k][kNR]
+  float* panel = nullptr;   // kMC * kKC floats
+  float* rows = nullptr;    // kMR dequantized lines of kRowStride floats
+  float* tokens = nullptr;  // packed activations: tiles of kNR tokens, [tile][k][kNR]
   size_t tokens_capacity = 0;
   PanelBuffers() {
     panel = static_cast<float*>(std::aligned_alloc(64, kMC * kKC * sizeof(float)));
@@ -58,14 +59,16 @@ PanelBuffers& thread_buffers() {
 }
 
 // Dequantizes n values (whole blocks) with AVX-512 for the types whose blocks are simple enough;
-// the others go through the reference dequantize_row (K-quants: their cost is small beside the FMAs).
+// the others go through the reference dequantize_row (K-quants: their cost is small beside the
+// FMAs).
 void dequantize_line(GgmlType type, const uint8_t* src, float* out, int64_t n) {
   switch (type) {
     case GgmlType::kF32:
       std::memcpy(out, src, static_cast<size_t>(n) * sizeof(float));
       return;
     case GgmlType::kF16:
-      if (n % 16 != 0) break;  // (float types have 1-wide blocks: a row not a multiple of 16 goes below)
+      if (n % 16 != 0)
+        break;  // (float types have 1-wide blocks: a row not a multiple of 16 goes below)
       for (int64_t i = 0; i < n; i += 16) {
         const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
         _mm512_storeu_ps(out + i, _mm512_cvtph_ps(h));
@@ -75,7 +78,8 @@ void dequantize_line(GgmlType type, const uint8_t* src, float* out, int64_t n) {
       if (n % 16 != 0) break;
       for (int64_t i = 0; i < n; i += 16) {
         const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
-        _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+        _mm512_storeu_ps(out + i,
+                         _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
       }
       return;
     case GgmlType::kQ8_0:  // {f16 d; int8 q[32]}
@@ -89,13 +93,15 @@ void dequantize_line(GgmlType type, const uint8_t* src, float* out, int64_t n) {
         _mm512_storeu_ps(out + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1))));
       }
       return;
-    case GgmlType::kQ4_0: {  // {f16 d; uint8 q[16]}: value j = (q[j] & 15) - 8, value j + 16 = (q[j] >> 4) - 8
+    case GgmlType::kQ4_0: {  // {f16 d; uint8 q[16]}: value j = (q[j] & 15) - 8, value j + 16 =
+                             // (q[j] >> 4) - 8
       const __m512i eight = _mm512_set1_epi32(8), low = _mm512_set1_epi32(15);
       for (int64_t b = 0; b < n / 32; ++b, src += 18, out += 32) {
         uint16_t d16;
         std::memcpy(&d16, src, 2);
         const __m512 d = _mm512_set1_ps(half_to_float(d16));
-        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2)));
+        const __m512i q =
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2)));
         const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(q, low), eight);
         const __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);
         _mm512_storeu_ps(out, _mm512_mul_ps(d, _mm512_cvtepi32_ps(lo)));
@@ -111,12 +117,14 @@ void dequantize_line(GgmlType type, const uint8_t* src, float* out, int64_t n) {
         std::memcpy(&d16, src, 2);
         std::memcpy(&qh, src + 2, 4);
         const __m512 d = _mm512_set1_ps(half_to_float(d16));
-        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 6)));
+        const __m512i q =
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 6)));
         __m512i lo = _mm512_and_si512(q, low), hi = _mm512_srli_epi32(q, 4);
         lo = _mm512_mask_add_epi32(lo, static_cast<__mmask16>(qh & 0xFFFF), lo, sixteen);
         hi = _mm512_mask_add_epi32(hi, static_cast<__mmask16>(qh >> 16), hi, sixteen);
         _mm512_storeu_ps(out, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(lo, sixteen))));
-        _mm512_storeu_ps(out + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(hi, sixteen))));
+        _mm512_storeu_ps(out + 16,
+                         _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(hi, sixteen))));
       }
       return;
     }
@@ -126,9 +134,9 @@ void dequantize_line(GgmlType type, const uint8_t* src, float* out, int64_t n) {
   dequantize_row(type, src, out, n);
 }
 
-// In-register transpose of a 16 x 16 tile: four rounds of pairing row i with row i + 8 (lower halves
-// interleaved into row 2i, upper halves into row 2i + 1). Each round rotates the 8-bit (row, column)
-// index left by one, so four rounds swap row and column.
+// In-register transpose of a 16 x 16 tile: four rounds of pairing row i with row i + 8 (lower
+// halves interleaved into row 2i, upper halves into row 2i + 1). Each round rotates the 8-bit (row,
+// column) index left by one, so four rounds swap row and column.
 inline void transpose16(__m512 (&v)[16]) {
   const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
@@ -144,11 +152,14 @@ inline void transpose16(__m512 (&v)[16]) {
   }
 }
 
-// Dequantizes rows [r0, r0 + rows) x columns [k0, k0 + kc) into the panel, transposed per micro-panel:
-// panel[(m * kc + k) * 32 + rr] = W[r0 + 32m + rr][k0 + k]; rows past `rows` are zero. Each row is
-// dequantized into a row-major scratch line, then 16 x 16 tiles are transposed in registers.
-void pack_panel(const WeightMatrix& w, int64_t r0, int64_t rows, int64_t k0, int64_t kc, PanelBuffers& buf) {
-  // (the out-of-line lookup: no inline helper from a shared header is instantiated with these ISA flags)
+// Dequantizes rows [r0, r0 + rows) x columns [k0, k0 + kc) into the panel, transposed per
+// micro-panel: panel[(m * kc + k) * 32 + rr] = W[r0 + 32m + rr][k0 + k]; rows past `rows` are zero.
+// Each row is dequantized into a row-major scratch line, then 16 x 16 tiles are transposed in
+// registers.
+void pack_panel(const WeightMatrix& w, int64_t r0, int64_t rows, int64_t k0, int64_t kc,
+                PanelBuffers& buf) {
+  // (the out-of-line lookup: no inline helper from a shared header is instantiated with these ISA
+  // flags)
   const GgmlTypeInfo& info = *ggml_type_info(static_cast<uint32_t>(w.type));
   const int64_t block = info.block_size;
   const int64_t b0 = k0 / block * block;                     // first block touching the chunk
@@ -167,13 +178,15 @@ void pack_panel(const WeightMatrix& w, int64_t r0, int64_t rows, int64_t k0, int
     const int64_t skip = k0 - b0;
     for (int64_t j0 = 0; j0 < kc; j0 += 16) {
       const int64_t width = kc - j0 < 16 ? kc - j0 : 16;
-      const __mmask16 cols = width == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << width) - 1);
+      const __mmask16 cols =
+          width == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << width) - 1);
       for (int half = 0; half < 2; ++half) {
         __m512 v[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; ++i) {
           const int64_t rr = 16 * half + i;
-          v[i] = rr < live ? _mm512_maskz_loadu_ps(cols, buf.rows + rr * kRowStride + skip + j0) : _mm512_setzero_ps();
+          v[i] = rr < live ? _mm512_maskz_loadu_ps(cols, buf.rows + rr * kRowStride + skip + j0)
+                           : _mm512_setzero_ps();
         }
         transpose16(v);
         for (int64_t c = 0; c < width; ++c) _mm512_store_ps(dst + (j0 + c) * kMR + 16 * half, v[c]);
@@ -183,8 +196,10 @@ void pack_panel(const WeightMatrix& w, int64_t r0, int64_t rows, int64_t k0, int
 }
 
 // Copies columns [k0, k0 + kc) of every token into tiles of kNR tokens, [tile][k][kNR], so each
-// micro-kernel reads its activations as one sequential stream (short strided rows defeat the prefetchers).
-void pack_tokens(const float* x, int64_t x_stride, int64_t n_tokens, int64_t k0, int64_t kc, float* out) {
+// micro-kernel reads its activations as one sequential stream (short strided rows defeat the
+// prefetchers).
+void pack_tokens(const float* x, int64_t x_stride, int64_t n_tokens, int64_t k0, int64_t kc,
+                 float* out) {
   for (int64_t t0 = 0; t0 < n_tokens; t0 += kNR) {
     float* tile = out + (t0 / kNR) * kc * kNR;
     const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
@@ -202,8 +217,8 @@ void pack_tokens(const float* x, int64_t x_stride, int64_t n_tokens, int64_t k0,
 // c[t][0..1] (rows 0..15, 16..31) for NT tokens over kc columns; accumulates into y unless `first`.
 // x is a packed tile: x[k * kNR + t].
 template <int NT>
-void micro_kernel(const float* panel, int64_t kc, const float* x, float* y, int64_t y_stride, bool first,
-                  __mmask16 mask0, __mmask16 mask1) {
+void micro_kernel(const float* panel, int64_t kc, const float* x, float* y, int64_t y_stride,
+                  bool first, __mmask16 mask0, __mmask16 mask1) {
   __m512 c[NT][2];
 #pragma GCC unroll 16
   for (int t = 0; t < NT; ++t) {
@@ -231,21 +246,24 @@ void micro_kernel(const float* panel, int64_t kc, const float* x, float* y, int6
   }
 }
 
-using MicroKernel = void (*)(const float*, int64_t, const float*, float*, int64_t, bool, __mmask16, __mmask16);
-constexpr MicroKernel kMicroKernels[kNR + 1] = {nullptr,          micro_kernel<1>,  micro_kernel<2>, micro_kernel<3>,
-                                                micro_kernel<4>,  micro_kernel<5>,  micro_kernel<6>, micro_kernel<7>,
-                                                micro_kernel<8>,  micro_kernel<9>,  micro_kernel<10>, micro_kernel<11>,
-                                                micro_kernel<12>};
+using MicroKernel = void (*)(const float*, int64_t, const float*, float*, int64_t, bool, __mmask16,
+                             __mmask16);
+constexpr MicroKernel kMicroKernels[kNR + 1] = {
+    nullptr,          micro_kernel<1>,  micro_kernel<2>, micro_kernel<3>, micro_kernel<4>,
+    micro_kernel<5>,  micro_kernel<6>,  micro_kernel<7>, micro_kernel<8>, micro_kernel<9>,
+    micro_kernel<10>, micro_kernel<11>, micro_kernel<12>};
 
 __mmask16 rows_mask(int64_t rows) {
-  return rows >= 16 ? static_cast<__mmask16>(0xFFFF) : rows <= 0 ? 0 : static_cast<__mmask16>((1u << rows) - 1);
+  return rows >= 16  ? static_cast<__mmask16>(0xFFFF)
+         : rows <= 0 ? 0
+                     : static_cast<__mmask16>((1u << rows) - 1);
 }
 
 }  // namespace
 
 // Same contract as GemmFn, with f32 activations (act = x, act_stride = cols * 4).
-void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
-                     int64_t n_tokens, float* y, int64_t y_stride) {
+void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                     size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
   PanelBuffers& buf = thread_buffers();
   const auto* x = static_cast<const float*>(act);
   const int64_t x_stride = static_cast<int64_t>(act_stride / sizeof(float));
