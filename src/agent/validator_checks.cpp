@@ -188,8 +188,10 @@ std::vector<Finding> find_repetition(std::string_view text) {
   }
   for (const auto& [line, entry] : lines) {
     if (entry.first < 3) continue;
+    // (plain copies: clang before 16 cannot capture structured bindings)
+    const size_t first_at = entry.second, length = line.size();
     bool already = std::any_of(findings.begin(), findings.end(), [&](const Finding& f) {
-      return f.offset <= entry.second + line.size() && entry.second <= f.offset + f.excerpt.size();
+      return f.offset <= first_at + length && first_at <= f.offset + f.excerpt.size();
     });
     if (already) continue;
     findings.push_back({FindingKind::kRepetition, entry.second, clip(line, 80),
