@@ -11,6 +11,19 @@
 namespace chimera::testing {
 namespace {
 
+// x rounded to the nearest IEEE half (ties to even), written out here so the reference does not use
+// the engine's conversion and builds with compilers without _Float16 (clang 14 on x86).
+double round_to_half(double x) {
+  if (!std::isfinite(x) || x == 0.0) return x;
+  int exponent = 0;
+  std::frexp(x, &exponent);                              // |x| = m * 2^exponent, m in [0.5, 1)
+  const int quantum_exp = std::max(exponent - 11, -24);  // 11 significant bits; subnormals: 2^-24
+  const double quantum = std::ldexp(1.0, quantum_exp);
+  const double rounded =
+      std::nearbyint(x / quantum) * quantum;  // default mode: to nearest, ties even
+  return std::fabs(rounded) > 65504.0 ? std::copysign(INFINITY, x) : rounded;
+}
+
 using engine::GgufFile;
 
 Result<std::vector<float>> read_tensor(const GgufFile& file, const std::string& name, int64_t* rows,
@@ -41,7 +54,7 @@ void round_q8_0(std::vector<double>& x) {
     for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::abs(static_cast<float>(x[i])));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const double d16 = static_cast<double>(static_cast<_Float16>(d));
+    const double d16 = round_to_half(static_cast<double>(d));
     for (size_t i = b; i < b + 32; ++i) x[i] = std::round(static_cast<float>(x[i]) * id) * d16;
   }
 }
@@ -233,8 +246,8 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
       per_head(q[t], n_head_, layer.q_norm);
       per_head(k[t], n_head_kv_, layer.k_norm);
       // The KV cache holds f16 (llama.cpp's default, engine-reference.md §6.4).
-      for (double& x : k[t]) x = static_cast<double>(static_cast<_Float16>(x));
-      for (double& x : v[t]) x = static_cast<double>(static_cast<_Float16>(x));
+      for (double& x : k[t]) x = round_to_half(x);
+      for (double& x : v[t]) x = round_to_half(x);
     }
     const double qk_scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
     const int group = n_head_ / n_head_kv_;
