@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "engine/attention.h"
+#include "engine/exp_avx512.h"
 
 // GCC 12 warns inside its own reduce intrinsics (_mm512_reduce_*_ps start from an undefined
 // vector).
@@ -22,20 +23,7 @@ constexpr int kRows = kAttentionMaxQueries;  // 16
 constexpr int kBlock = 16;
 constexpr int kMaxHeadDim = 512;
 
-inline __m512 exp_ps(__m512 x) {  // as in attention_avx512.cpp: e^x for x <= 0
-  x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-  __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
-  __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650695910071e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994531e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
-}
+using avx512_math::exp_ps;
 
 // n rows of f16 -> f32 row-major [16][hd]; rows j >= n are zero.
 void convert_block(const uint8_t* base, size_t row_bytes, int n, int hd, float* out) {
