@@ -230,7 +230,7 @@ TEST(StressTest, ManyClientsWithRandomDisconnects) {
         ++completed;
       } else {
         failure_notes[static_cast<size_t>(i)] = res ? std::to_string(res->status) + " " + res->body.substr(0, 200)
-                                                    : "no response";
+                                                    : "no response (kind " + std::to_string(kind) + "): " + httplib::to_string(res.error());
         ++failures;
       }
     }
