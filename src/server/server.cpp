@@ -6,6 +6,9 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <set>
 
@@ -21,6 +24,7 @@ struct Server::State {
   httplib::Server http;
   std::thread listener;
   int port = 0;
+  int listen_fd = -1;  // the socket cpp-httplib binds, seen through its socket-options hook
   std::atomic<bool> stopped{false};
 };
 
@@ -64,6 +68,21 @@ void register_operations(httplib::Server& http, ServerState& state) {
     send_json(res, 200, Json{{"status", "ok"}, {"models_loaded", g.models_loaded}, {"active_sequences", g.active},
                              {"queued", g.queued}});
   });
+}
+
+// cpp-httplib 0.11 listens with a backlog of 5, fixed when the library was built. When more
+// clients than that connect at once, Linux drops their handshakes; a client whose request bytes
+// are then retransmitted late is closed by the server's idle timeout with no response (seen as
+// about 1 run in 12 of the 16-client stress test). listen() again on the bound socket widens the
+// queue to the system's limit.
+void widen_accept_queue(int fd, int port) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+  const int bound_port = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                                     : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  if (bound_port != port) return;  // not the socket that was bound
+  if (::listen(fd, SOMAXCONN) != 0) log::warn("could not widen the accept queue of port {}: {}", port, errno);
 }
 
 void configure(httplib::Server& http, ServerState& state) {
@@ -175,6 +194,13 @@ Server::~Server() { stop(); }
 Status Server::start() {
   State& st = *state_;
   const ServerConfig& config = st.shared.config;
+  // Only SO_REUSEADDR (cpp-httplib's default adds SO_REUSEPORT, which would let a second server bind
+  // the same port without an error).
+  st.http.set_socket_options([&st](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    st.listen_fd = sock;
+  });
   if (config.port == 0) {
     st.port = st.http.bind_to_any_port(config.host);
     if (st.port <= 0) {
@@ -188,6 +214,7 @@ Status Server::start() {
     }
     st.port = config.port;
   }
+  widen_accept_queue(st.listen_fd, st.port);
   st.listener = std::thread([&st] { st.http.listen_after_bind(); });
   // cpp-httplib 0.11 has no wait_until_ready(): poll until the accept loop runs.
   const int64_t deadline = monotonic_ns() + 10'000'000'000;

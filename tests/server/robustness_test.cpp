@@ -175,6 +175,35 @@ TEST(CapacityTest, BeyondTheQueueRequestsGet503) {
   EXPECT_EQ(metric_value(scrape_metrics(*server), "chimera_rejected_requests_total", "reason=\"queue_full\""), 2);
 }
 
+// A port that a running server holds is refused with a message saying what to do, not shared.
+TEST(BindTest, APortInUseIsAnErrorNotASecondServer) {
+  auto first = start_server(tiny_config());
+  ASSERT_NE(first, nullptr);
+  server::ServerConfig config = tiny_config();
+  config.port = first->port();
+  auto second = server::Server::create(config);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  Status started = (*second)->start();
+  ASSERT_FALSE(started.is_ok());
+  EXPECT_NE(started.message().find("in use"), std::string::npos) << started.message();
+  EXPECT_NE(started.message().find("--port"), std::string::npos) << started.message();
+  EXPECT_EQ(client_for(*first).Get("/health")->status, 200);
+}
+
+// Many clients connecting in the same instant all get answers (the accept queue is wider than
+// cpp-httplib's built-in 5).
+TEST(BindTest, ABurstOfConnectionsIsAllAccepted) {
+  auto server = start_server(tiny_config());
+  ASSERT_NE(server, nullptr);
+  constexpr int kClients = 64;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<RawClient>(server->port()));
+  for (auto& c : clients) ASSERT_TRUE(c->send_all("GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  int answered = 0;
+  for (auto& c : clients) answered += c->read_until("\"version\"", std::chrono::seconds(20)) ? 1 : 0;
+  EXPECT_EQ(answered, kClients);
+}
+
 // 200 requests at concurrency 16; about a third of the clients leave at a random moment. Every
 // request that stays gets a complete answer, and afterwards nothing is left running or queued.
 TEST(StressTest, ManyClientsWithRandomDisconnects) {
@@ -230,7 +259,7 @@ TEST(StressTest, ManyClientsWithRandomDisconnects) {
         ++completed;
       } else {
         failure_notes[static_cast<size_t>(i)] = res ? std::to_string(res->status) + " " + res->body.substr(0, 200)
-                                                    : "no response (kind " + std::to_string(kind) + "): " + httplib::to_string(res.error());
+                                                    : "no response (i=" + std::to_string(i) + " kind " + std::to_string(kind) + "): " + httplib::to_string(res.error());
         ++failures;
       }
     }
