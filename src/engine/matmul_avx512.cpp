@@ -12,7 +12,7 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------------
 // Activation conversion (ActGroup32). Codes: round(x / d) with d = amax / 127, as Q8_0 but with d kept
-// in f32. kUnsigned stores code + 128 (for the Q8_0 x Q8_0 VNNI kernel, whose weights are the signed side).
+// in f32.
 
 // Every element of 128-bit lane b of the result is op over all 16 elements of v[b] (a transposed
 // reduction: three shuffle levels for four vectors instead of a full reduction per vector).
@@ -34,7 +34,7 @@ inline __m512i pack_lanes(__m512i q0, __m512i q1, __m512i q2, __m512i q3) {
 }
 
 // One block at a time: the row's last, partial group.
-template <int kOffset, bool kUnsigned>
+template <int kOffset>
 void convert_partial_group(const float* x, int64_t first_block, int64_t nb, ActGroup32& G) {
   const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
   for (int b = 0; b < 4; ++b) {
@@ -52,11 +52,7 @@ void convert_partial_group(const float* x, int64_t first_block, int64_t nb, ActG
     const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
     const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
-    __m128i b0 = _mm512_cvtsepi32_epi8(q0), b1 = _mm512_cvtsepi32_epi8(q1);
-    if constexpr (kUnsigned) {
-      b0 = _mm_xor_si128(b0, _mm_set1_epi8(static_cast<char>(0x80)));
-      b1 = _mm_xor_si128(b1, _mm_set1_epi8(static_cast<char>(0x80)));
-    }
+    const __m128i b0 = _mm512_cvtsepi32_epi8(q0), b1 = _mm512_cvtsepi32_epi8(q1);
     _mm_store_si128(reinterpret_cast<__m128i*>(G.lo + 16 * b), b0);
     _mm_store_si128(reinterpret_cast<__m128i*>(G.hi + 16 * b), b1);
     _mm_store_ps(G.d + 4 * b, _mm_set1_ps(d));
@@ -65,7 +61,7 @@ void convert_partial_group(const float* x, int64_t first_block, int64_t nb, ActG
   }
 }
 
-template <int kOffset, bool kUnsigned>
+template <int kOffset>
 void convert_group32(const float* x, void* out, int64_t cols) {
   const int64_t nb = cols / 32;
   auto* groups = static_cast<ActGroup32*>(out);
@@ -92,11 +88,7 @@ void convert_group32(const float* x, void* out, int64_t cols) {
       q[2 * b] = _mm512_cvtps_epi32(_mm512_mul_ps(v[2 * b], idb));  // round to nearest even
       q[2 * b + 1] = _mm512_cvtps_epi32(_mm512_mul_ps(v[2 * b + 1], idb));
     }
-    __m512i lo = pack_lanes(q[0], q[2], q[4], q[6]), hi = pack_lanes(q[1], q[3], q[5], q[7]);
-    if constexpr (kUnsigned) {
-      lo = _mm512_xor_si512(lo, _mm512_set1_epi8(static_cast<char>(0x80)));
-      hi = _mm512_xor_si512(hi, _mm512_set1_epi8(static_cast<char>(0x80)));
-    }
+    const __m512i lo = pack_lanes(q[0], q[2], q[4], q[6]), hi = pack_lanes(q[1], q[3], q[5], q[7]);
     ActGroup32& G = groups[g];
     _mm512_store_si512(G.lo, lo);
     _mm512_store_si512(G.hi, hi);
@@ -110,7 +102,7 @@ void convert_group32(const float* x, void* out, int64_t cols) {
       _mm512_store_si512(G.bias, _mm512_setzero_si512());
     }
   }
-  if (4 * g < nb) convert_partial_group<kOffset, kUnsigned>(x, 4 * g, nb, groups[g]);
+  if (4 * g < nb) convert_partial_group<kOffset>(x, 4 * g, nb, groups[g]);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -220,17 +212,20 @@ struct Kernel32 {
   }
 
   // Integer dot of one weight group with one activation group, per lane, in int32.
-  static __m512i group_dot(const CodeGroup& wg, const ActGroup32& a, __m512i q8_bias) {
+  static __m512i group_dot(const CodeGroup& wg, const ActGroup32& a) {
     const __m512i alo = _mm512_load_si512(a.lo), ahi = _mm512_load_si512(a.hi);
-    if constexpr (kType != Weights32::kQ8_0) {
-      __m512i acc = _mm512_load_si512(a.bias);  // -offset * sum(a): the codes' offset
-      acc = dot_u8s8<kVnni>(acc, wg.lo, alo);
-      return dot_u8s8<kVnni>(acc, wg.hi, ahi);
-    } else if constexpr (kVnni) {
-      // Activations stored as a + 128 (unsigned): sum((a + 128) w) - 128 sum(w), the second term
-      // precomputed per weight group in q8_bias.
-      __m512i acc = dot_u8s8<true>(q8_bias, alo, wg.lo);
-      return dot_u8s8<true>(acc, ahi, wg.hi);
+    if constexpr (kType != Weights32::kQ8_0 || kVnni) {
+      // Unsigned weight codes; the bias (-offset * sum(a)) removes their offset. Q8_0's signed codes
+      // become unsigned with + 128 (the activations then carry offset 128).
+      __m512i lo = wg.lo, hi = wg.hi;
+      if constexpr (kType == Weights32::kQ8_0) {
+        const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+        lo = _mm512_xor_si512(lo, flip);
+        hi = _mm512_xor_si512(hi, flip);
+      }
+      __m512i acc = _mm512_load_si512(a.bias);
+      acc = dot_u8s8<kVnni>(acc, lo, alo);
+      return dot_u8s8<kVnni>(acc, hi, ahi);
     } else {
       // |w| x (a with w's sign): keeps every maddubs pair below 2 * 127 * 127.
       const __m512i zero = _mm512_setzero_si512();
@@ -238,17 +233,6 @@ struct Kernel32 {
       const __m512i shi = _mm512_mask_sub_epi8(ahi, _mm512_movepi8_mask(wg.hi), zero, ahi);
       __m512i acc = dot_u8s8<false>(zero, _mm512_abs_epi8(wg.lo), slo);
       return dot_u8s8<false>(acc, _mm512_abs_epi8(wg.hi), shi);
-    }
-  }
-
-  static __m512i q8_weight_bias(const CodeGroup& wg) {
-    if constexpr (kType == Weights32::kQ8_0 && kVnni) {
-      const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
-      __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), k128, wg.lo);
-      sum = _mm512_dpbusd_epi32(sum, k128, wg.hi);
-      return _mm512_sub_epi32(_mm512_setzero_si512(), sum);
-    } else {
-      return _mm512_setzero_si512();
     }
   }
 
@@ -268,11 +252,10 @@ struct Kernel32 {
       #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const CodeGroup wg = load(w + r * row_bytes + g * 4 * kBlockBytes, n);
-        const __m512i bias = q8_weight_bias(wg);
         #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const ActGroup32& a = reinterpret_cast<const ActGroup32*>(act + t * act_stride)[g];
-          const __m512i dot = group_dot(wg, a, bias);
+          const __m512i dot = group_dot(wg, a);
           sum[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wg.d, _mm512_load_ps(a.d)), sum[r][t]);
         }
       }
@@ -286,12 +269,29 @@ struct Kernel32 {
 
 size_t row_bytes32(int64_t cols) { return act_group32_row_bytes(cols); }
 
+// With VNNI, Q4_0 and Q8_0 batches of kStripMinTokens or more (batched decode, prompts) go to the
+// row-interleaved strips (matmul_strips_avx512.cpp); fewer tokens (decode of one or a few sequences,
+// bound by memory) stay on the tiles, which read the weights in place with prefetch.
+template <typename Kernel, GemmFn kStrips>
+void gemm_tiles_or_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                          size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
+  if (n_tokens >= kStripMinTokens) return kStrips(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
+  gemm_tiled<Kernel>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
+}
+
 template <Weights32 kType, bool kVnni>
 constexpr TypeKernel make_kernel32() {
-  constexpr bool kUnsignedAct = kType == Weights32::kQ8_0 && kVnni;
-  constexpr int kOffset = kType == Weights32::kQ4_0 ? 8 : kType == Weights32::kQ5_0 ? 16 : 0;
-  return TypeKernel{row_bytes32, convert_group32<kOffset, kUnsignedAct>, gemm_tiled<Kernel32<kType, kVnni>>, 4,
-                    gemm_f32_panels, kPanelMinTokens, kPanelRowBlock};
+  constexpr int kOffset = kType == Weights32::kQ4_0 ? 8 : kType == Weights32::kQ5_0 ? 16 : kVnni ? 128 : 0;
+  using Kernel = Kernel32<kType, kVnni>;
+  if constexpr (kVnni && kType != Weights32::kQ5_0) {
+    constexpr GemmFn kStrips = kType == Weights32::kQ4_0 ? gemm_strips_q4_0 : gemm_strips_q8_0;
+    // No f32-panel prefill: the strips run prompts at ~1.7x the panels' rate (gemm_tokens at 64-128
+    // tokens, 1 thread: 127-156 against 60-80 GOP/s).
+    return TypeKernel{row_bytes32, convert_group32<kOffset>, gemm_tiles_or_strips<Kernel, kStrips>,
+                      kStripRowBlock};
+  }
+  return TypeKernel{row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4, gemm_f32_panels,
+                    kPanelMinTokens, kPanelRowBlock};
 }
 
 const TypeKernel kQ4_0[2] = {make_kernel32<Weights32::kQ4_0, false>(), make_kernel32<Weights32::kQ4_0, true>()};

@@ -63,6 +63,16 @@ void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, 
 inline constexpr int64_t kPanelMinTokens = 16;
 inline constexpr int kPanelRowBlock = 32;
 
+// Q4_0 / Q8_0 x ActGroup32 activations with VNNI for batches of tokens, rows interleaved in strips
+// of 16 (matmul_strips_avx512.cpp). GemmFn contract with converted activations (signed codes; bias
+// -8 or -128 times the block's code sum).
+void gemm_strips_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, int64_t y_stride);
+void gemm_strips_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, int64_t y_stride);
+inline constexpr int64_t kStripMinTokens = 4;
+inline constexpr int kStripRowBlock = 16;
+
 const TypeKernel* k_quant_kernel(GgmlType type, bool vnni);  // matmul_k_avx512.cpp
 const TypeKernel* float_kernel(GgmlType type);              // matmul_float_avx512.cpp
 

@@ -1,0 +1,219 @@
+// VNNI kernels for batches of tokens (batched decode, prefill) over Q4_0 and Q8_0 weights, with the
+// rows in the vector lanes: a strip of 16 weight rows is repacked, block by block, so that dword lane r
+// of vector j holds row r's codes 4j..4j+3 of the block (unsigned: Q4_0 codes as they are, Q8_0 codes
+// + 128). One vpdpbusd with a token's 4 activation codes broadcast then advances 16 rows x 4 values,
+// and a block's 16 row sums come out in one vector: per block and token, 8 vpdpbusd and 3 f32 ops
+// (convert, scale, accumulate), against 8 and 12 in the one-row-per-lane tiles (matmul_avx512.cpp),
+// whose f32 work per block, not the integer dots, bounds them once weights come from cache.
+//
+// Activations are the ActGroup32 rows of matmul_kernels.h (codes of block b in lane b of lo/hi, d and
+// bias per block), read with broadcasts; the bias (-offset * sum of the block's codes) starts each
+// block's sum and removes the weights' code offset (8 for Q4_0, 128 for Q8_0).
+//
+// Each strip is repacked once into a per-thread buffer (576 bytes per block: 8 code vectors and the 16
+// row scales in f32), then every tile of up to 16 tokens runs over the buffer, from L1/L2.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "engine/matmul_avx512.h"
+#include "engine/quant.h"
+
+namespace chimera::engine::matmul_detail::avx512 {
+namespace {
+
+constexpr int kStripRows = 16;
+constexpr int kMaxTileTokens = 16;
+
+struct alignas(64) PackedBlock {
+  __m512i codes[8];  // vector j: row r's codes 4j..4j+3 in dword r
+  __m512 d;          // row r's scale in lane r
+};
+static_assert(sizeof(PackedBlock) == 576);
+
+// Where a block's 16 rows are: row 4l + q at quad[l] + q * stride. Four pointers and the stride
+// keep every address a base + index * scale form (an array of 16 row pointers, advanced per block,
+// went through the stack: the compiler updated it as one vector, and each scalar reload then
+// waited for that store; 40% of the packing time).
+struct StripRows {
+  const uint8_t* quad[4];
+  int64_t stride;
+  const uint8_t* row(int l, int q) const { return quad[l] + q * stride; }
+  void advance(int bytes) {
+    for (const uint8_t*& p : quad) p += bytes;
+  }
+};
+
+inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+
+// The 16 rows' 16-byte code windows at byte `offset` of their blocks, as 4 vectors of the rows'
+// dwords 0..3: result m, dword r = row r's bytes 4m..4m+3.
+inline void transpose_rows(const StripRows& rows, int offset, __m512i (&out)[4]) {
+  __m512i z[4];  // z[q], lane l = row 4l + q
+  #pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) {
+    __m512i v = _mm512_castsi128_si512(load16(rows.row(0, q) + offset));
+    v = _mm512_inserti32x4(v, load16(rows.row(1, q) + offset), 1);
+    v = _mm512_inserti32x4(v, load16(rows.row(2, q) + offset), 2);
+    z[q] = _mm512_inserti32x4(v, load16(rows.row(3, q) + offset), 3);
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  out[0] = _mm512_unpacklo_epi64(t0, t2);
+  out[1] = _mm512_unpackhi_epi64(t0, t2);
+  out[2] = _mm512_unpacklo_epi64(t1, t3);
+  out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+template <GgmlType kType>
+struct StripFormat;
+
+template <>
+struct StripFormat<GgmlType::kQ4_0> {
+  static constexpr int kBlockBytes = sizeof(BlockQ4_0);  // d (f16), 16 bytes: code i low, code i + 16 high
+  static void pack(const StripRows& rows, PackedBlock& p) {
+    __m512i dw[4];
+    transpose_rows(rows, 2, dw);
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    #pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) {
+      p.codes[m] = _mm512_and_si512(dw[m], nibble);
+      p.codes[4 + m] = _mm512_and_si512(_mm512_srli_epi16(dw[m], 4), nibble);
+    }
+  }
+};
+
+template <>
+struct StripFormat<GgmlType::kQ8_0> {
+  static constexpr int kBlockBytes = sizeof(BlockQ8_0);  // d (f16), 32 signed codes
+  static void pack(const StripRows& rows, PackedBlock& p) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));  // signed -> unsigned: + 128
+    __m512i dw[4];
+    transpose_rows(rows, 2, dw);
+    #pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) p.codes[m] = _mm512_xor_si512(dw[m], flip);
+    transpose_rows(rows, 18, dw);
+    #pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) p.codes[4 + m] = _mm512_xor_si512(dw[m], flip);
+  }
+};
+
+// Repacks 16 consecutive rows (row_bytes apart, starting at `first`) into nb packed blocks.
+template <GgmlType kType>
+void pack_full_strip(const uint8_t* first, size_t row_bytes, int64_t nb, PackedBlock* out) {
+  using Format = StripFormat<kType>;
+  StripRows rows{};
+  rows.stride = static_cast<int64_t>(row_bytes);
+  for (int l = 0; l < 4; ++l) rows.quad[l] = first + static_cast<size_t>(4 * l) * row_bytes;
+  // The strip is 16 consecutive rows, one contiguous range read as 16 streams: prefetch the next
+  // strip as this one is packed (see StripPrefetcher).
+  const StripPrefetcher prefetcher(first, kStripRows * row_bytes);
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetcher.slice(static_cast<size_t>(b) * kStripRows * Format::kBlockBytes, kStripRows * Format::kBlockBytes);
+    PackedBlock& p = out[b];
+    Format::pack(rows, p);
+    // d is each row's block's first 2 bytes (scalar loads: a vpgatherdd here cost more than the rest
+    // of the packing).
+    alignas(32) uint16_t d[kStripRows];
+    #pragma GCC unroll 16
+    for (int r = 0; r < kStripRows; ++r) std::memcpy(&d[r], rows.row(r / 4, r % 4), sizeof(uint16_t));
+    p.d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
+    rows.advance(Format::kBlockBytes);
+  }
+}
+
+// Repacks rows [r0, r0 + 16) of w into nb packed blocks. A strip with fewer rows (`rows_left`) packs
+// its last row again in the missing lanes, whose sums are not stored.
+template <GgmlType kType>
+void pack_strip(const WeightMatrix& w, int64_t r0, int64_t rows_left, PackedBlock* out) {
+  const uint8_t* first = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0) * w.row_bytes;
+  const int64_t nb = w.cols / 32;
+  if (rows_left == kStripRows) return pack_full_strip<kType>(first, w.row_bytes, nb, out);
+  // Rows past the matrix must not be read: copy the rows there are into a full-height staging strip
+  // (only a matrix's last strip, when rows % 16 != 0).
+  thread_local std::vector<uint8_t> staging;
+  staging.resize(kStripRows * w.row_bytes);
+  for (int64_t r = 0; r < kStripRows; ++r) {
+    const int64_t row = r < rows_left ? r : rows_left - 1;
+    std::copy_n(first + static_cast<size_t>(row) * w.row_bytes, w.row_bytes, staging.data() + r * w.row_bytes);
+  }
+  pack_full_strip<kType>(staging.data(), w.row_bytes, nb, out);
+}
+
+// acc[t] (lane r: row r) += sum over blocks of d_w[r] * d_a * (codes . activation codes + bias).
+template <int T>
+void strip_tile(const PackedBlock* packed, int64_t nb, const uint8_t* act, size_t act_stride, float* y,
+                int64_t y_stride, __mmask16 row_mask) {
+  __m512 acc[T];
+  #pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const PackedBlock& p = packed[b];
+    const __m512i w0 = _mm512_load_si512(&p.codes[0]), w1 = _mm512_load_si512(&p.codes[1]);
+    const __m512i w2 = _mm512_load_si512(&p.codes[2]), w3 = _mm512_load_si512(&p.codes[3]);
+    const __m512i w4 = _mm512_load_si512(&p.codes[4]), w5 = _mm512_load_si512(&p.codes[5]);
+    const __m512i w6 = _mm512_load_si512(&p.codes[6]), w7 = _mm512_load_si512(&p.codes[7]);
+    const __m512 dw = _mm512_load_ps(&p.d);
+    const size_t group = static_cast<size_t>(b / 4) * sizeof(ActGroup32);
+    const int sub = static_cast<int>(b % 4);
+    #pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const auto& g = *reinterpret_cast<const ActGroup32*>(act + t * act_stride + group);
+      const auto* lo = reinterpret_cast<const int32_t*>(g.lo + 16 * sub);
+      const auto* hi = reinterpret_cast<const int32_t*>(g.hi + 16 * sub);
+      __m512i s = _mm512_set1_epi32(g.bias[4 * sub]);
+      s = _mm512_dpbusd_epi32(s, w0, _mm512_set1_epi32(lo[0]));
+      s = _mm512_dpbusd_epi32(s, w1, _mm512_set1_epi32(lo[1]));
+      s = _mm512_dpbusd_epi32(s, w2, _mm512_set1_epi32(lo[2]));
+      s = _mm512_dpbusd_epi32(s, w3, _mm512_set1_epi32(lo[3]));
+      s = _mm512_dpbusd_epi32(s, w4, _mm512_set1_epi32(hi[0]));
+      s = _mm512_dpbusd_epi32(s, w5, _mm512_set1_epi32(hi[1]));
+      s = _mm512_dpbusd_epi32(s, w6, _mm512_set1_epi32(hi[2]));
+      s = _mm512_dpbusd_epi32(s, w7, _mm512_set1_epi32(hi[3]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(g.d[4 * sub])), acc[t]);
+    }
+  }
+  #pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask, acc[t]);
+}
+
+template <int T = kMaxTileTokens>
+void strip_tile_tail(int64_t tokens, const PackedBlock* packed, int64_t nb, const uint8_t* act, size_t act_stride,
+                     float* y, int64_t y_stride, __mmask16 row_mask) {
+  if constexpr (T > 1) {
+    if (tokens < T) return strip_tile_tail<T - 1>(tokens, packed, nb, act, act_stride, y, y_stride, row_mask);
+  }
+  strip_tile<T>(packed, nb, act, act_stride, y, y_stride, row_mask);
+}
+
+template <GgmlType kType>
+void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
+                 int64_t n_tokens, float* y, int64_t y_stride) {
+  thread_local std::vector<PackedBlock> buffer;  // grows to the widest matrix once per thread
+  const int64_t nb = w.cols / 32;
+  if (buffer.size() < static_cast<size_t>(nb)) buffer.resize(static_cast<size_t>(nb));
+  const auto* a = static_cast<const uint8_t*>(act);
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kStripRows) {
+    const int64_t rows = row_end - r0 < kStripRows ? row_end - r0 : kStripRows;
+    const auto row_mask = static_cast<__mmask16>(rows == kStripRows ? 0xFFFF : (1u << rows) - 1);
+    pack_strip<kType>(w, r0, rows, buffer.data());
+    for (int64_t t = 0; t < n_tokens; t += kMaxTileTokens) {
+      strip_tile_tail(n_tokens - t, buffer.data(), nb, a + t * act_stride, act_stride, y + t * y_stride + r0,
+                      y_stride, row_mask);
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_strips_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                      size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
+  gemm_strips<GgmlType::kQ4_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
+}
+
+void gemm_strips_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                      size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
+  gemm_strips<GgmlType::kQ8_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
+}
+
+}  // namespace chimera::engine::matmul_detail::avx512
