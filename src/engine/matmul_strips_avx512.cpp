@@ -24,6 +24,7 @@ namespace {
 
 constexpr int kStripRows = 16;
 constexpr int kMaxTileTokens = 16;
+constexpr int kFusedMaxTokens = 8;
 
 struct alignas(64) PackedBlock {
   __m512i codes[8];  // vector j: row r's codes 4j..4j+3 in dword r
@@ -63,6 +64,23 @@ inline void transpose_rows(const StripRows& rows, int offset, __m512i (&out)[4])
   out[1] = _mm512_unpackhi_epi64(t0, t2);
   out[2] = _mm512_unpacklo_epi64(t1, t3);
   out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// The 16 rows' block scales (each block's first 2 bytes, f16) as f32, row r in lane r: four rows'
+// words combined in a general register, then moved over. (A vpgatherdd, or 16 two-byte stores read
+// back as one vector, each stalled the packing of every block.)
+inline __m512 load_scales(const StripRows& rows) {
+  auto quad = [&](int l) {
+    uint64_t q = 0;
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      uint16_t h;
+      std::memcpy(&h, rows.row(l, i), sizeof(h));
+      q |= static_cast<uint64_t>(h) << (16 * i);
+    }
+    return static_cast<long long>(q);
+  };
+  return _mm512_cvtph_ps(_mm256_setr_epi64x(quad(0), quad(1), quad(2), quad(3)));
 }
 
 template <GgmlType kType>
@@ -112,12 +130,7 @@ void pack_full_strip(const uint8_t* first, size_t row_bytes, int64_t nb, PackedB
     prefetcher.slice(static_cast<size_t>(b) * kStripRows * Format::kBlockBytes, kStripRows * Format::kBlockBytes);
     PackedBlock& p = out[b];
     Format::pack(rows, p);
-    // d is each row's block's first 2 bytes (scalar loads: a vpgatherdd here cost more than the rest
-    // of the packing).
-    alignas(32) uint16_t d[kStripRows];
-    #pragma GCC unroll 16
-    for (int r = 0; r < kStripRows; ++r) std::memcpy(&d[r], rows.row(r / 4, r % 4), sizeof(uint16_t));
-    p.d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
+    p.d = load_scales(rows);
     rows.advance(Format::kBlockBytes);
   }
 }
@@ -140,41 +153,78 @@ void pack_strip(const WeightMatrix& w, int64_t r0, int64_t rows_left, PackedBloc
   pack_full_strip<kType>(staging.data(), w.row_bytes, nb, out);
 }
 
-// acc[t] (lane r: row r) += sum over blocks of d_w[r] * d_a * (codes . activation codes + bias).
+// acc[t] (lane r: row r) += d_w[r] * d_a * (codes . activation codes + bias) of block b for T tokens.
+template <int T>
+inline void accumulate_block(const PackedBlock& p, int64_t b, const uint8_t* act, size_t act_stride, __m512 (&acc)[T]) {
+  const __m512i w0 = p.codes[0], w1 = p.codes[1], w2 = p.codes[2], w3 = p.codes[3];
+  const __m512i w4 = p.codes[4], w5 = p.codes[5], w6 = p.codes[6], w7 = p.codes[7];
+  const __m512 dw = p.d;
+  const size_t group = static_cast<size_t>(b / 4) * sizeof(ActGroup32);
+  const int sub = static_cast<int>(b % 4);
+  #pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    const auto& g = *reinterpret_cast<const ActGroup32*>(act + t * act_stride + group);
+    const auto* lo = reinterpret_cast<const int32_t*>(g.lo + 16 * sub);
+    const auto* hi = reinterpret_cast<const int32_t*>(g.hi + 16 * sub);
+    __m512i s = _mm512_set1_epi32(g.bias[4 * sub]);
+    s = _mm512_dpbusd_epi32(s, w0, _mm512_set1_epi32(lo[0]));
+    s = _mm512_dpbusd_epi32(s, w1, _mm512_set1_epi32(lo[1]));
+    s = _mm512_dpbusd_epi32(s, w2, _mm512_set1_epi32(lo[2]));
+    s = _mm512_dpbusd_epi32(s, w3, _mm512_set1_epi32(lo[3]));
+    s = _mm512_dpbusd_epi32(s, w4, _mm512_set1_epi32(hi[0]));
+    s = _mm512_dpbusd_epi32(s, w5, _mm512_set1_epi32(hi[1]));
+    s = _mm512_dpbusd_epi32(s, w6, _mm512_set1_epi32(hi[2]));
+    s = _mm512_dpbusd_epi32(s, w7, _mm512_set1_epi32(hi[3]));
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(g.d[4 * sub])), acc[t]);
+  }
+}
+
+// T tokens over a strip packed into `packed`.
 template <int T>
 void strip_tile(const PackedBlock* packed, int64_t nb, const uint8_t* act, size_t act_stride, float* y,
                 int64_t y_stride, __mmask16 row_mask) {
   __m512 acc[T];
   #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) accumulate_block<T>(packed[b], b, act, act_stride, acc);
+  #pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask, acc[t]);
+}
+
+// T tokens over 16 full rows, each block packed in registers and used at once (no buffer: for the
+// few tokens of a batched decode step, where the packing is as costly as the dots).
+template <GgmlType kType, int T>
+void fused_strip(const uint8_t* first, size_t row_bytes, int64_t nb, const uint8_t* act, size_t act_stride,
+                 float* y, int64_t y_stride, __mmask16 row_mask) {
+  using Format = StripFormat<kType>;
+  StripRows rows{};
+  rows.stride = static_cast<int64_t>(row_bytes);
+  for (int l = 0; l < 4; ++l) rows.quad[l] = first + static_cast<size_t>(4 * l) * row_bytes;
+  const StripPrefetcher prefetcher(first, kStripRows * row_bytes);
+  __m512 acc[T];
+  #pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const PackedBlock& p = packed[b];
-    const __m512i w0 = _mm512_load_si512(&p.codes[0]), w1 = _mm512_load_si512(&p.codes[1]);
-    const __m512i w2 = _mm512_load_si512(&p.codes[2]), w3 = _mm512_load_si512(&p.codes[3]);
-    const __m512i w4 = _mm512_load_si512(&p.codes[4]), w5 = _mm512_load_si512(&p.codes[5]);
-    const __m512i w6 = _mm512_load_si512(&p.codes[6]), w7 = _mm512_load_si512(&p.codes[7]);
-    const __m512 dw = _mm512_load_ps(&p.d);
-    const size_t group = static_cast<size_t>(b / 4) * sizeof(ActGroup32);
-    const int sub = static_cast<int>(b % 4);
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      const auto& g = *reinterpret_cast<const ActGroup32*>(act + t * act_stride + group);
-      const auto* lo = reinterpret_cast<const int32_t*>(g.lo + 16 * sub);
-      const auto* hi = reinterpret_cast<const int32_t*>(g.hi + 16 * sub);
-      __m512i s = _mm512_set1_epi32(g.bias[4 * sub]);
-      s = _mm512_dpbusd_epi32(s, w0, _mm512_set1_epi32(lo[0]));
-      s = _mm512_dpbusd_epi32(s, w1, _mm512_set1_epi32(lo[1]));
-      s = _mm512_dpbusd_epi32(s, w2, _mm512_set1_epi32(lo[2]));
-      s = _mm512_dpbusd_epi32(s, w3, _mm512_set1_epi32(lo[3]));
-      s = _mm512_dpbusd_epi32(s, w4, _mm512_set1_epi32(hi[0]));
-      s = _mm512_dpbusd_epi32(s, w5, _mm512_set1_epi32(hi[1]));
-      s = _mm512_dpbusd_epi32(s, w6, _mm512_set1_epi32(hi[2]));
-      s = _mm512_dpbusd_epi32(s, w7, _mm512_set1_epi32(hi[3]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(g.d[4 * sub])), acc[t]);
-    }
+    prefetcher.slice(static_cast<size_t>(b) * kStripRows * Format::kBlockBytes, kStripRows * Format::kBlockBytes);
+    PackedBlock p;
+    Format::pack(rows, p);
+    p.d = load_scales(rows);
+    accumulate_block<T>(p, b, act, act_stride, acc);
+    rows.advance(Format::kBlockBytes);
   }
   #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask, acc[t]);
+}
+
+template <GgmlType kType, int T = kFusedMaxTokens>
+void fused_strip_tokens(int64_t tokens, const uint8_t* first, size_t row_bytes, int64_t nb, const uint8_t* act,
+                        size_t act_stride, float* y, int64_t y_stride, __mmask16 row_mask) {
+  if constexpr (T > 1) {
+    if (tokens < T) {
+      return fused_strip_tokens<kType, T - 1>(tokens, first, row_bytes, nb, act, act_stride, y, y_stride, row_mask);
+    }
+  }
+  fused_strip<kType, T>(first, row_bytes, nb, act, act_stride, y, y_stride, row_mask);
 }
 
 template <int T = kMaxTileTokens>
@@ -193,9 +243,15 @@ void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   const int64_t nb = w.cols / 32;
   if (buffer.size() < static_cast<size_t>(nb)) buffer.resize(static_cast<size_t>(nb));
   const auto* a = static_cast<const uint8_t*>(act);
+  const auto* base = static_cast<const uint8_t*>(w.data);
   for (int64_t r0 = row_begin; r0 < row_end; r0 += kStripRows) {
     const int64_t rows = row_end - r0 < kStripRows ? row_end - r0 : kStripRows;
     const auto row_mask = static_cast<__mmask16>(rows == kStripRows ? 0xFFFF : (1u << rows) - 1);
+    if (n_tokens <= kFusedMaxTokens && rows == kStripRows) {
+      fused_strip_tokens<kType>(n_tokens, base + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, nb, a, act_stride,
+                                y + r0, y_stride, row_mask);
+      continue;
+    }
     pack_strip<kType>(w, r0, rows, buffer.data());
     for (int64_t t = 0; t < n_tokens; t += kMaxTileTokens) {
       strip_tile_tail(n_tokens - t, buffer.data(), nb, a + t * act_stride, act_stride, y + t * y_stride + r0,
