@@ -49,7 +49,7 @@ inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cas
 
 // The 16 rows' 16-byte code windows at byte `offset` of their blocks, as 4 vectors of the rows'
 // dwords 0..3: result m, dword r = row r's bytes 4m..4m+3.
-inline void transpose_rows(const StripRows& rows, int offset, __m512i (&out)[4]) {
+[[gnu::always_inline]] inline void transpose_rows(const StripRows& rows, int offset, __m512i (&out)[4]) {
   __m512i z[4];  // z[q], lane l = row 4l + q
   #pragma GCC unroll 4
   for (int q = 0; q < 4; ++q) {
@@ -69,7 +69,7 @@ inline void transpose_rows(const StripRows& rows, int offset, __m512i (&out)[4])
 // The 16 rows' block scales (each block's first 2 bytes, f16) as f32, row r in lane r: four rows'
 // words combined in a general register, then moved over. (A vpgatherdd, or 16 two-byte stores read
 // back as one vector, each stalled the packing of every block.)
-inline __m512 load_scales(const StripRows& rows) {
+[[gnu::always_inline]] inline __m512 load_scales(const StripRows& rows) {
   auto quad = [&](int l) {
     uint64_t q = 0;
     #pragma GCC unroll 4
@@ -89,7 +89,7 @@ struct StripFormat;
 template <>
 struct StripFormat<GgmlType::kQ4_0> {
   static constexpr int kBlockBytes = sizeof(BlockQ4_0);  // d (f16), 16 bytes: code i low, code i + 16 high
-  static void pack(const StripRows& rows, PackedBlock& p) {
+  [[gnu::always_inline]] static void pack(const StripRows& rows, PackedBlock& p) {
     __m512i dw[4];
     transpose_rows(rows, 2, dw);
     const __m512i nibble = _mm512_set1_epi8(0x0F);
@@ -104,7 +104,7 @@ struct StripFormat<GgmlType::kQ4_0> {
 template <>
 struct StripFormat<GgmlType::kQ8_0> {
   static constexpr int kBlockBytes = sizeof(BlockQ8_0);  // d (f16), 32 signed codes
-  static void pack(const StripRows& rows, PackedBlock& p) {
+  [[gnu::always_inline]] static void pack(const StripRows& rows, PackedBlock& p) {
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));  // signed -> unsigned: + 128
     __m512i dw[4];
     transpose_rows(rows, 2, dw);
@@ -155,7 +155,7 @@ void pack_strip(const WeightMatrix& w, int64_t r0, int64_t rows_left, PackedBloc
 
 // acc[t] (lane r: row r) += d_w[r] * d_a * (codes . activation codes + bias) of block b for T tokens.
 template <int T>
-inline void accumulate_block(const PackedBlock& p, int64_t b, const uint8_t* act, size_t act_stride, __m512 (&acc)[T]) {
+[[gnu::always_inline]] inline void accumulate_block(const PackedBlock& p, int64_t b, const uint8_t* act, size_t act_stride, __m512 (&acc)[T]) {
   const __m512i w0 = p.codes[0], w1 = p.codes[1], w2 = p.codes[2], w3 = p.codes[3];
   const __m512i w4 = p.codes[4], w5 = p.codes[5], w6 = p.codes[6], w7 = p.codes[7];
   const __m512 dw = p.d;
