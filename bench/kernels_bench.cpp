@@ -288,7 +288,7 @@ void register_all() {
   }
   // Short prompts and batched decode: where the prefill path takes over from the decode tiles.
   for (int threads : {1, 2})
-    for (int64_t n_tokens : {4, 8, 16, 24, 32, 48, 64, 128, 256}) {
+    for (int64_t n_tokens : {2, 3, 4, 8, 16, 24, 32, 48, 64, 128, 256}) {
       for (GgmlType type :
            {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ4_K, GgmlType::kF16}) {
         const int64_t cols = ggml_type_info(type).block_size == 256 ? 6912 : 1152;

@@ -70,7 +70,7 @@ void gemm_strips_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
                       int64_t n_tokens, float* y, int64_t y_stride);
 void gemm_strips_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, int64_t y_stride);
-inline constexpr int64_t kStripMinTokens = 4;
+inline constexpr int64_t kStripMinTokens = 2;  // 1 token: the tiles stream weights ~10% faster
 inline constexpr int kStripRowBlock = 16;
 
 const TypeKernel* k_quant_kernel(GgmlType type, bool vnni);  // matmul_k_avx512.cpp
