@@ -40,6 +40,7 @@ class ContextImpl final : public Context {
   const ContextOptions& options() const override { return options_; }
   const Model& model() const override { return *model_; }
   int64_t kv_bytes() const override { return cache_->bytes(); }
+  ThreadPool& pool() override { return pool_; }
 
  private:
   // Each sequence's tokens must continue where it stands, in order; nothing is written before the

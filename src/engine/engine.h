@@ -183,6 +183,8 @@ class Session {
   virtual const SessionOptions& options() const = 0;
 };
 
+class ThreadPool;
+
 // Many sequences sharing one model and one KV pool, advanced together: one forward pass over the
 // weights for every token in the batch (continuous batching in the server).
 struct BatchToken {
@@ -212,6 +214,9 @@ class Context {
   virtual const ContextOptions& options() const = 0;
   virtual const Model& model() const = 0;
   virtual int64_t kv_bytes() const = 0;
+  // The context's worker threads, idle between decode() calls: callers may run per-sequence work
+  // on them (the server samples every sequence's next token in parallel).
+  virtual ThreadPool& pool() = 0;
 };
 
 }  // namespace chimera::engine

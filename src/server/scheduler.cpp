@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/model_config.h"
+#include "engine/thread_pool.h"
 #include "server/metrics.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -386,22 +387,34 @@ void Scheduler::step() {
   }
   for (auto& seq : active_) seq->pos = seq->decoding ? seq->pos + 1 : seq->n_prefilled;
   const int64_t now_ns = monotonic_ns();
+  // Each sequence draws from its own row with its own sampler and history, so the rows are sampled
+  // on the engine's threads at once (top-k over 262k logits is ~0.4 ms a row: 3 ms a step at 8
+  // sequences when done one by one).
+  const auto rows = static_cast<int64_t>(row_owner_.size());
+  sampled_.assign(row_owner_.size(), -1);
+  context_->pool().parallel_for(rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t row = begin; row < end; ++row) {
+      Active& seq = *row_owner_[static_cast<size_t>(row)];
+      if (seq.outcome.eval_count >= seq.limit) continue;  // num_predict 0: nothing is generated
+      float* logits_row = logits_.data() + static_cast<size_t>(row) * static_cast<size_t>(n_vocab_);
+      sampled_[static_cast<size_t>(row)] = seq.sampler->sample(logits_row, seq.history);  // may modify the row
+    }
+  });
   for (size_t row = 0; row < row_owner_.size(); ++row) {
     Active& seq = *row_owner_[row];
     if (!seq.decoding) {  // its prompt is complete: the first token comes from this row
       seq.decoding = true;
       seq.outcome.prompt_eval_ns = now_ns - seq.prefill_start_ns;
     }
-    sample(seq, logits_.data() + row * static_cast<size_t>(n_vocab_));
+    sample(seq, sampled_[row]);
   }
 }
 
-void Scheduler::sample(Active& seq, float* logits_row) {
+void Scheduler::sample(Active& seq, int32_t token) {
   if (seq.outcome.eval_count >= seq.limit) {  // num_predict 0: prompt evaluated, nothing generated
     finish(seq, "length");
     return;
   }
-  const int32_t token = seq.sampler->sample(logits_row, seq.history);  // may modify the row
   const int64_t t = monotonic_ns();
   if (seq.outcome.eval_count == 0) {
     seq.outcome.first_token_ns = t;

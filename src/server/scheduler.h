@@ -89,7 +89,7 @@ class Scheduler {
   int32_t context_of(const SequenceRequest& request) const;
   int64_t reserve_of(const SequenceRequest& request) const;
   void step();
-  void sample(Active& seq, float* logits_row);
+  void sample(Active& seq, int32_t token);
   void finish(Active& seq, std::string done_reason, Status status = Status::ok());
   void drop_finished();
   void fail_all(const Status& status);
@@ -115,6 +115,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Active>> active_;
   std::vector<engine::BatchToken> batch_;
   std::vector<Active*> row_owner_;   // per logits row
+  std::vector<int32_t> sampled_;     // per logits row: the token drawn from it (-1: none)
   std::vector<float> logits_;        // n_seq x n_vocab
 
   // Published for stats() without taking the scheduler thread's data.
