@@ -7,6 +7,7 @@
 #include "engine/model_weights.h"
 #include "engine/ops.h"
 #include "engine/quant.h"
+#include "engine/weight_interleave.h"
 
 namespace chimera::engine {
 namespace {
@@ -111,10 +112,8 @@ void ForwardPass::embed(std::span<const BatchToken> batch) {
   const WeightMatrix& e = weights_.token_embd;
   for_rows(static_cast<int64_t>(batch.size()), d, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      const auto* row = static_cast<const uint8_t*>(e.data) +
-                        static_cast<size_t>(batch[static_cast<size_t>(t)].token) * e.row_bytes;
       float* x = &x_[static_cast<size_t>(t * d)];
-      dequantize_row(e.type, row, x, d);
+      dequantize_weight_row(e, batch[static_cast<size_t>(t)].token, x);
       // Gemma: sqrt(n_embd) in f32, as llama.cpp (engine-reference.md §3.1 step 1).
       if (config_.embedding_scale != 1.0f) scale(x, config_.embedding_scale, d);
     }

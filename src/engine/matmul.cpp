@@ -14,6 +14,7 @@
 
 #include "engine/matmul_kernels.h"
 #include "engine/quant.h"
+#include "engine/weight_interleave.h"
 #include "util/cpu.h"
 #include "util/log.h"
 
@@ -78,6 +79,31 @@ const TypeKernel* kernel_for(KernelPath path, GgmlType type) {
       break;
   }
   return k != nullptr ? k : matmul_detail::scalar_kernel(type);
+}
+
+// Interleaved matrices on a path without a kernel for them (a path forced after the model was
+// repacked for VNNI): each row is restored and dotted in f32. Correct, not fast.
+void gemm_interleaved_reference(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                                size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(w.cols));
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    dequantize_weight_row(w, r, row.data());
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const auto* x = reinterpret_cast<const float*>(static_cast<const uint8_t*>(act) + static_cast<size_t>(t) * act_stride);
+      float sum = 0.0f;
+      for (int64_t c = 0; c < w.cols; ++c) sum += row[static_cast<size_t>(c)] * x[c];
+      y[t * y_stride + r] = sum;
+    }
+  }
+}
+
+const TypeKernel kInterleavedReference{nullptr, nullptr, gemm_interleaved_reference, kInterleaveRows};
+
+const TypeKernel* kernel_for(KernelPath path, const WeightMatrix& w) {
+  if (!w.interleaved) return kernel_for(path, w.type);
+  const TypeKernel* k = path == KernelPath::kAvx512Vnni ? matmul_detail::avx512_interleaved_kernel(w.type) : nullptr;
+  return k != nullptr ? k : &kInterleavedReference;
 }
 
 constexpr size_t kScratchAlignment = 64;
@@ -148,7 +174,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
             MatmulScratch& scratch) {
   if (n_tokens <= 0 || w.rows <= 0 || !matmul_supports(w.type)) return;
   if (w.cols % ggml_type_info(w.type).block_size != 0) return;
-  const TypeKernel* kernel = kernel_for(active_kernel_path(), w.type);
+  const TypeKernel* kernel = kernel_for(active_kernel_path(), w);
   const bool many = use_many(kernel, n_tokens);
 
   const void* act = x;
@@ -208,7 +234,7 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
   size_t offsets[kMaxMatrices], total = 0;
   bool many[kMaxMatrices];
   for (size_t i = 0; i < ws.size(); ++i) {
-    kernels[i] = kernel_for(path, ws[i].type);
+    kernels[i] = kernel_for(path, ws[i]);
     many[i] = use_many(kernels[i], n_tokens);
     strides[i] = static_cast<size_t>(cols) * sizeof(float);
     offsets[i] = SIZE_MAX;
@@ -259,9 +285,7 @@ void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, f
   if (!can_dequantize(w.type)) return;
   std::vector<float> row(static_cast<size_t>(w.cols));
   for (int64_t r = 0; r < w.rows; ++r) {
-    dequantize_row(w.type,
-                   static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r) * w.row_bytes,
-                   row.data(), w.cols);
+    dequantize_weight_row(w, r, row.data());
     for (int64_t t = 0; t < n_tokens; ++t) {
       const float* xt = x + t * w.cols;
       double sum = 0.0;

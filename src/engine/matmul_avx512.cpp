@@ -297,11 +297,19 @@ constexpr TypeKernel make_kernel32() {
 const TypeKernel kQ4_0[2] = {make_kernel32<Weights32::kQ4_0, false>(), make_kernel32<Weights32::kQ4_0, true>()};
 const TypeKernel kQ5_0[2] = {make_kernel32<Weights32::kQ5_0, false>(), make_kernel32<Weights32::kQ5_0, true>()};
 const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kernel32<Weights32::kQ8_0, true>()};
+const TypeKernel kQ4_0Interleaved{row_bytes32, convert_group32<8>, gemm_interleaved_q4_0, kStripRowBlock};
+const TypeKernel kQ8_0Interleaved{row_bytes32, convert_group32<128>, gemm_interleaved_q8_0, kStripRowBlock};
 
 }  // namespace
 }  // namespace chimera::engine::matmul_detail::avx512
 
 namespace chimera::engine::matmul_detail {
+
+const TypeKernel* avx512_interleaved_kernel(GgmlType type) {
+  if (type == GgmlType::kQ4_0) return &avx512::kQ4_0Interleaved;
+  if (type == GgmlType::kQ8_0) return &avx512::kQ8_0Interleaved;
+  return nullptr;
+}
 
 const TypeKernel* avx512_kernel(GgmlType type, bool vnni) {
   const int v = vnni ? 1 : 0;

@@ -69,7 +69,7 @@ inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cas
 // The 16 rows' block scales (each block's first 2 bytes, f16) as f32, row r in lane r: four rows'
 // words combined in a general register, then moved over. (A vpgatherdd, or 16 two-byte stores read
 // back as one vector, each stalled the packing of every block.)
-[[gnu::always_inline]] inline __m512 load_scales(const StripRows& rows) {
+[[gnu::always_inline]] inline __m256i load_scales_f16(const StripRows& rows) {
   auto quad = [&](int l) {
     uint64_t q = 0;
     #pragma GCC unroll 4
@@ -80,8 +80,10 @@ inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cas
     }
     return static_cast<long long>(q);
   };
-  return _mm512_cvtph_ps(_mm256_setr_epi64x(quad(0), quad(1), quad(2), quad(3)));
+  return _mm256_setr_epi64x(quad(0), quad(1), quad(2), quad(3));
 }
+
+[[gnu::always_inline]] inline __m512 load_scales(const StripRows& rows) { return _mm512_cvtph_ps(load_scales_f16(rows)); }
 
 template <GgmlType kType>
 struct StripFormat;
@@ -260,6 +262,76 @@ void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   }
 }
 
+// --- Matrices interleaved at load (weight_interleave.h): the blocks are already in the strip layout,
+// so a block costs its loads and the Q4_0 nibble split instead of a repack.
+
+template <GgmlType kType>
+[[gnu::always_inline]] inline void load_interleaved(const uint8_t* block, PackedBlock& p) {
+  p.d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(block)));
+  const auto* codes = reinterpret_cast<const __m512i*>(block + 32);
+  if constexpr (kType == GgmlType::kQ4_0) {
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    #pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) {
+      const __m512i v = _mm512_load_si512(codes + m);
+      p.codes[m] = _mm512_and_si512(v, nibble);
+      p.codes[4 + m] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+    }
+  } else {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) p.codes[j] = _mm512_xor_si512(_mm512_load_si512(codes + j), flip);
+  }
+}
+
+template <GgmlType kType, int T>
+void interleaved_tile(const uint8_t* strip, size_t block16, int64_t nb, const uint8_t* act, size_t act_stride,
+                      float* y, int64_t y_stride) {
+  // A strip is one contiguous range: prefetch the next one while this one is read (one token reads
+  // it straight from memory).
+  const StripPrefetcher prefetcher(strip, static_cast<size_t>(nb) * block16);
+  __m512 acc[T];
+  #pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetcher.slice(static_cast<size_t>(b) * block16, block16);
+    PackedBlock p;
+    load_interleaved<kType>(strip + static_cast<size_t>(b) * block16, p);
+    accumulate_block<T>(p, b, act, act_stride, acc);
+  }
+  #pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * y_stride, acc[t]);
+}
+
+template <GgmlType kType, int T = kMaxTileTokens>
+void interleaved_tile_tokens(int64_t tokens, const uint8_t* strip, size_t block16, int64_t nb, const uint8_t* act,
+                             size_t act_stride, float* y, int64_t y_stride) {
+  if constexpr (T > 1) {
+    if (tokens < T) {
+      return interleaved_tile_tokens<kType, T - 1>(tokens, strip, block16, nb, act, act_stride, y, y_stride);
+    }
+  }
+  interleaved_tile<kType, T>(strip, block16, nb, act, act_stride, y, y_stride);
+}
+
+template <GgmlType kType>
+void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, int64_t y_stride) {
+  constexpr size_t kBlock16 = kStripRows * (2 + (kType == GgmlType::kQ4_0 ? 16 : 32));
+  const int64_t nb = w.cols / 32;
+  const auto* a = static_cast<const uint8_t*>(act);
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  // row_begin and row_end are multiples of 16 (the matrix's rows are; the splitter keeps 16-row
+  // blocks).
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kStripRows) {
+    const uint8_t* strip = base + static_cast<size_t>(r0 / kStripRows * nb) * kBlock16;
+    for (int64_t t = 0; t < n_tokens; t += kMaxTileTokens) {
+      interleaved_tile_tokens<kType>(n_tokens - t, strip, kBlock16, nb, a + t * act_stride, act_stride,
+                                     y + t * y_stride + r0, y_stride);
+    }
+  }
+}
+
 }  // namespace
 
 void gemm_strips_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
@@ -272,4 +344,49 @@ void gemm_strips_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
   gemm_strips<GgmlType::kQ8_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
 }
 
+void gemm_interleaved_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                           size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
+  gemm_interleaved<GgmlType::kQ4_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
+}
+
+void gemm_interleaved_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                           size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
+  gemm_interleaved<GgmlType::kQ8_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
+}
+
+// The load-time repack (weight_interleave.h) with the strips' transposes: the code dwords as they
+// are in the file (packed nibbles, signed Q8_0 codes), the scales as f16.
+void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out) {
+  const bool q4 = w.type == GgmlType::kQ4_0;
+  const int block_bytes = q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  const size_t block16 = kStripRows * static_cast<size_t>(block_bytes);
+  const int64_t nb = w.cols / 32;
+  for (int64_t s = strip_begin; s < strip_end; ++s) {
+    const uint8_t* first = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(s) * kStripRows * w.row_bytes;
+    StripRows rows{};
+    rows.stride = static_cast<int64_t>(w.row_bytes);
+    for (int l = 0; l < 4; ++l) rows.quad[l] = first + static_cast<size_t>(4 * l) * w.row_bytes;
+    uint8_t* dst = out + static_cast<size_t>(s * nb) * block16;
+    for (int64_t b = 0; b < nb; ++b, dst += block16) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), load_scales_f16(rows));
+      __m512i dw[4];
+      transpose_rows(rows, 2, dw);
+      for (int m = 0; m < 4; ++m) _mm512_storeu_si512(dst + 32 + 64 * m, dw[m]);
+      if (!q4) {
+        transpose_rows(rows, 18, dw);
+        for (int m = 0; m < 4; ++m) _mm512_storeu_si512(dst + 32 + 64 * (4 + m), dw[m]);
+      }
+      rows.advance(block_bytes);
+    }
+  }
+}
+
 }  // namespace chimera::engine::matmul_detail::avx512
+
+namespace chimera::engine::matmul_detail {
+
+void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out) {
+  avx512::interleave_strips_avx512(w, strip_begin, strip_end, out);
+}
+
+}  // namespace chimera::engine::matmul_detail

@@ -1,11 +1,19 @@
 #include "engine/model_weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "engine/gguf.h"
 #include "engine/model_config.h"
 #include "engine/quant.h"
+#include "engine/thread_pool.h"
+#include "engine/weight_interleave.h"
 
 namespace chimera::engine {
 namespace {
@@ -112,6 +120,60 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
                              w.output.row_bytes * static_cast<uint64_t>(w.output.rows) +
                              w.token_embd.row_bytes;
   return w;
+}
+
+void interleave_weights(ModelWeights& weights) {
+  std::vector<WeightMatrix*> views = {&weights.token_embd, &weights.output};
+  for (LayerWeights& lw : weights.layers) {
+    for (WeightMatrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down}) views.push_back(m);
+  }
+  // One arena for every repacked matrix (2 MiB-aligned, so the kernel can back it with huge pages;
+  // one allocation per matrix wasted up to 2 MiB on each of ~180 small ones).
+  std::vector<std::pair<WeightMatrix, size_t>> sources;  // matrix, offset in the arena
+  size_t total = 0;
+  for (WeightMatrix* view : views) {
+    if (!can_interleave(*view)) continue;
+    bool seen = false;  // a tied output is the embedding's view
+    for (const auto& [m, offset] : sources) seen = seen || m.data == view->data;
+    if (seen) continue;
+    sources.emplace_back(*view, total);
+    total += (view->row_bytes * static_cast<size_t>(view->rows) + 63) / 64 * 64;
+  }
+  if (sources.empty()) return;
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t arena_bytes = (total + kHuge - 1) / kHuge * kHuge;
+  auto* arena = static_cast<uint8_t*>(std::aligned_alloc(kHuge, arena_bytes));
+  if (arena == nullptr) return;  // keep the mapped layout: slower batches, nothing lost
+  madvise(arena, arena_bytes, MADV_HUGEPAGE);  // a hint
+  ThreadPool pool(0);
+  const long page = sysconf(_SC_PAGESIZE);
+  for (const auto& [source, offset] : sources) {
+    uint8_t* out = arena + offset;
+    // In chunks, releasing the file's pages of each chunk once it is repacked (whole pages inside the
+    // tensor only), so the load never holds a large tensor twice.
+    const int64_t strips = source.rows / kInterleaveRows;
+    const auto start = reinterpret_cast<uintptr_t>(source.data);
+    const size_t strip_bytes = source.row_bytes * kInterleaveRows;
+    constexpr int64_t kChunkStrips = 512;
+    for (int64_t c0 = 0; c0 < strips; c0 += kChunkStrips) {
+      const int64_t c1 = std::min(strips, c0 + kChunkStrips);
+      pool.parallel_for(c1 - c0, [&, c0](int64_t begin, int64_t end, int) {
+        interleave_strips_fast(source, c0 + begin, c0 + end, out);
+      });
+      const uintptr_t first_page = (start + static_cast<uintptr_t>(c0) * strip_bytes + static_cast<uintptr_t>(page) - 1) &
+                                   ~static_cast<uintptr_t>(page - 1);
+      const uintptr_t end_page = (start + static_cast<uintptr_t>(c1) * strip_bytes) & ~static_cast<uintptr_t>(page - 1);
+      if (end_page > first_page) madvise(reinterpret_cast<void*>(first_page), end_page - first_page, MADV_DONTNEED);
+    }
+    for (WeightMatrix* view : views) {
+      if (view->data == source.data) {
+        view->data = out;
+        view->interleaved = true;
+      }
+    }
+  }
+  weights.interleaved = std::shared_ptr<uint8_t>(arena, [](uint8_t* p) { std::free(p); });
+  weights.interleaved_bytes = total;
 }
 
 }  // namespace chimera::engine

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/matmul.h"
@@ -30,6 +31,10 @@ struct ModelWeights {
   std::vector<float> rope_freqs;  // n_rot/2 frequency divisors, empty when the file has none
   std::vector<LayerWeights> layers;
 
+  // The matrices repacked by interleave_weights(), in one arena the views above point into.
+  std::shared_ptr<uint8_t> interleaved;
+  uint64_t interleaved_bytes = 0;
+
   uint64_t n_params = 0;                // elements of every tensor bound
   uint64_t bytes = 0;                   // bytes of every tensor bound
   uint64_t decode_bytes_per_token = 0;  // layer matrices + LM head + one embedding row
@@ -38,5 +43,10 @@ struct ModelWeights {
 // Binds every tensor the config needs, checking names, shapes and types. Errors name the tensor,
 // what was found and what is supported.
 Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& config);
+
+// Repacks every Q4_0 / Q8_0 matrix that can be into the VNNI kernels' 16-row interleaved layout
+// (weight_interleave.h), releases the mapped file pages it was read from, and points the views at the
+// repacked copies (token_embd and a tied output share one). Same bytes as the original.
+void interleave_weights(ModelWeights& weights);
 
 }  // namespace chimera::engine

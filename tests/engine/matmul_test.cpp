@@ -20,6 +20,7 @@
 #include "engine/membw.h"
 #include "engine/quant.h"
 #include "engine/thread_pool.h"
+#include "engine/weight_interleave.h"
 
 namespace chimera::engine {
 namespace {
@@ -254,6 +255,43 @@ std::string path_name(const ::testing::TestParamInfo<KernelPath>& info) {
   return std::string(kernel_path_name(info.param));
 }
 
+// Q4_0 / Q8_0 matrices repacked into 16-row strips at load (weight_interleave.h): every path reads
+// them (the VNNI kernels natively, the others through the row-restoring fallback) within the same
+// bound as the row-major matrix, for decode (1 token), batched decode and prompt token counts.
+TEST_P(MatmulPaths, InterleavedMatricesGiveTheSameProducts) {
+  MatmulScratch scratch;
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads);
+    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0}) {
+      for (int64_t rows : {16, 48, 80}) {
+        for (int64_t cols : {32, 160, 512}) {
+          Matrix m = make_matrix(type, rows, cols, static_cast<uint32_t>(rows * 7 + cols));
+          ASSERT_TRUE(can_interleave(m.w));
+          std::vector<uint8_t> packed(m.bytes.size());
+          interleave_strips(m.w, 0, rows / kInterleaveRows, packed.data());
+          Matrix im = m;
+          im.w.data = packed.data();
+          im.w.interleaved = true;
+          for (int64_t n_tokens : {1, 2, 5, 8, 9, 16, 17, 40}) {
+            auto x = make_activations(n_tokens, cols, static_cast<uint32_t>(cols + n_tokens));
+            std::vector<float> y(static_cast<size_t>(rows * n_tokens), NAN), expected(y.size());
+            matmul(im.w, x.data(), n_tokens, y.data(), pool, scratch);
+            matmul_reference(m.w, x.data(), n_tokens, expected.data());
+            for (int64_t t = 0; t < n_tokens; ++t) {
+              for (int64_t r = 0; r < rows; ++r) {
+                const size_t i = static_cast<size_t>(t * rows + r);
+                ASSERT_NEAR(y[i], expected[i], error_bound(m, x, r, t))
+                    << ggml_type_name(type) << " rows " << rows << " cols " << cols << " tokens " << n_tokens
+                    << " threads " << threads << " at row " << r << " token " << t;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllSupported, MatmulPaths, ::testing::ValuesIn(supported_paths()), path_name);
 
 TEST(Matmul, HandComputedQ4_0Product) {
@@ -321,4 +359,32 @@ TEST(Matmul, KernelPathNames) {
 }
 
 }  // namespace
+// The load-time repack: the fast (AVX-512) and the reference versions write the same bytes, and
+// each row reads back exactly as the original.
+TEST(WeightInterleave, FastRepackMatchesTheReferenceAndRowsReadBack) {
+  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0}) {
+    Matrix m = make_matrix(type, 64, 1152, type == GgmlType::kQ4_0 ? 3u : 4u);
+    std::vector<uint8_t> reference(m.bytes.size()), fast(m.bytes.size(), 0xAB);
+    interleave_strips(m.w, 0, 4, reference.data());
+    interleave_strips_fast(m.w, 0, 2, fast.data());  // two calls: strips land at their own offsets
+    interleave_strips_fast(m.w, 2, 4, fast.data());
+    EXPECT_EQ(fast, reference) << ggml_type_name(type);
+    WeightMatrix iw = m.w;
+    iw.data = reference.data();
+    iw.interleaved = true;
+    EXPECT_FALSE(can_interleave(iw));  // already repacked
+    std::vector<float> row(1152);
+    for (int64_t r : {0, 1, 15, 16, 37, 63}) {
+      dequantize_weight_row(iw, r, row.data());
+      for (int64_t c = 0; c < 1152; ++c) {
+        ASSERT_EQ(row[static_cast<size_t>(c)], m.dequantized[static_cast<size_t>(r * 1152 + c)])
+            << ggml_type_name(type) << " row " << r << " col " << c;
+      }
+    }
+  }
+  // Not repackable: other types, and row counts that do not fill strips of 16.
+  EXPECT_FALSE(can_interleave(make_matrix(GgmlType::kQ4_0, 20, 64, 1).w));
+  EXPECT_FALSE(can_interleave(make_matrix(GgmlType::kQ4_K, 16, 256, 1).w));
+}
+
 }  // namespace chimera::engine
