@@ -296,20 +296,20 @@ void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
 
 template <GgmlType kType>
 [[gnu::always_inline]] inline void load_interleaved(const uint8_t* block, PackedBlock& p) {
-  p.d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(block)));
-  const auto* codes = reinterpret_cast<const __m512i*>(block + 32);
+  p.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block)));
+  const uint8_t* codes = block + 32;  // 288 / 544-byte blocks: not 64-byte aligned
   if constexpr (kType == GgmlType::kQ4_0) {
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     #pragma GCC unroll 4
     for (int m = 0; m < 4; ++m) {
-      const __m512i v = _mm512_load_si512(codes + m);
+      const __m512i v = _mm512_loadu_si512(codes + 64 * m);
       p.codes[m] = _mm512_and_si512(v, nibble);
       p.codes[4 + m] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
     }
   } else {
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     #pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) p.codes[j] = _mm512_xor_si512(_mm512_load_si512(codes + j), flip);
+    for (int j = 0; j < 8; ++j) p.codes[j] = _mm512_xor_si512(_mm512_loadu_si512(codes + 64 * j), flip);
   }
 }
 
