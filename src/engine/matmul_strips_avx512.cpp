@@ -1,17 +1,20 @@
 // VNNI kernels for batches of tokens (batched decode, prefill) over Q4_0 and Q8_0 weights, with the
-// rows in the vector lanes: a strip of 16 weight rows is repacked, block by block, so that dword lane r
-// of vector j holds row r's codes 4j..4j+3 of the block (unsigned: Q4_0 codes as they are, Q8_0 codes
-// + 128). One vpdpbusd with a token's 4 activation codes broadcast then advances 16 rows x 4 values,
-// and a block's 16 row sums come out in one vector: per block and token, 8 vpdpbusd and 3 f32 ops
-// (convert, scale, accumulate), against 8 and 12 in the one-row-per-lane tiles (matmul_avx512.cpp),
-// whose f32 work per block, not the integer dots, bounds them once weights come from cache.
+// rows in the vector lanes: dword lane r of code vector j holds row r's codes 4j..4j+3 of a block
+// (unsigned: Q4_0 codes as they are, Q8_0 codes + 128). One vpdpbusd with a token's 4 activation
+// codes broadcast then advances 16 rows x 4 values, and a block's 16 row sums come out in one
+// vector: per block and token, 8 vpdpbusd and 3 f32 ops (convert, scale, accumulate), against 8 and
+// 12 in the one-row-per-lane tiles (matmul_avx512.cpp), whose f32 work per block, not the integer
+// dots, bounds them once weights come from cache.
 //
-// Activations are the ActGroup32 rows of matmul_kernels.h (codes of block b in lane b of lo/hi, d and
-// bias per block), read with broadcasts; the bias (-offset * sum of the block's codes) starts each
-// block's sum and removes the weights' code offset (8 for Q4_0, 128 for Q8_0).
+// Activations are the ActGroup32 rows of matmul_kernels.h (codes of block b in lane b of lo/hi, d
+// and bias per block), read with broadcasts; the bias (-offset * sum of the block's codes) starts
+// each block's sum and removes the weights' code offset (8 for Q4_0, 128 for Q8_0).
 //
-// Each strip is repacked once into a per-thread buffer (576 bytes per block: 8 code vectors and the 16
-// row scales in f32), then every tile of up to 16 tokens runs over the buffer, from L1/L2.
+// Two sources of blocks in that layout: matrices repacked at load (weight_interleave.h; the
+// default on this path), read as they are; and row-major matrices (CHIMERA_INTERLEAVE=0, or rows
+// not a multiple of 16), whose strips are transposed here on every call: in registers for up to 8
+// tokens, else once into a per-thread buffer (576 bytes per block) that every tile of up to 16
+// tokens then reads from L1/L2.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -25,7 +28,8 @@ namespace {
 constexpr int kStripRows = 16;
 constexpr int kMaxTileTokens = 16;
 constexpr int kFusedMaxTokens = 8;
-constexpr int kInterleavedTileTokens = 8;  // 8 dot chains + 8 sums + 8 code vectors fill the registers
+constexpr int kInterleavedTileTokens =
+    8;  // 8 dot chains + 8 sums + 8 code vectors fill the registers
 
 struct alignas(64) PackedBlock {
   __m512i codes[8];  // vector j: row r's codes 4j..4j+3 in dword r
@@ -46,13 +50,16 @@ struct StripRows {
   }
 };
 
-inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+inline __m128i load16(const uint8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
 
 // The 16 rows' 16-byte code windows at byte `offset` of their blocks, as 4 vectors of the rows'
 // dwords 0..3: result m, dword r = row r's bytes 4m..4m+3.
-[[gnu::always_inline]] inline void transpose_rows(const StripRows& rows, int offset, __m512i (&out)[4]) {
+[[gnu::always_inline]] inline void transpose_rows(const StripRows& rows, int offset,
+                                                  __m512i (&out)[4]) {
   __m512i z[4];  // z[q], lane l = row 4l + q
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int q = 0; q < 4; ++q) {
     __m512i v = _mm512_castsi128_si512(load16(rows.row(0, q) + offset));
     v = _mm512_inserti32x4(v, load16(rows.row(1, q) + offset), 1);
@@ -73,7 +80,7 @@ inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cas
 [[gnu::always_inline]] inline __m256i load_scales_f16(const StripRows& rows) {
   auto quad = [&](int l) {
     uint64_t q = 0;
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
       uint16_t h;
       std::memcpy(&h, rows.row(l, i), sizeof(h));
@@ -84,19 +91,22 @@ inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cas
   return _mm256_setr_epi64x(quad(0), quad(1), quad(2), quad(3));
 }
 
-[[gnu::always_inline]] inline __m512 load_scales(const StripRows& rows) { return _mm512_cvtph_ps(load_scales_f16(rows)); }
+[[gnu::always_inline]] inline __m512 load_scales(const StripRows& rows) {
+  return _mm512_cvtph_ps(load_scales_f16(rows));
+}
 
 template <GgmlType kType>
 struct StripFormat;
 
 template <>
 struct StripFormat<GgmlType::kQ4_0> {
-  static constexpr int kBlockBytes = sizeof(BlockQ4_0);  // d (f16), 16 bytes: code i low, code i + 16 high
+  static constexpr int kBlockBytes =
+      sizeof(BlockQ4_0);  // d (f16), 16 bytes: code i low, code i + 16 high
   [[gnu::always_inline]] static void pack(const StripRows& rows, PackedBlock& p) {
     __m512i dw[4];
     transpose_rows(rows, 2, dw);
     const __m512i nibble = _mm512_set1_epi8(0x0F);
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int m = 0; m < 4; ++m) {
       p.codes[m] = _mm512_and_si512(dw[m], nibble);
       p.codes[4 + m] = _mm512_and_si512(_mm512_srli_epi16(dw[m], 4), nibble);
@@ -111,10 +121,10 @@ struct StripFormat<GgmlType::kQ8_0> {
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));  // signed -> unsigned: + 128
     __m512i dw[4];
     transpose_rows(rows, 2, dw);
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int m = 0; m < 4; ++m) p.codes[m] = _mm512_xor_si512(dw[m], flip);
     transpose_rows(rows, 18, dw);
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int m = 0; m < 4; ++m) p.codes[4 + m] = _mm512_xor_si512(dw[m], flip);
   }
 };
@@ -130,7 +140,8 @@ void pack_full_strip(const uint8_t* first, size_t row_bytes, int64_t nb, PackedB
   // strip as this one is packed (see StripPrefetcher).
   const StripPrefetcher prefetcher(first, kStripRows * row_bytes);
   for (int64_t b = 0; b < nb; ++b) {
-    prefetcher.slice(static_cast<size_t>(b) * kStripRows * Format::kBlockBytes, kStripRows * Format::kBlockBytes);
+    prefetcher.slice(static_cast<size_t>(b) * kStripRows * Format::kBlockBytes,
+                     kStripRows * Format::kBlockBytes);
     PackedBlock& p = out[b];
     Format::pack(rows, p);
     p.d = load_scales(rows);
@@ -138,11 +149,12 @@ void pack_full_strip(const uint8_t* first, size_t row_bytes, int64_t nb, PackedB
   }
 }
 
-// Repacks rows [r0, r0 + 16) of w into nb packed blocks. A strip with fewer rows (`rows_left`) packs
-// its last row again in the missing lanes, whose sums are not stored.
+// Repacks rows [r0, r0 + 16) of w into nb packed blocks. A strip with fewer rows (`rows_left`)
+// packs its last row again in the missing lanes, whose sums are not stored.
 template <GgmlType kType>
 void pack_strip(const WeightMatrix& w, int64_t r0, int64_t rows_left, PackedBlock* out) {
-  const uint8_t* first = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0) * w.row_bytes;
+  const uint8_t* first =
+      static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0) * w.row_bytes;
   const int64_t nb = w.cols / 32;
   if (rows_left == kStripRows) return pack_full_strip<kType>(first, w.row_bytes, nb, out);
   // Rows past the matrix must not be read: copy the rows there are into a full-height staging strip
@@ -151,20 +163,24 @@ void pack_strip(const WeightMatrix& w, int64_t r0, int64_t rows_left, PackedBloc
   staging.resize(kStripRows * w.row_bytes);
   for (int64_t r = 0; r < kStripRows; ++r) {
     const int64_t row = r < rows_left ? r : rows_left - 1;
-    std::copy_n(first + static_cast<size_t>(row) * w.row_bytes, w.row_bytes, staging.data() + r * w.row_bytes);
+    std::copy_n(first + static_cast<size_t>(row) * w.row_bytes, w.row_bytes,
+                staging.data() + r * w.row_bytes);
   }
   pack_full_strip<kType>(staging.data(), w.row_bytes, nb, out);
 }
 
-// acc[t] (lane r: row r) += d_w[r] * d_a * (codes . activation codes + bias) of block b for T tokens.
+// acc[t] (lane r: row r) += d_w[r] * d_a * (codes . activation codes + bias) of block b for T
+// tokens.
 template <int T>
-[[gnu::always_inline]] inline void accumulate_block(const PackedBlock& p, int64_t b, const uint8_t* act, size_t act_stride, __m512 (&acc)[T]) {
+[[gnu::always_inline]] inline void accumulate_block(const PackedBlock& p, int64_t b,
+                                                    const uint8_t* act, size_t act_stride,
+                                                    __m512 (&acc)[T]) {
   const __m512i w0 = p.codes[0], w1 = p.codes[1], w2 = p.codes[2], w3 = p.codes[3];
   const __m512i w4 = p.codes[4], w5 = p.codes[5], w6 = p.codes[6], w7 = p.codes[7];
   const __m512 dw = p.d;
   const size_t group = static_cast<size_t>(b / 4) * sizeof(ActGroup32);
   const int sub = static_cast<int>(b % 4);
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
     const auto& g = *reinterpret_cast<const ActGroup32*>(act + t * act_stride + group);
     const auto* lo = reinterpret_cast<const int32_t*>(g.lo + 16 * sub);
@@ -178,98 +194,107 @@ template <int T>
     s = _mm512_dpbusd_epi32(s, w5, _mm512_set1_epi32(hi[1]));
     s = _mm512_dpbusd_epi32(s, w6, _mm512_set1_epi32(hi[2]));
     s = _mm512_dpbusd_epi32(s, w7, _mm512_set1_epi32(hi[3]));
-    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(g.d[4 * sub])), acc[t]);
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(g.d[4 * sub])),
+                             acc[t]);
   }
 }
 
-// accumulate_block with the dots issued value-group by value-group across the T tokens: T independent
-// vpdpbusd chains in flight instead of one token's chain of 8 (latency 5 each) at a time.
+// accumulate_block with the dots issued value-group by value-group across the T tokens: T
+// independent vpdpbusd chains in flight instead of one token's chain of 8 (latency 5 each) at a
+// time.
 template <int T>
-[[gnu::always_inline]] inline void accumulate_block_wide(const PackedBlock& p, int64_t b, const uint8_t* act,
-                                                         size_t act_stride, __m512 (&acc)[T]) {
+[[gnu::always_inline]] inline void accumulate_block_wide(const PackedBlock& p, int64_t b,
+                                                         const uint8_t* act, size_t act_stride,
+                                                         __m512 (&acc)[T]) {
   const size_t group = static_cast<size_t>(b / 4) * sizeof(ActGroup32);
   const int sub = static_cast<int>(b % 4);
   const ActGroup32* g[T];
   __m512i s[T];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
     g[t] = reinterpret_cast<const ActGroup32*>(act + t * act_stride + group);
     s[t] = _mm512_set1_epi32(g[t]->bias[4 * sub]);
   }
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int j = 0; j < 8; ++j) {
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
-      const auto* codes = reinterpret_cast<const int32_t*>((j < 4 ? g[t]->lo : g[t]->hi) + 16 * sub) + (j % 4);
+      const auto* codes =
+          reinterpret_cast<const int32_t*>((j < 4 ? g[t]->lo : g[t]->hi) + 16 * sub) + (j % 4);
       s[t] = _mm512_dpbusd_epi32(s[t], p.codes[j], _mm512_set1_epi32(*codes));
     }
   }
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
-    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(p.d, _mm512_set1_ps(g[t]->d[4 * sub])), acc[t]);
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]),
+                             _mm512_mul_ps(p.d, _mm512_set1_ps(g[t]->d[4 * sub])), acc[t]);
   }
 }
 
 // T tokens over a strip packed into `packed`.
 template <int T>
-void strip_tile(const PackedBlock* packed, int64_t nb, const uint8_t* act, size_t act_stride, float* y,
-                int64_t y_stride, __mmask16 row_mask) {
+void strip_tile(const PackedBlock* packed, int64_t nb, const uint8_t* act, size_t act_stride,
+                float* y, int64_t y_stride, __mmask16 row_mask) {
   __m512 acc[T];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) accumulate_block<T>(packed[b], b, act, act_stride, acc);
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask, acc[t]);
 }
 
 // T tokens over 16 full rows, each block packed in registers and used at once (no buffer: for the
 // few tokens of a batched decode step, where the packing is as costly as the dots).
 template <GgmlType kType, int T>
-void fused_strip(const uint8_t* first, size_t row_bytes, int64_t nb, const uint8_t* act, size_t act_stride,
-                 float* y, int64_t y_stride, __mmask16 row_mask) {
+void fused_strip(const uint8_t* first, size_t row_bytes, int64_t nb, const uint8_t* act,
+                 size_t act_stride, float* y, int64_t y_stride, __mmask16 row_mask) {
   using Format = StripFormat<kType>;
   StripRows rows{};
   rows.stride = static_cast<int64_t>(row_bytes);
   for (int l = 0; l < 4; ++l) rows.quad[l] = first + static_cast<size_t>(4 * l) * row_bytes;
   const StripPrefetcher prefetcher(first, kStripRows * row_bytes);
   __m512 acc[T];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    prefetcher.slice(static_cast<size_t>(b) * kStripRows * Format::kBlockBytes, kStripRows * Format::kBlockBytes);
+    prefetcher.slice(static_cast<size_t>(b) * kStripRows * Format::kBlockBytes,
+                     kStripRows * Format::kBlockBytes);
     PackedBlock p;
     Format::pack(rows, p);
     p.d = load_scales(rows);
     accumulate_block_wide<T>(p, b, act, act_stride, acc);
     rows.advance(Format::kBlockBytes);
   }
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask, acc[t]);
 }
 
 template <GgmlType kType, int T = kFusedMaxTokens>
-void fused_strip_tokens(int64_t tokens, const uint8_t* first, size_t row_bytes, int64_t nb, const uint8_t* act,
-                        size_t act_stride, float* y, int64_t y_stride, __mmask16 row_mask) {
+void fused_strip_tokens(int64_t tokens, const uint8_t* first, size_t row_bytes, int64_t nb,
+                        const uint8_t* act, size_t act_stride, float* y, int64_t y_stride,
+                        __mmask16 row_mask) {
   if constexpr (T > 1) {
     if (tokens < T) {
-      return fused_strip_tokens<kType, T - 1>(tokens, first, row_bytes, nb, act, act_stride, y, y_stride, row_mask);
+      return fused_strip_tokens<kType, T - 1>(tokens, first, row_bytes, nb, act, act_stride, y,
+                                              y_stride, row_mask);
     }
   }
   fused_strip<kType, T>(first, row_bytes, nb, act, act_stride, y, y_stride, row_mask);
 }
 
 template <int T = kMaxTileTokens>
-void strip_tile_tail(int64_t tokens, const PackedBlock* packed, int64_t nb, const uint8_t* act, size_t act_stride,
-                     float* y, int64_t y_stride, __mmask16 row_mask) {
+void strip_tile_tail(int64_t tokens, const PackedBlock* packed, int64_t nb, const uint8_t* act,
+                     size_t act_stride, float* y, int64_t y_stride, __mmask16 row_mask) {
   if constexpr (T > 1) {
-    if (tokens < T) return strip_tile_tail<T - 1>(tokens, packed, nb, act, act_stride, y, y_stride, row_mask);
+    if (tokens < T)
+      return strip_tile_tail<T - 1>(tokens, packed, nb, act, act_stride, y, y_stride, row_mask);
   }
   strip_tile<T>(packed, nb, act, act_stride, y, y_stride, row_mask);
 }
 
 template <GgmlType kType>
-void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
-                 int64_t n_tokens, float* y, int64_t y_stride) {
+void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                 size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
   thread_local std::vector<PackedBlock> buffer;  // grows to the widest matrix once per thread
   const int64_t nb = w.cols / 32;
   if (buffer.size() < static_cast<size_t>(nb)) buffer.resize(static_cast<size_t>(nb));
@@ -279,20 +304,20 @@ void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
     const int64_t rows = row_end - r0 < kStripRows ? row_end - r0 : kStripRows;
     const auto row_mask = static_cast<__mmask16>(rows == kStripRows ? 0xFFFF : (1u << rows) - 1);
     if (n_tokens <= kFusedMaxTokens && rows == kStripRows) {
-      fused_strip_tokens<kType>(n_tokens, base + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, nb, a, act_stride,
-                                y + r0, y_stride, row_mask);
+      fused_strip_tokens<kType>(n_tokens, base + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes,
+                                nb, a, act_stride, y + r0, y_stride, row_mask);
       continue;
     }
     pack_strip<kType>(w, r0, rows, buffer.data());
     for (int64_t t = 0; t < n_tokens; t += kMaxTileTokens) {
-      strip_tile_tail(n_tokens - t, buffer.data(), nb, a + t * act_stride, act_stride, y + t * y_stride + r0,
-                      y_stride, row_mask);
+      strip_tile_tail(n_tokens - t, buffer.data(), nb, a + t * act_stride, act_stride,
+                      y + t * y_stride + r0, y_stride, row_mask);
     }
   }
 }
 
-// --- Matrices interleaved at load (weight_interleave.h): the blocks are already in the strip layout,
-// so a block costs its loads and the Q4_0 nibble split instead of a repack.
+// --- Matrices interleaved at load (weight_interleave.h): the blocks are already in the strip
+// layout, so a block costs its loads and the Q4_0 nibble split instead of a repack.
 
 template <GgmlType kType>
 [[gnu::always_inline]] inline void load_interleaved(const uint8_t* block, PackedBlock& p) {
@@ -300,7 +325,7 @@ template <GgmlType kType>
   const uint8_t* codes = block + 32;  // 288 / 544-byte blocks: not 64-byte aligned
   if constexpr (kType == GgmlType::kQ4_0) {
     const __m512i nibble = _mm512_set1_epi8(0x0F);
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int m = 0; m < 4; ++m) {
       const __m512i v = _mm512_loadu_si512(codes + 64 * m);
       p.codes[m] = _mm512_and_si512(v, nibble);
@@ -308,19 +333,20 @@ template <GgmlType kType>
     }
   } else {
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-    #pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) p.codes[j] = _mm512_xor_si512(_mm512_loadu_si512(codes + 64 * j), flip);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j)
+      p.codes[j] = _mm512_xor_si512(_mm512_loadu_si512(codes + 64 * j), flip);
   }
 }
 
 template <GgmlType kType, int T>
-void interleaved_tile(const uint8_t* strip, size_t block16, int64_t nb, const uint8_t* act, size_t act_stride,
-                      float* y, int64_t y_stride) {
+void interleaved_tile(const uint8_t* strip, size_t block16, int64_t nb, const uint8_t* act,
+                      size_t act_stride, float* y, int64_t y_stride) {
   // A strip is one contiguous range: prefetch the next one while this one is read (one token reads
   // it straight from memory).
   const StripPrefetcher prefetcher(strip, static_cast<size_t>(nb) * block16);
   __m512 acc[T];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     prefetcher.slice(static_cast<size_t>(b) * block16, block16);
@@ -328,24 +354,25 @@ void interleaved_tile(const uint8_t* strip, size_t block16, int64_t nb, const ui
     load_interleaved<kType>(strip + static_cast<size_t>(b) * block16, p);
     accumulate_block_wide<T>(p, b, act, act_stride, acc);
   }
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * y_stride, acc[t]);
 }
 
 template <GgmlType kType, int T = kInterleavedTileTokens>
-void interleaved_tile_tokens(int64_t tokens, const uint8_t* strip, size_t block16, int64_t nb, const uint8_t* act,
-                             size_t act_stride, float* y, int64_t y_stride) {
+void interleaved_tile_tokens(int64_t tokens, const uint8_t* strip, size_t block16, int64_t nb,
+                             const uint8_t* act, size_t act_stride, float* y, int64_t y_stride) {
   if constexpr (T > 1) {
     if (tokens < T) {
-      return interleaved_tile_tokens<kType, T - 1>(tokens, strip, block16, nb, act, act_stride, y, y_stride);
+      return interleaved_tile_tokens<kType, T - 1>(tokens, strip, block16, nb, act, act_stride, y,
+                                                   y_stride);
     }
   }
   interleaved_tile<kType, T>(strip, block16, nb, act, act_stride, y, y_stride);
 }
 
 template <GgmlType kType>
-void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
-                      int64_t n_tokens, float* y, int64_t y_stride) {
+void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                      size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
   constexpr size_t kBlock16 = kStripRows * (2 + (kType == GgmlType::kQ4_0 ? 16 : 32));
   const int64_t nb = w.cols / 32;
   const auto* a = static_cast<const uint8_t*>(act);
@@ -355,8 +382,8 @@ void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
   for (int64_t r0 = row_begin; r0 < row_end; r0 += kStripRows) {
     const uint8_t* strip = base + static_cast<size_t>(r0 / kStripRows * nb) * kBlock16;
     for (int64_t t = 0; t < n_tokens; t += kInterleavedTileTokens) {
-      interleaved_tile_tokens<kType>(n_tokens - t, strip, kBlock16, nb, a + t * act_stride, act_stride,
-                                     y + t * y_stride + r0, y_stride);
+      interleaved_tile_tokens<kType>(n_tokens - t, strip, kBlock16, nb, a + t * act_stride,
+                                     act_stride, y + t * y_stride + r0, y_stride);
     }
   }
 }
@@ -373,25 +400,29 @@ void gemm_strips_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
   gemm_strips<GgmlType::kQ8_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
 }
 
-void gemm_interleaved_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
-                           size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
+void gemm_interleaved_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
+                           const void* act, size_t act_stride, int64_t n_tokens, float* y,
+                           int64_t y_stride) {
   gemm_interleaved<GgmlType::kQ4_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
 }
 
-void gemm_interleaved_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
-                           size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
+void gemm_interleaved_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
+                           const void* act, size_t act_stride, int64_t n_tokens, float* y,
+                           int64_t y_stride) {
   gemm_interleaved<GgmlType::kQ8_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
 }
 
 // The load-time repack (weight_interleave.h) with the strips' transposes: the code dwords as they
 // are in the file (packed nibbles, signed Q8_0 codes), the scales as f16.
-void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out) {
+void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end,
+                              uint8_t* out) {
   const bool q4 = w.type == GgmlType::kQ4_0;
   const int block_bytes = q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
   const size_t block16 = kStripRows * static_cast<size_t>(block_bytes);
   const int64_t nb = w.cols / 32;
   for (int64_t s = strip_begin; s < strip_end; ++s) {
-    const uint8_t* first = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(s) * kStripRows * w.row_bytes;
+    const uint8_t* first =
+        static_cast<const uint8_t*>(w.data) + static_cast<size_t>(s) * kStripRows * w.row_bytes;
     StripRows rows{};
     rows.stride = static_cast<int64_t>(w.row_bytes);
     for (int l = 0; l < 4; ++l) rows.quad[l] = first + static_cast<size_t>(4 * l) * w.row_bytes;
@@ -414,7 +445,8 @@ void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_
 
 namespace chimera::engine::matmul_detail {
 
-void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out) {
+void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end,
+                              uint8_t* out) {
   avx512::interleave_strips_avx512(w, strip_begin, strip_end, out);
 }
 

@@ -1,5 +1,6 @@
-// Views of a loaded model's weights: 2-D matrices point into the mapped GGUF (zero copy); the small
-// 1-D norm vectors are converted to f32 once. Internal to the engine (forward.cpp, model.cpp).
+// Views of a loaded model's weights: 2-D matrices point into the mapped GGUF (zero copy), except the
+// Q4_0 / Q8_0 ones interleave_weights() repacks for the VNNI kernels (same bytes, the file's pages
+// released); the small 1-D norm vectors are converted to f32 once. Internal to the engine (forward.cpp, model.cpp).
 #pragma once
 
 #include <cstdint>

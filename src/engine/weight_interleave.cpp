@@ -1,5 +1,6 @@
-// The 16-row interleaved layout of Q4_0 / Q8_0 matrices (see weight_interleave.h): the repack and the
-// way back to one row. Portable code: the repack runs once at load, the row read per token lookup.
+// The 16-row interleaved layout of Q4_0 / Q8_0 matrices (see weight_interleave.h): the repack and
+// the way back to one row. Portable code: the repack runs once at load, the row read per token
+// lookup.
 #include "engine/weight_interleave.h"
 
 #include <cstring>
@@ -25,7 +26,8 @@ size_t interleaved_block_bytes(GgmlType type) {
   return kInterleaveRows * kScaleBytes + kInterleaveRows * static_cast<size_t>(code_bytes(type));
 }
 
-void interleave_strips(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out) {
+void interleave_strips(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end,
+                       uint8_t* out) {
   const int64_t nb = w.cols / kQK;
   const int codes = code_bytes(w.type);
   const size_t block_bytes = kScaleBytes + static_cast<size_t>(codes);  // original, per row
@@ -38,13 +40,15 @@ void interleave_strips(const WeightMatrix& w, int64_t strip_begin, int64_t strip
         const uint8_t* block = src + static_cast<size_t>(s * kInterleaveRows + r) * w.row_bytes +
                                static_cast<size_t>(b) * block_bytes;
         std::memcpy(dst + r * kScaleBytes, block, kScaleBytes);
-        for (int k = 0; k < codes; k += 4) std::memcpy(dst + interleaved_code_offset(r, k), block + kScaleBytes + k, 4);
+        for (int k = 0; k < codes; k += 4)
+          std::memcpy(dst + interleaved_code_offset(r, k), block + kScaleBytes + k, 4);
       }
     }
   }
 }
 
-void interleave_strips_fast(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out) {
+void interleave_strips_fast(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end,
+                            uint8_t* out) {
   if (kernel_path_supported(KernelPath::kAvx512)) {
     matmul_detail::interleave_strips_avx512(w, strip_begin, strip_end, out);
   } else {
@@ -54,14 +58,17 @@ void interleave_strips_fast(const WeightMatrix& w, int64_t strip_begin, int64_t 
 
 void dequantize_weight_row(const WeightMatrix& w, int64_t row, float* out) {
   if (!w.interleaved) {
-    dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row) * w.row_bytes, out, w.cols);
+    dequantize_row(w.type,
+                   static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row) * w.row_bytes,
+                   out, w.cols);
     return;
   }
   const int64_t nb = w.cols / kQK;
   const int codes = code_bytes(w.type);
   const size_t block16 = interleaved_block_bytes(w.type);
   const int r = static_cast<int>(row % kInterleaveRows);
-  const auto* strip = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row / kInterleaveRows * nb) * block16;
+  const auto* strip = static_cast<const uint8_t*>(w.data) +
+                      static_cast<size_t>(row / kInterleaveRows * nb) * block16;
   uint8_t block[kScaleBytes + kQK];  // one block in the original layout
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* src = strip + static_cast<size_t>(b) * block16;

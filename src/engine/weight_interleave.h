@@ -5,9 +5,9 @@
 // token, and a block's 16 row sums come out of one vector with no horizontal reduction.
 //
 // The repacked matrix takes exactly the bytes of the original (18 / 34 per row and block) and each
-// strip is one contiguous stream, so the repack replaces the mapped weights rather than copying them
-// (the file's pages are released after the repack). WeightMatrix::interleaved marks such a matrix;
-// every kernel path and dequantize_weight_row read it.
+// strip is one contiguous stream, so the repack replaces the mapped weights rather than copying
+// them (the file's pages are released after the repack). WeightMatrix::interleaved marks such a
+// matrix; every kernel path and dequantize_weight_row read it.
 #pragma once
 
 #include <cstddef>
@@ -26,13 +26,15 @@ size_t interleaved_block_bytes(GgmlType type);
 // Byte offset, within a 16-row block, of code byte k (0 <= k < 16 for Q4_0, < 32 for Q8_0) of
 // row r (0 <= r < 16).
 inline size_t interleaved_code_offset(int r, int k) {
-  return 32 + static_cast<size_t>(k / 4) * 64 + static_cast<size_t>(r) * 4 + static_cast<size_t>(k % 4);
+  return 32 + static_cast<size_t>(k / 4) * 64 + static_cast<size_t>(r) * 4 +
+         static_cast<size_t>(k % 4);
 }
 // Repacks strips [strip_begin, strip_end) of the row-major w into out (the interleaved matrix's
 // buffer, rows * row_bytes bytes, written at the strips' offsets).
 void interleave_strips(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out);
 // The same, with AVX-512 where the CPU has it (the load-time repack); byte-identical output.
-void interleave_strips_fast(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out);
+void interleave_strips_fast(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end,
+                            uint8_t* out);
 // Row `row` of w as f32, whichever layout w has (cols values).
 void dequantize_weight_row(const WeightMatrix& w, int64_t row, float* out);
 
