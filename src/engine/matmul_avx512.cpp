@@ -298,6 +298,7 @@ const TypeKernel kQ4_0[2] = {make_kernel32<Weights32::kQ4_0, false>(), make_kern
 const TypeKernel kQ5_0[2] = {make_kernel32<Weights32::kQ5_0, false>(), make_kernel32<Weights32::kQ5_0, true>()};
 const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kernel32<Weights32::kQ8_0, true>()};
 const TypeKernel kQ4_0Interleaved{row_bytes32, convert_group32<8>, gemm_interleaved_q4_0, kStripRowBlock};
+const TypeKernel kQ5_0Interleaved{row_bytes32, convert_group32<16>, gemm_interleaved_q5_0, kStripRowBlock};
 const TypeKernel kQ8_0Interleaved{row_bytes32, convert_group32<128>, gemm_interleaved_q8_0, kStripRowBlock};
 
 }  // namespace
@@ -307,6 +308,7 @@ namespace chimera::engine::matmul_detail {
 
 const TypeKernel* avx512_interleaved_kernel(GgmlType type) {
   if (type == GgmlType::kQ4_0) return &avx512::kQ4_0Interleaved;
+  if (type == GgmlType::kQ5_0) return &avx512::kQ5_0Interleaved;
   if (type == GgmlType::kQ8_0) return &avx512::kQ8_0Interleaved;
   return nullptr;
 }

@@ -73,6 +73,8 @@ void gemm_strips_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
 // The same for matrices interleaved at load (weight_interleave.h), every token count.
 void gemm_interleaved_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
                            size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride);
+void gemm_interleaved_q5_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                           size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride);
 void gemm_interleaved_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
                            size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride);
 inline constexpr int64_t kStripMinTokens = 2;  // 1 token: the tiles stream weights ~10% faster

@@ -322,14 +322,32 @@ void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
 template <GgmlType kType>
 [[gnu::always_inline]] inline void load_interleaved(const uint8_t* block, PackedBlock& p) {
   p.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block)));
-  const uint8_t* codes = block + 32;  // 288 / 544-byte blocks: not 64-byte aligned
-  if constexpr (kType == GgmlType::kQ4_0) {
+  const uint8_t* codes = block + 32;  // 288 / 352 / 544-byte blocks: not 64-byte aligned
+  if constexpr (kType == GgmlType::kQ4_0 || kType == GgmlType::kQ5_0) {
+    constexpr int kNibbles = kType == GgmlType::kQ5_0 ? 64 : 0;  // Q5_0: after the qh vector
     const __m512i nibble = _mm512_set1_epi8(0x0F);
 #pragma GCC unroll 4
     for (int m = 0; m < 4; ++m) {
-      const __m512i v = _mm512_loadu_si512(codes + 64 * m);
+      const __m512i v = _mm512_loadu_si512(codes + kNibbles + 64 * m);
       p.codes[m] = _mm512_and_si512(v, nibble);
       p.codes[4 + m] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+    }
+    if constexpr (kType == GgmlType::kQ5_0) {
+      // Code k's 5th bit is bit k of the row's qh. Vector j needs bits 4j..4j+3, all in byte j / 2
+      // of qh: copy that byte to the 4 bytes of the row's dword, test byte i for bit 4 (j % 2) + i.
+      const __m512i qh = _mm512_loadu_si512(codes);
+      const __m512i sixteen = _mm512_set1_epi8(16);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        const auto b = static_cast<int>(0x01010101u * static_cast<uint32_t>(j / 2));
+        const __m512i spread = _mm512_shuffle_epi8(
+            qh, _mm512_add_epi32(_mm512_set1_epi32(b),
+                                 _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0)));
+        const __m512i bits =
+            _mm512_set1_epi32(j % 2 == 0 ? 0x08040201 : static_cast<int>(0x80402010u));
+        p.codes[j] = _mm512_mask_add_epi8(p.codes[j], _mm512_test_epi8_mask(spread, bits),
+                                          p.codes[j], sixteen);
+      }
     }
   } else {
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -373,7 +391,9 @@ void interleaved_tile_tokens(int64_t tokens, const uint8_t* strip, size_t block1
 template <GgmlType kType>
 void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
                       size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
-  constexpr size_t kBlock16 = kStripRows * (2 + (kType == GgmlType::kQ4_0 ? 16 : 32));
+  constexpr size_t kBlock16 = kStripRows * (kType == GgmlType::kQ4_0   ? sizeof(BlockQ4_0)
+                                            : kType == GgmlType::kQ5_0 ? sizeof(BlockQ5_0)
+                                                                       : sizeof(BlockQ8_0));
   const int64_t nb = w.cols / 32;
   const auto* a = static_cast<const uint8_t*>(act);
   const auto* base = static_cast<const uint8_t*>(w.data);
@@ -406,18 +426,26 @@ void gemm_interleaved_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row
   gemm_interleaved<GgmlType::kQ4_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
 }
 
+void gemm_interleaved_q5_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
+                           const void* act, size_t act_stride, int64_t n_tokens, float* y,
+                           int64_t y_stride) {
+  gemm_interleaved<GgmlType::kQ5_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
+}
+
 void gemm_interleaved_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
                            const void* act, size_t act_stride, int64_t n_tokens, float* y,
                            int64_t y_stride) {
   gemm_interleaved<GgmlType::kQ8_0>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
 }
 
-// The load-time repack (weight_interleave.h) with the strips' transposes: the code dwords as they
-// are in the file (packed nibbles, signed Q8_0 codes), the scales as f16.
+// The load-time repack (weight_interleave.h) with the strips' transposes: each row's payload dwords
+// (the bytes after d) as they are in the file, the scales as f16.
 void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end,
                               uint8_t* out) {
-  const bool q4 = w.type == GgmlType::kQ4_0;
-  const int block_bytes = q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  const GgmlType type = w.type;
+  const int block_bytes = type == GgmlType::kQ4_0   ? sizeof(BlockQ4_0)
+                          : type == GgmlType::kQ5_0 ? sizeof(BlockQ5_0)
+                                                    : sizeof(BlockQ8_0);
   const size_t block16 = kStripRows * static_cast<size_t>(block_bytes);
   const int64_t nb = w.cols / 32;
   for (int64_t s = strip_begin; s < strip_end; ++s) {
@@ -430,11 +458,15 @@ void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_
     for (int64_t b = 0; b < nb; ++b, dst += block16) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), load_scales_f16(rows));
       __m512i dw[4];
-      transpose_rows(rows, 2, dw);
-      for (int m = 0; m < 4; ++m) _mm512_storeu_si512(dst + 32 + 64 * m, dw[m]);
-      if (!q4) {
-        transpose_rows(rows, 18, dw);
-        for (int m = 0; m < 4; ++m) _mm512_storeu_si512(dst + 32 + 64 * (4 + m), dw[m]);
+      transpose_rows(rows, 2, dw);  // payload dwords 0..3 (every window stays inside its block)
+      const int first_four = type == GgmlType::kQ5_0 ? 1 : 4;  // Q5_0: only qh from this window
+      for (int m = 0; m < first_four; ++m) _mm512_storeu_si512(dst + 32 + 64 * m, dw[m]);
+      if (type != GgmlType::kQ4_0) {
+        const int offset =
+            type == GgmlType::kQ5_0 ? 6 : 18;  // Q5_0: the nibbles; Q8_0: codes 16..31
+        const int into = type == GgmlType::kQ5_0 ? 1 : 4;
+        transpose_rows(rows, offset, dw);
+        for (int m = 0; m < 4; ++m) _mm512_storeu_si512(dst + 32 + 64 * (into + m), dw[m]);
       }
       rows.advance(block_bytes);
     }

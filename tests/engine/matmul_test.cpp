@@ -262,7 +262,7 @@ TEST_P(MatmulPaths, InterleavedMatricesGiveTheSameProducts) {
   MatmulScratch scratch;
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
-    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0}) {
+    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0}) {
       for (int64_t rows : {16, 48, 80}) {
         for (int64_t cols : {32, 160, 512}) {
           Matrix m = make_matrix(type, rows, cols, static_cast<uint32_t>(rows * 7 + cols));
@@ -362,8 +362,8 @@ TEST(Matmul, KernelPathNames) {
 // The load-time repack: the fast (AVX-512) and the reference versions write the same bytes, and
 // each row reads back exactly as the original.
 TEST(WeightInterleave, FastRepackMatchesTheReferenceAndRowsReadBack) {
-  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0}) {
-    Matrix m = make_matrix(type, 64, 1152, type == GgmlType::kQ4_0 ? 3u : 4u);
+  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0}) {
+    Matrix m = make_matrix(type, 64, 1152, static_cast<uint32_t>(type) + 3u);
     std::vector<uint8_t> reference(m.bytes.size()), fast(m.bytes.size(), 0xAB);
     interleave_strips(m.w, 0, 4, reference.data());
     interleave_strips_fast(m.w, 0, 2, fast.data());  // two calls: strips land at their own offsets
