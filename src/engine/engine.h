@@ -41,13 +41,11 @@ struct ModelInfo {
   std::vector<std::string> load_notes;  // quirks fixed at load ("rope scaling linear 8 injected")
 };
 
-bool interleave_from_environment();  // CHIMERA_INTERLEAVE unset or not "0"
-
 struct LoadOptions {
   bool prefetch = true;  // madvise(WILLNEED) the mapped weights
-  // Repack Q4_0 / Q8_0 matrices for the VNNI kernels when they are the active path (same bytes; the
-  // file's pages are released). CHIMERA_INTERLEAVE=0 turns it off, to compare.
-  bool interleave = interleave_from_environment();
+  // Repack Q4_0 / Q5_0 / Q8_0 matrices for the VNNI kernels when they are the active path (same
+  // bytes; the file's pages are released). CHIMERA_INTERLEAVE=0 turns it off too, to compare.
+  bool interleave = true;
 };
 
 class Model {

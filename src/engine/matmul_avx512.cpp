@@ -279,27 +279,43 @@ void gemm_tiles_or_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_
   gemm_tiled<Kernel>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
 }
 
+constexpr GgmlType ggml_type_of(Weights32 type) {
+  return type == Weights32::kQ4_0 ? GgmlType::kQ4_0 : type == Weights32::kQ5_0 ? GgmlType::kQ5_0 : GgmlType::kQ8_0;
+}
+
+// The activation bias's offset: the weight codes' own (Q4_0 8, Q5_0 16), or 128 for Q8_0 with VNNI,
+// whose signed codes the kernels make unsigned; 0 for Q8_0 without (|w| x signed a).
+constexpr int code_offset(Weights32 type, bool vnni) {
+  return type == Weights32::kQ4_0 ? 8 : type == Weights32::kQ5_0 ? 16 : vnni ? 128 : 0;
+}
+
 template <Weights32 kType, bool kVnni>
 constexpr TypeKernel make_kernel32() {
-  constexpr int kOffset = kType == Weights32::kQ4_0 ? 8 : kType == Weights32::kQ5_0 ? 16 : kVnni ? 128 : 0;
+  constexpr int kOffset = code_offset(kType, kVnni);
   using Kernel = Kernel32<kType, kVnni>;
   if constexpr (kVnni && kType != Weights32::kQ5_0) {
-    constexpr GemmFn kStrips = kType == Weights32::kQ4_0 ? gemm_strips_q4_0 : gemm_strips_q8_0;
     // No f32-panel prefill: the strips run prompts at ~1.7x the panels' rate (gemm_tokens at 64-128
     // tokens, 1 thread: 127-156 against 60-80 GOP/s).
-    return TypeKernel{row_bytes32, convert_group32<kOffset>, gemm_tiles_or_strips<Kernel, kStrips>,
-                      kStripRowBlock};
+    return TypeKernel{row_bytes32, convert_group32<kOffset>,
+                      gemm_tiles_or_strips<Kernel, gemm_strips<ggml_type_of(kType)>>, kStripRowBlock};
   }
   return TypeKernel{row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4, gemm_f32_panels,
                     kPanelMinTokens, kPanelRowBlock};
 }
 
+// Matrices interleaved at load: VNNI strips for every token count.
+template <Weights32 kType>
+constexpr TypeKernel make_interleaved_kernel() {
+  return TypeKernel{row_bytes32, convert_group32<code_offset(kType, true)>, gemm_interleaved<ggml_type_of(kType)>,
+                    kStripRowBlock};
+}
+
 const TypeKernel kQ4_0[2] = {make_kernel32<Weights32::kQ4_0, false>(), make_kernel32<Weights32::kQ4_0, true>()};
 const TypeKernel kQ5_0[2] = {make_kernel32<Weights32::kQ5_0, false>(), make_kernel32<Weights32::kQ5_0, true>()};
 const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kernel32<Weights32::kQ8_0, true>()};
-const TypeKernel kQ4_0Interleaved{row_bytes32, convert_group32<8>, gemm_interleaved_q4_0, kStripRowBlock};
-const TypeKernel kQ5_0Interleaved{row_bytes32, convert_group32<16>, gemm_interleaved_q5_0, kStripRowBlock};
-const TypeKernel kQ8_0Interleaved{row_bytes32, convert_group32<128>, gemm_interleaved_q8_0, kStripRowBlock};
+const TypeKernel kQ4_0Interleaved = make_interleaved_kernel<Weights32::kQ4_0>();
+const TypeKernel kQ5_0Interleaved = make_interleaved_kernel<Weights32::kQ5_0>();
+const TypeKernel kQ8_0Interleaved = make_interleaved_kernel<Weights32::kQ8_0>();
 
 }  // namespace
 }  // namespace chimera::engine::matmul_detail::avx512

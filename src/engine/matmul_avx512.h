@@ -65,18 +65,15 @@ inline constexpr int kPanelRowBlock = 32;
 
 // Q4_0 / Q8_0 x ActGroup32 activations with VNNI for batches of tokens, rows interleaved in strips
 // of 16 (matmul_strips_avx512.cpp). GemmFn contract with converted activations (signed codes; bias
-// -8 or -128 times the block's code sum).
-void gemm_strips_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
-                      int64_t n_tokens, float* y, int64_t y_stride);
-void gemm_strips_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
-                      int64_t n_tokens, float* y, int64_t y_stride);
-// The same for matrices interleaved at load (weight_interleave.h), every token count.
-void gemm_interleaved_q4_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
-                           size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride);
-void gemm_interleaved_q5_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
-                           size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride);
-void gemm_interleaved_q8_0(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
-                           size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride);
+// -offset times the block's code sum). Instantiated for Q4_0 and Q8_0.
+template <GgmlType kType>
+void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
+                 int64_t n_tokens, float* y, int64_t y_stride);
+// The same for matrices interleaved at load (weight_interleave.h), every token count. Instantiated
+// for Q4_0, Q5_0 and Q8_0.
+template <GgmlType kType>
+void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
+                      size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride);
 inline constexpr int64_t kStripMinTokens = 2;  // 1 token: the tiles stream weights ~10% faster
 inline constexpr int kStripRowBlock = 16;
 

@@ -134,11 +134,6 @@ ModelInfo describe(const GgufFile& file, const ModelConfig& config, const ModelW
 
 }  // namespace
 
-bool interleave_from_environment() {
-  const char* v = std::getenv("CHIMERA_INTERLEAVE");
-  return v == nullptr || std::string_view(v) != "0";
-}
-
 Result<std::shared_ptr<const Model>> Model::load(const std::string& path,
                                                  const LoadOptions& options) {
   Stopwatch watch;
@@ -146,7 +141,9 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path,
   std::vector<std::string> notes;
   CHIMERA_ASSIGN_OR_RETURN(ModelConfig config, model_config_from_gguf(file, &notes));
   CHIMERA_ASSIGN_OR_RETURN(ModelWeights weights, bind_weights(file, config));
-  if (options.interleave && active_kernel_path() == KernelPath::kAvx512Vnni) interleave_weights(weights);
+  const char* interleave_env = std::getenv("CHIMERA_INTERLEAVE");
+  const bool interleave = options.interleave && (interleave_env == nullptr || std::string_view(interleave_env) != "0");
+  if (interleave && active_kernel_path() == KernelPath::kAvx512Vnni) interleave_weights(weights);
   CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, read_vocab_from_gguf(file));
   apply_vocab_quirks(config.architecture, config.n_vocab, vocab, &notes);
   auto built = Tokenizer::from_vocab(std::move(vocab));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -111,8 +112,7 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
     if (lc.post_ffn_norm) {
       CHIMERA_ASSIGN_OR_RETURN(lw.post_ffw_norm, bind.vector(name("post_ffw_norm"), d));
     }
-    for (const WeightMatrix* m :
-         {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down}) {
+    for (const WeightMatrix* m : std::as_const(lw).matrices()) {
       layer_matrix_bytes += m->row_bytes * static_cast<uint64_t>(m->rows);
     }
   }
@@ -125,7 +125,7 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
 void interleave_weights(ModelWeights& weights) {
   std::vector<WeightMatrix*> views = {&weights.token_embd, &weights.output};
   for (LayerWeights& lw : weights.layers) {
-    for (WeightMatrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down}) views.push_back(m);
+    for (WeightMatrix* m : lw.matrices()) views.push_back(m);
   }
   // One arena for every repacked matrix (2 MiB-aligned, so the kernel can back it with huge pages;
   // one allocation per matrix wasted up to 2 MiB on each of ~180 small ones).
@@ -173,7 +173,6 @@ void interleave_weights(ModelWeights& weights) {
     }
   }
   weights.interleaved = std::shared_ptr<uint8_t>(arena, [](uint8_t* p) { std::free(p); });
-  weights.interleaved_bytes = total;
 }
 
 }  // namespace chimera::engine

@@ -3,6 +3,7 @@
 // released); the small 1-D norm vectors are converted to f32 once. Internal to the engine (forward.cpp, model.cpp).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -23,6 +24,12 @@ struct LayerWeights {
   std::vector<float> post_ffw_norm;  // empty unless the layer has it
   WeightMatrix wq, wk, wv, wo;
   WeightMatrix ffn_gate, ffn_up, ffn_down;
+
+  // The seven matrices above, in that order.
+  std::array<WeightMatrix*, 7> matrices() { return {&wq, &wk, &wv, &wo, &ffn_gate, &ffn_up, &ffn_down}; }
+  std::array<const WeightMatrix*, 7> matrices() const {
+    return {&wq, &wk, &wv, &wo, &ffn_gate, &ffn_up, &ffn_down};
+  }
 };
 
 struct ModelWeights {
@@ -34,7 +41,6 @@ struct ModelWeights {
 
   // The matrices repacked by interleave_weights(), in one arena the views above point into.
   std::shared_ptr<uint8_t> interleaved;
-  uint64_t interleaved_bytes = 0;
 
   uint64_t n_params = 0;                // elements of every tensor bound
   uint64_t bytes = 0;                   // bytes of every tensor bound

@@ -411,7 +411,7 @@ void Scheduler::step() {
 }
 
 void Scheduler::sample(Active& seq, int32_t token) {
-  if (seq.outcome.eval_count >= seq.limit) {  // num_predict 0: prompt evaluated, nothing generated
+  if (token < 0) {  // not drawn (step()): num_predict 0, prompt evaluated, nothing generated
     finish(seq, "length");
     return;
   }
