@@ -23,7 +23,7 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
-  // Q4_0 / Q8_0 repacked in strips of 16 rows (weight_interleave.h); row_bytes still gives the
+  // Q4_0 / Q5_0 / Q8_0 / Q4_K repacked in strips of 16 rows (weight_interleave.h); row_bytes still gives the
   // bytes per row, and rows x row_bytes the whole matrix.
   bool interleaved = false;
 };

@@ -316,6 +316,9 @@ const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kern
 const TypeKernel kQ4_0Interleaved = make_interleaved_kernel<Weights32::kQ4_0>();
 const TypeKernel kQ5_0Interleaved = make_interleaved_kernel<Weights32::kQ5_0>();
 const TypeKernel kQ8_0Interleaved = make_interleaved_kernel<Weights32::kQ8_0>();
+// Q4_K: code offset 1, so the bias is minus each block's code sum (for the dmin * m terms).
+const TypeKernel kQ4_KInterleaved{row_bytes32, convert_group32<1>, gemm_interleaved<GgmlType::kQ4_K>,
+                                  kStripRowBlock};
 
 }  // namespace
 }  // namespace chimera::engine::matmul_detail::avx512
@@ -326,6 +329,7 @@ const TypeKernel* avx512_interleaved_kernel(GgmlType type) {
   if (type == GgmlType::kQ4_0) return &avx512::kQ4_0Interleaved;
   if (type == GgmlType::kQ5_0) return &avx512::kQ5_0Interleaved;
   if (type == GgmlType::kQ8_0) return &avx512::kQ8_0Interleaved;
+  if (type == GgmlType::kQ4_K) return &avx512::kQ4_KInterleaved;
   return nullptr;
 }
 

@@ -70,7 +70,7 @@ template <GgmlType kType>
 void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
                  int64_t n_tokens, float* y, int64_t y_stride);
 // The same for matrices interleaved at load (weight_interleave.h), every token count. Instantiated
-// for Q4_0, Q5_0 and Q8_0.
+// for Q4_0, Q5_0, Q8_0 and Q4_K (activations with code offset 1).
 template <GgmlType kType>
 void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
                       size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride);

@@ -168,7 +168,7 @@ const TypeKernel* avx2_kernel(GgmlType type);
 const TypeKernel* avx512_kernel(GgmlType type, bool vnni);
 // interleave_strips() with AVX-512 (matmul_strips_avx512.cpp); only where the CPU has AVX-512.
 void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out);
-// For WeightMatrix::interleaved matrices (Q4_0 / Q8_0); null for other types.
+// For WeightMatrix::interleaved matrices (Q4_0 / Q5_0 / Q8_0 / Q4_K); null for other types.
 const TypeKernel* avx512_interleaved_kernel(GgmlType type);
 
 }  // namespace chimera::engine::matmul_detail

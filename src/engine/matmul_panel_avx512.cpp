@@ -21,8 +21,8 @@ namespace {
 
 constexpr int kMR = 32;       // rows per micro-kernel: two zmm
 constexpr int kNR = 12;       // tokens per micro-kernel: 24 accumulators
-constexpr int64_t kKC = 512;  // columns per panel: micro-panel 16 KiB + token tile 6 KiB fit L1
-constexpr int64_t kMC = 32;   // rows per panel (4 micro-panels, 64 KiB, in L2)
+constexpr int64_t kKC = 256;  // columns per chunk: a token tile (12 KiB) stays in L1
+constexpr int64_t kMC = 256;  // rows per panel: 8 micro-panels of 32 KiB, 256 KiB in L2
 constexpr int64_t kMaxBlock = 256;
 constexpr int64_t kRowStride =
     kKC + 2 * kMaxBlock;  // a chunk plus the blocks it starts and ends in
@@ -197,19 +197,27 @@ void pack_panel(const WeightMatrix& w, int64_t r0, int64_t rows, int64_t k0, int
 
 // Copies columns [k0, k0 + kc) of every token into tiles of kNR tokens, [tile][k][kNR], so each
 // micro-kernel reads its activations as one sequential stream (short strided rows defeat the
-// prefetchers).
+// prefetchers). 16 columns of a tile's 12 tokens are one 16 x 16 register transpose (4 rows zero),
+// and its 16 rows of 12 values are 192 consecutive floats of the tile.
 void pack_tokens(const float* x, int64_t x_stride, int64_t n_tokens, int64_t k0, int64_t kc,
                  float* out) {
+  static_assert(kNR <= 16);
+  constexpr __mmask16 kTileLanes = static_cast<__mmask16>((1u << kNR) - 1);
   for (int64_t t0 = 0; t0 < n_tokens; t0 += kNR) {
     float* tile = out + (t0 / kNR) * kc * kNR;
     const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
-    for (int64_t t = 0; t < kNR; ++t) {
-      const float* src = x + (t0 + t) * x_stride + k0;
-      if (t < nt) {
-        for (int64_t k = 0; k < kc; ++k) tile[k * kNR + t] = src[k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k) tile[k * kNR + t] = 0.0f;
-      }
+    for (int64_t j0 = 0; j0 < kc; j0 += 16) {
+      const int64_t width = kc - j0 < 16 ? kc - j0 : 16;
+      const __mmask16 cols =
+          width == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << width) - 1);
+      __m512 v[16];
+#pragma GCC unroll 16
+      for (int t = 0; t < 16; ++t)
+        v[t] = t < nt ? _mm512_maskz_loadu_ps(cols, x + (t0 + t) * x_stride + k0 + j0)
+                      : _mm512_setzero_ps();
+      transpose16(v);
+      for (int64_t c = 0; c < width; ++c)
+        _mm512_mask_storeu_ps(tile + (j0 + c) * kNR, kTileLanes, v[c]);
     }
   }
 }
@@ -219,16 +227,20 @@ void pack_tokens(const float* x, int64_t x_stride, int64_t n_tokens, int64_t k0,
 template <int NT>
 void micro_kernel(const float* panel, int64_t kc, const float* x, float* y, int64_t y_stride,
                   bool first, __mmask16 mask0, __mmask16 mask1) {
+  // The partial sums in y are read only after the k loop: prefetched now, their lines (12 tokens'
+  // rows, far apart) arrive while the FMAs run instead of stalling the start.
+  if (!first) {
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) {
+      _mm_prefetch(reinterpret_cast<const char*>(y + t * y_stride), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(y + t * y_stride + 31), _MM_HINT_T0);
+    }
+  }
   __m512 c[NT][2];
 #pragma GCC unroll 16
   for (int t = 0; t < NT; ++t) {
-    if (first) {
-      c[t][0] = _mm512_setzero_ps();
-      c[t][1] = _mm512_setzero_ps();
-    } else {
-      c[t][0] = _mm512_maskz_loadu_ps(mask0, y + t * y_stride);
-      c[t][1] = _mm512_maskz_loadu_ps(mask1, y + t * y_stride + 16);
-    }
+    c[t][0] = _mm512_setzero_ps();
+    c[t][1] = _mm512_setzero_ps();
   }
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 w0 = _mm512_load_ps(panel + k * kMR), w1 = _mm512_load_ps(panel + k * kMR + 16);
@@ -241,6 +253,10 @@ void micro_kernel(const float* panel, int64_t kc, const float* x, float* y, int6
   }
 #pragma GCC unroll 16
   for (int t = 0; t < NT; ++t) {
+    if (!first) {
+      c[t][0] = _mm512_add_ps(c[t][0], _mm512_maskz_loadu_ps(mask0, y + t * y_stride));
+      c[t][1] = _mm512_add_ps(c[t][1], _mm512_maskz_loadu_ps(mask1, y + t * y_stride + 16));
+    }
     _mm512_mask_storeu_ps(y + t * y_stride, mask0, c[t][0]);
     _mm512_mask_storeu_ps(y + t * y_stride + 16, mask1, c[t][1]);
   }
@@ -275,12 +291,12 @@ void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, 
     for (int64_t p0 = row_begin; p0 < row_end; p0 += kMC) {
       const int64_t panel_rows = row_end - p0 < kMC ? row_end - p0 : kMC;
       pack_panel(w, p0, panel_rows, k0, kc, buf);
-      // Micro-panel outer, tokens inner: the 16 KiB micro-panel stays in L1 while every token tile
-      // (6 KiB, from L2) passes over it.
-      for (int64_t m = 0; m * kMR < panel_rows; ++m) {
-        const int64_t rows_left = panel_rows - m * kMR;
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += kNR) {
-          const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
+      // Tokens outer, micro-panels inner: the token tile (12 KiB) stays in L1 while the panel's
+      // micro-panels stream from L2.
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += kNR) {
+        const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
+        for (int64_t m = 0; m * kMR < panel_rows; ++m) {
+          const int64_t rows_left = panel_rows - m * kMR;
           kMicroKernels[nt](buf.panel + m * kc * kMR, kc, tokens + (t0 / kNR) * kc * kNR,
                             y + t0 * y_stride + p0 + m * kMR, y_stride, first, rows_mask(rows_left),
                             rows_mask(rows_left - 16));

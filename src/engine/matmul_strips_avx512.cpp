@@ -22,6 +22,7 @@
 
 #include "engine/matmul_avx512.h"
 #include "engine/quant.h"
+#include "engine/weight_interleave.h"
 
 namespace chimera::engine::matmul_detail::avx512 {
 namespace {
@@ -41,6 +42,12 @@ struct alignas(64) PackedBlock {
   __m512 d;          // row r's scale in lane r
 };
 static_assert(sizeof(PackedBlock) == 576);
+
+// Q4_K's 32-value sub-blocks: value = d * sc * code - dmin * m per row, so beside the codes' scale
+// (d * sc in d) a block carries the rows' offsets dmin * m, applied to the activations' code sums.
+struct alignas(64) PackedBlockK : PackedBlock {
+  __m512 dm;  // row r's dmin * m in lane r
+};
 
 // Where a block's 16 rows are: row 4l + q at quad[l] + q * stride. Four pointers and the stride
 // keep every address a base + index * scale form (an array of 16 row pointers, advanced per block,
@@ -89,13 +96,13 @@ inline __m128i load16(const uint8_t* p) {
 // The 16 rows' block scales (each block's first 2 bytes, f16), row r in word r: four rows' words
 // combined in a general register, then moved over. (A vpgatherdd, or 16 two-byte stores read back
 // as one vector, each stalled the packing of every block.)
-[[gnu::always_inline]] inline __m256i load_scales_f16(const StripRows& rows) {
+[[gnu::always_inline]] inline __m256i load_scales_f16(const StripRows& rows, int offset = 0) {
   auto quad = [&](int l) {
     uint64_t q = 0;
 #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
       uint16_t h;
-      std::memcpy(&h, rows.row(l, i), sizeof(h));
+      std::memcpy(&h, rows.row(l, i) + offset, sizeof(h));
       q |= static_cast<uint64_t>(h) << (16 * i);
     }
     return static_cast<long long>(q);
@@ -170,13 +177,63 @@ template <GgmlType kType>
   }
 }
 
+// Q4_K interleaved (weight_interleave.h): per super-block of 16 rows, d and dmin (f16), 3 vectors
+// of the rows' 12 bytes of packed 6-bit scales and mins, 32 vectors of nibbles (dwords 8c..8c+7:
+// sub-block 2c in the low nibbles, 2c + 1 in the high ones). The scales are unpacked once per
+// super-block (the dword form of k4_scale_min), each sub-block then takes its byte.
+class Q4KBlocks {
+ public:
+  static constexpr size_t kSuperBlock16 = 16 * sizeof(BlockQ4_K);  // 2304 bytes
+  explicit Q4KBlocks(const uint8_t* strip) : strip_(strip) {}
+  [[gnu::always_inline]] const PackedBlockK& operator()(int64_t b, PackedBlockK& p) {
+    const int s = static_cast<int>(b % 8);
+    const uint8_t* super = strip_ + static_cast<size_t>(b / 8) * kSuperBlock16;
+    if (s == 0) {
+      d_ = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(super)));
+      dmin_ = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(super + 32)));
+      const __m512i v0 = _mm512_loadu_si512(super + 64), v1 = _mm512_loadu_si512(super + 128),
+                    v2 = _mm512_loadu_si512(super + 192);
+      const __m512i six = _mm512_set1_epi8(0x3F), four = _mm512_set1_epi8(0x0F),
+                    top = _mm512_set1_epi8(0x30);
+      sc_[0] = _mm512_and_si512(v0, six);
+      m_[0] = _mm512_and_si512(v1, six);
+      sc_[1] = _mm512_or_si512(_mm512_and_si512(v2, four),
+                               _mm512_and_si512(_mm512_srli_epi32(v0, 2), top));
+      m_[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v2, 4), four),
+                              _mm512_and_si512(_mm512_srli_epi32(v1, 2), top));
+    }
+    const __m128i shift = _mm_cvtsi32_si128(8 * (s % 4));
+    const __m512i byte = _mm512_set1_epi32(0xFF);
+    const __m512 sc = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(sc_[s / 4], shift), byte));
+    const __m512 m = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(m_[s / 4], shift), byte));
+    p.d = _mm512_mul_ps(d_, sc);
+    p.dm = _mm512_mul_ps(dmin_, m);
+    const uint8_t* nibbles = super + 256 + 512 * (s / 2);
+    const __m512i low = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      __m512i v = _mm512_loadu_si512(nibbles + 64 * j);
+      if (s % 2 != 0) v = _mm512_srli_epi16(v, 4);
+      p.codes[j] = _mm512_and_si512(v, low);
+    }
+    return p;
+  }
+
+ private:
+  const uint8_t* strip_;
+  __m512 d_, dmin_;
+  __m512i sc_[2], m_[2];  // byte 4r + k of sc_[h]: row r's scale of sub-block 4h + k
+};
+
 // acc[t] (lane r: row r) += d_w[r] * d_a * (codes . activation codes + bias) of block b, for T
-// tokens. The dots are issued value-group by value-group across the tokens: T independent
-// vpdpbusd chains in flight instead of one token's chain of 8 (latency 5 each) at a time.
-template <int T>
-[[gnu::always_inline]] inline void accumulate_block(const PackedBlock& p, int64_t b,
-                                                    const uint8_t* act, size_t act_stride,
-                                                    __m512 (&acc)[T]) {
+// tokens; for a PackedBlockK, + dm[r] * d_a * bias instead (the activations' bias is then minus the
+// block's code sum: code offset 1). The dots are issued value-group by value-group across the
+// tokens: T independent vpdpbusd chains in flight instead of one token's chain of 8 (latency 5
+// each) at a time.
+template <int T, typename Block>
+[[gnu::always_inline]] inline void accumulate_block(const Block& p, int64_t b, const uint8_t* act,
+                                                    size_t act_stride, __m512 (&acc)[T]) {
+  constexpr bool kMins = std::is_same_v<Block, PackedBlockK>;
   const size_t group = static_cast<size_t>(b / 4) * sizeof(ActGroup32);
   const int sub = static_cast<int>(b % 4);
   const ActGroup32* g[T];
@@ -184,7 +241,7 @@ template <int T>
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
     g[t] = reinterpret_cast<const ActGroup32*>(act + t * act_stride + group);
-    s[t] = _mm512_set1_epi32(g[t]->bias[4 * sub]);
+    s[t] = kMins ? _mm512_setzero_si512() : _mm512_set1_epi32(g[t]->bias[4 * sub]);
   }
 #pragma GCC unroll 8
   for (int j = 0; j < 8; ++j) {
@@ -197,21 +254,26 @@ template <int T>
   }
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
-    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]),
-                             _mm512_mul_ps(p.d, _mm512_set1_ps(g[t]->d[4 * sub])), acc[t]);
+    const float da = g[t]->d[4 * sub];
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(p.d, _mm512_set1_ps(da)),
+                             acc[t]);
+    if constexpr (kMins) {
+      acc[t] = _mm512_fmadd_ps(
+          p.dm, _mm512_set1_ps(da * static_cast<float>(g[t]->bias[4 * sub])), acc[t]);
+    }
   }
 }
 
 // T tokens over a strip's nb blocks, which next_block(b, scratch) supplies (filling scratch, or
 // returning a block packed earlier); writes the rows in row_mask of y[t * y_stride + row].
-template <int T, typename NextBlock>
+template <int T, typename Block = PackedBlock, typename NextBlock>
 [[gnu::always_inline]] inline void run_tile(int64_t nb, NextBlock&& next_block, const uint8_t* act,
                                             size_t act_stride, float* y, int64_t y_stride,
                                             __mmask16 row_mask) {
   __m512 acc[T];
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-  PackedBlock scratch;
+  Block scratch;
   for (int64_t b = 0; b < nb; ++b)
     accumulate_block<T>(next_block(b, scratch), b, act, act_stride, acc);
 #pragma GCC unroll 16
@@ -307,7 +369,10 @@ void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
 template <GgmlType kType>
 void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
                       size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
-  constexpr size_t kBlock16 = kStripRows * static_cast<size_t>(block_bytes(kType));
+  // Bytes of 16 rows x 32 values (Q4_K: an eighth of a super-block).
+  constexpr size_t kBlock16 = kType == GgmlType::kQ4_K
+                                  ? Q4KBlocks::kSuperBlock16 / 8
+                                  : kStripRows * static_cast<size_t>(block_bytes(kType));
   const int64_t nb = w.cols / 32;
   const auto* a = static_cast<const uint8_t*>(act);
   const auto* base = static_cast<const uint8_t*>(w.data);
@@ -320,13 +385,23 @@ void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
         // A strip is one contiguous range: prefetch the next one while this one is read (one token
         // reads it straight from memory).
         const StripPrefetcher prefetcher(strip, static_cast<size_t>(nb) * kBlock16);
-        auto next = [&](int64_t b, PackedBlock& scratch) -> const PackedBlock& {
-          prefetcher.slice(static_cast<size_t>(b) * kBlock16, kBlock16);
-          load_interleaved<kType>(strip + static_cast<size_t>(b) * kBlock16, scratch);
-          return scratch;
-        };
-        run_tile<decltype(width)::value>(nb, next, a + t * act_stride, act_stride,
-                                         y + t * y_stride + r0, y_stride, 0xFFFF);
+        if constexpr (kType == GgmlType::kQ4_K) {
+          Q4KBlocks blocks(strip);
+          auto next = [&](int64_t b, PackedBlockK& scratch) -> const PackedBlockK& {
+            prefetcher.slice(static_cast<size_t>(b) * kBlock16, kBlock16);
+            return blocks(b, scratch);
+          };
+          run_tile<decltype(width)::value, PackedBlockK>(nb, next, a + t * act_stride, act_stride,
+                                                         y + t * y_stride + r0, y_stride, 0xFFFF);
+        } else {
+          auto next = [&](int64_t b, PackedBlock& scratch) -> const PackedBlock& {
+            prefetcher.slice(static_cast<size_t>(b) * kBlock16, kBlock16);
+            load_interleaved<kType>(strip + static_cast<size_t>(b) * kBlock16, scratch);
+            return scratch;
+          };
+          run_tile<decltype(width)::value>(nb, next, a + t * act_stride, act_stride,
+                                           y + t * y_stride + r0, y_stride, 0xFFFF);
+        }
       });
     }
   }
@@ -342,39 +417,42 @@ template void gemm_interleaved<GgmlType::kQ5_0>(const WeightMatrix&, int64_t, in
                                                 size_t, int64_t, float*, int64_t);
 template void gemm_interleaved<GgmlType::kQ8_0>(const WeightMatrix&, int64_t, int64_t, const void*,
                                                 size_t, int64_t, float*, int64_t);
+template void gemm_interleaved<GgmlType::kQ4_K>(const WeightMatrix&, int64_t, int64_t, const void*,
+                                                size_t, int64_t, float*, int64_t);
 
 }  // namespace chimera::engine::matmul_detail::avx512
 
 namespace chimera::engine::matmul_detail {
 
-// The load-time repack (weight_interleave.h) with the strips' transposes: each row's payload dwords
-// (the bytes after d) as they are in the file, the scales as f16.
+// The load-time repack (weight_interleave.h) with the strips' transposes: the head's f16 fields,
+// then the payload dwords 4 at a time (a last window of fewer starts early, so that it ends with
+// the block: no read past the matrix).
 void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end,
                               uint8_t* out) {
   using namespace avx512;
-  const GgmlType type = w.type;
-  const int bytes = block_bytes(type);
-  const size_t block16 = kStripRows * static_cast<size_t>(bytes);
-  const int64_t nb = w.cols / 32;
+  const InterleaveLayout& layout = *interleave_layout(w.type);
+  const size_t block16 = kStripRows * static_cast<size_t>(layout.block_bytes);
+  const int64_t nb = w.cols / layout.block_values;
+  const int payload = layout.payload_dwords;
   for (int64_t s = strip_begin; s < strip_end; ++s) {
     StripRows rows = StripRows::at(
         static_cast<const uint8_t*>(w.data) + static_cast<size_t>(s) * kStripRows * w.row_bytes,
         w.row_bytes);
     uint8_t* dst = out + static_cast<size_t>(s * nb) * block16;
     for (int64_t b = 0; b < nb; ++b, dst += block16) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), load_scales_f16(rows));
-      __m512i dw[4];
-      transpose_rows(rows, 2, dw);  // payload dwords 0..3 (every window stays inside its block)
-      const int first_four = type == GgmlType::kQ5_0 ? 1 : 4;  // Q5_0: only qh from this window
-      for (int m = 0; m < first_four; ++m) _mm512_storeu_si512(dst + 32 + 64 * m, dw[m]);
-      if (type != GgmlType::kQ4_0) {
-        const int offset =
-            type == GgmlType::kQ5_0 ? 6 : 18;  // Q5_0: the nibbles; Q8_0: codes 16..31
-        const int into = type == GgmlType::kQ5_0 ? 1 : 4;
-        transpose_rows(rows, offset, dw);
-        for (int m = 0; m < 4; ++m) _mm512_storeu_si512(dst + 32 + 64 * (into + m), dw[m]);
+      for (int f = 0; f < layout.head_fields; ++f) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * f),
+                            load_scales_f16(rows, layout.head_offset + 2 * f));
       }
-      rows.advance(bytes);
+      uint8_t* vectors = dst + 32 * layout.head_fields;
+      for (int m0 = 0; m0 < payload; m0 += 4) {
+        const int window = std::min(m0, payload - 4);  // dwords window..window + 3
+        __m512i dw[4];
+        transpose_rows(rows, layout.payload_offset + 4 * window, dw);
+        for (int m = m0; m < m0 + 4 && m < payload; ++m)
+          _mm512_storeu_si512(vectors + 64 * m, dw[m - window]);
+      }
+      rows.advance(layout.block_bytes);
     }
   }
 }

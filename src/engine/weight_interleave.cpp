@@ -1,4 +1,4 @@
-// The 16-row interleaved layout of Q4_0 / Q5_0 / Q8_0 matrices (see weight_interleave.h): the
+// The 16-row interleaved layout of Q4_0 / Q5_0 / Q8_0 / Q4_K matrices (see weight_interleave.h): the
 // repack and the way back to one row. Portable code: the repack runs once at load, the row read per
 // token lookup.
 #include "engine/weight_interleave.h"
@@ -11,29 +11,50 @@
 namespace chimera::engine {
 namespace {
 
-// Bytes per row and block after d: Q4_0 16 (nibbles), Q5_0 20 (qh, nibbles), Q8_0 32 (codes).
-int payload_bytes(GgmlType type) {
-  return type == GgmlType::kQ4_0 ? kQK / 2 : type == GgmlType::kQ5_0 ? 4 + kQK / 2 : kQK;
+constexpr InterleaveLayout kQ4_0Layout{kQK, sizeof(BlockQ4_0), 0, 1, 2, 4};
+constexpr InterleaveLayout kQ5_0Layout{kQK, sizeof(BlockQ5_0), 0, 1, 2, 5};
+constexpr InterleaveLayout kQ8_0Layout{kQK, sizeof(BlockQ8_0), 0, 1, 2, 8};
+constexpr InterleaveLayout kQ4_KLayout{kQK_K, sizeof(BlockQ4_K), 0, 2, 4, 35};
+
+// Row r's block in the original layout from a 16-row block.
+void restore_block(const InterleaveLayout& layout, const uint8_t* src, int r, uint8_t* block) {
+  for (int f = 0; f < layout.head_fields; ++f)
+    std::memcpy(block + layout.head_offset + 2 * f, src + 32 * f + 2 * r, 2);
+  for (int k = 0; k < 4 * layout.payload_dwords; ++k)
+    block[layout.payload_offset + k] = src[interleaved_payload_offset(layout, r, k)];
 }
-constexpr size_t kScaleBytes = 2;
 
 }  // namespace
 
+const InterleaveLayout* interleave_layout(GgmlType type) {
+  switch (type) {
+    case GgmlType::kQ4_0: return &kQ4_0Layout;
+    case GgmlType::kQ5_0: return &kQ5_0Layout;
+    case GgmlType::kQ8_0: return &kQ8_0Layout;
+    case GgmlType::kQ4_K: return &kQ4_KLayout;
+    default: return nullptr;
+  }
+}
+
+size_t interleaved_payload_offset(const InterleaveLayout& layout, int r, int k) {
+  return 32 * static_cast<size_t>(layout.head_fields) + static_cast<size_t>(k / 4) * 64 +
+         static_cast<size_t>(r) * 4 + static_cast<size_t>(k % 4);
+}
+
 bool can_interleave(const WeightMatrix& w) {
-  return !w.interleaved &&
-         (w.type == GgmlType::kQ4_0 || w.type == GgmlType::kQ5_0 || w.type == GgmlType::kQ8_0) &&
-         w.rows > 0 && w.rows % kInterleaveRows == 0 && w.cols > 0 && w.cols % kQK == 0;
+  const InterleaveLayout* layout = interleave_layout(w.type);
+  return !w.interleaved && layout != nullptr && w.rows > 0 && w.rows % kInterleaveRows == 0 &&
+         w.cols > 0 && w.cols % layout->block_values == 0;
 }
 
 size_t interleaved_block_bytes(GgmlType type) {
-  return kInterleaveRows * kScaleBytes + kInterleaveRows * static_cast<size_t>(payload_bytes(type));
+  return kInterleaveRows * static_cast<size_t>(interleave_layout(type)->block_bytes);
 }
 
 void interleave_strips(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end,
                        uint8_t* out) {
-  const int64_t nb = w.cols / kQK;
-  const int codes = payload_bytes(w.type);
-  const size_t block_bytes = kScaleBytes + static_cast<size_t>(codes);  // original, per row
+  const InterleaveLayout& layout = *interleave_layout(w.type);
+  const int64_t nb = w.cols / layout.block_values;
   const size_t block16 = interleaved_block_bytes(w.type);
   const auto* src = static_cast<const uint8_t*>(w.data);
   for (int64_t s = strip_begin; s < strip_end; ++s) {
@@ -41,10 +62,12 @@ void interleave_strips(const WeightMatrix& w, int64_t strip_begin, int64_t strip
       uint8_t* dst = out + static_cast<size_t>(s * nb + b) * block16;
       for (int r = 0; r < kInterleaveRows; ++r) {
         const uint8_t* block = src + static_cast<size_t>(s * kInterleaveRows + r) * w.row_bytes +
-                               static_cast<size_t>(b) * block_bytes;
-        std::memcpy(dst + r * kScaleBytes, block, kScaleBytes);
-        for (int k = 0; k < codes; k += 4)
-          std::memcpy(dst + interleaved_payload_offset(r, k), block + kScaleBytes + k, 4);
+                               static_cast<size_t>(b * layout.block_bytes);
+        for (int f = 0; f < layout.head_fields; ++f)
+          std::memcpy(dst + 32 * f + 2 * r, block + layout.head_offset + 2 * f, 2);
+        for (int k = 0; k < 4 * layout.payload_dwords; k += 4)
+          std::memcpy(dst + interleaved_payload_offset(layout, r, k),
+                      block + layout.payload_offset + k, 4);
       }
     }
   }
@@ -66,18 +89,16 @@ void dequantize_weight_row(const WeightMatrix& w, int64_t row, float* out) {
                    out, w.cols);
     return;
   }
-  const int64_t nb = w.cols / kQK;
-  const int codes = payload_bytes(w.type);
+  const InterleaveLayout& layout = *interleave_layout(w.type);
+  const int64_t nb = w.cols / layout.block_values;
   const size_t block16 = interleaved_block_bytes(w.type);
   const int r = static_cast<int>(row % kInterleaveRows);
   const auto* strip = static_cast<const uint8_t*>(w.data) +
                       static_cast<size_t>(row / kInterleaveRows * nb) * block16;
-  uint8_t block[kScaleBytes + kQK];  // one block in the original layout (34 bytes at most)
+  uint8_t block[sizeof(BlockQ4_K)];  // one block in the original layout (the largest type's)
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* src = strip + static_cast<size_t>(b) * block16;
-    std::memcpy(block, src + r * kScaleBytes, kScaleBytes);
-    for (int k = 0; k < codes; ++k) block[kScaleBytes + k] = src[interleaved_payload_offset(r, k)];
-    dequantize_row(w.type, block, out + b * kQK, kQK);
+    restore_block(layout, strip + static_cast<size_t>(b) * block16, r, block);
+    dequantize_row(w.type, block, out + b * layout.block_values, layout.block_values);
   }
 }
 

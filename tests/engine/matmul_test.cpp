@@ -67,8 +67,10 @@ std::vector<float> make_activations(int64_t n_tokens, int64_t cols, uint32_t see
   return x;
 }
 
-// The bound from the header comment, for output (r, t).
-double error_bound(const Matrix& m, const std::vector<float>& x, int64_t r, int64_t t) {
+// The bound from the header comment, for output (r, t). act_block: the values per activation scale
+// (0: the type's path's own, 256 for K-quants, else 32).
+double error_bound(const Matrix& m, const std::vector<float>& x, int64_t r, int64_t t,
+                   int64_t act_block = 0) {
   const int64_t cols = m.w.cols;
   const float* w = m.dequantized.data() + r * cols;
   const float* xt = x.data() + t * cols;
@@ -77,7 +79,7 @@ double error_bound(const Matrix& m, const std::vector<float>& x, int64_t r, int6
   double terms = static_cast<double>(cols);
   double quantization = 0;
   if (!is_float(m.w.type)) {
-    const int64_t block = is_k_quant(m.w.type) ? 256 : 32;
+    const int64_t block = act_block != 0 ? act_block : is_k_quant(m.w.type) ? 256 : 32;
     for (int64_t b = 0; b < cols; b += block) {
       double amax = 0, wsum = 0;
       for (int64_t c = b; c < b + block; ++c) {
@@ -255,16 +257,17 @@ std::string path_name(const ::testing::TestParamInfo<KernelPath>& info) {
   return std::string(kernel_path_name(info.param));
 }
 
-// Q4_0 / Q8_0 matrices repacked into 16-row strips at load (weight_interleave.h): every path reads
+// Q4_0 / Q5_0 / Q8_0 / Q4_K matrices repacked into 16-row strips at load (weight_interleave.h): every path reads
 // them (the VNNI kernels natively, the others through the row-restoring fallback) within the same
 // bound as the row-major matrix, for decode (1 token), batched decode and prompt token counts.
 TEST_P(MatmulPaths, InterleavedMatricesGiveTheSameProducts) {
   MatmulScratch scratch;
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
-    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0}) {
+    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_K}) {
       for (int64_t rows : {16, 48, 80}) {
-        for (int64_t cols : {32, 160, 512}) {
+        for (int64_t cols : {32, 160, 512, 768}) {
+          if (cols % interleave_layout(type)->block_values != 0) continue;
           Matrix m = make_matrix(type, rows, cols, static_cast<uint32_t>(rows * 7 + cols));
           ASSERT_TRUE(can_interleave(m.w));
           std::vector<uint8_t> packed(m.bytes.size());
@@ -274,13 +277,19 @@ TEST_P(MatmulPaths, InterleavedMatricesGiveTheSameProducts) {
           im.w.interleaved = true;
           for (int64_t n_tokens : {1, 2, 5, 8, 9, 16, 17, 40}) {
             auto x = make_activations(n_tokens, cols, static_cast<uint32_t>(cols + n_tokens));
+            // Odd token counts: all-positive activations, so the weights' offsets (code offsets,
+            // Q4_K's mins) add up across a block instead of cancelling out.
+            if (n_tokens % 2 == 1) {
+              for (float& v : x) v = std::fabs(v);
+            }
             std::vector<float> y(static_cast<size_t>(rows * n_tokens), NAN), expected(y.size());
             matmul(im.w, x.data(), n_tokens, y.data(), pool, scratch);
             matmul_reference(m.w, x.data(), n_tokens, expected.data());
             for (int64_t t = 0; t < n_tokens; ++t) {
               for (int64_t r = 0; r < rows; ++r) {
                 const size_t i = static_cast<size_t>(t * rows + r);
-                ASSERT_NEAR(y[i], expected[i], error_bound(m, x, r, t))
+                // Interleaved kernels quantize activations per 32 values, K-quants too.
+                ASSERT_NEAR(y[i], expected[i], error_bound(m, x, r, t, 32))
                     << ggml_type_name(type) << " rows " << rows << " cols " << cols << " tokens " << n_tokens
                     << " threads " << threads << " at row " << r << " token " << t;
               }
@@ -362,8 +371,8 @@ TEST(Matmul, KernelPathNames) {
 // The load-time repack: the fast (AVX-512) and the reference versions write the same bytes, and
 // each row reads back exactly as the original.
 TEST(WeightInterleave, FastRepackMatchesTheReferenceAndRowsReadBack) {
-  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0}) {
-    Matrix m = make_matrix(type, 64, 1152, static_cast<uint32_t>(type) + 3u);
+  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_K}) {
+    Matrix m = make_matrix(type, 64, 1280, static_cast<uint32_t>(type) + 3u);
     std::vector<uint8_t> reference(m.bytes.size()), fast(m.bytes.size(), 0xAB);
     interleave_strips(m.w, 0, 4, reference.data());
     interleave_strips_fast(m.w, 0, 2, fast.data());  // two calls: strips land at their own offsets
@@ -373,18 +382,18 @@ TEST(WeightInterleave, FastRepackMatchesTheReferenceAndRowsReadBack) {
     iw.data = reference.data();
     iw.interleaved = true;
     EXPECT_FALSE(can_interleave(iw));  // already repacked
-    std::vector<float> row(1152);
+    std::vector<float> row(1280);
     for (int64_t r : {0, 1, 15, 16, 37, 63}) {
       dequantize_weight_row(iw, r, row.data());
-      for (int64_t c = 0; c < 1152; ++c) {
-        ASSERT_EQ(row[static_cast<size_t>(c)], m.dequantized[static_cast<size_t>(r * 1152 + c)])
+      for (int64_t c = 0; c < 1280; ++c) {
+        ASSERT_EQ(row[static_cast<size_t>(c)], m.dequantized[static_cast<size_t>(r * 1280 + c)])
             << ggml_type_name(type) << " row " << r << " col " << c;
       }
     }
   }
   // Not repackable: other types, and row counts that do not fill strips of 16.
   EXPECT_FALSE(can_interleave(make_matrix(GgmlType::kQ4_0, 20, 64, 1).w));
-  EXPECT_FALSE(can_interleave(make_matrix(GgmlType::kQ4_K, 16, 256, 1).w));
+  EXPECT_FALSE(can_interleave(make_matrix(GgmlType::kQ6_K, 16, 256, 1).w));
 }
 
 }  // namespace chimera::engine
