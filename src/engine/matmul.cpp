@@ -63,6 +63,53 @@ bool use_many(const TypeKernel* kernel, int64_t n_tokens) {
   return n_tokens >= (forced > 0 ? forced : kernel->many_min_tokens);
 }
 
+// How a kernel wants the activations of one call: as they are (bytes 0), converted row by row
+// (convert_act) or packed for its prefill path (pack_many). `key` names the converter, so calls that
+// share one also share its output.
+struct ActLayout {
+  uintptr_t key = 0;
+  size_t bytes = 0;
+  size_t stride = 0;  // act_stride for the gemm
+};
+
+size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+ActLayout act_layout(const TypeKernel* kernel, bool many, int64_t n_tokens, int64_t cols) {
+  const size_t f32_stride = static_cast<size_t>(cols) * sizeof(float);
+  if (many) {
+    if (kernel->pack_many == nullptr) return {0, 0, f32_stride};
+    return {reinterpret_cast<uintptr_t>(kernel->pack_many), kernel->many_act_bytes(n_tokens, cols),
+            f32_stride};
+  }
+  if (kernel->act_row_bytes == nullptr) return {0, 0, f32_stride};
+  const size_t stride = round_up(kernel->act_row_bytes(cols), 64);
+  return {reinterpret_cast<uintptr_t>(kernel->convert_act), stride * static_cast<size_t>(n_tokens),
+          stride};
+}
+
+// Fills `out` (layout.bytes) from x, split across the pool: by tokens, or by the packer's tiles.
+void convert_activations(const TypeKernel* kernel, bool many, const ActLayout& layout, const float* x,
+                         int64_t n_tokens, int64_t cols, uint8_t* out, ThreadPool& pool) {
+  if (many) {
+    const int64_t unit = kernel->many_pack_tokens;
+    const int64_t units = (n_tokens + unit - 1) / unit;
+    pool.parallel_for(units, [&](int64_t begin, int64_t end, int) {
+      kernel->pack_many(x, n_tokens, cols, begin * unit, std::min(n_tokens, end * unit), out);
+    });
+    return;
+  }
+  auto convert = [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t)
+      kernel->convert_act(x + t * cols, out + static_cast<size_t>(t) * layout.stride, cols);
+  };
+  // One decode row converts in about a microsecond: cheaper than waking the pool for it.
+  if (n_tokens >= 4 && pool.size() > 1) {
+    pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int) { convert(begin, end); });
+  } else {
+    convert(0, n_tokens);
+  }
+}
+
 const TypeKernel* kernel_for(KernelPath path, GgmlType type) {
   const TypeKernel* k = nullptr;
   switch (path) {
@@ -107,8 +154,6 @@ const TypeKernel* kernel_for(KernelPath path, const WeightMatrix& w) {
 }
 
 constexpr size_t kScratchAlignment = 64;
-
-size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
 }  // namespace
 
@@ -177,24 +222,14 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   const TypeKernel* kernel = kernel_for(active_kernel_path(), w);
   const bool many = use_many(kernel, n_tokens);
 
+  const ActLayout layout = act_layout(kernel, many, n_tokens, w.cols);
   const void* act = x;
-  size_t act_stride = static_cast<size_t>(w.cols) * sizeof(float);
-  if (kernel->act_row_bytes != nullptr && !many) {
-    act_stride = round_up(kernel->act_row_bytes(w.cols), kScratchAlignment);
-    auto* buffer =
-        static_cast<uint8_t*>(scratch.reserve(act_stride * static_cast<size_t>(n_tokens)));
-    auto convert = [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t)
-        kernel->convert_act(x + t * w.cols, buffer + t * act_stride, w.cols);
-    };
-    // One decode row converts in about a microsecond: cheaper than waking the pool for it.
-    if (n_tokens >= 4 && pool.size() > 1) {
-      pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int) { convert(begin, end); });
-    } else {
-      convert(0, n_tokens);
-    }
+  if (layout.bytes != 0) {
+    auto* buffer = static_cast<uint8_t*>(scratch.reserve(layout.bytes));
+    convert_activations(kernel, many, layout, x, n_tokens, w.cols, buffer, pool);
     act = buffer;
   }
+  const size_t act_stride = layout.stride;
 
   const GemmFn gemm = many ? kernel->gemm_many : kernel->gemm;
   const int64_t row_block = many ? kernel->many_row_block : kernel->row_block;
@@ -229,45 +264,32 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
   const KernelPath path = active_kernel_path();
   const TypeKernel* kernels[kMaxMatrices];
   const void* acts[kMaxMatrices];
-  size_t strides[kMaxMatrices];
+  ActLayout layouts[kMaxMatrices];
   // Lay out one converted copy of x per distinct converter, back to back in the scratch buffer.
   size_t offsets[kMaxMatrices], total = 0;
-  bool many[kMaxMatrices];
+  bool many[kMaxMatrices], first_of_key[kMaxMatrices];
   for (size_t i = 0; i < ws.size(); ++i) {
     kernels[i] = kernel_for(path, ws[i]);
     many[i] = use_many(kernels[i], n_tokens);
-    strides[i] = static_cast<size_t>(cols) * sizeof(float);
+    layouts[i] = act_layout(kernels[i], many[i], n_tokens, cols);
     offsets[i] = SIZE_MAX;
-    if (kernels[i]->act_row_bytes == nullptr || many[i]) continue;
-    strides[i] = round_up(kernels[i]->act_row_bytes(cols), kScratchAlignment);
+    first_of_key[i] = false;
+    if (layouts[i].bytes == 0) continue;
     for (size_t j = 0; j < i; ++j) {
-      if (kernels[j]->convert_act == kernels[i]->convert_act) offsets[i] = offsets[j];
+      if (layouts[j].key == layouts[i].key) offsets[i] = offsets[j];
     }
     if (offsets[i] == SIZE_MAX) {
       offsets[i] = total;
-      total += strides[i] * static_cast<size_t>(n_tokens);
+      first_of_key[i] = true;
+      total += round_up(layouts[i].bytes, kScratchAlignment);
     }
   }
   auto* buffer = static_cast<uint8_t*>(scratch.reserve(std::max<size_t>(total, kScratchAlignment)));
-  auto convert = [&](int64_t begin, int64_t end) {
-    for (size_t i = 0; i < ws.size(); ++i) {
-      if (offsets[i] == SIZE_MAX) continue;
-      bool first = true;
-      for (size_t j = 0; j < i; ++j) first = first && offsets[j] != offsets[i];
-      if (!first) continue;
-      for (int64_t t = begin; t < end; ++t) {
-        kernels[i]->convert_act(x + t * cols,
-                                buffer + offsets[i] + static_cast<size_t>(t) * strides[i], cols);
-      }
-    }
-  };
-  if (n_tokens >= 4 && pool.size() > 1) {
-    pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int) { convert(begin, end); });
-  } else {
-    convert(0, n_tokens);
-  }
-  for (size_t i = 0; i < ws.size(); ++i)
+  for (size_t i = 0; i < ws.size(); ++i) {
+    if (first_of_key[i])
+      convert_activations(kernels[i], many[i], layouts[i], x, n_tokens, cols, buffer + offsets[i], pool);
     acts[i] = offsets[i] == SIZE_MAX ? static_cast<const void*>(x) : buffer + offsets[i];
+  }
   // Each thread takes the same share of every matrix, so all threads stream all matrices.
   pool.run([&](int ith, int nth) {
     for (size_t i = 0; i < ws.size(); ++i) {
@@ -276,7 +298,7 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
       const int64_t r0 = blocks * ith / nth * row_block;
       const int64_t r1 = std::min(ws[i].rows, blocks * (ith + 1) / nth * row_block);
       const GemmFn gemm = many[i] ? kernels[i]->gemm_many : kernels[i]->gemm;
-      if (r0 < r1) gemm(ws[i], r0, r1, acts[i], strides[i], n_tokens, ys[i], ws[i].rows);
+      if (r0 < r1) gemm(ws[i], r0, r1, acts[i], layouts[i].stride, n_tokens, ys[i], ws[i].rows);
     }
   });
 }

@@ -299,8 +299,7 @@ constexpr TypeKernel make_kernel32() {
     return TypeKernel{row_bytes32, convert_group32<kOffset>,
                       gemm_tiles_or_strips<Kernel, gemm_strips<ggml_type_of(kType)>>, kStripRowBlock};
   }
-  return TypeKernel{row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4, gemm_f32_panels,
-                    kPanelMinTokens, kPanelRowBlock};
+  return with_f32_panels({row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4});
 }
 
 // Matrices interleaved at load: VNNI strips for every token count.

@@ -57,11 +57,27 @@ inline void store_sums(const __m512 (&sum)[R][T], float* y, int64_t y_stride) {
 inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
 // Prefill through dequantized f32 panels and an FMA micro-kernel (matmul_panel_avx512.cpp); GemmFn
-// contract with f32 activations. Worth it from about kPanelMinTokens tokens (measured).
+// contract with the tokens packed by pack_panel_tokens. Worth it from about kPanelMinTokens tokens (measured).
 void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act, size_t act_stride,
                      int64_t n_tokens, float* y, int64_t y_stride);
 inline constexpr int64_t kPanelMinTokens = 16;
 inline constexpr int kPanelRowBlock = 32;
+// The tokens as gemm_f32_panels reads them (act): per chunk of 256 columns, tiles of 12 tokens
+// [tile][k][12], packed once per call by the driver.
+size_t panel_act_bytes(int64_t n_tokens, int64_t cols);
+void pack_panel_tokens(const float* x, int64_t n_tokens, int64_t cols, int64_t t_begin, int64_t t_end, void* out);
+inline constexpr int64_t kPanelTileTokens = 12;
+
+// `decode` (activation conversion, gemm for few tokens, its row block) with the f32-panel prefill.
+constexpr TypeKernel with_f32_panels(TypeKernel decode) {
+  decode.gemm_many = gemm_f32_panels;
+  decode.many_min_tokens = kPanelMinTokens;
+  decode.many_row_block = kPanelRowBlock;
+  decode.many_act_bytes = panel_act_bytes;
+  decode.pack_many = pack_panel_tokens;
+  decode.many_pack_tokens = kPanelTileTokens;
+  return decode;
+}
 
 // Q4_0 / Q8_0 x ActGroup32 activations with VNNI for batches of tokens, rows interleaved in strips
 // of 16 (matmul_strips_avx512.cpp). GemmFn contract with converted activations (signed codes; bias

@@ -74,9 +74,9 @@ struct FloatKernel {
   }
 };
 
-const TypeKernel kF32{nullptr, nullptr, gemm_tiled<FloatKernel<FloatWeights::kF32>>, 4, gemm_f32_panels, kPanelMinTokens, kPanelRowBlock};
-const TypeKernel kF16{nullptr, nullptr, gemm_tiled<FloatKernel<FloatWeights::kF16>>, 4, gemm_f32_panels, kPanelMinTokens, kPanelRowBlock};
-const TypeKernel kBF16{nullptr, nullptr, gemm_tiled<FloatKernel<FloatWeights::kBF16>>, 4, gemm_f32_panels, kPanelMinTokens, kPanelRowBlock};
+const TypeKernel kF32 = with_f32_panels({nullptr, nullptr, gemm_tiled<FloatKernel<FloatWeights::kF32>>, 4});
+const TypeKernel kF16 = with_f32_panels({nullptr, nullptr, gemm_tiled<FloatKernel<FloatWeights::kF16>>, 4});
+const TypeKernel kBF16 = with_f32_panels({nullptr, nullptr, gemm_tiled<FloatKernel<FloatWeights::kBF16>>, 4});
 
 }  // namespace
 

@@ -219,8 +219,7 @@ struct KernelQ6K {
 
 template <typename Kernel, bool kNibbleOrder>
 constexpr TypeKernel make_k_kernel() {
-  return TypeKernel{act_block_k_row_bytes, convert_k<kNibbleOrder>, gemm_tiled<Kernel>, 4, gemm_f32_panels, kPanelMinTokens,
-                    kPanelRowBlock};
+  return with_f32_panels({act_block_k_row_bytes, convert_k<kNibbleOrder>, gemm_tiled<Kernel>, 4});
 }
 
 const TypeKernel kQ4_K[2] = {make_k_kernel<KernelK4<false, false>, true>(), make_k_kernel<KernelK4<true, false>, true>()};

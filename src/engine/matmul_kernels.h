@@ -29,6 +29,13 @@ struct TypeKernel {
   GemmFn gemm_many = nullptr;
   int64_t many_min_tokens = 0;
   int many_row_block = 1;
+  // Optional layout of the activations gemm_many reads, prepared once per call (not once per
+  // thread): bytes for n_tokens, and the packing of tokens [t_begin, t_end) (multiples of
+  // many_pack_tokens, except a batch's end), which the driver splits across the threads.
+  size_t (*many_act_bytes)(int64_t n_tokens, int64_t cols) = nullptr;
+  void (*pack_many)(const float* x, int64_t n_tokens, int64_t cols, int64_t t_begin, int64_t t_end,
+                    void* out) = nullptr;
+  int64_t many_pack_tokens = 1;
 };
 
 // Activations for the 32-block weight types (Q4_0, Q5_0, Q8_0), 4 blocks (128 values) per group,

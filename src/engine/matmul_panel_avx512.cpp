@@ -28,12 +28,11 @@ constexpr int64_t kRowStride =
     kKC + 2 * kMaxBlock;  // a chunk plus the blocks it starts and ends in
 
 // Per-thread buffers, allocated on a thread's first prefill and reused: the packed panel and one
-// dequantized row range.
+// dequantized row range. (The packed tokens are shared: the driver's scratch, see
+// pack_panel_tokens.)
 struct PanelBuffers {
   float* panel = nullptr;   // kMC * kKC floats
   float* rows = nullptr;    // kMR dequantized lines of kRowStride floats
-  float* tokens = nullptr;  // packed activations: tiles of kNR tokens, [tile][k][kNR]
-  size_t tokens_capacity = 0;
   PanelBuffers() {
     panel = static_cast<float*>(std::aligned_alloc(64, kMC * kKC * sizeof(float)));
     rows = static_cast<float*>(std::aligned_alloc(64, kMR * kRowStride * sizeof(float)));
@@ -41,15 +40,6 @@ struct PanelBuffers {
   ~PanelBuffers() {
     std::free(panel);
     std::free(rows);
-    std::free(tokens);
-  }
-  float* token_buffer(size_t floats) {
-    if (floats > tokens_capacity) {  // grows to the largest batch, then is reused
-      std::free(tokens);
-      tokens_capacity = (floats + 15) / 16 * 16;
-      tokens = static_cast<float*>(std::aligned_alloc(64, tokens_capacity * sizeof(float)));
-    }
-    return tokens;
   }
 };
 
@@ -169,6 +159,27 @@ void pack_panel(const WeightMatrix& w, int64_t r0, int64_t rows, int64_t k0, int
   for (int64_t m = 0; m < micro_panels; ++m) {
     float* dst = buf.panel + m * kc * kMR;
     const int64_t live = rows - 32 * m < kMR ? rows - 32 * m : kMR;
+    if (w.type == GgmlType::kF16 && live == kMR && kc % 16 == 0) {
+      // F16 (the float type models ship in): widened straight from the weights into the
+      // transpose, no scratch line; the next micro-panel's columns are prefetched meanwhile.
+      const auto* first = static_cast<const uint8_t*>(w.data) +
+                          static_cast<size_t>(r0 + 32 * m) * w.row_bytes + static_cast<size_t>(k0) * 2;
+      for (int64_t j0 = 0; j0 < kc; j0 += 16) {
+        for (int half = 0; half < 2; ++half) {
+          __m512 v[16];
+#pragma GCC unroll 16
+          for (int i = 0; i < 16; ++i) {
+            const uint8_t* src = first + static_cast<size_t>(16 * half + i) * w.row_bytes + 2 * j0;
+            _mm_prefetch(reinterpret_cast<const char*>(src + 32 * w.row_bytes), _MM_HINT_T0);
+            v[i] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
+          }
+          transpose16(v);
+#pragma GCC unroll 16
+          for (int c = 0; c < 16; ++c) _mm512_store_ps(dst + (j0 + c) * kMR + 16 * half, v[c]);
+        }
+      }
+      continue;
+    }
     for (int64_t rr = 0; rr < live; ++rr) {
       const uint8_t* src = static_cast<const uint8_t*>(w.data) +
                            static_cast<size_t>(r0 + 32 * m + rr) * w.row_bytes +
@@ -195,31 +206,31 @@ void pack_panel(const WeightMatrix& w, int64_t r0, int64_t rows, int64_t k0, int
   }
 }
 
-// Copies columns [k0, k0 + kc) of every token into tiles of kNR tokens, [tile][k][kNR], so each
+// Copies columns [k0, k0 + kc) of nt (<= kNR) tokens into one tile, [k][kNR], so each
 // micro-kernel reads its activations as one sequential stream (short strided rows defeat the
-// prefetchers). 16 columns of a tile's 12 tokens are one 16 x 16 register transpose (4 rows zero),
-// and its 16 rows of 12 values are 192 consecutive floats of the tile.
-void pack_tokens(const float* x, int64_t x_stride, int64_t n_tokens, int64_t k0, int64_t kc,
-                 float* out) {
+// prefetchers); lanes past nt are zero. 16 columns of the tile's tokens are one 16 x 16 register
+// transpose (rows past nt zero), and its 16 rows of kNR values are consecutive floats of the tile.
+void pack_tile(const float* x, int64_t x_stride, int64_t nt, int64_t k0, int64_t kc, float* tile) {
   static_assert(kNR <= 16);
   constexpr __mmask16 kTileLanes = static_cast<__mmask16>((1u << kNR) - 1);
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += kNR) {
-    float* tile = out + (t0 / kNR) * kc * kNR;
-    const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
-    for (int64_t j0 = 0; j0 < kc; j0 += 16) {
-      const int64_t width = kc - j0 < 16 ? kc - j0 : 16;
-      const __mmask16 cols =
-          width == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << width) - 1);
-      __m512 v[16];
+  for (int64_t j0 = 0; j0 < kc; j0 += 16) {
+    const int64_t width = kc - j0 < 16 ? kc - j0 : 16;
+    const __mmask16 cols =
+        width == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << width) - 1);
+    __m512 v[16];
 #pragma GCC unroll 16
-      for (int t = 0; t < 16; ++t)
-        v[t] = t < nt ? _mm512_maskz_loadu_ps(cols, x + (t0 + t) * x_stride + k0 + j0)
-                      : _mm512_setzero_ps();
-      transpose16(v);
-      for (int64_t c = 0; c < width; ++c)
-        _mm512_mask_storeu_ps(tile + (j0 + c) * kNR, kTileLanes, v[c]);
-    }
+    for (int t = 0; t < 16; ++t)
+      v[t] = t < nt ? _mm512_maskz_loadu_ps(cols, x + t * x_stride + k0 + j0) : _mm512_setzero_ps();
+    transpose16(v);
+    for (int64_t c = 0; c < width; ++c)
+      _mm512_mask_storeu_ps(tile + (j0 + c) * kNR, kTileLanes, v[c]);
   }
+}
+
+// Where (in floats) the tile of tokens [12 i, 12 i + 12) starts for the chunk at column k0 (kc
+// wide): chunks one after the other, each holding all tiles.
+inline int64_t tile_offset(int64_t tiles, int64_t k0, int64_t kc, int64_t i) {
+  return (k0 * tiles + i * kc) * kNR;
 }
 
 // c[t][0..1] (rows 0..15, 16..31) for NT tokens over kc columns; accumulates into y unless `first`.
@@ -277,17 +288,32 @@ __mmask16 rows_mask(int64_t rows) {
 
 }  // namespace
 
-// Same contract as GemmFn, with f32 activations (act = x, act_stride = cols * 4).
+size_t panel_act_bytes(int64_t n_tokens, int64_t cols) {
+  return static_cast<size_t>((n_tokens + kNR - 1) / kNR * kNR * cols) * sizeof(float);
+}
+
+void pack_panel_tokens(const float* x, int64_t n_tokens, int64_t cols, int64_t t_begin,
+                       int64_t t_end, void* out) {
+  const int64_t tiles = (n_tokens + kNR - 1) / kNR;
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += kNR) {
+    const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
+    for (int64_t k0 = 0; k0 < cols; k0 += kKC) {
+      const int64_t kc = cols - k0 < kKC ? cols - k0 : kKC;
+      pack_tile(x + t0 * cols, cols, nt, k0, kc,
+                static_cast<float*>(out) + tile_offset(tiles, k0, kc, t0 / kNR));
+    }
+  }
+}
+
+// Same contract as GemmFn, with the tokens packed by pack_panel_tokens (act; act_stride unused).
 void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
-                     size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
+                     size_t /*act_stride*/, int64_t n_tokens, float* y, int64_t y_stride) {
   PanelBuffers& buf = thread_buffers();
-  const auto* x = static_cast<const float*>(act);
-  const int64_t x_stride = static_cast<int64_t>(act_stride / sizeof(float));
-  float* tokens = buf.token_buffer(static_cast<size_t>((n_tokens + kNR - 1) / kNR * kNR * kKC));
+  const auto* packed = static_cast<const float*>(act);
+  const int64_t tiles = (n_tokens + kNR - 1) / kNR;
   for (int64_t k0 = 0; k0 < w.cols; k0 += kKC) {
     const int64_t kc = w.cols - k0 < kKC ? w.cols - k0 : kKC;
     const bool first = k0 == 0;
-    pack_tokens(x, x_stride, n_tokens, k0, kc, tokens);
     for (int64_t p0 = row_begin; p0 < row_end; p0 += kMC) {
       const int64_t panel_rows = row_end - p0 < kMC ? row_end - p0 : kMC;
       pack_panel(w, p0, panel_rows, k0, kc, buf);
@@ -295,11 +321,11 @@ void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, 
       // micro-panels stream from L2.
       for (int64_t t0 = 0; t0 < n_tokens; t0 += kNR) {
         const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
+        const float* tile = packed + tile_offset(tiles, k0, kc, t0 / kNR);
         for (int64_t m = 0; m * kMR < panel_rows; ++m) {
           const int64_t rows_left = panel_rows - m * kMR;
-          kMicroKernels[nt](buf.panel + m * kc * kMR, kc, tokens + (t0 / kNR) * kc * kNR,
-                            y + t0 * y_stride + p0 + m * kMR, y_stride, first, rows_mask(rows_left),
-                            rows_mask(rows_left - 16));
+          kMicroKernels[nt](buf.panel + m * kc * kMR, kc, tile, y + t0 * y_stride + p0 + m * kMR,
+                            y_stride, first, rows_mask(rows_left), rows_mask(rows_left - 16));
         }
       }
     }
