@@ -34,7 +34,7 @@ inline __m512i pack_lanes(__m512i q0, __m512i q1, __m512i q2, __m512i q3) {
 }
 
 // One block at a time: the row's last, partial group.
-template <int kOffset>
+template <int kOffset, bool kHalves>
 void convert_partial_group(const float* x, int64_t first_block, int64_t nb, ActGroup32& G) {
   const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
   for (int b = 0; b < 4; ++b) {
@@ -57,11 +57,14 @@ void convert_partial_group(const float* x, int64_t first_block, int64_t nb, ActG
     _mm_store_si128(reinterpret_cast<__m128i*>(G.hi + 16 * b), b1);
     _mm_store_ps(G.d + 4 * b, _mm_set1_ps(d));
     const int sum = kOffset != 0 ? _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)) : 0;
-    _mm_store_si128(reinterpret_cast<__m128i*>(G.bias + 4 * b), _mm_setr_epi32(-kOffset * sum, 0, 0, 0));
+    const int first_half = kHalves ? _mm512_reduce_add_epi32(q0) : 0;
+    _mm_store_si128(reinterpret_cast<__m128i*>(G.bias + 4 * b), _mm_setr_epi32(-kOffset * sum, -kOffset * first_half, 0, 0));
   }
 }
 
-template <int kOffset>
+// kHalves: also the first 16 codes' bias, in dword 1 (for Q6_K only: the other kernels add each
+// lane's dwords up).
+template <int kOffset, bool kHalves = false>
 void convert_group32(const float* x, void* out, int64_t cols) {
   const int64_t nb = cols / 32;
   auto* groups = static_cast<ActGroup32*>(out);
@@ -97,12 +100,19 @@ void convert_group32(const float* x, void* out, int64_t cols) {
       const __m512 sums = reduce_to_lanes(_mm512_castsi512_ps(_mm512_add_epi32(q[0], q[1])), _mm512_castsi512_ps(_mm512_add_epi32(q[2], q[3])),
                                           _mm512_castsi512_ps(_mm512_add_epi32(q[4], q[5])), _mm512_castsi512_ps(_mm512_add_epi32(q[6], q[7])), add_op);
       const __m512i bias = _mm512_mullo_epi32(_mm512_castps_si512(sums), _mm512_set1_epi32(-kOffset));
-      _mm512_store_si512(G.bias, _mm512_maskz_mov_epi32(0x1111, bias));  // dword 0 of each lane
+      __m512i stored = _mm512_maskz_mov_epi32(0x1111, bias);  // dword 0 of each lane
+      if constexpr (kHalves) {
+        const __m512 first_halves = reduce_to_lanes(_mm512_castsi512_ps(q[0]), _mm512_castsi512_ps(q[2]),
+                                                    _mm512_castsi512_ps(q[4]), _mm512_castsi512_ps(q[6]), add_op);
+        stored = _mm512_mask_mov_epi32(stored, 0x2222,
+                                       _mm512_mullo_epi32(_mm512_castps_si512(first_halves), _mm512_set1_epi32(-kOffset)));
+      }
+      _mm512_store_si512(G.bias, stored);
     } else {
       _mm512_store_si512(G.bias, _mm512_setzero_si512());
     }
   }
-  if (4 * g < nb) convert_partial_group<kOffset>(x, 4 * g, nb, groups[g]);
+  if (4 * g < nb) convert_partial_group<kOffset, kHalves>(x, 4 * g, nb, groups[g]);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -315,8 +325,11 @@ const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kern
 const TypeKernel kQ4_0Interleaved = make_interleaved_kernel<Weights32::kQ4_0>();
 const TypeKernel kQ5_0Interleaved = make_interleaved_kernel<Weights32::kQ5_0>();
 const TypeKernel kQ8_0Interleaved = make_interleaved_kernel<Weights32::kQ8_0>();
-// Q4_K: code offset 1, so the bias is minus each block's code sum (for the dmin * m terms).
+// Q4_K: code offset 1, so the bias is minus each block's code sum (for the dmin * m terms). Q6_K:
+// its codes' offset 32, per 16-value half.
 const TypeKernel kQ4_KInterleaved{row_bytes32, convert_group32<1>, gemm_interleaved<GgmlType::kQ4_K>,
+                                  kStripRowBlock};
+const TypeKernel kQ6_KInterleaved{row_bytes32, convert_group32<32, true>, gemm_interleaved<GgmlType::kQ6_K>,
                                   kStripRowBlock};
 
 }  // namespace
@@ -329,6 +342,7 @@ const TypeKernel* avx512_interleaved_kernel(GgmlType type) {
   if (type == GgmlType::kQ5_0) return &avx512::kQ5_0Interleaved;
   if (type == GgmlType::kQ8_0) return &avx512::kQ8_0Interleaved;
   if (type == GgmlType::kQ4_K) return &avx512::kQ4_KInterleaved;
+  if (type == GgmlType::kQ6_K) return &avx512::kQ6_KInterleaved;
   return nullptr;
 }
 

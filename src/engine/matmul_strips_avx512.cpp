@@ -49,6 +49,11 @@ struct alignas(64) PackedBlockK : PackedBlock {
   __m512 dm;  // row r's dmin * m in lane r
 };
 
+// Q6_K's 32-value sub-blocks: a scale per 16 values, so d (codes 0..15) and d_high (16..31).
+struct alignas(64) PackedBlockHalves : PackedBlock {
+  __m512 d_high;
+};
+
 // Where a block's 16 rows are: row 4l + q at quad[l] + q * stride. Four pointers and the stride
 // keep every address a base + index * scale form (an array of 16 row pointers, advanced per block,
 // went through the stack: the compiler updated it as one vector, and each scalar reload then
@@ -225,6 +230,47 @@ class Q4KBlocks {
   __m512i sc_[2], m_[2];  // byte 4r + k of sc_[h]: row r's scale of sub-block 4h + k
 };
 
+// Q6_K interleaved: per super-block of 16 rows, d (f16), then the payload dwords: 32 vectors of
+// ql (low 4 bits), 16 of qh (high 2 bits), 4 of the int8 scales. Sub-block s = 4h + q (values
+// 128h + 32q + l): ql bytes 64h + 32(q % 2) + l (high nibbles for q >= 2), qh bytes 32h + l (bits
+// 2q, 2q + 1), scales 8h + 2q (l < 16) and 8h + 2q + 1.
+class Q6KBlocks {
+ public:
+  static constexpr size_t kSuperBlock16 = 16 * sizeof(BlockQ6_K);  // 3360 bytes
+  explicit Q6KBlocks(const uint8_t* strip) : strip_(strip) {}
+  [[gnu::always_inline]] const PackedBlockHalves& operator()(int64_t b, PackedBlockHalves& p) {
+    const int s = static_cast<int>(b % 8), h = s / 4, q = s % 4;
+    const uint8_t* super = strip_ + static_cast<size_t>(b / 8) * kSuperBlock16;
+    if (s == 0) d_ = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(super)));
+    const uint8_t* payload = super + 32;
+    const __m512i scales = _mm512_loadu_si512(payload + 64 * (48 + 2 * h + q / 2));
+    const int byte = 2 * (q % 2);  // the scale's byte in each row's dword
+    const __m512i first =
+        _mm512_srai_epi32(_mm512_sll_epi32(scales, _mm_cvtsi32_si128(24 - 8 * byte)), 24);
+    const __m512i second =
+        _mm512_srai_epi32(_mm512_sll_epi32(scales, _mm_cvtsi32_si128(16 - 8 * byte)), 24);
+    p.d = _mm512_mul_ps(d_, _mm512_cvtepi32_ps(first));
+    p.d_high = _mm512_mul_ps(d_, _mm512_cvtepi32_ps(second));
+    const uint8_t* ql = payload + 64 * (16 * h + 8 * (q % 2));
+    const uint8_t* qh = payload + 64 * (32 + 8 * h);
+    const __m128i qh_shift = _mm_cvtsi32_si128(2 * q);
+    const __m512i low = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      __m512i nibbles = _mm512_loadu_si512(ql + 64 * j);
+      if (q >= 2) nibbles = _mm512_srli_epi16(nibbles, 4);
+      const __m512i high =
+          _mm512_and_si512(_mm512_srl_epi16(_mm512_loadu_si512(qh + 64 * j), qh_shift), two);
+      p.codes[j] = _mm512_or_si512(_mm512_and_si512(nibbles, low), _mm512_slli_epi16(high, 4));
+    }
+    return p;
+  }
+
+ private:
+  const uint8_t* strip_;
+  __m512 d_;
+};
+
 // acc[t] (lane r: row r) += d_w[r] * d_a * (codes . activation codes + bias) of block b, for T
 // tokens; for a PackedBlockK, + dm[r] * d_a * bias instead (the activations' bias is then minus the
 // block's code sum: code offset 1). The dots are issued value-group by value-group across the
@@ -234,24 +280,49 @@ template <int T, typename Block>
 [[gnu::always_inline]] inline void accumulate_block(const Block& p, int64_t b, const uint8_t* act,
                                                     size_t act_stride, __m512 (&acc)[T]) {
   constexpr bool kMins = std::is_same_v<Block, PackedBlockK>;
+  constexpr bool kHalves = std::is_same_v<Block, PackedBlockHalves>;
   const size_t group = static_cast<size_t>(b / 4) * sizeof(ActGroup32);
   const int sub = static_cast<int>(b % 4);
   const ActGroup32* g[T];
-  __m512i s[T];
 #pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
+  for (int t = 0; t < T; ++t)
     g[t] = reinterpret_cast<const ActGroup32*>(act + t * act_stride + group);
-    s[t] = kMins ? _mm512_setzero_si512() : _mm512_set1_epi32(g[t]->bias[4 * sub]);
-  }
+  // Code vectors [j0, j1) dotted into s[t], which starts at `bias` (per token).
+  auto dots = [&](int j0, int j1, __m512i (&s)[T]) {
 #pragma GCC unroll 8
-  for (int j = 0; j < 8; ++j) {
+    for (int j = j0; j < j1; ++j) {
 #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      const auto* codes =
-          reinterpret_cast<const int32_t*>((j < 4 ? g[t]->lo : g[t]->hi) + 16 * sub) + (j % 4);
-      s[t] = _mm512_dpbusd_epi32(s[t], p.codes[j], _mm512_set1_epi32(*codes));
+      for (int t = 0; t < T; ++t) {
+        const auto* codes =
+            reinterpret_cast<const int32_t*>((j < 4 ? g[t]->lo : g[t]->hi) + 16 * sub) + (j % 4);
+        s[t] = _mm512_dpbusd_epi32(s[t], p.codes[j], _mm512_set1_epi32(*codes));
+      }
     }
+  };
+  __m512i s[T];
+  if constexpr (kHalves) {
+    // Each 16-value half with its own scale and code-sum bias (dword 1: the first half's).
+#pragma GCC unroll 2
+    for (int half = 0; half < 2; ++half) {
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        const int32_t first = g[t]->bias[4 * sub + 1];
+        s[t] = _mm512_set1_epi32(half == 0 ? first : g[t]->bias[4 * sub] - first);
+      }
+      dots(4 * half, 4 * half + 4, s);
+      const __m512 d = half == 0 ? p.d : p.d_high;
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]),
+                                 _mm512_mul_ps(d, _mm512_set1_ps(g[t]->d[4 * sub])), acc[t]);
+      }
+    }
+    return;
   }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t)
+    s[t] = kMins ? _mm512_setzero_si512() : _mm512_set1_epi32(g[t]->bias[4 * sub]);
+  dots(0, 8, s);
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
     const float da = g[t]->d[4 * sub];
@@ -370,9 +441,9 @@ template <GgmlType kType>
 void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
                       size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
   // Bytes of 16 rows x 32 values (Q4_K: an eighth of a super-block).
-  constexpr size_t kBlock16 = kType == GgmlType::kQ4_K
-                                  ? Q4KBlocks::kSuperBlock16 / 8
-                                  : kStripRows * static_cast<size_t>(block_bytes(kType));
+  constexpr size_t kBlock16 = kType == GgmlType::kQ4_K   ? Q4KBlocks::kSuperBlock16 / 8
+                              : kType == GgmlType::kQ6_K ? Q6KBlocks::kSuperBlock16 / 8
+                                                         : kStripRows * static_cast<size_t>(block_bytes(kType));
   const int64_t nb = w.cols / 32;
   const auto* a = static_cast<const uint8_t*>(act);
   const auto* base = static_cast<const uint8_t*>(w.data);
@@ -385,14 +456,16 @@ void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
         // A strip is one contiguous range: prefetch the next one while this one is read (one token
         // reads it straight from memory).
         const StripPrefetcher prefetcher(strip, static_cast<size_t>(nb) * kBlock16);
-        if constexpr (kType == GgmlType::kQ4_K) {
-          Q4KBlocks blocks(strip);
-          auto next = [&](int64_t b, PackedBlockK& scratch) -> const PackedBlockK& {
+        if constexpr (kType == GgmlType::kQ4_K || kType == GgmlType::kQ6_K) {
+          using Blocks = std::conditional_t<kType == GgmlType::kQ4_K, Q4KBlocks, Q6KBlocks>;
+          using Block = std::conditional_t<kType == GgmlType::kQ4_K, PackedBlockK, PackedBlockHalves>;
+          Blocks blocks(strip);
+          auto next = [&](int64_t b, Block& scratch) -> const Block& {
             prefetcher.slice(static_cast<size_t>(b) * kBlock16, kBlock16);
             return blocks(b, scratch);
           };
-          run_tile<decltype(width)::value, PackedBlockK>(nb, next, a + t * act_stride, act_stride,
-                                                         y + t * y_stride + r0, y_stride, 0xFFFF);
+          run_tile<decltype(width)::value, Block>(nb, next, a + t * act_stride, act_stride,
+                                                  y + t * y_stride + r0, y_stride, 0xFFFF);
         } else {
           auto next = [&](int64_t b, PackedBlock& scratch) -> const PackedBlock& {
             prefetcher.slice(static_cast<size_t>(b) * kBlock16, kBlock16);
@@ -418,6 +491,8 @@ template void gemm_interleaved<GgmlType::kQ5_0>(const WeightMatrix&, int64_t, in
 template void gemm_interleaved<GgmlType::kQ8_0>(const WeightMatrix&, int64_t, int64_t, const void*,
                                                 size_t, int64_t, float*, int64_t);
 template void gemm_interleaved<GgmlType::kQ4_K>(const WeightMatrix&, int64_t, int64_t, const void*,
+                                                size_t, int64_t, float*, int64_t);
+template void gemm_interleaved<GgmlType::kQ6_K>(const WeightMatrix&, int64_t, int64_t, const void*,
                                                 size_t, int64_t, float*, int64_t);
 
 }  // namespace chimera::engine::matmul_detail::avx512

@@ -1,4 +1,4 @@
-// The 16-row interleaved layout of Q4_0 / Q5_0 / Q8_0 / Q4_K matrices (see weight_interleave.h): the
+// The 16-row interleaved layout of Q4_0 / Q5_0 / Q8_0 / Q4_K / Q6_K matrices (see weight_interleave.h): the
 // repack and the way back to one row. Portable code: the repack runs once at load, the row read per
 // token lookup.
 #include "engine/weight_interleave.h"
@@ -15,6 +15,7 @@ constexpr InterleaveLayout kQ4_0Layout{kQK, sizeof(BlockQ4_0), 0, 1, 2, 4};
 constexpr InterleaveLayout kQ5_0Layout{kQK, sizeof(BlockQ5_0), 0, 1, 2, 5};
 constexpr InterleaveLayout kQ8_0Layout{kQK, sizeof(BlockQ8_0), 0, 1, 2, 8};
 constexpr InterleaveLayout kQ4_KLayout{kQK_K, sizeof(BlockQ4_K), 0, 2, 4, 35};
+constexpr InterleaveLayout kQ6_KLayout{kQK_K, sizeof(BlockQ6_K), 208, 1, 0, 52};  // d last
 
 // Row r's block in the original layout from a 16-row block.
 void restore_block(const InterleaveLayout& layout, const uint8_t* src, int r, uint8_t* block) {
@@ -32,6 +33,7 @@ const InterleaveLayout* interleave_layout(GgmlType type) {
     case GgmlType::kQ5_0: return &kQ5_0Layout;
     case GgmlType::kQ8_0: return &kQ8_0Layout;
     case GgmlType::kQ4_K: return &kQ4_KLayout;
+    case GgmlType::kQ6_K: return &kQ6_KLayout;
     default: return nullptr;
   }
 }
@@ -95,7 +97,7 @@ void dequantize_weight_row(const WeightMatrix& w, int64_t row, float* out) {
   const int r = static_cast<int>(row % kInterleaveRows);
   const auto* strip = static_cast<const uint8_t*>(w.data) +
                       static_cast<size_t>(row / kInterleaveRows * nb) * block16;
-  uint8_t block[sizeof(BlockQ4_K)];  // one block in the original layout (the largest type's)
+  uint8_t block[sizeof(BlockQ6_K)];  // one block in the original layout (the largest type's)
   for (int64_t b = 0; b < nb; ++b) {
     restore_block(layout, strip + static_cast<size_t>(b) * block16, r, block);
     dequantize_row(w.type, block, out + b * layout.block_values, layout.block_values);

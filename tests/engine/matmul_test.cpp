@@ -257,14 +257,15 @@ std::string path_name(const ::testing::TestParamInfo<KernelPath>& info) {
   return std::string(kernel_path_name(info.param));
 }
 
-// Q4_0 / Q5_0 / Q8_0 / Q4_K matrices repacked into 16-row strips at load (weight_interleave.h): every path reads
+// Q4_0 / Q5_0 / Q8_0 / Q4_K / Q6_K matrices repacked into 16-row strips at load (weight_interleave.h): every path reads
 // them (the VNNI kernels natively, the others through the row-restoring fallback) within the same
 // bound as the row-major matrix, for decode (1 token), batched decode and prompt token counts.
 TEST_P(MatmulPaths, InterleavedMatricesGiveTheSameProducts) {
   MatmulScratch scratch;
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
-    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_K}) {
+    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_K,
+                          GgmlType::kQ6_K}) {
       for (int64_t rows : {16, 48, 80}) {
         for (int64_t cols : {32, 160, 512, 768}) {
           if (cols % interleave_layout(type)->block_values != 0) continue;
@@ -371,7 +372,8 @@ TEST(Matmul, KernelPathNames) {
 // The load-time repack: the fast (AVX-512) and the reference versions write the same bytes, and
 // each row reads back exactly as the original.
 TEST(WeightInterleave, FastRepackMatchesTheReferenceAndRowsReadBack) {
-  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_K}) {
+  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_K,
+                        GgmlType::kQ6_K}) {
     Matrix m = make_matrix(type, 64, 1280, static_cast<uint32_t>(type) + 3u);
     std::vector<uint8_t> reference(m.bytes.size()), fast(m.bytes.size(), 0xAB);
     interleave_strips(m.w, 0, 4, reference.data());
@@ -393,7 +395,7 @@ TEST(WeightInterleave, FastRepackMatchesTheReferenceAndRowsReadBack) {
   }
   // Not repackable: other types, and row counts that do not fill strips of 16.
   EXPECT_FALSE(can_interleave(make_matrix(GgmlType::kQ4_0, 20, 64, 1).w));
-  EXPECT_FALSE(can_interleave(make_matrix(GgmlType::kQ6_K, 16, 256, 1).w));
+  EXPECT_FALSE(can_interleave(make_matrix(GgmlType::kQ5_K, 16, 256, 1).w));
 }
 
 }  // namespace chimera::engine
