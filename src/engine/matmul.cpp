@@ -72,6 +72,8 @@ struct ActLayout {
   size_t stride = 0;  // act_stride for the gemm
 };
 
+constexpr size_t kScratchAlignment = 64;
+
 size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
 ActLayout act_layout(const TypeKernel* kernel, bool many, int64_t n_tokens, int64_t cols) {
@@ -82,7 +84,7 @@ ActLayout act_layout(const TypeKernel* kernel, bool many, int64_t n_tokens, int6
             f32_stride};
   }
   if (kernel->act_row_bytes == nullptr) return {0, 0, f32_stride};
-  const size_t stride = round_up(kernel->act_row_bytes(cols), 64);
+  const size_t stride = round_up(kernel->act_row_bytes(cols), kScratchAlignment);
   return {reinterpret_cast<uintptr_t>(kernel->convert_act), stride * static_cast<size_t>(n_tokens),
           stride};
 }
@@ -152,8 +154,6 @@ const TypeKernel* kernel_for(KernelPath path, const WeightMatrix& w) {
   const TypeKernel* k = path == KernelPath::kAvx512Vnni ? matmul_detail::avx512_interleaved_kernel(w.type) : nullptr;
   return k != nullptr ? k : &kInterleavedReference;
 }
-
-constexpr size_t kScratchAlignment = 64;
 
 }  // namespace
 
