@@ -188,7 +188,9 @@ template <GgmlType kType>
 // super-block (the dword form of k4_scale_min), each sub-block then takes its byte.
 class Q4KBlocks {
  public:
+  using Block = PackedBlockK;
   static constexpr size_t kSuperBlock16 = 16 * sizeof(BlockQ4_K);  // 2304 bytes
+  static constexpr size_t kBlock16 = kSuperBlock16 / 8;            // 16 rows x 32 values
   explicit Q4KBlocks(const uint8_t* strip) : strip_(strip) {}
   [[gnu::always_inline]] const PackedBlockK& operator()(int64_t b, PackedBlockK& p) {
     const int s = static_cast<int>(b % 8);
@@ -209,7 +211,8 @@ class Q4KBlocks {
     }
     const __m128i shift = _mm_cvtsi32_si128(8 * (s % 4));
     const __m512i byte = _mm512_set1_epi32(0xFF);
-    const __m512 sc = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(sc_[s / 4], shift), byte));
+    const __m512 sc =
+        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(sc_[s / 4], shift), byte));
     const __m512 m = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(m_[s / 4], shift), byte));
     p.d = _mm512_mul_ps(d_, sc);
     p.dm = _mm512_mul_ps(dmin_, m);
@@ -236,7 +239,9 @@ class Q4KBlocks {
 // 2q, 2q + 1), scales 8h + 2q (l < 16) and 8h + 2q + 1.
 class Q6KBlocks {
  public:
+  using Block = PackedBlockHalves;
   static constexpr size_t kSuperBlock16 = 16 * sizeof(BlockQ6_K);  // 3360 bytes
+  static constexpr size_t kBlock16 = kSuperBlock16 / 8;
   explicit Q6KBlocks(const uint8_t* strip) : strip_(strip) {}
   [[gnu::always_inline]] const PackedBlockHalves& operator()(int64_t b, PackedBlockHalves& p) {
     const int s = static_cast<int>(b % 8), h = s / 4, q = s % 4;
@@ -271,6 +276,28 @@ class Q6KBlocks {
   __m512 d_;
 };
 
+// The 32-value types' interleaved blocks (load_interleaved), as a block source like the two above.
+template <GgmlType kType>
+class Blocks32 {
+ public:
+  using Block = PackedBlock;
+  static constexpr size_t kBlock16 = kStripRows * static_cast<size_t>(block_bytes(kType));
+  explicit Blocks32(const uint8_t* strip) : strip_(strip) {}
+  [[gnu::always_inline]] const PackedBlock& operator()(int64_t b, PackedBlock& p) const {
+    load_interleaved<kType>(strip_ + static_cast<size_t>(b) * kBlock16, p);
+    return p;
+  }
+
+ private:
+  const uint8_t* strip_;
+};
+
+// The block source for an interleaved matrix of type kType.
+template <GgmlType kType>
+using InterleavedBlocks =
+    std::conditional_t<kType == GgmlType::kQ4_K, Q4KBlocks,
+                       std::conditional_t<kType == GgmlType::kQ6_K, Q6KBlocks, Blocks32<kType>>>;
+
 // acc[t] (lane r: row r) += d_w[r] * d_a * (codes . activation codes + bias) of block b, for T
 // tokens; for a PackedBlockK, + dm[r] * d_a * bias instead (the activations' bias is then minus the
 // block's code sum: code offset 1). The dots are issued value-group by value-group across the
@@ -288,7 +315,7 @@ template <int T, typename Block>
   for (int t = 0; t < T; ++t)
     g[t] = reinterpret_cast<const ActGroup32*>(act + t * act_stride + group);
   // Code vectors [j0, j1) dotted into s[t], which starts at `bias` (per token).
-  auto dots = [&](int j0, int j1, __m512i (&s)[T]) {
+  auto dots = [&](int j0, int j1, __m512i(&s)[T]) {
 #pragma GCC unroll 8
     for (int j = j0; j < j1; ++j) {
 #pragma GCC unroll 16
@@ -326,11 +353,11 @@ template <int T, typename Block>
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
     const float da = g[t]->d[4 * sub];
-    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(p.d, _mm512_set1_ps(da)),
-                             acc[t]);
+    acc[t] =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(p.d, _mm512_set1_ps(da)), acc[t]);
     if constexpr (kMins) {
-      acc[t] = _mm512_fmadd_ps(
-          p.dm, _mm512_set1_ps(da * static_cast<float>(g[t]->bias[4 * sub])), acc[t]);
+      acc[t] = _mm512_fmadd_ps(p.dm, _mm512_set1_ps(da * static_cast<float>(g[t]->bias[4 * sub])),
+                               acc[t]);
     }
   }
 }
@@ -440,10 +467,9 @@ void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
 template <GgmlType kType>
 void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
                       size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
-  // Bytes of 16 rows x 32 values (Q4_K: an eighth of a super-block).
-  constexpr size_t kBlock16 = kType == GgmlType::kQ4_K   ? Q4KBlocks::kSuperBlock16 / 8
-                              : kType == GgmlType::kQ6_K ? Q6KBlocks::kSuperBlock16 / 8
-                                                         : kStripRows * static_cast<size_t>(block_bytes(kType));
+  using Blocks = InterleavedBlocks<kType>;
+  using Block = typename Blocks::Block;
+  constexpr size_t kBlock16 = Blocks::kBlock16;  // bytes of 16 rows x 32 values
   const int64_t nb = w.cols / 32;
   const auto* a = static_cast<const uint8_t*>(act);
   const auto* base = static_cast<const uint8_t*>(w.data);
@@ -456,25 +482,13 @@ void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
         // A strip is one contiguous range: prefetch the next one while this one is read (one token
         // reads it straight from memory).
         const StripPrefetcher prefetcher(strip, static_cast<size_t>(nb) * kBlock16);
-        if constexpr (kType == GgmlType::kQ4_K || kType == GgmlType::kQ6_K) {
-          using Blocks = std::conditional_t<kType == GgmlType::kQ4_K, Q4KBlocks, Q6KBlocks>;
-          using Block = std::conditional_t<kType == GgmlType::kQ4_K, PackedBlockK, PackedBlockHalves>;
-          Blocks blocks(strip);
-          auto next = [&](int64_t b, Block& scratch) -> const Block& {
-            prefetcher.slice(static_cast<size_t>(b) * kBlock16, kBlock16);
-            return blocks(b, scratch);
-          };
-          run_tile<decltype(width)::value, Block>(nb, next, a + t * act_stride, act_stride,
-                                                  y + t * y_stride + r0, y_stride, 0xFFFF);
-        } else {
-          auto next = [&](int64_t b, PackedBlock& scratch) -> const PackedBlock& {
-            prefetcher.slice(static_cast<size_t>(b) * kBlock16, kBlock16);
-            load_interleaved<kType>(strip + static_cast<size_t>(b) * kBlock16, scratch);
-            return scratch;
-          };
-          run_tile<decltype(width)::value>(nb, next, a + t * act_stride, act_stride,
-                                           y + t * y_stride + r0, y_stride, 0xFFFF);
-        }
+        Blocks blocks(strip);
+        auto next = [&](int64_t b, Block& scratch) -> const Block& {
+          prefetcher.slice(static_cast<size_t>(b) * kBlock16, kBlock16);
+          return blocks(b, scratch);
+        };
+        run_tile<decltype(width)::value, Block>(nb, next, a + t * act_stride, act_stride,
+                                                y + t * y_stride + r0, y_stride, 0xFFFF);
       });
     }
   }
