@@ -155,7 +155,7 @@ TEST_P(MatmulPaths, ExactlyQuantizableActivationsGiveTheExactDot) {
   ThreadPool pool(2);
   for (GgmlType type : kTypes) {
     const std::vector<int64_t> col_options =
-        is_k_quant(type) ? std::vector<int64_t>{256, 1280} : std::vector<int64_t>{96, 160, 224, 512};
+        is_k_quant(type) ? std::vector<int64_t>{256, 1280, 2048} : std::vector<int64_t>{96, 160, 224, 512};
     for (int64_t cols : col_options) {
       for (int64_t rows : {1, 7, 19}) {
         for (int64_t n_tokens : {1, 5, 6, 20}) {  // 20: the prefill (panel) path too
@@ -188,13 +188,14 @@ TEST_P(MatmulPaths, ExactlyQuantizableActivationsGiveTheExactDot) {
   }
 }
 
-// Float weights have 1-wide blocks, so rows need not be a multiple of the 16-lane vectors: the prefill
-// path's chunk tails (600 = 512 + 88 columns) and short rows (40) must match the reference too.
+// Float weights have 1-wide blocks, so rows need not be a multiple of the 16-lane vectors: short rows
+// (40), rows the prefill path takes whole (600, 1208: up to 1536 columns) and rows it splits into
+// 256-column chunks with a tail (1700 = 6 x 256 + 164) must match the reference too.
 TEST_P(MatmulPaths, FloatRowsOfAnyLengthInPrefill) {
   MatmulScratch scratch;
   ThreadPool pool(2);
   for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16}) {
-    for (int64_t cols : {40, 600}) {
+    for (int64_t cols : {40, 600, 1208, 1700}) {
       Matrix m = make_matrix(type, 37, cols, static_cast<uint32_t>(cols));
       const int64_t n_tokens = 20;
       auto x = make_activations(n_tokens, cols, 5);
