@@ -46,6 +46,10 @@ struct LoadOptions {
   // Repack Q4_0 / Q5_0 / Q8_0 matrices for the VNNI kernels when they are the active path (same
   // bytes; the file's pages are released). CHIMERA_INTERLEAVE=0 turns it off too, to compare.
   bool interleave = true;
+  // Copy the other weight matrices into huge pages (the file's pages released; resident memory
+  // unchanged, load time +~0.3 s per GB): decode reads them faster than from the mapping's 4 KiB
+  // pages. CHIMERA_HUGE_PAGES=0 turns it off too.
+  bool huge_pages = true;
 };
 
 class Model {

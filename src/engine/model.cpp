@@ -141,9 +141,13 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path,
   std::vector<std::string> notes;
   CHIMERA_ASSIGN_OR_RETURN(ModelConfig config, model_config_from_gguf(file, &notes));
   CHIMERA_ASSIGN_OR_RETURN(ModelWeights weights, bind_weights(file, config));
-  const char* interleave_env = std::getenv("CHIMERA_INTERLEAVE");
-  const bool interleave = options.interleave && (interleave_env == nullptr || std::string_view(interleave_env) != "0");
-  if (interleave && active_kernel_path() == KernelPath::kAvx512Vnni) interleave_weights(weights);
+  auto env_off = [](const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr && std::string_view(value) == "0";
+  };
+  arrange_weights(weights, {.interleave = options.interleave && !env_off("CHIMERA_INTERLEAVE") &&
+                                          active_kernel_path() == KernelPath::kAvx512Vnni,
+                            .huge_pages = options.huge_pages && !env_off("CHIMERA_HUGE_PAGES")});
   CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, read_vocab_from_gguf(file));
   apply_vocab_quirks(config.architecture, config.n_vocab, vocab, &notes);
   auto built = Tokenizer::from_vocab(std::move(vocab));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include <fmt/format.h>
@@ -122,57 +123,71 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
   return w;
 }
 
-void interleave_weights(ModelWeights& weights) {
+void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
   std::vector<WeightMatrix*> views = {&weights.token_embd, &weights.output};
   for (LayerWeights& lw : weights.layers) {
     for (WeightMatrix* m : lw.matrices()) views.push_back(m);
   }
-  // One arena for every repacked matrix (2 MiB-aligned, so the kernel can back it with huge pages;
+  // One arena for every matrix moved (2 MiB-aligned, so the kernel can back it with huge pages;
   // one allocation per matrix wasted up to 2 MiB on each of ~180 small ones).
-  std::vector<std::pair<WeightMatrix, size_t>> sources;  // matrix, offset in the arena
+  struct Move {
+    WeightMatrix source;
+    size_t offset;     // in the arena
+    bool interleave;   // or a plain copy
+  };
+  std::vector<Move> moves;
   size_t total = 0;
   for (WeightMatrix* view : views) {
-    if (!can_interleave(*view)) continue;
+    const bool interleave = options.interleave && can_interleave(*view);
+    if (!interleave && !options.huge_pages) continue;
     bool seen = false;  // a tied output is the embedding's view
-    for (const auto& [m, offset] : sources) seen = seen || m.data == view->data;
+    for (const Move& m : moves) seen = seen || m.source.data == view->data;
     if (seen) continue;
-    sources.emplace_back(*view, total);
+    moves.push_back({*view, total, interleave});
     total += (view->row_bytes * static_cast<size_t>(view->rows) + 63) / 64 * 64;
   }
-  if (sources.empty()) return;
+  if (moves.empty()) return;
   constexpr size_t kHuge = size_t{2} << 20;
   const size_t arena_bytes = (total + kHuge - 1) / kHuge * kHuge;
   auto* arena = static_cast<uint8_t*>(std::aligned_alloc(kHuge, arena_bytes));
-  if (arena == nullptr) return;  // keep the mapped layout: slower batches, nothing lost
+  if (arena == nullptr) return;  // keep the mapped layout: slower, nothing lost
   madvise(arena, arena_bytes, MADV_HUGEPAGE);  // a hint
   ThreadPool pool(0);
   const long page = sysconf(_SC_PAGESIZE);
-  for (const auto& [source, offset] : sources) {
-    uint8_t* out = arena + offset;
-    // In chunks, releasing the file's pages of each chunk once it is repacked (whole pages inside the
-    // tensor only), so the load never holds a large tensor twice.
-    const int64_t strips = source.rows / kInterleaveRows;
+  for (const Move& move : moves) {
+    const WeightMatrix& source = move.source;
+    uint8_t* out = arena + move.offset;
+    // In chunks of whole 16-row strips, releasing the file's pages of each chunk once it is moved
+    // (whole pages inside the tensor only), so the load never holds a large tensor twice.
+    const int64_t unit_rows = move.interleave ? kInterleaveRows : 1;
+    const int64_t units = source.rows / unit_rows;
     const auto start = reinterpret_cast<uintptr_t>(source.data);
-    const size_t strip_bytes = source.row_bytes * kInterleaveRows;
-    constexpr int64_t kChunkStrips = 512;
-    for (int64_t c0 = 0; c0 < strips; c0 += kChunkStrips) {
-      const int64_t c1 = std::min(strips, c0 + kChunkStrips);
+    const size_t unit_bytes = source.row_bytes * static_cast<size_t>(unit_rows);
+    const int64_t chunk_units = std::max<int64_t>(1, (size_t{8} << 20) / unit_bytes);
+    for (int64_t c0 = 0; c0 < units; c0 += chunk_units) {
+      const int64_t c1 = std::min(units, c0 + chunk_units);
       pool.parallel_for(c1 - c0, [&, c0](int64_t begin, int64_t end, int) {
-        interleave_strips_fast(source, c0 + begin, c0 + end, out);
+        if (move.interleave) {
+          interleave_strips_fast(source, c0 + begin, c0 + end, out);
+        } else {
+          std::memcpy(out + static_cast<size_t>(c0 + begin) * unit_bytes,
+                      static_cast<const uint8_t*>(source.data) + static_cast<size_t>(c0 + begin) * unit_bytes,
+                      static_cast<size_t>(end - begin) * unit_bytes);
+        }
       });
-      const uintptr_t first_page = (start + static_cast<uintptr_t>(c0) * strip_bytes + static_cast<uintptr_t>(page) - 1) &
+      const uintptr_t first_page = (start + static_cast<uintptr_t>(c0) * unit_bytes + static_cast<uintptr_t>(page) - 1) &
                                    ~static_cast<uintptr_t>(page - 1);
-      const uintptr_t end_page = (start + static_cast<uintptr_t>(c1) * strip_bytes) & ~static_cast<uintptr_t>(page - 1);
+      const uintptr_t end_page = (start + static_cast<uintptr_t>(c1) * unit_bytes) & ~static_cast<uintptr_t>(page - 1);
       if (end_page > first_page) madvise(reinterpret_cast<void*>(first_page), end_page - first_page, MADV_DONTNEED);
     }
     for (WeightMatrix* view : views) {
       if (view->data == source.data) {
         view->data = out;
-        view->interleaved = true;
+        view->interleaved = move.interleave;
       }
     }
   }
-  weights.interleaved = std::shared_ptr<uint8_t>(arena, [](uint8_t* p) { std::free(p); });
+  weights.arena = std::shared_ptr<uint8_t>(arena, [](uint8_t* p) { std::free(p); });
 }
 
 }  // namespace chimera::engine
