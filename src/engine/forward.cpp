@@ -170,9 +170,10 @@ void ForwardPass::attention_block(int layer, std::span<const BatchToken> batch) 
                &norm_[static_cast<size_t>(t * d)], d, config_.rms_eps);
     }
   });
-  matmul(lw.wq, norm_.data(), n, q_.data(), pool_, matmul_scratch_);
-  matmul(lw.wk, norm_.data(), n, k_.data(), pool_, matmul_scratch_);
-  matmul(lw.wv, norm_.data(), n, v_.data(), pool_, matmul_scratch_);
+  // One dispatch for the three (activations converted once per layout).
+  const WeightMatrix qkv[] = {lw.wq, lw.wk, lw.wv};
+  float* const qkv_out[] = {q_.data(), k_.data(), v_.data()};
+  matmul_multi(qkv, norm_.data(), n, qkv_out, pool_, matmul_scratch_);
   prepare_qkv(layer, batch);
 
   // In the last layer only the rows whose logits are wanted go on (engine-reference.md §3.3): their
@@ -363,8 +364,9 @@ void ForwardPass::ffn_block(int layer, int64_t n_rows) {
                &norm_[static_cast<size_t>(t * d)], d, config_.rms_eps);
     }
   });
-  matmul(lw.ffn_gate, norm_.data(), n_rows, gate_.data(), pool_, matmul_scratch_);
-  matmul(lw.ffn_up, norm_.data(), n_rows, up_.data(), pool_, matmul_scratch_);
+  const WeightMatrix gate_up[] = {lw.ffn_gate, lw.ffn_up};
+  float* const gate_up_out[] = {gate_.data(), up_.data()};
+  matmul_multi(gate_up, norm_.data(), n_rows, gate_up_out, pool_, matmul_scratch_);
   for_rows(n_rows, 4 * ff, [&](int64_t begin, int64_t end) {
     float* g = &gate_[static_cast<size_t>(begin * ff)];
     const int64_t count = (end - begin) * ff;
