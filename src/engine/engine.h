@@ -42,7 +42,7 @@ struct ModelInfo {
 };
 
 struct LoadOptions {
-  bool prefetch = true;  // madvise(WILLNEED) the mapped weights
+  bool prefetch = true;  // madvise(WILLNEED) the mapped weights (before they are copied)
   // Repack Q4_0 / Q5_0 / Q8_0 matrices for the VNNI kernels when they are the active path (same
   // bytes; the file's pages are released). CHIMERA_INTERLEAVE=0 turns it off too, to compare.
   bool interleave = true;

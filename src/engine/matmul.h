@@ -3,7 +3,8 @@
 // the weight type's dot type (engine-reference.md §2.3): Q8_0-style 32-blocks for Q4_0/Q5_0/Q8_0,
 // Q8_K-style 256-blocks for the K-quants; F32/F16/BF16 weights use the f32 activations as they are.
 // SIMD paths (AVX2, AVX-512, AVX-512 VNNI) are chosen at run time from CPUID; the scalar path is the
-// reference. Weights are used in place (mmap'd), never repacked.
+// reference. Weights are read where the model put them: the file's mapping, or the huge-page arena
+// the loader copies them into, some types repacked in 16-row strips (weight_interleave.h).
 #pragma once
 
 #include <cstddef>
@@ -23,8 +24,8 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
-  // Q4_0 / Q5_0 / Q8_0 / Q4_K repacked in strips of 16 rows (weight_interleave.h); row_bytes still gives the
-  // bytes per row, and rows x row_bytes the whole matrix.
+  // Q4_0 / Q5_0 / Q8_0 / Q4_K / Q6_K repacked in strips of 16 rows (weight_interleave.h); row_bytes still
+  // gives the bytes per row, and rows x row_bytes the whole matrix.
   bool interleaved = false;
 };
 

@@ -141,6 +141,11 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path,
   std::vector<std::string> notes;
   CHIMERA_ASSIGN_OR_RETURN(ModelConfig config, model_config_from_gguf(file, &notes));
   CHIMERA_ASSIGN_OR_RETURN(ModelWeights weights, bind_weights(file, config));
+  // Before the weights are moved: the copy then reads pages the kernel is already fetching.
+  if (options.prefetch && !file.tensors().empty()) {
+    const auto& first = file.tensors().front();
+    prefetch_range(first.data - first.offset, file.file_size() - file.data_offset());
+  }
   auto env_off = [](const char* name) {
     const char* value = std::getenv(name);
     return value != nullptr && std::string_view(value) == "0";
@@ -153,10 +158,6 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path,
   auto built = Tokenizer::from_vocab(std::move(vocab));
   if (!built.ok()) return built.status().with_context(path + ": tokenizer");
   std::shared_ptr<const Tokenizer> tokenizer = std::move(built).value();
-  if (options.prefetch && !file.tensors().empty()) {
-    const auto& first = file.tensors().front();
-    prefetch_range(first.data - first.offset, file.file_size() - file.data_offset());
-  }
   ModelInfo info = describe(file, config, weights, std::move(notes));
   int64_t load_ns = watch.elapsed_ns();
   return std::shared_ptr<const Model>(
