@@ -99,7 +99,10 @@ void ForwardPass::run(std::span<const BatchToken> batch, float* logits) {
                &norm_[static_cast<size_t>(t * d)], d, config_.rms_eps);
     }
   });
-  matmul(weights_.output, norm_.data(), n_out, logits, pool_, matmul_scratch_);
+  // The next token starts with layer 0's q/k/v.
+  const LayerWeights& first = weights_.layers.front();
+  const WeightMatrix next_qkv[] = {first.wq, first.wk, first.wv};
+  matmul(weights_.output, norm_.data(), n_out, logits, pool_, matmul_scratch_, next_qkv);
   if (config_.final_logit_softcap > 0.0f) {
     const float cap = config_.final_logit_softcap;
     const int64_t total = n_out * config_.n_vocab;
@@ -170,10 +173,11 @@ void ForwardPass::attention_block(int layer, std::span<const BatchToken> batch) 
                &norm_[static_cast<size_t>(t * d)], d, config_.rms_eps);
     }
   });
-  // One dispatch for the three (activations converted once per layout).
+  // One dispatch for the three (activations converted once per layout). Each call names the next
+  // one's matrices, for the workers to prefetch in decode (matmul.h).
   const WeightMatrix qkv[] = {lw.wq, lw.wk, lw.wv};
   float* const qkv_out[] = {q_.data(), k_.data(), v_.data()};
-  matmul_multi(qkv, norm_.data(), n, qkv_out, pool_, matmul_scratch_);
+  matmul_multi(qkv, norm_.data(), n, qkv_out, pool_, matmul_scratch_, {&lw.wo, 1});
   prepare_qkv(layer, batch);
 
   // In the last layer only the rows whose logits are wanted go on (engine-reference.md §3.3): their
@@ -185,7 +189,8 @@ void ForwardPass::attention_block(int layer, std::span<const BatchToken> batch) 
   run_attention(layer, batch);
   if (last && rows < n) gather_output_rows();
 
-  matmul(lw.wo, attn_.data(), rows, proj_.data(), pool_, matmul_scratch_);
+  const WeightMatrix gate_up[] = {lw.ffn_gate, lw.ffn_up};
+  matmul(lw.wo, attn_.data(), rows, proj_.data(), pool_, matmul_scratch_, gate_up);
   for_rows(rows, 2 * d, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* o = &proj_[static_cast<size_t>(t * d)];
@@ -366,7 +371,7 @@ void ForwardPass::ffn_block(int layer, int64_t n_rows) {
   });
   const WeightMatrix gate_up[] = {lw.ffn_gate, lw.ffn_up};
   float* const gate_up_out[] = {gate_.data(), up_.data()};
-  matmul_multi(gate_up, norm_.data(), n_rows, gate_up_out, pool_, matmul_scratch_);
+  matmul_multi(gate_up, norm_.data(), n_rows, gate_up_out, pool_, matmul_scratch_, {&lw.ffn_down, 1});
   for_rows(n_rows, 4 * ff, [&](int64_t begin, int64_t end) {
     float* g = &gate_[static_cast<size_t>(begin * ff)];
     const int64_t count = (end - begin) * ff;
@@ -377,7 +382,11 @@ void ForwardPass::ffn_block(int layer, int64_t n_rows) {
     }
     mul(g, &up_[static_cast<size_t>(begin * ff)], count);
   });
-  matmul(lw.ffn_down, gate_.data(), n_rows, proj_.data(), pool_, matmul_scratch_);
+  const bool last = layer + 1 == config_.n_layer;
+  const LayerWeights& following = weights_.layers[static_cast<size_t>(last ? 0 : layer + 1)];
+  const WeightMatrix next_qkv[] = {following.wq, following.wk, following.wv};
+  matmul(lw.ffn_down, gate_.data(), n_rows, proj_.data(), pool_, matmul_scratch_,
+         last ? std::span<const WeightMatrix>{&weights_.output, 1} : std::span<const WeightMatrix>{next_qkv});
   for_rows(n_rows, 2 * d, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* o = &proj_[static_cast<size_t>(t * d)];

@@ -289,65 +289,76 @@ void* MatmulScratch::reserve(size_t bytes) {
   return buffer_;
 }
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-            MatmulScratch& scratch) {
-  if (n_tokens <= 0 || w.rows <= 0 || !matmul_supports(w.type)) return;
-  if (w.cols % ggml_type_info(w.type).block_size != 0) return;
-  const TypeKernel* kernel = kernel_for(active_kernel_path(), w);
-  const bool many = use_many(kernel, n_tokens);
+namespace {
 
-  const ActLayout layout = act_layout(kernel, many, n_tokens, w.cols);
-  const void* act = x;
-  if (layout.bytes != 0) {
-    auto* buffer = static_cast<uint8_t*>(scratch.reserve(layout.bytes));
-    convert_activations(kernel, many, layout, x, n_tokens, w.cols, buffer, pool);
-    act = buffer;
-  }
-  const size_t act_stride = layout.stride;
+constexpr size_t kMaxMatrices = 8;
 
-  const GemmFn gemm = many ? kernel->gemm_many : kernel->gemm;
-  const int64_t row_block = many ? kernel->many_row_block : kernel->row_block;
-  const int64_t blocks = (w.rows + row_block - 1) / row_block;
-  if (pool.size() == 1 || blocks == 1) {
-    gemm(w, 0, w.rows, act, act_stride, n_tokens, y, w.rows);
-    return;
+// The rows of one call's matrices as units (row blocks of each matrix's kernel, the matrices one
+// after the other), and how they are chunked across the pool.
+struct RowUnits {
+  size_t count = 0;
+  const TypeKernel* kernels[kMaxMatrices];
+  bool many[kMaxMatrices];
+  int64_t row_blocks[kMaxMatrices], first_unit[kMaxMatrices + 1];
+  int64_t chunk = 1;  // units per chunk
+
+  RowUnits(std::span<const WeightMatrix> ws, int64_t n_tokens, int nth) : count(ws.size()) {
+    const KernelPath path = active_kernel_path();
+    first_unit[0] = 0;
+    for (size_t i = 0; i < count; ++i) {
+      kernels[i] = kernel_for(path, ws[i]);
+      many[i] = use_many(kernels[i], n_tokens);
+      row_blocks[i] = many[i] ? kernels[i]->many_row_block : kernels[i]->row_block;
+      first_unit[i + 1] = first_unit[i] + (ws[i].rows + row_blocks[i] - 1) / row_blocks[i];
+    }
+    chunk = nth == 1 ? units() : chunk_units(many[0], units(), row_blocks[0], ws[0].row_bytes, nth);
   }
-  // Contiguous row ranges per thread (each thread streams its part of the weights in order, which
-  // is what the hardware prefetchers reward), balanced at the end.
-  ChunkedShares shares(blocks, chunk_units(many, blocks, row_block, w.row_bytes, pool.size()), pool.size());
-  pool.run([&](int ith, int nth) {
-    shares.run(ith, nth, [&](int64_t b0, int64_t b1) {
-      const int64_t r0 = b0 * row_block, r1 = std::min(w.rows, b1 * row_block);
-      gemm(w, r0, r1, act, act_stride, n_tokens, y, w.rows);
-    });
+  int64_t units() const { return first_unit[count]; }
+
+  // Calls f(matrix, row_begin, row_end) for the rows of units [u0, u1), matrix by matrix.
+  template <typename F>
+  void rows(std::span<const WeightMatrix> ws, int64_t u0, int64_t u1, F&& f) const {
+    for (size_t i = 0; i < count; ++i) {
+      const int64_t b0 = std::max(u0, first_unit[i]) - first_unit[i];
+      const int64_t b1 = std::min(u1, first_unit[i + 1]) - first_unit[i];
+      if (b0 < b1) f(i, b0 * row_blocks[i], std::min(ws[i].rows, b1 * row_blocks[i]));
+    }
+  }
+};
+
+// Weights a worker prefetches for the next call while the caller works between the two (about
+// the time norms, attention and the activations' conversion take in one-token decode).
+constexpr size_t kNextPrefetchBytes = size_t{192} << 10;
+
+// Asks worker ith to prefetch the start of its share of the next call's matrices (its first
+// chunk, as ChunkedShares hands them out) once it has finished this call's.
+void prefetch_next_share(std::span<const WeightMatrix> next, int64_t n_tokens, ThreadPool& pool, int ith,
+                         int nth) {
+  if (ith == 0 || next.empty() || next.size() > kMaxMatrices) return;
+  const RowUnits units(next, n_tokens, nth);
+  if (units.many[0]) return;  // prefill: bound by compute, and far longer than the gaps
+  const int64_t chunks = (units.units() + units.chunk - 1) / units.chunk;
+  const int64_t u0 = chunks * ith / nth * units.chunk;
+  units.rows(next, u0, u0 + 1, [&](size_t i, int64_t r0, int64_t) {
+    const size_t offset = static_cast<size_t>(r0) * next[i].row_bytes;
+    const size_t total = static_cast<size_t>(next[i].rows) * next[i].row_bytes;
+    pool.prefetch_after_job(ith, static_cast<const uint8_t*>(next[i].data) + offset,
+                            std::min(kNextPrefetchBytes, total - offset));
   });
 }
 
-void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens,
-                  std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch) {
-  constexpr size_t kMaxMatrices = 8;
-  if (ws.size() != ys.size() || ws.empty() || n_tokens <= 0) return;
+// matmul_multi() once its arguments are known to be usable.
+void run_matmuls(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens, std::span<float* const> ys,
+                 ThreadPool& pool, MatmulScratch& scratch, std::span<const WeightMatrix> next) {
   const int64_t cols = ws[0].cols;
-  bool usable = ws.size() <= kMaxMatrices;
-  for (const WeightMatrix& w : ws) {
-    usable = usable && w.cols == cols && w.rows > 0 && matmul_supports(w.type) &&
-             w.cols % ggml_type_info(w.type).block_size == 0;
-  }
-  if (!usable) {  // unusual shapes: one call each
-    for (size_t i = 0; i < ws.size(); ++i) matmul(ws[i], x, n_tokens, ys[i], pool, scratch);
-    return;
-  }
-  const KernelPath path = active_kernel_path();
-  const TypeKernel* kernels[kMaxMatrices];
+  const RowUnits units(ws, n_tokens, pool.size());
   const void* acts[kMaxMatrices];
   ActLayout layouts[kMaxMatrices];
   // Lay out one converted copy of x per distinct converter, back to back in the scratch buffer.
   size_t offsets[kMaxMatrices], total = 0;
-  bool many[kMaxMatrices], first_of_key[kMaxMatrices];
+  bool first_of_key[kMaxMatrices];
   for (size_t i = 0; i < ws.size(); ++i) {
-    kernels[i] = kernel_for(path, ws[i]);
-    many[i] = use_many(kernels[i], n_tokens);
-    layouts[i] = act_layout(kernels[i], many[i], n_tokens, cols);
+    layouts[i] = act_layout(units.kernels[i], units.many[i], n_tokens, cols);
     offsets[i] = SIZE_MAX;
     first_of_key[i] = false;
     if (layouts[i].bytes == 0) continue;
@@ -362,31 +373,53 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
   }
   auto* buffer = static_cast<uint8_t*>(scratch.reserve(std::max<size_t>(total, kScratchAlignment)));
   for (size_t i = 0; i < ws.size(); ++i) {
-    if (first_of_key[i])
-      convert_activations(kernels[i], many[i], layouts[i], x, n_tokens, cols, buffer + offsets[i], pool);
+    if (first_of_key[i]) {
+      convert_activations(units.kernels[i], units.many[i], layouts[i], x, n_tokens, cols, buffer + offsets[i],
+                          pool);
+    }
     acts[i] = offsets[i] == SIZE_MAX ? static_cast<const void*>(x) : buffer + offsets[i];
   }
-  // The matrices' row blocks one after the other, split as in matmul().
-  int64_t row_blocks[kMaxMatrices], first_unit[kMaxMatrices + 1];
-  first_unit[0] = 0;
-  for (size_t i = 0; i < ws.size(); ++i) {
-    row_blocks[i] = many[i] ? kernels[i]->many_row_block : kernels[i]->row_block;
-    first_unit[i + 1] = first_unit[i] + (ws[i].rows + row_blocks[i] - 1) / row_blocks[i];
-  }
-  const int64_t units = first_unit[ws.size()];
-  ChunkedShares shares(units, chunk_units(many[0], units, row_blocks[0], ws[0].row_bytes, pool.size()), pool.size());
+  // Contiguous row ranges per thread (each thread streams its part of the weights in order, which
+  // is what the hardware prefetchers reward), balanced at the end.
+  ChunkedShares shares(units.units(), units.chunk, pool.size());
   pool.run([&](int ith, int nth) {
     shares.run(ith, nth, [&](int64_t u0, int64_t u1) {
-      for (size_t i = 0; i < ws.size(); ++i) {
-        const int64_t b0 = std::max(u0, first_unit[i]) - first_unit[i];
-        const int64_t b1 = std::min(u1, first_unit[i + 1]) - first_unit[i];
-        if (b0 >= b1) continue;
-        const int64_t r0 = b0 * row_blocks[i], r1 = std::min(ws[i].rows, b1 * row_blocks[i]);
-        const GemmFn gemm = many[i] ? kernels[i]->gemm_many : kernels[i]->gemm;
+      units.rows(ws, u0, u1, [&](size_t i, int64_t r0, int64_t r1) {
+        const GemmFn gemm = units.many[i] ? units.kernels[i]->gemm_many : units.kernels[i]->gemm;
         gemm(ws[i], r0, r1, acts[i], layouts[i].stride, n_tokens, ys[i], ws[i].rows);
-      }
+      });
     });
+    prefetch_next_share(next, n_tokens, pool, ith, nth);
   });
+}
+
+}  // namespace
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            MatmulScratch& scratch, std::span<const WeightMatrix> next) {
+  if (n_tokens <= 0 || w.rows <= 0 || !matmul_supports(w.type)) return;
+  if (w.cols % ggml_type_info(w.type).block_size != 0) return;
+  float* const ys[] = {y};
+  run_matmuls({&w, 1}, x, n_tokens, ys, pool, scratch, next);
+}
+
+void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens,
+                  std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch,
+                  std::span<const WeightMatrix> next) {
+  if (ws.size() != ys.size() || ws.empty() || n_tokens <= 0) return;
+  const int64_t cols = ws[0].cols;
+  bool usable = ws.size() <= kMaxMatrices;
+  for (const WeightMatrix& w : ws) {
+    usable = usable && w.cols == cols && w.rows > 0 && matmul_supports(w.type) &&
+             w.cols % ggml_type_info(w.type).block_size == 0;
+  }
+  if (!usable) {  // unusual shapes: one call each
+    for (size_t i = 0; i < ws.size(); ++i) {
+      matmul(ws[i], x, n_tokens, ys[i], pool, scratch, i + 1 == ws.size() ? next : std::span<const WeightMatrix>{});
+    }
+    return;
+  }
+  run_matmuls(ws, x, n_tokens, ys, pool, scratch, next);
 }
 
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {

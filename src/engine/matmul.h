@@ -60,15 +60,18 @@ class MatmulScratch {
 // y[t * w.rows + r] = dot(W row r, x[t * w.cols ...]) for t < n_tokens, r < w.rows.
 // w.type must satisfy matmul_supports() and w.cols must be a multiple of its block size (the GGUF
 // loader guarantees both); otherwise y is left untouched.
+// `next`: the matrices of the caller's next call, if known. In decode each worker, once done with its
+// rows, prefetches the start of its share of them while the caller does the work in between (norms,
+// attention), so the memory does not sit idle then.
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-            MatmulScratch& scratch);
+            MatmulScratch& scratch, std::span<const WeightMatrix> next = {});
 
 // Several products of the same activations (q/k/v, gate/up): ys[i][t * ws[i].rows + r] as matmul() would
 // write them. x is converted once per distinct activation layout and all rows of all matrices are split
 // across the pool in one dispatch, which saves conversions and wake-ups in decode. ws and ys have the same
 // length; every matrix must have the same cols.
 void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens, std::span<float* const> ys,
-                  ThreadPool& pool, MatmulScratch& scratch);
+                  ThreadPool& pool, MatmulScratch& scratch, std::span<const WeightMatrix> next = {});
 
 // Plain reference: dequantize each row to f32, accumulate in double (no activation quantization).
 // For tests only.

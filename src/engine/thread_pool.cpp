@@ -57,11 +57,17 @@ struct ThreadPool::State {
   void* ctx = nullptr;
   std::atomic<bool> stopping{false};
   std::vector<std::thread> workers;
+  struct alignas(64) Prefetch {  // written and read by its own worker only
+    const char* data = nullptr;
+    size_t bytes = 0;
+  };
+  std::vector<Prefetch> prefetch;
 };
 
 ThreadPool::ThreadPool(int n_threads) : state_(new State), n_threads_(n_threads) {
   if (n_threads_ <= 0) n_threads_ = physical_core_count();
   if (n_threads_ <= 0) n_threads_ = 1;
+  state_->prefetch.resize(static_cast<size_t>(n_threads_));
   state_->workers.reserve(static_cast<size_t>(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) state_->workers.emplace_back([this, i] { worker_loop(i); });
 }
@@ -92,12 +98,25 @@ void ThreadPool::worker_loop(int index) {
     }
     seen = g;
     if (s.stopping.load(std::memory_order_acquire)) return;
+    State::Prefetch& prefetch = s.prefetch[static_cast<size_t>(index)];
+    prefetch.bytes = 0;
     s.job(s.ctx, index, n_threads_);
     if (s.remaining.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
         s.caller_sleeping.load(std::memory_order_seq_cst) != 0) {
       futex_wake(&s.remaining, 1);
     }
+#if defined(__x86_64__) || defined(__i386__)
+    for (size_t offset = 0; offset < prefetch.bytes; offset += 64) {
+      if (offset % 4096 == 0 && s.generation.load(std::memory_order_relaxed) != seen) break;
+      _mm_prefetch(prefetch.data + offset, _MM_HINT_T1);
+    }
+#endif
   }
+}
+
+void ThreadPool::prefetch_after_job(int ith, const void* data, size_t bytes) {
+  if (ith <= 0 || ith >= n_threads_) return;
+  state_->prefetch[static_cast<size_t>(ith)] = {static_cast<const char*>(data), bytes};
 }
 
 void ThreadPool::run_raw(RawJob job, void* ctx) {

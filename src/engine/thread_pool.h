@@ -2,6 +2,7 @@
 // a job allocates nothing, so it can run per layer per token (a decode step dispatches ~200 jobs).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -27,6 +28,11 @@ class ThreadPool {
         [](void* ctx, int ith, int nth) { (*static_cast<Fn*>(ctx))(ith, nth); },
         const_cast<void*>(static_cast<const void*>(&job)));
   }
+
+  // From inside a job, on thread ith: once it has reported the job done, that worker prefetches
+  // [data, data + bytes) into its L2 while the caller goes on (and stops early when the next job
+  // comes). The caller's own request (ith 0) is ignored: it would delay what follows the join.
+  void prefetch_after_job(int ith, const void* data, size_t bytes);
 
   // Splits [0, n) into contiguous chunks, one per thread: body(begin, end, thread_index).
   template <typename F>
