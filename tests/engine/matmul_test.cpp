@@ -231,6 +231,42 @@ TEST_P(MatmulPaths, ThreadCountDoesNotChangeTheResult) {
   }
 }
 
+// Decode splits the rows of one call (several matrices, back to back) into ~128 KiB chunks that a
+// thread done with its own share takes from the others: whichever thread computes a chunk, every row
+// must come out once and exactly as with one thread. Matrices large enough for several chunks each,
+// with chunk boundaries inside and across matrices; repeated, since which thread steals varies. The
+// next-call hint (a worker prefetching after its share) must change nothing either.
+TEST_P(MatmulPaths, DecodeChunksGiveEveryRowOnceWhoeverTakesThem) {
+  MatmulScratch scratch;
+  ThreadPool one(1), three(3);
+  Matrix a = make_matrix(GgmlType::kF16, 1000, 256, 1), b = make_matrix(GgmlType::kQ8_0, 720, 256, 2);
+  Matrix c = make_matrix(GgmlType::kF32, 300, 256, 3);
+  const WeightMatrix ws[] = {a.w, b.w, c.w};
+  for (int64_t n_tokens : {1, 3}) {
+    auto x = make_activations(n_tokens, 256, 11);
+    std::vector<std::vector<float>> expected(3);
+    std::vector<float*> expected_out;
+    for (size_t i = 0; i < 3; ++i) {
+      expected[i].resize(static_cast<size_t>(ws[i].rows * n_tokens));
+      expected_out.push_back(expected[i].data());
+    }
+    matmul_multi(ws, x.data(), n_tokens, expected_out, one, scratch);
+    for (int round = 0; round < 20; ++round) {
+      std::vector<std::vector<float>> got(3);
+      std::vector<float*> out;
+      for (size_t i = 0; i < 3; ++i) {
+        got[i].assign(expected[i].size(), NAN);
+        out.push_back(got[i].data());
+      }
+      matmul_multi(ws, x.data(), n_tokens, out, three, scratch, {&ws[0], 1});
+      for (size_t i = 0; i < 3; ++i) ASSERT_EQ(got[i], expected[i]) << "matrix " << i << " round " << round;
+      std::vector<float> single(expected[0].size(), NAN);
+      matmul(a.w, x.data(), n_tokens, single.data(), three, scratch, ws);
+      ASSERT_EQ(single, expected[0]) << "round " << round;
+    }
+  }
+}
+
 TEST_P(MatmulPaths, MultiEqualsSeparateCalls) {
   MatmulScratch scratch;
   ThreadPool pool(2);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -30,6 +31,22 @@ TEST(ThreadPool, RunGivesEveryThreadItsIndexOnce) {
     });
     EXPECT_EQ(wrong_count.load(), 0);
     for (int i = 0; i < n; ++i) EXPECT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "thread " << i;
+  }
+}
+
+// A worker asked to prefetch after its share (a hint for the next job) still reports the job
+// done, and the next job still runs on every thread, whether the prefetch is long or the next job
+// comes at once; the caller's own request is ignored.
+TEST(ThreadPool, PrefetchAfterAJobDelaysNothingThatFollows) {
+  ThreadPool pool(3);
+  std::vector<uint8_t> data(size_t{4} << 20, 1);
+  std::vector<int> out(3, 0);
+  for (int round = 1; round <= 2000; ++round) {
+    pool.run([&](int ith, int) {
+      out[static_cast<size_t>(ith)] = round;
+      pool.prefetch_after_job(ith, data.data() + static_cast<size_t>(ith) * (1 << 20), size_t{1} << 20);
+    });
+    ASSERT_EQ(out, std::vector<int>(3, round));
   }
 }
 
