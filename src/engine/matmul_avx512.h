@@ -62,8 +62,8 @@ void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, 
                      int64_t n_tokens, float* y, int64_t y_stride);
 inline constexpr int64_t kPanelMinTokens = 16;
 inline constexpr int kPanelRowBlock = 32;
-// The tokens as gemm_f32_panels reads them (act): per chunk of 256 columns, tiles of 12 tokens
-// [tile][k][12], packed once per call by the driver.
+// The tokens as gemm_f32_panels reads them (act): tiles of 12 tokens [tile][k][12], the whole row
+// at once up to 1536 columns, per chunk of 256 columns beyond; packed once per call by the driver.
 size_t panel_act_bytes(int64_t n_tokens, int64_t cols);
 void pack_panel_tokens(const float* x, int64_t n_tokens, int64_t cols, int64_t t_begin, int64_t t_end, void* out);
 inline constexpr int64_t kPanelTileTokens = 12;
