@@ -185,6 +185,38 @@ TEST_P(ForwardTest, ChunkedPrefillAndSingleThreadGiveTheSameLogits) {
   }
 }
 
+// By default the loader moves every matrix into a huge-page arena (the VNNI types repacked on the
+// way, the file's pages released); with both off the kernels read the file's mapping. Same model,
+// same logits: bit for bit where only the place changes (float types), within the quantization
+// tolerance where the repacked layout runs other kernels.
+TEST_P(ForwardTest, WeightsInTheArenaOrTheMappingGiveTheSameLogits) {
+  const std::string path = model_path(GetParam());
+  auto arranged = Model::load(path);
+  ASSERT_TRUE(arranged.ok()) << arranged.status().to_string();
+  LoadOptions mapped_only;
+  mapped_only.interleave = false;
+  mapped_only.huge_pages = false;
+  auto mapped = Model::load(path, mapped_only);
+  ASSERT_TRUE(mapped.ok()) << mapped.status().to_string();
+  const std::vector<int32_t> tokens = prompt_tokens(24, (*mapped)->config().n_vocab);
+  for (int n_batch : {24, 1}) {
+    const std::vector<float> from_mapping = engine_logits(*mapped, tokens, n_batch, 2);
+    const std::vector<float> from_arena = engine_logits(*arranged, tokens, n_batch, 2);
+    if (is_float_type(GetParam().type)) {
+      EXPECT_EQ(from_arena, from_mapping) << "n_batch " << n_batch;
+      continue;
+    }
+    std::vector<std::vector<double>> reference(tokens.size());
+    const size_t n_vocab = static_cast<size_t>((*mapped)->config().n_vocab);
+    for (size_t t = 0; t < tokens.size(); ++t) {
+      reference[t].assign(from_mapping.begin() + static_cast<ptrdiff_t>(t * n_vocab),
+                          from_mapping.begin() + static_cast<ptrdiff_t>((t + 1) * n_vocab));
+    }
+    EXPECT_LT(normalized_rms_error(from_arena, reference), 3e-2) << "n_batch " << n_batch;
+    EXPECT_LT(normalized_max_error(from_arena, reference), 0.15) << "n_batch " << n_batch;
+  }
+}
+
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
   for (const char* arch : {"gemma3", "llama"}) {
