@@ -1,5 +1,7 @@
 #include "util/build_info.h"
 
+#include "git_commit.h"  // generated at build time: CHIMERA_GIT_COMMIT
+
 namespace chimera {
 
 const BuildInfo& build_info() {
