@@ -52,14 +52,6 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float sigma) {
   return v;
 }
 
-// Whether matrices are benchmarked in the layout the engine gives them at load: repacked into
-// 16-row strips on the VNNI path (weight_interleave.h), unless CHIMERA_INTERLEAVE=0.
-bool interleave_like_the_engine() {
-  const char* env = std::getenv("CHIMERA_INTERLEAVE");
-  return active_kernel_path() == KernelPath::kAvx512Vnni &&
-         (env == nullptr || std::string(env) != "0");
-}
-
 // A weight matrix whose rows are copies of 16 distinct quantized rows (valid scales everywhere, so
 // no denormal or NaN slow paths), repeated `copies` times at different addresses, in the engine's
 // layout.
@@ -89,7 +81,7 @@ Weights make_weights(GgmlType type, int64_t rows, int64_t cols, size_t min_total
                   seed_rows.data() + static_cast<size_t>(r % distinct) * row_bytes, row_bytes);
     }
     WeightMatrix m{dst, type, rows, cols, row_bytes};
-    if (interleave_like_the_engine() && can_interleave(m)) {
+    if (interleave_at_load() && can_interleave(m)) {
       w.storage.emplace_back(new uint8_t[w.bytes]);
       interleave_strips_fast(m, 0, rows / kInterleaveRows, w.storage.back().get());
       w.storage.erase(w.storage.end() - 2);  // the row-major copy
@@ -343,7 +335,7 @@ int main(int argc, char** argv) {
       "kernel_path",
       std::string(chimera::engine::kernel_path_name(chimera::engine::active_kernel_path())));
   benchmark::AddCustomContext("cpu", chimera::cpu_model_name());
-  benchmark::AddCustomContext("weights", chimera::engine::interleave_like_the_engine()
+  benchmark::AddCustomContext("weights", chimera::engine::interleave_at_load()
                                              ? "Q4_0/Q5_0/Q8_0/Q4_K/Q6_K interleaved in 16-row strips, as the engine loads them (CHIMERA_INTERLEAVE=0: file layout)"
                                              : "file layout (row-major)");
   benchmark::AddCustomContext("cpu_features", chimera::cpu_feature_string());

@@ -170,9 +170,16 @@ class ChunkedShares {
       : units_(units), chunk_units_(std::max<int64_t>(chunk_units, 1)), nth_(std::min(nth, kMaxThreads)) {
     const int64_t chunks = (units_ + chunk_units_ - 1) / chunk_units_;
     for (int i = 0; i < nth_; ++i) {
-      const auto front = static_cast<uint64_t>(chunks * i / nth_), back = static_cast<uint64_t>(chunks * (i + 1) / nth_);
+      const auto front = static_cast<uint64_t>(first_chunk(chunks, i, nth_)),
+                 back = static_cast<uint64_t>(first_chunk(chunks, i + 1, nth_));
       shares_[i].range.store(back << 32 | front, std::memory_order_relaxed);
     }
+  }
+
+  // The first unit of thread ith's own share (what it works on first).
+  static int64_t share_begin(int64_t units, int64_t chunk_units, int ith, int nth) {
+    const int64_t chunks = (units + chunk_units - 1) / chunk_units;
+    return first_chunk(chunks, ith, nth) * chunk_units;
   }
 
   // Calls work(unit_begin, unit_end) for every chunk thread ith gets.
@@ -192,6 +199,8 @@ class ChunkedShares {
   }
 
  private:
+  static int64_t first_chunk(int64_t chunks, int ith, int nth) { return chunks * ith / nth; }
+
   struct alignas(64) Share {
     std::atomic<uint64_t> range{0};  // chunks [front, back): front in the low half
   };
@@ -222,9 +231,9 @@ class ChunkedShares {
 // Units per chunk: decode streams ~128 KiB of weights per chunk (a few microseconds, far more than a
 // claim costs); prefill keeps one chunk per thread, the static split: each chunk re-reads the packed
 // tokens, and four chunks per thread cost the F16 down projection 1152 x 6912 (512 tokens, 2
-// threads) 8 % (best 218-221 -> 197-202 GOP/s).
+// threads) 8 % (best 218-221 -> 197-202 GOP/s). One thread: one chunk, one gemm call per matrix.
 int64_t chunk_units(bool many, int64_t units, int64_t row_block, size_t row_bytes, int nth) {
-  if (many) return (units + nth - 1) / nth;
+  if (many || nth == 1) return (units + nth - 1) / nth;
   constexpr size_t kChunkBytes = size_t{128} << 10;
   return std::max<int64_t>(1, static_cast<int64_t>(kChunkBytes / (static_cast<size_t>(row_block) * row_bytes)));
 }
@@ -311,7 +320,7 @@ struct RowUnits {
       row_blocks[i] = many[i] ? kernels[i]->many_row_block : kernels[i]->row_block;
       first_unit[i + 1] = first_unit[i] + (ws[i].rows + row_blocks[i] - 1) / row_blocks[i];
     }
-    chunk = nth == 1 ? units() : chunk_units(many[0], units(), row_blocks[0], ws[0].row_bytes, nth);
+    chunk = chunk_units(many[0], units(), row_blocks[0], ws[0].row_bytes, nth);
   }
   int64_t units() const { return first_unit[count]; }
 
@@ -337,8 +346,7 @@ void prefetch_next_share(std::span<const WeightMatrix> next, int64_t n_tokens, T
   if (ith == 0 || next.empty() || next.size() > kMaxMatrices) return;
   const RowUnits units(next, n_tokens, nth);
   if (units.many[0]) return;  // prefill: bound by compute, and far longer than the gaps
-  const int64_t chunks = (units.units() + units.chunk - 1) / units.chunk;
-  const int64_t u0 = chunks * ith / nth * units.chunk;
+  const int64_t u0 = ChunkedShares::share_begin(units.units(), units.chunk, ith, nth);
   units.rows(next, u0, u0 + 1, [&](size_t i, int64_t r0, int64_t) {
     const size_t offset = static_cast<size_t>(r0) * next[i].row_bytes;
     const size_t total = static_cast<size_t>(next[i].rows) * next[i].row_bytes;

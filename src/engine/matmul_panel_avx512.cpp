@@ -240,6 +240,9 @@ void pack_tile(const float* x, int64_t x_stride, int64_t nt, int64_t k0, int64_t
   }
 }
 
+// Columns per chunk, for the packed tokens and the panels alike: the whole row up to kWholeKMax.
+inline int64_t chunk_columns(int64_t cols) { return cols <= kWholeKMax ? cols : kKC; }
+
 // Where (in floats) the tile of tokens [12 i, 12 i + 12) starts for the chunk at column k0 (kc
 // wide): chunks one after the other, each holding all tiles.
 inline int64_t tile_offset(int64_t tiles, int64_t k0, int64_t kc, int64_t i) {
@@ -308,7 +311,7 @@ size_t panel_act_bytes(int64_t n_tokens, int64_t cols) {
 void pack_panel_tokens(const float* x, int64_t n_tokens, int64_t cols, int64_t t_begin,
                        int64_t t_end, void* out) {
   const int64_t tiles = (n_tokens + kNR - 1) / kNR;
-  const int64_t chunk = cols <= kWholeKMax ? cols : kKC;  // as gemm_f32_panels reads them
+  const int64_t chunk = chunk_columns(cols);
   for (int64_t t0 = t_begin; t0 < t_end; t0 += kNR) {
     const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
     for (int64_t k0 = 0; k0 < cols; k0 += chunk) {
@@ -325,31 +328,17 @@ void gemm_f32_panels(const WeightMatrix& w, int64_t row_begin, int64_t row_end, 
   PanelBuffers& buf = thread_buffers();
   const auto* packed = static_cast<const float*>(act);
   const int64_t tiles = (n_tokens + kNR - 1) / kNR;
-  if (w.cols <= kWholeKMax) {
-    for (int64_t p0 = row_begin; p0 < row_end; p0 += kWholeKMC) {
-      const int64_t panel_rows = row_end - p0 < kWholeKMC ? row_end - p0 : kWholeKMC;
-      pack_panel(w, p0, panel_rows, 0, w.cols, buf);
-      for (int64_t t0 = 0; t0 < n_tokens; t0 += kNR) {
-        const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
-        const float* tile = packed + tile_offset(tiles, 0, w.cols, t0 / kNR);
-        for (int64_t m = 0; m * kMR < panel_rows; ++m) {
-          const int64_t rows_left = panel_rows - m * kMR;
-          kMicroKernels[nt](buf.panel + m * w.cols * kMR, w.cols, tile,
-                            y + t0 * y_stride + p0 + m * kMR, y_stride, true, rows_mask(rows_left),
-                            rows_mask(rows_left - 16));
-        }
-      }
-    }
-    return;
-  }
-  for (int64_t k0 = 0; k0 < w.cols; k0 += kKC) {
-    const int64_t kc = w.cols - k0 < kKC ? w.cols - k0 : kKC;
+  // Whole rows: one chunk, so the panels are the outer loop.
+  const int64_t chunk = chunk_columns(w.cols);
+  const int64_t panel_height = w.cols <= kWholeKMax ? kWholeKMC : kMC;
+  for (int64_t k0 = 0; k0 < w.cols; k0 += chunk) {
+    const int64_t kc = w.cols - k0 < chunk ? w.cols - k0 : chunk;
     const bool first = k0 == 0;
-    for (int64_t p0 = row_begin; p0 < row_end; p0 += kMC) {
-      const int64_t panel_rows = row_end - p0 < kMC ? row_end - p0 : kMC;
+    for (int64_t p0 = row_begin; p0 < row_end; p0 += panel_height) {
+      const int64_t panel_rows = row_end - p0 < panel_height ? row_end - p0 : panel_height;
       pack_panel(w, p0, panel_rows, k0, kc, buf);
-      // Tokens outer, micro-panels inner: the token tile (12 KiB) stays in L1 while the panel's
-      // micro-panels stream from L2.
+      // Tokens outer, micro-panels inner: the token tile (12 KiB in a 256-column chunk) stays in L1
+      // while the panel's micro-panels stream from L2.
       for (int64_t t0 = 0; t0 < n_tokens; t0 += kNR) {
         const int64_t nt = n_tokens - t0 < kNR ? n_tokens - t0 : kNR;
         const float* tile = packed + tile_offset(tiles, k0, kc, t0 / kNR);

@@ -1,8 +1,8 @@
 // Read-bandwidth probe: a multi-threaded streaming read of a buffer much larger than the LLC.
 #include "engine/membw.h"
 
-#include <emmintrin.h>
-#include <sys/mman.h>  // SSE2: part of x86-64, so this file stays portable
+#include <emmintrin.h>  // SSE2: part of x86-64, so this file stays portable
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -48,14 +48,15 @@ Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwid
   size_t bytes = options.buffer_bytes != 0 ? options.buffer_bytes : kDefaultBufferBytes;
   const size_t slice_unit = 128 * static_cast<size_t>(pool.size());
   bytes = std::max(bytes / slice_unit * slice_unit, slice_unit);
-  auto* buffer = static_cast<uint8_t*>(std::aligned_alloc(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment));
-  // Huge pages where the kernel gives them, as the engine's weights have (model_weights.h): the
-  // bound is what the memory delivers, not what 4 KiB page walks leave of it.
-  if (buffer != nullptr) madvise(buffer, (bytes + kAlignment - 1) / kAlignment * kAlignment, MADV_HUGEPAGE);
+  const size_t allocated = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  auto* buffer = static_cast<uint8_t*>(std::aligned_alloc(kAlignment, allocated));
   if (buffer == nullptr) {
     return make_error(ErrorCode::kResourceExhausted,
                       "memory bandwidth probe: cannot allocate {} MiB; pass a smaller buffer", bytes >> 20);
   }
+  // Huge pages where the kernel gives them, as the engine's weights have (model_weights.h): the
+  // bound is what the memory delivers, not what 4 KiB page walks leave of it.
+  madvise(buffer, allocated, MADV_HUGEPAGE);
   // Touch every page with non-zero data (the zero page would be shared and cached) from the threads that
   // will read it.
   pool.parallel_for(static_cast<int64_t>(bytes / 4096), [&](int64_t begin, int64_t end, int) {

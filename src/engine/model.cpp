@@ -16,6 +16,7 @@
 #include "engine/model_quirks.h"
 #include "engine/matmul.h"
 #include "engine/model_weights.h"
+#include "engine/weight_interleave.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
@@ -146,13 +147,10 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path,
     const auto& first = file.tensors().front();
     prefetch_range(first.data - first.offset, file.file_size() - file.data_offset());
   }
-  auto env_off = [](const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr && std::string_view(value) == "0";
-  };
-  arrange_weights(weights, {.interleave = options.interleave && !env_off("CHIMERA_INTERLEAVE") &&
-                                          active_kernel_path() == KernelPath::kAvx512Vnni,
-                            .huge_pages = options.huge_pages && !env_off("CHIMERA_HUGE_PAGES")});
+  const char* huge_pages_env = std::getenv("CHIMERA_HUGE_PAGES");
+  arrange_weights(weights, {.interleave = options.interleave && interleave_at_load(),
+                            .huge_pages = options.huge_pages &&
+                                          (huge_pages_env == nullptr || std::string_view(huge_pages_env) != "0")});
   CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, read_vocab_from_gguf(file));
   apply_vocab_quirks(config.architecture, config.n_vocab, vocab, &notes);
   auto built = Tokenizer::from_vocab(std::move(vocab));

@@ -3,7 +3,9 @@
 // token lookup.
 #include "engine/weight_interleave.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "engine/matmul_kernels.h"
 #include "engine/quant.h"
@@ -41,6 +43,11 @@ const InterleaveLayout* interleave_layout(GgmlType type) {
 size_t interleaved_payload_offset(const InterleaveLayout& layout, int r, int k) {
   return 32 * static_cast<size_t>(layout.head_fields) + static_cast<size_t>(k / 4) * 64 +
          static_cast<size_t>(r) * 4 + static_cast<size_t>(k % 4);
+}
+
+bool interleave_at_load() {
+  const char* env = std::getenv("CHIMERA_INTERLEAVE");
+  return active_kernel_path() == KernelPath::kAvx512Vnni && (env == nullptr || std::string_view(env) != "0");
 }
 
 bool can_interleave(const WeightMatrix& w) {

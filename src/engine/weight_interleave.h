@@ -36,6 +36,9 @@ struct InterleaveLayout {
 // Null for a type that is not interleaved.
 const InterleaveLayout* interleave_layout(GgmlType type);
 
+// Whether models are repacked at load: on the AVX-512 VNNI path (the kernels that read the
+// layout), unless CHIMERA_INTERLEAVE=0. The loader and the kernel benchmarks both ask.
+bool interleave_at_load();
 // Q4_0, Q5_0, Q8_0, Q4_K or Q6_K, rows a multiple of 16, whole blocks, row-major.
 bool can_interleave(const WeightMatrix& w);
 // Bytes of one 16-row block: 32 bytes per head field, then the payload vectors; 16 x the file's
