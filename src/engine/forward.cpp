@@ -75,8 +75,24 @@ void ForwardPass::for_rows(int64_t n_rows, int64_t work_per_row, F&& body) {
   pool_.parallel_for(n_rows, [&](int64_t begin, int64_t end, int) { body(begin, end); });
 }
 
+KernelPath one_token_kernel_path(const ModelWeights& weights) {
+  const KernelPath path = active_kernel_path();
+  if (path < KernelPath::kAvx512 || kernel_path_forced()) return path;
+  auto is_float = [](const WeightMatrix& m) {
+    return m.type == GgmlType::kF32 || m.type == GgmlType::kF16 || m.type == GgmlType::kBF16;
+  };
+  if (!is_float(weights.output)) return path;
+  for (const LayerWeights& layer : weights.layers) {
+    for (const WeightMatrix* m : layer.matrices()) {
+      if (!is_float(*m)) return path;
+    }
+  }
+  return KernelPath::kAvx2;
+}
+
 void ForwardPass::run(std::span<const BatchToken> batch, float* logits) {
   const int64_t n = static_cast<int64_t>(batch.size());
+  const KernelPathLimit limit(n == 1 ? one_token_kernel_path(weights_) : active_kernel_path());
   output_rows_.clear();
   for (int64_t t = 0; t < n; ++t) {
     if (batch[static_cast<size_t>(t)].want_logits) output_rows_.push_back(static_cast<int32_t>(t));

@@ -25,6 +25,8 @@ using matmul_detail::GemmFn;
 using matmul_detail::TypeKernel;
 
 std::atomic<int> g_path{-1};
+std::atomic<bool> g_forced{false};
+thread_local KernelPath t_limit = KernelPath::kAvx512Vnni;  // the widest path: no limit
 
 KernelPath best_supported_path() {
   if (kernel_path_supported(KernelPath::kAvx512Vnni)) return KernelPath::kAvx512Vnni;
@@ -41,7 +43,10 @@ KernelPath path_from_environment() {
   for (KernelPath p :
        {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
     if (name != kernel_path_name(p)) continue;
-    if (kernel_path_supported(p)) return p;
+    if (kernel_path_supported(p)) {
+      g_forced.store(true, std::memory_order_relaxed);
+      return p;
+    }
     log::warn("CHIMERA_KERNEL={}: this CPU lacks that instruction set; using {}", name,
               kernel_path_name(best));
     return best;
@@ -275,8 +280,17 @@ KernelPath active_kernel_path() {
     p = static_cast<int>(path_from_environment());
     g_path.store(p, std::memory_order_relaxed);
   }
-  return static_cast<KernelPath>(p);
+  return std::min(static_cast<KernelPath>(p), t_limit);
 }
+
+bool kernel_path_forced() {
+  active_kernel_path();  // reads CHIMERA_KERNEL once
+  return g_forced.load(std::memory_order_relaxed);
+}
+
+KernelPathLimit::KernelPathLimit(KernelPath at_most) : previous_(t_limit) { t_limit = std::min(at_most, t_limit); }
+KernelPathLimit::~KernelPathLimit() { t_limit = previous_; }
+KernelPath KernelPathLimit::current() { return t_limit; }
 
 void set_kernel_path(KernelPath path) {
   if (kernel_path_supported(path)) g_path.store(static_cast<int>(path), std::memory_order_relaxed);

@@ -35,8 +35,27 @@ std::string_view kernel_path_name(KernelPath path);
 bool kernel_path_supported(KernelPath path);
 // The best path this CPU supports, unless CHIMERA_KERNEL=scalar|avx2|avx512|avx512vnni forces one
 // (a forced path the CPU lacks falls back to the best supported one, with a warning in the log).
+// Within a KernelPathLimit's scope, at most that scope's path (on its thread and in the pool jobs it runs).
 KernelPath active_kernel_path();
 void set_kernel_path(KernelPath path);  // tests force each path in turn; unsupported paths are ignored
+// Whether CHIMERA_KERNEL named the path (then nothing narrows it: see one_token_kernel_path()).
+bool kernel_path_forced();
+
+// For as long as it lives, kernels on this thread, and in the ThreadPool jobs this thread runs, use at
+// most `at_most` (narrower paths pass through). Scopes nest and only narrow: an inner scope cannot widen
+// what an outer one limited.
+class KernelPathLimit {
+ public:
+  explicit KernelPathLimit(KernelPath at_most);
+  ~KernelPathLimit();
+  KernelPathLimit(const KernelPathLimit&) = delete;
+  KernelPathLimit& operator=(const KernelPathLimit&) = delete;
+  // This thread's limit (the widest path when no scope is open): what the pool hands its workers.
+  static KernelPath current();
+
+ private:
+  KernelPath previous_;
+};
 
 // Whether matmul() handles this weight type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K).
 bool matmul_supports(GgmlType type);

@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #endif
 
+#include "engine/matmul.h"
 #include "util/cpu.h"
 
 namespace chimera::engine {
@@ -55,6 +56,7 @@ struct ThreadPool::State {
   alignas(64) std::atomic<uint32_t> caller_sleeping{0};
   alignas(64) RawJob job = nullptr;
   void* ctx = nullptr;
+  KernelPath path_limit = KernelPath::kAvx512Vnni;  // the caller's, for the job's kernels
   std::atomic<bool> stopping{false};
   std::vector<std::thread> workers;
   struct alignas(64) Prefetch {  // written and read by its own worker only
@@ -100,7 +102,10 @@ void ThreadPool::worker_loop(int index) {
     if (s.stopping.load(std::memory_order_acquire)) return;
     State::Prefetch& prefetch = s.prefetch[static_cast<size_t>(index)];
     prefetch.bytes = 0;
-    s.job(s.ctx, index, n_threads_);
+    {
+      const KernelPathLimit limit(s.path_limit);
+      s.job(s.ctx, index, n_threads_);
+    }
     if (s.remaining.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
         s.caller_sleeping.load(std::memory_order_seq_cst) != 0) {
       futex_wake(&s.remaining, 1);
@@ -127,6 +132,7 @@ void ThreadPool::run_raw(RawJob job, void* ctx) {
   State& s = *state_;
   s.job = job;
   s.ctx = ctx;
+  s.path_limit = KernelPathLimit::current();
   s.remaining.store(static_cast<uint32_t>(n_threads_ - 1), std::memory_order_relaxed);
   s.generation.fetch_add(1, std::memory_order_seq_cst);  // publishes job, ctx and remaining
   if (s.sleepers.load(std::memory_order_seq_cst) != 0) futex_wake(&s.generation, INT_MAX);

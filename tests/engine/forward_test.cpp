@@ -20,6 +20,8 @@
 #include <filesystem>
 
 #include "engine/engine.h"
+#include "engine/forward.h"
+#include "engine/matmul.h"
 #include "engine/model_config.h"
 #include "engine/reference_model.h"
 #include "engine/tiny_model.h"
@@ -215,6 +217,36 @@ TEST_P(ForwardTest, WeightsInTheArenaOrTheMappingGiveTheSameLogits) {
     EXPECT_LT(normalized_rms_error(from_arena, reference), 3e-2) << "n_batch " << n_batch;
     EXPECT_LT(normalized_max_error(from_arena, reference), 0.15) << "n_batch " << n_batch;
   }
+}
+
+// On an AVX-512 CPU a one-token batch of a float-weight model runs on the AVX2 kernels, norms and
+// attention included (forward.h: measured faster there); larger batches, and quantized weights (VNNI),
+// keep the active path. The vector width changes the kernels' summation order, so the logits show which
+// path ran: bit for bit those of the AVX2 path, or not.
+TEST_P(ForwardTest, OneTokenBatchesOfFloatWeightsRunOnAvx2) {
+  const KernelPath best = active_kernel_path();
+  if (best < KernelPath::kAvx512 || kernel_path_forced()) {
+    GTEST_SKIP() << "needs the automatic AVX-512 path (this CPU or CHIMERA_KERNEL rules it out)";
+  }
+  const std::string path = model_path(GetParam());
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  const bool narrowed = is_float_type(GetParam().type);
+  EXPECT_EQ(one_token_kernel_path((*model)->weights()), narrowed ? KernelPath::kAvx2 : best);
+
+  const std::vector<int32_t> tokens = prompt_tokens(8, (*model)->config().n_vocab);
+  const std::vector<float> decoded = engine_logits(*model, tokens, 1, 2);
+  const std::vector<float> batched = engine_logits(*model, tokens, 8, 2);
+  set_kernel_path(KernelPath::kAvx2);
+  const std::vector<float> decoded_avx2 = engine_logits(*model, tokens, 1, 2);
+  const std::vector<float> batched_avx2 = engine_logits(*model, tokens, 8, 2);
+  set_kernel_path(best);
+  if (narrowed) {
+    EXPECT_EQ(decoded, decoded_avx2);
+  } else {
+    EXPECT_NE(decoded, decoded_avx2);
+  }
+  EXPECT_NE(batched, batched_avx2);
 }
 
 std::vector<Case> all_cases() {

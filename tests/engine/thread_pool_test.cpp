@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/matmul.h"
 #include "util/cpu.h"
 
 namespace chimera::engine {
@@ -31,6 +32,29 @@ TEST(ThreadPool, RunGivesEveryThreadItsIndexOnce) {
     });
     EXPECT_EQ(wrong_count.load(), 0);
     for (int i = 0; i < n; ++i) EXPECT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "thread " << i;
+  }
+}
+
+// A KernelPathLimit holds on the thread that opened it and in the jobs that thread runs on the pool's
+// workers; nested scopes only narrow; once the scope ends the workers are back on the full path.
+TEST(ThreadPool, JobsRunUnderTheCallersKernelPathLimit) {
+  ThreadPool pool(3);
+  const KernelPath full = active_kernel_path();
+  auto paths_seen = [&] {
+    std::vector<KernelPath> seen(3);
+    pool.run([&](int ith, int) { seen[static_cast<size_t>(ith)] = active_kernel_path(); });
+    return seen;
+  };
+  {
+    const KernelPathLimit limit(KernelPath::kScalar);
+    EXPECT_EQ(paths_seen(), std::vector<KernelPath>(3, KernelPath::kScalar));
+    const KernelPathLimit wider(KernelPath::kAvx512Vnni);
+    EXPECT_EQ(paths_seen(), std::vector<KernelPath>(3, KernelPath::kScalar));
+  }
+  EXPECT_EQ(paths_seen(), std::vector<KernelPath>(3, full));
+  if (full > KernelPath::kAvx2) {
+    const KernelPathLimit limit(KernelPath::kAvx2);
+    EXPECT_EQ(paths_seen(), std::vector<KernelPath>(3, KernelPath::kAvx2));
   }
 }
 
