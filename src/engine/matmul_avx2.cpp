@@ -135,9 +135,9 @@ struct Kernel32 {
       #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm256_setzero_ps();
     }
-    const StripPrefetcher prefetcher(w, R * row_bytes);
+    const StripPrefetcher<R> prefetcher(w, row_bytes);
     for (int64_t g = 0; g < (nb + 3) / 4; ++g) {
-      if constexpr (T == 1) prefetcher.slice(static_cast<size_t>(g * R * 4 * kBlockBytes), R * 4 * kBlockBytes);
+      if constexpr (T == 1) prefetcher.template advance<4 * kBlockBytes>(static_cast<size_t>(g * 4 * kBlockBytes));
       #pragma GCC unroll 16
       for (int h = 0; h < 2; ++h) {
         const int64_t first = 4 * g + 2 * h;
@@ -209,10 +209,10 @@ struct FloatKernel {
       for (int t = 0; t < T; ++t) sum[r][t] = _mm256_setzero_ps();
     }
     constexpr size_t kWeightBytes = kType == FloatWeights::kF32 ? 4 : 2;
-    const StripPrefetcher prefetcher(w, R * row_bytes);
+    const StripPrefetcher<R> prefetcher(w, row_bytes);
     int64_t c = 0;
     for (; c + 8 <= cols; c += 8) {
-      if constexpr (T == 1) prefetcher.slice(static_cast<size_t>(c) * R * kWeightBytes, 8 * R * kWeightBytes);
+      if constexpr (T == 1) prefetcher.template advance<8 * kWeightBytes>(static_cast<size_t>(c) * kWeightBytes);
       __m256 wv[R];
       #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) wv[r] = load(w + r * row_bytes, c);

@@ -256,9 +256,9 @@ struct Kernel32 {
       #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) sum[r][t] = _mm512_setzero_ps();
     }
-    const StripPrefetcher prefetcher(w, R * row_bytes);
+    const StripPrefetcher<R> prefetcher(w, row_bytes);
     auto step = [&](int64_t g, int n) {
-      if constexpr (T == 1) prefetcher.slice(static_cast<size_t>(g * R * 4 * kBlockBytes), R * 4 * kBlockBytes);
+      if constexpr (T == 1) prefetcher.template advance<4 * kBlockBytes>(static_cast<size_t>(g * 4 * kBlockBytes));
       #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const CodeGroup wg = load(w + r * row_bytes + g * 4 * kBlockBytes, n);

@@ -44,10 +44,10 @@ struct FloatKernel {
     }
     // Full vectors with plain loads (a masked load costs an extra ALU uop), then one masked tail.
     constexpr size_t kWeightBytes = kType == FloatWeights::kF32 ? 4 : 2;
-    const StripPrefetcher prefetcher(w, R * row_bytes);
+    const StripPrefetcher<R> prefetcher(w, row_bytes);
     int64_t c = 0;
     for (; c + 16 <= cols; c += 16) {
-      if constexpr (T == 1) prefetcher.slice(static_cast<size_t>(c) * R * kWeightBytes, 16 * R * kWeightBytes);
+      if constexpr (T == 1) prefetcher.template advance<16 * kWeightBytes>(static_cast<size_t>(c) * kWeightBytes);
       __m512 wv[R];
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) wv[r] = load(w + r * row_bytes, c);

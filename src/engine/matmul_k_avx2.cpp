@@ -60,9 +60,9 @@ struct KernelK4 {
     }
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     const __m128i duplicate = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const StripPrefetcher prefetcher(w, R * row_bytes);
+    const StripPrefetcher<R> prefetcher(w, row_bytes);
     for (int64_t sb = 0; sb < cols / 256; ++sb) {
-      if constexpr (T == 1) prefetcher.slice(static_cast<size_t>(sb) * R * sizeof(Block), R * sizeof(Block));
+      if constexpr (T == 1) prefetcher.template advance<sizeof(Block)>(static_cast<size_t>(sb) * sizeof(Block));
       #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const Block& x = reinterpret_cast<const Block*>(w + r * row_bytes)[sb];
@@ -119,9 +119,9 @@ struct KernelQ6K {
       for (int t = 0; t < T; ++t) sum[r][t] = _mm256_setzero_ps();
     }
     const __m256i nibble = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03);
-    const StripPrefetcher prefetcher(w, R * row_bytes);
+    const StripPrefetcher<R> prefetcher(w, row_bytes);
     for (int64_t sb = 0; sb < cols / 256; ++sb) {
-      if constexpr (T == 1) prefetcher.slice(static_cast<size_t>(sb) * R * sizeof(BlockQ6_K), R * sizeof(BlockQ6_K));
+      if constexpr (T == 1) prefetcher.template advance<sizeof(BlockQ6_K)>(static_cast<size_t>(sb) * sizeof(BlockQ6_K));
       #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const BlockQ6_K& x = reinterpret_cast<const BlockQ6_K*>(w + r * row_bytes)[sb];

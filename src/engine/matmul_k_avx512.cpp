@@ -104,9 +104,9 @@ struct KernelK4 {
       for (int t = 0; t < T; ++t) sum[r][t] = _mm512_setzero_ps();
     }
     const __m512i nibble = _mm512_set1_epi8(0x0F);
-    const StripPrefetcher prefetcher(w, R * row_bytes);
+    const StripPrefetcher<R> prefetcher(w, row_bytes);
     for (int64_t sb = 0; sb < cols / 256; ++sb) {
-      if constexpr (T == 1) prefetcher.slice(static_cast<size_t>(sb) * R * sizeof(Block), R * sizeof(Block));
+      if constexpr (T == 1) prefetcher.template advance<sizeof(Block)>(static_cast<size_t>(sb) * sizeof(Block));
       #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const Block& x = reinterpret_cast<const Block*>(w + r * row_bytes)[sb];
@@ -174,9 +174,9 @@ struct KernelQ6K {
     const __m512i pick_a = _mm512_set_epi8(7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4,
                                            3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0);
     const __m512i pick_b = _mm512_add_epi8(pick_a, _mm512_set1_epi8(8));
-    const StripPrefetcher prefetcher(w, R * row_bytes);
+    const StripPrefetcher<R> prefetcher(w, row_bytes);
     for (int64_t sb = 0; sb < cols / 256; ++sb) {
-      if constexpr (T == 1) prefetcher.slice(static_cast<size_t>(sb) * R * sizeof(BlockQ6_K), R * sizeof(BlockQ6_K));
+      if constexpr (T == 1) prefetcher.template advance<sizeof(BlockQ6_K)>(static_cast<size_t>(sb) * sizeof(BlockQ6_K));
       #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const BlockQ6_K& x = reinterpret_cast<const BlockQ6_K*>(w + r * row_bytes)[sb];

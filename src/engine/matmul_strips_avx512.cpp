@@ -408,12 +408,12 @@ void pack_strip(const WeightMatrix& w, int64_t r0, int64_t rows_left, PackedBloc
     first = staging.data();
   }
   StripRows rows = StripRows::at(first, w.row_bytes);
-  // The strip is 16 consecutive rows, one contiguous range read as 16 streams: prefetch the next
-  // strip as this one is packed (see StripPrefetcher).
-  const StripPrefetcher prefetcher(first, kStripRows * w.row_bytes);
+  // The strip is 16 consecutive rows, one contiguous range read as 16 streams: prefetch ahead as
+  // this one is packed (see StripPrefetcher).
+  const StripPrefetcher<kStripRows> prefetcher(first, w.row_bytes);
   constexpr int kBlockBytes = block_bytes(kType);
   for (int64_t b = 0; b < nb; ++b) {
-    prefetcher.slice(static_cast<size_t>(b) * kStripRows * kBlockBytes, kStripRows * kBlockBytes);
+    prefetcher.template advance<kBlockBytes>(static_cast<size_t>(b) * kBlockBytes);
     pack_rows<kType>(rows, out[b]);
     rows.advance(kBlockBytes);
   }
@@ -439,10 +439,9 @@ void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
       const uint8_t* first = base + static_cast<size_t>(r0) * w.row_bytes;
       with_tile_width(n_tokens, [&](auto width) {
         StripRows strip = StripRows::at(first, w.row_bytes);
-        const StripPrefetcher prefetcher(first, kStripRows * w.row_bytes);
+        const StripPrefetcher<kStripRows> prefetcher(first, w.row_bytes);
         auto next = [&](int64_t b, PackedBlock& scratch) -> const PackedBlock& {
-          prefetcher.slice(static_cast<size_t>(b) * kStripRows * kBlockBytes,
-                           kStripRows * kBlockBytes);
+          prefetcher.template advance<kBlockBytes>(static_cast<size_t>(b) * kBlockBytes);
           pack_rows<kType>(strip, scratch);
           strip.advance(kBlockBytes);
           return scratch;
@@ -479,12 +478,12 @@ void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
     const uint8_t* strip = base + static_cast<size_t>(r0 / kStripRows * nb) * kBlock16;
     for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
       with_tile_width(n_tokens - t, [&](auto width) {
-        // A strip is one contiguous range: prefetch the next one while this one is read (one token
-        // reads it straight from memory).
-        const StripPrefetcher prefetcher(strip, static_cast<size_t>(nb) * kBlock16);
+        // A strip is one contiguous range, one stream: prefetch ahead of it while it is read (one
+        // token reads it straight from memory).
+        const StripPrefetcher<1> prefetcher(strip, static_cast<size_t>(nb) * kBlock16);
         Blocks blocks(strip);
         auto next = [&](int64_t b, Block& scratch) -> const Block& {
-          prefetcher.slice(static_cast<size_t>(b) * kBlock16, kBlock16);
+          prefetcher.template advance<kBlock16>(static_cast<size_t>(b) * kBlock16);
           return blocks(b, scratch);
         };
         run_tile<decltype(width)::value, Block>(nb, next, a + t * act_stride, act_stride,
