@@ -134,7 +134,7 @@ void ThreadPool::run_raw(RawJob job, void* ctx) {
   s.ctx = ctx;
   s.path_limit = KernelPathLimit::current();
   s.remaining.store(static_cast<uint32_t>(n_threads_ - 1), std::memory_order_relaxed);
-  s.generation.fetch_add(1, std::memory_order_seq_cst);  // publishes job, ctx and remaining
+  s.generation.fetch_add(1, std::memory_order_seq_cst);  // publishes job, ctx, path_limit and remaining
   if (s.sleepers.load(std::memory_order_seq_cst) != 0) futex_wake(&s.generation, INT_MAX);
 
   job(ctx, 0, n_threads_);
