@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "util/clock.h"
@@ -45,24 +46,41 @@ uint64_t read_slice(const uint8_t* data, size_t bytes) {
 }  // namespace
 
 Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwidthOptions& options) {
-  size_t bytes = options.buffer_bytes != 0 ? options.buffer_bytes : kDefaultBufferBytes;
   const size_t slice_unit = 128 * static_cast<size_t>(pool.size());
-  bytes = std::max(bytes / slice_unit * slice_unit, slice_unit);
-  const size_t allocated = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  auto* buffer = static_cast<uint8_t*>(std::aligned_alloc(kAlignment, allocated));
-  if (buffer == nullptr) {
-    return make_error(ErrorCode::kResourceExhausted,
-                      "memory bandwidth probe: cannot allocate {} MiB; pass a smaller buffer", bytes >> 20);
+  std::unique_ptr<uint8_t, decltype(&std::free)> owned(nullptr, &std::free);
+  const uint8_t* buffer = nullptr;
+  size_t bytes = 0;
+  if (!options.source.empty()) {
+    // Read from the first 16-byte boundary, whole units of 128 bytes per thread.
+    const auto start = (reinterpret_cast<uintptr_t>(options.source.data()) + 15) & ~uintptr_t{15};
+    const size_t skipped = start - reinterpret_cast<uintptr_t>(options.source.data());
+    if (options.source.size() < skipped + slice_unit) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "memory bandwidth probe: {} bytes to read is too little; give at least {}",
+                        options.source.size(), skipped + slice_unit);
+    }
+    buffer = reinterpret_cast<const uint8_t*>(start);
+    bytes = (options.source.size() - skipped) / slice_unit * slice_unit;
+  } else {
+    bytes = options.buffer_bytes != 0 ? options.buffer_bytes : kDefaultBufferBytes;
+    bytes = std::max(bytes / slice_unit * slice_unit, slice_unit);
+    const size_t allocated = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    owned.reset(static_cast<uint8_t*>(std::aligned_alloc(kAlignment, allocated)));
+    if (owned == nullptr) {
+      return make_error(ErrorCode::kResourceExhausted,
+                        "memory bandwidth probe: cannot allocate {} MiB; pass a smaller buffer", bytes >> 20);
+    }
+    // Huge pages where the kernel gives them, as the engine's weights have (model_weights.h): the
+    // bound is what the memory delivers, not what 4 KiB page walks leave of it.
+    madvise(owned.get(), allocated, MADV_HUGEPAGE);
+    // Touch every page with non-zero data (the zero page would be shared and cached) from the threads
+    // that will read it.
+    uint8_t* out = owned.get();
+    pool.parallel_for(static_cast<int64_t>(bytes / 4096), [&](int64_t begin, int64_t end, int) {
+      std::memset(out + begin * 4096, 0x5A, static_cast<size_t>(end - begin) * 4096);
+    });
+    buffer = out;
   }
-  // Huge pages where the kernel gives them, as the engine's weights have (model_weights.h): the
-  // bound is what the memory delivers, not what 4 KiB page walks leave of it.
-  madvise(buffer, allocated, MADV_HUGEPAGE);
-  // Touch every page with non-zero data (the zero page would be shared and cached) from the threads that
-  // will read it.
-  pool.parallel_for(static_cast<int64_t>(bytes / 4096), [&](int64_t begin, int64_t end, int) {
-    std::memset(buffer + begin * 4096, 0x5A, static_cast<size_t>(end - begin) * 4096);
-  });
-
   // Each pass is timed in windows of kWindowBytes per thread (all threads read their own part of the same
   // window concurrently): a window lasts about a millisecond, so on a shared machine the best windows
   // show what the memory system delivers while this process actually runs, and the median how often.
@@ -84,7 +102,6 @@ Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwid
       }
     }
   }
-  std::free(buffer);
   volatile uint64_t keep = 0;
   for (uint64_t s : sinks) keep = keep + s;
 

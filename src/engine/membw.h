@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "engine/thread_pool.h"
 #include "util/status.h"
@@ -24,6 +25,9 @@ struct ReadBandwidthOptions {
   // DRAM, not cache, bandwidth.
   size_t buffer_bytes = 0;
   int passes = 7;
+  // Memory to read instead of a buffer of our own (not written; buffer_bytes ignored): a loaded model's
+  // weights, so the probe costs no memory and reads the very pages decode reads, whenever it runs.
+  std::span<const uint8_t> source;
 };
 
 // Streams the buffer with every thread of `pool` (each reads its own contiguous slice with 16-byte loads

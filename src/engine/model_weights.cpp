@@ -188,6 +188,7 @@ void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
     }
   }
   weights.arena = std::shared_ptr<uint8_t>(arena, [](uint8_t* p) { std::free(p); });
+  weights.arena_bytes = total;
 }
 
 }  // namespace chimera::engine

@@ -41,6 +41,7 @@ struct ModelWeights {
 
   // The matrices moved by arrange_weights(), in one arena the views above point into.
   std::shared_ptr<uint8_t> arena;
+  size_t arena_bytes = 0;  // the matrices' bytes in it (0: no arena)
 
   uint64_t n_params = 0;                // elements of every tensor bound
   uint64_t bytes = 0;                   // bytes of every tensor bound

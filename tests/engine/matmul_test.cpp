@@ -397,6 +397,30 @@ TEST(MemoryBandwidth, ReportsPlausibleFiguresForTheBufferItRead) {
   EXPECT_LT(r->best_gb_per_s, 10000.0);  // and slower than 10 TB/s: the timing is real
 }
 
+// Given memory to read (bench engine hands it the model's weights), the probe reads that, from its
+// first 16-byte boundary, and leaves it as it was; too little memory is an error that says how much.
+TEST(MemoryBandwidth, ReadsTheCallersMemoryAndLeavesItAsItWas) {
+  ThreadPool pool(2);
+  std::vector<uint8_t> memory((size_t{16} << 20) + 64);
+  for (size_t i = 0; i < memory.size(); ++i) memory[i] = static_cast<uint8_t>(i * 131 + 7);
+  const std::vector<uint8_t> copy = memory;
+  ReadBandwidthOptions options;
+  options.passes = 1;
+  options.source = std::span<const uint8_t>(memory.data() + 3, size_t{16} << 20);
+  Result<ReadBandwidth> r = measure_read_bandwidth(pool, options);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_LE(r->buffer_bytes, size_t{16} << 20);
+  EXPECT_GE(r->buffer_bytes, (size_t{16} << 20) - 16 - 256);
+  EXPECT_GT(r->median_gb_per_s, 0.01);
+  EXPECT_GE(r->best_gb_per_s, r->median_gb_per_s);
+  EXPECT_TRUE(memory == copy);
+
+  options.source = std::span<const uint8_t>(memory.data(), 100);
+  Result<ReadBandwidth> tiny = measure_read_bandwidth(pool, options);
+  ASSERT_FALSE(tiny.ok());
+  EXPECT_NE(tiny.status().to_string().find("100 bytes"), std::string::npos) << tiny.status().to_string();
+}
+
 TEST(Matmul, KernelPathNames) {
   EXPECT_EQ(kernel_path_name(KernelPath::kScalar), "scalar");
   EXPECT_EQ(kernel_path_name(KernelPath::kAvx2), "avx2");
