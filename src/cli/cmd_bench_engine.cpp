@@ -339,7 +339,7 @@ int run_bench_engine(const BenchEngineArgs& args) {
       row.threads = t;
       const bool one_token_batches = !is_prompt || std::min(n, args.num_batch) == 1;
       row.kernel = engine::kernel_path_name(one_token_batches
-                                                ? engine::one_token_kernel_path((*model)->weights())
+                                                ? engine::one_token_kernel_path(weights)
                                                 : engine::active_kernel_path());
       row.test_time = iso_timestamp_utc(unix_time_ms());
       std::optional<engine::ReadBandwidth> before;

@@ -9,9 +9,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace chimera::engine {
+
+// What one chunk of a streaming read holds: ~128 KiB, a few microseconds of reading, far more than a
+// claim costs (the decode matmuls' chunks and the bandwidth probe's).
+inline constexpr size_t kStreamChunkBytes = size_t{128} << 10;
 
 class ChunkedShares {
  public:

@@ -161,14 +161,14 @@ const TypeKernel* kernel_for(KernelPath path, const WeightMatrix& w) {
   return k != nullptr ? k : &kInterleavedReference;
 }
 
-// Units per chunk: decode streams ~128 KiB of weights per chunk (a few microseconds, far more than a
-// claim costs); prefill keeps one chunk per thread, the static split: each chunk re-reads the packed
-// tokens, and four chunks per thread cost the F16 down projection 1152 x 6912 (512 tokens, 2
-// threads) 8 % (best 218-221 -> 197-202 GOP/s). One thread: one chunk, one gemm call per matrix.
+// Units per chunk: decode streams kStreamChunkBytes of weights per chunk; prefill keeps one chunk per
+// thread, the static split: each chunk re-reads the packed tokens, and four chunks per thread cost the
+// F16 down projection 1152 x 6912 (512 tokens, 2 threads) 8 % (best 218-221 -> 197-202 GOP/s). One
+// thread: one chunk, one gemm call per matrix.
 int64_t chunk_units(bool many, int64_t units, int64_t row_block, size_t row_bytes, int nth) {
   if (many || nth == 1) return (units + nth - 1) / nth;
-  constexpr size_t kChunkBytes = size_t{128} << 10;
-  return std::max<int64_t>(1, static_cast<int64_t>(kChunkBytes / (static_cast<size_t>(row_block) * row_bytes)));
+  return std::max<int64_t>(
+      1, static_cast<int64_t>(kStreamChunkBytes / (static_cast<size_t>(row_block) * row_bytes)));
 }
 
 }  // namespace

@@ -19,7 +19,6 @@ namespace {
 constexpr size_t kDefaultBufferBytes = size_t{512} << 20;
 constexpr size_t kAlignment = size_t{2} << 20;  // a huge page
 constexpr size_t kWindowBytes = size_t{8} << 20;
-constexpr int64_t kChunkBytes = int64_t{128} << 10;
 
 // Software prefetch distance: on the VMs measured here the hardware prefetchers alone keep too few lines
 // in flight (a plain sequential read reached a fifth of what prefetched reads did), and the decode
@@ -93,25 +92,23 @@ Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwid
   const size_t nth = static_cast<size_t>(pool.size());
   const size_t per_thread = bytes / nth;
   // Thread i's share of a window lies in its own slice of the buffer (slices far apart, as before the
-  // stealing: measured a little faster than neighbouring shares); chunks never straddle two slices.
-  const size_t window = std::min(kWindowBytes, per_thread) / 128 * 128;
-  const int64_t chunk_units = static_cast<int64_t>(std::min<size_t>(kChunkBytes, window) / 128);
-  const auto units_per_share = static_cast<int64_t>(window / 128 + static_cast<size_t>(chunk_units) - 1) /
-                               chunk_units * chunk_units;
+  // stealing: measured a little faster than neighbouring shares); a window is whole chunks per slice.
+  const size_t chunk = std::min(kStreamChunkBytes, per_thread / 128 * 128);
+  const size_t window = std::min(kWindowBytes, per_thread) / chunk * chunk;
+  const auto chunks_per_share = static_cast<int64_t>(window / chunk);
   std::vector<double> gb_per_s;
   std::vector<uint64_t> sinks(nth);
   for (int pass = 0; pass <= passes; ++pass) {
     for (size_t offset = 0; offset + window <= per_thread; offset += window) {
-      ChunkedShares shares(units_per_share * pool.size(), chunk_units, pool.size());
+      ChunkedShares shares(chunks_per_share * pool.size(), 1, pool.size());
       int64_t start = monotonic_ns();
       pool.run([&](int ith, int n) {
-        shares.run(ith, n, [&](int64_t begin, int64_t end) {
-          const int64_t slice = begin / units_per_share, first = begin % units_per_share;
-          const int64_t last = std::min(end - slice * units_per_share, static_cast<int64_t>(window / 128));
-          if (first >= last) return;  // the padding of a share past the window
-          sinks[static_cast<size_t>(ith)] +=
-              read_slice(buffer + static_cast<size_t>(slice) * per_thread + offset + static_cast<size_t>(first) * 128,
-                         static_cast<size_t>(last - first) * 128);
+        shares.run(ith, n, [&](int64_t first, int64_t end) {
+          for (int64_t c = first; c < end; ++c) {
+            const auto slice = static_cast<size_t>(c / chunks_per_share);
+            const auto within = static_cast<size_t>(c % chunks_per_share);
+            sinks[static_cast<size_t>(ith)] += read_slice(buffer + slice * per_thread + offset + within * chunk, chunk);
+          }
         });
       });
       int64_t elapsed = monotonic_ns() - start;

@@ -19,8 +19,8 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   // Runs job(thread_index, n_threads) on every thread, the caller as index 0, and returns when all
-  // have finished. The workers run it under the caller's KernelPathLimit (matmul.h). Not reentrant: a job must not call run() on the same pool, and only one thread may
-  // call run() at a time.
+  // have finished. The workers run it under the caller's KernelPathLimit (matmul.h). Not reentrant:
+  // a job must not call run() on the same pool, and only one thread may call run() at a time.
   template <typename F>
   void run(F&& job) {
     using Fn = std::remove_reference_t<F>;
