@@ -84,7 +84,9 @@ Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwid
   }
   // Each pass is timed in windows of kWindowBytes per thread, read by all threads at once: a window
   // lasts about a millisecond, so on a shared machine the best windows show what the memory system
-  // delivers while this process actually runs, and the median how often. Within a window each thread
+  // delivers at its best moments, and the median how often; a pass's time is the sum of its windows'
+  // (the pool's dispatch between windows left out), the time one read of the whole buffer took, as a
+  // decode step reads its weights (see membw.h for why the roofline uses it). Within a window each thread
   // streams its share in 128 KiB chunks and, once done, takes chunks from the back of the others' (as
   // the decode matmuls do): a thread slowed by a neighbour no longer sets the window's time, which had
   // made the bound fall below what decode sustained in the same minutes (21.5 vs 22.8 GB/s).
@@ -98,7 +100,10 @@ Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwid
   const auto chunks_per_share = static_cast<int64_t>(window / chunk);
   std::vector<double> gb_per_s;
   std::vector<uint64_t> sinks(nth);
+  ReadBandwidth result;
   for (int pass = 0; pass <= passes; ++pass) {
+    int64_t pass_ns = 0;
+    size_t pass_bytes = 0;
     for (size_t offset = 0; offset + window <= per_thread; offset += window) {
       ChunkedShares shares(chunks_per_share * pool.size(), 1, pool.size());
       int64_t start = monotonic_ns();
@@ -111,16 +116,19 @@ Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwid
           }
         });
       });
-      int64_t elapsed = monotonic_ns() - start;
-      if (pass > 0) {
-        gb_per_s.push_back(static_cast<double>(window * nth) / static_cast<double>(std::max<int64_t>(elapsed, 1)));
-      }
+      const int64_t elapsed = std::max<int64_t>(monotonic_ns() - start, 1);
+      pass_ns += elapsed;
+      pass_bytes += window * nth;
+      if (pass > 0) gb_per_s.push_back(static_cast<double>(window * nth) / static_cast<double>(elapsed));
+    }
+    if (pass > 0) {
+      result.best_pass_gb_per_s =
+          std::max(result.best_pass_gb_per_s, static_cast<double>(pass_bytes) / static_cast<double>(pass_ns));
     }
   }
   volatile uint64_t keep = 0;
   for (uint64_t s : sinks) keep = keep + s;
 
-  ReadBandwidth result;
   std::sort(gb_per_s.begin(), gb_per_s.end());
   result.best_gb_per_s = gb_per_s.back();
   result.median_gb_per_s = gb_per_s[gb_per_s.size() / 2];

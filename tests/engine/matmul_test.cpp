@@ -395,6 +395,9 @@ TEST(MemoryBandwidth, ReportsPlausibleFiguresForTheBufferItRead) {
   EXPECT_GT(r->median_gb_per_s, 0.01);  // any machine reads faster than 10 MB/s
   EXPECT_GE(r->best_gb_per_s, r->median_gb_per_s);
   EXPECT_LT(r->best_gb_per_s, 10000.0);  // and slower than 10 TB/s: the timing is real
+  // A pass is all its windows' bytes over all their time: never faster than its best window.
+  EXPECT_LE(r->best_pass_gb_per_s, r->best_gb_per_s * (1 + 1e-9));
+  EXPECT_GT(r->best_pass_gb_per_s, 0.01);
 }
 
 // Given memory to read (bench engine hands it the model's weights), the probe reads that, from its
