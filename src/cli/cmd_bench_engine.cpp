@@ -266,8 +266,10 @@ void print_markdown(const std::vector<Row>& rows, const engine::Model& model, st
                bw.c_str());
   // The same rows against the peak, so the stricter figure is never out of sight.
   std::string peak;
+  bool above = false;
   for (const Row& r : rows) {
     if (!r.roofline_tps || r.mem_bw_gbs <= 0) continue;
+    above = above || r.avg_ts > *r.roofline_tps;
     const double pct = 100.0 * r.avg_ts / (*r.roofline_tps * r.mem_bw_window_gbs / r.mem_bw_gbs);
     peak += fmt::format("{}{} {} thread{} {:.1f} %", peak.empty() ? "" : ", ", r.test, r.threads,
                         r.threads == 1 ? "" : "s", pct);
@@ -275,6 +277,18 @@ void print_markdown(const std::vector<Row>& rows, const engine::Model& model, st
   if (!peak.empty()) {
     std::fprintf(out, "decode against the best window instead (a peak that no full pass kept up): %s\n",
                  peak.c_str());
+  }
+  // Above 100 %: with the probe around each test, the memory sped up during it; with the buffer
+  // probe (weights too small to probe), the caches served the weights.
+  if (above && per_test) {
+    std::fprintf(out,
+                 "note: a row above 100 %% read its weights faster than both probes around it did: the memory "
+                 "sped up during the test (a shared machine's speed drifts between minutes); rerun it for a "
+                 "bound from one phase\n");
+  } else if (above) {
+    std::fprintf(out,
+                 "note: a row above 100 %% has weights small enough for the caches to serve part of them: "
+                 "a memory roofline does not bound it\n");
   }
   std::fprintf(
       out, "peak RSS (measured): %s\n",

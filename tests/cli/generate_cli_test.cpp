@@ -195,13 +195,26 @@ TEST_F(GenerateCliTest, BenchEngineReportsSelfDescribingRows) {
   EXPECT_GT(rows[1]["roofline_tps"].get<double>(), 0.0);
 
   CommandResult md = run_chimera(
-      {"bench", "engine", "-m", model("llama"), "-p", "8", "-n", "0", "-t", "1", "-r", "1"});
+      {"bench", "engine", "-m", model("llama"), "-p", "8", "-n", "4", "-t", "1", "-r", "1"});
   ASSERT_EQ(md.exit_code, 0) << md.err;
   EXPECT_THAT(md.out, HasSubstr("| pp8 |"));
   // A tiny model's weights are too small to probe (far from larger than a cache): a buffer of the
   // probe's own is read, after the tests, and the footer says so.
   EXPECT_THAT(md.out, HasSubstr("memory read bandwidth (measured, best full pass, a 512 MiB buffer "
                                 "read after all tests): 1 thread "));
+  EXPECT_THAT(md.out, HasSubstr("decode against the best window instead (a peak that no full pass kept "
+                                "up): tg4 1 thread "));
+  // Its decode may beat the memory roofline (the caches hold it): a row above 100 % is explained, and
+  // only then.
+  const size_t row = md.out.find("| tg4 |");
+  ASSERT_NE(row, std::string::npos);
+  const std::string line = md.out.substr(row, md.out.find('\n', row) - row);
+  const size_t pct_end = line.rfind(" %");
+  ASSERT_NE(pct_end, std::string::npos) << line;
+  const double pct = std::stod(line.substr(line.rfind("| ", pct_end) + 2));
+  const bool explained = md.out.find("note: a row above 100 % has weights small enough for the caches") !=
+                         std::string::npos;
+  EXPECT_EQ(explained, pct > 100.0) << md.out;
 }
 
 }  // namespace
