@@ -98,12 +98,12 @@ Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwid
   const size_t chunk = std::min(kStreamChunkBytes, per_thread / 128 * 128);
   const size_t window = std::min(kWindowBytes, per_thread) / chunk * chunk;
   const auto chunks_per_share = static_cast<int64_t>(window / chunk);
+  const size_t pass_bytes = per_thread / window * window * nth;
   std::vector<double> gb_per_s;
   std::vector<uint64_t> sinks(nth);
   ReadBandwidth result;
   for (int pass = 0; pass <= passes; ++pass) {
     int64_t pass_ns = 0;
-    size_t pass_bytes = 0;
     for (size_t offset = 0; offset + window <= per_thread; offset += window) {
       ChunkedShares shares(chunks_per_share * pool.size(), 1, pool.size());
       int64_t start = monotonic_ns();
@@ -118,7 +118,6 @@ Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwid
       });
       const int64_t elapsed = std::max<int64_t>(monotonic_ns() - start, 1);
       pass_ns += elapsed;
-      pass_bytes += window * nth;
       if (pass > 0) gb_per_s.push_back(static_cast<double>(window * nth) / static_cast<double>(elapsed));
     }
     if (pass > 0) {

@@ -40,8 +40,8 @@ struct ReadBandwidthOptions {
 // Streams the buffer with every thread of `pool` (16-byte loads, software prefetch 4 KiB ahead; each
 // window split across the threads as the decode matmuls split their rows: own share first, then the
 // others' leftovers), `passes` times after one warm-up pass, timing windows of 8 MiB per thread, and
-// reports the best pass (the sum of its windows' times) and the best and median window. Fails only when the buffer cannot be allocated or `source` is
-// too small.
+// reports the best pass (the sum of its windows' times) and the best and median window. Fails only
+// when the buffer cannot be allocated or `source` is too small.
 Result<ReadBandwidth> measure_read_bandwidth(ThreadPool& pool, const ReadBandwidthOptions& options = {});
 
 }  // namespace chimera::engine
