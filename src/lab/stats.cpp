@@ -214,6 +214,27 @@ double student_t_quantile(double p, double df) {
   return p < 0.5 ? t : -t;
 }
 
+double f_cdf(double f, double d1, double d2) {
+  if (!(d1 > 0) || !(d2 > 0) || std::isnan(f)) return kNaN;
+  if (f <= 0) return 0.0;
+  if (std::isinf(f)) return 1.0;
+  return regularized_incomplete_beta(d1 / 2.0, d2 / 2.0, d1 * f / (d1 * f + d2));
+}
+
+double f_upper_p(double f, double d1, double d2) {
+  if (!(d1 > 0) || !(d2 > 0) || std::isnan(f)) return kNaN;
+  if (f <= 0) return 1.0;
+  if (std::isinf(f)) return 0.0;
+  // The upper tail directly (I_x(b, a) with x = d2 / (d2 + d1 f)), not 1 - cdf: no cancellation
+  // for the small p-values a real effect gives.
+  return regularized_incomplete_beta(d2 / 2.0, d1 / 2.0, d2 / (d2 + d1 * f));
+}
+
+double minimum_detectable_difference(double se, double df, double alpha, double power) {
+  if (!(se > 0) || !(df > 0) || !(alpha > 0 && alpha < 1) || !(power > 0 && power < 1)) return kNaN;
+  return (student_t_quantile(1.0 - alpha / 2.0, df) + student_t_quantile(power, df)) * se;
+}
+
 std::optional<Interval> t_ci_mean(std::span<const double> x, double level) {
   if (x.size() < 2) return std::nullopt;
   double n = static_cast<double>(x.size());

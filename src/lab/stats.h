@@ -51,6 +51,16 @@ double student_t_quantile(double p, double df);  // p in (0, 1), df > 0 (may be 
 // P(|T| >= |t|) for T ~ t(df).
 double student_t_two_sided_p(double t, double df);
 
+// Fisher's F distribution: P(F <= f) and the upper tail P(F >= f), for d1, d2 > 0.
+double f_cdf(double f, double d1, double d2);
+double f_upper_p(double f, double d1, double d2);
+
+// The smallest true difference a two-sided test at `alpha` would detect with probability `power`,
+// given the standard error of the difference and its degrees of freedom:
+// (t_{1-alpha/2, df} + t_{power, df}) * se. Printed beside every "no significant difference", so
+// "no effect" is read as "no effect larger than this". NaN when se or df is not positive.
+double minimum_detectable_difference(double se, double df, double alpha = 0.05, double power = 0.8);
+
 // t-based confidence interval of the mean; nullopt when n < 2.
 std::optional<Interval> t_ci_mean(std::span<const double> x, double level = 0.95);
 

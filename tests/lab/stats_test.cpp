@@ -256,5 +256,48 @@ TEST(Bootstrap, IntervalsBracketTheEstimateAndRespectBounds) {
   EXPECT_FALSE(bootstrap_median_ci(empty).has_value());
 }
 
+TEST(Distributions, FUpperTailMatchesClosedFormsAndT) {
+  // F(2, d2) has the closed upper tail (1 + 2f/d2)^(-d2/2); R's qf(.95, 2, 10) = 4.102821.
+  EXPECT_NEAR(f_upper_p(4.102821, 2, 10), std::pow(1 + 2 * 4.102821 / 10, -5.0), 1e-12);
+  EXPECT_NEAR(f_upper_p(4.102821, 2, 10), 0.05, 1e-6);
+  // F(1, df) is t(df) squared: P(F >= t^2) is the two-sided t p-value (qt(.975, 9) = 2.2621572).
+  EXPECT_NEAR(f_upper_p(2.2621572 * 2.2621572, 1, 9), 0.05, 1e-7);
+  EXPECT_NEAR(f_cdf(2.2621572 * 2.2621572, 1, 9), 0.95, 1e-7);
+  EXPECT_EQ(f_upper_p(0.0, 3, 7), 1.0);
+  EXPECT_TRUE(std::isnan(f_upper_p(1.0, 0, 7)));
+}
+
+TEST(DetectableEffect, IsTheSumOfTheTwoQuantilesTimesTheStandardError) {
+  // R: qt(.975, 10) = 2.2281389, qt(.8, 10) = 0.8790578; qnorm(.975) + qnorm(.8) = 2.8015817.
+  EXPECT_NEAR(minimum_detectable_difference(1.0, 10), 2.2281389 + 0.8790578, 1e-6);
+  EXPECT_NEAR(minimum_detectable_difference(2.5, 1e7), 2.5 * 2.8015817, 1e-4);
+  EXPECT_TRUE(std::isnan(minimum_detectable_difference(0.0, 10)));
+}
+
+TEST(DetectableEffect, ATrueDifferenceOfThatSizeIsFoundAboutFourTimesInFive) {
+  // Two groups of 10 with sd 1: se of the difference sqrt(0.2), Welch df about 18. A true shift of
+  // the detectable size must be called significant in roughly 80% of simulated studies.
+  const int n = 10, studies = 2000;
+  const double se = std::sqrt(2.0 / n);
+  const double shift = minimum_detectable_difference(se, 2.0 * n - 2);
+  SeededRng rng(77);
+  auto gaussian = [&rng] {  // Box-Muller on the seeded generator
+    double u1 = rng.uniform_open_closed(), u2 = rng.uniform_open_closed();
+    return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+  };
+  int rejected = 0;
+  for (int s = 0; s < studies; ++s) {
+    std::vector<double> x(n), y(n);
+    for (int i = 0; i < n; ++i) {
+      x[i] = gaussian() + shift;
+      y[i] = gaussian();
+    }
+    rejected += welch_t_test(x, y)->p < 0.05;
+  }
+  double power = static_cast<double>(rejected) / studies;
+  EXPECT_GT(power, 0.74);
+  EXPECT_LT(power, 0.86);
+}
+
 }  // namespace
 }  // namespace chimera::lab
