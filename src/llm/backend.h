@@ -21,6 +21,8 @@ struct BackendCapabilities {
   bool ignore_eos = false;      // can generate exactly num_predict tokens
   bool exact_token_counts = false;
   bool seed = true;
+  // Honours Request::output_schema (constrained decoding, or the server's JSON mode).
+  bool structured_output = false;
 };
 
 class Backend {

@@ -67,6 +67,11 @@ struct Request {
   bool stream = true;
   bool ignore_eos = false;  // ask for exactly num_predict tokens where the backend supports it
   std::optional<std::string> keep_alive;
+  // Structured output: nullopt = free text; "json" = any JSON value; otherwise the text of a JSON
+  // Schema the answer must validate against. Backends send it in their server's form (Ollama
+  // `format`, OpenAI `response_format`); the embedded engine constrains its sampling to it.
+  // Backends whose capabilities().structured_output is false ignore it and warn in the record.
+  std::optional<std::string> output_schema;
   int64_t connect_timeout_ms = 5'000;
   int64_t read_timeout_ms = 600'000;  // longest silence tolerated between bytes
   std::function<bool()> cancelled;    // polled; true aborts the call (recorded as cancelled)
