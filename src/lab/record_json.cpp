@@ -25,45 +25,19 @@ T get_or(const json& j, const char* key, T fallback) {
 
 }  // namespace
 
-json options_to_json(const llm::Options& o) {
-  json j = json::object();
-  put_optional(j, "num_ctx", o.num_ctx);
-  put_optional(j, "num_predict", o.num_predict);
-  put_optional(j, "num_batch", o.num_batch);
-  put_optional(j, "num_thread", o.num_thread);
-  put_optional(j, "num_gpu", o.num_gpu);
-  put_optional(j, "temperature", o.temperature);
-  put_optional(j, "top_k", o.top_k);
-  put_optional(j, "top_p", o.top_p);
-  put_optional(j, "min_p", o.min_p);
-  put_optional(j, "repeat_penalty", o.repeat_penalty);
-  put_optional(j, "repeat_last_n", o.repeat_last_n);
-  put_optional(j, "seed", o.seed);
-  put_optional(j, "stop", o.stop);
-  return j;
-}
+json options_to_json(const llm::Options& o) { return json::parse(o.to_json()); }
 
 Result<llm::Options> options_from_json(const json& j) {
   if (!j.is_object()) {
     return make_error(ErrorCode::kParseError, "options must be a JSON object, got {}", j.dump());
   }
   llm::Options o;
-  try {
-    get_optional(j, "num_ctx", o.num_ctx);
-    get_optional(j, "num_predict", o.num_predict);
-    get_optional(j, "num_batch", o.num_batch);
-    get_optional(j, "num_thread", o.num_thread);
-    get_optional(j, "num_gpu", o.num_gpu);
-    get_optional(j, "temperature", o.temperature);
-    get_optional(j, "top_k", o.top_k);
-    get_optional(j, "top_p", o.top_p);
-    get_optional(j, "min_p", o.min_p);
-    get_optional(j, "repeat_penalty", o.repeat_penalty);
-    get_optional(j, "repeat_last_n", o.repeat_last_n);
-    get_optional(j, "seed", o.seed);
-    get_optional(j, "stop", o.stop);
-  } catch (const json::exception& e) {
-    return make_error(ErrorCode::kParseError, "options {}: {}", j.dump(), e.what());
+  for (const auto& [name, value] : j.items()) {
+    if (value.is_null()) continue;
+    std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    if (Status s = o.set(name, text); !s.is_ok()) {
+      return make_error(ErrorCode::kParseError, "options {}: {}", j.dump(), s.message());
+    }
   }
   return o;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,8 @@ struct BackendCapabilities {
   bool seed = true;
   // Honours Request::output_schema (constrained decoding, or the server's JSON mode).
   bool structured_output = false;
+  // Runs every layer on the CPU whatever num_gpu says (the embedded engine).
+  bool cpu_only = false;
 };
 
 class Backend {
@@ -40,6 +43,13 @@ class Backend {
   virtual std::optional<int64_t> count_prompt_tokens(const Request& request) {
     (void)request;
     return std::nullopt;
+  }
+  // The options of `options` that this backend cannot apply per request, each with the reason
+  // ("fixed when an OpenAI-compatible server starts"). Empty when every one reaches the model.
+  // Commands that vary options (chimera tune) refuse these before making any call.
+  virtual std::map<std::string, std::string> options_not_applied(const Options& options) {
+    (void)options;
+    return {};
   }
   // The server's own version ("0.6.2" from Ollama /api/version), for self-describing results.
   virtual Result<std::string> version() {

@@ -80,7 +80,16 @@ BackendCapabilities EmbeddedBackend::capabilities() const {
   c.ignore_eos = true;
   c.exact_token_counts = true;
   c.seed = true;
+  c.cpu_only = true;
   return c;
+}
+
+std::map<std::string, std::string> EmbeddedBackend::options_not_applied(const Options& options) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, literal] : options.extra) {
+    out[name] = "the embedded engine has no such setting (only Ollama takes it)";
+  }
+  return out;
 }
 
 Status EmbeddedBackend::ensure_loaded(bool* paid, int64_t* load_ns) {
@@ -102,15 +111,19 @@ Status EmbeddedBackend::ensure_loaded(bool* paid, int64_t* load_ns) {
   return Status::ok();
 }
 
-Result<engine::Session*> EmbeddedBackend::session_for(const engine::SessionOptions& options) {
+Result<engine::Session*> EmbeddedBackend::session_for(const engine::SessionOptions& options,
+                                                      int64_t* build_ns) {
+  *build_ns = 0;
   const bool same = session_ && options.num_ctx == session_options_.num_ctx &&
                     options.num_batch == session_options_.num_batch &&
                     options.num_thread == session_options_.num_thread &&
                     options.kv_type == session_options_.kv_type;
   if (!same) {
+    Stopwatch watch;
     session_.reset();  // free the old KV cache before allocating the new one
     CHIMERA_ASSIGN_OR_RETURN(session_, engine::Session::create(model_, options));
     session_options_ = options;
+    *build_ns = watch.elapsed_ns();
   }
   return session_.get();
 }
@@ -166,13 +179,16 @@ CallRecord EmbeddedBackend::generate(const Request& request, const OnText& on_te
   if (wanted.num_ctx) session_options.num_ctx = static_cast<int32_t>(*wanted.num_ctx);
   if (wanted.num_batch) session_options.num_batch = static_cast<int32_t>(*wanted.num_batch);
   if (wanted.num_thread) session_options.num_thread = static_cast<int32_t>(*wanted.num_thread);
-  auto session = session_for(session_options);
+  int64_t context_build_ns = 0;
+  const bool had_session = session_ != nullptr;
+  auto session = session_for(session_options, &context_build_ns);
   if (!session.ok()) {
     fail_record(record, session.status());
     return record;
   }
   record.options_applied = engine_defaults((*session)->options()).merged_with(wanted);
   record.options_applied.num_gpu.reset();
+  record.options_applied.extra.clear();  // none reaches the engine
   std::map<std::string, std::string> from_sent, from_model;
   for (const auto& [k, v] : sent.items()) from_sent[k] = v;
   for (const auto& [k, v] : model_defaults_.items()) from_model[k] = v;
@@ -181,6 +197,10 @@ CallRecord EmbeddedBackend::generate(const Request& request, const OnText& on_te
     record.option_sources[key] = from_sent.count(key)    ? std::string(kOptionSent)
                                  : from_model.count(key) ? std::string(kOptionModelDefault)
                                                          : std::string(kOptionBackendDefault);
+  }
+  for (const auto& [name, reason] : options_not_applied(sent)) {
+    record.option_sources[name] = std::string(kOptionNotApplied);
+    record.warnings.push_back(fmt::format("{} not applied: {}", name, reason));
   }
   if (sent.num_gpu) {
     record.option_sources["num_gpu"] = std::string(kOptionNotApplied);
@@ -216,7 +236,10 @@ CallRecord EmbeddedBackend::generate(const Request& request, const OnText& on_te
   record.token_count_source = TokenCountSource::kEngine;
   record.prompt_tokens = result->prompt_tokens;
   const engine::Timings& t = result->timings;
-  record.server.load_ns = paid ? load_ns : 0;
+  // A new num_ctx, num_batch or thread count rebuilds the context (as Ollama reloads the model for
+  // them): that time is load time too, never prefill.
+  const int64_t rebuild_ns = had_session ? context_build_ns : 0;
+  record.server.load_ns = (paid ? load_ns + context_build_ns : 0) + rebuild_ns;
   record.server.prompt_eval_ns = t.prompt_eval_ns;
   record.server.prompt_eval_count = t.prompt_eval_count;
   record.server.eval_ns = t.eval_ns;
@@ -228,6 +251,13 @@ CallRecord EmbeddedBackend::generate(const Request& request, const OnText& on_te
         fmt::format("this call loaded the model ({:.0f} ms); its time to first token "
                     "includes it",
                     ns_to_ms(load_ns)));
+  }
+  if (rebuild_ns > 0) {
+    record.warnings.push_back(fmt::format(
+        "this call rebuilt the context for num_ctx {}, num_batch {}, {} threads ({:.0f} ms); its "
+        "time to first token includes it",
+        session_options_.num_ctx, session_options_.num_batch, (*session)->options().num_thread,
+        ns_to_ms(rebuild_ns)));
   }
   if (result->prompt_truncated) {
     record.prompt_truncated = true;
@@ -296,7 +326,8 @@ std::optional<int64_t> EmbeddedBackend::count_prompt_tokens(const Request& reque
   int64_t load_ns = 0;
   if (!ensure_loaded(&paid, &load_ns).is_ok()) return std::nullopt;
   engine::SessionOptions options = session_ ? session_options_ : engine::SessionOptions();
-  auto session = session_for(options);
+  int64_t build_ns = 0;
+  auto session = session_for(options, &build_ns);
   if (!session.ok()) return std::nullopt;
   auto tokens = (*session)->render_prompt(
       to_engine_request(request, model_defaults_.merged_with(request.options)));

@@ -27,13 +27,15 @@ class EmbeddedBackend final : public Backend {
   Result<std::vector<ModelEntry>> list_models() override;
   Result<ModelDescription> describe(const std::string& model) override;
   std::optional<int64_t> count_prompt_tokens(const Request& request) override;
+  std::map<std::string, std::string> options_not_applied(const Options& options) override;
 
  private:
   // Loads (once) and returns whether this call paid the load and how long it took.
   Status ensure_loaded(bool* paid, int64_t* load_ns);
   // A session with these options, reused while they stay the same (a new num_ctx re-sizes the
   // cache).
-  Result<engine::Session*> session_for(const engine::SessionOptions& options);
+  // `build_ns` receives the time spent building a new session (0 when the old one was reused).
+  Result<engine::Session*> session_for(const engine::SessionOptions& options, int64_t* build_ns);
   engine::GenerateRequest to_engine_request(const Request& request, const Options& applied) const;
   ModelEntry entry() const;
 

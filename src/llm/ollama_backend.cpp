@@ -200,6 +200,14 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
         description.context_length = jf::get_int(*info, it.key());
     }
     if (!arch.empty()) description.details["architecture"] = arch;
+    // The layer count decides which num_gpu values are the same in effect (Ollama offloads
+    // block_count + 1 layers, the output layer included); chimera serve says it runs on the CPU.
+    if (auto blocks = jf::get_int(*info, arch + ".block_count")) {
+      description.details["block_count"] = std::to_string(*blocks);
+    }
+    if (const json* cpu = jf::find(*info, "chimera.cpu_only"); cpu != nullptr && cpu->is_boolean()) {
+      description.details["cpu_only"] = cpu->get<bool>() ? "true" : "false";
+    }
   }
   std::lock_guard<std::mutex> lock(cache_mutex_);
   described_[with_latest(model)] = description;

@@ -181,6 +181,7 @@ OpenAIRequestPlan plan_openai_request(const Request& request, const std::string&
       note(unsupported, "repeat_last_n", *o.repeat_last_n);
     }
   }
+  for (const auto& [name, literal] : o.extra) note(unsupported, name, literal);
   if (o.num_ctx) note(launch_only, "num_ctx", *o.num_ctx);
   if (o.num_batch) note(launch_only, "num_batch", *o.num_batch);
   if (o.num_thread) note(launch_only, "num_thread", *o.num_thread);
@@ -242,6 +243,27 @@ BackendCapabilities OpenAIBackend::capabilities() const {
   caps.exact_token_counts = accepts_sampling_extensions(flavor);  // these report usage in streams
   caps.seed = true;
   return caps;
+}
+
+std::map<std::string, std::string> OpenAIBackend::options_not_applied(const Options& options) {
+  const OpenAIFlavor server = flavor();
+  Request probe;
+  probe.options = options;
+  OpenAIRequestPlan plan = plan_openai_request(probe, "", /*chat=*/true, server);
+  std::map<std::string, std::string> out;
+  for (const auto& [name, value] : options.items()) {
+    if (plan.option_sources.count(name) && plan.option_sources.at(name) != kOptionNotApplied) {
+      continue;
+    }
+    if (name == "num_ctx" || name == "num_batch" || name == "num_thread" || name == "num_gpu") {
+      out[name] =
+          "an OpenAI-compatible server fixes it when it starts (vLLM --max-model-len, llama.cpp "
+          "--ctx-size/--threads/--n-gpu-layers); it cannot be sent per request";
+    } else {
+      out[name] = fmt::format("{} has no such request field", openai_flavor_name(server));
+    }
+  }
+  return out;
 }
 
 OpenAIFlavor OpenAIBackend::flavor() {

@@ -43,6 +43,7 @@ class OpenAIBackend : public Backend {
   Result<ModelDescription> describe(const std::string& model) override;
   std::optional<int64_t> count_prompt_tokens(const Request& request) override;
   Result<std::string> version() override;
+  std::map<std::string, std::string> options_not_applied(const Options& options) override;
 
   OpenAIFlavor flavor();
 

@@ -58,6 +58,60 @@ std::string normalize_name(std::string_view name) {
   return out;
 }
 
+// Ollama's options that have no field of their own (api/types.go Options and Runner, current and
+// recent releases): passed through to Ollama by name, refused by backends that cannot apply them.
+enum class ExtraKind { kInt, kDouble, kBool };
+struct ExtraSpec {
+  std::string_view name;
+  ExtraKind kind;
+  double min, max;
+  std::string_view rule;
+};
+const std::vector<ExtraSpec>& extra_specs() {
+  static const std::vector<ExtraSpec> kSpecs = {
+      {"num_keep", ExtraKind::kInt, -1, 1e18, "an integer >= -1"},
+      {"typical_p", ExtraKind::kDouble, 0, 1, "a number between 0 and 1"},
+      {"presence_penalty", ExtraKind::kDouble, -2, 2, "a number between -2 and 2"},
+      {"frequency_penalty", ExtraKind::kDouble, -2, 2, "a number between -2 and 2"},
+      {"mirostat", ExtraKind::kInt, 0, 2, "0 (off), 1 or 2"},
+      {"mirostat_tau", ExtraKind::kDouble, 0, 1e9, "a number >= 0"},
+      {"mirostat_eta", ExtraKind::kDouble, 0, 1e9, "a number >= 0"},
+      {"tfs_z", ExtraKind::kDouble, 0, 1e9, "a number >= 0"},
+      {"penalize_newline", ExtraKind::kBool, 0, 1, "true or false"},
+      {"main_gpu", ExtraKind::kInt, 0, 1e6, "a GPU index >= 0"},
+      {"use_mmap", ExtraKind::kBool, 0, 1, "true or false"},
+      {"use_mlock", ExtraKind::kBool, 0, 1, "true or false"},
+      {"numa", ExtraKind::kBool, 0, 1, "true or false"},
+      {"low_vram", ExtraKind::kBool, 0, 1, "true or false"},
+  };
+  return kSpecs;
+}
+const ExtraSpec* find_extra(std::string_view normalized) {
+  for (const ExtraSpec& spec : extra_specs()) {
+    if (spec.name == normalized) return &spec;
+  }
+  return nullptr;
+}
+
+// The JSON literal of an extra option's value, or nullopt when it breaks the rule.
+std::optional<std::string> extra_literal(const ExtraSpec& spec, std::string_view text) {
+  if (spec.kind == ExtraKind::kBool) {
+    std::string v = to_lower(text);
+    if (v == "true" || v == "1") return "true";
+    if (v == "false" || v == "0") return "false";
+    return std::nullopt;
+  }
+  std::optional<double> parsed = parse_double(text);
+  if (!parsed || !std::isfinite(*parsed) || *parsed < spec.min || *parsed > spec.max)
+    return std::nullopt;
+  if (spec.kind == ExtraKind::kInt) {
+    std::optional<int64_t> whole = parse_int(text);
+    if (!whole) return std::nullopt;
+    return std::to_string(*whole);
+  }
+  return fmt::format("{}", *parsed);
+}
+
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -87,8 +141,13 @@ Status unknown_option(std::string_view name) {
     size_t d = edit_distance(normalize_name(name), spec.name);
     if (d < best_distance) best_distance = d, best = spec.name;
   }
+  for (const ExtraSpec& spec : extra_specs()) {
+    size_t d = edit_distance(normalize_name(name), spec.name);
+    if (d < best_distance) best_distance = d, best = spec.name;
+  }
   std::vector<std::string> names;
   for (const OptionSpec& spec : specs()) names.emplace_back(spec.name);
+  for (const ExtraSpec& spec : extra_specs()) names.emplace_back(spec.name);
   std::string hint = best.empty() ? "" : fmt::format(" (did you mean {}?)", best);
   return make_error(ErrorCode::kInvalidArgument, "unknown option '{}'{}; options are: {}", name,
                     hint, join(names, ", "));
@@ -219,11 +278,32 @@ const std::vector<std::string_view>& option_names() {
   return kNames;
 }
 
+const std::vector<std::string_view>& extra_option_names() {
+  static const std::vector<std::string_view> kNames = [] {
+    std::vector<std::string_view> names;
+    for (const ExtraSpec& spec : extra_specs()) names.push_back(spec.name);
+    return names;
+  }();
+  return kNames;
+}
+
+std::string normalize_option_name(std::string_view name) { return normalize_name(name); }
+
 bool Options::empty() const { return items().empty(); }
 
 Status Options::set(std::string_view name, std::string_view value) {
   const OptionSpec* spec = find_spec(normalize_name(name));
-  if (spec == nullptr) return unknown_option(name);
+  if (spec == nullptr) {
+    const ExtraSpec* extra_spec = find_extra(normalize_name(name));
+    if (extra_spec == nullptr) return unknown_option(name);
+    std::optional<std::string> literal = extra_literal(*extra_spec, trim(value));
+    if (!literal) {
+      return make_error(ErrorCode::kInvalidArgument, "{} must be {}, got {}", extra_spec->name,
+                        extra_spec->rule, shown(value));
+    }
+    extra[std::string(extra_spec->name)] = *literal;
+    return Status::ok();
+  }
   if (std::holds_alternative<StopField>(spec->field)) {
     CHIMERA_ASSIGN_OR_RETURN(auto strings, parse_stop(value));
     stop = std::move(strings);
@@ -293,6 +373,7 @@ std::vector<std::pair<std::string, std::string>> Options::items() const {
       out.emplace_back(spec.name, nlohmann::json(*stop).dump());
     }
   }
+  for (const auto& [name, literal] : extra) out.emplace_back(name, literal);
   return out;
 }
 
@@ -314,6 +395,9 @@ std::string Options::to_json() const {
       out[key] = *stop;
     }
   }
+  for (const auto& [name, literal] : extra) {
+    out[name] = nlohmann::json::parse(literal, nullptr, /*allow_exceptions=*/false);
+  }
   return out.dump();
 }
 
@@ -328,6 +412,7 @@ Options Options::merged_with(const Options& overrides) const {
       out.stop = overrides.stop;
     }
   }
+  for (const auto& [name, literal] : overrides.extra) out.extra[name] = literal;
   return out;
 }
 

@@ -22,6 +22,10 @@ struct Options {
       seed;
   std::optional<double> temperature, top_p, min_p, repeat_penalty;
   std::optional<std::vector<std::string>> stop;
+  // Ollama's other options, which the seam passes through by name (typical_p, presence_penalty,
+  // use_mmap, main_gpu, ...): name -> the value as a JSON literal ("0.9", "true", "2"). Only the
+  // Ollama backend can send them; the others say they cannot (Backend::options_not_applied).
+  std::map<std::string, std::string> extra;
 
   bool empty() const;
   // "temperature=0.2,num_ctx=1024,stop=a|b": names as Ollama spells them (kebab-case accepted).
@@ -42,6 +46,10 @@ struct Options {
 };
 // Every option name, in the fixed order used for printing.
 const std::vector<std::string_view>& option_names();
+// Ollama's options beyond option_names() that Options::set accepts into Options::extra.
+const std::vector<std::string_view>& extra_option_names();
+// The option name as Options spells it ("num-ctx" -> "num_ctx", "threads" stays unknown).
+std::string normalize_option_name(std::string_view name);
 
 // CallRecord::option_sources values: where the value in force came from.
 inline constexpr std::string_view kOptionSent = "sent";  // the request carried it

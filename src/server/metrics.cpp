@@ -95,6 +95,17 @@ void Metrics::count_rejected(const std::string& reason) {
   ++rejected_[reason];
 }
 
+void Metrics::count_model_load(const std::string& model, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++model_loads_[{model, reason}];
+}
+
+uint64_t Metrics::model_loads(const std::string& model, const std::string& reason) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = model_loads_.find({model, reason});
+  return it == model_loads_.end() ? 0 : it->second;
+}
+
 void Metrics::set_gauge_source(std::function<SchedulerGauges()> source) {
   std::lock_guard<std::mutex> lock(mutex_);
   gauge_source_ = std::move(source);
@@ -127,6 +138,13 @@ std::string Metrics::render() const {
            "Generation requests refused before admission (queue full, server draining).");
     for (const auto& [reason, count] : rejected_) {
       out += fmt::format("chimera_rejected_requests_total{{reason=\"{}\"}} {}\n", prometheus_escape(reason), count);
+    }
+    header(out, "chimera_model_loads_total", "counter",
+           "Model loads by model and reason: file (weights read) or context (rebuilt for another "
+           "num_ctx or num_thread, a reload in Ollama's sense).");
+    for (const auto& [key, count] : model_loads_) {
+      out += fmt::format("chimera_model_loads_total{{model=\"{}\",reason=\"{}\"}} {}\n",
+                         prometheus_escape(key.first), prometheus_escape(key.second), count);
     }
     header(out, "chimera_prompt_tokens_total", "counter", "Prompt tokens evaluated, by model.");
     for (const auto& [model, counts] : tokens_) {

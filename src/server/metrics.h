@@ -53,6 +53,10 @@ class Metrics {
   void observe_itl_ns(int64_t ns) { itl_.observe(static_cast<double>(ns) / 1e9); }
   void count_step(int64_t batch_tokens);
   void count_rejected(const std::string& reason);  // "queue_full", "draining"
+  // reason: "file" (weights loaded), "context" (rebuilt for another num_ctx or num_thread): each is a
+  // reload in Ollama's sense, whose time a request pays as load_duration.
+  void count_model_load(const std::string& model, const std::string& reason);
+  uint64_t model_loads(const std::string& model, const std::string& reason) const;
 
   // Gauges come from this callback at render time.
   void set_gauge_source(std::function<SchedulerGauges()> source);
@@ -69,6 +73,7 @@ class Metrics {
   std::map<std::string, std::pair<int64_t, int64_t>> tokens_;  // model -> (prompt, generated)
   std::map<std::string, uint64_t> sequences_;
   std::map<std::string, uint64_t> rejected_;
+  std::map<std::pair<std::string, std::string>, uint64_t> model_loads_;  // (model, reason)
   std::function<SchedulerGauges()> gauge_source_;
   std::atomic<uint64_t> steps_{0};
   std::atomic<uint64_t> step_tokens_{0};

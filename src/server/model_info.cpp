@@ -65,7 +65,8 @@ Json ollama_model_info(const engine::ModelInfo& info) {
               {a + ".attention.head_count_kv", info.n_head_kv},
               {a + ".attention.key_length", info.head_dim},
               {a + ".vocab_size", info.n_vocab},
-              {"chimera.synthetic", info.synthetic}};
+              {"chimera.synthetic", info.synthetic},
+              {"chimera.cpu_only", true}};  // this engine offloads nothing: num_gpu has no effect
   if (!info.size_label.empty()) out["general.size_label"] = info.size_label;
   return out;
 }

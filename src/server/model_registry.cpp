@@ -161,6 +161,7 @@ Status ModelRegistry::load_entry(Entry& entry) {
   SchedulerOptions scheduler_options = options_.scheduler;
   scheduler_options.model_name = entry.source.name;
   CHIMERA_ASSIGN_OR_RETURN(auto scheduler, Scheduler::create(model, scheduler_options, metrics_));
+  if (metrics_ != nullptr) metrics_->count_model_load(entry.source.name, "file");
   std::lock_guard<std::mutex> lock(mutex_);
   entry.info = model->info();
   entry.model = std::move(model);

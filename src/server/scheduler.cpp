@@ -194,14 +194,16 @@ void Scheduler::publish_stats() {
 
 bool Scheduler::needs_rebuild(const SequenceRequest& request) const {
   const engine::ContextOptions& current = context_->options();
-  if (context_of(request) > current.n_ctx_per_seq) return true;
+  // Any other num_ctx rebuilds, smaller too, as Ollama reloads its runner for it: the context a
+  // client asked for is the one it measures (its KV pool size and memory), not a larger leftover.
+  if (context_of(request) != current.n_ctx_per_seq) return true;
   if (request.num_thread > 0 && std::min(request.num_thread, hardware_threads()) != current.num_thread) return true;
   return false;
 }
 
 Status Scheduler::rebuild_context(const SequenceRequest& request) {
   engine::ContextOptions next = context_->options();
-  next.n_ctx_per_seq = std::max(next.n_ctx_per_seq, context_of(request));
+  next.n_ctx_per_seq = context_of(request);
   if (request.num_thread > 0) next.num_thread = std::min(request.num_thread, hardware_threads());
   next.n_batch = std::max(options_.n_batch, options_.n_seq);
   log::info("{}: rebuilding the context for num_ctx {} and {} threads (was {} and {})", options_.model_name,
@@ -318,6 +320,7 @@ void Scheduler::loop() {
           std::lock_guard<std::mutex> lock(mutex_);
           reserved_cells_ += reserve_of(rebuild->request);
         }
+        if (metrics_ != nullptr) metrics_->count_model_load(options_.model_name, "context");
         start(std::move(*rebuild), monotonic_ns() - t0);
       }
       publish_stats();

@@ -4,7 +4,7 @@
 // between decode steps instead of stalling everyone else. Each sequence owns a slot of the shared KV
 // pool (engine::Context); admission is first come, first served, bounded by the free slots (--parallel)
 // and by the KV cells the admitted sequences may still fill. A request whose options need a different
-// context (a larger num_ctx, another num_thread) waits at the head of the queue until the running
+// context (another num_ctx, another num_thread) waits at the head of the queue until the running
 // sequences finish, then the context is rebuilt, as Ollama reloads its runner.
 #pragma once
 
