@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -112,7 +113,7 @@ Result<Profile> parse_profile(std::string_view toml_text, const std::string& ori
     p.expected_source = (*expected)["source"].value_or(std::string());
     for (const auto& [key, node] : *expected) {
       std::string name(key.str());
-      if (name == "source") continue;
+      if (name == "source" || name == "ci95") continue;
       auto value = node.value<double>();
       if (!value) {
         return make_error(ErrorCode::kInvalidArgument, "{}: expected.{} must be a number", origin,
@@ -125,7 +126,27 @@ Result<Profile> parse_profile(std::string_view toml_text, const std::string& ori
                           "decode_tps, ttft_ms or ttft_s",
                           origin, name);
       }
-      p.expected.push_back({name, *value, decimals_of(*value), *kind.unit});
+      p.expected.push_back({name, *value, decimals_of(*value), *kind.unit, std::nullopt});
+    }
+    if (const toml::table* ci = (*expected)["ci95"].as_table()) {
+      for (const auto& [key, node] : *ci) {
+        std::string name(key.str());
+        auto figure = std::find_if(p.expected.begin(), p.expected.end(),
+                                   [&](const ExpectedFigure& e) { return e.metric == name; });
+        const toml::array* bounds = node.as_array();
+        std::optional<double> lower, upper;
+        if (bounds != nullptr && bounds->size() == 2) {
+          lower = (*bounds)[0].value<double>();
+          upper = (*bounds)[1].value<double>();
+        }
+        if (figure == p.expected.end() || !lower || !upper || *lower > *upper) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "{}: expected.ci95.{} must be [lower, upper] for a figure given in "
+                            "[expected]",
+                            origin, name);
+        }
+        figure->ci95 = std::make_pair(*lower, *upper);
+      }
     }
     if (!p.expected.empty() && p.expected_source.empty()) {
       return make_error(

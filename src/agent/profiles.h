@@ -26,6 +26,8 @@ struct ExpectedFigure {
   double value = 0;
   int decimals = 0;  // as written in the profile
   Unit unit;
+  // [expected.ci95] metric = [lower, upper]: the 95% CI of a measured figure (chimera tune writes it).
+  std::optional<std::pair<double, double>> ci95;
 };
 
 struct Profile {

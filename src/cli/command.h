@@ -30,6 +30,7 @@ void register_bench_engine(CLI::App& bench);
 void register_serve(CLI::App& app);
 void register_results(CLI::App& app);
 void register_run(CLI::App& app);
+void register_tune(CLI::App& app);
 
 int main(int argc, char** argv);
 

@@ -54,6 +54,13 @@ std::vector<int> level_row(const Configuration& c, const std::vector<ParamAxis>&
 
 }  // namespace
 
+const MetricEstimate* ConfigResult::metric(std::string_view name) const {
+  for (const MetricEstimate& m : metrics) {
+    if (m.metric == name) return &m;
+  }
+  return nullptr;
+}
+
 bool Sample::complete() const {
   return std::all_of(calls.begin(), calls.end(), [](const MeasuredCall* c) { return c != nullptr; });
 }
@@ -212,14 +219,18 @@ TuneAnalysis analyze_study(const AnalysisInput& in) {
         ++r.samples_failed;
       }
     }
-    for (const ObjectiveInfo& o : spec.objectives) {
+    auto estimate = [&](const ObjectiveInfo& o) {
       MetricEstimate e{std::string(o.metric), std::string(o.unit), o.higher_is_better, {}, 0, {}};
       for (const Sample* s : ok_samples) {
         if (auto v = sample_value(*s, o, spec.constraints)) e.values.push_back(*v);
       }
       if (!e.values.empty()) e.mean = mean(e.values);
       e.ci = t_ci_mean(e.values);
-      r.objectives.push_back(std::move(e));
+      return e;
+    };
+    for (const ObjectiveInfo& o : spec.objectives) r.objectives.push_back(estimate(o));
+    for (const ObjectiveInfo& o : objective_catalog()) {
+      if (o.metric != "goodput_tps") r.metrics.push_back(estimate(o));
     }
     if (auto it = load_by_key.find(config.load_key); it != load_by_key.end()) {
       r.load_ms = median(it->second);

@@ -90,6 +90,9 @@ struct ConfigResult {
   int rank = 0;  // 1 = best; 0 when not ranked
   int64_t samples_ok = 0, samples_failed = 0, calls_ok = 0, calls_failed = 0;
   std::vector<MetricEstimate> objectives;  // as in the spec
+  // decode_tps, prefill_tps, ttft_ms and e2e_ms whatever the objectives (for profiles and tables).
+  std::vector<MetricEstimate> metrics;
+  const MetricEstimate* metric(std::string_view name) const;
   std::map<std::string, double> statistics;  // constraint statistics: "ttft_ms p95" -> value
   std::vector<std::string> violations;       // "ttft_p95<500ms: 812.4 ms"
   std::optional<double> load_ms;             // median warm-up load time of its block

@@ -203,7 +203,7 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
     // The layer count decides which num_gpu values are the same in effect (Ollama offloads
     // block_count + 1 layers, the output layer included); chimera serve says it runs on the CPU.
     if (auto blocks = jf::get_int(*info, arch + ".block_count")) {
-      description.details["block_count"] = std::to_string(*blocks);
+      description.details["n_layer"] = std::to_string(*blocks);
     }
     if (const json* cpu = jf::find(*info, "chimera.cpu_only"); cpu != nullptr && cpu->is_boolean()) {
       description.details["cpu_only"] = cpu->get<bool>() ? "true" : "false";

@@ -1,0 +1,94 @@
+#include "cli/cli_util.h"
+
+#include <signal.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "llm/backend.h"
+#include "util/mapped_file.h"
+#include "util/strings.h"
+
+namespace chimera::cli {
+namespace {
+
+std::atomic<bool>* g_flag = nullptr;
+struct sigaction g_previous {};
+
+void on_sigint(int) {
+  if (g_flag != nullptr) g_flag->store(true);
+}
+
+}  // namespace
+
+std::string command_line_of_this_process(const std::string& fallback) {
+  auto text = read_text_file("/proc/self/cmdline");
+  if (!text.ok()) return fallback;
+  std::vector<std::string> parts = split(*text, '\0');
+  while (!parts.empty() && parts.back().empty()) parts.pop_back();
+  for (std::string& p : parts) {
+    if (p.find_first_of(" \t\"'") != std::string::npos) p = "'" + replace_all(p, "'", "'\\''") + "'";
+  }
+  return join(parts, " ");
+}
+
+Result<std::vector<std::string>> read_prompt_file(const std::string& path) {
+  CHIMERA_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
+  std::vector<std::string> prompts;
+  int line_number = 0;
+  for (const std::string& raw : split(text, '\n')) {
+    ++line_number;
+    std::string_view line = trim(raw);
+    if (line.empty()) continue;
+    if (line.front() != '{') {
+      prompts.emplace_back(line);
+      continue;
+    }
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("prompt") || !j["prompt"].is_string()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "{}:{}: a line starting with '{{' must be JSON with a \"prompt\" string "
+                        "(JSONL), or write the prompt as plain text",
+                        path, line_number);
+    }
+    prompts.push_back(j["prompt"].get<std::string>());
+  }
+  if (prompts.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: no prompts (one per line, or JSONL)", path);
+  }
+  return prompts;
+}
+
+std::optional<int> local_server_port(const std::string& backend_spec) {
+  auto spec = llm::parse_backend_spec(backend_spec);
+  if (!spec.ok() || spec->kind == llm::BackendSpec::Kind::kEmbedded) return std::nullopt;
+  std::string_view location = spec->location;
+  size_t scheme = location.find("://");
+  if (scheme != std::string_view::npos) location.remove_prefix(scheme + 3);
+  size_t colon = location.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string host(location.substr(0, colon));
+  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]" && host != "0.0.0.0") {
+    return std::nullopt;
+  }
+  auto port = parse_int(location.substr(colon + 1));
+  if (!port) return std::nullopt;
+  return static_cast<int>(*port);
+}
+
+InterruptGuard::InterruptGuard(std::atomic<bool>& flag) {
+  flag = false;
+  g_flag = &flag;
+  struct sigaction action {};
+  action.sa_handler = on_sigint;
+  action.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, &g_previous);
+}
+
+InterruptGuard::~InterruptGuard() {
+  sigaction(SIGINT, &g_previous, nullptr);
+  g_flag = nullptr;
+}
+
+}  // namespace chimera::cli

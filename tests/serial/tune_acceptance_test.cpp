@@ -1,0 +1,66 @@
+// `chimera tune` finds what is really faster on this machine: the embedded engine with 1 and 2 threads
+// and two temperatures. Timing comparisons need the cores to themselves, so this executable runs
+// serially (RUN_SERIAL in tests/CMakeLists.txt): no other test shares the machine while it runs.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace chimera {
+namespace {
+
+using testing::run_chimera;
+using testing::TempDir;
+
+TEST(TuneAcceptance, RaceRanksTwoThreadsFirstAndFindsNoTemperatureEffect) {
+  TempDir dir;
+  // Wide enough that a token's matrix work (~75 MB of Q8_0 weights) dwarfs the threads' handoffs.
+  const std::string model = dir.file("wide.gguf");
+  auto synth = run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "--layers", "4",
+                            "--embd", "1024", "--ff", "4096", "--heads", "8", "--kv-heads", "4",
+                            "--head-dim", "128", "--vocab", "synthetic:8192", "--ctx", "2048",
+                            "--type", "q8_0", "-o", model});
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  auto r = run_chimera({"tune", "-b", "embedded:" + model, "--param", "num_thread=1,2", "--param",
+                        "temperature=0.2,0.8", "--strategy", "race", "-p",
+                        "Explain what a KV cache is.", "--num-predict", "48", "--repeat", "8",
+                        "--out", dir.file("out"), "--db", dir.file("results.db"), "--no-hwmon",
+                        "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  const auto& configs = j["configurations"];
+  ASSERT_EQ(configs.size(), 4u);
+  // Ranked first: a two-thread configuration, whose CI lies above every one-thread configuration.
+  const auto& best = configs[0];
+  EXPECT_EQ(best["rank"], 1);
+  EXPECT_EQ(best["options"]["num_thread"], 2) << r.out;
+  const double best_lower = best["objectives"][0]["ci95"][0].get<double>();
+  for (const auto& c : configs) {
+    if (c["options"]["num_thread"] == 2) {
+      EXPECT_TRUE(c["status"] == "best" || c["status"] == "tied for best") << c.dump();
+      continue;
+    }
+    EXPECT_TRUE(c["status"] == "eliminated" || c["status"] == "worse") << c.dump();
+    const auto& ci = c["objectives"][0]["ci95"];
+    ASSERT_TRUE(ci.is_array()) << c.dump();
+    EXPECT_LT(ci[1].get<double>(), best_lower) << "the one-thread CI must lie below the best's";
+  }
+  // Option effects on decode_tps: num_thread measurable, temperature not.
+  const auto& options = j["effects"][0]["options"];
+  ASSERT_EQ(options.size(), 2u);
+  EXPECT_EQ(options[0]["option"], "num_thread");
+  EXPECT_TRUE(options[0]["measurable"].get<bool>()) << options.dump();
+  EXPECT_EQ(options[1]["option"], "temperature");
+  EXPECT_FALSE(options[1]["measurable"].get<bool>()) << options.dump();
+  EXPECT_GT(options[1]["detectable_difference"].get<double>(), 0.0);
+  // The Markdown report says it in words.
+  auto md = testing::run_chimera({"tune", "--resume", std::to_string(j["study_id"].get<int>()), "--db",
+                                  dir.file("results.db"), "--out", dir.file("out"), "--no-hwmon"});
+  ASSERT_EQ(md.exit_code, 0) << md.err;
+  EXPECT_NE(md.out.find("temperature: 0.8 vs 0.2"), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("no measurable effect at this sample size"), std::string::npos) << md.out;
+}
+
+}  // namespace
+}  // namespace chimera
