@@ -127,22 +127,50 @@ std::optional<double> sample_value(const Sample& sample, const ObjectiveInfo& ob
 RaceDecision race_decision(const std::map<std::string, std::vector<double>>& values,
                            bool higher_is_better, double alpha) {
   RaceDecision d;
-  double best_mean = 0;
+  // Speeds and latencies vary multiplicatively, so on the log scale every configuration has about
+  // the same spread: one variance pooled over all of them gives the tests their degrees of freedom
+  // even at 2 samples each. A non-positive value (which a rate or latency cannot be) falls back to
+  // Welch's test per pair.
+  bool logs = true;
+  for (const auto& [label, v] : values) {
+    for (double x : v) logs = logs && x > 0 && std::isfinite(x);
+  }
+  std::map<std::string, std::vector<double>> scale;
+  double ss = 0, df = 0;
   for (const auto& [label, v] : values) {
     if (v.size() < 2) continue;
-    double m = mean(v);
-    if (d.best.empty() || better(m, best_mean, higher_is_better)) d.best = label, best_mean = m;
+    std::vector<double>& s = scale[label];
+    for (double x : v) s.push_back(logs ? std::log(x) : x);
+    const double m = mean(s);
+    for (double x : s) ss += (x - m) * (x - m);
+    df += static_cast<double>(s.size() - 1);
+  }
+  double best_scaled = 0;
+  for (const auto& [label, s] : scale) {
+    double m = mean(s);
+    if (d.best.empty() || better(m, best_scaled, higher_is_better)) d.best = label, best_scaled = m;
   }
   if (d.best.empty()) return d;
+  const std::vector<double>& best = scale.at(d.best);
+  const double pooled_sd = df > 0 ? std::sqrt(ss / df) : 0;
   std::vector<std::string> others;
   std::vector<double> p;
-  for (const auto& [label, v] : values) {
-    if (label == d.best || v.size() < 2) continue;
-    auto w = welch_t_test(v, values.at(d.best));
+  for (const auto& [label, s] : scale) {
+    if (label == d.best) continue;
+    double pv = 1.0;
+    if (logs) {
+      const double diff = mean(best) - mean(s);
+      const double se = pooled_sd * std::sqrt(1.0 / static_cast<double>(s.size()) +
+                                              1.0 / static_cast<double>(best.size()));
+      pv = se > 0 ? student_t_two_sided_p(diff / se, df) : (diff == 0 ? 1.0 : 0.0);
+    } else if (auto w = welch_t_test(values.at(label), values.at(d.best))) {
+      pv = w->p;
+    }
     others.push_back(label);
-    p.push_back(w ? w->p : 1.0);
+    p.push_back(pv);
   }
   std::vector<double> adjusted = holm_adjust(p);
+  const double best_mean = mean(values.at(d.best));
   for (size_t i = 0; i < others.size(); ++i) {
     if (adjusted[i] < alpha) {
       d.eliminated.push_back({others[i], mean(values.at(others[i])), best_mean, adjusted[i]});
@@ -388,8 +416,8 @@ TuneAnalysis analyze_study(const AnalysisInput& in) {
   }
   if (spec.strategy == Strategy::kRace && !in.rounds.empty()) {
     out.notes.push_back(
-        "the race tests after every round (Holm within a round); each round is another look at the "
-        "data, so a configuration it dropped early had less evidence than the final comparisons");
+        "the race tests after every round (Holm within a round, alpha split over the rounds); a "
+        "configuration it dropped early was measured fewer times than the ones it kept");
   }
   for (const ConfigResult& r : out.configs) {
     if (r.status == ConfigStatus::kInfeasible) {

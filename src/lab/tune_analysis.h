@@ -41,8 +41,11 @@ std::map<std::string, std::map<int64_t, Sample>> collect_samples(
 std::optional<double> sample_value(const Sample& sample, const ObjectiveInfo& objective,
                                    const std::vector<Constraint>& constraints);
 
-// One race round's decision over the configurations still in it: the best by mean, and every one
-// significantly worse than it (Welch, Holm over the comparisons). Configurations with fewer than 2
+// One race round's decision over the configurations still in it: the best, and every one
+// significantly worse than it, Holm over the comparisons. The test is a t-test on the log values
+// with the variance pooled over every configuration in the round (speeds and latencies vary by a
+// factor, so their log spreads agree, and the pooled degrees of freedom give the test power at 2
+// samples each); Welch per pair when a value is not positive. Configurations with fewer than 2
 // values can be neither best nor eliminated.
 struct Elimination {
   std::string config;

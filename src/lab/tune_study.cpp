@@ -253,7 +253,9 @@ StudyRun TuneStudy::run() {
         }
       }
       RaceRound r{static_cast<int>(round), target, racing,
-                  race_decision(values, spec_.primary().higher_is_better, spec_.alpha)};
+                  // alpha split over the rounds: each round is another look at the data.
+                  race_decision(values, spec_.primary().higher_is_better,
+                                spec_.alpha / static_cast<double>(targets.size()))};
       for (const Elimination& e : r.decision.eliminated) {
         Racer& racer = racers[e.config];
         racer.eliminated = true;

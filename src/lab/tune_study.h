@@ -10,8 +10,9 @@
 //   grid    every configuration gets `repeat` samples, in one round.
 //   random  a seeded random subset of configurations, as many as the budget pays `repeat` samples for.
 //   race    rounds of race_first, 2x, 4x, ... samples up to `repeat`: after each round every
-//           configuration significantly worse than the round's best (Welch, Holm over the round's
-//           comparisons) is dropped. The race ends when one configuration is left, when those left
+//           configuration significantly worse than the round's best (race_decision: a pooled
+//           t-test on log values, Holm over the round's comparisons, alpha split evenly over the
+//           rounds since each is another look at the data) is dropped. The race ends when one configuration is left, when those left
 //           have `repeat` samples (the leaders could not be told apart at that size), or when the
 //           budget is spent.
 // A configuration whose samples fail (two failed samples and no good one) is marked failed and not
