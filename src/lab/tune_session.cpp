@@ -111,10 +111,13 @@ std::map<std::string, double> peak_rss_per_config(const std::vector<MeasuredCall
     if (c.record.t_request_ns == 0 || c.record.t_done_ns == 0) continue;
     auto lo = std::lower_bound(samples.begin(), samples.end(), c.record.t_request_ns,
                                [](const HwSample& s, int64_t t) { return s.t_ns < t; });
-    for (auto it = lo; it != samples.end() && it->t_ns <= c.record.t_done_ns; ++it) {
+    // The samples during the call, and the first one after it: a call shorter than the sampling
+    // period still gets the memory it left behind.
+    for (auto it = lo; it != samples.end(); ++it) {
       double rss = static_cast<double>(it->server ? it->server->rss_bytes : it->process.rss_bytes);
       double& peak = out[c.meta.arm];
       peak = std::max(peak, rss);
+      if (it->t_ns > c.record.t_done_ns) break;
     }
   }
   return out;

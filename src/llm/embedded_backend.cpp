@@ -239,7 +239,7 @@ CallRecord EmbeddedBackend::generate(const Request& request, const OnText& on_te
   // A new num_ctx, num_batch or thread count rebuilds the context (as Ollama reloads the model for
   // them): that time is load time too, never prefill.
   const int64_t rebuild_ns = had_session ? context_build_ns : 0;
-  record.server.load_ns = (paid ? load_ns + context_build_ns : 0) + rebuild_ns;
+  record.server.load_ns = (paid ? load_ns : 0) + context_build_ns;
   record.server.prompt_eval_ns = t.prompt_eval_ns;
   record.server.prompt_eval_count = t.prompt_eval_count;
   record.server.eval_ns = t.eval_ns;
