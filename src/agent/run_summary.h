@@ -30,6 +30,7 @@ struct RunDescription {
   RunSettings settings;
   std::vector<ArmSetup> arms;  // [baseline, chimera]
   lab::BenchHeader machine;    // host, CPU, build (lab::machine_header)
+  std::optional<double> equivalence_margin;  // --equivalence: TOST verdicts in the comparison
 };
 
 // One call kind's statistics: lab's analysis of the measured calls of that kind.

@@ -42,6 +42,7 @@ struct RunArgs {
   std::string out = "reports";
   std::string db;
   std::string dummy_size = "270m";
+  std::string equivalence;
   int runs = 3;
   uint64_t seed = 42;
   int64_t analysis_num_predict = 128;
@@ -120,6 +121,12 @@ int run_main(const RunArgs& a) {
                fmt::format("--runs {} is too few: statistics need at least 2 measured runs per arm",
                            a.runs)));
   }
+  std::optional<double> equivalence;
+  if (!a.equivalence.empty()) {
+    auto margin = lab::parse_equivalence_margin(a.equivalence);
+    if (!margin.ok()) return report_error(margin.status());
+    equivalence = *margin;
+  }
   auto ingest = agent::ingest_folder(a.data);
   if (!ingest.ok()) return report_error(ingest.status());
   agent::FactsTable facts = agent::build_facts(*ingest);
@@ -167,6 +174,7 @@ int run_main(const RunArgs& a) {
   run.settings.today_iso = run.today_iso;
   run.arms = {{"baseline", *baseline}, {"chimera", *chimera}};
   run.machine = lab::machine_header();
+  run.equivalence_margin = equivalence;
   if (!chimera->model_family.empty() &&
       run.model_label.find(chimera->model_family) == std::string::npos) {
     std::printf("note: profile %s was tuned for %s models; this run uses %s\n",
@@ -353,6 +361,9 @@ void register_run(CLI::App& app) {
   sub->add_option("--dummy-size", args->dummy_size,
                   "gemma3 size of the dummy-weight fallback model (270m, 1b, 4b)")
       ->capture_default_str();
+  sub->add_option("--equivalence", args->equivalence,
+                  "equivalence margin relative to the baseline (\"5%\" or 0.05): adds a TOST "
+                  "verdict per metric to the comparison");
   sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)");
   sub->add_flag("--no-store", args->no_store, "do not write the results database");
   sub->add_flag("--no-hwmon", args->no_hwmon, "do not sample CPU, memory and GPU");

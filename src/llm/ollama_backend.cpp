@@ -200,6 +200,9 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
         description.context_length = jf::get_int(*info, it.key());
     }
     if (!arch.empty()) description.details["architecture"] = arch;
+    std::string general_name = jf::get_string(*info, "general.name");
+    if (!general_name.empty()) description.details["general.name"] = general_name;
+    description.entry.synthetic = jf::is_dummy_weight_model(*info);
   }
   std::lock_guard<std::mutex> lock(cache_mutex_);
   described_[with_latest(model)] = description;
@@ -309,6 +312,8 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
   auto described = describe_with(*client, record.model, metadata_call(call));
   if (described.ok()) {
     description = std::move(*described);
+    // chimera serve marks a dummy-weight model: every figure from it is synthetic.
+    if (description->entry.synthetic) record.synthetic_model = true;
   } else if (described.status().code() == ErrorCode::kNotFound) {
     fail_record(record, unknown_model_error(record.model, described.status()));
     return record;
