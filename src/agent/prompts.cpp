@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "agent/ingest_summary.h"
+#include "agent/report_sections.h"
 #include "util/strings.h"
 
 namespace chimera::agent {
@@ -57,6 +58,32 @@ std::string configuration_block(const PromptContext& c) {
     }
   }
   return out;
+}
+
+// The program's notes of one section (or every section when `only` is empty), within the budget.
+std::string notes_block(const PromptContext& c, std::string_view only) {
+  std::string out;
+  size_t used = 0;
+  for (const auto& [title, lines] : c.section_notes) {
+    if (!only.empty() && title != only) continue;
+    if (lines.empty()) continue;
+    std::string block = "### " + title + "\n";
+    for (const auto& line : lines) {
+      if (used + line.size() > c.fact_budget_chars) break;
+      block += "- " + line + "\n";
+      used += line.size();
+    }
+    out += block;
+  }
+  if (out.empty()) return "";
+  return "WHAT THE PROGRAM FOUND IN THE DATA, per section (true statements with fact ids; explain "
+         "them, never contradict them):\n" +
+         out + "\n";
+}
+
+std::string analysis_excerpt(std::string_view analysis_text) {
+  std::string_view t = trim(analysis_text);
+  return t.empty() ? std::string("(empty)") : std::string(t);
 }
 
 std::string context_block(const PromptContext& c, std::vector<std::string>& fact_ids) {
@@ -156,12 +183,21 @@ Prompt report_prompt(const PromptContext& c, std::string_view analysis_text) {
   user +=
       "\nANALYSIS from the previous step (check it against the facts; drop anything "
       "unsupported):\n";
-  user += std::string(trim(analysis_text)).empty() ? "(empty)" : std::string(trim(analysis_text));
-  user +=
-      "\n\nTASK: Write the body of a technical report in Markdown with exactly these sections, "
-      "each "
-      "a \"## \" heading, in this order:\n";
-  for (const auto& title : report_section_titles()) user += "## " + title + "\n";
+  user += analysis_excerpt(analysis_text) + "\n\n" + notes_block(c, "");
+  if (c.json_output) {
+    user +=
+        "TASK: Write the prose of a technical report as one JSON object {\"sections\": [{\"title\", "
+        "\"text\", \"facts\"}]}, one element per section, with these titles in this order:\n";
+  } else {
+    user +=
+        "TASK: Write the body of a technical report in Markdown with exactly these sections, each "
+        "a \"## \" heading, in this order:\n";
+  }
+  for (const auto& title : prose_section_titles()) user += "## " + title + "\n";
+  if (c.json_output) {
+    user +=
+        "\"text\" is the section's Markdown prose; \"facts\" lists the fact ids the text cites.\n";
+  }
   user += fmt::format(
       "\nGuidance:\n"
       "- Executive Summary: 3 to 5 sentences: what data was analysed, the main findings, and this "
@@ -174,11 +210,31 @@ Prompt report_prompt(const PromptContext& c, std::string_view analysis_text) {
       "- Data Ingestion Summary: the files, rows and failed rows, citing [I ids].\n"
       "- Performance Analysis: this run's measured figures and the data's figures, with ids.\n"
       "- Key Findings: 3 to 6 bullet points with ids.\n"
-      "- Recommendations: 3 to 5 bullet points (for example micro-batching, dynamic context "
-      "adjustment, further parameter tuning, hardware monitoring), as proposals to test.\n"
-      "- Appendix: a Markdown table of the configuration: option, value, sent or default.\n"
+      "- Recommendations: 3 to 5 bullet points from the program's recommendations above, each "
+      "naming the measurement behind it, as proposals to test.\n"
       "Do not write a title, a date line or an author line: the program adds the header.",
       c.arm);
+  p.messages = {{"system", system_text("a technical writer producing grounded benchmark reports")},
+                {"user", std::move(user)}};
+  return p;
+}
+
+Prompt section_prompt(const PromptContext& c, std::string_view analysis_text,
+                      const std::string& title) {
+  Prompt p;
+  std::string user = context_block(c, p.fact_ids);
+  user += "\nANALYSIS from the previous step (check it against the facts; drop anything "
+          "unsupported):\n";
+  user += analysis_excerpt(analysis_text) + "\n\n" + notes_block(c, title);
+  user += fmt::format(
+      "TASK: Write the \"{}\" section of a technical report about this benchmark data for the {} "
+      "agent: 2 to 5 sentences of prose (bullets for Key Findings and Recommendations) that explain "
+      "what the program found above, each number followed by its fact id. {}No heading, no "
+      "title, no date line.",
+      title, c.arm,
+      c.json_output ? "Answer with one JSON object {\"text\", \"facts\"}: the prose, and the fact "
+                      "ids it cites. "
+                    : "");
   p.messages = {{"system", system_text("a technical writer producing grounded benchmark reports")},
                 {"user", std::move(user)}};
   return p;

@@ -33,6 +33,13 @@ std::optional<double> ArmGrounding::mean_score() const {
   return std::accumulate(scores.begin(), scores.end(), 0.0) / static_cast<double>(scores.size());
 }
 
+const lab::ArmReport* KindAnalysis::arm(const std::string& name) const {
+  for (const auto& a : report.arms) {
+    if (a.label == name) return &a;
+  }
+  return nullptr;
+}
+
 const KindAnalysis* RunSummary::kind(const std::string& name) const {
   for (const auto& k : kinds) {
     if (k.kind == name) return &k;

@@ -31,12 +31,17 @@ struct RunDescription {
   std::vector<ArmSetup> arms;  // [baseline, chimera]
   lab::BenchHeader machine;    // host, CPU, build (lab::machine_header)
   std::optional<double> equivalence_margin;  // --equivalence: TOST verdicts in the comparison
+  // The data's findings (findings.h) and the facts they cite, as the reports print them.
+  std::vector<DataFinding> findings;
+  FactsTable base_facts;
+  bool show_raw = false;  // --show-raw: a section's failed model text inline, not only in Validation
 };
 
 // One call kind's statistics: lab's analysis of the measured calls of that kind.
 struct KindAnalysis {
   std::string kind;         // "analysis", "report"
   lab::BenchReport report;  // arms in RunDescription::arms order; comparisons chimera - baseline
+  const lab::ArmReport* arm(const std::string& name) const;
 };
 
 // Per pair: the prior system's figures, derived from the pair's report calls.

@@ -139,6 +139,51 @@ void draw_bars(const ChartSpec& spec, const Layout& l, const std::vector<double>
   }
 }
 
+double bound_at(const std::vector<double>& bounds, size_t i) {
+  return i < bounds.size() ? bounds[i] : NAN;
+}
+
+// Means as dots with their interval as a capped vertical bar, series side by side in each category.
+void draw_intervals(const ChartSpec& spec, const Layout& l, int value_decimals, std::string& out) {
+  const auto& colors = series_colors();
+  double band = (l.right - l.left) / static_cast<double>(std::max<size_t>(1, spec.categories.size()));
+  double slot = band * 0.7 / static_cast<double>(std::max<size_t>(1, spec.series.size()));
+  for (size_t s = 0; s < spec.series.size(); ++s) {
+    const ChartSeries& series = spec.series[s];
+    const std::string& color = colors[s % colors.size()];
+    out += fmt::format("<g class=\"series\" data-name=\"{}\" fill=\"{}\" stroke=\"{}\">\n",
+                       html_escape(series.name), color, color);
+    for (size_t i = 0; i < series.y.size(); ++i) {
+      double c = x_at(series, i) - (series.x.empty() ? 1 : 0);  // category index
+      double y = series.y[i];
+      if (!std::isfinite(c) || !std::isfinite(y) || c < 0 ||
+          c >= static_cast<double>(spec.categories.size())) {
+        continue;
+      }
+      double cx = l.left + band * (c + 0.15) + slot * (static_cast<double>(s) + 0.5);
+      double lo = bound_at(series.lower, i), hi = bound_at(series.upper, i);
+      std::string label = spec.categories[static_cast<size_t>(c)];
+      std::string interval;
+      if (std::isfinite(lo) && std::isfinite(hi)) {
+        double cap = std::min(8.0, slot * 0.4);
+        out += fmt::format(
+            "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke-width=\"2\"/>"
+            "<line x1=\"{3}\" y1=\"{1}\" x2=\"{4}\" y2=\"{1}\" stroke-width=\"2\"/>"
+            "<line x1=\"{3}\" y1=\"{2}\" x2=\"{4}\" y2=\"{2}\" stroke-width=\"2\"/>\n",
+            px(cx), px(l.map_y(lo)), px(l.map_y(hi)), px(cx - cap), px(cx + cap));
+        interval = fmt::format(" ({} to {})", format_fixed(lo, value_decimals),
+                               format_fixed(hi, value_decimals));
+      }
+      out += fmt::format(
+          "<circle cx=\"{}\" cy=\"{}\" r=\"4\" stroke=\"none\"><title>{} {}: {}{}</title>"
+          "</circle>\n",
+          px(cx), px(l.map_y(y)), html_escape(series.name), html_escape(label),
+          format_fixed(y, value_decimals), interval);
+    }
+    out += "</g>\n";
+  }
+}
+
 std::string describe(const ChartSpec& spec, int decimals) {
   std::string desc;
   for (const auto& s : spec.series) {
@@ -198,6 +243,9 @@ std::string render_svg_chart(const ChartSpec& spec) {
       if (!std::isfinite(x) || !std::isfinite(s.y[i])) continue;
       xs.push_back(x);
       ys.push_back(s.y[i]);
+      for (double bound : {bound_at(s.lower, i), bound_at(s.upper, i)}) {
+        if (spec.kind == ChartKind::kInterval && std::isfinite(bound)) ys.push_back(bound);
+      }
     }
   }
   std::string out = fmt::format(
@@ -230,7 +278,16 @@ std::string render_svg_chart(const ChartSpec& spec) {
     l.y_hi = y_ticks.values.back();
     y_axis(l, y_ticks, out);
     out += "<g class=\"x-axis\">\n";
-    if (spec.kind == ChartKind::kBar) {
+    if (spec.kind == ChartKind::kInterval) {
+      double band =
+          (l.right - l.left) / static_cast<double>(std::max<size_t>(1, spec.categories.size()));
+      for (size_t c = 0; c < spec.categories.size(); ++c) {
+        x_tick(l, l.left + band * (static_cast<double>(c) + 0.5), html_escape(spec.categories[c]),
+               out);
+      }
+      out += "</g>\n";
+      draw_intervals(spec, l, value_decimals, out);
+    } else if (spec.kind == ChartKind::kBar) {
       std::set<double> unique(xs.begin(), xs.end());
       std::vector<double> categories(unique.begin(), unique.end());
       double band = (l.right - l.left) / static_cast<double>(categories.size());

@@ -12,12 +12,17 @@ enum class ChartKind {
   kLine,     // points joined in x order; a missing value (NaN) breaks the line
   kBar,      // grouped bars: one group per x value, one bar per series
   kScatter,  // points only
+  // Means with confidence intervals: categories on x (ChartSpec::categories), one or more series,
+  // each point a mean (y) with its lower / upper bound drawn as an error bar (NaN: no bar).
+  kInterval,
 };
 
 struct ChartSeries {
   std::string name;       // legend text: "baseline", "chimera"
   std::vector<double> x;  // empty: 1, 2, 3, ... (call index)
   std::vector<double> y;  // NaN marks a missing value (a failed call), drawn as a gap
+  // kInterval only, parallel to y: the interval's bounds (NaN or absent: no bar).
+  std::vector<double> lower, upper;
 };
 
 struct ChartSpec {
@@ -29,6 +34,8 @@ struct ChartSpec {
   int width_px = 640;
   int height_px = 320;
   bool y_from_zero = true;  // throughput and latency axes start at zero so bars are not misleading
+  // kInterval: the category labels; a series' i-th point (x empty) or x = i belongs to category i.
+  std::vector<std::string> categories;
 };
 
 // Axis ticks at 1/2/5 x 10^k steps covering [lo, hi]; `decimals` is what the labels need.
