@@ -305,9 +305,10 @@ std::string arm_report_markdown(const RunDescription& run, const AgentRunResult&
 
   doc.heading(2, "Executive Summary");
   doc.paragraph(fmt::format(
-      "The data folder held {} parsed files with {} rows ({} failed); the program drew {} findings "
+      "The data folder held {} parsed file{} with {} rows ({} failed); the program drew {} findings "
       "from it. This run measured the {} agent against the other over {} interleaved pairs{}.",
-      ingest.parsed_files(), ingest.total_rows(), ingest.total_failure_rows(), run.findings.size(),
+      ingest.parsed_files(), ingest.parsed_files() == 1 ? "" : "s", ingest.total_rows(),
+      ingest.total_failure_rows(), run.findings.size(),
       arm.name, run.settings.runs, run.backend.synthetic ? " on a dummy-weight model" : ""));
   std::vector<std::string> summary_lines;
   for (const auto& f : measured) {

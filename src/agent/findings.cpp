@@ -116,10 +116,9 @@ void best_worst(const DataSet& ds, Citer& citer, const FindingsContext& context,
     std::vector<double> a = values_of(ds, best.rows, m), b = values_of(ds, second.rows, m);
     auto welch = lab::welch_t_test(a, b);
     if (welch) {
-      std::string p_id = citer.derived(&ds, mc.name, mc.metric, "p-value",
-                                       fmt::format("{}: {} best vs second best, Welch", ds.name,
-                                                   mc.name),
-                                       welch->p, p_decimals(welch->p), std::nullopt);
+      std::string p_id = citer.p_value(
+          &ds, mc.name, mc.metric,
+          fmt::format("{}: {} best vs second best, Welch", ds.name, mc.name), welch->p);
       bool apart = welch->p < context.alpha;
       f.support = apart ? Support::kSupported : Support::kNotSupported;
       f.text += fmt::format(
@@ -266,11 +265,11 @@ void option_effects(const DataSet& ds, Citer& citer, const FindingsContext& cont
         double t = se > 0 ? effect / se : 0;
         double p = se > 0 ? std::min(1.0, lab::student_t_two_sided_p(t, pooled->second) * pairs)
                           : (effect == 0 ? 1.0 : 0.0);
-        std::string p_id = citer.derived(
-            &ds, mc.name, mc.metric, "p-value",
+        std::string p_id = citer.p_value(
+            &ds, mc.name, mc.metric,
             fmt::format("{}: {} effect of {} against the replicate spread", ds.name, mc.name,
                         option),
-            p, p_decimals(p), std::nullopt);
+            p);
         finding.fact_ids.push_back(p_id);
         std::string correction =
             pairs > 1 ? fmt::format(", Bonferroni over {:.0f} level pairs", pairs) : "";

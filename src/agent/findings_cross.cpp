@@ -112,12 +112,11 @@ void compare_samples(const Sample& a, size_t ma, const Sample& b, size_t mb,
   f.metric = mca.metric;
   f.unit = mca.unit_text();
   f.fact_ids = {fa.fact, fb.fact, gap_id};
-  std::string head = fmt::format(
-      "{} {}: {} in {} ({} row{}) {} and {} in {} ({} row{}) {}, {} apart {}", what, mca.name,
-      value_text(fa.mean, fa.decimals, mca.unit), a.ds->name, fa.values.size(),
-      fa.values.size() == 1 ? "" : "s", cite({fa.fact}), value_text(fb.mean, fb.decimals, mcb.unit),
-      b.ds->name, fb.values.size(), fb.values.size() == 1 ? "" : "s", cite({fb.fact}),
-      percent_text(gap), cite({gap_id}));
+  // The row counts are in the cited facts' labels ("mean of ... (n=6)").
+  std::string head = fmt::format("{} {}: {} in {} {} and {} in {} {}, {} apart {}", what, mca.name,
+                                 value_text(fa.mean, fa.decimals, mca.unit), a.ds->name,
+                                 cite({fa.fact}), value_text(fb.mean, fb.decimals, mcb.unit),
+                                 b.ds->name, cite({fb.fact}), percent_text(gap), cite({gap_id}));
   if (overlap || gap < 0.01) {
     f.support = Support::kNotSupported;
     f.text = head + ": the two agree (their rows overlap).";
@@ -128,12 +127,20 @@ void compare_samples(const Sample& a, size_t ma, const Sample& b, size_t mb,
     auto welch = lab::welch_t_test(fa.values, bv);
     f.support = welch ? (welch->p < 0.05 ? Support::kSupported : Support::kNotSupported)
                       : Support::kCannotTell;
+    std::string tested = ", with too few rows to test";
+    if (welch) {
+      std::string p_id = citer.p_value(
+          nullptr, "", mca.metric,
+          fmt::format("{} {} between {} and {}, Welch", what, mca.metric, a.ds->name, b.ds->name),
+          welch->p);
+      f.fact_ids.push_back(p_id);
+      tested = fmt::format(", {} {}", p_text(welch->p), cite({p_id}));
+    }
     f.text = head + fmt::format(
                         ": they contradict each other (no row of one lies within the other's "
                         "range){}. The same model measured this differently means another "
                         "machine, driver, option or load: say which before comparing them.",
-                        welch ? fmt::format(", {}", p_text(welch->p))
-                              : std::string(", with too few rows to test"));
+                        tested);
     f.weight = 2.7 + std::min(1.0, gap);
   }
   out.push_back(std::move(f));

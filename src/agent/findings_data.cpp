@@ -224,6 +224,13 @@ std::string Citer::derived(const DataSet* ds, const std::string& column, const s
   return id;
 }
 
+std::string Citer::p_value(const DataSet* ds, const std::string& column, const std::string& metric,
+                           const std::string& label, double p) {
+  bool bound = p < 0.001;
+  return derived(ds, column, metric, bound ? "p-value (upper bound)" : "p-value", label,
+                 bound ? 0.001 : p, p_decimals(p), std::nullopt);
+}
+
 std::string cite(const std::vector<std::string>& ids) {
   std::vector<std::string> kept;
   for (const auto& id : ids) {

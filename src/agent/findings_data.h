@@ -69,6 +69,9 @@ class Citer {
   std::string derived(const DataSet* ds, const std::string& column, const std::string& metric,
                       const std::string& statistic, const std::string& label, double value,
                       int decimals, const std::optional<Unit>& unit);
+  // A p-value as p_text prints it: "p < 0.001" is the fact 0.001 (an upper bound).
+  std::string p_value(const DataSet* ds, const std::string& column, const std::string& metric,
+                      const std::string& label, double p);
   FactsTable& facts() { return facts_; }
 
  private:

@@ -69,7 +69,9 @@ std::string notes_block(const PromptContext& c, std::string_view only) {
     if (lines.empty()) continue;
     std::string block = "### " + title + "\n";
     for (const auto& line : lines) {
-      if (used + line.size() > c.fact_budget_chars) break;
+      // Half the budget at most: the notes and the fact list share it, so the prompt keeps its
+      // size (a baseline on Ollama's default num_ctx of 2048 must not be cut).
+      if (used + line.size() > c.fact_budget_chars / 2) break;
       block += "- " + line + "\n";
       used += line.size();
     }
@@ -86,7 +88,8 @@ std::string analysis_excerpt(std::string_view analysis_text) {
   return t.empty() ? std::string("(empty)") : std::string(t);
 }
 
-std::string context_block(const PromptContext& c, std::vector<std::string>& fact_ids) {
+std::string context_block(const PromptContext& c, std::vector<std::string>& fact_ids,
+                          size_t notes_chars = 0) {
   std::string out = fmt::format("Today is {}.\n\n", c.today_iso);
   if (c.ingest) {
     out += fmt::format("DATA FOLDER: {} files found, {} parsed.\n", c.ingest->files.size(),
@@ -97,7 +100,8 @@ std::string context_block(const PromptContext& c, std::vector<std::string>& fact
   out += configuration_block(c) + "\n";
   out += "FACTS (id, value, kind, metric, what it describes, source):\n";
   if (c.facts) {
-    for (const Fact* f : select_facts(*c.facts, c.fact_budget_chars)) {
+    size_t budget = c.fact_budget_chars > notes_chars ? c.fact_budget_chars - notes_chars : 0;
+    for (const Fact* f : select_facts(*c.facts, budget)) {
       out += FactsTable::prompt_line(*f) + "\n";
       fact_ids.push_back(f->id);
     }
@@ -179,11 +183,12 @@ Prompt analysis_prompt(const PromptContext& c) {
 
 Prompt report_prompt(const PromptContext& c, std::string_view analysis_text) {
   Prompt p;
-  std::string user = context_block(c, p.fact_ids);
+  std::string notes = notes_block(c, "");
+  std::string user = context_block(c, p.fact_ids, notes.size());
   user +=
       "\nANALYSIS from the previous step (check it against the facts; drop anything "
       "unsupported):\n";
-  user += analysis_excerpt(analysis_text) + "\n\n" + notes_block(c, "");
+  user += analysis_excerpt(analysis_text) + "\n\n" + notes;
   if (c.json_output) {
     user +=
         "TASK: Write the prose of a technical report as one JSON object {\"sections\": [{\"title\", "
@@ -222,10 +227,11 @@ Prompt report_prompt(const PromptContext& c, std::string_view analysis_text) {
 Prompt section_prompt(const PromptContext& c, std::string_view analysis_text,
                       const std::string& title) {
   Prompt p;
-  std::string user = context_block(c, p.fact_ids);
+  std::string notes = notes_block(c, title);
+  std::string user = context_block(c, p.fact_ids, notes.size());
   user += "\nANALYSIS from the previous step (check it against the facts; drop anything "
           "unsupported):\n";
-  user += analysis_excerpt(analysis_text) + "\n\n" + notes_block(c, title);
+  user += analysis_excerpt(analysis_text) + "\n\n" + notes;
   user += fmt::format(
       "TASK: Write the \"{}\" section of a technical report about this benchmark data for the {} "
       "agent: 2 to 5 sentences of prose (bullets for Key Findings and Recommendations) that explain "

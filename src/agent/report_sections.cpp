@@ -124,18 +124,19 @@ std::vector<SectionProse> read_sections(std::string_view answer, ProseFormat for
     }
     return out;
   }
-  std::optional<size_t> current;
+  constexpr size_t kNone = static_cast<size_t>(-1);
+  size_t current = kNone;
   for (const std::string& line : split(std::string(answer), '\n')) {
     if (auto h = heading_of(line, titles)) {
-      current = h;
+      current = *h;
       continue;
     }
     std::string_view t = trim(line);
     if (starts_with(t, "# ") || starts_with(t, "## ")) {
-      current.reset();  // a section the program did not ask for ("## Appendix"): not prose
+      current = kNone;  // a section the program did not ask for ("## Appendix"): not prose
       continue;
     }
-    if (current) out[*current].text += line + "\n";
+    if (current != kNone) out[current].text += line + "\n";
   }
   for (auto& s : out) s.text = std::string(trim(s.text));
   return out;

@@ -47,11 +47,6 @@ const KindAnalysis* RunSummary::kind(const std::string& name) const {
   return nullptr;
 }
 
-std::string verdict_sentence(const lab::Comparison& c, double alpha, double level,
-                             const std::string& b_name, const std::string& a_name) {
-  return lab::verdict_sentence(c, alpha, level, b_name, a_name);
-}
-
 RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result,
                          const lab::HwSummary& hardware) {
   RunSummary summary;

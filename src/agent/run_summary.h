@@ -74,12 +74,6 @@ struct RunSummary {
 RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result,
                          const lab::HwSummary& hardware);
 
-// "chimera's decode_tps is higher by 12% (95% CI 8–16%; p = 0.003): better", or "no significant
-// difference in ttft_ms between chimera and baseline (p = 0.41, Holm-adjusted over 8 metrics)":
-// built from the comparison's numbers only.
-std::string verdict_sentence(const lab::Comparison& c, double alpha, double level,
-                             const std::string& b_name, const std::string& a_name);
-
 // "12.34 ± 0.56" with decimals fit for the unit.
 std::string mean_sd(const lab::Summary& s, std::string_view unit);
 int decimals_for_unit(std::string_view unit);

@@ -146,8 +146,9 @@ int run_main(const RunArgs& a) {
   // The findings engine: what the data says, phrased by code, its derived figures added as facts.
   agent::FindingsContext findings_context;
   findings_context.profiles = {*chimera};
-  std::vector<agent::DataFinding> findings = agent::build_findings(*ingest, facts, findings_context);
-  std::printf("findings: %zu from the data\n", findings.size());
+  std::vector<agent::DataFinding> data_findings =
+      agent::build_findings(*ingest, facts, findings_context);
+  std::printf("findings: %zu from the data\n", data_findings.size());
 
   agent::BackendProbes probes = agent::default_probes();
   std::string dummy_size = a.dummy_size;
@@ -182,7 +183,7 @@ int run_main(const RunArgs& a) {
   run.settings.fact_budget_chars = a.fact_budget_chars;
   run.settings.today_iso = run.today_iso;
   run.settings.prose_calls = *prose_calls;
-  run.findings = findings;
+  run.findings = data_findings;
   run.base_facts = facts;
   run.show_raw = a.show_raw;
   run.arms = {{"baseline", *baseline}, {"chimera", *chimera}};
@@ -239,7 +240,7 @@ int run_main(const RunArgs& a) {
   }
 
   agent::AgentRunner runner(**backend, run.settings, run.arms, *ingest, facts);
-  runner.set_findings(findings);
+  runner.set_findings(data_findings);
   if (!(*backend)->capabilities().structured_output) {
     std::printf("prose: %s does not offer structured output; the model's sections are asked for "
                 "as free text and split by headings (the reports say so)\n",
@@ -300,7 +301,7 @@ int run_main(const RunArgs& a) {
     for (const auto& c : k.report.comparisons) {
       if (c.metric == "decode_tps" || c.metric == "ttft_ms") {
         std::printf("%s call: %s\n", k.kind.c_str(),
-                    agent::verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline")
+                    lab::verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline")
                         .c_str());
       }
     }

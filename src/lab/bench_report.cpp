@@ -215,7 +215,7 @@ std::string equivalence_text(const Comparison& c, double alpha) {
   std::string holm = c.p_equivalence_holm && c.family_size > 1 ? ", Holm-adjusted" : "";
   return fmt::format("{} within \u00b1{}% (TOST {}{}{})",
                      c.equivalent ? "equivalent" : "not shown equivalent",
-                     percent_number(e.margin), format_p(p), holm, ci);
+                     fmt::format("{:g}", e.margin * 100), format_p(p), holm, ci);
 }
 
 Result<double> parse_equivalence_margin(std::string_view text) {

@@ -22,7 +22,7 @@ struct ChartSeries {
   std::vector<double> x;  // empty: 1, 2, 3, ... (call index)
   std::vector<double> y;  // NaN marks a missing value (a failed call), drawn as a gap
   // kInterval only, parallel to y: the interval's bounds (NaN or absent: no bar).
-  std::vector<double> lower, upper;
+  std::vector<double> lower = {}, upper = {};
 };
 
 struct ChartSpec {
