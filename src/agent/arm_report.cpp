@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <regex>
 #include <set>
 
@@ -232,6 +233,15 @@ void validation(MarkdownDocument& doc, const AgentExecution* e, const ArmGroundi
                              s.passed ? "passed validation" : s.problem});
   }
   doc.table(sections);
+  bool no_section = std::all_of(e->sections.begin(), e->sections.end(),
+                                [](const SectionProse& s) { return trim(s.text).empty(); });
+  if (no_section && !trim(e->report_text).empty()) {
+    doc.paragraph("The model's answer had none of the section headings asked for; the whole "
+                  "answer, quoted:");
+    std::string quoted = e->report_text.substr(0, kQuotedChars);
+    if (e->report_text.size() > kQuotedChars) quoted += "\n[... cut at 1200 characters]";
+    doc.code_block(quoted, "text");
+  }
   for (const auto& s : e->sections) {
     if (s.passed || trim(s.text).empty()) continue;
     doc.paragraph(fmt::format("Failed text of **{}** ({}), quoted:", s.title, s.problem));

@@ -96,15 +96,20 @@ void best_worst(const DataSet& ds, Citer& citer, const FindingsContext& context,
         fmt::format("{}: {} spread (max - min) / min over {} configurations", ds.name, mc.name,
                     means.size()),
         (hi - lo) / lo * 100, 1, parse_unit("%"));
+    std::string configs_id = citer.derived(
+        &ds, mc.name, mc.metric, "count",
+        fmt::format("{}: configurations with a {} value", ds.name, mc.name),
+        static_cast<double>(means.size()), 0, parse_unit("configurations"));
     f.text = fmt::format(
-        "{} ({}): best {} at {} {}, worst {} at {} {}; spread {} {} over {} configurations.",
+        "{} ({}): best {} at {} {}, worst {} at {} {}; spread {} {} over {} configurations {}.",
         mc.name, ds.name, config_name(best.config),
         value_text(best.mean, value_decimals(mc, static_cast<int64_t>(best.rows.size())), mc.unit),
         cite({best_id}), config_name(worst.config),
         value_text(worst.mean, value_decimals(mc, static_cast<int64_t>(worst.rows.size())),
                    mc.unit),
-        cite({worst_id}), percent_text((hi - lo) / lo), cite({spread_id}), means.size());
-    f.fact_ids = {best_id, worst_id, spread_id};
+        cite({worst_id}), percent_text((hi - lo) / lo), cite({spread_id}), means.size(),
+        cite({configs_id}));
+    f.fact_ids = {best_id, worst_id, spread_id, configs_id};
     // The top two: can the data tell them apart?
     double gap = std::fabs(best.mean - second.mean) / std::min(best.mean, second.mean);
     std::string second_id = config_fact(ds, second, m, citer);
@@ -276,9 +281,10 @@ void option_effects(const DataSet& ds, Citer& citer, const FindingsContext& cont
         if (p < context.alpha) {
           finding.support = Support::kSupported;
           finding.text = fmt::format(
-              "{}: a {} change {} over {} matched settings, larger than the spread between "
+              "{}: a {} change {} over {} matched setting{}, larger than the spread between "
               "replicates ({}{} {}).",
-              head, percent_text(effect / low.mean), cite({effect_id}), gaps.size(), p_text(p),
+              head, percent_text(effect / low.mean), cite({effect_id}), gaps.size(),
+              gaps.size() == 1 ? "" : "s", p_text(p),
               correction, cite({p_id}));
           finding.weight = 3.0 + std::min(2.0, std::fabs(effect / low.mean) * 10);
         } else {
@@ -304,9 +310,10 @@ void option_effects(const DataSet& ds, Citer& citer, const FindingsContext& cont
         finding.support = Support::kCannotTell;
         finding.text = fmt::format(
             "{}: {} apart {}. With one sample per configuration, whether this exceeds run-to-run "
-            "noise cannot be told from this data; across {} matched settings the {}={} rows were "
+            "noise cannot be told from this data; across {} matched setting{} the {}={} rows were "
             "higher in {} and lower in {}.",
-            head, percent_text(effect / low.mean), cite({effect_id}), gaps.size(), option,
+            head, percent_text(effect / low.mean), cite({effect_id}), gaps.size(),
+            gaps.size() == 1 ? "" : "s", option,
             high.value, up, gaps.size() - up);
         finding.weight = 0.8 + std::min(1.0, std::fabs(effect / low.mean) * 5);
       }
@@ -402,9 +409,9 @@ std::vector<DataFinding> build_findings(const IngestResult& ingest, FactsTable& 
   std::vector<DataFinding> out;
   Citer citer(facts);
   std::vector<DataSet> sets = data_sets(ingest);
-  for (const DataSet& ds : sets) {
+  for (DataSet& ds : sets) {
+    analyse_rows(ds, citer, out);  // first: cold calls leave the comparisons below
     analyse_data_set(ds, citer, context, out);
-    analyse_rows(ds, citer, out);
   }
   failures(ingest, citer, out);
   across_files(sets, citer, out);

@@ -211,7 +211,8 @@ void expected_against_data(const std::vector<DataSet>& sets, Citer& citer,
         bool single = ds.configs.count(match->config) && ds.configs.at(match->config).size() == 1;
         f.dataset = ds.name;
         f.fact_ids = {row_id, mean_id};
-        f.support = single ? Support::kCannotTell : Support::kNotApplicable;
+        // The winner's curse: the best of many single samples cannot be told from luck.
+        f.support = single && better == 0 ? Support::kCannotTell : Support::kNotApplicable;
         f.text = fmt::format(
             "The {} profile's expected {} of {} (expected: {}) is one row of {}, {} {} {}: rank "
             "{} of {} rows, whose mean is {} {}.{}",

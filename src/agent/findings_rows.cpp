@@ -81,7 +81,7 @@ std::string where(const DataSet& ds, const DataRow& row) {
   return fmt::format("{} {} {}{}", ds.name, ds.table->location_kind, row.location, what);
 }
 
-void outliers(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
+std::vector<size_t> outliers(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
   auto ttft = ds.metric_index("ttft"), load = ds.metric_index("load");
   std::vector<size_t> cold_rows;
   // TTFT first: a cold start explains a load outlier too, said once.
@@ -160,6 +160,7 @@ void outliers(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
       out.push_back(std::move(f));
     }
   }
+  return cold_rows;
 }
 
 void truncation(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
@@ -200,9 +201,16 @@ void truncation(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) 
 
 }  // namespace
 
-void analyse_rows(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
-  outliers(ds, citer, out);
+void analyse_rows(DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
+  std::vector<size_t> cold = outliers(ds, citer, out);
   truncation(ds, citer, out);
+  // A cold call's latencies hold a model load: said once above, then left out of every
+  // comparison (its decode rate stays, since decoding starts after the load).
+  for (size_t row : cold) {
+    for (std::string_view name : {"ttft", "latency", "load"}) {
+      if (auto m = ds.metric_index(name)) ds.rows[row].values.erase(*m);
+    }
+  }
 }
 
 void failures(const IngestResult& ingest, Citer& citer, std::vector<DataFinding>& out) {
