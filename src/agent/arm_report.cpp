@@ -142,7 +142,7 @@ void prose(MarkdownDocument& doc, const RunDescription& run, const AgentExecutio
            const std::string& title, const std::string& why_none) {
   const SectionProse* s = prose_of(e, title);
   if (!s) {
-    doc.paragraph("*The model wrote no prose for this section: " + why_none + ".*");
+    doc.paragraph("*The model wrote no prose for " + title + ": " + why_none + ".*");
     return;
   }
   if (s->passed) {
@@ -153,9 +153,9 @@ void prose(MarkdownDocument& doc, const RunDescription& run, const AgentExecutio
     return;
   }
   doc.paragraph(fmt::format(
-      "*The model's text for this section failed validation ({}); the section above is the "
-      "program's, and the failed text is quoted in the Appendix, under Validation.*",
-      s->problem));
+      "*The model's text for {} failed validation ({}); the content above is the program's, and "
+      "the failed text is quoted in the Appendix, under Validation.*",
+      title, s->problem));
   if (run.show_raw && !s->text.empty()) {
     doc.paragraph("The failed text (--show-raw):");
     doc.code_block(s->text.substr(0, kQuotedChars), "text");
@@ -322,8 +322,9 @@ std::string arm_report_markdown(const RunDescription& run, const AgentRunResult&
       arm.name, run.settings.runs, run.backend.synthetic ? " on a dummy-weight model" : ""));
   std::vector<std::string> summary_lines;
   for (const auto& f : measured) {
+    // The headline only: Performance Analysis and Key Findings give the whole line.
     if (f.topic == FindingTopic::kRunComparison && f.dataset == "this run, report calls")
-      summary_lines.push_back(f.text);
+      summary_lines.push_back("This run, " + first_sentence(f.text));
   }
   for (const auto& l : notes_of("Executive Summary")) summary_lines.push_back(l);
   if (!summary_lines.empty()) doc.bullets(summary_lines);

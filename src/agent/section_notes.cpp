@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "util/strings.h"
@@ -50,6 +51,15 @@ const EffectLevel* best_level(const DataFinding& f, bool higher_is_better) {
 
 }  // namespace
 
+std::string first_sentence(const std::string& text) {
+  // A sentence ends at ". " followed by a capital letter (numbers such as "3.4%" do not end one).
+  for (size_t i = 0; i + 2 < text.size(); ++i) {
+    if (text[i] == '.' && text[i + 1] == ' ' && std::isupper(static_cast<unsigned char>(text[i + 2])))
+      return text.substr(0, i + 1);
+  }
+  return text;
+}
+
 std::string support_tag(const DataFinding& f) {
   return "(" + std::string(support_name(f.support)) + ")";
 }
@@ -64,9 +74,10 @@ std::vector<SectionNotes> data_section_notes(const std::vector<DataFinding>& fin
     }
     return out.back();
   };
-  // Executive Summary: the three strongest findings.
+  // Executive Summary: the first sentence of the three strongest findings (Key Findings has them
+  // whole; a line said three times in a report reads as a loop).
   for (const DataFinding* f : key_findings(findings, 3)) {
-    section("Executive Summary").lines.push_back(f->text + " " + support_tag(*f));
+    section("Executive Summary").lines.push_back(first_sentence(f->text));
   }
   // Configuration: what the data says about the options this arm sets.
   std::set<std::string> set_options;
@@ -91,8 +102,11 @@ std::vector<SectionNotes> data_section_notes(const std::vector<DataFinding>& fin
   add_topic(performance, findings, {FindingTopic::kModelComparison}, 6);
   add_topic(performance, findings, {FindingTopic::kColdStart, FindingTopic::kOutlier}, 8);
   add_topic(performance, findings, {FindingTopic::kContradiction}, 8);
+  // Headed by their topic: the same finding stands in its own section too.
   for (const DataFinding* f : key_findings(findings, kKeyFindings)) {
-    section("Key Findings").lines.push_back(f->text + " " + support_tag(*f));
+    section("Key Findings")
+        .lines.push_back("**" + std::string(finding_topic_name(f->topic)) + ":** " + f->text + " " +
+                         support_tag(*f));
   }
   section("Recommendations").lines = data_recommendations(findings);
   return out;

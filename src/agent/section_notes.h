@@ -24,6 +24,9 @@ std::vector<SectionNotes> data_section_notes(const std::vector<DataFinding>& fin
 // Recommendations the data supports, each naming the measurement behind it.
 std::vector<std::string> data_recommendations(const std::vector<DataFinding>& findings);
 
+// The text up to the end of its first sentence.
+std::string first_sentence(const std::string& text);
+
 // "supported by the data" etc. as a short tag for bullets: "(cannot be told)".
 std::string support_tag(const DataFinding& finding);
 
