@@ -11,8 +11,9 @@ namespace chimera::agent::findings_internal {
 // Replicates, best and worst per metric, option effects (findings.cpp).
 void analyse_data_set(const DataSet& ds, Citer& citer, const FindingsContext& context,
                       std::vector<DataFinding>& out);
-// Outliers, cold first calls, truncated prompts (findings_rows.cpp). Then removes the cold calls'
-// TTFT and load values from `ds`, so no later comparison counts a model load as latency.
+// Outliers, cold first calls, truncated prompts (findings_rows.cpp). Then removes the outlying
+// values from `ds` (a cold call's TTFT and load), so no later comparison counts a model load as
+// latency.
 void analyse_rows(DataSet& ds, Citer& citer, std::vector<DataFinding>& out);
 // Failed rows of every file (findings_rows.cpp).
 void failures(const IngestResult& ingest, Citer& citer, std::vector<DataFinding>& out);

@@ -81,9 +81,13 @@ std::string where(const DataSet& ds, const DataRow& row) {
   return fmt::format("{} {} {}{}", ds.name, ds.table->location_kind, row.location, what);
 }
 
-std::vector<size_t> outliers(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
+// (row, metric) values to leave out of later comparisons.
+using Exclusions = std::vector<std::pair<size_t, size_t>>;
+
+Exclusions outliers(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
   auto ttft = ds.metric_index("ttft"), load = ds.metric_index("load");
   std::vector<size_t> cold_rows;
+  Exclusions excluded;
   // TTFT first: a cold start explains a load outlier too, said once.
   for (std::string_view name : {"ttft", "load", "latency", "decode_tps", "prefill_tps"}) {
     auto m = ds.metric_index(name);
@@ -145,22 +149,27 @@ std::vector<size_t> outliers(const DataSet& ds, Citer& citer, std::vector<DataFi
                     "(the file has no load time to confirm it)";
         }
         f.text = head + because +
-                 ". A cold first call is an outlier, not the configuration's speed: leave it out "
-                 "of comparisons.";
+                 ". A cold first call is an outlier, not the configuration's speed: it is left out "
+                 "of the comparisons below.";
         f.weight = 3.5;
         cold_rows.push_back(e.row);
+        // Its latencies hold the load; its decode rate does not (decoding starts after it).
+        for (std::string_view latency : {"ttft", "latency", "load"}) {
+          if (auto lm = ds.metric_index(latency)) excluded.emplace_back(e.row, *lm);
+        }
       } else {
         f.topic = FindingTopic::kOutlier;
         f.support = Support::kSupported;
-        f.text = head + fmt::format(
-                            ": an outlier, far outside the others' spread; check that run before "
-                            "using it.");
+        f.text = head +
+                 ": an outlier, far outside the others' spread; check that run before using it. "
+                 "It is left out of the comparisons below.";
         f.weight = 2.0;
+        excluded.emplace_back(e.row, *m);
       }
       out.push_back(std::move(f));
     }
   }
-  return cold_rows;
+  return excluded;
 }
 
 void truncation(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
@@ -202,15 +211,10 @@ void truncation(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) 
 }  // namespace
 
 void analyse_rows(DataSet& ds, Citer& citer, std::vector<DataFinding>& out) {
-  std::vector<size_t> cold = outliers(ds, citer, out);
+  Exclusions excluded = outliers(ds, citer, out);
   truncation(ds, citer, out);
-  // A cold call's latencies hold a model load: said once above, then left out of every
-  // comparison (its decode rate stays, since decoding starts after the load).
-  for (size_t row : cold) {
-    for (std::string_view name : {"ttft", "latency", "load"}) {
-      if (auto m = ds.metric_index(name)) ds.rows[row].values.erase(*m);
-    }
-  }
+  // Said once above, then left out of every comparison.
+  for (const auto& [row, m] : excluded) ds.rows[row].values.erase(m);
 }
 
 void failures(const IngestResult& ingest, Citer& citer, std::vector<DataFinding>& out) {

@@ -94,7 +94,7 @@ std::string effect_charts(const std::vector<DataFinding>& findings) {
     spec.height_px = 230;
     spec.y_from_zero = false;
     report::ChartSeries s;
-    s.name = f->dataset;
+    s.name = f->metric;  // the caption names the data set
     for (const auto& level : f->levels) {
       spec.categories.push_back(level.value);
       s.y.push_back(level.mean);
