@@ -245,9 +245,9 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
            "sent (output cap of the analysis call, the same for both arms)");
   if (arm.profile.num_ctx_auto) set_line(lines, "num_ctx", "auto", "sent (sized from the prompt)");
   add_configuration_facts(facts, lines);
-  size_t analysis = issue(arm, e, result, analysis_prompt(context_for(arm, facts, lines)),
-                          kAnalysisCall, e.pair_index, settings_.analysis_num_predict, "analysis",
-                          std::nullopt);
+  size_t analysis =
+      issue(arm, e, result, analysis_prompt(context_for(arm, facts, lines)), kAnalysisCall,
+            e.pair_index, settings_.analysis_num_predict, "analysis", std::nullopt);
   if (!result.calls[analysis].record.ok) {
     e.error = "analysis call failed: " + result.calls[analysis].record.error;
     e.configuration = lines;
@@ -320,8 +320,9 @@ void AgentRunner::write_prose(const ArmSetup& arm, AgentExecution& e, FactsTable
     std::optional<std::string> schema;
     if (json) schema = all_sections_schema();
     const llm::CallRecord& r =
-        result.calls[issue(arm, e, result, report_prompt(context, e.analysis_text), kReportCall, 0,
-                           cap, "report", schema)]
+        result
+            .calls[issue(arm, e, result, report_prompt(context, e.analysis_text), kReportCall, 0,
+                         cap, "report", schema)]
             .record;
     if (!r.ok) {
       e.error = "report call failed: " + r.error;
@@ -335,9 +336,9 @@ void AgentRunner::write_prose(const ArmSetup& arm, AgentExecution& e, FactsTable
     std::optional<std::string> schema;
     if (json) schema = one_section_schema();
     const llm::CallRecord& r =
-        result.calls[issue(arm, e, result, section_prompt(context, e.analysis_text, titles[i]),
-                           kReportCall, static_cast<int64_t>(i), cap, "report: " + titles[i],
-                           schema)]
+        result
+            .calls[issue(arm, e, result, section_prompt(context, e.analysis_text, titles[i]),
+                         kReportCall, static_cast<int64_t>(i), cap, "report: " + titles[i], schema)]
             .record;
     if (!r.ok) {
       e.error = fmt::format("report call for {} failed: {}", titles[i], r.error);

@@ -96,9 +96,9 @@ class AgentRunner {
   lab::MeasuredCall call(const ArmSetup& arm, const Prompt& prompt, llm::Options options,
                          lab::CallMeta meta, const std::string& detail,
                          std::optional<std::string> output_schema = std::nullopt);
-  size_t issue(const ArmSetup& arm, AgentExecution& e, AgentRunResult& result,
-               const Prompt& prompt, int64_t kind, int64_t repetition, int64_t cap,
-               const std::string& what, std::optional<std::string> schema);
+  size_t issue(const ArmSetup& arm, AgentExecution& e, AgentRunResult& result, const Prompt& prompt,
+               int64_t kind, int64_t repetition, int64_t cap, const std::string& what,
+               std::optional<std::string> schema);
   void write_prose(const ArmSetup& arm, AgentExecution& e, FactsTable& facts,
                    const std::vector<ConfigLine>& lines, AgentRunResult& result);
   AgentExecution execute(const ArmSetup& arm, size_t arm_index, int64_t pair, int64_t seed,

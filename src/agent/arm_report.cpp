@@ -105,13 +105,13 @@ void measured_block(MarkdownDocument& doc, const RunDescription& run, const RunS
     if (!a) continue;
     for (const auto& [reason, n] : a->metrics.failures_by_reason) {
       auto example = a->metrics.failure_examples.find(reason);
-      failures.push_back(fmt::format(
-          "{} call: {} failed ({}): {}", k.kind, n, reason,
-          example == a->metrics.failure_examples.end() ? "" : example->second));
+      failures.push_back(
+          fmt::format("{} call: {} failed ({}): {}", k.kind, n, reason,
+                      example == a->metrics.failure_examples.end() ? "" : example->second));
     }
     if (a->metrics.prompt_truncated_calls > 0) {
-      failures.push_back(fmt::format("{} call: the prompt did not fit num_ctx in {} calls",
-                                     k.kind, a->metrics.prompt_truncated_calls));
+      failures.push_back(fmt::format("{} call: the prompt did not fit num_ctx in {} calls", k.kind,
+                                     a->metrics.prompt_truncated_calls));
     }
   }
   if (!failures.empty()) {
@@ -171,8 +171,8 @@ std::vector<std::string> cited_ids(const std::string& text) {
   for (auto it = std::sregex_iterator(text.begin(), text.end(), group);
        it != std::sregex_iterator(); ++it) {
     std::string inner = (*it)[1];
-    for (auto j = std::sregex_iterator(inner.begin(), inner.end(), id);
-         j != std::sregex_iterator(); ++j) {
+    for (auto j = std::sregex_iterator(inner.begin(), inner.end(), id); j != std::sregex_iterator();
+         ++j) {
       if (seen.insert(j->str()).second) out.push_back(j->str());
     }
   }
@@ -186,12 +186,11 @@ void facts_cited(MarkdownDocument& doc, const std::string& body, const FactsTabl
   for (const auto& id : cited_ids(body)) {
     const Fact* f = facts.find(id);
     if (!f) continue;
-    std::string what = f->metric + (f->statistic.empty() || f->statistic == "value"
-                                        ? ""
-                                        : " " + f->statistic);
+    std::string what =
+        f->metric + (f->statistic.empty() || f->statistic == "value" ? "" : " " + f->statistic);
     if (!f->label.empty()) what += "; " + f->label;
-    t.rows.push_back({f->id, f->value_text(), std::string(fact_kind_name(f->kind)), what,
-                      f->source.describe()});
+    t.rows.push_back(
+        {f->id, f->value_text(), std::string(fact_kind_name(f->kind)), what, f->source.describe()});
   }
   if (t.rows.empty()) {
     doc.paragraph("The report cites no facts.");
@@ -236,8 +235,9 @@ void validation(MarkdownDocument& doc, const AgentExecution* e, const ArmGroundi
   bool no_section = std::all_of(e->sections.begin(), e->sections.end(),
                                 [](const SectionProse& s) { return trim(s.text).empty(); });
   if (no_section && !trim(e->report_text).empty()) {
-    doc.paragraph("The model's answer had none of the section headings asked for; the whole "
-                  "answer, quoted:");
+    doc.paragraph(
+        "The model's answer had none of the section headings asked for; the whole "
+        "answer, quoted:");
     std::string quoted = e->report_text.substr(0, kQuotedChars);
     if (e->report_text.size() > kQuotedChars) quoted += "\n[... cut at 1200 characters]";
     doc.code_block(quoted, "text");
@@ -315,11 +315,12 @@ std::string arm_report_markdown(const RunDescription& run, const AgentRunResult&
 
   doc.heading(2, "Executive Summary");
   doc.paragraph(fmt::format(
-      "The data folder held {} parsed file{} with {} rows ({} failed); the program drew {} findings "
+      "The data folder held {} parsed file{} with {} rows ({} failed); the program drew {} "
+      "findings "
       "from it. This run measured the {} agent against the other over {} interleaved pairs{}.",
       ingest.parsed_files(), ingest.parsed_files() == 1 ? "" : "s", ingest.total_rows(),
-      ingest.total_failure_rows(), run.findings.size(),
-      arm.name, run.settings.runs, run.backend.synthetic ? " on a dummy-weight model" : ""));
+      ingest.total_failure_rows(), run.findings.size(), arm.name, run.settings.runs,
+      run.backend.synthetic ? " on a dummy-weight model" : ""));
   std::vector<std::string> summary_lines;
   for (const auto& f : measured) {
     // The headline only: Performance Analysis and Key Findings give the whole line.
@@ -352,8 +353,8 @@ std::string arm_report_markdown(const RunDescription& run, const AgentRunResult&
 
   doc.heading(2, "Performance Analysis");
   measured_block(doc, run, summary, arm);
-  std::vector<std::string> run_lines = finding_lines(
-      measured, {FindingTopic::kRunComparison, FindingTopic::kRunExpected});
+  std::vector<std::string> run_lines =
+      finding_lines(measured, {FindingTopic::kRunComparison, FindingTopic::kRunExpected});
   if (!run_lines.empty()) doc.bullets(run_lines);
   doc.heading(3, "In the Data");
   if (notes_of("Performance Analysis").empty()) {
@@ -382,8 +383,9 @@ std::string arm_report_markdown(const RunDescription& run, const AgentRunResult&
   std::string body = doc.str();
   MarkdownDocument appendix;
   appendix.heading(2, "Appendix");
-  appendix.paragraph("Written by the program: the configuration in force, the facts cited above, "
-                     "the method, and the validation of the model's text.");
+  appendix.paragraph(
+      "Written by the program: the configuration in force, the facts cited above, "
+      "the method, and the validation of the model's text.");
   appendix.heading(3, "Configuration");
   appendix.table(configuration_table(config));
   facts_cited(appendix, body, facts);

@@ -54,12 +54,7 @@ std::vector<double> values_of(const DataSet& ds, const std::vector<size_t>& rows
 
 // The fact for a configuration's value: its cell when it has one row, else a derived mean.
 std::string config_fact(const DataSet& ds, const ConfigMean& c, size_t m, Citer& citer) {
-  const MetricColumn& mc = ds.metrics[m];
-  if (c.rows.size() == 1) return citer.cell(ds, ds.rows[c.rows[0]], m);
-  return citer.derived(&ds, mc.name, mc.metric, "mean",
-                       fmt::format("{}: {} mean of {} (n={})", ds.name, mc.name,
-                                   c.config.empty() ? "all rows" : c.config, c.rows.size()),
-                       c.mean, std::min(3, mc.decimals + 1), mc.unit);
+  return citer.over_rows(ds, c.rows, m, "mean", c.config.empty() ? "all rows" : c.config, c.mean);
 }
 
 std::string config_name(const std::string& config) {
@@ -91,15 +86,15 @@ void best_worst(const DataSet& ds, Citer& citer, const FindingsContext& context,
     f.unit = mc.unit_text();
     std::string best_id = config_fact(ds, best, m, citer);
     std::string worst_id = config_fact(ds, worst, m, citer);
-    std::string spread_id = citer.derived(
-        &ds, mc.name, mc.metric, "spread",
-        fmt::format("{}: {} spread (max - min) / min over {} configurations", ds.name, mc.name,
-                    means.size()),
-        (hi - lo) / lo * 100, 1, parse_unit("%"));
-    std::string configs_id = citer.derived(
-        &ds, mc.name, mc.metric, "count",
-        fmt::format("{}: configurations with a {} value", ds.name, mc.name),
-        static_cast<double>(means.size()), 0, parse_unit("configurations"));
+    std::string spread_id =
+        citer.derived(&ds, mc.name, mc.metric, "spread",
+                      fmt::format("{}: {} spread (max - min) / min over {} configurations", ds.name,
+                                  mc.name, means.size()),
+                      (hi - lo) / lo * 100, 1, parse_unit("%"));
+    std::string configs_id =
+        citer.derived(&ds, mc.name, mc.metric, "count",
+                      fmt::format("{}: configurations with a {} value", ds.name, mc.name),
+                      static_cast<double>(means.size()), 0, parse_unit("configurations"));
     f.text = fmt::format(
         "{} ({}): best {} at {} {}, worst {} at {} {}; spread {} {} over {} configurations {}.",
         mc.name, ds.name, config_name(best.config),
@@ -113,11 +108,11 @@ void best_worst(const DataSet& ds, Citer& citer, const FindingsContext& context,
     // The top two: can the data tell them apart?
     double gap = std::fabs(best.mean - second.mean) / std::min(best.mean, second.mean);
     std::string second_id = config_fact(ds, second, m, citer);
-    std::string gap_id = citer.derived(
-        &ds, mc.name, mc.metric, "difference",
-        fmt::format("{}: {} gap between the best two configurations, % of the lower", ds.name,
-                    mc.name),
-        gap * 100, gap * 100 < 10 ? 2 : 1, parse_unit("%"));
+    std::string gap_id =
+        citer.derived(&ds, mc.name, mc.metric, "difference",
+                      fmt::format("{}: {} gap between the best two configurations, % of the lower",
+                                  ds.name, mc.name),
+                      gap * 100, gap * 100 < 10 ? 2 : 1, parse_unit("%"));
     std::vector<double> a = values_of(ds, best.rows, m), b = values_of(ds, second.rows, m);
     auto welch = lab::welch_t_test(a, b);
     if (welch) {
@@ -196,7 +191,7 @@ void option_effects(const DataSet& ds, Citer& citer, const FindingsContext& cont
       auto pooled = ds.pooled_variance(m);
       DataFinding finding;
       finding.topic = ds.model_factor && *ds.model_factor == f ? FindingTopic::kModelComparison
-                                                              : FindingTopic::kOptionEffect;
+                                                               : FindingTopic::kOptionEffect;
       finding.dataset = ds.name;
       finding.option = option;
       finding.metric = mc.metric;
@@ -244,11 +239,10 @@ void option_effects(const DataSet& ds, Citer& citer, const FindingsContext& cont
       };
       std::string low_id = level_fact(low), high_id = level_fact(high);
       finding.fact_ids = {low_id, high_id};
-      std::string head = fmt::format("{} ({}): mean {} is {} at {}={} {} and {} at {}={} {}",
-                                     option, ds.name, mc.name, value_text(low.mean, d, mc.unit),
-                                     option, low.value, cite({low_id}),
-                                     value_text(high.mean, d, mc.unit), option, high.value,
-                                     cite({high_id}));
+      std::string head =
+          fmt::format("{} ({}): mean {} is {} at {}={} {} and {} at {}={} {}", option, ds.name,
+                      mc.name, value_text(low.mean, d, mc.unit), option, low.value, cite({low_id}),
+                      value_text(high.mean, d, mc.unit), option, high.value, cite({high_id}));
       double effect = gaps.empty() ? high.mean - low.mean : lab::mean(gaps);
       std::string effect_id = citer.derived(
           &ds, mc.name, mc.metric, "difference",
@@ -270,11 +264,11 @@ void option_effects(const DataSet& ds, Citer& citer, const FindingsContext& cont
         double t = se > 0 ? effect / se : 0;
         double p = se > 0 ? std::min(1.0, lab::student_t_two_sided_p(t, pooled->second) * pairs)
                           : (effect == 0 ? 1.0 : 0.0);
-        std::string p_id = citer.p_value(
-            &ds, mc.name, mc.metric,
-            fmt::format("{}: {} effect of {} against the replicate spread", ds.name, mc.name,
-                        option),
-            p);
+        std::string p_id =
+            citer.p_value(&ds, mc.name, mc.metric,
+                          fmt::format("{}: {} effect of {} against the replicate spread", ds.name,
+                                      mc.name, option),
+                          p);
         finding.fact_ids.push_back(p_id);
         std::string correction =
             pairs > 1 ? fmt::format(", Bonferroni over {:.0f} level pairs", pairs) : "";
@@ -284,18 +278,17 @@ void option_effects(const DataSet& ds, Citer& citer, const FindingsContext& cont
               "{}: a {} change {} over {} matched setting{}, larger than the spread between "
               "replicates ({}{} {}).",
               head, percent_text(effect / low.mean), cite({effect_id}), gaps.size(),
-              gaps.size() == 1 ? "" : "s", p_text(p),
-              correction, cite({p_id}));
+              gaps.size() == 1 ? "" : "s", p_text(p), correction, cite({p_id}));
           finding.weight = 3.0 + std::min(2.0, std::fabs(effect / low.mean) * 10);
         } else {
           finding.support = Support::kNotSupported;
-          double mdd = lab::minimum_detectable_difference(se, pooled->second,
-                                                          context.alpha / pairs, 0.8);
-          std::string mdd_id = citer.derived(
-              &ds, mc.name, mc.metric, "detectable difference",
-              fmt::format("{}: smallest {} change of {} detectable at 80% power", ds.name,
-                          mc.name, option),
-              mdd, d, mc.unit);
+          double mdd =
+              lab::minimum_detectable_difference(se, pooled->second, context.alpha / pairs, 0.8);
+          std::string mdd_id =
+              citer.derived(&ds, mc.name, mc.metric, "detectable difference",
+                            fmt::format("{}: smallest {} change of {} detectable at 80% power",
+                                        ds.name, mc.name, option),
+                            mdd, d, mc.unit);
           finding.fact_ids.push_back(mdd_id);
           finding.text = fmt::format(
               "{}: the {} change {} is within the spread between replicates ({}{} {}); this data "
@@ -305,16 +298,15 @@ void option_effects(const DataSet& ds, Citer& citer, const FindingsContext& cont
           finding.weight = 1.5;
         }
       } else {
-        size_t up = static_cast<size_t>(std::count_if(gaps.begin(), gaps.end(),
-                                                      [](double g) { return g > 0; }));
+        size_t up = static_cast<size_t>(
+            std::count_if(gaps.begin(), gaps.end(), [](double g) { return g > 0; }));
         finding.support = Support::kCannotTell;
         finding.text = fmt::format(
             "{}: {} apart {}. With one sample per configuration, whether this exceeds run-to-run "
             "noise cannot be told from this data; across {} matched setting{} the {}={} rows were "
             "higher in {} and lower in {}.",
             head, percent_text(effect / low.mean), cite({effect_id}), gaps.size(),
-            gaps.size() == 1 ? "" : "s", option,
-            high.value, up, gaps.size() - up);
+            gaps.size() == 1 ? "" : "s", option, high.value, up, gaps.size() - up);
         finding.weight = 0.8 + std::min(1.0, std::fabs(effect / low.mean) * 5);
       }
       out.push_back(std::move(finding));
@@ -329,9 +321,9 @@ void replicates(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) 
   f.dataset = ds.name;
   size_t most = 0;
   for (const auto& [key, rows] : ds.configs) most = std::max(most, rows.size());
-  std::string configs_id = citer.derived(
-      &ds, "", "configurations", "count", fmt::format("{}: distinct configurations", ds.name),
-      static_cast<double>(ds.configs.size()), 0, std::nullopt);
+  std::string configs_id = citer.derived(&ds, "", "configurations", "count",
+                                         fmt::format("{}: distinct configurations", ds.name),
+                                         static_cast<double>(ds.configs.size()), 0, std::nullopt);
   f.fact_ids = {configs_id};
   if (!ds.has_replicates()) {
     f.support = Support::kCannotTell;
@@ -346,15 +338,16 @@ void replicates(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) 
     auto pooled = ds.pooled_variance(*m);
     const MetricColumn& mc = ds.metrics[*m];
     f.support = Support::kNotApplicable;
-    f.text = fmt::format("{} has replicates (up to {} rows per configuration over {} "
-                         "configurations {}), so its differences can be tested.",
-                         ds.name, most, ds.configs.size(), cite({configs_id}));
+    f.text = fmt::format(
+        "{} has replicates (up to {} rows per configuration over {} "
+        "configurations {}), so its differences can be tested.",
+        ds.name, most, ds.configs.size(), cite({configs_id}));
     if (pooled) {
       double sd = std::sqrt(pooled->first);
-      std::string sd_id = citer.derived(
-          &ds, mc.name, mc.metric, "sd",
-          fmt::format("{}: {} pooled sd between replicates", ds.name, mc.name), sd,
-          std::min(3, mc.decimals + 1), mc.unit);
+      std::string sd_id =
+          citer.derived(&ds, mc.name, mc.metric, "sd",
+                        fmt::format("{}: {} pooled sd between replicates", ds.name, mc.name), sd,
+                        std::min(3, mc.decimals + 1), mc.unit);
       f.fact_ids.push_back(sd_id);
       f.text += fmt::format(" Replicates of {} vary with a pooled sd of {} {}.", mc.name,
                             value_text(sd, std::min(3, mc.decimals + 1), mc.unit), cite({sd_id}));
@@ -377,28 +370,44 @@ void analyse_data_set(const DataSet& ds, Citer& citer, const FindingsContext& co
 
 std::string_view finding_topic_name(FindingTopic topic) {
   switch (topic) {
-    case FindingTopic::kBestWorst: return "best and worst";
-    case FindingTopic::kOptionEffect: return "option effect";
-    case FindingTopic::kReplicates: return "replicates";
-    case FindingTopic::kOutlier: return "outlier";
-    case FindingTopic::kColdStart: return "cold start";
-    case FindingTopic::kFailure: return "failure";
-    case FindingTopic::kTruncation: return "truncated prompt";
-    case FindingTopic::kContradiction: return "between files";
-    case FindingTopic::kExpected: return "expected vs data";
-    case FindingTopic::kModelComparison: return "model vs model";
-    case FindingTopic::kRunComparison: return "this run: A/B";
-    case FindingTopic::kRunExpected: return "this run vs expected";
+    case FindingTopic::kBestWorst:
+      return "best and worst";
+    case FindingTopic::kOptionEffect:
+      return "option effect";
+    case FindingTopic::kReplicates:
+      return "replicates";
+    case FindingTopic::kOutlier:
+      return "outlier";
+    case FindingTopic::kColdStart:
+      return "cold start";
+    case FindingTopic::kFailure:
+      return "failure";
+    case FindingTopic::kTruncation:
+      return "truncated prompt";
+    case FindingTopic::kContradiction:
+      return "between files";
+    case FindingTopic::kExpected:
+      return "expected vs data";
+    case FindingTopic::kModelComparison:
+      return "model vs model";
+    case FindingTopic::kRunComparison:
+      return "this run: A/B";
+    case FindingTopic::kRunExpected:
+      return "this run vs expected";
   }
   return "finding";
 }
 
 std::string_view support_name(Support support) {
   switch (support) {
-    case Support::kSupported: return "supported by the data";
-    case Support::kNotSupported: return "within the noise";
-    case Support::kCannotTell: return "cannot be told";
-    case Support::kNotApplicable: return "observation";
+    case Support::kSupported:
+      return "supported by the data";
+    case Support::kNotSupported:
+      return "within the noise";
+    case Support::kCannotTell:
+      return "cannot be told";
+    case Support::kNotApplicable:
+      return "observation";
   }
   return "";
 }
@@ -432,8 +441,9 @@ std::vector<const DataFinding*> key_findings(const std::vector<DataFinding>& fin
                                              size_t limit) {
   std::vector<const DataFinding*> out;
   for (const auto& f : findings) out.push_back(&f);
-  std::stable_sort(out.begin(), out.end(),
-                   [](const DataFinding* a, const DataFinding* b) { return a->weight > b->weight; });
+  std::stable_sort(out.begin(), out.end(), [](const DataFinding* a, const DataFinding* b) {
+    return a->weight > b->weight;
+  });
   if (out.size() > limit) out.resize(limit);
   return out;
 }

@@ -1,16 +1,19 @@
-// The findings engine: what a folder of benchmark data says, and what it cannot say, derived by code
-// from the ingested tables and phrased by code, each finding citing the fact ids it rests on (the
-// facts table gains the derived figures a finding states: spreads, effects, p-values), with the
-// figures' provenance. The reports are built from these; the model's prose is an addition.
+// The findings engine: what a folder of benchmark data says, and what it cannot say, derived by
+// code from the ingested tables and phrased by code, each finding citing the fact ids it rests on
+// (the facts table gains the derived figures a finding states: spreads, effects, p-values), with
+// the figures' provenance. The reports are built from these; the model's prose is an addition.
 //
 // Per data set (one table of one file):
-// - best and worst configuration per metric (decode tok/s, TTFT, load, memory, ...) with the spread,
+// - best and worst configuration per metric (decode tok/s, TTFT, load, memory, ...) with the
+// spread,
 //   and whether the top two can be told apart;
 // - per option (a column that varies: num_ctx, num_gpu, temperature, quantization, model ...) its
 //   effect on each metric across matched rows (the other options equal), tested against the spread
-//   between replicates when the data has replicates (Welch-type t on the pooled within-configuration
-//   variance, Bonferroni over level pairs), and said to be untellable when it has none;
-// - outliers (robust: median and MAD within a model), a cold first call whose TTFT holds a model load;
+//   between replicates when the data has replicates (Welch-type t on the pooled
+//   within-configuration variance, Bonferroni over level pairs), and said to be untellable when it
+//   has none;
+// - outliers (robust: median and MAD within a model), a cold first call whose TTFT holds a model
+// load;
 // - failed rows, rows whose prompt was truncated.
 // Across data sets: the same model and configuration with different figures (contradictions),
 // "expected" figures against the data, model against model.
@@ -46,10 +49,10 @@ std::string_view finding_topic_name(FindingTopic topic);
 
 // Whether the data can support the difference a finding states.
 enum class Support {
-  kSupported,     // larger than the noise the data measures (a test rejects)
-  kNotSupported,  // within that noise (a test does not reject)
-  kCannotTell,    // the data has no measure of noise (one sample per configuration)
-  kNotApplicable, // an observation, not a difference (a failure count)
+  kSupported,      // larger than the noise the data measures (a test rejects)
+  kNotSupported,   // within that noise (a test does not reject)
+  kCannotTell,     // the data has no measure of noise (one sample per configuration)
+  kNotApplicable,  // an observation, not a difference (a failure count)
 };
 std::string_view support_name(Support support);
 
@@ -81,8 +84,8 @@ struct FindingsContext {
 };
 
 // Analyses every table of the ingested folder. Adds the derived figures its findings state to
-// `facts` (kind S, statistic "difference", "spread", "p-value", ...), so every number in a finding's
-// text is a fact the validator can ground.
+// `facts` (kind S, statistic "difference", "spread", "p-value", ...), so every number in a
+// finding's text is a fact the validator can ground.
 std::vector<DataFinding> build_findings(const IngestResult& ingest, FactsTable& facts,
                                         const FindingsContext& context = {});
 

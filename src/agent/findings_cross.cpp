@@ -65,26 +65,19 @@ struct SideFigures {
 SideFigures side(const Sample& s, size_t m, Citer& citer, const std::string& key) {
   SideFigures out;
   const MetricColumn& mc = s.ds->metrics[m];
+  std::vector<size_t> with_value;
   for (size_t i : s.rows) {
-    if (auto it = s.ds->rows[i].values.find(m); it != s.ds->rows[i].values.end())
+    if (auto it = s.ds->rows[i].values.find(m); it != s.ds->rows[i].values.end()) {
       out.values.push_back(it->second);
+      with_value.push_back(i);
+    }
   }
   if (out.values.empty()) return out;
   out.mean = lab::mean(out.values);
   out.min = *std::min_element(out.values.begin(), out.values.end());
   out.max = *std::max_element(out.values.begin(), out.values.end());
-  if (out.values.size() == 1) {
-    out.decimals = mc.decimals;
-    for (size_t i : s.rows) {
-      if (s.ds->rows[i].values.count(m)) out.fact = citer.cell(*s.ds, s.ds->rows[i], m);
-    }
-  } else {
-    out.decimals = std::min(3, mc.decimals + 1);
-    out.fact = citer.derived(s.ds, mc.name, mc.metric, "mean",
-                             fmt::format("{}: {} mean of {} (n={})", s.ds->name, mc.name, key,
-                                         out.values.size()),
-                             out.mean, out.decimals, mc.unit);
-  }
+  out.decimals = out.values.size() == 1 ? mc.decimals : std::min(3, mc.decimals + 1);
+  out.fact = citer.over_rows(*s.ds, with_value, m, "mean", key, out.mean);
   return out;
 }
 
@@ -100,11 +93,10 @@ void compare_samples(const Sample& a, size_t ma, const Sample& b, size_t mb,
   double lo = std::min(fa.mean, b_mean);
   if (!(lo > 0)) return;
   double gap = std::fabs(fa.mean - b_mean) / lo;
-  std::string gap_id = citer.derived(
-      nullptr, "", mca.metric, "difference",
-      fmt::format("{} {} between {} and {}, % of the lower", what, mca.metric, a.ds->name,
-                  b.ds->name),
-      gap * 100, gap * 100 < 10 ? 1 : 0, parse_unit("%"));
+  std::string gap_id = citer.derived(nullptr, "", mca.metric, "difference",
+                                     fmt::format("{} {} between {} and {}, % of the lower", what,
+                                                 mca.metric, a.ds->name, b.ds->name),
+                                     gap * 100, gap * 100 < 10 ? 1 : 0, parse_unit("%"));
   bool overlap = fa.min <= b_max && b_min <= fa.max;
   DataFinding f;
   f.topic = FindingTopic::kContradiction;
@@ -162,8 +154,7 @@ void across_files(const std::vector<DataSet>& sets, Citer& citer, std::vector<Da
           auto ma = a.ds->metric_index(metric), mb = b.ds->metric_index(metric);
           if (!ma || !mb) continue;
           std::string quant = !a.quant.empty() ? a.quant : b.quant;
-          compare_samples(a, *ma, b, *mb, quant.empty() ? model : model + " " + quant, citer,
-                          out);
+          compare_samples(a, *ma, b, *mb, quant.empty() ? model : model + " " + quant, citer, out);
           ++pairs;
         }
       }
@@ -204,10 +195,10 @@ void expected_against_data(const std::vector<DataSet>& sets, Citer& citer,
         }));
         std::string row_id = citer.cell(ds, *match, *m);
         double mean = lab::mean(all);
-        std::string mean_id = citer.derived(
-            &ds, mc.name, mc.metric, "mean",
-            fmt::format("{}: {} mean of all {} rows", ds.name, mc.name, all.size()), mean,
-            std::min(3, mc.decimals + 1), mc.unit);
+        std::string mean_id =
+            citer.derived(&ds, mc.name, mc.metric, "mean",
+                          fmt::format("{}: {} mean of all {} rows", ds.name, mc.name, all.size()),
+                          mean, std::min(3, mc.decimals + 1), mc.unit);
         bool single = ds.configs.count(match->config) && ds.configs.at(match->config).size() == 1;
         f.dataset = ds.name;
         f.fact_ids = {row_id, mean_id};

@@ -18,7 +18,7 @@ struct MetricRule {
   bool higher_is_better;
 };
 constexpr MetricRule kMetricRules[] = {
-    {"decode_tps", true}, {"prefill_tps", true}, {"ttft", false}, {"latency", false},
+    {"decode_tps", true}, {"prefill_tps", true}, {"ttft", false},   {"latency", false},
     {"itl", false},       {"load", false},       {"memory", false},
 };
 
@@ -132,7 +132,8 @@ std::vector<DataSet> data_sets(const IngestResult& ingest) {
           if (!number) continue;
           double value = number->value;
           std::optional<Unit> from = number->unit ? number->unit : table.summaries[mc.column].unit;
-          if (from && mc.unit && comparable(*from, *mc.unit)) value = convert(value, *from, *mc.unit);
+          if (from && mc.unit && comparable(*from, *mc.unit))
+            value = convert(value, *from, *mc.unit);
           if (from && mc.unit && from->to_base < mc.unit->to_base) {
             // ns shown as ms: keep the exact digits of the converted value (3 decimals at most).
             mc.decimals = std::max(mc.decimals, 3);
@@ -178,8 +179,8 @@ Citer::Citer(FactsTable& facts) : facts_(facts) {
 
 std::string Citer::cell(const DataSet& ds, const DataRow& row, size_t metric) {
   const MetricColumn& mc = ds.metrics[metric];
-  std::string key = fmt::format("{}|{}|{}|{}", ds.file->relative_path, ds.table->name,
-                                row.location, mc.name);
+  std::string key =
+      fmt::format("{}|{}|{}|{}", ds.file->relative_path, ds.table->name, row.location, mc.name);
   if (auto it = cells_.find(key); it != cells_.end()) return it->second;
   Fact f;
   f.kind = FactKind::kData;
@@ -222,6 +223,16 @@ std::string Citer::derived(const DataSet* ds, const std::string& column, const s
   std::string id = facts_.add(std::move(f)).id;
   derived_.emplace(key, id);
   return id;
+}
+
+std::string Citer::over_rows(const DataSet& ds, const std::vector<size_t>& rows, size_t m,
+                             const std::string& statistic, const std::string& what, double value) {
+  const MetricColumn& mc = ds.metrics[m];
+  if (rows.size() == 1) return cell(ds, ds.rows[rows[0]], m);
+  return derived(
+      &ds, mc.name, mc.metric, statistic,
+      fmt::format("{}: {} {} of {} (n={})", ds.name, mc.name, statistic, what, rows.size()), value,
+      std::min(3, mc.decimals + 1), mc.unit);
 }
 
 std::string Citer::p_value(const DataSet* ds, const std::string& column, const std::string& metric,

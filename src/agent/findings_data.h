@@ -25,23 +25,23 @@ struct MetricColumn {
 };
 
 struct DataRow {
-  size_t row = 0;         // index into DataTable::rows
-  int64_t location = 0;   // line or record number
-  std::vector<std::string> factors;         // per DataSet::factor_columns
-  std::map<size_t, double> values;          // per metric column index (in DataSet::metrics)
-  std::string config;                       // "num_ctx=1024 temperature=0.2"
+  size_t row = 0;                    // index into DataTable::rows
+  int64_t location = 0;              // line or record number
+  std::vector<std::string> factors;  // per DataSet::factor_columns
+  std::map<size_t, double> values;   // per metric column index (in DataSet::metrics)
+  std::string config;                // "num_ctx=1024 temperature=0.2"
 };
 
 struct DataSet {
   const FileReport* file = nullptr;
   const DataTable* table = nullptr;
-  std::string name;  // what a reader calls it: "ollama_sweep/runs.csv"
-  std::vector<size_t> factor_columns;  // identity columns that group rows
-  std::vector<size_t> varying;         // indexes into factor_columns with >= 2 distinct values
-  std::optional<size_t> model_factor;  // index into factor_columns of the model column
+  std::string name;                        // what a reader calls it: "ollama_sweep/runs.csv"
+  std::vector<size_t> factor_columns;      // identity columns that group rows
+  std::vector<size_t> varying;             // indexes into factor_columns with >= 2 distinct values
+  std::optional<size_t> model_factor;      // index into factor_columns of the model column
   std::optional<size_t> replicate_column;  // "run", "rep": an identity column that does not group
   std::vector<MetricColumn> metrics;
-  std::vector<DataRow> rows;  // successful rows only
+  std::vector<DataRow> rows;                           // successful rows only
   std::map<std::string, std::vector<size_t>> configs;  // config -> indexes into rows
   bool has_replicates() const;
   // Pooled within-configuration variance of metric m and its df (configs with >= 2 rows); nullopt
@@ -64,11 +64,16 @@ class Citer {
   explicit Citer(FactsTable& facts);
   // The data fact of one cell (added if the cell limit left it out).
   std::string cell(const DataSet& ds, const DataRow& row, size_t metric);
-  // A derived figure: a fact of kind S with this statistic ("spread", "difference", "p-value", ...),
-  // reused when an identical one exists.
+  // A derived figure: a fact of kind S with this statistic ("spread", "difference", "p-value",
+  // ...), reused when an identical one exists.
   std::string derived(const DataSet* ds, const std::string& column, const std::string& metric,
                       const std::string& statistic, const std::string& label, double value,
                       int decimals, const std::optional<Unit>& unit);
+  // The fact for a figure over `rows` (indexes into ds.rows) of metric m: that row's cell when
+  // there is one, else a derived `statistic` labelled "<data set>: <column> <statistic> of <what>
+  // (n=N)", at one decimal more than the column.
+  std::string over_rows(const DataSet& ds, const std::vector<size_t>& rows, size_t m,
+                        const std::string& statistic, const std::string& what, double value);
   // A p-value as p_text prints it: "p < 0.001" is the fact 0.001 (an upper bound).
   std::string p_value(const DataSet* ds, const std::string& column, const std::string& metric,
                       const std::string& label, double p);

@@ -56,8 +56,9 @@ std::vector<Excess> excesses(const DataSet& ds, size_t m) {
       double ratio = mc.higher_is_better ? median / std::max(x, 1e-12) : x / median;
       bool bad_side = mc.higher_is_better ? x < median : x > median;
       // Two rows give no spread to judge by: only a gross ratio counts there.
-      bool far = others.size() >= 2 ? std::fabs(x - median) / mad > kRobustZ && ratio > kOutlierRatio
-                                    : ratio >= 5;
+      bool far = others.size() >= 2
+                     ? std::fabs(x - median) / mad > kRobustZ && ratio > kOutlierRatio
+                     : ratio >= 5;
       if (bad_side && far) out.push_back({i, x, median, ratio, other_rows});
     }
   }
@@ -65,15 +66,10 @@ std::vector<Excess> excesses(const DataSet& ds, size_t m) {
 }
 
 std::string median_fact(const DataSet& ds, const Excess& e, size_t m, Citer& citer) {
-  const MetricColumn& mc = ds.metrics[m];
-  if (e.others.size() == 1) return citer.cell(ds, ds.rows[e.others[0]], m);
-  return citer.derived(&ds, mc.name, mc.metric, "median",
-                       fmt::format("{}: {} median of the other {} rows of {}", ds.name, mc.name,
-                                   e.others.size(),
-                                   model_of(ds, ds.rows[e.row]).empty()
-                                       ? std::string("the table")
-                                       : model_of(ds, ds.rows[e.row])),
-                       e.median, std::min(3, mc.decimals + 1), mc.unit);
+  std::string model = model_of(ds, ds.rows[e.row]);
+  return citer.over_rows(ds, e.others, m, "median",
+                         "the other rows of " + (model.empty() ? std::string("the table") : model),
+                         e.median);
 }
 
 std::string where(const DataSet& ds, const DataRow& row) {
@@ -104,11 +100,11 @@ Exclusions outliers(const DataSet& ds, Citer& citer, std::vector<DataFinding>& o
       std::string median_id = median_fact(ds, e, *m, citer);
       int d = e.others.size() == 1 ? mc.decimals : std::min(3, mc.decimals + 1);
       f.fact_ids = {value_id, median_id};
-      std::string head = fmt::format("{}: {} {} {} against {} {} for the other rows of {}",
-                                     where(ds, row), mc.name,
-                                     value_text(e.value, mc.decimals, mc.unit), cite({value_id}),
-                                     value_text(e.median, d, mc.unit), cite({median_id}),
-                                     model_of(ds, row).empty() ? "the table" : model_of(ds, row));
+      std::string head =
+          fmt::format("{}: {} {} {} against {} {} for the other rows of {}", where(ds, row),
+                      mc.name, value_text(e.value, mc.decimals, mc.unit), cite({value_id}),
+                      value_text(e.median, d, mc.unit), cite({median_id}),
+                      model_of(ds, row).empty() ? "the table" : model_of(ds, row));
       // A cold start: a load time that covers the excess, or the first row of its model.
       bool first_of_model = true;
       for (size_t j = 0; j < e.row; ++j) {
@@ -117,8 +113,8 @@ Exclusions outliers(const DataSet& ds, Citer& citer, std::vector<DataFinding>& o
       std::optional<double> row_load;
       if (load && row.values.count(*load)) row_load = row.values.at(*load);
       bool load_explains = false;
-      if (row_load && (name == "ttft" || name == "latency") && mc.unit &&
-          ds.metrics[*load].unit && comparable(*ds.metrics[*load].unit, *mc.unit)) {
+      if (row_load && (name == "ttft" || name == "latency") && mc.unit && ds.metrics[*load].unit &&
+          comparable(*ds.metrics[*load].unit, *mc.unit)) {
         double load_in_metric = convert(*row_load, *ds.metrics[*load].unit, *mc.unit);
         load_explains = load_in_metric >= kColdLoadShare * (e.value - e.median);
       }
@@ -138,15 +134,16 @@ Exclusions outliers(const DataSet& ds, Citer& citer, std::vector<DataFinding>& o
           if (ttft && row.values.count(*ttft)) {
             std::string ttft_id = citer.cell(ds, row, *ttft);
             f.fact_ids.push_back(ttft_id);
-            because += fmt::format(", and its {} of {} {} includes that load",
-                                   ds.metrics[*ttft].name,
-                                   value_text(row.values.at(*ttft), ds.metrics[*ttft].decimals,
-                                              ds.metrics[*ttft].unit),
-                                   cite({ttft_id}));
+            because +=
+                fmt::format(", and its {} of {} {} includes that load", ds.metrics[*ttft].name,
+                            value_text(row.values.at(*ttft), ds.metrics[*ttft].decimals,
+                                       ds.metrics[*ttft].unit),
+                            cite({ttft_id}));
           }
         } else {
-          because = "; it is the first row of its model, so it most likely paid the model load "
-                    "(the file has no load time to confirm it)";
+          because =
+              "; it is the first row of its model, so it most likely paid the model load "
+              "(the file has no load time to confirm it)";
         }
         f.text = head + because +
                  ". A cold first call is an outlier, not the configuration's speed: it is left out "
@@ -181,10 +178,10 @@ void truncation(const DataSet& ds, Citer& citer, std::vector<DataFinding>& out) 
       if (parse_bool(trim(t.rows[row.row][c])).value_or(false)) cut.push_back(&row);
     }
     if (cut.empty()) continue;
-    std::string count_id = citer.derived(
-        &ds, t.columns[c], "truncated_rows", "count",
-        fmt::format("{}: rows with {} = true", ds.name, t.columns[c]),
-        static_cast<double>(cut.size()), 0, parse_unit("rows"));
+    std::string count_id =
+        citer.derived(&ds, t.columns[c], "truncated_rows", "count",
+                      fmt::format("{}: rows with {} = true", ds.name, t.columns[c]),
+                      static_cast<double>(cut.size()), 0, parse_unit("rows"));
     // Which settings cut the prompt: the option values every such row shares with no other.
     std::vector<std::string> settings;
     for (const DataRow* row : cut) {
@@ -248,8 +245,7 @@ void failures(const IngestResult& ingest, Citer& citer, std::vector<DataFinding>
           }
         }
         std::string label = row_label(table, r);
-        examples.push_back(fmt::format("{} {}{}: `{}`", table.location_kind,
-                                       table.row_locations[r],
+        examples.push_back(fmt::format("{} {}{}: `{}`", table.location_kind, table.row_locations[r],
                                        label.empty() ? "" : " (" + label + ")",
                                        replace_all(reason.empty() ? "failed" : reason, "`", "'")));
       }

@@ -191,7 +191,8 @@ Prompt report_prompt(const PromptContext& c, std::string_view analysis_text) {
   user += analysis_excerpt(analysis_text) + "\n\n" + notes;
   if (c.json_output) {
     user +=
-        "TASK: Write the prose of a technical report as one JSON object {\"sections\": [{\"title\", "
+        "TASK: Write the prose of a technical report as one JSON object {\"sections\": "
+        "[{\"title\", "
         "\"text\", \"facts\"}]}, one element per section, with these titles in this order:\n";
   } else {
     user +=
@@ -229,12 +230,14 @@ Prompt section_prompt(const PromptContext& c, std::string_view analysis_text,
   Prompt p;
   std::string notes = notes_block(c, title);
   std::string user = context_block(c, p.fact_ids, notes.size());
-  user += "\nANALYSIS from the previous step (check it against the facts; drop anything "
-          "unsupported):\n";
+  user +=
+      "\nANALYSIS from the previous step (check it against the facts; drop anything "
+      "unsupported):\n";
   user += analysis_excerpt(analysis_text) + "\n\n" + notes;
   user += fmt::format(
       "TASK: Write the \"{}\" section of a technical report about this benchmark data for the {} "
-      "agent: 2 to 5 sentences of prose (bullets for Key Findings and Recommendations) that explain "
+      "agent: 2 to 5 sentences of prose (bullets for Key Findings and Recommendations) that "
+      "explain "
       "what the program found above, each number followed by its fact id. {}No heading, no "
       "title, no date line.",
       title, c.arm,

@@ -93,12 +93,11 @@ Result<ProseCalls> parse_prose_calls(std::string_view text) {
 
 std::string all_sections_schema() {
   const std::vector<std::string>& titles = prose_section_titles();
-  json schema = {{"type", "object"},
-                 {"properties",
-                  {{"sections",
-                    {{"type", "array"}, {"items", schema_of_section(&titles)}}}}},
-                 {"required", json::array({"sections"})},
-                 {"additionalProperties", false}};
+  json schema = {
+      {"type", "object"},
+      {"properties", {{"sections", {{"type", "array"}, {"items", schema_of_section(&titles)}}}}},
+      {"required", json::array({"sections"})},
+      {"additionalProperties", false}};
   return schema.dump();
 }
 
@@ -175,8 +174,9 @@ void validate_sections(std::vector<SectionProse>& sections, const ValidationCont
       if (!context.facts || !context.facts->find(id)) unknown.push_back(id);
     }
     for (const auto& id : unknown) {
-      s.validation.findings.push_back({FindingKind::kUnknownCitation, 0, id,
-                                       fmt::format("the answer lists {}, which is not a fact", id)});
+      s.validation.findings.push_back(
+          {FindingKind::kUnknownCitation, 0, id,
+           fmt::format("the answer lists {}, which is not a fact", id)});
     }
     s.passed = s.validation.findings.empty();
     if (!s.passed) s.problem = problem_line(s.validation);

@@ -86,7 +86,7 @@ std::vector<DataFinding> run_findings(const RunDescription& run, const RunSummar
                         kind.kind, h.lab_name),
             *c->detectable_difference, h.decimals, parse_unit(h.unit)));
       }
-      f.support = !c->welch         ? Support::kCannotTell
+      f.support = !c->welch        ? Support::kCannotTell
                   : c->significant ? Support::kSupported
                                    : Support::kNotSupported;
       std::vector<std::string> tested(f.fact_ids.begin() + 2, f.fact_ids.end());
@@ -155,9 +155,9 @@ std::vector<std::string> run_recommendations(const RunDescription& run,
             b, f.metric, b, a, ids));
         break;
       default:
-        out.push_back(fmt::format(
-            "Rerun with more successful calls: {} of {} could not be compared {}.", f.metric, b,
-            ids));
+        out.push_back(
+            fmt::format("Rerun with more successful calls: {} of {} could not be compared {}.",
+                        f.metric, b, ids));
     }
   }
   if (run.backend.synthetic) {

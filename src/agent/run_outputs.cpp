@@ -103,12 +103,11 @@ std::string effect_charts(const std::vector<DataFinding>& findings) {
     }
     spec.series.push_back(std::move(s));
     std::string support(support_name(f->support));
-    out += "<figure class=\"interval effect\">" + report::render_svg_chart(spec) +
-           "<figcaption>" +
-           report::html_escape(fmt::format(
-               "{} in {}: {}{}.", f->metric, f->dataset, support,
-               f->levels.front().lower ? "; bars: 95% CI from the replicate spread"
-                                       : "; no bars: one sample per configuration")) +
+    out += "<figure class=\"interval effect\">" + report::render_svg_chart(spec) + "<figcaption>" +
+           report::html_escape(fmt::format("{} in {}: {}{}.", f->metric, f->dataset, support,
+                                           f->levels.front().lower
+                                               ? "; bars: 95% CI from the replicate spread"
+                                               : "; no bars: one sample per configuration")) +
            "</figcaption></figure>\n";
     ++shown;
   }

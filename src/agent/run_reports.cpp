@@ -60,8 +60,9 @@ std::string comparison_report_markdown(const RunDescription& run, const AgentRun
   doc.bullets(verdicts);
   if (!run.findings.empty()) {
     doc.heading(2, "What the Data Says");
-    doc.paragraph("The strongest findings the program drew from the data folder (the agents' "
-                  "reports give all of them, section by section):");
+    doc.paragraph(
+        "The strongest findings the program drew from the data folder (the agents' "
+        "reports give all of them, section by section):");
     std::vector<std::string> lines;
     for (const DataFinding* f : key_findings(run.findings, 6)) {
       lines.push_back(f->text + " " + support_tag(*f));
@@ -193,9 +194,10 @@ std::string comparison_report_markdown(const RunDescription& run, const AgentRun
        "the smallest difference detectable at 80% power at the Holm family's strictest threshold "
        "(alpha / metrics compared).",
        run.equivalence_margin
-           ? fmt::format("Equivalence: two one-sided tests on the ratio of means within \u00b1{:.3g}% "
-                         "of {}, Holm-adjusted like the differences; equivalent when both reject.",
-                         *run.equivalence_margin * 100, a)
+           ? fmt::format(
+                 "Equivalence: two one-sided tests on the ratio of means within \u00b1{:.3g}% "
+                 "of {}, Holm-adjusted like the differences; equivalent when both reject.",
+                 *run.equivalence_margin * 100, a)
            : std::string("No equivalence margin was given (--equivalence 5% adds TOST verdicts)."),
        fmt::format("Wall time of the run: {:.1f} s.", static_cast<double>(result.wall_ns) / 1e9)});
   return doc.str();

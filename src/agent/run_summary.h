@@ -34,7 +34,8 @@ struct RunDescription {
   // The data's findings (findings.h) and the facts they cite, as the reports print them.
   std::vector<DataFinding> findings;
   FactsTable base_facts;
-  bool show_raw = false;  // --show-raw: a section's failed model text inline, not only in Validation
+  bool show_raw =
+      false;  // --show-raw: a section's failed model text inline, not only in Validation
 };
 
 // One call kind's statistics: lab's analysis of the measured calls of that kind.

@@ -36,8 +36,9 @@ std::vector<const DataFinding*> effects(const std::vector<DataFinding>& findings
   for (const DataFinding* f : findings_of(findings, {FindingTopic::kOptionEffect})) {
     if (f->support == support) out.push_back(f);
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const DataFinding* a, const DataFinding* b) { return a->weight > b->weight; });
+  std::stable_sort(out.begin(), out.end(), [](const DataFinding* a, const DataFinding* b) {
+    return a->weight > b->weight;
+  });
   return out;
 }
 
@@ -54,7 +55,8 @@ const EffectLevel* best_level(const DataFinding& f, bool higher_is_better) {
 std::string first_sentence(const std::string& text) {
   // A sentence ends at ". " followed by a capital letter (numbers such as "3.4%" do not end one).
   for (size_t i = 0; i + 2 < text.size(); ++i) {
-    if (text[i] == '.' && text[i + 1] == ' ' && std::isupper(static_cast<unsigned char>(text[i + 2])))
+    if (text[i] == '.' && text[i + 1] == ' ' &&
+        std::isupper(static_cast<unsigned char>(text[i + 2])))
       return text.substr(0, i + 1);
   }
   return text;

@@ -1,6 +1,6 @@
 // What the program says in each report section, from the findings, as lines citing fact ids. The
-// prompts give the model these lines per section (it writes prose from them); the reports print them
-// as the section's content whatever the model wrote.
+// prompts give the model these lines per section (it writes prose from them); the reports print
+// them as the section's content whatever the model wrote.
 #pragma once
 
 #include <string>

@@ -242,9 +242,10 @@ int run_main(const RunArgs& a) {
   agent::AgentRunner runner(**backend, run.settings, run.arms, *ingest, facts);
   runner.set_findings(data_findings);
   if (!(*backend)->capabilities().structured_output) {
-    std::printf("prose: %s does not offer structured output; the model's sections are asked for "
-                "as free text and split by headings (the reports say so)\n",
-                (*backend)->name().c_str());
+    std::printf(
+        "prose: %s does not offer structured output; the model's sections are asked for "
+        "as free text and split by headings (the reports say so)\n",
+        (*backend)->name().c_str());
   }
   std::optional<term::ProgressBar> progress;
   runner.on_call([&](const lab::MeasuredCall& call) {
@@ -300,9 +301,9 @@ int run_main(const RunArgs& a) {
   for (const auto& k : summary.kinds) {
     for (const auto& c : k.report.comparisons) {
       if (c.metric == "decode_tps" || c.metric == "ttft_ms") {
-        std::printf("%s call: %s\n", k.kind.c_str(),
-                    lab::verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline")
-                        .c_str());
+        std::printf(
+            "%s call: %s\n", k.kind.c_str(),
+            lab::verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline").c_str());
       }
     }
   }

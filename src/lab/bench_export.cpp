@@ -105,8 +105,12 @@ json report_summary_json(const BenchReport& r) {
   }
   json comparisons = json::array();
   for (const Comparison& c : r.comparisons) {
-    json j = {{"metric", c.metric}, {"unit", c.unit}, {"n_a", c.n_a}, {"n_b", c.n_b},
-              {"mean_a", finite(c.mean_a)}, {"mean_b", finite(c.mean_b)},
+    json j = {{"metric", c.metric},
+              {"unit", c.unit},
+              {"n_a", c.n_a},
+              {"n_b", c.n_b},
+              {"mean_a", finite(c.mean_a)},
+              {"mean_b", finite(c.mean_b)},
               {"relative_change_ci", interval_json(c.relative_ci)},
               {"relative_change_ci_method", "fieller"},
               {"relative_change_ci_note", c.relative_ci_note},
@@ -118,7 +122,8 @@ json report_summary_json(const BenchReport& r) {
               {"hedges_g", c.hedges_g ? finite(*c.hedges_g) : json(nullptr)},
               {"p_holm", c.p_holm ? json(*c.p_holm) : json(nullptr)},
               {"family_size", c.family_size},
-              {"significant", c.significant}, {"verdict", c.verdict},
+              {"significant", c.significant},
+              {"verdict", c.verdict},
               {"provenance", std::string(provenance_name(c.provenance))}};
     if (c.mean_a != 0) j["relative_change"] = c.mean_b / c.mean_a - 1;
     if (c.welch) {
@@ -126,7 +131,8 @@ json report_summary_json(const BenchReport& r) {
                     {"df", c.welch->df}, {"p", c.welch->p}, {"ci", interval_json(c.welch->ci)}};
     }
     if (c.equivalence) {
-      j["equivalence"] = {{"margin", c.equivalence->margin}, {"p", c.equivalence->p},
+      j["equivalence"] = {{"margin", c.equivalence->margin},
+                          {"p", c.equivalence->p},
                           {"p_holm", c.p_equivalence_holm ? json(*c.p_equivalence_holm) : json()},
                           {"ci", interval_json(c.equivalence->ci)},
                           {"equivalent", c.equivalent}};

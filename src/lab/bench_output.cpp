@@ -233,9 +233,9 @@ std::string comparison_block(const BenchReport& r) {
       "exactly when the unadjusted Welch p is below alpha; detectable differences at 80% power and "
       "alpha / {}; {} complete A/B pairs{})\n",
       family, r.alpha, family, pairs,
-      r.header.equivalence_margin
-          ? fmt::format("; equivalence by TOST within \u00b1{:.3g}% of A", *r.header.equivalence_margin * 100)
-          : "");
+      r.header.equivalence_margin ? fmt::format("; equivalence by TOST within \u00b1{:.3g}% of A",
+                                                *r.header.equivalence_margin * 100)
+                                  : "");
   return out;
 }
 

@@ -230,9 +230,9 @@ Result<double> parse_equivalence_margin(std::string_view text) {
   }
   double margin = percent ? *value / 100 : *value;
   if (!(margin > 0 && margin < 1)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "--equivalence {}: the margin must be above 0 and below 100% (for example 5%)",
-                      text);
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "--equivalence {}: the margin must be above 0 and below 100% (for example 5%)", text);
   }
   return margin;
 }
@@ -250,9 +250,8 @@ std::string verdict_sentence(const Comparison& c, double alpha, double level,
   if (!(p < alpha)) {
     std::string between = named ? fmt::format(" between {} and {}", b_name, a_name) : "";
     // An unadjusted p below alpha is said, so a relative CI that excludes 0 beside it is explained.
-    std::string raw = c.p_holm && c.welch->p < alpha
-                          ? fmt::format("; unadjusted {}", format_p(c.welch->p))
-                          : "";
+    std::string raw =
+        c.p_holm && c.welch->p < alpha ? fmt::format("; unadjusted {}", format_p(c.welch->p)) : "";
     std::string out = fmt::format("no significant difference in {}{} ({}{}{})", c.metric, between,
                                   format_p(p), family, raw);
     if (std::string d = detectable_text(c); !d.empty()) out += "; " + d;
@@ -279,8 +278,9 @@ std::string verdict_sentence(const Comparison& c, double alpha, double level,
   } else {
     change = fmt::format(" ({}{})", format_p(p), family);
   }
-  std::string out = fmt::format("{}'s {} is {}{}{}: {}", b_name, c.metric, lower ? "lower" : "higher",
-                                than, change, better ? "better" : "worse");
+  std::string out =
+      fmt::format("{}'s {} is {}{}{}: {}", b_name, c.metric, lower ? "lower" : "higher", than,
+                  change, better ? "better" : "worse");
   if (std::string e = equivalence_text(c, alpha); !e.empty()) out += "; " + e;
   return out;
 }

@@ -3,13 +3,13 @@
 // run and on calls read back from the results store (`chimera results show`).
 //
 // Comparisons are B - A over successful measured calls: Welch's t-test (p, CI of the difference),
-// Hedges' g, a Fieller CI of the relative change (mean B / mean A - 1) from the same t statistic, so
-// it excludes 0 exactly when Welch's test rejects, Mann-Whitney U, the paired difference over A/B
-// pairs, the smallest difference the run could have detected (80% power), and with a margin, TOST. Since ten metrics are tested at once, the
-// verdict uses Welch p-values Holm-adjusted over the metrics compared (family-wise alpha), so an A/A
-// run does not "find" a difference one time in two. The sentence is built from these numbers only:
-// "no significant difference in decode_tps (p = 0.41)" when p >= alpha, else
-// "B's ttft_ms is lower by 31% (95% CI 22-40%; p = 0.003): better".
+// Hedges' g, a Fieller CI of the relative change (mean B / mean A - 1) from the same t statistic,
+// so it excludes 0 exactly when Welch's test rejects, Mann-Whitney U, the paired difference over
+// A/B pairs, the smallest difference the run could have detected (80% power), and with a margin,
+// TOST. Since ten metrics are tested at once, the verdict uses Welch p-values Holm-adjusted over
+// the metrics compared (family-wise alpha), so an A/A run does not "find" a difference one time in
+// two. The sentence is built from these numbers only: "no significant difference in decode_tps (p =
+// 0.41)" when p >= alpha, else "B's ttft_ms is lower by 31% (95% CI 22-40%; p = 0.003): better".
 #pragma once
 
 #include <cstdint>

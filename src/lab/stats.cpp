@@ -375,7 +375,8 @@ RelativeInterval fieller_relative_ci(std::span<const double> x, std::span<const 
   double t = two_sided_quantile(level, parts->df);
   auto ratio = fieller_ratio(*parts, t, level);
   if (!ratio) {
-    out.why_none = "the reference mean is not distinguishable from 0 at this n (unbounded interval)";
+    out.why_none =
+        "the reference mean is not distinguishable from 0 at this n (unbounded interval)";
     return out;
   }
   out.ci = Interval{ratio->lower - 1, ratio->upper - 1, level};

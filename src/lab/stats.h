@@ -133,12 +133,12 @@ RelativeInterval fieller_relative_ci(std::span<const double> x, std::span<const 
                                      double level = 0.95);
 
 // Two one-sided tests (TOST) of equivalence of the means within a relative margin: H0 is
-// mean(x) / mean(y) <= 1 - margin or >= 1 + margin; each side is Welch's t of mean(x) - (1 -+ margin)
-// mean(y) with the df of the difference (as fieller_relative_ci), so "equivalent at alpha" holds
-// exactly when the (1 - 2 alpha) Fieller interval lies inside [1 - margin, 1 + margin].
+// mean(x) / mean(y) <= 1 - margin or >= 1 + margin; each side is Welch's t of mean(x) - (1 -+
+// margin) mean(y) with the df of the difference (as fieller_relative_ci), so "equivalent at alpha"
+// holds exactly when the (1 - 2 alpha) Fieller interval lies inside [1 - margin, 1 + margin].
 struct EquivalenceResult {
-  double margin = 0;           // relative: 0.05 = +-5 % of mean(y)
-  double p = 1;                // max of the two one-sided p-values
+  double margin = 0;  // relative: 0.05 = +-5 % of mean(y)
+  double p = 1;       // max of the two one-sided p-values
   double p_lower = 1, p_upper = 1;
   std::optional<Interval> ci;  // the (1 - 2 alpha) relative interval (mean(x) / mean(y) - 1)
   bool equivalent = false;     // p < alpha

@@ -405,7 +405,8 @@ TEST_F(AgentRunTest, FailedProseNeverReachesTheBodyAndIsQuotedInValidation) {
   backend.report_text = [](const std::string&) {
     std::string loop;
     for (int i = 0; i < 40; ++i) loop += "cinder ";
-    return "## Executive Summary\n\n" + loop + "\n\n## Key Findings\n\n- 9999 tok/s, "
+    return "## Executive Summary\n\n" + loop +
+           "\n\n## Key Findings\n\n- 9999 tok/s, "
            "\u0baa\u0bbf\u0bb4\u0bc8\u0baf\u0bbe\u0ba9 \u0ba4\u0bb0\u0bb5\u0bc1\n";
   };
   AgentRunResult result = run(backend);

@@ -167,7 +167,8 @@ class FakeAgentBackend : public llm::Backend {
     const std::string& prompt = request.messages.back().content;
     std::smatch m;
     std::optional<std::string> only;
-    if (std::regex_search(prompt, m, std::regex("TASK: Write the \"([^\"]+)\" section"))) only = m[1];
+    if (std::regex_search(prompt, m, std::regex("TASK: Write the \"([^\"]+)\" section")))
+      only = m[1];
     auto sections = sections_of(markdown);
     if (!request.output_schema || !structured_output) {
       if (!only) return markdown;

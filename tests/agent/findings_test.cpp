@@ -1,9 +1,9 @@
 // The findings engine on real-looking data: another project's Ollama sweep (one sample per
-// configuration, CSV + JSON + Markdown, cold calls whose TTFT holds the load, a failed row, an older
-// table from another machine), and the prior system's folder in examples/data (replicates in one
-// file, a 36-configuration sweep with single samples in another). What a user would check: which
-// differences the data can and cannot support, the cold first call caught as an outlier, every
-// finding citing facts that exist, and every number in a finding grounded by the validator.
+// configuration, CSV + JSON + Markdown, cold calls whose TTFT holds the load, a failed row, an
+// older table from another machine), and the prior system's folder in examples/data (replicates in
+// one file, a 36-configuration sweep with single samples in another). What a user would check:
+// which differences the data can and cannot support, the cold first call caught as an outlier,
+// every finding citing facts that exist, and every number in a finding grounded by the validator.
 #include "agent/findings.h"
 
 #include <gtest/gtest.h>
@@ -72,7 +72,8 @@ TEST(FindingsOnAnotherProjectsSweep, CatchesTheColdFirstCallAsAnOutlierWithItsLo
   // Without a load column (the JSON), the first row of each model is the suspect, said as such.
   auto json_cold = about(a, FindingTopic::kColdStart, ".json");
   ASSERT_FALSE(json_cold.empty());
-  EXPECT_TRUE(contains(json_cold.front()->text, "first row of its model")) << json_cold.front()->text;
+  EXPECT_TRUE(contains(json_cold.front()->text, "first row of its model"))
+      << json_cold.front()->text;
 }
 
 TEST(FindingsOnAnotherProjectsSweep, SaysWhichDifferencesTheDataCannotSupport) {
@@ -137,7 +138,8 @@ TEST(FindingsOnAnotherProjectsSweep, EveryFindingCitesExistingFactsAndIsGrounded
     ValidationReport v = validate_text(f.text, vc);
     for (const auto& finding : v.findings) {
       // A failed row's own message is quoted as data (`...`), not stated as a figure.
-      bool quoted = finding.kind == FindingKind::kUngroundedNumber && f.topic == FindingTopic::kFailure &&
+      bool quoted = finding.kind == FindingKind::kUngroundedNumber &&
+                    f.topic == FindingTopic::kFailure &&
                     std::count(f.text.begin(), f.text.begin() + finding.offset, '`') % 2 == 1;
       if (quoted) continue;
       ADD_FAILURE() << finding_kind_name(finding.kind) << ": " << finding.excerpt << " ("

@@ -131,9 +131,9 @@ void expect_reports_stand_on_their_own(const std::string& folder) {
   for (const char* f : {"baseline_report.md", "chimera_report.md"}) {
     std::string md = read(folder + "/" + f);
     size_t at = 0;
-    for (const char* title : {"Executive Summary", "Chimera Configuration Analysis",
-                              "Data Ingestion Summary", "Performance Analysis", "Key Findings",
-                              "Recommendations", "Appendix"}) {
+    for (const char* title :
+         {"Executive Summary", "Chimera Configuration Analysis", "Data Ingestion Summary",
+          "Performance Analysis", "Key Findings", "Recommendations", "Appendix"}) {
       size_t found = md.find(std::string("\n## ") + title + "\n", at);
       ASSERT_NE(found, std::string::npos) << f << ": " << title;
       at = found + 1;
