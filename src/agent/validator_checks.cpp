@@ -185,8 +185,9 @@ std::vector<Finding> find_repetition(std::string_view text) {
       size_t copies = (j - i) / p + 1;
       // Six copies at least, and 30 characters: "0.000" or "----" in a table are not loops.
       bool letters = std::any_of(text.begin() + static_cast<std::ptrdiff_t>(i),
-                                 text.begin() + static_cast<std::ptrdiff_t>(i + p),
-                                 [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+                                 text.begin() + static_cast<std::ptrdiff_t>(i + p), [](char c) {
+                                   return std::isalpha(static_cast<unsigned char>(c));
+                                 });
       if (letters && copies >= 6 && p * copies >= 30 && j + p > best_end) {
         best_end = j + p;
         best_p = p;

@@ -262,9 +262,9 @@ TEST(BenchCli, EmbeddedAbRunPrintsTablesAndVerdict) {
   EXPECT_FALSE(contains(r.out, " measured    ")) << r.out;
 
   // --vs "" compares the configuration with itself: an A/A check of the noise floor.
-  auto aa = run_chimera({"bench", "-b", "embedded:" + model, "--runs", "3", "--vs", "",
-                         "--num-predict", "8", "--no-store", "--no-hwmon", "--json",
-                         "--equivalence", "5%"});
+  auto aa =
+      run_chimera({"bench", "-b", "embedded:" + model, "--runs", "3", "--vs", "", "--num-predict",
+                   "8", "--no-store", "--no-hwmon", "--json", "--equivalence", "5%"});
   ASSERT_EQ(aa.exit_code, 0) << aa.err;
   auto j = nlohmann::json::parse(aa.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded());
