@@ -193,6 +193,10 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
     description.entry.quantization = jf::get_string(*details, "quantization_level");
   }
   if (const json* info = jf::find(body, "model_info"); info != nullptr && info->is_object()) {
+    // chimera serve marks a dummy-weight model (reports label every figure from it synthetic).
+    description.entry.synthetic = jf::is_dummy_weight_model(*info);
+    std::string general_name = jf::get_string(*info, "general.name");
+    if (!general_name.empty()) description.details["general.name"] = general_name;
     std::string arch = jf::get_string(*info, "general.architecture");
     description.context_length = jf::get_int(*info, arch + ".context_length");
     for (auto it = info->begin(); !description.context_length && it != info->end(); ++it) {
@@ -200,9 +204,6 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
         description.context_length = jf::get_int(*info, it.key());
     }
     if (!arch.empty()) description.details["architecture"] = arch;
-    std::string general_name = jf::get_string(*info, "general.name");
-    if (!general_name.empty()) description.details["general.name"] = general_name;
-    description.entry.synthetic = jf::is_dummy_weight_model(*info);
   }
   std::lock_guard<std::mutex> lock(cache_mutex_);
   described_[with_latest(model)] = description;

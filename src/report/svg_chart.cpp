@@ -146,8 +146,7 @@ double bound_at(const std::vector<double>& bounds, size_t i) {
 // Means as dots with their interval as a capped vertical bar, series side by side in each category.
 void draw_intervals(const ChartSpec& spec, const Layout& l, int value_decimals, std::string& out) {
   const auto& colors = series_colors();
-  double band =
-      (l.right - l.left) / static_cast<double>(std::max<size_t>(1, spec.categories.size()));
+  double band = (l.right - l.left) / static_cast<double>(std::max<size_t>(1, spec.categories.size()));
   double slot = band * 0.7 / static_cast<double>(std::max<size_t>(1, spec.series.size()));
   for (size_t s = 0; s < spec.series.size(); ++s) {
     const ChartSeries& series = spec.series[s];
