@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 #include "lab/bench_report.h"
@@ -59,6 +60,8 @@ TEST(RelativeCi, ExcludesZeroExactlyWhenWelchRejectsOverAThousandDataSets) {
   EXPECT_EQ(unbounded, 0);  // means of 50-150 with CVs under 6% are never indistinguishable from 0
   // 500 A/A data sets at alpha 0.05: 25 expected, binomial sd 4.9; allow about 2.5 sd.
   double false_positive_rate = static_cast<double>(aa_rejected) / aa;
+  std::printf("A/A: %d of %d rejected (%.1f%%); A/B: %d of %d rejected\n", aa_rejected, aa,
+              false_positive_rate * 100, ab_rejected, ab);
   EXPECT_GT(false_positive_rate, 0.025) << aa_rejected << " of " << aa;
   EXPECT_LT(false_positive_rate, 0.075) << aa_rejected << " of " << aa;
   // The A/B sets have real shifts: the test must find many of them.
