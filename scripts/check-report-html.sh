@@ -3,7 +3,8 @@
 #   scripts/check-report-html.sh OUT/<timestamp>/report.html [screenshot.png]
 # 1. the file is self-contained (no scripts, no external stylesheets, images or links);
 # 2. Chromium (Debian's `chromium` package) loads it with the network disabled and the DOM it built
-#    holds the inline SVG charts;
+#    holds the inline SVG charts, among them the per-arm means with 95% CI bars (figures of class
+#    "interval", at least 2);
 # 3. a screenshot is taken and its pixels contain the charts' series colours (#0072B2 and #E69F00,
 #    the first two series), so the charts were really drawn, not just present in the source.
 # Exit 0 when all hold; 1 with a message naming the failed check; 77 when Chromium is not installed.
@@ -43,6 +44,12 @@ dom=$(timeout 120 "$browser" "${flags[@]}" --dump-dom "file://$html" 2>/dev/null
 svgs=$(grep -o '<svg ' <<<"$dom" | wc -l)
 if (( svgs < 2 )); then
   echo "check-report-html: Chromium's DOM holds $svgs inline SVG charts; expected at least 2" >&2
+  exit 1
+fi
+intervals=$(grep -o '<figure class="interval' <<<"$dom" | wc -l)
+if (( intervals < 2 )); then
+  echo "check-report-html: Chromium's DOM holds $intervals interval charts (means with CI bars);" \
+       "expected at least 2 (decode tok/s and TTFT per arm)" >&2
   exit 1
 fi
 
@@ -96,4 +103,4 @@ if missing:
              f'the charts did not render')
 print(f'check-report-html: ok: {width}x{height} screenshot, chart pixels {found}')
 PY
-echo "check-report-html: $html renders offline with $svgs charts; screenshot $shot"
+echo "check-report-html: $html renders offline with $svgs charts ($intervals with CI bars); screenshot $shot"

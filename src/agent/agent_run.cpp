@@ -5,6 +5,7 @@
 #include <map>
 
 #include "agent/column_names.h"
+#include "agent/section_notes.h"
 #include "lab/bench_runner.h"
 #include "lab/metrics.h"
 #include "util/clock.h"
@@ -163,7 +164,10 @@ AgentRunner::AgentRunner(llm::Backend& backend, RunSettings settings, std::vecto
 
 int64_t AgentRunner::total_calls() const {
   int64_t arms = static_cast<int64_t>(arms_.size());
-  return arms + static_cast<int64_t>(settings_.runs) * arms * 2;
+  int64_t report_calls = settings_.prose_calls == ProseCalls::kOne
+                             ? 1
+                             : static_cast<int64_t>(prose_section_titles().size());
+  return arms + static_cast<int64_t>(settings_.runs) * arms * (1 + report_calls);
 }
 
 PromptContext AgentRunner::context_for(const ArmSetup& arm, const FactsTable& facts,
@@ -178,6 +182,12 @@ PromptContext AgentRunner::context_for(const ArmSetup& arm, const FactsTable& fa
   c.synthetic_model = settings_.synthetic_model;
   c.configuration = configuration;
   c.fact_budget_chars = settings_.fact_budget_chars;
+  c.json_output = backend_.capabilities().structured_output;
+  if (!findings_.empty()) {
+    for (auto& notes : data_section_notes(findings_, configuration)) {
+      c.section_notes.emplace_back(notes.title, std::move(notes.lines));
+    }
+  }
   return c;
 }
 
@@ -199,8 +209,10 @@ llm::Options AgentRunner::options_for(const ArmSetup& arm, const Prompt& prompt,
 }
 
 lab::MeasuredCall AgentRunner::call(const ArmSetup& arm, const Prompt& prompt, llm::Options options,
-                                    lab::CallMeta meta, const std::string& detail) {
+                                    lab::CallMeta meta, const std::string& detail,
+                                    std::optional<std::string> output_schema) {
   llm::Request request;
+  request.output_schema = std::move(output_schema);
   request.model = settings_.model;
   request.messages = prompt.messages;
   request.options = std::move(options);
@@ -229,29 +241,13 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
   std::vector<ConfigLine> lines = configuration_[arm_index];
   set_line(lines, "seed", std::to_string(seed), "sent (per-pair seed, the same for both arms)");
 
-  // Returns the call's index: result.calls grows, so references into it would not stay valid.
-  auto run_one = [&](int64_t kind, const Prompt& prompt, int64_t cap) -> size_t {
-    llm::Options options = options_for(arm, prompt, cap, seed);
-    lab::CallMeta meta;
-    meta.pair_index = pair;
-    meta.prompt_index = kind;
-    meta.repetition = pair;
-    std::string detail = fmt::format("{} {} (pair {})", arm.name,
-                                     kind == kAnalysisCall ? "analysis" : "report", pair + 1);
-    result.calls.push_back(call(arm, prompt, options, meta, detail));
-    const llm::CallRecord& r = result.calls.back().record;
-    std::optional<int64_t> num_ctx = options.num_ctx ? options.num_ctx : r.options_applied.num_ctx;
-    e.call_checks.push_back({kind == kAnalysisCall ? "analysis" : "report", r.prompt_truncated,
-                             r.prompt_tokens, num_ctx});
-    return result.calls.size() - 1;
-  };
-
   set_line(lines, "num_predict", std::to_string(settings_.analysis_num_predict),
            "sent (output cap of the analysis call, the same for both arms)");
   if (arm.profile.num_ctx_auto) set_line(lines, "num_ctx", "auto", "sent (sized from the prompt)");
   add_configuration_facts(facts, lines);
-  size_t analysis = run_one(kAnalysisCall, analysis_prompt(context_for(arm, facts, lines)),
-                            settings_.analysis_num_predict);
+  size_t analysis =
+      issue(arm, e, result, analysis_prompt(context_for(arm, facts, lines)), kAnalysisCall,
+            e.pair_index, settings_.analysis_num_predict, "analysis", std::nullopt);
   if (!result.calls[analysis].record.ok) {
     e.error = "analysis call failed: " + result.calls[analysis].record.error;
     e.configuration = lines;
@@ -262,9 +258,53 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
   add_measured_facts(facts, result.calls[analysis].record,
                      fmt::format("this run's {} analysis call (pair {})", arm.name, pair + 1));
 
+  e.configuration = lines;
+  write_prose(arm, e, facts, lines, result);
+  if (!e.error.empty()) {
+    e.facts = std::move(facts);
+    return e;
+  }
+  e.ok = true;
+  ValidationContext vc;
+  vc.facts = &facts;
+  vc.today_iso = settings_.today_iso;
+  vc.calls = e.call_checks;
+  e.validation = validate_text(e.report_text, vc);
+  validate_sections(e.sections, vc);
+  e.facts = std::move(facts);
+  return e;
+}
+
+size_t AgentRunner::issue(const ArmSetup& arm, AgentExecution& e, AgentRunResult& result,
+                          const Prompt& prompt, int64_t kind, int64_t repetition, int64_t cap,
+                          const std::string& what, std::optional<std::string> schema) {
+  llm::Options options = options_for(arm, prompt, cap, e.seed);
+  lab::CallMeta meta;
+  meta.pair_index = e.pair_index;
+  meta.prompt_index = kind;
+  // Report calls of one pair are told apart by their section (same seed, same prompt per arm).
+  meta.repetition = repetition;
+  std::string detail = fmt::format("{} {} (pair {})", arm.name, what, e.pair_index + 1);
+  result.calls.push_back(call(arm, prompt, options, meta, detail, std::move(schema)));
+  const llm::CallRecord& r = result.calls.back().record;
+  std::optional<int64_t> num_ctx = options.num_ctx ? options.num_ctx : r.options_applied.num_ctx;
+  e.call_checks.push_back({what, r.prompt_truncated, r.prompt_tokens, num_ctx});
+  // An index: result.calls grows, so references into it would not stay valid.
+  return result.calls.size() - 1;
+}
+
+void AgentRunner::write_prose(const ArmSetup& arm, AgentExecution& e, FactsTable& facts,
+                              const std::vector<ConfigLine>& lines_in, AgentRunResult& result) {
+  const bool per_section = settings_.prose_calls == ProseCalls::kPerSection;
+  const std::vector<std::string>& titles = prose_section_titles();
+  const int64_t cap = per_section ? std::max<int64_t>(16, settings_.report_num_predict /
+                                                              static_cast<int64_t>(titles.size()))
+                                  : settings_.report_num_predict;
   // The report call has its own output cap, so num_predict gets a fact of its own.
-  set_line(lines, "num_predict", std::to_string(settings_.report_num_predict),
-           "sent (output cap of the report call, the same for both arms)");
+  std::vector<ConfigLine> lines = lines_in;
+  set_line(lines, "num_predict", std::to_string(cap),
+           per_section ? "sent (output cap of each section call, the same for both arms)"
+                       : "sent (output cap of the report call, the same for both arms)");
   for (auto& l : lines) {
     if (l.name != "num_predict") continue;
     std::vector<ConfigLine> one = {l};
@@ -272,24 +312,42 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
     add_configuration_facts(facts, one);
     l = one[0];
   }
-  size_t report =
-      run_one(kReportCall, report_prompt(context_for(arm, facts, lines), e.analysis_text),
-              settings_.report_num_predict);
   e.configuration = lines;
-  if (!result.calls[report].record.ok) {
-    e.error = "report call failed: " + result.calls[report].record.error;
-    e.facts = std::move(facts);
-    return e;
+  const bool json = backend_.capabilities().structured_output;
+  e.prose_format = json ? ProseFormat::kJson : ProseFormat::kFreeText;
+  PromptContext context = context_for(arm, facts, lines);
+  if (!per_section) {
+    std::optional<std::string> schema;
+    if (json) schema = all_sections_schema();
+    const llm::CallRecord& r =
+        result
+            .calls[issue(arm, e, result, report_prompt(context, e.analysis_text), kReportCall, 0,
+                         cap, "report", schema)]
+            .record;
+    if (!r.ok) {
+      e.error = "report call failed: " + r.error;
+      return;
+    }
+    e.report_text = r.text;
+    e.sections = read_sections(r.text, e.prose_format, titles);
+    return;
   }
-  e.report_text = result.calls[report].record.text;
-  e.ok = true;
-  ValidationContext vc;
-  vc.facts = &facts;
-  vc.today_iso = settings_.today_iso;
-  vc.calls = e.call_checks;
-  e.validation = validate_text(e.report_text, vc);
-  e.facts = std::move(facts);
-  return e;
+  for (size_t i = 0; i < titles.size(); ++i) {
+    std::optional<std::string> schema;
+    if (json) schema = one_section_schema();
+    const llm::CallRecord& r =
+        result
+            .calls[issue(arm, e, result, section_prompt(context, e.analysis_text, titles[i]),
+                         kReportCall, static_cast<int64_t>(i), cap, "report: " + titles[i], schema)]
+            .record;
+    if (!r.ok) {
+      e.error = fmt::format("report call for {} failed: {}", titles[i], r.error);
+      return;
+    }
+    SectionProse section = read_one_section(r.text, e.prose_format, titles[i]);
+    e.report_text += "## " + titles[i] + "\n\n" + section.text + "\n\n";
+    e.sections.push_back(std::move(section));
+  }
 }
 
 AgentRunResult AgentRunner::run() {

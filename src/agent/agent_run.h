@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "agent/facts.h"
+#include "agent/findings.h"
 #include "agent/ingest.h"
 #include "agent/profiles.h"
 #include "agent/prompts.h"
+#include "agent/report_sections.h"
 #include "agent/validator.h"
 #include "lab/call_meta.h"
 #include "llm/backend.h"
@@ -41,6 +43,10 @@ struct RunSettings {
   int64_t warmup_num_predict = 8;
   size_t fact_budget_chars = 3500;
   std::string today_iso;
+  // The report's prose: one call returning every section, or one call per section (each with that
+  // section's notes, an output cap of report_num_predict / sections, CallMeta::repetition = the
+  // section's index).
+  ProseCalls prose_calls = ProseCalls::kOne;
 };
 
 // One arm's analysis + report within one pair.
@@ -52,7 +58,9 @@ struct AgentExecution {
   FactsTable facts;                       // base + configuration + expected + measured
   std::string analysis_text, report_text;
   std::vector<CallCheck> call_checks;
-  ValidationReport validation;
+  ValidationReport validation;  // of the whole report text
+  ProseFormat prose_format = ProseFormat::kFreeText;
+  std::vector<SectionProse> sections;  // the model's prose per section, validated one by one
   bool ok = false;  // both calls succeeded
   std::string error;
 };
@@ -77,13 +85,22 @@ class AgentRunner {
   void on_call(OnCall callback) { on_call_ = std::move(callback); }
   void on_progress(OnProgress callback) { on_progress_ = std::move(callback); }
   void should_stop(std::function<bool()> predicate) { should_stop_ = std::move(predicate); }
+  // The data's findings (whose derived facts are in base_facts): each prompt gives the model the
+  // program's notes per section. Without them the prompts ask for the sections from the facts.
+  void set_findings(std::vector<DataFinding> findings) { findings_ = std::move(findings); }
 
   int64_t total_calls() const;
   AgentRunResult run();
 
  private:
   lab::MeasuredCall call(const ArmSetup& arm, const Prompt& prompt, llm::Options options,
-                         lab::CallMeta meta, const std::string& detail);
+                         lab::CallMeta meta, const std::string& detail,
+                         std::optional<std::string> output_schema = std::nullopt);
+  size_t issue(const ArmSetup& arm, AgentExecution& e, AgentRunResult& result, const Prompt& prompt,
+               int64_t kind, int64_t repetition, int64_t cap, const std::string& what,
+               std::optional<std::string> schema);
+  void write_prose(const ArmSetup& arm, AgentExecution& e, FactsTable& facts,
+                   const std::vector<ConfigLine>& lines, AgentRunResult& result);
   AgentExecution execute(const ArmSetup& arm, size_t arm_index, int64_t pair, int64_t seed,
                          AgentRunResult& result);
   PromptContext context_for(const ArmSetup& arm, const FactsTable& facts,
@@ -100,6 +117,7 @@ class AgentRunner {
   OnCall on_call_;
   OnProgress on_progress_;
   std::function<bool()> should_stop_;
+  std::vector<DataFinding> findings_;
   int64_t done_ = 0;
   int64_t seq_ = 0;
 };

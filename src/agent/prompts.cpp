@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "agent/ingest_summary.h"
+#include "agent/report_sections.h"
 #include "util/strings.h"
 
 namespace chimera::agent {
@@ -59,7 +60,36 @@ std::string configuration_block(const PromptContext& c) {
   return out;
 }
 
-std::string context_block(const PromptContext& c, std::vector<std::string>& fact_ids) {
+// The program's notes of one section (or every section when `only` is empty), within the budget.
+std::string notes_block(const PromptContext& c, std::string_view only) {
+  std::string out;
+  size_t used = 0;
+  for (const auto& [title, lines] : c.section_notes) {
+    if (!only.empty() && title != only) continue;
+    if (lines.empty()) continue;
+    std::string block = "### " + title + "\n";
+    for (const auto& line : lines) {
+      // Half the budget at most: the notes and the fact list share it, so the prompt keeps its
+      // size (a baseline on Ollama's default num_ctx of 2048 must not be cut).
+      if (used + line.size() > c.fact_budget_chars / 2) break;
+      block += "- " + line + "\n";
+      used += line.size();
+    }
+    out += block;
+  }
+  if (out.empty()) return "";
+  return "WHAT THE PROGRAM FOUND IN THE DATA, per section (true statements with fact ids; explain "
+         "them, never contradict them):\n" +
+         out + "\n";
+}
+
+std::string analysis_excerpt(std::string_view analysis_text) {
+  std::string_view t = trim(analysis_text);
+  return t.empty() ? std::string("(empty)") : std::string(t);
+}
+
+std::string context_block(const PromptContext& c, std::vector<std::string>& fact_ids,
+                          size_t notes_chars = 0) {
   std::string out = fmt::format("Today is {}.\n\n", c.today_iso);
   if (c.ingest) {
     out += fmt::format("DATA FOLDER: {} files found, {} parsed.\n", c.ingest->files.size(),
@@ -70,7 +100,8 @@ std::string context_block(const PromptContext& c, std::vector<std::string>& fact
   out += configuration_block(c) + "\n";
   out += "FACTS (id, value, kind, metric, what it describes, source):\n";
   if (c.facts) {
-    for (const Fact* f : select_facts(*c.facts, c.fact_budget_chars)) {
+    size_t budget = c.fact_budget_chars > notes_chars ? c.fact_budget_chars - notes_chars : 0;
+    for (const Fact* f : select_facts(*c.facts, budget)) {
       out += FactsTable::prompt_line(*f) + "\n";
       fact_ids.push_back(f->id);
     }
@@ -152,16 +183,27 @@ Prompt analysis_prompt(const PromptContext& c) {
 
 Prompt report_prompt(const PromptContext& c, std::string_view analysis_text) {
   Prompt p;
-  std::string user = context_block(c, p.fact_ids);
+  std::string notes = notes_block(c, "");
+  std::string user = context_block(c, p.fact_ids, notes.size());
   user +=
       "\nANALYSIS from the previous step (check it against the facts; drop anything "
       "unsupported):\n";
-  user += std::string(trim(analysis_text)).empty() ? "(empty)" : std::string(trim(analysis_text));
-  user +=
-      "\n\nTASK: Write the body of a technical report in Markdown with exactly these sections, "
-      "each "
-      "a \"## \" heading, in this order:\n";
-  for (const auto& title : report_section_titles()) user += "## " + title + "\n";
+  user += analysis_excerpt(analysis_text) + "\n\n" + notes;
+  if (c.json_output) {
+    user +=
+        "TASK: Write the prose of a technical report as one JSON object {\"sections\": "
+        "[{\"title\", "
+        "\"text\", \"facts\"}]}, one element per section, with these titles in this order:\n";
+  } else {
+    user +=
+        "TASK: Write the body of a technical report in Markdown with exactly these sections, each "
+        "a \"## \" heading, in this order:\n";
+  }
+  for (const auto& title : prose_section_titles()) user += "## " + title + "\n";
+  if (c.json_output) {
+    user +=
+        "\"text\" is the section's Markdown prose; \"facts\" lists the fact ids the text cites.\n";
+  }
   user += fmt::format(
       "\nGuidance:\n"
       "- Executive Summary: 3 to 5 sentences: what data was analysed, the main findings, and this "
@@ -174,11 +216,34 @@ Prompt report_prompt(const PromptContext& c, std::string_view analysis_text) {
       "- Data Ingestion Summary: the files, rows and failed rows, citing [I ids].\n"
       "- Performance Analysis: this run's measured figures and the data's figures, with ids.\n"
       "- Key Findings: 3 to 6 bullet points with ids.\n"
-      "- Recommendations: 3 to 5 bullet points (for example micro-batching, dynamic context "
-      "adjustment, further parameter tuning, hardware monitoring), as proposals to test.\n"
-      "- Appendix: a Markdown table of the configuration: option, value, sent or default.\n"
+      "- Recommendations: 3 to 5 bullet points from the program's recommendations above, each "
+      "naming the measurement behind it, as proposals to test.\n"
       "Do not write a title, a date line or an author line: the program adds the header.",
       c.arm);
+  p.messages = {{"system", system_text("a technical writer producing grounded benchmark reports")},
+                {"user", std::move(user)}};
+  return p;
+}
+
+Prompt section_prompt(const PromptContext& c, std::string_view analysis_text,
+                      const std::string& title) {
+  Prompt p;
+  std::string notes = notes_block(c, title);
+  std::string user = context_block(c, p.fact_ids, notes.size());
+  user +=
+      "\nANALYSIS from the previous step (check it against the facts; drop anything "
+      "unsupported):\n";
+  user += analysis_excerpt(analysis_text) + "\n\n" + notes;
+  user += fmt::format(
+      "TASK: Write the \"{}\" section of a technical report about this benchmark data for the {} "
+      "agent: 2 to 5 sentences of prose (bullets for Key Findings and Recommendations) that "
+      "explain "
+      "what the program found above, each number followed by its fact id. {}No heading, no "
+      "title, no date line.",
+      title, c.arm,
+      c.json_output ? "Answer with one JSON object {\"text\", \"facts\"}: the prose, and the fact "
+                      "ids it cites. "
+                    : "");
   p.messages = {{"system", system_text("a technical writer producing grounded benchmark reports")},
                 {"user", std::move(user)}};
   return p;

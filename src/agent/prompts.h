@@ -36,6 +36,10 @@ struct PromptContext {
   bool synthetic_model = false;
   std::vector<ConfigLine> configuration;
   size_t fact_budget_chars = 3500;  // facts beyond this are left out (summaries first)
+  // What the program writes in each section (title, lines citing [ids]); the model writes prose
+  // from these. Empty: the prompts ask for the sections from the facts alone.
+  std::vector<std::pair<std::string, std::vector<std::string>>> section_notes;
+  bool json_output = false;  // the backend honours Request::output_schema: ask for JSON
 };
 
 struct Prompt {
@@ -48,6 +52,9 @@ struct Prompt {
 Prompt analysis_prompt(const PromptContext& context);
 // Call 2: the report, in the seven sections, from the analysis and the same facts.
 Prompt report_prompt(const PromptContext& context, std::string_view analysis_text);
+// Call 2 split in one call per section: the prose of `title` alone, from that section's notes.
+Prompt section_prompt(const PromptContext& context, std::string_view analysis_text,
+                      const std::string& title);
 
 // The warm-up call: a short prompt that loads the model and warms its buffers for this arm's
 // options without prefilling the long prompt (which a server could then serve from a prefix cache,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "agent/section_notes.h"
 #include "lab/bench_output.h"
 #include "lab/metrics.h"
 #include "lab/record_json.h"
@@ -47,6 +48,70 @@ report::ChartSpec per_pair_chart(const RunDescription& run, const AgentRunResult
     }
   }
   return spec;
+}
+
+// Per call kind, each arm's mean with its 95% CI (t-based, over the measured calls).
+report::ChartSpec interval_chart(const RunDescription& run, const RunSummary& summary,
+                                 std::string_view metric, const std::string& title,
+                                 const std::string& y_label) {
+  report::ChartSpec spec;
+  spec.kind = report::ChartKind::kInterval;
+  spec.title = title;
+  spec.x_label = "call kind (warm-up excluded)";
+  spec.y_label = y_label;
+  for (const auto& k : summary.kinds) spec.categories.push_back(k.kind + " calls");
+  for (const auto& arm : run.arms) {
+    report::ChartSeries s;
+    s.name = arm.name;
+    for (const auto& k : summary.kinds) {
+      const lab::ArmReport* a = k.arm(arm.name);
+      const lab::MetricSummary* m = a ? a->metrics.find(metric) : nullptr;
+      bool has = m && m->summary.n > 0;
+      s.y.push_back(has ? m->summary.mean : NAN);
+      s.lower.push_back(has && m->ci ? m->ci->lower : NAN);
+      s.upper.push_back(has && m->ci ? m->ci->upper : NAN);
+    }
+    spec.series.push_back(std::move(s));
+  }
+  return spec;
+}
+
+// One small chart per option effect: the metric's mean at each level, with the replicate-based
+// 95% CI where the data has replicates.
+std::string effect_charts(const std::vector<DataFinding>& findings) {
+  constexpr size_t kMaxCharts = 12;
+  std::string out;
+  size_t shown = 0;
+  for (const DataFinding* f :
+       findings_of(findings, {FindingTopic::kOptionEffect, FindingTopic::kModelComparison})) {
+    if (f->levels.size() < 2 || shown >= kMaxCharts) continue;
+    report::ChartSpec spec;
+    spec.kind = report::ChartKind::kInterval;
+    spec.title = f->option + " \u2192 " + f->metric;
+    spec.x_label = f->option;
+    spec.y_label = f->metric + (f->unit.empty() ? "" : " (" + f->unit + ")");
+    spec.width_px = 330;
+    spec.height_px = 230;
+    spec.y_from_zero = false;
+    report::ChartSeries s;
+    s.name = f->metric;  // the caption names the data set
+    for (const auto& level : f->levels) {
+      spec.categories.push_back(level.value);
+      s.y.push_back(level.mean);
+      s.lower.push_back(level.lower.value_or(NAN));
+      s.upper.push_back(level.upper.value_or(NAN));
+    }
+    spec.series.push_back(std::move(s));
+    std::string support(support_name(f->support));
+    out += "<figure class=\"interval effect\">" + report::render_svg_chart(spec) + "<figcaption>" +
+           report::html_escape(fmt::format("{} in {}: {}{}.", f->metric, f->dataset, support,
+                                           f->levels.front().lower
+                                               ? "; bars: 95% CI from the replicate spread"
+                                               : "; no bars: one sample per configuration")) +
+           "</figcaption></figure>\n";
+    ++shown;
+  }
+  return out;
 }
 
 std::vector<report::ChartSpec> hardware_charts(const std::vector<lab::HwSample>& samples) {
@@ -110,6 +175,19 @@ json validation_json(const ValidationReport& v) {
           {"numbers", numbers}};
 }
 
+json sections_json(const std::vector<SectionProse>& sections) {
+  json out = json::array();
+  for (const auto& s : sections) {
+    out.push_back({{"title", s.title},
+                   {"passed", s.passed},
+                   {"problem", s.problem},
+                   {"text", s.text},
+                   {"facts", s.cited},
+                   {"validation", validation_json(s.validation)}});
+  }
+  return out;
+}
+
 json configuration_json(const std::vector<ConfigLine>& lines) {
   json out = json::array();
   for (const auto& l : lines) {
@@ -132,6 +210,19 @@ std::string run_html(const RunDescription& run, const AgentRunResult& result,
   if (std::string notice = dummy_weights_notice(run); !notice.empty()) {
     charts += report::markdown_to_html("> " + notice, "charts-");
   }
+  auto interval_figure = [](const report::ChartSpec& spec, const std::string& caption) {
+    return "<figure class=\"interval\">" + report::render_svg_chart(spec) + "<figcaption>" +
+           report::html_escape(caption) + "</figcaption></figure>\n";
+  };
+  charts += interval_figure(
+      interval_chart(run, summary, lab::kDecodeTps, "Decode throughput: mean and 95% CI",
+                     "decode tok/s"),
+      "Each agent's mean decode tok/s per call kind, with the t-based 95% CI of the mean over its "
+      "measured calls. Overlapping bars are not a test: the comparison report has Welch's.");
+  charts += interval_figure(
+      interval_chart(run, summary, lab::kTtftMs, "Time to first token: mean and 95% CI",
+                     "TTFT (ms)"),
+      "Each agent's mean TTFT per call kind (client clock), with the 95% CI of the mean.");
   charts += figure(
       per_pair_chart(run, result, lab::kDecodeTps, "Decode throughput per call", "decode tok/s"),
       "Decode tok/s of every measured call, per agent and call kind; a gap is a failed call.");
@@ -143,13 +234,18 @@ std::string run_html(const RunDescription& run, const AgentRunResult& result,
   }
   if (samples.size() < 2) charts += "<p>No hardware samples were taken.</p>\n";
   page.add_section({"charts", "Charts", charts});
+  if (std::string effects = effect_charts(run.findings); !effects.empty()) {
+    page.add_section({"effects", "Option Effects in the Data",
+                      "<p>The findings' per-option effects: the metric's mean at each level of the "
+                      "option, across the data's rows.</p>\n<div class=\"effects\">" +
+                          effects + "</div>\n"});
+  }
   const char* ids[] = {"comparison", "baseline", "chimera"};
   const char* titles[] = {"Comparison", "Baseline report", "Chimera report"};
   for (size_t i = 0; i < markdown_reports.size() && i < 3; ++i) {
     page.add_section({ids[i], titles[i],
                       report::markdown_to_html(markdown_reports[i], std::string(ids[i]) + "-")});
   }
-  (void)summary;
   return page.render();
 }
 
@@ -199,7 +295,18 @@ json run_metrics_json(const RunDescription& run, const AgentRunResult& result,
                           {"configuration", configuration_json(e.configuration)},
                           {"analysis_text", e.analysis_text},
                           {"report_text", e.report_text},
+                          {"prose_format", prose_format_name(e.prose_format)},
+                          {"sections", sections_json(e.sections)},
                           {"validation", validation_json(e.validation)}});
+  }
+  json findings = json::array();
+  for (const auto& f : run.findings) {
+    findings.push_back({{"topic", finding_topic_name(f.topic)},
+                        {"dataset", f.dataset},
+                        {"text", f.text},
+                        {"facts", f.fact_ids},
+                        {"support", support_name(f.support)},
+                        {"provenance", provenance_name(f.provenance)}});
   }
   json statistics = json::object();
   for (const auto& k : summary.kinds) {
@@ -258,6 +365,7 @@ json run_metrics_json(const RunDescription& run, const AgentRunResult& result,
           {"model", run.model_label},
           {"settings",
            {{"runs", run.settings.runs},
+            {"prose_calls", prose_calls_name(run.settings.prose_calls)},
             {"seed", run.settings.seed},
             {"analysis_num_predict", run.settings.analysis_num_predict},
             {"report_num_predict", run.settings.report_num_predict},
@@ -268,6 +376,7 @@ json run_metrics_json(const RunDescription& run, const AgentRunResult& result,
           {"cancelled", result.cancelled},
           {"calls", calls},
           {"executions", executions},
+          {"findings", findings},
           {"statistics", statistics},
           {"pairs", pairs},
           {"grounding", grounding},

@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 
 #include "agent/ingest_summary.h"
+#include "agent/section_notes.h"
 #include "lab/metrics.h"
 #include "report/markdown.h"
 #include "util/strings.h"
@@ -17,184 +17,7 @@ using report::Align;
 using report::MarkdownDocument;
 using report::Table;
 
-constexpr std::array<std::string_view, 6> kShownMetrics = {
-    lab::kDecodeTps, lab::kTtftMs, lab::kPrefillTps, lab::kE2eMs, lab::kItlMs, lab::kLoadMs};
-
-std::string title_of(const ArmSetup& arm) {
-  return arm.name == "chimera"    ? "Chimera-Optimized"
-         : arm.name == "baseline" ? "Baseline"
-                                  : arm.name;
-}
-
 std::string fixed(double v, int d) { return fmt::format("{:.{}f}", v, d); }
-
-Table configuration_table(const std::vector<ConfigLine>& lines) {
-  Table t;
-  t.headers = {"option", "value", "in force because", "fact"};
-  for (const auto& l : lines) {
-    t.rows.push_back({l.name, l.value.empty() ? "(not reported)" : l.value, l.source,
-                      l.fact_id.empty() ? "" : "[" + l.fact_id + "]"});
-  }
-  return t;
-}
-
-std::vector<std::string> expected_lines(const Profile& profile, const FactsTable* facts) {
-  std::vector<std::string> out;
-  for (const auto& e : profile.expected) {
-    std::string id;
-    if (facts) {
-      for (const auto& f : facts->facts()) {
-        if (f.kind == FactKind::kExpected && f.value == e.value && f.unit && *f.unit == e.unit)
-          id = " [" + f.id + "]";
-      }
-    }
-    out.push_back(fmt::format("{}: {} {} \u2014 **expected**, not measured by this run{}", e.metric,
-                              fixed(e.value, e.decimals), e.unit.symbol, id));
-  }
-  return out;
-}
-
-const lab::ArmReport* arm_of(const KindAnalysis& k, const std::string& arm) {
-  for (const auto& a : k.report.arms) {
-    if (a.label == arm) return &a;
-  }
-  return nullptr;
-}
-
-Table measured_table(const RunSummary& summary, const std::string& arm) {
-  Table t;
-  t.headers = {"call", "metric", "n",         "mean \u00b1 sd", "95% CI of the mean",
-               "p50",  "p99",    "provenance"};
-  t.align = {Align::kLeft,  Align::kLeft,  Align::kRight, Align::kRight,
-             Align::kRight, Align::kRight, Align::kRight, Align::kLeft};
-  for (const auto& k : summary.kinds) {
-    const lab::ArmReport* a = arm_of(k, arm);
-    if (!a) continue;
-    for (std::string_view name : kShownMetrics) {
-      const lab::MetricSummary* m = a->metrics.find(name);
-      if (!m || m->summary.n == 0) continue;
-      int d = decimals_for_unit(m->unit);
-      std::string ci =
-          m->ci ? fmt::format("{} \u2013 {}", fixed(m->ci->lower, d), fixed(m->ci->upper, d))
-                : "n < 2";
-      t.rows.push_back({k.kind, fmt::format("{} ({})", m->name, m->unit),
-                        std::to_string(m->summary.n), mean_sd(m->summary, m->unit), ci,
-                        fixed(m->summary.p50, d), fixed(m->summary.p99, d),
-                        fmt::format("{} ({})", provenance_name(m->provenance), m->source)});
-    }
-  }
-  return t;
-}
-
-void measured_section(MarkdownDocument& doc, const RunDescription& run, const RunSummary& summary,
-                      size_t arm_index) {
-  const ArmSetup& arm = run.arms[arm_index];
-  doc.heading(2, "Measured Performance of This Run");
-  doc.paragraph(fmt::format(
-      "Written by the program, not the model: every figure below was measured by this run on this "
-      "machine ({}, {}), over the {} agent's measured calls (warm-up excluded).{}",
-      run.machine.cpu, run.machine.host, arm.name,
-      run.backend.synthetic ? " Provenance **synthetic**: real timings of a dummy-weight model."
-                            : ""));
-  Table t = measured_table(summary, arm.name);
-  if (t.rows.empty()) {
-    doc.paragraph("No call of this arm succeeded, so nothing was measured.");
-  } else {
-    doc.table(t);
-  }
-  std::vector<std::string> failures;
-  for (const auto& k : summary.kinds) {
-    if (const lab::ArmReport* a = arm_of(k, arm.name)) {
-      for (const auto& [reason, n] : a->metrics.failures_by_reason) {
-        failures.push_back(fmt::format("{} call: {} failed ({}): {}", k.kind, n, reason,
-                                       a->metrics.failure_examples.count(reason)
-                                           ? a->metrics.failure_examples.at(reason)
-                                           : ""));
-      }
-      if (a->metrics.prompt_truncated_calls > 0) {
-        failures.push_back(fmt::format("{} call: the prompt did not fit num_ctx in {} calls",
-                                       k.kind, a->metrics.prompt_truncated_calls));
-      }
-    }
-  }
-  if (!failures.empty()) {
-    doc.paragraph("Failed calls are counted and excluded from the statistics:");
-    doc.bullets(failures);
-  }
-  if (!arm.profile.expected.empty()) {
-    std::vector<std::string> lines;
-    const KindAnalysis* report_kind = summary.kind("report");
-    const lab::ArmReport* a = report_kind ? arm_of(*report_kind, arm.name) : nullptr;
-    for (const auto& e : arm.profile.expected) {
-      std::string metric =
-          e.metric.rfind("ttft", 0) == 0 ? std::string(lab::kTtftMs) : std::string(lab::kDecodeTps);
-      const lab::MetricSummary* m = a ? a->metrics.find(metric) : nullptr;
-      std::string measured = m && m->summary.n > 0
-                                 ? fmt::format("{} {} ({}, this machine)",
-                                               fixed(m->summary.mean, decimals_for_unit(m->unit)),
-                                               m->unit, provenance_name(m->provenance))
-                                 : "not measured (no successful call)";
-      lines.push_back(fmt::format("{}: measured {} vs **expected** {} {} (from {})", metric,
-                                  measured, fixed(e.value, e.decimals), e.unit.symbol,
-                                  arm.profile.expected_source));
-    }
-    doc.paragraph(
-        "Measured against the profile's expected figures (different hardware: a comparison of "
-        "context, not a pass/fail test):");
-    doc.bullets(lines);
-  }
-}
-
-void validation_section(MarkdownDocument& doc, const AgentExecution* e, const ArmGrounding* g) {
-  doc.heading(2, "Validation");
-  if (!e) {
-    doc.paragraph("No execution of this arm finished, so there is no text to validate.");
-    return;
-  }
-  const ValidationReport& v = e->validation;
-  std::string score = v.checked() == 0
-                          ? std::string("n/a (the text has no number or date to check)")
-                          : fmt::format("**{:.1f}%** ({} of {} checked numbers and dates grounded)",
-                                        v.grounding_score() * 100, v.grounded(), v.checked());
-  doc.paragraph(fmt::format(
-      "Every number and date in the model's text above was checked against the facts (data, "
-      "configuration, expected and measured figures) at its printed precision. Grounding score of "
-      "this text: {}; {} finding{}.",
-      score, v.findings.size(), v.findings.size() == 1 ? "" : "s"));
-  if (g && g->scores.size() > 1) {
-    std::vector<std::string> scores;
-    for (double s : g->scores) scores.push_back(fmt::format("{:.1f}%", s * 100));
-    doc.paragraph(fmt::format("Scores of every execution of this agent: {} (mean {:.1f}%).",
-                              join(scores, ", "), g->mean_score().value_or(0) * 100));
-  }
-  std::vector<std::string> missing = missing_sections(e->report_text);
-  if (!missing.empty())
-    doc.paragraph("Sections the model did not write: " + join(missing, ", ") + ".");
-  if (!v.findings.empty()) {
-    Table t;
-    t.headers = {"finding", "text", "why"};
-    size_t shown = 0;
-    for (const auto& f : v.findings) {
-      if (++shown > 60) break;
-      t.rows.push_back({std::string(finding_kind_name(f.kind)),
-                        "`" + replace_all(f.excerpt, "`", "'") + "`", f.detail});
-    }
-    doc.table(t);
-    if (v.findings.size() > 60)
-      doc.paragraph(fmt::format("... and {} more findings.", v.findings.size() - 60));
-  }
-  Table numbers;
-  numbers.headers = {"number or date", "grounded", "how"};
-  for (const auto& n : v.numbers) {
-    if (!n.checked) continue;
-    numbers.rows.push_back({"`" + n.mention.text + "`", n.grounded ? "yes" : "**no**", n.rule});
-    if (numbers.rows.size() >= 80) break;
-  }
-  if (!numbers.rows.empty()) {
-    doc.paragraph("Numbers and dates checked:");
-    doc.table(numbers);
-  }
-}
 
 }  // namespace
 
@@ -213,79 +36,6 @@ std::vector<std::pair<std::string, std::string>> header_lines(const RunDescripti
           {"Backend", fmt::format("`{}` \u2014 {}", run.backend.spec, run.backend.reason)},
           {"Machine", fmt::format("{} ({} logical CPUs), {}", run.machine.cpu,
                                   run.machine.logical_cpus, run.machine.build)}};
-}
-
-std::vector<std::string> missing_sections(const std::string& llm_text) {
-  std::vector<std::string> missing;
-  std::string lower = to_lower(llm_text);
-  for (const auto& title : report_section_titles()) {
-    if (lower.find(to_lower(title)) == std::string::npos) missing.push_back(title);
-  }
-  return missing;
-}
-
-std::string arm_report_markdown(const RunDescription& run, const AgentRunResult& result,
-                                const RunSummary& summary, const IngestResult& ingest,
-                                size_t arm_index) {
-  const ArmSetup& arm = run.arms[arm_index];
-  const AgentExecution* e = result.final_execution(arm.name);
-  MarkdownDocument doc;
-  doc.heading(1, "Technical Report: " + title_of(arm) + " Agent Analysis");
-  auto lines = header_lines(run);
-  lines.insert(lines.begin() + 1,
-               {"Agent Type", fmt::format("{} (profile `{}`, {})", title_of(arm), arm.profile.name,
-                                          arm.profile.origin)});
-  lines.push_back(
-      {"Runs",
-       fmt::format("{} measured executions per agent (analysis + report), interleaved with "
-                   "the other agent, first agent alternating; seed {}; output caps {} and "
-                   "{} tokens{}",
-                   run.settings.runs, run.settings.seed, run.settings.analysis_num_predict,
-                   run.settings.report_num_predict,
-                   e ? fmt::format("; the text below is from pair {}", e->pair_index + 1) : "")});
-  doc.key_values(lines);
-  if (std::string notice = dummy_weights_notice(run); !notice.empty()) doc.quote(notice);
-
-  doc.heading(2, "Configuration");
-  const std::vector<ConfigLine>& config = e ? e->configuration
-                                          : result.arm_configuration.size() > arm_index
-                                              ? result.arm_configuration[arm_index]
-                                              : std::vector<ConfigLine>{};
-  doc.paragraph(
-      arm.profile.options.empty()
-          ? "This agent sends no sampling or context options: each is the backend's default, "
-            "recorded as such (with the value where the backend reported it)."
-          : "Options sent by this agent, and the backend's defaults for the rest:");
-  doc.table(configuration_table(config));
-  doc.heading(2, "Expected Performance (not measured by this run)");
-  if (arm.profile.expected.empty()) {
-    doc.paragraph("This profile states no expected figures.");
-  } else {
-    doc.bullets(expected_lines(arm.profile, e ? &e->facts : nullptr));
-    doc.paragraph("Source: " + arm.profile.expected_source + ".");
-  }
-  doc.rule();
-  if (e) {
-    doc.paragraph(
-        fmt::format("*The sections below were written by the model; every number in them is "
-                    "checked in the Validation section.*"));
-    doc.raw(e->report_text);
-  } else {
-    std::string why;
-    for (const auto& x : result.executions) {
-      if (x.arm == arm.name && !x.error.empty()) why = x.error;
-    }
-    doc.paragraph("The model wrote no report for this agent: " +
-                  (why.empty() ? std::string("no execution finished") : why) + ".");
-  }
-  doc.rule();
-  measured_section(doc, run, summary, arm_index);
-  doc.heading(2, "Data Ingestion");
-  doc.raw(ingestion_markdown(ingest));
-  const ArmGrounding* g =
-      arm_index < summary.grounding.size() ? &summary.grounding[arm_index] : nullptr;
-  validation_section(doc, e, g);
-  return doc.str();
 }
 
 std::string comparison_report_markdown(const RunDescription& run, const AgentRunResult& result,
@@ -308,6 +58,17 @@ std::string comparison_report_markdown(const RunDescription& run, const AgentRun
   }
   if (verdicts.empty()) verdicts.push_back("nothing to compare: too few successful calls");
   doc.bullets(verdicts);
+  if (!run.findings.empty()) {
+    doc.heading(2, "What the Data Says");
+    doc.paragraph(
+        "The strongest findings the program drew from the data folder (the agents' "
+        "reports give all of them, section by section):");
+    std::vector<std::string> lines;
+    for (const DataFinding* f : key_findings(run.findings, 6)) {
+      lines.push_back(f->text + " " + support_tag(*f));
+    }
+    doc.bullets(lines);
+  }
   doc.heading(2, "Every Metric");
   Table t;
   t.headers = {"call",
@@ -315,17 +76,20 @@ std::string comparison_report_markdown(const RunDescription& run, const AgentRun
                a + " mean \u00b1 sd (n)",
                b + " mean \u00b1 sd (n)",
                b + " \u2212 " + a + " (95% CI)",
-               "relative (95% CI)",
+               "relative (95% CI, Fieller)",
                "Welch p (Holm)",
+               "detectable at 80% power",
                "Hedges g",
                "verdict"};
+  if (run.equivalence_margin) t.headers.push_back("equivalence (TOST)");
   t.align = {Align::kLeft,  Align::kLeft,  Align::kRight, Align::kRight, Align::kRight,
-             Align::kRight, Align::kRight, Align::kRight, Align::kLeft};
+             Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kLeft};
+  if (run.equivalence_margin) t.align.push_back(Align::kLeft);
   for (const auto& k : summary.kinds) {
     for (const auto& c : k.report.comparisons) {
       int d = decimals_for_unit(c.unit);
-      const lab::ArmReport* ra = arm_of(k, a);
-      const lab::ArmReport* rb = arm_of(k, b);
+      const lab::ArmReport* ra = k.arm(a);
+      const lab::ArmReport* rb = k.arm(b);
       const lab::MetricSummary* ma = ra ? ra->metrics.find(c.metric) : nullptr;
       const lab::MetricSummary* mb = rb ? rb->metrics.find(c.metric) : nullptr;
       std::string diff = c.welch
@@ -338,17 +102,25 @@ std::string comparison_report_markdown(const RunDescription& run, const AgentRun
                             ? fmt::format("{:+.1f}% ({:+.1f}% to {:+.1f}%)",
                                           (c.mean_a ? (c.mean_b / c.mean_a - 1) * 100 : 0),
                                           c.relative_ci->lower * 100, c.relative_ci->upper * 100)
-                            : "-";
+                        : c.relative_ci_note.empty() ? "-"
+                                                     : "omitted: " + c.relative_ci_note;
+      std::string detectable =
+          c.detectable_difference
+              ? fmt::format("\u00b1{} {}", fixed(*c.detectable_difference, d), c.unit)
+              : "-";
       std::string p = c.welch ? lab::format_p_value(c.welch->p) +
                                     (c.p_holm ? " (" + lab::format_p_value(*c.p_holm) + ")" : "")
                               : "-";
       t.rows.push_back({k.kind, fmt::format("{} ({})", c.metric, c.unit),
                         ma ? mean_sd(ma->summary, c.unit) + fmt::format(" ({})", c.n_a) : "-",
                         mb ? mean_sd(mb->summary, c.unit) + fmt::format(" ({})", c.n_b) : "-", diff,
-                        rel, p, c.hedges_g ? fmt::format("{:+.2f}", *c.hedges_g) : "-",
+                        rel, p, detectable, c.hedges_g ? fmt::format("{:+.2f}", *c.hedges_g) : "-",
                         c.significant
                             ? (c.mean_b < c.mean_a) != c.higher_is_better ? "better" : "worse"
                             : "no significant difference"});
+      if (run.equivalence_margin) {
+        t.rows.back().push_back(c.equivalence ? (c.equivalent ? "equivalent" : "not shown") : "-");
+      }
     }
   }
   doc.table(t);
@@ -415,10 +187,18 @@ std::string comparison_report_markdown(const RunDescription& run, const AgentRun
            "excluded.",
            run.settings.runs, run.settings.analysis_num_predict, run.settings.report_num_predict),
        "Statistics per call kind over successful calls (failed calls are counted, never averaged): "
-       "mean \u00b1 "
-       "sample sd, t-based 95% CI of the mean, Welch's t-test of the difference with its CI, "
-       "Holm-adjusted "
-       "over the metrics compared, Hedges' g, and a seeded bootstrap CI of the relative change.",
+       "mean \u00b1 sample sd, t-based 95% CI of the mean, Welch's t-test of the difference with "
+       "its CI, Holm-adjusted over the metrics compared, Hedges' g, the relative change's CI by "
+       "Fieller's theorem from the same t statistic and df (so it excludes 0 exactly when the "
+       "unadjusted Welch p is below 0.05; omitted when n is too small for a bounded interval), and "
+       "the smallest difference detectable at 80% power at the Holm family's strictest threshold "
+       "(alpha / metrics compared).",
+       run.equivalence_margin
+           ? fmt::format(
+                 "Equivalence: two one-sided tests on the ratio of means within \u00b1{:.3g}% "
+                 "of {}, Holm-adjusted like the differences; equivalent when both reject.",
+                 *run.equivalence_margin * 100, a)
+           : std::string("No equivalence margin was given (--equivalence 5% adds TOST verdicts)."),
        fmt::format("Wall time of the run: {:.1f} s.", static_cast<double>(result.wall_ns) / 1e9)});
   return doc.str();
 }

@@ -1,6 +1,6 @@
 // The Markdown reports of `chimera run`: one per arm (the prior system's report, kept section for
-// section, with every number true) and the comparison. The header, the measured performance, the
-// ingestion table and the validation section are written by code; only the middle is the LLM's.
+// section, with every number true; arm_report.cpp) and the comparison. Every section is written by
+// the program from the findings and the measurements; the model's validated prose is an addition.
 #pragma once
 
 #include <string>
@@ -24,8 +24,5 @@ std::vector<std::pair<std::string, std::string>> header_lines(const RunDescripti
 
 // "Dummy weights: ..." when the model is synthetic, else "".
 std::string dummy_weights_notice(const RunDescription& run);
-
-// Which of the seven section titles the LLM's text has as headings.
-std::vector<std::string> missing_sections(const std::string& llm_text);
 
 }  // namespace chimera::agent

@@ -10,8 +10,6 @@
 namespace chimera::agent {
 namespace {
 
-std::string percent_text(double fraction) { return fmt::format("{:.1f}", fraction * 100); }
-
 // The value of one metric for one call, when the call succeeded and has it.
 std::optional<double> metric_of(const llm::CallRecord& r, std::string_view name) {
   if (!r.ok) return std::nullopt;
@@ -35,43 +33,18 @@ std::optional<double> ArmGrounding::mean_score() const {
   return std::accumulate(scores.begin(), scores.end(), 0.0) / static_cast<double>(scores.size());
 }
 
+const lab::ArmReport* KindAnalysis::arm(const std::string& name) const {
+  for (const auto& a : report.arms) {
+    if (a.label == name) return &a;
+  }
+  return nullptr;
+}
+
 const KindAnalysis* RunSummary::kind(const std::string& name) const {
   for (const auto& k : kinds) {
     if (k.kind == name) return &k;
   }
   return nullptr;
-}
-
-std::string verdict_sentence(const lab::Comparison& c, double alpha, double level,
-                             const std::string& b_name, const std::string& a_name) {
-  if (!c.welch) {
-    return fmt::format(
-        "too few successful calls to compare {} ({} n = {}, {} n = {}; 2 each are needed)",
-        c.metric, a_name, c.n_a, b_name, c.n_b);
-  }
-  double p = c.p_holm.value_or(c.welch->p);
-  std::string family =
-      c.family_size > 1 ? fmt::format(", Holm-adjusted over {} metrics", c.family_size) : "";
-  if (!(p < alpha)) {
-    return fmt::format("no significant difference in {} between {} and {} ({}{})", c.metric, b_name,
-                       a_name, lab::format_p(p), family);
-  }
-  bool lower = c.mean_b < c.mean_a;
-  bool better = lower != c.higher_is_better;
-  std::string change;
-  if (c.mean_a != 0) {
-    change = fmt::format(" by {}%", percent_text(std::fabs(c.mean_b / c.mean_a - 1)));
-    if (c.relative_ci) {
-      double lo = c.relative_ci->lower, hi = c.relative_ci->upper;
-      if (lower) std::tie(lo, hi) = std::make_pair(-hi, -lo);
-      change += fmt::format(" ({:.0f}% CI {}% to {}%; {}{})", level * 100, percent_text(lo),
-                            percent_text(hi), lab::format_p(p), family);
-    } else {
-      change += fmt::format(" ({}{})", lab::format_p(p), family);
-    }
-  }
-  return fmt::format("{}'s {} is {} than {}'s{}: {}", b_name, c.metric, lower ? "lower" : "higher",
-                     a_name, change, better ? "better" : "worse");
 }
 
 RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result,
@@ -85,6 +58,7 @@ RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result
   header.backend_name = run.backend_name;
   header.model = run.model_label;
   header.synthetic = run.backend.synthetic;
+  header.equivalence_margin = run.equivalence_margin;
   header.runs = run.settings.runs;
   header.warmup = 1;
   header.mode = "sequential";

@@ -30,12 +30,19 @@ struct RunDescription {
   RunSettings settings;
   std::vector<ArmSetup> arms;  // [baseline, chimera]
   lab::BenchHeader machine;    // host, CPU, build (lab::machine_header)
+  std::optional<double> equivalence_margin;  // --equivalence: TOST verdicts in the comparison
+  // The data's findings (findings.h) and the facts they cite, as the reports print them.
+  std::vector<DataFinding> findings;
+  FactsTable base_facts;
+  bool show_raw =
+      false;  // --show-raw: a section's failed model text inline, not only in Validation
 };
 
 // One call kind's statistics: lab's analysis of the measured calls of that kind.
 struct KindAnalysis {
   std::string kind;         // "analysis", "report"
   lab::BenchReport report;  // arms in RunDescription::arms order; comparisons chimera - baseline
+  const lab::ArmReport* arm(const std::string& name) const;
 };
 
 // Per pair: the prior system's figures, derived from the pair's report calls.
@@ -67,12 +74,6 @@ struct RunSummary {
 
 RunSummary summarize_run(const RunDescription& run, const AgentRunResult& result,
                          const lab::HwSummary& hardware);
-
-// "chimera's decode_tps is higher by 12% (95% CI 8–16%; p = 0.003): better", or "no significant
-// difference in ttft_ms between chimera and baseline (p = 0.41, Holm-adjusted over 8 metrics)":
-// built from the comparison's numbers only.
-std::string verdict_sentence(const lab::Comparison& c, double alpha, double level,
-                             const std::string& b_name, const std::string& a_name);
 
 // "12.34 ± 0.56" with decimals fit for the unit.
 std::string mean_sd(const lab::Summary& s, std::string_view unit);

@@ -198,8 +198,10 @@ TextScan scan_text(std::string_view t) {
     m.end = end;
     m.text = std::string(t.substr(start, end - start));
     m.approximate = is_approximate(t, start);
-    m.year_like = !m.unit && decimals == 0 && !grouped && !sign_minus && m.value >= 1900 &&
-                  m.value <= 2100 && digits.size() == 4;
+    // "num_ctx=2048" assigns an option value: a quantity, never a year.
+    bool assigned = start > 0 && t[start - 1] == '=';
+    m.year_like = !m.unit && decimals == 0 && !grouped && !sign_minus && !assigned &&
+                  m.value >= 1900 && m.value <= 2100 && digits.size() == 4;
     m.line = line_of(start);
     scan.numbers.push_back(std::move(m));
   }

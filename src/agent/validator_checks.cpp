@@ -169,6 +169,39 @@ std::vector<Finding> find_repetition(std::string_view text) {
       break;
     }
   }
+  // A piece of text repeated with no space between the copies ("iarismiarismiarism...",
+  // "UnitTestUnitTest..."): a loop inside one run of characters, which the word scan cannot see.
+  for (size_t i = 0; i < text.size();) {
+    bool covered = std::any_of(findings.begin(), findings.end(), [&](const Finding& f) {
+      return f.offset <= i && i < f.offset + f.excerpt.size();
+    });
+    size_t best_end = i, best_p = 0;
+    for (size_t p = 1; !covered && p <= 40 && i + p < text.size(); ++p) {
+      size_t j = i;
+      while (j + p < text.size() && text[j] == text[j + p] &&
+             !std::isspace(static_cast<unsigned char>(text[j]))) {
+        ++j;
+      }
+      size_t copies = (j - i) / p + 1;
+      // Six copies at least, and 30 characters: "0.000" or "----" in a table are not loops.
+      bool letters = std::any_of(text.begin() + static_cast<std::ptrdiff_t>(i),
+                                 text.begin() + static_cast<std::ptrdiff_t>(i + p), [](char c) {
+                                   return std::isalpha(static_cast<unsigned char>(c));
+                                 });
+      if (letters && copies >= 6 && p * copies >= 30 && j + p > best_end) {
+        best_end = j + p;
+        best_p = p;
+      }
+    }
+    if (best_p == 0) {
+      ++i;
+      continue;
+    }
+    findings.push_back({FindingKind::kRepetition, i, clip(text.substr(i, best_end - i), 80),
+                        fmt::format("\"{}\" repeats {} times with no space between",
+                                    clip(text.substr(i, best_p), 40), (best_end - i) / best_p)});
+    i = best_end;
+  }
   // The same substantial line three times or more (loops that vary the words in between).
   std::map<std::string, std::pair<size_t, size_t>> lines;  // line -> (count, first offset)
   size_t start = 0;

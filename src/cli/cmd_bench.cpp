@@ -24,7 +24,7 @@ namespace chimera::cli {
 namespace {
 
 struct BenchArgs {
-  std::string backend, model, system, prompt_file, vs, db;
+  std::string backend, model, system, prompt_file, vs, db, equivalence;
   std::vector<std::string> prompts, stop;
   std::string concurrency, rate;
   int runs = 5, warmup = 1, requests = 0;
@@ -193,6 +193,11 @@ int run_bench(BenchArgs& a) {
   if (!backend.ok()) return report_error(backend.status());
 
   lab::BenchSessionOptions options;
+  if (!a.equivalence.empty()) {
+    auto margin = lab::parse_equivalence_margin(a.equivalence);
+    if (!margin.ok()) return report_error(usage(margin.status().message()));
+    options.equivalence_margin = *margin;
+  }
   options.backend_spec = a.backend;
   options.command_line = command_line_of_this_process();
   options.plan = std::move(*plan);
@@ -286,6 +291,9 @@ void register_bench(CLI::App& app) {
       "--vs", args->vs,
       "second arm for an A/B run: \"temperature=0.2,num_ctx=1024\" (Ollama names); --vs \"\" runs "
       "an A/A check of the noise floor");
+  sub->add_option("--equivalence", args->equivalence,
+                  "equivalence margin for the A/B comparison, relative to A (\"5%\" or 0.05): adds "
+                  "a TOST verdict per metric");
   sub->add_option("--concurrency", args->concurrency,
                   "closed-loop load: workers in flight, or a list to sweep (1,2,4,8); servers only");
   sub->add_option("--rate", args->rate, "open-loop load: Poisson arrivals per second (list allowed)");

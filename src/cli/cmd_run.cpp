@@ -42,6 +42,9 @@ struct RunArgs {
   std::string out = "reports";
   std::string db;
   std::string dummy_size = "270m";
+  std::string equivalence;
+  std::string prose_calls = "one";
+  bool show_raw = false;
   int runs = 3;
   uint64_t seed = 42;
   int64_t analysis_num_predict = 128;
@@ -120,6 +123,14 @@ int run_main(const RunArgs& a) {
                fmt::format("--runs {} is too few: statistics need at least 2 measured runs per arm",
                            a.runs)));
   }
+  std::optional<double> equivalence;
+  if (!a.equivalence.empty()) {
+    auto margin = lab::parse_equivalence_margin(a.equivalence);
+    if (!margin.ok()) return report_error(margin.status());
+    equivalence = *margin;
+  }
+  auto prose_calls = agent::parse_prose_calls(a.prose_calls);
+  if (!prose_calls.ok()) return report_error(prose_calls.status());
   auto ingest = agent::ingest_folder(a.data);
   if (!ingest.ok()) return report_error(ingest.status());
   agent::FactsTable facts = agent::build_facts(*ingest);
@@ -132,6 +143,12 @@ int run_main(const RunArgs& a) {
   if (!baseline.ok()) return report_error(baseline.status());
   auto chimera = agent::find_profile(a.chimera);
   if (!chimera.ok()) return report_error(chimera.status());
+  // The findings engine: what the data says, phrased by code, its derived figures added as facts.
+  agent::FindingsContext findings_context;
+  findings_context.profiles = {*chimera};
+  std::vector<agent::DataFinding> data_findings =
+      agent::build_findings(*ingest, facts, findings_context);
+  std::printf("findings: %zu from the data\n", data_findings.size());
 
   agent::BackendProbes probes = agent::default_probes();
   std::string dummy_size = a.dummy_size;
@@ -165,8 +182,13 @@ int run_main(const RunArgs& a) {
   run.settings.report_num_predict = a.report_num_predict;
   run.settings.fact_budget_chars = a.fact_budget_chars;
   run.settings.today_iso = run.today_iso;
+  run.settings.prose_calls = *prose_calls;
+  run.findings = data_findings;
+  run.base_facts = facts;
+  run.show_raw = a.show_raw;
   run.arms = {{"baseline", *baseline}, {"chimera", *chimera}};
   run.machine = lab::machine_header();
+  run.equivalence_margin = equivalence;
   if (!chimera->model_family.empty() &&
       run.model_label.find(chimera->model_family) == std::string::npos) {
     std::printf("note: profile %s was tuned for %s models; this run uses %s\n",
@@ -218,6 +240,13 @@ int run_main(const RunArgs& a) {
   }
 
   agent::AgentRunner runner(**backend, run.settings, run.arms, *ingest, facts);
+  runner.set_findings(data_findings);
+  if (!(*backend)->capabilities().structured_output) {
+    std::printf(
+        "prose: %s does not offer structured output; the model's sections are asked for "
+        "as free text and split by headings (the reports say so)\n",
+        (*backend)->name().c_str());
+  }
   std::optional<term::ProgressBar> progress;
   runner.on_call([&](const lab::MeasuredCall& call) {
     if (!store) return;
@@ -272,9 +301,9 @@ int run_main(const RunArgs& a) {
   for (const auto& k : summary.kinds) {
     for (const auto& c : k.report.comparisons) {
       if (c.metric == "decode_tps" || c.metric == "ttft_ms") {
-        std::printf("%s call: %s\n", k.kind.c_str(),
-                    agent::verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline")
-                        .c_str());
+        std::printf(
+            "%s call: %s\n", k.kind.c_str(),
+            lab::verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline").c_str());
       }
     }
   }
@@ -353,6 +382,16 @@ void register_run(CLI::App& app) {
   sub->add_option("--dummy-size", args->dummy_size,
                   "gemma3 size of the dummy-weight fallback model (270m, 1b, 4b)")
       ->capture_default_str();
+  sub->add_option("--equivalence", args->equivalence,
+                  "equivalence margin relative to the baseline (\"5%\" or 0.05): adds a TOST "
+                  "verdict per metric to the comparison");
+  sub->add_option("--prose-calls", args->prose_calls,
+                  "how the model's prose is asked for: one (one call returns every section) or "
+                  "per-section (one call per section)")
+      ->capture_default_str();
+  sub->add_flag("--show-raw", args->show_raw,
+                "put a section's failed model text inline too (it is always quoted in the "
+                "Validation appendix)");
   sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)");
   sub->add_flag("--no-store", args->no_store, "do not write the results database");
   sub->add_flag("--no-hwmon", args->no_hwmon, "do not sample CPU, memory and GPU");

@@ -105,19 +105,37 @@ json report_summary_json(const BenchReport& r) {
   }
   json comparisons = json::array();
   for (const Comparison& c : r.comparisons) {
-    json j = {{"metric", c.metric}, {"unit", c.unit}, {"n_a", c.n_a}, {"n_b", c.n_b},
-              {"mean_a", finite(c.mean_a)}, {"mean_b", finite(c.mean_b)},
+    json j = {{"metric", c.metric},
+              {"unit", c.unit},
+              {"n_a", c.n_a},
+              {"n_b", c.n_b},
+              {"mean_a", finite(c.mean_a)},
+              {"mean_b", finite(c.mean_b)},
               {"relative_change_ci", interval_json(c.relative_ci)},
+              {"relative_change_ci_method", "fieller"},
+              {"relative_change_ci_note", c.relative_ci_note},
+              {"detectable_difference",
+               c.detectable_difference ? finite(*c.detectable_difference) : json(nullptr)},
+              {"detectable_power", 0.8},
+              {"detectable_alpha", c.detectable_alpha},
               {"median_difference_ci", interval_json(c.median_difference_ci)},
               {"hedges_g", c.hedges_g ? finite(*c.hedges_g) : json(nullptr)},
               {"p_holm", c.p_holm ? json(*c.p_holm) : json(nullptr)},
               {"family_size", c.family_size},
-              {"significant", c.significant}, {"verdict", c.verdict},
+              {"significant", c.significant},
+              {"verdict", c.verdict},
               {"provenance", std::string(provenance_name(c.provenance))}};
     if (c.mean_a != 0) j["relative_change"] = c.mean_b / c.mean_a - 1;
     if (c.welch) {
       j["welch"] = {{"difference", c.welch->difference}, {"t", finite(c.welch->t)},
                     {"df", c.welch->df}, {"p", c.welch->p}, {"ci", interval_json(c.welch->ci)}};
+    }
+    if (c.equivalence) {
+      j["equivalence"] = {{"margin", c.equivalence->margin},
+                          {"p", c.equivalence->p},
+                          {"p_holm", c.p_equivalence_holm ? json(*c.p_equivalence_holm) : json()},
+                          {"ci", interval_json(c.equivalence->ci)},
+                          {"equivalent", c.equivalent}};
     }
     if (c.mann_whitney) {
       j["mann_whitney"] = {{"u", c.mann_whitney->u}, {"z", c.mann_whitney->z},

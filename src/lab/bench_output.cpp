@@ -229,8 +229,13 @@ std::string comparison_block(const BenchReport& r) {
   }
   out += fmt::format(
       "  (verdicts: Welch t-test p-values Holm-adjusted over the {} metrics compared, family-wise "
-      "alpha {:.2f}; change CIs by seeded bootstrap; {} complete A/B pairs)\n",
-      family, r.alpha, pairs);
+      "alpha {:.2f}; change CIs by Fieller's theorem from the same t statistic, so they exclude 0 "
+      "exactly when the unadjusted Welch p is below alpha; detectable differences at 80% power and "
+      "alpha / {}; {} complete A/B pairs{})\n",
+      family, r.alpha, family, pairs,
+      r.header.equivalence_margin ? fmt::format("; equivalence by TOST within \u00b1{:.3g}% of A",
+                                                *r.header.equivalence_margin * 100)
+                                  : "");
   return out;
 }
 

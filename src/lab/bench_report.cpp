@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 
 #include <fmt/format.h>
 
+#include "lab/bench_output.h"
 #include "lab/record_json.h"
 #include "util/clock.h"
 #include "util/strings.h"
@@ -31,17 +33,22 @@ std::vector<const llm::CallRecord*> measured_records(const std::vector<MeasuredC
   return out;
 }
 
-// Per-pair values of a metric for the paired analysis: pair index -> value, successful calls only.
-std::map<int64_t, double> by_pair(const std::vector<MeasuredCall>& calls, const std::string& arm,
+// An A/B pair: the pair index, and the prompt and repetition within it (a pair may hold several
+// calls of an arm, such as one call per report section).
+using PairKey = std::tuple<int64_t, int64_t, int64_t>;
+
+// Per-pair values of a metric for the paired analysis: pair -> value, successful calls only.
+std::map<PairKey, double> by_pair(const std::vector<MeasuredCall>& calls, const std::string& arm,
                                   std::string_view metric) {
-  std::map<int64_t, double> out;
+  std::map<PairKey, double> out;
   for (const MeasuredCall& c : calls) {
     if (c.meta.arm != arm || c.meta.warmup || c.meta.pair_index < 0 || !c.record.ok) continue;
     CallMetrics m = compute_call_metrics(c.record);
+    PairKey key{c.meta.pair_index, c.meta.prompt_index, c.meta.repetition};
     if (metric == kItlMs) {
-      if (!m.itl_ms.empty()) out[c.meta.pair_index] = mean(m.itl_ms);
+      if (!m.itl_ms.empty()) out[key] = mean(m.itl_ms);
     } else if (const MetricValue* v = m.find(metric)) {
-      out[c.meta.pair_index] = v->value;
+      out[key] = v->value;
     }
   }
   return out;
@@ -63,9 +70,11 @@ Comparison compare(const MetricSummary& a, const MetricSummary& b,
   c.hedges_g = hedges_g(b.per_call, a.per_call);
   c.mann_whitney = mann_whitney_u(b.per_call, a.per_call);
   BootstrapOptions boot{options.bootstrap_iterations, options.bootstrap_seed, options.level};
-  c.relative_ci = bootstrap_relative_mean_difference_ci(b.per_call, a.per_call, boot);
+  RelativeInterval relative = fieller_relative_ci(b.per_call, a.per_call, options.level);
+  c.relative_ci = relative.ci;
+  c.relative_ci_note = relative.why_none;
   c.median_difference_ci = bootstrap_median_difference_ci(b.per_call, a.per_call, boot);
-  std::map<int64_t, double> pa = by_pair(calls, "A", a.name), pb = by_pair(calls, "B", a.name);
+  std::map<PairKey, double> pa = by_pair(calls, "A", a.name), pb = by_pair(calls, "B", a.name);
   std::vector<double> xs, ys;
   for (const auto& [pair, value] : pb) {
     if (auto it = pa.find(pair); it != pa.end()) {
@@ -187,15 +196,71 @@ std::string format_p(double p) {
   return v[0] == '<' ? "p " + v : "p = " + v;
 }
 
-std::string verdict_sentence(const Comparison& c, double alpha, double level) {
+std::string detectable_text(const Comparison& c) {
+  if (!c.detectable_difference || !std::isfinite(*c.detectable_difference)) return "";
+  std::string relative =
+      c.mean_a > 0 ? fmt::format(" ({}% of A)", percent_number(*c.detectable_difference / c.mean_a))
+                   : "";
+  return fmt::format("smallest difference detectable at 80% power: {} {}{}",
+                     format_number(*c.detectable_difference), c.unit, relative);
+}
+
+std::string equivalence_text(const Comparison& c, double alpha) {
+  if (!c.equivalence) return "";
+  const EquivalenceResult& e = *c.equivalence;
+  std::string ci = e.ci ? fmt::format(", {:.0f}% CI {:+.1f}% to {:+.1f}%", (1 - 2 * alpha) * 100,
+                                      e.ci->lower * 100, e.ci->upper * 100)
+                        : "";
+  double p = c.p_equivalence_holm.value_or(e.p);
+  std::string holm = c.p_equivalence_holm && c.family_size > 1 ? ", Holm-adjusted" : "";
+  return fmt::format("{} within \u00b1{}% (TOST {}{}{})",
+                     c.equivalent ? "equivalent" : "not shown equivalent",
+                     fmt::format("{:g}", e.margin * 100), format_p(p), holm, ci);
+}
+
+Result<double> parse_equivalence_margin(std::string_view text) {
+  std::string_view t = trim(text);
+  bool percent = !t.empty() && t.back() == '%';
+  if (percent) t.remove_suffix(1);
+  auto value = parse_double(trim(t));
+  if (!value || !std::isfinite(*value)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--equivalence {}: not a number; give a relative margin such as 5% or 0.05",
+                      text);
+  }
+  double margin = percent ? *value / 100 : *value;
+  if (!(margin > 0 && margin < 1)) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "--equivalence {}: the margin must be above 0 and below 100% (for example 5%)", text);
+  }
+  return margin;
+}
+
+std::string verdict_sentence(const Comparison& c, double alpha, double level,
+                             const std::string& b_name, const std::string& a_name) {
+  bool named = !(b_name == "B" && a_name == "A");
   if (!c.welch) {
-    return fmt::format("too few successful calls to compare {} (A n = {}, B n = {}; need 2 each)",
-                       c.metric, c.n_a, c.n_b);
+    return fmt::format("too few successful calls to compare {} ({} n = {}, {} n = {}; need 2 each)",
+                       c.metric, a_name, c.n_a, b_name, c.n_b);
   }
   double p = c.p_holm.value_or(c.welch->p);
-  if (!(p < alpha)) return fmt::format("no significant difference in {} ({})", c.metric, format_p(p));
+  std::string family =
+      c.family_size > 1 ? fmt::format(", Holm-adjusted over {} metrics", c.family_size) : "";
+  if (!(p < alpha)) {
+    std::string between = named ? fmt::format(" between {} and {}", b_name, a_name) : "";
+    // An unadjusted p below alpha is said, so a relative CI that excludes 0 beside it is explained.
+    std::string raw =
+        c.p_holm && c.welch->p < alpha ? fmt::format("; unadjusted {}", format_p(c.welch->p)) : "";
+    std::string out = fmt::format("no significant difference in {}{} ({}{}{})", c.metric, between,
+                                  format_p(p), family, raw);
+    if (std::string d = detectable_text(c); !d.empty()) out += "; " + d;
+    if (std::string e = equivalence_text(c, alpha); !e.empty()) out += "; " + e;
+    return out;
+  }
   bool lower = c.mean_b < c.mean_a;
   bool better = lower != c.higher_is_better;
+  std::string than = named ? fmt::format(" than {}'s", a_name) : "";
   std::string change;
   if (c.mean_a != 0) {
     change = fmt::format(" by {}%", percent_number(std::fabs(c.mean_b / c.mean_a - 1)));
@@ -209,12 +274,15 @@ std::string verdict_sentence(const Comparison& c, double alpha, double level) {
                        : fmt::format("{:.0f}% CI {}% to {}%; ", level * 100, percent_number(lo),
                                      percent_number(hi));
     }
-    change += fmt::format(" ({}{})", detail, format_p(p));
+    change += fmt::format(" ({}{}{})", detail, format_p(p), family);
   } else {
-    change = fmt::format(" ({})", format_p(p));
+    change = fmt::format(" ({}{})", format_p(p), family);
   }
-  return fmt::format("B's {} is {}{}: {}", c.metric, lower ? "lower" : "higher", change,
-                     better ? "better" : "worse");
+  std::string out =
+      fmt::format("{}'s {} is {}{}{}: {}", b_name, c.metric, lower ? "lower" : "higher", than,
+                  change, better ? "better" : "worse");
+  if (std::string e = equivalence_text(c, alpha); !e.empty()) out += "; " + e;
+  return out;
 }
 
 BenchReport analyze(const BenchHeader& header, const std::vector<MeasuredCall>& calls,
@@ -268,9 +336,30 @@ BenchReport analyze(const BenchHeader& header, const std::vector<MeasuredCall>& 
       }
     }
     std::vector<double> adjusted = holm_adjust(raw);
+    std::vector<double> equivalence_raw;
     for (size_t i = 0; i < tested.size(); ++i) {
-      tested[i]->p_holm = adjusted[i];
-      tested[i]->family_size = tested.size();
+      Comparison& c = *tested[i];
+      c.p_holm = adjusted[i];
+      c.family_size = tested.size();
+      c.detectable_alpha = report.alpha / static_cast<double>(tested.size());
+      const MetricSummary* ma = report.arms[0].metrics.find(c.metric);
+      const MetricSummary* mb = report.arms[1].metrics.find(c.metric);
+      double se = std::sqrt(std::pow(sample_sd(ma->per_call), 2) / static_cast<double>(c.n_a) +
+                            std::pow(sample_sd(mb->per_call), 2) / static_cast<double>(c.n_b));
+      double mdd = minimum_detectable_difference(se, c.welch->df, c.detectable_alpha, 0.8);
+      if (std::isfinite(mdd)) c.detectable_difference = mdd;
+      if (header.equivalence_margin) {
+        c.equivalence =
+            tost_relative(mb->per_call, ma->per_call, *header.equivalence_margin, report.alpha);
+        if (c.equivalence) equivalence_raw.push_back(c.equivalence->p);
+      }
+    }
+    std::vector<double> equivalence_holm = holm_adjust(equivalence_raw);
+    size_t next = 0;
+    for (Comparison* c : tested) {
+      if (!c->equivalence) continue;
+      c->p_equivalence_holm = equivalence_holm[next++];
+      c->equivalent = *c->p_equivalence_holm < report.alpha;
     }
     for (Comparison& c : report.comparisons) {
       c.significant = c.p_holm && *c.p_holm < report.alpha;
@@ -294,6 +383,7 @@ json header_to_json(const BenchHeader& h) {
           {"backend_version", h.backend_version},
           {"model", h.model},
           {"synthetic", h.synthetic},
+          {"equivalence_margin", h.equivalence_margin ? json(*h.equivalence_margin) : json()},
           {"arms", arms},
           {"prompts", h.prompts},
           {"runs", h.runs},
@@ -327,6 +417,9 @@ Result<BenchHeader> header_from_json(const json& j) {
     h.backend_version = j.value("backend_version", "");
     h.model = j.value("model", "");
     h.synthetic = j.value("synthetic", false);
+    if (j.contains("equivalence_margin") && j["equivalence_margin"].is_number()) {
+      h.equivalence_margin = j["equivalence_margin"].get<double>();
+    }
     for (const json& a : j.value("arms", json::array())) {
       ArmSpec arm;
       arm.label = a.value("label", "");

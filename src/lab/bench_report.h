@@ -3,12 +3,13 @@
 // run and on calls read back from the results store (`chimera results show`).
 //
 // Comparisons are B - A over successful measured calls: Welch's t-test (p, CI of the difference),
-// Hedges' g, a seeded percentile-bootstrap CI of the relative change (mean B / mean A - 1), Mann-
-// Whitney U, and the paired difference over A/B pairs. Since ten metrics are tested at once, the
-// verdict uses Welch p-values Holm-adjusted over the metrics compared (family-wise alpha), so an A/A
-// run does not "find" a difference one time in two. The sentence is built from these numbers only:
-// "no significant difference in decode_tps (p = 0.41)" when p >= alpha, else
-// "B's ttft_ms is lower by 31% (95% CI 22-40%; p = 0.003): better".
+// Hedges' g, a Fieller CI of the relative change (mean B / mean A - 1) from the same t statistic,
+// so it excludes 0 exactly when Welch's test rejects, Mann-Whitney U, the paired difference over
+// A/B pairs, the smallest difference the run could have detected (80% power), and with a margin,
+// TOST. Since ten metrics are tested at once, the verdict uses Welch p-values Holm-adjusted over
+// the metrics compared (family-wise alpha), so an A/A run does not "find" a difference one time in
+// two. The sentence is built from these numbers only: "no significant difference in decode_tps (p =
+// 0.41)" when p >= alpha, else "B's ttft_ms is lower by 31% (95% CI 22-40%; p = 0.003): better".
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,7 @@ struct BenchHeader {
   std::string backend_version;  // "" when the backend does not say
   std::string model;
   bool synthetic = false;       // dummy weights: timings real, text meaningless
+  std::optional<double> equivalence_margin;  // relative (0.05 = 5%): adds TOST verdicts
   std::vector<ArmSpec> arms;
   std::vector<std::string> prompts;
   int runs = 0, warmup = 0;
@@ -66,7 +68,10 @@ struct Comparison {
   size_t n_a = 0, n_b = 0;
   double mean_a = 0, mean_b = 0;
   std::optional<WelchResult> welch;            // x = B, y = A: difference B - A
-  std::optional<Interval> relative_ci;         // mean B / mean A - 1
+  // mean B / mean A - 1, by Fieller from Welch's statistic and df (stats.h): it excludes 0 exactly
+  // when Welch's p < 1 - level. nullopt with the reason when n is too small for a bounded interval.
+  std::optional<Interval> relative_ci;
+  std::string relative_ci_note;
   std::optional<Interval> median_difference_ci;
   std::optional<MannWhitneyResult> mann_whitney;
   std::optional<double> hedges_g;              // B - A in pooled sds
@@ -74,6 +79,15 @@ struct Comparison {
   // Welch p Holm-adjusted over every metric compared in this run: the verdict's p.
   std::optional<double> p_holm;
   size_t family_size = 0;
+  // The smallest |B - A| this run would have detected with 80% power at the Holm family's strictest
+  // threshold (alpha / family size): "no significant difference" means "none larger than this".
+  std::optional<double> detectable_difference;
+  double detectable_alpha = 0;
+  // With an equivalence margin (--equivalence 5%): TOST on the ratio, its p Holm-adjusted like the
+  // difference's; `equivalent` is the verdict.
+  std::optional<EquivalenceResult> equivalence;
+  std::optional<double> p_equivalence_holm;
+  bool equivalent = false;
   Provenance provenance = Provenance::kMeasured;
   bool significant = false;
   std::string verdict;
@@ -113,8 +127,19 @@ struct AnalysisOptions {
 BenchReport analyze(const BenchHeader& header, const std::vector<MeasuredCall>& calls,
                     const HwSummary& hardware, const AnalysisOptions& options = {});
 
-// The sentence for one comparison, from its numbers (also used by tests and the report layer).
-std::string verdict_sentence(const Comparison& c, double alpha, double level);
+// The sentence for one comparison, from its numbers (also used by tests and the report layer):
+// "B's ttft_ms is lower by 31% (95% CI 22-40%; p = 0.003): better", or with names "chimera's
+// decode_tps is higher than baseline's by ...". A "no significant difference" carries the smallest
+// detectable difference when known, and the equivalence verdict when a margin was given.
+std::string verdict_sentence(const Comparison& c, double alpha, double level,
+                             const std::string& b_name = "B", const std::string& a_name = "A");
+// "smallest difference detectable at 80% power: 12.3 ms (8.1% of A)", or "" when unknown.
+std::string detectable_text(const Comparison& c);
+// "equivalent within +-5% (TOST p = 0.01, 90% CI -2.1% to +3.0%)" / "not shown equivalent ...", or
+// "" without a margin.
+std::string equivalence_text(const Comparison& c, double alpha);
+// "5%" -> 0.05, "0.05" -> 0.05; errors name the value and the accepted forms.
+Result<double> parse_equivalence_margin(std::string_view text);
 // "p = 0.41", "p = 0.003", "p < 0.001".
 std::string format_p(double p);
 // The same without "p ": "0.41", "0.003", "< 0.001".

@@ -99,6 +99,7 @@ Result<BenchSessionResult> run_bench_session(llm::Backend& backend,
   header.seed_base = options.plan.seed_base;
   header.threads = threads_text(options.plan, header.logical_cpus);
   header.started_unix_ms = unix_time_ms();
+  header.equivalence_margin = options.equivalence_margin;
 
   std::optional<HardwareMonitor> monitor;
   if (options.monitor_hardware) {

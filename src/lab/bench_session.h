@@ -21,6 +21,7 @@ struct BenchSessionOptions {
   std::string backend_spec;   // as the user wrote it
   std::string command_line;
   BenchPlan plan;
+  std::optional<double> equivalence_margin;  // --equivalence: relative margin for TOST verdicts
   std::optional<std::string> db_path;  // nullopt: do not store
   MonitorOptions monitor;
   bool monitor_hardware = true;

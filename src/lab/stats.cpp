@@ -327,6 +327,91 @@ std::optional<WelchResult> welch_t_test(std::span<const double> x, std::span<con
   return r;
 }
 
+namespace {
+
+struct RatioParts {
+  double mx = 0, my = 0, vx = 0, vy = 0, df = 0;
+};
+
+std::optional<RatioParts> ratio_parts(std::span<const double> x, std::span<const double> y) {
+  auto welch = welch_t_test(x, y);
+  if (!welch) return std::nullopt;
+  RatioParts p;
+  p.mx = welch->mean_x;
+  p.my = welch->mean_y;
+  p.vx = sample_variance(x) / static_cast<double>(x.size());
+  p.vy = sample_variance(y) / static_cast<double>(y.size());
+  p.df = welch->df;
+  return p;
+}
+
+// Ratios r with (mx - r my)^2 <= t^2 (vx + r^2 vy): a bounded interval when my^2 > t^2 vy.
+std::optional<Interval> fieller_ratio(const RatioParts& p, double t, double level) {
+  double a = p.my * p.my - t * t * p.vy;
+  if (!(a > 0)) return std::nullopt;
+  double b = p.mx * p.my;
+  double c = p.mx * p.mx - t * t * p.vx;
+  double disc = std::max(0.0, b * b - a * c);  // >= 0 in exact arithmetic (r = mx/my qualifies)
+  double root = std::sqrt(disc);
+  return Interval{(b - root) / a, (b + root) / a, level};
+}
+
+}  // namespace
+
+RelativeInterval fieller_relative_ci(std::span<const double> x, std::span<const double> y,
+                                     double level) {
+  RelativeInterval out;
+  auto parts = ratio_parts(x, y);
+  if (!parts) {
+    out.why_none = "n < 2 in an arm";
+    return out;
+  }
+  out.df = parts->df;
+  if (parts->my == 0) {
+    out.why_none = "the reference mean is 0";
+    return out;
+  }
+  out.ratio = parts->mx / parts->my;
+  double t = two_sided_quantile(level, parts->df);
+  auto ratio = fieller_ratio(*parts, t, level);
+  if (!ratio) {
+    out.why_none =
+        "the reference mean is not distinguishable from 0 at this n (unbounded interval)";
+    return out;
+  }
+  out.ci = Interval{ratio->lower - 1, ratio->upper - 1, level};
+  return out;
+}
+
+std::optional<EquivalenceResult> tost_relative(std::span<const double> x, std::span<const double> y,
+                                               double margin, double alpha) {
+  auto parts = ratio_parts(x, y);
+  if (!parts || !(parts->my > 0) || !(margin > 0) || !(alpha > 0 && alpha < 0.5)) {
+    return std::nullopt;
+  }
+  EquivalenceResult r;
+  r.margin = margin;
+  auto one_sided = [&](double bound, bool above) {
+    double diff = parts->mx - bound * parts->my;
+    double se = std::sqrt(parts->vx + bound * bound * parts->vy);
+    if (se == 0) return (above ? diff > 0 : diff < 0) ? 0.0 : 1.0;
+    double t = diff / se;
+    return above ? 1 - student_t_cdf(t, parts->df) : student_t_cdf(t, parts->df);
+  };
+  r.p_lower = one_sided(1 - margin, true);   // H0: ratio <= 1 - margin
+  r.p_upper = one_sided(1 + margin, false);  // H0: ratio >= 1 + margin
+  r.p = std::max(r.p_lower, r.p_upper);
+  r.equivalent = r.p < alpha;
+  double level = 1 - 2 * alpha;
+  if (parts->vx + parts->vy == 0) {
+    double ratio = parts->mx / parts->my;
+    r.ci = Interval{ratio - 1, ratio - 1, level};
+  } else if (auto ratio = fieller_ratio(*parts, two_sided_quantile(level, parts->df), level)) {
+    r.ci = Interval{ratio->lower - 1, ratio->upper - 1, level};
+  }
+  return r;
+}
+
 std::optional<PairedResult> paired_difference(std::span<const double> x, std::span<const double> y,
                                               double level) {
   if (x.size() != y.size() || x.size() < 2) return std::nullopt;

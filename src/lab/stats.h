@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace chimera::lab {
@@ -114,6 +115,37 @@ struct WelchResult {
 // nullopt when either sample has fewer than 2 values.
 std::optional<WelchResult> welch_t_test(std::span<const double> x, std::span<const double> y,
                                         double level = 0.95);
+
+// The relative change mean(x) / mean(y) - 1 with a t-based interval by Fieller's theorem, from the
+// same statistic as Welch's test: the set of ratios r for which |mean(x) - r mean(y)| / sqrt(vx +
+// r^2 vy) <= t_{(1+level)/2, df}, where vx, vy are the squared standard errors of the means and df
+// is the Welch-Satterthwaite df of the difference (fixed at r = 1, the test's own df). Fieller, not
+// the delta method: with that df, r = 1 lies inside the interval exactly when Welch's test at 1 -
+// level does not reject, so the printed relative CI and the printed p never disagree; the delta
+// method's symmetric interval around the ratio breaks that at small n and when means are far apart.
+struct RelativeInterval {
+  std::optional<Interval> ci;  // of mean(x) / mean(y) - 1; nullopt when it cannot be given
+  double ratio = 0;            // the point estimate mean(x) / mean(y)
+  double df = 0;
+  std::string why_none;  // "n < 2", "the denominator's mean is not distinguishable from 0 ..."
+};
+RelativeInterval fieller_relative_ci(std::span<const double> x, std::span<const double> y,
+                                     double level = 0.95);
+
+// Two one-sided tests (TOST) of equivalence of the means within a relative margin: H0 is
+// mean(x) / mean(y) <= 1 - margin or >= 1 + margin; each side is Welch's t of mean(x) - (1 -+
+// margin) mean(y) with the df of the difference (as fieller_relative_ci), so "equivalent at alpha"
+// holds exactly when the (1 - 2 alpha) Fieller interval lies inside [1 - margin, 1 + margin].
+struct EquivalenceResult {
+  double margin = 0;  // relative: 0.05 = +-5 % of mean(y)
+  double p = 1;       // max of the two one-sided p-values
+  double p_lower = 1, p_upper = 1;
+  std::optional<Interval> ci;  // the (1 - 2 alpha) relative interval (mean(x) / mean(y) - 1)
+  bool equivalent = false;     // p < alpha
+};
+// nullopt when either sample has fewer than 2 values or mean(y) is not positive.
+std::optional<EquivalenceResult> tost_relative(std::span<const double> x, std::span<const double> y,
+                                               double margin, double alpha = 0.05);
 
 // Paired differences d = x - y: mean, t CI, one-sample t-test of mean(d) = 0 (two-sided).
 struct PairedResult {

@@ -47,4 +47,11 @@ inline std::optional<bool> get_bool(const nlohmann::json& object, std::string_vi
   return value->get<bool>();
 }
 
+// chimera serve's mark of a dummy-weight model in a metadata object (/api/show model_info,
+// /v1/models meta): "chimera.synthetic": true, or a general.name that says "(dummy weights".
+inline bool is_dummy_weight_model(const nlohmann::json& metadata) {
+  if (get_bool(metadata, "chimera.synthetic").value_or(false)) return true;
+  return get_string(metadata, "general.name").find("(dummy weights") != std::string::npos;
+}
+
 }  // namespace chimera::llm::json_fields

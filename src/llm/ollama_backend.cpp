@@ -193,6 +193,10 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
     description.entry.quantization = jf::get_string(*details, "quantization_level");
   }
   if (const json* info = jf::find(body, "model_info"); info != nullptr && info->is_object()) {
+    // chimera serve marks a dummy-weight model (reports label every figure from it synthetic).
+    description.entry.synthetic = jf::is_dummy_weight_model(*info);
+    std::string general_name = jf::get_string(*info, "general.name");
+    if (!general_name.empty()) description.details["general.name"] = general_name;
     std::string arch = jf::get_string(*info, "general.architecture");
     description.context_length = jf::get_int(*info, arch + ".context_length");
     for (auto it = info->begin(); !description.context_length && it != info->end(); ++it) {
@@ -317,6 +321,8 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
   auto described = describe_with(*client, record.model, metadata_call(call));
   if (described.ok()) {
     description = std::move(*described);
+    // chimera serve marks a dummy-weight model: every figure from it is synthetic.
+    if (description->entry.synthetic) record.synthetic_model = true;
   } else if (described.status().code() == ErrorCode::kNotFound) {
     fail_record(record, unknown_model_error(record.model, described.status()));
     return record;

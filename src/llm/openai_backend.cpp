@@ -311,8 +311,11 @@ Result<std::vector<ModelDescription>> OpenAIBackend::models_with(HttpClient& cli
     ModelDescription description;
     description.entry.name = jf::get_string(item, "id");
     description.context_length = jf::get_int(item, "max_model_len");  // vLLM
-    if (const json* meta = jf::find(item, "meta"); meta != nullptr && !description.context_length) {
-      description.context_length = jf::get_int(*meta, "n_ctx_train");  // llama.cpp
+    if (const json* meta = jf::find(item, "meta"); meta != nullptr) {
+      if (!description.context_length) {
+        description.context_length = jf::get_int(*meta, "n_ctx_train");  // llama.cpp
+      }
+      description.entry.synthetic = jf::is_dummy_weight_model(*meta);  // chimera serve's mark
     }
     std::string owner = jf::get_string(item, "owned_by");
     if (!owner.empty()) description.details["owned_by"] = owner;

@@ -447,6 +447,8 @@ blockquote { margin:8px 0; padding:4px 14px; border-left:4px solid var(--line); 
 figure { margin:16px 0; }
 figure svg { max-width:100%; height:auto; border:1px solid var(--line); background:#fff; }
 figcaption { color:var(--muted); font-size:13px; }
+.effects { display:flex; flex-wrap:wrap; gap:4px 12px; }
+.effects figure { margin:4px 0; max-width:340px; }
 )css";
 
 }  // namespace

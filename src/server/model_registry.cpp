@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "engine/gguf.h"
 #include "engine/model_store.h"
 #include "server/generation.h"
 #include "server/json_util.h"
@@ -69,6 +70,11 @@ Result<ModelSource> resolve_model_source(std::string_view argument) {
     }
     source.path = std::string(spec);
     if (source.name.empty()) source.name = fs::path(source.path).stem().string();
+  }
+  // Only the header is read here; an unreadable file still fails at load, with its error.
+  if (auto header = engine::GgufFile::open(source.path); header.ok()) {
+    source.synthetic = header->get_bool("chimera.synthetic").value_or(false);
+    source.general_name = std::string(header->get_string("general.name").value_or(""));
   }
   std::error_code ec;
   source.file_bytes = fs::file_size(source.path, ec);

@@ -33,6 +33,9 @@ struct ModelSource {
   std::optional<std::string> system_text;    // Ollama system layer
   uint64_t file_bytes = 0;
   int64_t modified_unix_ns = 0;
+  // From the GGUF header, read at startup so /api/show and /v1/models say so before any load.
+  bool synthetic = false;    // chimera.synthetic: dummy weights
+  std::string general_name;  // "Gemma3 270M (dummy weights, ...)"
 };
 
 // "NAME=SPEC" or "SPEC"; SPEC is "ollama:NAME[:TAG]" (resolved in the local Ollama store) or a GGUF

@@ -291,6 +291,11 @@ void show(ServerState& state, httplib::Response& res, const std::string& body) {
   if (v.source.system_text) out["system"] = *v.source.system_text;
   out["details"] = details_json(v);
   out["model_info"] = v.info ? ollama_model_info(*v.info) : Json::object();
+  // Before the first load the header's mark still tells a client it is talking to dummy weights.
+  out["model_info"]["chimera.synthetic"] = v.source.synthetic || (v.info && v.info->synthetic);
+  if (!out["model_info"].contains("general.name") && !v.source.general_name.empty()) {
+    out["model_info"]["general.name"] = v.source.general_name;
+  }
   out["capabilities"] = Json::array({"completion"});
   out["modified_at"] = rfc3339_utc(v.source.modified_unix_ns);
   send_json(res, 200, out);

@@ -358,6 +358,9 @@ void models(ServerState& state, httplib::Response& res) {
     Json entry = {{"id", v.source.name}, {"object", "model"},
                   {"created", v.source.modified_unix_ns / 1'000'000'000}, {"owned_by", "chimera"}};
     if (v.info) entry["meta"] = {{"n_ctx_train", v.info->context_length}, {"n_params", v.info->n_params}};
+    // A dummy-weight model says so (a client labels every figure from it synthetic).
+    entry["meta"]["chimera.synthetic"] = v.source.synthetic || (v.info && v.info->synthetic);
+    if (!v.source.general_name.empty()) entry["meta"]["general.name"] = v.source.general_name;
     data.push_back(entry);
   }
   send_json(res, 200, Json{{"object", "list"}, {"data", data}});

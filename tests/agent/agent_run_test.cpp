@@ -45,6 +45,7 @@ class AgentRunTest : public ::testing::Test {
     ASSERT_TRUE(r.ok());
     ingest_ = std::move(*r);
     facts_ = build_facts(ingest_);
+    findings_ = build_findings(ingest_, facts_);
     auto baseline = find_profile("baseline");
     auto chimera = find_profile("chimera-gemma3");
     ASSERT_TRUE(baseline.ok() && chimera.ok());
@@ -59,6 +60,7 @@ class AgentRunTest : public ::testing::Test {
 
   AgentRunResult run(FakeAgentBackend& backend) {
     AgentRunner runner(backend, settings_, arms_, ingest_, facts_);
+    runner.set_findings(findings_);
     progress_.clear();
     runner.on_progress([&](int64_t done, int64_t total, const std::string&) {
       progress_.push_back({done, total});
@@ -78,12 +80,15 @@ class AgentRunTest : public ::testing::Test {
     d.settings = settings_;
     d.arms = arms_;
     d.machine = lab::machine_header();
+    d.findings = findings_;
+    d.base_facts = facts_;
     return d;
   }
 
   TempDir data_;
   IngestResult ingest_;
   FactsTable facts_;
+  std::vector<DataFinding> findings_;
   std::vector<ArmSetup> arms_;
   RunSettings settings_;
   std::vector<std::pair<int64_t, int64_t>> progress_;
@@ -225,7 +230,7 @@ TEST_F(AgentRunTest, AClearDifferenceIsReportedWithItsDirection) {
     found = true;
     EXPECT_TRUE(c.significant);
     std::string v = verdict_sentence(c, summary.alpha, summary.level, "chimera", "baseline");
-    EXPECT_TRUE(contains(v, "chimera's decode_tps is higher than baseline's by 30.0%")) << v;
+    EXPECT_TRUE(contains(v, "chimera's decode_tps is higher than baseline's by 30%")) << v;
     EXPECT_TRUE(contains(v, "better")) << v;
   }
   EXPECT_TRUE(found);
@@ -266,10 +271,10 @@ TEST_F(AgentRunTest, OutputsAreWrittenAndSelfDescribing) {
   for (const char* part :
        {"# Technical Report: Chimera-Optimized Agent Analysis", "**Date:** 2026-11-26",
         "**Agent Type:** Chimera-Optimized (profile `chimera-gemma3`", "**Model:** fake-model",
-        "## Configuration", "| num_gpu ", "## Expected Performance (not measured by this run)",
+        "### Configuration", "| num_gpu ", "Expected performance (not measured by this run",
         "102.31 tok/s \u2014 **expected**", "## Executive Summary", "## Appendix",
-        "## Measured Performance of This Run", "## Data Ingestion", "sweep.csv", "## Validation",
-        "Grounding score of this text: **100.0%**"}) {
+        "### Measured Performance of This Run", "## Data Ingestion Summary", "sweep.csv",
+        "### Validation", "Grounding score of the whole text: **100.0%**", "### Facts Cited"}) {
     EXPECT_TRUE(contains(chimera, part)) << part;
   }
   EXPECT_FALSE(contains(chimera, "dummy weights"));
@@ -306,6 +311,140 @@ TEST_F(AgentRunTest, DummyWeightsAreSaidPlainlyInEveryReport) {
     EXPECT_TRUE(contains(md, "timings are real for that architecture on this machine"));
   }
   EXPECT_TRUE(contains(comparison_report_markdown(d, result, summary), "not meaningful"));
+}
+
+// Every section title, in order, with the program's content under it whatever the model wrote.
+void expect_every_section(const std::string& md) {
+  size_t at = 0;
+  for (const auto& title : report_section_titles()) {
+    size_t found = md.find("\n## " + title + "\n", at);
+    ASSERT_NE(found, std::string::npos) << title;
+    at = found + 1;
+  }
+}
+
+TEST_F(AgentRunTest, JsonProseWhereTheBackendHasStructuredOutput) {
+  FakeAgentBackend backend;
+  backend.structured_output = true;
+  AgentRunResult result = run(backend);
+  size_t with_schema = 0;
+  for (size_t i = 0; i < result.calls.size(); ++i) {
+    const auto& c = result.calls[i];
+    bool report_call = !c.meta.warmup && c.meta.prompt_index == kReportCall;
+    EXPECT_EQ(backend.requests[i].output_schema.has_value(), report_call) << i;
+    if (report_call) {
+      ++with_schema;
+      EXPECT_TRUE(contains(*backend.requests[i].output_schema, "\"sections\""));
+      EXPECT_TRUE(contains(backend.requests[i].messages.back().content, "one JSON object"));
+    }
+  }
+  EXPECT_EQ(with_schema, 6u);
+  for (const auto& e : result.executions) {
+    ASSERT_TRUE(e.ok) << e.error;
+    EXPECT_EQ(e.prose_format, ProseFormat::kJson);
+    ASSERT_EQ(e.sections.size(), prose_section_titles().size());
+    EXPECT_TRUE(e.sections[0].passed) << e.sections[0].problem;
+    EXPECT_FALSE(e.sections[0].cited.empty());
+  }
+  RunDescription d = describe(backend);
+  RunSummary summary = summarize_run(d, result, lab::HwSummary{});
+  std::string md = arm_report_markdown(d, result, summary, ingest_, 1);
+  expect_every_section(md);
+  EXPECT_TRUE(contains(md, "*The model's prose (JSON (structured output); validated")) << md;
+}
+
+TEST_F(AgentRunTest, WithoutStructuredOutputTheProseIsFreeTextAndTheReportSaysSo) {
+  FakeAgentBackend backend;
+  AgentRunResult result = run(backend);
+  for (const auto& r : backend.requests) EXPECT_FALSE(r.output_schema.has_value());
+  for (const auto& e : result.executions) {
+    EXPECT_EQ(e.prose_format, ProseFormat::kFreeText);
+    EXPECT_TRUE(e.sections[0].passed) << e.sections[0].problem;
+  }
+  RunDescription d = describe(backend);
+  RunSummary summary = summarize_run(d, result, lab::HwSummary{});
+  std::string md = arm_report_markdown(d, result, summary, ingest_, 0);
+  expect_every_section(md);
+  EXPECT_TRUE(contains(md, "prose: one call, free text")) << md;
+  EXPECT_TRUE(contains(md, "*The model's prose (free text; validated")) << md;
+}
+
+TEST_F(AgentRunTest, OneCallPerSectionIssuesOneReportCallPerProseSection) {
+  settings_.prose_calls = ProseCalls::kPerSection;
+  for (bool json : {false, true}) {
+    FakeAgentBackend backend;
+    backend.structured_output = json;
+    AgentRunResult result = run(backend);
+    size_t sections = prose_section_titles().size();
+    ASSERT_EQ(result.calls.size(), 2u + 3u * 2u * (1u + sections)) << json;
+    EXPECT_EQ(progress_.back().first, progress_.back().second);
+    std::set<int64_t> repetitions;
+    for (size_t i = 0; i < result.calls.size(); ++i) {
+      const auto& c = result.calls[i];
+      if (c.meta.warmup || c.meta.prompt_index != kReportCall) continue;
+      repetitions.insert(c.meta.repetition);
+      EXPECT_EQ(backend.requests[i].options.num_predict,
+                std::max<int64_t>(16, 32 / static_cast<int64_t>(sections)));
+    }
+    EXPECT_EQ(repetitions.size(), sections);
+    for (const auto& e : result.executions) {
+      ASSERT_TRUE(e.ok) << e.error;
+      ASSERT_EQ(e.sections.size(), sections);
+      for (const auto& s : e.sections) EXPECT_TRUE(s.passed) << s.title << ": " << s.problem;
+    }
+    // Statistics pool the section calls per arm (both arms ran the same prompts).
+    RunSummary summary = summarize_run(describe(backend), result, lab::HwSummary{});
+    const lab::ArmReport* a = summary.kind("report")->arm("baseline");
+    ASSERT_NE(a, nullptr);
+    EXPECT_EQ(a->metrics.ok, static_cast<int64_t>(3 * sections));
+  }
+}
+
+TEST_F(AgentRunTest, FailedProseNeverReachesTheBodyAndIsQuotedInValidation) {
+  FakeAgentBackend backend;
+  backend.report_text = [](const std::string&) {
+    std::string loop;
+    for (int i = 0; i < 40; ++i) loop += "cinder ";
+    return "## Executive Summary\n\n" + loop +
+           "\n\n## Key Findings\n\n- 9999 tok/s, "
+           "\u0baa\u0bbf\u0bb4\u0bc8\u0baf\u0bbe\u0ba9 \u0ba4\u0bb0\u0bb5\u0bc1\n";
+  };
+  AgentRunResult result = run(backend);
+  RunDescription d = describe(backend);
+  RunSummary summary = summarize_run(d, result, lab::HwSummary{});
+  for (bool show_raw : {false, true}) {
+    d.show_raw = show_raw;
+    std::string md = arm_report_markdown(d, result, summary, ingest_, 1);
+    expect_every_section(md);
+    size_t appendix = md.find("\n## Appendix\n");
+    ASSERT_NE(appendix, std::string::npos);
+    std::string body = md.substr(0, appendix), tail = md.substr(appendix);
+    EXPECT_TRUE(contains(body, "failed validation")) << body;
+    EXPECT_TRUE(contains(body, "The model wrote no prose") || contains(body, "wrote nothing"));
+    EXPECT_EQ(contains(body, "cinder cinder"), show_raw) << show_raw;
+    EXPECT_EQ(contains(body, "\u0baa\u0bbf\u0bb4\u0bc8"), show_raw);
+    EXPECT_TRUE(contains(tail, "cinder cinder"));
+    EXPECT_TRUE(contains(tail, "Failed text of **Executive Summary**"));
+    EXPECT_TRUE(contains(tail, "Failed text of **Key Findings**"));
+    // The program's content stands in every section.
+    EXPECT_TRUE(contains(body, "### Measured Performance of This Run"));
+    EXPECT_TRUE(contains(body, "The data folder held 1 parsed file with 3 rows (1 failed)"));
+  }
+}
+
+TEST_F(AgentRunTest, TheComparisonReportGivesTheDetectableDifference) {
+  arms_[1] = {"chimera", arms_[0].profile};  // A/A: every metric "no significant difference"
+  FakeAgentBackend backend;
+  AgentRunResult result = run(backend);
+  RunDescription d = describe(backend);
+  d.equivalence_margin = 0.05;
+  RunSummary summary = summarize_run(d, result, lab::HwSummary{});
+  std::string comparison = comparison_report_markdown(d, result, summary);
+  EXPECT_TRUE(contains(comparison, "detectable at 80% power")) << comparison;
+  EXPECT_TRUE(contains(comparison, "smallest difference detectable at 80% power:")) << comparison;
+  EXPECT_TRUE(contains(comparison, "equivalence (TOST)")) << comparison;
+  EXPECT_TRUE(contains(comparison, "relative (95% CI, Fieller)")) << comparison;
+  EXPECT_TRUE(contains(comparison, "## What the Data Says")) << comparison;
 }
 
 }  // namespace

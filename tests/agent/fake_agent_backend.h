@@ -7,9 +7,13 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "llm/backend.h"
 
@@ -24,9 +28,13 @@ class FakeAgentBackend : public llm::Backend {
   std::function<bool(size_t n)> succeed = [](size_t) { return true; };
   // Replaces the report text when set.
   std::function<std::string(const std::string& prompt)> report_text;
+  // Claims structured output: a request with output_schema is answered with JSON in its shape.
+  bool structured_output = false;
 
   std::string name() const override { return "fake://agent-test"; }
-  llm::BackendCapabilities capabilities() const override { return {true, true, true, true}; }
+  llm::BackendCapabilities capabilities() const override {
+    return {true, true, true, true, structured_output};
+  }
   Result<std::vector<llm::ModelEntry>> list_models() override {
     return std::vector<llm::ModelEntry>{};
   }
@@ -62,6 +70,7 @@ class FakeAgentBackend : public llm::Backend {
     r.text = prompt.find("TASK: List 5 to 8") != std::string::npos ? analysis_text(prompt)
              : report_text                                         ? report_text(prompt)
                                                                    : default_report(prompt);
+    if (prompt.find("TASK: List 5 to 8") == std::string::npos) r.text = shaped(request, r.text);
     if (on_text) on_text(r.text);
     int64_t tokens = request.options.num_predict.value_or(64);
     // Noise from the seed only: both calls of a pair see the same noise.
@@ -126,6 +135,61 @@ class FakeAgentBackend : public llm::Backend {
         "## Recommendations\n\n- Try micro-batching.\n- Monitor the hardware.\n\n"
         "## Appendix\n\n| option | value |\n|---|---|\n| seed | per pair |\n";
     return text;
+  }
+
+  // The sections of a Markdown report: title -> text.
+  static std::vector<std::pair<std::string, std::string>> sections_of(const std::string& text) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::stringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("## ", 0) == 0) {
+        out.push_back({line.substr(3), ""});
+      } else if (!out.empty()) {
+        out.back().second += line + "\n";
+      }
+    }
+    return out;
+  }
+
+  static std::vector<std::string> ids_in(const std::string& text) {
+    std::vector<std::string> ids;
+    std::regex id("\\[([A-Z][0-9]+)\\]");
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), id); it != std::sregex_iterator();
+         ++it) {
+      ids.push_back((*it)[1]);
+    }
+    return ids;
+  }
+
+  // A per-section prompt gets that section's text; JSON requests get JSON of the schema's shape.
+  std::string shaped(const llm::Request& request, const std::string& markdown) const {
+    const std::string& prompt = request.messages.back().content;
+    std::smatch m;
+    std::optional<std::string> only;
+    if (std::regex_search(prompt, m, std::regex("TASK: Write the \"([^\"]+)\" section")))
+      only = m[1];
+    auto sections = sections_of(markdown);
+    if (!request.output_schema || !structured_output) {
+      if (!only) return markdown;
+      for (const auto& [title, text] : sections) {
+        if (title == *only) return text;
+      }
+      return "";
+    }
+    nlohmann::json answer;
+    if (only) {
+      answer = {{"text", ""}, {"facts", nlohmann::json::array()}};
+      for (const auto& [title, text] : sections) {
+        if (title == *only) answer = {{"text", text}, {"facts", ids_in(text)}};
+      }
+    } else {
+      answer["sections"] = nlohmann::json::array();
+      for (const auto& [title, text] : sections) {
+        answer["sections"].push_back({{"title", title}, {"text", text}, {"facts", ids_in(text)}});
+      }
+    }
+    return answer.dump();
   }
 
   int64_t clock_ns_ = 1'000'000'000;

@@ -1,4 +1,5 @@
 #include "agent/prompts.h"
+#include "agent/report_sections.h"
 
 #include <gtest/gtest.h>
 
@@ -64,13 +65,34 @@ TEST_F(PromptsOnExampleData, AnalysisPromptCarriesFactsConfigurationAndDate) {
   EXPECT_FALSE(p.fact_ids.empty());
 }
 
-TEST_F(PromptsOnExampleData, ReportPromptAsksForTheSevenSectionsAndIncludesTheAnalysis) {
+TEST_F(PromptsOnExampleData, ReportPromptAsksForTheProseSectionsAndIncludesTheAnalysis) {
   Prompt p = report_prompt(context_, "- gemma3 is fastest [S1]");
   const std::string& user = p.messages[1].content;
-  for (const auto& title : report_section_titles())
+  for (const auto& title : prose_section_titles())
     EXPECT_TRUE(contains(user, "## " + title + "\n")) << title;
+  EXPECT_FALSE(contains(user, "## Appendix"));  // the program's alone
   EXPECT_TRUE(contains(user, "- gemma3 is fastest [S1]"));
   EXPECT_TRUE(contains(user, "labelled expected"));
+  EXPECT_FALSE(contains(user, "JSON"));
+}
+
+TEST_F(PromptsOnExampleData, TheProgramsNotesGoToTheirSectionWithinTheBudget) {
+  context_.section_notes = {{"Executive Summary", {"The sweep has one sample each [S1]."}},
+                            {"Key Findings", {"Quantization matters [S2]."}}};
+  size_t without = report_prompt(PromptContext(context_), "").chars();
+  Prompt all = report_prompt(context_, "");
+  EXPECT_TRUE(contains(all.messages[1].content, "WHAT THE PROGRAM FOUND IN THE DATA"));
+  EXPECT_TRUE(contains(all.messages[1].content, "### Key Findings\n- Quantization matters [S2]."));
+  // The notes share the fact budget: the prompt grows by little more than their headings.
+  EXPECT_LT(all.chars(), without + 250);
+  Prompt one = section_prompt(context_, "", "Key Findings");
+  EXPECT_TRUE(contains(one.messages[1].content, "Quantization matters [S2]."));
+  EXPECT_FALSE(contains(one.messages[1].content, "one sample each"));
+  EXPECT_TRUE(contains(one.messages[1].content, "TASK: Write the \"Key Findings\" section"));
+  context_.json_output = true;
+  EXPECT_TRUE(contains(report_prompt(context_, "").messages[1].content, "one JSON object"));
+  EXPECT_TRUE(contains(section_prompt(context_, "", "Key Findings").messages[1].content,
+                       "one JSON object {\"text\", \"facts\"}"));
 }
 
 TEST_F(PromptsOnExampleData, BudgetDropsDataCellsBeforeRunFacts) {

@@ -153,6 +153,17 @@ TEST(Validator, RepetitionLoopsAreFlagged) {
     lines += "- Further parameter tuning is recommended here.\n- item " + std::to_string(i) + "\n";
   EXPECT_EQ(find_repetition(lines).size(), 1u);
   EXPECT_TRUE(find_repetition(kCleanText).empty());
+  // Loops with no space between the copies (seen from a dummy-weight model).
+  std::string glued;
+  for (int i = 0; i < 12; ++i) glued += "UnitTest";
+  auto found = find_repetition("Performance: " + glued + ".");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_NE(found[0].detail.find("\"UnitTest\" repeats 12 times"), std::string::npos)
+      << found[0].detail;
+  EXPECT_EQ(find_repetition(std::string(40, 'a')).size(), 1u);
+  // Rules and ordinary words are not loops: no letters, or too few copies.
+  EXPECT_TRUE(find_repetition("------------------------------------------------").empty());
+  EXPECT_TRUE(find_repetition("mississippi and banana").empty());
 }
 
 TEST(Validator, UnknownCitationsAndTruncatedPromptsAreFindings) {

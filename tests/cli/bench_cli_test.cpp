@@ -262,8 +262,9 @@ TEST(BenchCli, EmbeddedAbRunPrintsTablesAndVerdict) {
   EXPECT_FALSE(contains(r.out, " measured    ")) << r.out;
 
   // --vs "" compares the configuration with itself: an A/A check of the noise floor.
-  auto aa = run_chimera({"bench", "-b", "embedded:" + model, "--runs", "3", "--vs", "",
-                         "--num-predict", "8", "--no-store", "--no-hwmon", "--json"});
+  auto aa =
+      run_chimera({"bench", "-b", "embedded:" + model, "--runs", "3", "--vs", "", "--num-predict",
+                   "8", "--no-store", "--no-hwmon", "--json", "--equivalence", "5%"});
   ASSERT_EQ(aa.exit_code, 0) << aa.err;
   auto j = nlohmann::json::parse(aa.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded());
@@ -271,6 +272,22 @@ TEST(BenchCli, EmbeddedAbRunPrintsTablesAndVerdict) {
   EXPECT_EQ(j["header"]["arms"][0]["options"], j["header"]["arms"][1]["options"]);
   EXPECT_EQ(j["calls"].size(), 2u * (3 + 1));
   EXPECT_EQ(j["summary"]["arms"][0]["metrics"]["decode_tps"]["provenance"], "synthetic");
+  // --equivalence 5%: a TOST verdict per compared metric, and the detectable difference beside it.
+  EXPECT_DOUBLE_EQ(j["header"]["equivalence_margin"].get<double>(), 0.05);
+  ASSERT_FALSE(j["summary"]["comparisons"].empty());
+  for (const auto& c : j["summary"]["comparisons"]) {
+    // TOST needs a positive reference mean (load_ms of a loaded engine is 0 in both arms).
+    if (!c.contains("welch") || !(c["mean_a"].get<double>() > 0)) continue;
+    ASSERT_TRUE(c.contains("equivalence")) << c.dump();
+    EXPECT_DOUBLE_EQ(c["equivalence"]["margin"].get<double>(), 0.05) << c.dump();
+    EXPECT_TRUE(c["equivalence"]["equivalent"].is_boolean()) << c.dump();
+    EXPECT_EQ(c["relative_change_ci_method"], "fieller");
+    std::string verdict = c["verdict"];
+    EXPECT_NE(verdict.find("equivalent within \u00b15%"), std::string::npos) << verdict;
+  }
+  auto bad = run_chimera({"bench", "-b", "embedded:" + model, "--equivalence", "0%"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(contains(bad.err, "--equivalence 0%")) << bad.err;
 }
 
 // Starts chimera without waiting for it.

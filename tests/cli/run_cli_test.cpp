@@ -18,9 +18,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/validator.h"
 #include "lab/store.h"
 #include "support/test_support.h"
 #include "util/clock.h"
+#include "util/strings.h"
 
 extern char** environ;
 
@@ -99,6 +101,9 @@ class ServeProcess {
   }
   int port() const { return port_; }
   std::string spec() const { return "ollama://127.0.0.1:" + std::to_string(port_) + "/dummy"; }
+  std::string openai_spec() const {
+    return "openai://127.0.0.1:" + std::to_string(port_) + "/dummy";
+  }
   std::string log() const { return read(log_); }
 
  private:
@@ -106,6 +111,55 @@ class ServeProcess {
   pid_t pid_ = -1;
   int port_ = 0;
 };
+
+// Every report of a run says the model has dummy weights, and every call is tagged synthetic.
+void expect_dummy_weights_everywhere(const std::string& folder) {
+  for (const char* f : {"baseline_report.md", "chimera_report.md", "comparison_report.md"}) {
+    std::string md = read(folder + "/" + f);
+    EXPECT_TRUE(contains(md, "(dummy weights)")) << f;
+    EXPECT_TRUE(contains(md, "not meaningful")) << f;
+  }
+  EXPECT_TRUE(contains(read(folder + "/report.html"), "(dummy weights)"));
+  auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
+  EXPECT_TRUE(metrics["backend"]["synthetic"].get<bool>());
+  for (const auto& c : metrics["calls"]) EXPECT_TRUE(c["record"]["synthetic_model"].get<bool>());
+}
+
+// The README's acceptance: every section, each with the program's content, in both agents' reports;
+// no repetition loop or foreign-script text before the Appendix; failed model text quoted there.
+void expect_reports_stand_on_their_own(const std::string& folder) {
+  for (const char* f : {"baseline_report.md", "chimera_report.md"}) {
+    std::string md = read(folder + "/" + f);
+    size_t at = 0;
+    for (const char* title :
+         {"Executive Summary", "Chimera Configuration Analysis", "Data Ingestion Summary",
+          "Performance Analysis", "Key Findings", "Recommendations", "Appendix"}) {
+      size_t found = md.find(std::string("\n## ") + title + "\n", at);
+      ASSERT_NE(found, std::string::npos) << f << ": " << title;
+      at = found + 1;
+    }
+    std::string body = md.substr(0, md.find("\n## Appendix\n"));
+    // Prose only: table rows of figures ("0.0 | 0.0 | 0.0") repeat by nature.
+    std::string prose;
+    for (const auto& line : split(body, '\n')) {
+      if (!starts_with(line, "|")) prose += line + "\n";
+    }
+    for (const auto& loop : agent::find_repetition(prose)) {
+      ADD_FAILURE() << f << ": " << loop.detail << ": " << loop.excerpt;
+    }
+    EXPECT_TRUE(agent::find_foreign_script(body).empty()) << f;
+    EXPECT_TRUE(contains(body, "### Measured Performance of This Run")) << f;
+    EXPECT_TRUE(contains(body, "[S")) << f;  // program-written findings cite facts
+    auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
+    for (const auto& e : metrics["executions"]) {
+      for (const auto& s : e["sections"]) {
+        if (s["passed"].get<bool>() || s["text"].get<std::string>().empty()) continue;
+        // A failed section's text stays out of the body; the last execution's is quoted.
+        EXPECT_TRUE(contains(md, "Failed text of **")) << f;
+      }
+    }
+  }
+}
 
 class RunCli : public ::testing::Test {
  protected:
@@ -171,6 +225,8 @@ TEST_F(RunCli, AgainstChimeraServeThroughTheOllamaApi) {
   EXPECT_TRUE(contains(chimera, "## Validation"));
   std::string baseline = read(folder + "/baseline_report.md");
   EXPECT_TRUE(contains(baseline, "This agent sends no sampling or context options"));
+  // The server serves dummy weights: every report says so, though the model was named by URL.
+  expect_dummy_weights_everywhere(folder);
 
   auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
   ASSERT_EQ(metrics["calls"].size(), 2u + 2u * 2u * 2u);
@@ -253,12 +309,39 @@ TEST_F(RunCli, DefaultsFallBackToDummyWeightsOnTheEmbeddedEngine) {
   std::string folder = run_folder(out.path());
   for (const char* f : {"baseline_report.md", "chimera_report.md", "comparison_report.md"}) {
     std::string md = read(folder + "/" + f);
-    EXPECT_TRUE(contains(md, "(dummy weights)")) << f;
-    EXPECT_TRUE(contains(md, "not meaningful")) << f;
     EXPECT_TRUE(contains(md, "timings are real for that architecture on this machine")) << f;
   }
-  auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
-  for (const auto& c : metrics["calls"]) EXPECT_TRUE(c["record"]["synthetic_model"].get<bool>());
+  expect_dummy_weights_everywhere(folder);
+  expect_reports_stand_on_their_own(folder);
+}
+
+TEST_F(RunCli, ThroughTheOpenAiApiTheDummyWeightsAreNamedToo) {
+  TempDir out;
+  // The OpenAI API refuses (rather than truncates) a prompt over the tiny model's 4096-token
+  // context, and a 512-token vocabulary spends about a token per character: a larger vocabulary
+  // (about 0.6 tokens per character) keeps the prompt inside.
+  std::string model = out.file("gemma3-tiny-8k.gguf");
+  auto synth = run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "--vocab",
+                            "synthetic:8192", "-o", model});
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  ServeProcess serve(model, out.file("serve.log"));
+  ASSERT_GT(serve.port(), 0) << serve.log();
+  std::vector<std::string> args = quick(serve.openai_spec(), out.path());
+  auto r = run_chimera(args);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "dummy weights")) << r.out;
+  std::string folder = run_folder(out.path());
+  ASSERT_FALSE(folder.empty());
+  expect_dummy_weights_everywhere(folder);
+}
+
+TEST(RunCliUsage, EquivalenceAndProseCallsAreChecked) {
+  auto bad_margin = run_chimera({"run", "--equivalence", "lots"});
+  EXPECT_EQ(bad_margin.exit_code, 2) << bad_margin.err;
+  EXPECT_TRUE(contains(bad_margin.err, "--equivalence lots")) << bad_margin.err;
+  auto bad_calls = run_chimera({"run", "--prose-calls", "many"});
+  EXPECT_EQ(bad_calls.exit_code, 2) << bad_calls.err;
+  EXPECT_TRUE(contains(bad_calls.err, "--prose-calls many")) << bad_calls.err;
 }
 
 TEST(RunCliUsage, ErrorsSayWhatToDo) {

@@ -172,5 +172,49 @@ TEST(SvgChart, ExplicitXValuesForTimeSeries) {
   EXPECT_LT(attr(circles[2], "cy"), attr(circles[0], "cy"));
 }
 
+TEST(IntervalChart, DrawsEachMeanWithItsErrorBarInItsCategory) {
+  ChartSpec spec;
+  spec.kind = ChartKind::kInterval;
+  spec.title = "Decode throughput: mean and 95% CI";
+  spec.y_label = "decode tok/s";
+  spec.categories = {"analysis calls", "report calls"};
+  ChartSeries baseline{"baseline", {}, {50, 60}};
+  baseline.lower = {45, 58};
+  baseline.upper = {55, 62};
+  ChartSeries chimera{"chimera", {}, {52, NAN}};  // no report calls succeeded: no point
+  chimera.lower = {40, NAN};
+  chimera.upper = {64, NAN};
+  spec.series = {baseline, chimera};
+  auto root = parse_or_fail(render_svg_chart(spec));
+  ASSERT_NE(root, nullptr);
+  std::vector<const XmlElement*> groups;
+  for (const XmlElement* g : root->all("g")) {
+    if (g->attributes.count("data-name")) groups.push_back(g);
+  }
+  ASSERT_EQ(groups.size(), 2u);
+  // baseline: two dots, each with a bar (3 lines: stem and two caps); chimera: one dot, one bar.
+  EXPECT_EQ(groups[0]->all("circle").size(), 2u);
+  EXPECT_EQ(groups[0]->all("line").size(), 6u);
+  EXPECT_EQ(groups[1]->all("circle").size(), 1u);
+  EXPECT_EQ(groups[1]->all("line").size(), 3u);
+  // The bar spans lower to upper: its stem's ends sit above and below the dot.
+  const XmlElement* dot = groups[1]->all("circle")[0];
+  const XmlElement* stem = groups[1]->all("line")[0];
+  EXPECT_DOUBLE_EQ(attr(stem, "x1"), attr(dot, "cx"));
+  EXPECT_GT(attr(stem, "y1"), attr(dot, "cy"));  // lower bound: further down the page
+  EXPECT_LT(attr(stem, "y2"), attr(dot, "cy"));
+  // The axis covers the widest bound (64), and the categories label the x axis.
+  std::string svg = render_svg_chart(spec);
+  EXPECT_NE(svg.find(">report calls<"), std::string::npos);
+  EXPECT_NE(svg.find("chimera analysis calls: 52.00 (40.00 to 64.00)"), std::string::npos) << svg;
+  double top_tick = 0;
+  for (const XmlElement* t : root->all("text")) {
+    if (t->attributes.count("text-anchor") && t->attributes.at("text-anchor") == "end") {
+      top_tick = std::max(top_tick, std::stod(t->text));
+    }
+  }
+  EXPECT_GE(top_tick, 64);
+}
+
 }  // namespace
 }  // namespace chimera::report
