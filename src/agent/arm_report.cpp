@@ -53,8 +53,11 @@ std::vector<std::string> expected_lines(const Profile& profile, const FactsTable
       if (f.kind == FactKind::kExpected && f.value == e.value && f.unit && *f.unit == e.unit)
         id = " [" + f.id + "]";
     }
-    out.push_back(fmt::format("{}: {} {} \u2014 **expected**, not measured by this run{}", e.metric,
-                              fixed(e.value, e.decimals), e.unit.symbol, id));
+    std::string ci = e.ci95 ? fmt::format(" (95% CI {} to {})", fixed(e.ci95->first, e.decimals),
+                                          fixed(e.ci95->second, e.decimals))
+                            : "";
+    out.push_back(fmt::format("{}: {} {}{} \u2014 **expected**, not measured by this run{}",
+                              e.metric, fixed(e.value, e.decimals), e.unit.symbol, ci, id));
   }
   return out;
 }

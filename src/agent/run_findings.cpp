@@ -105,6 +105,7 @@ std::vector<DataFinding> run_findings(const RunDescription& run, const RunSummar
     const lab::ArmReport* r = report ? report->arm(arm.name) : nullptr;
     for (const auto& e : arm.profile.expected) {
       bool ttft = e.metric.rfind("ttft", 0) == 0;
+      if (!ttft && e.metric != "decode_tps") continue;  // this run's headlines are these two
       const Headline& h = kHeadlines[ttft ? 1 : 0];
       const lab::MetricSummary* m = r ? r->metrics.find(h.lab_name) : nullptr;
       if (!m || m->summary.n == 0) continue;
@@ -119,12 +120,26 @@ std::vector<DataFinding> run_findings(const RunDescription& run, const RunSummar
                                             arm.name, h.lab_name, m->summary.n, provenance),
                                 m->summary.mean, h.decimals, parse_unit(h.unit));
       f.fact_ids = {id};
+      // A profile chimera tune wrote on this machine is a like-for-like check of its decode rate
+      // (the study's prompts differ from these calls, so TTFT is context even then).
+      const bool tuned_here = starts_with(arm.profile.expected_source, "measured by chimera tune") &&
+                              !run.machine.host.empty() &&
+                              arm.profile.expected_source.find(", " + run.machine.host + " (") !=
+                                  std::string::npos;
+      std::string ci = e.ci95 ? fmt::format(" (95% CI {:.{}f} to {:.{}f})", e.ci95->first,
+                                            e.decimals, e.ci95->second, e.decimals)
+                              : "";
+      std::string reading =
+          !tuned_here ? "other hardware and another model build, so context, not a pass or fail"
+          : ttft      ? "measured on this machine, but with the study's prompts, not these calls', "
+                        "so context"
+                      : "measured on this machine by the study, so a like-for-like check of the "
+                        "decode rate";
       f.text = fmt::format(
           "{}'s report calls: {} {:.{}f} {} [{}] on this machine ({}) against the profile's "
-          "**expected** {:.{}f} {} ({}): other hardware and another model build, so context, not a "
-          "pass or fail.",
+          "**expected** {:.{}f} {}{} ({}): {}.",
           arm.name, h.lab_name, m->summary.mean, h.decimals, h.unit, id, provenance, e.value,
-          e.decimals, e.unit.symbol, arm.profile.expected_source);
+          e.decimals, e.unit.symbol, ci, arm.profile.expected_source, reading);
       f.weight = 2.0;
       out.push_back(std::move(f));
     }
