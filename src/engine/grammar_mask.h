@@ -3,7 +3,8 @@
 // A token is allowed when its bytes continue some parse and, with `byte_budget` set, the parse it
 // leaves can still be completed in that many bytes (every byte has a one-byte token in the
 // vocabularies this engine reads, so bytes bound tokens): output is valid JSON even when the token
-// limit or the context cuts generation short, also with a model of random weights. When no token
+// limit or the context cuts generation short, also with a model of random weights (the session and
+// the scheduler then report done_reason "stop": the document is complete, not cut). When no token
 // fits the budget (the schema needs more than the limit leaves), the tokens that leave the fewest
 // bytes to write are allowed. End-of-generation tokens are allowed exactly when the match is
 // complete.

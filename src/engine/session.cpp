@@ -202,6 +202,9 @@ class SessionImpl final : public Session {
       ++pos;
     }
     if (result.done_reason == "cancelled") streamer.finish();
+    // Closed in time by the budget: a complete document, not a cut one (clients read "length" as
+    // truncated output and refuse to parse it).
+    if (result.done_reason == "length" && constraint && constraint->complete()) result.done_reason = "stop";
     result.text = streamer.text();
     result.timings.eval_count = static_cast<int32_t>(result.tokens.size());
     result.timings.eval_ns = last_token_ns - first_token_ns;

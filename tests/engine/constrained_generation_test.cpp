@@ -71,20 +71,21 @@ TEST_F(ConstrainedGeneration, TwentySeedsAtTemperatureOneAllValidateAgainstTheSc
   auto grammar = compile_json_schema(kSchema);
   ASSERT_TRUE(grammar.ok()) << grammar.status().message();
   std::vector<std::string> texts;
-  int stopped = 0;
+  int ended_early = 0;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     SamplingOptions s;
     s.temperature = 1.0f;
     s.top_k = 0;
     s.top_p = 1.0f;
     s.seed = seed;
-    GenerateResult r = generate(*grammar, s, 300);
-    EXPECT_LE(r.tokens.size(), 300u);
-    stopped += r.done_reason == "stop";
+    GenerateResult r = generate(*grammar, s, 200);
+    EXPECT_LE(r.tokens.size(), 200u);
+    ended_early += r.tokens.size() < 200u;
+    // Ended by the model or closed in time by the budget: a complete document either way.
+    EXPECT_EQ(r.done_reason, "stop") << r.text;
     texts.push_back(r.text);
   }
-  // A random model mostly hits the limit; the budget closed the JSON before it.
-  std::printf("[ info     ] %d of 20 ended on their own, the rest were closed within num_predict\n", stopped);
+  std::printf("[ info     ] %d of 20 ended before num_predict, the rest were closed within it\n", ended_early);
   expect_valid(kSchema, texts);
 }
 
@@ -102,7 +103,7 @@ TEST_F(ConstrainedGeneration, EverySamplerSettingStaysInsideTheGrammar) {
   std::vector<std::string> texts;
   for (size_t i = 0; i < settings.size(); ++i) {
     settings[i].seed = 100 + i;
-    texts.push_back(generate(*grammar, settings[i], 250).text);
+    texts.push_back(generate(*grammar, settings[i], 200).text);
   }
   expect_valid(kSchema, texts);
 }
