@@ -38,7 +38,8 @@ const char* kReportSchema = R"({"type":"object","properties":{
     "claim":{"type":"string"},"delta_pct":{"type":"number"}},"required":["fact_id","claim"],"additionalProperties":false}},
   "verdict":{"enum":["faster","slower","no difference"]}},
   "required":["title","summary","findings","verdict"],"additionalProperties":false})";
-const char* kNumbersSchema = R"({"type":"array","items":{"type":"object","properties":{"id":{"type":"integer"},
+const char* kNumbersSchema =
+    R"({"type":"array","items":{"type":"object","properties":{"id":{"type":"integer"},
   "ok":{"type":"boolean"},"v":{"type":"number"}},"required":["id","ok","v"],"additionalProperties":false}})";
 
 double mean(const std::vector<double>& v) {
@@ -56,7 +57,8 @@ double stddev(const std::vector<double>& v) {
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+  return v[std::min(v.size() - 1,
+                    static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
 }
 
 struct SingleRun {
@@ -99,7 +101,8 @@ MaskCost replay(const engine::Model& model, const Arm& arm, const std::vector<in
     const auto t0 = std::chrono::steady_clock::now();
     if (!(*constraint)->compute_mask(n - i).is_ok()) break;
     (*constraint)->apply(logits.data(), static_cast<int32_t>(logits.size()));
-    cost.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    cost.ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (!(*constraint)->ended()) ++cost.active;
     if (!(*constraint)->accept(tokens[static_cast<size_t>(i)]).is_ok()) break;
   }
@@ -131,7 +134,8 @@ double run_batch(server::Scheduler& scheduler, const Arm& arm, int n, int tokens
   for (auto& stream : streams) {
     while (!stream->wait(pieces, std::chrono::milliseconds(100))) pieces.clear();
     if (!stream->outcome().status.is_ok()) {
-      std::fprintf(stderr, "%s: %s\n", arm.name.c_str(), stream->outcome().status.message().c_str());
+      std::fprintf(stderr, "%s: %s\n", arm.name.c_str(),
+                   stream->outcome().status.message().c_str());
       std::exit(1);
     }
     generated += stream->outcome().eval_count;
@@ -151,7 +155,8 @@ int arg(int argc, char** argv, const char* name, int fallback) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: grammar_bench MODEL.gguf [threads=2] [tokens=128] [reps=3] [parallel=8]\n");
+    std::fprintf(
+        stderr, "usage: grammar_bench MODEL.gguf [threads=2] [tokens=128] [reps=3] [parallel=8]\n");
     return 2;
   }
   const int threads = arg(argc, argv, "threads", 2), tokens = arg(argc, argv, "tokens", 128);
@@ -167,7 +172,8 @@ int main(int argc, char** argv) {
   const double vocab_ms = static_cast<double>(vocab_watch.elapsed_ns()) / 1e6;
 
   std::vector<Arm> arms = {{"free text", nullptr}, {"format=json", engine::json_object_grammar()}};
-  for (auto [name, text] : {std::pair{"schema: report", kReportSchema}, std::pair{"schema: numbers", kNumbersSchema}}) {
+  for (auto [name, text] :
+       {std::pair{"schema: report", kReportSchema}, std::pair{"schema: numbers", kNumbersSchema}}) {
     auto g = engine::compile_json_schema(text);
     if (!g.ok()) {
       std::fprintf(stderr, "%s\n", g.status().message().c_str());
@@ -176,9 +182,11 @@ int main(int argc, char** argv) {
     arms.push_back({name, *g});
   }
   const std::string provenance = info.synthetic ? "synthetic" : "measured";
-  std::printf("build %s %s (%s) | cpu %s | threads %d | model %s %s %s, vocab %d%s\n", build_info().git_commit.c_str(),
-              build_info().build_type.c_str(), build_info().compiler.c_str(), cpu_model_name().c_str(), threads,
-              info.architecture.c_str(), info.size_label.c_str(), info.weight_type.c_str(), info.n_vocab,
+  std::printf("build %s %s (%s) | cpu %s | threads %d | model %s %s %s, vocab %d%s\n",
+              build_info().git_commit.c_str(), build_info().build_type.c_str(),
+              build_info().compiler.c_str(), cpu_model_name().c_str(), threads,
+              info.architecture.c_str(), info.size_label.c_str(), info.weight_type.c_str(),
+              info.n_vocab,
               info.synthetic ? " (dummy weights: output meaningless, timings real)" : "");
   std::printf("token tables for the vocabulary: built once in %.0f ms, %.1f MB\n\n", vocab_ms,
               static_cast<double>(vocab->memory_bytes()) / 1e6);
@@ -207,16 +215,16 @@ int main(int argc, char** argv) {
     }
   }
   const double base = mean(tps["free text"]);
-  std::printf("%-22s %-10s %22s %12s %30s %14s\n", "arm", "test", "decode tok/s (n)", "vs free", "mask ms p50 / p99 / max",
-              "in grammar");
+  std::printf("%-22s %-10s %22s %12s %30s %14s\n", "arm", "test", "decode tok/s (n)", "vs free",
+              "mask ms p50 / p99 / max", "in grammar");
   for (const Arm& arm : arms) {
     const auto& v = tps[arm.name];
     std::string cost = "-", active = "-";
     if (arm.grammar) {
       const MaskCost& m = masks[arm.name];
       char buf[64];
-      std::snprintf(buf, sizeof(buf), "%.3f / %.3f / %.3f", percentile(m.ms, 0.5), percentile(m.ms, 0.99),
-                    percentile(m.ms, 1.0));
+      std::snprintf(buf, sizeof(buf), "%.3f / %.3f / %.3f", percentile(m.ms, 0.5),
+                    percentile(m.ms, 0.99), percentile(m.ms, 1.0));
       cost = buf;
       std::snprintf(buf, sizeof(buf), "%d / %d tok", m.active, tokens * reps);
       active = buf;
@@ -243,7 +251,8 @@ int main(int argc, char** argv) {
   run_batch(**scheduler, arms[0], parallel, 8, 0);  // warm-up
   for (int rep = 0; rep < reps; ++rep) {
     for (const Arm& arm : arms) {
-      aggregate[arm.name].push_back(run_batch(**scheduler, arm, parallel, batch_tokens, static_cast<uint64_t>(rep)));
+      aggregate[arm.name].push_back(
+          run_batch(**scheduler, arm, parallel, batch_tokens, static_cast<uint64_t>(rep)));
     }
   }
   const double batch_base = mean(aggregate["free text"]);
@@ -252,8 +261,8 @@ int main(int argc, char** argv) {
     const auto& v = aggregate[arm.name];
     char rate[64];
     std::snprintf(rate, sizeof(rate), "%.2f ± %.2f (%zu)", mean(v), stddev(v), v.size());
-    std::printf("%-22s %dx tg%-9d %26s %17.1f%%  [%s]\n", arm.name.c_str(), parallel, batch_tokens, rate,
-                100.0 * mean(v) / batch_base, provenance.c_str());
+    std::printf("%-22s %dx tg%-9d %26s %17.1f%%  [%s]\n", arm.name.c_str(), parallel, batch_tokens,
+                rate, 100.0 * mean(v) / batch_base, provenance.c_str());
   }
   return 0;
 }

@@ -63,7 +63,8 @@ int decimal_digits(uint64_t magnitude) {
 
 uint64_t shortest_integer_literal(int64_t lo, int64_t hi) {
   uint64_t best = kInfinite;
-  if (hi >= 0) best = static_cast<uint64_t>(decimal_digits(static_cast<uint64_t>(std::max<int64_t>(lo, 0))));
+  if (hi >= 0)
+    best = static_cast<uint64_t>(decimal_digits(static_cast<uint64_t>(std::max<int64_t>(lo, 0))));
   if (lo < 0) {  // the negative value nearest zero
     const int64_t nearest = std::min<int64_t>(hi, -1);
     const uint64_t magnitude = static_cast<uint64_t>(-(nearest + 1)) + 1;
@@ -74,16 +75,21 @@ uint64_t shortest_integer_literal(int64_t lo, int64_t hi) {
 
 uint64_t Grammar::element_min(const GrammarElement& e) const {
   switch (e.op) {
-    case GrammarOp::kEnd: return 0;
-    case GrammarOp::kByte: return 1;
+    case GrammarOp::kEnd:
+      return 0;
+    case GrammarOp::kByte:
+      return 1;
     case GrammarOp::kByteRun:
-    case GrammarOp::kString: return e.min;
+    case GrammarOp::kString:
+      return e.min;
     case GrammarOp::kInteger: {
       const IntegerRange& r = integer_ranges[e.arg];
       return shortest_integer_literal(r.lo, r.hi);
     }
-    case GrammarOp::kRule: return rule_min[e.arg];
-    case GrammarOp::kRepeat: return saturating_mul(e.min, rule_min[e.arg]);
+    case GrammarOp::kRule:
+      return rule_min[e.arg];
+    case GrammarOp::kRepeat:
+      return saturating_mul(e.min, rule_min[e.arg]);
   }
   return 0;
 }
@@ -100,15 +106,27 @@ std::string Grammar::to_text() const {
         empty = false;
         out += ' ';
         switch (e.op) {
-          case GrammarOp::kByte: out += set_text(byte_sets[e.arg]); break;
-          case GrammarOp::kByteRun: out += set_text(byte_sets[e.arg]) + count_text(e.min, e.max); break;
-          case GrammarOp::kString: out += "STRING" + count_text(e.min, e.max); break;
-          case GrammarOp::kInteger:
-            out += fmt::format("INTEGER[{},{}]", integer_ranges[e.arg].lo, integer_ranges[e.arg].hi);
+          case GrammarOp::kByte:
+            out += set_text(byte_sets[e.arg]);
             break;
-          case GrammarOp::kRule: out += rule_names[e.arg]; break;
-          case GrammarOp::kRepeat: out += "(" + rule_names[e.arg] + ")" + count_text(e.min, e.max); break;
-          case GrammarOp::kEnd: break;
+          case GrammarOp::kByteRun:
+            out += set_text(byte_sets[e.arg]) + count_text(e.min, e.max);
+            break;
+          case GrammarOp::kString:
+            out += "STRING" + count_text(e.min, e.max);
+            break;
+          case GrammarOp::kInteger:
+            out +=
+                fmt::format("INTEGER[{},{}]", integer_ranges[e.arg].lo, integer_ranges[e.arg].hi);
+            break;
+          case GrammarOp::kRule:
+            out += rule_names[e.arg];
+            break;
+          case GrammarOp::kRepeat:
+            out += "(" + rule_names[e.arg] + ")" + count_text(e.min, e.max);
+            break;
+          case GrammarOp::kEnd:
+            break;
         }
       }
       if (empty) out += " \"\"";
@@ -129,17 +147,19 @@ Status GrammarBuilder::define(uint32_t rule, const std::vector<Sequence>& altern
   if (rule >= definitions_.size()) {
     return make_error(ErrorCode::kInternal, "grammar: rule {} was never declared", rule);
   }
-  if (defined_[rule]) return make_error(ErrorCode::kInternal, "grammar: rule {} defined twice", names_[rule]);
+  if (defined_[rule])
+    return make_error(ErrorCode::kInternal, "grammar: rule {} defined twice", names_[rule]);
   if (alternatives.size() > kMaxRuleAlternatives) {
-    return make_error(ErrorCode::kOutOfRange, "{} has {} alternatives; at most {} are supported", names_[rule],
-                      alternatives.size(), kMaxRuleAlternatives);
+    return make_error(ErrorCode::kOutOfRange, "{} has {} alternatives; at most {} are supported",
+                      names_[rule], alternatives.size(), kMaxRuleAlternatives);
   }
   for (const Sequence& s : alternatives) element_count_ += s.size() + 1;
   if (element_count_ > kMaxGrammarElements || names_.size() > kMaxGrammarRules) {
-    return make_error(ErrorCode::kOutOfRange,
-                      "the schema makes a grammar of more than {} elements or {} rules; simplify it (fewer or "
-                      "shorter enum values, fewer properties)",
-                      kMaxGrammarElements, kMaxGrammarRules);
+    return make_error(
+        ErrorCode::kOutOfRange,
+        "the schema makes a grammar of more than {} elements or {} rules; simplify it (fewer or "
+        "shorter enum values, fewer properties)",
+        kMaxGrammarElements, kMaxGrammarRules);
   }
   definitions_[rule] = alternatives;
   defined_[rule] = true;
@@ -154,7 +174,9 @@ uint32_t GrammarBuilder::intern(const ByteSet& set) {
   return static_cast<uint32_t>(byte_sets_.size() - 1);
 }
 
-GrammarElement GrammarBuilder::byte_of(const ByteSet& set) { return {GrammarOp::kByte, intern(set), 1, 1}; }
+GrammarElement GrammarBuilder::byte_of(const ByteSet& set) {
+  return {GrammarOp::kByte, intern(set), 1, 1};
+}
 
 GrammarElement GrammarBuilder::byte_run(const ByteSet& set, uint32_t min, uint32_t max) {
   return {GrammarOp::kByteRun, intern(set), min, max};
@@ -186,9 +208,12 @@ void GrammarBuilder::append_literal(std::string_view text, Sequence& out) {
 Result<Grammar> GrammarBuilder::finish(uint32_t root) {
   Grammar g;
   const uint32_t n_rules = rule_count();
-  if (root >= n_rules) return make_error(ErrorCode::kInternal, "grammar: root rule {} does not exist", root);
+  if (root >= n_rules)
+    return make_error(ErrorCode::kInternal, "grammar: root rule {} does not exist", root);
   for (uint32_t r = 0; r < n_rules; ++r) {
-    if (!defined_[r]) return make_error(ErrorCode::kInternal, "grammar: rule {} was declared but not defined", names_[r]);
+    if (!defined_[r])
+      return make_error(ErrorCode::kInternal, "grammar: rule {} was declared but not defined",
+                        names_[r]);
   }
   g.root = root;
   g.rule_names = names_;
@@ -200,11 +225,13 @@ Result<Grammar> GrammarBuilder::finish(uint32_t root) {
       g.alternatives.push_back(static_cast<uint32_t>(g.elements.size()));
       for (const GrammarElement& e : s) {
         if ((e.op == GrammarOp::kRule || e.op == GrammarOp::kRepeat) && e.arg >= n_rules) {
-          return make_error(ErrorCode::kInternal, "grammar: {} calls rule {}, which does not exist", names_[r], e.arg);
+          return make_error(ErrorCode::kInternal, "grammar: {} calls rule {}, which does not exist",
+                            names_[r], e.arg);
         }
         if (e.op != GrammarOp::kRule && e.min > e.max) {
-          return make_error(ErrorCode::kInvalidArgument, "{}: a count range {}..{} has its minimum above its maximum",
-                            names_[r], e.min, e.max);
+          return make_error(ErrorCode::kInvalidArgument,
+                            "{}: a count range {}..{} has its minimum above its maximum", names_[r],
+                            e.min, e.max);
         }
         g.elements.push_back(e);
       }
@@ -214,13 +241,15 @@ Result<Grammar> GrammarBuilder::finish(uint32_t root) {
   }
   for (const IntegerRange& range : g.integer_ranges) {
     if (range.lo > range.hi) {
-      return make_error(ErrorCode::kInvalidArgument, "an integer range [{}, {}] is empty", range.lo, range.hi);
+      return make_error(ErrorCode::kInvalidArgument, "an integer range [{}, {}] is empty", range.lo,
+                        range.hi);
     }
   }
   definitions_.clear();  // the builder is spent
 
   // Fewest bytes per rule: Knuth's generalization of Dijkstra's algorithm to grammars. An
-  // alternative's cost is known once every rule it needs is final; the cheapest known cost is final.
+  // alternative's cost is known once every rule it needs is final; the cheapest known cost is
+  // final.
   const size_t n_alts = g.alternatives.size();
   std::vector<uint32_t> owner(n_alts), pending(n_alts, 0);
   std::vector<std::vector<uint32_t>> users(n_rules);  // rule -> alternatives that need it
@@ -263,10 +292,11 @@ Result<Grammar> GrammarBuilder::finish(uint32_t root) {
   }
   for (uint32_t r = 0; r < n_rules; ++r) {
     if (!final_rule[r]) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "{} can never be completed (every alternative needs itself, or needs more than can be "
-                        "written); no JSON value satisfies this part of the schema",
-                        names_[r]);
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "{} can never be completed (every alternative needs itself, or needs more than can be "
+          "written); no JSON value satisfies this part of the schema",
+          names_[r]);
     }
   }
   g.rest_min.assign(g.elements.size(), 0);
@@ -289,8 +319,8 @@ Result<Grammar> GrammarBuilder::finish(uint32_t root) {
       for (uint32_t i = g.alternatives[a]; g.elements[i].op != GrammarOp::kEnd; ++i) {
         const GrammarElement& e = g.elements[i];
         if (e.op == GrammarOp::kRepeat && g.rule_min[e.arg] == 0) {
-          return make_error(ErrorCode::kInvalidArgument, "{} repeats {}, which can match nothing", names_[r],
-                            names_[e.arg]);
+          return make_error(ErrorCode::kInvalidArgument, "{} repeats {}, which can match nothing",
+                            names_[r], names_[e.arg]);
         }
         if (e.op == GrammarOp::kRule || e.op == GrammarOp::kRepeat) first_calls[r].push_back(e.arg);
         if (g.element_min(e) > 0) break;
@@ -313,7 +343,8 @@ Result<Grammar> GrammarBuilder::finish(uint32_t root) {
       const uint32_t callee = first_calls[r][next++];
       if (color[callee] == 1) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "{} refers to itself before any text is written (left recursion, e.g. a $ref cycle with "
+                          "{} refers to itself before any text is written (left recursion, e.g. a "
+                          "$ref cycle with "
                           "no object or array between)",
                           names_[callee]);
       }

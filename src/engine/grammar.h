@@ -91,6 +91,7 @@ class GrammarBuilder {
   Status define(uint32_t rule, const std::vector<Sequence>& alternatives);
   uint32_t rule_count() const { return static_cast<uint32_t>(definitions_.size()); }
   bool defined(uint32_t rule) const { return defined_[rule]; }
+  const std::string& rule_name(uint32_t rule) const { return names_[rule]; }
 
   GrammarElement byte_of(const ByteSet& set);
   GrammarElement byte_run(const ByteSet& set, uint32_t min, uint32_t max);

@@ -12,7 +12,8 @@ namespace {
 constexpr uint64_t kInfinite = std::numeric_limits<uint64_t>::max();
 
 bool string_at_boundary(const Grammar& g, const GrammarState& state, size_t i) {
-  return g.elements[state.top(i).pos].op == GrammarOp::kString && state.terminal(i).sub == json_string::kBoundary;
+  return g.elements[state.top(i).pos].op == GrammarOp::kString &&
+         state.terminal(i).sub == json_string::kBoundary;
 }
 
 // One pass of the fast mask at a fixed budget. Returns the fewest bytes-to-complete over every
@@ -38,9 +39,10 @@ class FastPass {
     }
     if (!general.empty()) {
       state_.keep_only(general, scratch_.subset);
-      CHIMERA_RETURN_IF_ERROR(walk(v_.trie(), scratch_.subset, [&](uint32_t begin, uint32_t end, uint64_t) {
-        for (uint32_t e = begin; e < end; ++e) out_.set(v_.trie_tokens()[e]);
-      }));
+      CHIMERA_RETURN_IF_ERROR(
+          walk(v_.trie(), scratch_.subset, [&](uint32_t begin, uint32_t end, uint64_t) {
+            for (uint32_t e = begin; e < end; ++e) out_.set(v_.trie_tokens()[e]);
+          }));
     }
     return best_;
   }
@@ -94,7 +96,8 @@ class FastPass {
   // for the entries of every node whose bytes the state accepts within the budget.
   template <typename Allow>
   Status walk(const ByteTrie& trie, const GrammarState& start, Allow allow) {
-    if (scratch_.levels.size() < static_cast<size_t>(trie.max_depth) + 1) scratch_.levels.resize(trie.max_depth + 1u);
+    if (scratch_.levels.size() < static_cast<size_t>(trie.max_depth) + 1)
+      scratch_.levels.resize(trie.max_depth + 1u);
     const auto& nodes = trie.nodes;
     size_t i = 1;
     while (i < nodes.size()) {
@@ -126,8 +129,9 @@ class FastPass {
 };
 
 Status no_token_error() {
-  return make_error(ErrorCode::kInternal,
-                    "constrained decoding: no token of this vocabulary can continue the output here");
+  return make_error(
+      ErrorCode::kInternal,
+      "constrained decoding: no token of this vocabulary can continue the output here");
 }
 
 }  // namespace
@@ -151,10 +155,12 @@ bool TokenMask::none() const {
   return std::all_of(words_.begin(), words_.end(), [](uint64_t w) { return w == 0; });
 }
 
-Status compute_token_mask(const Grammar& grammar, const GrammarVocabulary& vocab, const GrammarState& state,
-                          uint64_t byte_budget, MaskScratch& scratch, TokenMask& out) {
+Status compute_token_mask(const Grammar& grammar, const GrammarVocabulary& vocab,
+                          const GrammarState& state, uint64_t byte_budget, MaskScratch& scratch,
+                          TokenMask& out) {
   out.reset(vocab.n_vocab());
-  CHIMERA_ASSIGN_OR_RETURN(uint64_t best, FastPass(grammar, vocab, state, byte_budget, scratch, out).run());
+  CHIMERA_ASSIGN_OR_RETURN(uint64_t best,
+                           FastPass(grammar, vocab, state, byte_budget, scratch, out).run());
   if (out.none() && best != kInfinite) {
     CHIMERA_RETURN_IF_ERROR(FastPass(grammar, vocab, state, best, scratch, out).run().status());
   }
@@ -162,8 +168,8 @@ Status compute_token_mask(const Grammar& grammar, const GrammarVocabulary& vocab
   return Status::ok();
 }
 
-Status reference_token_mask(const Grammar& grammar, const GrammarVocabulary& vocab, const GrammarState& state,
-                            uint64_t byte_budget, TokenMask& out) {
+Status reference_token_mask(const Grammar& grammar, const GrammarVocabulary& vocab,
+                            const GrammarState& state, uint64_t byte_budget, TokenMask& out) {
   const int32_t n = vocab.n_vocab();
   std::vector<uint64_t> after(static_cast<size_t>(n), kInfinite);  // bytes left after each token
   std::vector<bool> end_of_generation(static_cast<size_t>(n), false);
@@ -172,7 +178,8 @@ Status reference_token_mask(const Grammar& grammar, const GrammarVocabulary& voc
   for (int32_t t = 0; t < n; ++t) {
     const std::string_view bytes = vocab.bytes(t);
     if (bytes.empty()) {
-      if (end_of_generation[static_cast<size_t>(t)] && state.accepting()) after[static_cast<size_t>(t)] = 0;
+      if (end_of_generation[static_cast<size_t>(t)] && state.accepting())
+        after[static_cast<size_t>(t)] = 0;
       continue;
     }
     const GrammarState* current = &state;
@@ -185,9 +192,10 @@ Status reference_token_mask(const Grammar& grammar, const GrammarVocabulary& voc
   }
   const uint64_t best = *std::min_element(after.begin(), after.end());
   if (best == kInfinite) return no_token_error();
-  const uint64_t limit = std::any_of(after.begin(), after.end(), [&](uint64_t m) { return m <= byte_budget; })
-                             ? byte_budget
-                             : best;
+  const uint64_t limit =
+      std::any_of(after.begin(), after.end(), [&](uint64_t m) { return m <= byte_budget; })
+          ? byte_budget
+          : best;
   out.reset(n);
   for (int32_t t = 0; t < n; ++t) {
     if (after[static_cast<size_t>(t)] <= limit) out.set(t);
@@ -196,12 +204,14 @@ Status reference_token_mask(const Grammar& grammar, const GrammarVocabulary& voc
 }
 
 GrammarConstraint::GrammarConstraint(std::shared_ptr<const Grammar> grammar,
-                                     std::shared_ptr<const GrammarVocabulary> vocab, GrammarState initial)
+                                     std::shared_ptr<const GrammarVocabulary> vocab,
+                                     GrammarState initial)
     : grammar_(std::move(grammar)), vocab_(std::move(vocab)), state_(std::move(initial)) {}
 
-Result<std::unique_ptr<GrammarConstraint>> GrammarConstraint::create(std::shared_ptr<const Grammar> grammar,
-                                                                     std::shared_ptr<const GrammarVocabulary> vocab) {
-  if (!grammar || !vocab) return make_error(ErrorCode::kInvalidArgument, "grammar constraint: no grammar or vocabulary");
+Result<std::unique_ptr<GrammarConstraint>> GrammarConstraint::create(
+    std::shared_ptr<const Grammar> grammar, std::shared_ptr<const GrammarVocabulary> vocab) {
+  if (!grammar || !vocab)
+    return make_error(ErrorCode::kInvalidArgument, "grammar constraint: no grammar or vocabulary");
   CHIMERA_ASSIGN_OR_RETURN(GrammarState initial, GrammarState::initial(*grammar));
   return std::unique_ptr<GrammarConstraint>(
       new GrammarConstraint(std::move(grammar), std::move(vocab), std::move(initial)));
@@ -219,8 +229,18 @@ Status GrammarConstraint::compute_mask(int64_t tokens_left) {
 
 void GrammarConstraint::apply(float* logits, int32_t n_logits) const {
   const int32_t n = std::min(n_logits, mask_.size());
-  for (int32_t t = 0; t < n; ++t) {
-    if (!mask_.test(t)) logits[t] = -INFINITY;
+  // A word at a time: most words are all refused (outside strings) or all allowed (inside them).
+  for (int32_t base = 0; base < n; base += 64) {
+    const uint64_t word = mask_.word(static_cast<size_t>(base) >> 6);
+    const int32_t end = std::min(n, base + 64);
+    if (word == ~uint64_t{0} && end - base == 64) continue;
+    if (word == 0) {
+      std::fill(logits + base, logits + end, -INFINITY);
+      continue;
+    }
+    for (int32_t t = base; t < end; ++t) {
+      if (!((word >> (t - base)) & 1u)) logits[t] = -INFINITY;
+    }
   }
   for (int32_t t = n; t < n_logits; ++t) logits[t] = -INFINITY;
 }
@@ -236,28 +256,33 @@ Status GrammarConstraint::accept(int32_t token) {
       ended_ = true;
       return Status::ok();
     }
-    return make_error(ErrorCode::kInternal, "constrained decoding: token {} is not allowed here", token);
+    return make_error(ErrorCode::kInternal, "constrained decoding: token {} is not allowed here",
+                      token);
   }
-  if (ended_) return make_error(ErrorCode::kInternal, "constrained decoding: token {} after the end", token);
+  if (ended_)
+    return make_error(ErrorCode::kInternal, "constrained decoding: token {} after the end", token);
   for (char c : bytes) {
     CHIMERA_RETURN_IF_ERROR(state_.advance(*grammar_, static_cast<uint8_t>(c), next_));
     std::swap(state_, next_);
     if (state_.dead()) {
-      return make_error(ErrorCode::kInternal, "constrained decoding: token {} ({:?}) does not continue the output",
-                        token, std::string(bytes));
+      return make_error(ErrorCode::kInternal,
+                        "constrained decoding: token {} ({:?}) does not continue the output", token,
+                        std::string(bytes));
     }
   }
   return Status::ok();
 }
 
-Result<int32_t> sample_constrained(Sampler& sampler, GrammarConstraint& constraint, float* logits, int32_t n_logits,
-                                   std::span<const int32_t> history, int64_t tokens_left) {
+Result<int32_t> sample_constrained(Sampler& sampler, GrammarConstraint& constraint, float* logits,
+                                   int32_t n_logits, std::span<const int32_t> history,
+                                   int64_t tokens_left) {
   CHIMERA_RETURN_IF_ERROR(constraint.compute_mask(tokens_left));
   constraint.apply(logits, n_logits);
   const int32_t token = sampler.sample(logits, history);
   // The sampler draws only among finite logits; a refused token here would be a sampler bug.
   if (token < 0 || token >= constraint.mask().size() || !constraint.mask().test(token)) {
-    return make_error(ErrorCode::kInternal, "constrained decoding: the sampler drew refused token {}", token);
+    return make_error(ErrorCode::kInternal,
+                      "constrained decoding: the sampler drew refused token {}", token);
   }
   CHIMERA_RETURN_IF_ERROR(constraint.accept(token));
   return token;

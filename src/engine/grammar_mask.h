@@ -34,9 +34,14 @@ inline constexpr uint64_t kNoByteBudget = std::numeric_limits<uint64_t>::max();
 class TokenMask {
  public:
   void reset(int32_t n_tokens);
-  void set(int32_t token) { words_[static_cast<size_t>(token) >> 6] |= uint64_t{1} << (token & 63); }
-  bool test(int32_t token) const { return (words_[static_cast<size_t>(token) >> 6] >> (token & 63)) & 1u; }
+  void set(int32_t token) {
+    words_[static_cast<size_t>(token) >> 6] |= uint64_t{1} << (token & 63);
+  }
+  bool test(int32_t token) const {
+    return (words_[static_cast<size_t>(token) >> 6] >> (token & 63)) & 1u;
+  }
   void set_words(const std::vector<uint64_t>& bits);  // OR of a bitset of the same size
+  uint64_t word(size_t index) const { return words_[index]; }
   int64_t count() const;
   bool none() const;
   int32_t size() const { return n_tokens_; }
@@ -53,17 +58,18 @@ struct MaskScratch {
   GrammarState subset;
 };
 
-Status compute_token_mask(const Grammar& grammar, const GrammarVocabulary& vocab, const GrammarState& state,
-                          uint64_t byte_budget, MaskScratch& scratch, TokenMask& out);
-Status reference_token_mask(const Grammar& grammar, const GrammarVocabulary& vocab, const GrammarState& state,
-                            uint64_t byte_budget, TokenMask& out);
+Status compute_token_mask(const Grammar& grammar, const GrammarVocabulary& vocab,
+                          const GrammarState& state, uint64_t byte_budget, MaskScratch& scratch,
+                          TokenMask& out);
+Status reference_token_mask(const Grammar& grammar, const GrammarVocabulary& vocab,
+                            const GrammarState& state, uint64_t byte_budget, TokenMask& out);
 
 // One sequence's constraint: its parse state, advanced by each accepted token, and the mask of the
 // next one. Not thread-safe; sequences each own one (the grammar and vocabulary are shared).
 class GrammarConstraint {
  public:
-  static Result<std::unique_ptr<GrammarConstraint>> create(std::shared_ptr<const Grammar> grammar,
-                                                           std::shared_ptr<const GrammarVocabulary> vocab);
+  static Result<std::unique_ptr<GrammarConstraint>> create(
+      std::shared_ptr<const Grammar> grammar, std::shared_ptr<const GrammarVocabulary> vocab);
   // `tokens_left`: tokens that may still be generated, this one included.
   Status compute_mask(int64_t tokens_left);
   const TokenMask& mask() const { return mask_; }
@@ -77,8 +83,8 @@ class GrammarConstraint {
   const GrammarState& state() const { return state_; }
 
  private:
-  GrammarConstraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const GrammarVocabulary> vocab,
-                    GrammarState initial);
+  GrammarConstraint(std::shared_ptr<const Grammar> grammar,
+                    std::shared_ptr<const GrammarVocabulary> vocab, GrammarState initial);
 
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const GrammarVocabulary> vocab_;
@@ -90,7 +96,8 @@ class GrammarConstraint {
 
 // The step the session and the server's scheduler both take: mask the refused tokens, sample,
 // advance the constraint. `tokens_left` counts this token.
-Result<int32_t> sample_constrained(Sampler& sampler, GrammarConstraint& constraint, float* logits, int32_t n_logits,
-                                   std::span<const int32_t> history, int64_t tokens_left);
+Result<int32_t> sample_constrained(Sampler& sampler, GrammarConstraint& constraint, float* logits,
+                                   int32_t n_logits, std::span<const int32_t> history,
+                                   int64_t tokens_left);
 
 }  // namespace chimera::engine

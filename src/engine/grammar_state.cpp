@@ -37,16 +37,18 @@ enum : uint16_t {
   kHex2 = 4,
   kHex1 = 5,
   kHex3NoSurrogate = 6,
-  kUtf1 = 10,        // one continuation, 80..BF
-  kUtf2 = 11,        // two, 80..BF
-  kUtf2AfterE0 = 12, // two, next A0..BF
-  kUtf2AfterED = 13, // two, next 80..9F
-  kUtf3 = 14,        // three, 80..BF
-  kUtf3AfterF0 = 15, // three, next 90..BF
-  kUtf3AfterF4 = 16, // three, next 80..8F
+  kUtf1 = 10,         // one continuation, 80..BF
+  kUtf2 = 11,         // two, 80..BF
+  kUtf2AfterE0 = 12,  // two, next A0..BF
+  kUtf2AfterED = 13,  // two, next 80..9F
+  kUtf3 = 14,         // three, 80..BF
+  kUtf3AfterF0 = 15,  // three, next 90..BF
+  kUtf3AfterF4 = 16,  // three, next 80..8F
 };
 
-bool is_hex(uint8_t b) { return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F'); }
+bool is_hex(uint8_t b) {
+  return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F');
+}
 
 bool step(uint16_t sub, uint8_t b, uint16_t& next, bool& completed) {
   completed = false;
@@ -62,21 +64,30 @@ bool step(uint16_t sub, uint8_t b, uint16_t& next, bool& completed) {
         completed = true;
         return true;
       }
-      if (b >= 0xC2 && b <= 0xDF) next = kUtf1;
-      else if (b == 0xE0) next = kUtf2AfterE0;
-      else if (b == 0xED) next = kUtf2AfterED;
-      else if (b >= 0xE1 && b <= 0xEF) next = kUtf2;
-      else if (b == 0xF0) next = kUtf3AfterF0;
-      else if (b >= 0xF1 && b <= 0xF3) next = kUtf3;
-      else if (b == 0xF4) next = kUtf3AfterF4;
-      else return false;
+      if (b >= 0xC2 && b <= 0xDF)
+        next = kUtf1;
+      else if (b == 0xE0)
+        next = kUtf2AfterE0;
+      else if (b == 0xED)
+        next = kUtf2AfterED;
+      else if (b >= 0xE1 && b <= 0xEF)
+        next = kUtf2;
+      else if (b == 0xF0)
+        next = kUtf3AfterF0;
+      else if (b >= 0xF1 && b <= 0xF3)
+        next = kUtf3;
+      else if (b == 0xF4)
+        next = kUtf3AfterF4;
+      else
+        return false;
       return true;
     case kEscape:
       if (b == 'u') {
         next = kHex4;
         return true;
       }
-      if (b == '"' || b == '\\' || b == '/' || b == 'b' || b == 'f' || b == 'n' || b == 'r' || b == 't') {
+      if (b == '"' || b == '\\' || b == '/' || b == 'b' || b == 'f' || b == 'n' || b == 'r' ||
+          b == 't') {
         next = kBoundary;
         completed = true;
         return true;
@@ -122,18 +133,27 @@ bool step(uint16_t sub, uint8_t b, uint16_t& next, bool& completed) {
 
 uint32_t pending_bytes(uint16_t sub) {
   switch (sub) {
-    case kBoundary: return 0;
-    case kEscape: return 1;
-    case kHex4: return 4;
+    case kBoundary:
+      return 0;
+    case kEscape:
+      return 1;
+    case kHex4:
+      return 4;
     case kHex3:
-    case kHex3NoSurrogate: return 3;
-    case kHex2: return 2;
-    case kHex1: return 1;
-    case kUtf1: return 1;
+    case kHex3NoSurrogate:
+      return 3;
+    case kHex2:
+      return 2;
+    case kHex1:
+      return 1;
+    case kUtf1:
+      return 1;
     case kUtf2:
     case kUtf2AfterE0:
-    case kUtf2AfterED: return 2;
-    default: return 3;
+    case kUtf2AfterED:
+      return 2;
+    default:
+      return 3;
   }
 }
 
@@ -161,7 +181,9 @@ Magnitudes magnitudes(const IntegerRange& r, bool negative) {
     m.hi = static_cast<Wide>(r.hi);
   } else {
     if (r.lo > -1) return m;
-    auto magnitude = [](int64_t v) { return static_cast<Wide>(static_cast<uint64_t>(-(v + 1)) + 1); };
+    auto magnitude = [](int64_t v) {
+      return static_cast<Wide>(static_cast<uint64_t>(-(v + 1)) + 1);
+    };
     m.lo = magnitude(std::min<int64_t>(r.hi, -1));
     m.hi = magnitude(r.lo);
   }
@@ -199,22 +221,26 @@ bool step(const IntegerRange& range, TerminalState s, uint8_t b, TerminalState& 
     return true;
   }
   if (b < '0' || b > '9' || digits >= kMaxDigits) return false;
-  if (digits == 1 && s.value == 0) return false;  // no leading zeros
+  if (digits == 1 && s.value == 0) return false;          // no leading zeros
   if (digits == 0 && negative && b == '0') return false;  // no "-0"
   const uint64_t value = s.value * 10 + static_cast<uint64_t>(b - '0');
   if (digits_to_reach(magnitudes(range, negative), value, digits + 1) < 0) return false;
-  next = {static_cast<uint16_t>(kStarted | (negative ? kNegative : 0) | ((digits + 1) << 2)), value};
+  next = {static_cast<uint16_t>(kStarted | (negative ? kNegative : 0) | ((digits + 1) << 2)),
+          value};
   return true;
 }
 
 bool can_end(const IntegerRange& range, TerminalState s) {
-  return digits_of(s) > 0 && digits_to_reach(magnitudes(range, s.sub & kNegative), s.value, digits_of(s)) == 0;
+  return digits_of(s) > 0 &&
+         digits_to_reach(magnitudes(range, s.sub & kNegative), s.value, digits_of(s)) == 0;
 }
 
 uint64_t pending_bytes(const IntegerRange& range, TerminalState s) {
   if (!(s.sub & kStarted)) return shortest_integer_literal(range.lo, range.hi);
   const Magnitudes m = magnitudes(range, s.sub & kNegative);
-  if (digits_of(s) == 0) return m.lo > m.hi ? kInfinite : static_cast<uint64_t>(decimal_digits(static_cast<uint64_t>(m.lo)));
+  if (digits_of(s) == 0)
+    return m.lo > m.hi ? kInfinite
+                       : static_cast<uint64_t>(decimal_digits(static_cast<uint64_t>(m.lo)));
   const int more = digits_to_reach(m, s.value, digits_of(s));
   return more < 0 ? kInfinite : static_cast<uint64_t>(more);
 }
@@ -269,24 +295,29 @@ Status GrammarState::add(std::span<const GrammarFrame> frames, TerminalState ter
   if (stacks_.size() >= kMaxStacks) {
     overflowed_ = true;
     return make_error(ErrorCode::kResourceExhausted,
-                      "the schema is too ambiguous to follow: more than {} parses are open at once (anyOf branches "
+                      "the schema is too ambiguous to follow: more than {} parses are open at once "
+                      "(anyOf branches "
                       "that begin alike); make the branches differ early",
                       kMaxStacks);
   }
-  stacks_.push_back({static_cast<uint32_t>(frames_.size()), static_cast<uint32_t>(frames.size()), terminal, h});
+  stacks_.push_back(
+      {static_cast<uint32_t>(frames_.size()), static_cast<uint32_t>(frames.size()), terminal, h});
   frames_.insert(frames_.end(), frames.begin(), frames.end());
   return Status::ok();
 }
 
-Status GrammarState::close(const Grammar& g, std::vector<GrammarFrame>& work, TerminalState terminal) {
+Status GrammarState::close(const Grammar& g, std::vector<GrammarFrame>& work,
+                           TerminalState terminal) {
   for (;;) {
     if (++closure_steps_ > kMaxClosureSteps) {
       overflowed_ = true;
-      return make_error(ErrorCode::kResourceExhausted,
-                        "the schema is too ambiguous to follow: one byte opens more than {} expansions",
-                        kMaxClosureSteps);
+      return make_error(
+          ErrorCode::kResourceExhausted,
+          "the schema is too ambiguous to follow: one byte opens more than {} expansions",
+          kMaxClosureSteps);
     }
-    if (work.size() > kMaxStackDepth) return Status::ok();  // nested too deep: this parse is dropped
+    if (work.size() > kMaxStackDepth)
+      return Status::ok();  // nested too deep: this parse is dropped
     GrammarFrame& top = work.back();
     const GrammarElement& e = g.elements[top.pos];
     switch (e.op) {
@@ -306,7 +337,8 @@ Status GrammarState::close(const Grammar& g, std::vector<GrammarFrame>& work, Te
         top = {top.pos + 1, 0};
         continue;
       case GrammarOp::kString:
-        if (terminal.sub != json_string::kBoundary || top.count < e.max) CHIMERA_RETURN_IF_ERROR(add(work, terminal));
+        if (terminal.sub != json_string::kBoundary || top.count < e.max)
+          CHIMERA_RETURN_IF_ERROR(add(work, terminal));
         if (terminal.sub != json_string::kBoundary || top.count < e.min) return Status::ok();
         top = {top.pos + 1, 0};
         terminal = {};
@@ -390,13 +422,15 @@ void GrammarState::keep_only(std::span<const size_t> indices, GrammarState& out)
   out.clear();
   for (size_t index : indices) {
     const std::span<const GrammarFrame> frames = stack(index);
-    out.stacks_.push_back({static_cast<uint32_t>(out.frames_.size()), static_cast<uint32_t>(frames.size()),
-                           stacks_[index].terminal, stacks_[index].hash});
+    out.stacks_.push_back({static_cast<uint32_t>(out.frames_.size()),
+                           static_cast<uint32_t>(frames.size()), stacks_[index].terminal,
+                           stacks_[index].hash});
     out.frames_.insert(out.frames_.end(), frames.begin(), frames.end());
   }
 }
 
-Status GrammarState::after_plain_chars(const Grammar& g, size_t index, uint32_t chars, GrammarState& out) const {
+Status GrammarState::after_plain_chars(const Grammar& g, size_t index, uint32_t chars,
+                                       GrammarState& out) const {
   out.clear();
   const std::span<const GrammarFrame> frames = stack(index);
   out.scratch_.assign(frames.begin(), frames.end());
@@ -412,8 +446,12 @@ uint64_t GrammarState::stack_min_bytes(const Grammar& g, size_t index) const {
   const TerminalState& t = stacks_[index].terminal;
   uint64_t total = g.rest_min[top.pos + 1];
   switch (e.op) {
-    case GrammarOp::kByte: total = saturating_add(total, 1); break;
-    case GrammarOp::kByteRun: total = saturating_add(total, top.count < e.min ? e.min - top.count : 0); break;
+    case GrammarOp::kByte:
+      total = saturating_add(total, 1);
+      break;
+    case GrammarOp::kByteRun:
+      total = saturating_add(total, top.count < e.min ? e.min - top.count : 0);
+      break;
     case GrammarOp::kString: {
       const uint32_t counted = top.count + (t.sub != json_string::kBoundary ? 1 : 0);
       total = saturating_add(total, json_string::pending_bytes(t.sub));
@@ -423,7 +461,8 @@ uint64_t GrammarState::stack_min_bytes(const Grammar& g, size_t index) const {
     case GrammarOp::kInteger:
       total = saturating_add(total, json_integer::pending_bytes(g.integer_ranges[e.arg], t));
       break;
-    default: break;
+    default:
+      break;
   }
   for (size_t f = 0; f + 1 < frames.size(); ++f) {
     const GrammarFrame& frame = frames[f];

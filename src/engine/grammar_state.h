@@ -44,7 +44,8 @@ class GrammarState {
   // Stack `index` (a kString top between characters) after `chars` more plain characters, with
   // every parse that opens: the string going on and, when long enough, the string ended. The masks
   // use it for the characters a token carries before its first special byte.
-  Status after_plain_chars(const Grammar& grammar, size_t index, uint32_t chars, GrammarState& out) const;
+  Status after_plain_chars(const Grammar& grammar, size_t index, uint32_t chars,
+                           GrammarState& out) const;
 
   size_t stack_count() const { return stacks_.size(); }
   bool accepting() const { return accepting_; }
@@ -74,7 +75,7 @@ class GrammarState {
   std::vector<StackRef> stacks_;
   bool accepting_ = false;
   bool overflowed_ = false;
-  int closure_steps_ = 0;                // since clear(): bounds the work one byte may cost
+  int closure_steps_ = 0;              // since clear(): bounds the work one byte may cost
   std::vector<GrammarFrame> scratch_;  // advance(): the stack being moved into this state
 };
 

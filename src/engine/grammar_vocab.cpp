@@ -13,8 +13,10 @@ constexpr size_t kMaxTokenBytes = 4096;
 
 // Builds a trie over (key, entry) pairs; `entries` receives the entries in node order.
 template <typename Entry>
-ByteTrie build_trie(std::vector<std::pair<std::string_view, Entry>> items, std::vector<Entry>& entries) {
-  std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+ByteTrie build_trie(std::vector<std::pair<std::string_view, Entry>> items,
+                    std::vector<Entry>& entries) {
+  std::stable_sort(items.begin(), items.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   ByteTrie trie;
   trie.nodes.push_back({});
   std::vector<uint32_t> path = {0};
@@ -24,7 +26,8 @@ ByteTrie build_trie(std::vector<std::pair<std::string_view, Entry>> items, std::
   for (const auto& [key, entry] : items) {
     if (key.empty()) continue;
     size_t shared = 0;
-    while (shared < previous.size() && shared < key.size() && previous[shared] == key[shared]) ++shared;
+    while (shared < previous.size() && shared < key.size() && previous[shared] == key[shared])
+      ++shared;
     while (path.size() - 1 > shared) {
       trie.nodes[path.back()].skip = static_cast<uint32_t>(trie.nodes.size());
       path.pop_back();
@@ -37,7 +40,8 @@ ByteTrie build_trie(std::vector<std::pair<std::string_view, Entry>> items, std::
       trie.nodes.push_back(node);
     }
     ByteTrie::Node& last = trie.nodes[path.back()];
-    if (last.entry_begin == last.entry_end) last.entry_begin = static_cast<uint32_t>(entries.size());
+    if (last.entry_begin == last.entry_end)
+      last.entry_begin = static_cast<uint32_t>(entries.size());
     entries.push_back(entry);
     last.entry_end = static_cast<uint32_t>(entries.size());
     trie.max_depth = std::max<uint16_t>(trie.max_depth, static_cast<uint16_t>(key.size()));
@@ -79,7 +83,8 @@ PlainRun plain_run(std::string_view bytes) {
 
 }  // namespace
 
-std::shared_ptr<const GrammarVocabulary> GrammarVocabulary::build(const Tokenizer& tokenizer, int32_t n_vocab) {
+std::shared_ptr<const GrammarVocabulary> GrammarVocabulary::build(const Tokenizer& tokenizer,
+                                                                  int32_t n_vocab) {
   auto v = std::make_shared<GrammarVocabulary>();
   v->n_vocab_ = std::max(n_vocab, 0);
   const auto n = static_cast<size_t>(v->n_vocab_);
@@ -91,7 +96,8 @@ std::shared_ptr<const GrammarVocabulary> GrammarVocabulary::build(const Tokenize
       const size_t before = v->arena_.size();
       tokenizer.append_token_bytes(t, /*render_special=*/false, v->arena_);
       if (v->arena_.size() - before > kMaxTokenBytes) v->arena_.resize(before);
-      if (v->arena_.size() == before && tokenizer.is_end_of_generation(t)) v->end_of_generation_.push_back(t);
+      if (v->arena_.size() == before && tokenizer.is_end_of_generation(t))
+        v->end_of_generation_.push_back(t);
     }
     v->offsets_.push_back(static_cast<uint32_t>(v->arena_.size()));
   }
@@ -111,9 +117,11 @@ std::shared_ptr<const GrammarVocabulary> GrammarVocabulary::build(const Tokenize
     if (run.end == bytes.size()) {
       v->plain_bits_[static_cast<size_t>(t) >> 6] |= uint64_t{1} << (t & 63);
       v->plain_tokens_.push_back(t);
-      v->plain_chars_[static_cast<size_t>(t)] = static_cast<uint16_t>(std::min<uint32_t>(run.chars, 65535));
+      v->plain_chars_[static_cast<size_t>(t)] =
+          static_cast<uint16_t>(std::min<uint32_t>(run.chars, 65535));
     } else {
-      suffix_keys.emplace_back(bytes.substr(run.end), Suffix{t, static_cast<uint32_t>(run.end), run.chars});
+      suffix_keys.emplace_back(bytes.substr(run.end),
+                               Suffix{t, static_cast<uint32_t>(run.end), run.chars});
     }
   }
   v->suffix_trie_ = build_trie(suffix_keys, v->suffixes_);
@@ -121,9 +129,10 @@ std::shared_ptr<const GrammarVocabulary> GrammarVocabulary::build(const Tokenize
 }
 
 size_t GrammarVocabulary::memory_bytes() const {
-  return arena_.capacity() + offsets_.capacity() * 4 + trie_.nodes.capacity() * sizeof(ByteTrie::Node) +
-         trie_tokens_.capacity() * 4 + plain_bits_.capacity() * 8 + plain_tokens_.capacity() * 4 +
-         plain_chars_.capacity() * 2 + suffix_trie_.nodes.capacity() * sizeof(ByteTrie::Node) +
+  return arena_.capacity() + offsets_.capacity() * 4 +
+         trie_.nodes.capacity() * sizeof(ByteTrie::Node) + trie_tokens_.capacity() * 4 +
+         plain_bits_.capacity() * 8 + plain_tokens_.capacity() * 4 + plain_chars_.capacity() * 2 +
+         suffix_trie_.nodes.capacity() * sizeof(ByteTrie::Node) +
          suffixes_.capacity() * sizeof(Suffix);
 }
 

@@ -35,12 +35,14 @@ struct ByteTrie {
 class GrammarVocabulary {
  public:
   // `n_vocab`: the ids a model can sample (the tokenizer may know fewer: those are never allowed).
-  static std::shared_ptr<const GrammarVocabulary> build(const Tokenizer& tokenizer, int32_t n_vocab);
+  static std::shared_ptr<const GrammarVocabulary> build(const Tokenizer& tokenizer,
+                                                        int32_t n_vocab);
 
   int32_t n_vocab() const { return n_vocab_; }
   std::string_view bytes(int32_t token) const {
-    return std::string_view(arena_).substr(offsets_[static_cast<size_t>(token)],
-                                           offsets_[static_cast<size_t>(token) + 1] - offsets_[static_cast<size_t>(token)]);
+    return std::string_view(arena_).substr(
+        offsets_[static_cast<size_t>(token)],
+        offsets_[static_cast<size_t>(token) + 1] - offsets_[static_cast<size_t>(token)]);
   }
   const std::vector<int32_t>& end_of_generation() const { return end_of_generation_; }
 
@@ -54,7 +56,7 @@ class GrammarVocabulary {
   uint16_t plain_chars(int32_t token) const { return plain_chars_[static_cast<size_t>(token)]; }
   struct Suffix {
     int32_t token = 0;
-    uint32_t offset = 0;       // where the plain run ends in the token's bytes
+    uint32_t offset = 0;        // where the plain run ends in the token's bytes
     uint32_t prefix_chars = 0;  // characters before it
   };
   // Tokens with bytes that are not plain string characters, by suffix (in suffix_trie order).

@@ -39,15 +39,20 @@ size_t common_prefix(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-Result<uint32_t> JsonRules::define_new(std::string name, const std::vector<Sequence>& alternatives) {
+Result<uint32_t> JsonRules::define_new(std::string name,
+                                       const std::vector<Sequence>& alternatives) {
   const uint32_t rule = b_.declare(std::move(name));
   CHIMERA_RETURN_IF_ERROR(b_.define(rule, alternatives));
   return rule;
 }
 
-void JsonRules::digits(uint32_t min, uint32_t max, Sequence& out) { out.push_back(b_.byte_run(range_of('0', '9'), min, max)); }
+void JsonRules::digits(uint32_t min, uint32_t max, Sequence& out) {
+  out.push_back(b_.byte_run(range_of('0', '9'), min, max));
+}
 
-void JsonRules::byte_range(uint8_t lo, uint8_t hi, Sequence& out) { out.push_back(b_.byte_of(range_of(lo, hi))); }
+void JsonRules::byte_range(uint8_t lo, uint8_t hi, Sequence& out) {
+  out.push_back(b_.byte_of(range_of(lo, hi)));
+}
 
 Result<GrammarElement> JsonRules::ws() {
   if (!ws_) {
@@ -77,28 +82,40 @@ Result<GrammarElement> JsonRules::any_value() {
   return GrammarBuilder::call(*value_);
 }
 
+Status JsonRules::define_list(uint32_t rule, std::string_view open, std::string_view close,
+                              const Sequence& item) {
+  CHIMERA_ASSIGN_OR_RETURN(auto space, ws());
+  Sequence next;
+  literal(",", next);
+  next.push_back(space);
+  next.insert(next.end(), item.begin(), item.end());
+  CHIMERA_ASSIGN_OR_RETURN(uint32_t next_rule, define_new(b_.rule_name(rule) + "-next", {next}));
+  Sequence empty, full;
+  literal(open, empty);
+  empty.push_back(space);
+  full = empty;
+  literal(close, empty);
+  full.insert(full.end(), item.begin(), item.end());
+  full.push_back(GrammarBuilder::repeat(next_rule, 0, kUnbounded));
+  literal(close, full);
+  return b_.define(rule, {empty, full});
+}
+
+Result<GrammarBuilder::Sequence> JsonRules::member(GrammarElement value) {
+  CHIMERA_ASSIGN_OR_RETURN(auto space, ws());
+  CHIMERA_ASSIGN_OR_RETURN(auto key, any_string());
+  Sequence m = {key, space};
+  literal(":", m);
+  m.insert(m.end(), {space, value, space});
+  return m;
+}
+
 Result<GrammarElement> JsonRules::any_object() {
   if (!object_) {
     object_ = b_.declare("object");
-    if (!value_) CHIMERA_RETURN_IF_ERROR(any_value().status());
-    CHIMERA_ASSIGN_OR_RETURN(auto space, ws());
-    CHIMERA_ASSIGN_OR_RETURN(auto key, any_string());
-    Sequence member = {key, space};
-    literal(":", member);
-    member.insert(member.end(), {space, GrammarBuilder::call(*value_), space});
-    CHIMERA_ASSIGN_OR_RETURN(uint32_t member_rule, define_new("object-member", {member}));
-    Sequence next;
-    literal(",", next);
-    next.insert(next.end(), {space, GrammarBuilder::call(member_rule)});
-    CHIMERA_ASSIGN_OR_RETURN(uint32_t next_rule, define_new("object-next-member", {next}));
-    Sequence empty, full;
-    literal("{", empty);
-    empty.push_back(space);
-    full = empty;
-    literal("}", empty);
-    full.insert(full.end(), {GrammarBuilder::call(member_rule), GrammarBuilder::repeat(next_rule, 0, kUnbounded)});
-    literal("}", full);
-    CHIMERA_RETURN_IF_ERROR(b_.define(*object_, {empty, full}));
+    CHIMERA_ASSIGN_OR_RETURN(auto value, any_value());
+    CHIMERA_ASSIGN_OR_RETURN(Sequence item, member(value));
+    CHIMERA_RETURN_IF_ERROR(define_list(*object_, "{", "}", item));
   }
   return GrammarBuilder::call(*object_);
 }
@@ -106,20 +123,9 @@ Result<GrammarElement> JsonRules::any_object() {
 Result<GrammarElement> JsonRules::any_array() {
   if (!array_) {
     array_ = b_.declare("array");
-    if (!value_) CHIMERA_RETURN_IF_ERROR(any_value().status());
+    CHIMERA_ASSIGN_OR_RETURN(auto value, any_value());
     CHIMERA_ASSIGN_OR_RETURN(auto space, ws());
-    Sequence next;
-    literal(",", next);
-    next.insert(next.end(), {space, GrammarBuilder::call(*value_), space});
-    CHIMERA_ASSIGN_OR_RETURN(uint32_t next_rule, define_new("array-next-item", {next}));
-    Sequence empty, full;
-    literal("[", empty);
-    empty.push_back(space);
-    full = empty;
-    literal("]", empty);
-    full.insert(full.end(), {GrammarBuilder::call(*value_), space, GrammarBuilder::repeat(next_rule, 0, kUnbounded)});
-    literal("]", full);
-    CHIMERA_RETURN_IF_ERROR(b_.define(*array_, {empty, full}));
+    CHIMERA_RETURN_IF_ERROR(define_list(*array_, "[", "]", {value, space}));
   }
   return GrammarBuilder::call(*array_);
 }
@@ -140,8 +146,9 @@ Result<GrammarElement> JsonRules::string(uint32_t min_chars, uint32_t max_chars)
   literal("\"", s);
   s.push_back(GrammarBuilder::string_body(min_chars, max_chars));
   literal("\"", s);
-  const std::string name = max_chars == kUnbounded ? fmt::format("string{{{},}}", min_chars)
-                                                   : fmt::format("string{{{},{}}}", min_chars, max_chars);
+  const std::string name = max_chars == kUnbounded
+                               ? fmt::format("string{{{},}}", min_chars)
+                               : fmt::format("string{{{},{}}}", min_chars, max_chars);
   CHIMERA_ASSIGN_OR_RETURN(uint32_t rule, define_new(name, {s}));
   return GrammarBuilder::call(rule);
 }
@@ -162,8 +169,8 @@ Result<GrammarElement> JsonRules::number() {
     Sequence exponent = {b_.byte_of(set_of("eE")), b_.byte_run(set_of("+-"), 0, 1)};
     digits(1, 2, exponent);
     CHIMERA_ASSIGN_OR_RETURN(uint32_t exponent_rule, define_new("number-exponent", {{}, exponent}));
-    Sequence n = {b_.byte_run(set_of("-"), 0, 1), GrammarBuilder::call(integral), GrammarBuilder::call(fraction_rule),
-                  GrammarBuilder::call(exponent_rule)};
+    Sequence n = {b_.byte_run(set_of("-"), 0, 1), GrammarBuilder::call(integral),
+                  GrammarBuilder::call(fraction_rule), GrammarBuilder::call(exponent_rule)};
     CHIMERA_ASSIGN_OR_RETURN(number_, define_new("number", {n}));
   }
   return GrammarBuilder::call(*number_);
@@ -193,7 +200,8 @@ const std::vector<std::string_view>& JsonRules::supported_formats() {
   return kFormats;
 }
 
-Result<uint32_t> JsonRules::two_digit_rule(std::string name, const std::vector<std::string_view>& choices) {
+Result<uint32_t> JsonRules::two_digit_rule(std::string name,
+                                           const std::vector<std::string_view>& choices) {
   // Each choice is two bytes: a first digit and a range "a-b" of second digits, e.g. "0:1-9".
   std::vector<Sequence> alternatives;
   for (std::string_view choice : choices) {
@@ -220,22 +228,26 @@ Result<std::optional<GrammarElement>> JsonRules::formatted_string(std::string_vi
   if (format == "uuid") {
     for (int group : {8, 4, 4, 4, 12}) {
       if (group != 8) literal("-", body);
-      body.push_back(b_.byte_run(hex_digits(), static_cast<uint32_t>(group), static_cast<uint32_t>(group)));
+      body.push_back(
+          b_.byte_run(hex_digits(), static_cast<uint32_t>(group), static_cast<uint32_t>(group)));
     }
   }
   if (format == "date" || format == "date-time") {
     if (!date_rule_) {
       CHIMERA_ASSIGN_OR_RETURN(uint32_t any_month, two_digit_rule("month", {"0:1-9", "1:0-2"}));
-      CHIMERA_ASSIGN_OR_RETURN(uint32_t long_month, two_digit_rule("month-not-february", {"0:1-1", "0:3-9", "1:0-2"}));
+      CHIMERA_ASSIGN_OR_RETURN(uint32_t long_month,
+                               two_digit_rule("month-not-february", {"0:1-1", "0:3-9", "1:0-2"}));
       Sequence month31_a, month31_b, month31_c;
       literal("0", month31_a);
       month31_a.push_back(b_.byte_of(set_of("13578")));
       literal("1", month31_b);
       month31_b.push_back(b_.byte_of(set_of("02")));
-      CHIMERA_ASSIGN_OR_RETURN(uint32_t month31, define_new("month-of-31-days", {month31_a, month31_b}));
-      CHIMERA_ASSIGN_OR_RETURN(uint32_t day28, two_digit_rule("day-1-28", {"0:1-9", "1:0-9", "2:0-8"}));
-      Sequence common = {GrammarBuilder::call(any_month)}, thirty = {GrammarBuilder::call(long_month)},
-               last = {GrammarBuilder::call(month31)};
+      CHIMERA_ASSIGN_OR_RETURN(uint32_t month31,
+                               define_new("month-of-31-days", {month31_a, month31_b}));
+      CHIMERA_ASSIGN_OR_RETURN(uint32_t day28,
+                               two_digit_rule("day-1-28", {"0:1-9", "1:0-9", "2:0-8"}));
+      Sequence common = {GrammarBuilder::call(any_month)},
+               thirty = {GrammarBuilder::call(long_month)}, last = {GrammarBuilder::call(month31)};
       literal("-", common);
       common.push_back(GrammarBuilder::call(day28));
       CHIMERA_ASSIGN_OR_RETURN(uint32_t day29_30, two_digit_rule("day-29-30", {"2:9-9", "3:0-0"}));
@@ -256,7 +268,9 @@ Result<std::optional<GrammarElement>> JsonRules::formatted_string(std::string_vi
   if (format == "time" || format == "date-time") {
     if (!time_rule_) {
       CHIMERA_ASSIGN_OR_RETURN(uint32_t hour, two_digit_rule("hour", {"0:0-9", "1:0-9", "2:0-3"}));
-      CHIMERA_ASSIGN_OR_RETURN(uint32_t minute, two_digit_rule("minute", {"0:0-9", "1:0-9", "2:0-9", "3:0-9", "4:0-9", "5:0-9"}));
+      CHIMERA_ASSIGN_OR_RETURN(
+          uint32_t minute,
+          two_digit_rule("minute", {"0:0-9", "1:0-9", "2:0-9", "3:0-9", "4:0-9", "5:0-9"}));
       Sequence fraction;
       literal(".", fraction);
       digits(1, 9, fraction);
@@ -283,10 +297,12 @@ Result<std::optional<GrammarElement>> JsonRules::formatted_string(std::string_vi
   return std::optional<GrammarElement>(GrammarBuilder::call(rule));
 }
 
-Result<GrammarElement> JsonRules::one_of_literals(std::vector<std::string> literals, const std::string& name) {
+Result<GrammarElement> JsonRules::one_of_literals(std::vector<std::string> literals,
+                                                  const std::string& name) {
   std::sort(literals.begin(), literals.end());
   literals.erase(std::unique(literals.begin(), literals.end()), literals.end());
-  if (literals.empty()) return make_error(ErrorCode::kInvalidArgument, "{}: no value is allowed", name);
+  if (literals.empty())
+    return make_error(ErrorCode::kInvalidArgument, "{}: no value is allowed", name);
   // A byte trie walked without recursion: each node that branches (or where a literal ends)
   // becomes a rule; single-child runs become literal bytes in the parent's alternative.
   struct Node {

@@ -35,15 +35,25 @@ class JsonRules {
   // A string in one of the formats supported (date, time, date-time, uuid); nullopt for others.
   Result<std::optional<GrammarElement>> formatted_string(std::string_view format);
   static const std::vector<std::string_view>& supported_formats();
+  // open ws (item ("," ws item)*)? close, defining the declared `rule`; items end with their
+  // whitespace.
+  Status define_list(uint32_t rule, std::string_view open, std::string_view close,
+                     const GrammarBuilder::Sequence& item);
+  // An object member with any key: string ws ":" ws value ws.
+  Result<GrammarBuilder::Sequence> member(GrammarElement value);
   // Exactly one of the given byte strings (enum / const: canonical JSON texts), as rules that
   // share prefixes, so a large enum costs one rule per branching point, not one stack per value.
-  Result<GrammarElement> one_of_literals(std::vector<std::string> literals, const std::string& name);
+  Result<GrammarElement> one_of_literals(std::vector<std::string> literals,
+                                         const std::string& name);
 
  private:
-  Result<uint32_t> define_new(std::string name, const std::vector<GrammarBuilder::Sequence>& alternatives);
+  Result<uint32_t> define_new(std::string name,
+                              const std::vector<GrammarBuilder::Sequence>& alternatives);
   void digits(uint32_t min, uint32_t max, GrammarBuilder::Sequence& out);
   void byte_range(uint8_t lo, uint8_t hi, GrammarBuilder::Sequence& out);
-  void literal(std::string_view text, GrammarBuilder::Sequence& out) { b_.append_literal(text, out); }
+  void literal(std::string_view text, GrammarBuilder::Sequence& out) {
+    b_.append_literal(text, out);
+  }
   Result<uint32_t> two_digit_rule(std::string name, const std::vector<std::string_view>& choices);
 
   GrammarBuilder& b_;

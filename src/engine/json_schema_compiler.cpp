@@ -8,49 +8,79 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "engine/json_grammar_rules.h"
+#include "engine/json_schema_compiler_impl.h"
 
-namespace chimera::engine {
+namespace chimera::engine::schema_detail {
 namespace {
-
-// Insertion order matters: properties are generated in the order the schema lists them.
-using Json = nlohmann::ordered_json;
-using Sequence = GrammarBuilder::Sequence;
-
-constexpr int kMaxSchemaDepth = 64;
-constexpr int64_t kMaxCount = 1'000'000;  // minItems, maxLength...: more is surely a mistake
 
 // Keywords that constrain values and that this compiler cannot follow: refused, never ignored.
 const std::set<std::string_view>& unsupported_keywords() {
-  static const std::set<std::string_view> kKeywords = {
-      "pattern", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependentRequired",
-      "dependentSchemas", "dependencies", "if", "then", "else", "not", "contains", "minContains", "maxContains",
-      "unevaluatedProperties", "unevaluatedItems", "multipleOf", "additionalItems", "$dynamicRef",
-      "$recursiveRef", "contentSchema"};
+  static const std::set<std::string_view> kKeywords = {"pattern",
+                                                       "patternProperties",
+                                                       "propertyNames",
+                                                       "minProperties",
+                                                       "maxProperties",
+                                                       "dependentRequired",
+                                                       "dependentSchemas",
+                                                       "dependencies",
+                                                       "if",
+                                                       "then",
+                                                       "else",
+                                                       "not",
+                                                       "contains",
+                                                       "minContains",
+                                                       "maxContains",
+                                                       "unevaluatedProperties",
+                                                       "unevaluatedItems",
+                                                       "multipleOf",
+                                                       "additionalItems",
+                                                       "$dynamicRef",
+                                                       "$recursiveRef",
+                                                       "contentSchema"};
   return kKeywords;
 }
 
 // Keywords that only describe: allowed anywhere, even beside $ref and anyOf.
 bool is_annotation(std::string_view key) {
-  static const std::set<std::string_view> kAnnotations = {
-      "title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly",
-      "writeOnly", "$defs", "definitions", "strict", "discriminator", "propertyOrdering", "$anchor",
-      "contentMediaType", "contentEncoding", "nullable_description"};
+  static const std::set<std::string_view> kAnnotations = {"title",
+                                                          "description",
+                                                          "default",
+                                                          "examples",
+                                                          "$schema",
+                                                          "$id",
+                                                          "$comment",
+                                                          "deprecated",
+                                                          "readOnly",
+                                                          "writeOnly",
+                                                          "$defs",
+                                                          "definitions",
+                                                          "strict",
+                                                          "discriminator",
+                                                          "propertyOrdering",
+                                                          "$anchor",
+                                                          "contentMediaType",
+                                                          "contentEncoding",
+                                                          "nullable_description"};
   return kAnnotations.count(key) > 0 || key.rfind("x-", 0) == 0;
 }
 
 const std::vector<std::string_view>& type_names() {
-  static const std::vector<std::string_view> kTypes = {"object", "array", "string", "number",
+  static const std::vector<std::string_view> kTypes = {"object",  "array",   "string", "number",
                                                        "integer", "boolean", "null"};
   return kTypes;
 }
 
+}  // namespace
+
 std::string child(const std::string& path, std::string_view key) {
   std::string escaped;
   for (char c : key) {
-    if (c == '~') escaped += "~0";
-    else if (c == '/') escaped += "~1";
-    else escaped += c;
+    if (c == '~')
+      escaped += "~0";
+    else if (c == '/')
+      escaped += "~1";
+    else
+      escaped += c;
   }
   return path + "/" + escaped;
 }
@@ -59,7 +89,9 @@ std::string child(const std::string& path, std::string_view key, size_t index) {
   return fmt::format("{}/{}/{}", path, key, index);
 }
 
-std::string canonical(const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string canonical(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 bool has_type(const Json& value, std::string_view type) {
   if (type == "object") return value.is_object();
@@ -75,463 +107,313 @@ bool has_type(const Json& value, std::string_view type) {
   return false;
 }
 
-class Compiler {
- public:
-  explicit Compiler(const Json& root) : root_(root), rules_(builder_) {}
+Result<Grammar> SchemaCompiler::run() {
+  CHIMERA_ASSIGN_OR_RETURN(GrammarElement top, element_for(root_, "#", 0));
+  const uint32_t root = builder_.declare("root");
+  CHIMERA_RETURN_IF_ERROR(builder_.define(root, {{top}}));
+  return builder_.finish(root);
+}
 
-  Result<Grammar> run() {
-    CHIMERA_ASSIGN_OR_RETURN(GrammarElement top, element_for(root_, "#", 0));
-    const uint32_t root = builder_.declare("root");
-    CHIMERA_RETURN_IF_ERROR(builder_.define(root, {{top}}));
-    return builder_.finish(root);
+Result<GrammarElement> SchemaCompiler::element_for(const Json& schema, const std::string& path,
+                                                   int depth) {
+  if (depth > kMaxSchemaDepth) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: the schema nests deeper than {} levels",
+                      path, kMaxSchemaDepth);
   }
+  if (schema.is_boolean()) {
+    if (schema.get<bool>()) return rules_.any_value();
+    return unsatisfiable(path, "the schema false allows no value");
+  }
+  if (!schema.is_object()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: a schema must be an object or a boolean, not {}", path,
+                      schema.type_name());
+  }
+  CHIMERA_RETURN_IF_ERROR(check_keywords(schema, path));
+  if (auto it = schema.find("$ref"); it != schema.end()) {
+    CHIMERA_RETURN_IF_ERROR(only_annotations_beside(schema, "$ref", path));
+    if (!it->is_string())
+      return make_error(ErrorCode::kInvalidArgument, "{}/$ref must be a string", path);
+    return reference(it->get<std::string>(), path, depth);
+  }
+  if (auto it = schema.find("allOf"); it != schema.end()) {
+    CHIMERA_RETURN_IF_ERROR(only_annotations_beside(schema, "allOf", path));
+    if (!it->is_array() || it->size() != 1) {
+      return make_error(
+          ErrorCode::kUnsupported,
+          "{}/allOf: only an allOf of exactly one schema is supported (merging several is not); "
+          "write the combined schema instead",
+          path);
+    }
+    return element_for((*it)[0], child(path, "allOf", 0), depth + 1);
+  }
+  for (std::string_view key : {"anyOf", "oneOf"}) {
+    if (auto it = schema.find(key); it != schema.end())
+      return any_of(schema, key, *it, path, depth);
+  }
+  if (auto it = schema.find("const"); it != schema.end())
+    return literals(schema, Json::array({*it}), path);
+  if (auto it = schema.find("enum"); it != schema.end()) {
+    if (!it->is_array() || it->empty()) {
+      return make_error(ErrorCode::kInvalidArgument, "{}/enum must be a non-empty array", path);
+    }
+    return literals(schema, *it, path);
+  }
+  CHIMERA_ASSIGN_OR_RETURN(std::vector<std::string> types, types_of(schema, path));
+  if (types.empty()) return rules_.any_value();
+  std::vector<Sequence> alternatives;
+  for (const std::string& type : types) {
+    CHIMERA_ASSIGN_OR_RETURN(GrammarElement e, typed(schema, type, path, depth));
+    alternatives.push_back({e});
+  }
+  if (alternatives.size() == 1) return alternatives.front().front();
+  return define(path, alternatives);
+}
 
- private:
-  Result<GrammarElement> element_for(const Json& schema, const std::string& path, int depth) {
-    if (depth > kMaxSchemaDepth) {
-      return make_error(ErrorCode::kInvalidArgument, "{}: the schema nests deeper than {} levels", path,
-                        kMaxSchemaDepth);
+Status SchemaCompiler::check_keywords(const Json& schema, const std::string& path) {
+  for (const auto& [key, value] : schema.items()) {
+    if (unsupported_keywords().count(key)) {
+      return make_error(
+          ErrorCode::kUnsupported,
+          "{}: \"{}\" is not supported for constrained output (supported: type, properties, "
+          "required, additionalProperties, items, prefixItems, minItems, maxItems, minLength, "
+          "maxLength, format, enum, const, anyOf, oneOf, allOf of one schema, $ref, and integer "
+          "minimum/maximum); remove it or state the constraint in the prompt",
+          path, key);
     }
-    if (schema.is_boolean()) {
-      if (schema.get<bool>()) return rules_.any_value();
-      return unsatisfiable(path, "the schema false allows no value");
+    if (key == "uniqueItems" && value.is_boolean() && value.get<bool>()) {
+      return make_error(ErrorCode::kUnsupported,
+                        "{}: \"uniqueItems\": true is not supported for constrained output", path);
     }
-    if (!schema.is_object()) {
-      return make_error(ErrorCode::kInvalidArgument, "{}: a schema must be an object or a boolean, not {}", path,
-                        schema.type_name());
+  }
+  return Status::ok();
+}
+
+Status SchemaCompiler::only_annotations_beside(const Json& schema, std::string_view keyword,
+                                               const std::string& path) {
+  for (const auto& [key, value] : schema.items()) {
+    if (key != keyword && !is_annotation(key)) {
+      return make_error(ErrorCode::kUnsupported,
+                        "{}: \"{}\" beside \"{}\" is not supported; put the constraint inside "
+                        "the referenced or "
+                        "listed schema",
+                        path, key, keyword);
     }
-    CHIMERA_RETURN_IF_ERROR(check_keywords(schema, path));
-    if (auto it = schema.find("$ref"); it != schema.end()) {
-      CHIMERA_RETURN_IF_ERROR(only_annotations_beside(schema, "$ref", path));
-      if (!it->is_string()) return make_error(ErrorCode::kInvalidArgument, "{}/$ref must be a string", path);
-      return reference(it->get<std::string>(), path, depth);
-    }
-    if (auto it = schema.find("allOf"); it != schema.end()) {
-      CHIMERA_RETURN_IF_ERROR(only_annotations_beside(schema, "allOf", path));
-      if (!it->is_array() || it->size() != 1) {
-        return make_error(ErrorCode::kUnsupported,
-                          "{}/allOf: only an allOf of exactly one schema is supported (merging several is not); "
-                          "write the combined schema instead",
-                          path);
+  }
+  return Status::ok();
+}
+
+Status SchemaCompiler::unsatisfiable(const std::string& path, std::string_view why) {
+  return make_error(ErrorCode::kInvalidArgument, "{}: no JSON value satisfies this schema ({})",
+                    path, why);
+}
+
+Result<GrammarElement> SchemaCompiler::define(const std::string& name,
+                                              const std::vector<Sequence>& alternatives) {
+  const uint32_t rule = builder_.declare(name);
+  CHIMERA_RETURN_IF_ERROR(builder_.define(rule, alternatives));
+  return GrammarBuilder::call(rule);
+}
+
+Result<GrammarElement> SchemaCompiler::reference(const std::string& ref, const std::string& path,
+                                                 int depth) {
+  if (auto it = refs_.find(ref); it != refs_.end()) return GrammarBuilder::call(it->second);
+  if (ref.empty() || ref[0] != '#') {
+    return make_error(ErrorCode::kUnsupported,
+                      "{}: $ref \"{}\" points outside this schema; only local references "
+                      "(\"#/$defs/Name\") are supported",
+                      path, ref);
+  }
+  const Json* target = nullptr;
+  try {
+    target = &root_.at(Json::json_pointer(ref.substr(1)));
+  } catch (const Json::exception&) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: $ref \"{}\" does not point at anything in this schema", path, ref);
+  }
+  const uint32_t rule = builder_.declare(ref);
+  refs_[ref] = rule;
+  CHIMERA_ASSIGN_OR_RETURN(GrammarElement e, element_for(*target, ref, depth + 1));
+  CHIMERA_RETURN_IF_ERROR(builder_.define(rule, {{e}}));
+  return GrammarBuilder::call(rule);
+}
+
+Result<GrammarElement> SchemaCompiler::any_of(const Json& schema, std::string_view key,
+                                              const Json& list, const std::string& path,
+                                              int depth) {
+  CHIMERA_RETURN_IF_ERROR(only_annotations_beside(schema, key, path));
+  if (!list.is_array() || list.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "{}/{} must be a non-empty array of schemas",
+                      path, key);
+  }
+  std::vector<Sequence> alternatives;
+  for (size_t i = 0; i < list.size(); ++i) {
+    CHIMERA_ASSIGN_OR_RETURN(GrammarElement e,
+                             element_for(list[i], child(path, key, i), depth + 1));
+    alternatives.push_back({e});
+  }
+  return define(fmt::format("{}/{}", path, key), alternatives);
+}
+
+Result<std::vector<std::string>> SchemaCompiler::types_of(const Json& schema,
+                                                          const std::string& path) {
+  std::vector<std::string> types;
+  auto it = schema.find("type");
+  if (it != schema.end()) {
+    const Json list = it->is_array() ? *it : Json::array({*it});
+    for (const Json& t : list) {
+      if (!t.is_string() || std::find(type_names().begin(), type_names().end(),
+                                      t.get<std::string>()) == type_names().end()) {
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            "{}/type: {} is not a JSON Schema type (object, array, string, number, integer, "
+            "boolean, null)",
+            path, canonical(t));
       }
-      return element_for((*it)[0], child(path, "allOf", 0), depth + 1);
-    }
-    for (std::string_view key : {"anyOf", "oneOf"}) {
-      if (auto it = schema.find(key); it != schema.end()) return any_of(schema, key, *it, path, depth);
-    }
-    if (auto it = schema.find("const"); it != schema.end()) return literals(schema, Json::array({*it}), path);
-    if (auto it = schema.find("enum"); it != schema.end()) {
-      if (!it->is_array() || it->empty()) {
-        return make_error(ErrorCode::kInvalidArgument, "{}/enum must be a non-empty array", path);
-      }
-      return literals(schema, *it, path);
-    }
-    CHIMERA_ASSIGN_OR_RETURN(std::vector<std::string>types, types_of(schema, path));
-    if (types.empty()) return rules_.any_value();
-    std::vector<Sequence> alternatives;
-    for (const std::string& type : types) {
-      CHIMERA_ASSIGN_OR_RETURN(GrammarElement e, typed(schema, type, path, depth));
-      alternatives.push_back({e});
-    }
-    if (alternatives.size() == 1) return alternatives.front().front();
-    return define(path, alternatives);
-  }
-
-  Status check_keywords(const Json& schema, const std::string& path) {
-    for (const auto& [key, value] : schema.items()) {
-      if (unsupported_keywords().count(key)) {
-        return make_error(ErrorCode::kUnsupported,
-                          "{}: \"{}\" is not supported for constrained output (supported: type, properties, "
-                          "required, additionalProperties, items, prefixItems, minItems, maxItems, minLength, "
-                          "maxLength, format, enum, const, anyOf, oneOf, allOf of one schema, $ref, and integer "
-                          "minimum/maximum); remove it or state the constraint in the prompt",
-                          path, key);
-      }
-      if (key == "uniqueItems" && value.is_boolean() && value.get<bool>()) {
-        return make_error(ErrorCode::kUnsupported, "{}: \"uniqueItems\": true is not supported for constrained output",
-                          path);
+      if (std::find(types.begin(), types.end(), t.get<std::string>()) == types.end()) {
+        types.push_back(t.get<std::string>());
       }
     }
-    return Status::ok();
-  }
-
-  Status only_annotations_beside(const Json& schema, std::string_view keyword, const std::string& path) {
-    for (const auto& [key, value] : schema.items()) {
-      if (key != keyword && !is_annotation(key)) {
-        return make_error(ErrorCode::kUnsupported,
-                          "{}: \"{}\" beside \"{}\" is not supported; put the constraint inside the referenced or "
-                          "listed schema",
-                          path, key, keyword);
-      }
-    }
-    return Status::ok();
-  }
-
-  Status unsatisfiable(const std::string& path, std::string_view why) {
-    return make_error(ErrorCode::kInvalidArgument, "{}: no JSON value satisfies this schema ({})", path, why);
-  }
-
-  Result<GrammarElement> define(const std::string& name, const std::vector<Sequence>& alternatives) {
-    const uint32_t rule = builder_.declare(name);
-    CHIMERA_RETURN_IF_ERROR(builder_.define(rule, alternatives));
-    return GrammarBuilder::call(rule);
-  }
-
-  Result<GrammarElement> reference(const std::string& ref, const std::string& path, int depth) {
-    if (auto it = refs_.find(ref); it != refs_.end()) return GrammarBuilder::call(it->second);
-    if (ref.empty() || ref[0] != '#') {
-      return make_error(ErrorCode::kUnsupported, "{}: $ref \"{}\" points outside this schema; only local references "
-                        "(\"#/$defs/Name\") are supported", path, ref);
-    }
-    const Json* target = nullptr;
-    try {
-      target = &root_.at(Json::json_pointer(ref.substr(1)));
-    } catch (const Json::exception&) {
-      return make_error(ErrorCode::kInvalidArgument, "{}: $ref \"{}\" does not point at anything in this schema",
-                        path, ref);
-    }
-    const uint32_t rule = builder_.declare(ref);
-    refs_[ref] = rule;
-    CHIMERA_ASSIGN_OR_RETURN(GrammarElement e, element_for(*target, ref, depth + 1));
-    CHIMERA_RETURN_IF_ERROR(builder_.define(rule, {{e}}));
-    return GrammarBuilder::call(rule);
-  }
-
-  Result<GrammarElement> any_of(const Json& schema, std::string_view key, const Json& list, const std::string& path,
-                                int depth) {
-    CHIMERA_RETURN_IF_ERROR(only_annotations_beside(schema, key, path));
-    if (!list.is_array() || list.empty()) {
-      return make_error(ErrorCode::kInvalidArgument, "{}/{} must be a non-empty array of schemas", path, key);
-    }
-    std::vector<Sequence> alternatives;
-    for (size_t i = 0; i < list.size(); ++i) {
-      CHIMERA_ASSIGN_OR_RETURN(GrammarElement e, element_for(list[i], child(path, key, i), depth + 1));
-      alternatives.push_back({e});
-    }
-    return define(fmt::format("{}/{}", path, key), alternatives);
-  }
-
-  Result<std::vector<std::string>> types_of(const Json& schema, const std::string& path) {
-    std::vector<std::string> types;
-    auto it = schema.find("type");
-    if (it != schema.end()) {
-      const Json list = it->is_array() ? *it : Json::array({*it});
-      for (const Json& t : list) {
-        if (!t.is_string() ||
-            std::find(type_names().begin(), type_names().end(), t.get<std::string>()) == type_names().end()) {
-          return make_error(ErrorCode::kInvalidArgument,
-                            "{}/type: {} is not a JSON Schema type (object, array, string, number, integer, "
-                            "boolean, null)",
-                            path, canonical(t));
-        }
-        if (std::find(types.begin(), types.end(), t.get<std::string>()) == types.end()) {
-          types.push_back(t.get<std::string>());
-        }
-      }
-      if (types.empty()) return make_error(ErrorCode::kInvalidArgument, "{}/type is an empty list", path);
-      return types;
-    }
-    // No type: inferred from the keywords that only apply to one.
-    auto any = [&](std::initializer_list<std::string_view> keys) {
-      return std::any_of(keys.begin(), keys.end(), [&](std::string_view k) { return schema.contains(k); });
-    };
-    if (any({"properties", "required", "additionalProperties"})) types.push_back("object");
-    if (any({"items", "prefixItems", "minItems", "maxItems"})) types.push_back("array");
-    if (any({"minLength", "maxLength", "format"})) types.push_back("string");
-    if (any({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})) types.push_back("number");
+    if (types.empty())
+      return make_error(ErrorCode::kInvalidArgument, "{}/type is an empty list", path);
     return types;
   }
+  // No type: inferred from the keywords that only apply to one.
+  auto any = [&](std::initializer_list<std::string_view> keys) {
+    return std::any_of(keys.begin(), keys.end(),
+                       [&](std::string_view k) { return schema.contains(k); });
+  };
+  if (any({"properties", "required", "additionalProperties"})) types.push_back("object");
+  if (any({"items", "prefixItems", "minItems", "maxItems"})) types.push_back("array");
+  if (any({"minLength", "maxLength", "format"})) types.push_back("string");
+  if (any({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}))
+    types.push_back("number");
+  return types;
+}
 
-  Result<GrammarElement> literals(const Json& schema, const Json& values, const std::string& path) {
-    CHIMERA_ASSIGN_OR_RETURN(std::vector<std::string>types, types_of(schema, path));
-    std::vector<std::string> texts;
-    for (const Json& v : values) {
-      if (!types.empty() && !std::any_of(types.begin(), types.end(), [&](const std::string& t) { return has_type(v, t); })) {
-        continue;  // a value of another type can never validate
-      }
-      texts.push_back(canonical(v));
+Result<GrammarElement> SchemaCompiler::literals(const Json& schema, const Json& values,
+                                                const std::string& path) {
+  CHIMERA_ASSIGN_OR_RETURN(std::vector<std::string> types, types_of(schema, path));
+  std::vector<std::string> texts;
+  for (const Json& v : values) {
+    if (!types.empty() && !std::any_of(types.begin(), types.end(),
+                                       [&](const std::string& t) { return has_type(v, t); })) {
+      continue;  // a value of another type can never validate
     }
-    if (texts.empty()) return unsatisfiable(path, "no enum or const value has the schema's type");
-    return rules_.one_of_literals(std::move(texts), path + (schema.contains("const") ? "/const" : "/enum"));
+    texts.push_back(canonical(v));
   }
+  if (texts.empty()) return unsatisfiable(path, "no enum or const value has the schema's type");
+  return rules_.one_of_literals(std::move(texts),
+                                path + (schema.contains("const") ? "/const" : "/enum"));
+}
 
-  Result<std::optional<int64_t>> count(const Json& schema, std::string_view key, const std::string& path) {
+Result<std::optional<int64_t>> SchemaCompiler::count(const Json& schema, std::string_view key,
+                                                     const std::string& path) {
+  auto it = schema.find(key);
+  if (it == schema.end()) return std::optional<int64_t>();
+  if (!has_type(*it, "integer") || it->get<double>() < 0) {
+    return make_error(ErrorCode::kInvalidArgument, "{}/{} must be a non-negative integer, not {}",
+                      path, key, canonical(*it));
+  }
+  if (it->get<double>() > static_cast<double>(kMaxCount)) {
+    return make_error(ErrorCode::kUnsupported, "{}/{} is {}; at most {} is supported", path, key,
+                      canonical(*it), kMaxCount);
+  }
+  return std::optional<int64_t>(static_cast<int64_t>(it->get<double>()));
+}
+
+Result<GrammarElement> SchemaCompiler::typed(const Json& schema, const std::string& type,
+                                             const std::string& path, int depth) {
+  if (type == "object") return object(schema, path, depth);
+  if (type == "array") return array(schema, path, depth);
+  if (type == "string") return string(schema, path);
+  if (type == "integer") return integer(schema, path);
+  if (type == "boolean") return rules_.boolean();
+  if (type == "null") return rules_.null();
+  for (std::string_view bound : {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
+    if (schema.contains(bound)) {
+      return make_error(ErrorCode::kUnsupported,
+                        "{}: \"{}\" on a number is not supported for constrained output (only on "
+                        "integers); use "
+                        "\"type\": \"integer\" or state the range in the prompt",
+                        path, bound);
+    }
+  }
+  return rules_.number();
+}
+
+Result<GrammarElement> SchemaCompiler::string(const Json& schema, const std::string& path) {
+  CHIMERA_ASSIGN_OR_RETURN(auto min, count(schema, "minLength", path));
+  CHIMERA_ASSIGN_OR_RETURN(auto max, count(schema, "maxLength", path));
+  if (auto it = schema.find("format"); it != schema.end()) {
+    if (!it->is_string())
+      return make_error(ErrorCode::kInvalidArgument, "{}/format must be a string", path);
+    CHIMERA_ASSIGN_OR_RETURN(auto formatted, rules_.formatted_string(it->get<std::string>()));
+    if (!formatted) {
+      return make_error(ErrorCode::kUnsupported,
+                        "{}: \"format\": \"{}\" is not supported for constrained output "
+                        "(supported: date, time, "
+                        "date-time, uuid)",
+                        path, it->get<std::string>());
+    }
+    if (min || max) {
+      return make_error(ErrorCode::kUnsupported,
+                        "{}: minLength/maxLength beside \"format\" is not supported", path);
+    }
+    return *formatted;
+  }
+  const uint32_t lo = static_cast<uint32_t>(min.value_or(0));
+  const uint32_t hi = max ? static_cast<uint32_t>(*max) : kUnbounded;
+  if (lo > hi)
+    return unsatisfiable(path, fmt::format("minLength {} is above maxLength {}", lo, hi));
+  if (lo == 0 && hi == kUnbounded) return rules_.any_string();
+  return rules_.string(lo, hi);
+}
+
+Result<GrammarElement> SchemaCompiler::integer(const Json& schema, const std::string& path) {
+  // Bounds as doubles first (a schema may write 1e3 or 2.5), then clamped into int64.
+  double lo = -static_cast<double>(kSafeIntegerMax), hi = static_cast<double>(kSafeIntegerMax);
+  bool bounded_lo = false, bounded_hi = false;
+  for (std::string_view key : {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}) {
     auto it = schema.find(key);
-    if (it == schema.end()) return std::optional<int64_t>();
-    if (!has_type(*it, "integer") || it->get<double>() < 0) {
-      return make_error(ErrorCode::kInvalidArgument, "{}/{} must be a non-negative integer, not {}", path, key,
+    if (it == schema.end()) continue;
+    const bool lower = key == "minimum" || key == "exclusiveMinimum";
+    const bool exclusive = key.rfind("exclusive", 0) == 0;
+    if (exclusive && it->is_boolean()) continue;  // draft 4's form, read with its sibling below
+    if (!it->is_number()) {
+      return make_error(ErrorCode::kInvalidArgument, "{}/{} must be a number, not {}", path, key,
                         canonical(*it));
     }
-    if (it->get<double>() > static_cast<double>(kMaxCount)) {
-      return make_error(ErrorCode::kUnsupported, "{}/{} is {}; at most {} is supported", path, key, canonical(*it),
-                        kMaxCount);
-    }
-    return std::optional<int64_t>(static_cast<int64_t>(it->get<double>()));
-  }
-
-  Result<GrammarElement> typed(const Json& schema, const std::string& type, const std::string& path, int depth) {
-    if (type == "object") return object(schema, path, depth);
-    if (type == "array") return array(schema, path, depth);
-    if (type == "string") return string(schema, path);
-    if (type == "integer") return integer(schema, path);
-    if (type == "boolean") return rules_.boolean();
-    if (type == "null") return rules_.null();
-    for (std::string_view bound : {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
-      if (schema.contains(bound)) {
-        return make_error(ErrorCode::kUnsupported,
-                          "{}: \"{}\" on a number is not supported for constrained output (only on integers); use "
-                          "\"type\": \"integer\" or state the range in the prompt",
-                          path, bound);
-      }
-    }
-    return rules_.number();
-  }
-
-  Result<GrammarElement> string(const Json& schema, const std::string& path) {
-    CHIMERA_ASSIGN_OR_RETURN(auto min, count(schema, "minLength", path));
-    CHIMERA_ASSIGN_OR_RETURN(auto max, count(schema, "maxLength", path));
-    if (auto it = schema.find("format"); it != schema.end()) {
-      if (!it->is_string()) return make_error(ErrorCode::kInvalidArgument, "{}/format must be a string", path);
-      CHIMERA_ASSIGN_OR_RETURN(auto formatted, rules_.formatted_string(it->get<std::string>()));
-      if (!formatted) {
-        return make_error(ErrorCode::kUnsupported,
-                          "{}: \"format\": \"{}\" is not supported for constrained output (supported: date, time, "
-                          "date-time, uuid)",
-                          path, it->get<std::string>());
-      }
-      if (min || max) {
-        return make_error(ErrorCode::kUnsupported, "{}: minLength/maxLength beside \"format\" is not supported", path);
-      }
-      return *formatted;
-    }
-    const uint32_t lo = static_cast<uint32_t>(min.value_or(0));
-    const uint32_t hi = max ? static_cast<uint32_t>(*max) : kUnbounded;
-    if (lo > hi) return unsatisfiable(path, fmt::format("minLength {} is above maxLength {}", lo, hi));
-    if (lo == 0 && hi == kUnbounded) return rules_.any_string();
-    return rules_.string(lo, hi);
-  }
-
-  Result<GrammarElement> integer(const Json& schema, const std::string& path) {
-    // Bounds as doubles first (a schema may write 1e3 or 2.5), then clamped into int64.
-    double lo = -static_cast<double>(kSafeIntegerMax), hi = static_cast<double>(kSafeIntegerMax);
-    bool bounded_lo = false, bounded_hi = false;
-    for (std::string_view key : {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}) {
-      auto it = schema.find(key);
-      if (it == schema.end()) continue;
-      const bool lower = key == "minimum" || key == "exclusiveMinimum";
-      const bool exclusive = key.rfind("exclusive", 0) == 0;
-      if (exclusive && it->is_boolean()) continue;  // draft 4's form, read with its sibling below
-      if (!it->is_number()) {
-        return make_error(ErrorCode::kInvalidArgument, "{}/{} must be a number, not {}", path, key, canonical(*it));
-      }
-      double v = it->get<double>();
-      const bool draft4_exclusive = [&] {
-        auto flag = schema.find(lower ? "exclusiveMinimum" : "exclusiveMaximum");
-        return !exclusive && flag != schema.end() && flag->is_boolean() && flag->get<bool>();
-      }();
-      if (lower) {
-        v = (exclusive || draft4_exclusive) ? std::floor(v) + 1 : std::ceil(v);
-        if (!bounded_lo || v > lo) lo = v;
-        bounded_lo = true;
-      } else {
-        v = (exclusive || draft4_exclusive) ? std::ceil(v) - 1 : std::floor(v);
-        if (!bounded_hi || v < hi) hi = v;
-        bounded_hi = true;
-      }
-    }
-    constexpr double kLimit = 9.2e18;  // inside int64, with room for rounding
-    lo = std::clamp(lo, -kLimit, kLimit);
-    hi = std::clamp(hi, -kLimit, kLimit);
-    if (lo > hi) return unsatisfiable(path, fmt::format("no integer lies between {} and {}", lo, hi));
-    Sequence s = {builder_.integer(static_cast<int64_t>(lo), static_cast<int64_t>(hi))};
-    return define(path + "/integer", {s});
-  }
-
-  Result<GrammarElement> object(const Json& schema, const std::string& path, int depth) {
-    std::vector<std::pair<std::string, const Json*>> properties;
-    if (auto it = schema.find("properties"); it != schema.end()) {
-      if (!it->is_object()) return make_error(ErrorCode::kInvalidArgument, "{}/properties must be an object", path);
-      for (const auto& [name, sub] : it->items()) properties.emplace_back(name, &sub);
-    }
-    std::set<std::string> required;
-    if (auto it = schema.find("required"); it != schema.end()) {
-      if (!it->is_array()) return make_error(ErrorCode::kInvalidArgument, "{}/required must be an array", path);
-      for (const Json& name : *it) {
-        if (!name.is_string()) {
-          return make_error(ErrorCode::kInvalidArgument, "{}/required must hold strings, not {}", path, canonical(name));
-        }
-        required.insert(name.get<std::string>());
-      }
-    }
-    static const Json kAny = true;
-    const Json* additional = &kAny;
-    bool additional_given = false;
-    if (auto it = schema.find("additionalProperties"); it != schema.end()) {
-      additional = &*it;
-      additional_given = true;
-      if (!it->is_boolean() && !it->is_object()) {
-        return make_error(ErrorCode::kInvalidArgument, "{}/additionalProperties must be a boolean or a schema", path);
-      }
-    }
-    const bool additional_allowed = !(additional->is_boolean() && !additional->get<bool>());
-    // Required names the properties do not declare take the additionalProperties schema.
-    for (const std::string& name : required) {
-      const bool declared = std::any_of(properties.begin(), properties.end(), [&](const auto& p) { return p.first == name; });
-      if (declared) continue;
-      if (!additional_allowed) {
-        return unsatisfiable(path, fmt::format("\"{}\" is required but additionalProperties is false and it is not "
-                                               "among the properties", name));
-      }
-      properties.emplace_back(name, additional);
-    }
-    CHIMERA_ASSIGN_OR_RETURN(GrammarElement space, rules_.ws());
-    Sequence open;
-    builder_.append_literal("{", open);
-    open.push_back(space);
-    if (properties.empty()) {
-      if (!additional_allowed) {
-        Sequence empty = open;
-        builder_.append_literal("}", empty);
-        return define(path, {empty});
-      }
-      if (!additional_given || (additional->is_boolean())) return rules_.any_object();
-      CHIMERA_ASSIGN_OR_RETURN(GrammarElement value, element_for(*additional, path + "/additionalProperties", depth + 1));
-      return free_members(open, space, value, path);
-    }
-    // members(i, first): the properties from i on; `first` when none was written yet (no comma).
-    const size_t n = properties.size();
-    std::vector<std::array<uint32_t, 2>> members(n + 1);
-    for (size_t i = 0; i <= n; ++i) {
-      for (int first = 0; first < 2; ++first) {
-        members[i][first] = builder_.declare(fmt::format("{}/members{}{}", path, i, first ? "" : ","));
-      }
-    }
-    for (int first = 0; first < 2; ++first) CHIMERA_RETURN_IF_ERROR(builder_.define(members[n][first], {{}}));
-    for (size_t i = n; i-- > 0;) {
-      const auto& [name, sub] = properties[i];
-      CHIMERA_ASSIGN_OR_RETURN(GrammarElement value, element_for(*sub, child(path + "/properties", name), depth + 1));
-      Sequence member;
-      builder_.append_literal(canonical(Json(name)), member);
-      member.push_back(space);
-      builder_.append_literal(":", member);
-      member.insert(member.end(), {space, value, space});
-      for (int first = 0; first < 2; ++first) {
-        Sequence with;
-        if (!first) {
-          builder_.append_literal(",", with);
-          with.push_back(space);
-        }
-        with.insert(with.end(), member.begin(), member.end());
-        with.push_back(GrammarBuilder::call(members[i + 1][0]));
-        std::vector<Sequence> alternatives = {with};
-        if (!required.count(name)) alternatives.push_back({GrammarBuilder::call(members[i + 1][first])});
-        CHIMERA_RETURN_IF_ERROR(builder_.define(members[i][first], alternatives));
-      }
-    }
-    Sequence whole = open;
-    whole.push_back(GrammarBuilder::call(members[0][1]));
-    builder_.append_literal("}", whole);
-    return define(path, {whole});
-  }
-
-  // An object of any keys whose values follow `value`.
-  Result<GrammarElement> free_members(const Sequence& open, GrammarElement space, GrammarElement value,
-                                      const std::string& path) {
-    CHIMERA_ASSIGN_OR_RETURN(GrammarElement key, rules_.any_string());
-    Sequence member = {key, space};
-    builder_.append_literal(":", member);
-    member.insert(member.end(), {space, value, space});
-    Sequence next;
-    builder_.append_literal(",", next);
-    next.push_back(space);
-    next.insert(next.end(), member.begin(), member.end());
-    CHIMERA_ASSIGN_OR_RETURN(GrammarElement next_rule, define(path + "/next-member", {next}));
-    Sequence empty = open, full = open;
-    builder_.append_literal("}", empty);
-    full.insert(full.end(), member.begin(), member.end());
-    full.push_back(GrammarBuilder::repeat(next_rule.arg, 0, kUnbounded));
-    builder_.append_literal("}", full);
-    return define(path, {empty, full});
-  }
-
-  Result<GrammarElement> array(const Json& schema, const std::string& path, int depth) {
-    CHIMERA_ASSIGN_OR_RETURN(auto min_items, count(schema, "minItems", path));
-    CHIMERA_ASSIGN_OR_RETURN(auto max_items, count(schema, "maxItems", path));
-    std::vector<GrammarElement> prefix;
-    if (auto it = schema.find("prefixItems"); it != schema.end()) {
-      if (!it->is_array()) return make_error(ErrorCode::kInvalidArgument, "{}/prefixItems must be an array", path);
-      for (size_t i = 0; i < it->size(); ++i) {
-        CHIMERA_ASSIGN_OR_RETURN(GrammarElement e, element_for((*it)[i], child(path, "prefixItems", i), depth + 1));
-        prefix.push_back(e);
-      }
-    }
-    const size_t k = prefix.size();
-    uint64_t max = max_items ? static_cast<uint64_t>(*max_items) : kUnbounded;
-    std::optional<GrammarElement> rest;  // items after the prefix; none when "items": false
-    auto items = schema.find("items");
-    if (items != schema.end() && items->is_boolean() && !items->get<bool>()) {
-      max = std::min<uint64_t>(max, k);
-    } else if (items != schema.end()) {
-      if (!items->is_object() && !items->is_boolean()) {
-        return make_error(ErrorCode::kUnsupported, "{}/items must be a schema (the array form is draft 4's: use "
-                          "prefixItems)", path);
-      }
-      CHIMERA_ASSIGN_OR_RETURN(rest, element_for(*items, path + "/items", depth + 1));
+    double v = it->get<double>();
+    const bool draft4_exclusive = [&] {
+      auto flag = schema.find(lower ? "exclusiveMinimum" : "exclusiveMaximum");
+      return !exclusive && flag != schema.end() && flag->is_boolean() && flag->get<bool>();
+    }();
+    if (lower) {
+      v = (exclusive || draft4_exclusive) ? std::floor(v) + 1 : std::ceil(v);
+      if (!bounded_lo || v > lo) lo = v;
+      bounded_lo = true;
     } else {
-      CHIMERA_ASSIGN_OR_RETURN(rest, rules_.any_value());
+      v = (exclusive || draft4_exclusive) ? std::ceil(v) - 1 : std::floor(v);
+      if (!bounded_hi || v < hi) hi = v;
+      bounded_hi = true;
     }
-    const uint64_t min = static_cast<uint64_t>(min_items.value_or(0));
-    if (min > max) return unsatisfiable(path, fmt::format("minItems {} is above the most items allowed ({})", min, max));
-    CHIMERA_ASSIGN_OR_RETURN(GrammarElement space, rules_.ws());
-    // tail(j): what follows j items; items j < k come from prefixItems.
-    std::vector<uint32_t> tail(k + 1);
-    for (size_t j = 0; j <= k; ++j) tail[j] = builder_.declare(fmt::format("{}/after{}", path, j));
-    auto separator = [&](size_t j, Sequence& s) {
-      if (j > 0) {
-        builder_.append_literal(",", s);
-        s.push_back(space);
-      }
-    };
-    for (size_t j = 0; j <= k; ++j) {
-      std::vector<Sequence> alternatives;
-      if (j >= min) {
-        Sequence close;
-        builder_.append_literal("]", close);
-        alternatives.push_back(close);
-      }
-      if (j < k && j < max) {
-        Sequence more;
-        separator(j, more);
-        more.insert(more.end(), {prefix[j], space, GrammarBuilder::call(tail[j + 1])});
-        alternatives.push_back(more);
-      } else if (j == k && rest && max > k) {
-        Sequence next;
-        builder_.append_literal(",", next);
-        next.insert(next.end(), {space, *rest, space});
-        CHIMERA_ASSIGN_OR_RETURN(GrammarElement next_rule, define(path + "/next-item", {next}));
-        Sequence more;
-        separator(j, more);
-        more.insert(more.end(), {*rest, space});
-        const uint32_t least = min > k + 1 ? static_cast<uint32_t>(min - k - 1) : 0;
-        const uint32_t most = max == kUnbounded ? kUnbounded : static_cast<uint32_t>(max - k - 1);
-        more.push_back(GrammarBuilder::repeat(next_rule.arg, least, most));
-        builder_.append_literal("]", more);
-        alternatives.push_back(more);
-      }
-      if (alternatives.empty()) return unsatisfiable(path, "minItems asks for more items than the schema allows");
-      CHIMERA_RETURN_IF_ERROR(builder_.define(tail[j], alternatives));
-    }
-    Sequence whole;
-    builder_.append_literal("[", whole);
-    whole.insert(whole.end(), {space, GrammarBuilder::call(tail[0])});
-    return define(path, {whole});
   }
+  constexpr double kLimit = 9.2e18;  // inside int64, with room for rounding
+  lo = std::clamp(lo, -kLimit, kLimit);
+  hi = std::clamp(hi, -kLimit, kLimit);
+  if (lo > hi) return unsatisfiable(path, fmt::format("no integer lies between {} and {}", lo, hi));
+  Sequence s = {builder_.integer(static_cast<int64_t>(lo), static_cast<int64_t>(hi))};
+  return define(path + "/integer", {s});
+}
 
-  const Json& root_;
-  GrammarBuilder builder_;
-  JsonRules rules_;
-  std::map<std::string, uint32_t> refs_;
-};
+}  // namespace chimera::engine::schema_detail
+
+namespace chimera::engine {
+namespace {
+
+using schema_detail::Json;
+using schema_detail::kMaxSchemaDepth;
 
 // Nesting of [ and { outside strings, to refuse a hostile document before parsing it.
 int nesting_depth(std::string_view text, int limit) {
@@ -539,12 +421,16 @@ int nesting_depth(std::string_view text, int limit) {
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '[' || c == '{') {
       deepest = std::max(deepest, ++depth);
       if (deepest > limit) return deepest;
@@ -571,11 +457,13 @@ std::shared_ptr<const Grammar> builtin(bool object) {
 Result<std::shared_ptr<const Grammar>> compile_json_schema(std::string_view schema_json) {
   constexpr int kMaxDocumentDepth = 2 * kMaxSchemaDepth + 8;  // a schema level is two JSON levels
   if (nesting_depth(schema_json, kMaxDocumentDepth) > kMaxDocumentDepth) {
-    return make_error(ErrorCode::kInvalidArgument, "the schema nests deeper than {} levels", kMaxSchemaDepth);
+    return make_error(ErrorCode::kInvalidArgument, "the schema nests deeper than {} levels",
+                      kMaxSchemaDepth);
   }
   Json schema = Json::parse(schema_json, nullptr, /*allow_exceptions=*/false);
-  if (schema.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "the schema is not valid JSON");
-  Compiler compiler(schema);
+  if (schema.is_discarded())
+    return make_error(ErrorCode::kInvalidArgument, "the schema is not valid JSON");
+  schema_detail::SchemaCompiler compiler(schema);
   CHIMERA_ASSIGN_OR_RETURN(Grammar grammar, compiler.run());
   return std::make_shared<const Grammar>(std::move(grammar));
 }

@@ -17,7 +17,9 @@
 
 namespace chimera::server {
 
-Result<std::shared_ptr<const engine::Grammar>> ollama_format(const Json& body, std::string_view raw_body);
-Result<std::shared_ptr<const engine::Grammar>> openai_response_format(const Json& body, std::string_view raw_body);
+Result<std::shared_ptr<const engine::Grammar>> ollama_format(const Json& body,
+                                                             std::string_view raw_body);
+Result<std::shared_ptr<const engine::Grammar>> openai_response_format(const Json& body,
+                                                                      std::string_view raw_body);
 
 }  // namespace chimera::server

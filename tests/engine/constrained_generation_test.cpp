@@ -40,8 +40,8 @@ class ConstrainedGeneration : public ::testing::Test {
     delete model_;
     delete dir_;
   }
-  static GenerateResult generate(const std::shared_ptr<const Grammar>& grammar, SamplingOptions sampling,
-                                 int num_predict, int num_ctx = 1024) {
+  static GenerateResult generate(const std::shared_ptr<const Grammar>& grammar,
+                                 SamplingOptions sampling, int num_predict, int num_ctx = 1024) {
     SessionOptions o;
     o.num_ctx = num_ctx;
     o.num_thread = 2;
@@ -85,7 +85,8 @@ TEST_F(ConstrainedGeneration, TwentySeedsAtTemperatureOneAllValidateAgainstTheSc
     EXPECT_EQ(r.done_reason, "stop") << r.text;
     texts.push_back(r.text);
   }
-  std::printf("[ info     ] %d of 20 ended before num_predict, the rest were closed within it\n", ended_early);
+  std::printf("[ info     ] %d of 20 ended before num_predict, the rest were closed within it\n",
+              ended_early);
   expect_valid(kSchema, texts);
 }
 
@@ -125,7 +126,8 @@ TEST_F(ConstrainedGeneration, TheContextLimitClosesTheOutputToo) {
   SamplingOptions s;
   s.temperature = 1.0f;
   s.seed = 3;
-  GenerateResult r = generate(json_object_grammar(), s, -1, /*num_ctx=*/40);  // the prompt takes most of it
+  GenerateResult r =
+      generate(json_object_grammar(), s, -1, /*num_ctx=*/40);  // the prompt takes most of it
   auto parsed = nlohmann::json::parse(r.text, nullptr, false);
   EXPECT_FALSE(parsed.is_discarded()) << r.text;
 }

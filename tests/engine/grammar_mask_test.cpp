@@ -39,11 +39,49 @@ std::shared_ptr<const Grammar> grammar_for(const std::string& schema) {
 // quotes inside and at the ends, escapes, whitespace runs, digits with punctuation, partial UTF-8.
 std::shared_ptr<const Tokenizer> json_shaped_vocab() {
   VocabData v = synthetic_vocab("gemma3", 512);
-  const std::vector<std::string> pieces = {
-      "\",", "\":", "\"}", "\"]", "{\"", "[\"", "\",\"", "\":\"", "abc\"", "ab\",", "x\":1", "\\n", "\\\"", "\\u00",
-      "\\u00e9", "a\\", "\xE2\x96\x81\"", "\n\xE2\x96\x81\xE2\x96\x81", "}\n", "},{", "]}", "12", "0.5", "-3", "e+",
-      "true", "false,", "null", "nul", "\xC3", "\xA9\"", "caf\xC3", "\xE2\x82\xAC", "\t", "\x01", "alph", "alphabet\"",
-      "beta\"}", "2024-", "T12:", "Z\"", "\xF0\x9F\xA4\x96", "\xE2\x96\x81\xE2\x96\x81\xE2\x96\x81"};
+  const std::vector<std::string> pieces = {"\",",
+                                           "\":",
+                                           "\"}",
+                                           "\"]",
+                                           "{\"",
+                                           "[\"",
+                                           "\",\"",
+                                           "\":\"",
+                                           "abc\"",
+                                           "ab\",",
+                                           "x\":1",
+                                           "\\n",
+                                           "\\\"",
+                                           "\\u00",
+                                           "\\u00e9",
+                                           "a\\",
+                                           "\xE2\x96\x81\"",
+                                           "\n\xE2\x96\x81\xE2\x96\x81",
+                                           "}\n",
+                                           "},{",
+                                           "]}",
+                                           "12",
+                                           "0.5",
+                                           "-3",
+                                           "e+",
+                                           "true",
+                                           "false,",
+                                           "null",
+                                           "nul",
+                                           "\xC3",
+                                           "\xA9\"",
+                                           "caf\xC3",
+                                           "\xE2\x82\xAC",
+                                           "\t",
+                                           "\x01",
+                                           "alph",
+                                           "alphabet\"",
+                                           "beta\"}",
+                                           "2024-",
+                                           "T12:",
+                                           "Z\"",
+                                           "\xF0\x9F\xA4\x96",
+                                           "\xE2\x96\x81\xE2\x96\x81\xE2\x96\x81"};
   for (const std::string& p : pieces) {
     v.tokens.push_back(p);
     v.scores.push_back(-1000.0f);
@@ -74,7 +112,8 @@ int32_t random_allowed(const TokenMask& mask, std::mt19937_64& rng) {
 std::string first_difference(const TokenMask& a, const TokenMask& b, const GrammarVocabulary& v) {
   for (int32_t t = 0; t < a.size(); ++t) {
     if (a.test(t) != b.test(t)) {
-      return fmt::format("token {} ({:?}): fast {} reference {}", t, std::string(v.bytes(t)), a.test(t), b.test(t));
+      return fmt::format("token {} ({:?}): fast {} reference {}", t, std::string(v.bytes(t)),
+                         a.test(t), b.test(t));
     }
   }
   return "none";
@@ -98,7 +137,8 @@ void compare_masks(const Tokenizer& tok, int steps_per_schema, uint64_t seed) {
       const auto t1 = std::chrono::steady_clock::now();
       TokenMask reference;
       const uint64_t budget = static_cast<uint64_t>(left - 1);
-      ASSERT_TRUE(reference_token_mask(*grammar, *vocab, (*constraint)->state(), budget, reference).is_ok());
+      ASSERT_TRUE(reference_token_mask(*grammar, *vocab, (*constraint)->state(), budget, reference)
+                      .is_ok());
       const auto t2 = std::chrono::steady_clock::now();
       fast_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
       reference_ms += std::chrono::duration<double, std::milli>(t2 - t1).count();
@@ -113,8 +153,8 @@ void compare_masks(const Tokenizer& tok, int steps_per_schema, uint64_t seed) {
       ASSERT_TRUE((*constraint)->accept(token).is_ok());
     }
   }
-  std::printf("[ masks    ] %d states, %d tokens: fast %.3f ms a mask, reference %.3f ms\n", compared, tok.n_vocab(),
-              fast_ms / compared, reference_ms / compared);
+  std::printf("[ masks    ] %d states, %d tokens: fast %.3f ms a mask, reference %.3f ms\n",
+              compared, tok.n_vocab(), fast_ms / compared, reference_ms / compared);
 }
 
 TEST(GrammarMask, FastPathEqualsReferenceOnAJsonShapedSyntheticVocabulary) {
@@ -163,14 +203,20 @@ TEST(GrammarMask, AnyTokensSampledWithinTheBudgetEndInACompleteOutput) {
 
 TEST(GrammarMask, EndOfGenerationOnlyWhenCompleteAndControlTokensNever) {
   auto tok = json_shaped_vocab();
-  auto vocab = GrammarVocabulary::build(*tok, tok->n_vocab() + 5);  // a model head wider than the vocabulary
+  auto vocab =
+      GrammarVocabulary::build(*tok, tok->n_vocab() + 5);  // a model head wider than the vocabulary
   ASSERT_FALSE(vocab->end_of_generation().empty());
   auto created = GrammarConstraint::create(json_object_grammar(), vocab);
   ASSERT_TRUE(created.ok());
   std::unique_ptr<GrammarConstraint> constraint = std::move(created).value();
   ASSERT_TRUE(constraint->compute_mask(1000).is_ok());
+  std::vector<float> start(static_cast<size_t>(vocab->n_vocab()), 0.5f);
+  constraint->apply(start.data(), vocab->n_vocab());  // words with a few bits set, most with none
+  for (int32_t t = 0; t < vocab->n_vocab(); ++t)
+    EXPECT_EQ(std::isfinite(start[static_cast<size_t>(t)]), constraint->mask().test(t));
   for (int32_t eog : vocab->end_of_generation()) EXPECT_FALSE(constraint->mask().test(eog));
-  for (int32_t t = tok->n_vocab(); t < vocab->n_vocab(); ++t) EXPECT_FALSE(constraint->mask().test(t));
+  for (int32_t t = tok->n_vocab(); t < vocab->n_vocab(); ++t)
+    EXPECT_FALSE(constraint->mask().test(t));
   for (int32_t t = 0; t < tok->n_vocab(); ++t) {
     if (vocab->bytes(t).empty()) {
       EXPECT_FALSE(constraint->mask().test(t)) << "token " << t;
@@ -185,7 +231,8 @@ TEST(GrammarMask, EndOfGenerationOnlyWhenCompleteAndControlTokensNever) {
   EXPECT_EQ(constraint->mask().count(), static_cast<int64_t>(vocab->end_of_generation().size()));
   std::vector<float> logits(static_cast<size_t>(vocab->n_vocab()), 1.0f);
   constraint->apply(logits.data(), vocab->n_vocab());
-  for (int32_t t = 0; t < vocab->n_vocab(); ++t) EXPECT_EQ(std::isfinite(logits[static_cast<size_t>(t)]), constraint->mask().test(t));
+  for (int32_t t = 0; t < vocab->n_vocab(); ++t)
+    EXPECT_EQ(std::isfinite(logits[static_cast<size_t>(t)]), constraint->mask().test(t));
 }
 
 }  // namespace

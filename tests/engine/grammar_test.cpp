@@ -42,23 +42,25 @@ bool prefix_ok(const Grammar& g, std::string_view text) { return !run(g, text).d
 TEST(JsonSchemaGrammar, AnyObjectModeAcceptsJsonObjectsOnly) {
   const Grammar& g = *json_object_grammar();
   EXPECT_TRUE(accepts(g, "{}"));
-  EXPECT_TRUE(accepts(g, R"({"a": [1, -2.5, 3e10, 4E-2, true, false, null, "x\n\u00e9\"", {}], "b" : {"c":[]}})"));
+  EXPECT_TRUE(accepts(
+      g, R"({"a": [1, -2.5, 3e10, 4E-2, true, false, null, "x\n\u00e9\"", {}], "b" : {"c":[]}})"));
   EXPECT_TRUE(accepts(g, "{\n  \"a\": 1\n}"));
-  EXPECT_TRUE(accepts(g, "{\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\xA4\x96\": 0}"));  // UTF-8 of 2, 3 and 4 bytes
-  EXPECT_FALSE(prefix_ok(g, "[1]"));                  // the root is an object
+  EXPECT_TRUE(
+      accepts(g, "{\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\xA4\x96\": 0}"));  // UTF-8 of 2, 3 and 4 bytes
+  EXPECT_FALSE(prefix_ok(g, "[1]"));                                 // the root is an object
   EXPECT_FALSE(prefix_ok(g, "{\"a\":}"));
   EXPECT_FALSE(prefix_ok(g, "{\"a\":1,}"));
-  EXPECT_FALSE(prefix_ok(g, "{\"a\":01}"));           // no leading zeros
+  EXPECT_FALSE(prefix_ok(g, "{\"a\":01}"));  // no leading zeros
   EXPECT_FALSE(prefix_ok(g, "{\"a\":1.}"));
-  EXPECT_FALSE(prefix_ok(g, "{\"a\":\"\x01\"}"));     // control characters must be escaped
-  EXPECT_FALSE(prefix_ok(g, "{\"a\":\"\\x\"}"));      // not an escape
-  EXPECT_FALSE(prefix_ok(g, "{\"a\":\"\\ud800\"}"));  // lone surrogates are refused
-  EXPECT_FALSE(prefix_ok(g, "{\"a\":\"\xC0\xAF\"}"));  // overlong UTF-8
+  EXPECT_FALSE(prefix_ok(g, "{\"a\":\"\x01\"}"));          // control characters must be escaped
+  EXPECT_FALSE(prefix_ok(g, "{\"a\":\"\\x\"}"));           // not an escape
+  EXPECT_FALSE(prefix_ok(g, "{\"a\":\"\\ud800\"}"));       // lone surrogates are refused
+  EXPECT_FALSE(prefix_ok(g, "{\"a\":\"\xC0\xAF\"}"));      // overlong UTF-8
   EXPECT_FALSE(prefix_ok(g, "{\"a\":\"\xED\xA0\x80\"}"));  // a surrogate in UTF-8
-  EXPECT_FALSE(prefix_ok(g, "{\"a\":1e999}"));        // exponents of 2 digits at most (1e999 overflows)
+  EXPECT_FALSE(prefix_ok(g, "{\"a\":1e999}"));  // exponents of 2 digits at most (1e999 overflows)
   EXPECT_FALSE(accepts(g, "{\"a\":1"));
-  EXPECT_FALSE(prefix_ok(g, " {}"));                  // nothing before the value
-  EXPECT_FALSE(prefix_ok(g, "{}\n"));                 // nor after it
+  EXPECT_FALSE(prefix_ok(g, " {}"));   // nothing before the value
+  EXPECT_FALSE(prefix_ok(g, "{}\n"));  // nor after it
 }
 
 TEST(JsonSchemaGrammar, AnyValueModeAcceptsEveryKindOfValue) {
@@ -71,16 +73,17 @@ TEST(JsonSchemaGrammar, AnyValueModeAcceptsEveryKindOfValue) {
 }
 
 TEST(JsonSchemaGrammar, PropertiesComeInSchemaOrderRequiredOnesCannotBeLeftOut) {
-  auto g = compile(R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},
+  auto g =
+      compile(R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},
     "tags":{"type":"array","items":{"type":"string"}}},"required":["name","tags"],"additionalProperties":false})");
   EXPECT_TRUE(accepts(*g, R"({"name":"x","age":3,"tags":[]})"));
   EXPECT_TRUE(accepts(*g, R"({"name":"x","tags":["a","b"]})"));  // optional age left out
   EXPECT_TRUE(accepts(*g, R"({ "name" : "x" , "tags" : [ "a" ] })"));
-  EXPECT_FALSE(accepts(*g, R"({"name":"x"})"));                   // tags is required
-  EXPECT_FALSE(prefix_ok(*g, R"({"age":3)"));                     // name is required and comes first
-  EXPECT_FALSE(prefix_ok(*g, R"({"name":"x","other":1)"));        // no additional properties
-  EXPECT_FALSE(prefix_ok(*g, R"({"name":"x","age":3.5)"));        // an integer
-  EXPECT_FALSE(prefix_ok(*g, R"({"name":"x","tags":[1])"));       // strings only
+  EXPECT_FALSE(accepts(*g, R"({"name":"x"})"));              // tags is required
+  EXPECT_FALSE(prefix_ok(*g, R"({"age":3)"));                // name is required and comes first
+  EXPECT_FALSE(prefix_ok(*g, R"({"name":"x","other":1)"));   // no additional properties
+  EXPECT_FALSE(prefix_ok(*g, R"({"name":"x","age":3.5)"));   // an integer
+  EXPECT_FALSE(prefix_ok(*g, R"({"name":"x","tags":[1])"));  // strings only
 }
 
 TEST(JsonSchemaGrammar, ObjectsWithoutPropertiesTakeAnyKeysWithTheAdditionalSchema) {
@@ -104,8 +107,10 @@ TEST(JsonSchemaGrammar, StringLengthsCountCharactersNotBytes) {
 
 TEST(JsonSchemaGrammar, IntegerBoundsAreExact) {
   auto g = compile(R"({"type":"integer","minimum":-5,"exclusiveMaximum":121})");
-  for (std::string_view ok : {"-5", "-1", "0", "7", "99", "120"}) EXPECT_TRUE(accepts(*g, ok)) << ok;
-  for (std::string_view bad : {"-6", "121", "1000", "-0", "007", "1.0"}) EXPECT_FALSE(accepts(*g, bad)) << bad;
+  for (std::string_view ok : {"-5", "-1", "0", "7", "99", "120"})
+    EXPECT_TRUE(accepts(*g, ok)) << ok;
+  for (std::string_view bad : {"-6", "121", "1000", "-0", "007", "1.0"})
+    EXPECT_FALSE(accepts(*g, bad)) << bad;
   EXPECT_TRUE(accepts(*g, "13"));
   EXPECT_FALSE(prefix_ok(*g, "130"));  // no integer in range starts with 130
   EXPECT_TRUE(prefix_ok(*g, "-"));
@@ -120,7 +125,8 @@ TEST(JsonSchemaGrammar, IntegerBoundsAreExact) {
 
 TEST(JsonSchemaGrammar, EnumsAndConstsMatchTheirCanonicalText) {
   auto g = compile(R"({"enum":["red","green","gr\"ey",1,null,{"a":[true]}]})");
-  for (std::string_view ok : {"\"red\"", "\"green\"", "\"gr\\\"ey\"", "1", "null", "{\"a\":[true]}"}) {
+  for (std::string_view ok :
+       {"\"red\"", "\"green\"", "\"gr\\\"ey\"", "1", "null", "{\"a\":[true]}"}) {
     EXPECT_TRUE(accepts(*g, ok)) << ok;
   }
   EXPECT_FALSE(accepts(*g, "\"gre"));
@@ -137,7 +143,8 @@ TEST(JsonSchemaGrammar, ArraysHonourMinMaxItemsAndPrefixItems) {
   EXPECT_TRUE(accepts(*g, "[true, false]"));
   EXPECT_TRUE(accepts(*g, "[true,false,true]"));
   EXPECT_FALSE(prefix_ok(*g, "[true,false,true,"));
-  auto tuple = compile(R"({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"items":false})");
+  auto tuple = compile(
+      R"({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"items":false})");
   EXPECT_TRUE(accepts(*tuple, "[\"a\", 1]"));
   EXPECT_TRUE(accepts(*tuple, "[\"a\"]"));
   EXPECT_FALSE(prefix_ok(*tuple, "[1"));
@@ -145,7 +152,8 @@ TEST(JsonSchemaGrammar, ArraysHonourMinMaxItemsAndPrefixItems) {
 }
 
 TEST(JsonSchemaGrammar, AnyOfNullableTypesAndRecursiveRefs) {
-  auto g = compile(R"({"$defs":{"node":{"type":"object","properties":{"v":{"type":["integer","null"]},
+  auto g =
+      compile(R"({"$defs":{"node":{"type":"object","properties":{"v":{"type":["integer","null"]},
     "kids":{"type":"array","items":{"$ref":"#/$defs/node"}}},"required":["v"]}},"$ref":"#/$defs/node"})");
   EXPECT_TRUE(accepts(*g, R"({"v":1,"kids":[{"v":null},{"v":2,"kids":[{"v":3}]}]})"));
   EXPECT_FALSE(prefix_ok(*g, R"({"v":1,"kids":[{"v":"x")"));
@@ -158,7 +166,9 @@ TEST(JsonSchemaGrammar, AnyOfNullableTypesAndRecursiveRefs) {
 TEST(JsonSchemaGrammar, FormatsAcceptOnlyRealDatesTimesAndUuids) {
   auto g = compile(R"({"type":"array","prefixItems":[{"type":"string","format":"date"},
     {"type":"string","format":"date-time"},{"type":"string","format":"uuid"}],"items":false})");
-  EXPECT_TRUE(accepts(*g, R"(["2024-02-28","2024-12-31T23:59:59.5+01:00","123e4567-e89b-12d3-a456-426614174000"])"));
+  EXPECT_TRUE(accepts(
+      *g,
+      R"(["2024-02-28","2024-12-31T23:59:59.5+01:00","123e4567-e89b-12d3-a456-426614174000"])"));
   EXPECT_FALSE(prefix_ok(*g, R"(["2024-02-30")"));
   EXPECT_FALSE(prefix_ok(*g, R"(["2024-04-31")"));
   EXPECT_FALSE(prefix_ok(*g, R"(["2024-13)"));
@@ -166,10 +176,12 @@ TEST(JsonSchemaGrammar, FormatsAcceptOnlyRealDatesTimesAndUuids) {
 }
 
 TEST(JsonSchemaGrammar, UnsupportedKeywordsAreRefusedByNameAndPlace) {
-  auto pattern = compile_json_schema(R"({"type":"object","properties":{"id":{"type":"string","pattern":"^a"}}})");
+  auto pattern = compile_json_schema(
+      R"({"type":"object","properties":{"id":{"type":"string","pattern":"^a"}}})");
   ASSERT_FALSE(pattern.ok());
   EXPECT_EQ(pattern.status().code(), ErrorCode::kUnsupported);
-  EXPECT_THAT(pattern.status().message(), AllOf(HasSubstr("\"pattern\""), HasSubstr("#/properties/id")));
+  EXPECT_THAT(pattern.status().message(),
+              AllOf(HasSubstr("\"pattern\""), HasSubstr("#/properties/id")));
   struct Case {
     std::string schema, words;
   };
@@ -189,15 +201,18 @@ TEST(JsonSchemaGrammar, UnsupportedKeywordsAreRefusedByNameAndPlace) {
 }
 
 TEST(JsonSchemaGrammar, MalformedAndUnsatisfiableSchemasAreCleanErrors) {
-  for (std::string_view schema : {
-           R"({"type":"strin"})", R"({"type":"array","minItems":-1})", R"({"type":"string","minLength":5,"maxLength":2})",
-           R"({"type":"array","items":{"type":"null"},"minItems":3,"maxItems":2})", R"({"$ref":"#/$defs/missing"})",
-           R"({"$ref":"#"})", R"({"enum":[]})", "false", "[1]", "{", R"({"type":"integer","minimum":5,"maximum":4})",
-           R"({"type":"object","required":["a"],"additionalProperties":false})",
-           R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})"}) {
+  for (std::string_view schema :
+       {R"({"type":"strin"})", R"({"type":"array","minItems":-1})",
+        R"({"type":"string","minLength":5,"maxLength":2})",
+        R"({"type":"array","items":{"type":"null"},"minItems":3,"maxItems":2})",
+        R"({"$ref":"#/$defs/missing"})", R"({"$ref":"#"})", R"({"enum":[]})", "false", "[1]", "{",
+        R"({"type":"integer","minimum":5,"maximum":4})",
+        R"({"type":"object","required":["a"],"additionalProperties":false})",
+        R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})"}) {
     auto r = compile_json_schema(schema);
     ASSERT_FALSE(r.ok()) << schema;
-    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << schema << ": " << r.status().message();
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument)
+        << schema << ": " << r.status().message();
   }
   std::string nested;
   for (int i = 0; i < 200; ++i) nested += R"({"type":"array","items":)";
@@ -208,14 +223,16 @@ TEST(JsonSchemaGrammar, MalformedAndUnsatisfiableSchemasAreCleanErrors) {
 }
 
 TEST(JsonSchemaGrammar, MinBytesToCompleteCountsTheShortestEnding) {
-  auto g = compile(R"({"type":"object","properties":{"a":{"type":"integer","minimum":10},"b":{"type":"string"}},
+  auto g = compile(
+      R"({"type":"object","properties":{"a":{"type":"integer","minimum":10},"b":{"type":"string"}},
     "required":["a"],"additionalProperties":false})");
-  EXPECT_EQ(run(*g, "").min_bytes_to_complete(*g), 8u);  // {"a":10}
-  EXPECT_EQ(run(*g, "{\"a\":1").min_bytes_to_complete(*g), 2u);  // 0}
+  EXPECT_EQ(run(*g, "").min_bytes_to_complete(*g), 8u);                      // {"a":10}
+  EXPECT_EQ(run(*g, "{\"a\":1").min_bytes_to_complete(*g), 2u);              // 0}
   EXPECT_EQ(run(*g, "{\"a\":10,\"b\":\"xy").min_bytes_to_complete(*g), 2u);  // "}
   EXPECT_EQ(run(*g, "{\"a\":10}").min_bytes_to_complete(*g), 0u);
   auto s = compile(R"({"type":"string","minLength":4})");
-  EXPECT_EQ(run(*s, "\"a\\u00").min_bytes_to_complete(*s), 2u + 2u + 1u);  // 2 hex, 2 chars, the quote
+  EXPECT_EQ(run(*s, "\"a\\u00").min_bytes_to_complete(*s),
+            2u + 2u + 1u);  // 2 hex, 2 chars, the quote
 }
 
 // Random texts the grammar accepts: at each step a random byte among those the state takes,
@@ -223,7 +240,8 @@ TEST(JsonSchemaGrammar, MinBytesToCompleteCountsTheShortestEnding) {
 std::string random_accepted_text(const Grammar& g, std::mt19937_64& rng, size_t length) {
   GrammarState state = *GrammarState::initial(g), next;
   std::string text;
-  while (!(state.accepting() && (text.size() >= length || state.stack_count() == 0 || rng() % 8 == 0))) {
+  while (!(state.accepting() &&
+           (text.size() >= length || state.stack_count() == 0 || rng() % 8 == 0))) {
     std::vector<uint8_t> options;
     uint64_t best = UINT64_MAX;
     std::vector<uint8_t> closing;
@@ -263,7 +281,8 @@ TEST(JsonSchemaGrammar, RandomAcceptedTextsValidateUnderPythonJsonschema) {
   };
   // The validator can say no: an object missing required properties is refused.
   testing::SchemaCheck control = testing::check_against_schema(schemas[0], {"{}", "not json"});
-  if (!control.available) GTEST_SKIP() << "no independent validator: " << control.unavailable_reason;
+  if (!control.available)
+    GTEST_SKIP() << "no independent validator: " << control.unavailable_reason;
   EXPECT_NE(control.errors[0], "");
   EXPECT_NE(control.errors[1], "");
   std::mt19937_64 rng(2024);
@@ -273,10 +292,12 @@ TEST(JsonSchemaGrammar, RandomAcceptedTextsValidateUnderPythonJsonschema) {
     for (int i = 0; i < 40; ++i) texts.push_back(random_accepted_text(*g, rng, 10 + rng() % 120));
     testing::SchemaCheck check = testing::check_against_schema(schema, texts);
     if (!check.available) GTEST_SKIP() << "no independent validator: " << check.unavailable_reason;
-    for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(check.errors[i], "") << schema << "\n" << texts[i];
+    for (size_t i = 0; i < texts.size(); ++i)
+      EXPECT_EQ(check.errors[i], "") << schema << "\n" << texts[i];
   }
   std::vector<std::string> any;
-  for (int i = 0; i < 40; ++i) any.push_back(random_accepted_text(*json_object_grammar(), rng, 10 + rng() % 200));
+  for (int i = 0; i < 40; ++i)
+    any.push_back(random_accepted_text(*json_object_grammar(), rng, 10 + rng() % 200));
   testing::SchemaCheck check = testing::check_against_schema(R"({"type":"object"})", any);
   for (size_t i = 0; i < any.size(); ++i) EXPECT_EQ(check.errors[i], "") << any[i];
 }

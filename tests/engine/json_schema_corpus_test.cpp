@@ -1,42 +1,25 @@
 // Replays the schema fuzz corpus (tests/fuzz/corpus/json_schema) through the fuzz harness itself in
 // the normal build: valid_* compile and decode with the fast mask equal to the reference, bad_* are
 // refused with a clean error. Hostile schemas too large for seed files are built here: huge enums,
-// hundreds of anyOf branches, thousands of properties, deep nesting; each must compile or be refused
-// within a time bound a test can state.
+// hundreds of anyOf branches, thousands of properties, deep nesting; each must compile or be
+// refused within a time bound a test can state.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <filesystem>
 
 #define CHIMERA_FUZZ_HARNESS_ONLY
 #include "fuzz/json_schema_fuzz.cpp"  // the harness, not a copy of it
-#include "support/test_support.h"
-#include "util/mapped_file.h"
+#include "support/fuzz_corpus.h"
 
 namespace chimera::engine {
 namespace {
 
 TEST(JsonSchemaCorpus, EverySeedCompilesOrIsRefusedAsItsNameSays) {
-  const std::string dir = testing::source_dir() + "/tests/fuzz/corpus/json_schema";
-  int valid = 0, bad = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    auto bytes = read_text_file(entry.path().string());
-    ASSERT_TRUE(bytes.ok()) << name;
-    const auto* data = reinterpret_cast<const uint8_t*>(bytes->data());
-    const int compiled = json_schema_fuzz_one(data, bytes->size());
-    if (name.rfind("valid_", 0) == 0) {
-      EXPECT_EQ(compiled, 1) << name << " should compile";
-      ++valid;
-    } else if (name.rfind("bad_", 0) == 0) {
-      EXPECT_EQ(compiled, 0) << name << " should be refused";
-      ++bad;
-    }
-    for (size_t n = 0; n < bytes->size() && n < 2048; n += 5) json_schema_fuzz_one(data, n);  // truncated
-  }
-  EXPECT_GE(valid, 10);
-  EXPECT_GE(bad, 10);
+  testing::CorpusCounts counts =
+      testing::replay_corpus("json_schema", json_schema_fuzz_one, 5, 2048);
+  EXPECT_GE(counts.valid, 10);
+  EXPECT_GE(counts.bad, 10);
 }
 
 struct Timed {
@@ -46,13 +29,15 @@ struct Timed {
 Timed compile_timed(const std::string& schema) {
   const auto t0 = std::chrono::steady_clock::now();
   auto grammar = compile_json_schema(schema);
-  return {std::move(grammar), std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()};
+  return {std::move(grammar),
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()};
 }
 
 TEST(JsonSchemaCorpus, HostileSchemasCompileOrAreRefusedQuickly) {
   // 20k enum values: one rule per branching point of their trie, not one parse per value.
   std::string big_enum = R"({"enum":[)";
-  for (int i = 0; i < 20000; ++i) big_enum += (i ? ",\"value-" : "\"value-") + std::to_string(i * 7919) + "\"";
+  for (int i = 0; i < 20000; ++i)
+    big_enum += (i ? ",\"value-" : "\"value-") + std::to_string(i * 7919) + "\"";
   big_enum += "]}";
   Timed e = compile_timed(big_enum);
   ASSERT_TRUE(e.grammar.ok()) << e.grammar.status().message();
@@ -75,14 +60,16 @@ TEST(JsonSchemaCorpus, HostileSchemasCompileOrAreRefusedQuickly) {
   // Ambiguous branches: 300 object schemas that all begin alike.
   std::string branches = R"({"anyOf":[)";
   for (int i = 0; i < 300; ++i) {
-    branches += (i ? "," : "") + std::string(R"({"type":"object","properties":{"k":{"type":"string"},"v)") +
+    branches += (i ? "," : "") +
+                std::string(R"({"type":"object","properties":{"k":{"type":"string"},"v)") +
                 std::to_string(i) + R"(":{"type":"integer"}},"required":["k"]})";
   }
   branches += "]}";
   Timed b = compile_timed(branches);
   ASSERT_TRUE(b.grammar.ok()) << b.grammar.status().message();
   data = reinterpret_cast<const uint8_t*>(branches.data());
-  json_schema_fuzz_one(data, branches.size());  // either decodes or stops with a clean "too ambiguous"
+  json_schema_fuzz_one(data,
+                       branches.size());  // either decodes or stops with a clean "too ambiguous"
 
   // Nested anyOf of two string branches, 12 deep: 4096 parses of one string.
   std::string nested = R"({"type":"string"})";
@@ -92,7 +79,8 @@ TEST(JsonSchemaCorpus, HostileSchemasCompileOrAreRefusedQuickly) {
 
   // 5000 properties, deep but allowed nesting, and nesting past the limit.
   std::string wide = R"({"type":"object","properties":{)";
-  for (int i = 0; i < 5000; ++i) wide += (i ? ",\"p" : "\"p") + std::to_string(i) + R"(":{"type":"boolean"})";
+  for (int i = 0; i < 5000; ++i)
+    wide += (i ? ",\"p" : "\"p") + std::to_string(i) + R"(":{"type":"boolean"})";
   wide += "}}";
   Timed w = compile_timed(wide);
   ASSERT_TRUE(w.grammar.ok()) << w.grammar.status().message();
@@ -105,8 +93,10 @@ TEST(JsonSchemaCorpus, HostileSchemasCompileOrAreRefusedQuickly) {
   Timed d = compile_timed(too_deep);
   ASSERT_FALSE(d.grammar.ok());
   EXPECT_LT(d.ms, 1000);
-  std::printf("[ info     ] compile: 20k-value enum %.0f ms, 300 anyOf branches %.0f ms, 5000 properties %.0f ms\n", e.ms,
-              b.ms, w.ms);
+  std::printf(
+      "[ info     ] compile: 20k-value enum %.0f ms, 300 anyOf branches %.0f ms, 5000 properties "
+      "%.0f ms\n",
+      e.ms, b.ms, w.ms);
 }
 
 }  // namespace

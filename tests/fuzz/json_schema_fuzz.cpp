@@ -5,7 +5,8 @@
 // in bounded time and memory (run with -timeout and -rss_limit_mb). Run:
 //   build/fuzz/tests/fuzz/json_schema_fuzz -max_total_time=300 -timeout=10 -rss_limit_mb=2048
 //     tests/fuzz/corpus/json_schema
-// The same harness replays the seed corpus in the normal build (tests/engine/json_schema_corpus_test.cpp).
+// The same harness replays the seed corpus in the normal build
+// (tests/engine/json_schema_corpus_test.cpp).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -23,8 +24,9 @@ inline int json_schema_fuzz_one(const uint8_t* data, size_t size) {
   auto grammar = compile_json_schema(text);
   if (!grammar.ok()) {
     const ErrorCode code = grammar.status().code();
-    if (grammar.status().message().empty() || (code != ErrorCode::kInvalidArgument && code != ErrorCode::kUnsupported &&
-                                                code != ErrorCode::kOutOfRange)) {
+    if (grammar.status().message().empty() ||
+        (code != ErrorCode::kInvalidArgument && code != ErrorCode::kUnsupported &&
+         code != ErrorCode::kOutOfRange)) {
       std::abort();  // refusals are clean errors that say why
     }
     return 0;
@@ -42,14 +44,17 @@ inline int json_schema_fuzz_one(const uint8_t* data, size_t size) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < size; ++i) h = (h ^ data[i]) * 1099511628211ull;
   for (int step = 0; step < 24 && !(*constraint)->ended(); ++step) {
-    const int64_t left = (h >> (step % 60)) % 3 == 0 ? int64_t{1} << 40 : 1 + static_cast<int64_t>((h >> step) % 24);
+    const int64_t left =
+        (h >> (step % 60)) % 3 == 0 ? int64_t{1} << 40 : 1 + static_cast<int64_t>((h >> step) % 24);
     Status masked = (*constraint)->compute_mask(left);
     if (!masked.is_ok()) {
-      if (masked.code() != ErrorCode::kResourceExhausted) std::abort();  // only ambiguity may stop it
+      if (masked.code() != ErrorCode::kResourceExhausted)
+        std::abort();  // only ambiguity may stop it
       return 1;
     }
     TokenMask reference;
-    if (!reference_token_mask(**grammar, *vocab, (*constraint)->state(), static_cast<uint64_t>(left - 1), reference)
+    if (!reference_token_mask(**grammar, *vocab, (*constraint)->state(),
+                              static_cast<uint64_t>(left - 1), reference)
              .is_ok() ||
         !(reference == (*constraint)->mask())) {
       std::abort();  // the fast path must agree with the reference

@@ -43,7 +43,8 @@ class StructuredOutputTest : public ::testing::Test {
   static std::string answer(const std::string& path, const Json& body) {
     auto res = post(path, body);
     if (!res || res->status != 200) {
-      ADD_FAILURE() << path << " -> " << (res ? std::to_string(res->status) + " " + res->body : "no response");
+      ADD_FAILURE() << path << " -> "
+                    << (res ? std::to_string(res->status) + " " + res->body : "no response");
       return "";
     }
     const bool stream = body.value("stream", path.rfind("/api/", 0) == 0);
@@ -58,19 +59,22 @@ class StructuredOutputTest : public ::testing::Test {
     if (!stream) {
       Json o = Json::parse(res->body);
       const Json& choice = o["choices"][0];
-      return choice.contains("message") ? choice["message"]["content"].get<std::string>() : choice["text"].get<std::string>();
+      return choice.contains("message") ? choice["message"]["content"].get<std::string>()
+                                        : choice["text"].get<std::string>();
     }
     for (const std::string& data : sse_data(res->body)) {
       if (data == "[DONE]") continue;
       Json chunk = Json::parse(data);
       if (chunk["choices"].empty()) continue;
       const Json& choice = chunk["choices"][0];
-      if (choice.contains("delta") && choice["delta"].contains("content")) text += choice["delta"]["content"].get<std::string>();
+      if (choice.contains("delta") && choice["delta"].contains("content"))
+        text += choice["delta"]["content"].get<std::string>();
       if (choice.contains("text")) text += choice["text"].get<std::string>();
     }
     return text;
   }
-  static void expect_valid(const std::string& schema, const std::vector<std::string>& texts, const std::string& what) {
+  static void expect_valid(const std::string& schema, const std::vector<std::string>& texts,
+                           const std::string& what) {
     SchemaCheck check = check_against_schema(schema, texts);
     if (!check.available) GTEST_SKIP() << "no independent validator: " << check.unavailable_reason;
     int valid = 0;
@@ -80,7 +84,9 @@ class StructuredOutputTest : public ::testing::Test {
     }
     std::printf("[ info     ] %s: %d of %zu answers validate\n", what.c_str(), valid, texts.size());
   }
-  static Json messages() { return Json::array({{{"role", "user"}, {"content", "Summarize the benchmark as JSON."}}}); }
+  static Json messages() {
+    return Json::array({{{"role", "user"}, {"content", "Summarize the benchmark as JSON."}}});
+  }
   static server::Server* server_;
 };
 server::Server* StructuredOutputTest::server_ = nullptr;
@@ -89,9 +95,13 @@ TEST_F(StructuredOutputTest, OllamaGenerateWithASchemaValidatesForTwentySeeds) {
   ASSERT_NE(server_, nullptr);
   std::vector<std::string> texts;
   for (int seed = 1; seed <= 20; ++seed) {
-    texts.push_back(answer("/api/generate", {{"model", "tiny"}, {"prompt", "Summarize as JSON."}, {"stream", seed % 2 == 0},
-                                             {"format", Json::parse(kSchema)},
-                                             {"options", {{"temperature", 1.0}, {"seed", seed}, {"num_predict", 160}}}}));
+    texts.push_back(
+        answer("/api/generate",
+               {{"model", "tiny"},
+                {"prompt", "Summarize as JSON."},
+                {"stream", seed % 2 == 0},
+                {"format", Json::parse(kSchema)},
+                {"options", {{"temperature", 1.0}, {"seed", seed}, {"num_predict", 160}}}}));
   }
   expect_valid(kSchema, texts, "/api/generate format=schema");
 }
@@ -100,9 +110,12 @@ TEST_F(StructuredOutputTest, OllamaChatWithASchemaValidatesForTwentySeeds) {
   ASSERT_NE(server_, nullptr);
   std::vector<std::string> texts;
   for (int seed = 1; seed <= 20; ++seed) {
-    texts.push_back(answer("/api/chat", {{"model", "tiny"}, {"messages", messages()}, {"stream", seed % 2 == 1},
-                                         {"format", Json::parse(kSchema)},
-                                         {"options", {{"temperature", 1.0}, {"seed", seed}, {"num_predict", 160}}}}));
+    texts.push_back(answer(
+        "/api/chat", {{"model", "tiny"},
+                      {"messages", messages()},
+                      {"stream", seed % 2 == 1},
+                      {"format", Json::parse(kSchema)},
+                      {"options", {{"temperature", 1.0}, {"seed", seed}, {"num_predict", 160}}}}));
   }
   expect_valid(kSchema, texts, "/api/chat format=schema");
 }
@@ -111,10 +124,15 @@ TEST_F(StructuredOutputTest, OpenAIChatWithAJsonSchemaValidatesForTwentySeeds) {
   ASSERT_NE(server_, nullptr);
   std::vector<std::string> texts;
   for (int seed = 1; seed <= 20; ++seed) {
-    Json format = {{"type", "json_schema"},
-                   {"json_schema", {{"name", "summary"}, {"strict", true}, {"schema", Json::parse(kSchema)}}}};
-    texts.push_back(answer("/v1/chat/completions", {{"model", "tiny"}, {"messages", messages()}, {"stream", seed % 2 == 0},
-                                                    {"temperature", 1.0}, {"seed", seed}, {"max_tokens", 160},
+    Json format = {
+        {"type", "json_schema"},
+        {"json_schema", {{"name", "summary"}, {"strict", true}, {"schema", Json::parse(kSchema)}}}};
+    texts.push_back(answer("/v1/chat/completions", {{"model", "tiny"},
+                                                    {"messages", messages()},
+                                                    {"stream", seed % 2 == 0},
+                                                    {"temperature", 1.0},
+                                                    {"seed", seed},
+                                                    {"max_tokens", 160},
                                                     {"response_format", format}}));
   }
   expect_valid(kSchema, texts, "/v1/chat/completions json_schema");
@@ -125,12 +143,24 @@ TEST_F(StructuredOutputTest, JsonModeAlwaysParsesOnEveryEndpoint) {
   std::vector<std::string> texts;
   for (int seed = 1; seed <= 20; ++seed) {
     const Json options = {{"temperature", 1.0}, {"seed", seed}, {"num_predict", 12 + seed * 4}};
-    texts.push_back(answer("/api/generate", {{"model", "tiny"}, {"prompt", "JSON please"}, {"format", "json"}, {"options", options}}));
-    texts.push_back(answer("/api/chat", {{"model", "tiny"}, {"messages", messages()}, {"format", "json"}, {"options", options}}));
-    texts.push_back(answer("/v1/chat/completions", {{"model", "tiny"}, {"messages", messages()}, {"seed", seed},
-                                                    {"max_tokens", 12 + seed * 4}, {"response_format", {{"type", "json_object"}}}}));
-    texts.push_back(answer("/v1/completions", {{"model", "tiny"}, {"prompt", "{"}, {"seed", seed}, {"max_tokens", 12 + seed * 4},
-                                               {"stream", true}, {"response_format", {{"type", "json_object"}}}}));
+    texts.push_back(answer(
+        "/api/generate",
+        {{"model", "tiny"}, {"prompt", "JSON please"}, {"format", "json"}, {"options", options}}));
+    texts.push_back(answer(
+        "/api/chat",
+        {{"model", "tiny"}, {"messages", messages()}, {"format", "json"}, {"options", options}}));
+    texts.push_back(
+        answer("/v1/chat/completions", {{"model", "tiny"},
+                                        {"messages", messages()},
+                                        {"seed", seed},
+                                        {"max_tokens", 12 + seed * 4},
+                                        {"response_format", {{"type", "json_object"}}}}));
+    texts.push_back(answer("/v1/completions", {{"model", "tiny"},
+                                               {"prompt", "{"},
+                                               {"seed", seed},
+                                               {"max_tokens", 12 + seed * 4},
+                                               {"stream", true},
+                                               {"response_format", {{"type", "json_object"}}}}));
   }
   for (const std::string& text : texts) {
     Json parsed = Json::parse(text, nullptr, false);
@@ -149,8 +179,14 @@ TEST_F(StructuredOutputTest, EightConstrainedSequencesInOneBatchEachFollowTheirO
     const std::string& schema = schemas[static_cast<size_t>(i) % schemas.size()];
     futures.push_back(std::async(std::launch::async, [schema, i] {
       return answer("/v1/chat/completions",
-                    {{"model", "tiny"}, {"messages", messages()}, {"seed", 50 + i}, {"temperature", 1.0}, {"max_tokens", 120},
-                     {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", Json::parse(schema)}}}}}});
+                    {{"model", "tiny"},
+                     {"messages", messages()},
+                     {"seed", 50 + i},
+                     {"temperature", 1.0},
+                     {"max_tokens", 120},
+                     {"response_format",
+                      {{"type", "json_schema"},
+                       {"json_schema", {{"name", "x"}, {"schema", Json::parse(schema)}}}}}});
     }));
   }
   for (size_t s = 0; s < schemas.size(); ++s) {
@@ -166,7 +202,8 @@ TEST_F(StructuredOutputTest, EightConstrainedSequencesInOneBatchEachFollowTheirO
 TEST_F(StructuredOutputTest, PropertiesComeInTheOrderTheClientWroteThem) {
   ASSERT_NE(server_, nullptr);
   // nlohmann's default object sorts keys; the schema must be read from the raw body instead.
-  const std::string body = R"({"model":"tiny","prompt":"x","stream":false,"options":{"seed":1,"num_predict":80},
+  const std::string body =
+      R"({"model":"tiny","prompt":"x","stream":false,"options":{"seed":1,"num_predict":80},
     "format":{"type":"object","properties":{"zebra":{"const":1},"apple":{"const":2}},"required":["zebra","apple"]}})";
   auto client = client_for(*server_);
   auto res = client.Post("/api/generate", body, "application/json");
@@ -176,11 +213,13 @@ TEST_F(StructuredOutputTest, PropertiesComeInTheOrderTheClientWroteThem) {
   EXPECT_LT(text.find("zebra"), text.find("apple")) << text;
 }
 
-// The seam end to end: Request::output_schema through the Ollama and OpenAI backends to chimera serve.
+// The seam end to end: Request::output_schema through the Ollama and OpenAI backends to chimera
+// serve.
 TEST_F(StructuredOutputTest, TheHttpBackendsSendTheOutputSchemaAndGetValidJson) {
   ASSERT_NE(server_, nullptr);
   const std::string where = "127.0.0.1:" + std::to_string(server_->port());
-  for (const std::string& spec : {"ollama://" + where + "/tiny", "openai://" + where + "/tiny:latest"}) {
+  for (const std::string& spec :
+       {"ollama://" + where + "/tiny", "openai://" + where + "/tiny:latest"}) {
     auto backend = llm::make_backend(spec);
     ASSERT_TRUE(backend.ok()) << backend.status().message();
     std::vector<std::string> texts;
@@ -193,7 +232,8 @@ TEST_F(StructuredOutputTest, TheHttpBackendsSendTheOutputSchemaAndGetValidJson) 
       request.output_schema = kSchema;
       llm::CallRecord record = (*backend)->generate(request);
       ASSERT_TRUE(record.ok) << spec << ": " << record.error;
-      for (const std::string& w : record.warnings) EXPECT_EQ(w.find("structured output not applied"), std::string::npos) << w;
+      for (const std::string& w : record.warnings)
+        EXPECT_EQ(w.find("structured output not applied"), std::string::npos) << w;
       texts.push_back(record.text);
     }
     EXPECT_TRUE((*backend)->capabilities().structured_output) << spec;
@@ -203,17 +243,23 @@ TEST_F(StructuredOutputTest, TheHttpBackendsSendTheOutputSchemaAndGetValidJson) 
 
 TEST_F(StructuredOutputTest, UnsupportedSchemaFeaturesAre400NamingThem) {
   ASSERT_NE(server_, nullptr);
-  const Json pattern = Json::parse(R"({"type":"object","properties":{"id":{"type":"string","pattern":"^[a-z]+$"}}})");
-  auto ollama = post("/api/chat", {{"model", "tiny"}, {"messages", messages()}, {"format", pattern}});
+  const Json pattern = Json::parse(
+      R"({"type":"object","properties":{"id":{"type":"string","pattern":"^[a-z]+$"}}})");
+  auto ollama =
+      post("/api/chat", {{"model", "tiny"}, {"messages", messages()}, {"format", pattern}});
   ASSERT_TRUE(ollama);
   EXPECT_EQ(ollama->status, 400);
   const std::string ollama_error = Json::parse(ollama->body)["error"];
   EXPECT_NE(ollama_error.find("\"pattern\""), std::string::npos) << ollama_error;
   EXPECT_NE(ollama_error.find("#/properties/id"), std::string::npos) << ollama_error;
 
-  auto openai = post("/v1/chat/completions",
-                     {{"model", "tiny"}, {"messages", messages()},
-                      {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", {{"type", "number"}, {"multipleOf", 5}}}}}}}});
+  auto openai = post(
+      "/v1/chat/completions",
+      {{"model", "tiny"},
+       {"messages", messages()},
+       {"response_format",
+        {{"type", "json_schema"},
+         {"json_schema", {{"name", "x"}, {"schema", {{"type", "number"}, {"multipleOf", 5}}}}}}}});
   ASSERT_TRUE(openai);
   EXPECT_EQ(openai->status, 400);
   Json error = Json::parse(openai->body)["error"];
@@ -221,12 +267,15 @@ TEST_F(StructuredOutputTest, UnsupportedSchemaFeaturesAre400NamingThem) {
   EXPECT_NE(error["message"].get<std::string>().find("multipleOf"), std::string::npos) << error;
 
   for (const Json& bad : {Json{{"type", "xml"}}, Json("json"), Json{{"type", "json_schema"}}}) {
-    auto res = post("/v1/chat/completions", {{"model", "tiny"}, {"messages", messages()}, {"response_format", bad}});
+    auto res = post("/v1/chat/completions",
+                    {{"model", "tiny"}, {"messages", messages()}, {"response_format", bad}});
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << bad << " -> " << res->body;
     EXPECT_NE(res->body.find("response_format"), std::string::npos) << res->body;
   }
-  auto text = post("/v1/chat/completions", {{"model", "tiny"}, {"messages", messages()}, {"max_tokens", 3},
+  auto text = post("/v1/chat/completions", {{"model", "tiny"},
+                                            {"messages", messages()},
+                                            {"max_tokens", 3},
                                             {"response_format", {{"type", "text"}}}});
   ASSERT_TRUE(text);
   EXPECT_EQ(text->status, 200);

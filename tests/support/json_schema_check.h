@@ -22,13 +22,14 @@ struct SchemaCheck {
   std::vector<std::string> errors;
 };
 
-inline SchemaCheck check_against_schema(const std::string& schema_json, const std::vector<std::string>& instances) {
+inline SchemaCheck check_against_schema(const std::string& schema_json,
+                                        const std::vector<std::string>& instances) {
   SchemaCheck result;
   TempDir dir;
   {
     std::ofstream(dir.file("schema.json")) << schema_json;
-    std::ofstream(dir.file("instances.json")) << nlohmann::json(instances).dump(-1, ' ', false,
-                                                                               nlohmann::json::error_handler_t::replace);
+    std::ofstream(dir.file("instances.json"))
+        << nlohmann::json(instances).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     std::ofstream(dir.file("check.py")) << R"PY(
 import json, sys
 try:
@@ -50,8 +51,8 @@ for text in json.load(open(sys.argv[2])):
     print("ERROR " + "; ".join("%s at %s" % (e.message, list(e.path)) for e in errors) if errors else "OK")
 )PY";
   }
-  const std::string command = "python3 " + dir.file("check.py") + " " + dir.file("schema.json") + " " +
-                              dir.file("instances.json") + " 2>&1";
+  const std::string command = "python3 " + dir.file("check.py") + " " + dir.file("schema.json") +
+                              " " + dir.file("instances.json") + " 2>&1";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) {
     result.unavailable_reason = "python3 could not be started";
@@ -68,7 +69,8 @@ for text in json.load(open(sys.argv[2])):
     lines.push_back(output.substr(start, end - start));
     start = end + 1;
   }
-  if (lines.empty() || lines[0].rfind("UNAVAILABLE", 0) == 0 || lines[0].find("not found") != std::string::npos) {
+  if (lines.empty() || lines[0].rfind("UNAVAILABLE", 0) == 0 ||
+      lines[0].find("not found") != std::string::npos) {
     result.unavailable_reason = lines.empty() ? "python3 printed nothing" : lines[0];
     return result;
   }
@@ -79,10 +81,12 @@ for text in json.load(open(sys.argv[2])):
     } else if (line.rfind("ERROR ", 0) == 0) {
       result.errors.push_back(line.substr(6));
     } else {
-      result.errors.push_back("unexpected validator output: " + line);  // a traceback: the schema itself
+      result.errors.push_back("unexpected validator output: " +
+                              line);  // a traceback: the schema itself
     }
   }
-  while (result.errors.size() < instances.size()) result.errors.emplace_back("no verdict from the validator");
+  while (result.errors.size() < instances.size())
+    result.errors.emplace_back("no verdict from the validator");
   return result;
 }
 
