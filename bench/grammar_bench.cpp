@@ -235,6 +235,18 @@ int main(int argc, char** argv) {
                 100.0 * (mean(v) - base) / base, cost.c_str(), active.c_str(), provenance.c_str());
   }
 
+  // What the masks cost against a decode step, from the two measurements (robust to a machine whose
+  // load drifts between the arms' runs): mean mask ms per token / ms per free-text token.
+  std::printf(
+      "\nmask time as a share of one decode step (derived: mean mask ms / (1000 / free-text "
+      "tok/s)):\n");
+  for (const Arm& arm : arms) {
+    if (!arm.grammar) continue;
+    const double share = mean(masks[arm.name].ms) / (1000.0 / base);
+    std::printf("  %-20s %.3f ms a token = %.2f%% of %.1f ms  [derived]\n", arm.name.c_str(),
+                mean(masks[arm.name].ms), 100.0 * share, 1000.0 / base);
+  }
+
   // N sequences in one batch through the server's scheduler.
   server::SchedulerOptions options;
   options.model_name = "bench";
