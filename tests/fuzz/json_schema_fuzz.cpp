@@ -4,7 +4,7 @@
 // hostile schemas (deep nesting, huge enums, ambiguous anyOf, $ref cycles) must give clean errors,
 // in bounded time and memory (run with -timeout and -rss_limit_mb). Run:
 //   build/fuzz/tests/fuzz/json_schema_fuzz -max_total_time=300 -timeout=10 -rss_limit_mb=2048
-//     tests/fuzz/corpus/json_schema
+//     -dict=tests/fuzz/json_schema.dict /tmp/new-corpus tests/fuzz/corpus/json_schema
 // The same harness replays the seed corpus in the normal build
 // (tests/engine/json_schema_corpus_test.cpp).
 #include <cstddef>
