@@ -24,13 +24,15 @@ packages=(
   libssl-dev libxxhash-dev libzstd-dev librapidcheck-dev libgtest-dev libgmock-dev
   libbenchmark-dev nodejs npm
 )
-if ((tests)); then packages+=(chromium); fi
+# python3-jsonschema: the structured-output tests judge answers with an independent validator.
+if ((tests)); then packages+=(chromium python3-jsonschema); fi
 
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     # npm may come from another source (nodesource, nvm): accept any npm on PATH.
     if [[ "$p" == "npm" || "$p" == "nodejs" ]] && command -v npm >/dev/null 2>&1; then continue; fi
+    if [[ "$p" == "python3-jsonschema" ]] && python3 -c "import jsonschema" >/dev/null 2>&1; then continue; fi
     missing+=("$p")
   fi
 done

@@ -22,6 +22,8 @@ namespace chimera::engine {
 struct ModelConfig;   // engine/model_config.h: architecture as data
 struct ModelWeights;  // engine/model_weights.h: views of the mapped tensors (internal)
 class GgufFile;
+struct Grammar;             // engine/grammar.h: constrained decoding (json_schema_compiler.h)
+class GrammarVocabulary;    // engine/grammar_vocab.h
 
 // What a person (or a benchmark row) wants to know about a loaded model.
 struct ModelInfo {
@@ -63,6 +65,9 @@ class Model {
   virtual ChatFamily chat_family() const = 0;
   virtual int64_t load_ns() const = 0;              // time load() took (mmap + parse + bind)
   virtual const ModelWeights& weights() const = 0;  // for the forward pass
+  // The per-token tables constrained decoding reads (grammar_vocab.h), built on first use (about
+  // a second for a 262k vocabulary) and shared by every sequence.
+  virtual std::shared_ptr<const GrammarVocabulary> grammar_vocabulary() const = 0;
 };
 
 struct SamplingOptions {
@@ -148,6 +153,9 @@ struct GenerateRequest {
   std::function<bool()> cancelled;
   // When set, receives the logits of every prompt position (n_prompt x n_vocab, row-major).
   std::vector<float>* prompt_logits = nullptr;
+  // Structured output: tokens the grammar refuses are masked before sampling, and the output is
+  // closed in time when num_predict or the context would cut it (grammar_mask.h).
+  std::shared_ptr<const Grammar> grammar;
 };
 
 struct TokenEvent {

@@ -8,10 +8,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <string_view>
 
 #include "engine/engine.h"
 #include "engine/gguf.h"
+#include "engine/grammar_vocab.h"
 #include "engine/model_config.h"
 #include "engine/model_quirks.h"
 #include "engine/matmul.h"
@@ -86,6 +88,11 @@ class LoadedModel final : public Model {
   ChatFamily chat_family() const override { return family_; }
   int64_t load_ns() const override { return load_ns_; }
   const ModelWeights& weights() const override { return weights_; }
+  std::shared_ptr<const GrammarVocabulary> grammar_vocabulary() const override {
+    std::call_once(grammar_vocabulary_once_,
+                   [this] { grammar_vocabulary_ = GrammarVocabulary::build(*tokenizer_, config_.n_vocab); });
+    return grammar_vocabulary_;
+  }
 
  private:
   GgufFile file_;  // owns the mapping the weight views point into
@@ -95,6 +102,8 @@ class LoadedModel final : public Model {
   ModelInfo info_;
   int64_t load_ns_;
   ChatFamily family_;
+  mutable std::once_flag grammar_vocabulary_once_;
+  mutable std::shared_ptr<const GrammarVocabulary> grammar_vocabulary_;
 };
 
 ModelInfo describe(const GgufFile& file, const ModelConfig& config, const ModelWeights& weights,

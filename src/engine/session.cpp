@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "engine/engine.h"
+#include "engine/grammar_mask.h"
 #include "engine/model_config.h"
 #include "util/clock.h"
 
@@ -153,6 +154,10 @@ class SessionImpl final : public Session {
     const Tokenizer& tok = model_->tokenizer();
     const int32_t n_sample = std::min(model_->config().n_vocab, tok.n_vocab());
     Sampler sampler(request.sampling, n_sample);
+    std::unique_ptr<GrammarConstraint> constraint;
+    if (request.grammar) {
+      CHIMERA_ASSIGN_OR_RETURN(constraint, GrammarConstraint::create(request.grammar, model_->grammar_vocabulary()));
+    }
     TextStreamer streamer(tok, request.stop);
     std::vector<int32_t> history = prompt;
     const int32_t limit = request.num_predict >= 0 ? request.num_predict : INT32_MAX;
@@ -161,7 +166,14 @@ class SessionImpl final : public Session {
     int64_t first_token_ns = 0, last_token_ns = 0;
     result.done_reason = "length";
     for (int32_t generated = 0; generated < limit;) {
-      const int32_t token = sampler.sample(logits_.data(), history);
+      int32_t token = 0;
+      if (constraint) {
+        // Tokens left: the limit's and the context's (the token at position num_ctx is still emitted).
+        const int64_t left = std::min<int64_t>(int64_t{limit} - generated, int64_t{options_.num_ctx} - pos + 1);
+        CHIMERA_ASSIGN_OR_RETURN(token, sample_constrained(sampler, *constraint, logits_.data(), n_sample, history, left));
+      } else {
+        token = sampler.sample(logits_.data(), history);
+      }
       last_token_ns = monotonic_ns();
       if (generated == 0) first_token_ns = last_token_ns;
       ++generated;
@@ -190,6 +202,9 @@ class SessionImpl final : public Session {
       ++pos;
     }
     if (result.done_reason == "cancelled") streamer.finish();
+    // Closed in time by the budget: a complete document, not a cut one (clients read "length" as
+    // truncated output and refuse to parse it).
+    if (result.done_reason == "length" && constraint && constraint->complete()) result.done_reason = "stop";
     result.text = streamer.text();
     result.timings.eval_count = static_cast<int32_t>(result.tokens.size());
     result.timings.eval_ns = last_token_ns - first_token_ns;

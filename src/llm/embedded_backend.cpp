@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/json_schema_compiler.h"
 #include "engine/model_config.h"
 #include "llm/stream_record.h"
 #include "util/clock.h"
@@ -81,6 +82,7 @@ BackendCapabilities EmbeddedBackend::capabilities() const {
   c.exact_token_counts = true;
   c.seed = true;
   c.cpu_only = true;
+  c.structured_output = true;  // the engine's constrained decoding (engine/grammar_mask.h)
   return c;
 }
 
@@ -209,6 +211,14 @@ CallRecord EmbeddedBackend::generate(const Request& request, const OnText& on_te
   }
 
   engine::GenerateRequest engine_request = to_engine_request(request, record.options_applied);
+  if (request.output_schema) {
+    auto grammar = engine::grammar_for_output_schema(*request.output_schema);
+    if (!grammar.ok()) {
+      fail_record(record, grammar.status().with_context("output_schema"));
+      return record;
+    }
+    engine_request.grammar = *grammar;
+  }
   const int64_t expected = record.options_applied.num_predict.value_or(-1);
   record.chunk_times_ns.reserve(static_cast<size_t>(std::clamp<int64_t>(expected, 16, 1 << 20)));
   record.chunk_token_counts.reserve(record.chunk_times_ns.capacity());

@@ -7,6 +7,7 @@
 
 #include "llm/json_fields.h"
 #include "llm/ollama_stream.h"
+#include "llm/output_schema.h"
 #include "llm/stream_record.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -117,6 +118,7 @@ BackendCapabilities OllamaBackend::capabilities() const {
   caps.ignore_eos = false;  // Ollama has no such option
   caps.exact_token_counts = true;
   caps.seed = true;
+  caps.structured_output = true;  // "format": "json" or a schema
   return caps;
 }
 
@@ -265,9 +267,9 @@ Status OllamaBackend::unknown_model_error(const std::string& model, const Status
                     model, cause.message(), available, model);
 }
 
-std::string OllamaBackend::build_body(const Request& request, const std::string& model,
-                                      bool chat) const {
-  json body = {{"model", model}, {"stream", request.stream}};
+Result<std::string> OllamaBackend::build_body(const Request& request, const std::string& model,
+                                              bool chat) const {
+  nlohmann::ordered_json body = {{"model", model}, {"stream", request.stream}};
   if (chat) {
     json messages = json::array();
     bool has_system = std::any_of(request.messages.begin(), request.messages.end(),
@@ -285,6 +287,9 @@ std::string OllamaBackend::build_body(const Request& request, const std::string&
     if (request.raw) body["raw"] = true;
   }
   if (!request.options.empty()) body["options"] = json::parse(request.options.to_json());
+  // Ollama's structured output: "json", or the schema itself (Ollama 0.5 and later).
+  CHIMERA_ASSIGN_OR_RETURN(auto schema, parse_output_schema(request.output_schema));
+  if (schema) body["format"] = schema->json_object ? nlohmann::ordered_json("json") : schema->schema;
   if (request.keep_alive.has_value()) {
     // Ollama takes a duration ("5m") or seconds as a number ("0" unloads at once).
     if (auto seconds = parse_int(*request.keep_alive)) {
@@ -344,7 +349,12 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
     }
   }
 
-  const std::string body = build_body(request, record.model, chat);
+  auto built = build_body(request, record.model, chat);
+  if (!built.ok()) {
+    fail_record(record, built.status());
+    return record;
+  }
+  const std::string body = std::move(*built);
   OllamaStreamDecoder decoder(record, on_text);
   decoder.recorder().reserve(request.options.num_predict.value_or(256));
   Status decode_status;

@@ -45,7 +45,7 @@ class OllamaBackend : public Backend {
                                          const HttpCallOptions& call);
   Result<std::vector<std::string>> loaded_with(HttpClient& client, const HttpCallOptions& call);
   Status unknown_model_error(const std::string& model, const Status& cause);
-  std::string build_body(const Request& request, const std::string& model, bool chat) const;
+  Result<std::string> build_body(const Request& request, const std::string& model, bool chat) const;
   void settle(const Request& request, const std::optional<ModelDescription>& description,
               std::optional<bool> was_loaded, CallRecord& record) const;
 

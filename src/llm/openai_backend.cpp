@@ -9,6 +9,7 @@
 #include "llm/json_fields.h"
 #include "llm/ndjson.h"
 #include "llm/openai_stream.h"
+#include "llm/output_schema.h"
 #include "llm/stream_record.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -59,6 +60,10 @@ Result<json> parse_body(const HttpResponse& response, const std::string& url) {
   return parsed;
 }
 
+// TGI names its grammar field differently ({"type": "json", "value": schema}); the rest take
+// OpenAI's response_format.
+bool accepts_response_format(OpenAIFlavor flavor) { return flavor != OpenAIFlavor::kTgi; }
+
 bool accepts_sampling_extensions(OpenAIFlavor flavor) {
   return flavor == OpenAIFlavor::kVllm || flavor == OpenAIFlavor::kLlamaCpp ||
          flavor == OpenAIFlavor::kSglang;
@@ -87,7 +92,7 @@ std::string_view openai_flavor_name(OpenAIFlavor flavor) {
 OpenAIRequestPlan plan_openai_request(const Request& request, const std::string& model, bool chat,
                                       OpenAIFlavor flavor) {
   OpenAIRequestPlan plan;
-  json body = json::object();
+  nlohmann::ordered_json body = nlohmann::ordered_json::object();
   if (!model.empty()) body["model"] = model;
   if (chat) {
     json messages = json::array();
@@ -196,6 +201,19 @@ OpenAIRequestPlan plan_openai_request(const Request& request, const std::string&
                       openai_flavor_name(flavor)));
     }
   }
+  auto schema = parse_output_schema(request.output_schema);
+  if (!schema.ok()) {
+    plan.error = schema.status();
+  } else if (*schema && !accepts_response_format(flavor)) {
+    plan.warnings.push_back(output_schema_not_applied(openai_flavor_name(flavor)));
+  } else if (*schema && (*schema)->json_object) {
+    body["response_format"] = {{"type", "json_object"}};
+  } else if (*schema) {
+    // No "strict": servers that constrain decoding (vLLM, llama.cpp, SGLang, Ollama) always do;
+    // OpenAI's strict mode would refuse schemas with optional properties.
+    body["response_format"] = {{"type", "json_schema"},
+                               {"json_schema", {{"name", "output"}, {"schema", (*schema)->schema}}}};
+  }
   if (!launch_only.empty()) {
     plan.warnings.push_back(fmt::format(
         "not applied: {} (an OpenAI-compatible server fixes these when it starts; set them there)",
@@ -242,6 +260,7 @@ BackendCapabilities OpenAIBackend::capabilities() const {
   caps.ignore_eos = accepts_sampling_extensions(flavor);
   caps.exact_token_counts = accepts_sampling_extensions(flavor);  // these report usage in streams
   caps.seed = true;
+  caps.structured_output = accepts_response_format(flavor);
   return caps;
 }
 
@@ -385,6 +404,10 @@ CallRecord OpenAIBackend::generate(const Request& request, const OnText& on_text
   record.model = *model;
 
   OpenAIRequestPlan plan = plan_openai_request(request, record.model, chat, server);
+  if (!plan.error.is_ok()) {
+    fail_record(record, plan.error);
+    return record;
+  }
   record.options_applied = plan.applied;
   record.option_sources = plan.option_sources;
   record.warnings = plan.warnings;

@@ -66,6 +66,7 @@ struct OpenAIRequestPlan {
   Options applied;                                    // the options that were sent
   std::map<std::string, std::string> option_sources;  // per option name
   std::vector<std::string> warnings;
+  Status error;  // the request cannot be sent (an output_schema that is not JSON)
 };
 OpenAIRequestPlan plan_openai_request(const Request& request, const std::string& model, bool chat,
                                       OpenAIFlavor flavor);

@@ -79,6 +79,7 @@ struct Request {
   // Schema the answer must validate against. Backends send it in their server's form (Ollama
   // `format`, OpenAI `response_format`); the embedded engine constrains its sampling to it.
   // Backends whose capabilities().structured_output is false ignore it and warn in the record.
+  // ("json" gives a JSON object on every backend, as Ollama's and OpenAI's JSON modes do.)
   std::optional<std::string> output_schema;
   int64_t connect_timeout_ms = 5'000;
   int64_t read_timeout_ms = 600'000;  // longest silence tolerated between bytes

@@ -70,6 +70,9 @@ Status range_error(std::string_view name, std::string_view value, std::string_vi
 }
 
 bool finite(double v) { return std::isfinite(v); }
+// The sampler takes floats: a double beyond a float's range would become infinity (or, for a
+// penalty, 0 and a division by zero).
+bool fits_float(double v) { return std::isfinite(v) && std::fabs(v) <= std::numeric_limits<float>::max(); }
 
 }  // namespace
 
@@ -130,8 +133,8 @@ Status validate_options(const llm::Options& o) {
   if (o.repeat_last_n && *o.repeat_last_n < -1) {
     return range_error("repeat_last_n", std::to_string(*o.repeat_last_n), "-1 (the whole context), 0 (off) or more");
   }
-  if (o.temperature && (!finite(*o.temperature) || *o.temperature < 0)) {
-    return range_error("temperature", fmt::format("{}", *o.temperature), ">= 0 (0 is greedy)");
+  if (o.temperature && (!fits_float(*o.temperature) || *o.temperature < 0)) {
+    return range_error("temperature", fmt::format("{}", *o.temperature), "from 0 (greedy) to 3.4e38");
   }
   if (o.top_p && (!finite(*o.top_p) || *o.top_p < 0 || *o.top_p > 1)) {
     return range_error("top_p", fmt::format("{}", *o.top_p), "from 0 to 1");
@@ -139,8 +142,8 @@ Status validate_options(const llm::Options& o) {
   if (o.min_p && (!finite(*o.min_p) || *o.min_p < 0 || *o.min_p > 1)) {
     return range_error("min_p", fmt::format("{}", *o.min_p), "from 0 to 1");
   }
-  if (o.repeat_penalty && (!finite(*o.repeat_penalty) || *o.repeat_penalty <= 0)) {
-    return range_error("repeat_penalty", fmt::format("{}", *o.repeat_penalty), "> 0 (1 is off)");
+  if (o.repeat_penalty && (!fits_float(*o.repeat_penalty) || *o.repeat_penalty < std::numeric_limits<float>::min())) {
+    return range_error("repeat_penalty", fmt::format("{}", *o.repeat_penalty), "> 0 (1 is off), from 1.2e-38 to 3.4e38");
   }
   return Status::ok();
 }
@@ -252,6 +255,7 @@ Result<PreparedSequence> prepare_sequence(const engine::Model& model, const Gene
   r.num_batch = o.num_batch ? static_cast<int32_t>(std::min<int64_t>(*o.num_batch, INT32_MAX)) : 0;
   r.num_thread = o.num_thread ? static_cast<int32_t>(*o.num_thread) : 0;
   r.ignore_eos = request.ignore_eos;
+  r.grammar = request.grammar;
   if (o.stop) r.stop = *o.stop;
 
   engine::SamplingOptions& s = r.sampling;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 
 #include "engine/chat_template.h"
 #include "engine/engine.h"
+#include "engine/grammar.h"
 #include "llm/types.h"
 #include "server/json_util.h"
 #include "server/sequence.h"
@@ -33,6 +35,8 @@ struct GenerationRequest {
   std::optional<int64_t> keep_alive_ns;      // unset: the server's default; < 0: forever
   bool truncate = true;                      // a prompt over num_ctx: keep its end (Ollama) or fail
   std::vector<std::string> ignored_options;  // names accepted but not acted on
+  // Structured output (Ollama format, OpenAI response_format): null for free text.
+  std::shared_ptr<const engine::Grammar> grammar;
 };
 
 // Ollama's "options" object. Known options are type-checked (a string where a number belongs is an

@@ -130,6 +130,9 @@ Result<std::shared_ptr<Job>> start_generation(ServerState& state, const Generati
   job->received_ns = received_ns;
   job->load_ns = load_ns;
   const engine::Model& model = job->lease.model();
+  // Built once per model, here rather than on the scheduler thread, which would stall every
+  // sequence while it runs.
+  if (request.grammar) model.grammar_vocabulary();
   CHIMERA_ASSIGN_OR_RETURN(
       std::vector<int32_t> prompt,
       build_prompt_tokens(model, request, job->lease.source().system_text.value_or(std::string())));

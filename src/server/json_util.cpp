@@ -40,6 +40,63 @@ int nesting_depth(std::string_view text) {
 
 bool is_integral(double value) { return std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 9.0e15; }
 
+// Follows a document through nlohmann's SAX events to say where parsing stopped, as a field path
+// ("options.temperature", "messages[2].content"): the DOM parser's errors give only an offset.
+class PathTracker final : public nlohmann::json_sax<Json> {
+ public:
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override {
+    frames_.push_back({false, 0, {}});
+    return true;
+  }
+  bool key(string_t& key) override {
+    frames_.back().key = key;
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override {
+    frames_.push_back({true, 0, {}});
+    return true;
+  }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string& last_token, const nlohmann::detail::exception&) override {
+    token_ = last_token;
+    for (const Frame& f : frames_) {
+      if (f.array) {
+        path_ += fmt::format("[{}]", f.index);
+      } else if (!f.key.empty()) {
+        path_ += (path_.empty() ? "" : ".") + f.key;
+      }
+    }
+    return false;
+  }
+  const std::string& path() const { return path_; }
+  const std::string& token() const { return token_; }
+
+ private:
+  struct Frame {
+    bool array;
+    size_t index;
+    std::string key;
+  };
+  bool value() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+    return true;
+  }
+  bool close() {
+    frames_.pop_back();
+    return value();
+  }
+  std::vector<Frame> frames_;
+  std::string path_, token_;
+};
+
 }  // namespace
 
 Result<Json> parse_json_object(std::string_view body) {
@@ -52,11 +109,18 @@ Result<Json> parse_json_object(std::string_view body) {
   Json parsed;
   try {
     parsed = Json::parse(body);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    PathTracker tracker;
+    Json::sax_parse(body, &tracker);
+    const std::string where = tracker.path().empty() ? std::string() : fmt::format(" (at {})", tracker.path());
+    if (e.id == 406) {  // out_of_range: a number beyond a double, such as 1e999
+      return make_error(ErrorCode::kInvalidArgument, "{} is out of range: {} is larger than a 64-bit float can hold",
+                        tracker.path().empty() ? std::string("a number") : tracker.path(), tracker.token());
+    }
     // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 9: ..."
     std::string what = e.what();
     size_t cut = what.find("] ");
-    return make_error(ErrorCode::kParseError, "the request body is not valid JSON: {}",
+    return make_error(ErrorCode::kParseError, "the request body is not valid JSON{}: {}", where,
                       cut == std::string::npos ? what : what.substr(cut + 2));
   }
   if (!parsed.is_object()) {

@@ -4,6 +4,7 @@
 
 #include "server/api.h"
 #include "server/model_info.h"
+#include "server/output_format.h"
 #include "util/build_info.h"
 #include "util/clock.h"
 #include "util/strings.h"
@@ -15,7 +16,8 @@ Status unsupported_field(std::string_view field, std::string_view why) {
   return make_error(ErrorCode::kInvalidArgument, "{} is not supported by this server ({})", field, why);
 }
 
-// Fields both endpoints share: model, options, stream, keep_alive, format, think, truncate.
+// Fields both endpoints share: model, options, stream, keep_alive, think, truncate (format is read
+// with the raw body: output_format.h).
 Status parse_common(const Json& body, GenerationRequest& out) {
   CHIMERA_ASSIGN_OR_RETURN(auto model, optional_string(body, "model", "model"));
   if (!model || trim(*model).empty()) {
@@ -31,9 +33,6 @@ Status parse_common(const Json& body, GenerationRequest& out) {
   if (auto it = body.find("keep_alive"); it != body.end() && !it->is_null()) {
     CHIMERA_ASSIGN_OR_RETURN(int64_t keep, parse_keep_alive(*it));
     out.keep_alive_ns = keep;
-  }
-  if (auto it = body.find("format"); it != body.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty())) {
-    return unsupported_field("format", "no constrained decoding in this engine; ask for JSON in the prompt instead");
   }
   if (auto it = body.find("think"); it != body.end() && !it->is_null()) {
     if (!(it->is_boolean() && !it->get<bool>())) {
@@ -216,6 +215,9 @@ void generate(ServerState& state, const httplib::Request& /*req*/, httplib::Resp
   if (!parsed.ok()) return send_ollama_error(res, 400, parsed.status().message());
   auto request = chat ? parse_chat(*parsed) : parse_generate(*parsed);
   if (!request.ok()) return send_ollama_error(res, http_status_for(request.status()), request.status().message());
+  auto grammar = ollama_format(*parsed, body);
+  if (!grammar.ok()) return send_ollama_error(res, http_status_for(grammar.status()), grammar.status().message());
+  request->grammar = std::move(*grammar);
   note_ignored_options(res, request->ignored_options);
   const bool nothing_to_do = chat ? request->messages.empty() : request->prompt.empty() && request->context.empty();
   if (nothing_to_do) return load_only(state, *request, res);

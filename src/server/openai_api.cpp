@@ -7,6 +7,7 @@
 #include <random>
 
 #include "server/api.h"
+#include "server/output_format.h"
 #include "util/build_info.h"
 #include "util/clock.h"
 #include "util/strings.h"
@@ -107,7 +108,7 @@ Status resolve_model(const Json& body, const ServerState& state, GenerationReque
     return Status::ok();
   }
   if (state.registry->size() == 1) {
-    out.model = state.registry->names().front();
+    out.model = normalized_model_name(state.registry->names().front());
     return Status::ok();
   }
   return make_error(ErrorCode::kInvalidArgument, "model is required: this server has {}",
@@ -168,11 +169,6 @@ Result<GenerationRequest> parse_chat_completion(const Json& body, const ServerSt
   for (std::string_view field : {"tools", "functions"}) {
     if (auto t = body.find(field); t != body.end() && !t->is_null() && !(t->is_array() && t->empty())) {
       return unsupported(field, "no tool calling in this engine");
-    }
-  }
-  if (auto f = body.find("response_format"); f != body.end() && !f->is_null()) {
-    if (!f->is_object() || f->value("type", std::string()) != "text") {
-      return unsupported("response_format other than {\"type\":\"text\"}", "no constrained decoding");
     }
   }
   CHIMERA_RETURN_IF_ERROR(parse_sampling(body, out, /*default_max_tokens=*/0));
@@ -330,6 +326,11 @@ void complete(ServerState& state, httplib::Response& res, const std::string& bod
   if (!parsed.ok()) return send_openai_error(res, 400, parsed.status().message());
   auto request = chat ? parse_chat_completion(*parsed, state) : parse_completion(*parsed, state);
   if (!request.ok()) return send_openai_error(res, http_status_for(request.status()), request.status().message());
+  auto grammar = openai_response_format(*parsed, body);
+  if (!grammar.ok()) {
+    return send_openai_error(res, http_status_for(grammar.status()), grammar.status().message());
+  }
+  request->grammar = std::move(*grammar);
   bool include_usage = false;
   if (auto it = parsed->find("stream_options"); it != parsed->end() && !it->is_null()) {
     if (!it->is_object()) return send_openai_error(res, 400, "stream_options must be an object");
@@ -355,7 +356,8 @@ void models(ServerState& state, httplib::Response& res) {
   Json data = Json::array();
   for (size_t i = 0; i < state.registry->size(); ++i) {
     ServedModelView v = state.registry->view(i);
-    Json entry = {{"id", v.source.name}, {"object", "model"},
+    // name:tag, as /api/tags says it (Ollama names a model the same way in both lists).
+    Json entry = {{"id", normalized_model_name(v.source.name)}, {"object", "model"},
                   {"created", v.source.modified_unix_ns / 1'000'000'000}, {"owned_by", "chimera"}};
     if (v.info) entry["meta"] = {{"n_ctx_train", v.info->context_length}, {"n_params", v.info->n_params}};
     // A dummy-weight model says so (a client labels every figure from it synthetic).

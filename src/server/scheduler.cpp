@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "engine/grammar_mask.h"
 #include "engine/model_config.h"
 #include "engine/thread_pool.h"
 #include "server/metrics.h"
@@ -29,6 +30,7 @@ struct Scheduler::Active {
   int32_t limit = 0;          // most tokens to generate
   std::optional<engine::Sampler> sampler;
   std::optional<engine::TextStreamer> streamer;
+  std::unique_ptr<engine::GrammarConstraint> constraint;  // structured output; null: free text
   std::vector<int32_t> history;  // prompt + generated, for the repeat penalty
   SequenceOutcome outcome;
   int64_t prefill_start_ns = 0;
@@ -271,9 +273,19 @@ void Scheduler::start(Pending pending, int64_t load_ns) {
   seq->outcome.prompt_tokens = static_cast<int32_t>(request.prompt.size());
   seq->outcome.load_ns = load_ns;
   seq->outcome.queued_ns = monotonic_ns() - request.received_ns;
+  Status constrained;
+  if (request.grammar) {
+    auto constraint = engine::GrammarConstraint::create(request.grammar, model_->grammar_vocabulary());
+    if (constraint.ok()) {
+      seq->constraint = std::move(*constraint);
+    } else {
+      constrained = constraint.status();
+    }
+  }
   context_->clear_sequence(seq->slot);
   active_.push_back(std::move(seq));
   active_count_.fetch_add(1, std::memory_order_relaxed);
+  if (!constrained.is_ok()) finish(*active_.back(), "error", constrained);
 }
 
 void Scheduler::loop() {
@@ -395,16 +407,32 @@ void Scheduler::step() {
   // sequences when done one by one).
   const auto rows = static_cast<int64_t>(row_owner_.size());
   sampled_.assign(row_owner_.size(), -1);
+  std::vector<Status> failed(row_owner_.size());  // constrained sampling can fail (a schema too ambiguous)
   context_->pool().parallel_for(rows, [&](int64_t begin, int64_t end, int) {
     for (int64_t row = begin; row < end; ++row) {
       Active& seq = *row_owner_[static_cast<size_t>(row)];
       if (seq.outcome.eval_count >= seq.limit) continue;  // num_predict 0: nothing is generated
       float* logits_row = logits_.data() + static_cast<size_t>(row) * static_cast<size_t>(n_vocab_);
-      sampled_[static_cast<size_t>(row)] = seq.sampler->sample(logits_row, seq.history);  // may modify the row
+      if (!seq.constraint) {
+        sampled_[static_cast<size_t>(row)] = seq.sampler->sample(logits_row, seq.history);  // may modify the row
+        continue;
+      }
+      // Tokens left, this one included: the limit's and the context's (the token drawn now goes to pos).
+      const int64_t left = std::min<int64_t>(int64_t{seq.limit} - seq.outcome.eval_count, int64_t{seq.n_ctx} - seq.pos + 1);
+      auto token = engine::sample_constrained(*seq.sampler, *seq.constraint, logits_row, n_sample_, seq.history, left);
+      if (token.ok()) {
+        sampled_[static_cast<size_t>(row)] = *token;
+      } else {
+        failed[static_cast<size_t>(row)] = token.status();
+      }
     }
   });
   for (size_t row = 0; row < row_owner_.size(); ++row) {
     Active& seq = *row_owner_[row];
+    if (!failed[row].is_ok()) {
+      finish(seq, "error", failed[row]);
+      continue;
+    }
     if (!seq.decoding) {  // its prompt is complete: the first token comes from this row
       seq.decoding = true;
       seq.outcome.prompt_eval_ns = now_ns - seq.prefill_start_ns;
@@ -440,7 +468,9 @@ void Scheduler::sample(Active& seq, int32_t token) {
   if (ending && !stopped) text += seq.streamer->finish();
   if (!text.empty()) seq.pending.stream->push(std::move(text));
   if (ending) {
-    finish(seq, end_of_generation || stopped ? "stop" : "length");
+    // A constrained answer closed in time by the budget is a complete document: "stop", not "length".
+    const bool complete = seq.constraint && seq.constraint->complete();
+    finish(seq, end_of_generation || stopped || complete ? "stop" : "length");
     return;
   }
   seq.next_token = token;

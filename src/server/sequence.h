@@ -8,11 +8,13 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/grammar.h"
 #include "util/status.h"
 
 namespace chimera::server {
@@ -27,6 +29,7 @@ struct SequenceRequest {
   int32_t num_batch = 0;        // most prompt tokens per prefill chunk; 0: the server's
   int32_t num_thread = 0;       // 0: whatever the context runs with
   int64_t received_ns = 0;      // monotonic clock when the HTTP request arrived
+  std::shared_ptr<const engine::Grammar> grammar;  // structured output; null: free text
 };
 
 // What the scheduler reports when a sequence ends.

@@ -10,6 +10,7 @@
 #include "engine/synth.h"
 #include "llm/backend.h"
 #include "llm/embedded_backend.h"
+#include "support/json_schema_check.h"
 #include "support/test_support.h"
 #include "util/hash.h"
 
@@ -50,6 +51,38 @@ TEST_F(EmbeddedBackendTest, MadeFromAnEmbeddedSpecWithItsCapabilities) {
   EXPECT_EQ((*backend)->name(), "embedded:" + path());
   BackendCapabilities c = (*backend)->capabilities();
   EXPECT_TRUE(c.server_timings && c.ignore_eos && c.exact_token_counts && c.seed);
+}
+
+TEST_F(EmbeddedBackendTest, AppliesTheOutputSchemaThroughTheEngine) {
+  EmbeddedBackend backend(path());
+  EXPECT_TRUE(backend.capabilities().structured_output);
+  const std::string schema =
+      R"({"type":"object","properties":{"section":{"type":"string","maxLength":20},"facts":{"type":"array",
+      "items":{"type":"integer","minimum":1,"maximum":9},"minItems":1,"maxItems":3}},"required":["section","facts"],
+      "additionalProperties":false})";
+  std::vector<std::string> texts;
+  for (int seed = 1; seed <= 5; ++seed) {
+    Request r;
+    r.prompt = "Write the section as JSON.";
+    r.options.temperature = 1.0;
+    r.options.seed = seed;
+    r.options.num_predict = 120;
+    r.output_schema = schema;
+    CallRecord record = backend.generate(r);
+    ASSERT_TRUE(record.ok) << record.error;
+    texts.push_back(record.text);
+  }
+  testing::SchemaCheck check = testing::check_against_schema(schema, texts);
+  if (!check.available) GTEST_SKIP() << check.unavailable_reason;
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(check.errors[i], "") << texts[i];
+
+  Request unsupported = greedy(4);
+  unsupported.output_schema = R"({"type":"string","pattern":"^a"})";
+  CallRecord failed = backend.generate(unsupported);
+  EXPECT_FALSE(failed.ok);
+  EXPECT_EQ(failed.error_code, ErrorCode::kUnsupported);
+  EXPECT_THAT(failed.error, HasSubstr("output_schema"));
+  EXPECT_THAT(failed.error, HasSubstr("pattern"));
 }
 
 TEST_F(EmbeddedBackendTest, ARecordCarriesTextCountsClocksAndServerTimings) {

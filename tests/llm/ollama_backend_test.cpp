@@ -108,6 +108,40 @@ TEST_F(OllamaBackendTest, SendsOptionsExactlyAsSetAndNothingUnset) {
   EXPECT_FALSE(bare.contains("raw"));
 }
 
+TEST_F(OllamaBackendTest, SendsTheOutputSchemaAsFormatWithItsKeysInOrder) {
+  testing::OllamaFinal final;
+  server.route("POST", "/api/generate", Reply::ndjson({testing::ollama_token("{}"), testing::ollama_final(final)}));
+  server.route("POST", "/api/chat", Reply::ndjson({testing::ollama_final(final)}));
+  EXPECT_TRUE(backend->capabilities().structured_output);
+  Request request = prompt("report");
+  request.output_schema = R"({"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"}},"required":["zeta"]})";
+  CallRecord r = backend->generate(request);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.warnings.empty() || r.warnings.front().find("structured") == std::string::npos);
+  const std::string raw = server.received("/api/generate").back().body;
+  json body = json::parse(raw);
+  EXPECT_EQ(body["format"]["required"], json::array({"zeta"}));
+  // Ollama generates properties in the order the schema lists them: the body keeps it.
+  EXPECT_LT(raw.find("\"zeta\""), raw.find("\"alpha\"")) << raw;
+
+  Request chat;
+  chat.messages = {{"user", "hi"}};
+  chat.output_schema = "json";
+  ASSERT_TRUE(backend->generate(chat).ok);
+  EXPECT_EQ(last_body("/api/chat")["format"], "json");
+
+  ASSERT_TRUE(backend->generate(prompt("free")).ok);
+  EXPECT_FALSE(last_body("/api/generate").contains("format"));
+
+  const size_t sent = server.received("/api/generate").size();
+  Request broken = prompt("x");
+  broken.output_schema = "{not json";
+  CallRecord failed = backend->generate(broken);
+  EXPECT_FALSE(failed.ok);
+  EXPECT_NE(failed.error.find("output_schema"), std::string::npos) << failed.error;
+  EXPECT_EQ(server.received("/api/generate").size(), sent);  // nothing was sent
+}
+
 TEST_F(OllamaBackendTest, RecordsWhereEachOptionInForceCameFrom) {
   testing::OllamaFinal final;
   final.eval_count = 1;

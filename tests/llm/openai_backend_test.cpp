@@ -315,6 +315,45 @@ TEST(OpenAIRequestPlan, ServersWithoutExtensionsGetStandardFieldsOnly) {
   EXPECT_EQ(plan.warnings.size(), 2u);  // ignore_eos, and the options not applied
 }
 
+TEST(OpenAIRequestPlan, OutputSchemaBecomesResponseFormatWhereTheServerTakesIt) {
+  Request request;
+  request.prompt = "p";
+  request.output_schema = R"({"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"}}})";
+  for (OpenAIFlavor flavor : {OpenAIFlavor::kVllm, OpenAIFlavor::kLlamaCpp, OpenAIFlavor::kOllama, OpenAIFlavor::kUnknown}) {
+    OpenAIRequestPlan plan = plan_openai_request(request, "m", true, flavor);
+    ASSERT_TRUE(plan.error.is_ok());
+    json body = json::parse(plan.body);
+    EXPECT_EQ(body["response_format"]["type"], "json_schema");
+    EXPECT_EQ(body["response_format"]["json_schema"]["schema"], json::parse(*request.output_schema));
+    EXPECT_LT(plan.body.find("\"zeta\""), plan.body.find("\"alpha\"")) << plan.body;  // the caller's order
+    EXPECT_TRUE(plan.warnings.empty());
+  }
+  request.output_schema = "json";
+  EXPECT_EQ(json::parse(plan_openai_request(request, "m", true, OpenAIFlavor::kVllm).body)["response_format"],
+            (json{{"type", "json_object"}}));
+  // TGI spells it differently: not sent, and the record says the answer is free text.
+  OpenAIRequestPlan tgi = plan_openai_request(request, "m", true, OpenAIFlavor::kTgi);
+  EXPECT_FALSE(json::parse(tgi.body).contains("response_format"));
+  ASSERT_EQ(tgi.warnings.size(), 1u);
+  EXPECT_NE(tgi.warnings[0].find("structured output not applied"), std::string::npos);
+  request.output_schema = "[1,";
+  EXPECT_FALSE(plan_openai_request(request, "m", true, OpenAIFlavor::kVllm).error.is_ok());
+}
+
+TEST_F(OpenAIBackendTest, CapabilitiesSayWhetherTheServerTakesResponseFormat) {
+  serve_as("vllm");
+  (void)backend->generate(prompt());  // detects the flavor
+  EXPECT_TRUE(backend->capabilities().structured_output);
+  ProtocolServer tgi;
+  tgi.route("GET", "/v1/models", Reply::json(testing::openai_models({"m"}, "tgi")));
+  tgi.route("GET", "/info", Reply::json(R"({"router":"text-generation-router"})"));
+  OpenAIBackendConfig config;
+  config.base_url = tgi.base_url();
+  OpenAIBackend tgi_backend(config);
+  (void)tgi_backend.generate(prompt());
+  EXPECT_FALSE(tgi_backend.capabilities().structured_output);
+}
+
 TEST(OpenAIBackendUnreachable, OneLineWithTheUrlAndAHint) {
   int port = testing::unused_local_port();
   OpenAIBackendConfig config;

@@ -113,7 +113,7 @@ TEST_F(BackendsTest, OpenAIBackendStreamsWithUsage) {
     });
     ASSERT_TRUE(record.ok) << record.error;
     EXPECT_EQ(record.text, streamed);
-    EXPECT_EQ(record.model, "tiny");
+    EXPECT_EQ(record.model, "tiny:latest");  // as /v1/models lists it (name:tag, as Ollama does)
     EXPECT_EQ(record.token_count_source, llm::TokenCountSource::kServer);
     ASSERT_TRUE(record.prompt_tokens.has_value());
     EXPECT_GT(*record.prompt_tokens, 0);
@@ -129,8 +129,8 @@ TEST_F(BackendsTest, OpenAIBackendStreamsWithUsage) {
   auto models = backend.list_models();
   ASSERT_TRUE(models.ok());
   ASSERT_EQ(models->size(), 1u);
-  EXPECT_EQ((*models)[0].name, "tiny");
-  auto description = backend.describe("tiny");
+  EXPECT_EQ((*models)[0].name, "tiny:latest");
+  auto description = backend.describe("tiny:latest");
   ASSERT_TRUE(description.ok());
   EXPECT_EQ(description->context_length, 4096);
 }

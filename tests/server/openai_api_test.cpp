@@ -141,7 +141,16 @@ TEST_F(OpenAIApiTest, ModelsListsTheServedModel) {
   Json body = Json::parse(res->body);
   EXPECT_EQ(body["object"], "list");
   ASSERT_EQ(body["data"].size(), 1u);
-  EXPECT_EQ(body["data"][0]["id"], "tiny");
+  // name:tag, as /api/tags lists it (Ollama names a model the same way in both lists).
+  EXPECT_EQ(body["data"][0]["id"], "tiny:latest");
+  auto tags = client.Get("/api/tags");
+  ASSERT_TRUE(tags);
+  EXPECT_EQ(Json::parse(tags->body)["models"][0]["name"], body["data"][0]["id"]);
+  // The id as listed works in a request on either API.
+  auto chat = post("/v1/chat/completions", {{"model", body["data"][0]["id"]}, {"max_tokens", 2},
+                                            {"messages", Json::array({{{"role", "user"}, {"content", "hi"}}})}});
+  ASSERT_TRUE(chat);
+  EXPECT_EQ(chat->status, 200) << chat->body;
   EXPECT_EQ(body["data"][0]["object"], "model");
   EXPECT_EQ(body["data"][0]["meta"]["n_ctx_train"], 4096);
 }
@@ -184,7 +193,7 @@ TEST_F(OpenAIApiTest, ModelMayBeOmittedWhenOneIsServed) {
   auto res = post("/v1/chat/completions", body);
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
-  EXPECT_EQ(Json::parse(res->body)["model"], "tiny");
+  EXPECT_EQ(Json::parse(res->body)["model"], "tiny:latest");  // the only model, named as /v1/models lists it
 }
 
 }  // namespace

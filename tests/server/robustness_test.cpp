@@ -52,7 +52,8 @@ TEST_F(BadRequestTest, MalformedJsonAndWrongTypesGet400) {
                "options.num_ctx must be an integer");
   expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "options": []})", 400, "options must be an object");
   expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "keep_alive": "soon"})", 400, "keep_alive");
-  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "format": "json"})", 400, "format");
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "format": "xml"})", 400, "format");
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "format": 7})", 400, "format");
   expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "context": [1, "x"]})", 400, "context");
   expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "context": [999999]})", 400, "vocabulary");
   expect_error("/api/chat", R"({"model": "tiny", "messages": "hi"})", 400, "messages must be an array");
@@ -77,6 +78,41 @@ TEST_F(BadRequestTest, ImpossibleOptionsGet400) {
   expect_error("/api/generate", with(R"({"num_batch": 0})"), 400, "num_batch");
   expect_error("/v1/chat/completions", R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0})",
                400, "max_tokens");
+}
+
+// Numbers a double cannot hold, or that the sampler's floats cannot, are the client's error: a 400
+// naming the field, never a 500 (nlohmann throws out_of_range for 1e999 while parsing).
+TEST_F(BadRequestTest, OutOfRangeNumbersGet400NamingTheField) {
+  ASSERT_NE(server_, nullptr);
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "options": {"temperature": 1e999}})", 400,
+               "options.temperature is out of range");
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "options": {"top_p": -1e400}})", 400,
+               "options.top_p is out of range");
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "context": [1, 2, 1e999]})", 400, "context[2]");
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "keep_alive": 1e999})", 400, "keep_alive");
+  expect_error("/api/chat", R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "options": {"seed": 1e999}})",
+               400, "options.seed");
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "options": {"temperature": 1e300}})", 400,
+               "temperature");
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "options": {"repeat_penalty": 1e-300}})", 400,
+               "repeat_penalty");
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "options": {"num_ctx": 1e30}})", 400,
+               "options.num_ctx must be an integer");
+  expect_error("/api/generate", R"({"model": "tiny", "prompt": "hi", "options": {"seed": 18446744073709551616}})", 400,
+               "options.seed");
+  const std::string chat = R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], )";
+  expect_error("/v1/chat/completions", chat + R"("temperature": 1e999})", 400, "temperature is out of range");
+  expect_error("/v1/chat/completions", chat + R"("max_tokens": 1e999})", 400, "max_tokens is out of range");
+  expect_error("/v1/chat/completions", chat + R"("top_p": 1e300})", 400, "top_p");
+  expect_error("/v1/chat/completions", chat + R"("seed": 99999999999999999999})", 400, "seed");
+  expect_error("/v1/completions", R"({"model": "tiny", "prompt": [1, 1e999]})", 400, "prompt[1]");
+  expect_error("/v1/chat/completions", chat + R"("response_format": {"type": "json_schema", "json_schema": {"name": "x",
+      "schema": {"type": "integer", "maximum": 1e999}}})", 400, "response_format.json_schema.schema.maximum");
+  // The server answers normally afterwards.
+  auto client = client_for(*server_);
+  auto ok = client.Get("/health");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
 }
 
 TEST_F(BadRequestTest, OversizedBodiesGet413) {
