@@ -38,20 +38,26 @@ std::string problem_line(const ValidationReport& v) {
   return join(parts, "; ");
 }
 
-json schema_of_section(const std::vector<std::string>* titles) {
-  json title = {{"type", "string"}};
-  if (titles) title["enum"] = *titles;
-  json properties = {{"text", {{"type", "string"}}},
-                     {"facts", {{"type", "array"}, {"items", {{"type", "string"}}}}}};
-  json required = json::array({"text", "facts"});
+// Ordered: constrained decoding writes the properties in the schema's order, and a title before its
+// text (and the text before the facts it cites) is the order a reader and a model expect.
+nlohmann::ordered_json schema_of_section(const std::vector<std::string>* titles) {
+  using ojson = nlohmann::ordered_json;
+  ojson properties = ojson::object();
+  ojson required = ojson::array();
   if (titles) {
-    properties["title"] = title;
-    required = json::array({"title", "text", "facts"});
+    properties["title"] = {{"type", "string"}, {"enum", *titles}};
+    required.push_back("title");
   }
-  return {{"type", "object"},
-          {"properties", properties},
-          {"required", required},
-          {"additionalProperties", false}};
+  properties["text"] = {{"type", "string"}};
+  properties["facts"] = {{"type", "array"}, {"items", {{"type", "string"}}}};
+  required.push_back("text");
+  required.push_back("facts");
+  ojson schema = ojson::object();
+  schema["type"] = "object";
+  schema["properties"] = properties;
+  schema["required"] = required;
+  schema["additionalProperties"] = false;
+  return schema;
 }
 
 void read_json_section(const json& item, SectionProse& out) {
@@ -93,11 +99,11 @@ Result<ProseCalls> parse_prose_calls(std::string_view text) {
 
 std::string all_sections_schema() {
   const std::vector<std::string>& titles = prose_section_titles();
-  json schema = {
-      {"type", "object"},
-      {"properties", {{"sections", {{"type", "array"}, {"items", schema_of_section(&titles)}}}}},
-      {"required", json::array({"sections"})},
-      {"additionalProperties", false}};
+  nlohmann::ordered_json schema = nlohmann::ordered_json::object();
+  schema["type"] = "object";
+  schema["properties"]["sections"] = {{"type", "array"}, {"items", schema_of_section(&titles)}};
+  schema["required"] = nlohmann::ordered_json::array({"sections"});
+  schema["additionalProperties"] = false;
   return schema.dump();
 }
 
