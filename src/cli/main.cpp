@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   register_model(app);
   register_tokenize(app);
   register_results(app);
+  register_agents(app);
 
   try {
     app.parse(argc, argv);
