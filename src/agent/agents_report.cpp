@@ -31,9 +31,9 @@ std::string provenance_tag(const AgentsRun& run) {
 }
 
 std::string call_kind(const lab::MeasuredCall& c, const AgentSpec& agent) {
-  if (c.meta.warmup) return "warm-up";
+  if (c.meta.warmup) return "warm-up call";
   if (agent.role.workflow == Workflow::kSingle) return "call";
-  return c.meta.prompt_index == kAnalysisCall ? "analysis" : "report";
+  return c.meta.prompt_index == kAnalysisCall ? "analysis call" : "report call";
 }
 
 const AgentSpec* agent_named(const MultiAgentResult& r, const std::string& name) {
@@ -185,10 +185,17 @@ void latency_table(MarkdownDocument& doc, const lab::ConcurrencyAnalysis& a) {
                "concurrent p99"};
   t.align = {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
              Align::kRight, Align::kRight};
+  // No successful call: dashes, never zeros.
+  auto cells = [](const lab::LatencyPercentiles& p) -> std::vector<std::string> {
+    if (p.n == 0) return {"\u2013", "\u2013", "\u2013"};
+    return {num(p.p50, 1), num(p.p90, 1), num(p.p99, 1)};
+  };
   auto row = [&](const char* name, const lab::LatencyPercentiles& s,
                  const lab::LatencyPercentiles& c) {
-    t.rows.push_back({name, num(s.p50, 1), num(s.p90, 1), num(s.p99, 1), num(c.p50, 1),
-                      num(c.p90, 1), num(c.p99, 1)});
+    std::vector<std::string> r = {name};
+    for (auto& cell : cells(s)) r.push_back(cell);
+    for (auto& cell : cells(c)) r.push_back(cell);
+    t.rows.push_back(std::move(r));
   };
   row("TTFT (ms)", a.solo_ttft_ms, a.concurrent_ttft_ms);
   row("ITL (ms)", a.solo_itl_ms, a.concurrent_itl_ms);
@@ -236,7 +243,7 @@ void failures_section(MarkdownDocument& doc, const AgentsRun& run) {
   }
   doc.table(t);
   const FailedCall& first = failed.front();
-  doc.paragraph(fmt::format("The first failure: {} at {} s ({} call of {}, endpoint {}): {}.",
+  doc.paragraph(fmt::format("The first failure: {} at {} s ({} of {}, endpoint {}): {}.",
                             first.unix_ms ? iso_timestamp_utc(first.unix_ms) : "(time unknown)",
                             num(first.at_s, 2), first.call, first.agent, first.endpoint,
                             first.error));
@@ -273,7 +280,8 @@ std::vector<FailedCall> failed_calls(const AgentsRun& run) {
   std::vector<FailedCall> out;
   for (const auto& l : run.levels) {
     for (const auto& c : l.result.calls) {
-      if (c.record.ok) continue;
+      // A call cut by Ctrl-C was stopped, not failed; the report says the run was interrupted.
+      if (c.record.ok || c.record.error_code == ErrorCode::kCancelled) continue;
       FailedCall f;
       f.agents = l.agents;
       f.agent = c.meta.arm;

@@ -21,7 +21,7 @@ struct FailedCall {
   int64_t repetition = 0;
   bool warmup = false;
   bool concurrent = false;
-  std::string call;      // "analysis", "report", "call", "warm-up"
+  std::string call;      // "analysis call", "report call", "call", "warm-up call"
   std::string endpoint;  // CallRecord::backend
   double at_s = 0;       // since the run started
   int64_t unix_ms = 0;   // wall clock, when known

@@ -25,6 +25,7 @@ std::vector<double> per_call_values(const ArmMetrics& metrics, std::string_view 
 }
 
 std::string percent(double fraction) { return fmt::format("{:.1f}%", fraction * 100); }
+std::string signed_percent(double fraction) { return fmt::format("{:+.1f}%", fraction * 100); }
 
 }  // namespace
 
@@ -118,8 +119,8 @@ ContentionVerdict contention_test(std::span<const double> solo, std::span<const 
   double relative = v.solo_mean_tps != 0 ? v.concurrent_mean_tps / v.solo_mean_tps - 1 : NAN;
   std::string ci_text =
       v.relative_change ? fmt::format(" ({:.0f}% CI {} to {})", (1 - alpha) * 100,
-                                      percent(v.relative_change->lower),
-                                      percent(v.relative_change->upper))
+                                      signed_percent(v.relative_change->lower),
+                                      signed_percent(v.relative_change->upper))
                         : std::string();
   const WelchResult& w = *v.welch;
   if (w.p < alpha) {
@@ -138,10 +139,10 @@ ContentionVerdict contention_test(std::span<const double> solo, std::span<const 
                           sy * sy / static_cast<double>(solo.size()));
     v.minimum_detectable_tps = minimum_detectable_difference(se, w.df, alpha);
     v.sentence = fmt::format(
-        "no significant contention: per-call decode rate {:.2f} tok/s concurrently vs {:.2f} solo "
-        "({}{}; Welch p = {:.3g} over {} and {} calls); a change of {} tok/s or more would have "
+        "no significant contention: per-call decode rate {:.2f} tok/s concurrently vs {:.2f} solo, "
+        "{}{}, Welch p = {:.3g} over {} and {} calls; a change of {} tok/s or more would have "
         "been detected with 80% power",
-        v.concurrent_mean_tps, v.solo_mean_tps, percent(relative), ci_text, w.p,
+        v.concurrent_mean_tps, v.solo_mean_tps, signed_percent(relative), ci_text, w.p,
         v.concurrent_calls, v.solo_calls,
         std::isfinite(v.minimum_detectable_tps) ? fmt::format("{:.2f}", v.minimum_detectable_tps)
                                                 : std::string("(unknown)"));

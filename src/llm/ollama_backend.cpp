@@ -200,6 +200,11 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
         description.context_length = jf::get_int(*info, it.key());
     }
     if (!arch.empty()) description.details["architecture"] = arch;
+    // chimera serve marks a model with dummy weights, so clients can label its output.
+    if (const json* synthetic = jf::find(*info, "chimera.synthetic");
+        synthetic != nullptr && synthetic->is_boolean()) {
+      description.entry.synthetic = synthetic->get<bool>();
+    }
   }
   std::lock_guard<std::mutex> lock(cache_mutex_);
   described_[with_latest(model)] = description;

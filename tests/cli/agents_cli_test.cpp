@@ -260,6 +260,8 @@ TEST_F(AgentsCli, ASpawnedServerKilledMidRunFailsOnlyItsAgentAndTheReportSaysWhe
   std::string folder = run_folder(out.path());
   std::string combined = read(folder + "/combined_report.md");
   EXPECT_TRUE(contains(combined, "killed by signal 9")) << combined;
+  // chimera serve says its model has dummy weights; the report says so too.
+  EXPECT_TRUE(contains(combined, "(dummy weights)")) << combined;
   EXPECT_TRUE(contains(combined, "when (s after start)")) << combined;
   EXPECT_TRUE(contains(combined, "The first failure:")) << combined;
   auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
