@@ -305,8 +305,7 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
     add_configuration_facts(facts, one);
     l = one[0];
   }
-  return finish(run_one(kReportCall,
-                        report_prompt(context_for(arm, facts, lines), e.analysis_text),
+  return finish(run_one(kReportCall, report_prompt(context_for(arm, facts, lines), e.analysis_text),
                         settings_.report_num_predict));
 }
 

@@ -70,9 +70,9 @@ Result<Endpoints> open_endpoints(const AgentsJob& job, AgentsRun& run) {
   if (job.spawn <= 0 && !job.backends.empty()) {
     out.specs = job.backends;
     run.choice.spec = job.backends.front();
-    run.choice.reason = job.backends.size() == 1 ? "given with --backend"
-                                                 : fmt::format("{} endpoints given with --backend",
-                                                               job.backends.size());
+    run.choice.reason = job.backends.size() == 1
+                            ? "given with --backend"
+                            : fmt::format("{} endpoints given with --backend", job.backends.size());
     for (const auto& spec_text : job.backends) {
       CHIMERA_ASSIGN_OR_RETURN(llm::BackendSpec spec, llm::parse_backend_spec(spec_text));
       if (spec.kind != llm::BackendSpec::Kind::kEmbedded && spec.model.empty() &&
@@ -132,8 +132,8 @@ Result<Endpoints> open_endpoints(const AgentsJob& job, AgentsRun& run) {
   so.ctx = job.spawn_ctx;
   so.threads = job.spawn_threads;
   so.cancelled = job.cancelled;
-  say(job, fmt::format("spawning {} chimera serve instance{} of {} (--parallel {} each)",
-                       job.spawn, job.spawn == 1 ? "" : "s", model.name, so.parallel));
+  say(job, fmt::format("spawning {} chimera serve instance{} of {} (--parallel {} each)", job.spawn,
+                       job.spawn == 1 ? "" : "s", model.name, so.parallel));
   CHIMERA_ASSIGN_OR_RETURN(out.spawned, SpawnedServers::start(so));
   for (const auto& s : out.spawned->servers()) {
     out.specs.push_back(fmt::format("ollama://127.0.0.1:{}/{}", s.port, model.name));
@@ -257,9 +257,12 @@ class Recorder {
 
 std::string_view scenario_name(Scenario scenario) {
   switch (scenario) {
-    case Scenario::kHomogeneous: return "homogeneous";
-    case Scenario::kHeterogeneous: return "heterogeneous";
-    case Scenario::kBaselineVsChimera: return "baseline_vs_chimera";
+    case Scenario::kHomogeneous:
+      return "homogeneous";
+    case Scenario::kHeterogeneous:
+      return "heterogeneous";
+    case Scenario::kBaselineVsChimera:
+      return "baseline_vs_chimera";
   }
   return "unknown";
 }
@@ -353,23 +356,19 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
     EndpointInfo info;
     info.spec = endpoints.specs[i];
     auto spec = llm::parse_backend_spec(info.spec);
-    if (spec.ok() && spec->kind != llm::BackendSpec::Kind::kEmbedded) info.base_url = spec->location;
+    if (spec.ok() && spec->kind != llm::BackendSpec::Kind::kEmbedded)
+      info.base_url = spec->location;
     if (endpoints.spawned) info.pid = endpoints.spawned->servers()[i].pid;
     run.endpoints.push_back(std::move(info));
   }
   EndpointSet set(std::move(backends), endpoints.specs);
-  if (job.on_ready) {
-    std::vector<int> pids;
-    for (const auto& e : run.endpoints) pids.push_back(e.pid);
-    job.on_ready(endpoints.specs, pids);
-  }
 
   std::vector<std::unique_ptr<lab::MetricsScraper>> scrapers(run.endpoints.size());
   if (job.scrape) {
     for (size_t i = 0; i < run.endpoints.size(); ++i) {
       if (run.endpoints[i].base_url.empty()) continue;
-      scrapers[i] = std::make_unique<lab::MetricsScraper>(run.endpoints[i].base_url,
-                                                          job.scrape_period_ms);
+      scrapers[i] =
+          std::make_unique<lab::MetricsScraper>(run.endpoints[i].base_url, job.scrape_period_ms);
       scrapers[i]->start();
     }
   }
@@ -395,9 +394,9 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
     AgentsLevel level;
     level.agents = n;
     level.result = runner.run();
-    level.analysis = lab::analyze_concurrency(n, level.result.repetitions,
-                                              level.result.phase_calls(false),
-                                              level.result.phase_calls(true));
+    level.analysis =
+        lab::analyze_concurrency(n, level.result.repetitions, level.result.phase_calls(false),
+                                 level.result.phase_calls(true));
     run.cancelled |= level.result.cancelled;
     run.levels.push_back(std::move(level));
   }
@@ -408,13 +407,12 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
       e.scrapes = scrapers[i]->result();
     } else {
       e.scrapes.endpoint = e.base_url;
-      e.scrapes.status = e.base_url.empty() ? "in-process engine: no /metrics"
-                                            : "not scraped (--no-scrape)";
+      e.scrapes.status =
+          e.base_url.empty() ? "in-process engine: no /metrics" : "not scraped (--no-scrape)";
     }
     e.stats = set.stats()[i];
     if (endpoints.spawned) {
-      e.end_state = endpoints.spawned->running(i) ? "running"
-                                                  : endpoints.spawned->exit_status(i);
+      e.end_state = endpoints.spawned->running(i) ? "running" : endpoints.spawned->exit_status(i);
     }
   }
   if (endpoints.spawned) {

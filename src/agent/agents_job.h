@@ -41,14 +41,14 @@ struct AgentsJob {
   std::vector<std::string> backends;  // --backend, once or many times; empty: chosen
   std::string model;                  // --model
   Assignment assignment = Assignment::kPin;
-  int spawn = 0;                      // --spawn K
-  int spawn_parallel = 0;             // --parallel of each spawned server (0: enough slots)
+  int spawn = 0;           // --spawn K
+  int spawn_parallel = 0;  // --parallel of each spawned server (0: enough slots)
   int spawn_ctx = 4096;
   int spawn_threads = 0;
-  std::string exe;                    // the chimera binary, for --spawn
+  std::string exe;  // the chimera binary, for --spawn
   std::string data = "examples/data";
   std::string out = "reports";
-  std::string db;                     // "" = the default results database
+  std::string db;  // "" = the default results database
   bool no_store = false;
   int repetitions = 3;
   uint64_t seed = 42;
@@ -57,20 +57,17 @@ struct AgentsJob {
   bool scrape = true;
   int scrape_period_ms = 250;
   std::string command_line;
-  BackendProbes probes;                // how `chimera run` chooses a model (dummy_model set by cli)
-  std::function<bool()> cancelled;     // Ctrl-C
+  BackendProbes probes;             // how `chimera run` chooses a model (dummy_model set by cli)
+  std::function<bool()> cancelled;  // Ctrl-C
   std::function<void(const std::string&)> say;  // one line of news for the person watching
   MultiAgentRunner::OnProgress progress;
-  // Called once the endpoints answer, before any agent runs: tests inject faults from here.
-  std::function<void(const std::vector<std::string>& endpoint_specs, const std::vector<int>& pids)>
-      on_ready;
 };
 
 struct EndpointInfo {
-  std::string spec;      // as the agents call it: "ollama://127.0.0.1:41234/gemma3-270m"
-  std::string base_url;  // "" for the embedded engine
-  int pid = 0;           // spawned servers only
-  std::string end_state; // spawned servers: "running" at the end, or how it ended
+  std::string spec;       // as the agents call it: "ollama://127.0.0.1:41234/gemma3-270m"
+  std::string base_url;   // "" for the embedded engine
+  int pid = 0;            // spawned servers only
+  std::string end_state;  // spawned servers: "running" at the end, or how it ended
   EndpointStats stats;
   lab::EndpointScrapes scrapes;
 };
@@ -99,7 +96,7 @@ struct AgentsRun {
   int64_t start_ns = 0;
   int64_t start_unix_ms = 0;
   bool cancelled = false;
-  std::string database;      // path, "" when not stored
+  std::string database;  // path, "" when not stored
   int64_t session_id = 0;
   std::vector<std::string> warnings;
   std::vector<std::string> output_files;

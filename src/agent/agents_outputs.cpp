@@ -23,8 +23,8 @@ double seconds_since(const AgentsRun& run, int64_t t_ns) {
 
 std::string span_label(const lab::MeasuredCall& c, const AgentSpec& agent) {
   std::string kind = agent.role.workflow == Workflow::kSingle ? "call"
-                     : c.meta.prompt_index == kAnalysisCall  ? "analysis"
-                                                             : "report";
+                     : c.meta.prompt_index == kAnalysisCall   ? "analysis"
+                                                              : "report";
   if (c.meta.warmup) kind = "warm-up";
   std::string phase = c.meta.warmup ? ""
                                     : fmt::format(", repetition {} ({})", c.meta.repetition + 1,
@@ -35,7 +35,8 @@ std::string span_label(const lab::MeasuredCall& c, const AgentSpec& agent) {
                                   static_cast<double>(r.t_done_ns - r.t_request_ns) / 1e6,
                                   r.token_count, r.backend);
   if (r.server.queue_ns && *r.server.queue_ns > 0) {
-    label += fmt::format(", queued {:.0f} ms at the server", static_cast<double>(*r.server.queue_ns) / 1e6);
+    label += fmt::format(", queued {:.0f} ms at the server",
+                         static_cast<double>(*r.server.queue_ns) / 1e6);
   }
   return label;
 }
@@ -97,7 +98,8 @@ report::ChartSpec scaling_chart(const AgentsRun& run, bool speedup) {
     report::ChartSeries conc{"all agents at once", {}, {}}, solo{"one after another", {}, {}};
     for (const auto& l : run.levels) {
       conc.x.push_back(l.agents);
-      conc.y.push_back(l.analysis.concurrent_aggregate_tps.n ? l.analysis.concurrent_aggregate_tps.mean : NAN);
+      conc.y.push_back(
+          l.analysis.concurrent_aggregate_tps.n ? l.analysis.concurrent_aggregate_tps.mean : NAN);
       solo.x.push_back(l.agents);
       solo.y.push_back(l.analysis.solo_aggregate_tps.n ? l.analysis.solo_aggregate_tps.mean : NAN);
     }
@@ -180,14 +182,16 @@ json level_json(const AgentsRun& run, const AgentsLevel& l) {
   }
   json calls = json::array();
   for (const auto& c : l.result.calls) {
-    calls.push_back({{"agent", c.meta.arm},
-                     {"seq", c.meta.seq},
-                     {"repetition", c.meta.repetition},
-                     {"kind", c.meta.prompt_index},
-                     {"warmup", c.meta.warmup},
-                     {"concurrency", c.meta.concurrency},
-                     {"t_request_s", c.record.t_request_ns ? json(seconds_since(run, c.record.t_request_ns)) : json()},
-                     {"record", lab::call_record_to_json(c.record)}});
+    calls.push_back(
+        {{"agent", c.meta.arm},
+         {"seq", c.meta.seq},
+         {"repetition", c.meta.repetition},
+         {"kind", c.meta.prompt_index},
+         {"warmup", c.meta.warmup},
+         {"concurrency", c.meta.concurrency},
+         {"t_request_s",
+          c.record.t_request_ns ? json(seconds_since(run, c.record.t_request_ns)) : json()},
+         {"record", lab::call_record_to_json(c.record)}});
   }
   return {{"agents", l.agents},
           {"agent_setup", agents},
@@ -252,7 +256,7 @@ std::string agents_html(const AgentsRun& run, const std::vector<std::string>& ma
     report::TimelineSpec spec = agents_timeline(run, level);
     std::string caption =
         "Each bar is one call: from request sent to first token (light), generating (dark), the "
-        "server's queue wait where it reports one (hatched); red with a cross: failed. Shaded: "
+        "server's queue wait where it reports one (grey band); red with a cross: failed. Shaded: "
         "the concurrent phases.";
     if (spec.panels.empty()) {
       caption += " No endpoint exported Prometheus metrics, so no server load is drawn.";
@@ -269,12 +273,12 @@ std::string agents_html(const AgentsRun& run, const std::vector<std::string>& ma
                      "Measured speedup (geometric mean over repetitions) against the ideal.");
     page.add_section({"scaling", "Scaling", charts});
   }
-  page.add_section({"combined", "Combined report",
-                    report::markdown_to_html(markdown.front(), "combined-")});
+  page.add_section(
+      {"combined", "Combined report", report::markdown_to_html(markdown.front(), "combined-")});
   for (size_t i = 1; i < markdown.size(); ++i) {
     std::string id = fmt::format("agent-{}", i);
-    page.add_section({id, fmt::format("Agent report {}", i),
-                      report::markdown_to_html(markdown[i], id + "-")});
+    page.add_section(
+        {id, fmt::format("Agent report {}", i), report::markdown_to_html(markdown[i], id + "-")});
   }
   return page.render();
 }
@@ -307,7 +311,8 @@ json agents_metrics_json(const AgentsRun& run) {
           {"data_dir", run.data_dir},
           {"model", run.model_label},
           {"synthetic", run.synthetic},
-          {"backend", {{"spec", run.choice.spec}, {"reason", run.choice.reason}, {"tried", run.choice.tried}}},
+          {"backend",
+           {{"spec", run.choice.spec}, {"reason", run.choice.reason}, {"tried", run.choice.tried}}},
           {"scenario", scenario_name(run.scenario)},
           {"assignment", assignment_name(run.assignment)},
           {"spawned_servers", run.spawn},
@@ -342,8 +347,9 @@ Result<std::vector<std::string>> write_agents_outputs(const AgentsRun& run,
   }
   CHIMERA_RETURN_IF_ERROR(write("combined_report.md", markdown.front()));
   CHIMERA_RETURN_IF_ERROR(write("report.html", agents_html(run, markdown)));
-  CHIMERA_RETURN_IF_ERROR(write(
-      "metrics.json", agents_metrics_json(run).dump(2, ' ', false, json::error_handler_t::replace)));
+  CHIMERA_RETURN_IF_ERROR(
+      write("metrics.json",
+            agents_metrics_json(run).dump(2, ' ', false, json::error_handler_t::replace)));
   return files;
 }
 

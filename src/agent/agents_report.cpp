@@ -20,7 +20,8 @@ std::string num(double v, int decimals) {
   return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : std::string("\u2013");
 }
 
-std::string ci_text(const std::optional<lab::Interval>& ci, int decimals, std::string_view unit = "") {
+std::string ci_text(const std::optional<lab::Interval>& ci, int decimals,
+                    std::string_view unit = "") {
   if (!ci) return "(no CI: one repetition)";
   return fmt::format("({:.0f}% CI {}\u2013{}{})", ci->level * 100, num(ci->lower, decimals),
                      num(ci->upper, decimals), unit);
@@ -73,19 +74,19 @@ std::vector<std::pair<std::string, std::string>> header(const AgentsRun& run) {
                    "at once, the order alternating between repetitions; seed {} (the same for an "
                    "agent's solo and concurrent executions)",
                    run.repetitions, run.seed)},
-      {"Output caps", run.num_predict ? fmt::format("{} tokens for every call (--num-predict)",
-                                                    *run.num_predict)
-                                      : std::string("each role's own")},
-      {"Machine", fmt::format("{} ({} logical CPUs), {}", run.machine.cpu,
-                              run.machine.logical_cpus, run.machine.build)},
+      {"Output caps",
+       run.num_predict ? fmt::format("{} tokens for every call (--num-predict)", *run.num_predict)
+                       : std::string("each role's own")},
+      {"Machine", fmt::format("{} ({} logical CPUs), {}", run.machine.cpu, run.machine.logical_cpus,
+                              run.machine.build)},
       {"Command", "`" + run.command_line + "`"},
   };
 }
 
 std::string verdict_line(const AgentsLevel& l) {
   const lab::ConcurrencyAnalysis& a = l.analysis;
-  std::string line = fmt::format("**{} agent{}**: {}.", l.agents, l.agents == 1 ? "" : "s",
-                                 speedup_sentence(a));
+  std::string line =
+      fmt::format("**{} agent{}**: {}.", l.agents, l.agents == 1 ? "" : "s", speedup_sentence(a));
   if (l.agents > 1 && a.balance_ratio.n > 0) {
     line += fmt::format(
         " The prior system's \"concurrency speedup\" would read {} here: that figure is a balance "
@@ -97,21 +98,22 @@ std::string verdict_line(const AgentsLevel& l) {
 
 Table results_table(const AgentsRun& run) {
   Table t;
-  t.headers = {"agents", "sequential wall (s)", "concurrent wall (s)", "speedup (95% CI)",
-               "efficiency", "solo tok/s", "concurrent tok/s", "fairness (Jain)",
-               "balance ratio (prior system)", "repetitions used"};
+  t.headers = {"agents",           "sequential wall (s)", "concurrent wall (s)",
+               "speedup (95% CI)", "efficiency",          "solo tok/s",
+               "concurrent tok/s", "fairness (Jain)",     "balance ratio (prior system)",
+               "repetitions used"};
   t.align = {Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
              Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight};
   for (const auto& l : run.levels) {
     const lab::ConcurrencyAnalysis& a = l.analysis;
-    t.rows.push_back({std::to_string(l.agents), num(a.sequential_wall_s.mean, 2),
-                      num(a.concurrent_wall_s.mean, 2),
-                      a.speedup.n ? num(a.speedup.estimate, 2) + "\u00d7 " + ci_text(a.speedup.ci, 2)
-                                  : "\u2013",
-                      a.speedup.n ? num(a.efficiency * 100, 0) + "%" : "\u2013",
-                      num(a.solo_aggregate_tps.mean, 1), num(a.concurrent_aggregate_tps.mean, 1),
-                      num(a.fairness.mean, 3), num(a.balance_ratio.mean, 2),
-                      fmt::format("{} of {}", a.repetitions_complete, a.repetitions)});
+    t.rows.push_back(
+        {std::to_string(l.agents), num(a.sequential_wall_s.mean, 2),
+         num(a.concurrent_wall_s.mean, 2),
+         a.speedup.n ? num(a.speedup.estimate, 2) + "\u00d7 " + ci_text(a.speedup.ci, 2) : "\u2013",
+         a.speedup.n ? num(a.efficiency * 100, 0) + "%" : "\u2013",
+         num(a.solo_aggregate_tps.mean, 1), num(a.concurrent_aggregate_tps.mean, 1),
+         num(a.fairness.mean, 3), num(a.balance_ratio.mean, 2),
+         fmt::format("{} of {}", a.repetitions_complete, a.repetitions)});
   }
   return t;
 }
@@ -122,8 +124,8 @@ void scaling_section(MarkdownDocument& doc, const AgentsRun& run) {
   const AgentsLevel* best = nullptr;
   for (const auto& l : run.levels) {
     if (l.analysis.concurrent_aggregate_tps.n == 0) continue;
-    if (!best || l.analysis.concurrent_aggregate_tps.mean >
-                     best->analysis.concurrent_aggregate_tps.mean) {
+    if (!best ||
+        l.analysis.concurrent_aggregate_tps.mean > best->analysis.concurrent_aggregate_tps.mean) {
       best = &l;
     }
   }
@@ -135,8 +137,9 @@ void scaling_section(MarkdownDocument& doc, const AgentsRun& run) {
   double base = first.analysis.concurrent_aggregate_tps.mean;
   std::vector<std::string> steps;
   for (const auto& l : run.levels) {
-    steps.push_back(fmt::format("{} at {} agent{}", num(l.analysis.concurrent_aggregate_tps.mean, 1),
-                                l.agents, l.agents == 1 ? "" : "s"));
+    steps.push_back(fmt::format("{} at {} agent{}",
+                                num(l.analysis.concurrent_aggregate_tps.mean, 1), l.agents,
+                                l.agents == 1 ? "" : "s"));
   }
   doc.paragraph(fmt::format(
       "Aggregate generated tokens/s while the agents ran together: {}. The most was {} tok/s at "
@@ -148,10 +151,16 @@ void scaling_section(MarkdownDocument& doc, const AgentsRun& run) {
 
 void agents_table(MarkdownDocument& doc, const AgentsRun& run, const AgentsLevel& l) {
   Table t;
-  t.headers = {"agent", "role", "profile", "solo (ms)", "concurrent (ms)", "slowdown (95% CI)",
-               "calls ok / failed", "grounding"};
-  t.align = {Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight,
-             Align::kRight, Align::kRight};
+  t.headers = {"agent",
+               "role",
+               "profile",
+               "solo (ms)",
+               "concurrent (ms)",
+               "slowdown (95% CI)",
+               "calls ok / failed",
+               "grounding"};
+  t.align = {Align::kLeft,  Align::kLeft,  Align::kLeft,  Align::kRight,
+             Align::kRight, Align::kRight, Align::kRight, Align::kRight};
   for (size_t i = 0; i < l.result.agents.size(); ++i) {
     const AgentSpec& spec = l.result.agents[i];
     int64_t ok = 0, failed = 0;
@@ -167,13 +176,13 @@ void agents_table(MarkdownDocument& doc, const AgentsRun& run, const AgentsLevel
     }
     const lab::AgentSlowdown* s =
         i < l.analysis.agents_slowdown.size() ? &l.analysis.agents_slowdown[i] : nullptr;
-    t.rows.push_back(
-        {spec.name, spec.role.name, spec.profile.name,
-         s && s->solo_ms.n ? num(s->solo_ms.mean, 0) : "\u2013",
-         s && s->concurrent_ms.n ? num(s->concurrent_ms.mean, 0) : "\u2013",
-         s && s->slowdown.n ? num(s->slowdown.estimate, 2) + "\u00d7 " + ci_text(s->slowdown.ci, 2)
-                            : "\u2013",
-         fmt::format("{} / {}", ok, failed), grounding});
+    t.rows.push_back({spec.name, spec.role.name, spec.profile.name,
+                      s && s->solo_ms.n ? num(s->solo_ms.mean, 0) : "\u2013",
+                      s && s->concurrent_ms.n ? num(s->concurrent_ms.mean, 0) : "\u2013",
+                      s && s->slowdown.n
+                          ? num(s->slowdown.estimate, 2) + "\u00d7 " + ci_text(s->slowdown.ci, 2)
+                          : "\u2013",
+                      fmt::format("{} / {}", ok, failed), grounding});
   }
   doc.table(t);
   (void)run;
@@ -181,10 +190,10 @@ void agents_table(MarkdownDocument& doc, const AgentsRun& run, const AgentsLevel
 
 void latency_table(MarkdownDocument& doc, const lab::ConcurrencyAnalysis& a) {
   Table t;
-  t.headers = {"metric", "solo p50", "solo p90", "solo p99", "concurrent p50", "concurrent p90",
-               "concurrent p99"};
-  t.align = {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
-             Align::kRight, Align::kRight};
+  t.headers = {"metric",         "solo p50",       "solo p90",      "solo p99",
+               "concurrent p50", "concurrent p90", "concurrent p99"};
+  t.align = {Align::kLeft,  Align::kRight, Align::kRight, Align::kRight,
+             Align::kRight, Align::kRight, Align::kRight};
   // No successful call: dashes, never zeros.
   auto cells = [](const lab::LatencyPercentiles& p) -> std::vector<std::string> {
     if (p.n == 0) return {"\u2013", "\u2013", "\u2013"};
@@ -205,7 +214,7 @@ void latency_table(MarkdownDocument& doc, const lab::ConcurrencyAnalysis& a) {
 void endpoints_section(MarkdownDocument& doc, const AgentsRun& run) {
   doc.heading(2, "Endpoints");
   Table t;
-  t.headers = {"endpoint", "calls", "failed", "most in flight", "server metrics (/metrics)",
+  t.headers = {"endpoint",  "calls", "failed", "most in flight", "server metrics (/metrics)",
                "at the end"};
   t.align = {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kLeft, Align::kLeft};
   for (const auto& e : run.endpoints) {
@@ -230,15 +239,15 @@ void failures_section(MarkdownDocument& doc, const AgentsRun& run) {
       "failed is left out of the wall-clock statistics (the other agents' calls still count).",
       failed.size(), failed.size() == 1 ? "" : "s"));
   Table t;
-  t.headers = {"when (s after start)", "time (UTC)", "agents", "agent", "repetition / phase",
-               "call", "endpoint", "error"};
+  t.headers = {"when (s after start)", "time (UTC)", "agents",   "agent",
+               "repetition / phase",   "call",       "endpoint", "error"};
   for (const auto& f : failed) {
-    t.rows.push_back({num(f.at_s, 2), f.unix_ms ? iso_timestamp_utc(f.unix_ms) : "\u2013",
-                      std::to_string(f.agents), f.agent,
-                      f.warmup ? "warm-up"
-                               : fmt::format("{} / {}", f.repetition + 1,
-                                             f.concurrent ? "concurrent" : "solo"),
-                      f.call, f.endpoint, f.error});
+    t.rows.push_back(
+        {num(f.at_s, 2), f.unix_ms ? iso_timestamp_utc(f.unix_ms) : "\u2013",
+         std::to_string(f.agents), f.agent,
+         f.warmup ? "warm-up"
+                  : fmt::format("{} / {}", f.repetition + 1, f.concurrent ? "concurrent" : "solo"),
+         f.call, f.endpoint, f.error});
     if (t.rows.size() >= 100) break;
   }
   doc.table(t);
@@ -308,17 +317,19 @@ std::string speedup_sentence(const lab::ConcurrencyAnalysis& a) {
            "baseline of the scaling study";
   }
   if (a.speedup.n == 0) {
-    return fmt::format("no speedup: none of the {} repetitions finished with every agent "
-                       "succeeding in both phases",
-                       a.repetitions);
+    return fmt::format(
+        "no speedup: none of the {} repetitions finished with every agent "
+        "succeeding in both phases",
+        a.repetitions);
   }
   std::string ci = ci_text(a.speedup.ci, 2, "\u00d7");
   std::string eff = fmt::format("efficiency {:.0f}% of {} agents' perfect parallelism",
                                 a.efficiency * 100, a.agents);
   if (a.speedup.ci && a.speedup.ci->contains(1.0)) {
-    return fmt::format("no faster together than one after another: speedup {}\u00d7 {}, which "
-                       "contains 1; {}",
-                       num(a.speedup.estimate, 2), ci, eff);
+    return fmt::format(
+        "no faster together than one after another: speedup {}\u00d7 {}, which "
+        "contains 1; {}",
+        num(a.speedup.estimate, 2), ci, eff);
   }
   if (a.speedup.estimate < 1) {
     return fmt::format("slower together than one after another: speedup {}\u00d7 {}; {}",
@@ -394,12 +405,12 @@ std::string agent_report_markdown(const AgentsRun& run, const AgentsLevel& level
                                     workflow_name(a.role.workflow), a.role.origin)});
   lines.insert(lines.begin() + 2,
                {"Profile", fmt::format("{} ({})", a.profile.name, a.profile.origin)});
-  lines.insert(lines.begin() + 3,
-               {"Run", fmt::format("one of {} agents{}", level.agents,
-                                   f ? fmt::format("; the text below is from repetition {} ({})",
-                                                   f->repetition + 1,
-                                                   f->concurrent ? "concurrent" : "solo")
-                                     : std::string())});
+  lines.insert(
+      lines.begin() + 3,
+      {"Run", fmt::format("one of {} agents{}", level.agents,
+                          f ? fmt::format("; the text below is from repetition {} ({})",
+                                          f->repetition + 1, f->concurrent ? "concurrent" : "solo")
+                            : std::string())});
   doc.key_values(lines);
   if (std::string n = dummy_notice(run); !n.empty()) doc.quote(n);
   doc.heading(2, "Configuration");
@@ -426,9 +437,9 @@ std::string agent_report_markdown(const AgentsRun& run, const AgentsLevel& level
   }
   doc.rule();
   doc.heading(2, "Measured");
-  const lab::AgentSlowdown* s =
-      agent < level.analysis.agents_slowdown.size() ? &level.analysis.agents_slowdown[agent]
-                                                    : nullptr;
+  const lab::AgentSlowdown* s = agent < level.analysis.agents_slowdown.size()
+                                    ? &level.analysis.agents_slowdown[agent]
+                                    : nullptr;
   if (s && s->slowdown.n) {
     doc.paragraph(fmt::format(
         "Workflow latency solo {} ms, concurrently {} ms (means over {} repetitions): a slowdown "

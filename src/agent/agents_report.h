@@ -1,8 +1,8 @@
-// The Markdown of `chimera agents`: combined_report.md (the concurrency results: speedup with its CI,
-// efficiency, slowdowns, fairness, the prior system's balance ratio named as such, latency under
-// contention, endpoints, failures and when they happened, the method) and one report per agent
-// (its configuration, its model-written text, its measurements and the validation of its text).
-// Every number comes from the run (lab/concurrency.h); nothing here computes statistics.
+// The Markdown of `chimera agents`: combined_report.md (the concurrency results: speedup with its
+// CI, efficiency, slowdowns, fairness, the prior system's balance ratio named as such, latency
+// under contention, endpoints, failures and when they happened, the method) and one report per
+// agent (its configuration, its model-written text, its measurements and the validation of its
+// text). Every number comes from the run (lab/concurrency.h); nothing here computes statistics.
 #pragma once
 
 #include <cstdint>

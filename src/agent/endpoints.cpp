@@ -50,16 +50,18 @@ class RoutedBackend : public llm::Backend {
 
 std::string_view assignment_name(Assignment assignment) {
   switch (assignment) {
-    case Assignment::kPin: return "pin";
-    case Assignment::kRoundRobin: return "round-robin";
-    case Assignment::kLeastOutstanding: return "least-outstanding";
+    case Assignment::kPin:
+      return "pin";
+    case Assignment::kRoundRobin:
+      return "round-robin";
+    case Assignment::kLeastOutstanding:
+      return "least-outstanding";
   }
   return "unknown";
 }
 
 Result<Assignment> parse_assignment(std::string_view text) {
-  for (Assignment a :
-       {Assignment::kPin, Assignment::kRoundRobin, Assignment::kLeastOutstanding}) {
+  for (Assignment a : {Assignment::kPin, Assignment::kRoundRobin, Assignment::kLeastOutstanding}) {
     if (text == assignment_name(a)) return a;
   }
   return make_error(ErrorCode::kInvalidArgument,

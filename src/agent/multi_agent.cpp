@@ -16,10 +16,10 @@ struct MultiAgentRunner::Worker {
          const FactsTable& facts)
       : runner(backend, std::move(settings), {std::move(arm)}, ingest, facts) {}
   AgentRunner runner;
-  AgentRunResult own;                // the runner's bookkeeping (its calls, configuration)
-  int64_t concurrency = 1;           // CallMeta::concurrency of the calls it makes now
-  std::string phase = "warm-up";     // for progress lines
-  std::vector<size_t> current_calls; // indices of the calls of the run in progress
+  AgentRunResult own;                 // the runner's bookkeeping (its calls, configuration)
+  int64_t concurrency = 1;            // CallMeta::concurrency of the calls it makes now
+  std::string phase = "warm-up";      // for progress lines
+  std::vector<size_t> current_calls;  // indices of the calls of the run in progress
 };
 
 const AgentPhaseRun* MultiAgentResult::final_run(size_t agent) const {
@@ -60,8 +60,8 @@ MultiAgentRunner::MultiAgentRunner(std::vector<AgentSpec> agents, MultiAgentSett
     rs.today_iso = settings_.today_iso;
     ArmSetup arm{a.name, a.profile, a.role.persona,
                  a.role.workflow == Workflow::kSingle ? a.role.task : std::string()};
-    auto worker = std::make_unique<Worker>(*a.backend, std::move(rs), std::move(arm), ingest_,
-                                           facts_);
+    auto worker =
+        std::make_unique<Worker>(*a.backend, std::move(rs), std::move(arm), ingest_, facts_);
     worker->runner.on_call([this, i](const lab::MeasuredCall& call) { record(i, call); });
     worker->runner.should_stop([this] { return stopping(); });
     workers_.push_back(std::move(worker));
@@ -110,8 +110,8 @@ AgentPhaseRun MultiAgentRunner::execute(size_t agent, int64_t repetition, bool c
   run.concurrent = concurrent;
   run.start_ns = monotonic_ns();
   // The same seed in both phases of a repetition: solo and concurrent do the same work.
-  run.execution = w.runner.execute_one(0, repetition, lab::pair_seed(settings_.seed, repetition),
-                                       w.own);
+  run.execution =
+      w.runner.execute_one(0, repetition, lab::pair_seed(settings_.seed, repetition), w.own);
   run.end_ns = monotonic_ns();
   std::lock_guard lock(mutex_);
   run.calls = std::move(w.current_calls);

@@ -13,8 +13,8 @@
 namespace chimera::agent {
 namespace {
 
-// Copies of roles/*.toml, so the command runs from any folder. A test checks that each parses to the
-// same role as its file.
+// Copies of roles/*.toml, so the command runs from any folder. A test checks that each parses to
+// the same role as its file.
 constexpr std::string_view kDataCollectorToml = R"toml(
 name = "data-collector"
 description = "Inventory of the benchmark data (files, rows, what was measured), under 250 words"
@@ -126,8 +126,7 @@ Result<Role> parse_role(std::string_view toml_text, const std::string& origin) {
   }
   if (r.workflow == Workflow::kSingle && r.task.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "{}: a single-call role needs a task = \"...\" saying what to write",
-                      origin);
+                      "{}: a single-call role needs a task = \"...\" saying what to write", origin);
   }
   return r;
 }

@@ -50,10 +50,12 @@ Result<std::unique_ptr<SpawnedServers>> SpawnedServers::start(const SpawnOptions
   }
   std::unique_ptr<SpawnedServers> set(new SpawnedServers());
   for (int i = 0; i < options.count; ++i) {
-    std::vector<std::string> argv = {options.exe, "serve", "--model", options.model,
-                                     "--host", "127.0.0.1", "--port", "0",
-                                     "--parallel", std::to_string(options.parallel),
-                                     "--ctx", std::to_string(options.ctx),
+    std::vector<std::string> argv = {options.exe,       "serve",
+                                     "--model",         options.model,
+                                     "--host",          "127.0.0.1",
+                                     "--port",          "0",
+                                     "--parallel",      std::to_string(options.parallel),
+                                     "--ctx",           std::to_string(options.ctx),
                                      "--drain-timeout", "5"};
     if (options.threads > 0) {
       argv.push_back("--threads");
@@ -107,7 +109,7 @@ void SpawnedServers::kill(size_t i) { children_[i]->kill_now(); }
 void SpawnedServers::stop() {
   // SIGTERM to all first, so they drain in parallel; then wait for each.
   for (auto& c : children_) {
-    if (c->running()) ::kill(c->pid(), SIGTERM);
+    if (c->running()) ::kill(-c->pid(), SIGTERM);  // each leads its own process group
   }
   for (auto& c : children_) c->stop();
 }

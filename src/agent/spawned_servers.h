@@ -21,9 +21,9 @@ struct SpawnOptions {
   std::string exe;    // the chimera binary (/proc/self/exe from the command line)
   std::string model;  // what `chimera serve --model` takes: PATH.gguf or ollama:NAME:TAG
   int count = 2;
-  int parallel = 4;   // --parallel of each server
-  int ctx = 4096;     // --ctx of each server
-  int threads = 0;    // --threads (0: the server's default)
+  int parallel = 4;  // --parallel of each server
+  int ctx = 4096;    // --ctx of each server
+  int threads = 0;   // --threads (0: the server's default)
   std::chrono::milliseconds ready_timeout{120'000};
   std::function<bool()> cancelled;  // polled while waiting (Ctrl-C)
 };

@@ -1,6 +1,7 @@
-// chimera agents: N agents at once over one or many endpoints, each agent's workflow also run alone,
-// so the report gives the real speedup (with its CI), efficiency, slowdowns, fairness and the prior
-// system's balance ratio named as such. Flags and printing only: the work is agent/agents_job.h.
+// chimera agents: N agents at once over one or many endpoints, each agent's workflow also run
+// alone, so the report gives the real speedup (with its CI), efficiency, slowdowns, fairness and
+// the prior system's balance ratio named as such. Flags and printing only: the work is
+// agent/agents_job.h.
 #include <signal.h>
 
 #include <atomic>
@@ -59,15 +60,17 @@ void print_summary(const agent::AgentsRun& run) {
     std::printf("%d agent%s: %s\n", l.agents, l.agents == 1 ? "" : "s",
                 agent::speedup_sentence(a).c_str());
     if (a.sequential_wall_s.n > 0) {
-      std::printf("  walls: solo (sequential) %.2f s, concurrent %.2f s; aggregate %.1f tok/s "
-                  "concurrently vs %.1f tok/s solo\n",
-                  a.sequential_wall_s.mean, a.concurrent_wall_s.mean,
-                  a.concurrent_aggregate_tps.mean, a.solo_aggregate_tps.mean);
+      std::printf(
+          "  walls: solo (sequential) %.2f s, concurrent %.2f s; aggregate %.1f tok/s "
+          "concurrently vs %.1f tok/s solo\n",
+          a.sequential_wall_s.mean, a.concurrent_wall_s.mean, a.concurrent_aggregate_tps.mean,
+          a.solo_aggregate_tps.mean);
     }
     if (l.agents > 1 && a.fairness.n > 0) {
-      std::printf("  fairness (Jain) %.3f; balance ratio %.2f (the prior system's \"concurrency "
-                  "speedup\": overlap, not speed)\n",
-                  a.fairness.mean, a.balance_ratio.mean);
+      std::printf(
+          "  fairness (Jain) %.3f; balance ratio %.2f (the prior system's \"concurrency "
+          "speedup\": overlap, not speed)\n",
+          a.fairness.mean, a.balance_ratio.mean);
       std::printf("  %s\n", a.contention.sentence.c_str());
     }
   }
@@ -136,7 +139,8 @@ int agents_main(const AgentsArgs& a) {
   // servers are stopped and what finished is reported.
   g_interrupted = false;
   struct sigaction action {};
-  struct sigaction previous_int {}, previous_term {};
+  struct sigaction previous_int {
+  }, previous_term{};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, &previous_int);
@@ -166,8 +170,9 @@ int agents_main(const AgentsArgs& a) {
                   static_cast<long long>(run->session_id));
     }
     if (run->synthetic) {
-      std::printf("note: dummy weights: the agents' text is not meaningful; the timings are real "
-                  "for this architecture on this machine\n");
+      std::printf(
+          "note: dummy weights: the agents' text is not meaningful; the timings are real "
+          "for this architecture on this machine\n");
     }
   }
   std::fflush(stdout);
@@ -184,12 +189,13 @@ int agents_main(const AgentsArgs& a) {
     std::string first = "no execution finished";
     auto failed = agent::failed_calls(*run);
     if (!failed.empty()) first = failed.front().error;
-    return report_error(Status(ErrorCode::kUnavailable,
-                               "no agent execution succeeded; the first error: " + first));
+    return report_error(
+        Status(ErrorCode::kUnavailable, "no agent execution succeeded; the first error: " + first));
   }
   if (!agent::failed_calls(*run).empty()) return kExitPartial;
   if (a.strict && findings > 0) {
-    std::fprintf(stderr, "chimera: --strict: the validator found %zu problems in the agents' text\n",
+    std::fprintf(stderr,
+                 "chimera: --strict: the validator found %zu problems in the agents' text\n",
                  findings);
     return kExitFindings;
   }
@@ -203,8 +209,7 @@ void register_agents(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "agents",
       "Several agents at once over one or more endpoints: solo vs concurrent, the true speedup");
-  sub->add_option("--agents", args->agents,
-                  "agents at once (1 to 64), or a sweep such as 1,2,4,8")
+  sub->add_option("--agents", args->agents, "agents at once (1 to 64), or a sweep such as 1,2,4,8")
       ->capture_default_str();
   sub->add_option("--scenario", args->scenario,
                   "homogeneous (one --profile for all) | heterogeneous (a --profile per agent, in "

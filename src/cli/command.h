@@ -31,7 +31,7 @@ void register_bench_engine(CLI::App& bench);
 void register_serve(CLI::App& app);
 void register_results(CLI::App& app);
 void register_run(CLI::App& app);
-void register_agents(CLI::App& app);   // chimera agents: cmd_agents.cpp
+void register_agents(CLI::App& app);  // chimera agents: cmd_agents.cpp
 
 int main(int argc, char** argv);
 

@@ -88,10 +88,14 @@ double balance_ratio(std::span<const int64_t> agent_ns, int64_t wall_ns) {
 
 std::string_view contention_kind_name(ContentionKind kind) {
   switch (kind) {
-    case ContentionKind::kContention: return "contention";
-    case ContentionKind::kNone: return "no significant contention";
-    case ContentionKind::kFaster: return "faster concurrently";
-    case ContentionKind::kInsufficient: return "insufficient data";
+    case ContentionKind::kContention:
+      return "contention";
+    case ContentionKind::kNone:
+      return "no significant contention";
+    case ContentionKind::kFaster:
+      return "faster concurrently";
+    case ContentionKind::kInsufficient:
+      return "insufficient data";
   }
   return "unknown";
 }
@@ -117,11 +121,10 @@ ContentionVerdict contention_test(std::span<const double> solo, std::span<const 
   bo.level = 1 - alpha;
   v.relative_change = bootstrap_relative_mean_difference_ci(concurrent, solo, bo);
   double relative = v.solo_mean_tps != 0 ? v.concurrent_mean_tps / v.solo_mean_tps - 1 : NAN;
-  std::string ci_text =
-      v.relative_change ? fmt::format(" ({:.0f}% CI {} to {})", (1 - alpha) * 100,
-                                      signed_percent(v.relative_change->lower),
-                                      signed_percent(v.relative_change->upper))
-                        : std::string();
+  std::string ci_text = v.relative_change ? fmt::format(" ({:.0f}% CI {} to {})", (1 - alpha) * 100,
+                                                        signed_percent(v.relative_change->lower),
+                                                        signed_percent(v.relative_change->upper))
+                                          : std::string();
   const WelchResult& w = *v.welch;
   if (w.p < alpha) {
     v.kind = w.difference < 0 ? ContentionKind::kContention : ContentionKind::kFaster;
@@ -189,7 +192,8 @@ ConcurrencyAnalysis analyze_concurrency(int agents, std::span<const RepetitionWa
     }
     fairness.push_back(jain_fairness(kept));
     balance.push_back(balance_ratio(during, r.concurrent_ns));
-    solo_tps.push_back(static_cast<double>(tokens_solo) / (static_cast<double>(r.sequential_ns) / 1e9));
+    solo_tps.push_back(static_cast<double>(tokens_solo) /
+                       (static_cast<double>(r.sequential_ns) / 1e9));
     conc_tps.push_back(static_cast<double>(tokens_concurrent) /
                        (static_cast<double>(r.concurrent_ns) / 1e9));
   }
@@ -205,9 +209,8 @@ ConcurrencyAnalysis analyze_concurrency(int agents, std::span<const RepetitionWa
   a.solo_aggregate_tps = mean_estimate(solo_tps, level);
   a.concurrent_aggregate_tps = mean_estimate(conc_tps, level);
   for (size_t i = 0; i < names.size(); ++i) {
-    a.agents_slowdown.push_back(
-        {names[i], log_ratio_estimate(slowdowns[i], level), summarize(solo_ms[i]),
-         summarize(conc_ms[i])});
+    a.agents_slowdown.push_back({names[i], log_ratio_estimate(slowdowns[i], level),
+                                 summarize(solo_ms[i]), summarize(conc_ms[i])});
   }
   a.solo_calls = summarize_calls(solo_calls, level);
   a.concurrent_calls = summarize_calls(concurrent_calls, level);
@@ -232,12 +235,16 @@ nlohmann::json interval_json(const std::optional<Interval>& ci) {
 nlohmann::json number_json(double v) { return std::isfinite(v) ? nlohmann::json(v) : nullptr; }
 
 nlohmann::json ratio_json(const RatioEstimate& r) {
-  return {{"n", r.n}, {"geometric_mean", number_json(r.estimate)}, {"ci", interval_json(r.ci)},
+  return {{"n", r.n},
+          {"geometric_mean", number_json(r.estimate)},
+          {"ci", interval_json(r.ci)},
           {"per_repetition", r.values}};
 }
 
 nlohmann::json mean_json(const MeanEstimate& m) {
-  return {{"n", m.n}, {"mean", number_json(m.mean)}, {"ci", interval_json(m.ci)},
+  return {{"n", m.n},
+          {"mean", number_json(m.mean)},
+          {"ci", interval_json(m.ci)},
           {"per_repetition", m.values}};
 }
 
@@ -251,11 +258,11 @@ nlohmann::json percentiles_json(const LatencyPercentiles& p) {
 nlohmann::json concurrency_to_json(const ConcurrencyAnalysis& a) {
   nlohmann::json agents = nlohmann::json::array();
   for (const auto& s : a.agents_slowdown) {
-    agents.push_back({{"agent", s.agent},
-                      {"slowdown", ratio_json(s.slowdown)},
-                      {"solo_ms_mean", number_json(s.solo_ms.n ? s.solo_ms.mean : NAN)},
-                      {"concurrent_ms_mean",
-                       number_json(s.concurrent_ms.n ? s.concurrent_ms.mean : NAN)}});
+    agents.push_back(
+        {{"agent", s.agent},
+         {"slowdown", ratio_json(s.slowdown)},
+         {"solo_ms_mean", number_json(s.solo_ms.n ? s.solo_ms.mean : NAN)},
+         {"concurrent_ms_mean", number_json(s.concurrent_ms.n ? s.concurrent_ms.mean : NAN)}});
   }
   const ContentionVerdict& c = a.contention;
   nlohmann::json contention = {{"verdict", contention_kind_name(c.kind)},
@@ -267,8 +274,10 @@ nlohmann::json concurrency_to_json(const ConcurrencyAnalysis& a) {
                                {"relative_change_ci", interval_json(c.relative_change)},
                                {"minimum_detectable_tps", number_json(c.minimum_detectable_tps)}};
   if (c.welch) {
-    contention["welch"] = {{"difference", c.welch->difference}, {"t", c.welch->t},
-                           {"df", c.welch->df}, {"p", c.welch->p}};
+    contention["welch"] = {{"difference", c.welch->difference},
+                           {"t", c.welch->t},
+                           {"df", c.welch->df},
+                           {"p", c.welch->p}};
   }
   return {{"agents", a.agents},
           {"provenance", provenance_name(a.provenance)},
@@ -288,13 +297,17 @@ nlohmann::json concurrency_to_json(const ConcurrencyAnalysis& a) {
           {"solo_aggregate_tps", mean_json(a.solo_aggregate_tps)},
           {"concurrent_aggregate_tps", mean_json(a.concurrent_aggregate_tps)},
           {"agents_slowdown", agents},
-          {"ttft_ms", {{"solo", percentiles_json(a.solo_ttft_ms)},
-                       {"concurrent", percentiles_json(a.concurrent_ttft_ms)}}},
-          {"itl_ms", {{"solo", percentiles_json(a.solo_itl_ms)},
-                      {"concurrent", percentiles_json(a.concurrent_itl_ms)}}},
-          {"calls", {{"solo_ok", a.solo_calls.ok}, {"solo_failed", a.solo_calls.failed},
-                     {"concurrent_ok", a.concurrent_calls.ok},
-                     {"concurrent_failed", a.concurrent_calls.failed}}},
+          {"ttft_ms",
+           {{"solo", percentiles_json(a.solo_ttft_ms)},
+            {"concurrent", percentiles_json(a.concurrent_ttft_ms)}}},
+          {"itl_ms",
+           {{"solo", percentiles_json(a.solo_itl_ms)},
+            {"concurrent", percentiles_json(a.concurrent_itl_ms)}}},
+          {"calls",
+           {{"solo_ok", a.solo_calls.ok},
+            {"solo_failed", a.solo_calls.failed},
+            {"concurrent_ok", a.concurrent_calls.ok},
+            {"concurrent_failed", a.concurrent_calls.failed}}},
           {"contention", contention}};
 }
 

@@ -16,8 +16,8 @@
 //   its solo speed each agent kept): (sum x)^2 / (N sum x^2), 1 = all slowed equally, 1/N = one
 //   agent got everything. Mean and t-CI over repetitions.
 // - balance ratio: the prior system's "concurrency speedup" (sum over agents of their latencies
-//   during the concurrent run) / concurrent wall. It always lies in [1, N] and measures how much the
-//   agents overlapped, not a speedup: a server that serialises everything still reads about N.
+//   during the concurrent run) / concurrent wall. It always lies in [1, N] and measures how much
+//   the agents overlapped, not a speedup: a server that serialises everything still reads about N.
 //   Printed under that name so old reports can be read.
 // - contention verdict: Welch's t-test of per-call decode tok/s, concurrent calls vs solo calls;
 //   with the minimum detectable difference when nothing significant is found.
@@ -59,9 +59,9 @@ struct RepetitionWalls {
 // A ratio over repetitions: geometric mean and the exponentiated log-scale t-interval.
 struct RatioEstimate {
   size_t n = 0;
-  double estimate = 0;           // geometric mean; NaN when n == 0
-  std::optional<Interval> ci;    // when n >= 2
-  std::vector<double> values;    // per repetition
+  double estimate = 0;         // geometric mean; NaN when n == 0
+  std::optional<Interval> ci;  // when n >= 2
+  std::vector<double> values;  // per repetition
 };
 RatioEstimate log_ratio_estimate(std::span<const double> ratios, double level = 0.95);
 
@@ -91,10 +91,10 @@ struct ContentionVerdict {
   ContentionKind kind = ContentionKind::kInsufficient;
   size_t solo_calls = 0, concurrent_calls = 0;
   double solo_mean_tps = 0, concurrent_mean_tps = 0;
-  std::optional<WelchResult> welch;           // concurrent - solo
-  std::optional<Interval> relative_change;    // concurrent / solo - 1 (seeded bootstrap)
-  double minimum_detectable_tps = 0;          // at 80% power; NaN when unknown
-  std::string sentence;                       // built from the numbers above only
+  std::optional<WelchResult> welch;         // concurrent - solo
+  std::optional<Interval> relative_change;  // concurrent / solo - 1 (seeded bootstrap)
+  double minimum_detectable_tps = 0;        // at 80% power; NaN when unknown
+  std::string sentence;                     // built from the numbers above only
 };
 ContentionVerdict contention_test(std::span<const double> solo_decode_tps,
                                   std::span<const double> concurrent_decode_tps,
@@ -117,12 +117,12 @@ struct ConcurrencyAnalysis {
   size_t repetitions = 0;           // run
   size_t repetitions_complete = 0;  // used for the wall statistics
   RatioEstimate speedup;
-  double efficiency = 0;             // speedup / agents
+  double efficiency = 0;  // speedup / agents
   std::optional<Interval> efficiency_ci;
   MeanEstimate sequential_wall_s, concurrent_wall_s;
-  MeanEstimate fairness;             // Jain's index of solo_i / concurrent_i
-  MeanEstimate balance_ratio;        // the prior system's figure
-  MeanEstimate solo_aggregate_tps;   // tokens of the solo phase / sequential wall
+  MeanEstimate fairness;                  // Jain's index of solo_i / concurrent_i
+  MeanEstimate balance_ratio;             // the prior system's figure
+  MeanEstimate solo_aggregate_tps;        // tokens of the solo phase / sequential wall
   MeanEstimate concurrent_aggregate_tps;  // tokens of the concurrent phase / concurrent wall
   std::vector<AgentSlowdown> agents_slowdown;
   // Per call, over successful measured calls of each phase (lab::summarize_calls).

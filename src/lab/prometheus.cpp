@@ -131,11 +131,17 @@ std::optional<ServerLoad> server_load(const std::vector<PromSample>& samples) {
     std::initializer_list<std::string_view> running, waiting, kv;
   };
   const Dialect dialects[] = {
-      {"chimera", {"chimera_active_sequences"}, {"chimera_queue_depth"},
+      {"chimera",
+       {"chimera_active_sequences"},
+       {"chimera_queue_depth"},
        {"chimera_kv_cache_usage_ratio"}},
-      {"vllm", {"vllm:num_requests_running"}, {"vllm:num_requests_waiting"},
+      {"vllm",
+       {"vllm:num_requests_running"},
+       {"vllm:num_requests_waiting"},
        {"vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"}},
-      {"llama.cpp", {"llamacpp:requests_processing"}, {"llamacpp:requests_deferred"},
+      {"llama.cpp",
+       {"llamacpp:requests_processing"},
+       {"llamacpp:requests_deferred"},
        {"llamacpp:kv_cache_usage_ratio"}},
   };
   for (const Dialect& d : dialects) {
@@ -202,20 +208,22 @@ bool MetricsScraper::scrape_once() {
   }
   consecutive_failures_ = 0;
   if (!response.ok()) {
-    return give_up(fmt::format("GET /metrics: HTTP {}: the endpoint does not export Prometheus "
-                               "metrics",
-                               response.http_status));
+    return give_up(
+        fmt::format("GET /metrics: HTTP {}: the endpoint does not export Prometheus "
+                    "metrics",
+                    response.http_status));
   }
   auto samples = parse_prometheus_text(response.body);
   if (!samples.ok()) return give_up(samples.status().message());
   auto load = server_load(*samples);
   if (!load) {
-    return give_up("GET /metrics: none of the known running/waiting/KV metrics (chimera_*, "
-                   "vllm:*, llamacpp:*)");
+    return give_up(
+        "GET /metrics: none of the known running/waiting/KV metrics (chimera_*, "
+        "vllm:*, llamacpp:*)");
   }
   result_.samples.push_back({now, *load});
-  result_.status = fmt::format("{} metrics, scraped {} times", load->dialect,
-                               result_.samples.size());
+  result_.status =
+      fmt::format("{} metrics, scraped {} times", load->dialect, result_.samples.size());
   return true;
 }
 

@@ -1,5 +1,5 @@
-// Prometheus /metrics of model servers, scraped while a run goes on, so the report can draw what the
-// server saw (requests running and waiting, KV-cache use) on the same clock as the calls.
+// Prometheus /metrics of model servers, scraped while a run goes on, so the report can draw what
+// the server saw (requests running and waiting, KV-cache use) on the same clock as the calls.
 //
 // Dialects recognised by their metric names (the rest of the text is kept out):
 //   chimera serve    chimera_active_sequences, chimera_queue_depth, chimera_kv_cache_usage_ratio

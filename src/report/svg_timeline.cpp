@@ -21,7 +21,9 @@ std::string px(double v) { return format_fixed(v, 1); }
 
 struct Axis {
   double lo, hi, left, right;
-  double map(double t) const { return hi == lo ? left : left + (t - lo) / (hi - lo) * (right - left); }
+  double map(double t) const {
+    return hi == lo ? left : left + (t - lo) / (hi - lo) * (right - left);
+  }
 };
 
 void time_ticks(const Axis& x, double top, double bottom, const Ticks& ticks, bool labels,
@@ -57,8 +59,8 @@ void lanes(const TimelineSpec& spec, const Axis& x, std::string& out) {
             "fill=\"{4}\" fill-opacity=\"0.35\" stroke=\"{4}\"/>"
             "<path d=\"M{5},{1} l8,{3} M{6},{1} l-8,{3}\" stroke=\"{4}\" stroke-width=\"2\"/>{7}"
             "</g>\n",
-            px(x0), px(bar_y), px(x1 - x0), px(kBarHeightPx), kFailedColor, px(x1 - 4),
-            px(x1 + 4), title);
+            px(x0), px(bar_y), px(x1 - x0), px(kBarHeightPx), kFailedColor, px(x1 - 4), px(x1 + 4),
+            title);
         continue;
       }
       double xq = std::min(x1, x.map(s.start_s + std::max(0.0, s.queue_s)));
@@ -69,12 +71,11 @@ void lanes(const TimelineSpec& spec, const Axis& x, std::string& out) {
           px(x0), px(bar_y), px(xf - x0), px(kBarHeightPx), color);
       if (xq > x0 + 0.05) {
         out += fmt::format(
-            "<rect class=\"queue\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" "
-            "fill=\"url(#queue-hatch)\"/>",
-            px(x0), px(bar_y), px(xq - x0), px(kBarHeightPx));
+            "<rect class=\"queue\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>",
+            px(x0), px(bar_y + kBarHeightPx / 4), px(xq - x0), px(kBarHeightPx / 2), kQueueColor);
       }
-      out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>",
-                         px(xf), px(bar_y), px(std::max(0.0, x1 - xf)), px(kBarHeightPx), color);
+      out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>", px(xf),
+                         px(bar_y), px(std::max(0.0, x1 - xf)), px(kBarHeightPx), color);
       out += title + "</g>\n";
     }
     out += "</g>\n";
@@ -115,7 +116,8 @@ void panel(const TimelinePanel& p, const Axis& x, double top, const Ticks& time,
       points += px(x.map(line.t_s[k])) + "," + px(map_y(line.y[k]));
     }
     out += fmt::format(
-        "<polyline class=\"load\" data-name=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" "
+        "<polyline class=\"load\" data-name=\"{}\" fill=\"none\" stroke=\"{}\" "
+        "stroke-width=\"1.5\" "
         "points=\"{}\"/>\n",
         html_escape(line.name), color, points);
     out += fmt::format(
@@ -124,9 +126,8 @@ void panel(const TimelinePanel& p, const Axis& x, double top, const Ticks& time,
         px(legend_x), px(top - 8), color, px(legend_x + 14), px(top - 4), html_escape(line.name));
     legend_x += 24 + 6.5 * static_cast<double>(line.name.size());
   }
-  out += fmt::format(
-      "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#5b6673\"/>\n", px(x.left),
-      px(bottom), px(x.right));
+  out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#5b6673\"/>\n",
+                     px(x.left), px(bottom), px(x.right));
   out += "</g>\n";
 }
 
@@ -159,20 +160,15 @@ std::string render_svg_timeline(const TimelineSpec& spec) {
     for (const auto& s : lane.spans) ++calls, failed += s.failed;
   }
   out += "<title>" + html_escape(spec.title) + "</title>\n";
-  out += fmt::format("<desc>{} lanes, {} calls, {} failed</desc>\n", spec.lanes.size(), calls,
-                     failed);
-  out += fmt::format(
-      "<defs><pattern id=\"queue-hatch\" width=\"4\" height=\"4\" patternUnits=\"userSpaceOnUse\" "
-      "patternTransform=\"rotate(45)\"><rect width=\"2\" height=\"4\" fill=\"{}\"/></pattern>"
-      "</defs>\n",
-      kQueueColor);
+  out +=
+      fmt::format("<desc>{} lanes, {} calls, {} failed</desc>\n", spec.lanes.size(), calls, failed);
   out += fmt::format("<rect width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", width, px(height));
   out += fmt::format(
       "<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{}"
       "</text>\n",
       px(width / 2), html_escape(spec.title));
   out += fmt::format(
-      "<text x=\"{}\" y=\"34\">light: waiting for the first token; dark: generating; hatched: "
+      "<text x=\"{}\" y=\"34\">light: waiting for the first token; dark: generating; grey band: "
       "queued at the server; red \u00d7: failed; shaded: concurrent phases</text>\n",
       px(kLeftPx));
   for (const auto& b : spec.bands) {
@@ -185,9 +181,10 @@ std::string render_svg_timeline(const TimelineSpec& spec) {
   }
   time_ticks(x, kTopPx, lanes_bottom, time, true, out);
   lanes(spec, x, out);
-  out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">time since the run started (s)"
-                     "</text>\n",
-                     px((x.left + x.right) / 2), px(lanes_bottom + kAxisPx));
+  out += fmt::format(
+      "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">time since the run started (s)"
+      "</text>\n",
+      px((x.left + x.right) / 2), px(lanes_bottom + kAxisPx));
   double top = lanes_bottom + kAxisPx + kPanelGapPx;
   for (const auto& p : spec.panels) {
     panel(p, x, top, time, out);

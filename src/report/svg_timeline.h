@@ -1,7 +1,7 @@
 // A timeline as deterministic SVG text: one lane per agent, one bar per call (waiting for the first
-// token light, generating dark, the server's queue wait hatched at its start, a failed call red with
-// a cross), shaded time ranges (the concurrent phases), and below it panels of server load on the
-// same time axis (requests running and waiting, KV-cache use) scraped from /metrics.
+// token light, generating dark, the server's queue wait as a grey band at its start, a failed call
+// red with a cross), shaded time ranges (the concurrent phases), and below it panels of server load
+// on the same time axis (requests running and waiting, KV-cache use) scraped from /metrics.
 #pragma once
 
 #include <string>
@@ -13,9 +13,9 @@ struct TimelineSpan {
   double start_s = 0;
   double first_token_s = 0;  // NaN: no token arrived
   double end_s = 0;
-  double queue_s = 0;        // the server's queue wait at the start (0: none or unknown)
+  double queue_s = 0;  // the server's queue wait at the start (0: none or unknown)
   bool failed = false;
-  std::string label;         // the tooltip: "analysis, repetition 2 (concurrent): 812 ms"
+  std::string label;  // the tooltip: "analysis, repetition 2 (concurrent): 812 ms"
 };
 
 struct TimelineLane {

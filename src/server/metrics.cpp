@@ -11,7 +11,8 @@ namespace {
 const std::vector<double> kTtftBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
 const std::vector<double> kItlBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 // Queue waits: none at all (a free slot) up to minutes behind long generations.
-const std::vector<double> kQueueWaitBounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+const std::vector<double> kQueueWaitBounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                              0.5,   1,     2.5,  5,     10,   30,  60};
 const std::vector<double> kBatchBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048};
 
 // Prometheus wants plain decimal numbers; "+Inf" only for the last bucket.
@@ -68,7 +69,10 @@ void Histogram::render(const std::string& name, std::string& out) const {
 }
 
 Metrics::Metrics()
-    : ttft_(kTtftBounds), itl_(kItlBounds), queue_wait_(kQueueWaitBounds), batch_size_(kBatchBounds) {}
+    : ttft_(kTtftBounds),
+      itl_(kItlBounds),
+      queue_wait_(kQueueWaitBounds),
+      batch_size_(kBatchBounds) {}
 
 void Metrics::count_request(const std::string& endpoint, int status) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -74,6 +74,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const std::vector<std:
     (void)ignored;
     ::_exit(127);
   }
+  ::setpgid(pid, pid);  // also here, so the group exists before the child gets to run
   ::close(pipe_fds[1]);
   if (null_fd >= 0) ::close(null_fd);
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, pipe_fds[0]));
@@ -120,7 +121,7 @@ std::string ChildProcess::output() const {
 
 void ChildProcess::stop(std::chrono::milliseconds grace) {
   if (!running()) return;
-  ::kill(pid_, SIGTERM);
+  ::kill(-pid_, SIGTERM);  // its whole process group: anything it started goes too
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!running()) return;
@@ -132,7 +133,7 @@ void ChildProcess::stop(std::chrono::milliseconds grace) {
 
 void ChildProcess::kill_now() {
   if (!running()) return;
-  ::kill(pid_, SIGKILL);
+  ::kill(-pid_, SIGKILL);
   reap(true);
 }
 

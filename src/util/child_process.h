@@ -31,9 +31,10 @@ class ChildProcess {
   std::string exit_status();
   // Its stderr so far (the last 64 KiB).
   std::string output() const;
-  // SIGTERM, then SIGKILL after `grace`; waits until reaped. Idempotent.
+  // SIGTERM to its process group, then SIGKILL after `grace`; waits until reaped. Idempotent.
   void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
-  // SIGKILL now, reaped (a fault injected on purpose, or a child that ignores SIGTERM).
+  // SIGKILL to its process group now, reaped (a fault injected on purpose, or a child that
+  // ignores SIGTERM).
   void kill_now();
 
  private:

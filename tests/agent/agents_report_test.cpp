@@ -26,7 +26,8 @@ class AgentsReportTest : public ::testing::Test {
     EXPECT_TRUE(role.ok() && profile.ok());
     std::vector<AgentSpec> agents;
     for (size_t i = 0; i < backends.size(); ++i) {
-      agents.push_back({"agent" + std::to_string(i + 1) + "-insight", *role, *profile, backends[i]});
+      agents.push_back(
+          {"agent" + std::to_string(i + 1) + "-insight", *role, *profile, backends[i]});
     }
     MultiAgentSettings settings;
     settings.repetitions = repetitions;
@@ -44,9 +45,9 @@ class AgentsReportTest : public ::testing::Test {
     AgentsLevel level;
     level.agents = static_cast<int>(backends.size());
     level.result = runner.run();
-    level.analysis = lab::analyze_concurrency(level.agents, level.result.repetitions,
-                                              level.result.phase_calls(false),
-                                              level.result.phase_calls(true));
+    level.analysis =
+        lab::analyze_concurrency(level.agents, level.result.repetitions,
+                                 level.result.phase_calls(false), level.result.phase_calls(true));
     run.levels.push_back(std::move(level));
     return run;
   }
@@ -69,8 +70,9 @@ TEST_F(AgentsReportTest, SerialisingServerIsReportedAsNoFasterWhateverTheBalance
   EXPECT_TRUE(contains(agent, "# Agent Report: agent1-insight")) << agent;
   EXPECT_TRUE(contains(agent, "a slowdown of")) << agent;
   // The fake's text has no Recommendations or Risks heading: the role check says so.
-  EXPECT_TRUE(contains(agent, "Sections the role asks for that the text lacks: Executive Summary, "
-                              "Recommendations, Risks"))
+  EXPECT_TRUE(contains(agent,
+                       "Sections the role asks for that the text lacks: Executive Summary, "
+                       "Recommendations, Risks"))
       << agent;
 }
 

@@ -119,7 +119,8 @@ TEST_F(MultiAgentTest, CallsAreStoredPerAgentWithPhaseAndOneOrder) {
   // The same seed in both phases of a repetition.
   std::map<std::pair<std::string, int64_t>, std::set<int64_t>> seeds;
   for (const auto& c : stored_) {
-    if (!c.meta.warmup) seeds[{c.meta.arm, c.meta.repetition}].insert(*c.record.options_requested.seed);
+    if (!c.meta.warmup)
+      seeds[{c.meta.arm, c.meta.repetition}].insert(*c.record.options_requested.seed);
   }
   for (const auto& [key, s] : seeds) EXPECT_EQ(s.size(), 1u) << key.first << " rep " << key.second;
 }
@@ -154,8 +155,8 @@ TEST_F(MultiAgentTest, AKilledEndpointFailsItsAgentsCallsAndTheOtherFinishes) {
     }
     if (c.meta.arm == "agent1") ok_agent1 += c.record.ok;
   }
-  EXPECT_EQ(failed, 6);       // repetitions 1-3, both phases
-  EXPECT_EQ(ok_agent1, 8);    // every call of the other agent succeeded
+  EXPECT_EQ(failed, 6);     // repetitions 1-3, both phases
+  EXPECT_EQ(ok_agent1, 8);  // every call of the other agent succeeded
   // Failed calls are failures in the statistics, never zeros.
   EXPECT_EQ(a.solo_calls.failed + a.concurrent_calls.failed, 6);
   EXPECT_EQ(a.concurrent_calls.ok + a.solo_calls.ok, 10);

@@ -43,8 +43,8 @@ TEST(Roles, ThePriorSystemsPersonasAndTheRunReporter) {
   EXPECT_EQ(collector->workflow, Workflow::kSingle);
   EXPECT_NE(collector->task.find("under 250 words"), std::string::npos);
   EXPECT_NE(insight->task.find("300 to 400 words"), std::string::npos);
-  EXPECT_EQ(insight->sections, (std::vector<std::string>{"Executive Summary", "Recommendations",
-                                                         "Risks"}));
+  EXPECT_EQ(insight->sections,
+            (std::vector<std::string>{"Executive Summary", "Recommendations", "Risks"}));
   EXPECT_EQ(reporter->workflow, Workflow::kAnalysisReport);
   EXPECT_EQ(reporter->calls_per_execution(), 2);
   EXPECT_EQ(reporter->sections.size(), 7u);

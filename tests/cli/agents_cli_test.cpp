@@ -123,11 +123,10 @@ class AgentsCli : public ::testing::Test {
                               "synthetic:512", "-o", model_});
     ASSERT_EQ(synth.exit_code, 0) << synth.err;
     std::filesystem::create_directories(dir_->file("data"));
-    std::ofstream(dir_->file("data/sweep.csv"))
-        << "model,num_ctx,tokens_per_second,ttft_ms,error\n"
-           "gemma3:latest,1024,100.5,120,\n"
-           "gemma3:latest,4096,0,,timeout\n"
-           "llama3.1:8b,1024,77.25,210,\n";
+    std::ofstream(dir_->file("data/sweep.csv")) << "model,num_ctx,tokens_per_second,ttft_ms,error\n"
+                                                   "gemma3:latest,1024,100.5,120,\n"
+                                                   "gemma3:latest,4096,0,,timeout\n"
+                                                   "llama3.1:8b,1024,77.25,210,\n";
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -135,10 +134,21 @@ class AgentsCli : public ::testing::Test {
   }
   // Flags that keep a run short: tiny output caps, a small fact budget, one engine thread.
   std::vector<std::string> quick(const std::string& out, int repetitions = 2) {
-    return {"agents",          "--data",        dir_->file("data"), "--out",
-            out,               "--repetitions", std::to_string(repetitions),
-            "--num-predict",   "8",             "--fact-budget",    "1200",
-            "--spawn-threads", "1",             "--db",             out + "/results.db"};
+    return {"agents",
+            "--data",
+            dir_->file("data"),
+            "--out",
+            out,
+            "--repetitions",
+            std::to_string(repetitions),
+            "--num-predict",
+            "8",
+            "--fact-budget",
+            "1200",
+            "--spawn-threads",
+            "1",
+            "--db",
+            out + "/results.db"};
   }
   static TempDir* dir_;
   static std::string model_;
@@ -182,12 +192,15 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
         "No call failed.", "baseline_vs_chimera", "spawned chimera serve"}) {
     EXPECT_TRUE(contains(combined, part)) << part << "\n" << combined;
   }
-  EXPECT_TRUE(std::regex_search(combined, std::regex("[0-9.]+\u00d7 \\(95% CI [0-9.]+\u2013[0-9.]+\\)")))
+  EXPECT_TRUE(
+      std::regex_search(combined, std::regex("[0-9.]+\u00d7 \\(95% CI [0-9.]+\u2013[0-9.]+\\)")))
       << combined;
   // Agent 1 runs the baseline profile, agent 2 the Chimera profile.
-  EXPECT_TRUE(std::regex_search(combined, std::regex("agent1-data-collector +\\| data-collector +\\| baseline ")))
+  EXPECT_TRUE(std::regex_search(
+      combined, std::regex("agent1-data-collector +\\| data-collector +\\| baseline ")))
       << combined;
-  EXPECT_TRUE(std::regex_search(combined, std::regex("agent2-insight +\\| insight +\\| chimera-gemma3 ")))
+  EXPECT_TRUE(
+      std::regex_search(combined, std::regex("agent2-insight +\\| insight +\\| chimera-gemma3 ")))
       << combined;
 
   auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
@@ -204,7 +217,8 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
     EXPECT_TRUE(contains(e["metrics_status"].get<std::string>(), "chimera metrics")) << e.dump();
   }
   // chimera serve reports the queue wait in its final stats: it reaches the records.
-  EXPECT_TRUE(level["calls"][0]["record"]["server"].contains("queue_ns")) << level["calls"][0].dump();
+  EXPECT_TRUE(level["calls"][0]["record"]["server"].contains("queue_ns"))
+      << level["calls"][0].dump();
 
   // The timeline: a lane per agent, every call drawn, the server load under it.
   std::string html = read(folder + "/report.html");
@@ -212,6 +226,15 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
   EXPECT_TRUE(contains(html, "data-name=\"agent2-insight\""));
   EXPECT_TRUE(contains(html, "10 calls, 0 failed"));
   EXPECT_TRUE(contains(html, "class=\"panel\" data-name=\"requests\""));
+  // It renders offline in headless Chromium (77: Chromium is absent).
+  std::string command = testing::source_dir() + "/scripts/check-report-html.sh " + folder +
+                        "/report.html " + out.file("shot.png") + " > " + out.file("html.log") +
+                        " 2>&1";
+  int status = std::system(command.c_str());
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (code != 77) {
+    EXPECT_EQ(code, 0) << read(out.file("html.log"));
+  }
 
   // Every call is in the results database with its agent's name, phase and clocks.
   auto store = lab::ResultsStore::open(out.path() + "/results.db");
@@ -336,8 +359,8 @@ TEST_F(AgentsCli, AServerThatCannotStartIsAnErrorAndLeavesNothingBehind) {
 TEST_F(AgentsCli, TheOpenAIApiWorksTheSame) {
   TempDir out;
   // One chimera serve of our own, spoken to as an OpenAI-compatible server (as vLLM would be).
-  std::vector<std::string> serve = {"serve", "-m", "dummy=" + model_, "--port", "0",
-                                    "--parallel", "2", "--threads", "1"};
+  std::vector<std::string> serve = {"serve",      "-m", "dummy=" + model_, "--port", "0",
+                                    "--parallel", "2",  "--threads",       "1"};
   Background server(serve, out.file("serve.log"));
   std::regex listening("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
   std::smatch m;

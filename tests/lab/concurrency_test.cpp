@@ -47,7 +47,8 @@ TEST(Concurrency, JainFairness) {
 
 TEST(Concurrency, BalanceRatioIsTheSumOfAgentTimesOverTheWall) {
   // The prior system's figure: agents of 3 s and 4 s in a 4 s wall read 7 / 4 = 1.75.
-  EXPECT_DOUBLE_EQ(balance_ratio(std::vector<int64_t>{3 * kSecond, 4 * kSecond}, 4 * kSecond), 1.75);
+  EXPECT_DOUBLE_EQ(balance_ratio(std::vector<int64_t>{3 * kSecond, 4 * kSecond}, 4 * kSecond),
+                   1.75);
   EXPECT_TRUE(std::isnan(balance_ratio(std::vector<int64_t>{kSecond}, 0)));
 }
 

@@ -1,5 +1,5 @@
-// Prometheus text parsing on excerpts in the shape vLLM, llama.cpp's server and chimera serve export,
-// and the scraper against a real loopback HTTP server.
+// Prometheus text parsing on excerpts in the shape vLLM, llama.cpp's server and chimera serve
+// export, and the scraper against a real loopback HTTP server.
 #include "lab/prometheus.h"
 
 #include <gtest/gtest.h>

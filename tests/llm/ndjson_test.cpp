@@ -98,9 +98,9 @@ TEST(ParseJsonLine, MalformedLineNamesTheLineAndShowsItsStart) {
 
 TEST(OllamaObject, ReadsChimeraServesQueueDuration) {
   OllamaObject object;
-  ASSERT_TRUE(parse_ollama_object(R"({"done":true,"eval_count":3,"queue_duration":41000000})", 1,
-                                  object)
-                  .is_ok());
+  ASSERT_TRUE(
+      parse_ollama_object(R"({"done":true,"eval_count":3,"queue_duration":41000000})", 1, object)
+          .is_ok());
   EXPECT_EQ(object.queue_duration, 41000000);
   ASSERT_TRUE(parse_ollama_object(R"({"done":false,"response":"x"})", 2, object).is_ok());
   EXPECT_FALSE(object.queue_duration.has_value());  // cleared between objects

@@ -1,5 +1,5 @@
 // The per-agent timeline SVG: well-formed, a lane per agent, a call's phases where its clocks put
-// them, failed calls marked, the server's queue wait hatched, the load panels on the same axis.
+// them, failed calls marked, the server's queue wait drawn, the load panels on the same axis.
 #include "report/svg_timeline.h"
 
 #include <gtest/gtest.h>
@@ -50,13 +50,13 @@ TEST(SvgTimeline, LanesCallsAndFailuresAreWhereTheClocksSay) {
   // Time axis: ticks 0..6 s over x 170..984 (136 px/s... nice ticks of [0, 6] are 0, 1, ... 6).
   const double px_per_s = (1000 - 16 - 170) / 6.0;
   std::vector<const XmlElement*> rects = lanes[0]->all("rect");
-  ASSERT_GE(rects.size(), 3u);  // waiting, queue, generating
-  EXPECT_NEAR(attr(rects[0], "x"), 170, 0.1);                     // sent at 0 s
-  EXPECT_NEAR(attr(rects[0], "width"), 1.0 * px_per_s, 0.2);      // first token at 1 s
+  ASSERT_GE(rects.size(), 3u);                                // waiting, queue, generating
+  EXPECT_NEAR(attr(rects[0], "x"), 170, 0.1);                 // sent at 0 s
+  EXPECT_NEAR(attr(rects[0], "width"), 1.0 * px_per_s, 0.2);  // first token at 1 s
   EXPECT_EQ(rects[1]->attributes.at("class"), "queue");
-  EXPECT_NEAR(attr(rects[1], "width"), 0.5 * px_per_s, 0.2);      // queued 0.5 s
-  EXPECT_NEAR(attr(rects[2], "x"), 170 + px_per_s, 0.2);          // generating from 1 s
-  EXPECT_NEAR(attr(rects[2], "width"), 3.0 * px_per_s, 0.2);      // to 4 s
+  EXPECT_NEAR(attr(rects[1], "width"), 0.5 * px_per_s, 0.2);  // queued 0.5 s
+  EXPECT_NEAR(attr(rects[2], "x"), 170 + px_per_s, 0.2);      // generating from 1 s
+  EXPECT_NEAR(attr(rects[2], "width"), 3.0 * px_per_s, 0.2);  // to 4 s
   // The failed call is a failure (red, a cross), with its error in the tooltip.
   std::vector<const XmlElement*> failed;
   for (const auto* g : lanes[1]->all("g")) {

@@ -273,7 +273,8 @@ TEST(BatchingHttpTest, QueueWaitForASlotIsReportedInFinalStatsAndMetrics) {
   config.ctx = 4096;
   auto server = start_server(config);
   ASSERT_NE(server, nullptr);
-  Json long_body = {{"model", "slow"}, {"prompt", "first"},
+  Json long_body = {{"model", "slow"},
+                    {"prompt", "first"},
                     {"options", {{"num_predict", 300}, {"ignore_eos", true}, {"temperature", 0}}}};
   RawClient a(server->port());
   ASSERT_TRUE(a.send_all(http_post("/api/generate", long_body.dump())));
@@ -281,7 +282,9 @@ TEST(BatchingHttpTest, QueueWaitForASlotIsReportedInFinalStatsAndMetrics) {
   // B arrives while A holds the only slot: it waits until A is done.
   auto client = client_for(*server);
   client.set_read_timeout(120, 0);
-  Json short_body = {{"model", "slow"}, {"prompt", "second"}, {"stream", false},
+  Json short_body = {{"model", "slow"},
+                     {"prompt", "second"},
+                     {"stream", false},
                      {"options", {{"num_predict", 3}}}};
   int64_t b_sent = monotonic_ns();
   auto b = client.Post("/api/generate", short_body.dump(), "application/json");
@@ -304,7 +307,8 @@ TEST(BatchingHttpTest, QueueWaitForASlotIsReportedInFinalStatsAndMetrics) {
   EXPECT_LT(a_final["queue_duration"].get<int64_t>(), b_queue);
   std::string metrics = scrape_metrics(*server);
   EXPECT_EQ(metric_value(metrics, "chimera_queue_wait_seconds_count"), 2) << metrics;
-  EXPECT_GE(metric_value(metrics, "chimera_queue_wait_seconds_sum"), static_cast<double>(b_queue) / 1e9);
+  EXPECT_GE(metric_value(metrics, "chimera_queue_wait_seconds_sum"),
+            static_cast<double>(b_queue) / 1e9);
 }
 
 }  // namespace
