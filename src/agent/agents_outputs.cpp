@@ -108,6 +108,27 @@ report::ChartSpec scaling_chart(const AgentsRun& run, bool speedup) {
   return spec;
 }
 
+// Each agent's workflow latency, solo and concurrent (means over complete repetitions).
+report::ChartSpec latency_chart(const AgentsLevel& level) {
+  report::ChartSpec spec;
+  spec.kind = report::ChartKind::kBar;
+  spec.title = fmt::format("Workflow latency per agent, {} agent{}", level.agents,
+                           level.agents == 1 ? "" : "s");
+  spec.x_label = "agent";
+  spec.y_label = "latency (ms)";
+  report::ChartSeries solo{"alone", {}, {}}, together{"all at once", {}, {}};
+  for (size_t i = 0; i < level.analysis.agents_slowdown.size(); ++i) {
+    const lab::AgentSlowdown& s = level.analysis.agents_slowdown[i];
+    double x = static_cast<double>(i + 1);
+    solo.x.push_back(x);
+    solo.y.push_back(s.solo_ms.n ? s.solo_ms.mean : NAN);
+    together.x.push_back(x);
+    together.y.push_back(s.concurrent_ms.n ? s.concurrent_ms.mean : NAN);
+  }
+  spec.series = {solo, together};
+  return spec;
+}
+
 std::string figure(const std::string& svg, const std::string& caption) {
   return "<figure>" + svg + "<figcaption>" + report::html_escape(caption) +
          "</figcaption></figure>\n";
@@ -264,6 +285,9 @@ std::string agents_html(const AgentsRun& run, const std::vector<std::string>& ma
       caption += " Below: the servers' own /metrics, scraped during the run.";
     }
     timelines += figure(report::render_svg_timeline(spec), caption);
+    timelines += figure(report::render_svg_chart(latency_chart(level)),
+                        "Mean workflow latency of each agent alone and with every agent at once "
+                        "(complete repetitions only; agent numbers as in the lanes above).");
   }
   page.add_section({"timeline", "Timeline", timelines});
   if (run.levels.size() > 1) {

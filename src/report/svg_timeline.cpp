@@ -109,11 +109,17 @@ void panel(const TimelinePanel& p, const Axis& x, double top, const Ticks& time,
   for (size_t i = 0; i < p.lines.size(); ++i) {
     const auto& line = p.lines[i];
     const std::string& color = colors[(i + 2) % colors.size()];
+    // A gauge holds its value until the next scrape: drawn as steps, never as a ramp between two
+    // readings. A missing reading (NaN) ends the line there.
     std::string points;
+    double previous_y = NAN;
     for (size_t k = 0; k < line.y.size() && k < line.t_s.size(); ++k) {
       if (!std::isfinite(line.y[k])) continue;
+      std::string xk = px(x.map(line.t_s[k]));
+      if (std::isfinite(previous_y)) points += ' ' + xk + "," + px(map_y(previous_y));
       if (!points.empty()) points += ' ';
-      points += px(x.map(line.t_s[k])) + "," + px(map_y(line.y[k]));
+      points += xk + "," + px(map_y(line.y[k]));
+      previous_y = line.y[k];
     }
     out += fmt::format(
         "<polyline class=\"load\" data-name=\"{}\" fill=\"none\" stroke=\"{}\" "

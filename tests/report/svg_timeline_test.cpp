@@ -83,10 +83,20 @@ TEST(SvgTimeline, BandsAndLoadPanelsShareTheTimeAxis) {
     if (p->attributes.at("data-name") == "running") line = p;
   }
   ASSERT_NE(line, nullptr);
-  // Two points (the NaN is a gap, never a zero), at t = 0 and t = 2 s.
+  // Readings 1 at t = 0 and 2 at t = 2 s, drawn as a step (the value holds until the next
+  // reading); the NaN at t = 4 s is a missing reading, never a zero.
   std::string points = line->attributes.at("points");
-  EXPECT_EQ(std::count(points.begin(), points.end(), ','), 2) << points;
+  EXPECT_EQ(std::count(points.begin(), points.end(), ','), 3) << points;
   EXPECT_EQ(points.substr(0, points.find(',')), "170.0");
+  std::vector<std::string> xy;
+  for (size_t at = 0; at != std::string::npos;) {
+    size_t next = points.find(' ', at);
+    xy.push_back(points.substr(at, next == std::string::npos ? next : next - at));
+    at = next == std::string::npos ? next : next + 1;
+  }
+  ASSERT_EQ(xy.size(), 3u);
+  EXPECT_EQ(xy[0].substr(xy[0].find(',')), xy[1].substr(xy[1].find(',')));        // held at 1 ...
+  EXPECT_EQ(xy[1].substr(0, xy[1].find(',')), xy[2].substr(0, xy[2].find(',')));  // ... until 2 s
 }
 
 TEST(SvgTimeline, IsDeterministicAndEscapesNames) {
