@@ -117,6 +117,7 @@ Result<Endpoints> open_endpoints(const AgentsJob& job, AgentsRun& run) {
     probes.list_server_models = nullptr;
     CHIMERA_ASSIGN_OR_RETURN(run.choice, choose_backend("auto", job.model, probes));
     CHIMERA_ASSIGN_OR_RETURN(model, serve_model_from_spec(run.choice.spec));
+    run.choice.reason += fmt::format("; served here by {} spawned chimera serve", job.spawn);
   }
   if (job.exe.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "--spawn needs the chimera binary's path");
@@ -197,7 +198,9 @@ std::vector<AgentSpec> build_agents(const AgentsJob& job, const Cast& cast, int 
   return agents;
 }
 
-// The results store: a session and every call as it completes. Failures to store are warnings.
+// The results store: one session per agent count (so a sweep's levels stay apart, each with its
+// agents' calls, arm = the agent's name) and every call as it completes. Failures to store are
+// warnings.
 class Recorder {
  public:
   Recorder(const AgentsJob& job, AgentsRun& run) : run_(run) {
@@ -209,48 +212,66 @@ class Recorder {
       return;
     }
     store_ = std::move(*opened);
-    lab::SessionInfo info;
-    info.command = "agents";
-    info.args = run.command_line;
-    info.host = run.machine.host;
-    info.cpu = run.machine.cpu;
-    info.cpu_features = run.machine.cpu_features;
-    info.logical_cpus = run.machine.logical_cpus;
-    info.build = run.machine.build;
-    info.backend = run.choice.spec;
-    info.model = run.model_label;
-    info.started_unix_ms = run.start_unix_ms;
-    auto id = store_->begin_session(info);
-    if (!id.ok()) {
-      run.warnings.push_back(id.status().message());
-      store_.reset();
-      return;
-    }
-    run.session_id = *id;
     run.database = store_->path();
   }
 
-  void add(const std::vector<AgentSpec>& agents, const lab::MeasuredCall& call) {
+  void begin_level(int agents) {
+    session_ = 0;
     if (!store_) return;
+    lab::SessionInfo info;
+    info.command = "agents";
+    info.args = run_.command_line;
+    info.host = run_.machine.host;
+    info.cpu = run_.machine.cpu;
+    info.cpu_features = run_.machine.cpu_features;
+    info.logical_cpus = run_.machine.logical_cpus;
+    info.build = run_.machine.build;
+    info.backend = run_.choice.spec;
+    info.model = run_.model_label;
+    info.started_unix_ms = unix_time_ms();
+    std::vector<std::string> endpoints;
+    for (const auto& e : run_.endpoints) endpoints.push_back(e.spec);
+    info.header_json = nlohmann::json{
+        {"agents", agents},
+        {"scenario", scenario_name(run_.scenario)},
+        {"assignment", assignment_name(run_.assignment)},
+        {"endpoints", endpoints},
+        {"repetitions", run_.repetitions},
+        {"seed", run_.seed},
+        {"synthetic",
+         run_.synthetic}}.dump();
+    auto id = store_->begin_session(info);
+    if (!id.ok()) {
+      run_.warnings.push_back(id.status().message());
+      return;
+    }
+    session_ = *id;
+    run_.session_ids.push_back(session_);
+  }
+
+  void add(const std::vector<AgentSpec>& agents, const lab::MeasuredCall& call) {
+    if (!store_ || session_ == 0) return;
     int64_t configuration = 0;
     for (const auto& a : agents) {
       if (a.name != call.meta.arm) continue;
       auto id = store_->configuration_id(call.record.backend, run_.model_label, a.profile.options);
       if (id.ok()) configuration = *id;
     }
-    auto r = store_->add_call(run_.session_id, configuration, call.meta, call.record);
+    auto r = store_->add_call(session_, configuration, call.meta, call.record);
     if (!r.ok()) run_.warnings.push_back(r.status().message());
   }
 
-  void finish(const std::string& status, const nlohmann::json& summary) {
-    if (!store_) return;
-    Status s = store_->end_session(run_.session_id, status, summary.dump());
+  void end_level(const AgentsLevel& level) {
+    if (!store_ || session_ == 0) return;
+    Status s = store_->end_session(session_, level.result.cancelled ? "interrupted" : "completed",
+                                   lab::concurrency_to_json(level.analysis).dump());
     if (!s.is_ok()) run_.warnings.push_back(s.message());
   }
 
  private:
   AgentsRun& run_;
   std::unique_ptr<lab::ResultsStore> store_;
+  int64_t session_ = 0;
 };
 
 }  // namespace
@@ -389,6 +410,7 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
     runner.on_call([&](const lab::MeasuredCall& call) { recorder.add(agents, call); });
     if (job.progress) runner.on_progress(job.progress);
     runner.should_stop([&] { return cancelled(job); });
+    recorder.begin_level(n);
     say(job, fmt::format("{} agent{}: {} repetitions of solo then concurrent (alternating)", n,
                          n == 1 ? "" : "s", job.repetitions));
     AgentsLevel level;
@@ -398,6 +420,7 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
         lab::analyze_concurrency(n, level.result.repetitions, level.result.phase_calls(false),
                                  level.result.phase_calls(true));
     run.cancelled |= level.result.cancelled;
+    recorder.end_level(level);
     run.levels.push_back(std::move(level));
   }
   for (size_t i = 0; i < run.endpoints.size(); ++i) {
@@ -422,7 +445,6 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
   run.cancelled |= cancelled(job);
 
   auto outputs = write_agents_outputs(run, ingest);
-  recorder.finish(run.cancelled ? "interrupted" : "completed", agents_summary_json(run));
   if (!outputs.ok()) return outputs.status();
   run.output_files = *outputs;
   return run;

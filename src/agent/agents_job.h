@@ -96,8 +96,8 @@ struct AgentsRun {
   int64_t start_ns = 0;
   int64_t start_unix_ms = 0;
   bool cancelled = false;
-  std::string database;  // path, "" when not stored
-  int64_t session_id = 0;
+  std::string database;              // path, "" when not stored
+  std::vector<int64_t> session_ids;  // one session per agent count
   std::vector<std::string> warnings;
   std::vector<std::string> output_files;
 };

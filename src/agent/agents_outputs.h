@@ -20,7 +20,7 @@ report::TimelineSpec agents_timeline(const AgentsRun& run, const AgentsLevel& le
 
 std::string agents_html(const AgentsRun& run, const std::vector<std::string>& agent_reports);
 nlohmann::json agents_metrics_json(const AgentsRun& run);
-// The statistics stored as the session's summary in the results database.
+// The statistics of every agent count (what --json prints).
 nlohmann::json agents_summary_json(const AgentsRun& run);
 
 // Renders and writes every output into run.output_dir (created); returns the paths written.

@@ -354,7 +354,10 @@ std::string combined_report_markdown(const AgentsRun& run) {
   std::vector<std::string> verdicts;
   for (const auto& l : run.levels) {
     verdicts.push_back(verdict_line(l));
-    if (l.agents > 1) verdicts.push_back("Contention: " + l.analysis.contention.sentence + ".");
+    if (l.agents > 1) {
+      verdicts.push_back("Per-call decode rate, concurrent vs solo: " +
+                         l.analysis.contention.sentence + ".");
+    }
   }
   doc.bullets(verdicts);
   doc.heading(2, "Concurrency Results");

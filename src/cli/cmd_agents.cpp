@@ -166,8 +166,10 @@ int agents_main(const AgentsArgs& a) {
       std::printf("  %s\n", std::filesystem::path(f).filename().c_str());
     }
     if (!run->database.empty()) {
-      std::printf("results database: %s (session %lld)\n", run->database.c_str(),
-                  static_cast<long long>(run->session_id));
+      std::vector<std::string> ids;
+      for (int64_t id : run->session_ids) ids.push_back(std::to_string(id));
+      std::printf("results database: %s (session%s %s: one per agent count)\n",
+                  run->database.c_str(), ids.size() == 1 ? "" : "s", join(ids, ", ").c_str());
     }
     if (run->synthetic) {
       std::printf(

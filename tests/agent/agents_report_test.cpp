@@ -63,7 +63,7 @@ TEST_F(AgentsReportTest, SerialisingServerIsReportedAsNoFasterWhateverTheBalance
   std::string md = combined_report_markdown(run);
   EXPECT_TRUE(contains(md, "no faster together than one after another")) << md;
   EXPECT_TRUE(contains(md, "that figure is a balance ratio")) << md;
-  EXPECT_TRUE(contains(md, "Contention: contention: per-call decode rate")) << md;
+  EXPECT_TRUE(contains(md, "Per-call decode rate, concurrent vs solo: contention: per-call decode rate")) << md;
   EXPECT_TRUE(contains(md, "Dummy weights")) << md;
   EXPECT_TRUE(contains(md, "No call failed.")) << md;
   std::string agent = agent_report_markdown(run, run.levels[0], 0, ingest_);

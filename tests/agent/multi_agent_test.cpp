@@ -168,3 +168,36 @@ TEST_F(MultiAgentTest, AKilledEndpointFailsItsAgentsCallsAndTheOtherFinishes) {
 
 }  // namespace
 }  // namespace chimera::agent
+
+namespace chimera::agent {
+namespace {
+
+// The report agent of `chimera run` as a role: its two calls (analysis, then report) per
+// execution, each recorded with its kind, and the report validated.
+TEST_F(MultiAgentTest, TheReporterRoleRunsChimeraRunsTwoCalls) {
+  auto reporter = find_role("reporter");
+  ASSERT_TRUE(reporter.ok());
+  role_ = *reporter;
+  settings_.repetitions = 2;
+  SharedServerBackend server(SharedServerBackend::Mode::kParallel, 0.2);
+  MultiAgentResult r = run({&server, &server});
+  // 2 warm-ups + 2 repetitions x 2 phases x 2 agents x 2 calls.
+  ASSERT_EQ(r.calls.size(), 2u + 16u);
+  int analysis = 0, report = 0;
+  for (const auto& c : r.calls) {
+    if (c.meta.warmup) continue;
+    (c.meta.prompt_index == kAnalysisCall ? analysis : report)++;
+  }
+  EXPECT_EQ(analysis, 8);
+  EXPECT_EQ(report, 8);
+  for (const auto& run : r.runs) {
+    ASSERT_EQ(run.calls.size(), 2u);
+    EXPECT_EQ(r.calls[run.calls[0]].meta.prompt_index, kAnalysisCall);
+    EXPECT_EQ(r.calls[run.calls[1]].meta.prompt_index, kReportCall);
+    EXPECT_TRUE(run.execution.ok);
+    EXPECT_FALSE(run.execution.analysis_text.empty());
+  }
+}
+
+}  // namespace
+}  // namespace chimera::agent
