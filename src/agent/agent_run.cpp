@@ -162,9 +162,8 @@ AgentRunner::AgentRunner(llm::Backend& backend, RunSettings settings, std::vecto
       base_facts_(base_facts) {}
 
 int64_t AgentRunner::total_calls() const {
-  int64_t per_pair = 0;
-  for (const auto& arm : arms_) per_pair += arm.task.empty() ? 2 : 1;
-  return static_cast<int64_t>(arms_.size()) + static_cast<int64_t>(settings_.runs) * per_pair;
+  int64_t arms = static_cast<int64_t>(arms_.size());
+  return arms + static_cast<int64_t>(settings_.runs) * arms * 2;
 }
 
 PromptContext AgentRunner::context_for(const ArmSetup& arm, const FactsTable& facts,
@@ -204,10 +203,6 @@ lab::MeasuredCall AgentRunner::call(const ArmSetup& arm, const Prompt& prompt, l
   llm::Request request;
   request.model = settings_.model;
   request.messages = prompt.messages;
-  if (!arm.persona.empty() && arm.task.empty() && !request.messages.empty() &&
-      request.messages.front().role == "system") {
-    request.messages.front().content = arm.persona + "\n\n" + request.messages.front().content;
-  }
   request.options = std::move(options);
   request.stream = true;
   if (should_stop_) request.cancelled = should_stop_;
@@ -251,37 +246,9 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
     return result.calls.size() - 1;
   };
 
-  if (arm.profile.num_ctx_auto) set_line(lines, "num_ctx", "auto", "sent (sized from the prompt)");
-  // Validates the text of the execution's last call, which is its report.
-  auto finish = [&](size_t last) -> AgentExecution {
-    e.configuration = lines;
-    const llm::CallRecord& r = result.calls[last].record;
-    if (!r.ok) {
-      e.error = (arm.task.empty() ? "report call failed: " : "the role's call failed: ") + r.error;
-      e.facts = std::move(facts);
-      return e;
-    }
-    e.report_text = r.text;
-    e.ok = true;
-    ValidationContext vc;
-    vc.facts = &facts;
-    vc.today_iso = settings_.today_iso;
-    vc.calls = e.call_checks;
-    e.validation = validate_text(e.report_text, vc);
-    e.facts = std::move(facts);
-    return e;
-  };
-  if (!arm.task.empty()) {
-    // A role's single call: its persona and task over the same facts, capped by report_num_predict.
-    set_line(lines, "num_predict", std::to_string(settings_.report_num_predict),
-             "sent (output cap of the role's call)");
-    add_configuration_facts(facts, lines);
-    return finish(run_one(kReportCall,
-                          role_prompt(context_for(arm, facts, lines), arm.persona, arm.task),
-                          settings_.report_num_predict));
-  }
   set_line(lines, "num_predict", std::to_string(settings_.analysis_num_predict),
            "sent (output cap of the analysis call, the same for both arms)");
+  if (arm.profile.num_ctx_auto) set_line(lines, "num_ctx", "auto", "sent (sized from the prompt)");
   add_configuration_facts(facts, lines);
   size_t analysis = run_one(kAnalysisCall, analysis_prompt(context_for(arm, facts, lines)),
                             settings_.analysis_num_predict);
@@ -305,8 +272,24 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
     add_configuration_facts(facts, one);
     l = one[0];
   }
-  return finish(run_one(kReportCall, report_prompt(context_for(arm, facts, lines), e.analysis_text),
-                        settings_.report_num_predict));
+  size_t report =
+      run_one(kReportCall, report_prompt(context_for(arm, facts, lines), e.analysis_text),
+              settings_.report_num_predict);
+  e.configuration = lines;
+  if (!result.calls[report].record.ok) {
+    e.error = "report call failed: " + result.calls[report].record.error;
+    e.facts = std::move(facts);
+    return e;
+  }
+  e.report_text = result.calls[report].record.text;
+  e.ok = true;
+  ValidationContext vc;
+  vc.facts = &facts;
+  vc.today_iso = settings_.today_iso;
+  vc.calls = e.call_checks;
+  e.validation = validate_text(e.report_text, vc);
+  e.facts = std::move(facts);
+  return e;
 }
 
 bool AgentRunner::warm_up(AgentRunResult& result) {

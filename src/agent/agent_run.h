@@ -29,9 +29,6 @@ inline constexpr int64_t kReportCall = 1;
 struct ArmSetup {
   std::string name;  // "baseline", "chimera": also CallMeta::arm
   Profile profile;
-  // Roles of `chimera agents` (agent/roles.h); both empty for chimera run's arms.
-  std::string persona{};  // put before the system prompt of every call
-  std::string task{};     // set: one call with this task (role_prompt) instead of analysis + report
 };
 
 struct RunSettings {
@@ -85,12 +82,12 @@ class AgentRunner {
   AgentRunResult run();
 
   // The pieces of run(), for callers that schedule executions themselves (chimera agents runs one
-  // arm per runner, solo and concurrently). warm_up() must come first: it learns each arm's
-  // configuration in force. Returns false when stopped.
+  // arm per runner, alone and concurrently): warm_up() first (it learns each arm's configuration in
+  // force), then any number of execute_one(). warm_up() returns false when stopped.
   bool warm_up(AgentRunResult& result);
-  AgentExecution execute_one(size_t arm_index, int64_t repetition, int64_t seed,
+  AgentExecution execute_one(size_t arm_index, int64_t pair, int64_t seed,
                              AgentRunResult& result) {
-    return execute(arms_[arm_index], arm_index, repetition, seed, result);
+    return execute(arms_[arm_index], arm_index, pair, seed, result);
   }
 
  private:

@@ -5,21 +5,38 @@
 #include <latch>
 #include <thread>
 
+#include "agent/role_call.h"
 #include "lab/bench_runner.h"
 #include "util/clock.h"
 
 namespace chimera::agent {
 
-// One agent: its own AgentRunner (the workflow of chimera run, one arm) over its own backend.
+// One agent over its own backend: a role's single call (RoleCaller), or chimera run's analysis +
+// report workflow (AgentRunner with one arm).
 struct MultiAgentRunner::Worker {
-  Worker(llm::Backend& backend, RunSettings settings, ArmSetup arm, const IngestResult& ingest,
-         const FactsTable& facts)
-      : runner(backend, std::move(settings), {std::move(arm)}, ingest, facts) {}
-  AgentRunner runner;
-  AgentRunResult own;                 // the runner's bookkeeping (its calls, configuration)
+  std::unique_ptr<RoleCaller> caller;
+  std::unique_ptr<AgentRunner> runner;
+  AgentRunResult own;  // the runner's bookkeeping (its calls, configuration)
+  std::vector<lab::MeasuredCall> caller_calls;
   int64_t concurrency = 1;            // CallMeta::concurrency of the calls it makes now
   std::string phase = "warm-up";      // for progress lines
   std::vector<size_t> current_calls;  // indices of the calls of the run in progress
+
+  void warm_up() {
+    if (caller) {
+      caller->warm_up(caller_calls);
+    } else {
+      runner->warm_up(own);
+    }
+  }
+  std::vector<ConfigLine> configuration() const {
+    if (caller) return caller->configuration();
+    return own.arm_configuration.empty() ? std::vector<ConfigLine>{} : own.arm_configuration[0];
+  }
+  AgentExecution execute(int64_t repetition, int64_t seed) {
+    if (caller) return caller->execute_one(repetition, seed, caller_calls);
+    return runner->execute_one(0, repetition, seed, own);
+  }
 };
 
 const AgentPhaseRun* MultiAgentResult::final_run(size_t agent) const {
@@ -58,12 +75,21 @@ MultiAgentRunner::MultiAgentRunner(std::vector<AgentSpec> agents, MultiAgentSett
     rs.warmup_num_predict = settings_.warmup_num_predict;
     rs.fact_budget_chars = settings_.fact_budget_chars;
     rs.today_iso = settings_.today_iso;
-    ArmSetup arm{a.name, a.profile, a.role.persona,
-                 a.role.workflow == Workflow::kSingle ? a.role.task : std::string()};
-    auto worker =
-        std::make_unique<Worker>(*a.backend, std::move(rs), std::move(arm), ingest_, facts_);
-    worker->runner.on_call([this, i](const lab::MeasuredCall& call) { record(i, call); });
-    worker->runner.should_stop([this] { return stopping(); });
+    auto worker = std::make_unique<Worker>();
+    auto record_call = [this, i](const lab::MeasuredCall& call) { record(i, call); };
+    auto stop = [this] { return stopping(); };
+    if (a.role.workflow == Workflow::kSingle) {
+      worker->caller =
+          std::make_unique<RoleCaller>(*a.backend, std::move(rs), ArmSetup{a.name, a.profile},
+                                       a.role.persona, a.role.task, facts_, ingest_);
+      worker->caller->on_call(record_call);
+      worker->caller->should_stop(stop);
+    } else {
+      worker->runner = std::make_unique<AgentRunner>(
+          *a.backend, std::move(rs), std::vector<ArmSetup>{{a.name, a.profile}}, ingest_, facts_);
+      worker->runner->on_call(record_call);
+      worker->runner->should_stop(stop);
+    }
     workers_.push_back(std::move(worker));
   }
   result_.agents = std::move(agents);
@@ -110,8 +136,7 @@ AgentPhaseRun MultiAgentRunner::execute(size_t agent, int64_t repetition, bool c
   run.concurrent = concurrent;
   run.start_ns = monotonic_ns();
   // The same seed in both phases of a repetition: solo and concurrent do the same work.
-  run.execution =
-      w.runner.execute_one(0, repetition, lab::pair_seed(settings_.seed, repetition), w.own);
+  run.execution = w.execute(repetition, lab::pair_seed(settings_.seed, repetition));
   run.end_ns = monotonic_ns();
   std::lock_guard lock(mutex_);
   run.calls = std::move(w.current_calls);
@@ -185,11 +210,9 @@ void MultiAgentRunner::close_repetition(int64_t repetition, bool concurrent_firs
 MultiAgentResult MultiAgentRunner::run() {
   result_.start_ns = monotonic_ns();
   for (size_t i = 0; i < workers_.size() && !stopping(); ++i) {
-    workers_[i]->runner.warm_up(workers_[i]->own);
+    workers_[i]->warm_up();
     std::lock_guard lock(mutex_);
-    result_.configuration.push_back(workers_[i]->own.arm_configuration.empty()
-                                        ? std::vector<ConfigLine>{}
-                                        : workers_[i]->own.arm_configuration[0]);
+    result_.configuration.push_back(workers_[i]->configuration());
   }
   const bool one = workers_.size() == 1;
   for (int64_t r = 0; r < settings_.repetitions && !stopping(); ++r) {

@@ -124,6 +124,12 @@ Result<Role> parse_role(std::string_view toml_text, const std::string& origin) {
       r.sections.push_back(*text);
     }
   }
+  if (r.workflow == Workflow::kAnalysisReport && (!r.persona.empty() || !r.task.empty())) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: persona and task belong to single-call roles; workflow "
+                      "\"analysis_report\" runs chimera run's own analysis and report prompts",
+                      origin);
+  }
   if (r.workflow == Workflow::kSingle && r.task.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
                       "{}: a single-call role needs a task = \"...\" saying what to write", origin);

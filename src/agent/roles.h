@@ -6,7 +6,7 @@
 //   workflow = "single"             # one call, or "analysis_report": chimera run's two calls
 //   num_predict = 560               # output cap of the (last) call, tokens
 //   analysis_num_predict = 128      # analysis_report: cap of the analysis call
-//   persona = "You are Insight, ..." # the system prompt's first sentence
+//   persona = "You are Insight, ..." # single: the system prompt's first sentence
 //   task = """Write 300 to 400 words ..."""   # single: what the call must produce
 //   sections = ["Executive Summary", "Recommendations", "Risks"]  # headings the answer must have
 //

@@ -55,6 +55,9 @@ TEST(Roles, ErrorsNameTheFileTheKeyAndTheFix) {
   ASSERT_FALSE(bad_workflow.ok());
   EXPECT_NE(bad_workflow.status().message().find("x.toml: workflow 'three_calls'"),
             std::string::npos);
+  auto persona = parse_role("workflow = \"analysis_report\"\npersona = \"p\"\n", "x.toml");
+  ASSERT_FALSE(persona.ok());
+  EXPECT_NE(persona.status().message().find("single-call roles"), std::string::npos);
   auto no_task = parse_role("name = \"x\"\n", "x.toml");
   ASSERT_FALSE(no_task.ok());
   EXPECT_NE(no_task.status().message().find("task"), std::string::npos);
