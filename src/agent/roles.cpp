@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "agent/named_toml.h"
 #include "util/mapped_file.h"
 #include "util/strings.h"
 
@@ -155,30 +156,10 @@ std::optional<std::string_view> builtin_role_text(std::string_view name) {
 }
 
 Result<Role> find_role(const std::string& name_or_path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (ends_with(name_or_path, ".toml") || name_or_path.find('/') != std::string::npos) {
-    if (!fs::exists(name_or_path, ec)) {
-      return make_error(ErrorCode::kNotFound, "role file '{}' does not exist", name_or_path);
-    }
-    return load_role_file(name_or_path);
-  }
-  std::vector<std::string> candidates = {"roles/" + name_or_path + ".toml"};
-  if (const char* dir = std::getenv("CHIMERA_ROLES_DIR")) {
-    candidates.push_back(std::string(dir) + "/" + name_or_path + ".toml");
-  }
-  for (const auto& c : candidates) {
-    if (fs::exists(c, ec)) return load_role_file(c);
-  }
-  if (auto text = builtin_role_text(name_or_path)) {
-    CHIMERA_ASSIGN_OR_RETURN(Role r, parse_role(*text, "built-in"));
-    r.origin = "built-in";
-    return r;
-  }
-  return make_error(ErrorCode::kNotFound,
-                    "no role named '{}': looked for roles/{}.toml and $CHIMERA_ROLES_DIR; the "
-                    "built-in roles are {}, or pass a .toml path",
-                    name_or_path, name_or_path, join(builtin_role_names(), ", "));
+  static constexpr NamedTomlPlace kPlace{"role", "roles", "CHIMERA_ROLES_DIR",
+                                         "data-collector, insight, reporter", builtin_role_text};
+  CHIMERA_ASSIGN_OR_RETURN(NamedToml found, find_named_toml(kPlace, name_or_path));
+  return parse_role(found.text, found.origin);
 }
 
 std::vector<std::string> missing_role_sections(const Role& role, std::string_view text) {
