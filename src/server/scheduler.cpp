@@ -267,12 +267,12 @@ void Scheduler::start(Pending pending, int64_t load_ns) {
   seq->history.reserve(request.prompt.size() + 256);
   seq->history = request.prompt;
   seq->outcome.prompt_tokens = static_cast<int32_t>(request.prompt.size());
-  seq->outcome.load_ns = load_ns;
-  seq->outcome.queued_ns = monotonic_ns() - request.received_ns;
   // Time in the queue for a slot (and KV budget), less any context rebuild it waited for.
   seq->outcome.slot_wait_ns =
       std::max<int64_t>(0, monotonic_ns() - seq->pending.submitted_ns - load_ns);
   if (metrics_) metrics_->observe_queue_wait_ns(seq->outcome.slot_wait_ns);
+  seq->outcome.load_ns = load_ns;
+  seq->outcome.queued_ns = monotonic_ns() - request.received_ns;
   context_->clear_sequence(seq->slot);
   active_.push_back(std::move(seq));
   active_count_.fetch_add(1, std::memory_order_relaxed);
