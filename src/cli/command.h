@@ -29,9 +29,9 @@ void register_bench(CLI::App& app);     // chimera bench (backends): cmd_bench.c
 // chimera bench engine (llama-bench style, in-process): cmd_bench_engine.cpp, called by register_bench.
 void register_bench_engine(CLI::App& bench);
 void register_serve(CLI::App& app);
+void register_agents(CLI::App& app);  // chimera agents: cmd_agents.cpp
 void register_results(CLI::App& app);
 void register_run(CLI::App& app);
-void register_agents(CLI::App& app);  // chimera agents: cmd_agents.cpp
 
 int main(int argc, char** argv);
 

@@ -27,13 +27,13 @@ int main(int argc, char** argv) {
   });
 
   register_run(app);
+  register_agents(app);
   register_generate(app);
   register_bench(app);
   register_serve(app);
   register_model(app);
   register_tokenize(app);
   register_results(app);
-  register_agents(app);
 
   try {
     app.parse(argc, argv);
