@@ -350,9 +350,7 @@ void AgentRunner::write_prose(const ArmSetup& arm, AgentExecution& e, FactsTable
   }
 }
 
-AgentRunResult AgentRunner::run() {
-  AgentRunResult result;
-  Stopwatch watch;
+bool AgentRunner::warm_up(AgentRunResult& result) {
   configuration_.assign(arms_.size(), {});
   // Warm-ups: load the model and fill caches for each arm's options; excluded from statistics.
   for (size_t i = 0; i < arms_.size(); ++i) {
@@ -373,6 +371,13 @@ AgentRunResult AgentRunner::run() {
     }
   }
   result.arm_configuration = configuration_;
+  return !result.cancelled;
+}
+
+AgentRunResult AgentRunner::run() {
+  AgentRunResult result;
+  Stopwatch watch;
+  warm_up(result);
   for (int64_t pair = 0; pair < settings_.runs && !result.cancelled; ++pair) {
     int64_t seed = lab::pair_seed(settings_.seed, pair);
     // The first arm alternates: pair 0 runs arm 0 first, pair 1 arm 1 first, and so on.

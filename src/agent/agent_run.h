@@ -92,6 +92,15 @@ class AgentRunner {
   int64_t total_calls() const;
   AgentRunResult run();
 
+  // The pieces of run(), for callers that schedule executions themselves (chimera agents runs one
+  // arm per runner, alone and concurrently): warm_up() first (it learns each arm's configuration in
+  // force), then any number of execute_one(). warm_up() returns false when stopped.
+  bool warm_up(AgentRunResult& result);
+  AgentExecution execute_one(size_t arm_index, int64_t pair, int64_t seed,
+                             AgentRunResult& result) {
+    return execute(arms_[arm_index], arm_index, pair, seed, result);
+  }
+
  private:
   lab::MeasuredCall call(const ArmSetup& arm, const Prompt& prompt, llm::Options options,
                          lab::CallMeta meta, const std::string& detail,

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "agent/column_names.h"
+#include "agent/named_toml.h"
 #include "util/mapped_file.h"
 #include "util/strings.h"
 
@@ -169,30 +170,10 @@ std::optional<std::string_view> builtin_profile_text(std::string_view name) {
 }
 
 Result<Profile> find_profile(const std::string& name_or_path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (ends_with(name_or_path, ".toml") || name_or_path.find('/') != std::string::npos) {
-    if (!fs::exists(name_or_path, ec)) {
-      return make_error(ErrorCode::kNotFound, "profile file '{}' does not exist", name_or_path);
-    }
-    return load_profile_file(name_or_path);
-  }
-  std::vector<std::string> candidates = {"profiles/" + name_or_path + ".toml"};
-  if (const char* dir = std::getenv("CHIMERA_PROFILES_DIR")) {
-    candidates.push_back(std::string(dir) + "/" + name_or_path + ".toml");
-  }
-  for (const auto& c : candidates) {
-    if (fs::exists(c, ec)) return load_profile_file(c);
-  }
-  if (auto text = builtin_profile_text(name_or_path)) {
-    CHIMERA_ASSIGN_OR_RETURN(Profile p, parse_profile(*text, "built-in"));
-    p.origin = "built-in";
-    return p;
-  }
-  return make_error(ErrorCode::kNotFound,
-                    "no profile named '{}': looked for profiles/{}.toml and $CHIMERA_PROFILES_DIR; "
-                    "the built-in profiles are baseline and chimera-gemma3, or pass a .toml path",
-                    name_or_path, name_or_path);
+  static constexpr NamedTomlPlace kPlace{"profile", "profiles", "CHIMERA_PROFILES_DIR",
+                                         "baseline and chimera-gemma3", builtin_profile_text};
+  CHIMERA_ASSIGN_OR_RETURN(NamedToml found, find_named_toml(kPlace, name_or_path));
+  return parse_profile(found.text, found.origin);
 }
 
 }  // namespace chimera::agent

@@ -167,6 +167,20 @@ Prompt warmup_prompt() {
   return p;
 }
 
+Prompt role_prompt(const PromptContext& c, std::string_view persona, std::string_view task) {
+  Prompt p;
+  std::string user = context_block(c, p.fact_ids);
+  user += "\nTASK: " + std::string(task) +
+          "\nDo not write a title, a date line or an author line: the program adds the header.";
+  std::string system = persona.empty() ? system_text("an analyst of LLM inference benchmarks")
+                                       : std::string(persona) +
+                                             " You work for people who run large language "
+                                             "models on their own machines. " +
+                                             std::string(kRules);
+  p.messages = {{"system", std::move(system)}, {"user", std::move(user)}};
+  return p;
+}
+
 Prompt analysis_prompt(const PromptContext& c) {
   Prompt p;
   std::string user = context_block(c, p.fact_ids);

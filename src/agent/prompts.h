@@ -56,6 +56,10 @@ Prompt report_prompt(const PromptContext& context, std::string_view analysis_tex
 Prompt section_prompt(const PromptContext& context, std::string_view analysis_text,
                       const std::string& title);
 
+// A role's single call (`chimera agents`): the role's persona, the same rules, facts and
+// configuration as the two calls above, and the role's task.
+Prompt role_prompt(const PromptContext& context, std::string_view persona, std::string_view task);
+
 // The warm-up call: a short prompt that loads the model and warms its buffers for this arm's
 // options without prefilling the long prompt (which a server could then serve from a prefix cache,
 // favouring the arm that runs second).

@@ -18,14 +18,13 @@
 #include "agent/backend_choice.h"
 #include "agent/run_outputs.h"
 #include "cli/command.h"
-#include "engine/synth.h"
+#include "cli/run_support.h"
 #include "lab/bench_output.h"
 #include "lab/bench_session.h"
 #include "lab/record_json.h"
 #include "lab/store.h"
 #include "llm/backend.h"
 #include "util/clock.h"
-#include "util/mapped_file.h"
 #include "util/paths.h"
 #include "util/strings.h"
 #include "util/term.h"
@@ -55,42 +54,6 @@ struct RunArgs {
 
 std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
-
-std::string command_line() {
-  auto text = read_text_file("/proc/self/cmdline");
-  if (!text.ok()) return "chimera run";
-  std::vector<std::string> parts = split(*text, '\0');
-  while (!parts.empty() && parts.back().empty()) parts.pop_back();
-  return join(parts, " ");
-}
-
-// The gemma3-shaped dummy-weight model, synthesized once into the cache directory. The real Gemma 3
-// vocabulary is used when it was fetched (scripts/fetch-vocab.sh), else a synthetic one.
-Result<std::string> dummy_model(const std::string& size) {
-  std::error_code ec;
-  bool real_vocab = std::filesystem::exists(vocab_dir() + "/gemma3/tokenizer.json", ec);
-  std::string dir = cache_dir() + "/models";
-  std::string path = fmt::format("{}/gemma3-{}-q8_0-dummy{}.gguf", dir, to_lower(size),
-                                 real_vocab ? "" : "-synthvocab");
-  if (std::filesystem::exists(path, ec)) return path;
-  CHIMERA_RETURN_IF_ERROR(ensure_directory(dir));
-  engine::SynthOptions options;
-  options.arch = "gemma3";
-  options.size = size;
-  options.type = engine::SynthFileType::kQ8_0;
-  options.vocab = real_vocab ? "gemma3" : "synthetic:32000";
-  std::fprintf(stderr,
-               "chimera: synthesizing a gemma3 %s model with dummy weights into %s (once)\n",
-               size.c_str(), path.c_str());
-  term::ProgressBar bar("synth", 1000);
-  options.progress = [&bar](uint64_t done, uint64_t total) {
-    bar.update(total ? static_cast<int64_t>(done * 1000 / total) : 1000);
-  };
-  auto plan = engine::synthesize_model(options, path);
-  bar.finish();
-  if (!plan.ok()) return plan.status();
-  return path;
-}
 
 std::optional<int> local_port(const std::string& spec_text) {
   auto spec = llm::parse_backend_spec(spec_text);
@@ -170,7 +133,7 @@ int run_main(const RunArgs& a) {
   run.started_utc = iso_timestamp_utc(unix_time_ms());
   run.output_dir = a.out + "/" + compact_local_timestamp();
   run.data_dir = ingest->root;
-  run.command_line = command_line();
+  run.command_line = command_line("chimera run");
   run.backend = *choice;
   run.backend_name = (*backend)->name();
   run.model_label = model_label(**backend, *choice);

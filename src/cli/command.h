@@ -15,6 +15,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;      // the command ran and failed (model missing, server down)
 inline constexpr int kExitUsage = 2;        // bad flags or arguments
 inline constexpr int kExitFindings = 3;     // --strict: the validator found problems in the report
+inline constexpr int kExitPartial = 4;      // chimera agents: finished, but some calls failed
 
 void set_exit_code(int code);
 int exit_code();
@@ -28,6 +29,7 @@ void register_bench(CLI::App& app);     // chimera bench (backends): cmd_bench.c
 // chimera bench engine (llama-bench style, in-process): cmd_bench_engine.cpp, called by register_bench.
 void register_bench_engine(CLI::App& bench);
 void register_serve(CLI::App& app);
+void register_agents(CLI::App& app);  // chimera agents: cmd_agents.cpp
 void register_results(CLI::App& app);
 void register_run(CLI::App& app);
 void register_tune(CLI::App& app);

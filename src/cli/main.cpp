@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   });
 
   register_run(app);
+  register_agents(app);
   register_generate(app);
   register_bench(app);
   register_serve(app);

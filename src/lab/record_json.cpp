@@ -91,6 +91,7 @@ json call_record_to_json(const llm::CallRecord& r) {
   put_optional(server, "total_ns", r.server.total_ns);
   put_optional(server, "prompt_eval_count", r.server.prompt_eval_count);
   put_optional(server, "eval_count", r.server.eval_count);
+  put_optional(server, "queue_ns", r.server.queue_ns);
   j["server"] = server;
   json transport = json::object();
   put_optional(transport, "dns_ns", r.transport.dns_ns);
@@ -146,6 +147,7 @@ Result<llm::CallRecord> call_record_from_json(const json& j) {
       get_optional(*it, "total_ns", r.server.total_ns);
       get_optional(*it, "prompt_eval_count", r.server.prompt_eval_count);
       get_optional(*it, "eval_count", r.server.eval_count);
+      get_optional(*it, "queue_ns", r.server.queue_ns);
     }
     if (auto it = j.find("transport"); it != j.end() && it->is_object()) {
       get_optional(*it, "dns_ns", r.transport.dns_ns);

@@ -270,6 +270,8 @@ Result<int64_t> ResultsStore::add_call(int64_t session_id, int64_t configuration
                 {"warnings", full["warnings"]},
                 {"thinking", full["thinking"]},
                 {"transport", full["transport"]}};
+  // Fields without a column of their own ride in extra_json (no schema change).
+  if (r.server.queue_ns) extra["server_queue_ns"] = *r.server.queue_ns;
   std::lock_guard lock(mutex_);
   return guarded(path_, "saving a call", [&]() -> Result<int64_t> {
     SQLite::Statement q(
@@ -503,6 +505,7 @@ Result<std::vector<StoredCall>> ResultsStore::calls(int64_t session_id) {
       j["prompt_truncated"] = col().getInt() != 0;
       json extra = parse_json_column(col(), json::object());
       for (auto& [key, value] : extra.items()) j[key] = value;
+      if (j.contains("server_queue_ns")) j["server"]["queue_ns"] = j["server_queue_ns"];
       CHIMERA_ASSIGN_OR_RETURN(c.call.record, call_record_from_json(j));
       out.push_back(std::move(c));
     }

@@ -26,10 +26,11 @@ enum class Key {
   kPromptEvalDuration,
   kEvalCount,
   kEvalDuration,
+  kQueueDuration,
 };
 
 Key lookup(std::string_view name) {
-  static constexpr std::array<std::pair<std::string_view, Key>, 13> kKeys = {{
+  static constexpr std::array<std::pair<std::string_view, Key>, 14> kKeys = {{
       {"response", Key::kResponse},
       {"thinking", Key::kThinking},
       {"message", Key::kMessage},
@@ -43,6 +44,7 @@ Key lookup(std::string_view name) {
       {"prompt_eval_duration", Key::kPromptEvalDuration},
       {"eval_count", Key::kEvalCount},
       {"eval_duration", Key::kEvalDuration},
+      {"queue_duration", Key::kQueueDuration},
   }};
   for (const auto& [text, key] : kKeys) {
     if (text == name) return key;
@@ -165,6 +167,9 @@ class OllamaSax {
       case Key::kEvalDuration:
         out_.eval_duration = value;
         break;
+      case Key::kQueueDuration:
+        out_.queue_duration = value;
+        break;
       default:
         break;
     }
@@ -188,7 +193,7 @@ void OllamaObject::clear() {
   has_error = false;
   done = false;
   total_duration = load_duration = prompt_eval_count = prompt_eval_duration = eval_count =
-      eval_duration = std::nullopt;
+      eval_duration = queue_duration = std::nullopt;
 }
 
 Status parse_ollama_object(std::string_view line, int64_t line_number, OllamaObject& out) {
@@ -241,6 +246,7 @@ bool OllamaStreamDecoder::handle_line(std::string_view line) {
     server.prompt_eval_ns = object_.prompt_eval_duration;
     server.eval_count = object_.eval_count;
     server.eval_ns = object_.eval_duration;
+    server.queue_ns = object_.queue_duration;
   }
   return true;
 }

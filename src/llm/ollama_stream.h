@@ -27,6 +27,7 @@ struct OllamaObject {
   bool done = false;
   std::optional<int64_t> total_duration, load_duration, prompt_eval_count, prompt_eval_duration,
       eval_count, eval_duration;
+  std::optional<int64_t> queue_duration;  // chimera serve's extra field
   void clear();
 };
 

@@ -99,6 +99,9 @@ std::string_view token_count_source_name(TokenCountSource source);
 struct ServerTimings {
   std::optional<int64_t> load_ns, prompt_eval_ns, eval_ns, total_ns;
   std::optional<int64_t> prompt_eval_count, eval_count;
+  // Time the request waited for a batch slot, where the server says (chimera serve's
+  // "queue_duration"); not part of TTFT's server share.
+  std::optional<int64_t> queue_ns;
 };
 
 // Where an HTTP call spent its time before the body, from libcurl, relative to the request start.

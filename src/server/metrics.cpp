@@ -10,6 +10,9 @@ namespace {
 // Latency buckets (seconds) cover a tiny test model (sub-ms tokens) up to a large model on a CPU.
 const std::vector<double> kTtftBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
 const std::vector<double> kItlBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+// Queue waits: none at all (a free slot) up to minutes behind long generations.
+const std::vector<double> kQueueWaitBounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                              0.5,   1,     2.5,  5,     10,   30,  60};
 const std::vector<double> kBatchBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048};
 
 // Prometheus wants plain decimal numbers; "+Inf" only for the last bucket.
@@ -65,7 +68,11 @@ void Histogram::render(const std::string& name, std::string& out) const {
   out += fmt::format("{}_sum {}\n{}_count {}\n", name, number(sum_), name, count_);
 }
 
-Metrics::Metrics() : ttft_(kTtftBounds), itl_(kItlBounds), batch_size_(kBatchBounds) {}
+Metrics::Metrics()
+    : ttft_(kTtftBounds),
+      itl_(kItlBounds),
+      queue_wait_(kQueueWaitBounds),
+      batch_size_(kBatchBounds) {}
 
 void Metrics::count_request(const std::string& endpoint, int status) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -167,6 +174,9 @@ std::string Metrics::render() const {
   header(out, "chimera_inter_token_latency_seconds", "histogram",
          "Server-side time between consecutive tokens of one sequence.");
   itl_.render("chimera_inter_token_latency_seconds", out);
+  header(out, "chimera_queue_wait_seconds", "histogram",
+         "Time a request waited in the queue for a batch slot (context rebuilds excluded).");
+  queue_wait_.render("chimera_queue_wait_seconds", out);
   header(out, "chimera_batch_tokens", "histogram", "Tokens per batched forward step (decode + prefill).");
   batch_size_.render("chimera_batch_tokens", out);
   header(out, "chimera_decode_steps_total", "counter", "Batched forward steps run.");

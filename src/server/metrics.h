@@ -51,6 +51,8 @@ class Metrics {
   void count_sequence(const std::string& outcome);
   void observe_ttft_ns(int64_t ns) { ttft_.observe(static_cast<double>(ns) / 1e9); }
   void observe_itl_ns(int64_t ns) { itl_.observe(static_cast<double>(ns) / 1e9); }
+  // Time a request waited in the queue for a batch slot (context rebuilds excluded).
+  void observe_queue_wait_ns(int64_t ns) { queue_wait_.observe(static_cast<double>(ns) / 1e9); }
   void count_step(int64_t batch_tokens);
   void count_rejected(const std::string& reason);  // "queue_full", "draining"
   // reason: "file" (weights loaded), "context" (rebuilt for another num_ctx or num_thread): each is a
@@ -79,6 +81,7 @@ class Metrics {
   std::atomic<uint64_t> step_tokens_{0};
   Histogram ttft_;
   Histogram itl_;
+  Histogram queue_wait_;
   Histogram batch_size_;
 };
 

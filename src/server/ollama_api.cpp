@@ -159,6 +159,9 @@ class OllamaFormat final : public ResponseFormat {
     final["prompt_eval_duration"] = o.prompt_eval_ns;
     final["eval_count"] = o.eval_count;
     final["eval_duration"] = o.eval_ns;
+    // Not an Ollama field: how long the request waited for a batch slot (ns), for clients that
+    // draw queueing (chimera agents); Ollama clients ignore unknown fields.
+    final["queue_duration"] = o.slot_wait_ns;
     out += dump_json(final);
     out += '\n';
   }

@@ -156,7 +156,7 @@ Result<std::shared_ptr<SequenceStream>> Scheduler::submit(SequenceRequest reques
                         "server busy: {} requests are waiting for {} (--max-queue {}); retry later",
                         queue_.size(), options_.model_name, options_.max_queue);
     }
-    queue_.push_back(Pending{std::move(request), stream});
+    queue_.push_back(Pending{std::move(request), stream, -1, monotonic_ns()});
     wake_ = true;
   }
   cv_.notify_all();
@@ -271,6 +271,10 @@ void Scheduler::start(Pending pending, int64_t load_ns) {
   seq->history.reserve(request.prompt.size() + 256);
   seq->history = request.prompt;
   seq->outcome.prompt_tokens = static_cast<int32_t>(request.prompt.size());
+  // Time in the queue for a slot (and KV budget), less any context rebuild it waited for.
+  seq->outcome.slot_wait_ns =
+      std::max<int64_t>(0, monotonic_ns() - seq->pending.submitted_ns - load_ns);
+  if (metrics_) metrics_->observe_queue_wait_ns(seq->outcome.slot_wait_ns);
   seq->outcome.load_ns = load_ns;
   seq->outcome.queued_ns = monotonic_ns() - request.received_ns;
   Status constrained;

@@ -72,6 +72,7 @@ class Scheduler {
     SequenceRequest request;
     std::shared_ptr<SequenceStream> stream;
     int32_t slot = -1;  // taken at admission
+    int64_t submitted_ns = 0;  // monotonic clock when it entered the queue
   };
   struct Active;
 

@@ -96,6 +96,16 @@ TEST(ParseJsonLine, MalformedLineNamesTheLineAndShowsItsStart) {
   EXPECT_TRUE(parse_json_line("{\"ok\":true}", 1).ok());
 }
 
+TEST(OllamaObject, ReadsChimeraServesQueueDuration) {
+  OllamaObject object;
+  ASSERT_TRUE(
+      parse_ollama_object(R"({"done":true,"eval_count":3,"queue_duration":41000000})", 1, object)
+          .is_ok());
+  EXPECT_EQ(object.queue_duration, 41000000);
+  ASSERT_TRUE(parse_ollama_object(R"({"done":false,"response":"x"})", 2, object).is_ok());
+  EXPECT_FALSE(object.queue_duration.has_value());  // cleared between objects
+}
+
 TEST(OllamaObject, ReadsGenerateChatAndFinalFields) {
   OllamaObject object;
   // The final object of docs/api.md "Generate request (Streaming)".
@@ -114,6 +124,7 @@ TEST(OllamaObject, ReadsGenerateChatAndFinalFields) {
   EXPECT_EQ(object.prompt_eval_duration, 130079000);
   EXPECT_EQ(object.eval_count, 259);
   EXPECT_EQ(object.eval_duration, 4232710000);
+  EXPECT_FALSE(object.queue_duration.has_value());  // Ollama does not send it
   EXPECT_EQ(object.text, "");
 
   ASSERT_TRUE(

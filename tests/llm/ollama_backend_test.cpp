@@ -452,6 +452,7 @@ TEST_F(OllamaBackendTest, ListsDescribesAndReportsTheVersion) {
   EXPECT_EQ(description->details["parameter.num_keep"], "24");
   EXPECT_EQ(description->details["quantization_level"], "Q4_K_M");
   EXPECT_EQ(description->template_text, "{{ .Prompt }}");
+  EXPECT_FALSE(description->entry.synthetic);  // only chimera serve marks dummy weights
 
   auto version = backend->version();
   ASSERT_TRUE(version.ok());

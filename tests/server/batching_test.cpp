@@ -260,3 +260,56 @@ TEST(BatchingHttpTest, ClientThatLeavesFreesItsSequenceAtOnce) {
 
 }  // namespace
 }  // namespace chimera::testing
+
+namespace chimera::testing {
+namespace {
+
+// chimera serve says how long a request waited for a batch slot: in its final Ollama stats object
+// (queue_duration, ns, beside Ollama's own fields) and in /metrics (chimera_queue_wait_seconds).
+TEST(BatchingHttpTest, QueueWaitForASlotIsReportedInFinalStatsAndMetrics) {
+  server::ServerConfig config = tiny_config();
+  config.models = {"slow=" + slow_gemma_path()};
+  config.parallel = 1;
+  config.ctx = 4096;
+  auto server = start_server(config);
+  ASSERT_NE(server, nullptr);
+  Json long_body = {{"model", "slow"},
+                    {"prompt", "first"},
+                    {"options", {{"num_predict", 300}, {"ignore_eos", true}, {"temperature", 0}}}};
+  RawClient a(server->port());
+  ASSERT_TRUE(a.send_all(http_post("/api/generate", long_body.dump())));
+  ASSERT_TRUE(a.read_until("\"done\":false", std::chrono::seconds(30)));
+  // B arrives while A holds the only slot: it waits until A is done.
+  auto client = client_for(*server);
+  client.set_read_timeout(120, 0);
+  Json short_body = {{"model", "slow"},
+                     {"prompt", "second"},
+                     {"stream", false},
+                     {"options", {{"num_predict", 3}}}};
+  int64_t b_sent = monotonic_ns();
+  auto b = client.Post("/api/generate", short_body.dump(), "application/json");
+  int64_t b_done = monotonic_ns();
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->status, 200) << b->body;
+  Json b_final = Json::parse(b->body);
+  ASSERT_TRUE(b_final.contains("queue_duration")) << b->body;
+  int64_t b_queue = b_final["queue_duration"].get<int64_t>();
+  EXPECT_GT(b_queue, 0);
+  EXPECT_LE(b_queue, b_final["total_duration"].get<int64_t>());
+  EXPECT_LE(b_queue, b_done - b_sent);
+  a.read_until("\"done\":true", std::chrono::seconds(60));
+  std::string a_text = a.received();
+  size_t done_at = a_text.find("\"done\":true");
+  ASSERT_NE(done_at, std::string::npos);
+  size_t line_start = a_text.rfind('\n', done_at) + 1;
+  Json a_final = Json::parse(a_text.substr(line_start, a_text.find('\n', done_at) - line_start));
+  // A found the slot free: it did not wait behind anyone, so far less than B did.
+  EXPECT_LT(a_final["queue_duration"].get<int64_t>(), b_queue);
+  std::string metrics = scrape_metrics(*server);
+  EXPECT_EQ(metric_value(metrics, "chimera_queue_wait_seconds_count"), 2) << metrics;
+  EXPECT_GE(metric_value(metrics, "chimera_queue_wait_seconds_sum"),
+            static_cast<double>(b_queue) / 1e9);
+}
+
+}  // namespace
+}  // namespace chimera::testing
