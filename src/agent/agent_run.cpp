@@ -238,7 +238,10 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
   e.seed = seed;
   FactsTable facts = base_facts_;
   add_expected_facts(facts, arm.profile);
-  std::vector<ConfigLine> lines = configuration_[arm_index];
+  // Without a warm-up (chimera tune warms each load up itself) the configuration is what is sent.
+  std::vector<ConfigLine> lines = arm_index < configuration_.size()
+                                      ? configuration_[arm_index]
+                                      : configuration_lines(arm.profile.options, nullptr);
   set_line(lines, "seed", std::to_string(seed), "sent (per-pair seed, the same for both arms)");
 
   set_line(lines, "num_predict", std::to_string(settings_.analysis_num_predict),

@@ -94,7 +94,9 @@ class AgentRunner {
 
   // The pieces of run(), for callers that schedule executions themselves (chimera agents runs one
   // arm per runner, alone and concurrently): warm_up() first (it learns each arm's configuration in
-  // force), then any number of execute_one(). warm_up() returns false when stopped.
+  // force), then any number of execute_one(). Without warm_up() (chimera tune warms each load up
+  // itself), an execution reports the options sent and "backend default" for the rest. warm_up()
+  // returns false when stopped.
   bool warm_up(AgentRunResult& result);
   AgentExecution execute_one(size_t arm_index, int64_t pair, int64_t seed,
                              AgentRunResult& result) {

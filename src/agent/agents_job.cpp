@@ -415,7 +415,16 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
                          n == 1 ? "" : "s", job.repetitions));
     AgentsLevel level;
     level.agents = n;
+    // A scrape at each edge of the level: a level shorter than the scrape period still gets the
+    // server's state before and after it on the timeline.
+    auto scrape_now = [&] {
+      for (auto& s : scrapers) {
+        if (s) s->scrape_once();
+      }
+    };
+    scrape_now();
     level.result = runner.run();
+    scrape_now();
     level.analysis =
         lab::analyze_concurrency(n, level.result.repetitions, level.result.phase_calls(false),
                                  level.result.phase_calls(true));

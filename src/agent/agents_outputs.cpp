@@ -1,5 +1,7 @@
 #include "agent/agents_outputs.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -46,13 +48,21 @@ std::vector<report::TimelinePanel> load_panels(const AgentsRun& run, const Agent
   int64_t from = level.result.start_ns, to = level.result.start_ns + level.result.wall_ns;
   report::TimelinePanel requests{"requests", {}}, kv{"KV cache %", {}};
   for (size_t e = 0; e < run.endpoints.size(); ++e) {
-    const auto& samples = run.endpoints[e].scrapes.samples;
+    // In time order (edge scrapes come from another thread), the samples within the level plus the
+    // last one before it and the first one after it: the state the level started and ended in.
+    auto samples = run.endpoints[e].scrapes.samples;
+    std::sort(samples.begin(), samples.end(),
+              [](const auto& x, const auto& y) { return x.t_ns < y.t_ns; });
+    size_t first = 0, last = samples.size();
+    while (first + 1 < samples.size() && samples[first + 1].t_ns <= from) ++first;
+    while (last > first + 1 && samples[last - 2].t_ns >= to) --last;
+    samples = {samples.begin() + static_cast<std::ptrdiff_t>(first),
+               samples.begin() + static_cast<std::ptrdiff_t>(last)};
     std::string suffix = run.endpoints.size() > 1 ? fmt::format(" (endpoint {})", e + 1) : "";
     report::TimelinePanel::Line running{"running" + suffix, {}, {}};
     report::TimelinePanel::Line waiting{"waiting" + suffix, {}, {}};
     report::TimelinePanel::Line kv_line{"KV cache use" + suffix, {}, {}};
     for (const auto& s : samples) {
-      if (s.t_ns < from || s.t_ns > to) continue;
       double t = seconds_since(run, s.t_ns);
       running.t_s.push_back(t);
       running.y.push_back(s.load.running.value_or(NAN));

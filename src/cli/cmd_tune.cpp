@@ -11,6 +11,7 @@
 
 #include "agent/sweep_analysis.h"
 #include "agent/tune_files.h"
+#include "agent/tune_workload.h"
 #include "cli/cli_util.h"
 #include "cli/command.h"
 #include "lab/tune_report.h"
@@ -101,11 +102,7 @@ Result<lab::StudySpec> build_spec(const TuneArgs& a) {
     spec.prompts.insert(spec.prompts.end(), more.begin(), more.end());
   }
   if (spec.prompts.empty()) spec.prompts = lab::default_tune_prompts();
-  if (spec.workload == "agent") {
-    return Status(ErrorCode::kUnsupported,
-                  "--workload agent is not available in this build yet; use the prompt workload "
-                  "(the default)");
-  }
+  if (spec.workload == "agent" && spec.data_dir.empty()) spec.data_dir = "examples/data";
   if (spec.axes.empty()) {
     return usage("nothing to tune: give --param NAME=VALUES (repeatable, e.g. --param "
                  "num_thread=1,2 --param num_ctx=1024..4096*2) or --space tr108");
@@ -181,6 +178,20 @@ int run_tune(TuneArgs& a) {
   auto backend = llm::make_backend(spec.backend);
   if (!backend.ok()) return report_error(backend.status());
 
+  // The agent workload: chimera run's analysis + report workflow on the data folder.
+  std::optional<agent::AgentTuneWorkload> agent_workload;
+  if (spec.workload == "agent") {
+    auto ingest = agent::ingest_folder(spec.data_dir);
+    if (!ingest.ok()) return report_error(ingest.status());
+    agent::RunSettings settings;
+    settings.model = spec.model;
+    settings.seed = spec.seed;
+    settings.analysis_num_predict = spec.num_predict;
+    settings.report_num_predict = 2 * spec.num_predict;
+    settings.today_iso = today_iso_date();
+    options.workload = &agent_workload.emplace(std::move(*ingest), settings);
+  }
+
   if (a.dry_run) {
     if (Status s = lab::check_backend_takes(**backend, spec.axes); !s.is_ok()) return report_error(s);
     bool synthetic = false;
@@ -188,7 +199,8 @@ int run_tune(TuneArgs& a) {
     lab::SpaceFacts facts = lab::space_facts(**backend, spec.model, &synthetic, &label);
     auto configs = lab::expand_space(spec.axes, facts);
     if (!configs.ok()) return report_error(configs.status());
-    lab::PromptWorkload workload(spec, spec.ignore_eos);
+    lab::PromptWorkload prompts(spec, spec.ignore_eos);
+    lab::TuneWorkload& workload = options.workload ? *options.workload : prompts;
     lab::TuneStudy study(**backend, workload, spec, *configs);
     print_plan(spec, *configs, study.planned_calls(), std::nullopt, stdout);
     for (const auto& c : *configs) std::printf("  %s  %s\n", c.label.c_str(), lab::config_text(c).c_str());
@@ -278,8 +290,11 @@ void register_tune(CLI::App& app) {
   sub->add_option("--prompt-file", a->prompt_file, "prompts, one per line, or JSONL {\"prompt\": ...}");
   flag(sub->add_option("--num-predict", a->num_predict, "tokens every call generates")->capture_default_str());
   sub->add_flag("--no-ignore-eos", a->no_ignore_eos, "let calls stop at end-of-sequence");
-  flag(sub->add_option("--workload", a->workload, "prompts | agent")->capture_default_str());
-  flag(sub->add_option("--data", a->data, "the data folder of --workload agent"));
+  flag(sub->add_option("--workload", a->workload,
+                       "prompts | agent (chimera run's analysis + report calls on --data; caps "
+                       "--num-predict and twice that)")
+           ->capture_default_str());
+  flag(sub->add_option("--data", a->data, "the data folder of --workload agent (default examples/data)"));
   flag(sub->add_option("--warmup", a->warmup, "warm-up calls before each block of one load")->capture_default_str());
   flag(sub->add_option("--seed", a->seed, "derives every call's seed")->capture_default_str());
   flag(sub->add_option("--alpha", a->alpha, "significance level of every test")->capture_default_str());

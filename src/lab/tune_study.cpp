@@ -123,8 +123,12 @@ void TuneStudy::run_sample(Racer& racer, int64_t index, int round, StudyRun& run
                          emit(std::move(m), run);
                          return !stopping();
                        });
-  if (static_cast<int>(done.size()) < workload_.calls_per_sample()) return;  // stopped mid-sample
-  const bool ok = std::all_of(done.begin(), done.end(), [](const auto& kv) { return kv.second.ok; });
+  // Fewer calls than a sample has: stopped in the middle (resume continues it), or the workload
+  // gave it up after a failed call (a failed sample).
+  const bool short_sample = static_cast<int>(done.size()) < workload_.calls_per_sample();
+  if (short_sample && stopping()) return;
+  const bool ok = !short_sample &&
+                  std::all_of(done.begin(), done.end(), [](const auto& kv) { return kv.second.ok; });
   racer.partial.erase(index);
   racer.complete.insert(index);
   (ok ? racer.ok_samples : racer.failed_samples)++;

@@ -42,7 +42,9 @@ class TuneWorkload {
   virtual std::string description() const = 0;  // "2 prompts, 64 tokens each"
   virtual int calls_per_sample() const = 0;
   // Makes the calls of sample `sample_index` that `done` (call index -> stored record) lacks, in
-  // order, handing each to `emit`; stops early when `emit` returns false.
+  // order, handing each to `emit`; stops early when `emit` returns false. Returning with calls
+  // missing while the study goes on means the sample was given up (a failed call it depends on):
+  // it counts as a failed sample.
   virtual void run_sample(llm::Backend& backend, const llm::Options& options, int64_t sample_index,
                           const std::map<int64_t, llm::CallRecord>& done,
                           const std::function<bool(int64_t call_index, llm::CallRecord record)>& emit) = 0;

@@ -357,6 +357,13 @@ Result<ModelDescription> OpenAIBackend::describe(const std::string& model) {
   for (ModelDescription& description : models) {
     if (description.entry.name == model) return description;
   }
+  // Servers that list Ollama-style names (Ollama's /v1, chimera serve) take "gemma3" for
+  // "gemma3:latest", as Ollama does.
+  if (model.find(':') == std::string::npos) {
+    for (ModelDescription& description : models) {
+      if (description.entry.name == model + ":latest") return description;
+    }
+  }
   return unknown_model_error(model, Status(ErrorCode::kNotFound, "not in /v1/models"));
 }
 
