@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "llm/backend.h"
+#include "util/config.h"
 #include "util/paths.h"
 #include "util/strings.h"
 
@@ -20,8 +21,9 @@ std::string with_tag(const std::string& name) {
 }  // namespace
 
 std::string ollama_base_url_from_env() {
-  const char* env = std::getenv("OLLAMA_HOST");
-  std::string host = env && *env ? std::string(trim(env)) : "127.0.0.1:11434";
+  // $OLLAMA_HOST, else ollama_host in the config file.
+  std::optional<std::string> configured_host = configured("ollama_host");
+  std::string host = configured_host ? *configured_host : "127.0.0.1:11434";
   for (std::string_view scheme : {"http://", "https://"}) {
     if (starts_with(host, scheme)) host = host.substr(scheme.size());
   }

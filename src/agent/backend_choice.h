@@ -1,5 +1,6 @@
 // Which backend the main job talks to (`--backend auto`, the default):
-//   1. an Ollama server at $OLLAMA_HOST (or 127.0.0.1:11434) that answers and has the model;
+//   1. an Ollama server at $OLLAMA_HOST (else the config's ollama_host, else 127.0.0.1:11434)
+//      that answers and has the model;
 //   2. else a GGUF from the local Ollama store, run by the embedded engine (gemma3 first);
 //   3. else a gemma3-shaped dummy-weight model synthesized once into the cache directory (unless a
 //      model was named with --model: then it is an error).
@@ -40,7 +41,8 @@ struct BackendProbes {
 // (the command line supplies it; the agent layer does not synthesize models).
 BackendProbes default_probes();
 
-// "http://127.0.0.1:11434" from $OLLAMA_HOST ("host", "host:port", "http://host:port", "0.0.0.0").
+// "http://127.0.0.1:11434" from $OLLAMA_HOST or the config's ollama_host ("host", "host:port",
+// "http://host:port", "0.0.0.0").
 std::string ollama_base_url_from_env();
 
 // `requested` is "auto" or an explicit backend spec (used as given). `model` is --model ("" = any

@@ -154,7 +154,7 @@ Result<IngestResult> ingest_folder(const std::string& root, const IngestLimits& 
   if (ec || !fs::is_directory(root_path, ec)) {
     return make_error(ErrorCode::kNotFound,
                       "data folder '{}' does not exist or is not a directory; pass --data DIR "
-                      "(the default is examples/data)",
+                      "(the default is the example data shipped with Chimera)",
                       root);
   }
   fs::path canonical_root = fs::canonical(root_path, ec);

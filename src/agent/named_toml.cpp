@@ -7,9 +7,23 @@
 #include <vector>
 
 #include "util/mapped_file.h"
+#include "util/paths.h"
 #include "util/strings.h"
 
 namespace chimera::agent {
+
+std::vector<std::string> named_toml_folders(const NamedTomlPlace& place) {
+  std::vector<std::string> folders = {std::string(place.folder)};
+  if (const char* dir = std::getenv(place.env_var); dir != nullptr && *dir != '\0') {
+    folders.push_back(dir);
+  }
+  // The user's own (beside the config file), then the ones installed with Chimera.
+  folders.push_back(fmt::format("{}/{}", config_dir(), place.folder));
+  if (std::string share = share_dir(); !share.empty()) {
+    folders.push_back(fmt::format("{}/{}", share, place.folder));
+  }
+  return folders;
+}
 
 Result<NamedToml> find_named_toml(const NamedTomlPlace& place, const std::string& name_or_path) {
   namespace fs = std::filesystem;
@@ -25,18 +39,18 @@ Result<NamedToml> find_named_toml(const NamedTomlPlace& place, const std::string
     }
     return read(name_or_path);
   }
-  std::vector<std::string> candidates = {fmt::format("{}/{}.toml", place.folder, name_or_path)};
-  if (const char* dir = std::getenv(place.env_var)) {
-    candidates.push_back(std::string(dir) + "/" + name_or_path + ".toml");
+  std::vector<std::string> candidates;
+  for (const std::string& folder : named_toml_folders(place)) {
+    candidates.push_back(folder + "/" + name_or_path + ".toml");
   }
   for (const auto& c : candidates) {
     if (fs::exists(c, ec)) return read(c);
   }
   if (auto text = place.builtin(name_or_path)) return NamedToml{std::string(*text), "built-in"};
   return make_error(ErrorCode::kNotFound,
-                    "no {} named '{}': looked for {}/{}.toml and ${}; the built-in {}s are {}, or "
-                    "pass a .toml path",
-                    place.kind, name_or_path, place.folder, name_or_path, place.env_var, place.kind,
+                    "no {} named '{}': looked for {} (${} names one more folder); the built-in "
+                    "{}s are {}, or pass a .toml path",
+                    place.kind, name_or_path, join(candidates, ", "), place.env_var, place.kind,
                     place.builtin_list);
 }
 

@@ -1,11 +1,14 @@
 // Where a named TOML definition (a profile, a role) is found, so the commands run from any folder:
 // a path as given (anything ending in .toml or holding a '/'), else ./FOLDER/NAME.toml, else
-// $ENV_VAR/NAME.toml, else the copy built into the binary.
+// $ENV_VAR/NAME.toml, else FOLDER/NAME.toml beside the config file (~/.config/chimera/profiles/),
+// else FOLDER/NAME.toml where Chimera is installed (util/paths.h share_dir), else the copy built
+// into the binary.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/status.h"
 
@@ -23,6 +26,9 @@ struct NamedToml {
   std::string text;
   std::string origin;  // the file it was read from, or "built-in"
 };
+
+// The folders searched for NAME.toml, in order (the built-in copies come after them).
+std::vector<std::string> named_toml_folders(const NamedTomlPlace& place);
 
 Result<NamedToml> find_named_toml(const NamedTomlPlace& place, const std::string& name_or_path);
 

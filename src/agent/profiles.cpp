@@ -169,11 +169,14 @@ std::optional<std::string_view> builtin_profile_text(std::string_view name) {
   return std::nullopt;
 }
 
+constexpr NamedTomlPlace kProfilePlace{"profile", "profiles", "CHIMERA_PROFILES_DIR",
+                                       "baseline and chimera-gemma3", builtin_profile_text};
+
 Result<Profile> find_profile(const std::string& name_or_path) {
-  static constexpr NamedTomlPlace kPlace{"profile", "profiles", "CHIMERA_PROFILES_DIR",
-                                         "baseline and chimera-gemma3", builtin_profile_text};
-  CHIMERA_ASSIGN_OR_RETURN(NamedToml found, find_named_toml(kPlace, name_or_path));
+  CHIMERA_ASSIGN_OR_RETURN(NamedToml found, find_named_toml(kProfilePlace, name_or_path));
   return parse_profile(found.text, found.origin);
 }
+
+std::vector<std::string> profile_folders() { return named_toml_folders(kProfilePlace); }
 
 }  // namespace chimera::agent

@@ -51,6 +51,8 @@ Result<Profile> load_profile_file(const std::string& path);
 // then $CHIMERA_PROFILES_DIR/NAME.toml, then the copies built into the binary (baseline,
 // chimera-gemma3), so the main job runs from any directory.
 Result<Profile> find_profile(const std::string& name_or_path);
+// The folders find_profile looks in for NAME.toml, in order, before its built-in copies.
+std::vector<std::string> profile_folders();
 
 // The TOML text of a built-in profile, or nullopt.
 std::optional<std::string_view> builtin_profile_text(std::string_view name);

@@ -155,10 +155,11 @@ std::optional<std::string_view> builtin_role_text(std::string_view name) {
   return std::nullopt;
 }
 
+constexpr NamedTomlPlace kRolePlace{"role", "roles", "CHIMERA_ROLES_DIR",
+                                    "data-collector, insight, reporter", builtin_role_text};
+
 Result<Role> find_role(const std::string& name_or_path) {
-  static constexpr NamedTomlPlace kPlace{"role", "roles", "CHIMERA_ROLES_DIR",
-                                         "data-collector, insight, reporter", builtin_role_text};
-  CHIMERA_ASSIGN_OR_RETURN(NamedToml found, find_named_toml(kPlace, name_or_path));
+  CHIMERA_ASSIGN_OR_RETURN(NamedToml found, find_named_toml(kRolePlace, name_or_path));
   return parse_role(found.text, found.origin);
 }
 
@@ -180,5 +181,7 @@ std::vector<std::string> missing_role_sections(const Role& role, std::string_vie
   }
   return missing;
 }
+
+std::vector<std::string> role_folders() { return named_toml_folders(kRolePlace); }
 
 }  // namespace chimera::agent

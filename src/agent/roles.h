@@ -49,6 +49,8 @@ Result<Role> load_role_file(const std::string& path);
 // A role by path (ending in .toml or containing '/') or by name: ./roles/NAME.toml, then
 // $CHIMERA_ROLES_DIR/NAME.toml, then the built-in copies.
 Result<Role> find_role(const std::string& name_or_path);
+// The folders find_role looks in for NAME.toml, in order, before its built-in copies.
+std::vector<std::string> role_folders();
 std::optional<std::string_view> builtin_role_text(std::string_view name);
 const std::vector<std::string>& builtin_role_names();
 

@@ -15,7 +15,9 @@
 #include "agent/agents_outputs.h"
 #include "agent/agents_report.h"
 #include "cli/command.h"
+#include "cli/configured.h"
 #include "cli/run_support.h"
+#include "util/paths.h"
 #include "util/strings.h"
 #include "util/term.h"
 
@@ -95,6 +97,9 @@ int agents_main(const AgentsArgs& a) {
   job.roles = flatten(a.roles);
   job.profiles = flatten(a.profiles);
   job.backends = flatten(a.backends);
+  if (auto configured = configured_backend(); job.backends.empty() && configured) {
+    job.backends = {*configured};
+  }
   job.baseline_profile = a.baseline;
   job.chimera_profile = a.chimera;
   job.model = a.model;
@@ -230,7 +235,9 @@ void register_agents(CLI::App& app) {
                   "an endpoint (repeat for several): ollama://host:port/MODEL, "
                   "openai://host:port/MODEL, embedded:PATH.gguf; default: chosen as chimera run "
                   "chooses");
-  sub->add_option("--model", args->model, "model name (fills endpoints that name none)");
+  default_from_config(
+      sub->add_option("--model", args->model, "model name (fills endpoints that name none)"),
+      args->model, "model");
   sub->add_option("--assign", args->assign,
                   "pin (agent i -> endpoint i) | round-robin | least-outstanding (per call)")
       ->capture_default_str();
@@ -243,9 +250,10 @@ void register_agents(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--spawn-ctx", args->spawn_ctx, "--ctx of each spawned server")
       ->capture_default_str();
-  sub->add_option("--spawn-threads", args->spawn_threads,
-                  "--threads of each spawned server (0: its default)")
-      ->capture_default_str();
+  default_from_config(sub->add_option("--spawn-threads", args->spawn_threads,
+                                      "--threads of each spawned server (0: its default)")
+                          ->capture_default_str(),
+                      args->spawn_threads, "threads");
   sub->add_option("--repetitions", args->repetitions,
                   "repetitions of solo + concurrent per agent count")
       ->capture_default_str();
@@ -253,10 +261,14 @@ void register_agents(CLI::App& app) {
                   "output cap of every call, tokens (0: each role's own)")
       ->capture_default_str();
   sub->add_option("--seed", args->seed, "derives the per-repetition seeds")->capture_default_str();
-  sub->add_option("--data", args->data, "benchmark-data folder the agents read")
-      ->capture_default_str();
-  sub->add_option("--out", args->out, "output folder; each run writes OUT/<timestamp>/")
-      ->capture_default_str();
+  args->data = default_data_folder();
+  default_from_config(sub->add_option("--data", args->data, "benchmark-data folder the agents read")
+                          ->capture_default_str(),
+                      args->data, "data");
+  default_from_config(
+      sub->add_option("--out", args->out, "output folder; each run writes OUT/<timestamp>/")
+          ->capture_default_str(),
+      args->out, "out");
   sub->add_option("--fact-budget", args->fact_budget_chars, "characters of facts per prompt")
       ->capture_default_str();
   sub->add_option("--dummy-size", args->dummy_size,
@@ -266,7 +278,9 @@ void register_agents(CLI::App& app) {
                   "how often the endpoints' Prometheus /metrics are read")
       ->capture_default_str();
   sub->add_flag("--no-scrape", args->no_scrape, "do not read the endpoints' /metrics");
-  sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)");
+  default_from_config(
+      sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)"),
+      args->db, "db");
   sub->add_flag("--no-store", args->no_store, "do not write the results database");
   sub->add_flag("--strict", args->strict,
                 "exit with code 3 when the validator finds any problem in the agents' text");

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/configured.h"
 #include "lab/bench_output.h"
 #include "lab/bench_session.h"
 #include "llm/backend.h"
@@ -150,7 +151,7 @@ Result<lab::BenchPlan> build_plan(const BenchArgs& a, const llm::BackendSpec& sp
     if (!vs.ok()) return usage(fmt::format("--vs \"{}\": {}", a.vs, vs.status().message()));
     plan.vs = *vs;
   }
-  plan.base.model = a.model.empty() ? spec.model : a.model;
+  plan.base.model = !a.model.empty() ? a.model : configured_model_for(spec);
   plan.base.system = a.system;
   plan.base.read_timeout_ms = a.timeout_s * 1000;
   plan.seed_base = a.seed_base;
@@ -272,9 +273,13 @@ void register_bench(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "bench", "Measure a backend: prompts x runs -> TTFT, tok/s, ITL with statistics (A/B: --vs)");
   register_bench_engine(*sub);
-  sub->add_option("-b,--backend", args->backend,
-                  "embedded:PATH.gguf | ollama://host:port/MODEL | openai://host:port/MODEL | "
-                  "ollama:NAME:TAG");
+  auto* backend = sub->add_option("-b,--backend", args->backend,
+                                  "embedded:PATH.gguf | ollama://host:port/MODEL | "
+                                  "openai://host:port/MODEL | ollama:NAME:TAG");
+  if (auto configured = configured_backend()) {
+    args->backend = *configured;
+    backend->default_str(*configured);
+  }
   sub->add_option("-m,--model", args->model, "model name for server backends (overrides the spec's)");
   sub->add_option("-p,--prompt", args->prompts, "a prompt (repeatable)");
   sub->add_option("--prompt-file", args->prompt_file, "prompts, one per line, or JSONL {\"prompt\": ...}");
@@ -306,7 +311,9 @@ void register_bench(CLI::App& app) {
   sub->add_option("--timeout", args->timeout_s, "longest silence tolerated in a call, seconds (600)");
   sub->add_flag("--json", args->json, "print one JSON document (every call and the statistics)");
   sub->add_flag("--csv", args->csv, "print one CSV table (calls, statistics, comparisons)");
-  sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)");
+  default_from_config(
+      sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)"),
+      args->db, "db");
   sub->add_flag("--no-store", args->no_store, "do not write the results database");
   sub->add_flag("--no-hwmon", args->no_hwmon, "do not sample CPU, memory and GPU");
   sub->add_flag("--no-gpu", args->no_gpu, "do not probe NVIDIA GPUs");

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "cli/command.h"
+#include "cli/configured.h"
 #include "engine/engine.h"
 #include "engine/kernels/matmul.h"
 #include "engine/kernels/membw.h"
@@ -442,8 +443,12 @@ void register_bench_engine(CLI::App& bench) {
       ->capture_default_str();
   sub->add_option("-n,--n-gen", args->gens, "generated lengths (tg tests), comma list; 0 = none")
       ->capture_default_str();
-  sub->add_option("-t,--threads", args->threads,
-                  "thread counts, comma list (default: physical cores)");
+  auto* threads = sub->add_option("-t,--threads", args->threads,
+                                  "thread counts, comma list (default: physical cores)");
+  if (auto configured = configured_or("threads", "0"); configured != "0") {
+    args->threads = configured;  // 0 in the configuration: physical cores, as without it
+    threads->default_str(configured);
+  }
   sub->add_option("-r,--repetitions", args->repetitions, "repetitions per test")
       ->capture_default_str();
   sub->add_option("-b,--num-batch", args->num_batch, "prompt tokens per forward pass")

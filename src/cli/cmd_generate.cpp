@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/configured.h"
 #include "engine/engine.h"
 #include "engine/model/model_config.h"
 #include "engine/model/model_store.h"
@@ -243,8 +244,10 @@ void register_generate(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--num-batch", args->num_batch, "prompt tokens per forward pass")
       ->capture_default_str();
-  sub->add_option("--num-thread", args->num_thread, "threads (0: physical cores)")
-      ->capture_default_str();
+  default_from_config(
+      sub->add_option("--num-thread", args->num_thread, "threads (0: physical cores)")
+          ->capture_default_str(),
+      args->num_thread, "threads");
   sub->add_option("--temperature", args->sampling.temperature, "0 = greedy")->capture_default_str();
   sub->add_option("--top-k", args->sampling.top_k, "<= 0: off")->capture_default_str();
   sub->add_option("--top-p", args->sampling.top_p, ">= 1: off")->capture_default_str();

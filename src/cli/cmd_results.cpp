@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/configured.h"
 #include "lab/bench_output.h"
 #include "lab/bench_session.h"
 #include "lab/store.h"
@@ -129,24 +130,26 @@ void register_results(CLI::App& app) {
   auto args = std::make_shared<ResultsArgs>();
   auto* sub = app.add_subcommand("results", "Stored bench sessions: list | show ID | export ID");
   sub->require_subcommand(1);
-  sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)");
+  default_from_config(
+      sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)"),
+      args->db, "db");
 
   auto* list = sub->add_subcommand("list", "Sessions, newest first");
-  list->add_option("--db", args->db, "results database");
+  default_from_config(list->add_option("--db", args->db, "results database"), args->db, "db");
   list->add_option("--limit", args->limit, "at most this many (default 50)");
   list->add_flag("--json", args->json, "as JSON");
   list->callback([args] { set_exit_code(run_list(*args)); });
 
   auto* show = sub->add_subcommand("show", "One session's report, rebuilt from its stored calls");
   show->add_option("id", args->id, "session id (from `chimera results list`)")->required();
-  show->add_option("--db", args->db, "results database");
+  default_from_config(show->add_option("--db", args->db, "results database"), args->db, "db");
   show->add_flag("--json", args->json, "as JSON");
   show->add_flag("--csv", args->csv, "as CSV");
   show->callback([args] { set_exit_code(run_show(*args, false)); });
 
   auto* exp = sub->add_subcommand("export", "One session as CSV or JSON (every call + statistics)");
   exp->add_option("id", args->id, "session id")->required();
-  exp->add_option("--db", args->db, "results database");
+  default_from_config(exp->add_option("--db", args->db, "results database"), args->db, "db");
   exp->add_flag("--json", args->json, "JSON document");
   exp->add_flag("--csv", args->csv, "CSV table");
   exp->add_option("-o,--output", args->output, "write to this file instead of stdout");

@@ -18,6 +18,7 @@
 #include "agent/backend_choice.h"
 #include "agent/run_outputs.h"
 #include "cli/command.h"
+#include "cli/configured.h"
 #include "cli/run_support.h"
 #include "lab/bench_output.h"
 #include "lab/bench_session.h"
@@ -317,20 +318,27 @@ void register_run(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "run",
       "The main job: baseline vs Chimera agent on a data folder -> reports (Markdown + HTML)");
-  sub->add_option("--data", args->data, "benchmark-data folder to ingest")->capture_default_str();
-  sub->add_option("--backend", args->backend,
-                  "auto | embedded:PATH.gguf | ollama://host:port/MODEL | openai://host:port/MODEL "
-                  "| ollama:NAME:TAG")
-      ->capture_default_str();
-  sub->add_option("--model", args->model,
-                  "model name (auto: any gemma3 model, gemma3:latest first)");
+  args->data = default_data_folder();
+  default_from_config(sub->add_option("--data", args->data, "benchmark-data folder to ingest")
+                          ->capture_default_str(),
+                      args->data, "data");
+  default_from_config(sub->add_option("--backend", args->backend,
+                                      "auto | embedded:PATH.gguf | ollama://host:port/MODEL | "
+                                      "openai://host:port/MODEL | ollama:NAME:TAG")
+                          ->capture_default_str(),
+                      args->backend, "backend");
+  default_from_config(sub->add_option("--model", args->model,
+                                      "model name (auto: any gemma3 model, gemma3:latest first)"),
+                      args->model, "model");
   sub->add_option("--baseline", args->baseline, "baseline profile: a name or a .toml file")
       ->capture_default_str();
   sub->add_option("--chimera", args->chimera, "Chimera profile: a name or a .toml file")
       ->capture_default_str();
   sub->add_option("--runs", args->runs, "measured executions per agent")->capture_default_str();
-  sub->add_option("--out", args->out, "output folder; each run writes OUT/<timestamp>/")
-      ->capture_default_str();
+  default_from_config(
+      sub->add_option("--out", args->out, "output folder; each run writes OUT/<timestamp>/")
+          ->capture_default_str(),
+      args->out, "out");
   sub->add_option("--seed", args->seed, "derives the per-pair seeds")->capture_default_str();
   sub->add_flag("--strict", args->strict,
                 "exit with code 3 when the validator finds any problem in a report");
@@ -355,7 +363,9 @@ void register_run(CLI::App& app) {
   sub->add_flag("--show-raw", args->show_raw,
                 "put a section's failed model text inline too (it is always quoted in the "
                 "Validation appendix)");
-  sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)");
+  default_from_config(
+      sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)"),
+      args->db, "db");
   sub->add_flag("--no-store", args->no_store, "do not write the results database");
   sub->add_flag("--no-hwmon", args->no_hwmon, "do not sample CPU, memory and GPU");
   sub->callback([args] { set_exit_code(run_main(*args)); });

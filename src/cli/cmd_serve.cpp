@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/configured.h"
 #include "server/generation.h"
 #include "server/server.h"
 #include "util/strings.h"
@@ -105,7 +106,9 @@ void register_serve(CLI::App& app) {
   sub->add_option("--port", c.port, "port (0: any free port, printed at start)")->capture_default_str();
   sub->add_option("--parallel", c.parallel, "sequences decoded together per model")->capture_default_str();
   sub->add_option("--ctx", c.ctx, "default context per sequence, tokens (num_ctx)")->capture_default_str();
-  sub->add_option("--threads", c.threads, "engine threads (0: physical cores)")->capture_default_str();
+  default_from_config(sub->add_option("--threads", c.threads, "engine threads (0: physical cores)")
+                          ->capture_default_str(),
+                      c.threads, "threads");
   sub->add_option("--api-key", c.api_key,
                   "require Authorization: Bearer KEY on every request (default: $CHIMERA_API_KEY if set)");
   sub->add_option("--batch", c.batch, "most tokens per forward step")->capture_default_str();

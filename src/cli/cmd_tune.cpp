@@ -14,6 +14,7 @@
 #include "agent/tune_workload.h"
 #include "cli/cli_util.h"
 #include "cli/command.h"
+#include "cli/configured.h"
 #include "lab/tune_report.h"
 #include "lab/tune_session.h"
 #include "llm/backend.h"
@@ -51,6 +52,8 @@ Result<lab::StudySpec> build_spec(const TuneArgs& a) {
   if (!a.study_file.empty()) CHIMERA_RETURN_IF_ERROR(agent::load_study_file(a.study_file, spec));
   if (!a.backend.empty()) spec.backend = a.backend;
   if (!a.model.empty()) spec.model = a.model;
+  // The user's configuration fills what neither the flags nor the study file say.
+  if (spec.backend.empty()) spec.backend = configured_backend().value_or("");
   if (spec.backend.empty()) {
     return usage("tune needs a backend: -b embedded:PATH.gguf, -b ollama://host:port/MODEL, -b "
                  "openai://host:port/MODEL (or backend = \"...\" in the study file)");
@@ -58,7 +61,7 @@ Result<lab::StudySpec> build_spec(const TuneArgs& a) {
   if (spec.model.empty()) {
     auto parsed = llm::parse_backend_spec(spec.backend);
     if (!parsed.ok()) return parsed.status();
-    spec.model = parsed->model;
+    spec.model = configured_model_for(*parsed);
   }
   if (!a.space.empty()) {
     CHIMERA_ASSIGN_OR_RETURN(spec.axes, lab::preset_space(a.space));
@@ -102,7 +105,9 @@ Result<lab::StudySpec> build_spec(const TuneArgs& a) {
     spec.prompts.insert(spec.prompts.end(), more.begin(), more.end());
   }
   if (spec.prompts.empty()) spec.prompts = lab::default_tune_prompts();
-  if (spec.workload == "agent" && spec.data_dir.empty()) spec.data_dir = "examples/data";
+  if (spec.workload == "agent" && spec.data_dir.empty()) {
+    spec.data_dir = configured_or("data", default_data_folder());
+  }
   if (spec.axes.empty()) {
     return usage("nothing to tune: give --param NAME=VALUES (repeatable, e.g. --param "
                  "num_thread=1,2 --param num_ctx=1024..4096*2) or --space tr108");
@@ -294,19 +299,25 @@ void register_tune(CLI::App& app) {
                        "prompts | agent (chimera run's analysis + report calls on --data; caps "
                        "--num-predict and twice that)")
            ->capture_default_str());
-  flag(sub->add_option("--data", a->data, "the data folder of --workload agent (default examples/data)"));
+  flag(sub->add_option("--data", a->data,
+                       "the data folder of --workload agent (default: the shipped example data)"));
   flag(sub->add_option("--warmup", a->warmup, "warm-up calls before each block of one load")->capture_default_str());
   flag(sub->add_option("--seed", a->seed, "derives every call's seed")->capture_default_str());
   flag(sub->add_option("--alpha", a->alpha, "significance level of every test")->capture_default_str());
   flag(sub->add_option("--timeout", a->timeout_s, "seconds of silence before a call fails")->capture_default_str());
   sub->add_option("--resume", a->resume, "continue study ID from the results database");
   sub->add_option("--analyze", a->analyze, "read an existing sweep (CSV or JSON) and say what it can support");
-  sub->add_option("--out", a->out, "output folder; a study writes OUT/study-ID/")->capture_default_str();
+  default_from_config(
+      sub->add_option("--out", a->out, "output folder; a study writes OUT/study-ID/")
+          ->capture_default_str(),
+      a->out, "out");
   sub->add_option("--write-profile", a->write_profile, "write the best configuration as a profile (TOML)");
   sub->add_option("--profile-name", a->profile_name, "the written profile's name")->capture_default_str();
   sub->add_flag("--json", a->json, "print tune.json on stdout (the rest goes to stderr)");
   sub->add_flag("--dry-run", a->dry_run, "print the configurations and the plan, call nothing");
-  sub->add_option("--db", a->db, "results database (default: data_dir()/results.db)");
+  default_from_config(
+      sub->add_option("--db", a->db, "results database (default: data_dir()/results.db)"), a->db,
+      "db");
   sub->add_flag("--no-store", a->no_store, "do not write the results database (the study cannot be resumed)");
   sub->add_flag("--no-hwmon", a->no_hwmon, "do not sample CPU and memory");
   sub->callback([a] { set_exit_code(run_tune(*a)); });

@@ -33,6 +33,7 @@ void register_agents(CLI::App& app);  // chimera agents: cmd_agents.cpp
 void register_results(CLI::App& app);
 void register_run(CLI::App& app);
 void register_tune(CLI::App& app);
+void register_config(CLI::App& app);  // chimera config: cmd_config.cpp
 
 int main(int argc, char** argv);
 

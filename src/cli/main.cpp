@@ -2,6 +2,7 @@
 
 #include "cli/command.h"
 #include "util/build_info.h"
+#include "util/config.h"
 #include "util/log.h"
 
 namespace chimera::cli {
@@ -35,6 +36,14 @@ int main(int argc, char** argv) {
   register_tokenize(app);
   register_results(app);
   register_tune(app);
+  register_config(app);
+
+  // A broken config file or variable stops every command (as git does): ignoring it would run with
+  // defaults the user did not choose.
+  if (Status s = check_user_config(); !s.is_ok()) return report_error(s);
+  if (const auto& file = user_config_file(); file.ok()) {
+    for (const auto& w : file->warnings) std::fprintf(stderr, "chimera: warning: %s\n", w.c_str());
+  }
 
   try {
     app.parse(argc, argv);

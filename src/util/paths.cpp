@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "util/config.h"
+
 namespace chimera {
 namespace {
 
@@ -36,8 +38,36 @@ std::string data_dir() {
 }
 
 std::string ollama_models_dir() {
-  if (auto v = env_or_empty("OLLAMA_MODELS"); !v.empty()) return v;
+  if (auto v = configured("ollama_models")) return *v;
   return home_dir() + "/.ollama/models";
+}
+
+std::string share_dir() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (auto v = env_or_empty("CHIMERA_SHARE_DIR"); !v.empty()) return v;
+  // CHIMERA_SHARE_FROM_BIN: the install layout's data folder relative to its binary folder
+  // ("../share/chimera" for the usual bin/ and share/), so a relocated prefix still works.
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path installed = exe.parent_path() / CHIMERA_SHARE_FROM_BIN;
+    if (fs::is_directory(installed / "profiles", ec)) return installed.lexically_normal().string();
+  }
+#ifdef CHIMERA_SOURCE_DIR_FOR_DATA
+  if (fs::is_directory(fs::path(CHIMERA_SOURCE_DIR_FOR_DATA) / "profiles", ec)) {
+    return CHIMERA_SOURCE_DIR_FOR_DATA;
+  }
+#endif
+  return "";
+}
+
+std::string default_data_folder() {
+  std::string share = share_dir();
+  return share.empty() ? "examples/data" : share + "/examples/data";
+}
+
+std::string config_dir() {
+  return std::filesystem::path(config_file_path()).parent_path().string();
 }
 
 std::string vocab_dir() {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "support/test_support.h"
 
 namespace chimera::agent {
@@ -68,6 +71,31 @@ TEST(Profiles, FindByNameFallsBackToBuiltIns) {
   auto missing = find_profile("no-such-profile");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("baseline and chimera-gemma3"), std::string::npos);
+}
+
+// A user's own profiles live beside the config file, and win over the installed ones; the
+// installed ones (the source tree's, for a build-tree binary) win over the built-in copies.
+TEST(Profiles, FoundBesideTheConfigFileThenWhereInstalled) {
+  chimera::testing::TempDir dir;
+  chimera::testing::ScopedEnv no_file("CHIMERA_CONFIG", std::nullopt);
+  chimera::testing::ScopedEnv xdg("XDG_CONFIG_HOME", dir.path());
+  std::filesystem::create_directories(dir.file("chimera/profiles"));
+  std::ofstream(dir.file("chimera/profiles/mine.toml"))
+      << "name = \"mine\"\n[options]\nnum_ctx = 2048\n";
+  auto mine = find_profile("mine");
+  ASSERT_TRUE(mine.ok()) << mine.status().to_string();
+  EXPECT_EQ(mine->origin, dir.file("chimera/profiles/mine.toml"));
+  EXPECT_EQ(mine->options.num_ctx, 2048);
+
+  auto shipped = find_profile("baseline");
+  ASSERT_TRUE(shipped.ok()) << shipped.status().to_string();
+  EXPECT_EQ(shipped->origin, chimera::testing::source_dir() + "/profiles/baseline.toml");
+
+  auto missing = find_profile("nobody");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(dir.file("chimera/profiles/nobody.toml")),
+            std::string::npos)
+      << missing.status().message();
 }
 
 TEST(Profiles, AutoContextIsPromptPlusOutputRoundedUpTo256) {

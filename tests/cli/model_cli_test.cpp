@@ -17,27 +17,8 @@ namespace {
 
 using nlohmann::json;
 using testing::run_chimera;
+using testing::ScopedEnv;
 namespace fs = std::filesystem;
-
-// Sets an environment variable for the lifetime of the object (children inherit it).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 json parse_json(const testing::CommandResult& r) {
   json j = json::parse(r.out, nullptr, false);

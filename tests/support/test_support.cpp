@@ -29,6 +29,39 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+ScopedEnv::ScopedEnv(const char* name, const std::optional<std::string>& value) : name_(name) {
+  if (const char* old = std::getenv(name)) old_ = old;
+  if (value) {
+    setenv(name, value->c_str(), 1);
+  } else {
+    unsetenv(name);
+  }
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (old_) {
+    setenv(name_, old_->c_str(), 1);
+  } else {
+    unsetenv(name_);
+  }
+}
+
+namespace {
+
+// Every suite starts without the user's configuration (util/config.h): a config file or a
+// CHIMERA_* variable on the machine that runs the tests would change what the commands do. Tests of
+// the configuration set their own.
+const bool kConfigIsolated = [] {
+  setenv("CHIMERA_CONFIG", "/nonexistent/chimera-tests/config.toml", 1);
+  for (const char* name : {"CHIMERA_BACKEND", "CHIMERA_MODEL", "CHIMERA_OUT", "CHIMERA_DATA",
+                           "CHIMERA_DB", "CHIMERA_THREADS"}) {
+    unsetenv(name);
+  }
+  return true;
+}();
+
+}  // namespace
+
 std::string source_dir() { return CHIMERA_SOURCE_DIR; }
 std::string chimera_exe() { return CHIMERA_EXE; }
 

@@ -2,6 +2,7 @@
 // and running the chimera binary as a user would.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,20 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// Sets (or, with nullopt, unsets) an environment variable for the lifetime of the object; the
+// children run_chimera starts inherit it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::optional<std::string>& value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
 };
 
 std::string source_dir();
