@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 PRESET ?= release
 BUILD := build/$(PRESET)
 
-.PHONY: all setup configure build run test asan fuzz format clean
+.PHONY: all setup configure build run test asan fuzz format clean package install
 
 all: build
 
@@ -34,6 +34,17 @@ asan: setup
 
 fuzz:
 	$(MAKE) build PRESET=fuzz
+
+# build/release/package/chimera_<version>_amd64.deb (Depends from dpkg-shlibdeps)
+package:
+	$(MAKE) build PRESET=release
+	cd build/release && cpack -G DEB
+
+# PREFIX=/usr/local by default; DESTDIR works as usual
+PREFIX ?= /usr/local
+install:
+	$(MAKE) build PRESET=release
+	cmake --install build/release --prefix $(PREFIX)
 
 format:
 	find src apps tests bench -name '*.cpp' -o -name '*.h' | xargs clang-format -i

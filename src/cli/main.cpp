@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/manpage.h"
 #include "util/build_info.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   register_results(app);
   register_tune(app);
   register_config(app);
+  add_manpage_flag(app);
 
   // A broken config file or variable stops every command (as git does): ignoring it would run with
   // defaults the user did not choose.

@@ -73,6 +73,13 @@ std::string vocab_dir_if_present() {
 }
 
 CommandResult run_chimera(const std::vector<std::string>& args, const std::string& stdin_text) {
+  std::vector<std::string> argv = {chimera_exe()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv, "", stdin_text);
+}
+
+CommandResult run_program(const std::vector<std::string>& argv_in, const std::string& cwd,
+                          const std::string& stdin_text) {
   TempDir tmp;
   std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr"), in_path = tmp.file("stdin");
   {
@@ -85,14 +92,14 @@ CommandResult run_chimera(const std::vector<std::string>& args, const std::strin
   posix_spawn_file_actions_addopen(&actions, 0, in_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> argv_storage = {chimera_exe()};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  std::vector<std::string> argv_storage = argv_in;
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
   CommandResult result;
-  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+  if (posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
     posix_spawn_file_actions_destroy(&actions);
     result.err = "posix_spawn failed";
     return result;

@@ -48,5 +48,8 @@ struct CommandResult {
 };
 // Runs the chimera binary with args (no shell), capturing stdout and stderr.
 CommandResult run_chimera(const std::vector<std::string>& args, const std::string& stdin_text = "");
+// Runs any program (argv[0] looked up in PATH), in `cwd` when not empty.
+CommandResult run_program(const std::vector<std::string>& argv, const std::string& cwd = "",
+                          const std::string& stdin_text = "");
 
 }  // namespace chimera::testing
