@@ -258,7 +258,8 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
     e.facts = std::move(facts);
     return e;
   }
-  e.analysis_text = result.calls[analysis].record.text;
+  // Reports show text, not bytes: a server's invalid UTF-8 appears as U+FFFD (the record keeps it).
+  e.analysis_text = utf8_replace_invalid(result.calls[analysis].record.text);
   add_measured_facts(facts, result.calls[analysis].record,
                      fmt::format("this run's {} analysis call (pair {})", arm.name, pair + 1));
 
@@ -281,7 +282,7 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
     e.facts = std::move(facts);
     return e;
   }
-  e.report_text = result.calls[report].record.text;
+  e.report_text = utf8_replace_invalid(result.calls[report].record.text);
   e.ok = true;
   ValidationContext vc;
   vc.facts = &facts;

@@ -25,6 +25,7 @@
 #include "lab/store.h"
 #include "llm/backend.h"
 #include "util/clock.h"
+#include "util/json_text.h"
 #include "util/mapped_file.h"
 #include "util/paths.h"
 #include "util/strings.h"
@@ -256,7 +257,7 @@ int run_main(const RunArgs& a) {
     nlohmann::json stats;
     for (const auto& k : summary.kinds) stats[k.kind] = lab::report_summary_json(k.report);
     std::string status = result.cancelled ? "interrupted" : "completed";
-    if (Status s = store->end_session(session_id, status, stats.dump()); !s.is_ok())
+    if (Status s = store->end_session(session_id, status, json_text(stats)); !s.is_ok())
       store_warnings.push_back(s.message());
   }
   for (const auto& w : store_warnings)

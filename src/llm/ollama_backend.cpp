@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "llm/http_call.h"
 #include "llm/json_fields.h"
 #include "llm/ollama_stream.h"
+#include "llm/wire_json.h"
 #include "llm/stream_record.h"
 #include "util/clock.h"
+#include "util/json_text.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -33,6 +36,7 @@ HttpCallOptions call_options(const Request& request) {
   HttpCallOptions call;
   call.connect_timeout_ms = request.connect_timeout_ms;
   call.read_timeout_ms = request.read_timeout_ms;
+  call.retry_budget_ms = request.retry_budget_ms;
   call.cancelled = request.cancelled;
   return call;
 }
@@ -47,12 +51,13 @@ HttpCallOptions metadata_call(const HttpCallOptions& base) {
 Result<json> parse_body(const HttpResponse& response, const std::string& url) {
   if (!response.status.is_ok()) return response.status;
   if (!response.ok()) return http_error_status(response, url);
-  json parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
-    return make_error(ErrorCode::kParseError, "{} did not answer with a JSON object: {}", url,
+  auto parsed = parse_wire_json(response.body);
+  if (!parsed.ok() || !parsed->is_object()) {
+    return make_error(ErrorCode::kParseError, "{} did not answer with a JSON object ({}): {}", url,
+                      parsed.ok() ? "another JSON value" : parsed.status().message(),
                       excerpt(response.body));
   }
-  return parsed;
+  return std::move(*parsed);
 }
 
 size_t prompt_bytes(const Request& request) {
@@ -161,9 +166,9 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
   }
   json request = {{"model", model}, {"name", model}};  // "name" for servers before 0.1.4x
   std::string url = config_.base_url + "/api/show";
-  HttpResponse response = client.post_json("/api/show", request.dump(), call);
+  HttpResponse response = client.post_json("/api/show", json_text(request), call);
   if (response.status.is_ok() && response.http_status == 404 &&
-      !json::parse(response.body, nullptr, false).contains("error")) {
+      !parse_wire_json(response.body).value_or(json()).contains("error")) {
     // A 404 without Ollama's error object: the endpoint is missing (a proxy, an imitation), not the
     // model.
     return make_error(ErrorCode::kUnsupported, "{} answered 404 without an error object", url);
@@ -281,7 +286,7 @@ std::string OllamaBackend::build_body(const Request& request, const std::string&
       body["keep_alive"] = *request.keep_alive;
     }
   }
-  return body.dump();
+  return json_text(body);
 }
 
 CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text) {
@@ -303,6 +308,7 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
         "num_predict tokens");
   }
   auto client = pool_.acquire();
+  client->take_retries();  // this call's retries only, from here on
   const HttpCallOptions call = call_options(request);
 
   std::optional<ModelDescription> description;
@@ -314,6 +320,7 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
     return record;
   } else if (described.status().code() == ErrorCode::kUnavailable ||
              described.status().code() == ErrorCode::kCancelled) {
+    note_retries(record, client->take_retries());
     fail_record(record, described.status());
     return record;
   } else {
@@ -349,30 +356,16 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
     response = client->post_json(record.endpoint, body, call);
     if (response.ok()) decode_status = decoder.feed(response.body, response.t_done_ns);
   }
-  record.t_request_ns = response.t_start_ns;
-  record.t_first_byte_ns = response.t_first_byte_ns;
-  record.t_done_ns = response.t_done_ns;
-  record.transport = response.timings;
-
+  adopt_transport(record, response, client->take_retries());
   const std::string url = config_.base_url + record.endpoint;
-  Status outcome = decode_status;
-  if (outcome.is_ok() && !response.status.is_ok()) {
-    outcome = record.chunk_count > 0
-                  ? response.status.with_context(fmt::format("after {} chunks", record.chunk_count))
-                  : response.status;
-  } else if (outcome.is_ok() && !response.ok()) {
-    outcome = http_error_status(response, url);
-    if (response.http_status == 404) outcome = unknown_model_error(record.model, outcome);
-  } else if (outcome.is_ok()) {
-    outcome = decoder.finish(response.t_done_ns);
+  Status outcome = http_call_outcome(
+      record, response, decode_status, [&] { return decoder.finish(response.t_done_ns); }, url,
+      request.stream ? "application/x-ndjson" : "application/json");
+  if (!outcome.is_ok() && response.status.is_ok() && response.http_status == 404) {
+    outcome = unknown_model_error(record.model, outcome);
   }
   record.ok = outcome.is_ok();
-  if (!outcome.is_ok()) {
-    fail_record(record, outcome.code() == ErrorCode::kRemoteError ||
-                                outcome.code() == ErrorCode::kParseError
-                            ? outcome.with_context(url)
-                            : outcome);
-  }
+  if (!outcome.is_ok()) fail_record(record, outcome);
   settle(request, description, was_loaded, record);
   log::debug("{} {}: {}", name(), record.endpoint, describe_record(record));
   return record;
@@ -381,6 +374,7 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
 void OllamaBackend::settle(const Request& request,
                            const std::optional<ModelDescription>& description,
                            std::optional<bool> was_loaded, CallRecord& record) const {
+  validate_server_timings(record, kOllamaFields);
   settle_token_count(record, record.server.eval_count);
   record.prompt_tokens = record.server.prompt_eval_count;
 

@@ -6,11 +6,14 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "llm/http_call.h"
 #include "llm/json_fields.h"
 #include "llm/ndjson.h"
 #include "llm/openai_stream.h"
 #include "llm/stream_record.h"
+#include "llm/wire_json.h"
 #include "util/clock.h"
+#include "util/json_text.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -38,6 +41,7 @@ HttpCallOptions call_options(const Request& request) {
   HttpCallOptions call;
   call.connect_timeout_ms = request.connect_timeout_ms;
   call.read_timeout_ms = request.read_timeout_ms;
+  call.retry_budget_ms = request.retry_budget_ms;
   call.cancelled = request.cancelled;
   return call;
 }
@@ -51,12 +55,13 @@ HttpCallOptions metadata_call(const HttpCallOptions& base) {
 Result<json> parse_body(const HttpResponse& response, const std::string& url) {
   if (!response.status.is_ok()) return response.status;
   if (!response.ok()) return http_error_status(response, url);
-  json parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
-    return make_error(ErrorCode::kParseError, "{} did not answer with a JSON object: {}", url,
+  auto parsed = parse_wire_json(response.body);
+  if (!parsed.ok() || !parsed->is_object()) {
+    return make_error(ErrorCode::kParseError, "{} did not answer with a JSON object ({}): {}", url,
+                      parsed.ok() ? "another JSON value" : parsed.status().message(),
                       excerpt(response.body));
   }
-  return parsed;
+  return std::move(*parsed);
 }
 
 bool accepts_sampling_extensions(OpenAIFlavor flavor) {
@@ -216,7 +221,7 @@ OpenAIRequestPlan plan_openai_request(const Request& request, const std::string&
                                : requested.count(key) ? std::string(kOptionNotApplied)
                                                       : std::string(kOptionBackendDefault);
   }
-  plan.body = body.dump();
+  plan.body = json_text(body);
   return plan;
 }
 
@@ -245,18 +250,26 @@ BackendCapabilities OpenAIBackend::capabilities() const {
 }
 
 OpenAIFlavor OpenAIBackend::flavor() {
+  auto client = pool_.acquire();
+  return flavor(*client, metadata_call({}));
+}
+
+OpenAIFlavor OpenAIBackend::flavor(HttpClient& client, const HttpCallOptions& base) {
   int known = flavor_.load();
   if (known >= 0) return static_cast<OpenAIFlavor>(known);
   std::lock_guard<std::mutex> lock(flavor_mutex_);
   known = flavor_.load();
   if (known >= 0) return static_cast<OpenAIFlavor>(known);
-  auto client = pool_.acquire();
-  HttpCallOptions call = metadata_call({});
+  HttpCallOptions call = base;
   call.max_attempts = 1;
-  HttpResponse models = client->get("/v1/models", call);
-  if (!models.status.is_ok()) return OpenAIFlavor::kUnknown;  // unreachable: ask again next time
+  HttpResponse models = client.get("/v1/models", call);
+  // Unreachable, busy or failing (5xx, 429 past the retry budget): ask again next time rather than
+  // remember a guess made from an error page.
+  if (!models.status.is_ok() || models.http_status >= 500 || models.http_status == 429) {
+    return OpenAIFlavor::kUnknown;
+  }
   OpenAIFlavor detected = OpenAIFlavor::kUnknown;
-  json body = json::parse(models.body, nullptr, /*allow_exceptions=*/false);
+  json body = parse_wire_json(models.body).value_or(json());
   if (const json* data = jf::find(body, "data");
       data != nullptr && data->is_array() && !data->empty()) {
     std::string owner = to_lower(jf::get_string((*data)[0], "owned_by"));
@@ -265,8 +278,8 @@ OpenAIFlavor OpenAIBackend::flavor() {
     if (owner == "sglang") detected = OpenAIFlavor::kSglang;
   }
   if (detected == OpenAIFlavor::kUnknown) {
-    json version = json::parse(client->get("/api/version", call).body, nullptr, false);
-    json info = json::parse(client->get("/info", call).body, nullptr, false);
+    json version = parse_wire_json(client.get("/api/version", call).body).value_or(json());
+    json info = parse_wire_json(client.get("/info", call).body).value_or(json());
     if (!jf::get_string(version, "version").empty()) {
       detected = OpenAIFlavor::kOllama;
     } else if (jf::get_string(info, "router").find("text-generation") != std::string::npos) {
@@ -350,10 +363,12 @@ CallRecord OpenAIBackend::generate(const Request& request, const OnText& on_text
   record.options_requested = request.options;
   record.wall_start_unix_ms = unix_time_ms();
   const HttpCallOptions call = call_options(request);
-  const OpenAIFlavor server = flavor();
   auto client = pool_.acquire();
+  client->take_retries();  // this call's retries only, from here on
+  const OpenAIFlavor server = flavor(*client, metadata_call(call));
   auto model = resolve_model(*client, request, metadata_call(call));
   if (!model.ok()) {
+    note_retries(record, client->take_retries());
     fail_record(record, model.status());
     return record;
   }
@@ -382,31 +397,20 @@ CallRecord OpenAIBackend::generate(const Request& request, const OnText& on_text
     response = client->post_json(record.endpoint, plan.body, call);
     if (response.ok()) decode_status = decoder.decode_whole(response.body, response.t_done_ns);
   }
-  record.t_request_ns = response.t_start_ns;
-  record.t_first_byte_ns = response.t_first_byte_ns;
-  record.t_done_ns = response.t_done_ns;
-  record.transport = response.timings;
-
+  adopt_transport(record, response, client->take_retries());
   const std::string url = config_.base_url + record.endpoint;
-  Status outcome = decode_status;
-  if (outcome.is_ok() && !response.status.is_ok()) {
-    outcome = record.chunk_count > 0
-                  ? response.status.with_context(fmt::format("after {} chunks", record.chunk_count))
-                  : response.status;
-  } else if (outcome.is_ok() && !response.ok()) {
-    outcome = http_error_status(response, url);
-    if (response.http_status == 404) outcome = unknown_model_error(record.model, outcome);
-  } else if (outcome.is_ok() && request.stream) {
-    outcome = decoder.finish(response.t_done_ns);
+  Status outcome = http_call_outcome(
+      record, response, decode_status,
+      [&] { return request.stream ? decoder.finish(response.t_done_ns) : Status::ok(); }, url,
+      request.stream ? "text/event-stream" : "application/json");
+  if (!outcome.is_ok() && response.status.is_ok() && response.http_status == 404) {
+    outcome = unknown_model_error(record.model, outcome);
   }
   record.ok = outcome.is_ok();
-  if (!outcome.is_ok()) {
-    fail_record(record, outcome.code() == ErrorCode::kRemoteError ||
-                                outcome.code() == ErrorCode::kParseError
-                            ? outcome.with_context(url)
-                            : outcome);
-  }
-  std::optional<int64_t> server_count = decoder.completion_tokens();
+  if (!outcome.is_ok()) fail_record(record, outcome);
+  validate_server_timings(record, kLlamaCppFields);
+  std::optional<int64_t> server_count =
+      checked_generated_count(record, decoder.completion_tokens(), "usage.completion_tokens");
   if (!server_count) server_count = record.server.eval_count;  // llama.cpp "timings"
   settle_token_count(record, server_count);
   if (record.ok && !server_count) {
@@ -433,14 +437,14 @@ std::optional<int64_t> OpenAIBackend::count_prompt_tokens(const Request& request
       OpenAIRequestPlan plan = plan_openai_request(request, *model, /*chat=*/true, server);
       body["messages"] = json::parse(plan.body)["messages"];
     }
-    auto parsed = parse_body(client->post_json("/tokenize", body.dump(), call),
+    auto parsed = parse_body(client->post_json("/tokenize", json_text(body), call),
                              config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     return jf::get_int(*parsed, "count");
   }
   if (server == OpenAIFlavor::kLlamaCpp && request.messages.empty() && request.raw) {
     json body = {{"content", request.prompt}, {"add_special", true}};
-    auto parsed = parse_body(client->post_json("/tokenize", body.dump(), call),
+    auto parsed = parse_body(client->post_json("/tokenize", json_text(body), call),
                              config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     const json* tokens = jf::find(*parsed, "tokens");

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "llm/types.h"
+#include "util/json_text.h"
 #include "util/strings.h"
 
 namespace chimera::llm {
@@ -290,7 +291,7 @@ std::vector<std::pair<std::string, std::string>> Options::items() const {
       if ((this->*(*dfield)).has_value())
         out.emplace_back(spec.name, format_double(*(this->*(*dfield))));
     } else if (stop.has_value()) {
-      out.emplace_back(spec.name, nlohmann::json(*stop).dump());
+      out.emplace_back(spec.name, json_text(nlohmann::json(*stop)));
     }
   }
   return out;
@@ -314,7 +315,7 @@ std::string Options::to_json() const {
       out[key] = *stop;
     }
   }
-  return out.dump();
+  return json_text(out);
 }
 
 Options Options::merged_with(const Options& overrides) const {

@@ -62,13 +62,16 @@ ProtocolServer::ProtocolServer() : server_(std::make_unique<httplib::Server>()) 
     Reply reply = dispatch(Received{req.method, req.path, req.body});
     pause_ms(reply.delay_ms_before_headers);
     res.status = reply.status;
+    for (const auto& [name, value] : reply.headers) res.set_header(name, value);
     auto shared = std::make_shared<Reply>(std::move(reply));
     if (shared->chunked) {
       res.set_chunked_content_provider(
           shared->content_type, [shared](size_t, httplib::DataSink& sink) {
             for (const Piece& piece : shared->pieces) {
-              pause_ms(piece.delay_ms);
-              if (!sink.write(piece.bytes.data(), piece.bytes.size())) return false;
+              for (int i = 0; i < piece.repeat; ++i) {
+                pause_ms(piece.delay_ms);
+                if (!sink.write(piece.bytes.data(), piece.bytes.size())) return false;
+              }
             }
             if (shared->cut) return false;  // abort: no terminating chunk, the connection closes
             sink.done();
@@ -77,15 +80,17 @@ ProtocolServer::ProtocolServer() : server_(std::make_unique<httplib::Server>()) 
       return;
     }
     size_t total = 0;
-    for (const Piece& piece : shared->pieces) total += piece.bytes.size();
+    for (const Piece& piece : shared->pieces) total += piece.bytes.size() * static_cast<size_t>(piece.repeat);
     size_t declared = shared->cut ? total + 100 : total;  // promise more than will come
     res.set_content_provider(declared, shared->content_type,
                              [shared](size_t offset, size_t, httplib::DataSink& sink) {
                                if (offset > 0) return false;  // everything went in the first call
                                for (const Piece& piece : shared->pieces) {
-                                 pause_ms(piece.delay_ms);
-                                 if (!sink.write(piece.bytes.data(), piece.bytes.size()))
-                                   return false;
+                                 for (int i = 0; i < piece.repeat; ++i) {
+                                   pause_ms(piece.delay_ms);
+                                   if (!sink.write(piece.bytes.data(), piece.bytes.size()))
+                                     return false;
+                                 }
                                }
                                return !shared->cut;
                              });
