@@ -181,7 +181,9 @@ TEST(InvalidUtf8, EveryWriterTakesItAndTheBytesSurvive) {
     TempDir dir;
     auto store = ResultsStore::open(dir.file("results.db"));
     ASSERT_TRUE(store.ok()) << store.status().message();
-    auto session = (*store)->begin_session(SessionInfo{"bench"});
+    SessionInfo info;
+    info.command = "bench";
+    auto session = (*store)->begin_session(info);
     ASSERT_TRUE(session.ok());
     for (const MeasuredCall& c : calls) {
       auto id = (*store)->add_call(*session, 0, c.meta, c.record);
@@ -197,7 +199,9 @@ TEST(InvalidUtf8, EveryWriterTakesItAndTheBytesSurvive) {
     SQLite::Statement q(db, "SELECT text, error, extra_json FROM calls");
     while (q.executeStep()) {
       for (int i = 0; i < 3; ++i) {
-        if (!q.getColumn(i).isNull()) EXPECT_TRUE(is_valid_utf8(q.getColumn(i).getString()));
+        if (!q.getColumn(i).isNull()) {
+          EXPECT_TRUE(is_valid_utf8(q.getColumn(i).getString()));
+        }
       }
     }
   }
