@@ -205,6 +205,8 @@ lab::MeasuredCall AgentRunner::call(const ArmSetup& arm, const Prompt& prompt, l
   request.messages = prompt.messages;
   request.options = std::move(options);
   request.stream = true;
+  request.read_timeout_ms = settings_.read_timeout_ms;
+  request.retry_budget_ms = settings_.retry_budget_ms;
   if (should_stop_) request.cancelled = should_stop_;
   lab::MeasuredCall mc;
   mc.meta = std::move(meta);

@@ -49,6 +49,7 @@ struct RunArgs {
   int64_t report_num_predict = 320;
   size_t fact_budget_chars = 3500;
   bool strict = false, no_store = false, no_hwmon = false;
+  double timeout_s = 600, retry_budget_s = 120;
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -166,6 +167,8 @@ int run_main(const RunArgs& a) {
   run.settings.report_num_predict = a.report_num_predict;
   run.settings.fact_budget_chars = a.fact_budget_chars;
   run.settings.today_iso = run.today_iso;
+  run.settings.read_timeout_ms = static_cast<int64_t>(a.timeout_s * 1000);
+  run.settings.retry_budget_ms = static_cast<int64_t>(a.retry_budget_s * 1000);
   run.arms = {{"baseline", *baseline}, {"chimera", *chimera}};
   run.machine = lab::machine_header();
   if (!chimera->model_family.empty() &&
@@ -357,6 +360,14 @@ void register_run(CLI::App& app) {
   sub->add_option("--db", args->db, "results database (default: data_dir()/results.db)");
   sub->add_flag("--no-store", args->no_store, "do not write the results database");
   sub->add_flag("--no-hwmon", args->no_hwmon, "do not sample CPU, memory and GPU");
+  sub->add_option("--timeout", args->timeout_s, "longest silence tolerated in a call, seconds")
+      ->check(CLI::Range(0.1, 86'400.0))
+      ->capture_default_str();
+  sub->add_option("--retry-budget", args->retry_budget_s,
+                  "longest a request waits, in all, for a server answering 429 or 503 (rate "
+                  "limited, or still loading its model), seconds; the retries are reported")
+      ->check(CLI::Range(0.0, 86'400.0))
+      ->capture_default_str();
   sub->callback([args] { set_exit_code(run_main(*args)); });
 }
 

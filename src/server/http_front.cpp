@@ -66,6 +66,7 @@ struct HttpFront::Impl {
     int requests = 0;
     bool continue_sent = false;
     bool counted = true;  // in the open and per-client counts (lingering ones are not)
+    bool peer_closed = false;  // the client shut its side after its request
     bool keep = false;    // set by the worker: the connection may serve another request
   };
 
@@ -243,15 +244,20 @@ struct HttpFront::Impl {
   }
 
   void on_readable(Connection& c) {
+    const int fd = c.fd;
     char slice[kReadSlice];
     size_t taken = 0;
+    bool eof = false;
     while (taken < kMaxReadPerEvent) {
-      ssize_t n = ::recv(c.fd, slice, sizeof slice, 0);
-      if (n == 0) return close_connection(c.fd);  // the client left
+      ssize_t n = ::recv(fd, slice, sizeof slice, 0);
+      if (n == 0) {  // the client closed its side: it may still wait for an answer
+        eof = true;
+        break;
+      }
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        return close_connection(c.fd);
+        return close_connection(fd);
       }
       taken += static_cast<size_t>(n);
       if (c.state == Connection::State::kLingering) continue;  // read and dropped
@@ -272,7 +278,15 @@ struct HttpFront::Impl {
       c.buffer.append(slice, static_cast<size_t>(n));
       account(c);
     }
-    if (c.state == Connection::State::kReading) dispatch(c);
+    if (c.state == Connection::State::kReading) {
+      c.peer_closed = eof;
+      dispatch(c);  // may hand it to a worker, or answer and close it
+    }
+    if (!eof) return;
+    auto it = connections.find(fd);
+    if (it != connections.end() && it->second->state != Connection::State::kBusy) {
+      close_connection(fd);  // nothing whole to answer, or lingering done
+    }
   }
 
   void sweep() {
@@ -382,7 +396,7 @@ struct HttpFront::Impl {
         ++c->requests;
         // Keep the connection only when the request was consumed exactly as framed: anything else
         // leaves the next request's start unknown.
-        c->keep = ok && !closed && !last && stream.consumed() == c->request_bytes;
+        c->keep = ok && !closed && !last && !c->peer_closed && stream.consumed() == c->request_bytes;
         c->buffer.erase(0, c->request_bytes);
       }
       {
@@ -476,6 +490,7 @@ Status HttpFront::start() {
     e.data.fd = fd;
     ::epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, fd, &e);
   }
+  s.routes.set_listening_socket(s.listen_fd);
   for (int i = 0; i < std::max(1, s.limits.workers); ++i) s.workers.emplace_back([&s] { s.work(); });
   s.loop_thread = std::thread([&s] { s.loop(); });
   s.running = true;
@@ -486,6 +501,7 @@ void HttpFront::stop() {
   Impl& s = *impl_;
   if (!s.running.exchange(false)) return;
   s.stopping = true;
+  s.routes.set_listening_socket(INVALID_SOCKET);  // streamed responses end at their next write
   s.wake();
   if (s.loop_thread.joinable()) s.loop_thread.join();
   s.queue_cv.notify_all();

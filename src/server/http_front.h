@@ -46,6 +46,10 @@ class RoutedServer : public httplib::Server {
   bool handle(httplib::Stream& stream, bool close_connection, bool& connection_closed) {
     return process_request(stream, close_connection, connection_closed, {});
   }
+  // cpp-httplib writes a streamed (chunked) response only while its listening socket is valid, and
+  // stops every such stream when it is not: the front sets it when it listens, and unsets it to
+  // cut the streams still running when it stops.
+  void set_listening_socket(socket_t fd) { svr_sock_ = fd; }
 };
 
 class HttpFront {

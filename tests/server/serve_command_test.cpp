@@ -146,10 +146,10 @@ TEST(ServeCommandTest, TheSlowClientLimitsAreFlagsWithTheirDefaultsShown) {
   for (const char* flag : {"--request-timeout", "--max-connections", "--max-connections-per-client"}) {
     EXPECT_NE(help.out.find(flag), std::string::npos) << flag << " in\n" << help.out;
   }
-  EXPECT_TRUE(std::regex_search(help.out, std::regex(R"(--request-timeout FLOAT \[30\])"))) << help.out;
-  EXPECT_TRUE(std::regex_search(help.out, std::regex(R"(--max-connections INT \[1024\])"))) << help.out;
-  EXPECT_TRUE(std::regex_search(help.out, std::regex(R"(--max-connections-per-client INT \[256\])")))
-      << help.out;
+  for (const char* shown : {"--request-timeout FLOAT=30 ", "--max-connections INT=1024 ",
+                            "--max-connections-per-client INT=256"}) {
+    EXPECT_NE(help.out.find(shown), std::string::npos) << shown << " in\n" << help.out;
+  }
   CommandResult bad = run_chimera({"serve", "-m", tiny_gemma_path(), "--request-timeout", "0", "--port", "0"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_NE(bad.err.find("--request-timeout"), std::string::npos) << bad.err;
