@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "llm/ndjson.h"
+#include "llm/wire_json.h"
 #include "util/strings.h"
 
 namespace chimera::llm {
@@ -14,6 +17,33 @@ std::string media_type(std::string_view content_type) {
 }
 
 }  // namespace
+
+HttpCallOptions call_options(const Request& request) {
+  HttpCallOptions call;
+  call.connect_timeout_ms = request.connect_timeout_ms;
+  call.read_timeout_ms = request.read_timeout_ms;
+  call.retry_budget_ms = request.retry_budget_ms;
+  call.cancelled = request.cancelled;
+  return call;
+}
+
+HttpCallOptions metadata_call(const HttpCallOptions& base) {
+  HttpCallOptions call = base;
+  call.read_timeout_ms = std::min<int64_t>(base.read_timeout_ms, 30'000);
+  return call;
+}
+
+Result<nlohmann::json> parse_json_body(const HttpResponse& response, const std::string& url) {
+  if (!response.status.is_ok()) return response.status;
+  if (!response.ok()) return http_error_status(response, url);
+  auto parsed = parse_wire_json(response.body);
+  if (!parsed.ok() || !parsed->is_object()) {
+    return make_error(ErrorCode::kParseError, "{} did not answer with a JSON object ({}): {}", url,
+                      parsed.ok() ? "another JSON value" : parsed.status().message(),
+                      excerpt(response.body));
+  }
+  return std::move(*parsed);
+}
 
 void adopt_transport(CallRecord& record, const HttpResponse& response, RetryLog retries) {
   record.t_request_ns = response.t_start_ns;

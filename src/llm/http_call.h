@@ -5,6 +5,8 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
 
 #include "llm/http_client.h"
@@ -12,6 +14,14 @@
 #include "util/status.h"
 
 namespace chimera::llm {
+
+// The transport options of a request: its timeouts, retry budget and cancel predicate.
+HttpCallOptions call_options(const Request& request);
+// The same for a short metadata request (/api/show, /v1/models...): at most 30 s of silence.
+HttpCallOptions metadata_call(const HttpCallOptions& base);
+// A non-streamed answer that must be one JSON object: the transport's failure, the HTTP error, or
+// the object (parsed as servers really write JSON, wire_json.h).
+Result<nlohmann::json> parse_json_body(const HttpResponse& response, const std::string& url);
 
 // Clocks (from the last attempt, when retries were made), transport timings, and the retries the
 // client made for this call (`retries`, from HttpClient::take_retries(): the generation and the

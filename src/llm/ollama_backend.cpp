@@ -32,34 +32,6 @@ std::string with_latest(std::string_view name) {
                                                   : std::string(name);
 }
 
-HttpCallOptions call_options(const Request& request) {
-  HttpCallOptions call;
-  call.connect_timeout_ms = request.connect_timeout_ms;
-  call.read_timeout_ms = request.read_timeout_ms;
-  call.retry_budget_ms = request.retry_budget_ms;
-  call.cancelled = request.cancelled;
-  return call;
-}
-
-// Short metadata calls should not wait as long as a generation may.
-HttpCallOptions metadata_call(const HttpCallOptions& base) {
-  HttpCallOptions call = base;
-  call.read_timeout_ms = std::min<int64_t>(base.read_timeout_ms, 30'000);
-  return call;
-}
-
-Result<json> parse_body(const HttpResponse& response, const std::string& url) {
-  if (!response.status.is_ok()) return response.status;
-  if (!response.ok()) return http_error_status(response, url);
-  auto parsed = parse_wire_json(response.body);
-  if (!parsed.ok() || !parsed->is_object()) {
-    return make_error(ErrorCode::kParseError, "{} did not answer with a JSON object ({}): {}", url,
-                      parsed.ok() ? "another JSON value" : parsed.status().message(),
-                      excerpt(response.body));
-  }
-  return std::move(*parsed);
-}
-
 size_t prompt_bytes(const Request& request) {
   size_t bytes = request.prompt.size() + request.system.size();
   for (const Message& message : request.messages) bytes += message.content.size();
@@ -128,7 +100,7 @@ BackendCapabilities OllamaBackend::capabilities() const {
 Result<std::vector<ModelEntry>> OllamaBackend::list_models() {
   auto client = pool_.acquire();
   std::string url = config_.base_url + "/api/tags";
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client->get("/api/tags", metadata_call({})), url));
+  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(client->get("/api/tags", metadata_call({})), url));
   std::vector<ModelEntry> models;
   const json* list = jf::find(body, "models");
   if (list == nullptr || !list->is_array()) return models;
@@ -173,7 +145,7 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
     // model.
     return make_error(ErrorCode::kUnsupported, "{} answered 404 without an error object", url);
   }
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(response, url));
+  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(response, url));
 
   ModelDescription description;
   description.entry.name = model;
@@ -215,7 +187,7 @@ Result<std::string> OllamaBackend::version() {
   auto client = pool_.acquire();
   std::string url = config_.base_url + "/api/version";
   CHIMERA_ASSIGN_OR_RETURN(json body,
-                           parse_body(client->get("/api/version", metadata_call({})), url));
+                           parse_json_body(client->get("/api/version", metadata_call({})), url));
   std::string version = jf::get_string(body, "version");
   if (version.empty())
     return make_error(ErrorCode::kParseError, "{} has no \"version\" field", url);
@@ -230,7 +202,7 @@ Result<std::vector<std::string>> OllamaBackend::loaded_models() {
 Result<std::vector<std::string>> OllamaBackend::loaded_with(HttpClient& client,
                                                             const HttpCallOptions& call) {
   std::string url = config_.base_url + "/api/ps";
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client.get("/api/ps", call), url));
+  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(client.get("/api/ps", call), url));
   std::vector<std::string> names;
   if (const json* list = jf::find(body, "models"); list != nullptr && list->is_array()) {
     for (const json& item : *list) {

@@ -37,33 +37,6 @@ std::vector<std::string> auth_headers(const std::string& configured) {
   return {"Authorization: Bearer " + key};
 }
 
-HttpCallOptions call_options(const Request& request) {
-  HttpCallOptions call;
-  call.connect_timeout_ms = request.connect_timeout_ms;
-  call.read_timeout_ms = request.read_timeout_ms;
-  call.retry_budget_ms = request.retry_budget_ms;
-  call.cancelled = request.cancelled;
-  return call;
-}
-
-HttpCallOptions metadata_call(const HttpCallOptions& base) {
-  HttpCallOptions call = base;
-  call.read_timeout_ms = std::min<int64_t>(base.read_timeout_ms, 30'000);
-  return call;
-}
-
-Result<json> parse_body(const HttpResponse& response, const std::string& url) {
-  if (!response.status.is_ok()) return response.status;
-  if (!response.ok()) return http_error_status(response, url);
-  auto parsed = parse_wire_json(response.body);
-  if (!parsed.ok() || !parsed->is_object()) {
-    return make_error(ErrorCode::kParseError, "{} did not answer with a JSON object ({}): {}", url,
-                      parsed.ok() ? "another JSON value" : parsed.status().message(),
-                      excerpt(response.body));
-  }
-  return std::move(*parsed);
-}
-
 bool accepts_sampling_extensions(OpenAIFlavor flavor) {
   return flavor == OpenAIFlavor::kVllm || flavor == OpenAIFlavor::kLlamaCpp ||
          flavor == OpenAIFlavor::kSglang;
@@ -294,7 +267,7 @@ OpenAIFlavor OpenAIBackend::flavor(HttpClient& client, const HttpCallOptions& ba
 Result<std::vector<ModelDescription>> OpenAIBackend::models_with(HttpClient& client,
                                                                  const HttpCallOptions& call) {
   std::string url = config_.base_url + "/v1/models";
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client.get("/v1/models", call), url));
+  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(client.get("/v1/models", call), url));
   std::vector<ModelDescription> models;
   const json* data = jf::find(body, "data");
   if (data == nullptr || !data->is_array()) return models;
@@ -437,14 +410,14 @@ std::optional<int64_t> OpenAIBackend::count_prompt_tokens(const Request& request
       OpenAIRequestPlan plan = plan_openai_request(request, *model, /*chat=*/true, server);
       body["messages"] = json::parse(plan.body)["messages"];
     }
-    auto parsed = parse_body(client->post_json("/tokenize", json_text(body), call),
+    auto parsed = parse_json_body(client->post_json("/tokenize", json_text(body), call),
                              config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     return jf::get_int(*parsed, "count");
   }
   if (server == OpenAIFlavor::kLlamaCpp && request.messages.empty() && request.raw) {
     json body = {{"content", request.prompt}, {"add_special", true}};
-    auto parsed = parse_body(client->post_json("/tokenize", json_text(body), call),
+    auto parsed = parse_json_body(client->post_json("/tokenize", json_text(body), call),
                              config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     const json* tokens = jf::find(*parsed, "tokens");
@@ -466,7 +439,7 @@ Result<std::string> OpenAIBackend::version() {
     return make_error(ErrorCode::kUnsupported, "{} ({}) does not report a version", name(),
                       openai_flavor_name(server));
   }
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client->get(path, call), config_.base_url + path));
+  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(client->get(path, call), config_.base_url + path));
   std::string version = jf::get_string(body, "version");
   if (version.empty())
     return make_error(ErrorCode::kParseError, "{}{} has no \"version\"", config_.base_url, path);

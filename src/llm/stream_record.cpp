@@ -13,7 +13,7 @@ namespace chimera::llm {
 namespace {
 
 constexpr double kMaxPlausibleTokens = 1e9;
-constexpr int64_t kTokensThatPrintNothing = 16;
+constexpr int64_t kMaxTokensPerByte = 64;
 constexpr int64_t kClockSlackNs = 5'000'000;  // plus 1 %: the two clocks tick at nearly one rate
 
 std::optional<int64_t>& member(ServerTimings& t, ServerField field) {
@@ -64,12 +64,18 @@ void check_range(ServerTimings& t, ServerField field, const ServerFieldNames& na
   }
 }
 
-// Why a generated-token count cannot be true for the text that arrived, or "".
+// Why a generated-token count cannot be true for the call, or "". Tokens that print nothing exist
+// (end-of-sequence, template markers, a dummy-weight model's byte tokens that never form a
+// character), so text alone bounds a count only loosely; the request's num_predict bounds it
+// exactly.
 std::string impossible_count(const CallRecord& r, int64_t count) {
+  if (const auto& cap = r.options_requested.num_predict; cap && *cap > 0 && count > *cap + 1) {
+    return fmt::format("more tokens than the request allowed (num_predict {})", *cap);
+  }
   const auto bytes = static_cast<int64_t>(r.text.size() + r.thinking.size());
-  if (count > bytes + kTokensThatPrintNothing) {
-    return fmt::format("more tokens than the {} bytes of text received (+{} that print nothing)",
-                       bytes, kTokensThatPrintNothing);
+  if (count > kMaxTokensPerByte * (bytes + 1)) {
+    return fmt::format("more than {} tokens per byte of the {} bytes of text received",
+                       kMaxTokensPerByte, bytes);
   }
   if (count < r.chunk_count) {
     return fmt::format("fewer tokens than the {} streamed chunks that carried text", r.chunk_count);

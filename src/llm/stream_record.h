@@ -81,8 +81,9 @@ void set_server_field(ServerTimings& timings, ServerField field, const ServerFie
 //  - load + prefill cannot exceed the client's time to first token;
 //  - decoding cannot be under half the time the client saw from first to last token;
 //  - token counts are not negative; the generated count is at least the number of chunks that
-//    carried text, and at most the bytes of text received plus 16 (tokens that print nothing:
-//    end-of-sequence, template markers); the prompt count is positive;
+//    carried text, at most the request's num_predict (+1: an end-of-sequence counted), and at most
+//    64 per byte of text received (tokens that print nothing exist, not that many); the prompt
+//    count is positive;
 //  - no count exceeds 10^9 tokens (beyond any model's context).
 void validate_server_timings(CallRecord& record, const ServerFieldNames& names);
 

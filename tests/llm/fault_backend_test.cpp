@@ -89,9 +89,9 @@ TEST_P(FaultBackendTest, TheFaultedCallEndsAsItShouldAndItsNeighboursAreUnharmed
       }
     }
     if (r.server.eval_count) {
-      EXPECT_LE(*r.server.eval_count, 4 + 16);
+      EXPECT_LE(*r.server.eval_count, 9);  // num_predict 8, + an end-of-sequence
     }
-    EXPECT_LE(r.token_count, 4 + 16);
+    EXPECT_LE(r.token_count, 9);
   }
 }
 

@@ -19,6 +19,7 @@ CallRecord timed_call() {
   r.chunk_count = 10;
   r.t_done_ns = r.t_request_ns + 300 * kMs;
   r.text = std::string(40, 'x');
+  r.options_requested.num_predict = 12;
   r.server.load_ns = 5 * kMs;
   r.server.prompt_eval_ns = 60 * kMs;
   r.server.eval_ns = 180 * kMs;
@@ -56,8 +57,14 @@ TEST(ServerTimings, EachImpossibleValueIsRejectedWithItsReason) {
        "prompt_eval_ns", "exceeds the client's time to first token (100.0 ms)"},
       {"decode shorter than the client saw", [](CallRecord& r) { r.server.eval_ns = 40 * kMs; },
        "eval_ns", "under half the 180.0 ms the client saw"},
-      {"more tokens than bytes", [](CallRecord& r) { r.server.eval_count = 1000; }, "eval_count",
-       "more tokens than the 40 bytes of text received"},
+      {"more tokens than asked for", [](CallRecord& r) { r.server.eval_count = 14; }, "eval_count",
+       "more tokens than the request allowed (num_predict 12)"},
+      {"absurdly many tokens for the text",
+       [](CallRecord& r) {
+         r.options_requested.num_predict.reset();
+         r.server.eval_count = 100'000;
+       },
+       "eval_count", "more than 64 tokens per byte of the 40 bytes of text received"},
       {"fewer tokens than chunks", [](CallRecord& r) { r.server.eval_count = 3; }, "eval_count",
        "fewer tokens than the 10 streamed chunks"},
       {"no prompt tokens", [](CallRecord& r) { r.server.prompt_eval_count = 0; },

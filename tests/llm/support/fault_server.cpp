@@ -243,12 +243,7 @@ std::string FaultServer::spec() const {
 
 std::vector<Received> FaultServer::received(std::string_view path) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (path.empty()) return received_;
-  std::vector<Received> out;
-  for (const Received& r : received_) {
-    if (r.path == path) out.push_back(r);
-  }
-  return out;
+  return with_path(received_, path);
 }
 
 int FaultServer::generation_requests() const {

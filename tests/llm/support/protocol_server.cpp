@@ -145,14 +145,18 @@ Reply ProtocolServer::dispatch(const Received& request) {
 std::string ProtocolServer::base_url() const { return "http://" + host_port(); }
 std::string ProtocolServer::host_port() const { return "127.0.0.1:" + std::to_string(port_); }
 
-std::vector<Received> ProtocolServer::received(std::string_view path) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (path.empty()) return received_;
+std::vector<Received> with_path(const std::vector<Received>& all, std::string_view path) {
+  if (path.empty()) return all;
   std::vector<Received> out;
-  for (const Received& request : received_) {
+  for (const Received& request : all) {
     if (request.path == path) out.push_back(request);
   }
   return out;
+}
+
+std::vector<Received> ProtocolServer::received(std::string_view path) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return with_path(received_, path);
 }
 
 int unused_local_port() {

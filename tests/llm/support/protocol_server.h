@@ -51,6 +51,8 @@ struct Reply {
 struct Received {
   std::string method, path, body;
 };
+// The requests to `path` (all of them when it is empty), in order.
+std::vector<Received> with_path(const std::vector<Received>& all, std::string_view path);
 
 class ProtocolServer {
  public:
