@@ -90,7 +90,8 @@ std::string call_note(const llm::CallRecord& r, const CallMetrics* m) {
                                 ns_to_s(r.transport.retry_wait_ns)));
   }
   if (m != nullptr) {
-    for (const std::string& name : m->client_fallbacks) parts.push_back(name + " from client clocks");
+    for (const std::string& name : m->client_fallbacks)
+      parts.push_back(name + " from client clocks");
     for (const auto& [name, why] : m->unavailable) parts.push_back(name + " unavailable: " + why);
   }
   return join(parts, "; ");
@@ -112,11 +113,15 @@ json report_summary_json(const BenchReport& r) {
     const ArmMetrics& m = arm.metrics;
     json metrics = json::object();
     for (const MetricSummary& s : m.metrics) metrics[s.name] = summary_json(s);
-    arms.push_back({{"label", arm.label}, {"calls", m.calls}, {"ok", m.ok}, {"failed", m.failed},
+    arms.push_back({{"label", arm.label},
+                    {"calls", m.calls},
+                    {"ok", m.ok},
+                    {"failed", m.failed},
                     {"warmup_calls", arm.warmup_calls},
                     {"failures_by_reason", m.failures_by_reason},
                     {"failure_examples", m.failure_examples},
-                    {"generated_tokens", m.generated_tokens}, {"prompt_tokens", m.prompt_tokens},
+                    {"generated_tokens", m.generated_tokens},
+                    {"prompt_tokens", m.prompt_tokens},
                     {"model_load_calls", m.model_load_calls},
                     {"prompt_truncated_calls", m.prompt_truncated_calls},
                     {"itl_split_chunks", m.itl_split_chunks},
@@ -125,8 +130,10 @@ json report_summary_json(const BenchReport& r) {
                     {"invalid_server_timing_example", m.invalid_server_timing_example},
                     {"unavailable_calls", m.unavailable_calls},
                     {"client_clock_fallback_calls", m.client_fallback_calls},
-                    {"retried_calls", m.retried_calls}, {"retries", m.retries},
-                    {"retry_wait_s", m.retry_wait_s}, {"metrics", metrics}});
+                    {"retried_calls", m.retried_calls},
+                    {"retries", m.retries},
+                    {"retry_wait_s", m.retry_wait_s},
+                    {"metrics", metrics}});
   }
   json comparisons = json::array();
   for (const Comparison& c : r.comparisons) {

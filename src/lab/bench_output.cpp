@@ -151,9 +151,10 @@ std::string arm_block(const ArmReport& arm, const BenchHeader& h) {
   if (m.retried_calls > 0) {
     out += fmt::format(
         "  retries: {} call{} answered \"not now\" (HTTP 429/503) and {} retried {} time{} "
-        "({:.1f} s waited); their clocks count from the last attempt\n",
+        "({:.1f} s waited); {} clocks count from the last attempt\n",
         m.retried_calls, m.retried_calls == 1 ? "" : "s", m.retried_calls == 1 ? "was" : "were",
-        m.retries, m.retries == 1 ? "" : "s", m.retry_wait_s);
+        m.retries, m.retries == 1 ? "" : "s", m.retry_wait_s,
+        m.retried_calls == 1 ? "its" : "their");
   }
   if (m.invalid_server_timing_calls > 0) {
     std::vector<std::string> effects;

@@ -9,8 +9,8 @@
 #include "lab/bench_output.h"
 #include "util/build_info.h"
 #include "util/clock.h"
-#include "util/json_text.h"
 #include "util/cpu.h"
+#include "util/json_text.h"
 #include "util/log.h"
 
 namespace chimera::lab {
@@ -172,7 +172,8 @@ Result<BenchSessionResult> run_bench_session(llm::Backend& backend,
     bool any_ok = false;
     for (const MeasuredCall& c : result.calls) any_ok = any_ok || (!c.meta.warmup && c.record.ok);
     std::string status = run.cancelled ? "interrupted" : (any_ok ? "completed" : "failed");
-    Status ended = store->end_session(session_id, status, json_text(report_summary_json(result.report)));
+    Status ended =
+        store->end_session(session_id, status, json_text(report_summary_json(result.report)));
     if (!ended.is_ok()) {
       result.store_warnings.push_back(fmt::format("results store: {}", ended.message()));
     }

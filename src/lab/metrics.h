@@ -5,12 +5,13 @@
 //   e2e_ms         client clock, request sent -> done                               measured
 //   load_ms        server load_duration                                             measured
 //   prefill_ms     server prompt_eval_duration                                      measured
-//   decode_ms      server eval_duration; else client first -> last token            measured / derived
-//   prefill_tps    server prompt_eval_count / prompt_eval_duration                  measured
+//   decode_ms      server eval_duration; else client first -> last token            measured /
+//   derived prefill_tps    server prompt_eval_count / prompt_eval_duration measured
 //                  else prompt tokens / client TTFT (a lower bound: TTFT includes
 //                  queueing and network)                                           derived
 //   decode_tps     server eval_count / eval_duration (the server timed exactly that
-//                  work); else tokens after the first / client first -> last token  measured / derived
+//                  work); else tokens after the first / client first -> last token  measured /
+//                  derived
 //   itl_ms         one value per generated token after the first, from chunk arrival
 //                  times. A chunk carrying k > 1 tokens has its interval split into
 //                  k equal parts (derived); tokens whose share of time is unknowable

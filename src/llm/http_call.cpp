@@ -84,10 +84,10 @@ Status http_call_outcome(CallRecord& record, const HttpResponse& response,
   const bool wrong_type = response.ok() && !response.content_type.empty() &&
                           media_type(response.content_type) != expected_type;
   if (wrong_type && !outcome.is_ok() && outcome.code() != ErrorCode::kCancelled) {
-    outcome = Status(outcome.code(),
-                     fmt::format("the server answered with Content-Type {}, not {}: {}",
-                                 excerpt(response.content_type, 80), expected_type,
-                                 outcome.message()));
+    outcome =
+        Status(outcome.code(),
+               fmt::format("the server answered with Content-Type {}, not {}: {}",
+                           excerpt(response.content_type, 80), expected_type, outcome.message()));
   } else if (wrong_type) {
     record.warnings.push_back(fmt::format(
         "the server labelled its answer Content-Type {}, not {}; it decoded as {} anyway",

@@ -21,6 +21,8 @@ namespace {
 // How often a running transfer checks the caller's `cancelled` and the read timeout. Socket
 // activity wakes the loop at once, so this adds nothing to latency.
 constexpr int kPollIntervalMs = 25;
+// The shortest pause before asking a server that said "not now" again.
+constexpr int64_t kMinRetryPauseMs = 50;
 
 void global_init() {
   static std::once_flag once;
@@ -189,7 +191,8 @@ bool pause_ms(int64_t ms, const HttpCallOptions& options) {
   while (monotonic_ns() < resume_at) {
     if (options.cancelled && options.cancelled()) return false;
     int64_t left_ms = (resume_at - monotonic_ns()) / 1'000'000;
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp<int64_t>(left_ms, 1, kPollIntervalMs)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::clamp<int64_t>(left_ms, 1, kPollIntervalMs)));
   }
   return true;
 }
@@ -222,7 +225,7 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
   int attempt = 0;
   // "Not now" answers waited for: they are not connection attempts and have their own budget.
   int retries = 0;
-  int64_t retry_wait_ns = 0;
+  int64_t retry_wait_ns = 0, first_not_now_ns = 0;
   std::vector<std::string> retry_reasons;
   for (attempt = 1; attempt <= max_attempts; ++attempt) {
     response = HttpResponse();
@@ -298,11 +301,11 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
       if (connected_at_ns != 0) {
         int64_t silent_ns = now - std::max(impl.last_activity_ns, connected_at_ns);
         if (silent_ns > options.read_timeout_ms * 1'000'000) {
-          aborted = make_error(ErrorCode::kTimeout,
-                               "{}: no data for {:.1f} s after {} body bytes (read timeout {} ms); "
-                               "the server is stalled or overloaded, or raise the read timeout",
-                               url, ns_to_s(silent_ns), response.body_bytes,
-                               options.read_timeout_ms);
+          aborted =
+              make_error(ErrorCode::kTimeout,
+                         "{}: no data for {:.1f} s after {} body bytes (read timeout {} ms); "
+                         "the server is stalled or overloaded, or raise the read timeout",
+                         url, ns_to_s(silent_ns), response.body_bytes, options.read_timeout_ms);
           break;
         }
       }
@@ -327,14 +330,19 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
       // A complete "not now" answer: no generation ran, so asking again is safe.
       std::optional<int64_t> wait_ms = retry_wait_ms(response, retries);
       if (!wait_ms) break;
-      const int64_t budget_left_ms = options.retry_budget_ms - retry_wait_ns / 1'000'000;
-      if (*wait_ms > budget_left_ms) break;  // the answer stands; its message says why
-      std::string why = fmt::format("HTTP {}{} on {}, waited {:.2f} s{}", response.http_status,
-                                    response.http_status == 503 && response.retry_after.empty()
-                                        ? " (loading the model)"
-                                        : "",
-                                    path, static_cast<double>(*wait_ms) / 1e3,
-                                    response.retry_after.empty() ? "" : " (Retry-After)");
+      // The budget counts the whole time since the first "not now", requests included, and every
+      // pause is at least kMinRetryPauseMs: "Retry-After: 0" forever cannot spin or hang.
+      if (first_not_now_ns == 0) first_not_now_ns = response.t_start_ns;
+      *wait_ms = std::max(*wait_ms, kMinRetryPauseMs);
+      const int64_t spent_ms = (monotonic_ns() - first_not_now_ns) / 1'000'000;
+      if (options.retry_budget_ms <= 0 || spent_ms + *wait_ms > options.retry_budget_ms) {
+        break;  // the answer stands; its message says why
+      }
+      std::string why = fmt::format(
+          "HTTP {}{} on {}, waited {:.2f} s{}", response.http_status,
+          response.http_status == 503 && response.retry_after.empty() ? " (loading the model)" : "",
+          path, static_cast<double>(*wait_ms) / 1e3,
+          response.retry_after.empty() ? "" : " (Retry-After)");
       log::debug("{}: {}, retrying", url, why);
       const int64_t paused_at = monotonic_ns();
       const bool resumed = pause_ms(*wait_ms, options);
@@ -411,13 +419,13 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
       }
       [[fallthrough]];
     default:
-      response.status = make_error(
-          ErrorCode::kUnavailable, "{}: the connection failed {} ({})", url,
-          response.t_first_byte_ns == 0
-              ? std::string("before any response")
-              : fmt::format("after {} body bytes, before the response was complete",
-                            response.body_bytes),
-          detail);
+      response.status =
+          make_error(ErrorCode::kUnavailable, "{}: the connection failed {} ({})", url,
+                     response.t_first_byte_ns == 0
+                         ? std::string("before any response")
+                         : fmt::format("after {} body bytes, before the response was complete",
+                                       response.body_bytes),
+                     detail);
       break;
   }
   return response;

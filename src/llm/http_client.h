@@ -39,8 +39,8 @@ struct HttpCallOptions {
   int64_t retry_backoff_ms = 100;     // first pause between attempts; doubles each time
   std::function<bool()> cancelled;    // polled; true aborts with kCancelled
   std::string accept = "application/json";
-  int64_t retry_budget_ms = 120'000;   // longest total wait on 429/503 answers; 0: never retry
-  size_t max_body_bytes = 64u << 20;   // cap on a collected (non-streamed) body
+  int64_t retry_budget_ms = 120'000;  // longest total wait on 429/503 answers; 0: never retry
+  size_t max_body_bytes = 64u << 20;  // cap on a collected (non-streamed) body
 };
 
 struct HttpResponse {

@@ -23,17 +23,20 @@ std::optional<int64_t> retry_after_ms(std::string_view value) {
   value = trim(value);
   if (value.empty()) return std::nullopt;
   if (auto seconds = parse_int(value)) {
-    return *seconds < 0 ? std::nullopt : std::optional<int64_t>(std::min<int64_t>(*seconds, 1 << 30) * 1000);
+    return *seconds < 0 ? std::nullopt
+                        : std::optional<int64_t>(std::min<int64_t>(*seconds, 1 << 30) * 1000);
   }
   std::string date(value);
   time_t at = curl_getdate(date.c_str(), nullptr);
   if (at < 0) return std::nullopt;
-  return std::max<int64_t>(0, (static_cast<int64_t>(at) - static_cast<int64_t>(std::time(nullptr))) * 1000);
+  return std::max<int64_t>(
+      0, (static_cast<int64_t>(at) - static_cast<int64_t>(std::time(nullptr))) * 1000);
 }
 
 // llama.cpp's server answers 503 {"error":{"message":"Loading model",...}} until its model is in.
 bool says_loading(const HttpResponse& response) {
-  return to_lower(error_message_from_body(response.body)).find("loading model") != std::string::npos;
+  return to_lower(error_message_from_body(response.body)).find("loading model") !=
+         std::string::npos;
 }
 
 // A message of a parsed error value: its text, or a short excerpt of its JSON (never a recursive
@@ -80,15 +83,15 @@ Status http_error_status(const HttpResponse& response, std::string_view url) {
     message += "; redirects are not followed: point the backend at the server's own address";
   }
   if ((code == 429 || code == 503) && response.timings.retries > 0) {
-    message += fmt::format(" (still, after {} retries waiting {:.1f} s in all; the retry budget "
-                           "is spent)",
-                           response.timings.retries,
-                           static_cast<double>(response.timings.retry_wait_ns) / 1e9);
+    message += fmt::format(
+        " (still, after {} retries waiting {:.1f} s in all; the retry budget "
+        "is spent)",
+        response.timings.retries, static_cast<double>(response.timings.retry_wait_ns) / 1e9);
   } else if ((code == 429 || code == 503) && !response.retry_after.empty()) {
     message += fmt::format(" (Retry-After: {}, beyond what the retry budget allows)",
                            excerpt(response.retry_after, 60));
   }
-  ErrorCode error = code == 404 ? ErrorCode::kNotFound
+  ErrorCode error = code == 404                  ? ErrorCode::kNotFound
                     : code == 503 || code == 429 ? ErrorCode::kUnavailable
                                                  : ErrorCode::kRemoteError;
   return make_error(error, "HTTP {} from {}: {}", code, url, message);

@@ -8,8 +8,8 @@
 #include "llm/http_call.h"
 #include "llm/json_fields.h"
 #include "llm/ollama_stream.h"
-#include "llm/wire_json.h"
 #include "llm/stream_record.h"
+#include "llm/wire_json.h"
 #include "util/clock.h"
 #include "util/json_text.h"
 #include "util/log.h"
@@ -100,7 +100,8 @@ BackendCapabilities OllamaBackend::capabilities() const {
 Result<std::vector<ModelEntry>> OllamaBackend::list_models() {
   auto client = pool_.acquire();
   std::string url = config_.base_url + "/api/tags";
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(client->get("/api/tags", metadata_call({})), url));
+  CHIMERA_ASSIGN_OR_RETURN(json body,
+                           parse_json_body(client->get("/api/tags", metadata_call({})), url));
   std::vector<ModelEntry> models;
   const json* list = jf::find(body, "models");
   if (list == nullptr || !list->is_array()) return models;

@@ -91,10 +91,10 @@ class OllamaSax {
       default:
         if (WireNumber* field = statistic(target())) {
           std::string_view literal = non_finite_literal(value);
-          *field = literal.empty() ? WireNumber{std::nullopt, "a string, not a number",
-                                                excerpt(fmt::format("\"{}\"", value), 40)}
-                                   : WireNumber{std::nullopt, "not a finite number",
-                                                std::string(literal)};
+          *field = literal.empty()
+                       ? WireNumber{std::nullopt, "a string, not a number",
+                                    excerpt(fmt::format("\"{}\"", value), 40)}
+                       : WireNumber{std::nullopt, "not a finite number", std::string(literal)};
         }
         break;
     }
@@ -163,13 +163,20 @@ class OllamaSax {
   }
   WireNumber* statistic(Key key) {
     switch (key) {
-      case Key::kTotalDuration: return &out_.total_duration;
-      case Key::kLoadDuration: return &out_.load_duration;
-      case Key::kPromptEvalCount: return &out_.prompt_eval_count;
-      case Key::kPromptEvalDuration: return &out_.prompt_eval_duration;
-      case Key::kEvalCount: return &out_.eval_count;
-      case Key::kEvalDuration: return &out_.eval_duration;
-      default: return nullptr;
+      case Key::kTotalDuration:
+        return &out_.total_duration;
+      case Key::kLoadDuration:
+        return &out_.load_duration;
+      case Key::kPromptEvalCount:
+        return &out_.prompt_eval_count;
+      case Key::kPromptEvalDuration:
+        return &out_.prompt_eval_duration;
+      case Key::kEvalCount:
+        return &out_.eval_count;
+      case Key::kEvalDuration:
+        return &out_.eval_duration;
+      default:
+        return nullptr;
     }
   }
   // A statistic that holds something other than a number is kept as "unusable, and why".
@@ -261,7 +268,8 @@ bool OllamaStreamDecoder::handle_line(std::string_view line) {
                                 static_cast<int64_t>(object_.first_invalid_utf8));
   }
   if (object_.has_error) {
-    status_ = make_error(ErrorCode::kRemoteError, "the server reported an error{} (line {}, body byte {}): {}",
+    status_ = make_error(ErrorCode::kRemoteError,
+                         "the server reported an error{} (line {}, body byte {}): {}",
                          record_.chunk_count > 0 ? " mid-stream" : "", splitter_.lines_emitted(),
                          splitter_.line_offset(), excerpt(object_.error, 300));
     return false;
@@ -285,8 +293,7 @@ bool OllamaStreamDecoder::handle_line(std::string_view line) {
     set_server_field(server, ServerField::kLoad, kOllamaFields, object_.load_duration);
     set_server_field(server, ServerField::kPromptEvalCount, kOllamaFields,
                      object_.prompt_eval_count);
-    set_server_field(server, ServerField::kPromptEval, kOllamaFields,
-                     object_.prompt_eval_duration);
+    set_server_field(server, ServerField::kPromptEval, kOllamaFields, object_.prompt_eval_duration);
     set_server_field(server, ServerField::kEvalCount, kOllamaFields, object_.eval_count);
     set_server_field(server, ServerField::kEval, kOllamaFields, object_.eval_duration);
   }
@@ -308,14 +315,14 @@ Status OllamaStreamDecoder::finish(int64_t now_ns) {
   if (!split.is_ok()) status_ = split;
   if (!status_.is_ok()) return status_;
   if (!saw_final_) {
-    status_ = splitter_.lines_emitted() == 0
-                  ? Status(ErrorCode::kUnavailable,
-                           "the server sent an empty body (no response object)")
-                  : make_error(ErrorCode::kUnavailable,
-                               "the stream ended after {} body bytes ({} lines) without the final "
-                               "object (\"done\": true) that carries the statistics; the server "
-                               "stopped or the connection was cut",
-                               splitter_.bytes_fed(), splitter_.lines_emitted());
+    status_ =
+        splitter_.lines_emitted() == 0
+            ? Status(ErrorCode::kUnavailable, "the server sent an empty body (no response object)")
+            : make_error(ErrorCode::kUnavailable,
+                         "the stream ended after {} body bytes ({} lines) without the final "
+                         "object (\"done\": true) that carries the statistics; the server "
+                         "stopped or the connection was cut",
+                         splitter_.bytes_fed(), splitter_.lines_emitted());
   }
   return status_;
 }

@@ -411,14 +411,14 @@ std::optional<int64_t> OpenAIBackend::count_prompt_tokens(const Request& request
       body["messages"] = json::parse(plan.body)["messages"];
     }
     auto parsed = parse_json_body(client->post_json("/tokenize", json_text(body), call),
-                             config_.base_url + "/tokenize");
+                                  config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     return jf::get_int(*parsed, "count");
   }
   if (server == OpenAIFlavor::kLlamaCpp && request.messages.empty() && request.raw) {
     json body = {{"content", request.prompt}, {"add_special", true}};
     auto parsed = parse_json_body(client->post_json("/tokenize", json_text(body), call),
-                             config_.base_url + "/tokenize");
+                                  config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     const json* tokens = jf::find(*parsed, "tokens");
     if (tokens == nullptr || !tokens->is_array()) return std::nullopt;
@@ -439,7 +439,8 @@ Result<std::string> OpenAIBackend::version() {
     return make_error(ErrorCode::kUnsupported, "{} ({}) does not report a version", name(),
                       openai_flavor_name(server));
   }
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(client->get(path, call), config_.base_url + path));
+  CHIMERA_ASSIGN_OR_RETURN(json body,
+                           parse_json_body(client->get(path, call), config_.base_url + path));
   std::string version = jf::get_string(body, "version");
   if (version.empty())
     return make_error(ErrorCode::kParseError, "{}{} has no \"version\"", config_.base_url, path);

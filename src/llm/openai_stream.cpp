@@ -31,13 +31,17 @@ WireNumber wire_number(const json& object, std::string_view key) {
   if (value->is_number()) return WireNumber{value->get<double>(), "", value->dump()};
   if (value->is_string()) {
     std::string_view literal = non_finite_literal(value->get_ref<const std::string&>());
-    if (!literal.empty()) return WireNumber{std::nullopt, "not a finite number", std::string(literal)};
+    if (!literal.empty())
+      return WireNumber{std::nullopt, "not a finite number", std::string(literal)};
     return WireNumber{std::nullopt, "a string, not a number",
                       excerpt(fmt::format("\"{}\"", value->get_ref<const std::string&>()), 40)};
   }
-  return WireNumber{std::nullopt, fmt::format("a{} {}, not a number", value->is_object() ? "n" : "",
-                                              value->type_name()),
-                    value->is_object() ? "{...}" : value->is_array() ? "[...]" : value->dump()};
+  return WireNumber{
+      std::nullopt,
+      fmt::format("a{} {}, not a number", value->is_object() ? "n" : "", value->type_name()),
+      value->is_object()  ? "{...}"
+      : value->is_array() ? "[...]"
+                          : value->dump()};
 }
 
 }  // namespace
@@ -77,7 +81,8 @@ Status OpenAIStreamDecoder::handle_object(std::string_view json_text, bool whole
     if (completion) {
       const int64_t delta = *completion - completion_tokens_.value_or(0);
       // A cumulative count that goes backwards or leaps is not a per-chunk count: unknown.
-      if (per_chunk_usage_ && delta >= 0 && delta <= (1 << 20)) chunk_tokens = static_cast<int32_t>(delta);
+      if (per_chunk_usage_ && delta >= 0 && delta <= (1 << 20))
+        chunk_tokens = static_cast<int32_t>(delta);
       completion_tokens_ = completion;
     }
     if (auto prompt = jf::get_int(*usage, "prompt_tokens")) record_.prompt_tokens = prompt;
@@ -126,9 +131,10 @@ Status OpenAIStreamDecoder::handle_object(std::string_view json_text, bool whole
 
 bool OpenAIStreamDecoder::handle_event(const SseEvent& event) {
   if (event.type == "error") {
-    status_ = make_error(ErrorCode::kRemoteError, "the server reported an error{} (body byte {}): {}",
-                         record_.chunk_count > 0 ? " mid-stream" : "", parser_.event_offset(),
-                         excerpt(error_message_from_body(event.data), 300));
+    status_ =
+        make_error(ErrorCode::kRemoteError, "the server reported an error{} (body byte {}): {}",
+                   record_.chunk_count > 0 ? " mid-stream" : "", parser_.event_offset(),
+                   excerpt(error_message_from_body(event.data), 300));
     return false;
   }
   if (event.data == "[DONE]") {

@@ -18,12 +18,18 @@ constexpr int64_t kClockSlackNs = 5'000'000;  // plus 1 %: the two clocks tick a
 
 std::optional<int64_t>& member(ServerTimings& t, ServerField field) {
   switch (field) {
-    case ServerField::kLoad: return t.load_ns;
-    case ServerField::kPromptEval: return t.prompt_eval_ns;
-    case ServerField::kEval: return t.eval_ns;
-    case ServerField::kTotal: return t.total_ns;
-    case ServerField::kPromptEvalCount: return t.prompt_eval_count;
-    case ServerField::kEvalCount: return t.eval_count;
+    case ServerField::kLoad:
+      return t.load_ns;
+    case ServerField::kPromptEval:
+      return t.prompt_eval_ns;
+    case ServerField::kEval:
+      return t.eval_ns;
+    case ServerField::kTotal:
+      return t.total_ns;
+    case ServerField::kPromptEvalCount:
+      return t.prompt_eval_count;
+    case ServerField::kEvalCount:
+      return t.eval_count;
   }
   return t.eval_count;
 }
@@ -87,24 +93,36 @@ std::string impossible_count(const CallRecord& r, int64_t count) {
 
 std::string_view server_field_key(ServerField field) {
   switch (field) {
-    case ServerField::kLoad: return "load_ns";
-    case ServerField::kPromptEval: return "prompt_eval_ns";
-    case ServerField::kEval: return "eval_ns";
-    case ServerField::kTotal: return "total_ns";
-    case ServerField::kPromptEvalCount: return "prompt_eval_count";
-    case ServerField::kEvalCount: return "eval_count";
+    case ServerField::kLoad:
+      return "load_ns";
+    case ServerField::kPromptEval:
+      return "prompt_eval_ns";
+    case ServerField::kEval:
+      return "eval_ns";
+    case ServerField::kTotal:
+      return "total_ns";
+    case ServerField::kPromptEvalCount:
+      return "prompt_eval_count";
+    case ServerField::kEvalCount:
+      return "eval_count";
   }
   return "";
 }
 
 std::string_view ServerFieldNames::name(ServerField field) const {
   switch (field) {
-    case ServerField::kLoad: return load;
-    case ServerField::kPromptEval: return prompt_eval;
-    case ServerField::kEval: return eval;
-    case ServerField::kTotal: return total;
-    case ServerField::kPromptEvalCount: return prompt_eval_count;
-    case ServerField::kEvalCount: return eval_count;
+    case ServerField::kLoad:
+      return load;
+    case ServerField::kPromptEval:
+      return prompt_eval;
+    case ServerField::kEval:
+      return eval;
+    case ServerField::kTotal:
+      return total;
+    case ServerField::kPromptEvalCount:
+      return prompt_eval_count;
+    case ServerField::kEvalCount:
+      return eval_count;
   }
   return "";
 }
@@ -126,9 +144,9 @@ void set_server_field(ServerTimings& timings, ServerField field, const ServerFie
 
 void validate_server_timings(CallRecord& r, const ServerFieldNames& names) {
   ServerTimings& t = r.server;
-  for (ServerField field : {ServerField::kLoad, ServerField::kPromptEval, ServerField::kEval,
-                            ServerField::kTotal, ServerField::kPromptEvalCount,
-                            ServerField::kEvalCount}) {
+  for (ServerField field :
+       {ServerField::kLoad, ServerField::kPromptEval, ServerField::kEval, ServerField::kTotal,
+        ServerField::kPromptEvalCount, ServerField::kEvalCount}) {
     check_range(t, field, names);
   }
   // Against the client's clocks: the server's phases happen inside the call the client timed.

@@ -58,13 +58,19 @@ struct ServerFieldNames {
   double duration_unit_ns = 1;  // 1: ns (Ollama); 1e6: ms (llama.cpp "timings")
   std::string_view name(ServerField field) const;
 };
-inline constexpr ServerFieldNames kOllamaFields{"load_duration",        "prompt_eval_duration",
-                                                "eval_duration",        "total_duration",
-                                                "prompt_eval_count",    "eval_count",
+inline constexpr ServerFieldNames kOllamaFields{"load_duration",
+                                                "prompt_eval_duration",
+                                                "eval_duration",
+                                                "total_duration",
+                                                "prompt_eval_count",
+                                                "eval_count",
                                                 1};
-inline constexpr ServerFieldNames kLlamaCppFields{"timings.load_ms",       "timings.prompt_ms",
-                                                  "timings.predicted_ms",  "timings.total_ms",
-                                                  "timings.prompt_n",      "timings.predicted_n",
+inline constexpr ServerFieldNames kLlamaCppFields{"timings.load_ms",
+                                                  "timings.prompt_ms",
+                                                  "timings.predicted_ms",
+                                                  "timings.total_ms",
+                                                  "timings.prompt_n",
+                                                  "timings.predicted_n",
                                                   1e6};
 
 // Sets one server statistic from what the server sent (durations scaled to ns), or records in

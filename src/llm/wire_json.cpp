@@ -57,8 +57,8 @@ Status scan(std::string_view text, int max_depth, WireJson& info, std::string* o
         in_string = true;
       } else if (c == '{' || c == '[') {
         if (++depth > max_depth) {
-          return make_error(ErrorCode::kParseError, "JSON nested deeper than {} levels (at byte {})",
-                            max_depth, i);
+          return make_error(ErrorCode::kParseError,
+                            "JSON nested deeper than {} levels (at byte {})", max_depth, i);
         }
       } else if (c == '}' || c == ']') {
         depth = depth > 0 ? depth - 1 : 0;
@@ -111,7 +111,8 @@ Status scan(std::string_view text, int max_depth, WireJson& info, std::string* o
       if (step > 0) {
         // A genuine character in the escape range is escaped too, so restore_bytes() is exact.
         if (out != nullptr && info.bytes_escaped && is_escape_range(text, i)) {
-          for (int k = 0; k < step; ++k) append_escaped_byte(*out, static_cast<unsigned char>(text[i + k]));
+          for (int k = 0; k < step; ++k)
+            append_escaped_byte(*out, static_cast<unsigned char>(text[i + k]));
         } else {
           copy(i, static_cast<size_t>(step));
         }
@@ -166,7 +167,8 @@ Result<nlohmann::json> parse_wire_json(std::string_view text, WireJson* info) {
 void restore_bytes(std::string& value) {
   size_t write = 0;
   for (size_t read = 0; read < value.size();) {
-    if (is_escape_range(value, read) && (static_cast<unsigned char>(value[read + 3]) & 0xC0) == 0x80) {
+    if (is_escape_range(value, read) &&
+        (static_cast<unsigned char>(value[read + 3]) & 0xC0) == 0x80) {
       auto third = static_cast<unsigned char>(value[read + 2]);
       auto fourth = static_cast<unsigned char>(value[read + 3]);
       value[write++] = static_cast<char>((third - 0xBC) << 6 | (fourth & 0x3F));

@@ -54,7 +54,8 @@ ssize_t FrontStream::write(const char* ptr, size_t size) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
     int64_t left_ms = (deadline - monotonic_ns()) / 1'000'000;
     pollfd p{fd_, POLLOUT, 0};
-    if (left_ms <= 0 || ::poll(&p, 1, static_cast<int>(left_ms)) <= 0) return -1;  // too slow a reader
+    if (left_ms <= 0 || ::poll(&p, 1, static_cast<int>(left_ms)) <= 0)
+      return -1;  // too slow a reader
   }
 }
 
@@ -89,8 +90,9 @@ void RateLimitedLog::warn(const std::string& key, const std::string& line) {
     ++e.suppressed;
     return;
   }
-  log::warn("{}{}", line,
-            e.suppressed > 0 ? fmt::format(" ({} more since the last such line)", e.suppressed) : "");
+  log::warn(
+      "{}{}", line,
+      e.suppressed > 0 ? fmt::format(" ({} more since the last such line)", e.suppressed) : "");
   e.last_ns = now;
   e.suppressed = 0;
 }

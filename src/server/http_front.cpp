@@ -33,12 +33,12 @@
 namespace chimera::server {
 namespace {
 
-constexpr int kSweepMs = 100;              // deadlines are checked this often
+constexpr int kSweepMs = 100;  // deadlines are checked this often
 constexpr size_t kReadSlice = 64u << 10;
 constexpr size_t kMaxReadPerEvent = 1u << 20;  // then other connections get their turn
 constexpr int64_t kLingerNs = 2'000'000'000;   // a refused client's time to read our answer
 constexpr size_t kMaxLingering = 1024;
-constexpr int kDescriptorReserve = 128;    // model files, epoll, pipes, the workers' needs
+constexpr int kDescriptorReserve = 128;  // model files, epoll, pipes, the workers' needs
 
 // A short answer written by the front itself (refusals, timeouts, malformed framing).
 std::string canned(int status, std::string_view reason, const std::string& message,
@@ -59,15 +59,15 @@ struct HttpFront::Impl {
     std::string ip;
     int port = 0;
     State state = State::kReading;
-    std::string buffer;  // received, not yet handled
-    size_t accounted = 0;  // bytes of `buffer` counted in buffered_bytes
+    std::string buffer;        // received, not yet handled
+    size_t accounted = 0;      // bytes of `buffer` counted in buffered_bytes
     size_t request_bytes = 0;  // the complete request at the front of `buffer` (kBusy)
     int64_t deadline_ns = 0;
     int requests = 0;
     bool continue_sent = false;
-    bool counted = true;  // in the open and per-client counts (lingering ones are not)
+    bool counted = true;       // in the open and per-client counts (lingering ones are not)
     bool peer_closed = false;  // the client shut its side after its request
-    bool keep = false;    // set by the worker: the connection may serve another request
+    bool keep = false;         // set by the worker: the connection may serve another request
   };
 
   RoutedServer& routes;
@@ -162,7 +162,8 @@ struct HttpFront::Impl {
     connections[fd] = std::move(c);
     watch(ref);
     if (metrics != nullptr) metrics->count_connection_refused(reason);
-    rate_log.warn("refused:" + reason, fmt::format("refused a connection from {}: {}", ip, message));
+    rate_log.warn("refused:" + reason,
+                  fmt::format("refused a connection from {}: {}", ip, message));
     answer_and_close(ref, canned(503, "Service Unavailable", message, /*retry_after=*/true));
   }
 
@@ -170,7 +171,8 @@ struct HttpFront::Impl {
     while (true) {
       sockaddr_storage a{};
       socklen_t len = sizeof a;
-      int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&a), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd =
+          ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&a), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -326,9 +328,9 @@ struct HttpFront::Impl {
         continue;
       }
       c->state = c->buffer.empty() ? Connection::State::kIdle : Connection::State::kReading;
-      c->deadline_ns = monotonic_ns() + (c->buffer.empty() ? limits.idle_timeout_ms
-                                                           : limits.request_timeout_ms) *
-                                            1'000'000;
+      c->deadline_ns =
+          monotonic_ns() +
+          (c->buffer.empty() ? limits.idle_timeout_ms : limits.request_timeout_ms) * 1'000'000;
       c->continue_sent = false;
       watch(*c);
       if (!c->buffer.empty()) dispatch(*c);  // a pipelined request
@@ -396,7 +398,8 @@ struct HttpFront::Impl {
         ++c->requests;
         // Keep the connection only when the request was consumed exactly as framed: anything else
         // leaves the next request's start unknown.
-        c->keep = ok && !closed && !last && !c->peer_closed && stream.consumed() == c->request_bytes;
+        c->keep =
+            ok && !closed && !last && !c->peer_closed && stream.consumed() == c->request_bytes;
         c->buffer.erase(0, c->request_bytes);
       }
       {
@@ -431,9 +434,10 @@ Status HttpFront::bind(const std::string& host, int port) {
     }
     const auto usable = static_cast<int64_t>(files.rlim_cur) - kDescriptorReserve;
     if (usable < s.limits.max_connections) {
-      log::warn("--max-connections {} lowered to {}: the file-descriptor limit is {} (raise it "
-                "with ulimit -n)",
-                s.limits.max_connections, std::max<int64_t>(usable, 16), files.rlim_cur);
+      log::warn(
+          "--max-connections {} lowered to {}: the file-descriptor limit is {} (raise it "
+          "with ulimit -n)",
+          s.limits.max_connections, std::max<int64_t>(usable, 16), files.rlim_cur);
       s.limits.max_connections = static_cast<int>(std::max<int64_t>(usable, 16));
     }
   }
@@ -452,7 +456,7 @@ Status HttpFront::bind(const std::string& host, int port) {
     if (fd < 0) continue;
     int yes = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);  // not SO_REUSEPORT: a second
-                                                                    // server on the port must fail
+                                                                   // server on the port must fail
     if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0) {
       s.listen_fd = fd;
     } else {
@@ -482,7 +486,8 @@ Status HttpFront::start() {
   s.epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   s.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (s.epoll_fd < 0 || s.wake_fd < 0) {
-    return make_error(ErrorCode::kIoError, "the connection loop could not start: {}", std::strerror(errno));
+    return make_error(ErrorCode::kIoError, "the connection loop could not start: {}",
+                      std::strerror(errno));
   }
   for (int fd : {s.listen_fd, s.wake_fd}) {
     epoll_event e{};
@@ -491,7 +496,8 @@ Status HttpFront::start() {
     ::epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, fd, &e);
   }
   s.routes.set_listening_socket(s.listen_fd);
-  for (int i = 0; i < std::max(1, s.limits.workers); ++i) s.workers.emplace_back([&s] { s.work(); });
+  for (int i = 0; i < std::max(1, s.limits.workers); ++i)
+    s.workers.emplace_back([&s] { s.work(); });
   s.loop_thread = std::thread([&s] { s.loop(); });
   s.running = true;
   return Status::ok();

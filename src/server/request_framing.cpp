@@ -22,7 +22,8 @@ size_t chunked_end(std::string_view data, size_t at, size_t max_body) {
   size_t body = 0;
   while (true) {
     size_t line_end = data.find("\r\n", at);
-    if (line_end == std::string_view::npos) return data.size() - at > 1024 ? kMalformed : std::string_view::npos;
+    if (line_end == std::string_view::npos)
+      return data.size() - at > 1024 ? kMalformed : std::string_view::npos;
     std::string_view size_text = data.substr(at, line_end - at);
     size_text = size_text.substr(0, size_text.find(';'));  // chunk extensions
     size_text = trim(size_text);
@@ -68,7 +69,8 @@ RequestFraming frame_request(std::string_view data, size_t max_head, size_t max_
   size_t length = 0;
   for (size_t at = head.find("\r\n"); at != std::string_view::npos;) {
     size_t next = head.find("\r\n", at + 2);
-    std::string_view line = head.substr(at + 2, next == std::string_view::npos ? std::string_view::npos : next - at - 2);
+    std::string_view line = head.substr(
+        at + 2, next == std::string_view::npos ? std::string_view::npos : next - at - 2);
     at = next;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
@@ -83,25 +85,29 @@ RequestFraming frame_request(std::string_view data, size_t max_head, size_t max_
       length = static_cast<size_t>(*n);
     } else if (name == "transfer-encoding") {
       if (to_lower(value).find("chunked") == std::string::npos) {
-        return error(400, fmt::format("Transfer-Encoding {} is not supported", value.substr(0, 40)));
+        return error(400,
+                     fmt::format("Transfer-Encoding {} is not supported", value.substr(0, 40)));
       }
       chunked = true;
     } else if (name == "expect" && to_lower(value) == "100-continue") {
       f.expects_continue = true;
     }
   }
-  if (chunked && has_length) return error(400, "both Content-Length and Transfer-Encoding: chunked");
+  if (chunked && has_length)
+    return error(400, "both Content-Length and Transfer-Encoding: chunked");
   if (has_length && length > max_body) {
-    return error(413, fmt::format("the request body ({} bytes) is larger than the server's limit of "
-                                  "{} bytes",
-                                  length, max_body));
+    return error(413,
+                 fmt::format("the request body ({} bytes) is larger than the server's limit of "
+                             "{} bytes",
+                             length, max_body));
   }
   if (chunked) {
     size_t end = chunked_end(data, f.head_bytes, max_body);
     if (end == kMalformed) return error(400, "a malformed chunk in the request body");
     if (end == kTooLarge) {
-      return error(413, fmt::format("the request body is larger than the server's limit of {} bytes",
-                                    max_body));
+      return error(
+          413,
+          fmt::format("the request body is larger than the server's limit of {} bytes", max_body));
     }
     if (end == std::string_view::npos) return f;
     f.total_bytes = end;

@@ -14,11 +14,11 @@ namespace chimera::server {
 struct RequestFraming {
   enum class State { kIncomplete, kComplete, kError };
   State state = State::kIncomplete;
-  size_t head_bytes = 0;   // through the blank line, once the head is complete
-  size_t total_bytes = 0;  // head and body, when complete
+  size_t head_bytes = 0;          // through the blank line, once the head is complete
+  size_t total_bytes = 0;         // head and body, when complete
   bool expects_continue = false;  // "Expect: 100-continue" and the body has not all come
-  int error_status = 0;    // 400, 413, 431 (kError)
-  std::string error;       // why, for the error body
+  int error_status = 0;           // 400, 413, 431 (kError)
+  std::string error;              // why, for the error body
 };
 
 RequestFraming frame_request(std::string_view received, size_t max_head_bytes,

@@ -20,7 +20,7 @@ namespace chimera::server {
 
 struct Server::State {
   ServerState shared;
-  RoutedServer http;               // routes and handlers (cpp-httplib)
+  RoutedServer http;                 // routes and handlers (cpp-httplib)
   std::unique_ptr<HttpFront> front;  // connections (accept, read whole requests, workers)
   int port = 0;
   std::atomic<bool> stopped{false};
@@ -75,7 +75,8 @@ FrontLimits front_limits(const ServerConfig& config) {
   limits.max_connections_per_client = config.max_connections_per_client;
   limits.max_body_bytes = config.max_body_bytes;
   // Every request waiting for a slot holds a worker; idle and slow connections hold none.
-  limits.workers = config.http_threads > 0 ? config.http_threads : config.parallel + config.max_queue + 8;
+  limits.workers =
+      config.http_threads > 0 ? config.http_threads : config.parallel + config.max_queue + 8;
   // Unfinished requests may hold this much in all: a few full bodies, or many small heads.
   limits.max_buffered_bytes = std::max<size_t>(64u << 20, 8 * config.max_body_bytes);
   return limits;

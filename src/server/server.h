@@ -1,7 +1,7 @@
 // `chimera serve`: an Ollama- and OpenAI-compatible HTTP server over the embedded engine.
-//   Ollama: POST /api/generate, /api/chat, /api/show; GET /api/tags, /api/ps, /api/version; GET|HEAD /
-//   OpenAI: POST /v1/chat/completions, /v1/completions; GET /v1/models
-//   Operations: GET /metrics (Prometheus text), GET /health
+//   Ollama: POST /api/generate, /api/chat, /api/show; GET /api/tags, /api/ps, /api/version;
+//   GET|HEAD / OpenAI: POST /v1/chat/completions, /v1/completions; GET /v1/models Operations: GET
+//   /metrics (Prometheus text), GET /health
 // Requests for one model are continuously batched by its Scheduler. Bodies are capped, every input
 // is validated (400 with a message naming the field), a full queue answers 503, a client that goes
 // away cancels its sequence, and drain() lets in-flight requests finish before stopping. Slow and

@@ -24,9 +24,9 @@ namespace {
 using nlohmann::json;
 using testing::Fault;
 using testing::FaultServer;
+using testing::run_chimera;
 using testing::TempDir;
 using testing::Wire;
-using testing::run_chimera;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -51,8 +51,9 @@ testing::CommandResult run_bounded(const std::vector<std::string>& args) {
 }
 
 std::vector<std::string> bench_args(const FaultServer& server, const std::string& db) {
-  return {"bench", "-b", server.spec(), "-p", "Say hello.", "--runs", "3", "--warmup", "0",
-          "--timeout", "1", "--retry-budget", "10", "--db", db, "--no-hwmon"};
+  return {"bench",    "-b",        server.spec(), "-p", "Say hello.",     "--runs", "3",
+          "--warmup", "0",         "--timeout",   "1",  "--retry-budget", "10",     "--db",
+          db,         "--no-hwmon"};
 }
 
 // Stored calls of the only session in `db`, in issue order.
@@ -151,8 +152,8 @@ INSTANTIATE_TEST_SUITE_P(EveryFault, BenchFaults,
 
 // A script that mixes faults, for the load modes (where the order of calls is not fixed).
 std::vector<Fault> mixed_faults() {
-  return {Fault::kNone,         Fault::kRandomBytes, Fault::kZeroStats, Fault::kReset,
-          Fault::kInvalidUtf8,  Fault::k500,         Fault::kNone,      Fault::kNanStats};
+  return {Fault::kNone,        Fault::kRandomBytes, Fault::kZeroStats, Fault::kReset,
+          Fault::kInvalidUtf8, Fault::k500,         Fault::kNone,      Fault::kNanStats};
 }
 
 TEST(BenchFaultModes, ConcurrencyRateAndAbRunsCountEveryFaultAndFinish) {
@@ -164,9 +165,9 @@ TEST(BenchFaultModes, ConcurrencyRateAndAbRunsCountEveryFaultAndFinish) {
       FaultServer server(wire);
       server.script(mixed_faults());
       TempDir dir;
-      std::vector<std::string> args = {"bench", "-b", server.spec(), "-p", "Say hello.",
-                                       "--warmup", "0", "--timeout", "1", "--json", "--db",
-                                       dir.file("r.db"), "--no-hwmon"};
+      std::vector<std::string> args = {
+          "bench",     "-b", server.spec(), "-p",   "Say hello.",     "--warmup",  "0",
+          "--timeout", "1",  "--json",      "--db", dir.file("r.db"), "--no-hwmon"};
       args.insert(args.end(), mode.begin(), mode.end());
       auto r = run_bounded(args);
       ASSERT_EQ(r.exit_code, 0) << join(mode, " ") << ": " << r.err;
@@ -250,10 +251,26 @@ TEST_P(RunFaults, TheRunGoesOnAndWritesEverythingItMeasured) {
   // Two warm-ups, then the first measured call meets the fault.
   server.script({Fault::kNone, Fault::kNone, fault});
   TempDir out;
-  auto r = run_bounded({"run", "--backend", server.spec(), "--data", data_->path(), "--out",
-                        out.path(), "--runs", "2", "--analysis-num-predict", "8",
-                        "--report-num-predict", "8", "--timeout", "1", "--retry-budget", "10",
-                        "--db", out.file("r.db"), "--no-hwmon"});
+  auto r = run_bounded({"run",
+                        "--backend",
+                        server.spec(),
+                        "--data",
+                        data_->path(),
+                        "--out",
+                        out.path(),
+                        "--runs",
+                        "2",
+                        "--analysis-num-predict",
+                        "8",
+                        "--report-num-predict",
+                        "8",
+                        "--timeout",
+                        "1",
+                        "--retry-budget",
+                        "10",
+                        "--db",
+                        out.file("r.db"),
+                        "--no-hwmon"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   std::string folder;
   for (const auto& e : std::filesystem::directory_iterator(out.path())) {

@@ -5,7 +5,8 @@
 // written and read back). Beyond "no crash, no sanitizer report, no exception", it checks what a
 // user relies on: every figure is finite and none is zero or negative (ttft_residual_ms aside),
 // every writer's output is valid UTF-8, and the text's bytes survive JSON and SQLite exactly.
-// Run: build/fuzz/tests/fuzz/stream_pipeline_fuzz -max_total_time=600 tests/fuzz/corpus/stream_pipeline
+// Run: build/fuzz/tests/fuzz/stream_pipeline_fuzz -max_total_time=600
+// tests/fuzz/corpus/stream_pipeline
 #include <unistd.h>
 
 #include <cmath>

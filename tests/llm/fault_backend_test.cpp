@@ -54,7 +54,8 @@ TEST_P(FaultBackendTest, TheFaultedCallEndsAsItShouldAndItsNeighboursAreUnharmed
   }
   const testing::FaultOutcome expected = testing::expected_outcome(fault, wire);
   for (int i : {0, 2}) {
-    EXPECT_TRUE(records[static_cast<size_t>(i)].ok) << "call " << i << ": " << records[static_cast<size_t>(i)].error;
+    EXPECT_TRUE(records[static_cast<size_t>(i)].ok)
+        << "call " << i << ": " << records[static_cast<size_t>(i)].error;
     EXPECT_EQ(records[static_cast<size_t>(i)].text, "Hello, world.") << "call " << i;
   }
   const CallRecord& r = records[1];

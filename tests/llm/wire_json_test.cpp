@@ -37,7 +37,8 @@ TEST(WireJson, InvalidBytesInStringsSurviveTheParseExactly) {
 TEST(WireJson, TheOllamaDecoderKeepsTheBytesToo) {
   OllamaObject object;
   const std::string raw = "caf\xC3";
-  ASSERT_TRUE(parse_ollama_object("{\"response\":\"" + raw + "\",\"done\":false}", 1, object).is_ok());
+  ASSERT_TRUE(
+      parse_ollama_object("{\"response\":\"" + raw + "\",\"done\":false}", 1, object).is_ok());
   EXPECT_EQ(object.text, raw);
   EXPECT_EQ(object.first_invalid_utf8, 16u);
 }
@@ -54,14 +55,18 @@ TEST(WireJson, NonFiniteLiteralsBecomeMarkersNotSyntaxErrors) {
 TEST(WireJson, LoneSurrogateEscapesAreReplaced) {
   auto parsed = parse_wire_json(R"({"t":"a\ud800b\udc00c\ud83d\ude00"})");
   ASSERT_TRUE(parsed.ok()) << parsed.status().message();
-  EXPECT_EQ((*parsed)["t"].get<std::string>(), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xF0\x9F\x98\x80");
+  EXPECT_EQ((*parsed)["t"].get<std::string>(),
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD"
+            "c\xF0\x9F\x98\x80");
 }
 
 TEST(WireJson, DeepNestingIsRefusedWithItsOffset) {
   std::string deep = "{\"x\":" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
   auto parsed = parse_wire_json(deep);
   ASSERT_FALSE(parsed.ok());
-  EXPECT_NE(parsed.status().message().find("nested deeper than 64 levels (at byte 68)"), std::string::npos)
+  EXPECT_NE(parsed.status().message().find("nested deeper than 64 levels (at byte 68)"),
+            std::string::npos)
       << parsed.status().message();
   // Brackets inside strings are text, not nesting.
   EXPECT_TRUE(parse_wire_json("{\"x\":\"" + std::string(1000, '[') + "\"}").ok());
@@ -90,8 +95,9 @@ TEST(RetryRules, OnlyNotNowAnswersAreRetried) {
   EXPECT_EQ(retry_wait_ms(answer(429), 0), 250);   // no Retry-After: back off
   EXPECT_EQ(retry_wait_ms(answer(429), 3), 2000);  // capped
   EXPECT_EQ(retry_wait_ms(answer(503, "1"), 0), 1000);
-  EXPECT_EQ(retry_wait_ms(answer(503, "", R"({"error":{"code":503,"message":"Loading model"}})"), 1),
-            500);
+  EXPECT_EQ(
+      retry_wait_ms(answer(503, "", R"({"error":{"code":503,"message":"Loading model"}})"), 1),
+      500);
   // A plain 503 is a full queue: a load test must count it, not hide it.
   EXPECT_FALSE(retry_wait_ms(answer(503, "", R"({"error":"server busy"})"), 0));
   for (long status : {200L, 400L, 404L, 500L, 502L, 504L}) {

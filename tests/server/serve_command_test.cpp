@@ -143,14 +143,16 @@ TEST(ServeCommandTest, SigintWithNothingRunningExitsZero) {
 TEST(ServeCommandTest, TheSlowClientLimitsAreFlagsWithTheirDefaultsShown) {
   CommandResult help = run_chimera({"serve", "--help"});
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* flag : {"--request-timeout", "--max-connections", "--max-connections-per-client"}) {
+  for (const char* flag :
+       {"--request-timeout", "--max-connections", "--max-connections-per-client"}) {
     EXPECT_NE(help.out.find(flag), std::string::npos) << flag << " in\n" << help.out;
   }
   for (const char* shown : {"--request-timeout FLOAT=30 ", "--max-connections INT=1024 ",
                             "--max-connections-per-client INT=256"}) {
     EXPECT_NE(help.out.find(shown), std::string::npos) << shown << " in\n" << help.out;
   }
-  CommandResult bad = run_chimera({"serve", "-m", tiny_gemma_path(), "--request-timeout", "0", "--port", "0"});
+  CommandResult bad =
+      run_chimera({"serve", "-m", tiny_gemma_path(), "--request-timeout", "0", "--port", "0"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_NE(bad.err.find("--request-timeout"), std::string::npos) << bad.err;
 }
@@ -171,7 +173,8 @@ TEST(ServeCommandTest, AClientOverItsConnectionCapGetsA503AndTheServerLogsIt) {
   EXPECT_NE(third.received().find("--max-connections-per-client"), std::string::npos);
   serve.signal(SIGINT);
   EXPECT_EQ(serve.wait_exit(std::chrono::seconds(30)), 0) << serve.err();
-  EXPECT_NE(serve.err().find("refused a connection from 127.0.0.1: 2 connections are open from 127.0.0.1"),
+  EXPECT_NE(serve.err().find(
+                "refused a connection from 127.0.0.1: 2 connections are open from 127.0.0.1"),
             std::string::npos)
       << serve.err();
 }

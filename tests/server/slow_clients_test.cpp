@@ -84,11 +84,9 @@ double gauge(const server::Server& server, const char* name) {
   return metric_value(server.metrics().render(), name);
 }
 
-const std::string kGenerate = Json{{"model", "tiny"},
-                                   {"prompt", "hi"},
-                                   {"stream", false},
-                                   {"options", {{"num_predict", 4}}}}
-                                  .dump();
+const std::string kGenerate =
+    Json{{"model", "tiny"}, {"prompt", "hi"}, {"stream", false}, {"options", {{"num_predict", 4}}}}
+        .dump();
 
 TEST(SlowClients, AThousandSlowlorisConnectionsDoNotStallANormalRequest) {
   constexpr int kSlow = 1000;
@@ -122,7 +120,8 @@ TEST(SlowClients, AThousandSlowlorisConnectionsDoNotStallANormalRequest) {
   std::thread dripper([&] {
     for (int line = 0; dripping; ++line) {
       for (int fd : slow) send_text(fd, "X-Drip-" + std::to_string(line) + ": 1\r\n");
-      for (int k = 0; k < 50 && dripping; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      for (int k = 0; k < 50 && dripping; ++k)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
 
@@ -143,7 +142,8 @@ TEST(SlowClients, AThousandSlowlorisConnectionsDoNotStallANormalRequest) {
   dripper.join();
   // Still held (not dropped to make room), bounded in memory, and no thread per connection.
   EXPECT_GE(gauge(*server, "chimera_open_connections"), kSlow);
-  EXPECT_LT(rss_held_kb - rss_before_kb, 64 * 1024) << "RSS grew by " << rss_held_kb - rss_before_kb << " kB";
+  EXPECT_LT(rss_held_kb - rss_before_kb, 64 * 1024)
+      << "RSS grew by " << rss_held_kb - rss_before_kb << " kB";
   EXPECT_LT(threads_held - threads_before, 4) << threads_before << " -> " << threads_held;
   std::printf("holding %d slowloris connections: RSS %+lld kB, threads %+lld\n", kSlow,
               static_cast<long long>(rss_held_kb - rss_before_kb),
@@ -242,20 +242,25 @@ TEST(SlowClients, KeepAlivePipeliningContinueAndChunkedBodiesStillWork) {
     for (size_t at = 0; (at = client.received().find(text, at)) != std::string::npos; ++at) ++n;
     return n;
   };
-  while (count("HTTP/1.1 200") < 2 && monotonic_ns() < deadline) client.read_until("\n\n", std::chrono::milliseconds(50));
+  while (count("HTTP/1.1 200") < 2 && monotonic_ns() < deadline)
+    client.read_until("\n\n", std::chrono::milliseconds(50));
   EXPECT_EQ(count("HTTP/1.1 200"), 2u) << client.received();
   ASSERT_TRUE(client.send_all(get));
-  while (count("HTTP/1.1 200") < 3 && monotonic_ns() < deadline) client.read_until("\n\n", std::chrono::milliseconds(50));
+  while (count("HTTP/1.1 200") < 3 && monotonic_ns() < deadline)
+    client.read_until("\n\n", std::chrono::milliseconds(50));
   EXPECT_EQ(count("HTTP/1.1 200"), 3u) << client.received();
 
   // Expect: 100-continue: the front says "go on" before the body comes.
   RawClient expecting(server->port());
-  ASSERT_TRUE(expecting.send_all("POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                 "Expect: 100-continue\r\nContent-Length: " +
-                                 std::to_string(kGenerate.size()) + "\r\n\r\n"));
-  ASSERT_TRUE(expecting.read_until("100 Continue", std::chrono::seconds(5))) << expecting.received();
+  ASSERT_TRUE(expecting.send_all(
+      "POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(kGenerate.size()) + "\r\n\r\n"));
+  ASSERT_TRUE(expecting.read_until("100 Continue", std::chrono::seconds(5)))
+      << expecting.received();
   ASSERT_TRUE(expecting.send_all(kGenerate));
-  ASSERT_TRUE(expecting.read_until("\"done\":true", std::chrono::seconds(10))) << expecting.received();
+  ASSERT_TRUE(expecting.read_until("\"done\":true", std::chrono::seconds(10)))
+      << expecting.received();
 
   // A chunked request body, in two chunks.
   RawClient chunked(server->port());
@@ -265,14 +270,17 @@ TEST(SlowClients, KeepAlivePipeliningContinueAndChunkedBodiesStillWork) {
   std::string body = sizes + half + "\r\n";
   std::snprintf(sizes, sizeof sizes, "%zx\r\n", rest.size());
   body += sizes + rest + "\r\n0\r\n\r\n";
-  ASSERT_TRUE(chunked.send_all("POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                               "Transfer-Encoding: chunked\r\n\r\n" + body));
+  ASSERT_TRUE(chunked.send_all(
+      "POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n" +
+      body));
   ASSERT_TRUE(chunked.read_until("\"done\":true", std::chrono::seconds(10))) << chunked.received();
 
   // Limits answered at once: a head too large, a body announced beyond the cap.
   RawClient huge(server->port());
   ASSERT_TRUE(huge.send_all("GET / HTTP/1.1\r\nX-Big: " + std::string(70'000, 'a') + "\r\n\r\n"));
-  ASSERT_TRUE(huge.read_until("HTTP/1.1 431", std::chrono::seconds(5))) << huge.received().substr(0, 200);
+  ASSERT_TRUE(huge.read_until("HTTP/1.1 431", std::chrono::seconds(5)))
+      << huge.received().substr(0, 200);
   RawClient large(server->port());
   ASSERT_TRUE(large.send_all("POST /api/generate HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n"));
   ASSERT_TRUE(large.read_until("HTTP/1.1 413", std::chrono::seconds(5))) << large.received();

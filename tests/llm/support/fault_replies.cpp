@@ -22,10 +22,18 @@ struct Stats {  // JSON text of each statistic, as written; "" leaves it out
 Stats stats_for(Fault fault) {
   Stats s;
   switch (fault) {
-    case Fault::kMissingStats: return Stats{"", "", "", "", "", ""};
-    case Fault::kZeroStats: s.prompt_eval = s.eval = s.total = "0"; break;
-    case Fault::kNegativeStats: s.load = s.prompt_eval = s.eval = s.total = "-1"; break;
-    case Fault::kNanStats: s.prompt_eval = s.eval = s.eval_count = "NaN"; s.total = "Infinity"; break;
+    case Fault::kMissingStats:
+      return Stats{"", "", "", "", "", ""};
+    case Fault::kZeroStats:
+      s.prompt_eval = s.eval = s.total = "0";
+      break;
+    case Fault::kNegativeStats:
+      s.load = s.prompt_eval = s.eval = s.total = "-1";
+      break;
+    case Fault::kNanStats:
+      s.prompt_eval = s.eval = s.eval_count = "NaN";
+      s.total = "Infinity";
+      break;
     case Fault::kOverflowStats:
       s.eval = "1e30";
       s.total = "99999999999999999999999";
@@ -39,11 +47,12 @@ Stats stats_for(Fault fault) {
       s.total = "[40000000]";
       break;
     case Fault::kContradictoryStats:
-      s.eval_count = "1000000";        // for 13 bytes of text
-      s.eval = "1000";                 // 1 us, while the client saw 30 ms of chunks
-      s.prompt_eval = "3600000000000"; // an hour, in a call the client timed at ~50 ms
+      s.eval_count = "1000000";         // for 13 bytes of text
+      s.eval = "1000";                  // 1 us, while the client saw 30 ms of chunks
+      s.prompt_eval = "3600000000000";  // an hour, in a call the client timed at ~50 ms
       break;
-    default: break;
+    default:
+      break;
   }
   return s;
 }
@@ -55,9 +64,10 @@ std::string ms_from_ns(const std::string& ns) {
   return std::to_string(std::stod(ns) / 1e6);
 }
 
-std::string ollama_line(const std::string& text_json, bool done = false, const Stats* stats = nullptr) {
-  std::string line = R"({"model":"fault","created_at":"2025-01-01T00:00:00Z","response":)" + text_json +
-                     R"(,"done":)" + (done ? "true" : "false");
+std::string ollama_line(const std::string& text_json, bool done = false,
+                        const Stats* stats = nullptr) {
+  std::string line = R"({"model":"fault","created_at":"2025-01-01T00:00:00Z","response":)" +
+                     text_json + R"(,"done":)" + (done ? "true" : "false");
   if (done) line += R"(,"done_reason":"stop")";
   if (stats != nullptr) {
     auto add = [&](const char* key, const std::string& value) {
@@ -94,7 +104,8 @@ std::string openai_final(const Stats& s) {
   return sse_event(data + "}") + sse_event("[DONE]");
 }
 
-std::string json_string(const std::string& raw) {  // raw bytes inside quotes, as a server writes them
+std::string json_string(
+    const std::string& raw) {  // raw bytes inside quotes, as a server writes them
   return "\"" + raw + "\"";
 }
 
@@ -104,11 +115,13 @@ std::vector<Piece> stream(Wire wire, const std::vector<std::string>& texts, cons
   std::vector<Piece> pieces;
   for (size_t i = 0; i < texts.size(); ++i) {
     int delay = i == 0 ? kFirstChunkMs : kChunkGapMs;
-    pieces.push_back({wire == Wire::kOllama ? ollama_line(texts[i]) : openai_chunk(texts[i]), delay});
+    pieces.push_back(
+        {wire == Wire::kOllama ? ollama_line(texts[i]) : openai_chunk(texts[i]), delay});
   }
   if (with_final) {
-    pieces.push_back({wire == Wire::kOllama ? ollama_line("\"\"", true, &stats) : openai_final(stats),
-                      kChunkGapMs});
+    pieces.push_back(
+        {wire == Wire::kOllama ? ollama_line("\"\"", true, &stats) : openai_final(stats),
+         kChunkGapMs});
   }
   return pieces;
 }
@@ -175,51 +188,97 @@ std::string_view wire_name(Wire wire) { return wire == Wire::kOllama ? "ollama" 
 
 std::string_view fault_name(Fault fault) {
   switch (fault) {
-    case Fault::kNone: return "none";
-    case Fault::kInvalidUtf8: return "invalid_utf8";
-    case Fault::kRandomBytesInText: return "random_bytes_in_text";
-    case Fault::kRandomBytes: return "random_bytes";
-    case Fault::kTruncatedLine: return "truncated_line";
-    case Fault::kTruncatedEnd: return "truncated_end";
-    case Fault::kOverlongLine: return "overlong_line";
-    case Fault::kMissingStats: return "missing_stats";
-    case Fault::kZeroStats: return "zero_stats";
-    case Fault::kNegativeStats: return "negative_stats";
-    case Fault::kNanStats: return "nan_stats";
-    case Fault::kOverflowStats: return "overflow_stats";
-    case Fault::kWrongTypeStats: return "wrong_type_stats";
-    case Fault::kContradictoryStats: return "contradictory_stats";
-    case Fault::kNoDone: return "no_done";
-    case Fault::kNoDoneHold: return "no_done_hold";
-    case Fault::kReset: return "reset";
-    case Fault::kStall: return "stall";
-    case Fault::kSlowDrip: return "slow_drip";
-    case Fault::k429RetryAfter: return "http_429_retry_after";
-    case Fault::k500: return "http_500";
-    case Fault::k502: return "http_502";
-    case Fault::k503: return "http_503";
-    case Fault::k503RetryAfter: return "http_503_retry_after";
-    case Fault::kLoading: return "loading_model";
-    case Fault::kWrongContentType: return "wrong_content_type";
-    case Fault::kGzip: return "gzip_body";
-    case Fault::kRedirectLoop: return "redirect_loop";
-    case Fault::kDeepJson: return "deep_json";
+    case Fault::kNone:
+      return "none";
+    case Fault::kInvalidUtf8:
+      return "invalid_utf8";
+    case Fault::kRandomBytesInText:
+      return "random_bytes_in_text";
+    case Fault::kRandomBytes:
+      return "random_bytes";
+    case Fault::kTruncatedLine:
+      return "truncated_line";
+    case Fault::kTruncatedEnd:
+      return "truncated_end";
+    case Fault::kOverlongLine:
+      return "overlong_line";
+    case Fault::kMissingStats:
+      return "missing_stats";
+    case Fault::kZeroStats:
+      return "zero_stats";
+    case Fault::kNegativeStats:
+      return "negative_stats";
+    case Fault::kNanStats:
+      return "nan_stats";
+    case Fault::kOverflowStats:
+      return "overflow_stats";
+    case Fault::kWrongTypeStats:
+      return "wrong_type_stats";
+    case Fault::kContradictoryStats:
+      return "contradictory_stats";
+    case Fault::kNoDone:
+      return "no_done";
+    case Fault::kNoDoneHold:
+      return "no_done_hold";
+    case Fault::kReset:
+      return "reset";
+    case Fault::kStall:
+      return "stall";
+    case Fault::kSlowDrip:
+      return "slow_drip";
+    case Fault::k429RetryAfter:
+      return "http_429_retry_after";
+    case Fault::k500:
+      return "http_500";
+    case Fault::k502:
+      return "http_502";
+    case Fault::k503:
+      return "http_503";
+    case Fault::k503RetryAfter:
+      return "http_503_retry_after";
+    case Fault::kLoading:
+      return "loading_model";
+    case Fault::kWrongContentType:
+      return "wrong_content_type";
+    case Fault::kGzip:
+      return "gzip_body";
+    case Fault::kRedirectLoop:
+      return "redirect_loop";
+    case Fault::kDeepJson:
+      return "deep_json";
   }
   return "?";
 }
 
 const std::vector<Fault>& all_faults() {
-  static const std::vector<Fault> kAll = {
-      Fault::kInvalidUtf8,     Fault::kRandomBytesInText, Fault::kRandomBytes,
-      Fault::kTruncatedLine,   Fault::kTruncatedEnd,      Fault::kOverlongLine,
-      Fault::kMissingStats,    Fault::kZeroStats,         Fault::kNegativeStats,
-      Fault::kNanStats,        Fault::kOverflowStats,     Fault::kWrongTypeStats,
-      Fault::kContradictoryStats, Fault::kNoDone,         Fault::kNoDoneHold,
-      Fault::kReset,           Fault::kStall,             Fault::kSlowDrip,
-      Fault::k429RetryAfter,   Fault::k500,               Fault::k502,
-      Fault::k503,             Fault::k503RetryAfter,     Fault::kLoading,
-      Fault::kWrongContentType, Fault::kGzip,             Fault::kRedirectLoop,
-      Fault::kDeepJson};
+  static const std::vector<Fault> kAll = {Fault::kInvalidUtf8,
+                                          Fault::kRandomBytesInText,
+                                          Fault::kRandomBytes,
+                                          Fault::kTruncatedLine,
+                                          Fault::kTruncatedEnd,
+                                          Fault::kOverlongLine,
+                                          Fault::kMissingStats,
+                                          Fault::kZeroStats,
+                                          Fault::kNegativeStats,
+                                          Fault::kNanStats,
+                                          Fault::kOverflowStats,
+                                          Fault::kWrongTypeStats,
+                                          Fault::kContradictoryStats,
+                                          Fault::kNoDone,
+                                          Fault::kNoDoneHold,
+                                          Fault::kReset,
+                                          Fault::kStall,
+                                          Fault::kSlowDrip,
+                                          Fault::k429RetryAfter,
+                                          Fault::k500,
+                                          Fault::k502,
+                                          Fault::k503,
+                                          Fault::k503RetryAfter,
+                                          Fault::kLoading,
+                                          Fault::kWrongContentType,
+                                          Fault::kGzip,
+                                          Fault::kRedirectLoop,
+                                          Fault::kDeepJson};
   return kAll;
 }
 
@@ -248,23 +307,34 @@ FaultOutcome expected_outcome(Fault fault, Wire wire) {
     case Fault::kContradictoryStats:
       ok.stats_rejected = true;
       return ok;
-    case Fault::kNoDone: return failed("the stream ended after", true);
+    case Fault::kNoDone:
+      return failed("the stream ended after", true);
     case Fault::kNoDoneHold:
-    case Fault::kStall: return failed("no data for", true);
-    case Fault::kReset: return failed("the connection failed after", true);
+    case Fault::kStall:
+      return failed("no data for", true);
+    case Fault::kReset:
+      return failed("the connection failed after", true);
     case Fault::k429RetryAfter:
     case Fault::k503RetryAfter:
     case Fault::kLoading:
       ok.retried = true;
       return ok;
-    case Fault::k500: return failed("HTTP 500");
-    case Fault::k502: return failed("HTTP 502");
-    case Fault::k503: return failed("HTTP 503");
-    case Fault::kWrongContentType: return failed("Content-Type text/html");
-    case Fault::kGzip: return failed("Content-Encoding: gzip");
-    case Fault::kRedirectLoop: return failed("HTTP 302");
-    case Fault::kDeepJson: return failed("nested deeper than 64 levels", true);
-    default: return ok;
+    case Fault::k500:
+      return failed("HTTP 500");
+    case Fault::k502:
+      return failed("HTTP 502");
+    case Fault::k503:
+      return failed("HTTP 503");
+    case Fault::kWrongContentType:
+      return failed("Content-Type text/html");
+    case Fault::kGzip:
+      return failed("Content-Encoding: gzip");
+    case Fault::kRedirectLoop:
+      return failed("HTTP 302");
+    case Fault::kDeepJson:
+      return failed("nested deeper than 64 levels", true);
+    default:
+      return ok;
   }
 }
 
@@ -276,13 +346,15 @@ Reply fault_reply(Fault fault, Wire wire, const std::string& self_url) {
   switch (fault) {
     case Fault::kInvalidUtf8:
       // "café" split inside its "é", then a lone continuation byte and a truncated sequence.
-      reply.pieces = stream(wire, {json_string("caf\xC3"), json_string("\xA9 "),
-                                   json_string("bad \x80 byte"), json_string("cut \xE2\x82")},
+      reply.pieces = stream(wire,
+                            {json_string("caf\xC3"), json_string("\xA9 "),
+                             json_string("bad \x80 byte"), json_string("cut \xE2\x82")},
                             stats);
       return reply;
     case Fault::kRandomBytesInText:
-      reply.pieces = stream(wire, {json_string(random_bytes(24, 7, true)),
-                                   json_string(random_bytes(24, 8, true)), json_string("ok")},
+      reply.pieces = stream(wire,
+                            {json_string(random_bytes(24, 7, true)),
+                             json_string(random_bytes(24, 8, true)), json_string("ok")},
                             stats);
       return reply;
     case Fault::kRandomBytes: {
@@ -293,8 +365,9 @@ Reply fault_reply(Fault fault, Wire wire, const std::string& self_url) {
     }
     case Fault::kTruncatedLine: {
       reply.pieces = stream(wire, good_texts(), stats);
-      std::string half = ollama ? std::string(R"({"model":"fault","response":"Hel)") + "\n"
-                                : std::string(R"(data: {"choices":[{"delta":{"content":"Hel)") + "\n\n";
+      std::string half =
+          ollama ? std::string(R"({"model":"fault","response":"Hel)") + "\n"
+                 : std::string(R"(data: {"choices":[{"delta":{"content":"Hel)") + "\n\n";
       reply.pieces.insert(reply.pieces.begin() + 1, Piece{half});
       return reply;
     }
@@ -306,7 +379,8 @@ Reply fault_reply(Fault fault, Wire wire, const std::string& self_url) {
     }
     case Fault::kOverlongLine:
       reply.pieces = stream(wire, good_texts(), stats, /*with_final=*/false);
-      reply.pieces.push_back({ollama ? R"({"response":")" : R"(data: {"choices":[{"delta":{"content":")"});
+      reply.pieces.push_back(
+          {ollama ? R"({"response":")" : R"(data: {"choices":[{"delta":{"content":")"});
       reply.pieces.push_back({std::string(1u << 20, 'a'), 0, 65});  // 65 MiB, no newline
       return reply;
     case Fault::kNoDone:
@@ -333,33 +407,39 @@ Reply fault_reply(Fault fault, Wire wire, const std::string& self_url) {
       return reply;
     }
     case Fault::k429RetryAfter: {
-      reply = with_status(429, "application/json",
-                          ollama ? R"({"error":"too many requests"})"
-                                 : R"({"error":{"message":"Rate limit reached","type":"rate_limit_error"}})");
+      reply = with_status(
+          429, "application/json",
+          ollama ? R"({"error":"too many requests"})"
+                 : R"({"error":{"message":"Rate limit reached","type":"rate_limit_error"}})");
       reply.headers = {{"Retry-After", "1"}};
       return reply;
     }
     case Fault::k500:
       return with_status(500, "application/json",
-                         ollama ? R"({"error":"llama runner process has terminated"})"
-                                : R"({"error":{"message":"internal failure","type":"server_error"}})");
+                         ollama
+                             ? R"({"error":"llama runner process has terminated"})"
+                             : R"({"error":{"message":"internal failure","type":"server_error"}})");
     case Fault::k502:
-      return with_status(502, "text/html",
-                         "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>");
+      return with_status(
+          502, "text/html",
+          "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>");
     case Fault::k503:
-      return with_status(503, "application/json",
-                         R"({"error":"server busy, please try again.  maximum pending requests exceeded"})");
+      return with_status(
+          503, "application/json",
+          R"({"error":"server busy, please try again.  maximum pending requests exceeded"})");
     case Fault::k503RetryAfter: {
       reply = with_status(503, "application/json", R"({"error":"server busy"})");
       reply.headers = {{"Retry-After", "1"}};
       return reply;
     }
     case Fault::kLoading:
-      return with_status(503, "application/json",
-                         R"({"error":{"code":503,"message":"Loading model","type":"unavailable_error"}})");
+      return with_status(
+          503, "application/json",
+          R"({"error":{"code":503,"message":"Loading model","type":"unavailable_error"}})");
     case Fault::kWrongContentType:
-      return with_status(200, "text/html",
-                         "<!DOCTYPE html><html><body><h1>Sign in to the network</h1></body></html>");
+      return with_status(
+          200, "text/html",
+          "<!DOCTYPE html><html><body><h1>Sign in to the network</h1></body></html>");
     case Fault::kGzip: {
       std::string body;
       for (const Piece& piece : stream(wire, good_texts(), stats)) body += piece.bytes;
@@ -369,14 +449,16 @@ Reply fault_reply(Fault fault, Wire wire, const std::string& self_url) {
     }
     case Fault::kRedirectLoop: {
       reply = with_status(302, "text/plain", "Found");
-      reply.headers = {{"Location", self_url + (ollama ? "/api/generate" : "/v1/chat/completions")}};
+      reply.headers = {
+          {"Location", self_url + (ollama ? "/api/generate" : "/v1/chat/completions")}};
       return reply;
     }
     case Fault::kDeepJson: {
       std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
-      std::string line = ollama ? R"({"response":"x","extra":)" + deep + "}\n"
-                                : "data: " + std::string(R"({"choices":[{"delta":{"content":"x"}}],"extra":)") +
-                                      deep + "}\n\n";
+      std::string line =
+          ollama ? R"({"response":"x","extra":)" + deep + "}\n"
+                 : "data: " + std::string(R"({"choices":[{"delta":{"content":"x"}}],"extra":)") +
+                       deep + "}\n\n";
       reply.pieces = stream(wire, good_texts(), stats);
       reply.pieces.insert(reply.pieces.begin() + 1, Piece{line});
       return reply;

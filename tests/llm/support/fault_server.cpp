@@ -27,14 +27,22 @@ bool send_all(int fd, std::string_view bytes) {
 
 std::string_view reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 302: return "Found";
-    case 404: return "Not Found";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 302:
+      return "Found";
+    case 404:
+      return "Not Found";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -53,7 +61,8 @@ bool read_request(int fd, Received& request) {
         if (sp1 == std::string::npos || sp2 == std::string::npos) return false;
         request.method = head.substr(0, sp1);
         request.path = head.substr(sp1 + 1, sp2 - sp1 - 1);
-        for (size_t at = head.find("\r\n"); at != std::string::npos; at = head.find("\r\n", at + 2)) {
+        for (size_t at = head.find("\r\n"); at != std::string::npos;
+             at = head.find("\r\n", at + 2)) {
           std::string line = head.substr(at + 2, head.find("\r\n", at + 2) - at - 2);
           for (auto& c : line) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
           if (line.rfind("content-length:", 0) == 0) body_length = std::stoul(line.substr(15));
@@ -126,7 +135,8 @@ bool FaultServer::pause_ms(int ms) const {
   const auto until = Clock::now() + std::chrono::milliseconds(ms);
   while (Clock::now() < until) {
     if (stopping_) return false;
-    std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(10)));
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(10)));
   }
   return !stopping_;
 }
@@ -177,8 +187,10 @@ Reply FaultServer::answer(const Received& request) {
   const std::string& path = request.path;
   if (wire_ == Wire::kOllama) {
     if (path == "/api/version") return Reply::json(R"({"version":"0.9.9-fault"})");
-    if (path == "/api/ps") return Reply::json(R"({"models":[{"name":"fault:latest","model":"fault:latest"}]})");
-    if (path == "/api/tags") return Reply::json(R"({"models":[{"name":"fault:latest","size":1000}]})");
+    if (path == "/api/ps")
+      return Reply::json(R"({"models":[{"name":"fault:latest","model":"fault:latest"}]})");
+    if (path == "/api/tags")
+      return Reply::json(R"({"models":[{"name":"fault:latest","size":1000}]})");
     if (path == "/api/show") {
       return Reply::json(
           R"({"parameters":"temperature 0.8","template":"{{ .Prompt }}",)"
@@ -197,14 +209,16 @@ Reply FaultServer::answer(const Received& request) {
 bool FaultServer::write_reply(int fd, const Reply& reply) {
   if (reply.delay_ms_before_headers > 0 && !pause_ms(reply.delay_ms_before_headers)) return false;
   size_t total = 0;
-  for (const Piece& piece : reply.pieces) total += piece.bytes.size() * static_cast<size_t>(piece.repeat);
+  for (const Piece& piece : reply.pieces)
+    total += piece.bytes.size() * static_cast<size_t>(piece.repeat);
   std::string head = "HTTP/1.1 " + std::to_string(reply.status) + " " +
                      std::string(reason_phrase(reply.status)) + "\r\n";
   if (!reply.content_type.empty()) head += "Content-Type: " + reply.content_type + "\r\n";
   for (const auto& [name, value] : reply.headers) head += name + ": " + value + "\r\n";
   head += "Connection: close\r\n";
-  head += reply.chunked ? std::string("Transfer-Encoding: chunked\r\n")
-                        : "Content-Length: " + std::to_string(reply.cut ? total + 100 : total) + "\r\n";
+  head += reply.chunked
+              ? std::string("Transfer-Encoding: chunked\r\n")
+              : "Content-Length: " + std::to_string(reply.cut ? total + 100 : total) + "\r\n";
   head += "\r\n";
   if (!send_all(fd, head)) return false;
   for (const Piece& piece : reply.pieces) {
@@ -221,7 +235,8 @@ bool FaultServer::write_reply(int fd, const Reply& reply) {
     }
   }
   // A cut, a reset or a hold leaves the body unfinished; otherwise it ends properly.
-  if (reply.chunked && !reply.cut && !reply.reset && reply.hold_ms == 0) return send_all(fd, "0\r\n\r\n");
+  if (reply.chunked && !reply.cut && !reply.reset && reply.hold_ms == 0)
+    return send_all(fd, "0\r\n\r\n");
   return true;
 }
 

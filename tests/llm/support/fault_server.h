@@ -65,9 +65,9 @@ const std::vector<Fault>& all_faults();
 // contains `reason` (and "body byte" where the fault sits inside a body).
 struct FaultOutcome {
   bool ok = true;
-  bool retried = false;        // the call succeeds after waiting for a "not now" answer
-  bool stats_rejected = false; // ok, but some server statistics are rejected, never used
-  std::string reason;          // failures: a substring of the call's error
+  bool retried = false;         // the call succeeds after waiting for a "not now" answer
+  bool stats_rejected = false;  // ok, but some server statistics are rejected, never used
+  std::string reason;           // failures: a substring of the call's error
   bool names_body_offset = false;
 };
 FaultOutcome expected_outcome(Fault fault, Wire wire);

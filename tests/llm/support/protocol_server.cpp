@@ -80,7 +80,8 @@ ProtocolServer::ProtocolServer() : server_(std::make_unique<httplib::Server>()) 
       return;
     }
     size_t total = 0;
-    for (const Piece& piece : shared->pieces) total += piece.bytes.size() * static_cast<size_t>(piece.repeat);
+    for (const Piece& piece : shared->pieces)
+      total += piece.bytes.size() * static_cast<size_t>(piece.repeat);
     size_t declared = shared->cut ? total + 100 : total;  // promise more than will come
     res.set_content_provider(declared, shared->content_type,
                              [shared](size_t offset, size_t, httplib::DataSink& sink) {
