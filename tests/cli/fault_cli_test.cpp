@@ -57,6 +57,17 @@ std::vector<std::string> bench_args(const FaultServer& server, const std::string
           db,         "--no-hwmon"};
 }
 
+// `chimera bench --json` against the server (checked: exit 0, one JSON document).
+json bench_json(const FaultServer& server, const TempDir& dir) {
+  std::vector<std::string> args = bench_args(server, dir.file("r.db"));
+  args.push_back("--json");
+  auto r = run_bounded(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  json out = json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(out.is_discarded()) << r.out.substr(0, 2000);
+  return out.is_discarded() ? json::object() : out;
+}
+
 // Stored calls of the only session in `db`, in issue order.
 std::vector<lab::StoredCall> stored_calls(const std::string& db) {
   auto store = lab::ResultsStore::open(db);
@@ -86,12 +97,7 @@ TEST_P(BenchFaults, JsonAndTheStoreHoldEveryCallAndTheFaultsReason) {
   FaultServer server(wire);
   server.script({Fault::kNone, fault, Fault::kNone});
   TempDir dir;
-  std::vector<std::string> args = bench_args(server, dir.file("r.db"));
-  args.push_back("--json");
-  auto r = run_bounded(args);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  json out = json::parse(r.out, nullptr, false);
-  ASSERT_FALSE(out.is_discarded()) << r.out.substr(0, 2000);
+  json out = bench_json(server, dir);
   ASSERT_EQ(out["calls"].size(), 3u);
   for (size_t i : {0u, 2u}) {
     const json& record = out["calls"][i]["record"];
@@ -141,15 +147,9 @@ TEST_P(BenchFaults, JsonAndTheStoreHoldEveryCallAndTheFaultsReason) {
   }
 }
 
-std::string case_name(const ::testing::TestParamInfo<std::tuple<Wire, Fault>>& info) {
-  return std::string(testing::wire_name(std::get<0>(info.param))) + "_" +
-         std::string(testing::fault_name(std::get<1>(info.param)));
-}
-
 INSTANTIATE_TEST_SUITE_P(EveryFault, BenchFaults,
-                         ::testing::Combine(::testing::Values(Wire::kOllama, Wire::kOpenAI),
-                                            ::testing::ValuesIn(testing::all_faults())),
-                         case_name);
+                         ::testing::ValuesIn(testing::every_wire_and_fault()),
+                         [](const auto& info) { return testing::fault_case_name(info.param); });
 
 // A script that mixes faults, for the load modes (where the order of calls is not fixed).
 std::vector<Fault> mixed_faults() {
@@ -232,12 +232,8 @@ TEST(BenchFaultModes, AServerStillLoadingItsModelIsWaitedForAndTheWaitIsReported
     FaultServer server(wire);
     server.loading_for(std::chrono::milliseconds(800));  // llama.cpp: 503 "Loading model"
     TempDir dir;
-    std::vector<std::string> args = bench_args(server, dir.file("r.db"));
-    args.push_back("--json");
-    auto r = run_bounded(args);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    json out = json::parse(r.out, nullptr, false);
-    ASSERT_FALSE(out.is_discarded());
+    json out = bench_json(server, dir);
+    ASSERT_TRUE(out.contains("summary"));
     const json& arm = out["summary"]["arms"][0];
     EXPECT_EQ(arm["ok"], 3) << arm.dump();
     EXPECT_EQ(arm["failed"], 0);
@@ -323,9 +319,8 @@ TEST_P(RunFaults, TheRunGoesOnAndWritesEverythingItMeasured) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFault, RunFaults,
-                         ::testing::Combine(::testing::Values(Wire::kOllama, Wire::kOpenAI),
-                                            ::testing::ValuesIn(testing::all_faults())),
-                         case_name);
+                         ::testing::ValuesIn(testing::every_wire_and_fault()),
+                         [](const auto& info) { return testing::fault_case_name(info.param); });
 
 }  // namespace
 }  // namespace chimera

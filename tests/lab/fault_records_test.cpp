@@ -121,18 +121,13 @@ TEST_P(InvalidTimings, NoMetricIsZeroAndEveryOutputSaysWhy) {
   EXPECT_TRUE(contains(console, "prefill_ms unavailable in 1")) << console;
 }
 
-std::string timing_case(const ::testing::TestParamInfo<std::tuple<Wire, Fault>>& info) {
-  return std::string(chimera::testing::wire_name(std::get<0>(info.param))) + "_" +
-         std::string(chimera::testing::fault_name(std::get<1>(info.param)));
-}
-
 INSTANTIATE_TEST_SUITE_P(
     EveryTimingFault, InvalidTimings,
     ::testing::Combine(::testing::Values(Wire::kOllama, Wire::kOpenAI),
                        ::testing::Values(Fault::kZeroStats, Fault::kNegativeStats, Fault::kNanStats,
                                          Fault::kOverflowStats, Fault::kWrongTypeStats,
                                          Fault::kContradictoryStats)),
-    timing_case);
+    [](const auto& info) { return chimera::testing::fault_case_name(info.param); });
 
 TEST(InvalidTimings, RecordsFromElsewhereAreCheckedToo) {
   // A record stored before validation existed: eval_duration 0, prompt_eval_duration -5.

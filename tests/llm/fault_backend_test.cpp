@@ -96,15 +96,9 @@ TEST_P(FaultBackendTest, TheFaultedCallEndsAsItShouldAndItsNeighboursAreUnharmed
   }
 }
 
-std::string case_name(const ::testing::TestParamInfo<std::tuple<Wire, Fault>>& info) {
-  return std::string(testing::wire_name(std::get<0>(info.param))) + "_" +
-         std::string(testing::fault_name(std::get<1>(info.param)));
-}
-
 INSTANTIATE_TEST_SUITE_P(EveryFault, FaultBackendTest,
-                         ::testing::Combine(::testing::Values(Wire::kOllama, Wire::kOpenAI),
-                                            ::testing::ValuesIn(testing::all_faults())),
-                         case_name);
+                         ::testing::ValuesIn(testing::every_wire_and_fault()),
+                         [](const auto& info) { return testing::fault_case_name(info.param); });
 
 class FaultWireTest : public ::testing::TestWithParam<Wire> {};
 

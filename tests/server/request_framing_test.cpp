@@ -32,7 +32,8 @@ TEST(RequestFraming, ChunkedBodiesEndAtTheLastChunkAndTrailers) {
   EXPECT_EQ(frame(head + "3\r\nabc\r\n0\r\n").state, State::kIncomplete);
   RequestFraming f = frame(head + "3;ext=1\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\nnext");
   EXPECT_EQ(f.state, State::kComplete);
-  EXPECT_EQ(f.total_bytes, head.size() + std::string("3;ext=1\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n").size());
+  EXPECT_EQ(f.total_bytes,
+            head.size() + std::string("3;ext=1\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n").size());
   EXPECT_EQ(frame(head + "zz\r\n").error_status, 400);
   EXPECT_EQ(frame(head + "3\r\nabcXX").error_status, 400);
   EXPECT_EQ(frame(head + "65\r\n").error_status, 413);  // 101 bytes, over the limit of 100
@@ -44,9 +45,9 @@ TEST(RequestFraming, ImpossibleRequestsAreRefusedAtOnce) {
   EXPECT_EQ(frame("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n").error_status, 400);
   EXPECT_EQ(frame("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").error_status,
             400);
-  EXPECT_EQ(
-      frame("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n").error_status,
-      400);
+  EXPECT_EQ(frame("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .error_status,
+            400);
   EXPECT_EQ(frame("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n").error_status, 400);
 }
 

@@ -282,6 +282,19 @@ const std::vector<Fault>& all_faults() {
   return kAll;
 }
 
+std::vector<std::tuple<Wire, Fault>> every_wire_and_fault() {
+  std::vector<std::tuple<Wire, Fault>> out;
+  for (Wire wire : {Wire::kOllama, Wire::kOpenAI}) {
+    for (Fault fault : all_faults()) out.emplace_back(wire, fault);
+  }
+  return out;
+}
+
+std::string fault_case_name(const std::tuple<Wire, Fault>& wire_and_fault) {
+  return std::string(wire_name(std::get<0>(wire_and_fault))) + "_" +
+         std::string(fault_name(std::get<1>(wire_and_fault)));
+}
+
 FaultOutcome expected_outcome(Fault fault, Wire wire) {
   auto failed = [](std::string reason, bool offset = false) {
     FaultOutcome o;

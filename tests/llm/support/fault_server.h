@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "llm/support/protocol_server.h"
@@ -60,6 +61,9 @@ enum class Fault {
 };
 std::string_view fault_name(Fault fault);
 const std::vector<Fault>& all_faults();
+// Every fault in both wire formats, and a test-case name for one ("ollama_invalid_utf8").
+std::vector<std::tuple<Wire, Fault>> every_wire_and_fault();
+std::string fault_case_name(const std::tuple<Wire, Fault>& wire_and_fault);
 
 // How a call that meets the fault ends: ok (maybe after retries), or failed with a reason that
 // contains `reason` (and "body byte" where the fault sits inside a body).
