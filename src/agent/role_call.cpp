@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "lab/bench_runner.h"
+#include "util/strings.h"
 
 namespace chimera::agent {
 namespace {
@@ -112,7 +113,7 @@ AgentExecution RoleCaller::execute_one(int64_t repetition, int64_t seed,
     e.facts = std::move(facts);
     return e;
   }
-  e.report_text = r.text;
+  e.report_text = utf8_replace_invalid(r.text);  // U+FFFD for a server's invalid UTF-8
   e.ok = true;
   ValidationContext vc;
   vc.facts = &facts;
