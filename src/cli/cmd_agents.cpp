@@ -16,6 +16,7 @@
 #include "agent/agents_report.h"
 #include "cli/command.h"
 #include "cli/run_support.h"
+#include "util/json_text.h"
 #include "util/strings.h"
 #include "util/term.h"
 
@@ -158,7 +159,7 @@ int agents_main(const AgentsArgs& a) {
   }
   for (const auto& w : run->warnings) std::fprintf(stderr, "chimera: warning: %s\n", w.c_str());
   if (a.json) {
-    std::printf("%s\n", agent::agents_summary_json(*run).dump(2).c_str());
+    std::printf("%s\n", json_text(agent::agents_summary_json(*run), 2).c_str());
   } else {
     print_summary(*run);
     std::printf("\nreports: %s/\n", run->output_dir.c_str());

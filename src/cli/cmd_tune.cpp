@@ -17,6 +17,7 @@
 #include "lab/tune_report.h"
 #include "lab/tune_session.h"
 #include "llm/backend.h"
+#include "util/json_text.h"
 #include "util/clock.h"
 #include "util/mapped_file.h"
 #include "util/paths.h"
@@ -117,14 +118,14 @@ Status write_outputs(const TuneArgs& a, const lab::TuneSessionResult& result, st
   CHIMERA_RETURN_IF_ERROR(ensure_directory(*dir));
   CHIMERA_RETURN_IF_ERROR(write_file_atomic(*dir + "/tune_report.md", lab::render_tune_markdown(result)));
   CHIMERA_RETURN_IF_ERROR(write_file_atomic(*dir + "/tune.html", lab::render_tune_html(result)));
-  CHIMERA_RETURN_IF_ERROR(write_file_atomic(*dir + "/tune.json", lab::render_tune_json(result).dump(2) + "\n"));
+  CHIMERA_RETURN_IF_ERROR(write_file_atomic(*dir + "/tune.json", json_text(lab::render_tune_json(result), 2) + "\n"));
   return Status::ok();
 }
 
 int run_analyze(const TuneArgs& a) {
   auto analysis = agent::analyze_sweep_file(a.analyze, a.alpha);
   if (!analysis.ok()) return report_error(analysis.status());
-  std::string text = a.json ? agent::sweep_analysis_json(*analysis).dump(2) + "\n"
+  std::string text = a.json ? json_text(agent::sweep_analysis_json(*analysis), 2) + "\n"
                             : agent::render_sweep_analysis(*analysis);
   std::fwrite(text.data(), 1, text.size(), stdout);
   return kExitOk;
@@ -231,7 +232,7 @@ int run_tune(TuneArgs& a) {
   }
   for (const std::string& w : result->warnings) std::fprintf(stderr, "chimera: warning: %s\n", w.c_str());
   if (a.json) {
-    std::string text = lab::render_tune_json(*result).dump(2) + "\n";
+    std::string text = json_text(lab::render_tune_json(*result), 2) + "\n";
     std::fwrite(text.data(), 1, text.size(), stdout);
   } else {
     std::string text = lab::render_tune_console(*result);

@@ -13,6 +13,9 @@ namespace chimera {
 
 // dump() that never throws: invalid UTF-8 in strings is written as U+FFFD. indent < 0: one line.
 std::string json_text(const nlohmann::json& value, int indent = -1);
+// The same for a document whose keys keep their insertion order (request bodies that carry a
+// client's JSON Schema: constrained decoding writes properties in the schema's order).
+std::string json_text(const nlohmann::ordered_json& value, int indent = -1);
 
 // RFC 4648 base64 (standard alphabet, padded).
 std::string base64_encode(std::string_view bytes);

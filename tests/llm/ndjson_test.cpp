@@ -101,9 +101,9 @@ TEST(OllamaObject, ReadsChimeraServesQueueDuration) {
   ASSERT_TRUE(
       parse_ollama_object(R"({"done":true,"eval_count":3,"queue_duration":41000000})", 1, object)
           .is_ok());
-  EXPECT_EQ(object.queue_duration, 41000000);
+  EXPECT_EQ(object.queue_duration.value, 41000000.0);
   ASSERT_TRUE(parse_ollama_object(R"({"done":false,"response":"x"})", 2, object).is_ok());
-  EXPECT_FALSE(object.queue_duration.has_value());  // cleared between objects
+  EXPECT_FALSE(object.queue_duration.present());  // cleared between objects
 }
 
 TEST(OllamaObject, ReadsGenerateChatAndFinalFields) {
