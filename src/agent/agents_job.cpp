@@ -407,6 +407,8 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
     settings.num_predict = job.num_predict;
     settings.fact_budget_chars = job.fact_budget_chars;
     settings.today_iso = run.today_iso;
+    settings.read_timeout_ms = job.read_timeout_ms;
+    settings.retry_budget_ms = job.retry_budget_ms;
     MultiAgentRunner runner(agents, settings, ingest, facts);
     runner.on_call([&](const lab::MeasuredCall& call) { recorder.add(agents, call); });
     if (job.progress) runner.on_progress(job.progress);

@@ -50,6 +50,8 @@ lab::MeasuredCall RoleCaller::call(const Prompt& prompt, int64_t cap, int64_t se
   request.options.num_predict = cap;
   request.options.seed = seed;
   request.stream = true;
+  request.read_timeout_ms = settings_.read_timeout_ms;
+  request.retry_budget_ms = settings_.retry_budget_ms;
   if (should_stop_) request.cancelled = should_stop_;
   lab::MeasuredCall mc;
   mc.meta = std::move(meta);

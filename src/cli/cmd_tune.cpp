@@ -32,6 +32,7 @@ struct TuneArgs {
   std::vector<std::string> params, objectives, constraints, prompts;
   std::string prompt_file, out = "tune", db, write_profile, profile_name = "chimera-tuned", analyze;
   int64_t budget = 0, num_predict = 64, timeout_s = 600;
+  double retry_budget_s = 120;
   int repeat = 5, race_first = 2, warmup = 1;
   uint64_t seed = 42;
   double alpha = 0.05;
@@ -82,6 +83,7 @@ Result<lab::StudySpec> build_spec(const TuneArgs& a) {
   if (a.given("--workload")) spec.workload = a.workload;
   if (a.given("--data")) spec.data_dir = a.data;
   if (a.given("--timeout")) spec.timeout_ms = a.timeout_s * 1000;
+  if (a.given("--retry-budget")) spec.retry_budget_ms = static_cast<int64_t>(a.retry_budget_s * 1000);
   if (a.no_ignore_eos) spec.ignore_eos = false;
   if (!a.objectives.empty()) {
     spec.objectives.clear();
@@ -190,6 +192,8 @@ int run_tune(TuneArgs& a) {
     settings.analysis_num_predict = spec.num_predict;
     settings.report_num_predict = 2 * spec.num_predict;
     settings.today_iso = today_iso_date();
+    settings.read_timeout_ms = spec.timeout_ms;
+    settings.retry_budget_ms = spec.retry_budget_ms;
     options.workload = &agent_workload.emplace(std::move(*ingest), settings);
   }
 
@@ -300,6 +304,10 @@ void register_tune(CLI::App& app) {
   flag(sub->add_option("--seed", a->seed, "derives every call's seed")->capture_default_str());
   flag(sub->add_option("--alpha", a->alpha, "significance level of every test")->capture_default_str());
   flag(sub->add_option("--timeout", a->timeout_s, "seconds of silence before a call fails")->capture_default_str());
+  flag(sub->add_option("--retry-budget", a->retry_budget_s,
+                       "seconds a call may wait for a server answering 429/503 (loading) before it "
+                       "fails; each wait is counted as a retry")
+           ->capture_default_str());
   sub->add_option("--resume", a->resume, "continue study ID from the results database");
   sub->add_option("--analyze", a->analyze, "read an existing sweep (CSV or JSON) and say what it can support");
   sub->add_option("--out", a->out, "output folder; a study writes OUT/study-ID/")->capture_default_str();

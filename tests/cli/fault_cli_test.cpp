@@ -324,3 +324,89 @@ INSTANTIATE_TEST_SUITE_P(EveryFault, RunFaults,
 
 }  // namespace
 }  // namespace chimera
+
+namespace chimera {
+namespace {
+
+// `chimera tune`: a study of one configuration (a warm-up, then three samples of one prompt) with the
+// fault in its second sample. The study finishes, ranks what succeeded, and stores every call; a
+// faulted call is a failed sample, never a zero among the figures.
+class TuneFaults : public ::testing::TestWithParam<std::tuple<Wire, Fault>> {};
+
+TEST_P(TuneFaults, TheStudyFinishesRanksWhatSucceededAndStoresEveryCall) {
+  const auto [wire, fault] = GetParam();
+  const testing::FaultOutcome expected = testing::expected_outcome(fault, wire);
+  FaultServer server(wire);
+  server.script({Fault::kNone, Fault::kNone, fault, Fault::kNone});
+  TempDir dir;
+  auto r = run_bounded({"tune", "-b", server.spec(), "--param", "temperature=0.2", "-p",
+                        "Say hello.", "--repeat", "3", "--num-predict", "4", "--timeout", "1",
+                        "--retry-budget", "10", "--db", dir.file("r.db"), "--out", dir.path(),
+                        "--no-hwmon", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json out = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(out.is_discarded()) << r.out.substr(0, 2000);
+  EXPECT_EQ(out["calls"]["measured"], 3);
+  EXPECT_EQ(out["calls"]["failed"], expected.ok ? 0 : 1);
+  const json& config = out["configurations"][0];
+  EXPECT_EQ(config["samples_ok"], expected.ok ? 3 : 2) << config.dump();
+  EXPECT_EQ(config["rank"], 1);
+  for (const json& v : config["objectives"][0]["values"]) EXPECT_GT(v.get<double>(), 0);
+  std::vector<lab::StoredCall> stored = stored_calls(dir.file("r.db"));
+  ASSERT_EQ(stored.size(), 4u);  // the warm-up and the three measured calls
+  const llm::CallRecord& faulted = stored[2].call.record;
+  EXPECT_EQ(faulted.ok, expected.ok) << faulted.error;
+  if (!expected.ok) {
+    EXPECT_TRUE(contains(faulted.error, expected.reason)) << faulted.error;
+  }
+  EXPECT_TRUE(stored[1].call.record.ok && stored[3].call.record.ok);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryFault, TuneFaults, ::testing::ValuesIn(testing::every_wire_and_fault()),
+                         [](const auto& info) { return testing::fault_case_name(info.param); });
+
+// `chimera agents`: one agent (alone, so each repetition is one call), three repetitions after a
+// warm-up, the fault in the second repetition. It finishes (exit 4 when a call failed), writes its reports and stores
+// every call; the failed call is named with its reason.
+class AgentsFaults : public ::testing::TestWithParam<std::tuple<Wire, Fault>> {};
+
+TEST_P(AgentsFaults, TheRunFinishesAndKeepsEveryCall) {
+  const auto [wire, fault] = GetParam();
+  const testing::FaultOutcome expected = testing::expected_outcome(fault, wire);
+  FaultServer server(wire);
+  server.script({Fault::kNone, Fault::kNone, fault, Fault::kNone});
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("data"));
+  std::ofstream(dir.file("data/sweep.csv")) << "model,num_ctx,tokens_per_second\ng,1024,100.5\n";
+  auto r = run_bounded({"agents", "--agents", "1", "--backend", server.spec(), "--role",
+                        "data-collector", "--repetitions", "3", "--num-predict", "4",
+                        "--fact-budget", "600", "--timeout", "1", "--retry-budget", "10",
+                        "--data", dir.file("data"), "--out", dir.file("out"), "--db",
+                        dir.file("r.db"), "--no-scrape", "--json"});
+  EXPECT_EQ(r.exit_code, expected.ok ? 0 : 4) << r.err;
+  std::vector<lab::StoredCall> stored;
+  auto store = lab::ResultsStore::open(dir.file("r.db"));
+  ASSERT_TRUE(store.ok());
+  auto sessions = (*store)->list_sessions();
+  ASSERT_TRUE(sessions.ok() && !sessions->empty());
+  auto calls = (*store)->calls((*sessions)[0].id);
+  ASSERT_TRUE(calls.ok());
+  ASSERT_EQ(calls->size(), 4u);
+  const llm::CallRecord& faulted = (*calls)[2].call.record;
+  EXPECT_EQ(faulted.ok, expected.ok) << faulted.error;
+  if (!expected.ok) {
+    EXPECT_TRUE(contains(faulted.error, expected.reason)) << faulted.error;
+  }
+  for (size_t i : {1u, 3u}) EXPECT_TRUE((*calls)[i].call.record.ok) << i << (*calls)[i].call.record.error;
+  bool report = false;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir.file("out"))) {
+    report = report || e.path().filename() == "combined_report.md";
+  }
+  EXPECT_TRUE(report) << "the reports are written whatever failed";
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryFault, AgentsFaults, ::testing::ValuesIn(testing::every_wire_and_fault()),
+                         [](const auto& info) { return testing::fault_case_name(info.param); });
+
+}  // namespace
+}  // namespace chimera
