@@ -8,10 +8,10 @@
 #include <random>
 #include <vector>
 
-#include "engine/attention.h"
 #include "engine/engine.h"
-#include "engine/quant.h"
-#include "engine/synth.h"
+#include "engine/kernels/attention.h"
+#include "engine/model/synth.h"
+#include "engine/quant/quant.h"
 
 namespace chimera::engine {
 namespace {

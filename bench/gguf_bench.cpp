@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/gguf.h"
-#include "engine/synth.h"
+#include "engine/gguf/gguf.h"
+#include "engine/model/synth.h"
 
 namespace chimera::engine {
 namespace {

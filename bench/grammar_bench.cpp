@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/grammar_mask.h"
-#include "engine/json_schema_compiler.h"
+#include "engine/grammar/grammar_mask.h"
+#include "engine/grammar/json_schema_compiler.h"
 #include "server/scheduler.h"
 #include "util/build_info.h"
 #include "util/clock.h"

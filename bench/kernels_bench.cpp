@@ -30,12 +30,12 @@
 #include <string>
 #include <vector>
 
-#include "engine/ggml_type.h"
-#include "engine/matmul.h"
-#include "engine/membw.h"
-#include "engine/quant.h"
-#include "engine/thread_pool.h"
-#include "engine/weight_interleave.h"
+#include "engine/gguf/ggml_type.h"
+#include "engine/kernels/matmul.h"
+#include "engine/kernels/membw.h"
+#include "engine/kernels/weight_interleave.h"
+#include "engine/quant/quant.h"
+#include "engine/runtime/thread_pool.h"
 #include "util/clock.h"
 #include "util/cpu.h"
 
@@ -206,7 +206,7 @@ void bm_membw(benchmark::State& state, int threads) {
     best_pass = std::max(best_pass, r->best_pass_gb_per_s);
     best_window = std::max(best_window, r->best_gb_per_s);
   }
-  state.counters["GB/s"] = best_pass;  // the roofline's (engine/membw.h)
+  state.counters["GB/s"] = best_pass;  // the roofline's (engine/kernels/membw.h)
   state.counters["best_window_GB/s"] = best_window;
 }
 

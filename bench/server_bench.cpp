@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/model_config.h"
+#include "engine/model/model_config.h"
 #include "server/scheduler.h"
 #include "util/clock.h"
 

@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/gguf.h"
-#include "engine/tokenizer.h"
+#include "engine/gguf/gguf.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "util/paths.h"
 
 namespace {

@@ -13,12 +13,12 @@
 
 #include "cli/command.h"
 #include "engine/engine.h"
-#include "engine/forward.h"
-#include "engine/matmul.h"
-#include "engine/membw.h"
-#include "engine/model_config.h"
-#include "engine/model_store.h"
-#include "engine/model_weights.h"
+#include "engine/kernels/matmul.h"
+#include "engine/kernels/membw.h"
+#include "engine/model/forward.h"
+#include "engine/model/model_config.h"
+#include "engine/model/model_store.h"
+#include "engine/model/model_weights.h"
 #include "util/build_info.h"
 #include "util/clock.h"
 #include "util/cpu.h"
@@ -51,7 +51,7 @@ struct Row {
   std::vector<int64_t> samples_ns;
   std::vector<double> samples_ts;
   double avg_ns = 0, stddev_ns = 0, avg_ts = 0, stddev_ts = 0;
-  double mem_bw_gbs = 0;         // the best full pass: what the roofline uses (engine/membw.h)
+  double mem_bw_gbs = 0;         // the best full pass: the roofline uses it (kernels/membw.h)
   double mem_bw_window_gbs = 0;  // the best 1 ms window: the peak
   double mem_bw_median_gbs = 0;  // the median window: what the memory typically gave
   std::string bw_probe;          // what the probe read: kProbeWeights or kProbeBuffer

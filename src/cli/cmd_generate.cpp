@@ -9,8 +9,8 @@
 
 #include "cli/command.h"
 #include "engine/engine.h"
-#include "engine/model_config.h"
-#include "engine/model_store.h"
+#include "engine/model/model_config.h"
+#include "engine/model/model_store.h"
 #include "util/clock.h"
 #include "util/strings.h"
 

@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "engine/gguf.h"
-#include "engine/model_store.h"
-#include "engine/synth.h"
+#include "engine/gguf/gguf.h"
+#include "engine/model/model_store.h"
+#include "engine/model/synth.h"
 #include "util/clock.h"
 #include "util/hash.h"
 #include "util/paths.h"

@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "engine/gguf.h"
-#include "engine/model_quirks.h"
-#include "engine/tokenizer.h"
+#include "engine/gguf/gguf.h"
+#include "engine/model/model_quirks.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "util/paths.h"
 
 namespace chimera::cli {

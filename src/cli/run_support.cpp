@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "engine/synth.h"
+#include "engine/model/synth.h"
 #include "util/mapped_file.h"
 #include "util/paths.h"
 #include "util/strings.h"

@@ -1,3 +1,15 @@
+// src/engine/: in-process inference over GGUF models, in folders by concern. This header is the
+// interface for running models (llm/, server/, cli/ use it); the layers above also read files and
+// models through a few folder headers (gguf/gguf.h, model/model_store.h, model/synth.h,
+// grammar/json_schema_compiler.h). The folders: gguf/ (the file format: reading, writing, tensor
+// types), tokenizer/ (vocabularies, encode/decode, chat templates), quant/ (block layouts and
+// scalar reference (de)quantizers), kernels/ (matmul, row ops and attention, each SIMD kernel
+// beside its scalar reference, and the bandwidth probe), model/ (architecture as data, load-time
+// quirks, weights, the one forward pass, the Ollama store and the dummy-weight synthesizer),
+// runtime/ (Session, Context, Sampler and TextStreamer declared below, the KV cache and the thread
+// pool) and grammar/ (JSON Schema -> grammar -> per-token masks for constrained decoding). Each
+// folder's entry header opens with a paragraph like this one.
+//
 // The engine's public API (a thin surface, as gemma.cpp's): load a model once, then either
 //  - Session::generate(request, on_token) for one sequence (CLI, EmbeddedBackend), or
 //  - Context::decode(batch) + Sampler + TextStreamer for many sequences stepped together (server).
@@ -12,18 +24,18 @@
 #include <string>
 #include <vector>
 
-#include "engine/chat_template.h"
-#include "engine/ggml_type.h"
-#include "engine/tokenizer.h"
+#include "engine/gguf/ggml_type.h"
+#include "engine/tokenizer/chat_template.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "util/status.h"
 
 namespace chimera::engine {
 
-struct ModelConfig;   // engine/model_config.h: architecture as data
-struct ModelWeights;  // engine/model_weights.h: views of the mapped tensors (internal)
+struct ModelConfig;   // engine/model/model_config.h: architecture as data
+struct ModelWeights;  // engine/model/model_weights.h: views of the mapped tensors (internal)
 class GgufFile;
-struct Grammar;             // engine/grammar.h: constrained decoding (json_schema_compiler.h)
-class GrammarVocabulary;    // engine/grammar_vocab.h
+struct Grammar;             // engine/grammar/grammar.h: constrained decoding (json_schema_compiler)
+class GrammarVocabulary;    // engine/grammar/grammar_vocab.h
 
 // What a person (or a benchmark row) wants to know about a loaded model.
 struct ModelInfo {

@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/json_schema_compiler.h"
-#include "engine/model_config.h"
+#include "engine/grammar/json_schema_compiler.h"
+#include "engine/model/model_config.h"
 #include "llm/stream_record.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -82,7 +82,7 @@ BackendCapabilities EmbeddedBackend::capabilities() const {
   c.exact_token_counts = true;
   c.seed = true;
   c.cpu_only = true;
-  c.structured_output = true;  // the engine's constrained decoding (engine/grammar_mask.h)
+  c.structured_output = true;  // the engine's constrained decoding (engine/grammar/grammar_mask.h)
   return c;
 }
 

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "engine/engine.h"
-#include "engine/model_store.h"
+#include "engine/model/model_store.h"
 #include "llm/backend.h"
 
 namespace chimera::llm {

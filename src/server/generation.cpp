@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/model_config.h"
+#include "engine/model/model_config.h"
 #include "util/strings.h"
 
 namespace chimera::server {

@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/chat_template.h"
 #include "engine/engine.h"
-#include "engine/grammar.h"
+#include "engine/grammar/grammar.h"
+#include "engine/tokenizer/chat_template.h"
 #include "llm/types.h"
 #include "server/json_util.h"
 #include "server/sequence.h"

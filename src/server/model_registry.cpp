@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "engine/gguf.h"
-#include "engine/model_store.h"
+#include "engine/gguf/gguf.h"
+#include "engine/model/model_store.h"
 #include "server/generation.h"
 #include "server/json_util.h"
 #include "util/clock.h"

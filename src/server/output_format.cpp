@@ -4,7 +4,7 @@
 
 #include <initializer_list>
 
-#include "engine/json_schema_compiler.h"
+#include "engine/grammar/json_schema_compiler.h"
 
 namespace chimera::server {
 namespace {

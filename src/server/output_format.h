@@ -11,7 +11,7 @@
 #include <memory>
 #include <string_view>
 
-#include "engine/grammar.h"
+#include "engine/grammar/grammar.h"
 #include "server/json_util.h"
 #include "util/status.h"
 

@@ -7,9 +7,9 @@
 #include <optional>
 #include <thread>
 
-#include "engine/grammar_mask.h"
-#include "engine/model_config.h"
-#include "engine/thread_pool.h"
+#include "engine/grammar/grammar_mask.h"
+#include "engine/model/model_config.h"
+#include "engine/runtime/thread_pool.h"
 #include "server/metrics.h"
 #include "util/clock.h"
 #include "util/log.h"

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/grammar.h"
+#include "engine/grammar/grammar.h"
 #include "util/status.h"
 
 namespace chimera::server {

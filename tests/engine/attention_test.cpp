@@ -10,9 +10,9 @@
 #include <random>
 #include <vector>
 
-#include "engine/attention.h"
-#include "engine/matmul.h"
-#include "engine/quant.h"
+#include "engine/kernels/attention.h"
+#include "engine/kernels/matmul.h"
+#include "engine/quant/quant.h"
 
 namespace chimera::engine {
 namespace {

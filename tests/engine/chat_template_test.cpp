@@ -3,7 +3,7 @@
 // output quoted in stack.md.
 #include <gtest/gtest.h>
 
-#include "engine/chat_template.h"
+#include "engine/tokenizer/chat_template.h"
 
 namespace chimera::engine {
 namespace {

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
-#include "engine/grammar_mask.h"
-#include "engine/json_schema_compiler.h"
+#include "engine/grammar/grammar_mask.h"
+#include "engine/grammar/json_schema_compiler.h"
 #include "engine/tiny_model.h"
 #include "support/json_schema_check.h"
 #include "support/test_support.h"

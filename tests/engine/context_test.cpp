@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "engine/engine.h"
-#include "engine/model_config.h"
+#include "engine/model/model_config.h"
 #include "engine/tiny_model.h"
 #include "support/test_support.h"
 

@@ -20,9 +20,9 @@
 #include <filesystem>
 
 #include "engine/engine.h"
-#include "engine/forward.h"
-#include "engine/matmul.h"
-#include "engine/model_config.h"
+#include "engine/kernels/matmul.h"
+#include "engine/model/forward.h"
+#include "engine/model/model_config.h"
 #include "engine/reference_model.h"
 #include "engine/tiny_model.h"
 #include "support/test_support.h"

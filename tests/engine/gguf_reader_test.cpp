@@ -6,7 +6,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "engine/gguf.h"
+#include "engine/gguf/gguf.h"
 #include "support/test_support.h"
 
 namespace chimera::engine {

@@ -8,9 +8,9 @@
 #include <chrono>
 #include <random>
 
-#include "engine/grammar_mask.h"
-#include "engine/json_schema_compiler.h"
-#include "engine/tokenizer.h"
+#include "engine/grammar/grammar_mask.h"
+#include "engine/grammar/json_schema_compiler.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "support/test_support.h"
 
 namespace chimera::engine {

@@ -7,8 +7,8 @@
 
 #include <random>
 
-#include "engine/grammar_state.h"
-#include "engine/json_schema_compiler.h"
+#include "engine/grammar/grammar_state.h"
+#include "engine/grammar/json_schema_compiler.h"
 #include "support/json_schema_check.h"
 
 namespace chimera::engine {

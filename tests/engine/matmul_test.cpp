@@ -7,7 +7,7 @@
 // most sum_b 0.57 d_b sum_{i in b} |w_i| (exact bound, computed per output below), plus f32 rounding of
 // the accumulation, bounded by n_terms * 2^-23 * sum |w_i x_i|. A second test uses integer activations
 // that every path quantizes exactly, where only the f32 rounding remains.
-#include "engine/matmul.h"
+#include "engine/kernels/matmul.h"
 
 #include <gtest/gtest.h>
 
@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/ggml_type.h"
-#include "engine/membw.h"
-#include "engine/quant.h"
-#include "engine/thread_pool.h"
-#include "engine/weight_interleave.h"
+#include "engine/gguf/ggml_type.h"
+#include "engine/kernels/membw.h"
+#include "engine/kernels/weight_interleave.h"
+#include "engine/quant/quant.h"
+#include "engine/runtime/thread_pool.h"
 
 namespace chimera::engine {
 namespace {

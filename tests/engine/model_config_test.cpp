@@ -9,10 +9,10 @@
 #include <fstream>
 
 #include "engine/engine.h"
-#include "engine/gguf.h"
-#include "engine/model_config.h"
+#include "engine/gguf/gguf.h"
+#include "engine/model/model_config.h"
 #include "engine/tiny_model.h"
-#include "engine/tokenizer.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "support/test_support.h"
 
 namespace chimera::engine {

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/model_store.h"
+#include "engine/model/model_store.h"
 #include "support/test_support.h"
 #include "util/hash.h"
 

@@ -1,6 +1,6 @@
 // Row ops: the references against values computed independently (double precision, by hand), then every
 // SIMD path against the references over random sizes, odd tails included.
-#include "engine/ops.h"
+#include "engine/kernels/ops.h"
 
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 #include <random>
 #include <vector>
 
-#include "engine/fp16.h"
-#include "engine/matmul.h"
+#include "engine/kernels/matmul.h"
+#include "engine/quant/fp16.h"
 
 namespace chimera::engine {
 namespace {

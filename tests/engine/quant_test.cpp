@@ -9,10 +9,10 @@
 #include <random>
 #include <vector>
 
-#include "engine/fp16.h"
-#include "engine/ggml_type.h"
-#include "engine/quant.h"
-#include "engine/thread_pool.h"
+#include "engine/gguf/ggml_type.h"
+#include "engine/quant/fp16.h"
+#include "engine/quant/quant.h"
+#include "engine/runtime/thread_pool.h"
 
 namespace chimera::engine {
 namespace {

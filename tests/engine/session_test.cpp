@@ -7,9 +7,9 @@
 #include <algorithm>
 
 #include "engine/engine.h"
-#include "engine/model_config.h"
+#include "engine/model/model_config.h"
 #include "engine/tiny_model.h"
-#include "engine/tokenizer.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "support/test_support.h"
 #include "util/strings.h"
 

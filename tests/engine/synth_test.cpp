@@ -9,9 +9,9 @@
 #include <map>
 #include <set>
 
-#include "engine/gguf.h"
-#include "engine/quant.h"
-#include "engine/synth.h"
+#include "engine/gguf/gguf.h"
+#include "engine/model/synth.h"
+#include "engine/quant/quant.h"
 #include "support/test_support.h"
 
 namespace chimera::engine {

@@ -1,4 +1,4 @@
-#include "engine/thread_pool.h"
+#include "engine/runtime/thread_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/matmul.h"
+#include "engine/kernels/matmul.h"
 #include "util/cpu.h"
 
 namespace chimera::engine {

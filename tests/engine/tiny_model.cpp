@@ -7,9 +7,9 @@
 #include <cstring>
 #include <random>
 
-#include "engine/gguf.h"
-#include "engine/quant.h"
-#include "engine/tokenizer.h"
+#include "engine/gguf/gguf.h"
+#include "engine/quant/quant.h"
+#include "engine/tokenizer/tokenizer.h"
 
 namespace chimera::testing {
 namespace {

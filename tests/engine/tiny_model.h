@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/ggml_type.h"
+#include "engine/gguf/ggml_type.h"
 #include "util/status.h"
 
 namespace chimera::engine {

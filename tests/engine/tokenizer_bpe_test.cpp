@@ -3,8 +3,8 @@
 // the regex in engine-reference.md §4.2.
 #include <gtest/gtest.h>
 
-#include "engine/tokenizer.h"
-#include "engine/tokenizer_impl.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/tokenizer_impl.h"
 
 namespace chimera::engine {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "engine/tokenizer.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "support/test_support.h"
 
 namespace chimera::engine {

@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/chat_template.h"
-#include "engine/tokenizer.h"
+#include "engine/tokenizer/chat_template.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "support/test_support.h"
 
 namespace chimera::engine {

@@ -7,7 +7,7 @@
 #include <random>
 #include <thread>
 
-#include "engine/tokenizer.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "support/test_support.h"
 
 namespace chimera::engine {

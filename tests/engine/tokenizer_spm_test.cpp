@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "engine/tokenizer.h"
+#include "engine/tokenizer/tokenizer.h"
 
 namespace chimera::engine {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "engine/gguf.h"
+#include "engine/gguf/gguf.h"
 
 namespace chimera::engine {
 

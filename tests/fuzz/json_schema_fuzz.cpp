@@ -12,9 +12,9 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "engine/grammar_mask.h"
-#include "engine/json_schema_compiler.h"
-#include "engine/tokenizer.h"
+#include "engine/grammar/grammar_mask.h"
+#include "engine/grammar/json_schema_compiler.h"
+#include "engine/tokenizer/tokenizer.h"
 
 namespace chimera::engine {
 

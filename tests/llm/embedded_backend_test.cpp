@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/synth.h"
+#include "engine/model/synth.h"
 #include "llm/backend.h"
 #include "llm/embedded_backend.h"
 #include "support/json_schema_check.h"

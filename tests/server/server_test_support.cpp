@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/synth.h"
+#include "engine/model/synth.h"
 #include "support/test_support.h"
 #include "util/clock.h"
 

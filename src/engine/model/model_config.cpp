@@ -1,0 +1,279 @@
+#include "engine/model/model_config.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/gguf/gguf.h"
+#include "engine/model/model_quirks.h"
+
+namespace chimera::engine {
+namespace {
+
+// Per-layer value from a key that may hold one value or one per layer.
+Result<std::vector<int>> per_layer(const GgufFile& file, const std::string& key,
+                                   const std::vector<int64_t>& values, int n_layer) {
+  if (values.empty()) {
+    return make_error(ErrorCode::kParseError, "{}: required key {} is missing", file.path(), key);
+  }
+  if (values.size() != 1 && values.size() != static_cast<size_t>(n_layer)) {
+    return make_error(ErrorCode::kParseError,
+                      "{}: {} has {} values; expected 1 or block_count ({})", file.path(), key,
+                      values.size(), n_layer);
+  }
+  std::vector<int> out(static_cast<size_t>(n_layer));
+  for (int i = 0; i < n_layer; ++i) {
+    int64_t v = values.size() == 1 ? values[0] : values[static_cast<size_t>(i)];
+    if (v <= 0 || v > (int64_t{1} << 24)) {
+      return make_error(ErrorCode::kParseError,
+                        "{}: {} has value {} (layer {}); expected 1..16777216", file.path(), key, v,
+                        i);
+    }
+    out[static_cast<size_t>(i)] = static_cast<int>(v);
+  }
+  return out;
+}
+
+Result<int> positive_dim(const GgufFile& file, const std::string& key,
+                         std::optional<int64_t> value) {
+  if (!value)
+    return make_error(ErrorCode::kParseError, "{}: required key {} is missing", file.path(), key);
+  if (*value <= 0 || *value > (int64_t{1} << 24)) {
+    return make_error(ErrorCode::kParseError, "{}: {} is {}; expected 1..16777216", file.path(),
+                      key, *value);
+  }
+  return static_cast<int>(*value);
+}
+
+// Linear scaling is the only kind Gemma 3 and Llama 3 files use; llama3-style scaling arrives as
+// the rope_freqs tensor instead of keys (engine-reference.md §1.4).
+Result<float> rope_freq_scale(const GgufFile& file, const RawHyperparams& raw) {
+  std::string type = raw.rope_scaling_type.value_or(raw.rope_scaling_factor ? "linear" : "none");
+  if (type == "none") return 1.0f;
+  if (type != "linear") {
+    return make_error(ErrorCode::kUnsupported,
+                      "{}: {}.rope.scaling.type is '{}'; this build supports none and linear",
+                      file.path(), raw.architecture, type);
+  }
+  double factor = raw.rope_scaling_factor.value_or(1.0);
+  if (factor == 0.0) return 1.0f;  // llama.cpp reads 0 as "no scaling"
+  if (!(factor > 0.0)) {
+    return make_error(ErrorCode::kParseError, "{}: {}.rope.scaling.factor is {}; expected > 0",
+                      file.path(), raw.architecture, factor);
+  }
+  return static_cast<float>(1.0 / factor);
+}
+
+Status fill_gemma3(const GgufFile& file, const RawHyperparams& raw, ModelConfig& config,
+                   std::vector<std::string>* notes) {
+  config.activation = Activation::kGeluTanh;
+  config.rope_style = RopeStyle::kNeox;
+  config.embedding_scale = std::sqrt(static_cast<float>(config.n_embd));
+  if (!raw.sliding_window || *raw.sliding_window <= 0) {
+    return make_error(
+        ErrorCode::kParseError,
+        "{}: gemma3.attention.sliding_window is missing or not positive; Gemma 3 files "
+        "state it (512 for 1B, 1024 otherwise)",
+        file.path());
+  }
+  if (raw.sliding_window_pattern &&
+      raw.sliding_window_pattern->size() != static_cast<size_t>(config.n_layer)) {
+    return make_error(
+        ErrorCode::kParseError,
+        "{}: gemma3.attention.sliding_window_pattern has {} entries; expected one per "
+        "layer ({})",
+        file.path(), raw.sliding_window_pattern->size(), config.n_layer);
+  }
+  CHIMERA_ASSIGN_OR_RETURN(float global_scale, rope_freq_scale(file, raw));
+  RopeConfig global{static_cast<float>(*raw.rope_base), global_scale, false};
+  RopeConfig local{static_cast<float>(*raw.rope_base_local), 1.0f, false};
+  for (int i = 0; i < config.n_layer; ++i) {
+    LayerConfig& layer = config.layers[static_cast<size_t>(i)];
+    // Five local layers then one global, unless the file lists the pattern (§3.1 step 5).
+    bool sliding = raw.sliding_window_pattern
+                       ? (*raw.sliding_window_pattern)[static_cast<size_t>(i)]
+                       : (i % 6 != 5);
+    layer.sliding_window = sliding ? static_cast<int>(*raw.sliding_window) : 0;
+    layer.rope = sliding ? local : global;
+    layer.qk_norm = true;
+    layer.post_attention_norm = true;
+    layer.post_ffn_norm = true;
+  }
+  if (raw.attention_scale) {
+    config.attention_scale = static_cast<float>(*raw.attention_scale);
+  } else if (config.head_dim == 128) {
+    // Gemma 3 27B (the only one with 128-wide heads) scales queries by 1/sqrt(d_model / n_head) =
+    // 1/sqrt(168).
+    int per_head = config.n_embd / config.layers[0].n_head;
+    config.attention_scale = 1.0f / std::sqrt(static_cast<float>(per_head));
+    if (notes != nullptr) {
+      notes->push_back(
+          fmt::format("attention scale 1/sqrt({}) assumed for 128-wide gemma3 heads "
+                      "(Gemma 3 27B's query_pre_attn_scalar)",
+                      per_head));
+    }
+  } else {
+    config.attention_scale = 1.0f / std::sqrt(static_cast<float>(config.head_dim));
+  }
+  config.final_logit_softcap = 0.0f;
+  return Status::ok();
+}
+
+Status fill_llama(const GgufFile& file, const RawHyperparams& raw, ModelConfig& config,
+                  std::vector<std::string>* notes) {
+  config.activation = Activation::kSilu;
+  config.rope_style = RopeStyle::kNormal;
+  config.embedding_scale = 1.0f;
+  CHIMERA_ASSIGN_OR_RETURN(float scale, rope_freq_scale(file, raw));
+  const GgufTensorInfo* freqs = file.find_tensor("rope_freqs.weight");
+  RopeConfig rope{static_cast<float>(raw.rope_base.value_or(10000.0)), scale, freqs != nullptr};
+  for (auto& layer : config.layers) layer.rope = rope;
+  config.attention_scale = raw.attention_scale
+                               ? static_cast<float>(*raw.attention_scale)
+                               : 1.0f / std::sqrt(static_cast<float>(config.head_dim));
+  config.final_logit_softcap = static_cast<float>(raw.final_logit_softcap.value_or(0.0));
+  if (raw.attn_logit_softcap && *raw.attn_logit_softcap != 0.0 && notes != nullptr) {
+    notes->push_back(fmt::format("llama.attn_logit_softcapping {:g} ignored: Llama has none",
+                                 *raw.attn_logit_softcap));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+int ModelConfig::max_n_head() const {
+  int n = 0;
+  for (const auto& l : layers) n = std::max(n, l.n_head);
+  return n;
+}
+int ModelConfig::max_n_head_kv() const {
+  int n = 0;
+  for (const auto& l : layers) n = std::max(n, l.n_head_kv);
+  return n;
+}
+int ModelConfig::max_n_ff() const {
+  int n = 0;
+  for (const auto& l : layers) n = std::max(n, l.n_ff);
+  return n;
+}
+bool ModelConfig::any_sliding() const {
+  return std::any_of(layers.begin(), layers.end(),
+                     [](const LayerConfig& l) { return l.is_sliding(); });
+}
+std::vector<RopeConfig> ModelConfig::distinct_ropes() const {
+  std::vector<RopeConfig> out;
+  for (const auto& l : layers) {
+    if (std::find(out.begin(), out.end(), l.rope) == out.end()) out.push_back(l.rope);
+  }
+  return out;
+}
+
+std::string supported_architectures() { return "gemma3, llama"; }
+
+Result<ModelConfig> model_config_from_gguf(const GgufFile& file,
+                                           std::vector<std::string>* load_notes) {
+  auto arch = file.get_string("general.architecture");
+  if (!arch) {
+    return make_error(ErrorCode::kParseError,
+                      "{}: general.architecture is missing; this build supports {}", file.path(),
+                      supported_architectures());
+  }
+  if (*arch != "gemma3" && *arch != "llama") {
+    return make_error(ErrorCode::kUnsupported,
+                      "{}: architecture '{}' is not supported; this build "
+                      "supports {}",
+                      file.path(), *arch, supported_architectures());
+  }
+  RawHyperparams raw = read_raw_hyperparams(file);
+  apply_hyperparam_quirks(raw, load_notes);
+  const std::string a = raw.architecture + ".";
+
+  ModelConfig config;
+  config.architecture = raw.architecture;
+  CHIMERA_ASSIGN_OR_RETURN(config.n_embd, positive_dim(file, a + "embedding_length", raw.n_embd));
+  CHIMERA_ASSIGN_OR_RETURN(config.n_layer, positive_dim(file, a + "block_count", raw.n_layer));
+  config.context_length =
+      static_cast<int>(std::clamp<int64_t>(raw.context_length.value_or(0), 0, INT32_MAX));
+  CHIMERA_ASSIGN_OR_RETURN(auto n_ff,
+                           per_layer(file, a + "feed_forward_length", raw.n_ff, config.n_layer));
+  CHIMERA_ASSIGN_OR_RETURN(auto n_head,
+                           per_layer(file, a + "attention.head_count", raw.n_head, config.n_layer));
+  std::vector<int> n_head_kv = n_head;
+  if (!raw.n_head_kv.empty()) {
+    CHIMERA_ASSIGN_OR_RETURN(
+        n_head_kv, per_layer(file, a + "attention.head_count_kv", raw.n_head_kv, config.n_layer));
+  }
+  config.layers.resize(static_cast<size_t>(config.n_layer));
+  for (int i = 0; i < config.n_layer; ++i) {
+    LayerConfig& layer = config.layers[static_cast<size_t>(i)];
+    layer.n_ff = n_ff[static_cast<size_t>(i)];
+    layer.n_head = n_head[static_cast<size_t>(i)];
+    layer.n_head_kv = n_head_kv[static_cast<size_t>(i)];
+    if (layer.n_head % layer.n_head_kv != 0) {
+      return make_error(ErrorCode::kParseError,
+                        "{}: layer {} has {} heads and {} KV heads; the head "
+                        "count must be a multiple of the KV head count",
+                        file.path(), i, layer.n_head, layer.n_head_kv);
+    }
+  }
+  if (raw.key_length) {
+    CHIMERA_ASSIGN_OR_RETURN(config.head_dim,
+                             positive_dim(file, a + "attention.key_length", raw.key_length));
+  } else {
+    config.head_dim = config.n_embd / n_head[0];
+  }
+  config.value_dim = config.head_dim;
+  if (raw.value_length) {
+    CHIMERA_ASSIGN_OR_RETURN(config.value_dim,
+                             positive_dim(file, a + "attention.value_length", raw.value_length));
+  }
+  if (config.value_dim != config.head_dim) {
+    return make_error(ErrorCode::kUnsupported,
+                      "{}: key_length {} differs from value_length {}; this "
+                      "build supports equal lengths (as in gemma3 and llama)",
+                      file.path(), config.head_dim, config.value_dim);
+  }
+  if (config.head_dim > 512 || config.head_dim % 2 != 0) {
+    return make_error(ErrorCode::kUnsupported,
+                      "{}: head dimension {} is not supported; this build supports "
+                      "even head dimensions up to 512",
+                      file.path(), config.head_dim);
+  }
+  config.n_rot = config.head_dim;
+  if (raw.rope_dims) {
+    CHIMERA_ASSIGN_OR_RETURN(config.n_rot,
+                             positive_dim(file, a + "rope.dimension_count", raw.rope_dims));
+  }
+  if (config.n_rot > config.head_dim || config.n_rot % 2 != 0) {
+    return make_error(ErrorCode::kParseError,
+                      "{}: rope.dimension_count {} must be even and at most the "
+                      "head dimension {}",
+                      file.path(), config.n_rot, config.head_dim);
+  }
+  config.rms_eps = static_cast<float>(raw.rms_eps.value_or(1e-6));
+
+  const GgufTensorInfo* embd = file.find_tensor("token_embd.weight");
+  if (embd == nullptr) {
+    return make_error(ErrorCode::kNotFound,
+                      "{}: tensor token_embd.weight is missing; a {} model needs it", file.path(),
+                      raw.architecture);
+  }
+  if (embd->ne.size() != 2 || embd->ne[0] != config.n_embd) {
+    return make_error(ErrorCode::kParseError,
+                      "{}: token_embd.weight has shape [{}]; expected [{}, n_vocab]", file.path(),
+                      fmt::join(embd->ne, ", "), config.n_embd);
+  }
+  config.n_vocab = static_cast<int>(embd->ne[1]);
+  config.tied_output = file.find_tensor("output.weight") == nullptr;
+
+  if (raw.architecture == "gemma3") {
+    CHIMERA_RETURN_IF_ERROR(fill_gemma3(file, raw, config, load_notes));
+  } else {
+    CHIMERA_RETURN_IF_ERROR(fill_llama(file, raw, config, load_notes));
+  }
+  return config;
+}
+
+}  // namespace chimera::engine

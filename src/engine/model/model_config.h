@@ -1,0 +1,82 @@
+// src/engine/model/: what a model is. model_config.h reads an architecture as data from GGUF
+// metadata (the place to add an architecture); model_quirks.cpp fixes other tools' files at load
+// time; model_weights.h maps tensors to matrices; model.cpp loads all of it; forward.h is the one
+// generic transformer every architecture runs through. model_store.h resolves ollama:NAME[:TAG]
+// from the local Ollama store, and synth.h writes dummy-weight GGUFs of the real shapes.
+//
+// An architecture as data (STYLE.md, "Configuration is data"): dims and per-layer settings read
+// from GGUF metadata, interpreted by the one generic transformer in forward.cpp. Adding an
+// architecture means teaching model_config.cpp its defaults, never writing a new forward pass.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/status.h"
+
+namespace chimera::engine {
+
+class GgufFile;
+
+enum class Activation { kGeluTanh, kSilu };
+enum class RopeStyle {
+  kNormal,  // adjacent pairs (2i, 2i+1): llama (the converter permuted Q/K rows to match)
+  kNeox,    // pairs (i, i + n_rot/2): gemma3
+};
+
+struct RopeConfig {
+  float freq_base = 10000.0f;
+  float freq_scale = 1.0f;        // 1 / linear scaling factor (positions are multiplied by it)
+  bool use_freq_factors = false;  // divide each frequency by the rope_freqs tensor (llama3 scaling)
+  bool operator==(const RopeConfig&) const = default;
+};
+
+struct LayerConfig {
+  int n_head = 0;
+  int n_head_kv = 0;
+  int n_ff = 0;
+  int sliding_window = 0;  // 0: global attention; else the key window, current token included
+  RopeConfig rope;
+  bool qk_norm = false;              // RMSNorm over each q/k head (attn_q_norm / attn_k_norm)
+  bool post_attention_norm = false;  // RMSNorm on the attention output before the residual add
+  bool post_ffn_norm = false;        // RMSNorm on the FFN output before the residual add
+  bool is_sliding() const { return sliding_window > 0; }
+};
+
+struct ModelConfig {
+  std::string architecture;  // "gemma3", "llama"
+  int n_embd = 0;
+  int n_layer = 0;
+  int n_vocab = 0;         // rows of token_embd (logits per token)
+  int head_dim = 0;        // key length per head
+  int value_dim = 0;       // value length per head
+  int n_rot = 0;           // rotary dims per head
+  int context_length = 0;  // training context
+  float rms_eps = 1e-6f;
+  float embedding_scale = 1.0f;      // gemma: sqrt(n_embd), in f32 as llama.cpp (§3.1 step 1)
+  float attention_scale = 1.0f;      // multiplies q before q·k (softmax then uses 1.0)
+  float final_logit_softcap = 0.0f;  // 0: none
+  Activation activation = Activation::kSilu;
+  RopeStyle rope_style = RopeStyle::kNormal;
+  bool tied_output = false;  // LM head is token_embd
+  std::vector<LayerConfig> layers;
+
+  int max_n_head() const;
+  int max_n_head_kv() const;
+  int max_n_ff() const;
+  bool any_sliding() const;
+  // Distinct rope settings across layers (a rope table is built once per batch for each).
+  std::vector<RopeConfig> distinct_ropes() const;
+};
+
+// "gemma3, llama", for error messages.
+std::string supported_architectures();
+
+// Reads the text-model configuration. Quirks of files made by other tools are fixed here through
+// model_quirks.cpp (engine-reference.md §1.6), and every fix is appended to `load_notes`.
+// Errors name the file, the key and what is supported.
+Result<ModelConfig> model_config_from_gguf(const GgufFile& file,
+                                           std::vector<std::string>* load_notes);
+
+}  // namespace chimera::engine

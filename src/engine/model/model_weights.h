@@ -1,0 +1,69 @@
+// Views of a loaded model's weights: 2-D matrices point into the mapped GGUF until arrange_weights()
+// moves them into one huge-page arena (the ones the VNNI kernels read interleaved repacked on the way;
+// same bytes, the file's pages released); the small 1-D norm vectors are converted to f32 once. Internal to the engine (forward.cpp, model.cpp).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/kernels/matmul.h"
+#include "util/status.h"
+
+namespace chimera::engine {
+
+class GgufFile;
+struct ModelConfig;
+
+struct LayerWeights {
+  std::vector<float> attn_norm;
+  std::vector<float> attn_q_norm, attn_k_norm;  // empty unless the layer has QK-norm
+  std::vector<float> post_attention_norm;       // empty unless the layer has it
+  std::vector<float> ffn_norm;
+  std::vector<float> post_ffw_norm;  // empty unless the layer has it
+  WeightMatrix wq, wk, wv, wo;
+  WeightMatrix ffn_gate, ffn_up, ffn_down;
+
+  // The seven matrices above, in that order.
+  std::array<WeightMatrix*, 7> matrices() { return {&wq, &wk, &wv, &wo, &ffn_gate, &ffn_up, &ffn_down}; }
+  std::array<const WeightMatrix*, 7> matrices() const {
+    return {&wq, &wk, &wv, &wo, &ffn_gate, &ffn_up, &ffn_down};
+  }
+};
+
+struct ModelWeights {
+  WeightMatrix token_embd;  // n_vocab rows of n_embd
+  WeightMatrix output;      // the LM head; the same view as token_embd when tied
+  std::vector<float> output_norm;
+  std::vector<float> rope_freqs;  // n_rot/2 frequency divisors, empty when the file has none
+  std::vector<LayerWeights> layers;
+
+  // The matrices moved by arrange_weights(), in one arena the views above point into.
+  std::shared_ptr<uint8_t> arena;
+  size_t arena_bytes = 0;  // the matrices' bytes in it (0: no arena)
+
+  uint64_t n_params = 0;                // elements of every tensor bound
+  uint64_t bytes = 0;                   // bytes of every tensor bound
+  uint64_t decode_bytes_per_token = 0;  // layer matrices + LM head + one embedding row
+};
+
+// Binds every tensor the config needs, checking names, shapes and types. Errors name the tensor,
+// what was found and what is supported.
+Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& config);
+
+struct ArrangeOptions {
+  // Repack the matrices that can be into the VNNI kernels' 16-row interleaved layout
+  // (weight_interleave.h).
+  bool interleave = false;
+  // Copy the other matrices too. Decode streams every weight once per token; from 4 KiB pages of
+  // the file's mapping the page walks cost bandwidth (gemma3-1b F16 LM head, 2 threads, measured:
+  // 17.5 GB/s mapped, 19.2 GB/s from huge pages).
+  bool huge_pages = true;
+};
+// Moves the matrices into one 2 MiB-aligned arena the kernel backs with huge pages, repacking
+// those options.interleave asks for, releases the mapped file pages they were read from, and points
+// the views at the copies (token_embd and a tied output share one). Same bytes as the original.
+void arrange_weights(ModelWeights& weights, const ArrangeOptions& options);
+
+}  // namespace chimera::engine

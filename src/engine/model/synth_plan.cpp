@@ -1,0 +1,376 @@
+// Synthesizer planning: size presets (real shapes from the public HF configs), dimension overrides,
+// the tensor list of each architecture and llama.cpp's per-tensor quantization mixture.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "engine/model/synth.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "util/paths.h"
+#include "util/strings.h"
+
+namespace chimera::engine {
+namespace {
+
+struct Preset {
+  std::string_view arch, name, size_label;
+  int64_t n_layers, d_model, d_ff, n_heads, n_kv_heads, head_dim, context_length, sliding_window;
+  bool tied_output;
+  float rms_eps, rope_base, rope_linear_factor, llama3_rope_factor;
+};
+
+// Gemma 3: google/gemma-3-{270m,1b-it,4b-it} config.json (4b: text_config, rope_scaling linear 8 on
+// global layers). Llama: meta-llama/Llama-3.2-1B and Llama-3.1-8B config.json (rope_scaling llama3,
+// factor 32 and 8, original context 8192). "tiny" shapes are for fast tests.
+constexpr Preset kPresets[] = {
+    {"gemma3", "270m", "270M", 18, 640, 2048, 4, 1, 256, 32768, 512, true, 1e-6f, 1e6f, 0, 0},
+    {"gemma3", "1b", "1B", 26, 1152, 6912, 4, 1, 256, 32768, 512, true, 1e-6f, 1e6f, 0, 0},
+    {"gemma3", "4b", "4B", 34, 2560, 10240, 8, 4, 256, 131072, 1024, true, 1e-6f, 1e6f, 8, 0},
+    {"gemma3", "tiny", "tiny", 2, 128, 256, 2, 1, 64, 4096, 64, true, 1e-6f, 1e6f, 0, 0},
+    {"llama", "3.2-1b", "1B", 16, 2048, 8192, 32, 8, 64, 131072, 0, true, 1e-5f, 500000, 0, 32},
+    {"llama", "3.1-8b", "8B", 32, 4096, 14336, 32, 8, 128, 131072, 0, false, 1e-5f, 500000, 0, 8},
+    {"llama", "tiny", "tiny", 2, 128, 256, 4, 2, 32, 4096, 0, false, 1e-5f, 500000, 0, 8},
+};
+
+constexpr int64_t kMinSyntheticVocab = 320;
+
+std::string preset_list(std::string_view arch) {
+  std::string out;
+  for (const auto& p : kPresets) {
+    if (p.arch != arch) continue;
+    if (!out.empty()) out += ", ";
+    out += p.name;
+  }
+  return out;
+}
+
+bool is_quantized_default(SynthFileType type) {
+  return type != SynthFileType::kF32 && type != SynthFileType::kF16 && type != SynthFileType::kBF16;
+}
+
+GgmlType default_type(SynthFileType type) {
+  switch (type) {
+    case SynthFileType::kF32:
+      return GgmlType::kF32;
+    case SynthFileType::kF16:
+      return GgmlType::kF16;
+    case SynthFileType::kBF16:
+      return GgmlType::kBF16;
+    case SynthFileType::kQ8_0:
+      return GgmlType::kQ8_0;
+    case SynthFileType::kQ4_0:
+      return GgmlType::kQ4_0;
+    case SynthFileType::kQ4_K_M:
+      return GgmlType::kQ4_K;
+    case SynthFileType::kQ6_K:
+      return GgmlType::kQ6_K;
+  }
+  return GgmlType::kF32;
+}
+
+int64_t block_size(GgmlType type) { return ggml_type_info(type).block_size; }
+
+bool ends_with_name(std::string_view name, std::string_view suffix) {
+  return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+}
+
+// llama-quant.cpp use_more_bits: the first and last eighth of the layers and every third between.
+bool use_more_bits(int layer, int n_layers) {
+  return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
+// llama.cpp's weight_name_comparer: tensors outside blocks first (by name), then by block, then
+// name.
+int block_of(std::string_view name) {
+  int layer = -1;
+  if (name.substr(0, 4) == "blk.") std::sscanf(std::string(name).c_str(), "blk.%d.", &layer);
+  return layer;
+}
+
+Result<VocabData> load_vocab(const SynthOptions& options, const std::string& arch,
+                             const std::string& size) {
+  std::string spec = options.vocab;
+  if (spec.empty())
+    spec = size == "tiny" ? "synthetic:512" : (arch == "gemma3" ? "gemma3" : "llama3_1");
+  if (starts_with(spec, "synthetic:")) {
+    std::optional<int64_t> n = parse_int(spec.substr(10));
+    if (!n || *n < kMinSyntheticVocab || *n > (int64_t{1} << 22)) {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "--vocab {}: the synthetic vocabulary size must be an integer from {} to {}", spec,
+          kMinSyntheticVocab, int64_t{1} << 22);
+    }
+    return synthetic_vocab(arch == "gemma3" ? "gemma3" : "llama", static_cast<int32_t>(*n));
+  }
+  if (spec != "gemma3" && spec != "llama3_1" && spec != "llama3") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--vocab {} is not known; use gemma3, llama3_1 or synthetic:N", spec);
+  }
+  const std::string dir = options.vocab_dir.empty() ? vocab_dir() : options.vocab_dir;
+  const std::string path = dir + "/" + spec + "/tokenizer.json";
+  auto vocab = import_hf_tokenizer_json(path);
+  if (!vocab.ok()) {
+    if (vocab.status().code() == ErrorCode::kNotFound) {
+      return make_error(ErrorCode::kNotFound,
+                        "the {} vocabulary is not installed ({} is missing); run "
+                        "scripts/fetch-vocab.sh, or use --vocab synthetic:N",
+                        spec, path);
+    }
+    return vocab.status();
+  }
+  return vocab;
+}
+
+Status check_dims(const SynthShape& s) {
+  auto positive = [](int64_t v) { return v > 0; };
+  if (!positive(s.n_layers) || !positive(s.d_model) || !positive(s.d_ff) || !positive(s.n_heads) ||
+      !positive(s.n_kv_heads) || !positive(s.head_dim) || !positive(s.context_length)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "every dimension must be positive (layers {}, embd {}, ff {}, heads {}, kv "
+                      "heads {}, head dim {}, ctx {})",
+                      s.n_layers, s.d_model, s.d_ff, s.n_heads, s.n_kv_heads, s.head_dim,
+                      s.context_length);
+  }
+  if (s.n_layers > 1024 || s.d_model > 65536 || s.d_ff > 262144 || s.n_heads > 1024 ||
+      s.head_dim > 1024) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "dimensions are implausibly large (layers {}, embd {}, ff {}, heads {}, head "
+                      "dim {}); limits are 1024, 65536, 262144, 1024, 1024",
+                      s.n_layers, s.d_model, s.d_ff, s.n_heads, s.head_dim);
+  }
+  if (s.n_heads % s.n_kv_heads != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--heads {} must be a multiple of --kv-heads {} (grouped-query attention)",
+                      s.n_heads, s.n_kv_heads);
+  }
+  // Every row length must be a multiple of 32 so that every mixture has a valid block type.
+  if (s.d_model % 32 != 0 || s.d_ff % 32 != 0 || (s.n_heads * s.head_dim) % 32 != 0 ||
+      s.head_dim % 2 != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--embd {}, --ff {} and heads x head-dim {} must be multiples of 32 (quant "
+                      "block size), and --head-dim {} even",
+                      s.d_model, s.d_ff, s.n_heads * s.head_dim, s.head_dim);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+std::optional<SynthFileType> synth_file_type_from_name(std::string_view name) {
+  const std::string n = to_lower(name);
+  if (n == "f32") return SynthFileType::kF32;
+  if (n == "f16") return SynthFileType::kF16;
+  if (n == "bf16") return SynthFileType::kBF16;
+  if (n == "q8_0") return SynthFileType::kQ8_0;
+  if (n == "q4_0") return SynthFileType::kQ4_0;
+  if (n == "q4_k_m") return SynthFileType::kQ4_K_M;
+  if (n == "q6_k") return SynthFileType::kQ6_K;
+  return std::nullopt;
+}
+
+std::string_view synth_file_type_name(SynthFileType type) {
+  switch (type) {
+    case SynthFileType::kF32:
+      return "F32";
+    case SynthFileType::kF16:
+      return "F16";
+    case SynthFileType::kBF16:
+      return "BF16";
+    case SynthFileType::kQ8_0:
+      return "Q8_0";
+    case SynthFileType::kQ4_0:
+      return "Q4_0";
+    case SynthFileType::kQ4_K_M:
+      return "Q4_K_M";
+    case SynthFileType::kQ6_K:
+      return "Q6_K";
+  }
+  return "?";
+}
+
+uint32_t llama_ftype_of(SynthFileType type) {
+  switch (type) {  // llama.h enum llama_ftype
+    case SynthFileType::kF32:
+      return 0;
+    case SynthFileType::kF16:
+      return 1;
+    case SynthFileType::kBF16:
+      return 32;
+    case SynthFileType::kQ8_0:
+      return 7;
+    case SynthFileType::kQ4_0:
+      return 2;
+    case SynthFileType::kQ4_K_M:
+      return 15;
+    case SynthFileType::kQ6_K:
+      return 18;
+  }
+  return 0;
+}
+
+GgmlType synth_tensor_type(SynthFileType type, std::string_view name,
+                           const std::vector<int64_t>& ne, int layer, int n_layers,
+                           bool tied_output) {
+  // 1-D tensors (norms, rope_freqs) are never quantized, nor converted from the converter's F32.
+  if (ne.size() < 2) return GgmlType::kF32;
+  const GgmlType base = default_type(type);
+  if (!is_quantized_default(type)) return base;
+  const int64_t ne0 = ne[0];
+  GgmlType t = base;
+  const bool is_output = name == "output.weight" || (tied_output && name == "token_embd.weight");
+  if (is_output) {
+    if (ne0 % block_size(base) != 0) {
+      t = GgmlType::kQ8_0;
+    } else if (base != GgmlType::kQ8_0) {
+      t = GgmlType::kQ6_K;
+    }
+  } else if (type == SynthFileType::kQ4_K_M) {
+    const bool more_bits_tensor =
+        ends_with_name(name, "attn_v.weight") || name.find("ffn_down") != std::string_view::npos;
+    if (more_bits_tensor && layer >= 0 && use_more_bits(layer, n_layers)) t = GgmlType::kQ6_K;
+  }
+  // llama-quant.cpp tensor_type_fallback for rows that are not a multiple of the block size.
+  if (ne0 % block_size(t) != 0) {
+    if (t == GgmlType::kQ4_K) t = GgmlType::kQ5_0;
+    if (t == GgmlType::kQ6_K) t = GgmlType::kQ8_0;
+    if (ne0 % block_size(t) != 0) t = GgmlType::kF16;
+  }
+  return t;
+}
+
+std::vector<float> llama3_rope_factors(int64_t head_dim, float base, float factor,
+                                       float low_freq_factor, float high_freq_factor,
+                                       int64_t original_context) {
+  // As llama.cpp's converter computes them (engine-reference.md §3.2 item 4), in double.
+  const double low_wavelen = double(original_context) / low_freq_factor;
+  const double high_wavelen = double(original_context) / high_freq_factor;
+  std::vector<float> out;
+  for (int64_t i = 0; i < head_dim; i += 2) {
+    const double freq = 1.0 / std::pow(double(base), double(i) / double(head_dim));
+    const double wavelen = 2.0 * M_PI / freq;
+    double divisor;
+    if (wavelen < high_wavelen) {
+      divisor = 1.0;
+    } else if (wavelen > low_wavelen) {
+      divisor = factor;
+    } else {
+      const double smooth = (double(original_context) / wavelen - low_freq_factor) /
+                            (high_freq_factor - low_freq_factor);
+      divisor = 1.0 / ((1.0 - smooth) / factor + smooth);
+    }
+    out.push_back(float(divisor));
+  }
+  return out;
+}
+
+Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* vocab_out) {
+  const std::string arch = to_lower(options.arch);
+  if (arch != "gemma3" && arch != "llama") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--arch {} is not supported; use gemma3 or llama", options.arch);
+  }
+  std::string size = to_lower(options.size);
+  // Ollama-style tags name Llama sizes without the version: llama3.2:1b, llama3.1:8b.
+  if (arch == "llama" && size == "1b") size = "3.2-1b";
+  if (arch == "llama" && size == "8b") size = "3.1-8b";
+  const Preset* preset = nullptr;
+  for (const auto& p : kPresets) {
+    if (p.arch == arch && p.name == size) preset = &p;
+  }
+  if (preset == nullptr) {
+    return make_error(ErrorCode::kInvalidArgument, "--size {} is not a {} preset; choose one of {}",
+                      options.size, arch, preset_list(arch));
+  }
+  SynthShape s;
+  s.arch = arch;
+  s.preset = std::string(preset->name);
+  s.size_label = std::string(preset->size_label);
+  auto pick = [](int64_t override_value, int64_t preset_value) {
+    return override_value != 0 ? override_value : preset_value;
+  };
+  s.n_layers = pick(options.n_layers, preset->n_layers);
+  s.d_model = pick(options.d_model, preset->d_model);
+  s.d_ff = pick(options.d_ff, preset->d_ff);
+  s.n_heads = pick(options.n_heads, preset->n_heads);
+  s.n_kv_heads = pick(options.n_kv_heads, preset->n_kv_heads);
+  s.head_dim = pick(options.head_dim, preset->head_dim);
+  s.context_length = pick(options.context_length, preset->context_length);
+  s.sliding_window = arch == "gemma3" ? pick(options.sliding_window, preset->sliding_window) : 0;
+  s.tied_output = preset->tied_output;
+  s.rms_eps = preset->rms_eps;
+  s.rope_base = preset->rope_base;
+  s.rope_linear_factor = preset->rope_linear_factor;
+  s.llama3_rope_factor = preset->llama3_rope_factor;
+  const bool custom = s.n_layers != preset->n_layers || s.d_model != preset->d_model ||
+                      s.d_ff != preset->d_ff || s.n_heads != preset->n_heads ||
+                      s.n_kv_heads != preset->n_kv_heads || s.head_dim != preset->head_dim ||
+                      s.context_length != preset->context_length ||
+                      s.sliding_window != preset->sliding_window;
+  if (custom) {
+    s.preset += "+custom";
+    s.size_label = "custom";
+  }
+  CHIMERA_RETURN_IF_ERROR(check_dims(s));
+  CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, load_vocab(options, arch, size));
+  s.n_vocab = static_cast<int64_t>(vocab.tokens.size());
+  if (s.n_vocab == 0) return make_error(ErrorCode::kInvalidArgument, "the vocabulary is empty");
+  const std::string family = arch == "gemma3"   ? "Gemma 3"
+                             : size == "3.1-8b" ? "Llama 3.1"
+                             : size == "3.2-1b" ? "Llama 3.2"
+                                                : "Llama";
+  s.display_name = fmt::format("{} {} (dummy weights{})", family, preset->size_label,
+                               custom ? ", custom dims" : "");
+
+  SynthPlan plan;
+  plan.shape = s;
+  const int n_layers = static_cast<int>(s.n_layers);
+  auto add = [&](std::string name, std::vector<int64_t> ne) {
+    const int layer = block_of(name);
+    GgmlType type = synth_tensor_type(options.type, name, ne, layer, n_layers, s.tied_output);
+    plan.tensors.push_back(SynthTensor{std::move(name), std::move(ne), type});
+  };
+  const int64_t d = s.d_model, q_dim = s.n_heads * s.head_dim, kv_dim = s.n_kv_heads * s.head_dim;
+  add("token_embd.weight", {d, s.n_vocab});
+  add("output_norm.weight", {d});
+  if (!s.tied_output) add("output.weight", {d, s.n_vocab});
+  if (s.llama3_rope_factor > 0) add("rope_freqs.weight", {s.head_dim / 2});
+  for (int i = 0; i < n_layers; ++i) {
+    const std::string b = fmt::format("blk.{}.", i);
+    add(b + "attn_norm.weight", {d});
+    add(b + "attn_q.weight", {d, q_dim});
+    add(b + "attn_k.weight", {d, kv_dim});
+    add(b + "attn_v.weight", {d, kv_dim});
+    add(b + "attn_output.weight", {q_dim, d});
+    add(b + "ffn_norm.weight", {d});
+    add(b + "ffn_gate.weight", {d, s.d_ff});
+    add(b + "ffn_up.weight", {d, s.d_ff});
+    add(b + "ffn_down.weight", {s.d_ff, d});
+    if (arch == "gemma3") {
+      add(b + "attn_q_norm.weight", {s.head_dim});
+      add(b + "attn_k_norm.weight", {s.head_dim});
+      add(b + "post_attention_norm.weight", {d});
+      add(b + "post_ffw_norm.weight", {d});
+    }
+  }
+  std::stable_sort(plan.tensors.begin(), plan.tensors.end(),
+                   [](const SynthTensor& a, const SynthTensor& b) {
+                     const int la = block_of(a.name), lb = block_of(b.name);
+                     if (la != lb) return la < lb;
+                     return a.name < b.name;
+                   });
+  for (const auto& t : plan.tensors) {
+    int64_t n = 1;
+    for (int64_t x : t.ne) n *= x;
+    plan.parameter_count += static_cast<uint64_t>(n);
+    plan.tensor_bytes += *ggml_row_bytes(t.type, t.ne[0]) * static_cast<uint64_t>(n / t.ne[0]);
+  }
+  if (vocab_out != nullptr) *vocab_out = std::move(vocab);
+  return plan;
+}
+
+Result<SynthPlan> plan_synth(const SynthOptions& options) {
+  return plan_synth_with_vocab(options, nullptr);
+}
+
+}  // namespace chimera::engine

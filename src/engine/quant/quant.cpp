@@ -1,0 +1,218 @@
+// Reference quantizers for the 32-element block types and the float types, plus the type dispatch
+// (engine-reference.md §2.1-§2.3). Choices follow ggml's `quantize_row_*_ref` so files match
+// llama.cpp's byte for byte.
+#include "engine/quant/quant.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/quant/fp16.h"
+#include "engine/runtime/thread_pool.h"
+
+namespace chimera::engine {
+namespace quant_detail {
+namespace {
+
+// The value with the largest magnitude in x[0..n) (its sign kept), as ggml picks it: first wins ties.
+float signed_absmax(const float* x, int n) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    float a = std::fabs(x[j]);
+    if (amax < a) {
+      amax = a;
+      max = x[j];
+    }
+  }
+  return max;
+}
+
+}  // namespace
+
+// Q4_0: d = max / -8 so that the extreme value maps to code 0 and its opposite fits in 15.
+void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    float d = signed_absmax(x, kQK) / -8.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_f16(d);
+    for (int j = 0; j < kQK / 2; ++j) {
+      // ggml truncates (x*id + 8.5) to int8 then clamps at 15: identical to floor for the range here.
+      int q0 = static_cast<int8_t>(x[j] * id + 8.5f);
+      int q1 = static_cast<int8_t>(x[j + kQK / 2] * id + 8.5f);
+      q0 = q0 < 15 ? q0 : 15;
+      q1 = q1 < 15 ? q1 : 15;
+      y[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    float d = signed_absmax(x, kQK) / -16.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_f16(d);
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      int q0 = static_cast<int8_t>(x[j] * id + 16.5f);
+      int q1 = static_cast<int8_t>(x[j + kQK / 2] * id + 16.5f);
+      q0 = q0 < 31 ? q0 : 31;
+      q1 = q1 < 31 ? q1 : 31;
+      y[b].qs[j] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+      qh |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
+      qh |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
+    }
+    std::memcpy(y[b].qh, &qh, sizeof qh);
+  }
+}
+
+// Q8_0 (weights and activations): d = amax/127, q = round(x/d) half away from zero (C roundf).
+void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    float d = amax / 127.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_f16(d);
+    for (int j = 0; j < kQK; ++j) y[b].qs[j] = static_cast<int8_t>(round_away(x[j] * id));
+  }
+}
+
+void dequantize_q4_0(const BlockQ4_0* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
+    float d = f16_to_f32(x[b].d);
+    for (int j = 0; j < kQK / 2; ++j) {
+      y[j] = static_cast<float>((x[b].qs[j] & 0xF) - 8) * d;
+      y[j + kQK / 2] = static_cast<float>((x[b].qs[j] >> 4) - 8) * d;
+    }
+  }
+}
+
+void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
+    float d = f16_to_f32(x[b].d);
+    uint32_t qh;
+    std::memcpy(&qh, x[b].qh, sizeof qh);
+    for (int j = 0; j < kQK / 2; ++j) {
+      int hi0 = static_cast<int>((qh >> j) & 1) << 4;
+      int hi1 = static_cast<int>((qh >> (j + kQK / 2)) & 1) << 4;
+      y[j] = static_cast<float>(((x[b].qs[j] & 0xF) | hi0) - 16) * d;
+      y[j + kQK / 2] = static_cast<float>(((x[b].qs[j] >> 4) | hi1) - 16) * d;
+    }
+  }
+}
+
+void dequantize_q8_0(const BlockQ8_0* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
+    float d = f16_to_f32(x[b].d);
+    for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(x[b].qs[j]) * d;
+  }
+}
+
+}  // namespace quant_detail
+
+using namespace quant_detail;
+
+bool can_quantize(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+    case GgmlType::kBF16:
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool can_dequantize(GgmlType type) { return can_quantize(type) || type == GgmlType::kQ8_K; }
+
+void quantize_row(GgmlType type, const float* x, void* out, int64_t n) {
+  switch (type) {
+    case GgmlType::kF32:
+      std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case GgmlType::kF16: {
+      auto* y = static_cast<uint16_t*>(out);
+      for (int64_t i = 0; i < n; ++i) y[i] = f32_to_f16(x[i]);
+      return;
+    }
+    case GgmlType::kBF16: {
+      auto* y = static_cast<uint16_t*>(out);
+      for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(x[i]);
+      return;
+    }
+    case GgmlType::kQ8_0: return quantize_q8_0(x, static_cast<BlockQ8_0*>(out), n);
+    case GgmlType::kQ4_0: return quantize_q4_0(x, static_cast<BlockQ4_0*>(out), n);
+    case GgmlType::kQ5_0: return quantize_q5_0(x, static_cast<BlockQ5_0*>(out), n);
+    case GgmlType::kQ4_K: return quantize_q4_k(x, static_cast<BlockQ4_K*>(out), n);
+    case GgmlType::kQ5_K: return quantize_q5_k(x, static_cast<BlockQ5_K*>(out), n);
+    case GgmlType::kQ6_K: return quantize_q6_k(x, static_cast<BlockQ6_K*>(out), n);
+    case GgmlType::kQ8_K: return quantize_row_q8_k(x, static_cast<BlockQ8_K*>(out), n);
+    default:
+      return;  // callers check can_quantize(); quantize_matrix reports the error
+  }
+}
+
+void dequantize_row(GgmlType type, const void* in, float* out, int64_t n) {
+  switch (type) {
+    case GgmlType::kF32:
+      std::memcpy(out, in, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case GgmlType::kF16: {
+      const auto* x = static_cast<const uint16_t*>(in);
+      for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(x[i]);
+      return;
+    }
+    case GgmlType::kBF16: {
+      const auto* x = static_cast<const uint16_t*>(in);
+      for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(x[i]);
+      return;
+    }
+    case GgmlType::kQ8_0: return dequantize_q8_0(static_cast<const BlockQ8_0*>(in), out, n);
+    case GgmlType::kQ4_0: return dequantize_q4_0(static_cast<const BlockQ4_0*>(in), out, n);
+    case GgmlType::kQ5_0: return dequantize_q5_0(static_cast<const BlockQ5_0*>(in), out, n);
+    case GgmlType::kQ4_K: return dequantize_q4_k(static_cast<const BlockQ4_K*>(in), out, n);
+    case GgmlType::kQ5_K: return dequantize_q5_k(static_cast<const BlockQ5_K*>(in), out, n);
+    case GgmlType::kQ6_K: return dequantize_q6_k(static_cast<const BlockQ6_K*>(in), out, n);
+    case GgmlType::kQ8_K: return dequantize_q8_k(static_cast<const BlockQ8_K*>(in), out, n);
+    default:
+      return;
+  }
+}
+
+void quantize_row_q8_0(const float* x, BlockQ8_0* out, int64_t n) { quantize_q8_0(x, out, n); }
+
+Status quantize_matrix(GgmlType type, const float* x, int64_t rows, int64_t cols, void* out,
+                       ThreadPool* pool) {
+  if (!can_quantize(type)) {
+    return make_error(ErrorCode::kUnsupported,
+                      "cannot quantize to type {}: this build quantizes F32, F16, BF16, Q8_0, Q4_0, "
+                      "Q5_0, Q4_K, Q5_K, Q6_K",
+                      ggml_type_name(type));
+  }
+  std::optional<size_t> row_bytes = ggml_row_bytes(type, cols);
+  if (!row_bytes || rows < 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot quantize a {} x {} matrix to {}: the row length must be a multiple of "
+                      "{}; pick a type whose block fits (e.g. Q5_0 or Q8_0 for rows of 32k values)",
+                      rows, cols, ggml_type_name(type), ggml_type_info(type).block_size);
+  }
+  auto quantize_range = [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      quantize_row(type, x + r * cols, static_cast<uint8_t*>(out) + static_cast<size_t>(r) * *row_bytes,
+                   cols);
+    }
+  };
+  if (pool == nullptr || pool->size() <= 1 || rows < 2) {
+    quantize_range(0, rows);
+  } else {
+    pool->parallel_for(rows, [&](int64_t begin, int64_t end, int) { quantize_range(begin, end); });
+  }
+  return Status::ok();
+}
+
+}  // namespace chimera::engine

@@ -1,0 +1,145 @@
+// Chat templates as text: Gemma and Llama 3 formats (see chat_template.h for the exact strings).
+#include "engine/tokenizer/chat_template.h"
+
+#include <cstdint>
+
+namespace chimera::engine {
+
+namespace {
+
+// Python's str.isspace() set, the one Jinja's trim uses.
+bool is_python_space(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
+         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+// Decodes the code point starting at text[i] (invalid bytes count as themselves, never as space).
+uint32_t code_point_at(std::string_view text, size_t i, size_t* length) {
+  auto b0 = static_cast<uint8_t>(text[i]);
+  size_t n = b0 < 0x80           ? 1
+             : (b0 >> 5) == 0x6  ? 2
+             : (b0 >> 4) == 0xE  ? 3
+             : (b0 >> 3) == 0x1E ? 4
+                                 : 1;
+  if (i + n > text.size()) n = 1;
+  uint32_t cp = n == 1 ? b0 : n == 2 ? (b0 & 0x1Fu) : n == 3 ? (b0 & 0x0Fu) : (b0 & 0x07u);
+  for (size_t k = 1; k < n; ++k) {
+    auto b = static_cast<uint8_t>(text[i + k]);
+    if ((b & 0xC0) != 0x80) {
+      *length = 1;
+      return 0xFFFFFFFFu;
+    }
+    cp = (cp << 6) | (b & 0x3Fu);
+  }
+  *length = n;
+  return n == 1 && b0 >= 0x80 ? 0xFFFFFFFFu : cp;
+}
+
+void render_gemma(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                  std::string& out) {
+  size_t first = 0;
+  std::string prefix;
+  if (!messages.empty() && messages[0].role == "system") {
+    if (messages.size() == 1) {
+      out += "<start_of_turn>user\n";
+      out += trim_like_jinja(messages[0].content);
+      out += "<end_of_turn>\n";
+    }
+    prefix = messages[0].content + "\n\n";
+    first = 1;
+  }
+  for (size_t i = first; i < messages.size(); ++i) {
+    const ChatMessage& m = messages[i];
+    std::string_view role = m.role;
+    if (role == "assistant") role = "model";
+    if (role == "system") role = "user";
+    out += "<start_of_turn>";
+    out += role;
+    out += '\n';
+    if (i == first) out += prefix;
+    out += trim_like_jinja(m.content);
+    out += "<end_of_turn>\n";
+  }
+  if (add_generation_prompt) out += "<start_of_turn>model\n";
+}
+
+void render_llama3(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                   std::string& out) {
+  for (const ChatMessage& m : messages) {
+    out += "<|start_header_id|>";
+    out += m.role;
+    out += "<|end_header_id|>\n\n";
+    out += trim_like_jinja(m.content);
+    out += "<|eot_id|>";
+  }
+  if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+}
+
+}  // namespace
+
+std::string_view trim_like_jinja(std::string_view text) {
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t len = 1;
+    if (!is_python_space(code_point_at(text, begin, &len))) break;
+    begin += len;
+  }
+  size_t end = text.size();
+  while (end > begin) {
+    // Step back to the start of the last character.
+    size_t start = end - 1;
+    while (start > begin && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80 && end - start < 4) {
+      --start;
+    }
+    size_t len = 1;
+    uint32_t cp = code_point_at(text, start, &len);
+    if (start + len != end || !is_python_space(cp)) break;
+    end = start;
+  }
+  return text.substr(begin, end - begin);
+}
+
+ChatFamily chat_family_for_architecture(std::string_view architecture) {
+  if (architecture.substr(0, 5) == "gemma") return ChatFamily::kGemma;
+  if (architecture == "llama") return ChatFamily::kLlama3;
+  return ChatFamily::kRaw;
+}
+
+std::string_view chat_family_name(ChatFamily family) {
+  switch (family) {
+    case ChatFamily::kGemma:
+      return "gemma";
+    case ChatFamily::kLlama3:
+      return "llama3";
+    case ChatFamily::kRaw:
+      return "raw";
+  }
+  return "raw";
+}
+
+std::optional<ChatFamily> parse_chat_family(std::string_view name) {
+  if (name == "gemma" || name == "gemma3") return ChatFamily::kGemma;
+  if (name == "llama3" || name == "llama") return ChatFamily::kLlama3;
+  if (name == "raw") return ChatFamily::kRaw;
+  return std::nullopt;
+}
+
+std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messages,
+                        bool add_generation_prompt) {
+  std::string out;
+  switch (family) {
+    case ChatFamily::kGemma:
+      render_gemma(messages, add_generation_prompt, out);
+      break;
+    case ChatFamily::kLlama3:
+      render_llama3(messages, add_generation_prompt, out);
+      break;
+    case ChatFamily::kRaw:
+      for (const ChatMessage& m : messages) out += m.content;
+      break;
+  }
+  return out;
+}
+
+}  // namespace chimera::engine

@@ -1,0 +1,104 @@
+// The Llama 3 pre-tokenizer (tiktoken cl100k style), engine-reference.md §4.2, run with PCRE2
+// (UTF + UCP, JIT-compiled). The pattern is the one in Llama 3's tokenizer.json with two deliberate
+// spellings that make it match llama.cpp's hand-written scanner rather than a regex engine's
+// defaults:
+//  - contractions are spelled '[sS] ... instead of (?i:'s ...), so that Unicode case folding (e.g.
+//  the
+//    long s U+017F) does not extend them;
+//  - \s is spelled out as the Unicode White_Space set that llama.cpp uses (PCRE2's \s with UCP
+//  lacks
+//    U+0085, JavaScript's adds U+FEFF).
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <fmt/format.h>
+
+#include "engine/tokenizer/tokenizer_impl.h"
+
+namespace chimera::engine::tokenizer_detail {
+
+namespace {
+
+#define CHIMERA_WS     \
+  "\\t\\n\\x0B\\f\\r " \
+  "\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+
+constexpr const char* kLlama3Pattern =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
+    "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
+    "|\\p{N}{1,3}"
+    "| ?[^" CHIMERA_WS
+    "\\p{L}\\p{N}]+[\\r\\n]*"
+    "|[" CHIMERA_WS
+    "]*[\\r\\n]+"
+    "|[" CHIMERA_WS "]+(?![^" CHIMERA_WS
+    "])"
+    "|[" CHIMERA_WS "]+";
+
+#undef CHIMERA_WS
+
+pcre2_code* as_code(void* code) { return static_cast<pcre2_code*>(code); }
+
+// One match block per thread, reused by every call: the compiled pattern is shared read-only, the
+// match data is the only per-call state. Only the whole-match offsets are read, so one pair
+// suffices.
+struct ThreadMatchData {
+  pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
+  ~ThreadMatchData() { pcre2_match_data_free(data); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Llama3PreTokenizer>> Llama3PreTokenizer::create() {
+  int error_code = 0;
+  PCRE2_SIZE error_offset = 0;
+  // MATCH_INVALID_UTF: invalid UTF-8 never matches and is reported as a gap instead of an error.
+  pcre2_code* code = pcre2_compile(
+      reinterpret_cast<PCRE2_SPTR>(kLlama3Pattern), PCRE2_ZERO_TERMINATED,
+      PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error_code, &error_offset, nullptr);
+  if (code == nullptr) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error_code, message, sizeof(message));
+    return make_error(ErrorCode::kInternal,
+                      "Llama 3 pre-tokenizer pattern did not compile at {}: {}", error_offset,
+                      reinterpret_cast<const char*>(message));
+  }
+  std::unique_ptr<Llama3PreTokenizer> pre(new Llama3PreTokenizer());
+  pre->code_ = code;
+  pre->jit_ = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;  // interpreter if JIT is missing
+  return pre;
+}
+
+Llama3PreTokenizer::~Llama3PreTokenizer() { pcre2_code_free(as_code(code_)); }
+
+void Llama3PreTokenizer::split(std::string_view text,
+                               std::vector<std::pair<uint32_t, uint32_t>>& words) const {
+  pcre2_code* code = as_code(code_);
+  thread_local ThreadMatchData thread_match;
+  pcre2_match_data* match = thread_match.data;
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t pos = 0;
+  while (pos < text.size()) {
+    int rc = jit_ ? pcre2_jit_match(code, subject, text.size(), pos, 0, match, nullptr)
+                  : pcre2_match(code, subject, text.size(), pos, 0, match, nullptr);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+      rc = pcre2_match(code, subject, text.size(), pos, 0, match, nullptr);
+    }
+    if (rc < 0) break;  // no further match: the rest is one gap
+    const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match);
+    size_t start = ovector[0];
+    size_t end = ovector[1];
+    if (start > pos)
+      words.emplace_back(static_cast<uint32_t>(pos), static_cast<uint32_t>(start - pos));
+    if (end == start) {  // the pattern has no empty alternative; guard against looping anyway
+      end = start + 1;
+    }
+    words.emplace_back(static_cast<uint32_t>(start), static_cast<uint32_t>(end - start));
+    pos = end;
+  }
+  if (pos < text.size()) {
+    words.emplace_back(static_cast<uint32_t>(pos), static_cast<uint32_t>(text.size() - pos));
+  }
+}
+
+}  // namespace chimera::engine::tokenizer_detail
