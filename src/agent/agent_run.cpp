@@ -217,6 +217,8 @@ lab::MeasuredCall AgentRunner::call(const ArmSetup& arm, const Prompt& prompt, l
   request.messages = prompt.messages;
   request.options = std::move(options);
   request.stream = true;
+  request.read_timeout_ms = settings_.read_timeout_ms;
+  request.retry_budget_ms = settings_.retry_budget_ms;
   if (should_stop_) request.cancelled = should_stop_;
   lab::MeasuredCall mc;
   mc.meta = std::move(meta);
@@ -257,7 +259,8 @@ AgentExecution AgentRunner::execute(const ArmSetup& arm, size_t arm_index, int64
     e.facts = std::move(facts);
     return e;
   }
-  e.analysis_text = result.calls[analysis].record.text;
+  // Reports show text, not bytes: a server's invalid UTF-8 appears as U+FFFD (the record keeps it).
+  e.analysis_text = utf8_replace_invalid(result.calls[analysis].record.text);
   add_measured_facts(facts, result.calls[analysis].record,
                      fmt::format("this run's {} analysis call (pair {})", arm.name, pair + 1));
 
@@ -331,8 +334,9 @@ void AgentRunner::write_prose(const ArmSetup& arm, AgentExecution& e, FactsTable
       e.error = "report call failed: " + r.error;
       return;
     }
-    e.report_text = r.text;
-    e.sections = read_sections(r.text, e.prose_format, titles);
+    // A server's invalid UTF-8 is shown as U+FFFD in reports (the record keeps the bytes).
+    e.report_text = utf8_replace_invalid(r.text);
+    e.sections = read_sections(e.report_text, e.prose_format, titles);
     return;
   }
   for (size_t i = 0; i < titles.size(); ++i) {
@@ -347,7 +351,8 @@ void AgentRunner::write_prose(const ArmSetup& arm, AgentExecution& e, FactsTable
       e.error = fmt::format("report call for {} failed: {}", titles[i], r.error);
       return;
     }
-    SectionProse section = read_one_section(r.text, e.prose_format, titles[i]);
+    SectionProse section =
+        read_one_section(utf8_replace_invalid(r.text), e.prose_format, titles[i]);
     e.report_text += "## " + titles[i] + "\n\n" + section.text + "\n\n";
     e.sections.push_back(std::move(section));
   }

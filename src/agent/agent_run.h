@@ -47,6 +47,8 @@ struct RunSettings {
   // section's notes, an output cap of report_num_predict / sections, CallMeta::repetition = the
   // section's index).
   ProseCalls prose_calls = ProseCalls::kOne;
+  int64_t read_timeout_ms = 600'000;  // longest silence tolerated in a call
+  int64_t retry_budget_ms = 120'000;  // longest wait, per request, for 429/503 answers
 };
 
 // One arm's analysis + report within one pair.

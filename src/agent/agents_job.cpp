@@ -12,6 +12,7 @@
 #include "agent/spawned_servers.h"
 #include "lab/bench_session.h"
 #include "lab/store.h"
+#include "util/json_text.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
@@ -231,7 +232,7 @@ class Recorder {
     info.started_unix_ms = unix_time_ms();
     std::vector<std::string> endpoints;
     for (const auto& e : run_.endpoints) endpoints.push_back(e.spec);
-    info.header_json = nlohmann::json{
+    info.header_json = json_text(nlohmann::json{
         {"agents", agents},
         {"scenario", scenario_name(run_.scenario)},
         {"assignment", assignment_name(run_.assignment)},
@@ -239,7 +240,7 @@ class Recorder {
         {"repetitions", run_.repetitions},
         {"seed", run_.seed},
         {"synthetic",
-         run_.synthetic}}.dump();
+         run_.synthetic}});
     auto id = store_->begin_session(info);
     if (!id.ok()) {
       run_.warnings.push_back(id.status().message());
@@ -264,7 +265,7 @@ class Recorder {
   void end_level(const AgentsLevel& level) {
     if (!store_ || session_ == 0) return;
     Status s = store_->end_session(session_, level.result.cancelled ? "interrupted" : "completed",
-                                   lab::concurrency_to_json(level.analysis).dump());
+                                   json_text(lab::concurrency_to_json(level.analysis)));
     if (!s.is_ok()) run_.warnings.push_back(s.message());
   }
 
@@ -406,6 +407,8 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
     settings.num_predict = job.num_predict;
     settings.fact_budget_chars = job.fact_budget_chars;
     settings.today_iso = run.today_iso;
+    settings.read_timeout_ms = job.read_timeout_ms;
+    settings.retry_budget_ms = job.retry_budget_ms;
     MultiAgentRunner runner(agents, settings, ingest, facts);
     runner.on_call([&](const lab::MeasuredCall& call) { recorder.add(agents, call); });
     if (job.progress) runner.on_progress(job.progress);

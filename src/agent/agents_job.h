@@ -56,6 +56,8 @@ struct AgentsJob {
   size_t fact_budget_chars = 3500;
   bool scrape = true;
   int scrape_period_ms = 250;
+  int64_t read_timeout_ms = 600'000;  // --timeout
+  int64_t retry_budget_ms = 120'000;  // --retry-budget
   std::string command_line;
   BackendProbes probes;             // how `chimera run` chooses a model (dummy_model set by cli)
   std::function<bool()> cancelled;  // Ctrl-C

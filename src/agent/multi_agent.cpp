@@ -75,6 +75,8 @@ MultiAgentRunner::MultiAgentRunner(std::vector<AgentSpec> agents, MultiAgentSett
     rs.warmup_num_predict = settings_.warmup_num_predict;
     rs.fact_budget_chars = settings_.fact_budget_chars;
     rs.today_iso = settings_.today_iso;
+    rs.read_timeout_ms = settings_.read_timeout_ms;
+    rs.retry_budget_ms = settings_.retry_budget_ms;
     auto worker = std::make_unique<Worker>();
     auto record_call = [this, i](const lab::MeasuredCall& call) { record(i, call); };
     auto stop = [this] { return stopping(); };

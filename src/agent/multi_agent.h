@@ -45,6 +45,8 @@ struct MultiAgentSettings {
   int64_t warmup_num_predict = 8;
   size_t fact_budget_chars = 3500;
   std::string today_iso;
+  int64_t read_timeout_ms = 600'000;  // longest silence tolerated in a call
+  int64_t retry_budget_ms = 120'000;  // longest wait, per request, for 429/503 answers
 };
 
 // One agent's workflow in one phase of one repetition.

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "lab/bench_runner.h"
+#include "util/strings.h"
 
 namespace chimera::agent {
 namespace {
@@ -49,6 +50,8 @@ lab::MeasuredCall RoleCaller::call(const Prompt& prompt, int64_t cap, int64_t se
   request.options.num_predict = cap;
   request.options.seed = seed;
   request.stream = true;
+  request.read_timeout_ms = settings_.read_timeout_ms;
+  request.retry_budget_ms = settings_.retry_budget_ms;
   if (should_stop_) request.cancelled = should_stop_;
   lab::MeasuredCall mc;
   mc.meta = std::move(meta);
@@ -112,7 +115,7 @@ AgentExecution RoleCaller::execute_one(int64_t repetition, int64_t seed,
     e.facts = std::move(facts);
     return e;
   }
-  e.report_text = r.text;
+  e.report_text = utf8_replace_invalid(r.text);  // U+FFFD for a server's invalid UTF-8
   e.ok = true;
   ValidationContext vc;
   vc.facts = &facts;

@@ -17,6 +17,7 @@
 #include "cli/command.h"
 #include "cli/configured.h"
 #include "cli/run_support.h"
+#include "util/json_text.h"
 #include "util/paths.h"
 #include "util/strings.h"
 #include "util/term.h"
@@ -39,6 +40,7 @@ struct AgentsArgs {
   int64_t num_predict = 0;
   size_t fact_budget_chars = 3500;
   int scrape_period_ms = 250;
+  double timeout_s = 600, retry_budget_s = 120;
   bool no_scrape = false, no_store = false, strict = false, json = false;
 };
 
@@ -119,6 +121,8 @@ int agents_main(const AgentsArgs& a) {
   job.fact_budget_chars = a.fact_budget_chars;
   job.scrape = !a.no_scrape;
   job.scrape_period_ms = a.scrape_period_ms;
+  job.read_timeout_ms = static_cast<int64_t>(a.timeout_s * 1000);
+  job.retry_budget_ms = static_cast<int64_t>(a.retry_budget_s * 1000);
   job.command_line = command_line("chimera agents");
   job.probes = agent::default_probes();
   std::string dummy_size = a.dummy_size;
@@ -163,7 +167,7 @@ int agents_main(const AgentsArgs& a) {
   }
   for (const auto& w : run->warnings) std::fprintf(stderr, "chimera: warning: %s\n", w.c_str());
   if (a.json) {
-    std::printf("%s\n", agent::agents_summary_json(*run).dump(2).c_str());
+    std::printf("%s\n", json_text(agent::agents_summary_json(*run), 2).c_str());
   } else {
     print_summary(*run);
     std::printf("\nreports: %s/\n", run->output_dir.c_str());
@@ -273,6 +277,11 @@ void register_agents(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--dummy-size", args->dummy_size,
                   "gemma3 size of the dummy-weight fallback model (270m, 1b, 4b)")
+      ->capture_default_str();
+  sub->add_option("--timeout", args->timeout_s, "seconds of silence before a call fails")
+      ->capture_default_str();
+  sub->add_option("--retry-budget", args->retry_budget_s,
+                  "seconds a call may wait for a server answering 429/503 (loading) before it fails")
       ->capture_default_str();
   sub->add_option("--scrape-period-ms", args->scrape_period_ms,
                   "how often the endpoints' Prometheus /metrics are read")

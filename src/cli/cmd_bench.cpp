@@ -17,6 +17,7 @@
 #include "lab/bench_session.h"
 #include "llm/backend.h"
 #include "util/clock.h"
+#include "util/json_text.h"
 #include "util/mapped_file.h"
 #include "util/strings.h"
 #include "util/term.h"
@@ -34,6 +35,7 @@ struct BenchArgs {
   bool no_gpu = false;
   int hw_interval_ms = 100;
   int64_t timeout_s = 600;
+  double retry_budget_s = 120;
   std::map<std::string, std::string> option_values;  // Ollama name -> flag text
   std::map<std::string, CLI::Option*> option_flags;
   CLI::Option* vs_flag = nullptr;
@@ -154,6 +156,11 @@ Result<lab::BenchPlan> build_plan(const BenchArgs& a, const llm::BackendSpec& sp
   plan.base.model = !a.model.empty() ? a.model : configured_model_for(spec);
   plan.base.system = a.system;
   plan.base.read_timeout_ms = a.timeout_s * 1000;
+  if (!(a.retry_budget_s >= 0) || a.retry_budget_s > 86'400) {
+    return usage(fmt::format("--retry-budget {}: give seconds from 0 (never retry) to 86400",
+                             a.retry_budget_s));
+  }
+  plan.base.retry_budget_ms = static_cast<int64_t>(a.retry_budget_s * 1000);
   plan.seed_base = a.seed_base;
   plan.ignore_eos = !a.no_ignore_eos;
   plan.requests_per_level = a.requests;
@@ -237,7 +244,7 @@ int run_bench(BenchArgs& a) {
   for (const std::string& w : result->store_warnings) std::fprintf(stderr, "chimera: warning: %s\n", w.c_str());
   const lab::BenchReport& report = result->report;
   if (a.json) {
-    std::string text = lab::render_json(report, result->calls, result->samples).dump(2);
+    std::string text = json_text(lab::render_json(report, result->calls, result->samples), 2);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fputc('\n', stdout);
   } else if (a.csv) {
@@ -309,6 +316,11 @@ void register_bench(CLI::App& app) {
   sub->add_flag("--no-ignore-eos", args->no_ignore_eos,
                 "let calls stop at end-of-sequence even where the backend can ignore it");
   sub->add_option("--timeout", args->timeout_s, "longest silence tolerated in a call, seconds (600)");
+  sub->add_option("--retry-budget", args->retry_budget_s,
+                  "longest a call waits, in all, for a server answering 429 or 503 (rate limited, "
+                  "or still loading its model) before it counts as failed, seconds; the retries "
+                  "are reported (0: never retry)")
+      ->capture_default_str();
   sub->add_flag("--json", args->json, "print one JSON document (every call and the statistics)");
   sub->add_flag("--csv", args->csv, "print one CSV table (calls, statistics, comparisons)");
   default_from_config(

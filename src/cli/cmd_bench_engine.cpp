@@ -23,6 +23,7 @@
 #include "util/build_info.h"
 #include "util/clock.h"
 #include "util/cpu.h"
+#include "util/json_text.h"
 #include "util/strings.h"
 #include "util/term.h"
 
@@ -423,7 +424,7 @@ int run_bench_engine(const BenchEngineArgs& args) {
   if (args.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const Row& r : rows) out.push_back(row_json(r, **model, args));
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", json_text(out, 2).c_str());
   } else {
     print_markdown(rows, **model, stdout);
   }

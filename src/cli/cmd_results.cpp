@@ -12,6 +12,7 @@
 #include "lab/bench_session.h"
 #include "lab/store.h"
 #include "util/clock.h"
+#include "util/json_text.h"
 #include "util/mapped_file.h"
 #include "util/strings.h"
 #include "util/term.h"
@@ -67,7 +68,7 @@ int run_list(const ResultsArgs& a) {
                      {"status", status_text(s)}, {"calls", s.calls}, {"failed_calls", s.failed_calls},
                      {"host", s.info.host}, {"build", s.info.build}});
     }
-    std::string text = out.dump(2) + "\n";
+    std::string text = json_text(out, 2) + "\n";
     std::fwrite(text.data(), 1, text.size(), stdout);
     return kExitOk;
   }
@@ -112,7 +113,7 @@ int run_show(const ResultsArgs& a, bool export_mode) {
   if (!session.ok()) return report_error(session.status());
   std::string text;
   if (a.json) {
-    text = lab::render_json(session->report, session->calls, session->samples).dump(2) + "\n";
+    text = json_text(lab::render_json(session->report, session->calls, session->samples), 2) + "\n";
   } else if (a.csv) {
     text = lab::render_csv(session->report, session->calls);
   } else {

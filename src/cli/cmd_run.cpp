@@ -26,6 +26,8 @@
 #include "lab/store.h"
 #include "llm/backend.h"
 #include "util/clock.h"
+#include "util/json_text.h"
+#include "util/mapped_file.h"
 #include "util/paths.h"
 #include "util/strings.h"
 #include "util/term.h"
@@ -51,6 +53,7 @@ struct RunArgs {
   int64_t report_num_predict = 320;
   size_t fact_budget_chars = 3500;
   bool strict = false, no_store = false, no_hwmon = false;
+  double timeout_s = 600, retry_budget_s = 120;
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -150,6 +153,8 @@ int run_main(const RunArgs& a) {
   run.findings = data_findings;
   run.base_facts = facts;
   run.show_raw = a.show_raw;
+  run.settings.read_timeout_ms = static_cast<int64_t>(a.timeout_s * 1000);
+  run.settings.retry_budget_ms = static_cast<int64_t>(a.retry_budget_s * 1000);
   run.arms = {{"baseline", *baseline}, {"chimera", *chimera}};
   run.machine = lab::machine_header();
   run.equivalence_margin = equivalence;
@@ -249,7 +254,7 @@ int run_main(const RunArgs& a) {
     nlohmann::json stats;
     for (const auto& k : summary.kinds) stats[k.kind] = lab::report_summary_json(k.report);
     std::string status = result.cancelled ? "interrupted" : "completed";
-    if (Status s = store->end_session(session_id, status, stats.dump()); !s.is_ok())
+    if (Status s = store->end_session(session_id, status, json_text(stats)); !s.is_ok())
       store_warnings.push_back(s.message());
   }
   for (const auto& w : store_warnings)
@@ -368,6 +373,14 @@ void register_run(CLI::App& app) {
       args->db, "db");
   sub->add_flag("--no-store", args->no_store, "do not write the results database");
   sub->add_flag("--no-hwmon", args->no_hwmon, "do not sample CPU, memory and GPU");
+  sub->add_option("--timeout", args->timeout_s, "longest silence tolerated in a call, seconds")
+      ->check(CLI::Range(0.1, 86'400.0))
+      ->capture_default_str();
+  sub->add_option("--retry-budget", args->retry_budget_s,
+                  "longest a request waits, in all, for a server answering 429 or 503 (rate "
+                  "limited, or still loading its model), seconds; the retries are reported")
+      ->check(CLI::Range(0.0, 86'400.0))
+      ->capture_default_str();
   sub->callback([args] { set_exit_code(run_main(*args)); });
 }
 

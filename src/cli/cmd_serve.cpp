@@ -25,6 +25,7 @@ struct ServeFlags {
   std::string keep_alive = "5m";
   double max_body_mib = 8.0;
   double drain_timeout_s = 60.0;
+  double request_timeout_s = 30.0;
 };
 
 int run_serve(ServeFlags& flags) {
@@ -36,6 +37,12 @@ int run_serve(ServeFlags& flags) {
                                fmt::format("--max-body-mib {} must be from 0 to 4096", flags.max_body_mib)));
   }
   flags.config.max_body_bytes = static_cast<size_t>(flags.max_body_mib * 1024 * 1024);
+  if (!(flags.request_timeout_s >= 0.1) || flags.request_timeout_s > 86'400) {
+    return report_error(Status(ErrorCode::kInvalidArgument,
+                               fmt::format("--request-timeout {} must be from 0.1 to 86400 seconds",
+                                           flags.request_timeout_s)));
+  }
+  flags.config.request_timeout_ms = static_cast<int64_t>(flags.request_timeout_s * 1000);
   if (flags.config.api_key.empty()) {
     if (const char* env = std::getenv("CHIMERA_API_KEY"); env != nullptr) flags.config.api_key = env;
   }
@@ -123,6 +130,17 @@ void register_serve(CLI::App& app) {
                   "how long an idle model stays loaded (Ollama duration; -1: forever)")
       ->capture_default_str();
   sub->add_option("--max-body-mib", flags->max_body_mib, "largest request body, MiB")->capture_default_str();
+  sub->add_option("--request-timeout", flags->request_timeout_s,
+                  "seconds a request's headers and body may take to arrive, counted from its first "
+                  "byte (slow clients get 408 and are closed)")
+      ->capture_default_str();
+  sub->add_option("--max-connections", c.max_connections,
+                  "connections held at once; more are answered 503 (lowered to what ulimit -n "
+                  "allows)")
+      ->capture_default_str();
+  sub->add_option("--max-connections-per-client", c.max_connections_per_client,
+                  "connections held at once from one client address; more are answered 503")
+      ->capture_default_str();
   sub->add_option("--drain-timeout", flags->drain_timeout_s,
                   "seconds SIGINT/SIGTERM waits for in-flight requests")
       ->capture_default_str();

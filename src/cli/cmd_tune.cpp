@@ -18,6 +18,7 @@
 #include "lab/tune_report.h"
 #include "lab/tune_session.h"
 #include "llm/backend.h"
+#include "util/json_text.h"
 #include "util/clock.h"
 #include "util/mapped_file.h"
 #include "util/paths.h"
@@ -32,6 +33,7 @@ struct TuneArgs {
   std::vector<std::string> params, objectives, constraints, prompts;
   std::string prompt_file, out = "tune", db, write_profile, profile_name = "chimera-tuned", analyze;
   int64_t budget = 0, num_predict = 64, timeout_s = 600;
+  double retry_budget_s = 120;
   int repeat = 5, race_first = 2, warmup = 1;
   uint64_t seed = 42;
   double alpha = 0.05;
@@ -84,6 +86,7 @@ Result<lab::StudySpec> build_spec(const TuneArgs& a) {
   if (a.given("--workload")) spec.workload = a.workload;
   if (a.given("--data")) spec.data_dir = a.data;
   if (a.given("--timeout")) spec.timeout_ms = a.timeout_s * 1000;
+  if (a.given("--retry-budget")) spec.retry_budget_ms = static_cast<int64_t>(a.retry_budget_s * 1000);
   if (a.no_ignore_eos) spec.ignore_eos = false;
   if (!a.objectives.empty()) {
     spec.objectives.clear();
@@ -122,14 +125,14 @@ Status write_outputs(const TuneArgs& a, const lab::TuneSessionResult& result, st
   CHIMERA_RETURN_IF_ERROR(ensure_directory(*dir));
   CHIMERA_RETURN_IF_ERROR(write_file_atomic(*dir + "/tune_report.md", lab::render_tune_markdown(result)));
   CHIMERA_RETURN_IF_ERROR(write_file_atomic(*dir + "/tune.html", lab::render_tune_html(result)));
-  CHIMERA_RETURN_IF_ERROR(write_file_atomic(*dir + "/tune.json", lab::render_tune_json(result).dump(2) + "\n"));
+  CHIMERA_RETURN_IF_ERROR(write_file_atomic(*dir + "/tune.json", json_text(lab::render_tune_json(result), 2) + "\n"));
   return Status::ok();
 }
 
 int run_analyze(const TuneArgs& a) {
   auto analysis = agent::analyze_sweep_file(a.analyze, a.alpha);
   if (!analysis.ok()) return report_error(analysis.status());
-  std::string text = a.json ? agent::sweep_analysis_json(*analysis).dump(2) + "\n"
+  std::string text = a.json ? json_text(agent::sweep_analysis_json(*analysis), 2) + "\n"
                             : agent::render_sweep_analysis(*analysis);
   std::fwrite(text.data(), 1, text.size(), stdout);
   return kExitOk;
@@ -194,6 +197,8 @@ int run_tune(TuneArgs& a) {
     settings.analysis_num_predict = spec.num_predict;
     settings.report_num_predict = 2 * spec.num_predict;
     settings.today_iso = today_iso_date();
+    settings.read_timeout_ms = spec.timeout_ms;
+    settings.retry_budget_ms = spec.retry_budget_ms;
     options.workload = &agent_workload.emplace(std::move(*ingest), settings);
   }
 
@@ -236,7 +241,7 @@ int run_tune(TuneArgs& a) {
   }
   for (const std::string& w : result->warnings) std::fprintf(stderr, "chimera: warning: %s\n", w.c_str());
   if (a.json) {
-    std::string text = lab::render_tune_json(*result).dump(2) + "\n";
+    std::string text = json_text(lab::render_tune_json(*result), 2) + "\n";
     std::fwrite(text.data(), 1, text.size(), stdout);
   } else {
     std::string text = lab::render_tune_console(*result);
@@ -305,6 +310,10 @@ void register_tune(CLI::App& app) {
   flag(sub->add_option("--seed", a->seed, "derives every call's seed")->capture_default_str());
   flag(sub->add_option("--alpha", a->alpha, "significance level of every test")->capture_default_str());
   flag(sub->add_option("--timeout", a->timeout_s, "seconds of silence before a call fails")->capture_default_str());
+  flag(sub->add_option("--retry-budget", a->retry_budget_s,
+                       "seconds a call may wait for a server answering 429/503 (loading) before it "
+                       "fails; each wait is counted as a retry")
+           ->capture_default_str());
   sub->add_option("--resume", a->resume, "continue study ID from the results database");
   sub->add_option("--analyze", a->analyze, "read an existing sweep (CSV or JSON) and say what it can support");
   default_from_config(

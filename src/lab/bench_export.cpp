@@ -7,6 +7,7 @@
 
 #include "lab/bench_output.h"
 #include "lab/record_json.h"
+#include "util/clock.h"
 #include "util/strings.h"
 
 namespace chimera::lab {
@@ -74,7 +75,26 @@ json call_metrics_json(const llm::CallRecord& r) {
                      {"provenance", std::string(provenance_name(m.itl_provenance))},
                      {"split_chunks", m.itl_split_chunks}, {"excluded_tokens", m.itl_excluded_tokens}};
   }
+  // Metrics missing for cause (an invalid server value), never written as a zero.
+  if (!m.unavailable.empty()) out["unavailable"] = m.unavailable;
+  if (!m.client_fallbacks.empty()) out["client_clock_fallbacks"] = m.client_fallbacks;
   return out;
+}
+
+// The call row's note in the CSV: what a reader of the figures must know about this call.
+std::string call_note(const llm::CallRecord& r, const CallMetrics* m) {
+  std::vector<std::string> parts;
+  if (r.transport.retries > 0) {
+    parts.push_back(fmt::format("retried {} time{} after 429/503 ({:.2f} s waited)",
+                                r.transport.retries, r.transport.retries == 1 ? "" : "s",
+                                ns_to_s(r.transport.retry_wait_ns)));
+  }
+  if (m != nullptr) {
+    for (const std::string& name : m->client_fallbacks)
+      parts.push_back(name + " from client clocks");
+    for (const auto& [name, why] : m->unavailable) parts.push_back(name + " unavailable: " + why);
+  }
+  return join(parts, "; ");
 }
 
 json meta_json(const CallMeta& m) {
@@ -93,15 +113,27 @@ json report_summary_json(const BenchReport& r) {
     const ArmMetrics& m = arm.metrics;
     json metrics = json::object();
     for (const MetricSummary& s : m.metrics) metrics[s.name] = summary_json(s);
-    arms.push_back({{"label", arm.label}, {"calls", m.calls}, {"ok", m.ok}, {"failed", m.failed},
+    arms.push_back({{"label", arm.label},
+                    {"calls", m.calls},
+                    {"ok", m.ok},
+                    {"failed", m.failed},
                     {"warmup_calls", arm.warmup_calls},
                     {"failures_by_reason", m.failures_by_reason},
                     {"failure_examples", m.failure_examples},
-                    {"generated_tokens", m.generated_tokens}, {"prompt_tokens", m.prompt_tokens},
+                    {"generated_tokens", m.generated_tokens},
+                    {"prompt_tokens", m.prompt_tokens},
                     {"model_load_calls", m.model_load_calls},
                     {"prompt_truncated_calls", m.prompt_truncated_calls},
                     {"itl_split_chunks", m.itl_split_chunks},
-                    {"itl_excluded_tokens", m.itl_excluded_tokens}, {"metrics", metrics}});
+                    {"itl_excluded_tokens", m.itl_excluded_tokens},
+                    {"invalid_server_timing_calls", m.invalid_server_timing_calls},
+                    {"invalid_server_timing_example", m.invalid_server_timing_example},
+                    {"unavailable_calls", m.unavailable_calls},
+                    {"client_clock_fallback_calls", m.client_fallback_calls},
+                    {"retried_calls", m.retried_calls},
+                    {"retries", m.retries},
+                    {"retry_wait_s", m.retry_wait_s},
+                    {"metrics", metrics}});
   }
   json comparisons = json::array();
   for (const Comparison& c : r.comparisons) {
@@ -238,6 +270,9 @@ std::string render_csv(const BenchReport& r, const std::vector<MeasuredCall>& ca
       for (const auto& [name, v] : m.values) cells[name] = num(v.value);
       if (!m.itl_ms.empty()) cells["itl_ms"] = num(mean(m.itl_ms));
       cells["provenance"] = c.record.synthetic_model ? "synthetic" : "measured";
+      cells["note"] = call_note(c.record, &m);
+    } else {
+      cells["note"] = call_note(c.record, nullptr);
     }
     emit(std::move(cells));
   }

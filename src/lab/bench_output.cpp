@@ -148,6 +148,27 @@ std::string arm_block(const ArmReport& arm, const BenchHeader& h) {
     }
     out += fmt::format("  failures (excluded from every statistic): {}\n", join(parts, "; "));
   }
+  if (m.retried_calls > 0) {
+    out += fmt::format(
+        "  retries: {} call{} answered \"not now\" (HTTP 429/503) and {} retried {} time{} "
+        "({:.1f} s waited); {} clocks count from the last attempt\n",
+        m.retried_calls, m.retried_calls == 1 ? "" : "s", m.retried_calls == 1 ? "was" : "were",
+        m.retries, m.retries == 1 ? "" : "s", m.retry_wait_s,
+        m.retried_calls == 1 ? "its" : "their");
+  }
+  if (m.invalid_server_timing_calls > 0) {
+    std::vector<std::string> effects;
+    for (const auto& [name, count] : m.client_fallback_calls) {
+      effects.push_back(fmt::format("{} from client clocks in {}", name, count));
+    }
+    for (const auto& [name, count] : m.unavailable_calls) {
+      effects.push_back(fmt::format("{} unavailable in {}", name, count));
+    }
+    out += fmt::format("  invalid server timings in {} call{} ({}): {}\n",
+                       m.invalid_server_timing_calls, m.invalid_server_timing_calls == 1 ? "" : "s",
+                       m.invalid_server_timing_example,
+                       effects.empty() ? "no metric needed them" : join(effects, ", "));
+  }
   if (m.metrics.empty()) {
     out += "  no successful calls: nothing to summarise\n";
     return out;

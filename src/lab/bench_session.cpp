@@ -10,6 +10,7 @@
 #include "util/build_info.h"
 #include "util/clock.h"
 #include "util/cpu.h"
+#include "util/json_text.h"
 #include "util/log.h"
 
 namespace chimera::lab {
@@ -132,7 +133,7 @@ Result<BenchSessionResult> run_bench_session(llm::Backend& backend,
     info.backend = header.backend;
     info.model = header.model;
     info.started_unix_ms = header.started_unix_ms;
-    info.header_json = header_to_json(header).dump();
+    info.header_json = json_text(header_to_json(header));
     CHIMERA_ASSIGN_OR_RETURN(session_id, store->begin_session(info));
   }
   SessionWriter writer(store.get(), session_id);
@@ -172,7 +173,8 @@ Result<BenchSessionResult> run_bench_session(llm::Backend& backend,
     bool any_ok = false;
     for (const MeasuredCall& c : result.calls) any_ok = any_ok || (!c.meta.warmup && c.record.ok);
     std::string status = run.cancelled ? "interrupted" : (any_ok ? "completed" : "failed");
-    Status ended = store->end_session(session_id, status, report_summary_json(result.report).dump());
+    Status ended =
+        store->end_session(session_id, status, json_text(report_summary_json(result.report)));
     if (!ended.is_ok()) {
       result.store_warnings.push_back(fmt::format("results store: {}", ended.message()));
     }

@@ -1,6 +1,7 @@
 #include "lab/metrics.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -67,6 +68,10 @@ void compute_itl(const llm::CallRecord& r, const std::vector<int32_t>& counts, C
 
 void put(CallMetrics& m, std::string_view name, double value, Provenance provenance,
          std::string source) {
+  if (!std::isfinite(value)) {  // a figure that is not a number is no figure
+    m.unavailable[std::string(name)] = "not a finite number";
+    return;
+  }
   m.values[std::string(name)] = MetricValue{value, provenance, std::move(source)};
 }
 
@@ -120,31 +125,75 @@ Provenance weakest(Provenance a, Provenance b) {
   return rank(a) >= rank(b) ? a : b;
 }
 
+namespace {
+
+// A server value the metrics may use: set and in range (a load may be 0: the model was resident).
+// Otherwise nullopt, and `why` says what was wrong when something was (empty: not reported).
+std::optional<int64_t> usable(const llm::ServerTimings& s, std::optional<int64_t> value,
+                              std::string_view key, bool zero_ok, std::string& why) {
+  if (value && (*value > 0 || (zero_ok && *value == 0))) return value;
+  if (auto it = s.rejected.find(std::string(key)); it != s.rejected.end()) {
+    why = "the server's " + it->second;
+  } else if (value) {
+    why = fmt::format("the server's {} is {}, not positive", key, *value);
+  }
+  return std::nullopt;
+}
+
+void unavailable(CallMetrics& m, std::string_view metric, const std::string& why) {
+  if (!why.empty()) m.unavailable[std::string(metric)] = why;
+}
+
+}  // namespace
+
 CallMetrics compute_call_metrics(const llm::CallRecord& r) {
   CallMetrics m;
   m.ok = r.ok;
   m.generated_tokens = r.token_count;
   m.token_count_source = r.token_count_source;
-  m.prompt_tokens = r.server.prompt_eval_count ? r.server.prompt_eval_count : r.prompt_tokens;
+  const llm::ServerTimings& s = r.server;
+  std::string why_load, why_prefill, why_decode, why_prompt_count, why_eval_count;
+  const std::optional<int64_t> load_ns = usable(s, s.load_ns, "load_ns", true, why_load);
+  const std::optional<int64_t> prefill_ns =
+      usable(s, s.prompt_eval_ns, "prompt_eval_ns", false, why_prefill);
+  const std::optional<int64_t> decode_ns = usable(s, s.eval_ns, "eval_ns", false, why_decode);
+  const std::optional<int64_t> prompt_count =
+      usable(s, s.prompt_eval_count, "prompt_eval_count", false, why_prompt_count);
+  const std::optional<int64_t> eval_count =
+      usable(s, s.eval_count, "eval_count", false, why_eval_count);
+  m.prompt_tokens = prompt_count ? prompt_count : r.prompt_tokens;
+  if (m.prompt_tokens && *m.prompt_tokens <= 0) m.prompt_tokens.reset();
   constexpr Provenance kMeasured = Provenance::kMeasured, kDerived = Provenance::kDerived;
 
   std::optional<double> ttft_ms;
-  if (r.t_request_ns > 0 && r.t_first_token_ns >= r.t_request_ns) {
+  if (r.t_request_ns > 0 && r.t_first_token_ns > r.t_request_ns) {
     ttft_ms = ns_to_ms(r.t_first_token_ns - r.t_request_ns);
     put(m, kTtftMs, *ttft_ms, kMeasured, "client clock");
+  } else if (r.t_first_token_ns != 0) {
+    unavailable(m, kTtftMs, "the client clocks are out of order (first token before the request)");
   }
-  if (r.t_request_ns > 0 && r.t_done_ns >= r.t_request_ns) {
+  if (r.t_request_ns > 0 && r.t_done_ns > r.t_request_ns) {
     put(m, kE2eMs, ns_to_ms(r.t_done_ns - r.t_request_ns), kMeasured, "client clock");
   }
-  const llm::ServerTimings& s = r.server;
-  if (s.load_ns) put(m, kLoadMs, ns_to_ms(*s.load_ns), kMeasured, "server");
-  if (s.prompt_eval_ns) put(m, kPrefillMs, ns_to_ms(*s.prompt_eval_ns), kMeasured, "server");
-  if (s.prompt_eval_ns && *s.prompt_eval_ns > 0 && s.prompt_eval_count) {
-    put(m, kPrefillTps, static_cast<double>(*s.prompt_eval_count) / ns_to_s(*s.prompt_eval_ns),
-        kMeasured, "server prompt_eval fields");
-  } else if (ttft_ms && *ttft_ms > 0 && m.prompt_tokens && *m.prompt_tokens > 0) {
+  if (load_ns) {
+    put(m, kLoadMs, ns_to_ms(*load_ns), kMeasured, "server");
+  } else {
+    unavailable(m, kLoadMs, why_load);
+  }
+  if (prefill_ns) {
+    put(m, kPrefillMs, ns_to_ms(*prefill_ns), kMeasured, "server");
+  } else {
+    unavailable(m, kPrefillMs, why_prefill);
+  }
+  if (prefill_ns && prompt_count) {
+    put(m, kPrefillTps, static_cast<double>(*prompt_count) / ns_to_s(*prefill_ns), kMeasured,
+        "server prompt_eval fields");
+  } else if (ttft_ms && m.prompt_tokens) {
     put(m, kPrefillTps, static_cast<double>(*m.prompt_tokens) / (*ttft_ms / 1e3), kDerived,
         "prompt tokens / client TTFT");
+    if (!why_prefill.empty()) m.client_fallbacks.emplace_back(kPrefillTps);
+  } else {
+    unavailable(m, kPrefillTps, !why_prefill.empty() ? why_prefill : why_prompt_count);
   }
 
   std::vector<int32_t> counts = tokens_per_chunk(r);
@@ -168,24 +217,36 @@ CallMetrics compute_call_metrics(const llm::CallRecord& r) {
     }
     if (last_ns > r.t_first_token_ns) client_decode_ms = ns_to_ms(last_ns - r.t_first_token_ns);
   }
-  if (s.eval_ns) {
-    put(m, kDecodeMs, ns_to_ms(*s.eval_ns), kMeasured, "server");
+  const bool decode_rejected = !why_decode.empty();
+  if (decode_ns) {
+    put(m, kDecodeMs, ns_to_ms(*decode_ns), kMeasured, "server");
   } else if (client_decode_ms) {
     put(m, kDecodeMs, *client_decode_ms, kDerived, "client clocks");
+    if (decode_rejected) m.client_fallbacks.emplace_back(kDecodeMs);
+  } else {
+    unavailable(m, kDecodeMs, why_decode);
   }
-  if (s.eval_ns && *s.eval_ns > 0 && s.eval_count && *s.eval_count > 0) {
-    put(m, kDecodeTps, static_cast<double>(*s.eval_count) / ns_to_s(*s.eval_ns), kMeasured,
+  if (decode_ns && eval_count) {
+    put(m, kDecodeTps, static_cast<double>(*eval_count) / ns_to_s(*decode_ns), kMeasured,
         "server eval fields");
   } else if (client_decode_ms && client_decode_tokens > 0 &&
              r.token_count_source != llm::TokenCountSource::kNone) {
     put(m, kDecodeTps, static_cast<double>(client_decode_tokens) / (*client_decode_ms / 1e3),
         kDerived, "client clocks");
+    if (decode_rejected || !why_eval_count.empty()) m.client_fallbacks.emplace_back(kDecodeTps);
+  } else {
+    unavailable(m, kDecodeTps, decode_rejected ? why_decode : why_eval_count);
   }
 
-  if (s.prompt_eval_ns) {
-    double server_ttft = ns_to_ms(s.load_ns.value_or(0) + *s.prompt_eval_ns);
-    put(m, kServerTtftMs, server_ttft, kDerived, s.load_ns ? "load + prefill" : "prefill (no load reported)");
+  if (prefill_ns && why_load.empty()) {
+    double server_ttft = ns_to_ms(load_ns.value_or(0) + *prefill_ns);
+    put(m, kServerTtftMs, server_ttft, kDerived,
+        load_ns ? "load + prefill" : "prefill (no load reported)");
     if (ttft_ms) put(m, kTtftResidualMs, *ttft_ms - server_ttft, kDerived, "ttft - server_ttft");
+  } else {
+    const std::string& why = !why_prefill.empty() ? why_prefill : why_load;
+    unavailable(m, kServerTtftMs, why);
+    unavailable(m, kTtftResidualMs, why);
   }
 
   compute_itl(r, counts, m);
@@ -207,6 +268,11 @@ ArmMetrics summarize_calls(std::span<const llm::CallRecord* const> records, doub
   std::map<std::string, Accumulator, std::less<>> acc;
   for (const llm::CallRecord* r : records) {
     ++arm.calls;
+    if (r->transport.retries > 0) {
+      ++arm.retried_calls;
+      arm.retries += r->transport.retries;
+      arm.retry_wait_s += ns_to_s(r->transport.retry_wait_ns);
+    }
     if (!r->ok) {
       ++arm.failed;
       std::string reason(error_code_name(r->error_code));
@@ -223,6 +289,16 @@ ArmMetrics summarize_calls(std::span<const llm::CallRecord* const> records, doub
     arm.prompt_truncated_calls += r->prompt_truncated ? 1 : 0;
     arm.itl_split_chunks += m.itl_split_chunks;
     arm.itl_excluded_tokens += m.itl_excluded_tokens;
+    if (!r->server.rejected.empty() || !m.unavailable.empty()) {
+      ++arm.invalid_server_timing_calls;
+      if (arm.invalid_server_timing_example.empty()) {
+        arm.invalid_server_timing_example = !r->server.rejected.empty()
+                                                ? r->server.rejected.begin()->second
+                                                : m.unavailable.begin()->second;
+      }
+    }
+    for (const auto& [name, why] : m.unavailable) ++arm.unavailable_calls[name];
+    for (const std::string& name : m.client_fallbacks) ++arm.client_fallback_calls[name];
     for (const auto& [name, value] : m.values) {
       Accumulator& a = acc[name];
       a.all.push_back(value.value);

@@ -5,12 +5,13 @@
 //   e2e_ms         client clock, request sent -> done                               measured
 //   load_ms        server load_duration                                             measured
 //   prefill_ms     server prompt_eval_duration                                      measured
-//   decode_ms      server eval_duration; else client first -> last token            measured / derived
-//   prefill_tps    server prompt_eval_count / prompt_eval_duration                  measured
+//   decode_ms      server eval_duration; else client first -> last token            measured /
+//   derived prefill_tps    server prompt_eval_count / prompt_eval_duration measured
 //                  else prompt tokens / client TTFT (a lower bound: TTFT includes
 //                  queueing and network)                                           derived
 //   decode_tps     server eval_count / eval_duration (the server timed exactly that
-//                  work); else tokens after the first / client first -> last token  measured / derived
+//                  work); else tokens after the first / client first -> last token  measured /
+//                  derived
 //   itl_ms         one value per generated token after the first, from chunk arrival
 //                  times. A chunk carrying k > 1 tokens has its interval split into
 //                  k equal parts (derived); tokens whose share of time is unknowable
@@ -20,6 +21,11 @@
 //   ttft_residual_ms ttft_ms - server_ttft_ms: queueing, network, client overhead    derived
 // A call on a model with dummy weights tags every figure "synthetic" instead.
 // Failed calls (ok == false) are excluded from every statistic and counted as failures.
+// A server value that is not usable (rejected when the record was built, see
+// llm::validate_server_timings, or not positive in a record from elsewhere) never becomes a
+// figure: the metric falls back to the client clock where one can stand in (decode_ms, decode_tps,
+// prefill_tps), and is otherwise unavailable for that call, with the reason in
+// CallMetrics::unavailable. No metric is ever 0 for want of a value.
 #pragma once
 
 #include <cstdint>
@@ -74,6 +80,11 @@ struct CallMetrics {
   int64_t generated_tokens = 0;
   llm::TokenCountSource token_count_source = llm::TokenCountSource::kNone;
   std::optional<int64_t> prompt_tokens;
+  // Metrics this call does not have because a value they need was invalid (never for a metric
+  // the backend simply does not report): metric name -> why.
+  std::map<std::string, std::string, std::less<>> unavailable;
+  // Metrics taken from the client clock because the server's value was rejected.
+  std::vector<std::string> client_fallbacks;
 
   const MetricValue* find(std::string_view name) const;
 };
@@ -107,6 +118,16 @@ struct ArmMetrics {
   int64_t prompt_truncated_calls = 0; // calls whose prompt did not fit num_ctx
   int64_t itl_split_chunks = 0;
   int64_t itl_excluded_tokens = 0;
+  // Successful calls whose server statistics were (partly) rejected, with the first reason seen;
+  // per metric, how many calls lack it for that reason.
+  int64_t invalid_server_timing_calls = 0;
+  std::string invalid_server_timing_example;
+  std::map<std::string, int64_t> unavailable_calls;
+  std::map<std::string, int64_t> client_fallback_calls;
+  // Calls (failed ones included) that got a "not now" answer (429/503) and were retried.
+  int64_t retried_calls = 0;
+  int64_t retries = 0;
+  double retry_wait_s = 0;
   bool synthetic = false;
   std::vector<MetricSummary> metrics;  // catalog order, only metrics with at least one value
 

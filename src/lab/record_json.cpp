@@ -1,9 +1,32 @@
 #include "lab/record_json.h"
 
+#include "util/json_text.h"
+#include "util/strings.h"
+
 namespace chimera::lab {
 namespace {
 
 using nlohmann::json;
+
+// Text a server sent goes out as valid UTF-8 (invalid bytes as U+FFFD, for every reader), and the
+// bytes as they came beside it in base64, only when they differ: the record stays lossless.
+void put_text(json& j, const char* key, const std::string& text) {
+  if (is_valid_utf8(text)) {
+    j[key] = text;
+    return;
+  }
+  j[key] = utf8_replace_invalid(text);
+  j[std::string(key) + "_bytes_base64"] = base64_encode(text);
+}
+
+std::string get_text(const json& j, const char* key) {
+  auto raw = j.find(std::string(key) + "_bytes_base64");
+  if (raw != j.end() && raw->is_string()) {
+    if (auto bytes = base64_decode(raw->get_ref<const std::string&>())) return *bytes;
+  }
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
 
 template <typename T>
 void put_optional(json& j, const char* key, const std::optional<T>& value) {
@@ -29,14 +52,15 @@ json options_to_json(const llm::Options& o) { return json::parse(o.to_json()); }
 
 Result<llm::Options> options_from_json(const json& j) {
   if (!j.is_object()) {
-    return make_error(ErrorCode::kParseError, "options must be a JSON object, got {}", j.dump());
+    return make_error(ErrorCode::kParseError, "options must be a JSON object, got {}",
+                      json_text(j).substr(0, 200));
   }
   llm::Options o;
   for (const auto& [name, value] : j.items()) {
     if (value.is_null()) continue;
     std::string text = value.is_string() ? value.get<std::string>() : value.dump();
     if (Status s = o.set(name, text); !s.is_ok()) {
-      return make_error(ErrorCode::kParseError, "options {}: {}", j.dump(), s.message());
+      return make_error(ErrorCode::kParseError, "options {}: {}", json_text(j).substr(0, 200), s.message());
     }
   }
   return o;
@@ -69,10 +93,10 @@ json call_record_to_json(const llm::CallRecord& r) {
   j["option_sources"] = r.option_sources;
   j["ok"] = r.ok;
   j["error_code"] = std::string(error_code_name(r.error_code));
-  j["error"] = r.error;
-  j["text"] = r.text;
-  j["thinking"] = r.thinking;
-  j["done_reason"] = r.done_reason;
+  j["error"] = utf8_replace_invalid(r.error);
+  put_text(j, "text", r.text);
+  put_text(j, "thinking", r.thinking);
+  j["done_reason"] = utf8_replace_invalid(r.done_reason);
   j["token_count"] = r.token_count;
   j["token_count_source"] = std::string(llm::token_count_source_name(r.token_count_source));
   j["prompt_tokens"] = r.prompt_tokens ? json(*r.prompt_tokens) : json(nullptr);
@@ -92,6 +116,7 @@ json call_record_to_json(const llm::CallRecord& r) {
   put_optional(server, "prompt_eval_count", r.server.prompt_eval_count);
   put_optional(server, "eval_count", r.server.eval_count);
   put_optional(server, "queue_ns", r.server.queue_ns);
+  if (!r.server.rejected.empty()) server["rejected"] = r.server.rejected;
   j["server"] = server;
   json transport = json::object();
   put_optional(transport, "dns_ns", r.transport.dns_ns);
@@ -99,10 +124,17 @@ json call_record_to_json(const llm::CallRecord& r) {
   put_optional(transport, "first_byte_ns", r.transport.first_byte_ns);
   transport["connection_reused"] = r.transport.connection_reused;
   transport["attempts"] = r.transport.attempts;
+  if (r.transport.retries > 0) {
+    transport["retries"] = r.transport.retries;
+    transport["retry_wait_ns"] = r.transport.retry_wait_ns;
+    transport["retry_reasons"] = r.transport.retry_reasons;
+  }
   j["transport"] = transport;
   j["model_load_paid"] = r.model_load_paid;
   j["prompt_truncated"] = r.prompt_truncated;
-  j["warnings"] = r.warnings;
+  json warnings = json::array();
+  for (const std::string& w : r.warnings) warnings.push_back(utf8_replace_invalid(w));
+  j["warnings"] = std::move(warnings);
   return j;
 }
 
@@ -125,8 +157,8 @@ Result<llm::CallRecord> call_record_from_json(const json& j) {
     r.ok = get_or(j, "ok", false);
     r.error_code = error_code_from_name(get_or<std::string>(j, "error_code", "ok"));
     r.error = get_or<std::string>(j, "error", "");
-    r.text = get_or<std::string>(j, "text", "");
-    r.thinking = get_or<std::string>(j, "thinking", "");
+    r.text = get_text(j, "text");
+    r.thinking = get_text(j, "thinking");
     r.done_reason = get_or<std::string>(j, "done_reason", "");
     r.token_count = get_or<int64_t>(j, "token_count", 0);
     r.token_count_source =
@@ -148,6 +180,7 @@ Result<llm::CallRecord> call_record_from_json(const json& j) {
       get_optional(*it, "prompt_eval_count", r.server.prompt_eval_count);
       get_optional(*it, "eval_count", r.server.eval_count);
       get_optional(*it, "queue_ns", r.server.queue_ns);
+      r.server.rejected = get_or<std::map<std::string, std::string>>(*it, "rejected", {});
     }
     if (auto it = j.find("transport"); it != j.end() && it->is_object()) {
       get_optional(*it, "dns_ns", r.transport.dns_ns);
@@ -155,6 +188,9 @@ Result<llm::CallRecord> call_record_from_json(const json& j) {
       get_optional(*it, "first_byte_ns", r.transport.first_byte_ns);
       r.transport.connection_reused = get_or(*it, "connection_reused", false);
       r.transport.attempts = get_or(*it, "attempts", 0);
+      r.transport.retries = get_or(*it, "retries", 0);
+      r.transport.retry_wait_ns = get_or<int64_t>(*it, "retry_wait_ns", 0);
+      r.transport.retry_reasons = get_or<std::vector<std::string>>(*it, "retry_reasons", {});
     }
     r.model_load_paid = get_or(j, "model_load_paid", false);
     r.prompt_truncated = get_or(j, "prompt_truncated", false);

@@ -13,6 +13,7 @@
 #include "lab/record_json.h"
 #include "util/clock.h"
 #include "util/hash.h"
+#include "util/json_text.h"
 #include "util/paths.h"
 
 namespace chimera::lab {
@@ -243,7 +244,7 @@ Status ResultsStore::end_session(int64_t session_id, std::string_view status,
 
 Result<int64_t> ResultsStore::configuration_id(const std::string& backend, const std::string& model,
                                                const llm::Options& options) {
-  std::string canonical = options_to_json(options).dump();  // object keys are sorted
+  std::string canonical = json_text(options_to_json(options));  // object keys are sorted
   std::string hash = hex64(fnv1a64(backend + '\n' + model + '\n' + canonical));
   std::lock_guard lock(mutex_);
   return guarded(path_, "recording a configuration", [&]() -> Result<int64_t> {
@@ -265,6 +266,8 @@ Result<int64_t> ResultsStore::configuration_id(const std::string& backend, const
 
 Result<int64_t> ResultsStore::add_call(int64_t session_id, int64_t configuration_id,
                                        const CallMeta& meta, const llm::CallRecord& r) {
+  // Columns hold valid UTF-8 (what every SQLite reader expects); text a server sent that was not
+  // UTF-8 keeps its exact bytes in extra_json as base64 (record_json.h), so nothing is lost.
   json full = call_record_to_json(r);
   json extra = {{"option_sources", full["option_sources"]},
                 {"warnings", full["warnings"]},
@@ -272,6 +275,10 @@ Result<int64_t> ResultsStore::add_call(int64_t session_id, int64_t configuration
                 {"transport", full["transport"]}};
   // Fields without a column of their own ride in extra_json (no schema change).
   if (r.server.queue_ns) extra["server_queue_ns"] = *r.server.queue_ns;
+  for (const char* key : {"text_bytes_base64", "thinking_bytes_base64"}) {
+    if (full.contains(key)) extra[key] = full[key];
+  }
+  if (full["server"].contains("rejected")) extra["server_rejected"] = full["server"]["rejected"];
   std::lock_guard lock(mutex_);
   return guarded(path_, "saving a call", [&]() -> Result<int64_t> {
     SQLite::Statement q(
@@ -308,13 +315,13 @@ Result<int64_t> ResultsStore::add_call(int64_t session_id, int64_t configuration
     q.bind(":model", r.model);
     q.bind(":endpoint", r.endpoint);
     q.bind(":synthetic", r.synthetic_model ? 1 : 0);
-    q.bind(":requested", full["options_requested"].dump());
-    q.bind(":applied", full["options_applied"].dump());
+    q.bind(":requested", json_text(full["options_requested"]));
+    q.bind(":applied", json_text(full["options_applied"]));
     q.bind(":ok", r.ok ? 1 : 0);
     q.bind(":code", std::string(error_code_name(r.error_code)));
-    q.bind(":error", r.error);
-    q.bind(":text", r.text);
-    q.bind(":done_reason", r.done_reason);
+    q.bind(":error", full["error"].get<std::string>());
+    q.bind(":text", full["text"].get<std::string>());
+    q.bind(":done_reason", full["done_reason"].get<std::string>());
     q.bind(":tokens", r.token_count);
     q.bind(":token_source", std::string(llm::token_count_source_name(r.token_count_source)));
     bind_optional(q, ":prompt_tokens", r.prompt_tokens);
@@ -324,8 +331,8 @@ Result<int64_t> ResultsStore::add_call(int64_t session_id, int64_t configuration
     q.bind(":t_first_byte", r.t_first_byte_ns);
     q.bind(":t_first_token", r.t_first_token_ns);
     q.bind(":t_done", r.t_done_ns);
-    q.bind(":chunk_times", full["chunk_times_ns"].dump());
-    q.bind(":chunk_tokens", full["chunk_token_counts"].dump());
+    q.bind(":chunk_times", json_text(full["chunk_times_ns"]));
+    q.bind(":chunk_tokens", json_text(full["chunk_token_counts"]));
     bind_optional(q, ":load", r.server.load_ns);
     bind_optional(q, ":prompt_eval", r.server.prompt_eval_ns);
     bind_optional(q, ":eval", r.server.eval_ns);
@@ -334,7 +341,7 @@ Result<int64_t> ResultsStore::add_call(int64_t session_id, int64_t configuration
     bind_optional(q, ":eval_count", r.server.eval_count);
     q.bind(":load_paid", r.model_load_paid ? 1 : 0);
     q.bind(":truncated", r.prompt_truncated ? 1 : 0);
-    q.bind(":extra", extra.dump());
+    q.bind(":extra", json_text(extra));
     q.exec();  // autocommit: durable before we return
     return static_cast<int64_t>(db_->getLastInsertRowid());
   });
@@ -506,6 +513,7 @@ Result<std::vector<StoredCall>> ResultsStore::calls(int64_t session_id) {
       json extra = parse_json_column(col(), json::object());
       for (auto& [key, value] : extra.items()) j[key] = value;
       if (j.contains("server_queue_ns")) j["server"]["queue_ns"] = j["server_queue_ns"];
+      if (j.contains("server_rejected")) j["server"]["rejected"] = j["server_rejected"];
       CHIMERA_ASSIGN_OR_RETURN(c.call.record, call_record_from_json(j));
       out.push_back(std::move(c));
     }

@@ -9,6 +9,7 @@
 
 #include "lab/bench_session.h"
 #include "lab/record_json.h"
+#include "util/json_text.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -249,7 +250,7 @@ Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSess
                      {"facts", facts_to_json(out.facts)},
                      {"synthetic", out.synthetic},
                      {"workload", out.workload}};
-      info.header_json = header.dump();
+      info.header_json = json_text(header);
       CHIMERA_ASSIGN_OR_RETURN(out.study_id, store->begin_session(info));
     }
     for (const Configuration& c : out.configs) {
@@ -300,7 +301,7 @@ Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSess
                     {"tied_for_best", out.analysis.tied},
                     {"measured_calls", out.analysis.measured_calls},
                     {"stop_reason", out.run.stop_reason}};
-    if (Status s = store->end_session(*out.study_id, status, summary.dump()); !s.is_ok()) {
+    if (Status s = store->end_session(*out.study_id, status, json_text(summary)); !s.is_ok()) {
       out.warnings.push_back("results store: " + s.message());
     }
   }

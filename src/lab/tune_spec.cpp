@@ -222,7 +222,8 @@ json spec_to_json(const StudySpec& spec) {
             {"ignore_eos", spec.ignore_eos}, {"warmup", spec.warmup},
             {"seed", spec.seed},           {"alpha", spec.alpha},
             {"workload", spec.workload},   {"data_dir", spec.data_dir},
-            {"timeout_ms", spec.timeout_ms}};
+            {"timeout_ms", spec.timeout_ms},
+            {"retry_budget_ms", spec.retry_budget_ms}};
   j["budget"] = spec.budget ? json(*spec.budget) : json(nullptr);
   return j;
 }
@@ -262,6 +263,7 @@ Result<StudySpec> spec_from_json(const json& j) {
     spec.workload = j.at("workload").get<std::string>();
     spec.data_dir = j.value("data_dir", std::string());
     spec.timeout_ms = j.at("timeout_ms").get<int64_t>();
+    spec.retry_budget_ms = j.value("retry_budget_ms", spec.retry_budget_ms);
   } catch (const json::exception& e) {
     return make_error(ErrorCode::kParseError, "the stored study is incomplete: {}", e.what());
   }

@@ -65,7 +65,8 @@ struct StudySpec {
   double alpha = 0.05;
   std::string workload = "prompts";  // or "agent"
   std::string data_dir;              // the agent workload's data folder
-  int64_t timeout_ms = 600'000;
+  int64_t timeout_ms = 600'000;       // longest silence tolerated in a call
+  int64_t retry_budget_ms = 120'000;  // longest wait per request for 429/503 (loading) answers
 
   const ObjectiveInfo& primary() const { return objectives.front(); }
 };

@@ -33,6 +33,7 @@ PromptWorkload::PromptWorkload(const StudySpec& spec, bool ignore_eos)
     : prompts_(spec.prompts), num_predict_(spec.num_predict), seed_(spec.seed) {
   base_.model = spec.model;
   base_.read_timeout_ms = spec.timeout_ms;
+  base_.retry_budget_ms = spec.retry_budget_ms;
   base_.ignore_eos = ignore_eos;
 }
 

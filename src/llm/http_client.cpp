@@ -3,10 +3,12 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <utility>
 
 #include "llm/ndjson.h"
 #include "util/clock.h"
@@ -19,6 +21,8 @@ namespace {
 // How often a running transfer checks the caller's `cancelled` and the read timeout. Socket
 // activity wakes the loop at once, so this adds nothing to latency.
 constexpr int kPollIntervalMs = 25;
+// The shortest pause before asking a server that said "not now" again.
+constexpr int64_t kMinRetryPauseMs = 50;
 
 void global_init() {
   static std::once_flag once;
@@ -81,19 +85,37 @@ struct HttpClient::Impl {
   // Per-call state, touched by the callbacks.
   HttpResponse* response = nullptr;
   const OnBodyBytes* on_body = nullptr;
+  const HttpCallOptions* options = nullptr;
   int64_t last_activity_ns = 0;
   bool stopped_by_callback = false;
+  bool encoded_body = false;    // an encoding we did not ask for: the bytes are not the format
+  bool body_too_large = false;  // a collected body passed options->max_body_bytes
 
   static size_t on_header(char* data, size_t size, size_t count, void* self_ptr) {
     auto* self = static_cast<Impl*>(self_ptr);
     int64_t now = monotonic_ns();
-    if (self->response->t_first_byte_ns == 0) self->response->t_first_byte_ns = now;
+    HttpResponse& response = *self->response;
+    if (response.t_first_byte_ns == 0) response.t_first_byte_ns = now;
     self->last_activity_ns = now;
     std::string_view line(data, size * count);
-    if (starts_with(to_lower(line.substr(0, 13)), "content-type:")) {
-      self->response->content_type = std::string(trim(line.substr(13)));
+    if (starts_with(line, "HTTP/")) {  // a new status line (after a 1xx): its own headers follow
+      response.content_type.clear();
+      response.content_encoding.clear();
+      response.location.clear();
+      response.retry_after.clear();
+      return line.size();
     }
-    return size * count;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return line.size();
+    std::string name = to_lower(trim(line.substr(0, colon)));
+    std::string value(trim(line.substr(colon + 1)));
+    if (name == "content-type") response.content_type = value;
+    if (name == "content-encoding" && to_lower(value) != "identity") {
+      response.content_encoding = value;
+    }
+    if (name == "location") response.location = value;
+    if (name == "retry-after") response.retry_after = value;
+    return line.size();
   }
 
   static size_t on_write(char* data, size_t size, size_t count, void* self_ptr) {
@@ -106,7 +128,18 @@ struct HttpClient::Impl {
       curl_easy_getinfo(self->easy, CURLINFO_RESPONSE_CODE, &response.http_status);
     response.any_body_byte = true;
     std::string_view bytes(data, size * count);
+    response.body_bytes += static_cast<int64_t>(bytes.size());
     bool success = response.http_status >= 200 && response.http_status < 300;
+    if (success && !response.content_encoding.empty()) {
+      self->encoded_body = true;  // we send no Accept-Encoding: these bytes are not our format
+      return 0;
+    }
+    if (self->on_body == nullptr || !success) {
+      if (response.body.size() + bytes.size() > self->options->max_body_bytes) {
+        self->body_too_large = true;
+        return 0;
+      }
+    }
     if (self->on_body != nullptr && success) {
       if (!(*self->on_body)(bytes, now)) {
         self->stopped_by_callback = true;
@@ -150,6 +183,22 @@ HttpResponse HttpClient::post_stream(std::string_view path, std::string_view jso
   return perform("POST", path, json_body, &on_body, options);
 }
 
+namespace {
+
+// Pauses in short slices so a cancel is seen promptly. False when cancelled.
+bool pause_ms(int64_t ms, const HttpCallOptions& options) {
+  int64_t resume_at = monotonic_ns() + ms * 1'000'000;
+  while (monotonic_ns() < resume_at) {
+    if (options.cancelled && options.cancelled()) return false;
+    int64_t left_ms = (resume_at - monotonic_ns()) / 1'000'000;
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::clamp<int64_t>(left_ms, 1, kPollIntervalMs)));
+  }
+  return true;
+}
+
+}  // namespace
+
 HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
                                  std::string_view body, const OnBodyBytes* on_body,
                                  const HttpCallOptions& options) {
@@ -174,13 +223,20 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
   CURLcode result = CURLE_OK;
   Status aborted;  // set when we stop the transfer ourselves (timeout, cancel)
   int attempt = 0;
+  // "Not now" answers waited for: they are not connection attempts and have their own budget.
+  int retries = 0;
+  int64_t retry_wait_ns = 0, first_not_now_ns = 0;
+  std::vector<std::string> retry_reasons;
   for (attempt = 1; attempt <= max_attempts; ++attempt) {
     response = HttpResponse();
     aborted = Status::ok();
     result = CURLE_OK;
     impl.response = &response;
     impl.on_body = on_body;
+    impl.options = &options;
     impl.stopped_by_callback = false;
+    impl.encoded_body = false;
+    impl.body_too_large = false;
     impl.error_buffer[0] = '\0';
 
     CURL* easy = impl.easy;
@@ -247,9 +303,9 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
         if (silent_ns > options.read_timeout_ms * 1'000'000) {
           aborted =
               make_error(ErrorCode::kTimeout,
-                         "{}: no data for {:.1f} s (read timeout {} ms); the server is stalled "
-                         "or overloaded, or raise the read timeout",
-                         url, ns_to_s(silent_ns), options.read_timeout_ms);
+                         "{}: no data for {:.1f} s after {} body bytes (read timeout {} ms); "
+                         "the server is stalled or overloaded, or raise the read timeout",
+                         url, ns_to_s(silent_ns), response.body_bytes, options.read_timeout_ms);
           break;
         }
       }
@@ -265,30 +321,62 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
     if (response.http_status == 0)
       curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &response.http_status);
     curl_multi_remove_handle(impl.multi, easy);
-    response.timings.attempts = attempt;
 
     if (!aborted.is_ok()) {
       response.status = aborted;
       break;
     }
-    if (result == CURLE_OK) break;
+    if (result == CURLE_OK) {
+      // A complete "not now" answer: no generation ran, so asking again is safe.
+      std::optional<int64_t> wait_ms = retry_wait_ms(response, retries);
+      if (!wait_ms) break;
+      // The budget counts the whole time since the first "not now", requests included, and every
+      // pause is at least kMinRetryPauseMs: "Retry-After: 0" forever cannot spin or hang.
+      if (first_not_now_ns == 0) first_not_now_ns = response.t_start_ns;
+      *wait_ms = std::max(*wait_ms, kMinRetryPauseMs);
+      const int64_t spent_ms = (monotonic_ns() - first_not_now_ns) / 1'000'000;
+      if (options.retry_budget_ms <= 0 || spent_ms + *wait_ms > options.retry_budget_ms) {
+        break;  // the answer stands; its message says why
+      }
+      std::string why = fmt::format(
+          "HTTP {}{} on {}, waited {:.2f} s{}", response.http_status,
+          response.http_status == 503 && response.retry_after.empty() ? " (loading the model)" : "",
+          path, static_cast<double>(*wait_ms) / 1e3,
+          response.retry_after.empty() ? "" : " (Retry-After)");
+      log::debug("{}: {}, retrying", url, why);
+      const int64_t paused_at = monotonic_ns();
+      const bool resumed = pause_ms(*wait_ms, options);
+      retry_wait_ns += monotonic_ns() - paused_at;
+      if (!resumed) {
+        response.status = make_error(ErrorCode::kCancelled, "{}: cancelled by the caller", url);
+        break;
+      }
+      ++retries;
+      retry_reasons.push_back(std::move(why));
+      --attempt;  // not a connection attempt
+      continue;
+    }
     bool nothing_received = response.t_first_byte_ns == 0;
     if (retryable(result) && nothing_received && attempt < max_attempts) {
       log::debug("{}: {} (attempt {} of {}), retrying in {} ms", url, impl.error_buffer, attempt,
                  max_attempts, backoff_ms);
-      // Pause in short slices so a cancel is seen promptly.
-      int64_t resume_at = monotonic_ns() + backoff_ms * 1'000'000;
-      while (monotonic_ns() < resume_at && !(options.cancelled && options.cancelled())) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(kPollIntervalMs));
-      }
+      if (!pause_ms(backoff_ms, options)) break;
       backoff_ms *= 2;
       continue;
     }
     break;
   }
+  response.timings.attempts = std::min(attempt, max_attempts);
+  response.timings.retries = retries;
+  response.timings.retry_wait_ns = retry_wait_ns;
+  response.timings.retry_reasons = retry_reasons;
+  retry_log_.retries += retries;
+  retry_log_.wait_ns += retry_wait_ns;
+  for (std::string& why : retry_reasons) retry_log_.reasons.push_back(std::move(why));
   curl_slist_free_all(headers);
   impl.response = nullptr;
   impl.on_body = nullptr;
+  impl.options = nullptr;
   if (!response.status.is_ok() || result == CURLE_OK) return response;
 
   std::string detail =
@@ -314,17 +402,36 @@ HttpResponse HttpClient::perform(std::string_view method, std::string_view path,
         response.status = make_error(ErrorCode::kCancelled, "{}: cancelled by the caller", url);
         break;
       }
+      if (impl.encoded_body) {
+        response.status = make_error(
+            ErrorCode::kParseError,
+            "{}: the server sent its body encoded (Content-Encoding: {}) although none was asked "
+            "for; the bytes are not the expected format (a proxy compressing responses?)",
+            url, response.content_encoding);
+        break;
+      }
+      if (impl.body_too_large) {
+        response.status = make_error(ErrorCode::kOutOfRange,
+                                     "{}: the response body is larger than {} bytes (HTTP {}); "
+                                     "it was not read further",
+                                     url, options.max_body_bytes, response.http_status);
+        break;
+      }
       [[fallthrough]];
     default:
       response.status =
           make_error(ErrorCode::kUnavailable, "{}: the connection failed {} ({})", url,
-                     response.t_first_byte_ns == 0 ? "before any response"
-                                                   : "before the response was complete",
+                     response.t_first_byte_ns == 0
+                         ? std::string("before any response")
+                         : fmt::format("after {} body bytes, before the response was complete",
+                                       response.body_bytes),
                      detail);
       break;
   }
   return response;
 }
+
+RetryLog HttpClient::take_retries() { return std::exchange(retry_log_, RetryLog{}); }
 
 HttpClientPool::HttpClientPool(std::string base_url, std::string unreachable_hint,
                                std::vector<std::string> extra_headers)
@@ -350,43 +457,6 @@ HttpClientPool::Lease HttpClientPool::acquire() {
     }
   }
   return Lease(this, std::make_unique<HttpClient>(base_url_, unreachable_hint_, extra_headers_));
-}
-
-std::string error_message_from_body(std::string_view body) {
-  if (trim(body).empty()) return "";
-  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_object()) {
-    auto error = parsed.find("error");
-    if (error != parsed.end()) {
-      if (error->is_string()) return error->get<std::string>();
-      if (error->is_object()) {
-        auto message = error->find("message");
-        if (message != error->end() && message->is_string()) return message->get<std::string>();
-        return error->dump();
-      }
-    }
-    auto message = parsed.find("message");
-    if (message != parsed.end() && message->is_string()) return message->get<std::string>();
-    auto detail = parsed.find("detail");
-    if (detail != parsed.end()) {
-      if (detail->is_string()) return detail->get<std::string>();
-      if (detail->is_array() && !detail->empty() && (*detail)[0].is_object() &&
-          (*detail)[0].contains("msg") && (*detail)[0]["msg"].is_string()) {
-        return (*detail)[0]["msg"].get<std::string>();
-      }
-      return detail->dump();
-    }
-  }
-  return excerpt(trim(body), 200);
-}
-
-Status http_error_status(const HttpResponse& response, std::string_view url) {
-  std::string message = error_message_from_body(response.body);
-  if (message.empty()) message = "(no error message in the body)";
-  ErrorCode code = response.http_status == 404   ? ErrorCode::kNotFound
-                   : response.http_status == 503 ? ErrorCode::kUnavailable
-                                                 : ErrorCode::kRemoteError;
-  return make_error(code, "HTTP {} from {}: {}", response.http_status, url, message);
 }
 
 }  // namespace chimera::llm

@@ -6,8 +6,15 @@
 //  - Connect timeout, and a read timeout that is inactivity (longest silence between bytes), not a
 //    total: a long generation that keeps streaming never times out.
 //  - Cancellation from a callback or from the request's `cancelled` predicate (polled every 25 ms).
-//  - Retries with backoff ONLY when the connection could not be made (refused, DNS): no byte of a
-//    request reached a server, so nothing can run twice. Never re-runs a generation.
+//  - Retries with backoff when the connection could not be made (refused, DNS): no byte of a
+//    request reached a server, so nothing can run twice. Never re-runs a generation that started.
+//  - Waits and retries, within a time budget, when a server answers "not now": HTTP 429, or 503
+//    with Retry-After, or 503 while it loads its model (llama.cpp's "Loading model"). Retry-After
+//    (seconds or an HTTP date) is honoured; otherwise the pause backs off from 250 ms to 2 s. The
+//    retries are counted in the response's TransportTimings, never hidden. Other errors (500, 502,
+//    a plain 503 "queue full", which a load test must count) are not retried.
+//  - Bodies it collects (non-streamed, error bodies) are capped (HttpCallOptions::max_body_bytes);
+//    an encoded body it did not ask for (Content-Encoding: gzip) is an error, not bytes to parse.
 //  - An unreachable server is one line: the URL, the reason, and a hint for starting it.
 #pragma once
 
@@ -15,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +39,8 @@ struct HttpCallOptions {
   int64_t retry_backoff_ms = 100;     // first pause between attempts; doubles each time
   std::function<bool()> cancelled;    // polled; true aborts with kCancelled
   std::string accept = "application/json";
+  int64_t retry_budget_ms = 120'000;  // longest total wait on 429/503 answers; 0: never retry
+  size_t max_body_bytes = 64u << 20;  // cap on a collected (non-streamed) body
 };
 
 struct HttpResponse {
@@ -39,6 +49,10 @@ struct HttpResponse {
   Status status;
   long http_status = 0;  // 0 when no status line arrived
   std::string content_type;
+  std::string content_encoding;  // "" when the body is not encoded
+  std::string location;          // a redirect's target
+  std::string retry_after;       // the Retry-After header as sent
+  int64_t body_bytes = 0;        // body bytes received (streamed or collected)
   std::string body;  // the whole body, except a streamed 2xx body (given to the callback)
   bool any_body_byte = false;
   int64_t t_start_ns = 0;       // monotonic, just before the request was handed to libcurl
@@ -47,6 +61,14 @@ struct HttpResponse {
   TransportTimings timings;
 
   bool ok() const { return status.is_ok() && http_status >= 200 && http_status < 300; }
+};
+
+// "Not now" answers a client waited for, over all its requests since it was last asked: a call
+// that needed any (a generation, or the metadata requests before it) is not a successful first try.
+struct RetryLog {
+  int retries = 0;
+  int64_t wait_ns = 0;
+  std::vector<std::string> reasons;  // "HTTP 503 (loading the model) on /api/show, waited 0.25 s"
 };
 
 // Receives a 2xx body as it arrives, with the arrival time; return false to stop (kCancelled).
@@ -69,6 +91,8 @@ class HttpClient {
                            const OnBodyBytes& on_body, const HttpCallOptions& options = {});
 
   const std::string& base_url() const { return base_url_; }
+  // The retries made since the last call of take_retries() (and forgets them).
+  RetryLog take_retries();
 
  private:
   struct Impl;
@@ -79,6 +103,7 @@ class HttpClient {
   std::string unreachable_hint_;
   std::vector<std::string> extra_headers_;
   std::unique_ptr<Impl> impl_;
+  RetryLog retry_log_;
 };
 
 // Clients for concurrent calls to one server: acquire() hands out an idle client (keeping its
@@ -119,7 +144,11 @@ class HttpClientPool {
 std::string error_message_from_body(std::string_view body);
 
 // "HTTP 404 from http://h:1/api/generate: model 'x' not found" as a kRemoteError (kNotFound for
-// 404).
+// 404, kUnavailable for 503); a redirect names its target, and retries already made are counted.
 Status http_error_status(const HttpResponse& response, std::string_view url);
+
+// How long to wait before retrying an answer that said "not now", or nullopt when it is not one
+// to retry (http_client.h, first comment). `retry` counts retries made so far (the backoff step).
+std::optional<int64_t> retry_wait_ms(const HttpResponse& response, int retry);
 
 }  // namespace chimera::llm

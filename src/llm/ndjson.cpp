@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "util/strings.h"
+
 namespace chimera::llm {
 namespace {
 
@@ -13,19 +15,20 @@ bool is_blank(std::string_view line) {
 
 }  // namespace
 
-bool NdjsonSplitter::emit(std::string_view line, const OnLine& on_line) {
+bool NdjsonSplitter::emit(std::string_view line, int64_t start, const OnLine& on_line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (is_blank(line)) return true;
   ++lines_;
+  line_offset_ = start;
   if (!on_line(line)) stopped_ = true;
   return !stopped_;
 }
 
 Status NdjsonSplitter::too_long() const {
   return make_error(ErrorCode::kParseError,
-                    "NDJSON line {} is longer than {} bytes without a newline; the stream is not "
-                    "newline-delimited JSON",
-                    lines_ + 1, max_line_bytes_);
+                    "NDJSON line {} (from body byte {}) is longer than {} bytes without a newline; "
+                    "the stream is not newline-delimited JSON",
+                    lines_ + 1, next_line_offset_, max_line_bytes_);
 }
 
 Status NdjsonSplitter::feed(std::string_view bytes, const OnLine& on_line) {
@@ -35,17 +38,21 @@ Status NdjsonSplitter::feed(std::string_view bytes, const OnLine& on_line) {
     if (found == nullptr) {
       if (partial_.size() + bytes.size() > max_line_bytes_) return too_long();
       partial_.append(bytes);
+      fed_ += static_cast<int64_t>(bytes.size());
       return Status::ok();
     }
     size_t newline = static_cast<size_t>(static_cast<const char*>(found) - bytes.data());
+    const int64_t start = next_line_offset_;
+    fed_ += static_cast<int64_t>(newline + 1);
+    next_line_offset_ = fed_;
     bool keep_going;
     if (partial_.empty()) {
       if (newline > max_line_bytes_) return too_long();
-      keep_going = emit(bytes.substr(0, newline), on_line);
+      keep_going = emit(bytes.substr(0, newline), start, on_line);
     } else {
       if (partial_.size() + newline > max_line_bytes_) return too_long();
       partial_.append(bytes.substr(0, newline));
-      keep_going = emit(partial_, on_line);
+      keep_going = emit(partial_, start, on_line);
       partial_.clear();
     }
     bytes.remove_prefix(newline + 1);
@@ -58,14 +65,14 @@ Status NdjsonSplitter::finish(const OnLine& on_line) {
   if (stopped_ || partial_.empty()) return Status::ok();
   std::string last = std::move(partial_);
   partial_.clear();
-  emit(last, on_line);
+  emit(last, next_line_offset_, on_line);
   return Status::ok();
 }
 
 std::string excerpt(std::string_view text, size_t max_bytes) {
   std::string out;
   size_t i = 0;
-  for (; i < text.size() && out.size() < max_bytes; ++i) {
+  while (i < text.size() && out.size() < max_bytes) {
     unsigned char c = static_cast<unsigned char>(text[i]);
     if (c == '\n') {
       out += "\\n";
@@ -73,9 +80,23 @@ std::string excerpt(std::string_view text, size_t max_bytes) {
       out += "\\r";
     } else if (c < 0x20 || c == 0x7f) {
       out += fmt::format("\\x{:02x}", c);
+    } else if (c >= 0x80) {
+      // Messages are UTF-8 whatever the server sent: bytes that are not are shown as \xNN.
+      int step = utf8_char_at(text, i);
+      if (step > 0) {
+        out.append(text.substr(i, static_cast<size_t>(step)));
+        i += static_cast<size_t>(step);
+      } else {
+        for (int k = 0; k < -step; ++k) {
+          out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text[i + k]));
+        }
+        i += static_cast<size_t>(-step);
+      }
+      continue;
     } else {
       out += static_cast<char>(c);
     }
+    ++i;
   }
   if (i < text.size()) out += "...";
   return out;

@@ -30,14 +30,20 @@ class NdjsonSplitter {
   Status finish(const OnLine& on_line);
   bool has_partial_line() const { return !partial_.empty(); }
   int64_t lines_emitted() const { return lines_; }
+  // Body offset where the line being handed to on_line starts (for errors that name a byte).
+  int64_t line_offset() const { return line_offset_; }
+  // Bytes fed so far, and where the next (unfinished) line starts.
+  int64_t bytes_fed() const { return fed_; }
+  int64_t next_line_offset() const { return next_line_offset_; }
 
  private:
-  bool emit(std::string_view line, const OnLine& on_line);
+  bool emit(std::string_view line, int64_t start, const OnLine& on_line);
   Status too_long() const;
 
   size_t max_line_bytes_;
   std::string partial_;
   int64_t lines_ = 0;
+  int64_t fed_ = 0, line_offset_ = 0, next_line_offset_ = 0;
   bool stopped_ = false;
 };
 

@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "llm/http_call.h"
 #include "llm/json_fields.h"
 #include "llm/ollama_stream.h"
 #include "llm/output_schema.h"
 #include "llm/stream_record.h"
+#include "llm/wire_json.h"
 #include "util/clock.h"
+#include "util/json_text.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -28,32 +31,6 @@ constexpr int64_t kMinBytesForTruncationCheck = 2048;
 std::string with_latest(std::string_view name) {
   return name.find(':') == std::string_view::npos ? std::string(name) + ":latest"
                                                   : std::string(name);
-}
-
-HttpCallOptions call_options(const Request& request) {
-  HttpCallOptions call;
-  call.connect_timeout_ms = request.connect_timeout_ms;
-  call.read_timeout_ms = request.read_timeout_ms;
-  call.cancelled = request.cancelled;
-  return call;
-}
-
-// Short metadata calls should not wait as long as a generation may.
-HttpCallOptions metadata_call(const HttpCallOptions& base) {
-  HttpCallOptions call = base;
-  call.read_timeout_ms = std::min<int64_t>(base.read_timeout_ms, 30'000);
-  return call;
-}
-
-Result<json> parse_body(const HttpResponse& response, const std::string& url) {
-  if (!response.status.is_ok()) return response.status;
-  if (!response.ok()) return http_error_status(response, url);
-  json parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
-    return make_error(ErrorCode::kParseError, "{} did not answer with a JSON object: {}", url,
-                      excerpt(response.body));
-  }
-  return parsed;
 }
 
 size_t prompt_bytes(const Request& request) {
@@ -125,7 +102,8 @@ BackendCapabilities OllamaBackend::capabilities() const {
 Result<std::vector<ModelEntry>> OllamaBackend::list_models() {
   auto client = pool_.acquire();
   std::string url = config_.base_url + "/api/tags";
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client->get("/api/tags", metadata_call({})), url));
+  CHIMERA_ASSIGN_OR_RETURN(json body,
+                           parse_json_body(client->get("/api/tags", metadata_call({})), url));
   std::vector<ModelEntry> models;
   const json* list = jf::find(body, "models");
   if (list == nullptr || !list->is_array()) return models;
@@ -163,14 +141,14 @@ Result<ModelDescription> OllamaBackend::describe_with(HttpClient& client, const 
   }
   json request = {{"model", model}, {"name", model}};  // "name" for servers before 0.1.4x
   std::string url = config_.base_url + "/api/show";
-  HttpResponse response = client.post_json("/api/show", request.dump(), call);
+  HttpResponse response = client.post_json("/api/show", json_text(request), call);
   if (response.status.is_ok() && response.http_status == 404 &&
-      !json::parse(response.body, nullptr, false).contains("error")) {
+      !parse_wire_json(response.body).value_or(json()).contains("error")) {
     // A 404 without Ollama's error object: the endpoint is missing (a proxy, an imitation), not the
     // model.
     return make_error(ErrorCode::kUnsupported, "{} answered 404 without an error object", url);
   }
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(response, url));
+  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(response, url));
 
   ModelDescription description;
   description.entry.name = model;
@@ -224,7 +202,7 @@ Result<std::string> OllamaBackend::version() {
   auto client = pool_.acquire();
   std::string url = config_.base_url + "/api/version";
   CHIMERA_ASSIGN_OR_RETURN(json body,
-                           parse_body(client->get("/api/version", metadata_call({})), url));
+                           parse_json_body(client->get("/api/version", metadata_call({})), url));
   std::string version = jf::get_string(body, "version");
   if (version.empty())
     return make_error(ErrorCode::kParseError, "{} has no \"version\" field", url);
@@ -239,7 +217,7 @@ Result<std::vector<std::string>> OllamaBackend::loaded_models() {
 Result<std::vector<std::string>> OllamaBackend::loaded_with(HttpClient& client,
                                                             const HttpCallOptions& call) {
   std::string url = config_.base_url + "/api/ps";
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client.get("/api/ps", call), url));
+  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(client.get("/api/ps", call), url));
   std::vector<std::string> names;
   if (const json* list = jf::find(body, "models"); list != nullptr && list->is_array()) {
     for (const json& item : *list) {
@@ -298,7 +276,7 @@ Result<std::string> OllamaBackend::build_body(const Request& request, const std:
       body["keep_alive"] = *request.keep_alive;
     }
   }
-  return body.dump();
+  return json_text(body);
 }
 
 CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text) {
@@ -320,6 +298,7 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
         "num_predict tokens");
   }
   auto client = pool_.acquire();
+  client->take_retries();  // this call's retries only, from here on
   const HttpCallOptions call = call_options(request);
 
   std::optional<ModelDescription> description;
@@ -333,6 +312,7 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
     return record;
   } else if (described.status().code() == ErrorCode::kUnavailable ||
              described.status().code() == ErrorCode::kCancelled) {
+    note_retries(record, client->take_retries());
     fail_record(record, described.status());
     return record;
   } else {
@@ -373,30 +353,16 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
     response = client->post_json(record.endpoint, body, call);
     if (response.ok()) decode_status = decoder.feed(response.body, response.t_done_ns);
   }
-  record.t_request_ns = response.t_start_ns;
-  record.t_first_byte_ns = response.t_first_byte_ns;
-  record.t_done_ns = response.t_done_ns;
-  record.transport = response.timings;
-
+  adopt_transport(record, response, client->take_retries());
   const std::string url = config_.base_url + record.endpoint;
-  Status outcome = decode_status;
-  if (outcome.is_ok() && !response.status.is_ok()) {
-    outcome = record.chunk_count > 0
-                  ? response.status.with_context(fmt::format("after {} chunks", record.chunk_count))
-                  : response.status;
-  } else if (outcome.is_ok() && !response.ok()) {
-    outcome = http_error_status(response, url);
-    if (response.http_status == 404) outcome = unknown_model_error(record.model, outcome);
-  } else if (outcome.is_ok()) {
-    outcome = decoder.finish(response.t_done_ns);
+  Status outcome = http_call_outcome(
+      record, response, decode_status, [&] { return decoder.finish(response.t_done_ns); }, url,
+      request.stream ? "application/x-ndjson" : "application/json");
+  if (!outcome.is_ok() && response.status.is_ok() && response.http_status == 404) {
+    outcome = unknown_model_error(record.model, outcome);
   }
   record.ok = outcome.is_ok();
-  if (!outcome.is_ok()) {
-    fail_record(record, outcome.code() == ErrorCode::kRemoteError ||
-                                outcome.code() == ErrorCode::kParseError
-                            ? outcome.with_context(url)
-                            : outcome);
-  }
+  if (!outcome.is_ok()) fail_record(record, outcome);
   settle(request, description, was_loaded, record);
   log::debug("{} {}: {}", name(), record.endpoint, describe_record(record));
   return record;
@@ -405,6 +371,7 @@ CallRecord OllamaBackend::generate(const Request& request, const OnText& on_text
 void OllamaBackend::settle(const Request& request,
                            const std::optional<ModelDescription>& description,
                            std::optional<bool> was_loaded, CallRecord& record) const {
+  validate_server_timings(record, kOllamaFields);
   settle_token_count(record, record.server.eval_count);
   record.prompt_tokens = record.server.prompt_eval_count;
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "llm/wire_json.h"
 #include "util/log.h"
 
 namespace chimera::llm {
@@ -53,25 +54,25 @@ Key lookup(std::string_view name) {
 }
 
 // SAX handler: tracks where in the object a value sits and copies only the fields of interest.
+// Nesting deeper than kMaxWireJsonDepth stops the parse (the line is an error, not a memory bomb).
 class OllamaSax {
  public:
   using json = nlohmann::json;
   explicit OllamaSax(OllamaObject& out) : out_(out) {}
 
-  bool null() { return true; }
+  bool null() { return check_top_level(); }  // a null statistic is one not reported
   bool boolean(bool value) {
     if (target() == Key::kDone) out_.done = value;
-    return check_top_level();
+    return wrong_type(value ? "true" : "false", "a boolean") && check_top_level();
   }
-  bool number_integer(json::number_integer_t value) { return number(value); }
+  bool number_integer(json::number_integer_t value) {
+    return number(static_cast<double>(value), std::to_string(value));
+  }
   bool number_unsigned(json::number_unsigned_t value) {
-    return number(value > static_cast<uint64_t>(INT64_MAX) ? -1 : static_cast<int64_t>(value));
+    return number(static_cast<double>(value), std::to_string(value));
   }
-  bool number_float(json::number_float_t value, const json::string_t&) {
-    if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 9e18) {
-      return number(static_cast<int64_t>(value));
-    }
-    return check_top_level();
+  bool number_float(json::number_float_t value, const json::string_t& text) {
+    return number(value, text);
   }
   bool string(json::string_t& value) {
     switch (target()) {
@@ -90,6 +91,13 @@ class OllamaSax {
         out_.error.assign(value);
         break;
       default:
+        if (WireNumber* field = statistic(target())) {
+          std::string_view literal = non_finite_literal(value);
+          *field = literal.empty()
+                       ? WireNumber{std::nullopt, "a string, not a number",
+                                    excerpt(fmt::format("\"{}\"", value), 40)}
+                       : WireNumber{std::nullopt, "not a finite number", std::string(literal)};
+        }
         break;
     }
     return check_top_level();
@@ -98,24 +106,28 @@ class OllamaSax {
   bool start_object(std::size_t) {
     if (depth_ == 0) top_is_object_ = true;
     if (depth_ == 1 && !frames_[0].array && frames_[0].key == Key::kError) out_.has_error = true;
+    wrong_type("{...}", "an object");
     return push(false);
   }
   bool end_object() { return pop(); }
-  bool start_array(std::size_t) { return check_top_level() && push(true); }
+  bool start_array(std::size_t) {
+    wrong_type("[...]", "an array");
+    return check_top_level() && push(true);
+  }
   bool end_array() { return pop(); }
   bool key(json::string_t& name) {
-    if (depth_ >= 1 && depth_ <= kMaxDepth) frames_[depth_ - 1].key = lookup(name);
+    if (depth_ >= 1 && depth_ <= kTrackedDepth) frames_[depth_ - 1].key = lookup(name);
     return true;
   }
   bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
-    error_ = fmt::format("{} (at byte {})", e.what(), position);
+    if (error_.empty()) error_ = fmt::format("{} (at byte {} of the line)", e.what(), position);
     return false;
   }
   const std::string& error() const { return error_; }
   bool top_is_object() const { return top_is_object_; }
 
  private:
-  static constexpr int kMaxDepth = 16;
+  static constexpr int kTrackedDepth = 16;
   struct Frame {
     bool array = false;
     Key key = Key::kOther;
@@ -129,7 +141,11 @@ class OllamaSax {
     return true;
   }
   bool push(bool array) {
-    if (depth_ < kMaxDepth) frames_[depth_] = Frame{array, Key::kOther};
+    if (depth_ >= kMaxWireJsonDepth) {
+      error_ = fmt::format("nested deeper than {} levels", kMaxWireJsonDepth);
+      return false;
+    }
+    if (depth_ < kTrackedDepth) frames_[depth_] = Frame{array, Key::kOther};
     ++depth_;
     return true;
   }
@@ -147,41 +163,53 @@ class OllamaSax {
     }
     return Key::kOther;
   }
-  bool number(int64_t value) {
-    switch (target()) {
+  WireNumber* statistic(Key key) {
+    switch (key) {
       case Key::kTotalDuration:
-        out_.total_duration = value;
-        break;
+        return &out_.total_duration;
       case Key::kLoadDuration:
-        out_.load_duration = value;
-        break;
+        return &out_.load_duration;
       case Key::kPromptEvalCount:
-        out_.prompt_eval_count = value;
-        break;
+        return &out_.prompt_eval_count;
       case Key::kPromptEvalDuration:
-        out_.prompt_eval_duration = value;
-        break;
+        return &out_.prompt_eval_duration;
       case Key::kEvalCount:
-        out_.eval_count = value;
-        break;
+        return &out_.eval_count;
       case Key::kEvalDuration:
-        out_.eval_duration = value;
-        break;
+        return &out_.eval_duration;
       case Key::kQueueDuration:
-        out_.queue_duration = value;
-        break;
+        return &out_.queue_duration;
       default:
-        break;
+        return nullptr;
     }
+  }
+  // A statistic that holds something other than a number is kept as "unusable, and why".
+  bool wrong_type(std::string_view shown, std::string_view type) {
+    if (WireNumber* field = statistic(target())) {
+      *field = WireNumber{std::nullopt, fmt::format("{}, not a number", type), std::string(shown)};
+    }
+    return true;
+  }
+  bool number(double value, std::string shown) {
+    if (WireNumber* field = statistic(target())) *field = WireNumber{value, "", std::move(shown)};
     return check_top_level();
   }
 
   OllamaObject& out_;
-  std::array<Frame, kMaxDepth> frames_{};
+  std::array<Frame, kTrackedDepth> frames_{};
   int depth_ = 0;
   bool top_is_object_ = false;
   std::string error_;
 };
+
+bool sax_parse_object(std::string_view text, OllamaObject& out, std::string& error) {
+  out.clear();
+  OllamaSax sax(out);
+  bool ok = nlohmann::json::sax_parse(text.data(), text.data() + text.size(), &sax);
+  if (ok && sax.top_is_object()) return true;
+  error = sax.error().empty() ? "not a JSON object" : sax.error();
+  return false;
+}
 
 }  // namespace
 
@@ -193,18 +221,36 @@ void OllamaObject::clear() {
   has_error = false;
   done = false;
   total_duration = load_duration = prompt_eval_count = prompt_eval_duration = eval_count =
-      eval_duration = queue_duration = std::nullopt;
+      eval_duration = queue_duration = WireNumber{};
+  first_invalid_utf8 = std::string_view::npos;
 }
 
-Status parse_ollama_object(std::string_view line, int64_t line_number, OllamaObject& out) {
-  out.clear();
-  OllamaSax sax(out);
-  bool ok = nlohmann::json::sax_parse(line.data(), line.data() + line.size(), &sax);
-  if (!ok || !sax.top_is_object()) {
-    std::string why = sax.error().empty() ? "not a JSON object" : sax.error();
+Status parse_ollama_object(std::string_view line, int64_t line_number, OllamaObject& out,
+                           int64_t body_offset) {
+  std::string error;
+  bool ok = sax_parse_object(line, out, error);
+  if (!ok) {
+    // What a strict parser refuses but a server may well send (bytes that are not UTF-8, NaN):
+    // parsed again from a tolerant rewrite, keeping the bytes (wire_json.h).
+    auto wire = make_parseable(line);
+    if (!wire.ok()) {
+      error = wire.status().message();
+    } else if (wire->rewritten) {
+      std::string retry_error;
+      ok = sax_parse_object(wire->text, out, retry_error);
+      if (ok && wire->bytes_escaped) {
+        restore_bytes(out.text);
+        restore_bytes(out.thinking);
+        restore_bytes(out.error);
+        out.first_invalid_utf8 = wire->first_invalid_utf8;
+      }
+    }
+  }
+  if (!ok) {
+    std::string where = body_offset >= 0 ? fmt::format(" (body byte {})", body_offset) : "";
     return make_error(ErrorCode::kParseError,
-                      "line {} of the stream is not a valid Ollama object ({}): {}", line_number,
-                      why, excerpt(line));
+                      "line {}{} of the stream is not a valid Ollama object ({}): {}", line_number,
+                      where, error, excerpt(line));
   }
   if (out.has_error && out.error.empty())
     out.error = "(the server sent an error object without a message)";
@@ -215,14 +261,21 @@ OllamaStreamDecoder::OllamaStreamDecoder(CallRecord& record, const OnText& on_te
     : record_(record), recorder_(record, on_text) {}
 
 bool OllamaStreamDecoder::handle_line(std::string_view line) {
-  Status parsed = parse_ollama_object(line, splitter_.lines_emitted(), object_);
+  Status parsed =
+      parse_ollama_object(line, splitter_.lines_emitted(), object_, splitter_.line_offset());
   if (!parsed.is_ok()) {
     status_ = parsed;
     return false;
   }
+  if (object_.first_invalid_utf8 != std::string_view::npos) {
+    recorder_.note_invalid_utf8(splitter_.line_offset() +
+                                static_cast<int64_t>(object_.first_invalid_utf8));
+  }
   if (object_.has_error) {
-    status_ = make_error(ErrorCode::kRemoteError, "the server reported an error{}: {}",
-                         record_.chunk_count > 0 ? " mid-stream" : "", object_.error);
+    status_ = make_error(ErrorCode::kRemoteError,
+                         "the server reported an error{} (line {}, body byte {}): {}",
+                         record_.chunk_count > 0 ? " mid-stream" : "", splitter_.lines_emitted(),
+                         splitter_.line_offset(), excerpt(object_.error, 300));
     return false;
   }
   if (saw_final_) {  // Ollama sends nothing after done:true; note it rather than mix it in
@@ -240,13 +293,19 @@ bool OllamaStreamDecoder::handle_line(std::string_view line) {
     saw_final_ = true;
     record_.done_reason = object_.done_reason;
     ServerTimings& server = record_.server;
-    server.total_ns = object_.total_duration;
-    server.load_ns = object_.load_duration;
-    server.prompt_eval_count = object_.prompt_eval_count;
-    server.prompt_eval_ns = object_.prompt_eval_duration;
-    server.eval_count = object_.eval_count;
-    server.eval_ns = object_.eval_duration;
-    server.queue_ns = object_.queue_duration;
+    set_server_field(server, ServerField::kTotal, kOllamaFields, object_.total_duration);
+    set_server_field(server, ServerField::kLoad, kOllamaFields, object_.load_duration);
+    set_server_field(server, ServerField::kPromptEvalCount, kOllamaFields,
+                     object_.prompt_eval_count);
+    set_server_field(server, ServerField::kPromptEval, kOllamaFields, object_.prompt_eval_duration);
+    set_server_field(server, ServerField::kEvalCount, kOllamaFields, object_.eval_count);
+    set_server_field(server, ServerField::kEval, kOllamaFields, object_.eval_duration);
+    // chimera serve's time in the queue for a batch slot: informational, kept only when it is a
+    // non-negative finite number.
+    if (object_.queue_duration.value && *object_.queue_duration.value >= 0 &&
+        std::isfinite(*object_.queue_duration.value)) {
+      server.queue_ns = static_cast<int64_t>(*object_.queue_duration.value);
+    }
   }
   return true;
 }
@@ -267,11 +326,13 @@ Status OllamaStreamDecoder::finish(int64_t now_ns) {
   if (!status_.is_ok()) return status_;
   if (!saw_final_) {
     status_ =
-        Status(ErrorCode::kUnavailable,
-               splitter_.lines_emitted() == 0
-                   ? "the server sent an empty body (no response object)"
-                   : "the stream ended without the final object (\"done\": true) that carries "
-                     "the statistics; the server stopped or the connection was cut");
+        splitter_.lines_emitted() == 0
+            ? Status(ErrorCode::kUnavailable, "the server sent an empty body (no response object)")
+            : make_error(ErrorCode::kUnavailable,
+                         "the stream ended after {} body bytes ({} lines) without the final "
+                         "object (\"done\": true) that carries the statistics; the server "
+                         "stopped or the connection was cut",
+                         splitter_.bytes_fed(), splitter_.lines_emitted());
   }
   return status_;
 }

@@ -25,14 +25,19 @@ struct OllamaObject {
   std::string error;  // {"error": "..."} or {"error": {"message": "..."}}
   bool has_error = false;
   bool done = false;
-  std::optional<int64_t> total_duration, load_duration, prompt_eval_count, prompt_eval_duration,
-      eval_count, eval_duration;
-  std::optional<int64_t> queue_duration;  // chimera serve's extra field
+  // The statistics as sent: a value, or why it cannot be one (a string, NaN, 1e30...).
+  WireNumber total_duration, load_duration, prompt_eval_count, prompt_eval_duration, eval_count,
+      eval_duration;
+  // Where in the line the first byte that is not UTF-8 sat (npos: none); the text fields hold
+  // such bytes as they came.
+  size_t first_invalid_utf8 = std::string_view::npos;
+  WireNumber queue_duration;  // chimera serve's extra field: time waiting for a batch slot
   void clear();
 };
 
-// Parses one object. The error names the line and shows its start.
-Status parse_ollama_object(std::string_view line, int64_t line_number, OllamaObject& out);
+// Parses one object. The error names the line, the body byte it starts at, and shows its start.
+Status parse_ollama_object(std::string_view line, int64_t line_number, OllamaObject& out,
+                           int64_t body_offset = -1);
 
 class OllamaStreamDecoder {
  public:

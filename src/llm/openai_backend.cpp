@@ -6,12 +6,15 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "llm/http_call.h"
 #include "llm/json_fields.h"
 #include "llm/ndjson.h"
 #include "llm/openai_stream.h"
 #include "llm/output_schema.h"
 #include "llm/stream_record.h"
+#include "llm/wire_json.h"
 #include "util/clock.h"
+#include "util/json_text.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -33,31 +36,6 @@ std::vector<std::string> auth_headers(const std::string& configured) {
   }
   if (key.empty()) return {};
   return {"Authorization: Bearer " + key};
-}
-
-HttpCallOptions call_options(const Request& request) {
-  HttpCallOptions call;
-  call.connect_timeout_ms = request.connect_timeout_ms;
-  call.read_timeout_ms = request.read_timeout_ms;
-  call.cancelled = request.cancelled;
-  return call;
-}
-
-HttpCallOptions metadata_call(const HttpCallOptions& base) {
-  HttpCallOptions call = base;
-  call.read_timeout_ms = std::min<int64_t>(base.read_timeout_ms, 30'000);
-  return call;
-}
-
-Result<json> parse_body(const HttpResponse& response, const std::string& url) {
-  if (!response.status.is_ok()) return response.status;
-  if (!response.ok()) return http_error_status(response, url);
-  json parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
-    return make_error(ErrorCode::kParseError, "{} did not answer with a JSON object: {}", url,
-                      excerpt(response.body));
-  }
-  return parsed;
 }
 
 // TGI names its grammar field differently ({"type": "json", "value": schema}); the rest take
@@ -235,7 +213,7 @@ OpenAIRequestPlan plan_openai_request(const Request& request, const std::string&
                                : requested.count(key) ? std::string(kOptionNotApplied)
                                                       : std::string(kOptionBackendDefault);
   }
-  plan.body = body.dump();
+  plan.body = json_text(body);
   return plan;
 }
 
@@ -286,18 +264,26 @@ std::map<std::string, std::string> OpenAIBackend::options_not_applied(const Opti
 }
 
 OpenAIFlavor OpenAIBackend::flavor() {
+  auto client = pool_.acquire();
+  return flavor(*client, metadata_call({}));
+}
+
+OpenAIFlavor OpenAIBackend::flavor(HttpClient& client, const HttpCallOptions& base) {
   int known = flavor_.load();
   if (known >= 0) return static_cast<OpenAIFlavor>(known);
   std::lock_guard<std::mutex> lock(flavor_mutex_);
   known = flavor_.load();
   if (known >= 0) return static_cast<OpenAIFlavor>(known);
-  auto client = pool_.acquire();
-  HttpCallOptions call = metadata_call({});
+  HttpCallOptions call = base;
   call.max_attempts = 1;
-  HttpResponse models = client->get("/v1/models", call);
-  if (!models.status.is_ok()) return OpenAIFlavor::kUnknown;  // unreachable: ask again next time
+  HttpResponse models = client.get("/v1/models", call);
+  // Unreachable, busy or failing (5xx, 429 past the retry budget): ask again next time rather than
+  // remember a guess made from an error page.
+  if (!models.status.is_ok() || models.http_status >= 500 || models.http_status == 429) {
+    return OpenAIFlavor::kUnknown;
+  }
   OpenAIFlavor detected = OpenAIFlavor::kUnknown;
-  json body = json::parse(models.body, nullptr, /*allow_exceptions=*/false);
+  json body = parse_wire_json(models.body).value_or(json());
   if (const json* data = jf::find(body, "data");
       data != nullptr && data->is_array() && !data->empty()) {
     std::string owner = to_lower(jf::get_string((*data)[0], "owned_by"));
@@ -306,8 +292,8 @@ OpenAIFlavor OpenAIBackend::flavor() {
     if (owner == "sglang") detected = OpenAIFlavor::kSglang;
   }
   if (detected == OpenAIFlavor::kUnknown) {
-    json version = json::parse(client->get("/api/version", call).body, nullptr, false);
-    json info = json::parse(client->get("/info", call).body, nullptr, false);
+    json version = parse_wire_json(client.get("/api/version", call).body).value_or(json());
+    json info = parse_wire_json(client.get("/info", call).body).value_or(json());
     if (!jf::get_string(version, "version").empty()) {
       detected = OpenAIFlavor::kOllama;
     } else if (jf::get_string(info, "router").find("text-generation") != std::string::npos) {
@@ -322,7 +308,7 @@ OpenAIFlavor OpenAIBackend::flavor() {
 Result<std::vector<ModelDescription>> OpenAIBackend::models_with(HttpClient& client,
                                                                  const HttpCallOptions& call) {
   std::string url = config_.base_url + "/v1/models";
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client.get("/v1/models", call), url));
+  CHIMERA_ASSIGN_OR_RETURN(json body, parse_json_body(client.get("/v1/models", call), url));
   std::vector<ModelDescription> models;
   const json* data = jf::find(body, "data");
   if (data == nullptr || !data->is_array()) return models;
@@ -401,10 +387,12 @@ CallRecord OpenAIBackend::generate(const Request& request, const OnText& on_text
   record.options_requested = request.options;
   record.wall_start_unix_ms = unix_time_ms();
   const HttpCallOptions call = call_options(request);
-  const OpenAIFlavor server = flavor();
   auto client = pool_.acquire();
+  client->take_retries();  // this call's retries only, from here on
+  const OpenAIFlavor server = flavor(*client, metadata_call(call));
   auto model = resolve_model(*client, request, metadata_call(call));
   if (!model.ok()) {
+    note_retries(record, client->take_retries());
     fail_record(record, model.status());
     return record;
   }
@@ -437,31 +425,20 @@ CallRecord OpenAIBackend::generate(const Request& request, const OnText& on_text
     response = client->post_json(record.endpoint, plan.body, call);
     if (response.ok()) decode_status = decoder.decode_whole(response.body, response.t_done_ns);
   }
-  record.t_request_ns = response.t_start_ns;
-  record.t_first_byte_ns = response.t_first_byte_ns;
-  record.t_done_ns = response.t_done_ns;
-  record.transport = response.timings;
-
+  adopt_transport(record, response, client->take_retries());
   const std::string url = config_.base_url + record.endpoint;
-  Status outcome = decode_status;
-  if (outcome.is_ok() && !response.status.is_ok()) {
-    outcome = record.chunk_count > 0
-                  ? response.status.with_context(fmt::format("after {} chunks", record.chunk_count))
-                  : response.status;
-  } else if (outcome.is_ok() && !response.ok()) {
-    outcome = http_error_status(response, url);
-    if (response.http_status == 404) outcome = unknown_model_error(record.model, outcome);
-  } else if (outcome.is_ok() && request.stream) {
-    outcome = decoder.finish(response.t_done_ns);
+  Status outcome = http_call_outcome(
+      record, response, decode_status,
+      [&] { return request.stream ? decoder.finish(response.t_done_ns) : Status::ok(); }, url,
+      request.stream ? "text/event-stream" : "application/json");
+  if (!outcome.is_ok() && response.status.is_ok() && response.http_status == 404) {
+    outcome = unknown_model_error(record.model, outcome);
   }
   record.ok = outcome.is_ok();
-  if (!outcome.is_ok()) {
-    fail_record(record, outcome.code() == ErrorCode::kRemoteError ||
-                                outcome.code() == ErrorCode::kParseError
-                            ? outcome.with_context(url)
-                            : outcome);
-  }
-  std::optional<int64_t> server_count = decoder.completion_tokens();
+  if (!outcome.is_ok()) fail_record(record, outcome);
+  validate_server_timings(record, kLlamaCppFields);
+  std::optional<int64_t> server_count =
+      checked_generated_count(record, decoder.completion_tokens(), "usage.completion_tokens");
   if (!server_count) server_count = record.server.eval_count;  // llama.cpp "timings"
   settle_token_count(record, server_count);
   if (record.ok && !server_count) {
@@ -488,15 +465,15 @@ std::optional<int64_t> OpenAIBackend::count_prompt_tokens(const Request& request
       OpenAIRequestPlan plan = plan_openai_request(request, *model, /*chat=*/true, server);
       body["messages"] = json::parse(plan.body)["messages"];
     }
-    auto parsed = parse_body(client->post_json("/tokenize", body.dump(), call),
-                             config_.base_url + "/tokenize");
+    auto parsed = parse_json_body(client->post_json("/tokenize", json_text(body), call),
+                                  config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     return jf::get_int(*parsed, "count");
   }
   if (server == OpenAIFlavor::kLlamaCpp && request.messages.empty() && request.raw) {
     json body = {{"content", request.prompt}, {"add_special", true}};
-    auto parsed = parse_body(client->post_json("/tokenize", body.dump(), call),
-                             config_.base_url + "/tokenize");
+    auto parsed = parse_json_body(client->post_json("/tokenize", json_text(body), call),
+                                  config_.base_url + "/tokenize");
     if (!parsed.ok()) return std::nullopt;
     const json* tokens = jf::find(*parsed, "tokens");
     if (tokens == nullptr || !tokens->is_array()) return std::nullopt;
@@ -517,7 +494,8 @@ Result<std::string> OpenAIBackend::version() {
     return make_error(ErrorCode::kUnsupported, "{} ({}) does not report a version", name(),
                       openai_flavor_name(server));
   }
-  CHIMERA_ASSIGN_OR_RETURN(json body, parse_body(client->get(path, call), config_.base_url + path));
+  CHIMERA_ASSIGN_OR_RETURN(json body,
+                           parse_json_body(client->get(path, call), config_.base_url + path));
   std::string version = jf::get_string(body, "version");
   if (version.empty())
     return make_error(ErrorCode::kParseError, "{}{} has no \"version\"", config_.base_url, path);

@@ -48,6 +48,8 @@ class OpenAIBackend : public Backend {
   OpenAIFlavor flavor();
 
  private:
+  // Detection through this client, with these call options (a generation's timeouts and budget).
+  OpenAIFlavor flavor(HttpClient& client, const HttpCallOptions& call);
   Result<std::vector<ModelDescription>> models_with(HttpClient& client,
                                                     const HttpCallOptions& call);
   Result<std::string> resolve_model(HttpClient& client, const Request& request,

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "llm/types.h"
+#include "util/json_text.h"
 #include "util/strings.h"
 
 namespace chimera::llm {
@@ -370,7 +371,7 @@ std::vector<std::pair<std::string, std::string>> Options::items() const {
       if ((this->*(*dfield)).has_value())
         out.emplace_back(spec.name, format_double(*(this->*(*dfield))));
     } else if (stop.has_value()) {
-      out.emplace_back(spec.name, nlohmann::json(*stop).dump());
+      out.emplace_back(spec.name, json_text(nlohmann::json(*stop)));
     }
   }
   for (const auto& [name, literal] : extra) out.emplace_back(name, literal);
@@ -398,7 +399,7 @@ std::string Options::to_json() const {
   for (const auto& [name, literal] : extra) {
     out[name] = nlohmann::json::parse(literal, nullptr, /*allow_exceptions=*/false);
   }
-  return out.dump();
+  return json_text(out);
 }
 
 Options Options::merged_with(const Options& overrides) const {

@@ -40,9 +40,12 @@ class SseParser {
   int64_t events_dispatched() const { return events_; }
   int64_t comments_seen() const { return comments_; }
   int64_t retry_ms() const { return retry_ms_; }  // -1 when the server sent no "retry:"
+  // Body offset where the event being handed to on_event started (for errors that name a byte).
+  int64_t event_offset() const { return dispatched_offset_; }
+  int64_t bytes_fed() const { return fed_; }
 
  private:
-  bool process_line(std::string_view line, const OnEvent& on_event);
+  bool process_line(std::string_view line, int64_t start, const OnEvent& on_event);
   bool dispatch(const OnEvent& on_event);
   Status too_long() const;
 
@@ -55,6 +58,8 @@ class SseParser {
   size_t bom_matched_ = 0;
   bool stopped_ = false;
   int64_t events_ = 0, comments_ = 0, retry_ms_ = -1;
+  int64_t fed_ = 0, next_line_offset_ = 0, event_offset_ = 0, dispatched_offset_ = 0;
+  bool event_started_ = false;
 };
 
 }  // namespace chimera::llm

@@ -83,6 +83,9 @@ struct Request {
   std::optional<std::string> output_schema;
   int64_t connect_timeout_ms = 5'000;
   int64_t read_timeout_ms = 600'000;  // longest silence tolerated between bytes
+  // Longest total wait for a server that answers 429 or 503 (rate limited, busy, still loading its
+  // model) before the call fails; 0: no retries.
+  int64_t retry_budget_ms = 120'000;
   std::function<bool()> cancelled;    // polled; true aborts the call (recorded as cancelled)
 };
 
@@ -95,13 +98,18 @@ enum class TokenCountSource {
 };
 std::string_view token_count_source_name(TokenCountSource source);
 
-// Server-reported timings (Ollama's final object, or the embedded engine's timers), ns.
+// Server-reported timings (Ollama's final object, or the embedded engine's timers), ns. Only values
+// that passed validation (stream_record.h: validate_server_timings) are set; a value the server
+// sent that was not a number, not positive, not finite, or impossible next to what the client saw
+// is left unset and its reason kept in `rejected`, keyed by the member's name ("eval_ns" ->
+// "eval_duration = -1: a duration must be positive"), so no metric is built from it.
 struct ServerTimings {
   std::optional<int64_t> load_ns, prompt_eval_ns, eval_ns, total_ns;
   std::optional<int64_t> prompt_eval_count, eval_count;
   // Time the request waited for a batch slot, where the server says (chimera serve's
   // "queue_duration"); not part of TTFT's server share.
   std::optional<int64_t> queue_ns;
+  std::map<std::string, std::string> rejected;
 };
 
 // Where an HTTP call spent its time before the body, from libcurl, relative to the request start.
@@ -109,6 +117,13 @@ struct TransportTimings {
   std::optional<int64_t> dns_ns, connect_ns, first_byte_ns;
   bool connection_reused = false;
   int attempts = 0;  // connection attempts (retries happen only before any response byte)
+  // Answers that said "try again later" (HTTP 429, or 503 with Retry-After or while the server
+  // loads its model) and were waited for and retried: a call that needed them is not a successful
+  // first try. retry_wait_ns is the time spent waiting; the record's clocks count from the last
+  // attempt. One line per retry: "HTTP 503 (Loading model), waited 0.50 s (Retry-After)".
+  int retries = 0;
+  int64_t retry_wait_ns = 0;
+  std::vector<std::string> retry_reasons;
 };
 
 struct CallRecord {

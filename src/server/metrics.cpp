@@ -113,6 +113,17 @@ uint64_t Metrics::model_loads(const std::string& model, const std::string& reaso
   return it == model_loads_.end() ? 0 : it->second;
 }
 
+void Metrics::count_connection_refused(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++connections_refused_[reason];
+}
+
+uint64_t Metrics::connections_refused(const std::string& reason) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_refused_.find(reason);
+  return it == connections_refused_.end() ? 0 : it->second;
+}
+
 void Metrics::set_gauge_source(std::function<SchedulerGauges()> source) {
   std::lock_guard<std::mutex> lock(mutex_);
   gauge_source_ = std::move(source);
@@ -153,6 +164,18 @@ std::string Metrics::render() const {
       out += fmt::format("chimera_model_loads_total{{model=\"{}\",reason=\"{}\"}} {}\n",
                          prometheus_escape(key.first), prometheus_escape(key.second), count);
     }
+    header(out, "chimera_connections_refused_total", "counter",
+           "Connections refused with 503 at the connection caps (per client address, in total) or "
+           "the memory cap on unfinished requests.");
+    for (const auto& [reason, count] : connections_refused_) {
+      out += fmt::format("chimera_connections_refused_total{{reason=\"{}\"}} {}\n",
+                         prometheus_escape(reason), count);
+    }
+    header(out, "chimera_request_timeouts_total", "counter",
+           "Requests closed with 408: not received whole within the request timeout.");
+    out += fmt::format("chimera_request_timeouts_total {}\n", request_timeouts_.load());
+    header(out, "chimera_open_connections", "gauge", "Client connections open now.");
+    out += fmt::format("chimera_open_connections {}\n", open_connections_.load());
     header(out, "chimera_prompt_tokens_total", "counter", "Prompt tokens evaluated, by model.");
     for (const auto& [model, counts] : tokens_) {
       out += fmt::format("chimera_prompt_tokens_total{{model=\"{}\"}} {}\n", prometheus_escape(model), counts.first);

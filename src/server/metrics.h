@@ -59,6 +59,13 @@ class Metrics {
   // reload in Ollama's sense, whose time a request pays as load_duration.
   void count_model_load(const std::string& model, const std::string& reason);
   uint64_t model_loads(const std::string& model, const std::string& reason) const;
+  // The connection front (http_front.h): connections refused with 503 ("per_client", "total",
+  // "memory"), requests closed with 408 for not arriving whole in time, connections open now.
+  void count_connection_refused(const std::string& reason);
+  void count_request_timeout() { request_timeouts_.fetch_add(1, std::memory_order_relaxed); }
+  void set_open_connections(int64_t n) { open_connections_.store(n, std::memory_order_relaxed); }
+  uint64_t connections_refused(const std::string& reason) const;
+  uint64_t request_timeouts() const { return request_timeouts_.load(); }
 
   // Gauges come from this callback at render time.
   void set_gauge_source(std::function<SchedulerGauges()> source);
@@ -76,6 +83,9 @@ class Metrics {
   std::map<std::string, uint64_t> sequences_;
   std::map<std::string, uint64_t> rejected_;
   std::map<std::pair<std::string, std::string>, uint64_t> model_loads_;  // (model, reason)
+  std::map<std::string, uint64_t> connections_refused_;
+  std::atomic<uint64_t> request_timeouts_{0};
+  std::atomic<int64_t> open_connections_{0};
   std::function<SchedulerGauges()> gauge_source_;
   std::atomic<uint64_t> steps_{0};
   std::atomic<uint64_t> step_tokens_{0};

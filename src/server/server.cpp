@@ -1,4 +1,5 @@
-// HTTP wiring: cpp-httplib with a thread pool sized for the requests that may wait, bearer-token
+// HTTP wiring: cpp-httplib's routing behind our connection front (http_front.h: an event loop reads
+// whole requests, a worker pool sized for the requests that may wait answers them), bearer-token
 // auth, JSON error bodies for every failure (unknown route, oversized body, exception), request
 // counting for /metrics, and a drain that lets in-flight generations finish.
 #include "server/server.h"
@@ -6,13 +7,11 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <set>
 
 #include "server/api.h"
+#include "server/http_front.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -21,10 +20,9 @@ namespace chimera::server {
 
 struct Server::State {
   ServerState shared;
-  httplib::Server http;
-  std::thread listener;
+  RoutedServer http;                 // routes and handlers (cpp-httplib)
+  std::unique_ptr<HttpFront> front;  // connections (accept, read whole requests, workers)
   int port = 0;
-  int listen_fd = -1;  // the socket cpp-httplib binds, seen through its socket-options hook
   std::atomic<bool> stopped{false};
 };
 
@@ -70,32 +68,23 @@ void register_operations(httplib::Server& http, ServerState& state) {
   });
 }
 
-// cpp-httplib 0.11 listens with a backlog of 5, fixed when the library was built. When more
-// clients than that connect at once, Linux drops their handshakes; a client whose request bytes
-// are then retransmitted late is closed by the server's idle timeout with no response (seen as
-// about 1 run in 12 of the 16-client stress test). listen() again on the bound socket widens the
-// queue to the system's limit.
-void widen_accept_queue(int fd, int port) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
-  const int bound_port = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                                                     : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  if (bound_port != port) return;  // not the socket that was bound
-  if (::listen(fd, SOMAXCONN) != 0) log::warn("could not widen the accept queue of port {}: {}", port, errno);
+FrontLimits front_limits(const ServerConfig& config) {
+  FrontLimits limits;
+  limits.request_timeout_ms = config.request_timeout_ms;
+  limits.max_connections = config.max_connections;
+  limits.max_connections_per_client = config.max_connections_per_client;
+  limits.max_body_bytes = config.max_body_bytes;
+  // Every request waiting for a slot holds a worker; idle and slow connections hold none.
+  limits.workers =
+      config.http_threads > 0 ? config.http_threads : config.parallel + config.max_queue + 8;
+  // Unfinished requests may hold this much in all: a few full bodies, or many small heads.
+  limits.max_buffered_bytes = std::max<size_t>(64u << 20, 8 * config.max_body_bytes);
+  return limits;
 }
 
 void configure(httplib::Server& http, ServerState& state) {
   const ServerConfig& config = state.config;
-  const int threads = config.http_threads > 0 ? config.http_threads : config.parallel + config.max_queue + 8;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http.set_payload_max_length(config.max_body_bytes);
-  http.set_tcp_nodelay(true);  // token-sized writes must not wait for Nagle
-  http.set_read_timeout(60, 0);
-  http.set_write_timeout(30, 0);
-  http.set_keep_alive_max_count(1000);
-  // An idle keep-alive connection holds a pool thread, and stop() waits for it: keep the wait short.
-  http.set_keep_alive_timeout(2);
 
   if (!config.api_key.empty()) {
     const std::string expected = "Bearer " + config.api_key;
@@ -152,6 +141,16 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   if (config.max_body_bytes == 0) {
     return make_error(ErrorCode::kInvalidArgument, "the body limit must be positive");
   }
+  if (config.request_timeout_ms < 100) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--request-timeout {} s is too short for a request to arrive (at least 0.1)",
+                      static_cast<double>(config.request_timeout_ms) / 1e3);
+  }
+  if (config.max_connections < 1 || config.max_connections_per_client < 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--max-connections {} and --max-connections-per-client {} must be at least 1",
+                      config.max_connections, config.max_connections_per_client);
+  }
   std::vector<ModelSource> sources;
   std::set<std::string> names;
   for (const std::string& argument : config.models) {
@@ -194,35 +193,10 @@ Server::~Server() { stop(); }
 Status Server::start() {
   State& st = *state_;
   const ServerConfig& config = st.shared.config;
-  // Only SO_REUSEADDR (cpp-httplib's default adds SO_REUSEPORT, which would let a second server bind
-  // the same port without an error).
-  st.http.set_socket_options([&st](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    st.listen_fd = sock;
-  });
-  if (config.port == 0) {
-    st.port = st.http.bind_to_any_port(config.host);
-    if (st.port <= 0) {
-      return make_error(ErrorCode::kUnavailable, "could not bind {}: no free port", config.host);
-    }
-  } else {
-    if (!st.http.bind_to_port(config.host, config.port)) {
-      return make_error(ErrorCode::kUnavailable,
-                        "could not bind {}:{} (in use? another server, or Ollama itself on 11434); pick another "
-                        "--port", config.host, config.port);
-    }
-    st.port = config.port;
-  }
-  widen_accept_queue(st.listen_fd, st.port);
-  st.listener = std::thread([&st] { st.http.listen_after_bind(); });
-  // cpp-httplib 0.11 has no wait_until_ready(): poll until the accept loop runs.
-  const int64_t deadline = monotonic_ns() + 10'000'000'000;
-  while (!st.http.is_running()) {
-    if (monotonic_ns() > deadline) return make_error(ErrorCode::kTimeout, "the HTTP server did not start in 10 s");
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return Status::ok();
+  st.front = std::make_unique<HttpFront>(st.http, front_limits(config), &st.shared.metrics);
+  CHIMERA_RETURN_IF_ERROR(st.front->bind(config.host, config.port));
+  st.port = st.front->port();
+  return st.front->start();  // listening already: a client may connect the moment this returns
 }
 
 int Server::port() const { return state_->port; }
@@ -233,7 +207,9 @@ std::string Server::base_url() const {
   return fmt::format("http://{}:{}", shown == "0.0.0.0" ? "127.0.0.1" : shown, state_->port);
 }
 
-bool Server::running() const { return !state_->stopped.load() && state_->http.is_running(); }
+bool Server::running() const {
+  return !state_->stopped.load() && state_->front != nullptr && state_->front->running();
+}
 
 const Metrics& Server::metrics() const { return state_->shared.metrics; }
 
@@ -254,8 +230,7 @@ int Server::drain(std::chrono::milliseconds timeout) {
 void Server::stop() {
   if (state_->stopped.exchange(true)) return;
   state_->shared.draining.store(true);
-  state_->http.stop();
-  if (state_->listener.joinable()) state_->listener.join();  // the pool finishes every handler first
+  if (state_->front) state_->front->stop();  // the workers finish (or are cut off) first
   state_->shared.registry->shutdown();
 }
 

@@ -1,10 +1,12 @@
 // `chimera serve`: an Ollama- and OpenAI-compatible HTTP server over the embedded engine.
-//   Ollama: POST /api/generate, /api/chat, /api/show; GET /api/tags, /api/ps, /api/version; GET|HEAD /
-//   OpenAI: POST /v1/chat/completions, /v1/completions; GET /v1/models
-//   Operations: GET /metrics (Prometheus text), GET /health
+//   Ollama: POST /api/generate, /api/chat, /api/show; GET /api/tags, /api/ps, /api/version;
+//   GET|HEAD / OpenAI: POST /v1/chat/completions, /v1/completions; GET /v1/models Operations: GET
+//   /metrics (Prometheus text), GET /health
 // Requests for one model are continuously batched by its Scheduler. Bodies are capped, every input
 // is validated (400 with a message naming the field), a full queue answers 503, a client that goes
-// away cancels its sequence, and drain() lets in-flight requests finish before stopping.
+// away cancels its sequence, and drain() lets in-flight requests finish before stopping. Slow and
+// idle clients cannot stall it: connections are read by an event loop, not a thread each
+// (http_front.h).
 #pragma once
 
 #include <chrono>
@@ -35,6 +37,11 @@ struct ServerConfig {
   size_t max_body_bytes = 8u << 20;
   int64_t keep_alive_ns = 300'000'000'000;  // Ollama's default 5m; < 0: forever
   int http_threads = 0;             // 0: parallel + max_queue + 8 (every waiting request holds one)
+  // Slow and idle clients (http_front.h): a request must arrive whole within request_timeout_ms
+  // of its first byte; connections are capped per client address and in total (503 beyond).
+  int64_t request_timeout_ms = 30'000;
+  int max_connections = 1024;
+  int max_connections_per_client = 256;
 };
 
 class Server {

@@ -132,25 +132,70 @@ int utf8_sequence_length(unsigned char lead) {
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view text) {
+namespace {
+
+// At s[i]: the length of the valid UTF-8 character there (> 0), or minus the length of the maximal
+// ill-formed subpart (Unicode §3.9 "U+FFFD substitution of maximal subparts", as WHATWG decoders
+// do): the bytes one replacement character stands for.
+int utf8_step(const unsigned char* s, size_t n, size_t i) {
+  int len = utf8_sequence_length(s[i]);
+  if (len == 0) return -1;
+  if (len == 1) return 1;
+  // The range of the second byte depends on the lead (no overlongs, surrogates, > U+10FFFF).
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (s[i] == 0xE0) lo = 0xA0;
+  if (s[i] == 0xED) hi = 0x9F;
+  if (s[i] == 0xF0) lo = 0x90;
+  if (s[i] == 0xF4) hi = 0x8F;
+  for (int k = 1; k < len; ++k) {
+    if (i + k >= n) return -k;
+    unsigned char c = s[i + k];
+    bool ok = k == 1 ? (c >= lo && c <= hi) : (c & 0xC0) == 0x80;
+    if (!ok) return -k;
+  }
+  return len;
+}
+
+}  // namespace
+
+int utf8_char_at(std::string_view text, size_t i) {
+  return utf8_step(reinterpret_cast<const unsigned char*>(text.data()), text.size(), i);
+}
+
+bool is_valid_utf8(std::string_view text) { return utf8_valid_prefix(text) == text.size(); }
+
+size_t utf8_valid_prefix(std::string_view text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   size_t n = text.size(), i = 0;
   while (i < n) {
-    int len = utf8_sequence_length(s[i]);
-    if (len == 0 || i + len > n) return false;
-    for (int k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
+    if (s[i] < 0x80) {  // ASCII runs are the common case
+      ++i;
+      continue;
     }
-    if (len == 3) {
-      if (s[i] == 0xE0 && s[i + 1] < 0xA0) return false;  // overlong
-      if (s[i] == 0xED && s[i + 1] >= 0xA0) return false;  // surrogate
-    } else if (len == 4) {
-      if (s[i] == 0xF0 && s[i + 1] < 0x90) return false;  // overlong
-      if (s[i] == 0xF4 && s[i + 1] >= 0x90) return false;  // > U+10FFFF
-    }
-    i += len;
+    int step = utf8_step(s, n, i);
+    if (step < 0) return i;
+    i += static_cast<size_t>(step);
   }
-  return true;
+  return n;
+}
+
+std::string utf8_replace_invalid(std::string_view text) {
+  size_t valid = utf8_valid_prefix(text);
+  if (valid == text.size()) return std::string(text);
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  std::string out(text.substr(0, valid));
+  out.reserve(text.size() + 8);
+  for (size_t i = valid, n = text.size(); i < n;) {
+    int step = utf8_step(s, n, i);
+    if (step > 0) {
+      out.append(text.substr(i, static_cast<size_t>(step)));
+      i += static_cast<size_t>(step);
+    } else {
+      out += kReplacementCharacter;
+      i += static_cast<size_t>(-step);
+    }
+  }
+  return out;
 }
 
 size_t utf8_complete_prefix(std::string_view text) {

@@ -29,6 +29,17 @@ std::string format_count(uint64_t count);
 
 // True when `text` is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool is_valid_utf8(std::string_view text);
+// Bytes of `text` before its first invalid UTF-8 sequence (text.size() when all of it is valid):
+// the byte offset an error about invalid text names.
+size_t utf8_valid_prefix(std::string_view text);
+// At text[i] (i < size): the byte length of the valid UTF-8 character there (> 0), or minus the
+// number of bytes one U+FFFD stands for (the maximal ill-formed subpart, Unicode §3.9).
+int utf8_char_at(std::string_view text, size_t i);
+// U+FFFD, what invalid UTF-8 is shown as.
+inline constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";
+// `text` with each maximal invalid UTF-8 subpart replaced by U+FFFD, as browsers decode it: for
+// showing and writing text a server sent (the record keeps the bytes as they came).
+std::string utf8_replace_invalid(std::string_view text);
 // Length of the longest prefix of `text` that ends on a UTF-8 character boundary, so streamed
 // text never emits half a character.
 size_t utf8_complete_prefix(std::string_view text);

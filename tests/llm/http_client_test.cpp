@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "llm/support/protocol_server.h"
+#include "util/clock.h"
 
 namespace chimera::llm {
 namespace {
@@ -24,6 +25,48 @@ TEST(HttpClient, ReusesItsConnectionForTheNextCall) {
   HttpResponse second = client.get("/a");
   ASSERT_TRUE(second.ok());
   EXPECT_TRUE(second.timings.connection_reused);  // keep-alive: no new TCP connection
+}
+
+TEST(HttpClient, AServerSayingRetryNowForeverCannotHoldACallPastItsBudget) {
+  ProtocolServer server;
+  Reply busy = Reply::json(R"({"error":"slow down"})", 429);
+  busy.headers = {{"Retry-After", "0"}};
+  server.route("GET", "/busy", busy);
+  HttpClient client(server.base_url(), "hint");
+  HttpCallOptions options;
+  options.retry_budget_ms = 600;
+  const int64_t start = monotonic_ns();
+  HttpResponse response = client.get("/busy", options);
+  const double seconds = ns_to_s(monotonic_ns() - start);
+  EXPECT_EQ(response.http_status, 429);
+  EXPECT_LT(seconds, 2.0);
+  EXPECT_GE(response.timings.retries, 2);
+  EXPECT_LE(response.timings.retries, 13);  // a pause of at least 50 ms each
+  RetryLog log = client.take_retries();
+  EXPECT_EQ(log.retries, response.timings.retries);
+  EXPECT_EQ(client.take_retries().retries, 0);  // taken once
+  Status status = http_error_status(response, server.base_url() + "/busy");
+  EXPECT_NE(status.message().find("the retry budget is spent"), std::string::npos)
+      << status.message();
+  EXPECT_EQ(status.code(), ErrorCode::kUnavailable);
+}
+
+TEST(HttpClient, CollectedBodiesAreCappedAndUnaskedEncodingsRefused) {
+  ProtocolServer server;
+  Reply big = Reply::json(std::string(5000, 'x'));
+  server.route("GET", "/big", big);
+  Reply zipped = Reply::json("\x1f\x8b not really");
+  zipped.headers = {{"Content-Encoding", "gzip"}};
+  server.route("GET", "/zipped", zipped);
+  HttpClient client(server.base_url(), "hint");
+  HttpCallOptions options;
+  options.max_body_bytes = 1000;
+  HttpResponse response = client.get("/big", options);
+  EXPECT_EQ(response.status.code(), ErrorCode::kOutOfRange);
+  EXPECT_NE(response.status.message().find("larger than 1000 bytes"), std::string::npos);
+  HttpResponse encoded = client.get("/zipped");
+  EXPECT_EQ(encoded.status.code(), ErrorCode::kParseError);
+  EXPECT_NE(encoded.status.message().find("Content-Encoding: gzip"), std::string::npos);
 }
 
 TEST(HttpClient, StreamsTheBodyInPiecesAsTheyArrive) {

@@ -69,12 +69,12 @@ TEST_F(OllamaBackendTest, StreamsGenerateAndKeepsTheServersStatistics) {
   EXPECT_EQ(r.chunk_count, 3);
   EXPECT_EQ(r.chunk_token_counts, (std::vector<int32_t>{1, 1, 1}));
   EXPECT_EQ(r.done_reason, "stop");
-  EXPECT_EQ(r.server.total_ns, 4935886791);
-  EXPECT_EQ(r.server.load_ns, 534986);
+  EXPECT_EQ(r.server.total_ns, 4935886);
+  EXPECT_EQ(r.server.load_ns, 534);
   EXPECT_EQ(r.server.prompt_eval_count, 26);
-  EXPECT_EQ(r.server.prompt_eval_ns, 107345000);
+  EXPECT_EQ(r.server.prompt_eval_ns, 107345);
   EXPECT_EQ(r.server.eval_count, 3);
-  EXPECT_EQ(r.server.eval_ns, 4289432000);
+  EXPECT_EQ(r.server.eval_ns, 4289432);
   EXPECT_EQ(r.prompt_tokens, 26);
   EXPECT_EQ(r.backend, "ollama://" + server.host_port());
   EXPECT_EQ(r.model, "llama3.2");
@@ -190,7 +190,7 @@ TEST_F(OllamaBackendTest, ChatSendsMessagesWithTheSystemFirst) {
 
 TEST_F(OllamaBackendTest, NonStreamingAnswerIsOneObject) {
   testing::OllamaFinal final;
-  final.eval_count = 290;
+  final.eval_count = 13;
   final.response = "The sky is blue because it is the color of the sky.";
   server.route("POST", "/api/generate", Reply::json(testing::ollama_final(final)));
   Request request = prompt();
@@ -198,10 +198,10 @@ TEST_F(OllamaBackendTest, NonStreamingAnswerIsOneObject) {
   CallRecord r = backend->generate(request);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.text, final.response);
-  EXPECT_EQ(r.token_count, 290);
+  EXPECT_EQ(r.token_count, 13);
   EXPECT_EQ(r.token_count_source, TokenCountSource::kServer);
   EXPECT_EQ(r.chunk_count, 1);
-  EXPECT_TRUE(r.chunk_token_counts.empty());  // 290 tokens in one chunk: per-chunk counts unknown
+  EXPECT_TRUE(r.chunk_token_counts.empty());  // 13 tokens in one chunk: per-chunk counts unknown
   EXPECT_EQ(last_body("/api/generate")["stream"], false);
 }
 
@@ -348,16 +348,18 @@ TEST_F(OllamaBackendTest, UnknownModelListsTheServersModels) {
 TEST_F(OllamaBackendTest, FlagsACallThatLoadedTheModel) {
   testing::OllamaFinal final;
   final.eval_count = 1;
-  final.load_duration = 3'200'000'000;
-  server.route("POST", "/api/generate",
-               Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)}));
+  final.load_duration = 320'000'000;
+  // The load happens before the first byte: the replay waits as long, or the figure is impossible.
+  Reply loading = Reply::ndjson({testing::ollama_token("x"), testing::ollama_final(final)});
+  loading.delay_ms_before_headers = 330;
+  server.route("POST", "/api/generate", loading);
   server.route("GET", "/api/ps",
                Reply::json(testing::ollama_ps({})));  // not loaded before the call
   CallRecord cold = backend->generate(prompt());
   ASSERT_TRUE(cold.ok) << cold.error;
   EXPECT_TRUE(cold.model_load_paid);
   ASSERT_FALSE(cold.warnings.empty());
-  EXPECT_NE(cold.warnings[0].find("3200 ms"), std::string::npos) << cold.warnings[0];
+  EXPECT_NE(cold.warnings[0].find("320 ms"), std::string::npos) << cold.warnings[0];
 
   // Loaded per /api/ps, yet a large load_duration (a reload after an option change) still counts.
   server.route("GET", "/api/ps", Reply::json(testing::ollama_ps({"llama3.2:latest"})));

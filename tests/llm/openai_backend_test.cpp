@@ -91,7 +91,8 @@ TEST_F(OpenAIBackendTest, LlamaCppChunksCarryingSeveralTokensAreNotCountedAsOneE
       {"prompt_n", 7}, {"prompt_ms", 12.5}, {"predicted_n", 4}, {"predicted_ms", 40.0}};
   server.route("POST", "/v1/chat/completions",
                Reply::sse({openai_chunk({}), openai_chunk("Hello world"), openai_chunk("!"),
-                           last.dump(), "[DONE]"}));
+                           last.dump(), "[DONE]"},
+                          /*delay_ms_between=*/15));  // paced as the timings say it took
   Request request = prompt();
   request.options = *Options::parse("repeat_penalty=1.2,repeat_last_n=64,min_p=0.05");
   CallRecord r = backend->generate(request);

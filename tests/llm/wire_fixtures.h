@@ -33,10 +33,12 @@ inline std::string ollama_chat_token(std::string_view text, std::string_view mod
       .dump();
 }
 
+// The docs' durations, scaled down a thousandfold: a replay arrives within milliseconds, and a
+// server claiming seconds of work for it would have its figures rejected as impossible
+// (llm::validate_server_timings).
 struct OllamaFinal {
-  std::optional<int64_t> total_duration = 4935886791, load_duration = 534986,
-                         prompt_eval_count = 26, prompt_eval_duration = 107345000, eval_count,
-                         eval_duration = 4289432000;
+  std::optional<int64_t> total_duration = 4935886, load_duration = 534, prompt_eval_count = 26,
+                         prompt_eval_duration = 107345, eval_count, eval_duration = 4289432;
   std::string done_reason = "stop";
   bool chat = false;
   std::string response;  // non-streaming: the whole answer

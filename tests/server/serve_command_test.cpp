@@ -140,6 +140,45 @@ TEST(ServeCommandTest, SigintWithNothingRunningExitsZero) {
   EXPECT_EQ(serve.wait_exit(std::chrono::seconds(30)), 0) << serve.err();
 }
 
+TEST(ServeCommandTest, TheSlowClientLimitsAreFlagsWithTheirDefaultsShown) {
+  CommandResult help = run_chimera({"serve", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* flag :
+       {"--request-timeout", "--max-connections", "--max-connections-per-client"}) {
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag << " in\n" << help.out;
+  }
+  for (const char* shown : {"--request-timeout FLOAT=30 ", "--max-connections INT=1024 ",
+                            "--max-connections-per-client INT=256"}) {
+    EXPECT_NE(help.out.find(shown), std::string::npos) << shown << " in\n" << help.out;
+  }
+  CommandResult bad =
+      run_chimera({"serve", "-m", tiny_gemma_path(), "--request-timeout", "0", "--port", "0"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--request-timeout"), std::string::npos) << bad.err;
+}
+
+TEST(ServeCommandTest, AClientOverItsConnectionCapGetsA503AndTheServerLogsIt) {
+  ServeProcess serve({"-m", "tiny=" + tiny_gemma_path(), "--port", "0", "--threads", "1",
+                      "--max-connections-per-client", "2"});
+  const int port = serve.wait_for_port(std::chrono::seconds(60));
+  ASSERT_GT(port, 0) << serve.err();
+  RawClient first(port), second(port);
+  ASSERT_TRUE(first.connected() && second.connected());
+  // The two idle connections are held; give the server a moment's proof by a request on one.
+  ASSERT_TRUE(first.send_all("GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(first.read_until("version", std::chrono::seconds(10)));
+  RawClient third(port);
+  third.read_to_end(std::chrono::seconds(5));
+  EXPECT_EQ(third.received().rfind("HTTP/1.1 503", 0), 0u) << third.received();
+  EXPECT_NE(third.received().find("--max-connections-per-client"), std::string::npos);
+  serve.signal(SIGINT);
+  EXPECT_EQ(serve.wait_exit(std::chrono::seconds(30)), 0) << serve.err();
+  EXPECT_NE(serve.err().find(
+                "refused a connection from 127.0.0.1: 2 connections are open from 127.0.0.1"),
+            std::string::npos)
+      << serve.err();
+}
+
 TEST(ServeCommandTest, BadModelOrFlagsFailWithAMessage) {
   CommandResult missing = run_chimera({"serve", "-m", "/nonexistent/model.gguf", "--port", "0"});
   EXPECT_NE(missing.exit_code, 0);

@@ -62,13 +62,16 @@ ProtocolServer::ProtocolServer() : server_(std::make_unique<httplib::Server>()) 
     Reply reply = dispatch(Received{req.method, req.path, req.body});
     pause_ms(reply.delay_ms_before_headers);
     res.status = reply.status;
+    for (const auto& [name, value] : reply.headers) res.set_header(name, value);
     auto shared = std::make_shared<Reply>(std::move(reply));
     if (shared->chunked) {
       res.set_chunked_content_provider(
           shared->content_type, [shared](size_t, httplib::DataSink& sink) {
             for (const Piece& piece : shared->pieces) {
-              pause_ms(piece.delay_ms);
-              if (!sink.write(piece.bytes.data(), piece.bytes.size())) return false;
+              for (int i = 0; i < piece.repeat; ++i) {
+                pause_ms(piece.delay_ms);
+                if (!sink.write(piece.bytes.data(), piece.bytes.size())) return false;
+              }
             }
             if (shared->cut) return false;  // abort: no terminating chunk, the connection closes
             sink.done();
@@ -77,15 +80,18 @@ ProtocolServer::ProtocolServer() : server_(std::make_unique<httplib::Server>()) 
       return;
     }
     size_t total = 0;
-    for (const Piece& piece : shared->pieces) total += piece.bytes.size();
+    for (const Piece& piece : shared->pieces)
+      total += piece.bytes.size() * static_cast<size_t>(piece.repeat);
     size_t declared = shared->cut ? total + 100 : total;  // promise more than will come
     res.set_content_provider(declared, shared->content_type,
                              [shared](size_t offset, size_t, httplib::DataSink& sink) {
                                if (offset > 0) return false;  // everything went in the first call
                                for (const Piece& piece : shared->pieces) {
-                                 pause_ms(piece.delay_ms);
-                                 if (!sink.write(piece.bytes.data(), piece.bytes.size()))
-                                   return false;
+                                 for (int i = 0; i < piece.repeat; ++i) {
+                                   pause_ms(piece.delay_ms);
+                                   if (!sink.write(piece.bytes.data(), piece.bytes.size()))
+                                     return false;
+                                 }
                                }
                                return !shared->cut;
                              });
@@ -140,14 +146,18 @@ Reply ProtocolServer::dispatch(const Received& request) {
 std::string ProtocolServer::base_url() const { return "http://" + host_port(); }
 std::string ProtocolServer::host_port() const { return "127.0.0.1:" + std::to_string(port_); }
 
-std::vector<Received> ProtocolServer::received(std::string_view path) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (path.empty()) return received_;
+std::vector<Received> with_path(const std::vector<Received>& all, std::string_view path) {
+  if (path.empty()) return all;
   std::vector<Received> out;
-  for (const Received& request : received_) {
+  for (const Received& request : all) {
     if (request.path == path) out.push_back(request);
   }
   return out;
+}
+
+std::vector<Received> ProtocolServer::received(std::string_view path) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return with_path(received_, path);
 }
 
 int unused_local_port() {

@@ -22,15 +22,21 @@ namespace chimera::testing {
 struct Piece {
   std::string bytes;
   int delay_ms = 0;  // the server pauses before writing this piece, so it arrives in its own read
+  int repeat = 1;    // written this many times (a 64 MiB line without holding 64 MiB)
 };
 
 struct Reply {
   int status = 200;
   std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra: Retry-After, Location...
   std::vector<Piece> pieces;
   bool chunked = true;              // one HTTP chunk per piece; false: Content-Length
   bool cut = false;                 // close the connection after the pieces, mid-body
   int delay_ms_before_headers = 0;  // a slow first byte (a model being loaded)
+  // FaultServer only (it owns its sockets): end with a TCP reset instead of a close, or go silent
+  // and hold the connection open this long (or until the client leaves).
+  bool reset = false;
+  int hold_ms = 0;
 
   static Reply json(std::string body, int status = 200);
   // Each line (without "\n") is written as its own piece, "\n" appended.
@@ -45,6 +51,8 @@ struct Reply {
 struct Received {
   std::string method, path, body;
 };
+// The requests to `path` (all of them when it is empty), in order.
+std::vector<Received> with_path(const std::vector<Received>& all, std::string_view path);
 
 class ProtocolServer {
  public:
