@@ -258,6 +258,11 @@ int run_tune(TuneArgs& a) {
   if (!a.write_profile.empty() && !result->run.cancelled) {
     auto toml = agent::tuned_profile_toml(*result, a.profile_name);
     if (!toml.ok()) return report_error(toml.status());
+    // ~/.config/chimera/profiles/NAME.toml makes it a profile by name; the folder may be new.
+    const std::string folder = std::filesystem::path(a.write_profile).parent_path().string();
+    if (Status s = folder.empty() ? Status::ok() : ensure_directory(folder); !s.is_ok()) {
+      return report_error(s);
+    }
     if (Status s = write_file_atomic(a.write_profile, *toml); !s.is_ok()) return report_error(s);
     std::fprintf(info, "profile: %s (use it with chimera run --chimera %s)\n", a.write_profile.c_str(),
                  a.write_profile.c_str());
