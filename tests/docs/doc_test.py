@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Runs every shell example of one Markdown page (README.md or docs/*.md), so the docs cannot rot.
+
+Usage: doc_test.py --chimera EXE --binary-dir DIR PAGE.md     (ctest: docs.<page>)
+
+What runs: every fenced block tagged sh, bash, shell or console, in page order, each as one bash
+script (`set -eo pipefail`) in a fresh working folder per page, so later blocks see what earlier ones
+made. In a console block the lines starting with "$ " (and their "\\" continuations) are the
+commands; the other lines are the output shown, and each of its "label: ..." lines must still appear
+(same label at the start of a line) in what the commands print, so an excerpt whose format changed
+fails.
+
+The machine the examples meet is a new user's, offline, with a small synthesized model standing in
+for real ones:
+  - HOME is a fresh folder (so ~/.config/chimera, ~/.cache/chimera, ~/.local/share/chimera start
+    empty); `chimera` on PATH is the build's binary; no CHIMERA_* or OLLAMA_* variable is inherited;
+  - the local Ollama store ~/.ollama/models holds gemma3:latest, gemma3:1b and llama3.2:1b, which
+    are tiny dummy-weight GGUFs (`chimera model synth --size tiny`);
+  - port 11434 (Ollama's) in a command is replaced by a free port, and OLLAMA_HOST points there, so
+    a `chimera serve` started by an example is what the next example finds; "build/release" is
+    replaced by the build folder that runs the test, and "/usr/share/chimera" (where the Debian
+    package puts the shipped files) by the folder the binary under test reads them from.
+
+Markers, in an HTML comment on the line(s) just before a block, separated by ';':
+  <!-- doctest: skip: REASON -->   not run (needs a real server, a GPU, the network, root...); the
+                                   reason (the rest of the comment) is required and printed
+  <!-- doctest: file: PATH -->     a non-shell block (TOML, JSON, CSV) written to PATH in the
+                                   working folder, for the examples after it to use
+  <!-- doctest: exit: N -->        the block must exit with N (default 0)
+  <!-- doctest: background; wait-port: 11434 -->
+                                   started and left running (a server); the next block starts once
+                                   the port accepts connections; stopped when the page is done
+  <!-- doctest: timeout: SECONDS --> longest a block may take (default 300)
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+RUN_LANGS = {"sh", "bash", "shell", "console"}
+KNOWN = {"skip", "file", "exit", "background", "wait-port", "timeout"}
+
+
+class Block:
+    def __init__(self, page, line, lang, text, directives):
+        self.page, self.line, self.lang, self.text, self.directives = page, line, lang, text, directives
+
+    def where(self):
+        return f"{os.path.basename(self.page)}:{self.line}"
+
+
+def parse_directives(comment, where):
+    directives = {}
+    # A skip reason is free text (it may hold ';'): everything after "skip:".
+    head, found, reason = comment.partition("skip:")
+    if found:
+        directives["skip"] = reason.strip()
+        comment = head
+    for part in comment.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        key, _, value = part.partition(":")
+        key, value = key.strip(), value.strip()
+        if key not in KNOWN:
+            raise SystemExit(f"{where}: unknown doctest marker '{key}' (known: {', '.join(sorted(KNOWN))})")
+        directives[key] = value
+    if "skip" in directives and not directives["skip"]:
+        raise SystemExit(f"{where}: 'skip' needs a reason: <!-- doctest: skip: needs ... -->")
+    return directives
+
+
+def blocks_of(page):
+    lines = open(page, encoding="utf-8").read().split("\n")
+    out, i, pending = [], 0, None
+    while i < len(lines):
+        line = lines[i]
+        m = re.match(r"^\s*<!--\s*doctest:(.*)-->\s*$", line)
+        if m:
+            pending = parse_directives(m.group(1), f"{page}:{i + 1}")
+            i += 1
+            continue
+        fence = re.match(r"^(\s*)(```+|~~~+)\s*([\w+-]*)", line)
+        if fence:
+            indent, marker, lang = fence.group(1), fence.group(2), fence.group(3).lower()
+            body, j = [], i + 1
+            while j < len(lines) and not lines[j].strip().startswith(marker):
+                body.append(lines[j][len(indent):] if lines[j].startswith(indent) else lines[j])
+                j += 1
+            out.append(Block(page, i + 1, lang, "\n".join(body), pending or {}))
+            pending, i = None, j + 1
+            continue
+        if line.strip():
+            pending = None  # a marker applies to the block right after it
+        i += 1
+    return out
+
+
+def console_commands(text):
+    """(commands, shown output lines) of a console block."""
+    commands, shown, current = [], [], None
+    for line in text.split("\n"):
+        if current is not None:
+            current.append(line)
+            if not line.endswith("\\"):
+                commands.append("\n".join(current))
+                current = None
+        elif line.startswith("$ "):
+            if line.endswith("\\"):
+                current = [line[2:]]
+            else:
+                commands.append(line[2:])
+        else:
+            shown.append(line)
+    return commands, shown
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, process, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def stop(process):
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def make_store(chimera, home, env):
+    """~/.ollama/models with tiny dummy-weight models under real-looking names."""
+    store = os.path.join(home, ".ollama", "models")
+    os.makedirs(os.path.join(store, "blobs"))
+    models = [("gemma3", "latest", "gemma3"), ("gemma3", "1b", "gemma3"), ("llama3.2", "1b", "llama")]
+    for name, tag, arch in models:
+        gguf = os.path.join(home, f"{arch}-tiny.gguf")
+        if not os.path.exists(gguf):
+            subprocess.run([chimera, "model", "synth", "--arch", arch, "--size", "tiny", "-o", gguf],
+                           env=env, check=True, capture_output=True)
+        data = open(gguf, "rb").read()
+        digest = hashlib.sha256(data).hexdigest()
+        blob = os.path.join(store, "blobs", "sha256-" + digest)
+        if not os.path.exists(blob):
+            shutil.copyfile(gguf, blob)
+        manifest_dir = os.path.join(store, "manifests", "registry.ollama.ai", "library", name)
+        os.makedirs(manifest_dir, exist_ok=True)
+        manifest = {"schemaVersion": 2, "layers": [{
+            "mediaType": "application/vnd.ollama.image.model",
+            "digest": "sha256:" + digest, "size": len(data)}]}
+        with open(os.path.join(manifest_dir, tag), "w") as f:
+            json.dump(manifest, f)
+    for name in os.listdir(home):
+        if name.endswith("-tiny.gguf"):
+            os.remove(os.path.join(home, name))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--chimera", required=True)
+    ap.add_argument("--binary-dir", required=True)
+    ap.add_argument("page")
+    args = ap.parse_args()
+    chimera = os.path.abspath(args.chimera)
+    blocks = blocks_of(args.page)
+
+    work = tempfile.mkdtemp(prefix="chimera-doctest-")
+    home = os.path.join(work, "home")
+    cwd = os.path.join(work, "cwd")
+    os.makedirs(home)
+    os.makedirs(cwd)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CHIMERA_", "OLLAMA_", "XDG_")) and k not in ("OPENAI_API_KEY",)}
+    env.update({
+        "HOME": home,
+        "PATH": os.path.dirname(chimera) + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
+        "OLLAMA_HOST": f"127.0.0.1:{port}",
+        "NO_COLOR": "1",
+        "LANG": "C.UTF-8",
+        # The real vocabularies may be fetched on this machine; a new user has none.
+        "CHIMERA_VOCAB_DIR": os.path.join(work, "no-vocab"),
+    })
+    make_store(chimera, home, env)
+
+    shown = subprocess.run([chimera, "config", "show", "--json"], env=env, check=True,
+                           capture_output=True, text=True).stdout
+    share = json.loads(shown)["paths"]["share"]
+
+    def substitute(text):
+        text = re.sub(r"\b11434\b", str(port), text)
+        text = text.replace("/usr/share/chimera", share)
+        return text.replace("build/release", os.path.abspath(args.binary_dir))
+
+    ran, skipped, failures, background = 0, [], [], []
+    try:
+        for block in blocks:
+            d = block.directives
+            if block.lang not in RUN_LANGS:
+                if "file" in d:
+                    name = d["file"]
+                    path = os.path.join(home, name[2:]) if name.startswith("~/") else os.path.join(cwd, name)
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(block.text + "\n")
+                continue
+            if "skip" in d:
+                skipped.append(f"{block.where()}: {d['skip']}")
+                continue
+            if block.lang == "console":
+                commands, shown = console_commands(block.text)
+                script = "\n".join(commands)
+            else:
+                script, shown = block.text, []
+            script = "set -eo pipefail\n" + substitute(script)
+            timeout = float(d.get("timeout", 300))
+            print(f"--- {block.where()} ({block.lang}{', background' if 'background' in d else ''})",
+                  flush=True)
+            if "background" in d:
+                log = open(os.path.join(work, f"background-{block.line}.log"), "w")
+                process = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=env, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+                background.append((block, process, log.name))
+                wait = d.get("wait-port")
+                if wait and not wait_for_port(int(substitute(wait)), process):
+                    failures.append(f"{block.where()}: the server did not accept connections on "
+                                    f"port {substitute(wait)}:\n" + open(log.name).read()[-3000:])
+                    break
+                ran += 1
+                continue
+            started = time.monotonic()
+            process = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=env,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+            try:
+                output, _ = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                stop(process)
+                output = process.communicate()[0]
+                failures.append(f"{block.where()}: still running after {timeout:.0f} s\n{script}")
+                break
+            output = output.decode("utf-8", "replace")
+            ran += 1
+            expected = int(d.get("exit", 0))
+            print(output[-2000:], end="" if output.endswith("\n") else "\n")
+            print(f"    exit {process.returncode}, {time.monotonic() - started:.1f} s", flush=True)
+            if process.returncode != expected:
+                failures.append(f"{block.where()}: exit {process.returncode}, expected {expected}\n"
+                                f"{script}\n--- output\n{output[-4000:]}")
+                break
+            lines = output.split("\n")
+            for shown_line in shown:
+                m = re.match(r"^([A-Za-z][A-Za-z0-9 _-]*):( |$)", shown_line)
+                if m and not any(l.startswith(m.group(1) + ":") for l in lines):
+                    failures.append(f"{block.where()}: the excerpt shows '{m.group(1)}: ...', which "
+                                    f"the command no longer prints\n--- output\n{output[-4000:]}")
+                    break
+            if failures:
+                break
+    finally:
+        for block, process, log in background:
+            stop(process)
+        if not failures:
+            shutil.rmtree(work, ignore_errors=True)
+
+    for s in skipped:
+        print(f"skipped {s}")
+    print(f"{args.page}: {ran} blocks run, {len(skipped)} skipped")
+    if failures:
+        for f in failures:
+            print(f"FAILED {f}", file=sys.stderr)
+        for block, process, log in background:
+            print(f"--- background {block.where()} log:\n" + open(log).read()[-3000:], file=sys.stderr)
+        print(f"(working folder kept: {work})", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
