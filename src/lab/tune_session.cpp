@@ -273,7 +273,7 @@ Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSess
   });
   if (options.on_progress) study.on_progress(options.on_progress);
   if (options.should_stop) study.should_stop(options.should_stop);
-  if (options.on_plan) options.on_plan(out.spec, out.configs, study.planned_calls());
+  if (options.on_plan) options.on_plan(out.spec, out.configs, study.planned_calls(), out.study_id);
   out.run = study.run();
 
   std::vector<HwSample> samples;

@@ -40,7 +40,9 @@ struct TuneSessionOptions {
   std::function<bool()> should_stop;     // Ctrl-C
   TuneStudy::OnProgress on_progress;
   // Called once the configurations are known, before any call (the CLI prints the plan).
-  std::function<void(const StudySpec&, const std::vector<Configuration>&, int64_t planned)> on_plan;
+  std::function<void(const StudySpec&, const std::vector<Configuration>&, int64_t planned,
+                     std::optional<int64_t> study_id)>
+      on_plan;
 };
 
 struct TuneSessionResult {
