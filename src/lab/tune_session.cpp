@@ -234,17 +234,8 @@ Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSess
     if (resuming) {
       out.study_id = options.resume->id;
     } else {
-      SessionInfo info;
-      info.command = "tune";
-      info.args = options.command_line;
-      info.host = out.machine.host;
-      info.cpu = out.machine.cpu;
-      info.cpu_features = out.machine.cpu_features;
-      info.logical_cpus = out.machine.logical_cpus;
-      info.build = out.machine.build;
-      info.backend = out.spec.backend;
-      info.model = out.model_label;
-      info.started_unix_ms = out.started_unix_ms;
+      SessionInfo info = session_info(out.machine, "tune", options.command_line, out.spec.backend,
+                                      out.model_label, out.started_unix_ms);
       json header = {{"study", spec_to_json(out.spec)},
                      {"configurations", configs_to_json(out.configs)},
                      {"facts", facts_to_json(out.facts)},
