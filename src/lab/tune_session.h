@@ -74,4 +74,8 @@ SpaceFacts space_facts(llm::Backend& backend, const std::string& model, bool* sy
 
 Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSessionOptions& options);
 
+// A stored study's results rebuilt from the store alone, without a backend or any call (`chimera
+// results show ID` of a tune session); an unfinished study shows what it has.
+Result<TuneSessionResult> load_tune_session(ResultsStore& store, int64_t id);
+
 }  // namespace chimera::lab
