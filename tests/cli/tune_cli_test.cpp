@@ -122,10 +122,10 @@ TEST_F(TuneCli, AConfigurationTheServerRefusesIsFailedAndTheStudyGoesOn) {
 TEST_F(TuneCli, KillNineThenResumeRepeatsNoCallAndLosesNone) {
   TempDir out;
   const std::string db = out.file("results.db");
-  // 4 configurations x 8 samples x 2 prompts = 64 measured calls: long enough (about a second even
-  // on a fast machine) for the kill to land mid-study.
+  // 4 configurations x 8 samples x 2 prompts = 64 measured calls of 400 tokens: half a second here,
+  // long enough for the kill to land mid-study on a faster machine too.
   std::vector<std::string> args = {"tune", "-b", backend(), "--param", "temperature=0.2,0.4,0.6,0.8",
-                                   "-p", "first prompt", "-p", "second prompt", "--num-predict", "64",
+                                   "-p", "first prompt", "-p", "second prompt", "--num-predict", "400",
                                    "--repeat", "8", "--out", out.path(), "--db", db, "--no-hwmon"};
   pid_t pid = testing::spawn_chimera(args, out.file("tune.log"));
   ASSERT_GT(pid, 0);
