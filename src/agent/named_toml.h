@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include <toml++/toml.h>
+
 #include "util/status.h"
 
 namespace chimera::agent {
@@ -31,5 +33,9 @@ struct NamedToml {
 std::vector<std::string> named_toml_folders(const NamedTomlPlace& place);
 
 Result<NamedToml> find_named_toml(const NamedTomlPlace& place, const std::string& name_or_path);
+
+// Parses TOML text (a profile, a role, a study file); a syntax error names the origin and the line.
+// Debian's toml++ is built with exceptions: they stop here.
+Result<toml::table> parse_toml(std::string_view text, const std::string& origin);
 
 }  // namespace chimera::agent

@@ -13,7 +13,7 @@ namespace chimera::cli {
 namespace {
 
 std::atomic<bool>* g_flag = nullptr;
-struct sigaction g_previous {};
+struct sigaction g_previous {}, g_previous_term {};
 
 void on_sigint(int) {
   if (g_flag != nullptr) g_flag->store(true);
@@ -76,7 +76,7 @@ std::optional<int> local_server_port(const std::string& backend_spec) {
   return static_cast<int>(*port);
 }
 
-InterruptGuard::InterruptGuard(std::atomic<bool>& flag) {
+InterruptGuard::InterruptGuard(std::atomic<bool>& flag, bool sigterm) : sigterm_(sigterm) {
   flag = false;
   g_flag = &flag;
   struct sigaction action {};
@@ -84,10 +84,12 @@ InterruptGuard::InterruptGuard(std::atomic<bool>& flag) {
   action.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, &g_previous);
+  if (sigterm_) sigaction(SIGTERM, &action, &g_previous_term);
 }
 
 InterruptGuard::~InterruptGuard() {
   sigaction(SIGINT, &g_previous, nullptr);
+  if (sigterm_) sigaction(SIGTERM, &g_previous_term, nullptr);
   g_flag = nullptr;
 }
 

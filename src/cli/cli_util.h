@@ -22,13 +22,17 @@ Result<std::vector<std::string>> read_prompt_file(const std::string& path);
 std::optional<int> local_server_port(const std::string& backend_spec);
 
 // While alive, the first Ctrl-C sets `flag` (the run stops between calls and writes what it has);
-// a second one ends the process at once.
+// a second one ends the process at once. With `sigterm`, SIGTERM stops the run the same way (a
+// command that must stop its child servers before it exits).
 class InterruptGuard {
  public:
-  explicit InterruptGuard(std::atomic<bool>& flag);
+  explicit InterruptGuard(std::atomic<bool>& flag, bool sigterm = false);
   ~InterruptGuard();
   InterruptGuard(const InterruptGuard&) = delete;
   InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  bool sigterm_;
 };
 
 }  // namespace chimera::cli

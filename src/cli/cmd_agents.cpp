@@ -2,7 +2,6 @@
 // alone, so the report gives the real speedup (with its CI), efficiency, slowdowns, fairness and
 // the prior system's balance ratio named as such. Flags and printing only: the work is
 // agent/agents_job.h.
-#include <signal.h>
 
 #include <atomic>
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include "agent/agents_job.h"
 #include "agent/agents_outputs.h"
 #include "agent/agents_report.h"
+#include "cli/cli_util.h"
 #include "cli/command.h"
 #include "cli/configured.h"
 #include "cli/run_support.h"
@@ -45,7 +45,6 @@ struct AgentsArgs {
 };
 
 std::atomic<bool> g_interrupted{false};
-void on_signal(int) { g_interrupted = true; }
 
 // Comma lists and repeated flags alike: --role a,b --role c -> a, b, c.
 std::vector<std::string> flatten(const std::vector<std::string>& values) {
@@ -146,17 +145,9 @@ int agents_main(const AgentsArgs& a) {
 
   // Ctrl-C and SIGTERM stop the run between calls (calls in flight are cancelled); the spawned
   // servers are stopped and what finished is reported.
-  g_interrupted = false;
-  struct sigaction action {};
-  struct sigaction previous_int {
-  }, previous_term{};
-  action.sa_handler = on_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, &previous_int);
-  sigaction(SIGTERM, &action, &previous_term);
+  std::optional<InterruptGuard> guard(std::in_place, g_interrupted, /*sigterm=*/true);
   auto run = agent::run_agents_job(job);
-  sigaction(SIGINT, &previous_int, nullptr);
-  sigaction(SIGTERM, &previous_term, nullptr);
+  guard.reset();
   if (progress) progress->finish();
   if (!run.ok()) {
     if (g_interrupted) {

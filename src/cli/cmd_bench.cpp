@@ -2,7 +2,6 @@
 // statistics, hardware monitoring and every call stored in the results database. The flags are
 // wiring only; the work is lab::run_bench_session. `chimera bench engine` (llama-bench style) is
 // registered here but implemented in cmd_bench_engine.cpp.
-#include <signal.h>
 
 #include <atomic>
 #include <cstdio>
@@ -11,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_util.h"
 #include "cli/command.h"
 #include "cli/configured.h"
 #include "lab/bench_output.h"
@@ -52,37 +52,8 @@ constexpr std::pair<const char*, const char*> kOptionFlags[] = {
 };
 
 std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
 
 Status usage(std::string message) { return Status(ErrorCode::kInvalidArgument, std::move(message)); }
-
-Result<std::vector<std::string>> read_prompt_file(const std::string& path) {
-  CHIMERA_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
-  std::vector<std::string> prompts;
-  int line_number = 0;
-  for (const std::string& raw : split(text, '\n')) {
-    ++line_number;
-    std::string_view line = trim(raw);
-    if (line.empty()) continue;
-    if (line.front() != '{') {
-      prompts.emplace_back(line);
-      continue;
-    }
-    // JSONL: {"prompt": "..."}
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("prompt") || !j["prompt"].is_string()) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "{}:{}: a line starting with '{{' must be JSON with a \"prompt\" string "
-                        "(JSONL), or write the prompt as plain text",
-                        path, line_number);
-    }
-    prompts.push_back(j["prompt"].get<std::string>());
-  }
-  if (prompts.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "{}: no prompts (one per line, or JSONL)", path);
-  }
-  return prompts;
-}
 
 template <typename T, typename Parse>
 Result<std::vector<T>> parse_list(const std::string& flag, const std::string& text, Parse parse) {
@@ -97,34 +68,6 @@ Result<std::vector<T>> parse_list(const std::string& flag, const std::string& te
     out.push_back(static_cast<T>(*v));
   }
   return out;
-}
-
-std::string command_line_of_this_process() {
-  auto text = read_text_file("/proc/self/cmdline");
-  if (!text.ok()) return "chimera bench";
-  std::vector<std::string> parts = split(*text, '\0');
-  while (!parts.empty() && parts.back().empty()) parts.pop_back();
-  for (std::string& p : parts) {
-    if (p.find_first_of(" \t\"'") != std::string::npos) p = "'" + replace_all(p, "'", "'\\''") + "'";
-  }
-  return join(parts, " ");
-}
-
-// The port of a server on this machine, so its process can be monitored.
-std::optional<int> local_server_port(const llm::BackendSpec& spec) {
-  if (spec.kind == llm::BackendSpec::Kind::kEmbedded) return std::nullopt;
-  std::string_view location = spec.location;
-  size_t scheme = location.find("://");
-  if (scheme != std::string_view::npos) location.remove_prefix(scheme + 3);
-  size_t colon = location.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  std::string host(location.substr(0, colon));
-  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]" && host != "0.0.0.0") {
-    return std::nullopt;
-  }
-  auto port = parse_int(location.substr(colon + 1));
-  if (!port) return std::nullopt;
-  return static_cast<int>(*port);
 }
 
 Result<lab::BenchPlan> build_plan(const BenchArgs& a, const llm::BackendSpec& spec) {
@@ -207,13 +150,13 @@ int run_bench(BenchArgs& a) {
     options.equivalence_margin = *margin;
   }
   options.backend_spec = a.backend;
-  options.command_line = command_line_of_this_process();
+  options.command_line = command_line_of_this_process("chimera bench");
   options.plan = std::move(*plan);
   if (!a.no_store) options.db_path = a.db.empty() ? lab::ResultsStore::default_path() : a.db;
   options.monitor_hardware = !a.no_hwmon;
   options.monitor.period_ms = std::max(a.hw_interval_ms, 10);
   options.monitor.gpu = !a.no_gpu;
-  options.monitor.server_port = local_server_port(*spec);
+  options.monitor.server_port = local_server_port(a.backend);
   options.should_stop = [] { return g_interrupted.load(); };
 
   std::optional<term::ProgressBar> progress;  // draws only on a terminal
@@ -230,14 +173,9 @@ int run_bench(BenchArgs& a) {
     progress->update(done, detail);
   };
 
-  g_interrupted = false;
-  struct sigaction action {}, previous {};
-  action.sa_handler = on_sigint;
-  action.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, &previous);
+  std::optional<InterruptGuard> guard(std::in_place, g_interrupted);
   auto result = lab::run_bench_session(**backend, options);
-  sigaction(SIGINT, &previous, nullptr);
+  guard.reset();
   if (progress) progress->finish();
   if (!result.ok()) return report_error(result.status());
 
