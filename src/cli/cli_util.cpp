@@ -59,23 +59,6 @@ Result<std::vector<std::string>> read_prompt_file(const std::string& path) {
   return prompts;
 }
 
-std::optional<int> local_server_port(const std::string& backend_spec) {
-  auto spec = llm::parse_backend_spec(backend_spec);
-  if (!spec.ok() || spec->kind == llm::BackendSpec::Kind::kEmbedded) return std::nullopt;
-  std::string_view location = spec->location;
-  size_t scheme = location.find("://");
-  if (scheme != std::string_view::npos) location.remove_prefix(scheme + 3);
-  size_t colon = location.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  std::string host(location.substr(0, colon));
-  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]" && host != "0.0.0.0") {
-    return std::nullopt;
-  }
-  auto port = parse_int(location.substr(colon + 1));
-  if (!port) return std::nullopt;
-  return static_cast<int>(*port);
-}
-
 InterruptGuard::InterruptGuard(std::atomic<bool>& flag, bool sigterm) : sigterm_(sigterm) {
   flag = false;
   g_flag = &flag;

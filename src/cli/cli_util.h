@@ -17,10 +17,6 @@ std::string command_line_of_this_process(const std::string& fallback);
 // Prompts, one per line, or JSONL {"prompt": "..."}; blank lines skipped.
 Result<std::vector<std::string>> read_prompt_file(const std::string& path);
 
-// The port of a server named by a backend spec when it runs on this machine (its process can be
-// monitored); nullopt for the embedded engine and remote hosts.
-std::optional<int> local_server_port(const std::string& backend_spec);
-
 // While alive, the first Ctrl-C sets `flag` (the run stops between calls and writes what it has);
 // a second one ends the process at once. With `sigterm`, SIGTERM stops the run the same way (a
 // command that must stop its child servers before it exits).

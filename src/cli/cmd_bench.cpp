@@ -156,7 +156,7 @@ int run_bench(BenchArgs& a) {
   options.monitor_hardware = !a.no_hwmon;
   options.monitor.period_ms = std::max(a.hw_interval_ms, 10);
   options.monitor.gpu = !a.no_gpu;
-  options.monitor.server_port = local_server_port(a.backend);
+  options.monitor.server_port = llm::local_server_port(a.backend);
   options.should_stop = [] { return g_interrupted.load(); };
 
   std::optional<term::ProgressBar> progress;  // draws only on a terminal

@@ -220,7 +220,7 @@ int run_tune(TuneArgs& a) {
   options.command_line = command_line_of_this_process("chimera tune");
   if (!a.no_store) options.db_path = db_path;
   options.monitor_hardware = !a.no_hwmon;
-  options.monitor.server_port = local_server_port(spec.backend);
+  options.monitor.server_port = llm::local_server_port(spec.backend);
   options.should_stop = [] { return g_interrupted.load(); };
   FILE* info = a.json ? stderr : stdout;
   options.on_plan = [&](const lab::StudySpec& s, const std::vector<lab::Configuration>& configs,

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,9 @@ struct BackendSpec {
 // "PATH.gguf" for embedded. Ports default to 11434 (Ollama) and 8000 (vLLM's default).
 Result<BackendSpec> parse_backend_spec(std::string_view spec);
 Result<std::unique_ptr<Backend>> make_backend(std::string_view spec);
+// The port of a server named by a backend spec when it runs on this machine (its process can be
+// monitored); nullopt for the embedded engine and remote hosts.
+std::optional<int> local_server_port(std::string_view spec);
 // The embedded engine behind the seam (src/llm/embedded_backend.cpp). An "ollama:NAME:TAG" location
 // is resolved through the local Ollama model store to its GGUF blob there.
 Result<std::unique_ptr<Backend>> make_embedded_backend(const BackendSpec& spec);

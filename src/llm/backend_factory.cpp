@@ -120,4 +120,21 @@ Result<std::unique_ptr<Backend>> make_backend(std::string_view spec_text) {
                     static_cast<int>(spec.kind));
 }
 
+std::optional<int> local_server_port(std::string_view backend_spec) {
+  auto spec = parse_backend_spec(backend_spec);
+  if (!spec.ok() || spec->kind == BackendSpec::Kind::kEmbedded) return std::nullopt;
+  std::string_view location = spec->location;
+  size_t scheme = location.find("://");
+  if (scheme != std::string_view::npos) location.remove_prefix(scheme + 3);
+  size_t colon = location.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string host(location.substr(0, colon));
+  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]" && host != "0.0.0.0") {
+    return std::nullopt;
+  }
+  auto port = parse_int(location.substr(colon + 1));
+  if (!port) return std::nullopt;
+  return static_cast<int>(*port);
+}
+
 }  // namespace chimera::llm
