@@ -43,8 +43,11 @@ std::string normalized_model_name(std::string_view name) {
 Result<ModelSource> resolve_model_source(std::string_view argument) {
   ModelSource source;
   std::string_view spec = trim(argument);
-  // NAME=SPEC, unless the '=' is part of a path.
-  if (size_t eq = spec.find('='); eq != std::string_view::npos && spec.substr(0, eq).find('/') == std::string_view::npos) {
+  // NAME=SPEC, unless the whole argument is a file whose path holds '='. A NAME may hold '/' (the
+  // names vLLM serves, "Qwen/Qwen2.5-1.5B-Instruct", are how clients call such a server).
+  std::error_code exists_ec;
+  if (size_t eq = spec.find('=');
+      eq != std::string_view::npos && !fs::is_regular_file(fs::path(std::string(spec)), exists_ec)) {
     source.name = std::string(trim(spec.substr(0, eq)));
     spec = trim(spec.substr(eq + 1));
     if (source.name.empty()) {
