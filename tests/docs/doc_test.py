@@ -213,10 +213,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--chimera", required=True)
     ap.add_argument("--binary-dir", required=True)
+    ap.add_argument("--expect-failure", action="store_true",
+                    help="the runner's own test: succeed only when the page fails (a broken page)")
     ap.add_argument("page")
     args = ap.parse_args()
     chimera = os.path.abspath(args.chimera)
-    blocks = blocks_of(args.page)
+    try:
+        blocks = blocks_of(args.page)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        if args.expect_failure:
+            print(f"{args.page}: refused, as this broken page must")
+            return 0
+        return 2
 
     work = tempfile.mkdtemp(prefix="chimera-doctest-")
     home = os.path.join(work, "home")
@@ -353,7 +362,7 @@ def main():
     finally:
         for block, process, log in background:
             stop(process)
-        if not failures:
+        if not failures or args.expect_failure:
             shutil.rmtree(work, ignore_errors=True)
 
     for s in skipped:
@@ -364,7 +373,14 @@ def main():
             print(f"FAILED {f}", file=sys.stderr)
         for block, process, log in background:
             print(f"--- background {block.where()} log:\n" + open(log).read()[-3000:], file=sys.stderr)
+        if args.expect_failure:
+            print(f"{args.page}: failed, as this broken page must")
+            return 0
         print(f"(working folder kept: {work})", file=sys.stderr)
+        return 1
+    if args.expect_failure:
+        print(f"FAILED {args.page}: a broken page passed: the runner cannot catch what it shows",
+              file=sys.stderr)
         return 1
     return 0
 
