@@ -43,15 +43,15 @@ class RunStore {
  public:
   RunStore(const MainJob& job, const RunDescription& run) {
     if (job.no_store) return;
-    auto opened = lab::ResultsStore::open(job.db.empty() ? lab::ResultsStore::default_path() : job.db);
+    auto opened =
+        lab::ResultsStore::open(job.db.empty() ? lab::ResultsStore::default_path() : job.db);
     if (!opened.ok()) {
       warnings_.push_back(opened.status().message());
       return;
     }
     store_ = std::move(*opened);
-    auto id = store_->begin_session(lab::session_info(run.machine, "run", run.command_line,
-                                                      run.backend.spec, run.model_label,
-                                                      unix_time_ms()));
+    auto id = store_->begin_session(lab::session_info(
+        run.machine, "run", run.command_line, run.backend.spec, run.model_label, unix_time_ms()));
     if (!id.ok()) {
       warnings_.push_back(id.status().message());
       store_.reset();

@@ -2,8 +2,8 @@
 // baseline and Chimera profiles, choose the backend (agent/backend_choice.h), run both agents in
 // interleaved pairs (agent/agent_run.h) while sampling the hardware and storing every call, then
 // compare the arms (agent/run_summary.h) and write the reports (agent/run_outputs.h). The command
-// line (cli/cmd_run.cpp) fills a MainJob from its flags and prints the MainJobResult; tests can call
-// run_main_job() without a shell.
+// line (cli/cmd_run.cpp) fills a MainJob from its flags and prints the MainJobResult; tests can
+// call run_main_job() without a shell.
 #pragma once
 
 #include <cstdint>

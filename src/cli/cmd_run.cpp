@@ -2,8 +2,8 @@
 // (analysis + report each) in interleaved pairs through one backend, validates every report against
 // the facts, compares the arms with statistics, and writes OUT/<timestamp>/{baseline,chimera,
 // comparison}_report.md, report.html and metrics.json, plus rows in the results database. This file
-// parses the flags and prints; the job is agent/main_job.h (and the dummy-weight model engine/synth,
-// through cli/run_support.h).
+// parses the flags and prints; the job is agent/main_job.h (and the dummy-weight model
+// engine/synth, through cli/run_support.h).
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -56,10 +56,10 @@ void print_result(const agent::MainJobResult& r) {
   for (const auto& k : r.summary.kinds) {
     for (const auto& c : k.report.comparisons) {
       if (c.metric == "decode_tps" || c.metric == "ttft_ms") {
-        std::printf("%s call: %s\n", k.kind.c_str(),
-                    lab::verdict_sentence(c, r.summary.alpha, r.summary.level, "chimera",
-                                          "baseline")
-                        .c_str());
+        std::printf(
+            "%s call: %s\n", k.kind.c_str(),
+            lab::verdict_sentence(c, r.summary.alpha, r.summary.level, "chimera", "baseline")
+                .c_str());
       }
     }
   }
@@ -141,9 +141,9 @@ int run_main(const RunArgs& a) {
 
   if (result->result.cancelled) return 130;
   if (result->ok_executions == 0) {
-    return report_error(Status(ErrorCode::kUnavailable,
-                               "no agent execution succeeded; the first error: " +
-                                   result->first_error));
+    return report_error(
+        Status(ErrorCode::kUnavailable,
+               "no agent execution succeeded; the first error: " + result->first_error));
   }
   if (a.strict && result->validator_findings > 0) {
     std::fprintf(stderr,
