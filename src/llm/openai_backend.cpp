@@ -189,8 +189,9 @@ OpenAIRequestPlan plan_openai_request(const Request& request, const std::string&
   } else if (*schema) {
     // No "strict": servers that constrain decoding (vLLM, llama.cpp, SGLang, Ollama) always do;
     // OpenAI's strict mode would refuse schemas with optional properties.
-    body["response_format"] = {{"type", "json_schema"},
-                               {"json_schema", {{"name", "output"}, {"schema", (*schema)->schema}}}};
+    body["response_format"] = {
+        {"type", "json_schema"},
+        {"json_schema", {{"name", "output"}, {"schema", (*schema)->schema}}}};
   }
   if (!launch_only.empty()) {
     plan.warnings.push_back(fmt::format(
@@ -305,6 +306,20 @@ OpenAIFlavor OpenAIBackend::flavor(HttpClient& client, const HttpCallOptions& ba
   return detected;
 }
 
+bool OpenAIBackend::listed_synthetic(HttpClient& client, const HttpCallOptions& call,
+                                     const std::string& model) {
+  std::lock_guard<std::mutex> lock(synthetic_mutex_);
+  if (!synthetic_known_) {
+    auto models = models_with(client, call);
+    if (!models.ok()) return false;  // the call itself will say what is wrong with the server
+    for (const ModelDescription& description : *models) {
+      if (description.entry.synthetic) synthetic_models_.insert(description.entry.name);
+    }
+    synthetic_known_ = true;
+  }
+  return synthetic_models_.count(model) > 0 || synthetic_models_.count(model + ":latest") > 0;
+}
+
 Result<std::vector<ModelDescription>> OpenAIBackend::models_with(HttpClient& client,
                                                                  const HttpCallOptions& call) {
   std::string url = config_.base_url + "/v1/models";
@@ -397,6 +412,8 @@ CallRecord OpenAIBackend::generate(const Request& request, const OnText& on_text
     return record;
   }
   record.model = *model;
+  // chimera serve marks a dummy-weight model: every figure from it is synthetic.
+  if (listed_synthetic(*client, metadata_call(call), record.model)) record.synthetic_model = true;
 
   OpenAIRequestPlan plan = plan_openai_request(request, record.model, chat, server);
   if (!plan.error.is_ok()) {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,8 +59,15 @@ class OpenAIBackend : public Backend {
 
   OpenAIBackendConfig config_;
   HttpClientPool pool_;
+  // Whether /v1/models marks this model as dummy-weight (chimera serve's "chimera.synthetic"); the
+  // list is read once, on the first call that reads it successfully.
+  bool listed_synthetic(HttpClient& client, const HttpCallOptions& call, const std::string& model);
+
   std::mutex flavor_mutex_;
   std::atomic<int> flavor_{-1};  // OpenAIFlavor once known
+  std::mutex synthetic_mutex_;
+  bool synthetic_known_ = false;            // guarded by synthetic_mutex_
+  std::set<std::string> synthetic_models_;  // guarded by synthetic_mutex_
 };
 
 // The request body for one call, and what happened to each option. Exposed for tests.

@@ -42,6 +42,7 @@ TEST_F(BackendsTest, OllamaBackendStreamsAndReadsServerTimings) {
   });
   ASSERT_TRUE(record.ok) << record.error;
   EXPECT_EQ(record.text, streamed);
+  EXPECT_TRUE(record.synthetic_model) << "the server marks its dummy-weight model in /api/show";
   ASSERT_TRUE(record.server.eval_count.has_value());
   EXPECT_LE(*record.server.eval_count, 8);
   EXPECT_GE(*record.server.eval_count, 1);
@@ -49,7 +50,8 @@ TEST_F(BackendsTest, OllamaBackendStreamsAndReadsServerTimings) {
   EXPECT_EQ(record.token_count_source, llm::TokenCountSource::kServer);
   ASSERT_TRUE(record.server.prompt_eval_count.has_value());
   EXPECT_GT(*record.server.prompt_eval_count, 0);
-  EXPECT_TRUE(record.server.total_ns && record.server.prompt_eval_ns && record.server.eval_ns && record.server.load_ns);
+  EXPECT_TRUE(record.server.total_ns && record.server.prompt_eval_ns && record.server.eval_ns &&
+              record.server.load_ns);
   EXPECT_TRUE(record.done_reason == "stop" || record.done_reason == "length") << record.done_reason;
   EXPECT_GT(record.t_first_token_ns, 0);
   EXPECT_FALSE(record.model_load_paid);  // loaded at start, and /api/ps says so
@@ -99,7 +101,8 @@ TEST_F(BackendsTest, OllamaBackendMetadata) {
 
 TEST_F(BackendsTest, OpenAIBackendStreamsWithUsage) {
   ASSERT_NE(server_, nullptr);
-  for (auto flavor : {std::optional<llm::OpenAIFlavor>(), std::optional(llm::OpenAIFlavor::kLlamaCpp)}) {
+  for (auto flavor :
+       {std::optional<llm::OpenAIFlavor>(), std::optional(llm::OpenAIFlavor::kLlamaCpp)}) {
     llm::OpenAIBackendConfig config;
     config.base_url = server_->base_url();
     config.flavor = flavor;
@@ -114,6 +117,7 @@ TEST_F(BackendsTest, OpenAIBackendStreamsWithUsage) {
     ASSERT_TRUE(record.ok) << record.error;
     EXPECT_EQ(record.text, streamed);
     EXPECT_EQ(record.model, "tiny:latest");  // as /v1/models lists it (name:tag, as Ollama does)
+    EXPECT_TRUE(record.synthetic_model) << "the server marks its dummy-weight model in /v1/models";
     EXPECT_EQ(record.token_count_source, llm::TokenCountSource::kServer);
     ASSERT_TRUE(record.prompt_tokens.has_value());
     EXPECT_GT(*record.prompt_tokens, 0);
