@@ -254,6 +254,9 @@ TuneAnalysis analyze_study(const AnalysisInput& in) {
       }
       if (!e.values.empty()) e.mean = mean(e.values);
       e.ci = t_ci_mean(e.values);
+      // Every objective is a rate or a duration: its mean cannot be negative. With few, noisy samples
+      // the t-interval reaches below zero; the bound that says something is 0.
+      if (e.ci && e.ci->lower < 0.0) e.ci->lower = 0.0;
       return e;
     };
     for (const ObjectiveInfo& o : spec.objectives) r.objectives.push_back(estimate(o));

@@ -120,6 +120,27 @@ TEST(TuneStudy, RankingTiesTheEquivalentAndSeparatesTheReal) {
   EXPECT_NEAR(fx.factors[0].levels[0].estimate / fx.mean, 0.66, 0.1);  // about 2x on ~1.5x mean
 }
 
+TEST(TuneStudy, ANoisyRateNeverGetsANegativeLowerBound) {
+  // Two samples whose decode rates differ tenfold: the t-interval of their mean reaches far below
+  // zero, which no tok/s can be; the reported bound stops at 0 and the upper bound is untouched.
+  auto backend = std::make_unique<FakeBackend>();
+  backend->timing = [](const llm::Request& r, int64_t index) {
+    FakeTiming t;
+    t.itl_ms = index <= 2 ? 1.0 : 10.0;  // the warm-up and the first sample fast, the second slow
+    t.ttft_ms = 5;
+    t.tokens = static_cast<int>(r.options.num_predict.value_or(8));
+    return t;
+  };
+  StudySpec spec = spec_for({"temperature=0.2"}, Strategy::kGrid, 2);
+  Outcome o = study(*backend, spec);
+  ASSERT_EQ(o.analysis.configs.size(), 1u);
+  const MetricEstimate& e = o.analysis.configs[0].objectives[0];
+  ASSERT_TRUE(e.ci.has_value());
+  ASSERT_EQ(e.values.size(), 2u);
+  EXPECT_EQ(e.ci->lower, 0.0);
+  EXPECT_GT(e.ci->upper, 2 * e.mean);
+}
+
 TEST(TuneStudy, RaceDropsTheSlowEarlyAndSpendsFewerCalls) {
   auto grid_backend = threads_backend();
   auto race_backend = threads_backend();
