@@ -29,6 +29,9 @@ struct ModelRegistry::Entry {
   int64_t expires_ns = std::numeric_limits<int64_t>::max();  // monotonic; max: never
   int64_t expires_unix_ns = 0;
   bool unload_requested = false;
+  // The keep_alive the newest lease asked for: what /api/ps shows while a request holds the model
+  // (its response can reach the client before the lease ends).
+  int64_t leased_keep_alive_ns = 0;
 };
 
 std::string normalized_model_name(std::string_view name) {
@@ -46,16 +49,19 @@ Result<ModelSource> resolve_model_source(std::string_view argument) {
   // NAME=SPEC, unless the whole argument is a file whose path holds '='. A NAME may hold '/' (the
   // names vLLM serves, "Qwen/Qwen2.5-1.5B-Instruct", are how clients call such a server).
   std::error_code exists_ec;
-  if (size_t eq = spec.find('=');
-      eq != std::string_view::npos && !fs::is_regular_file(fs::path(std::string(spec)), exists_ec)) {
+  if (size_t eq = spec.find('='); eq != std::string_view::npos &&
+                                  !fs::is_regular_file(fs::path(std::string(spec)), exists_ec)) {
     source.name = std::string(trim(spec.substr(0, eq)));
     spec = trim(spec.substr(eq + 1));
     if (source.name.empty()) {
-      return make_error(ErrorCode::kInvalidArgument, "-m {}: the name before '=' is empty; use -m NAME=MODEL", argument);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "-m {}: the name before '=' is empty; use -m NAME=MODEL", argument);
     }
   }
   source.spec = std::string(spec);
-  if (spec.empty()) return make_error(ErrorCode::kInvalidArgument, "-m: empty model; give a GGUF path or ollama:NAME:TAG");
+  if (spec.empty())
+    return make_error(ErrorCode::kInvalidArgument,
+                      "-m: empty model; give a GGUF path or ollama:NAME:TAG");
   if (starts_with(spec, "ollama:")) {
     engine::ModelStore store;
     CHIMERA_ASSIGN_OR_RETURN(engine::ResolvedModel resolved, store.resolve(spec));
@@ -68,7 +74,8 @@ Result<ModelSource> resolve_model_source(std::string_view argument) {
   } else {
     std::error_code ec;
     if (!fs::is_regular_file(fs::path(std::string(spec)), ec)) {
-      return make_error(ErrorCode::kNotFound, "-m {}: no such file; give a path to a .gguf file or ollama:NAME:TAG",
+      return make_error(ErrorCode::kNotFound,
+                        "-m {}: no such file; give a path to a .gguf file or ollama:NAME:TAG",
                         spec);
     }
     source.path = std::string(spec);
@@ -85,7 +92,8 @@ Result<ModelSource> resolve_model_source(std::string_view argument) {
   if (!ec) {
     auto system_time = std::chrono::file_clock::to_sys(mtime);
     source.modified_unix_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(system_time.time_since_epoch()).count();
+        std::chrono::duration_cast<std::chrono::nanoseconds>(system_time.time_since_epoch())
+            .count();
   }
   return source;
 }
@@ -114,10 +122,15 @@ void ModelRegistry::Lease::release() {
   registry->release(index_, keep_alive_ns_);
 }
 
-const ModelSource& ModelRegistry::Lease::source() const { return registry_->models_[index_]->source; }
-const llm::Options& ModelRegistry::Lease::defaults() const { return registry_->models_[index_]->defaults; }
+const ModelSource& ModelRegistry::Lease::source() const {
+  return registry_->models_[index_]->source;
+}
+const llm::Options& ModelRegistry::Lease::defaults() const {
+  return registry_->models_[index_]->defaults;
+}
 
-ModelRegistry::ModelRegistry(std::vector<ModelSource> sources, RegistryOptions options, Metrics* metrics)
+ModelRegistry::ModelRegistry(std::vector<ModelSource> sources, RegistryOptions options,
+                             Metrics* metrics)
     : options_(std::move(options)), metrics_(metrics) {
   for (ModelSource& source : sources) {
     auto entry = std::make_unique<Entry>();
@@ -134,18 +147,22 @@ Status ModelRegistry::start() {
       auto parsed = parse_json_object(*entry->source.params_json);
       bool ignore_eos = false;
       std::vector<std::string> ignored;
-      Status status = parsed.ok() ? parse_ollama_options(*parsed, "params", entry->defaults, ignore_eos, ignored)
+      Status status = parsed.ok() ? parse_ollama_options(*parsed, "params", entry->defaults,
+                                                         ignore_eos, ignored)
                                   : parsed.status();
       if (status.is_ok()) status = validate_options(entry->defaults);
       if (!status.is_ok()) {
-        log::warn("{}: its default parameters (Ollama params layer) are not usable and are ignored: {}",
-                  entry->source.name, status.message());
+        log::warn(
+            "{}: its default parameters (Ollama params layer) are not usable and are ignored: {}",
+            entry->source.name, status.message());
         entry->defaults = llm::Options();
       }
     }
     int64_t load_ns = 0;
-    CHIMERA_ASSIGN_OR_RETURN(Lease lease, acquire(static_cast<size_t>(&entry - models_.data()), load_ns));
-    log::info("loaded {} from {} in {:.0f} ms", entry->source.name, entry->source.path, ns_to_ms(load_ns));
+    CHIMERA_ASSIGN_OR_RETURN(Lease lease,
+                             acquire(static_cast<size_t>(&entry - models_.data()), load_ns));
+    log::info("loaded {} from {} in {:.0f} ms", entry->source.name, entry->source.path,
+              ns_to_ms(load_ns));
   }
   reaper_ = std::thread([this] { reap(); });
   return Status::ok();
@@ -180,7 +197,8 @@ Status ModelRegistry::load_entry(Entry& entry) {
 
 Result<ModelRegistry::Lease> ModelRegistry::acquire(size_t index, int64_t& load_ns) {
   load_ns = 0;
-  if (index >= models_.size()) return make_error(ErrorCode::kInternal, "model index {} out of range", index);
+  if (index >= models_.size())
+    return make_error(ErrorCode::kInternal, "model index {} out of range", index);
   Entry& entry = *models_[index];
   std::lock_guard<std::mutex> load_lock(entry.load_mutex);
   bool loaded;
@@ -192,18 +210,28 @@ Result<ModelRegistry::Lease> ModelRegistry::acquire(size_t index, int64_t& load_
   if (!loaded) {
     Stopwatch watch;
     Status status = load_entry(entry);
-    if (!status.is_ok()) return status.with_context(fmt::format("loading model {} ({})", entry.source.name, entry.source.path));
+    if (!status.is_ok())
+      return status.with_context(
+          fmt::format("loading model {} ({})", entry.source.name, entry.source.path));
     load_ns = watch.elapsed_ns();
   }
   Lease lease;
   std::lock_guard<std::mutex> lock(mutex_);
   ++entry.leases;
   entry.unload_requested = false;
+  entry.leased_keep_alive_ns = options_.default_keep_alive_ns;
   lease.registry_ = this;
   lease.index_ = index;
   lease.model_ = entry.model;
   lease.scheduler_ = entry.scheduler.get();
   return lease;
+}
+
+void ModelRegistry::Lease::set_keep_alive_ns(int64_t ns) {
+  keep_alive_ns_ = ns;
+  if (registry_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(registry_->mutex_);
+  registry_->models_[index_]->leased_keep_alive_ns = ns;
 }
 
 void ModelRegistry::release(size_t index, std::optional<int64_t> keep_alive_ns) {
@@ -285,8 +313,12 @@ ServedModelView ModelRegistry::view(size_t index) const {
     SchedulerStats stats = entry.scheduler->stats();
     v.kv_bytes = stats.kv_bytes;
     v.n_ctx_per_seq = stats.n_ctx_per_seq;
-    v.expires_unix_ns = entry.leases > 0 ? unix_now_ns() + std::max<int64_t>(options_.default_keep_alive_ns, 0)
-                                         : entry.expires_unix_ns;
+    if (entry.leases == 0) {
+      v.expires_unix_ns = entry.expires_unix_ns;
+    } else {  // 0 = never, as release() will set it for a negative keep_alive
+      v.expires_unix_ns =
+          entry.leased_keep_alive_ns < 0 ? 0 : unix_now_ns() + entry.leased_keep_alive_ns;
+    }
   }
   return v;
 }
@@ -322,7 +354,8 @@ void ModelRegistry::shutdown() {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
     for (auto& entry : models_) {
-      if (entry->scheduler) doomed.emplace_back(std::move(entry->scheduler), std::move(entry->model));
+      if (entry->scheduler)
+        doomed.emplace_back(std::move(entry->scheduler), std::move(entry->model));
     }
   }
   cv_.notify_all();

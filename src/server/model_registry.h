@@ -46,7 +46,7 @@ Result<ModelSource> resolve_model_source(std::string_view argument);
 std::string normalized_model_name(std::string_view name);
 
 struct RegistryOptions {
-  SchedulerOptions scheduler;             // model_name is filled per model
+  SchedulerOptions scheduler;                       // model_name is filled per model
   int64_t default_keep_alive_ns = 300'000'000'000;  // Ollama's 5m; < 0: forever
 };
 
@@ -58,7 +58,7 @@ struct ServedModelView {
   std::optional<engine::ModelInfo> info;  // known once loaded
   llm::Options defaults;                  // from the params layer
   bool loaded = false;
-  int64_t expires_unix_ns = 0;            // 0: never (keep_alive < 0) or not loaded
+  int64_t expires_unix_ns = 0;  // 0: never (keep_alive < 0) or not loaded
   int64_t kv_bytes = 0;
   int32_t n_ctx_per_seq = 0;
 };
@@ -79,7 +79,8 @@ class ModelRegistry {
     const ModelSource& source() const;
     const llm::Options& defaults() const;
     // How long the model stays loaded once this lease ends (default: the server's keep_alive).
-    void set_keep_alive_ns(int64_t ns) { keep_alive_ns_ = ns; }
+    // /api/ps shows it while the lease is still held.
+    void set_keep_alive_ns(int64_t ns);
     explicit operator bool() const { return registry_ != nullptr; }
 
    private:
