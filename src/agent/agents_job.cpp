@@ -219,17 +219,8 @@ class Recorder {
   void begin_level(int agents) {
     session_ = 0;
     if (!store_) return;
-    lab::SessionInfo info;
-    info.command = "agents";
-    info.args = run_.command_line;
-    info.host = run_.machine.host;
-    info.cpu = run_.machine.cpu;
-    info.cpu_features = run_.machine.cpu_features;
-    info.logical_cpus = run_.machine.logical_cpus;
-    info.build = run_.machine.build;
-    info.backend = run_.choice.spec;
-    info.model = run_.model_label;
-    info.started_unix_ms = unix_time_ms();
+    lab::SessionInfo info = lab::session_info(run_.machine, "agents", run_.command_line,
+                                              run_.choice.spec, run_.model_label, unix_time_ms());
     std::vector<std::string> endpoints;
     for (const auto& e : run_.endpoints) endpoints.push_back(e.spec);
     info.header_json = json_text(nlohmann::json{

@@ -40,4 +40,13 @@ Result<NamedToml> find_named_toml(const NamedTomlPlace& place, const std::string
                     place.builtin_list);
 }
 
+Result<toml::table> parse_toml(std::string_view text, const std::string& origin) {
+  try {
+    return toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    return make_error(ErrorCode::kParseError, "{}: line {}: {}", origin, e.source().begin.line,
+                      e.description());
+  }
+}
+
 }  // namespace chimera::agent

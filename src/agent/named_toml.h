@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <toml++/toml.h>
+
 #include "util/status.h"
 
 namespace chimera::agent {
@@ -25,5 +27,9 @@ struct NamedToml {
 };
 
 Result<NamedToml> find_named_toml(const NamedTomlPlace& place, const std::string& name_or_path);
+
+// Parses TOML text (a profile, a role, a study file); a syntax error names the origin and the line.
+// Debian's toml++ is built with exceptions: they stop here.
+Result<toml::table> parse_toml(std::string_view text, const std::string& origin);
 
 }  // namespace chimera::agent

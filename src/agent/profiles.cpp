@@ -83,13 +83,7 @@ int64_t auto_num_ctx(int64_t prompt_tokens, int64_t num_predict) {
 }
 
 Result<Profile> parse_profile(std::string_view toml_text, const std::string& origin) {
-  toml::table root;
-  try {  // Debian's toml++ is built with exceptions; they stop here
-    root = toml::parse(toml_text, origin);
-  } catch (const toml::parse_error& e) {
-    return make_error(ErrorCode::kParseError, "{}: line {}: {}", origin, e.source().begin.line,
-                      e.description());
-  }
+  CHIMERA_ASSIGN_OR_RETURN(toml::table root, parse_toml(toml_text, origin));
   Profile p;
   p.origin = origin;
   p.name = root["name"].value_or(std::string());

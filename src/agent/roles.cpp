@@ -77,13 +77,7 @@ std::string_view workflow_name(Workflow workflow) {
 }
 
 Result<Role> parse_role(std::string_view toml_text, const std::string& origin) {
-  toml::table root;
-  try {  // Debian's toml++ is built with exceptions; they stop here
-    root = toml::parse(toml_text, origin);
-  } catch (const toml::parse_error& e) {
-    return make_error(ErrorCode::kParseError, "{}: line {}: {}", origin, e.source().begin.line,
-                      e.description());
-  }
+  CHIMERA_ASSIGN_OR_RETURN(toml::table root, parse_toml(toml_text, origin));
   static const std::vector<std::string_view> kKeys = {
       "name",    "description", "profile", "workflow", "num_predict", "analysis_num_predict",
       "persona", "task",        "sections"};

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "agent/named_toml.h"
+
 #include "lab/tune_report.h"
 #include "util/clock.h"
 #include "util/mapped_file.h"
@@ -80,13 +82,7 @@ std::string toml_string(std::string_view text) {
 }  // namespace
 
 Status apply_study_file(std::string_view toml_text, const std::string& origin, lab::StudySpec& spec) {
-  toml::table root;
-  try {  // Debian's toml++ is built with exceptions; they stop here
-    root = toml::parse(toml_text, origin);
-  } catch (const toml::parse_error& e) {
-    return make_error(ErrorCode::kParseError, "{}: line {}: {}", origin, e.source().begin.line,
-                      e.description());
-  }
+  CHIMERA_ASSIGN_OR_RETURN(toml::table root, parse_toml(toml_text, origin));
   static const std::vector<std::string_view> kKeys = {
       "name", "backend", "model", "strategy", "repeat", "race_first", "budget", "objective",
       "objectives", "constraints", "num_predict", "prompts", "space", "params", "seed", "alpha",

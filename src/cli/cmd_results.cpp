@@ -10,6 +10,7 @@
 #include "lab/bench_output.h"
 #include "lab/bench_session.h"
 #include "lab/store.h"
+#include "lab/tune_report.h"
 #include "util/clock.h"
 #include "util/json_text.h"
 #include "util/mapped_file.h"
@@ -101,6 +102,36 @@ int run_list(const ResultsArgs& a) {
   return kExitOk;
 }
 
+// A tune study, rebuilt from the store: its table (console), tune.json (--json) or one row per
+// configuration (--csv).
+int show_tune(const ResultsArgs& a, lab::ResultsStore& store) {
+  auto study = lab::load_tune_session(store, a.id);
+  if (!study.ok()) return report_error(study.status());
+  std::string text;
+  if (a.json) {
+    text = json_text(lab::render_tune_json(*study), 2) + "\n";
+  } else if (a.csv) {
+    text = "label,options,status,rank,samples_ok,metric,unit,mean,ci95_low,ci95_high,provenance\n";
+    const std::string provenance(provenance_name(study->analysis.provenance));
+    for (const lab::ConfigResult& r : study->analysis.configs) {
+      const lab::MetricEstimate& e = r.objectives.front();
+      auto number = [](double v) { return fmt::format("{}", v); };
+      text += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", r.config.label,
+                          lab::csv_field(lab::config_text(r.config)),
+                          lab::csv_field(std::string(lab::config_status_name(r.status))),
+                          r.rank > 0 ? std::to_string(r.rank) : "", r.samples_ok, e.metric, e.unit,
+                          e.values.empty() ? "" : number(e.mean), e.ci ? number(e.ci->lower) : "",
+                          e.ci ? number(e.ci->upper) : "", provenance);
+    }
+  } else {
+    text = lab::render_tune_console(*study);
+  }
+  Status written = write_output(a, text);
+  if (!written.is_ok()) return report_error(written);
+  if (!a.output.empty()) std::fprintf(stderr, "wrote %s\n", a.output.c_str());
+  return kExitOk;
+}
+
 int run_show(const ResultsArgs& a, bool export_mode) {
   if (export_mode && a.json == a.csv) {
     return report_error(Status(ErrorCode::kInvalidArgument,
@@ -108,6 +139,9 @@ int run_show(const ResultsArgs& a, bool export_mode) {
   }
   auto store = open_existing(a);
   if (!store.ok()) return report_error(store.status());
+  if (auto row = (*store)->session(a.id); row.ok() && row->info.command == "tune") {
+    return show_tune(a, **store);
+  }
   auto session = lab::load_bench_session(**store, a.id);
   if (!session.ok()) return report_error(session.status());
   std::string text;

@@ -218,9 +218,10 @@ int run_tune(TuneArgs& a) {
   options.monitor.server_port = local_server_port(spec.backend);
   options.should_stop = [] { return g_interrupted.load(); };
   FILE* info = a.json ? stderr : stdout;
-  std::optional<int64_t> study_id = options.resume ? std::optional<int64_t>(options.resume->id) : std::nullopt;
   options.on_plan = [&](const lab::StudySpec& s, const std::vector<lab::Configuration>& configs,
-                        int64_t planned) { print_plan(s, configs, planned, study_id, info); };
+                        int64_t planned, std::optional<int64_t> study_id) {
+    print_plan(s, configs, planned, study_id, info);
+  };
   std::optional<term::ProgressBar> progress;  // draws only on a terminal
   options.on_progress = [&](int64_t done, int64_t planned, const std::string& detail) {
     if (!progress) progress.emplace("tune", planned);

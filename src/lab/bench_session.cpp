@@ -82,6 +82,22 @@ BenchHeader machine_header() {
   return h;
 }
 
+SessionInfo session_info(const BenchHeader& machine, std::string command, std::string args,
+                         std::string backend, std::string model, int64_t started_unix_ms) {
+  SessionInfo info;
+  info.command = std::move(command);
+  info.args = std::move(args);
+  info.host = machine.host;
+  info.cpu = machine.cpu;
+  info.cpu_features = machine.cpu_features;
+  info.logical_cpus = machine.logical_cpus;
+  info.build = machine.build;
+  info.backend = std::move(backend);
+  info.model = std::move(model);
+  info.started_unix_ms = started_unix_ms;
+  return info;
+}
+
 Result<BenchSessionResult> run_bench_session(llm::Backend& backend,
                                              const BenchSessionOptions& options) {
   BenchRunner runner(backend, options.plan);
@@ -122,17 +138,8 @@ Result<BenchSessionResult> run_bench_session(llm::Backend& backend,
   int64_t session_id = 0;
   if (options.db_path) {
     CHIMERA_ASSIGN_OR_RETURN(store, ResultsStore::open(*options.db_path));
-    SessionInfo info;
-    info.command = "bench";
-    info.args = header.command_line;
-    info.host = header.host;
-    info.cpu = header.cpu;
-    info.cpu_features = header.cpu_features;
-    info.logical_cpus = header.logical_cpus;
-    info.build = header.build;
-    info.backend = header.backend;
-    info.model = header.model;
-    info.started_unix_ms = header.started_unix_ms;
+    SessionInfo info = session_info(header, "bench", header.command_line, header.backend,
+                                    header.model, header.started_unix_ms);
     info.header_json = json_text(header_to_json(header));
     CHIMERA_ASSIGN_OR_RETURN(session_id, store->begin_session(info));
   }

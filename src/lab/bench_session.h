@@ -39,6 +39,10 @@ struct BenchSessionResult {
 // The header's machine and build lines, filled from this process (host, CPU, build).
 BenchHeader machine_header();
 
+// A results-store session of `command` on the machine `machine` describes (host, CPU, build).
+SessionInfo session_info(const BenchHeader& machine, std::string command, std::string args,
+                         std::string backend, std::string model, int64_t started_unix_ms);
+
 Result<BenchSessionResult> run_bench_session(llm::Backend& backend,
                                              const BenchSessionOptions& options);
 

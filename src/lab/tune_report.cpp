@@ -185,8 +185,11 @@ std::vector<std::string> effect_lines(const OptionEffects& fx, double alpha) {
   auto percent = [&](double v) { return e.mean != 0 ? fmt::format("{:+.1f}%", 100 * v / e.mean) : ""; };
   for (const FactorEffect& f : e.factors) {
     if (f.levels.empty()) {
-      out.push_back(fmt::format("{}: only {} was measured, so its effect cannot be told", f.name,
-                                f.reference));
+      out.push_back(f.unmeasured.empty()
+                        ? fmt::format("{}: held at {} in every configuration", f.name, f.reference)
+                        : fmt::format("{}: only {} was measured ({} not), so its effect cannot be "
+                                      "told",
+                                      f.name, f.reference, join(f.unmeasured, ", ")));
       continue;
     }
     std::vector<std::string> parts;

@@ -124,6 +124,57 @@ std::map<std::string, double> peak_rss_per_config(const std::vector<MeasuredCall
   return out;
 }
 
+void analyze(TuneSessionResult& out, const std::vector<HwSample>& samples) {
+  AnalysisInput in;
+  in.spec = &out.spec;
+  in.configs = &out.configs;
+  in.calls = &out.run.calls;
+  in.calls_per_sample = out.calls_per_sample;
+  in.rounds = out.run.rounds;
+  in.not_tried = out.run.not_tried;
+  in.peak_rss_bytes = peak_rss_per_config(out.run.calls, samples);
+  in.synthetic = out.synthetic;
+  out.analysis = analyze_study(in);
+}
+
+// A backend for replaying a stored study: it is never called (TuneStudy::replay_only).
+class ReplayBackend final : public llm::Backend {
+ public:
+  explicit ReplayBackend(std::string name) : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  llm::BackendCapabilities capabilities() const override { return {}; }
+  llm::CallRecord generate(const llm::Request&, const llm::OnText&) override {
+    llm::CallRecord r;
+    r.error = "a stored study is replayed without calls";
+    r.error_code = ErrorCode::kInternal;
+    return r;
+  }
+  Result<std::vector<llm::ModelEntry>> list_models() override { return std::vector<llm::ModelEntry>{}; }
+  Result<llm::ModelDescription> describe(const std::string&) override {
+    return Status(ErrorCode::kUnsupported, "a stored study has no live backend");
+  }
+
+ private:
+  std::string name_;
+};
+
+// The workload's shape alone (calls per sample), for replays.
+class ReplayWorkload final : public TuneWorkload {
+ public:
+  ReplayWorkload(std::string description, int calls) : description_(std::move(description)), calls_(calls) {}
+  std::string description() const override { return description_; }
+  int calls_per_sample() const override { return calls_; }
+  void run_sample(llm::Backend&, const llm::Options&, int64_t, const std::map<int64_t, llm::CallRecord>&,
+                  const std::function<bool(int64_t, llm::CallRecord)>&) override {}
+  llm::CallRecord warm_up(llm::Backend& backend, const llm::Options&) override {
+    return backend.generate(llm::Request{});
+  }
+
+ private:
+  std::string description_;
+  int calls_;
+};
+
 }  // namespace
 
 Result<StoredStudy> load_study(ResultsStore& store, int64_t id) {
@@ -234,21 +285,13 @@ Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSess
     if (resuming) {
       out.study_id = options.resume->id;
     } else {
-      SessionInfo info;
-      info.command = "tune";
-      info.args = options.command_line;
-      info.host = out.machine.host;
-      info.cpu = out.machine.cpu;
-      info.cpu_features = out.machine.cpu_features;
-      info.logical_cpus = out.machine.logical_cpus;
-      info.build = out.machine.build;
-      info.backend = out.spec.backend;
-      info.model = out.model_label;
-      info.started_unix_ms = out.started_unix_ms;
+      SessionInfo info = session_info(out.machine, "tune", options.command_line, out.spec.backend,
+                                      out.model_label, out.started_unix_ms);
       json header = {{"study", spec_to_json(out.spec)},
                      {"configurations", configs_to_json(out.configs)},
                      {"facts", facts_to_json(out.facts)},
                      {"synthetic", out.synthetic},
+                     {"ignore_eos", out.ignore_eos},
                      {"workload", out.workload}};
       info.header_json = json_text(header);
       CHIMERA_ASSIGN_OR_RETURN(out.study_id, store->begin_session(info));
@@ -273,7 +316,7 @@ Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSess
   });
   if (options.on_progress) study.on_progress(options.on_progress);
   if (options.should_stop) study.should_stop(options.should_stop);
-  if (options.on_plan) options.on_plan(out.spec, out.configs, study.planned_calls());
+  if (options.on_plan) options.on_plan(out.spec, out.configs, study.planned_calls(), out.study_id);
   out.run = study.run();
 
   std::vector<HwSample> samples;
@@ -283,16 +326,7 @@ Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSess
     out.hardware = monitor->summary();
     writer.add_samples(*monitor);
   }
-  AnalysisInput in;
-  in.spec = &out.spec;
-  in.configs = &out.configs;
-  in.calls = &out.run.calls;
-  in.calls_per_sample = workload->calls_per_sample();
-  in.rounds = out.run.rounds;
-  in.not_tried = out.run.not_tried;
-  in.peak_rss_bytes = peak_rss_per_config(out.run.calls, samples);
-  in.synthetic = out.synthetic;
-  out.analysis = analyze_study(in);
+  analyze(out, samples);
   out.ended_unix_ms = unix_time_ms();
   out.warnings = writer.warnings;
   if (store && out.study_id) {
@@ -305,6 +339,45 @@ Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSess
       out.warnings.push_back("results store: " + s.message());
     }
   }
+  return out;
+}
+
+Result<TuneSessionResult> load_tune_session(ResultsStore& store, int64_t id) {
+  CHIMERA_ASSIGN_OR_RETURN(StoredStudy stored, load_study(store, id));
+  CHIMERA_ASSIGN_OR_RETURN(SessionRow row, store.session(id));
+  json header = json::parse(row.info.header_json, nullptr, false);
+  TuneSessionResult out;
+  out.spec = stored.spec;
+  out.configs = stored.configs;
+  out.facts = stored.facts;
+  out.study_id = id;
+  out.db_path = store.path();
+  out.started_unix_ms = row.info.started_unix_ms;
+  out.ended_unix_ms = row.ended_unix_ms.value_or(row.info.started_unix_ms);
+  out.machine.host = row.info.host;
+  out.machine.cpu = row.info.cpu;
+  out.machine.cpu_features = row.info.cpu_features;
+  out.machine.logical_cpus = static_cast<int>(row.info.logical_cpus);
+  out.machine.build = row.info.build;
+  out.backend_name = row.info.backend;
+  out.model_label = row.info.model;
+  out.synthetic = header.value("synthetic", false);
+  out.ignore_eos = header.value("ignore_eos", false);
+  out.workload = header.value("workload", std::string());
+  out.calls_per_sample =
+      out.spec.workload == "agent" ? 2 : static_cast<int>(std::max<size_t>(1, out.spec.prompts.size()));
+  ReplayBackend backend(out.backend_name);
+  ReplayWorkload workload(out.workload, out.calls_per_sample);
+  TuneStudy study(backend, workload, out.spec, out.configs);
+  study.resume_from(std::move(stored.calls));
+  study.replay_only();
+  out.run = study.run();
+  if (row.status != "completed") {
+    out.run.stop_reason = fmt::format("the study is {} (resume it with chimera tune --resume {})",
+                                      row.status == "running" ? "unfinished" : row.status, id);
+  }
+  CHIMERA_ASSIGN_OR_RETURN(std::vector<HwSample> samples, store.hw_samples(id));
+  analyze(out, samples);
   return out;
 }
 

@@ -40,7 +40,9 @@ struct TuneSessionOptions {
   std::function<bool()> should_stop;     // Ctrl-C
   TuneStudy::OnProgress on_progress;
   // Called once the configurations are known, before any call (the CLI prints the plan).
-  std::function<void(const StudySpec&, const std::vector<Configuration>&, int64_t planned)> on_plan;
+  std::function<void(const StudySpec&, const std::vector<Configuration>&, int64_t planned,
+                     std::optional<int64_t> study_id)>
+      on_plan;
 };
 
 struct TuneSessionResult {
@@ -71,5 +73,9 @@ SpaceFacts space_facts(llm::Backend& backend, const std::string& model, bool* sy
                        std::string* model_label);
 
 Result<TuneSessionResult> run_tune_session(llm::Backend& backend, const TuneSessionOptions& options);
+
+// A stored study's results rebuilt from the store alone, without a backend or any call (`chimera
+// results show ID` of a tune session); an unfinished study shows what it has.
+Result<TuneSessionResult> load_tune_session(ResultsStore& store, int64_t id);
 
 }  // namespace chimera::lab

@@ -141,7 +141,7 @@ void TuneStudy::run_sample(Racer& racer, int64_t index, int round, StudyRun& run
 
 void TuneStudy::run_block(std::vector<Racer*>& block, int target, int round, StudyRun& run) {
   auto needs = [&](const Racer* r) { return r->in_study() && r->missing_below(target) > 0; };
-  if (std::none_of(block.begin(), block.end(), needs)) return;
+  if (replay_only_ || std::none_of(block.begin(), block.end(), needs)) return;
   const Racer* first = *std::find_if(block.begin(), block.end(), needs);
   for (int w = 0; w < spec_.warmup && !stopping(); ++w) {
     MeasuredCall m;
@@ -278,6 +278,10 @@ StudyRun TuneStudy::run() {
       run.stop_reason = fmt::format("one configuration was left after round {}", round + 1);
       return run;
     }
+  }
+  if (replay_only_) {
+    run.stop_reason = "rebuilt from the results store (no call made)";
+    return run;
   }
   run.stop_reason = spec_.strategy == Strategy::kRace
                         ? fmt::format("the configurations left reached {} samples each", spec_.repeat)

@@ -99,6 +99,9 @@ class TuneStudy {
   void on_call(OnCall callback) { on_call_ = std::move(callback); }
   void on_progress(OnProgress callback) { on_progress_ = std::move(callback); }
   void should_stop(std::function<bool()> predicate) { should_stop_ = std::move(predicate); }
+  // Makes no call at all: the rounds and decisions are rebuilt from the stored calls alone (`chimera
+  // results show` of a study).
+  void replay_only() { replay_only_ = true; }
 
   // The configurations random search measures (all of them for grid and race).
   std::vector<std::string> drawn() const;
@@ -126,6 +129,7 @@ class TuneStudy {
   int64_t planned_ = 0;
   int64_t done_calls_ = 0;
   bool stopped_ = false;
+  bool replay_only_ = false;
 };
 
 }  // namespace chimera::lab

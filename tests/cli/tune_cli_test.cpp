@@ -122,10 +122,11 @@ TEST_F(TuneCli, AConfigurationTheServerRefusesIsFailedAndTheStudyGoesOn) {
 TEST_F(TuneCli, KillNineThenResumeRepeatsNoCallAndLosesNone) {
   TempDir out;
   const std::string db = out.file("results.db");
-  // 4 configurations x 5 samples x 2 prompts = 40 measured calls.
+  // 4 configurations x 8 samples x 2 prompts = 64 measured calls of 400 tokens: half a second here,
+  // long enough for the kill to land mid-study on a faster machine too.
   std::vector<std::string> args = {"tune", "-b", backend(), "--param", "temperature=0.2,0.4,0.6,0.8",
-                                   "-p", "first prompt", "-p", "second prompt", "--num-predict", "24",
-                                   "--repeat", "5", "--out", out.path(), "--db", db, "--no-hwmon"};
+                                   "-p", "first prompt", "-p", "second prompt", "--num-predict", "400",
+                                   "--repeat", "8", "--out", out.path(), "--db", db, "--no-hwmon"};
   pid_t pid = testing::spawn_chimera(args, out.file("tune.log"));
   ASSERT_GT(pid, 0);
   int64_t committed = 0, study = 0;
@@ -164,10 +165,10 @@ TEST_F(TuneCli, KillNineThenResumeRepeatsNoCallAndLosesNone) {
         << "repeated: " << c.call.meta.arm << " sample " << c.call.meta.repetition << " call "
         << c.call.meta.prompt_index;
   }
-  EXPECT_EQ(measured, 40) << "none lost, none repeated";
+  EXPECT_EQ(measured, 64) << "none lost, none repeated";
   auto j = nlohmann::json::parse(resumed.out);
-  EXPECT_EQ(j["calls"]["measured"], 40);
-  for (const auto& c : j["configurations"]) EXPECT_EQ(c["samples_ok"], 5) << c["label"];
+  EXPECT_EQ(j["calls"]["measured"], 64);
+  for (const auto& c : j["configurations"]) EXPECT_EQ(c["samples_ok"], 8) << c["label"];
   auto session = (*store)->session(study);
   ASSERT_TRUE(session.ok());
   EXPECT_EQ(session->status, "completed");
@@ -180,6 +181,16 @@ TEST_F(TuneCli, TheWrittenProfileShowsItsMeasuredFiguresInChimeraRun) {
   args.insert(args.end(), {"--repeat", "3", "--write-profile", profile});
   auto tune = run_chimera(args);
   ASSERT_EQ(tune.exit_code, 0) << tune.out << tune.err;
+  // The study reads back from the store as the same ranking, without a call.
+  auto show = run_chimera({"results", "show", "1", "--db", out.path() + "/results.db"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  const std::string ranking = tune.out.substr(tune.out.find("rank  config"));
+  EXPECT_EQ(show.out.substr(0, show.out.find("\n\n")), ranking.substr(0, ranking.find("\n\n")))
+      << show.out;
+  auto csv = run_chimera({"results", "export", "1", "--csv", "--db", out.path() + "/results.db"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_TRUE(contains(csv.out, "label,options,status,rank")) << csv.out;
+  EXPECT_TRUE(contains(csv.out, ",synthetic\n")) << csv.out;
   std::string toml = testing::read_file(profile);
   ASSERT_TRUE(contains(toml, "[expected]")) << toml;
   EXPECT_TRUE(contains(toml, "source = \"measured by chimera tune, study 1,")) << toml;

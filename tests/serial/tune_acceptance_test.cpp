@@ -15,16 +15,18 @@ using testing::TempDir;
 
 TEST(TuneAcceptance, RaceRanksTwoThreadsFirstAndFindsNoTemperatureEffect) {
   TempDir dir;
-  // Wide enough that a token's matrix work (~75 MB of Q8_0 weights) dwarfs the threads' handoffs.
+  // Big enough (550 MB of Q8_0 weights, read once per token) that a token's work dwarfs the
+  // threads' handoffs: with a model of a few MB, a step is microseconds and waking a second thread
+  // costs more than it brings, so one thread would rightly win.
   const std::string model = dir.file("wide.gguf");
-  auto synth = run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "--layers", "4",
-                            "--embd", "1024", "--ff", "4096", "--heads", "8", "--kv-heads", "4",
-                            "--head-dim", "128", "--vocab", "synthetic:8192", "--ctx", "2048",
+  auto synth = run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "--layers", "8",
+                            "--embd", "2048", "--ff", "8192", "--heads", "8", "--kv-heads", "4",
+                            "--head-dim", "256", "--vocab", "synthetic:8192", "--ctx", "2048",
                             "--type", "q8_0", "-o", model});
   ASSERT_EQ(synth.exit_code, 0) << synth.err;
   auto r = run_chimera({"tune", "-b", "embedded:" + model, "--param", "num_thread=1,2", "--param",
                         "temperature=0.2,0.8", "--strategy", "race", "-p",
-                        "Explain what a KV cache is.", "--num-predict", "48", "--repeat", "8",
+                        "Explain what a KV cache is.", "--num-predict", "24", "--repeat", "8",
                         "--out", dir.file("out"), "--db", dir.file("results.db"), "--no-hwmon",
                         "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
