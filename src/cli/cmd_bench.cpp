@@ -1,7 +1,8 @@
 // chimera bench: measure a backend (prompt set x repetitions, optionally A/B or under load) with
 // statistics, hardware monitoring and every call stored in the results database. The flags are
 // wiring only; the work is lab::run_bench_session. `chimera bench engine` (llama-bench style) is
-// registered here but implemented in cmd_bench_engine.cpp.
+// registered here but implemented in cmd_bench_engine.cpp, and `chimera bench prefix` (the prompt
+// cache) in cmd_bench_prefix.cpp.
 
 #include <atomic>
 #include <cstdio>
@@ -218,6 +219,7 @@ void register_bench(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "bench", "Measure a backend: prompts x runs -> TTFT, tok/s, ITL with statistics (A/B: --vs)");
   register_bench_engine(*sub);
+  register_bench_prefix(*sub);
   auto* backend = sub->add_option("-b,--backend", args->backend,
                                   "embedded:PATH.gguf | ollama://host:port/MODEL | "
                                   "openai://host:port/MODEL | ollama:NAME:TAG");
@@ -269,7 +271,7 @@ void register_bench(CLI::App& app) {
   sub->add_flag("--no-gpu", args->no_gpu, "do not probe NVIDIA GPUs");
   sub->add_option("--hw-interval-ms", args->hw_interval_ms, "hardware sampling period (default 100)");
   sub->callback([sub, args] {
-    if (sub->got_subcommand("engine")) return;  // `chimera bench engine` ran: not ours
+    if (sub->got_subcommand("engine") || sub->got_subcommand("prefix")) return;  // a subcommand ran: not ours
     set_exit_code(run_bench(*args));
   });
 }

@@ -56,6 +56,7 @@ struct Row {
   double mem_bw_window_gbs = 0;  // the best 1 ms window: the peak
   double mem_bw_median_gbs = 0;  // the median window: what the memory typically gave
   std::string bw_probe;          // what the probe read: kProbeWeights or kProbeBuffer
+  std::string bw_pattern;        // how its best pass read (engine::read_pattern_name)
   std::optional<double> roofline_tps;
   int64_t peak_rss_bytes = 0;
   std::string test_time;
@@ -114,6 +115,7 @@ constexpr size_t kMinProbeBytes = size_t{256} << 20;
 
 void set_bandwidth(Row& row, const engine::ReadBandwidth& bw, const char* probe, const engine::Model& model) {
   row.bw_probe = probe;
+  row.bw_pattern = engine::read_pattern_name(bw.best_pattern);
   row.mem_bw_gbs = bw.best_pass_gb_per_s;
   row.mem_bw_window_gbs = bw.best_gb_per_s;
   row.mem_bw_median_gbs = bw.median_gb_per_s;
@@ -214,6 +216,7 @@ nlohmann::json row_json(const Row& r, const engine::Model& model, const BenchEng
       {"mem_bw_best_window_gbs", r.mem_bw_window_gbs},
       {"mem_bw_median_gbs", r.mem_bw_median_gbs},
       {"mem_bw_probe", r.bw_probe},
+      {"mem_bw_pattern", r.bw_pattern},
       {"peak_rss_bytes", r.peak_rss_bytes},
       {"synthetic", info.synthetic},
       {"provenance", info.synthetic ? "synthetic" : "measured"},
@@ -258,9 +261,9 @@ void print_markdown(const std::vector<Row>& rows, const engine::Model& model, st
   for (const Row& r : rows) {
     if (!per_test && r.threads == last_threads) continue;
     last_threads = r.threads;
-    bw += fmt::format("{}{}{} thread{} {:.1f} GB/s (best window {:.1f}, median window {:.1f})",
+    bw += fmt::format("{}{}{} thread{} {:.1f} GB/s (best window {:.1f}, median window {:.1f}; best pass read {})",
                       bw.empty() ? "" : ", ", per_test ? r.test + " " : "", r.threads, r.threads == 1 ? "" : "s",
-                      r.mem_bw_gbs, r.mem_bw_window_gbs, r.mem_bw_median_gbs);
+                      r.mem_bw_gbs, r.mem_bw_window_gbs, r.mem_bw_median_gbs, r.bw_pattern);
   }
   std::fprintf(out, "memory read bandwidth (measured, best full pass, %s): %s\n",
                per_test ? "the better of two probes reading the weights right before and right after each test"

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -26,7 +27,31 @@ struct ServeFlags {
   double max_body_mib = 8.0;
   double drain_timeout_s = 60.0;
   double request_timeout_s = 30.0;
+  std::string cache_ram = "auto";
 };
+
+// --cache-ram: "auto", "off" or 0, or a size; a bare number is MiB, as llama-server's --cache-ram.
+Result<int64_t> parse_cache_ram(std::string_view text) {
+  const std::string lower = to_lower(std::string(trim(text)));
+  if (lower == "auto") return int64_t{-1};
+  if (lower == "off") return int64_t{0};
+  size_t end = 0;
+  while (end < lower.size() && (std::isdigit(static_cast<unsigned char>(lower[end])) || lower[end] == '.')) ++end;
+  const auto number = parse_double(lower.substr(0, end));
+  const std::string unit(trim(std::string_view(lower).substr(end)));
+  const double scale = unit.empty() || unit == "mib" || unit == "m" ? 1024.0 * 1024
+                       : unit == "gib" || unit == "g"               ? 1024.0 * 1024 * 1024
+                       : unit == "mb"                               ? 1e6
+                       : unit == "gb"                               ? 1e9
+                                                                    : 0.0;
+  if (!number || scale == 0.0 || *number * scale > 9.0e18) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--cache-ram '{}' is not a size: give MiB (4096), a size with a unit (512MiB, "
+                      "8GiB, 2GB), auto or off (0)",
+                      text);
+  }
+  return static_cast<int64_t>(*number * scale);
+}
 
 int run_serve(ServeFlags& flags) {
   auto keep_alive = server::parse_duration_ns(flags.keep_alive);
@@ -43,6 +68,9 @@ int run_serve(ServeFlags& flags) {
                                            flags.request_timeout_s)));
   }
   flags.config.request_timeout_ms = static_cast<int64_t>(flags.request_timeout_s * 1000);
+  auto cache_ram = parse_cache_ram(flags.cache_ram);
+  if (!cache_ram.ok()) return report_error(cache_ram.status());
+  flags.config.cache_ram_bytes = *cache_ram;
   if (flags.config.api_key.empty()) {
     if (const char* env = std::getenv("CHIMERA_API_KEY"); env != nullptr) flags.config.api_key = env;
   }
@@ -67,8 +95,12 @@ int run_serve(ServeFlags& flags) {
     return report_error(started);
   }
   std::fprintf(stderr,
-               "chimera serve: listening on %s (Ollama /api, OpenAI /v1, /metrics, /health; %d parallel, ctx %d%s)\n",
+               "chimera serve: listening on %s (Ollama /api, OpenAI /v1, /metrics, /health; %d parallel, ctx %d, "
+               "prompt cache %s%s)\n",
                srv->base_url().c_str(), flags.config.parallel, flags.config.ctx,
+               flags.config.cache_ram_bytes < 0    ? "auto"
+               : flags.config.cache_ram_bytes == 0 ? "off"
+                                                   : format_bytes_binary(static_cast<uint64_t>(flags.config.cache_ram_bytes)).c_str(),
                flags.config.api_key.empty() ? "" : ", API key required");
   std::fflush(stderr);
 
@@ -125,6 +157,11 @@ void register_serve(CLI::App& app) {
   sub->add_option("--max-queue", c.max_queue, "requests that may wait for a slot; more get 503")
       ->capture_default_str();
   sub->add_option("--kv-cells", c.kv_cells, "KV admission budget in token positions (0: parallel x ctx)")
+      ->capture_default_str();
+  sub->add_option("--cache-ram", flags->cache_ram,
+                  "prompt cache per model: K/V of finished requests kept by token prefix, so a request "
+                  "that starts the same way computes only the rest. MiB (4096), a size (8GiB), off, or "
+                  "auto: room for --parallel x --ctx positions, at most a quarter of memory")
       ->capture_default_str();
   sub->add_option("--keep-alive", flags->keep_alive,
                   "how long an idle model stays loaded (Ollama duration; -1: forever)")

@@ -28,6 +28,8 @@ void register_generate(CLI::App& app);
 void register_bench(CLI::App& app);     // chimera bench (backends): cmd_bench.cpp
 // chimera bench engine (llama-bench style, in-process): cmd_bench_engine.cpp, called by register_bench.
 void register_bench_engine(CLI::App& bench);
+// chimera bench prefix (the prompt cache's TTFT on a shared prefix): cmd_bench_prefix.cpp.
+void register_bench_prefix(CLI::App& bench);
 void register_serve(CLI::App& app);
 void register_agents(CLI::App& app);  // chimera agents: cmd_agents.cpp
 void register_results(CLI::App& app);

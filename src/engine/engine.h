@@ -6,9 +6,9 @@
 // scalar reference (de)quantizers), kernels/ (matmul, row ops and attention, each SIMD kernel
 // beside its scalar reference, and the bandwidth probe), model/ (architecture as data, load-time
 // quirks, weights, the one forward pass, the Ollama store and the dummy-weight synthesizer),
-// runtime/ (Session, Context, Sampler and TextStreamer declared below, the KV cache and the thread
-// pool) and grammar/ (JSON Schema -> grammar -> per-token masks for constrained decoding). Each
-// folder's entry header opens with a paragraph like this one.
+// runtime/ (Session, Context, Sampler, TextStreamer and PromptCache declared below, the KV cache and
+// the thread pool) and grammar/ (JSON Schema -> grammar -> per-token masks for constrained
+// decoding). Each folder's entry header opens with a paragraph like this one.
 //
 // The engine's public API (a thin surface, as gemma.cpp's): load a model once, then either
 //  - Session::generate(request, on_token) for one sequence (CLI, EmbeddedBackend), or
@@ -185,9 +185,52 @@ struct GenerateResult {
   // "stop" (EOG or stop string), "length" (num_predict / num_ctx), "cancelled".
   std::string done_reason;
   int32_t prompt_tokens = 0;
+  // Prompt positions restored from the prompt cache instead of computed: prompt_tokens =
+  // prompt_cached_tokens + timings.prompt_eval_count (Ollama counts only the computed ones).
+  int32_t prompt_cached_tokens = 0;
   bool prompt_truncated = false;
   int32_t prompt_tokens_dropped = 0;
   Timings timings;
+};
+
+// Prompt caching (runtime/prompt_cache.h): the K/V that sequences computed for their tokens, kept
+// in blocks of block_tokens positions in a tree keyed by the token prefix, so a later sequence that
+// starts with the same tokens copies them instead of computing them again. Blocks are stored as they
+// complete (and a finished sequence's last, partial block when it is cleared), evicted least
+// recently used first under max_bytes. One cache serves one model and KV type; it outlives the
+// contexts that use it (a context rebuilt for another num_ctx keeps the same cache).
+struct PromptCacheOptions {
+  int64_t max_bytes = 0;      // memory budget for blocks (their K/V rows, tokens and bookkeeping)
+  int32_t block_tokens = 64;  // positions per block; lowered to the model's smallest sliding window
+};
+
+struct PromptCacheStats {
+  int64_t bytes = 0;       // held now
+  int64_t max_bytes = 0;   // the budget
+  int64_t peak_bytes = 0;  // the most ever held
+  int64_t blocks = 0;
+  int64_t evicted_blocks = 0;     // since creation
+  int64_t restored_tokens = 0;    // positions copied into sequences, since creation
+  int64_t skipped_blocks = 0;     // blocks not stored: the budget was held by running sequences
+  int32_t block_tokens = 0;
+  int64_t bytes_per_token = 0;    // K and V of every layer for one position
+};
+
+class PromptCache {
+ public:
+  // kv_type must be the one the contexts that use it run with (F16 or Q8_0).
+  static Result<std::shared_ptr<PromptCache>> create(std::shared_ptr<const Model> model,
+                                                     GgmlType kv_type,
+                                                     const PromptCacheOptions& options);
+  // Bytes of K/V one cached position takes (every layer, every KV head).
+  static Result<int64_t> bytes_per_token(const Model& model, GgmlType kv_type);
+  virtual ~PromptCache() = default;
+  virtual PromptCacheStats stats() const = 0;
+  // A new budget; blocks are evicted, least recently used first, until the cache fits it (blocks
+  // that running sequences hang from stay until those sequences end).
+  virtual void set_max_bytes(int64_t max_bytes) = 0;
+  virtual GgmlType kv_type() const = 0;
+  virtual const Model& model() const = 0;
 };
 
 struct SessionOptions {
@@ -195,9 +238,14 @@ struct SessionOptions {
   int32_t num_batch = 512;
   int32_t num_thread = 0;             // <= 0: physical cores
   GgmlType kv_type = GgmlType::kF16;  // F16 or Q8_0
+  // Shared with other sessions of the model (EmbeddedBackend keeps one across num_ctx changes);
+  // null: every generate() computes its whole prompt.
+  std::shared_ptr<PromptCache> prompt_cache;
 };
 
-// One sequence with its own KV cache; reusable across generate() calls (each call starts afresh).
+// One sequence with its own KV cache; reusable across generate() calls. With a prompt cache, a call
+// starts from the longest prefix of its prompt that the cache holds (the previous calls' prompts
+// and answers among them) and computes only the rest; otherwise each call starts afresh.
 class Session {
  public:
   static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Model> model,
@@ -227,6 +275,9 @@ struct ContextOptions {
   int32_t n_batch = 512;  // most tokens one decode() call may carry (sizes scratch and KV rings)
   int32_t num_thread = 0;
   GgmlType kv_type = GgmlType::kF16;
+  // Null: no prompt caching. Otherwise every sequence's completed blocks are stored in it after
+  // each decode() and restore_prefix() reads from it (its model and kv_type must be this context's).
+  std::shared_ptr<PromptCache> prompt_cache;
 };
 
 class Context {
@@ -236,8 +287,15 @@ class Context {
   virtual ~Context() = default;
   // Runs the batch; writes n_vocab logits per token with want_logits, in batch order.
   virtual Status decode(std::span<const BatchToken> batch, float* logits) = 0;
-  // Forgets a sequence's KV (its slot can be reused at position 0).
+  // Forgets a sequence's KV (its slot can be reused at position 0). With a prompt cache, the
+  // sequence's last partial block is stored there first, so what it computed outlives it.
   virtual void clear_sequence(int32_t seq) = 0;
+  // Starts the empty sequence `seq` with the longest prefix of `tokens` the prompt cache holds,
+  // leaving at least the last token to be decoded (its logits are what the caller samples from):
+  // copies that prefix's K/V into the slot and returns its length, the position to decode from.
+  // 0 without a prompt cache or a match. The restored K/V are the bits the cached sequence
+  // computed, so what follows is what that sequence would have computed from there.
+  virtual int32_t restore_prefix(int32_t seq, std::span<const int32_t> tokens) = 0;
   virtual const ContextOptions& options() const = 0;
   virtual const Model& model() const = 0;
   virtual int64_t kv_bytes() const = 0;

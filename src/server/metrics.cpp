@@ -86,6 +86,17 @@ void Metrics::count_tokens(const std::string& model, int64_t prompt_tokens, int6
   generated += generated_tokens;
 }
 
+void Metrics::count_prompt_cache(const std::string& model, int64_t cached_tokens, int64_t computed_tokens) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& [cached, computed] = prompt_cache_tokens_[model];
+  cached += cached_tokens;
+  computed += computed_tokens;
+}
+
+void Metrics::count_prompt_cache_evictions(int64_t blocks) {
+  if (blocks > 0) prompt_cache_evictions_.fetch_add(blocks, std::memory_order_relaxed);
+}
+
 void Metrics::count_sequence(const std::string& outcome) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++sequences_[outcome];
@@ -176,9 +187,22 @@ std::string Metrics::render() const {
     out += fmt::format("chimera_request_timeouts_total {}\n", request_timeouts_.load());
     header(out, "chimera_open_connections", "gauge", "Client connections open now.");
     out += fmt::format("chimera_open_connections {}\n", open_connections_.load());
-    header(out, "chimera_prompt_tokens_total", "counter", "Prompt tokens evaluated, by model.");
+    header(out, "chimera_prompt_tokens_total", "counter",
+           "Prompt tokens of sequences, cached and computed, by model.");
     for (const auto& [model, counts] : tokens_) {
       out += fmt::format("chimera_prompt_tokens_total{{model=\"{}\"}} {}\n", prometheus_escape(model), counts.first);
+    }
+    header(out, "chimera_prompt_cached_tokens_total", "counter",
+           "Prompt tokens restored from the prompt cache instead of computed, by model.");
+    for (const auto& [model, counts] : prompt_cache_tokens_) {
+      out += fmt::format("chimera_prompt_cached_tokens_total{{model=\"{}\"}} {}\n", prometheus_escape(model),
+                         counts.first);
+    }
+    header(out, "chimera_prompt_computed_tokens_total", "counter",
+           "Prompt tokens computed by a forward pass (what Ollama's prompt_eval_count counts), by model.");
+    for (const auto& [model, counts] : prompt_cache_tokens_) {
+      out += fmt::format("chimera_prompt_computed_tokens_total{{model=\"{}\"}} {}\n", prometheus_escape(model),
+                         counts.second);
     }
     header(out, "chimera_generated_tokens_total", "counter", "Tokens generated, by model.");
     for (const auto& [model, counts] : tokens_) {
@@ -220,6 +244,16 @@ std::string Metrics::render() const {
   out += fmt::format("chimera_kv_cache_usage_ratio {}\n", number(ratio));
   header(out, "chimera_kv_cache_bytes", "gauge", "Bytes reserved for the KV cache pools.");
   out += fmt::format("chimera_kv_cache_bytes {}\n", g.kv_bytes);
+  header(out, "chimera_prompt_cache_bytes", "gauge",
+         "Bytes the prompt caches hold (K/V of token prefixes kept for later requests).");
+  out += fmt::format("chimera_prompt_cache_bytes {}\n", g.prompt_cache_bytes);
+  header(out, "chimera_prompt_cache_max_bytes", "gauge", "The prompt caches' budgets (--cache-ram).");
+  out += fmt::format("chimera_prompt_cache_max_bytes {}\n", g.prompt_cache_max_bytes);
+  header(out, "chimera_prompt_cache_blocks", "gauge", "Blocks of token positions the prompt caches hold.");
+  out += fmt::format("chimera_prompt_cache_blocks {}\n", g.prompt_cache_blocks);
+  header(out, "chimera_prompt_cache_evicted_blocks_total", "counter",
+         "Prompt cache blocks evicted (least recently used first) to stay within the budget.");
+  out += fmt::format("chimera_prompt_cache_evicted_blocks_total {}\n", prompt_cache_evictions_.load());
   header(out, "chimera_models_loaded", "gauge", "Models loaded now.");
   out += fmt::format("chimera_models_loaded {}\n", g.models_loaded);
   return out;

@@ -39,6 +39,10 @@ struct SchedulerGauges {
   int64_t kv_capacity_cells = 0;
   int64_t kv_bytes = 0;
   int64_t models_loaded = 0;
+  // The prompt caches of the loaded models (scheduler.h): bytes held, their budgets, blocks.
+  int64_t prompt_cache_bytes = 0;
+  int64_t prompt_cache_max_bytes = 0;
+  int64_t prompt_cache_blocks = 0;
 };
 
 class Metrics {
@@ -47,6 +51,9 @@ class Metrics {
 
   void count_request(const std::string& endpoint, int status);
   void count_tokens(const std::string& model, int64_t prompt_tokens, int64_t generated_tokens);
+  // A finished sequence's prompt positions restored from the prompt cache and computed.
+  void count_prompt_cache(const std::string& model, int64_t cached_tokens, int64_t computed_tokens);
+  void count_prompt_cache_evictions(int64_t blocks);
   // outcome: "stop", "length", "cancelled", "error"
   void count_sequence(const std::string& outcome);
   void observe_ttft_ns(int64_t ns) { ttft_.observe(static_cast<double>(ns) / 1e9); }
@@ -80,6 +87,8 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   std::map<std::string, std::pair<int64_t, int64_t>> tokens_;  // model -> (prompt, generated)
+  std::map<std::string, std::pair<int64_t, int64_t>> prompt_cache_tokens_;  // model -> (cached, computed)
+  std::atomic<int64_t> prompt_cache_evictions_{0};
   std::map<std::string, uint64_t> sequences_;
   std::map<std::string, uint64_t> rejected_;
   std::map<std::pair<std::string, std::string>, uint64_t> model_loads_;  // (model, reason)

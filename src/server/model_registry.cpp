@@ -334,6 +334,9 @@ SchedulerGauges ModelRegistry::gauges() const {
     g.kv_used_cells += s.kv_used_cells;
     g.kv_capacity_cells += s.kv_capacity_cells;
     g.kv_bytes += s.kv_bytes;
+    g.prompt_cache_bytes += s.prompt_cache.bytes;
+    g.prompt_cache_max_bytes += s.prompt_cache.max_bytes;
+    g.prompt_cache_blocks += s.prompt_cache.blocks;
     ++g.models_loaded;
   }
   return g;

@@ -155,7 +155,8 @@ class OllamaFormat final : public ResponseFormat {
     }
     final["total_duration"] = o.done_ns - job.received_ns;
     final["load_duration"] = job.load_ns + o.load_ns;
-    final["prompt_eval_count"] = o.prompt_tokens;
+    // As Ollama: the prompt tokens computed, not those its cache already held.
+    final["prompt_eval_count"] = o.prompt_tokens - o.prompt_cached_tokens;
     final["prompt_eval_duration"] = o.prompt_eval_ns;
     final["eval_count"] = o.eval_count;
     final["eval_duration"] = o.eval_ns;

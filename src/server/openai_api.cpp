@@ -218,8 +218,10 @@ Result<GenerationRequest> parse_completion(const Json& body, const ServerState& 
 std::string finish_reason(const SequenceOutcome& o) { return o.done_reason == "stop" ? "stop" : "length"; }
 
 Json usage_json(const SequenceOutcome& o) {
+  // As OpenAI: prompt_tokens counts every prompt token, the cached ones are named in the details.
   return {{"prompt_tokens", o.prompt_tokens}, {"completion_tokens", o.eval_count},
-          {"total_tokens", o.prompt_tokens + o.eval_count}};
+          {"total_tokens", o.prompt_tokens + o.eval_count},
+          {"prompt_tokens_details", {{"cached_tokens", o.prompt_cached_tokens}}}};
 }
 
 class OpenAIFormat final : public ResponseFormat {

@@ -12,6 +12,7 @@
 #include "engine/runtime/thread_pool.h"
 #include "server/metrics.h"
 #include "util/clock.h"
+#include "util/cpu.h"
 #include "util/log.h"
 
 namespace chimera::server {
@@ -57,7 +58,33 @@ int32_t hardware_threads() {
   return n == 0 ? 1 : static_cast<int32_t>(n);
 }
 
+// The prompt cache for these options: null when off (budget 0, or an auto budget the KV type cannot
+// have); an explicit budget the KV type cannot have is an error.
+Result<std::shared_ptr<engine::PromptCache>> create_prompt_cache(
+    const std::shared_ptr<const engine::Model>& model, const SchedulerOptions& options) {
+  const bool automatic = options.prompt_cache_bytes == SchedulerOptions::kPromptCacheAuto;
+  const int64_t bytes = automatic ? auto_prompt_cache_bytes(*model, options) : options.prompt_cache_bytes;
+  if (bytes < 0) {
+    return make_error(ErrorCode::kInvalidArgument, "--cache-ram {} bytes: give 0 (off), a size or auto",
+                      options.prompt_cache_bytes);
+  }
+  if (bytes == 0) return std::shared_ptr<engine::PromptCache>();
+  engine::PromptCacheOptions cache_options;
+  cache_options.max_bytes = bytes;
+  auto cache = engine::PromptCache::create(model, options.kv_type, cache_options);
+  if (!cache.ok()) return cache.status().with_context("--cache-ram (the prompt cache; 0 turns it off)");
+  return *cache;
+}
+
 }  // namespace
+
+int64_t auto_prompt_cache_bytes(const engine::Model& model, const SchedulerOptions& options) {
+  auto per_token = engine::PromptCache::bytes_per_token(model, options.kv_type);
+  if (!per_token.ok()) return 0;
+  const int64_t slots = *per_token * options.n_seq * options.n_ctx;
+  const int64_t memory = physical_memory_bytes();
+  return memory > 0 ? std::min(slots, memory / 4) : slots;
+}
 
 Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<const engine::Model> model,
                                                      const SchedulerOptions& options, Metrics* metrics) {
@@ -82,13 +109,18 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<const engin
   context_options.n_batch = std::max(options.n_batch, options.n_seq);
   context_options.num_thread = options.num_thread > 0 ? std::min(options.num_thread, hardware_threads()) : 0;
   context_options.kv_type = options.kv_type;
+  CHIMERA_ASSIGN_OR_RETURN(context_options.prompt_cache, create_prompt_cache(model, options));
   CHIMERA_ASSIGN_OR_RETURN(auto context, create_context(model, context_options));
   return std::unique_ptr<Scheduler>(new Scheduler(std::move(model), options, metrics, std::move(context)));
 }
 
 Scheduler::Scheduler(std::shared_ptr<const engine::Model> model, const SchedulerOptions& options,
                      Metrics* metrics, std::unique_ptr<engine::Context> context)
-    : model_(std::move(model)), options_(options), metrics_(metrics), context_(std::move(context)) {
+    : model_(std::move(model)),
+      options_(options),
+      metrics_(metrics),
+      context_(std::move(context)),
+      prompt_cache_(context_->options().prompt_cache) {
   n_vocab_ = model_->config().n_vocab;
   n_sample_ = std::min(n_vocab_, model_->tokenizer().n_vocab());
   for (int32_t s = options_.n_seq - 1; s >= 0; --s) free_slots_.push_back(s);
@@ -176,6 +208,7 @@ SchedulerStats Scheduler::stats() const {
   s.kv_bytes = kv_bytes_.load(std::memory_order_relaxed);
   s.n_ctx_per_seq = ctx_per_seq_.load(std::memory_order_relaxed);
   s.num_thread = threads_.load(std::memory_order_relaxed);
+  if (prompt_cache_ != nullptr) s.prompt_cache = prompt_cache_->stats();
   return s;
 }
 
@@ -192,6 +225,14 @@ void Scheduler::publish_stats() {
   kv_bytes_.store(context_->kv_bytes(), std::memory_order_relaxed);
   ctx_per_seq_.store(context_->options().n_ctx_per_seq, std::memory_order_relaxed);
   threads_.store(context_->options().num_thread, std::memory_order_relaxed);
+  report_evictions();
+}
+
+void Scheduler::report_evictions() {
+  if (prompt_cache_ == nullptr || metrics_ == nullptr) return;
+  const int64_t evicted = prompt_cache_->stats().evicted_blocks;
+  metrics_->count_prompt_cache_evictions(evicted - evicted_reported_);
+  evicted_reported_ = evicted;
 }
 
 bool Scheduler::needs_rebuild(const SequenceRequest& request) const {
@@ -287,6 +328,12 @@ void Scheduler::start(Pending pending, int64_t load_ns) {
     }
   }
   context_->clear_sequence(seq->slot);
+  // The longest cached prefix of the prompt is copied in; prefill starts after it.
+  seq->prefill_start_ns = monotonic_ns();
+  const int32_t cached = context_->restore_prefix(seq->slot, request.prompt);
+  seq->n_prefilled = cached;
+  seq->pos = cached;
+  seq->outcome.prompt_cached_tokens = cached;
   active_.push_back(std::move(seq));
   active_count_.fetch_add(1, std::memory_order_relaxed);
   if (!constrained.is_ok()) finish(*active_.back(), "error", constrained);
@@ -385,7 +432,7 @@ void Scheduler::step() {
     const std::vector<int32_t>& prompt = seq->pending.request.prompt;
     const int32_t n_prompt = static_cast<int32_t>(prompt.size());
     const int32_t take = std::min({n_prompt - seq->n_prefilled, budget, seq->chunk});
-    if (seq->n_prefilled == 0) seq->prefill_start_ns = step_start_ns;
+    if (seq->n_prefilled == 0) seq->prefill_start_ns = step_start_ns;  // else set by start()
     for (int32_t i = 0; i < take; ++i) {
       const int32_t p = seq->n_prefilled + i;
       const bool last = p == n_prompt - 1;
@@ -492,7 +539,8 @@ void Scheduler::finish(Active& seq, std::string done_reason, Status status) {
   }
   out.eval_ns = out.eval_count > 0 ? seq.last_token_ns - out.first_token_ns : 0;
   out.done_ns = monotonic_ns();
-  context_->clear_sequence(seq.slot);
+  context_->clear_sequence(seq.slot);  // its last blocks go to the prompt cache
+  report_evictions();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     free_slots_.push_back(seq.slot);
@@ -504,6 +552,8 @@ void Scheduler::finish(Active& seq, std::string done_reason, Status status) {
   if (metrics_ != nullptr) {
     metrics_->count_sequence(out.done_reason);
     metrics_->count_tokens(options_.model_name, seq.n_prefilled, out.eval_count);
+    metrics_->count_prompt_cache(options_.model_name, out.prompt_cached_tokens,
+                                 std::max(0, seq.n_prefilled - out.prompt_cached_tokens));
   }
   seq.pending.stream->finish(std::move(out));
 }

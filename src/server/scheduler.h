@@ -5,7 +5,10 @@
 // pool (engine::Context); admission is first come, first served, bounded by the free slots (--parallel)
 // and by the KV cells the admitted sequences may still fill. A request whose options need a different
 // context (another num_ctx, another num_thread) waits at the head of the queue until the running
-// sequences finish, then the context is rebuilt, as Ollama reloads its runner.
+// sequences finish, then the context is rebuilt, as Ollama reloads its runner. With a prompt cache
+// (engine.h: PromptCache, kept across rebuilds), every sequence's K/V blocks are stored as they
+// complete, and an admitted request starts from the longest prefix of its prompt that is cached:
+// only the rest is prefilled, and only the rest is reported as evaluated.
 #pragma once
 
 #include <atomic>
@@ -37,7 +40,16 @@ struct SchedulerOptions {
   int32_t max_queue = 64;       // requests that may wait for a slot; more get kResourceExhausted
   int64_t kv_cells = 0;         // admission budget in KV cells; 0: n_seq * n_ctx
   engine::GgmlType kv_type = engine::GgmlType::kF16;
+  // Prompt cache budget (--cache-ram): kPromptCacheAuto, 0 (off) or bytes.
+  int64_t prompt_cache_bytes = kPromptCacheAuto;
+  // The auto budget: the K/V of n_seq x n_ctx positions (what Ollama keeps, each of its --parallel
+  // slots holding its last sequence), at most a quarter of the machine's memory.
+  static constexpr int64_t kPromptCacheAuto = -1;
 };
+
+// The budget kPromptCacheAuto stands for, for this model and these options (0 when it cannot be
+// had: an unsupported KV type).
+int64_t auto_prompt_cache_bytes(const engine::Model& model, const SchedulerOptions& options);
 
 struct SchedulerStats {
   int64_t queued = 0;
@@ -48,6 +60,7 @@ struct SchedulerStats {
   int64_t kv_bytes = 0;
   int32_t n_ctx_per_seq = 0;
   int32_t num_thread = 0;
+  engine::PromptCacheStats prompt_cache;  // all zero when the cache is off
 };
 
 class Scheduler {
@@ -95,11 +108,13 @@ class Scheduler {
   void drop_finished();
   void fail_all(const Status& status);
   void publish_stats();
+  void report_evictions();  // the prompt cache's evictions since the last call, into metrics_
 
   std::shared_ptr<const engine::Model> model_;
   SchedulerOptions options_;
   Metrics* metrics_;
   std::unique_ptr<engine::Context> context_;  // scheduler thread only (after construction)
+  std::shared_ptr<engine::PromptCache> prompt_cache_;  // null: off; outlives context rebuilds
   int32_t n_vocab_ = 0;
   int32_t n_sample_ = 0;  // vocabulary the sampler draws from (model and tokenizer agree)
 
@@ -125,6 +140,7 @@ class Scheduler {
   std::atomic<int64_t> kv_bytes_{0};
   std::atomic<int32_t> ctx_per_seq_{0};
   std::atomic<int32_t> threads_{0};
+  int64_t evicted_reported_ = 0;  // prompt cache evictions already counted in metrics_ (scheduler thread)
 
   std::thread thread_;
 };

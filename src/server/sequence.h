@@ -39,11 +39,12 @@ struct SequenceOutcome {
   std::string text;                 // everything emitted
   std::vector<int32_t> tokens;      // generated tokens (an end-of-generation token included)
   int32_t prompt_tokens = 0;
+  int32_t prompt_cached_tokens = 0;  // restored from the prompt cache, not computed (<= prompt_tokens)
   int32_t eval_count = 0;
   int64_t load_ns = 0;              // a context rebuild this request waited for
   int64_t queued_ns = 0;            // received -> admitted
   int64_t slot_wait_ns = 0;         // queued for a batch slot: submitted -> admitted, less load_ns
-  int64_t prompt_eval_ns = 0;       // first prefill step start -> last prefill step end
+  int64_t prompt_eval_ns = 0;       // prefix restore (if any) or first prefill step start -> last prefill step end
   int64_t eval_ns = 0;              // first sampled token -> last sampled token
   int64_t first_token_ns = 0;       // monotonic time of the first sampled token (0: none)
   int64_t done_ns = 0;              // monotonic time the sequence ended

@@ -175,6 +175,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   so.num_thread = config.threads;
   so.max_queue = config.max_queue;
   so.kv_cells = config.kv_cells;
+  so.prompt_cache_bytes = config.cache_ram_bytes < 0 ? SchedulerOptions::kPromptCacheAuto : config.cache_ram_bytes;
   s.registry = std::make_unique<ModelRegistry>(std::move(sources), registry_options, &s.metrics);
   CHIMERA_RETURN_IF_ERROR(s.registry->start());
   ModelRegistry* registry = s.registry.get();

@@ -33,6 +33,9 @@ struct ServerConfig {
   int threads = 0;                  // engine threads; 0: physical cores
   int max_queue = 64;               // requests waiting for a slot before 503
   int64_t kv_cells = 0;             // KV admission budget in token positions; 0: parallel x ctx
+  // Prompt cache budget per model in bytes (--cache-ram): -1 auto (the K/V of parallel x ctx
+  // positions, at most a quarter of memory), 0 off.
+  int64_t cache_ram_bytes = -1;
   std::string api_key;              // non-empty: every request needs Authorization: Bearer KEY
   size_t max_body_bytes = 8u << 20;
   int64_t keep_alive_ns = 300'000'000'000;  // Ollama's default 5m; < 0: forever

@@ -76,6 +76,12 @@ int logical_cpu_count() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
+int64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? int64_t{pages} * page : 0;
+}
+
 int physical_core_count() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;

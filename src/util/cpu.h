@@ -1,6 +1,7 @@
 // What this processor can do, read from CPUID and /proc at run time (never assumed at build time).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace chimera {
@@ -31,6 +32,8 @@ std::string cpu_model_name();
 // Physical cores (unique core ids per package), falling back to logical CPUs.
 int physical_core_count();
 int logical_cpu_count();
+// Physical memory of the machine (sysconf), 0 when unknown.
+int64_t physical_memory_bytes();
 // "AVX2 FMA F16C AVX512F AVX512BW AVX512VL AVX512_VNNI" for self-describing rows.
 std::string cpu_feature_string();
 

@@ -217,5 +217,29 @@ TEST_F(GenerateCliTest, BenchEngineReportsSelfDescribingRows) {
   EXPECT_EQ(explained, pct > 100.0) << md.out;
 }
 
+// `chimera bench prefix`: the second call computes only its tail with the prompt cache, the whole
+// prompt without, and the first token is the same both ways.
+TEST_F(GenerateCliTest, BenchPrefixTimesTheSecondCallWithAndWithoutThePromptCache) {
+  CommandResult r = run_chimera({"bench", "prefix", "-m", model(), "--prefix", "120", "--tail", "9",
+                                 "-t", "1", "-r", "2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["prompt_eval_count_without_cache"], 129);
+  EXPECT_EQ(j["prompt_eval_count_with_cache"], 9);
+  EXPECT_EQ(j["cached_tokens"], 120);
+  EXPECT_EQ(j["same_first_token"], true);
+  EXPECT_EQ(j["dummy_weights"], true);
+  EXPECT_GT(j["ttft_ms_without_cache"].get<double>(), 0.0);
+  EXPECT_GT(j["ttft_ms_with_cache"].get<double>(), 0.0);
+
+  CommandResult md = run_chimera({"bench", "prefix", "-m", model(), "--prefix", "40", "--tail", "4",
+                                  "-t", "1", "-r", "1"});
+  ASSERT_EQ(md.exit_code, 0) << md.err;
+  EXPECT_THAT(md.out, HasSubstr("(dummy weights)"));
+  EXPECT_THAT(md.out, HasSubstr("first token identical both ways"));
+  EXPECT_THAT(md.err, ::testing::Not(HasSubstr("bench needs a backend"))) << "no other bench ran";
+  EXPECT_EQ(run_chimera({"bench", "prefix", "-m", model(), "--tail", "0"}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace chimera::testing

@@ -31,10 +31,8 @@ class ConstrainedGeneration : public ::testing::Test {
     dir_ = new TempDir();
     testing::TinyModelSpec spec;
     spec.untied_output = true;
-    ASSERT_TRUE(write_tiny_model(spec, dir_->file("m.gguf")).is_ok());
-    auto model = Model::load(dir_->file("m.gguf"));
-    ASSERT_TRUE(model.ok()) << model.status().to_string();
-    model_ = new std::shared_ptr<const Model>(*model);
+    model_ = new std::shared_ptr<const Model>(write_and_load_tiny_model(spec, dir_->file("m.gguf")));
+    ASSERT_NE(*model_, nullptr);
   }
   static void TearDownTestSuite() {
     delete model_;

@@ -24,10 +24,8 @@ class ContextTest : public ::testing::Test {
     dir_ = new TempDir();
     TinyModelSpec spec;  // gemma3 with sliding layers (window 8) and GQA
     spec.type = GgmlType::kF16;
-    ASSERT_TRUE(write_tiny_model(spec, dir_->file("m.gguf")).is_ok());
-    auto model = Model::load(dir_->file("m.gguf"));
-    ASSERT_TRUE(model.ok()) << model.status().to_string();
-    model_ = new std::shared_ptr<const Model>(*model);
+    model_ = new std::shared_ptr<const Model>(write_and_load_tiny_model(spec, dir_->file("m.gguf")));
+    ASSERT_NE(*model_, nullptr);
   }
   static void TearDownTestSuite() {
     delete model_;

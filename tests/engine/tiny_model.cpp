@@ -1,12 +1,14 @@
 #include "engine/tiny_model.h"
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
 
+#include "engine/engine.h"
 #include "engine/gguf/gguf.h"
 #include "engine/quant/quant.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -144,6 +146,20 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
     }
   }
   return w.write(path);
+}
+
+std::shared_ptr<const engine::Model> write_and_load_tiny_model(const TinyModelSpec& spec,
+                                                                const std::string& path) {
+  if (Status written = write_tiny_model(spec, path); !written.is_ok()) {
+    ADD_FAILURE() << "write_tiny_model " << path << ": " << written.to_string();
+    return nullptr;
+  }
+  auto model = engine::Model::load(path);
+  if (!model.ok()) {
+    ADD_FAILURE() << "Model::load " << path << ": " << model.status().to_string();
+    return nullptr;
+  }
+  return *model;
 }
 
 }  // namespace chimera::testing

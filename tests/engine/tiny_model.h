@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 
 namespace chimera::engine {
 class GgufWriter;
+class Model;
 struct VocabData;
 }  // namespace chimera::engine
 
@@ -50,5 +52,9 @@ struct TinyModelSpec {
 };
 
 Status write_tiny_model(const TinyModelSpec& spec, const std::string& path);
+// Writes the model and loads it: what a test suite's SetUpTestSuite does. On failure the test fails
+// (ADD_FAILURE with the status) and the result is null.
+std::shared_ptr<const engine::Model> write_and_load_tiny_model(const TinyModelSpec& spec,
+                                                                const std::string& path);
 
 }  // namespace chimera::testing

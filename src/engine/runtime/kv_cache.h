@@ -1,7 +1,8 @@
 // src/engine/runtime/: running a loaded model. Session (session.cpp: one sequence), Context
 // (context.cpp: many sequences decoded together, the server's continuous batching), Sampler
 // (sampler.cpp) and TextStreamer (text_streamer.cpp) are declared in engine/engine.h, the engine's
-// public header; this folder implements them, with the KV cache (this header) and the persistent
+// public header; this folder implements them, with the KV cache (this header), the prompt cache
+// that keeps sequences' K/V by token prefix for later ones (prompt_cache.h) and the persistent
 // ThreadPool (thread_pool.h) the kernels run on.
 //
 // Key/value cache for several sequence slots. One K and one V block per (layer, slot, KV head),

@@ -1,6 +1,6 @@
 // Session: one sequence over a Context. Renders and tokenizes the prompt, checks it against
-// num_ctx, prefills in num_batch chunks, then samples and decodes one token at a time, streaming
-// safe text.
+// num_ctx, restores the longest prefix the prompt cache holds (when it has one), prefills the rest
+// in num_batch chunks, then samples and decodes one token at a time, streaming safe text.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -78,6 +78,9 @@ class SessionImpl final : public Session {
     pending_load_ns_ = 0;  // only the first call of a session pays the load
 
     // Prefill in num_batch chunks; logits only for the last prompt token unless all are wanted.
+    // The cached prefix is copied in first (its time counts as prefill); a caller that wants every
+    // position's logits gets them computed.
+    const int64_t prefill_start_ns = monotonic_ns();
     context_->clear_sequence(0);
     const int32_t n_prompt = static_cast<int32_t>(prompt.size());
     const int32_t n_vocab = model_->config().n_vocab;
@@ -85,8 +88,9 @@ class SessionImpl final : public Session {
       request.prompt_logits->assign(static_cast<size_t>(n_prompt) * static_cast<size_t>(n_vocab),
                                     0.0f);
     }
-    const int64_t prefill_start_ns = monotonic_ns();
-    for (int32_t begin = 0; begin < n_prompt; begin += options_.num_batch) {
+    const int32_t cached = request.prompt_logits == nullptr ? context_->restore_prefix(0, prompt) : 0;
+    result.prompt_cached_tokens = cached;
+    for (int32_t begin = cached; begin < n_prompt; begin += options_.num_batch) {
       if (request.cancelled && request.cancelled())
         return finish_cancelled(std::move(result), start_ns);
       int32_t end = std::min(n_prompt, begin + options_.num_batch);
@@ -108,7 +112,7 @@ class SessionImpl final : public Session {
     }
     const int64_t prefill_end_ns = monotonic_ns();
     result.timings.prompt_eval_ns = prefill_end_ns - prefill_start_ns;
-    result.timings.prompt_eval_count = n_prompt;
+    result.timings.prompt_eval_count = n_prompt - cached;
 
     CHIMERA_RETURN_IF_ERROR(decode_loop(request, on_token, prompt, result));
     const int64_t end_ns = monotonic_ns();
@@ -245,6 +249,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   context_options.n_batch = std::min(options.num_batch, options.num_ctx);
   context_options.num_thread = options.num_thread;
   context_options.kv_type = options.kv_type;
+  context_options.prompt_cache = options.prompt_cache;
   CHIMERA_ASSIGN_OR_RETURN(auto context, Context::create(model, context_options));
   return std::unique_ptr<Session>(
       new SessionImpl(std::move(model), options, std::move(context), watch.elapsed_ns()));
