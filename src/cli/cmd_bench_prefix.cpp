@@ -149,14 +149,15 @@ int run_bench_prefix(const BenchPrefixArgs& args) {
         {"prompt_eval_count_with_cache", warm.front().computed},
         {"cached_tokens", warm.front().cached},
         {"same_first_token", same_token},
-        {"provenance", "measured"}};
+        {"provenance", (*model)->info().synthetic ? "synthetic" : "measured"}};
     std::printf("%s\n", json_text(out, 2).c_str());
   } else {
     std::printf("model: %s%s, %d threads, %s\n", args.model.c_str(), label.c_str(), threads_used,
                 cpu_model_name().c_str());
     std::printf("two calls sharing a %d-token prefix, tails of %d tokens; second call's TTFT over %d "
-                "repetitions (measured):\n",
-                args.prefix, args.tail, args.repetitions);
+                "repetitions (%s):\n",
+                args.prefix, args.tail, args.repetitions,
+                (*model)->info().synthetic ? "synthetic: dummy weights, timings real" : "measured");
     std::printf("| cache | prompt tokens computed | cached | TTFT ms (mean ± sd) |\n");
     std::printf("| ----- | ---------------------: | -----: | ------------------: |\n");
     std::printf("| off   | %22d | %6d | %10.1f ± %6.1f |\n", cold.front().computed, cold.front().cached,

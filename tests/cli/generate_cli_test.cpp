@@ -229,6 +229,7 @@ TEST_F(GenerateCliTest, BenchPrefixTimesTheSecondCallWithAndWithoutThePromptCach
   EXPECT_EQ(j["cached_tokens"], 120);
   EXPECT_EQ(j["same_first_token"], true);
   EXPECT_EQ(j["dummy_weights"], true);
+  EXPECT_EQ(j["provenance"], "synthetic") << "timings of a dummy-weight model are labelled synthetic";
   EXPECT_GT(j["ttft_ms_without_cache"].get<double>(), 0.0);
   EXPECT_GT(j["ttft_ms_with_cache"].get<double>(), 0.0);
 
