@@ -117,9 +117,9 @@ ContentionVerdict contention_test(std::span<const double> solo, std::span<const 
         v.solo_calls, v.concurrent_calls);
     return v;
   }
-  BootstrapOptions bo;
-  bo.level = 1 - alpha;
-  v.relative_change = bootstrap_relative_mean_difference_ci(concurrent, solo, bo);
+  // Fieller's interval from the Welch statistic itself, so the printed CI excludes 0 exactly when
+  // the printed p is below alpha (a bootstrap interval disagreed with p at a few calls per phase).
+  v.relative_change = fieller_relative_ci(concurrent, solo, 1 - alpha).ci;
   double relative = v.solo_mean_tps != 0 ? v.concurrent_mean_tps / v.solo_mean_tps - 1 : NAN;
   std::string ci_text = v.relative_change ? fmt::format(" ({:.0f}% CI {} to {})", (1 - alpha) * 100,
                                                         signed_percent(v.relative_change->lower),

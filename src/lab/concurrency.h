@@ -92,7 +92,7 @@ struct ContentionVerdict {
   size_t solo_calls = 0, concurrent_calls = 0;
   double solo_mean_tps = 0, concurrent_mean_tps = 0;
   std::optional<WelchResult> welch;         // concurrent - solo
-  std::optional<Interval> relative_change;  // concurrent / solo - 1 (seeded bootstrap)
+  std::optional<Interval> relative_change;  // concurrent / solo - 1 (Fieller, as the Welch test)
   double minimum_detectable_tps = 0;        // at 80% power; NaN when unknown
   std::string sentence;                     // built from the numbers above only
 };

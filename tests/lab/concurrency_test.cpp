@@ -135,6 +135,22 @@ TEST(Concurrency, NoContentionReportsTheMinimumDetectableDifference) {
   EXPECT_NE(v.sentence.find("1.94 tok/s"), std::string::npos) << v.sentence;
 }
 
+TEST(Concurrency, TheRelativeChangeCiAgreesWithTheVerdict) {
+  // Four calls per phase, means 20% apart with large spread: whatever the verdict, the printed CI
+  // of the change excludes 0 exactly when the Welch test rejects (a bootstrap interval, too narrow
+  // at n = 4, once printed "-19.1% (95% CI -37.4% to -0.2%)" beside "no significant contention").
+  std::vector<double> solo = {37.4, 30.0, 44.8, 37.4};
+  for (double spread : {0.5, 3.0, 6.0, 9.0, 12.0}) {
+    std::vector<double> concurrent = {30.3 - spread, 30.3, 30.3 + spread, 30.3};
+    ContentionVerdict v = contention_test(solo, concurrent);
+    ASSERT_TRUE(v.welch.has_value());
+    ASSERT_TRUE(v.relative_change.has_value()) << spread;
+    const bool ci_excludes_zero = v.relative_change->upper < 0 || v.relative_change->lower > 0;
+    EXPECT_EQ(ci_excludes_zero, v.welch->p < 0.05) << "spread " << spread << ": " << v.sentence;
+    EXPECT_EQ(v.kind == ContentionKind::kNone, !ci_excludes_zero) << v.sentence;
+  }
+}
+
 TEST(Concurrency, ContentionNeedsTwoCallsPerPhase) {
   ContentionVerdict v = contention_test(std::vector<double>{10}, std::vector<double>{5, 6});
   EXPECT_EQ(v.kind, ContentionKind::kInsufficient);
