@@ -51,6 +51,11 @@ class ForwardPass {
   void fill_rope_tables(std::span<const BatchToken> batch);
   void attention_block(int layer, std::span<const BatchToken> batch);
   void ffn_block(int layer, int64_t n_rows);
+  // act(gate) * up over n_rows rows of ff values, in place in gate.
+  void gated_activation(float* gate, const float* up, int64_t n_rows, int64_t ff);
+  // Mixture-of-experts FFN of norm_'s rows into proj_ (forward_moe.cpp): route each row, then run
+  // every expert that some row chose over just those rows.
+  void moe_ffn(int layer, int64_t n_rows, std::span<const WeightMatrix> next);
   void prepare_qkv(int layer, std::span<const BatchToken> batch);
   void run_attention(int layer, std::span<const BatchToken> batch);
   void gather_output_rows();
@@ -70,6 +75,16 @@ class ForwardPass {
 
   // Scratch, row-major [row][width], sized for n_batch_max rows.
   std::vector<float> x_, norm_, q_, k_, v_, attn_, proj_, gate_, up_;
+  // Mixture of experts: router logits [row][expert], the chosen (expert, weight) per row and slot,
+  // rows grouped by expert, and the gathered inputs / outputs of one expert's rows.
+  struct Route {
+    int32_t expert;
+    float weight;
+  };
+  std::vector<float> router_logits_;
+  std::vector<Route> routes_;
+  std::vector<int32_t> expert_rows_;  // route indices (row * n_used + slot), sorted by expert
+  std::vector<float> expert_x_, expert_y_;
   std::vector<RopeTable> ropes_;
   std::vector<int> layer_rope_;       // index into ropes_ per layer
   std::vector<int32_t> output_rows_;  // batch rows with want_logits

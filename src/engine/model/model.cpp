@@ -46,8 +46,7 @@ std::string file_type_name(int64_t file_type) {
 std::string dominant_type(const ModelWeights& w) {
   std::map<GgmlType, uint64_t> bytes;
   for (const auto& l : w.layers) {
-    for (const WeightMatrix* m :
-         {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+    for (const WeightMatrix* m : l.matrices()) {
       bytes[m->type] += m->row_bytes * static_cast<uint64_t>(m->rows);
     }
   }

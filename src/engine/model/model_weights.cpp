@@ -56,6 +56,19 @@ class Binder {
     return w;
   }
 
+  Result<ExpertMatrix> experts(const std::string& name, int64_t cols, int64_t rows_per_expert,
+                               int64_t n_expert) {
+    CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, {cols, rows_per_expert, n_expert}));
+    ExpertMatrix e;
+    e.all.data = t->data;
+    e.all.type = t->type;
+    e.all.rows = rows_per_expert * n_expert;
+    e.all.cols = cols;
+    e.all.row_bytes = ggml_row_bytes(t->type, cols).value_or(0);
+    e.rows_per_expert = rows_per_expert;
+    return e;
+  }
+
   Result<std::vector<float>> vector(const std::string& name, int64_t n) {
     CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, {n}));
     std::vector<float> out(static_cast<size_t>(n));
@@ -68,7 +81,26 @@ class Binder {
   ModelWeights& weights_;
 };
 
+uint64_t matrix_bytes(const WeightMatrix& m) {
+  return m.row_bytes * static_cast<uint64_t>(m.rows);
+}
+
 }  // namespace
+
+std::vector<WeightMatrix*> LayerWeights::matrices() {
+  std::vector<WeightMatrix*> out = {&wq, &wk, &wv, &wo};
+  for (WeightMatrix* m : {&ffn_gate, &ffn_up, &ffn_down, &ffn_router, &gate_exps.all, &up_exps.all,
+                          &down_exps.all}) {
+    if (m->data != nullptr) out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<const WeightMatrix*> LayerWeights::matrices() const {
+  std::vector<const WeightMatrix*> out;
+  for (WeightMatrix* m : const_cast<LayerWeights*>(this)->matrices()) out.push_back(m);
+  return out;
+}
 
 Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& config) {
   ModelWeights w;
@@ -106,27 +138,53 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
     if (lc.post_attention_norm) {
       CHIMERA_ASSIGN_OR_RETURN(lw.post_attention_norm, bind.vector(name("post_attention_norm"), d));
     }
+    if (lc.qkv_bias) {
+      auto bias = [&](const char* part) { return fmt::format("blk.{}.{}.bias", i, part); };
+      CHIMERA_ASSIGN_OR_RETURN(lw.bq, bind.vector(bias("attn_q"), q_width));
+      CHIMERA_ASSIGN_OR_RETURN(lw.bk, bind.vector(bias("attn_k"), kv_width));
+      CHIMERA_ASSIGN_OR_RETURN(lw.bv, bind.vector(bias("attn_v"), v_width));
+    }
     CHIMERA_ASSIGN_OR_RETURN(lw.ffn_norm, bind.vector(name("ffn_norm"), d));
-    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_gate, bind.matrix(name("ffn_gate"), d, lc.n_ff));
-    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_up, bind.matrix(name("ffn_up"), d, lc.n_ff));
-    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_down, bind.matrix(name("ffn_down"), lc.n_ff, d));
+    if (lc.is_moe()) {
+      const int64_t n_expert = lc.moe.n_expert, ff = lc.moe.n_ff_expert;
+      CHIMERA_ASSIGN_OR_RETURN(lw.ffn_router, bind.matrix(name("ffn_gate_inp"), d, n_expert));
+      CHIMERA_ASSIGN_OR_RETURN(lw.gate_exps, bind.experts(name("ffn_gate_exps"), d, ff, n_expert));
+      CHIMERA_ASSIGN_OR_RETURN(lw.up_exps, bind.experts(name("ffn_up_exps"), d, ff, n_expert));
+      CHIMERA_ASSIGN_OR_RETURN(lw.down_exps, bind.experts(name("ffn_down_exps"), ff, d, n_expert));
+    } else {
+      CHIMERA_ASSIGN_OR_RETURN(lw.ffn_gate, bind.matrix(name("ffn_gate"), d, lc.n_ff));
+      CHIMERA_ASSIGN_OR_RETURN(lw.ffn_up, bind.matrix(name("ffn_up"), d, lc.n_ff));
+      CHIMERA_ASSIGN_OR_RETURN(lw.ffn_down, bind.matrix(name("ffn_down"), lc.n_ff, d));
+    }
     if (lc.post_ffn_norm) {
       CHIMERA_ASSIGN_OR_RETURN(lw.post_ffw_norm, bind.vector(name("post_ffw_norm"), d));
     }
-    for (const WeightMatrix* m : std::as_const(lw).matrices()) {
-      layer_matrix_bytes += m->row_bytes * static_cast<uint64_t>(m->rows);
+    for (const WeightMatrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up,
+                                  &lw.ffn_down, &lw.ffn_router}) {
+      layer_matrix_bytes += matrix_bytes(*m);
+    }
+    if (lc.is_moe()) {  // a token reads only its routed experts' slabs
+      for (const ExpertMatrix* e : {&lw.gate_exps, &lw.up_exps, &lw.down_exps}) {
+        layer_matrix_bytes += matrix_bytes(e->expert(0)) * static_cast<uint64_t>(lc.moe.n_expert_used);
+      }
     }
   }
-  w.decode_bytes_per_token = layer_matrix_bytes +
-                             w.output.row_bytes * static_cast<uint64_t>(w.output.rows) +
-                             w.token_embd.row_bytes;
+  w.decode_bytes_per_token =
+      layer_matrix_bytes + matrix_bytes(w.output) + w.token_embd.row_bytes;
   return w;
 }
 
 void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
   std::vector<WeightMatrix*> views = {&weights.token_embd, &weights.output};
+  // Expert tensors are read one expert's slab at a time: 16-row strips must not straddle experts.
+  std::vector<const WeightMatrix*> no_interleave;
   for (LayerWeights& lw : weights.layers) {
     for (WeightMatrix* m : lw.matrices()) views.push_back(m);
+    for (const ExpertMatrix* e : {&lw.gate_exps, &lw.up_exps, &lw.down_exps}) {
+      if (e->all.data != nullptr && e->rows_per_expert % kInterleaveRows != 0) {
+        no_interleave.push_back(&e->all);
+      }
+    }
   }
   // One arena for every matrix moved (2 MiB-aligned, so the kernel can back it with huge pages;
   // one allocation per matrix wasted up to 2 MiB on each of ~180 small ones).
@@ -138,7 +196,9 @@ void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
   std::vector<Move> moves;
   size_t total = 0;
   for (WeightMatrix* view : views) {
-    const bool interleave = options.interleave && can_interleave(*view);
+    const bool interleave =
+        options.interleave && can_interleave(*view) &&
+        std::find(no_interleave.begin(), no_interleave.end(), view) == no_interleave.end();
     if (!interleave && !options.huge_pages) continue;
     bool seen = false;  // a tied output is the embedding's view
     for (const Move& m : moves) seen = seen || m.source.data == view->data;
