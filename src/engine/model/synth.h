@@ -82,6 +82,10 @@ struct SynthPlan {
   uint64_t tensor_bytes = 0;
 };
 
+// The vocabularies scripts/fetch-vocab.sh installs under vocab_dir(), by name: gemma3, llama3_1,
+// llama3, qwen3, qwen2_5. `--vocab NAME` of synth and tokenize accepts these.
+std::vector<std::string_view> fetched_vocabularies();
+
 // Resolves preset + overrides + vocabulary size (loading the vocabulary) into shapes and types.
 Result<SynthPlan> plan_synth(const SynthOptions& options);
 // The same, also handing back the loaded vocabulary (when vocab_out is not null).

@@ -471,6 +471,12 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
   return plan;
 }
 
+std::vector<std::string_view> fetched_vocabularies() {
+  std::vector<std::string_view> out;
+  for (const auto& v : kVocabs) out.push_back(v.name);
+  return out;
+}
+
 Result<SynthPlan> plan_synth(const SynthOptions& options) {
   return plan_synth_with_vocab(options, nullptr);
 }
