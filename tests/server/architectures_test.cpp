@@ -34,8 +34,8 @@ TEST_P(ArchitectureEndToEnd, SynthInfoTokenizeGenerateServe) {
   const ArchCase& c = GetParam();
   TempDir dir;
   const std::string path = dir.file(c.arch + ".gguf");
-  CommandResult synth = run_chimera({"model", "synth", "--arch", c.arch, "--size", "tiny", "--type",
-                                     "q4_k_m", "-o", path});
+  CommandResult synth = run_chimera(
+      {"model", "synth", "--arch", c.arch, "--size", "tiny", "--type", "q4_k_m", "-o", path});
   ASSERT_EQ(synth.exit_code, 0) << synth.err;
   EXPECT_NE(synth.out.find("dummy weights"), std::string::npos) << synth.out;
 
@@ -49,8 +49,8 @@ TEST_P(ArchitectureEndToEnd, SynthInfoTokenizeGenerateServe) {
   // The Qwen pre-tokenizer: every digit a token, no BOS prepended.
   Json digits = run_json({"tokenize", "-m", path, "--json", "12345"});
   EXPECT_EQ(digits["pieces"], Json({"1", "2", "3", "4", "5"}));
-  const std::string chat = c.system_prefix +
-                           "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n";
+  const std::string chat =
+      c.system_prefix + "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n";
   Json rendered = run_json({"tokenize", "-m", path, "--json", chat});
   const size_t prompt_tokens = rendered["ids"].size();
 
@@ -68,11 +68,11 @@ TEST_P(ArchitectureEndToEnd, SynthInfoTokenizeGenerateServe) {
   httplib::Client client = client_for(*server);
   const Json options = {{"temperature", 0}, {"num_predict", 8}, {"seed", 1}};
   const Json messages = Json::array({{{"role", "user"}, {"content", "hello"}}});
-  auto ollama = client.Post("/api/chat", json_headers(),
-                            Json{{"model", c.arch}, {"messages", messages}, {"options", options},
-                                 {"stream", false}}
-                                .dump(),
-                            "application/json");
+  auto ollama = client.Post(
+      "/api/chat", json_headers(),
+      Json{{"model", c.arch}, {"messages", messages}, {"options", options}, {"stream", false}}
+          .dump(),
+      "application/json");
   ASSERT_TRUE(ollama);
   ASSERT_EQ(ollama->status, 200) << ollama->body;
   Json reply = Json::parse(ollama->body);

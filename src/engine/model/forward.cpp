@@ -66,6 +66,7 @@ ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, Thr
   if (config_.max_n_expert() > 0) {
     const size_t used = static_cast<size_t>(config_.max_n_expert_used());
     router_logits_.resize(n * static_cast<size_t>(config_.max_n_expert()));
+    expert_first_.resize(static_cast<size_t>(config_.max_n_expert()) + 1);
     routes_.resize(n * used);
     expert_rows_.resize(n * used);
     expert_x_.resize(n * d);
@@ -115,7 +116,7 @@ KernelPath one_token_kernel_path(const ModelWeights& weights) {
   if (!is_float(weights.output)) return path;
   for (const LayerWeights& layer : weights.layers) {
     for (const WeightMatrix* m : layer.matrices()) {
-      if (!is_float(*m)) return path;
+      if (m->data != nullptr && !is_float(*m)) return path;
     }
   }
   return KernelPath::kAvx2;
@@ -437,15 +438,21 @@ void ForwardPass::moe_ffn(int layer, int64_t n_rows, std::span<const WeightMatri
     route_softmax_top_k(&router_logits_[static_cast<size_t>(t * n_expert)], n_expert, k,
                         &routes_[static_cast<size_t>(t * k)]);
   }
-  // Routes grouped by expert (stable: rows stay in order), so each chosen expert runs once over
-  // all of its rows and no other expert's weights are read.
-  for (int64_t r = 0; r < n_routes; ++r) expert_rows_[static_cast<size_t>(r)] = static_cast<int32_t>(r);
-  std::stable_sort(expert_rows_.begin(), expert_rows_.begin() + n_routes, [&](int32_t a, int32_t b) {
-    return routes_[static_cast<size_t>(a)].expert < routes_[static_cast<size_t>(b)].expert;
-  });
+  // Routes grouped by expert with a counting sort (rows stay in order, nothing allocated), so each
+  // chosen expert runs once over all of its rows and no other expert's weights are read.
+  std::fill_n(expert_first_.begin(), n_expert + 1, 0);
+  for (int64_t r = 0; r < n_routes; ++r)
+    ++expert_first_[static_cast<size_t>(routes_[static_cast<size_t>(r)].expert) + 1];
+  for (int e = 0; e < n_expert; ++e)
+    expert_first_[static_cast<size_t>(e) + 1] += expert_first_[static_cast<size_t>(e)];
+  for (int64_t r = 0; r < n_routes; ++r) {
+    int32_t& slot = expert_first_[static_cast<size_t>(routes_[static_cast<size_t>(r)].expert)];
+    expert_rows_[static_cast<size_t>(slot++)] = static_cast<int32_t>(r);
+  }
   std::fill_n(proj_.begin(), static_cast<size_t>(n_rows * d), 0.0f);
   for (int64_t first = 0; first < n_routes;) {
-    const int32_t expert = routes_[static_cast<size_t>(expert_rows_[static_cast<size_t>(first)])].expert;
+    const int32_t expert =
+        routes_[static_cast<size_t>(expert_rows_[static_cast<size_t>(first)])].expert;
     int64_t end = first + 1;
     while (end < n_routes &&
            routes_[static_cast<size_t>(expert_rows_[static_cast<size_t>(end)])].expert == expert) {

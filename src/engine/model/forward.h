@@ -20,13 +20,14 @@ namespace chimera::engine {
 
 struct ModelWeights;
 
-// The kernel path a one-token batch of this model runs on: active_kernel_path(), but AVX2 on an AVX-512
-// path that CHIMERA_KERNEL did not force when every matrix holds F32 / F16 / BF16 weights. Those stream at
-// the memory's pace with either vector width, and 512-bit FMAs lower the core clock (Intel server parts)
-// for everything else the step does: gemma3-1b F16 decode, Cascade Lake, 256-bit kernels for the whole
-// step +3.1 % tok/s at 1 and at 2 threads (A/B in one process). Not narrowed: batches of two tokens or
-// more (-9 % at 2, -19 % at 4 on 256-bit: the work per weight grows), and quantized weights, whose VNNI
-// dots are 512-bit only (no gain from narrowing the rest of their step: +0.4-0.5 %, noise).
+// The kernel path a one-token batch of this model runs on: active_kernel_path(), but AVX2 on an
+// AVX-512 path that CHIMERA_KERNEL did not force when every matrix holds F32 / F16 / BF16 weights.
+// Those stream at the memory's pace with either vector width, and 512-bit FMAs lower the core clock
+// (Intel server parts) for everything else the step does: gemma3-1b F16 decode, Cascade Lake,
+// 256-bit kernels for the whole step +3.1 % tok/s at 1 and at 2 threads (A/B in one process). Not
+// narrowed: batches of two tokens or more (-9 % at 2, -19 % at 4 on 256-bit: the work per weight
+// grows), and quantized weights, whose VNNI dots are 512-bit only (no gain from narrowing the rest
+// of their step: +0.4-0.5 %, noise).
 KernelPath one_token_kernel_path(const ModelWeights& weights);
 
 class ForwardPass {
@@ -83,7 +84,8 @@ class ForwardPass {
   };
   std::vector<float> router_logits_;
   std::vector<Route> routes_;
-  std::vector<int32_t> expert_rows_;  // route indices (row * n_used + slot), sorted by expert
+  std::vector<int32_t> expert_rows_;   // route indices (row * n_used + slot), sorted by expert
+  std::vector<int32_t> expert_first_;  // counting-sort offsets, n_expert + 1
   std::vector<float> expert_x_, expert_y_;
   std::vector<RopeTable> ropes_;
   std::vector<int> layer_rope_;       // index into ropes_ per layer

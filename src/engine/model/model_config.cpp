@@ -132,8 +132,9 @@ Status fill_single_rope(const GgufFile& file, const RawHyperparams& raw, ModelCo
                                : 1.0f / std::sqrt(static_cast<float>(config.head_dim));
   config.final_logit_softcap = static_cast<float>(raw.final_logit_softcap.value_or(0.0));
   if (raw.attn_logit_softcap && *raw.attn_logit_softcap != 0.0 && notes != nullptr) {
-    notes->push_back(fmt::format("{}.attn_logit_softcapping {:g} ignored: the architecture has none",
-                                 raw.architecture, *raw.attn_logit_softcap));
+    notes->push_back(
+        fmt::format("{}.attn_logit_softcapping {:g} ignored: the architecture has none",
+                    raw.architecture, *raw.attn_logit_softcap));
   }
   return Status::ok();
 }

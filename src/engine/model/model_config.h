@@ -28,7 +28,8 @@ enum class RopeStyle {
 // How a mixture-of-experts layer turns router logits into expert weights.
 enum class ExpertGating {
   // softmax over all experts, top-k by probability, the k weights renormalized to sum to 1
-  // (Qwen3-MoE's norm_topk_prob; engine-reference-models.md §4). Equals a softmax over the k logits.
+  // (Qwen3-MoE's norm_topk_prob; engine-reference-models.md §4). Equals a softmax over the k
+  // logits.
   kSoftmaxTopKNormalized,
 };
 

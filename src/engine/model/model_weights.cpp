@@ -58,7 +58,8 @@ class Binder {
 
   Result<ExpertMatrix> experts(const std::string& name, int64_t cols, int64_t rows_per_expert,
                                int64_t n_expert) {
-    CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, {cols, rows_per_expert, n_expert}));
+    CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t,
+                             find(name, {cols, rows_per_expert, n_expert}));
     ExpertMatrix e;
     e.all.data = t->data;
     e.all.type = t->type;
@@ -81,26 +82,9 @@ class Binder {
   ModelWeights& weights_;
 };
 
-uint64_t matrix_bytes(const WeightMatrix& m) {
-  return m.row_bytes * static_cast<uint64_t>(m.rows);
-}
+uint64_t matrix_bytes(const WeightMatrix& m) { return m.row_bytes * static_cast<uint64_t>(m.rows); }
 
 }  // namespace
-
-std::vector<WeightMatrix*> LayerWeights::matrices() {
-  std::vector<WeightMatrix*> out = {&wq, &wk, &wv, &wo};
-  for (WeightMatrix* m : {&ffn_gate, &ffn_up, &ffn_down, &ffn_router, &gate_exps.all, &up_exps.all,
-                          &down_exps.all}) {
-    if (m->data != nullptr) out.push_back(m);
-  }
-  return out;
-}
-
-std::vector<const WeightMatrix*> LayerWeights::matrices() const {
-  std::vector<const WeightMatrix*> out;
-  for (WeightMatrix* m : const_cast<LayerWeights*>(this)->matrices()) out.push_back(m);
-  return out;
-}
 
 Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& config) {
   ModelWeights w;
@@ -159,18 +143,18 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
     if (lc.post_ffn_norm) {
       CHIMERA_ASSIGN_OR_RETURN(lw.post_ffw_norm, bind.vector(name("post_ffw_norm"), d));
     }
-    for (const WeightMatrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up,
-                                  &lw.ffn_down, &lw.ffn_router}) {
+    for (const WeightMatrix* m :
+         {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down, &lw.ffn_router}) {
       layer_matrix_bytes += matrix_bytes(*m);
     }
     if (lc.is_moe()) {  // a token reads only its routed experts' slabs
       for (const ExpertMatrix* e : {&lw.gate_exps, &lw.up_exps, &lw.down_exps}) {
-        layer_matrix_bytes += matrix_bytes(e->expert(0)) * static_cast<uint64_t>(lc.moe.n_expert_used);
+        layer_matrix_bytes +=
+            matrix_bytes(e->expert(0)) * static_cast<uint64_t>(lc.moe.n_expert_used);
       }
     }
   }
-  w.decode_bytes_per_token =
-      layer_matrix_bytes + matrix_bytes(w.output) + w.token_embd.row_bytes;
+  w.decode_bytes_per_token = layer_matrix_bytes + matrix_bytes(w.output) + w.token_embd.row_bytes;
   return w;
 }
 
@@ -179,7 +163,9 @@ void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
   // Expert tensors are read one expert's slab at a time: 16-row strips must not straddle experts.
   std::vector<const WeightMatrix*> no_interleave;
   for (LayerWeights& lw : weights.layers) {
-    for (WeightMatrix* m : lw.matrices()) views.push_back(m);
+    for (WeightMatrix* m : lw.matrices()) {
+      if (m->data != nullptr) views.push_back(m);  // slots the layer does not use stay empty
+    }
     for (const ExpertMatrix* e : {&lw.gate_exps, &lw.up_exps, &lw.down_exps}) {
       if (e->all.data != nullptr && e->rows_per_expert % kInterleaveRows != 0) {
         no_interleave.push_back(&e->all);
@@ -190,8 +176,8 @@ void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
   // one allocation per matrix wasted up to 2 MiB on each of ~180 small ones).
   struct Move {
     WeightMatrix source;
-    size_t offset;     // in the arena
-    bool interleave;   // or a plain copy
+    size_t offset;    // in the arena
+    bool interleave;  // or a plain copy
   };
   std::vector<Move> moves;
   size_t total = 0;
@@ -210,7 +196,7 @@ void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
   constexpr size_t kHuge = size_t{2} << 20;
   const size_t arena_bytes = (total + kHuge - 1) / kHuge * kHuge;
   auto* arena = static_cast<uint8_t*>(std::aligned_alloc(kHuge, arena_bytes));
-  if (arena == nullptr) return;  // keep the mapped layout: slower, nothing lost
+  if (arena == nullptr) return;                // keep the mapped layout: slower, nothing lost
   madvise(arena, arena_bytes, MADV_HUGEPAGE);  // a hint
   ThreadPool pool(0);
   const long page = sysconf(_SC_PAGESIZE);
@@ -231,14 +217,18 @@ void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
           interleave_strips_fast(source, c0 + begin, c0 + end, out);
         } else {
           std::memcpy(out + static_cast<size_t>(c0 + begin) * unit_bytes,
-                      static_cast<const uint8_t*>(source.data) + static_cast<size_t>(c0 + begin) * unit_bytes,
+                      static_cast<const uint8_t*>(source.data) +
+                          static_cast<size_t>(c0 + begin) * unit_bytes,
                       static_cast<size_t>(end - begin) * unit_bytes);
         }
       });
-      const uintptr_t first_page = (start + static_cast<uintptr_t>(c0) * unit_bytes + static_cast<uintptr_t>(page) - 1) &
-                                   ~static_cast<uintptr_t>(page - 1);
-      const uintptr_t end_page = (start + static_cast<uintptr_t>(c1) * unit_bytes) & ~static_cast<uintptr_t>(page - 1);
-      if (end_page > first_page) madvise(reinterpret_cast<void*>(first_page), end_page - first_page, MADV_DONTNEED);
+      const uintptr_t first_page =
+          (start + static_cast<uintptr_t>(c0) * unit_bytes + static_cast<uintptr_t>(page) - 1) &
+          ~static_cast<uintptr_t>(page - 1);
+      const uintptr_t end_page =
+          (start + static_cast<uintptr_t>(c1) * unit_bytes) & ~static_cast<uintptr_t>(page - 1);
+      if (end_page > first_page)
+        madvise(reinterpret_cast<void*>(first_page), end_page - first_page, MADV_DONTNEED);
     }
     for (WeightMatrix* view : views) {
       if (view->data == source.data) {

@@ -1,6 +1,7 @@
-// Views of a loaded model's weights: 2-D matrices point into the mapped GGUF until arrange_weights()
-// moves them into one huge-page arena (the ones the VNNI kernels read interleaved repacked on the way;
-// same bytes, the file's pages released); the small 1-D norm vectors are converted to f32 once. Internal to the engine (forward.cpp, model.cpp).
+// Views of a loaded model's weights: 2-D matrices point into the mapped GGUF until
+// arrange_weights() moves them into one huge-page arena (the ones the VNNI kernels read interleaved
+// repacked on the way; same bytes, the file's pages released); the small 1-D norm vectors are
+// converted to f32 once. Internal to the engine (forward.cpp, model.cpp).
 #pragma once
 
 #include <array>
@@ -40,14 +41,25 @@ struct LayerWeights {
   std::vector<float> post_ffw_norm;  // empty unless the layer has it
   std::vector<float> bq, bk, bv;     // empty unless the layer has q/k/v biases
   WeightMatrix wq, wk, wv, wo;
-  WeightMatrix ffn_gate, ffn_up, ffn_down;  // dense FFN (empty in a mixture-of-experts layer)
-  WeightMatrix ffn_router;                  // MoE: ffn_gate_inp, n_expert rows of n_embd
+  WeightMatrix ffn_gate, ffn_up, ffn_down;     // dense FFN (empty in a mixture-of-experts layer)
+  WeightMatrix ffn_router;                     // MoE: ffn_gate_inp, n_expert rows of n_embd
   ExpertMatrix gate_exps, up_exps, down_exps;  // MoE: the experts' gate/up/down
 
-  // Every matrix the layer has (attention, then the dense FFN or the router and the three expert
-  // tensors whole), in that order.
-  std::vector<WeightMatrix*> matrices();
-  std::vector<const WeightMatrix*> matrices() const;
+  // Every matrix slot (attention, the dense FFN, the router and the three expert tensors whole), in
+  // that order; the slots a layer does not use have data == nullptr and 0 rows. A fixed array, so
+  // that per-token callers allocate nothing.
+  std::array<WeightMatrix*, 11> matrices() {
+    return {&wq,          &wk,           &wv,
+            &wo,          &ffn_gate,     &ffn_up,
+            &ffn_down,    &ffn_router,   &gate_exps.all,
+            &up_exps.all, &down_exps.all};
+  }
+  std::array<const WeightMatrix*, 11> matrices() const {
+    return {&wq,          &wk,           &wv,
+            &wo,          &ffn_gate,     &ffn_up,
+            &ffn_down,    &ffn_router,   &gate_exps.all,
+            &up_exps.all, &down_exps.all};
+  }
 };
 
 struct ModelWeights {
@@ -61,8 +73,8 @@ struct ModelWeights {
   std::shared_ptr<uint8_t> arena;
   size_t arena_bytes = 0;  // the matrices' bytes in it (0: no arena)
 
-  uint64_t n_params = 0;                // elements of every tensor bound
-  uint64_t bytes = 0;                   // bytes of every tensor bound
+  uint64_t n_params = 0;  // elements of every tensor bound
+  uint64_t bytes = 0;     // bytes of every tensor bound
   // Layer matrices (routed experts: only the ones a token runs) + LM head + one embedding row.
   uint64_t decode_bytes_per_token = 0;
 };

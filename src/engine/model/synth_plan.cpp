@@ -36,18 +36,21 @@ constexpr Preset kPresets[] = {
     {"llama", "3.1-8b", "8B", 32, 4096, 14336, 32, 8, 128, 131072, 0, false, 1e-5f, 500000, 0, 8},
     {"llama", "tiny", "tiny", 2, 128, 256, 4, 2, 32, 4096, 0, false, 1e-5f, 500000, 0, 8},
     {"qwen2", "0.5b", "0.5B", 24, 896, 4864, 14, 2, 64, 32768, 0, true, 1e-6f, 1e6f, 0, 0, 151936},
-    {"qwen2", "1.5b", "1.5B", 28, 1536, 8960, 12, 2, 128, 32768, 0, true, 1e-6f, 1e6f, 0, 0, 151936},
+    {"qwen2", "1.5b", "1.5B", 28, 1536, 8960, 12, 2, 128, 32768, 0, true, 1e-6f, 1e6f, 0, 0,
+     151936},
     {"qwen2", "7b", "7B", 28, 3584, 18944, 28, 4, 128, 32768, 0, false, 1e-6f, 1e6f, 0, 0, 152064},
     {"qwen2", "tiny", "tiny", 2, 128, 256, 4, 2, 32, 4096, 0, true, 1e-6f, 1e6f, 0, 0},
-    {"qwen3", "0.6b", "0.6B", 28, 1024, 3072, 16, 8, 128, 40960, 0, true, 1e-6f, 1e6f, 0, 0, 151936},
-    {"qwen3", "1.7b", "1.7B", 28, 2048, 6144, 16, 8, 128, 40960, 0, true, 1e-6f, 1e6f, 0, 0, 151936},
+    {"qwen3", "0.6b", "0.6B", 28, 1024, 3072, 16, 8, 128, 40960, 0, true, 1e-6f, 1e6f, 0, 0,
+     151936},
+    {"qwen3", "1.7b", "1.7B", 28, 2048, 6144, 16, 8, 128, 40960, 0, true, 1e-6f, 1e6f, 0, 0,
+     151936},
     {"qwen3", "4b", "4B", 36, 2560, 9728, 32, 8, 128, 40960, 0, true, 1e-6f, 1e6f, 0, 0, 151936},
     {"qwen3", "8b", "8B", 36, 4096, 12288, 32, 8, 128, 40960, 0, false, 1e-6f, 1e6f, 0, 0, 151936},
     {"qwen3", "tiny", "tiny", 2, 128, 256, 4, 2, 64, 4096, 0, true, 1e-6f, 1e6f, 0, 0},
-    {"qwen3moe", "30b-a3b", "30B-A3B", 48, 2048, 6144, 32, 4, 128, 40960, 0, false, 1e-6f, 1e6f, 0,
-     0, 151936, 128, 8, 768},
-    {"qwen3moe", "tiny", "tiny", 2, 128, 256, 4, 2, 32, 4096, 0, false, 1e-6f, 1e6f, 0, 0, 0, 4, 2,
-     64},
+    {"qwen3moe", "30b-a3b", "30B-A3B", 48,   2048, 6144, 32,     4,   128, 40960,
+     0,          false,     1e-6f,     1e6f, 0,    0,    151936, 128, 8,   768},
+    {"qwen3moe", "tiny", "tiny", 2,    128, 256, 4, 2, 32, 4096,
+     0,          false,  1e-6f,  1e6f, 0,   0,   0, 4, 2,  64},
 };
 
 // What the synthesizer writes per architecture beyond the shared tensors: the family's name, its
@@ -86,8 +89,11 @@ struct VocabSpec {
   std::string_view name, bos_text;
 };
 constexpr VocabSpec kVocabs[] = {
-    {"gemma3", ""}, {"llama3_1", ""}, {"llama3", ""},
-    {"qwen3", "<|endoftext|>"}, {"qwen2_5", "<|endoftext|>"},
+    {"gemma3", ""},
+    {"llama3_1", ""},
+    {"llama3", ""},
+    {"qwen3", "<|endoftext|>"},
+    {"qwen2_5", "<|endoftext|>"},
 };
 
 constexpr int64_t kMinSyntheticVocab = 320;
@@ -166,8 +172,8 @@ Result<VocabData> load_vocab(const SynthOptions& options, const ArchSynth& arch,
     names += std::string(v.name) + ", ";
   }
   if (known == nullptr) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "--vocab {} is not known; use {}or synthetic:N", spec, names);
+    return make_error(ErrorCode::kInvalidArgument, "--vocab {} is not known; use {}or synthetic:N",
+                      spec, names);
   }
   const std::string dir = options.vocab_dir.empty() ? vocab_dir() : options.vocab_dir;
   const std::string path = dir + "/" + spec + "/tokenizer.json";
@@ -194,7 +200,8 @@ void pad_vocab(VocabData& vocab, int64_t rows) {
   while (static_cast<int64_t>(vocab.tokens.size()) < rows) {
     const size_t i = vocab.tokens.size();
     vocab.tokens.push_back(fmt::format("[PAD{}]", i));
-    if (!vocab.token_types.empty()) vocab.token_types.push_back(static_cast<int32_t>(TokenType::kUnused));
+    if (!vocab.token_types.empty())
+      vocab.token_types.push_back(static_cast<int32_t>(TokenType::kUnused));
     if (!vocab.scores.empty()) vocab.scores.push_back(0.0f);
   }
 }

@@ -1,4 +1,5 @@
-// Chat templates as text: Gemma, Llama 3 and Qwen (ChatML) formats (see chat_template.h for the exact strings).
+// Chat templates as text: Gemma, Llama 3 and Qwen (ChatML) formats (see chat_template.h for the
+// exact strings).
 #include "engine/tokenizer/chat_template.h"
 
 #include <cstdint>
@@ -86,11 +87,12 @@ std::string_view without_reasoning(std::string_view content) {
   return content;
 }
 
-void render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                   bool qwen3, std::string& out) {
+void render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt, bool qwen3,
+                   std::string& out) {
   if (!qwen3 && (messages.empty() || messages[0].role != "system")) {
-    out += "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
-           "assistant.<|im_end|>\n";
+    out +=
+        "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+        "assistant.<|im_end|>\n";
   }
   size_t last_user = messages.size();
   for (size_t i = 0; i < messages.size(); ++i) {

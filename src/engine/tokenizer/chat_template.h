@@ -35,8 +35,8 @@ std::optional<ChatFamily> parse_chat_family(std::string_view name);
 //    generation prompt `<|start_header_id|>assistant<|end_header_id|>\n\n`.
 //  - Qwen (ChatML, engine-reference-models.md §6): `<|im_start|>{role}\n{content}<|im_end|>\n` per
 //    message, contents as they are; generation prompt `<|im_start|>assistant\n`. Qwen2.5 opens with
-//    the system turn "You are Qwen, created by Alibaba Cloud. You are a helpful assistant." when the
-//    messages have none; Qwen3 has no default system turn, and drops the reasoning
+//    the system turn "You are Qwen, created by Alibaba Cloud. You are a helpful assistant." when
+//    the messages have none; Qwen3 has no default system turn, and drops the reasoning
 //    (`<think>...</think>`) of assistant turns before the last user turn, as its template does.
 //  - Raw: the contents concatenated as they are.
 std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messages,

@@ -1,5 +1,5 @@
-// Internal to src/engine/tokenizer/tokenizer_*.cpp: lookup tables a Tokenizer is built from, and the
-// per-family encoders. Not part of the engine's interface.
+// Internal to src/engine/tokenizer/tokenizer_*.cpp: lookup tables a Tokenizer is built from, and
+// the per-family encoders. Not part of the engine's interface.
 #pragma once
 
 #include <array>

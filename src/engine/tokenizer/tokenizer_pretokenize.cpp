@@ -24,16 +24,16 @@ namespace {
   "\\t\\n\\x0B\\f\\r " \
   "\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 
-#define CHIMERA_HEAD                                           \
+#define CHIMERA_HEAD                                          \
   "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])" \
   "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
-#define CHIMERA_TAIL                  \
-  "| ?[^" CHIMERA_WS                  \
-  "\\p{L}\\p{N}]+[\\r\\n]*"         \
-  "|[" CHIMERA_WS                     \
-  "]*[\\r\\n]+"                      \
+#define CHIMERA_TAIL                   \
+  "| ?[^" CHIMERA_WS                   \
+  "\\p{L}\\p{N}]+[\\r\\n]*"            \
+  "|[" CHIMERA_WS                      \
+  "]*[\\r\\n]+"                        \
   "|[" CHIMERA_WS "]+(?![^" CHIMERA_WS \
-  "])"                                \
+  "])"                                 \
   "|[" CHIMERA_WS "]+"
 
 constexpr const char* kLlama3Pattern = CHIMERA_HEAD "|\\p{N}{1,3}" CHIMERA_TAIL;
@@ -62,9 +62,9 @@ Result<std::unique_ptr<Llama3PreTokenizer>> Llama3PreTokenizer::create(PreTokeni
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   // MATCH_INVALID_UTF: invalid UTF-8 never matches and is reported as a gap instead of an error.
-  pcre2_code* code = pcre2_compile(
-      reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
-      PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error_code, &error_offset, nullptr);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error_code,
+                                   &error_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
