@@ -108,6 +108,33 @@ TEST(ModelConfig, QwenConfigurationsComeFromMetadata) {
   }
 }
 
+// The decode roofline's numerator: a token reads the attention and router matrices, only its routed
+// experts' slabs (2 of 4 here), the LM head and one embedding row.
+TEST(ModelConfig, QwenMoeDecodeReadsOnlyTheRoutedExperts) {
+  TempDir dir;
+  TinyModelSpec spec;
+  spec.arch = "qwen3moe";
+  spec.untied_output = true;
+  const std::string path = dir.file("moe.gguf");
+  ASSERT_TRUE(write_tiny_model(spec, path).is_ok());
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  auto file = GgufFile::open(path);
+  ASSERT_TRUE(file.ok());
+  uint64_t expected = 0;
+  for (const auto& t : file->tensors()) {
+    if (t.ne.size() == 3) {
+      expected += t.n_bytes / 4 * 2;  // 2 of 4 experts' slabs
+    } else if (t.ne.size() == 2 && t.name != "token_embd.weight") {
+      expected += t.n_bytes;
+    } else if (t.name == "token_embd.weight") {
+      expected += t.n_bytes / static_cast<uint64_t>(t.ne[1]);
+    }
+  }
+  EXPECT_EQ((*model)->info().decode_bytes_per_token, expected);
+  EXPECT_LT(expected, (*model)->info().weight_bytes);
+}
+
 TEST(ModelConfig, QwenMoeFilesMissingExpertKeysOrTensorsAreRefused) {
   TempDir dir;
   TinyModelSpec spec;
