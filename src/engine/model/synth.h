@@ -1,5 +1,6 @@
 // Dummy-weight model synthesizer: writes a GGUF with the real shapes, metadata, tokenizer and
-// quantization mixture of a Gemma 3 or Llama 3.x model, filled with deterministic random weights.
+// quantization mixture of a Gemma 3, Llama 3.x, Qwen2.5, Qwen3 or Qwen3-MoE model, filled with
+// deterministic random weights.
 // Used by `chimera model synth`, by tests that need a model, and by `chimera run` when no model is
 // available. The file is marked unmistakably: general.name contains "dummy weights" and
 // chimera.synthetic = true.
