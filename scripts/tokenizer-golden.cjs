@@ -1,6 +1,9 @@
 // Produces tests/engine/fixtures/tokenizer_golden.json: token ids from an independent tokenizer
 // implementation (@lenml/tokenizers 3.7.2, a transformers.js fork) over a varied corpus, for the real
-// Gemma 3 / Llama 3 / Llama 3.1 vocabularies fetched by scripts/fetch-vocab.sh.
+// Gemma 3 / Llama 3 / Llama 3.1 / Qwen3 / Qwen2.5 vocabularies fetched by scripts/fetch-vocab.sh.
+// Qwen's tokenizer.json normalizes to NFC before splitting; llama.cpp (whose ids the engine
+// reproduces) does not, so for the Qwen families a case whose text NFC changes is recorded as null
+// (not compared) instead of carrying ids llama.cpp would not produce.
 // Run through scripts/make-tokenizer-golden.sh, which installs the package outside the repository.
 // Usage: node tokenizer-golden.cjs <node_modules/@lenml/tokenizers> <vocab dir> <out.json>
 "use strict";
@@ -59,6 +62,9 @@ const corpus = [
   ["gemma_specials_glued", "text<bos>more<eos>end<start_of_turn>x"],
   ["llama_specials", "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"],
   ["llama_specials_glued", "a<|eot_id|>b<|end_of_text|> c"],
+  ["chatml", "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"],
+  ["qwen_think_tools", "<think>\nplan\n</think>\n\n<tool_call>\n{\"name\": \"f\"}\n</tool_call><|endoftext|>"],
+  ["qwen_fim", "<|fim_prefix|>def f(x):<|fim_suffix|>    return x<|fim_middle|>"],
   ["fake_specials", "<start_of_turn <|eot_id| <|notatoken|> <unused5> <mask>"],
   ["repeated_chars", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa !!!!!!!!!!!!!!!! ----------------"],
   ["mixed_scripts", "GPU加速 with CUDA™ — 速度 2.5× faster; naïve Bayes über alles 🙂"],
@@ -77,14 +83,17 @@ const libVersion = require(path.join(path.resolve(libDir), "package.json")).vers
 const out = {
   generator: "scripts/tokenizer-golden.cjs",
   reference: `@lenml/tokenizers ${libVersion}, node ${process.version}`,
-  vocab: "@lenml/tokenizer-{gemma3,llama3,llama3_1}@3.7.2 models/tokenizer.json",
+  vocab: "@lenml/tokenizer-{gemma3,llama3,llama3_1,qwen3,qwen2_5}@3.7.2 models/tokenizer.json",
   note: "encode(text, {add_special_tokens: true}); added tokens are always matched (parse_special on)",
   cases: corpus.map(([name, text]) => ({ name, text })),
 };
-for (const family of ["gemma3", "llama3", "llama3_1"]) {
+for (const family of ["gemma3", "llama3", "llama3_1", "qwen3", "qwen2_5"]) {
   const tok = load(family);
+  const nfc_sensitive = family.startsWith("qwen");
   out.cases.forEach((c) => {
-    c[family] = Array.from(tok.encode(c.text, { add_special_tokens: true }));
+    c[family] = nfc_sensitive && c.text.normalize("NFC") !== c.text
+        ? null
+        : Array.from(tok.encode(c.text, { add_special_tokens: true }));
   });
 }
 // One line per case keeps the fixture diff-able.

@@ -121,12 +121,16 @@ constexpr std::pair<std::string_view, std::string_view> kHyperParams[] = {
     {"rope scaling", "rope.scaling.type"},
     {"rope factor", "rope.scaling.factor"},
     {"vocab size", "vocab_size"},
+    {"experts", "expert_count"},
+    {"experts used", "expert_used_count"},
+    {"expert ff", "expert_feed_forward_length"},
 };
 
 // Special pieces worth naming when present (Gemma 3 and Llama 3 chat markers).
 constexpr std::string_view kKnownSpecials[] = {
     "<start_of_turn>",     "<end_of_turn>",     "<|begin_of_text|>", "<|end_of_text|>",
-    "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",        "<|eom_id|>"};
+    "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",        "<|eom_id|>",
+    "<|im_start|>",        "<|im_end|>",        "<|endoftext|>"};
 
 json build_info(const GgufFile& file, const std::optional<engine::ResolvedModel>& resolved) {
   json info;
@@ -376,16 +380,19 @@ void register_model(CLI::App& app) {
   auto* synth = model->add_subcommand(
       "synth", "Write a GGUF with real shapes and metadata but deterministic dummy weights");
   engine::SynthOptions& o = synth_args->options;
-  synth->add_option("--arch", o.arch, "gemma3 | llama")->capture_default_str();
+  synth->add_option("--arch", o.arch, "gemma3 | llama | qwen2 | qwen3 | qwen3moe")
+      ->capture_default_str();
   synth
       ->add_option("--size", o.size,
-                   "gemma3: 270m, 1b, 4b; llama: 3.2-1b (or 1b), 3.1-8b (or 8b); either: tiny")
+                   "gemma3: 270m, 1b, 4b; llama: 3.2-1b (or 1b), 3.1-8b (or 8b); qwen2: 0.5b, "
+                   "1.5b, 7b; qwen3: 0.6b, 1.7b, 4b, 8b; qwen3moe: 30b-a3b; every arch: tiny")
       ->capture_default_str();
   synth->add_option("--type", synth_args->type, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_m | q6_k")
       ->capture_default_str();
   synth->add_option(
       "--vocab", o.vocab,
-      "gemma3 | llama3_1 | synthetic:N (default: the arch's own; tiny: synthetic:512)");
+      "gemma3 | llama3_1 | llama3 | qwen3 | qwen2_5 | synthetic:N (default: the arch's own; "
+      "tiny: synthetic:512)");
   synth->add_option("--seed", o.seed, "weights seed")->capture_default_str();
   synth->add_option("--layers", o.n_layers, "override: number of blocks");
   synth->add_option("--embd", o.d_model, "override: embedding length (d_model)");

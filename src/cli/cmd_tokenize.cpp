@@ -6,11 +6,13 @@
 #include <iterator>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "engine/gguf/gguf.h"
 #include "engine/model/model_quirks.h"
+#include "engine/model/synth.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "util/paths.h"
 
@@ -28,11 +30,11 @@ struct TokenizeArgs {
   bool pieces = false;
 };
 
-// "gemma3" / "llama3" / "llama3_1" name the fetched vocabularies; anything else is a path to a
+// engine::fetched_vocabularies() name the fetched vocabularies; anything else is a path to a
 // tokenizer.json or to the directory holding one.
 std::string resolve_vocab_path(const std::string& vocab) {
-  if (vocab == "gemma3" || vocab == "llama3" || vocab == "llama3_1") {
-    return vocab_dir() + "/" + vocab + "/tokenizer.json";
+  for (std::string_view name : engine::fetched_vocabularies()) {
+    if (vocab == name) return vocab_dir() + "/" + vocab + "/tokenizer.json";
   }
   std::error_code ec;
   if (std::filesystem::is_directory(vocab, ec)) return vocab + "/tokenizer.json";
@@ -62,9 +64,9 @@ Result<std::shared_ptr<const engine::Tokenizer>> load_tokenizer(const TokenizeAr
   std::error_code ec;
   if (!std::filesystem::exists(path, ec) && path.rfind(vocab_dir(), 0) != 0) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "--vocab '{}' is neither gemma3, llama3, llama3_1 nor an existing "
-                      "tokenizer.json (or a directory holding one)",
-                      args.vocab);
+                      "--vocab '{}' is neither {} nor an existing tokenizer.json (or a directory "
+                      "holding one)",
+                      args.vocab, fmt::join(engine::fetched_vocabularies(), ", "));
   }
   auto vocab = engine::import_hf_tokenizer_json(path);
   if (!vocab.ok()) {
@@ -104,7 +106,7 @@ int run_tokenize(const TokenizeArgs& args) {
   if (args.model_path.empty() == args.vocab.empty()) {
     return report_error(Status(ErrorCode::kInvalidArgument,
                                "tokenize needs exactly one of -m MODEL.gguf or --vocab "
-                               "gemma3|llama3|llama3_1|PATH/tokenizer.json"));
+                               "gemma3|llama3|llama3_1|qwen3|qwen2_5|PATH/tokenizer.json"));
   }
   std::string text = args.text;
   if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), {});
@@ -152,7 +154,7 @@ void register_tokenize(CLI::App& app) {
   sub->add_option("-m,--model", args->model_path,
                   "GGUF model file (only its tokenizer keys are read)");
   sub->add_option("--vocab", args->vocab,
-                  "Vocabulary without a GGUF: gemma3, llama3, llama3_1 (fetched by "
+                  "Vocabulary without a GGUF: gemma3, llama3, llama3_1, qwen3, qwen2_5 (fetched by "
                   "scripts/fetch-vocab.sh) or PATH/tokenizer.json");
   sub->add_option("text", args->text, "Text to tokenize ('-' reads standard input)")->required();
   sub->add_flag("--no-bos", args->no_bos, "Do not add BOS/EOS as the vocabulary would");

@@ -40,7 +40,7 @@ class GrammarVocabulary;    // engine/grammar/grammar_vocab.h
 // What a person (or a benchmark row) wants to know about a loaded model.
 struct ModelInfo {
   std::string path;
-  std::string architecture;  // "gemma3", "llama"
+  std::string architecture;  // "gemma3", "llama", "qwen2", "qwen3", "qwen3moe"
   std::string name;          // general.name
   bool synthetic = false;    // chimera.synthetic: dummy weights, text is meaningless
   std::string weight_type;   // llama-bench style: "Q4_0", "Q4_K - Medium", "F16"

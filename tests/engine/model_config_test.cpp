@@ -71,6 +71,94 @@ TEST(ModelConfig, Gemma3ConfigurationComesFromMetadata) {
   EXPECT_TRUE((*model)->info().synthetic);
 }
 
+// engine-reference-models.md §2-§4: NEOX rope over the whole head, SiLU, no embedding scale; qwen2
+// adds q/k/v biases (read from the file's tensors), qwen3 QK-norm with key_length (not
+// n_embd / n_head) as the head dimension, qwen3moe routed experts.
+TEST(ModelConfig, QwenConfigurationsComeFromMetadata) {
+  for (const char* arch : {"qwen2", "qwen3", "qwen3moe"}) {
+    TempDir dir;
+    TinyModelSpec spec;
+    spec.arch = arch;
+    spec.rope_base = 1e6f;
+    spec.head_dim = 128;  // 4 heads x 128 != n_embd 256
+    auto model = load(spec, dir);
+    ASSERT_TRUE(model.ok()) << arch << ": " << model.status().to_string();
+    const ModelConfig& c = (*model)->config();
+    EXPECT_EQ(c.architecture, arch);
+    EXPECT_EQ(c.rope_style, RopeStyle::kNeox);
+    EXPECT_EQ(c.activation, Activation::kSilu);
+    EXPECT_EQ(c.head_dim, 128);
+    EXPECT_EQ(c.n_rot, 128);
+    EXPECT_FLOAT_EQ(c.embedding_scale, 1.0f);
+    EXPECT_FLOAT_EQ(c.attention_scale, 1.0f / std::sqrt(128.0f));
+    EXPECT_EQ((*model)->chat_family(),
+              std::string(arch) == "qwen2" ? ChatFamily::kQwen2 : ChatFamily::kQwen3);
+    for (const auto& l : c.layers) {
+      EXPECT_FLOAT_EQ(l.rope.freq_base, 1e6f);
+      EXPECT_EQ(l.qkv_bias, std::string(arch) == "qwen2") << arch;
+      EXPECT_EQ(l.qk_norm, std::string(arch) != "qwen2") << arch;
+      EXPECT_FALSE(l.post_attention_norm || l.post_ffn_norm || l.is_sliding());
+      EXPECT_EQ(l.is_moe(), std::string(arch) == "qwen3moe") << arch;
+      if (l.is_moe()) {
+        EXPECT_EQ(l.moe.n_expert, 4);
+        EXPECT_EQ(l.moe.n_expert_used, 2);
+        EXPECT_EQ(l.moe.n_ff_expert, 256);
+      }
+    }
+  }
+}
+
+// The decode roofline's numerator: a token reads the attention and router matrices, only its routed
+// experts' slabs (2 of 4 here), the LM head and one embedding row.
+TEST(ModelConfig, QwenMoeDecodeReadsOnlyTheRoutedExperts) {
+  TempDir dir;
+  TinyModelSpec spec;
+  spec.arch = "qwen3moe";
+  spec.untied_output = true;
+  const std::string path = dir.file("moe.gguf");
+  ASSERT_TRUE(write_tiny_model(spec, path).is_ok());
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  auto file = GgufFile::open(path);
+  ASSERT_TRUE(file.ok());
+  uint64_t expected = 0;
+  for (const auto& t : file->tensors()) {
+    if (t.ne.size() == 3) {
+      expected += t.n_bytes / 4 * 2;  // 2 of 4 experts' slabs
+    } else if (t.ne.size() == 2 && t.name != "token_embd.weight") {
+      expected += t.n_bytes;
+    } else if (t.name == "token_embd.weight") {
+      expected += t.n_bytes / static_cast<uint64_t>(t.ne[1]);
+    }
+  }
+  EXPECT_EQ((*model)->info().decode_bytes_per_token, expected);
+  EXPECT_LT(expected, (*model)->info().weight_bytes);
+}
+
+TEST(ModelConfig, QwenMoeFilesMissingExpertKeysOrTensorsAreRefused) {
+  TempDir dir;
+  TinyModelSpec spec;
+  spec.arch = "qwen3moe";
+  spec.omit_keys = {"qwen3moe.expert_count"};
+  auto model = load(spec, dir);
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(model.status().message(), HasSubstr("qwen3moe.expert_count"));
+
+  spec.omit_keys = {"qwen3moe.expert_feed_forward_length"};  // falls back to ff / used
+  spec.n_ff = 512;
+  spec.n_ff_expert = 256;
+  auto fallback = load(spec, dir);
+  ASSERT_TRUE(fallback.ok()) << fallback.status().to_string();
+  EXPECT_EQ((*fallback)->config().layers[0].moe.n_ff_expert, 256);
+
+  spec.omit_keys.clear();
+  spec.omit_tensors = {"blk.1.ffn_up_exps.weight"};
+  auto missing = load(spec, dir);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("blk.1.ffn_up_exps.weight is missing"));
+  EXPECT_THAT(missing.status().message(), HasSubstr("[256, 256, 4]"));
+}
+
 TEST(ModelConfig, Gemma3WithoutAPatternHasEverySixthLayerGlobal) {
   TempDir dir;
   TinyModelSpec spec;
@@ -223,13 +311,13 @@ TEST(ModelInfo, DescribesTheModelForBenchmarkRows) {
 TEST(ModelLoad, UnknownArchitectureIsRefusedNamingWhatIsSupported) {
   TempDir dir;
   TinyModelSpec spec;
-  spec.extra = [](GgufWriter& w) { w.set_string("general.architecture", "qwen2"); };
+  spec.extra = [](GgufWriter& w) { w.set_string("general.architecture", "mamba"); };
   spec.omit_keys = {"general.architecture"};
   auto model = load(spec, dir);
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), ErrorCode::kUnsupported);
-  EXPECT_THAT(model.status().message(), HasSubstr("'qwen2'"));
-  EXPECT_THAT(model.status().message(), HasSubstr("gemma3, llama"));
+  EXPECT_THAT(model.status().message(), HasSubstr("'mamba'"));
+  EXPECT_THAT(model.status().message(), HasSubstr("gemma3, llama, qwen2, qwen3, qwen3moe"));
 }
 
 TEST(ModelLoad, MissingTensorIsNamed) {

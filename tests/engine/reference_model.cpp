@@ -92,6 +92,7 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
   ReferenceModel m;
   CHIMERA_ASSIGN_OR_RETURN(auto arch, file.require_string("general.architecture"));
   m.gemma_ = arch == "gemma3";
+  m.neox_ = m.gemma_ || std::string_view(arch).starts_with("qwen");
   const std::string a = std::string(arch) + ".";
   CHIMERA_ASSIGN_OR_RETURN(int64_t n_embd, file.require_int(a + "embedding_length"));
   CHIMERA_ASSIGN_OR_RETURN(int64_t n_layer, file.require_int(a + "block_count"));
@@ -105,6 +106,10 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
   m.n_head_kv_ = static_cast<int>(n_head_kv);
   m.head_dim_ = static_cast<int>(head_dim);
   if (auto factor = file.get_float(a + "rope.scaling.factor")) m.scale_global_ = 1.0 / *factor;
+  if (file.has(a + "expert_count")) {
+    CHIMERA_ASSIGN_OR_RETURN(int64_t used, file.require_int(a + "expert_used_count"));
+    m.n_expert_used_ = static_cast<int>(used);
+  }
   std::vector<bool> pattern;
   if (m.gemma_) {
     CHIMERA_ASSIGN_OR_RETURN(int64_t window, file.require_int(a + "attention.sliding_window"));
@@ -149,12 +154,42 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
     CHIMERA_RETURN_IF_ERROR(matrix("attn_k", layer.wk));
     CHIMERA_RETURN_IF_ERROR(matrix("attn_v", layer.wv));
     CHIMERA_RETURN_IF_ERROR(matrix("attn_output", layer.wo));
-    CHIMERA_RETURN_IF_ERROR(matrix("ffn_gate", layer.gate));
-    CHIMERA_RETURN_IF_ERROR(matrix("ffn_up", layer.up));
-    CHIMERA_RETURN_IF_ERROR(matrix("ffn_down", layer.down));
-    if (m.gemma_) {
+    // Each 3-D expert tensor {cols, rows, n_expert} split into its experts' slabs.
+    auto experts = [&](const char* part, std::vector<Matrix>& out) -> Status {
+      Matrix all;
+      CHIMERA_RETURN_IF_ERROR(matrix(part, all));
+      const int64_t n_expert = file.find_tensor(name(part))->ne[2];
+      const int64_t rows_per = all.rows / n_expert;
+      for (int64_t e = 0; e < n_expert; ++e) {
+        Matrix one{rows_per, all.cols, {}, all.type};
+        const auto slab = static_cast<ptrdiff_t>(rows_per * all.cols);
+        one.values.assign(all.values.begin() + e * slab, all.values.begin() + (e + 1) * slab);
+        out.push_back(std::move(one));
+      }
+      return Status::ok();
+    };
+    if (m.n_expert_used_ > 0) {
+      CHIMERA_RETURN_IF_ERROR(matrix("ffn_gate_inp", layer.router));
+      CHIMERA_RETURN_IF_ERROR(experts("ffn_gate_exps", layer.gate_exps));
+      CHIMERA_RETURN_IF_ERROR(experts("ffn_up_exps", layer.up_exps));
+      CHIMERA_RETURN_IF_ERROR(experts("ffn_down_exps", layer.down_exps));
+    } else {
+      CHIMERA_RETURN_IF_ERROR(matrix("ffn_gate", layer.gate));
+      CHIMERA_RETURN_IF_ERROR(matrix("ffn_up", layer.up));
+      CHIMERA_RETURN_IF_ERROR(matrix("ffn_down", layer.down));
+    }
+    if (file.find_tensor(fmt::format("blk.{}.attn_q.bias", i)) != nullptr) {
+      for (auto [part, out] : {std::pair{"attn_q", &layer.bq}, std::pair{"attn_k", &layer.bk},
+                               std::pair{"attn_v", &layer.bv}}) {
+        CHIMERA_ASSIGN_OR_RETURN(
+            *out, read_tensor(file, fmt::format("blk.{}.{}.bias", i, part), &rows, &cols));
+      }
+    }
+    if (file.find_tensor(name("attn_q_norm")) != nullptr) {
       CHIMERA_RETURN_IF_ERROR(vector("attn_q_norm", layer.q_norm));
       CHIMERA_RETURN_IF_ERROR(vector("attn_k_norm", layer.k_norm));
+    }
+    if (m.gemma_) {
       CHIMERA_RETURN_IF_ERROR(vector("post_attention_norm", layer.post_attn_norm));
       CHIMERA_RETURN_IF_ERROR(vector("post_ffw_norm", layer.post_ffw_norm));
       layer.sliding = pattern[static_cast<size_t>(i)];
@@ -200,8 +235,9 @@ std::vector<double> ReferenceModel::rms_norm(const std::vector<double>& x,
   return y;
 }
 
-// theta_i = p * scale * base^(-2i/d) / rope_freqs[i]; gemma rotates pairs (i, i + d/2) (NEOX),
-// llama adjacent pairs (2i, 2i+1) (engine-reference.md §3.1 2d, §3.2 2).
+// theta_i = p * scale * base^(-2i/d) / rope_freqs[i]; gemma and qwen rotate pairs (i, i + d/2)
+// (NEOX), llama adjacent pairs (2i, 2i+1) (engine-reference.md §3.1 2d, §3.2 2;
+// engine-reference-models.md §2).
 void ReferenceModel::rope(std::vector<double>& head, int64_t pos, bool sliding) const {
   const int d = head_dim_;
   const double base = sliding ? base_local_ : base_global_;
@@ -209,15 +245,55 @@ void ReferenceModel::rope(std::vector<double>& head, int64_t pos, bool sliding) 
   for (int i = 0; i < d / 2; ++i) {
     double theta = static_cast<double>(pos) * scale * std::pow(base, -2.0 * i / d);
     if (!rope_freqs_.empty()) theta /= rope_freqs_[static_cast<size_t>(i)];
-    const size_t i0 = gemma_ ? static_cast<size_t>(i) : static_cast<size_t>(2 * i);
-    const size_t i1 = gemma_ ? static_cast<size_t>(i + d / 2) : static_cast<size_t>(2 * i + 1);
+    const size_t i0 = neox_ ? static_cast<size_t>(i) : static_cast<size_t>(2 * i);
+    const size_t i1 = neox_ ? static_cast<size_t>(i + d / 2) : static_cast<size_t>(2 * i + 1);
     double x0 = head[i0], x1 = head[i1];
     head[i0] = x0 * std::cos(theta) - x1 * std::sin(theta);
     head[i1] = x0 * std::sin(theta) + x1 * std::cos(theta);
   }
 }
 
+std::vector<double> ReferenceModel::ffn(const Layer& layer, const std::vector<double>& x) const {
+  std::vector<double> g = matvec(layer.gate, x), u = matvec(layer.up, x);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = (gemma_ ? gelu_tanh(g[i]) : silu(g[i])) * u[i];
+  return matvec(layer.down, g);
+}
+
+// engine-reference-models.md §4: p = softmax(router logits) over every expert; the k largest p;
+// weights p / (sum of the k); y = sum of weight * down(silu(gate x) * up x).
+std::vector<double> ReferenceModel::moe(const Layer& layer, const std::vector<double>& x) const {
+  const std::vector<double> logits = matvec(layer.router, x);
+  const double max_logit = *std::max_element(logits.begin(), logits.end());
+  std::vector<double> p(logits.size());
+  double total = 0.0;
+  for (size_t e = 0; e < p.size(); ++e) total += (p[e] = std::exp(logits[e] - max_logit));
+  for (double& v : p) v /= total;
+  std::vector<size_t> order(p.size());
+  for (size_t e = 0; e < order.size(); ++e) order[e] = e;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
+  double chosen = 0.0;
+  for (int j = 0; j < n_expert_used_; ++j) chosen += p[order[static_cast<size_t>(j)]];
+  if (static_cast<size_t>(n_expert_used_) < order.size()) {
+    double sum_sq = 0.0;
+    for (double l : logits) sum_sq += l * l;
+    const double gap = logits[order[static_cast<size_t>(n_expert_used_ - 1)]] -
+                       logits[order[static_cast<size_t>(n_expert_used_)]];
+    min_routing_margin_ =
+        std::min(min_routing_margin_, gap / std::sqrt(sum_sq / static_cast<double>(logits.size())));
+  }
+  std::vector<double> y(x.size(), 0.0);
+  for (int j = 0; j < n_expert_used_; ++j) {
+    const size_t e = order[static_cast<size_t>(j)];
+    std::vector<double> g = matvec(layer.gate_exps[e], x), u = matvec(layer.up_exps[e], x);
+    for (size_t i = 0; i < g.size(); ++i) g[i] = silu(g[i]) * u[i];
+    const std::vector<double> out = matvec(layer.down_exps[e], g);
+    for (size_t c = 0; c < y.size(); ++c) y[c] += p[e] / chosen * out[c];
+  }
+  return y;
+}
+
 std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32_t>& tokens) const {
+  min_routing_margin_ = INFINITY;
   const size_t n = tokens.size();
   const size_t d = static_cast<size_t>(n_embd_);
   const size_t hd = static_cast<size_t>(head_dim_);
@@ -234,11 +310,18 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
       q[t] = matvec(layer.wq, x);
       k[t] = matvec(layer.wk, x);
       v[t] = matvec(layer.wv, x);
+      // qwen2: biases right after the projections, before QK-norm and RoPE.
+      auto add_bias = [](std::vector<double>& y, const std::vector<float>& b) {
+        for (size_t c = 0; c < b.size(); ++c) y[c] += b[c];
+      };
+      add_bias(q[t], layer.bq);
+      add_bias(k[t], layer.bk);
+      add_bias(v[t], layer.bv);
       auto per_head = [&](std::vector<double>& all, int heads, const std::vector<float>& norm) {
         for (int hh = 0; hh < heads; ++hh) {
           std::vector<double> head(all.begin() + static_cast<ptrdiff_t>(hh * hd),
                                    all.begin() + static_cast<ptrdiff_t>((hh + 1) * hd));
-          if (gemma_) head = rms_norm(head, norm);
+          if (!norm.empty()) head = rms_norm(head, norm);
           rope(head, static_cast<int64_t>(t), layer.sliding);
           std::copy(head.begin(), head.end(), all.begin() + static_cast<ptrdiff_t>(hh * hd));
         }
@@ -278,9 +361,7 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
       if (gemma_) o = rms_norm(o, layer.post_attn_norm);
       for (size_t c = 0; c < d; ++c) h[t][c] += o[c];
       std::vector<double> x = rms_norm(h[t], layer.ffn_norm);
-      std::vector<double> g = matvec(layer.gate, x), u = matvec(layer.up, x);
-      for (size_t i = 0; i < g.size(); ++i) g[i] = (gemma_ ? gelu_tanh(g[i]) : silu(g[i])) * u[i];
-      std::vector<double> f = matvec(layer.down, g);
+      std::vector<double> f = n_expert_used_ > 0 ? moe(layer, x) : ffn(layer, x);
       if (gemma_) f = rms_norm(f, layer.post_ffw_norm);
       for (size_t c = 0; c < d; ++c) h[t][c] += f[c];
     }

@@ -8,10 +8,14 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
+
+#include <fmt/format.h>
 
 #include "engine/gguf/gguf.h"
 #include "engine/model/synth.h"
 #include "engine/quant/quant.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "support/test_support.h"
 
 namespace chimera::engine {
@@ -42,26 +46,78 @@ void expect_dims(const SynthShape& s, const Dims& d) {
   EXPECT_EQ(s.context_length, d.ctx);
 }
 
+SynthShape preset_shape(std::string arch, std::string size) {
+  auto r = plan_synth(options_for(std::move(arch), std::move(size), SynthFileType::kQ8_0));
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? r->shape : SynthShape{};
+}
+
 TEST(Synth, PresetsHaveTheRealShapes) {
-  auto p = [](std::string arch, std::string size) {
-    auto r = plan_synth(options_for(arch, size, SynthFileType::kQ8_0));
-    EXPECT_TRUE(r.ok()) << r.status().message();
-    return r.ok() ? r->shape : SynthShape{};
-  };
-  expect_dims(p("gemma3", "270m"), {18, 640, 4, 1, 256, 2048, 512, 32768});
-  expect_dims(p("gemma3", "1b"), {26, 1152, 4, 1, 256, 6912, 512, 32768});
-  SynthShape g4 = p("gemma3", "4b");
+  expect_dims(preset_shape("gemma3", "270m"), {18, 640, 4, 1, 256, 2048, 512, 32768});
+  expect_dims(preset_shape("gemma3", "1b"), {26, 1152, 4, 1, 256, 6912, 512, 32768});
+  SynthShape g4 = preset_shape("gemma3", "4b");
   expect_dims(g4, {34, 2560, 8, 4, 256, 10240, 1024, 131072});
   EXPECT_EQ(g4.rope_linear_factor, 8.0f);
-  SynthShape l1 = p("llama", "3.2-1b");
+  SynthShape l1 = preset_shape("llama", "3.2-1b");
   expect_dims(l1, {16, 2048, 32, 8, 64, 8192, 0, 131072});
   EXPECT_TRUE(l1.tied_output);
   EXPECT_EQ(l1.llama3_rope_factor, 32.0f);
-  expect_dims(p("llama", "1b"), {16, 2048, 32, 8, 64, 8192, 0, 131072});  // alias of 3.2-1b
-  SynthShape l8 = p("llama", "3.1-8b");
+  expect_dims(preset_shape("llama", "1b"),
+              {16, 2048, 32, 8, 64, 8192, 0, 131072});  // alias of 3.2-1b
+  SynthShape l8 = preset_shape("llama", "3.1-8b");
   expect_dims(l8, {32, 4096, 32, 8, 128, 14336, 0, 131072});
   EXPECT_FALSE(l8.tied_output);
   EXPECT_EQ(l8.llama3_rope_factor, 8.0f);
+}
+
+// engine-reference-models.md §7 (HF config.json of each release).
+TEST(Synth, QwenPresetsHaveThePublishedShapes) {
+  expect_dims(preset_shape("qwen2", "0.5b"), {24, 896, 14, 2, 64, 4864, 0, 32768});
+  expect_dims(preset_shape("qwen2", "1.5b"), {28, 1536, 12, 2, 128, 8960, 0, 32768});
+  SynthShape q7 = preset_shape("qwen2", "7b");
+  expect_dims(q7, {28, 3584, 28, 4, 128, 18944, 0, 32768});
+  EXPECT_FALSE(q7.tied_output);
+  EXPECT_TRUE(q7.qkv_bias);
+  SynthShape q06 = preset_shape("qwen3", "0.6b");
+  expect_dims(q06, {28, 1024, 16, 8, 128, 3072, 0, 40960});
+  EXPECT_TRUE(q06.tied_output);
+  EXPECT_TRUE(q06.qk_norm);
+  EXPECT_FALSE(q06.qkv_bias);
+  expect_dims(preset_shape("qwen3", "1.7b"), {28, 2048, 16, 8, 128, 6144, 0, 40960});
+  expect_dims(preset_shape("qwen3", "4b"), {36, 2560, 32, 8, 128, 9728, 0, 40960});
+  EXPECT_FALSE(preset_shape("qwen3", "8b").tied_output);
+  SynthShape moe = preset_shape("qwen3moe", "30b-a3b");
+  expect_dims(moe, {48, 2048, 32, 4, 128, 6144, 0, 40960});
+  EXPECT_EQ(moe.n_expert, 128);
+  EXPECT_EQ(moe.n_expert_used, 8);
+  EXPECT_EQ(moe.n_ff_expert, 768);
+  EXPECT_EQ(moe.rope_base, 1e6f);
+}
+
+// With the real vocabulary (151643 pieces + added tokens, padded to the embedding's rows as the
+// converter pads it), the parameter counts are the published ones: Qwen2.5 0.49B / 7.61B, Qwen3
+// 0.6B / 4.0B / 8.2B, Qwen3-30B-A3B 30.5B total.
+TEST(Synth, QwenWithTheRealVocabularyHasThePublishedParameterCounts) {
+  const std::string dir = testing::vocab_dir_if_present();
+  if (dir.empty() || !std::filesystem::exists(dir + "/qwen3/tokenizer.json")) {
+    GTEST_SKIP() << "qwen vocabularies not fetched (scripts/fetch-vocab.sh)";
+  }
+  const std::tuple<const char*, const char*, int64_t, double> cases[] = {
+      {"qwen2", "0.5b", 151936, 0.49}, {"qwen2", "7b", 152064, 7.62},
+      {"qwen3", "0.6b", 151936, 0.60}, {"qwen3", "4b", 151936, 4.02},
+      {"qwen3", "8b", 151936, 8.19},   {"qwen3moe", "30b-a3b", 151936, 30.53}};
+  for (auto [arch, size, rows, billions] : cases) {
+    SynthOptions o = options_for(arch, size, SynthFileType::kQ8_0, "");
+    o.vocab_dir = dir;
+    VocabData vocab;
+    auto plan = plan_synth_with_vocab(o, &vocab);
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    EXPECT_EQ(plan->shape.n_vocab, rows) << arch << " " << size;
+    EXPECT_EQ(vocab.tokens.back(), fmt::format("[PAD{}]", rows - 1));
+    EXPECT_EQ(vocab.pre, "qwen2");
+    EXPECT_EQ(vocab.tokens[static_cast<size_t>(vocab.bos_id)], "<|endoftext|>");
+    EXPECT_NEAR(double(plan->parameter_count) / 1e9, billions, 0.01) << arch << " " << size;
+  }
 }
 
 TEST(Synth, ExplicitDimsOverrideThePreset) {
@@ -119,7 +175,9 @@ GgmlType fallback_for_row(GgmlType t, int64_t ne0) {
 
 GgmlType expected_type(SynthFileType ft, const std::string& name, const std::vector<int64_t>& ne,
                        int n_layers, bool has_output) {
-  if (ne.size() == 1) return GgmlType::kF32;  // norms and rope_freqs
+  if (ne.size() == 1) return GgmlType::kF32;  // norms, biases and rope_freqs
+  // engine-reference-models.md §8: the MoE router is never quantized.
+  if (name.find("ffn_gate_inp") != std::string::npos) return GgmlType::kF32;
   switch (ft) {
     case SynthFileType::kF32:
       return GgmlType::kF32;
@@ -137,8 +195,9 @@ GgmlType expected_type(SynthFileType ft, const std::string& name, const std::vec
   if (ft == SynthFileType::kQ6_K) return fallback_for_row(GgmlType::kQ6_K, ne[0]);
   int layer = -1;
   std::sscanf(name.c_str(), "blk.%d.", &layer);
+  // A name substring (§8): ffn_down_exps takes ffn_down's per-layer bumps.
   const bool v_or_down =
-      name.find(".attn_v.") != std::string::npos || name.find(".ffn_down.") != std::string::npos;
+      name.find(".attn_v.") != std::string::npos || name.find(".ffn_down") != std::string::npos;
   GgmlType t = v_or_down && more_bits(layer, n_layers) ? GgmlType::kQ6_K : GgmlType::kQ4_K;
   return fallback_for_row(t, ne[0]);
 }
@@ -158,8 +217,10 @@ TEST(Synth, MixtureFollowsLlamaCppRulesForEveryTypeAndPreset) {
                                  SynthFileType::kQ8_0, SynthFileType::kQ4_0, SynthFileType::kQ4_K_M,
                                  SynthFileType::kQ6_K};
   const std::pair<const char*, const char*> presets[] = {
-      {"gemma3", "270m"},  {"gemma3", "1b"},    {"gemma3", "4b"}, {"gemma3", "tiny"},
-      {"llama", "3.2-1b"}, {"llama", "3.1-8b"}, {"llama", "tiny"}};
+      {"gemma3", "270m"},     {"gemma3", "1b"},    {"gemma3", "4b"},  {"gemma3", "tiny"},
+      {"llama", "3.2-1b"},    {"llama", "3.1-8b"}, {"llama", "tiny"}, {"qwen2", "0.5b"},
+      {"qwen2", "7b"},        {"qwen3", "0.6b"},   {"qwen3", "8b"},   {"qwen3moe", "tiny"},
+      {"qwen3moe", "30b-a3b"}};
   for (auto [arch, size] : presets) {
     for (SynthFileType ft : types) {
       auto plan = plan_synth(options_for(arch, size, ft));

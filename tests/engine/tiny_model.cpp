@@ -40,9 +40,11 @@ class Builder {
 
   // rows x cols values ~ N(0, std), quantized row by row.
   Status matrix(const std::string& name, int64_t cols, int64_t rows, GgmlType type, double std_dev,
-                double mean = 0.0) {
+                double mean = 0.0, int64_t n_expert = 1) {
     if (omitted_tensor(name)) return Status::ok();
     std::normal_distribution<float> dist(static_cast<float>(mean), static_cast<float>(std_dev));
+    const int64_t rows_per_expert = rows;
+    rows *= n_expert;
     std::vector<float> values(static_cast<size_t>(cols * rows));
     for (auto& v : values) v = dist(rng_);
     size_t row_bytes = *engine::ggml_row_bytes(type, cols);
@@ -51,8 +53,9 @@ class Builder {
       engine::quantize_row(type, &values[static_cast<size_t>(r * cols)],
                            &data[static_cast<size_t>(r) * row_bytes], cols);
     }
-    std::vector<int64_t> ne =
-        rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
+    std::vector<int64_t> ne = n_expert > 1 ? std::vector<int64_t>{cols, rows_per_expert, n_expert}
+                              : rows == 1  ? std::vector<int64_t>{cols}
+                                           : std::vector<int64_t>{cols, rows};
     return writer_.add_tensor(name, ne, type, std::move(data));
   }
   Status norm(const std::string& name, int64_t n) {
@@ -72,6 +75,10 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
   Builder b(spec, w);
   const std::string a = spec.arch + ".";
   const bool gemma = spec.arch == "gemma3";
+  const bool qwen = spec.arch.starts_with("qwen");
+  const bool qk_norm = gemma || spec.arch.starts_with("qwen3");
+  const bool qkv_bias = spec.arch == "qwen2";
+  const bool moe = spec.arch == "qwen3moe";
   if (!b.omitted_key("general.architecture")) w.set_string("general.architecture", spec.arch);
   w.set_string("general.name",
                fmt::format("tiny-{}-{}", spec.arch, engine::ggml_type_name(spec.type)));
@@ -91,6 +98,11 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
     if (!b.omitted_key(a + "rope.scaling.type")) w.set_string(a + "rope.scaling.type", "linear");
     b.f32(a + "rope.scaling.factor", *spec.rope_scale_linear);
   }
+  if (moe) {
+    b.u32(a + "expert_count", static_cast<uint32_t>(spec.n_expert));
+    b.u32(a + "expert_used_count", static_cast<uint32_t>(spec.n_expert_used));
+    b.u32(a + "expert_feed_forward_length", static_cast<uint32_t>(spec.n_ff_expert));
+  }
   if (gemma) {
     b.u32(a + "attention.sliding_window", static_cast<uint32_t>(spec.sliding_window));
     b.f32(a + "rope.local.freq_base", spec.rope_base_local);
@@ -98,7 +110,10 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
       w.set_bool_array(a + "attention.sliding_window_pattern", spec.sliding_pattern);
     }
   }
-  engine::VocabData vocab = engine::synthetic_vocab(gemma ? "gemma3" : "llama", spec.n_vocab);
+  engine::VocabData vocab = engine::synthetic_vocab(gemma  ? "gemma3"
+                                                    : qwen ? "qwen"
+                                                           : "llama",
+                                                    spec.n_vocab);
   if (spec.edit_vocab) spec.edit_vocab(vocab);
   CHIMERA_RETURN_IF_ERROR(engine::write_vocab_to_gguf(w, vocab));
   if (spec.extra) spec.extra(w);
@@ -133,14 +148,35 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
     CHIMERA_RETURN_IF_ERROR(
         b.matrix(name("attn_output"), q_width, d, spec.type, 1.0 / std::sqrt(q_width)));
     CHIMERA_RETURN_IF_ERROR(b.norm(name("ffn_norm"), d));
-    CHIMERA_RETURN_IF_ERROR(
-        b.matrix(name("ffn_gate"), d, spec.n_ff, spec.type, 1.0 / std::sqrt(d)));
-    CHIMERA_RETURN_IF_ERROR(b.matrix(name("ffn_up"), d, spec.n_ff, spec.type, 1.0 / std::sqrt(d)));
-    CHIMERA_RETURN_IF_ERROR(
-        b.matrix(name("ffn_down"), spec.n_ff, d, spec.type, 1.0 / std::sqrt(spec.n_ff)));
-    if (gemma) {
+    if (moe) {
+      const int64_t ff = spec.n_ff_expert, e = spec.n_expert;
+      // The router is F32 in real files; wide enough logits that the top-k is not a near-tie.
+      CHIMERA_RETURN_IF_ERROR(b.matrix(name("ffn_gate_inp"), d, e, GgmlType::kF32, 0.25));
+      CHIMERA_RETURN_IF_ERROR(
+          b.matrix(name("ffn_gate_exps"), d, ff, spec.type, 1.0 / std::sqrt(d), 0.0, e));
+      CHIMERA_RETURN_IF_ERROR(
+          b.matrix(name("ffn_up_exps"), d, ff, spec.type, 1.0 / std::sqrt(d), 0.0, e));
+      CHIMERA_RETURN_IF_ERROR(
+          b.matrix(name("ffn_down_exps"), ff, d, spec.type, 1.0 / std::sqrt(ff), 0.0, e));
+    } else {
+      CHIMERA_RETURN_IF_ERROR(
+          b.matrix(name("ffn_gate"), d, spec.n_ff, spec.type, 1.0 / std::sqrt(d)));
+      CHIMERA_RETURN_IF_ERROR(
+          b.matrix(name("ffn_up"), d, spec.n_ff, spec.type, 1.0 / std::sqrt(d)));
+      CHIMERA_RETURN_IF_ERROR(
+          b.matrix(name("ffn_down"), spec.n_ff, d, spec.type, 1.0 / std::sqrt(spec.n_ff)));
+    }
+    if (qkv_bias) {
+      auto bias = [&](const char* part) { return fmt::format("blk.{}.{}.bias", i, part); };
+      CHIMERA_RETURN_IF_ERROR(b.matrix(bias("attn_q"), q_width, 1, GgmlType::kF32, 0.3));
+      CHIMERA_RETURN_IF_ERROR(b.matrix(bias("attn_k"), kv_width, 1, GgmlType::kF32, 0.3));
+      CHIMERA_RETURN_IF_ERROR(b.matrix(bias("attn_v"), kv_width, 1, GgmlType::kF32, 0.3));
+    }
+    if (qk_norm) {
       CHIMERA_RETURN_IF_ERROR(b.norm(name("attn_q_norm"), spec.head_dim));
       CHIMERA_RETURN_IF_ERROR(b.norm(name("attn_k_norm"), spec.head_dim));
+    }
+    if (gemma) {
       CHIMERA_RETURN_IF_ERROR(b.norm(name("post_attention_norm"), d));
       CHIMERA_RETURN_IF_ERROR(b.norm(name("post_ffw_norm"), d));
     }

@@ -1,6 +1,6 @@
-// Tiny dummy-weight gemma3 / llama GGUF files for engine tests, written with GgufWriter directly: a
-// few layers, small dims, global and sliding layers, GQA, any weight type. Random weights are
-// scaled so activations stay O(1) through the layers.
+// Tiny dummy-weight gemma3 / llama / qwen2 / qwen3 / qwen3moe GGUF files for engine tests, written
+// with GgufWriter directly: a few layers, small dims, global and sliding layers, GQA, any weight
+// type. Random weights are scaled so activations stay O(1) through the layers.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +22,8 @@ struct VocabData;
 namespace chimera::testing {
 
 struct TinyModelSpec {
-  std::string arch = "gemma3";                     // "gemma3" or "llama"
+  // "gemma3", "llama", "qwen2" (q/k/v biases), "qwen3" (QK-norm), "qwen3moe" (QK-norm, experts)
+  std::string arch = "gemma3";
   engine::GgmlType type = engine::GgmlType::kF32;  // layer matrices
   std::optional<engine::GgmlType> embd_type;       // token_embd; default: `type`
   bool untied_output = false;                      // write output.weight (of `type`)
@@ -42,6 +43,9 @@ struct TinyModelSpec {
   std::optional<float> rope_scale_linear;       // writes rope.scaling.type linear + factor
   bool rope_freqs = false;                      // llama: write a rope_freqs tensor
   float eps = 1e-6f;
+  int n_expert = 4;       // qwen3moe
+  int n_expert_used = 2;  // qwen3moe
+  int n_ff_expert = 256;  // qwen3moe (K-quants need multiples of 256)
   bool synthetic = true;
   uint64_t seed = 1;
   std::vector<std::string> omit_keys;  // metadata keys not to write (quirk tests)

@@ -161,10 +161,22 @@ TEST(ByteLevelBpeTest, RoundTripsArbitraryBytes) {
 }
 
 TEST(ByteLevelBpeTest, UnsupportedPreTokenizerIsRejected) {
-  auto bad = Tokenizer::from_vocab(bpe_vocab({}, {}, "qwen2"));
+  auto bad = Tokenizer::from_vocab(bpe_vocab({}, {}, "gpt-4o"));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), ErrorCode::kUnsupported);
-  EXPECT_NE(bad.status().message().find("'qwen2'"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("'gpt-4o'"), std::string::npos);
+}
+
+// Qwen's pre-tokenizer splits every digit (engine-reference-models.md §6); Llama 3's keeps runs of
+// up to three. With "12" and "123" in the vocabulary, only Llama 3 can use them.
+TEST(ByteLevelBpeTest, QwenSplitsDigitsOneByOne) {
+  const Words pieces = {"12", "123"};
+  const Words merges = {"1 2", "12 3"};
+  auto llama = build(bpe_vocab(pieces, merges));
+  auto qwen = build(bpe_vocab(pieces, merges, "qwen2"));
+  EXPECT_EQ(llama->encode("12345", false, false), (Ids{257, '4', '5'}));
+  EXPECT_EQ(qwen->encode("12345", false, false), (Ids{'1', '2', '3', '4', '5'}));
+  EXPECT_EQ(qwen->encode("ab 12", false, false).size(), 5u);  // "ab", " ", "1", "2" -> a b Ġ 1 2
 }
 
 }  // namespace

@@ -15,6 +15,29 @@ namespace {
 // Below this many floats of element-wise work a pool dispatch costs more than it saves.
 constexpr int64_t kMinParallelWork = 16 * 1024;
 
+// Qwen3-MoE routing (engine-reference-models.md §4, pitfall 7): softmax over all experts, the k
+// most probable, their probabilities renormalized to sum to 1, which is a softmax over the k chosen
+// logits. Ties go to the lower expert id. Writes k (expert, weight) pairs.
+template <typename Route>
+void route_softmax_top_k(const float* logits, int n_expert, int k, Route* out) {
+  for (int j = 0; j < k; ++j) out[j] = {-1, 0.0f};
+  for (int e = 0; e < n_expert; ++e) {
+    // Insertion into the sorted top k (k is 8 of 128: cheaper than sorting all).
+    int j = k;
+    while (j > 0 && (out[j - 1].expert < 0 || logits[e] > logits[out[j - 1].expert])) --j;
+    if (j == k) continue;
+    for (int m = k - 1; m > j; --m) out[m] = out[m - 1];
+    out[j] = {static_cast<int32_t>(e), 0.0f};
+  }
+  const float max_logit = logits[out[0].expert];
+  double sum = 0.0;
+  for (int j = 0; j < k; ++j) {
+    out[j].weight = std::exp(logits[out[j].expert] - max_logit);
+    sum += out[j].weight;
+  }
+  for (int j = 0; j < k; ++j) out[j].weight = static_cast<float>(out[j].weight / sum);
+}
+
 }  // namespace
 
 ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, ThreadPool& pool,
@@ -40,6 +63,15 @@ ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, Thr
   v_.resize(n * kv_width);
   gate_.resize(n * static_cast<size_t>(config_.max_n_ff()));
   up_.resize(gate_.size());
+  if (config_.max_n_expert() > 0) {
+    const size_t used = static_cast<size_t>(config_.max_n_expert_used());
+    router_logits_.resize(n * static_cast<size_t>(config_.max_n_expert()));
+    expert_first_.resize(static_cast<size_t>(config_.max_n_expert()) + 1);
+    routes_.resize(n * used);
+    expert_rows_.resize(n * used);
+    expert_x_.resize(n * d);
+    expert_y_.resize(n * d);
+  }
   output_rows_.reserve(n);
   tiles_.reserve(n);
 
@@ -84,7 +116,7 @@ KernelPath one_token_kernel_path(const ModelWeights& weights) {
   if (!is_float(weights.output)) return path;
   for (const LayerWeights& layer : weights.layers) {
     for (const WeightMatrix* m : layer.matrices()) {
-      if (!is_float(*m)) return path;
+      if (m->data != nullptr && !is_float(*m)) return path;
     }
   }
   return KernelPath::kAvx2;
@@ -206,7 +238,9 @@ void ForwardPass::attention_block(int layer, std::span<const BatchToken> batch) 
   if (last && rows < n) gather_output_rows();
 
   const WeightMatrix gate_up[] = {lw.ffn_gate, lw.ffn_up};
-  matmul(lw.wo, attn_.data(), rows, proj_.data(), pool_, matmul_scratch_, gate_up);
+  matmul(lw.wo, attn_.data(), rows, proj_.data(), pool_, matmul_scratch_,
+         lc.is_moe() ? std::span<const WeightMatrix>{&lw.ffn_router, 1}
+                     : std::span<const WeightMatrix>{gate_up});
   for_rows(rows, 2 * d, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* o = &proj_[static_cast<size_t>(t * d)];
@@ -232,7 +266,12 @@ void ForwardPass::prepare_qkv(int layer, std::span<const BatchToken> batch) {
           const BatchToken& token = batch[static_cast<size_t>(t)];
           float* q = &q_[static_cast<size_t>(t * q_width)];
           float* k = &k_[static_cast<size_t>(t * kv_width)];
-          const float* v = &v_[static_cast<size_t>(t * kv_width)];
+          float* v = &v_[static_cast<size_t>(t * kv_width)];
+          if (lc.qkv_bias) {  // right after the projections, before QK-norm and RoPE (qwen2)
+            add(q, lw.bq.data(), q_width);
+            add(k, lw.bk.data(), kv_width);
+            add(v, lw.bv.data(), kv_width);
+          }
           for (int h = 0; h < lc.n_head; ++h) {
             float* head = q + h * hd;
             if (lc.qk_norm) rms_norm(head, lw.attn_q_norm.data(), head, hd, config_.rms_eps);
@@ -374,6 +413,84 @@ void ForwardPass::gather_output_rows() {
   }
 }
 
+void ForwardPass::gated_activation(float* gate, const float* up, int64_t n_rows, int64_t ff) {
+  for_rows(n_rows, 4 * ff, [&](int64_t begin, int64_t end) {
+    float* g = gate + begin * ff;
+    const int64_t count = (end - begin) * ff;
+    if (config_.activation == Activation::kGeluTanh) {
+      gelu_tanh(g, count);
+    } else {
+      silu(g, count);
+    }
+    mul(g, up + begin * ff, count);
+  });
+}
+
+void ForwardPass::moe_ffn(int layer, int64_t n_rows, std::span<const WeightMatrix> next) {
+  const LayerConfig& lc = config_.layers[static_cast<size_t>(layer)];
+  const LayerWeights& lw = weights_.layers[static_cast<size_t>(layer)];
+  const int64_t d = config_.n_embd;
+  const int64_t ff = lc.moe.n_ff_expert;
+  const int n_expert = lc.moe.n_expert, k = lc.moe.n_expert_used;
+  matmul(lw.ffn_router, norm_.data(), n_rows, router_logits_.data(), pool_, matmul_scratch_);
+  const int64_t n_routes = n_rows * k;
+  for (int64_t t = 0; t < n_rows; ++t) {
+    route_softmax_top_k(&router_logits_[static_cast<size_t>(t * n_expert)], n_expert, k,
+                        &routes_[static_cast<size_t>(t * k)]);
+  }
+  // Routes grouped by expert with a counting sort (rows stay in order, nothing allocated), so each
+  // chosen expert runs once over all of its rows and no other expert's weights are read.
+  std::fill_n(expert_first_.begin(), n_expert + 1, 0);
+  for (int64_t r = 0; r < n_routes; ++r)
+    ++expert_first_[static_cast<size_t>(routes_[static_cast<size_t>(r)].expert) + 1];
+  for (int e = 0; e < n_expert; ++e)
+    expert_first_[static_cast<size_t>(e) + 1] += expert_first_[static_cast<size_t>(e)];
+  for (int64_t r = 0; r < n_routes; ++r) {
+    int32_t& slot = expert_first_[static_cast<size_t>(routes_[static_cast<size_t>(r)].expert)];
+    expert_rows_[static_cast<size_t>(slot++)] = static_cast<int32_t>(r);
+  }
+  std::fill_n(proj_.begin(), static_cast<size_t>(n_rows * d), 0.0f);
+  for (int64_t first = 0; first < n_routes;) {
+    const int32_t expert =
+        routes_[static_cast<size_t>(expert_rows_[static_cast<size_t>(first)])].expert;
+    int64_t end = first + 1;
+    while (end < n_routes &&
+           routes_[static_cast<size_t>(expert_rows_[static_cast<size_t>(end)])].expert == expert) {
+      ++end;
+    }
+    const int64_t count = end - first;
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t row = expert_rows_[static_cast<size_t>(first + i)] / k;
+      std::copy_n(&norm_[static_cast<size_t>(row * d)], d, &expert_x_[static_cast<size_t>(i * d)]);
+    }
+    const WeightMatrix gate = lw.gate_exps.expert(expert), up = lw.up_exps.expert(expert);
+    const WeightMatrix down = lw.down_exps.expert(expert);
+    const WeightMatrix gate_up[] = {gate, up};
+    float* const gate_up_out[] = {gate_.data(), up_.data()};
+    matmul_multi(gate_up, expert_x_.data(), count, gate_up_out, pool_, matmul_scratch_, {&down, 1});
+    gated_activation(gate_.data(), up_.data(), count, ff);
+    // Prefetch the next chosen expert's gate/up while this one's down projection finishes.
+    WeightMatrix following[2];
+    std::span<const WeightMatrix> after = next;
+    if (end < n_routes) {
+      const int32_t e = routes_[static_cast<size_t>(expert_rows_[static_cast<size_t>(end)])].expert;
+      following[0] = lw.gate_exps.expert(e);
+      following[1] = lw.up_exps.expert(e);
+      after = following;
+    }
+    matmul(down, gate_.data(), count, expert_y_.data(), pool_, matmul_scratch_, after);
+    for (int64_t i = 0; i < count; ++i) {
+      const int32_t route = expert_rows_[static_cast<size_t>(first + i)];
+      const int64_t row = route / k;
+      const float w = routes_[static_cast<size_t>(route)].weight;
+      float* o = &proj_[static_cast<size_t>(row * d)];
+      const float* y = &expert_y_[static_cast<size_t>(i * d)];
+      for (int64_t c = 0; c < d; ++c) o[c] += w * y[c];
+    }
+    first = end;
+  }
+}
+
 void ForwardPass::ffn_block(int layer, int64_t n_rows) {
   const LayerConfig& lc = config_.layers[static_cast<size_t>(layer)];
   const LayerWeights& lw = weights_.layers[static_cast<size_t>(layer)];
@@ -385,24 +502,22 @@ void ForwardPass::ffn_block(int layer, int64_t n_rows) {
                &norm_[static_cast<size_t>(t * d)], d, config_.rms_eps);
     }
   });
-  const WeightMatrix gate_up[] = {lw.ffn_gate, lw.ffn_up};
-  float* const gate_up_out[] = {gate_.data(), up_.data()};
-  matmul_multi(gate_up, norm_.data(), n_rows, gate_up_out, pool_, matmul_scratch_, {&lw.ffn_down, 1});
-  for_rows(n_rows, 4 * ff, [&](int64_t begin, int64_t end) {
-    float* g = &gate_[static_cast<size_t>(begin * ff)];
-    const int64_t count = (end - begin) * ff;
-    if (config_.activation == Activation::kGeluTanh) {
-      gelu_tanh(g, count);
-    } else {
-      silu(g, count);
-    }
-    mul(g, &up_[static_cast<size_t>(begin * ff)], count);
-  });
   const bool last = layer + 1 == config_.n_layer;
   const LayerWeights& following = weights_.layers[static_cast<size_t>(last ? 0 : layer + 1)];
   const WeightMatrix next_qkv[] = {following.wq, following.wk, following.wv};
-  matmul(lw.ffn_down, gate_.data(), n_rows, proj_.data(), pool_, matmul_scratch_,
-         last ? std::span<const WeightMatrix>{&weights_.output, 1} : std::span<const WeightMatrix>{next_qkv});
+  const std::span<const WeightMatrix> next =
+      last ? std::span<const WeightMatrix>{&weights_.output, 1}
+           : std::span<const WeightMatrix>{next_qkv};
+  if (lc.is_moe()) {
+    moe_ffn(layer, n_rows, next);
+  } else {
+    const WeightMatrix gate_up[] = {lw.ffn_gate, lw.ffn_up};
+    float* const gate_up_out[] = {gate_.data(), up_.data()};
+    matmul_multi(gate_up, norm_.data(), n_rows, gate_up_out, pool_, matmul_scratch_,
+                 {&lw.ffn_down, 1});
+    gated_activation(gate_.data(), up_.data(), n_rows, ff);
+    matmul(lw.ffn_down, gate_.data(), n_rows, proj_.data(), pool_, matmul_scratch_, next);
+  }
   for_rows(n_rows, 2 * d, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* o = &proj_[static_cast<size_t>(t * d)];

@@ -46,8 +46,8 @@ std::string file_type_name(int64_t file_type) {
 std::string dominant_type(const ModelWeights& w) {
   std::map<GgmlType, uint64_t> bytes;
   for (const auto& l : w.layers) {
-    for (const WeightMatrix* m :
-         {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+    for (const WeightMatrix* m : l.matrices()) {
+      if (m->data == nullptr) continue;
       bytes[m->type] += m->row_bytes * static_cast<uint64_t>(m->rows);
     }
   }
@@ -89,8 +89,9 @@ class LoadedModel final : public Model {
   int64_t load_ns() const override { return load_ns_; }
   const ModelWeights& weights() const override { return weights_; }
   std::shared_ptr<const GrammarVocabulary> grammar_vocabulary() const override {
-    std::call_once(grammar_vocabulary_once_,
-                   [this] { grammar_vocabulary_ = GrammarVocabulary::build(*tokenizer_, config_.n_vocab); });
+    std::call_once(grammar_vocabulary_once_, [this] {
+      grammar_vocabulary_ = GrammarVocabulary::build(*tokenizer_, config_.n_vocab);
+    });
     return grammar_vocabulary_;
   }
 
@@ -157,9 +158,10 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path,
     prefetch_range(first.data - first.offset, file.file_size() - file.data_offset());
   }
   const char* huge_pages_env = std::getenv("CHIMERA_HUGE_PAGES");
-  arrange_weights(weights, {.interleave = options.interleave && interleave_at_load(),
-                            .huge_pages = options.huge_pages &&
-                                          (huge_pages_env == nullptr || std::string_view(huge_pages_env) != "0")});
+  arrange_weights(weights,
+                  {.interleave = options.interleave && interleave_at_load(),
+                   .huge_pages = options.huge_pages && (huge_pages_env == nullptr ||
+                                                        std::string_view(huge_pages_env) != "0")});
   CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, read_vocab_from_gguf(file));
   apply_vocab_quirks(config.architecture, config.n_vocab, vocab, &notes);
   auto built = Tokenizer::from_vocab(std::move(vocab));

@@ -68,8 +68,6 @@ Result<float> rope_freq_scale(const GgufFile& file, const RawHyperparams& raw) {
 
 Status fill_gemma3(const GgufFile& file, const RawHyperparams& raw, ModelConfig& config,
                    std::vector<std::string>* notes) {
-  config.activation = Activation::kGeluTanh;
-  config.rope_style = RopeStyle::kNeox;
   config.embedding_scale = std::sqrt(static_cast<float>(config.n_embd));
   if (!raw.sliding_window || *raw.sliding_window <= 0) {
     return make_error(
@@ -97,7 +95,6 @@ Status fill_gemma3(const GgufFile& file, const RawHyperparams& raw, ModelConfig&
                        : (i % 6 != 5);
     layer.sliding_window = sliding ? static_cast<int>(*raw.sliding_window) : 0;
     layer.rope = sliding ? local : global;
-    layer.qk_norm = true;
     layer.post_attention_norm = true;
     layer.post_ffn_norm = true;
   }
@@ -121,10 +118,10 @@ Status fill_gemma3(const GgufFile& file, const RawHyperparams& raw, ModelConfig&
   return Status::ok();
 }
 
-Status fill_llama(const GgufFile& file, const RawHyperparams& raw, ModelConfig& config,
-                  std::vector<std::string>* notes) {
-  config.activation = Activation::kSilu;
-  config.rope_style = RopeStyle::kNormal;
+// One rope for every layer (llama, qwen*): the file's base and linear scaling, or llama3-style
+// divisors when the file carries a rope_freqs tensor. Plain 1/sqrt(head_dim) attention scale.
+Status fill_single_rope(const GgufFile& file, const RawHyperparams& raw, ModelConfig& config,
+                        std::vector<std::string>* notes) {
   config.embedding_scale = 1.0f;
   CHIMERA_ASSIGN_OR_RETURN(float scale, rope_freq_scale(file, raw));
   const GgufTensorInfo* freqs = file.find_tensor("rope_freqs.weight");
@@ -135,10 +132,63 @@ Status fill_llama(const GgufFile& file, const RawHyperparams& raw, ModelConfig& 
                                : 1.0f / std::sqrt(static_cast<float>(config.head_dim));
   config.final_logit_softcap = static_cast<float>(raw.final_logit_softcap.value_or(0.0));
   if (raw.attn_logit_softcap && *raw.attn_logit_softcap != 0.0 && notes != nullptr) {
-    notes->push_back(fmt::format("llama.attn_logit_softcapping {:g} ignored: Llama has none",
-                                 *raw.attn_logit_softcap));
+    notes->push_back(
+        fmt::format("{}.attn_logit_softcapping {:g} ignored: the architecture has none",
+                    raw.architecture, *raw.attn_logit_softcap));
   }
   return Status::ok();
+}
+
+// Every layer's FFN a routed mixture (engine-reference-models.md §4): expert count, experts per
+// token and one expert's width (expert_feed_forward_length, else feed_forward_length / used, as
+// llama.cpp).
+Status fill_moe(const GgufFile& file, const RawHyperparams& raw, ModelConfig& config) {
+  const std::string a = raw.architecture + ".";
+  CHIMERA_ASSIGN_OR_RETURN(int n_expert, positive_dim(file, a + "expert_count", raw.n_expert));
+  CHIMERA_ASSIGN_OR_RETURN(int n_used,
+                           positive_dim(file, a + "expert_used_count", raw.n_expert_used));
+  if (n_expert > 1024 || n_used > n_expert) {
+    return make_error(ErrorCode::kParseError,
+                      "{}: {}expert_count {} and expert_used_count {}: expected at most 1024 "
+                      "experts and at most expert_count used per token",
+                      file.path(), a, n_expert, n_used);
+  }
+  for (LayerConfig& layer : config.layers) {
+    int n_ff_expert = layer.n_ff / n_used;
+    if (raw.n_ff_expert) {
+      CHIMERA_ASSIGN_OR_RETURN(
+          n_ff_expert, positive_dim(file, a + "expert_feed_forward_length", raw.n_ff_expert));
+    }
+    layer.moe = MoeConfig{n_expert, n_used, n_ff_expert, ExpertGating::kSoftmaxTopKNormalized};
+    layer.n_ff = n_ff_expert;
+  }
+  return Status::ok();
+}
+
+// What an architecture is beyond the generic keys every file states (engine-reference-models.md
+// §2-§4 for the qwen family). Adding an architecture is adding a row here.
+struct ArchitectureTraits {
+  std::string_view name;
+  Activation activation;
+  RopeStyle rope_style;
+  bool qk_norm;  // attn_q_norm / attn_k_norm per head, before RoPE
+  bool moe;      // every layer's FFN is a mixture of experts
+  Status (*fill)(const GgufFile&, const RawHyperparams&, ModelConfig&, std::vector<std::string>*);
+};
+
+constexpr ArchitectureTraits kArchitectures[] = {
+    {"gemma3", Activation::kGeluTanh, RopeStyle::kNeox, true, false, fill_gemma3},
+    {"llama", Activation::kSilu, RopeStyle::kNormal, false, false, fill_single_rope},
+    {"qwen2", Activation::kSilu, RopeStyle::kNeox, false, false, fill_single_rope},
+    {"qwen3", Activation::kSilu, RopeStyle::kNeox, true, false, fill_single_rope},
+    {"qwen3moe", Activation::kSilu, RopeStyle::kNeox, true, true, fill_single_rope},
+};
+
+const ArchitectureTraits* find_architecture(std::string_view name) {
+  for (const auto& traits : kArchitectures) {
+    if (traits.name == name) return &traits;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -158,6 +208,16 @@ int ModelConfig::max_n_ff() const {
   for (const auto& l : layers) n = std::max(n, l.n_ff);
   return n;
 }
+int ModelConfig::max_n_expert() const {
+  int n = 0;
+  for (const auto& l : layers) n = std::max(n, l.moe.n_expert);
+  return n;
+}
+int ModelConfig::max_n_expert_used() const {
+  int n = 0;
+  for (const auto& l : layers) n = std::max(n, l.moe.n_expert_used);
+  return n;
+}
 bool ModelConfig::any_sliding() const {
   return std::any_of(layers.begin(), layers.end(),
                      [](const LayerConfig& l) { return l.is_sliding(); });
@@ -170,7 +230,14 @@ std::vector<RopeConfig> ModelConfig::distinct_ropes() const {
   return out;
 }
 
-std::string supported_architectures() { return "gemma3, llama"; }
+std::string supported_architectures() {
+  std::string out;
+  for (const auto& traits : kArchitectures) {
+    if (!out.empty()) out += ", ";
+    out += traits.name;
+  }
+  return out;
+}
 
 Result<ModelConfig> model_config_from_gguf(const GgufFile& file,
                                            std::vector<std::string>* load_notes) {
@@ -180,7 +247,8 @@ Result<ModelConfig> model_config_from_gguf(const GgufFile& file,
                       "{}: general.architecture is missing; this build supports {}", file.path(),
                       supported_architectures());
   }
-  if (*arch != "gemma3" && *arch != "llama") {
+  const ArchitectureTraits* traits = find_architecture(*arch);
+  if (traits == nullptr) {
     return make_error(ErrorCode::kUnsupported,
                       "{}: architecture '{}' is not supported; this build "
                       "supports {}",
@@ -232,7 +300,7 @@ Result<ModelConfig> model_config_from_gguf(const GgufFile& file,
   if (config.value_dim != config.head_dim) {
     return make_error(ErrorCode::kUnsupported,
                       "{}: key_length {} differs from value_length {}; this "
-                      "build supports equal lengths (as in gemma3 and llama)",
+                      "build supports equal lengths (as every supported architecture has)",
                       file.path(), config.head_dim, config.value_dim);
   }
   if (config.head_dim > 512 || config.head_dim % 2 != 0) {
@@ -268,11 +336,17 @@ Result<ModelConfig> model_config_from_gguf(const GgufFile& file,
   config.n_vocab = static_cast<int>(embd->ne[1]);
   config.tied_output = file.find_tensor("output.weight") == nullptr;
 
-  if (raw.architecture == "gemma3") {
-    CHIMERA_RETURN_IF_ERROR(fill_gemma3(file, raw, config, load_notes));
-  } else {
-    CHIMERA_RETURN_IF_ERROR(fill_llama(file, raw, config, load_notes));
+  config.activation = traits->activation;
+  config.rope_style = traits->rope_style;
+  for (int i = 0; i < config.n_layer; ++i) {
+    LayerConfig& layer = config.layers[static_cast<size_t>(i)];
+    layer.qk_norm = traits->qk_norm;
+    // Biases are data: bound wherever the file has them (qwen2 always; llama.cpp accepts them on
+    // llama and qwen3 too).
+    layer.qkv_bias = file.find_tensor(fmt::format("blk.{}.attn_q.bias", i)) != nullptr;
   }
+  if (traits->moe) CHIMERA_RETURN_IF_ERROR(fill_moe(file, raw, config));
+  CHIMERA_RETURN_IF_ERROR(traits->fill(file, raw, config, load_notes));
   return config;
 }
 

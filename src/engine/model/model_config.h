@@ -22,7 +22,25 @@ class GgufFile;
 enum class Activation { kGeluTanh, kSilu };
 enum class RopeStyle {
   kNormal,  // adjacent pairs (2i, 2i+1): llama (the converter permuted Q/K rows to match)
-  kNeox,    // pairs (i, i + n_rot/2): gemma3
+  kNeox,    // pairs (i, i + n_rot/2): gemma3, qwen2, qwen3, qwen3moe
+};
+
+// How a mixture-of-experts layer turns router logits into expert weights.
+enum class ExpertGating {
+  // softmax over all experts, top-k by probability, the k weights renormalized to sum to 1
+  // (Qwen3-MoE's norm_topk_prob; engine-reference-models.md §4). Equals a softmax over the k
+  // logits.
+  kSoftmaxTopKNormalized,
+};
+
+// A layer whose FFN is a routed mixture of experts (3-D ffn_{gate,up,down}_exps tensors and an
+// ffn_gate_inp router) instead of one dense FFN.
+struct MoeConfig {
+  int n_expert = 0;       // 0: dense FFN
+  int n_expert_used = 0;  // experts run per token
+  int n_ff_expert = 0;    // hidden width of one expert
+  ExpertGating gating = ExpertGating::kSoftmaxTopKNormalized;
+  bool operator==(const MoeConfig&) const = default;
 };
 
 struct RopeConfig {
@@ -41,11 +59,14 @@ struct LayerConfig {
   bool qk_norm = false;              // RMSNorm over each q/k head (attn_q_norm / attn_k_norm)
   bool post_attention_norm = false;  // RMSNorm on the attention output before the residual add
   bool post_ffn_norm = false;        // RMSNorm on the FFN output before the residual add
+  bool qkv_bias = false;             // attn_{q,k,v}.bias added after the projections (qwen2)
+  MoeConfig moe;                     // n_expert 0: the dense FFN (ffn_gate / ffn_up / ffn_down)
   bool is_sliding() const { return sliding_window > 0; }
+  bool is_moe() const { return moe.n_expert > 0; }
 };
 
 struct ModelConfig {
-  std::string architecture;  // "gemma3", "llama"
+  std::string architecture;  // "gemma3", "llama", "qwen2", "qwen3", "qwen3moe"
   int n_embd = 0;
   int n_layer = 0;
   int n_vocab = 0;         // rows of token_embd (logits per token)
@@ -64,13 +85,15 @@ struct ModelConfig {
 
   int max_n_head() const;
   int max_n_head_kv() const;
-  int max_n_ff() const;
+  int max_n_ff() const;  // dense FFN width, or an expert's, whichever is larger
+  int max_n_expert() const;
+  int max_n_expert_used() const;
   bool any_sliding() const;
   // Distinct rope settings across layers (a rope table is built once per batch for each).
   std::vector<RopeConfig> distinct_ropes() const;
 };
 
-// "gemma3, llama", for error messages.
+// "gemma3, llama, qwen2, qwen3, qwen3moe", for error messages.
 std::string supported_architectures();
 
 // Reads the text-model configuration. Quirks of files made by other tools are fixed here through

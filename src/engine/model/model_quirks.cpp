@@ -52,6 +52,9 @@ RawHyperparams read_raw_hyperparams(const GgufFile& file) {
   raw.final_logit_softcap = get_float("final_logit_softcapping");
   raw.attn_logit_softcap = get_float("attn_logit_softcapping");
   raw.attention_scale = get_float("attention.scale");
+  raw.n_expert = get_int("expert_count");
+  raw.n_expert_used = get_int("expert_used_count");
+  raw.n_ff_expert = get_int("expert_feed_forward_length");
   if (file.has(a + "attention.sliding_window_pattern")) {
     auto pattern = file.get_bool_array(a + "attention.sliding_window_pattern");
     if (pattern.ok()) raw.sliding_window_pattern = *pattern;

@@ -27,8 +27,9 @@ struct RawHyperparams {
   std::optional<std::string> rope_scaling_type;
   std::optional<double> rope_scaling_factor;  // <a>.rope.scaling.factor or legacy rope.scale_linear
   std::optional<double> final_logit_softcap, attn_logit_softcap;
-  std::optional<double> attention_scale;                    // <a>.attention.scale
-  std::optional<std::vector<bool>> sliding_window_pattern;  // per layer: true = local (sliding)
+  std::optional<double> attention_scale;                        // <a>.attention.scale
+  std::optional<int64_t> n_expert, n_expert_used, n_ff_expert;  // MoE: expert_count, ...
+  std::optional<std::vector<bool>> sliding_window_pattern;      // per layer: true = local (sliding)
   bool has_vision_parts =
       false;  // v.* / mm.* tensors or <a>.mm.tokens_per_image: an Ollama gemma3 blob
 };

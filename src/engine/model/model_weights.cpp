@@ -56,6 +56,20 @@ class Binder {
     return w;
   }
 
+  Result<ExpertMatrix> experts(const std::string& name, int64_t cols, int64_t rows_per_expert,
+                               int64_t n_expert) {
+    CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t,
+                             find(name, {cols, rows_per_expert, n_expert}));
+    ExpertMatrix e;
+    e.all.data = t->data;
+    e.all.type = t->type;
+    e.all.rows = rows_per_expert * n_expert;
+    e.all.cols = cols;
+    e.all.row_bytes = ggml_row_bytes(t->type, cols).value_or(0);
+    e.rows_per_expert = rows_per_expert;
+    return e;
+  }
+
   Result<std::vector<float>> vector(const std::string& name, int64_t n) {
     CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, {n}));
     std::vector<float> out(static_cast<size_t>(n));
@@ -67,6 +81,8 @@ class Binder {
   const GgufFile& file_;
   ModelWeights& weights_;
 };
+
+uint64_t matrix_bytes(const WeightMatrix& m) { return m.row_bytes * static_cast<uint64_t>(m.rows); }
 
 }  // namespace
 
@@ -106,39 +122,69 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
     if (lc.post_attention_norm) {
       CHIMERA_ASSIGN_OR_RETURN(lw.post_attention_norm, bind.vector(name("post_attention_norm"), d));
     }
+    if (lc.qkv_bias) {
+      auto bias = [&](const char* part) { return fmt::format("blk.{}.{}.bias", i, part); };
+      CHIMERA_ASSIGN_OR_RETURN(lw.bq, bind.vector(bias("attn_q"), q_width));
+      CHIMERA_ASSIGN_OR_RETURN(lw.bk, bind.vector(bias("attn_k"), kv_width));
+      CHIMERA_ASSIGN_OR_RETURN(lw.bv, bind.vector(bias("attn_v"), v_width));
+    }
     CHIMERA_ASSIGN_OR_RETURN(lw.ffn_norm, bind.vector(name("ffn_norm"), d));
-    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_gate, bind.matrix(name("ffn_gate"), d, lc.n_ff));
-    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_up, bind.matrix(name("ffn_up"), d, lc.n_ff));
-    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_down, bind.matrix(name("ffn_down"), lc.n_ff, d));
+    if (lc.is_moe()) {
+      const int64_t n_expert = lc.moe.n_expert, ff = lc.moe.n_ff_expert;
+      CHIMERA_ASSIGN_OR_RETURN(lw.ffn_router, bind.matrix(name("ffn_gate_inp"), d, n_expert));
+      CHIMERA_ASSIGN_OR_RETURN(lw.gate_exps, bind.experts(name("ffn_gate_exps"), d, ff, n_expert));
+      CHIMERA_ASSIGN_OR_RETURN(lw.up_exps, bind.experts(name("ffn_up_exps"), d, ff, n_expert));
+      CHIMERA_ASSIGN_OR_RETURN(lw.down_exps, bind.experts(name("ffn_down_exps"), ff, d, n_expert));
+    } else {
+      CHIMERA_ASSIGN_OR_RETURN(lw.ffn_gate, bind.matrix(name("ffn_gate"), d, lc.n_ff));
+      CHIMERA_ASSIGN_OR_RETURN(lw.ffn_up, bind.matrix(name("ffn_up"), d, lc.n_ff));
+      CHIMERA_ASSIGN_OR_RETURN(lw.ffn_down, bind.matrix(name("ffn_down"), lc.n_ff, d));
+    }
     if (lc.post_ffn_norm) {
       CHIMERA_ASSIGN_OR_RETURN(lw.post_ffw_norm, bind.vector(name("post_ffw_norm"), d));
     }
-    for (const WeightMatrix* m : std::as_const(lw).matrices()) {
-      layer_matrix_bytes += m->row_bytes * static_cast<uint64_t>(m->rows);
+    for (const WeightMatrix* m :
+         {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down, &lw.ffn_router}) {
+      layer_matrix_bytes += matrix_bytes(*m);
+    }
+    if (lc.is_moe()) {  // a token reads only its routed experts' slabs
+      for (const ExpertMatrix* e : {&lw.gate_exps, &lw.up_exps, &lw.down_exps}) {
+        layer_matrix_bytes +=
+            matrix_bytes(e->expert(0)) * static_cast<uint64_t>(lc.moe.n_expert_used);
+      }
     }
   }
-  w.decode_bytes_per_token = layer_matrix_bytes +
-                             w.output.row_bytes * static_cast<uint64_t>(w.output.rows) +
-                             w.token_embd.row_bytes;
+  w.decode_bytes_per_token = layer_matrix_bytes + matrix_bytes(w.output) + w.token_embd.row_bytes;
   return w;
 }
 
 void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
   std::vector<WeightMatrix*> views = {&weights.token_embd, &weights.output};
+  // Expert tensors are read one expert's slab at a time: 16-row strips must not straddle experts.
+  std::vector<const WeightMatrix*> no_interleave;
   for (LayerWeights& lw : weights.layers) {
-    for (WeightMatrix* m : lw.matrices()) views.push_back(m);
+    for (WeightMatrix* m : lw.matrices()) {
+      if (m->data != nullptr) views.push_back(m);  // slots the layer does not use stay empty
+    }
+    for (const ExpertMatrix* e : {&lw.gate_exps, &lw.up_exps, &lw.down_exps}) {
+      if (e->all.data != nullptr && e->rows_per_expert % kInterleaveRows != 0) {
+        no_interleave.push_back(&e->all);
+      }
+    }
   }
   // One arena for every matrix moved (2 MiB-aligned, so the kernel can back it with huge pages;
   // one allocation per matrix wasted up to 2 MiB on each of ~180 small ones).
   struct Move {
     WeightMatrix source;
-    size_t offset;     // in the arena
-    bool interleave;   // or a plain copy
+    size_t offset;    // in the arena
+    bool interleave;  // or a plain copy
   };
   std::vector<Move> moves;
   size_t total = 0;
   for (WeightMatrix* view : views) {
-    const bool interleave = options.interleave && can_interleave(*view);
+    const bool interleave =
+        options.interleave && can_interleave(*view) &&
+        std::find(no_interleave.begin(), no_interleave.end(), view) == no_interleave.end();
     if (!interleave && !options.huge_pages) continue;
     bool seen = false;  // a tied output is the embedding's view
     for (const Move& m : moves) seen = seen || m.source.data == view->data;
@@ -150,7 +196,7 @@ void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
   constexpr size_t kHuge = size_t{2} << 20;
   const size_t arena_bytes = (total + kHuge - 1) / kHuge * kHuge;
   auto* arena = static_cast<uint8_t*>(std::aligned_alloc(kHuge, arena_bytes));
-  if (arena == nullptr) return;  // keep the mapped layout: slower, nothing lost
+  if (arena == nullptr) return;                // keep the mapped layout: slower, nothing lost
   madvise(arena, arena_bytes, MADV_HUGEPAGE);  // a hint
   ThreadPool pool(0);
   const long page = sysconf(_SC_PAGESIZE);
@@ -171,14 +217,18 @@ void arrange_weights(ModelWeights& weights, const ArrangeOptions& options) {
           interleave_strips_fast(source, c0 + begin, c0 + end, out);
         } else {
           std::memcpy(out + static_cast<size_t>(c0 + begin) * unit_bytes,
-                      static_cast<const uint8_t*>(source.data) + static_cast<size_t>(c0 + begin) * unit_bytes,
+                      static_cast<const uint8_t*>(source.data) +
+                          static_cast<size_t>(c0 + begin) * unit_bytes,
                       static_cast<size_t>(end - begin) * unit_bytes);
         }
       });
-      const uintptr_t first_page = (start + static_cast<uintptr_t>(c0) * unit_bytes + static_cast<uintptr_t>(page) - 1) &
-                                   ~static_cast<uintptr_t>(page - 1);
-      const uintptr_t end_page = (start + static_cast<uintptr_t>(c1) * unit_bytes) & ~static_cast<uintptr_t>(page - 1);
-      if (end_page > first_page) madvise(reinterpret_cast<void*>(first_page), end_page - first_page, MADV_DONTNEED);
+      const uintptr_t first_page =
+          (start + static_cast<uintptr_t>(c0) * unit_bytes + static_cast<uintptr_t>(page) - 1) &
+          ~static_cast<uintptr_t>(page - 1);
+      const uintptr_t end_page =
+          (start + static_cast<uintptr_t>(c1) * unit_bytes) & ~static_cast<uintptr_t>(page - 1);
+      if (end_page > first_page)
+        madvise(reinterpret_cast<void*>(first_page), end_page - first_page, MADV_DONTNEED);
     }
     for (WeightMatrix* view : views) {
       if (view->data == source.data) {

@@ -43,10 +43,11 @@ void fill_row(float* out, int64_t n, uint64_t row_seed, float mean, float stddev
   if (i < n) out[i] = triangular(uint32_t(splitmix64(state)), mean, scale);
 }
 
-enum class WeightKind { kProjection, kNorm, kRopeFreqs };
+enum class WeightKind { kProjection, kNorm, kBias, kRopeFreqs };
 
 WeightKind kind_of(const SynthTensor& t) {
   if (t.name == "rope_freqs.weight") return WeightKind::kRopeFreqs;
+  if (t.name.ends_with(".bias")) return WeightKind::kBias;
   if (t.ne.size() == 1) return WeightKind::kNorm;
   return WeightKind::kProjection;
 }
@@ -70,7 +71,10 @@ Status produce_tensor(const SynthTensor& t, const SynthShape& shape, uint64_t se
     return Status::ok();
   }
   const float mean = kind == WeightKind::kNorm ? 1.0f : 0.0f;
-  const float stddev = kind == WeightKind::kNorm ? 0.02f : 1.0f / std::sqrt(float(cols));
+  // Biases: small against the projections' O(1) outputs, as trained ones mostly are.
+  const float stddev = kind == WeightKind::kNorm   ? 0.02f
+                       : kind == WeightKind::kBias ? 0.1f
+                                                   : 1.0f / std::sqrt(float(cols));
   const uint64_t tensor_seed = fnv1a64(t.name) ^ (seed * kGolden);
   const int threads = rows >= 64 ? std::max(1, n_threads) : 1;
 #pragma omp parallel num_threads(threads)
@@ -117,6 +121,11 @@ void write_metadata(GgufWriter& w, const SynthPlan& plan, const SynthOptions& op
   w.set_u32(a + ".attention.key_length", u32(s.head_dim));
   w.set_u32(a + ".attention.value_length", u32(s.head_dim));
   w.set_f32(a + ".rope.freq_base", s.rope_base);
+  if (s.n_expert > 0) {
+    w.set_u32(a + ".expert_count", u32(s.n_expert));
+    w.set_u32(a + ".expert_used_count", u32(s.n_expert_used));
+    w.set_u32(a + ".expert_feed_forward_length", u32(s.n_ff_expert));
+  }
   if (a == "gemma3") {
     w.set_u32("gemma3.attention.sliding_window", u32(s.sliding_window));
     if (s.rope_linear_factor > 0) {

@@ -1,5 +1,6 @@
 // Dummy-weight model synthesizer: writes a GGUF with the real shapes, metadata, tokenizer and
-// quantization mixture of a Gemma 3 or Llama 3.x model, filled with deterministic random weights.
+// quantization mixture of a Gemma 3, Llama 3.x, Qwen2.5, Qwen3 or Qwen3-MoE model, filled with
+// deterministic random weights.
 // Used by `chimera model synth`, by tests that need a model, and by `chimera run` when no model is
 // available. The file is marked unmistakably: general.name contains "dummy weights" and
 // chimera.synthetic = true.
@@ -28,12 +29,14 @@ std::string_view synth_file_type_name(SynthFileType type);                      
 uint32_t llama_ftype_of(SynthFileType type);
 
 struct SynthOptions {
-  std::string arch = "gemma3";  // gemma3 | llama
-  // gemma3: 270m, 1b, 4b. llama: 3.2-1b, 3.1-8b. "tiny" is a small test shape for either arch.
+  std::string arch = "gemma3";  // gemma3 | llama | qwen2 | qwen3 | qwen3moe
+  // gemma3: 270m, 1b, 4b. llama: 3.2-1b, 3.1-8b. qwen2: 0.5b, 1.5b, 7b. qwen3: 0.6b, 1.7b, 4b, 8b.
+  // qwen3moe: 30b-a3b. "tiny" is a small test shape for every arch.
   std::string size = "1b";
   SynthFileType type = SynthFileType::kQ8_0;
-  // "gemma3", "llama3_1" (real vocabularies from vocab_dir()), "synthetic:N", or empty for the
-  // arch's own vocabulary (gemma3 -> gemma3, llama -> llama3_1).
+  // "gemma3", "llama3_1", "llama3", "qwen3", "qwen2_5" (real vocabularies from vocab_dir()),
+  // "synthetic:N", or empty for the arch's own vocabulary (gemma3 -> gemma3, llama -> llama3_1,
+  // qwen2 -> qwen2_5, qwen3 and qwen3moe -> qwen3; Qwen vocabularies padded to the model's rows).
   std::string vocab;
   std::string vocab_dir;  // where <name>/tokenizer.json live; empty = util vocab_dir()
   uint64_t seed = 42;
@@ -59,6 +62,10 @@ struct SynthShape {
   float rope_linear_factor = 0.0f;  // gemma3 4b: 8 (global layers); 0 = no rope.scaling keys
   float llama3_rope_factor = 0.0f;  // llama 3.1/3.2: rope_freqs tensor from this factor; 0 = none
   int64_t llama3_rope_original_ctx = 8192;
+  bool qk_norm = false;         // attn_q_norm / attn_k_norm (gemma3, qwen3, qwen3moe)
+  bool qkv_bias = false;        // attn_{q,k,v}.bias (qwen2)
+  bool sandwich_norms = false;  // post_attention_norm / post_ffw_norm (gemma3)
+  int64_t n_expert = 0, n_expert_used = 0, n_ff_expert = 0;  // qwen3moe; 0: dense FFN
 };
 
 // One tensor of the plan: name, ggml shape, chosen type (llama.cpp's mixture rule, engine-reference
@@ -75,6 +82,10 @@ struct SynthPlan {
   uint64_t parameter_count = 0;
   uint64_t tensor_bytes = 0;
 };
+
+// The vocabularies scripts/fetch-vocab.sh installs under vocab_dir(), by name: gemma3, llama3_1,
+// llama3, qwen3, qwen2_5. `--vocab NAME` of synth and tokenize accepts these.
+std::vector<std::string_view> fetched_vocabularies();
 
 // Resolves preset + overrides + vocabulary size (loading the vocabulary) into shapes and types.
 Result<SynthPlan> plan_synth(const SynthOptions& options);

@@ -18,11 +18,15 @@ struct Preset {
   int64_t n_layers, d_model, d_ff, n_heads, n_kv_heads, head_dim, context_length, sliding_window;
   bool tied_output;
   float rms_eps, rope_base, rope_linear_factor, llama3_rope_factor;
+  int64_t vocab_rows = 0;  // token_embd rows when the model pads its vocabulary (Qwen); 0: as is
+  int64_t n_expert = 0, n_expert_used = 0, n_ff_expert = 0;  // mixture of experts; 0: dense
 };
 
 // Gemma 3: google/gemma-3-{270m,1b-it,4b-it} config.json (4b: text_config, rope_scaling linear 8 on
 // global layers). Llama: meta-llama/Llama-3.2-1B and Llama-3.1-8B config.json (rope_scaling llama3,
-// factor 32 and 8, original context 8192). "tiny" shapes are for fast tests.
+// factor 32 and 8, original context 8192). Qwen: Qwen2.5-{0.5B,1.5B,7B}-Instruct, Qwen3-{0.6B,1.7B,
+// 4B,8B} and Qwen3-30B-A3B config.json (engine-reference-models.md §7; d_ff of 30b-a3b is the dense
+// key the file carries, each expert is 768 wide). "tiny" shapes are for fast tests.
 constexpr Preset kPresets[] = {
     {"gemma3", "270m", "270M", 18, 640, 2048, 4, 1, 256, 32768, 512, true, 1e-6f, 1e6f, 0, 0},
     {"gemma3", "1b", "1B", 26, 1152, 6912, 4, 1, 256, 32768, 512, true, 1e-6f, 1e6f, 0, 0},
@@ -31,6 +35,65 @@ constexpr Preset kPresets[] = {
     {"llama", "3.2-1b", "1B", 16, 2048, 8192, 32, 8, 64, 131072, 0, true, 1e-5f, 500000, 0, 32},
     {"llama", "3.1-8b", "8B", 32, 4096, 14336, 32, 8, 128, 131072, 0, false, 1e-5f, 500000, 0, 8},
     {"llama", "tiny", "tiny", 2, 128, 256, 4, 2, 32, 4096, 0, false, 1e-5f, 500000, 0, 8},
+    {"qwen2", "0.5b", "0.5B", 24, 896, 4864, 14, 2, 64, 32768, 0, true, 1e-6f, 1e6f, 0, 0, 151936},
+    {"qwen2", "1.5b", "1.5B", 28, 1536, 8960, 12, 2, 128, 32768, 0, true, 1e-6f, 1e6f, 0, 0,
+     151936},
+    {"qwen2", "7b", "7B", 28, 3584, 18944, 28, 4, 128, 32768, 0, false, 1e-6f, 1e6f, 0, 0, 152064},
+    {"qwen2", "tiny", "tiny", 2, 128, 256, 4, 2, 32, 4096, 0, true, 1e-6f, 1e6f, 0, 0},
+    {"qwen3", "0.6b", "0.6B", 28, 1024, 3072, 16, 8, 128, 40960, 0, true, 1e-6f, 1e6f, 0, 0,
+     151936},
+    {"qwen3", "1.7b", "1.7B", 28, 2048, 6144, 16, 8, 128, 40960, 0, true, 1e-6f, 1e6f, 0, 0,
+     151936},
+    {"qwen3", "4b", "4B", 36, 2560, 9728, 32, 8, 128, 40960, 0, true, 1e-6f, 1e6f, 0, 0, 151936},
+    {"qwen3", "8b", "8B", 36, 4096, 12288, 32, 8, 128, 40960, 0, false, 1e-6f, 1e6f, 0, 0, 151936},
+    {"qwen3", "tiny", "tiny", 2, 128, 256, 4, 2, 64, 4096, 0, true, 1e-6f, 1e6f, 0, 0},
+    {"qwen3moe", "30b-a3b", "30B-A3B", 48,   2048, 6144, 32,     4,   128, 40960,
+     0,          false,     1e-6f,     1e6f, 0,    0,    151936, 128, 8,   768},
+    {"qwen3moe", "tiny", "tiny", 2,    128, 256, 4, 2, 32, 4096,
+     0,          false,  1e-6f,  1e6f, 0,   0,   0, 4, 2,  64},
+};
+
+// What the synthesizer writes per architecture beyond the shared tensors: the family's name, its
+// vocabulary (fetched package and synthetic shape) and the per-layer extras.
+struct ArchSynth {
+  std::string_view arch, family, vocab, synthetic_family;
+  bool qk_norm, qkv_bias, sandwich_norms;
+};
+constexpr ArchSynth kArchSynth[] = {
+    {"gemma3", "Gemma 3", "gemma3", "gemma3", true, false, true},
+    {"llama", "Llama", "llama3_1", "llama", false, false, false},
+    {"qwen2", "Qwen2.5", "qwen2_5", "qwen", false, true, false},
+    {"qwen3", "Qwen3", "qwen3", "qwen", true, false, false},
+    {"qwen3moe", "Qwen3", "qwen3", "qwen", true, false, false},
+};
+
+const ArchSynth* arch_synth(std::string_view arch) {
+  for (const auto& a : kArchSynth) {
+    if (a.arch == arch) return &a;
+  }
+  return nullptr;
+}
+
+std::string arch_list() {
+  std::string out;
+  for (const auto& a : kArchSynth) {
+    if (!out.empty()) out += ", ";
+    out += a.arch;
+  }
+  return out;
+}
+
+// The fetched vocabularies (scripts/fetch-vocab.sh) and the BOS id each model's converter writes
+// from config.json when tokenizer_config.json names none (Qwen: <|endoftext|>, never prepended).
+struct VocabSpec {
+  std::string_view name, bos_text;
+};
+constexpr VocabSpec kVocabs[] = {
+    {"gemma3", ""},
+    {"llama3_1", ""},
+    {"llama3", ""},
+    {"qwen3", "<|endoftext|>"},
+    {"qwen2_5", "<|endoftext|>"},
 };
 
 constexpr int64_t kMinSyntheticVocab = 320;
@@ -88,11 +151,10 @@ int block_of(std::string_view name) {
   return layer;
 }
 
-Result<VocabData> load_vocab(const SynthOptions& options, const std::string& arch,
+Result<VocabData> load_vocab(const SynthOptions& options, const ArchSynth& arch,
                              const std::string& size) {
   std::string spec = options.vocab;
-  if (spec.empty())
-    spec = size == "tiny" ? "synthetic:512" : (arch == "gemma3" ? "gemma3" : "llama3_1");
+  if (spec.empty()) spec = size == "tiny" ? "synthetic:512" : std::string(arch.vocab);
   if (starts_with(spec, "synthetic:")) {
     std::optional<int64_t> n = parse_int(spec.substr(10));
     if (!n || *n < kMinSyntheticVocab || *n > (int64_t{1} << 22)) {
@@ -101,11 +163,17 @@ Result<VocabData> load_vocab(const SynthOptions& options, const std::string& arc
           "--vocab {}: the synthetic vocabulary size must be an integer from {} to {}", spec,
           kMinSyntheticVocab, int64_t{1} << 22);
     }
-    return synthetic_vocab(arch == "gemma3" ? "gemma3" : "llama", static_cast<int32_t>(*n));
+    return synthetic_vocab(arch.synthetic_family, static_cast<int32_t>(*n));
   }
-  if (spec != "gemma3" && spec != "llama3_1" && spec != "llama3") {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "--vocab {} is not known; use gemma3, llama3_1 or synthetic:N", spec);
+  const VocabSpec* known = nullptr;
+  std::string names;
+  for (const auto& v : kVocabs) {
+    if (v.name == spec) known = &v;
+    names += std::string(v.name) + ", ";
+  }
+  if (known == nullptr) {
+    return make_error(ErrorCode::kInvalidArgument, "--vocab {} is not known; use {}or synthetic:N",
+                      spec, names);
   }
   const std::string dir = options.vocab_dir.empty() ? vocab_dir() : options.vocab_dir;
   const std::string path = dir + "/" + spec + "/tokenizer.json";
@@ -119,7 +187,23 @@ Result<VocabData> load_vocab(const SynthOptions& options, const std::string& arc
     }
     return vocab.status();
   }
+  if (!known->bos_text.empty() && vocab->bos_id < 0) {
+    for (size_t i = 0; i < vocab->tokens.size(); ++i) {
+      if (vocab->tokens[i] == known->bos_text) vocab->bos_id = static_cast<int32_t>(i);
+    }
+  }
   return vocab;
+}
+
+// Pads the token list to the embedding's rows as the converter does: [PAD{i}], type UNUSED.
+void pad_vocab(VocabData& vocab, int64_t rows) {
+  while (static_cast<int64_t>(vocab.tokens.size()) < rows) {
+    const size_t i = vocab.tokens.size();
+    vocab.tokens.push_back(fmt::format("[PAD{}]", i));
+    if (!vocab.token_types.empty())
+      vocab.token_types.push_back(static_cast<int32_t>(TokenType::kUnused));
+    if (!vocab.scores.empty()) vocab.scores.push_back(0.0f);
+  }
 }
 
 Status check_dims(const SynthShape& s) {
@@ -214,6 +298,8 @@ GgmlType synth_tensor_type(SynthFileType type, std::string_view name,
                            bool tied_output) {
   // 1-D tensors (norms, rope_freqs) are never quantized, nor converted from the converter's F32.
   if (ne.size() < 2) return GgmlType::kF32;
+  // The MoE router stays F32 (the converter writes it so, llama-quantize never touches it).
+  if (name.find("ffn_gate_inp") != std::string_view::npos) return GgmlType::kF32;
   const GgmlType base = default_type(type);
   if (!is_quantized_default(type)) return base;
   const int64_t ne0 = ne[0];
@@ -266,9 +352,10 @@ std::vector<float> llama3_rope_factors(int64_t head_dim, float base, float facto
 
 Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* vocab_out) {
   const std::string arch = to_lower(options.arch);
-  if (arch != "gemma3" && arch != "llama") {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "--arch {} is not supported; use gemma3 or llama", options.arch);
+  const ArchSynth* traits = arch_synth(arch);
+  if (traits == nullptr) {
+    return make_error(ErrorCode::kInvalidArgument, "--arch {} is not supported; use one of {}",
+                      options.arch, arch_list());
   }
   std::string size = to_lower(options.size);
   // Ollama-style tags name Llama sizes without the version: llama3.2:1b, llama3.1:8b.
@@ -302,6 +389,12 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
   s.rope_base = preset->rope_base;
   s.rope_linear_factor = preset->rope_linear_factor;
   s.llama3_rope_factor = preset->llama3_rope_factor;
+  s.qk_norm = traits->qk_norm;
+  s.qkv_bias = traits->qkv_bias;
+  s.sandwich_norms = traits->sandwich_norms;
+  s.n_expert = preset->n_expert;
+  s.n_expert_used = preset->n_expert_used;
+  s.n_ff_expert = preset->n_ff_expert;
   const bool custom = s.n_layers != preset->n_layers || s.d_model != preset->d_model ||
                       s.d_ff != preset->d_ff || s.n_heads != preset->n_heads ||
                       s.n_kv_heads != preset->n_kv_heads || s.head_dim != preset->head_dim ||
@@ -312,13 +405,15 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
     s.size_label = "custom";
   }
   CHIMERA_RETURN_IF_ERROR(check_dims(s));
-  CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, load_vocab(options, arch, size));
+  CHIMERA_ASSIGN_OR_RETURN(VocabData vocab, load_vocab(options, *traits, size));
+  if (!starts_with(options.vocab, "synthetic:") && preset->vocab_rows > 0) {
+    pad_vocab(vocab, preset->vocab_rows);
+  }
   s.n_vocab = static_cast<int64_t>(vocab.tokens.size());
   if (s.n_vocab == 0) return make_error(ErrorCode::kInvalidArgument, "the vocabulary is empty");
-  const std::string family = arch == "gemma3"   ? "Gemma 3"
-                             : size == "3.1-8b" ? "Llama 3.1"
+  const std::string family = size == "3.1-8b"   ? "Llama 3.1"
                              : size == "3.2-1b" ? "Llama 3.2"
-                                                : "Llama";
+                                                : std::string(traits->family);
   s.display_name = fmt::format("{} {} (dummy weights{})", family, preset->size_label,
                                custom ? ", custom dims" : "");
 
@@ -343,12 +438,26 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
     add(b + "attn_v.weight", {d, kv_dim});
     add(b + "attn_output.weight", {q_dim, d});
     add(b + "ffn_norm.weight", {d});
-    add(b + "ffn_gate.weight", {d, s.d_ff});
-    add(b + "ffn_up.weight", {d, s.d_ff});
-    add(b + "ffn_down.weight", {s.d_ff, d});
-    if (arch == "gemma3") {
+    if (s.n_expert > 0) {  // 3-D expert tensors: one slab per expert (engine-reference-models §4)
+      add(b + "ffn_gate_inp.weight", {d, s.n_expert});
+      add(b + "ffn_gate_exps.weight", {d, s.n_ff_expert, s.n_expert});
+      add(b + "ffn_up_exps.weight", {d, s.n_ff_expert, s.n_expert});
+      add(b + "ffn_down_exps.weight", {s.n_ff_expert, d, s.n_expert});
+    } else {
+      add(b + "ffn_gate.weight", {d, s.d_ff});
+      add(b + "ffn_up.weight", {d, s.d_ff});
+      add(b + "ffn_down.weight", {s.d_ff, d});
+    }
+    if (s.qkv_bias) {
+      add(b + "attn_q.bias", {q_dim});
+      add(b + "attn_k.bias", {kv_dim});
+      add(b + "attn_v.bias", {kv_dim});
+    }
+    if (s.qk_norm) {
       add(b + "attn_q_norm.weight", {s.head_dim});
       add(b + "attn_k_norm.weight", {s.head_dim});
+    }
+    if (s.sandwich_norms) {
       add(b + "post_attention_norm.weight", {d});
       add(b + "post_ffw_norm.weight", {d});
     }
@@ -367,6 +476,12 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
   }
   if (vocab_out != nullptr) *vocab_out = std::move(vocab);
   return plan;
+}
+
+std::vector<std::string_view> fetched_vocabularies() {
+  std::vector<std::string_view> out;
+  for (const auto& v : kVocabs) out.push_back(v.name);
+  return out;
 }
 
 Result<SynthPlan> plan_synth(const SynthOptions& options) {

@@ -1,4 +1,5 @@
-// Chat templates as text: Gemma and Llama 3 formats (see chat_template.h for the exact strings).
+// Chat templates as text: Gemma, Llama 3 and Qwen (ChatML) formats (see chat_template.h for the
+// exact strings).
 #include "engine/tokenizer/chat_template.h"
 
 #include <cstdint>
@@ -76,6 +77,42 @@ void render_llama3(const std::vector<ChatMessage>& messages, bool add_generation
   if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
 }
 
+// Qwen3's template: an earlier assistant turn keeps only what follows its last </think>, without
+// the newlines that open it.
+std::string_view without_reasoning(std::string_view content) {
+  const size_t close = content.rfind("</think>");
+  if (close == std::string_view::npos) return content;
+  content.remove_prefix(close + 8);
+  while (!content.empty() && content.front() == '\n') content.remove_prefix(1);
+  return content;
+}
+
+void render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt, bool qwen3,
+                   std::string& out) {
+  if (!qwen3 && (messages.empty() || messages[0].role != "system")) {
+    out +=
+        "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+        "assistant.<|im_end|>\n";
+  }
+  size_t last_user = messages.size();
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (messages[i].role == "user") last_user = i;
+  }
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const ChatMessage& m = messages[i];
+    std::string_view content = m.content;
+    if (qwen3 && m.role == "assistant" && (last_user == messages.size() || i < last_user)) {
+      content = without_reasoning(content);
+    }
+    out += "<|im_start|>";
+    out += m.role;
+    out += '\n';
+    out += content;
+    out += "<|im_end|>\n";
+  }
+  if (add_generation_prompt) out += "<|im_start|>assistant\n";
+}
+
 }  // namespace
 
 std::string_view trim_like_jinja(std::string_view text) {
@@ -103,6 +140,8 @@ std::string_view trim_like_jinja(std::string_view text) {
 ChatFamily chat_family_for_architecture(std::string_view architecture) {
   if (architecture.substr(0, 5) == "gemma") return ChatFamily::kGemma;
   if (architecture == "llama") return ChatFamily::kLlama3;
+  if (architecture == "qwen2") return ChatFamily::kQwen2;
+  if (architecture == "qwen3" || architecture == "qwen3moe") return ChatFamily::kQwen3;
   return ChatFamily::kRaw;
 }
 
@@ -112,6 +151,10 @@ std::string_view chat_family_name(ChatFamily family) {
       return "gemma";
     case ChatFamily::kLlama3:
       return "llama3";
+    case ChatFamily::kQwen2:
+      return "qwen2";
+    case ChatFamily::kQwen3:
+      return "qwen3";
     case ChatFamily::kRaw:
       return "raw";
   }
@@ -121,6 +164,8 @@ std::string_view chat_family_name(ChatFamily family) {
 std::optional<ChatFamily> parse_chat_family(std::string_view name) {
   if (name == "gemma" || name == "gemma3") return ChatFamily::kGemma;
   if (name == "llama3" || name == "llama") return ChatFamily::kLlama3;
+  if (name == "qwen2" || name == "qwen2.5") return ChatFamily::kQwen2;
+  if (name == "qwen3" || name == "qwen3moe" || name == "chatml") return ChatFamily::kQwen3;
   if (name == "raw") return ChatFamily::kRaw;
   return std::nullopt;
 }
@@ -134,6 +179,10 @@ std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messa
       break;
     case ChatFamily::kLlama3:
       render_llama3(messages, add_generation_prompt, out);
+      break;
+    case ChatFamily::kQwen2:
+    case ChatFamily::kQwen3:
+      render_chatml(messages, add_generation_prompt, family == ChatFamily::kQwen3, out);
       break;
     case ChatFamily::kRaw:
       for (const ChatMessage& m : messages) out += m.content;

@@ -16,10 +16,11 @@ struct ChatMessage {
   std::string content;
 };
 
-enum class ChatFamily { kGemma, kLlama3, kRaw };
-// "gemma", "gemma2", "gemma3" -> kGemma; "llama" -> kLlama3; anything else -> kRaw.
+enum class ChatFamily { kGemma, kLlama3, kQwen2, kQwen3, kRaw };
+// "gemma", "gemma2", "gemma3" -> kGemma; "llama" -> kLlama3; "qwen2" -> kQwen2; "qwen3",
+// "qwen3moe" -> kQwen3; anything else -> kRaw.
 ChatFamily chat_family_for_architecture(std::string_view architecture);
-std::string_view chat_family_name(ChatFamily family);  // "gemma", "llama3", "raw"
+std::string_view chat_family_name(ChatFamily family);  // "gemma", "llama3", "qwen2", "qwen3", "raw"
 std::optional<ChatFamily> parse_chat_family(std::string_view name);
 
 // Renders messages and, when add_generation_prompt, the opening of the assistant turn. The BOS
@@ -32,6 +33,11 @@ std::optional<ChatFamily> parse_chat_family(std::string_view name);
 //  - Llama 3: `<|start_header_id|>{role}<|end_header_id|>\n\n{trimmed content}<|eot_id|>` per
 //  message,
 //    generation prompt `<|start_header_id|>assistant<|end_header_id|>\n\n`.
+//  - Qwen (ChatML, engine-reference-models.md §6): `<|im_start|>{role}\n{content}<|im_end|>\n` per
+//    message, contents as they are; generation prompt `<|im_start|>assistant\n`. Qwen2.5 opens with
+//    the system turn "You are Qwen, created by Alibaba Cloud. You are a helpful assistant." when
+//    the messages have none; Qwen3 has no default system turn, and drops the reasoning
+//    (`<think>...</think>`) of assistant turns before the last user turn, as its template does.
 //  - Raw: the contents concatenated as they are.
 std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messages,
                         bool add_generation_prompt = true);

@@ -5,8 +5,8 @@
 //    piece gets score -(rank of its first merge)-1, so score order is merge order. Pieces no merge
 //    produces (single characters, <0xNN> bytes) keep 0: as initial symbols their score is never
 //    consulted. Added tokens get -1000 like the converter gives them.
-//  - Byte-level vocabularies (Llama 3) become model "gpt2", pre "llama-bpe", merges as "left
-//  right".
+//  - Byte-level vocabularies become model "gpt2", pre "llama-bpe" (Llama 3) or "qwen2" (Qwen),
+//    merges as "left right".
 //  - Added tokens: special (or looking special: <unused..>, <mask>, <|...|>) -> CONTROL; others ->
 //    USER_DEFINED with U+2581 turned into spaces. SentencePiece vocabularies keep the model's size
 //    (ids beyond it, such as Gemma 3's <image_soft_token>, are dropped as the converter drops
@@ -31,6 +31,10 @@ namespace dom = simdjson::dom;
 
 constexpr std::string_view kLlama3Regex =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
+    "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// Qwen2 / Qwen2.5 / Qwen3: the same with single digits.
+constexpr std::string_view kQwen2Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr float kAddedTokenScore = -1000.0f;
 
@@ -309,7 +313,8 @@ void resolve_special_ids(const nlohmann::json& config, const std::string& unk_te
   v.pad_id = id_of(config_token_text(config, "pad_token"));
 }
 
-// "default" for SentencePiece; for byte-level vocabularies the Split regex must be Llama 3's.
+// "default" for SentencePiece; for byte-level vocabularies the Split regex must be Llama 3's
+// ("llama-bpe") or Qwen's ("qwen2").
 Status read_pre_tokenizer(dom::element doc, const std::string& path, bool spm, VocabData& v) {
   if (spm) {
     v.pre = "default";
@@ -321,24 +326,22 @@ Status read_pre_tokenizer(dom::element doc, const std::string& path, bool spm, V
     }
     return Status::ok();
   }
-  bool llama3 = false;
+  v.pre.clear();
   dom::element pre;
   if (doc.at_key("pre_tokenizer").get(pre) == simdjson::SUCCESS) {
     for_each_in_sequence(pre, "pretokenizers", [&](dom::element e) {
       dom::element regex;
-      if (e.at_key("pattern").get(regex) == simdjson::SUCCESS &&
-          str_field(regex, "Regex") == kLlama3Regex) {
-        llama3 = true;
-      }
+      if (e.at_key("pattern").get(regex) != simdjson::SUCCESS) return;
+      if (str_field(regex, "Regex") == kLlama3Regex) v.pre = "llama-bpe";
+      if (str_field(regex, "Regex") == kQwen2Regex) v.pre = "qwen2";
     });
   }
-  if (!llama3) {
+  if (v.pre.empty()) {
     return make_error(ErrorCode::kUnsupported,
-                      "{}: the byte-level pre-tokenizer is not Llama 3's regex; this build "
-                      "implements only the Llama 3 pre-tokenizer (llama-bpe)",
+                      "{}: the byte-level pre-tokenizer is neither Llama 3's nor Qwen's regex; "
+                      "this build implements those two (llama-bpe, qwen2)",
                       path);
   }
-  v.pre = "llama-bpe";
   return Status::ok();
 }
 

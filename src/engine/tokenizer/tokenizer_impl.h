@@ -1,5 +1,5 @@
-// Internal to src/engine/tokenizer/tokenizer_*.cpp: lookup tables a Tokenizer is built from, and the
-// per-family encoders. Not part of the engine's interface.
+// Internal to src/engine/tokenizer/tokenizer_*.cpp: lookup tables a Tokenizer is built from, and
+// the per-family encoders. Not part of the engine's interface.
 #pragma once
 
 #include <array>
@@ -127,9 +127,14 @@ void SpecialMatcher::for_each_match(std::string_view text, const Allowed& allowe
 
 // The Llama 3 pre-tokenizer regex (PCRE2, UTF + UCP + JIT). One compiled pattern, shared by
 // threads.
+// The byte-level pre-tokenizers: "llama-bpe" (Llama 3: digits in runs of up to 3) and "qwen2"
+// (the same pattern with every digit a word of its own, engine-reference-models.md §6).
+enum class PreTokenizerKind { kLlama3, kQwen2 };
+
 class Llama3PreTokenizer {
  public:
-  static Result<std::unique_ptr<Llama3PreTokenizer>> create();
+  static Result<std::unique_ptr<Llama3PreTokenizer>> create(
+      PreTokenizerKind kind = PreTokenizerKind::kLlama3);
   ~Llama3PreTokenizer();
   Llama3PreTokenizer(const Llama3PreTokenizer&) = delete;
   Llama3PreTokenizer& operator=(const Llama3PreTokenizer&) = delete;

@@ -1,4 +1,5 @@
-// The Llama 3 pre-tokenizer (tiktoken cl100k style), engine-reference.md §4.2, run with PCRE2
+// The Llama 3 pre-tokenizer (tiktoken cl100k style), engine-reference.md §4.2, and Qwen's (the same
+// with single digits, engine-reference-models.md §6), run with PCRE2
 // (UTF + UCP, JIT-compiled). The pattern is the one in Llama 3's tokenizer.json with two deliberate
 // spellings that make it match llama.cpp's hand-written scanner rather than a regex engine's
 // defaults:
@@ -23,17 +24,24 @@ namespace {
   "\\t\\n\\x0B\\f\\r " \
   "\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 
-constexpr const char* kLlama3Pattern =
-    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
-    "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
-    "|\\p{N}{1,3}"
-    "| ?[^" CHIMERA_WS
-    "\\p{L}\\p{N}]+[\\r\\n]*"
-    "|[" CHIMERA_WS
-    "]*[\\r\\n]+"
-    "|[" CHIMERA_WS "]+(?![^" CHIMERA_WS
-    "])"
-    "|[" CHIMERA_WS "]+";
+#define CHIMERA_HEAD                                          \
+  "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])" \
+  "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
+#define CHIMERA_TAIL                   \
+  "| ?[^" CHIMERA_WS                   \
+  "\\p{L}\\p{N}]+[\\r\\n]*"            \
+  "|[" CHIMERA_WS                      \
+  "]*[\\r\\n]+"                        \
+  "|[" CHIMERA_WS "]+(?![^" CHIMERA_WS \
+  "])"                                 \
+  "|[" CHIMERA_WS "]+"
+
+constexpr const char* kLlama3Pattern = CHIMERA_HEAD "|\\p{N}{1,3}" CHIMERA_TAIL;
+// Qwen2 / Qwen3: single digits.
+constexpr const char* kQwen2Pattern = CHIMERA_HEAD "|\\p{N}" CHIMERA_TAIL;
+
+#undef CHIMERA_HEAD
+#undef CHIMERA_TAIL
 
 #undef CHIMERA_WS
 
@@ -49,18 +57,19 @@ struct ThreadMatchData {
 
 }  // namespace
 
-Result<std::unique_ptr<Llama3PreTokenizer>> Llama3PreTokenizer::create() {
+Result<std::unique_ptr<Llama3PreTokenizer>> Llama3PreTokenizer::create(PreTokenizerKind kind) {
+  const char* pattern = kind == PreTokenizerKind::kQwen2 ? kQwen2Pattern : kLlama3Pattern;
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   // MATCH_INVALID_UTF: invalid UTF-8 never matches and is reported as a gap instead of an error.
-  pcre2_code* code = pcre2_compile(
-      reinterpret_cast<PCRE2_SPTR>(kLlama3Pattern), PCRE2_ZERO_TERMINATED,
-      PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error_code, &error_offset, nullptr);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error_code,
+                                   &error_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
     return make_error(ErrorCode::kInternal,
-                      "Llama 3 pre-tokenizer pattern did not compile at {}: {}", error_offset,
+                      "byte-level pre-tokenizer pattern did not compile at {}: {}", error_offset,
                       reinterpret_cast<const char*>(message));
   }
   std::unique_ptr<Llama3PreTokenizer> pre(new Llama3PreTokenizer());

@@ -158,9 +158,31 @@ VocabData sentencepiece_vocab(int32_t n) {
   return std::move(b.v);
 }
 
-VocabData byte_level_vocab(int32_t n) {
+// Qwen's specials (engine-reference-models.md §6): ChatML control tokens, then the user-defined
+// reasoning and tool tokens, after the byte-level pieces.
+VocabData qwen_vocab(Builder& b) {
+  int32_t base = static_cast<int32_t>(b.v.tokens.size());
+  for (const char* text : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}) {
+    b.add(text, TokenType::kControl);
+  }
+  for (const char* text : {"<tool_call>", "</tool_call>", "<think>", "</think>"}) {
+    b.add(text, TokenType::kUserDefined);
+  }
+  VocabData& v = b.v;
+  v.model = "gpt2";
+  v.pre = "qwen2";
+  v.bos_id = base;      // <|endoftext|>, never prepended
+  v.eos_id = base + 2;  // <|im_end|>
+  v.pad_id = base;
+  v.add_bos = false;
+  v.add_eos = false;
+  v.add_space_prefix = false;
+  return std::move(b.v);
+}
+
+VocabData byte_level_vocab(int32_t n, bool qwen) {
   Builder b;
-  int32_t n_special = n >= 1024 ? 256 : 10;  // Llama 3 reserves 256 ids at the end
+  int32_t n_special = qwen ? 7 : n >= 1024 ? 256 : 10;  // Llama 3 reserves 256 ids at the end
   int32_t minimum = 256 + 64 + n_special;
   n = std::max(n, minimum);
   b.capacity = n - n_special;
@@ -187,6 +209,7 @@ VocabData byte_level_vocab(int32_t n) {
   b.add_word(byte_level_units("\n\n"));
   fill_with_merges(b, alphabet);
   while (!b.full()) b.add(fmt::format("[PAD{}]", b.v.tokens.size()), TokenType::kUnused);
+  if (qwen) return qwen_vocab(b);
   int32_t base = static_cast<int32_t>(b.v.tokens.size());
   const char* named[] = {"<|begin_of_text|>",
                          "<|end_of_text|>",
@@ -221,7 +244,7 @@ VocabData synthetic_vocab(std::string_view family, int32_t n_tokens) {
   if (family == "gemma3" || family == "gemma" || family == "llama-spm") {
     return sentencepiece_vocab(n_tokens);
   }
-  return byte_level_vocab(n_tokens);
+  return byte_level_vocab(n_tokens, family.starts_with("qwen"));
 }
 
 }  // namespace chimera::engine

@@ -19,6 +19,8 @@ using tokenizer_detail::TokenizerState;
 bool is_llama3_pre(std::string_view pre) {
   return pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3";
 }
+// llama.cpp's names for the Qwen pre-tokenizer (qwen2: Qwen2, Qwen2.5, Qwen3; deepseek-r1-qwen).
+bool is_qwen2_pre(std::string_view pre) { return pre == "qwen2" || pre == "deepseek-r1-qwen"; }
 
 Status validate(const VocabData& v) {
   if (v.model != "llama" && v.model != "gpt2") {
@@ -27,10 +29,12 @@ Status validate(const VocabData& v) {
                       "(SentencePiece, Gemma) and 'gpt2' (byte-level BPE, Llama 3)",
                       v.model);
   }
-  if (v.model == "gpt2" && !v.pre.empty() && v.pre != "default" && !is_llama3_pre(v.pre)) {
+  if (v.model == "gpt2" && !v.pre.empty() && v.pre != "default" && !is_llama3_pre(v.pre) &&
+      !is_qwen2_pre(v.pre)) {
     return make_error(ErrorCode::kUnsupported,
                       "tokenizer.ggml.pre '{}' is not supported; this build implements the Llama 3 "
-                      "pre-tokenizer ('llama-bpe', also spelled 'llama3' or 'llama-v3')",
+                      "pre-tokenizer ('llama-bpe', also spelled 'llama3' or 'llama-v3') and "
+                      "Qwen's ('qwen2')",
                       v.pre);
   }
   if (v.tokens.empty()) {
@@ -187,8 +191,10 @@ void build_end_of_generation(TokenizerState& s) {
   }
   eog.insert(eog.end(), v.eos_ids.begin(), v.eos_ids.end());
   // llama.cpp also ends generation on these texts wherever they are in the vocabulary.
-  for (std::string_view text : {"<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|im_end|>",
-                                "<|end|>", "<|endoftext|>", "<EOT>", "<|end_of_text|>"}) {
+  // And on Qwen's fill-in-the-middle pad and separators (llama.cpp adds its FIM pad/rep/sep ids).
+  for (std::string_view text :
+       {"<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|im_end|>", "<|end|>", "<|endoftext|>",
+        "<EOT>", "<|end_of_text|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"}) {
     int32_t id = s.index.find(text);
     if (id >= 0) eog.push_back(id);
   }
@@ -214,8 +220,11 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_vocab(VocabData vocab) 
   build_byte_tokens(s);
   if (!s.is_spm) {
     build_merges(s);
+    // llama.cpp ignores merges (a word that is a token is one token) for Llama 3 only.
     s.ignore_merges = is_llama3_pre(s.vocab.pre);
-    CHIMERA_ASSIGN_OR_RETURN(s.pre_tokenizer, tokenizer_detail::Llama3PreTokenizer::create());
+    const auto kind = is_qwen2_pre(s.vocab.pre) ? tokenizer_detail::PreTokenizerKind::kQwen2
+                                                : tokenizer_detail::PreTokenizerKind::kLlama3;
+    CHIMERA_ASSIGN_OR_RETURN(s.pre_tokenizer, tokenizer_detail::Llama3PreTokenizer::create(kind));
   }
   build_specials(s);
   build_end_of_generation(s);
