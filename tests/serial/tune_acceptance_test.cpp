@@ -33,7 +33,9 @@ TEST(TuneAcceptance, RaceRanksTwoThreadsFirstAndFindsNoTemperatureEffect) {
   auto j = nlohmann::json::parse(r.out);
   const auto& configs = j["configurations"];
   ASSERT_EQ(configs.size(), 4u);
-  // Ranked first: a two-thread configuration, whose CI lies above every one-thread configuration.
+  // Ranked first: a two-thread configuration, whose CI lies above every one-thread configuration's
+  // mean. (A configuration the race dropped after 2 samples keeps the wide CI of 2 samples: the race
+  // dropped it on the pooled test, which is the point of racing; its own CI is not the evidence.)
   const auto& best = configs[0];
   EXPECT_EQ(best["rank"], 1);
   EXPECT_EQ(best["options"]["num_thread"], 2) << r.out;
@@ -44,15 +46,17 @@ TEST(TuneAcceptance, RaceRanksTwoThreadsFirstAndFindsNoTemperatureEffect) {
       continue;
     }
     EXPECT_TRUE(c["status"] == "eliminated" || c["status"] == "worse") << c.dump();
-    const auto& ci = c["objectives"][0]["ci95"];
-    ASSERT_TRUE(ci.is_array()) << c.dump();
-    EXPECT_LT(ci[1].get<double>(), best_lower) << "the one-thread CI must lie below the best's";
+    EXPECT_LT(c["objectives"][0]["mean"].get<double>(), best_lower)
+        << "the best's CI must lie above every one-thread configuration: " << c.dump();
   }
-  // Option effects on decode_tps: num_thread measurable, temperature not.
+  // Option effects on decode_tps: num_thread measurable, with a CI of 2 vs 1 that excludes 0;
+  // temperature not measurable.
   const auto& options = j["effects"][0]["options"];
   ASSERT_EQ(options.size(), 2u);
   EXPECT_EQ(options[0]["option"], "num_thread");
   EXPECT_TRUE(options[0]["measurable"].get<bool>()) << options.dump();
+  const auto& two_vs_one = options[0]["levels"][0];
+  EXPECT_GT(two_vs_one["ci95"][0].get<double>(), 0.0) << options.dump();
   EXPECT_EQ(options[1]["option"], "temperature");
   EXPECT_FALSE(options[1]["measurable"].get<bool>()) << options.dump();
   EXPECT_GT(options[1]["detectable_difference"].get<double>(), 0.0);
