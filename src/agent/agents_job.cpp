@@ -12,8 +12,8 @@
 #include "agent/spawned_servers.h"
 #include "lab/bench_session.h"
 #include "lab/store.h"
-#include "util/json_text.h"
 #include "util/clock.h"
+#include "util/json_text.h"
 #include "util/strings.h"
 
 namespace chimera::agent {
@@ -223,15 +223,13 @@ class Recorder {
                                               run_.choice.spec, run_.model_label, unix_time_ms());
     std::vector<std::string> endpoints;
     for (const auto& e : run_.endpoints) endpoints.push_back(e.spec);
-    info.header_json = json_text(nlohmann::json{
-        {"agents", agents},
-        {"scenario", scenario_name(run_.scenario)},
-        {"assignment", assignment_name(run_.assignment)},
-        {"endpoints", endpoints},
-        {"repetitions", run_.repetitions},
-        {"seed", run_.seed},
-        {"synthetic",
-         run_.synthetic}});
+    info.header_json = json_text(nlohmann::json{{"agents", agents},
+                                                {"scenario", scenario_name(run_.scenario)},
+                                                {"assignment", assignment_name(run_.assignment)},
+                                                {"endpoints", endpoints},
+                                                {"repetitions", run_.repetitions},
+                                                {"seed", run_.seed},
+                                                {"synthetic", run_.synthetic}});
     auto id = store_->begin_session(info);
     if (!id.ok()) {
       run_.warnings.push_back(id.status().message());
@@ -397,6 +395,7 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
     settings.seed = job.seed;
     settings.num_predict = job.num_predict;
     settings.fact_budget_chars = job.fact_budget_chars;
+    settings.prime = job.prime;
     settings.today_iso = run.today_iso;
     settings.read_timeout_ms = job.read_timeout_ms;
     settings.retry_budget_ms = job.retry_budget_ms;
@@ -405,8 +404,9 @@ Result<AgentsRun> run_agents_job(const AgentsJob& job) {
     if (job.progress) runner.on_progress(job.progress);
     runner.should_stop([&] { return cancelled(job); });
     recorder.begin_level(n);
-    say(job, fmt::format("{} agent{}: {} repetitions of solo then concurrent (alternating)", n,
-                         n == 1 ? "" : "s", job.repetitions));
+    say(job, fmt::format("{} agent{}: {} repetitions of {}solo then concurrent (alternating)", n,
+                         n == 1 ? "" : "s", job.repetitions,
+                         job.prime ? "an unmeasured priming pass, then " : ""));
     AgentsLevel level;
     level.agents = n;
     // A scrape at each edge of the level: a level shorter than the scrape period still gets the

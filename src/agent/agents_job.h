@@ -54,6 +54,7 @@ struct AgentsJob {
   uint64_t seed = 42;
   std::optional<int64_t> num_predict;  // caps every call (each role's caps otherwise)
   size_t fact_budget_chars = 3500;
+  bool prime = true;  // MultiAgentSettings::prime
   bool scrape = true;
   int scrape_period_ms = 250;
   int64_t read_timeout_ms = 600'000;  // --timeout

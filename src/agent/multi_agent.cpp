@@ -21,6 +21,7 @@ struct MultiAgentRunner::Worker {
   int64_t concurrency = 1;            // CallMeta::concurrency of the calls it makes now
   std::string phase = "warm-up";      // for progress lines
   std::vector<size_t> current_calls;  // indices of the calls of the run in progress
+  bool priming = false;               // its calls now are a priming pass: warm-up, unmeasured
 
   void warm_up() {
     if (caller) {
@@ -102,7 +103,7 @@ MultiAgentRunner::~MultiAgentRunner() = default;
 int64_t MultiAgentRunner::total_calls() const {
   int64_t per_repetition = 0;
   for (const auto& a : result_.agents) per_repetition += a.role.calls_per_execution();
-  int64_t phases = result_.agents.size() == 1 ? 1 : 2;
+  int64_t phases = (result_.agents.size() == 1 ? 1 : 2) + (settings_.prime ? 1 : 0);
   return static_cast<int64_t>(result_.agents.size()) +
          settings_.repetitions * phases * per_repetition;
 }
@@ -111,10 +112,12 @@ void MultiAgentRunner::record(size_t agent, const lab::MeasuredCall& call) {
   std::lock_guard lock(mutex_);
   Worker& w = *workers_[agent];
   lab::MeasuredCall mc = call;
+  if (w.priming) mc.meta.warmup = true;
   mc.meta.seq = static_cast<int64_t>(result_.calls.size());  // one order across all agents
   mc.meta.concurrency = w.concurrency;
+  const bool warmup = mc.meta.warmup;
   result_.calls.push_back(std::move(mc));
-  if (!call.meta.warmup) w.current_calls.push_back(result_.calls.size() - 1);
+  if (!warmup) w.current_calls.push_back(result_.calls.size() - 1);
   ++done_;
   if (on_call_) on_call_(result_.calls.back());
   if (on_progress_) {
@@ -178,6 +181,32 @@ void MultiAgentRunner::concurrent_phase(int64_t repetition) {
   for (auto& run : runs) result_.runs.push_back(std::move(run));
 }
 
+void MultiAgentRunner::priming_phase(int64_t repetition) {
+  if (stopping()) return;
+  size_t n = workers_.size();
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& w : workers_) {
+      w->priming = true;
+      w->concurrency = static_cast<int64_t>(n);
+      w->phase = fmt::format("repetition {} priming", repetition + 1);
+    }
+  }
+  {
+    std::vector<std::jthread> threads;
+    for (size_t agent = 0; agent < n; ++agent) {
+      threads.emplace_back([&, agent] {
+        workers_[agent]->execute(repetition, lab::pair_seed(settings_.seed, repetition));
+      });
+    }
+  }  // joined
+  std::lock_guard lock(mutex_);
+  for (auto& w : workers_) {
+    w->priming = false;
+    w->current_calls.clear();
+  }
+}
+
 void MultiAgentRunner::close_repetition(int64_t repetition, bool concurrent_first) {
   std::lock_guard lock(mutex_);
   lab::RepetitionWalls walls;
@@ -220,6 +249,9 @@ MultiAgentResult MultiAgentRunner::run() {
   for (int64_t r = 0; r < settings_.repetitions && !stopping(); ++r) {
     // Alternating phase order across repetitions cancels drift between the phases.
     bool concurrent_first = !one && r % 2 == 1;
+    // Primed with one agent too, so every agent count of a scaling study starts each repetition
+    // from the same cache state.
+    if (settings_.prime) priming_phase(r);
     if (concurrent_first) concurrent_phase(r);
     solo_phase(r);
     if (!one && !concurrent_first) concurrent_phase(r);

@@ -47,6 +47,11 @@ struct MultiAgentSettings {
   std::string today_iso;
   int64_t read_timeout_ms = 600'000;  // longest silence tolerated in a call
   int64_t retry_budget_ms = 120'000;  // longest wait, per request, for 429/503 answers
+  // Each repetition starts with an unmeasured priming pass of its own work (all
+  // agents at once, the repetition's seed), so its solo and concurrent phases find the same prompts
+  // in the servers' prompt caches. Without it, whichever phase ran second was served from what the
+  // first one cached (chimera serve, Ollama and llama.cpp's server all keep prompt prefixes).
+  bool prime = true;
 };
 
 // One agent's workflow in one phase of one repetition.
@@ -94,6 +99,7 @@ class MultiAgentRunner {
   struct Worker;
   void record(size_t agent, const lab::MeasuredCall& call);
   AgentPhaseRun execute(size_t agent, int64_t repetition, bool concurrent);
+  void priming_phase(int64_t repetition);
   void solo_phase(int64_t repetition);
   void concurrent_phase(int64_t repetition);
   void close_repetition(int64_t repetition, bool concurrent_first);

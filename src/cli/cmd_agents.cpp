@@ -39,6 +39,7 @@ struct AgentsArgs {
   uint64_t seed = 42;
   int64_t num_predict = 0;
   size_t fact_budget_chars = 3500;
+  bool no_prime = false;
   int scrape_period_ms = 250;
   double timeout_s = 600, retry_budget_s = 120;
   bool no_scrape = false, no_store = false, strict = false, json = false;
@@ -118,6 +119,7 @@ int agents_main(const AgentsArgs& a) {
   job.seed = a.seed;
   if (a.num_predict > 0) job.num_predict = a.num_predict;
   job.fact_budget_chars = a.fact_budget_chars;
+  job.prime = !a.no_prime;
   job.scrape = !a.no_scrape;
   job.scrape_period_ms = a.scrape_period_ms;
   job.read_timeout_ms = static_cast<int64_t>(a.timeout_s * 1000);
@@ -264,6 +266,11 @@ void register_agents(CLI::App& app) {
       sub->add_option("--out", args->out, "output folder; each run writes OUT/<timestamp>/")
           ->capture_default_str(),
       args->out, "out");
+  sub->add_flag(
+      "--no-prime", args->no_prime,
+      "skip the unmeasured priming pass that starts each repetition (it puts the "
+      "repetition's prompts in the servers' prompt caches, so the solo and the concurrent "
+      "phase find the same ones there)");
   sub->add_option("--fact-budget", args->fact_budget_chars, "characters of facts per prompt")
       ->capture_default_str();
   sub->add_option("--dummy-size", args->dummy_size,
@@ -271,8 +278,9 @@ void register_agents(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--timeout", args->timeout_s, "seconds of silence before a call fails")
       ->capture_default_str();
-  sub->add_option("--retry-budget", args->retry_budget_s,
-                  "seconds a call may wait for a server answering 429/503 (loading) before it fails")
+  sub->add_option(
+         "--retry-budget", args->retry_budget_s,
+         "seconds a call may wait for a server answering 429/503 (loading) before it fails")
       ->capture_default_str();
   sub->add_option("--scrape-period-ms", args->scrape_period_ms,
                   "how often the endpoints' Prometheus /metrics are read")

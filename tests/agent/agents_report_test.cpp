@@ -34,6 +34,7 @@ class AgentsReportTest : public ::testing::Test {
     settings.num_predict = 30;
     settings.warmup_num_predict = 2;
     settings.today_iso = "2026-11-26";
+    settings.prime = false;  // these backends keep no prompt cache
     AgentsRun run;
     run.start_ns = monotonic_ns();
     run.today_iso = settings.today_iso;

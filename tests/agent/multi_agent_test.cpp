@@ -31,6 +31,9 @@ class MultiAgentTest : public ::testing::Test {
     settings_.num_predict = 40;
     settings_.warmup_num_predict = 2;
     settings_.today_iso = "2026-11-26";
+    // These backends keep no prompt cache, so the priming pass would only add calls to count
+    // (its own test below).
+    settings_.prime = false;
   }
 
   MultiAgentResult run(std::vector<llm::Backend*> backends) {
@@ -92,6 +95,34 @@ TEST_F(MultiAgentTest, PerfectlyParallelServerSpeedupIsAboutTwo) {
   EXPECT_NE(a.contention.kind, lab::ContentionKind::kContention) << a.contention.sentence;
   // Aggregate tokens/s doubles when the agents run together.
   EXPECT_GT(a.concurrent_aggregate_tps.mean, 1.7 * a.solo_aggregate_tps.mean);
+}
+
+TEST_F(MultiAgentTest, PrimingGivesBothPhasesTheSameCachedPrompts) {
+  // A perfectly parallel server with a prompt cache: a prompt seen before costs a quarter of the
+  // work. Without priming, repetition 1 runs its solo phase cold and its concurrent phase from the
+  // cache the solo phase filled: a "speedup" far above 2 that is the cache, not concurrency.
+  settings_.repetitions = 3;
+  auto speedups = [&](bool prime) {
+    settings_.prime = prime;
+    SharedServerBackend server(SharedServerBackend::Mode::kParallel, 5.0);
+    server.jitter = 0.02;
+    server.cached_work = 0.25;
+    MultiAgentResult r = run({&server, &server});
+    return analyze(r).speedup.values;
+  };
+  std::vector<double> unprimed = speedups(false);
+  ASSERT_EQ(unprimed.size(), 3u);
+  EXPECT_GT(unprimed[0], 3.0) << ::testing::PrintToString(unprimed);
+  std::vector<double> primed = speedups(true);
+  ASSERT_EQ(primed.size(), 3u);
+  for (double s : primed) {
+    EXPECT_GT(s, 1.6) << ::testing::PrintToString(primed);
+    EXPECT_LT(s, 2.2) << ::testing::PrintToString(primed);
+  }
+  // The priming calls are stored as warm-up calls, outside every statistic.
+  size_t priming = 0;
+  for (const auto& c : stored_) priming += c.meta.warmup && c.meta.concurrency == 2 ? 1 : 0;
+  EXPECT_EQ(priming, 3u * 2u * static_cast<size_t>(role_.calls_per_execution()));
 }
 
 TEST_F(MultiAgentTest, CallsAreStoredPerAgentWithPhaseAndOneOrder) {

@@ -15,6 +15,8 @@
 // The service is simulated on the real clock: a request waits (timed waits on a condition
 // variable, recomputed whenever a request arrives or leaves) until its remaining work is done.
 // `fail_after` makes every request from that index on fail as a dead server's would.
+// `cached_work`, when set, is the share of the work a request costs when the server has seen its
+// prompt before (a server's prompt cache: chimera serve, Ollama and llama.cpp's server keep one).
 #pragma once
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "lab/stats.h"
@@ -40,6 +43,7 @@ class SharedServerBackend : public llm::Backend {
 
   std::optional<int64_t> fail_after;  // request index from which every call fails
   double jitter = 0.1;
+  std::optional<double> cached_work;  // share of the work of a prompt seen before
 
   std::string name() const override { return name_; }
   llm::BackendCapabilities capabilities() const override { return {true, true, true, true}; }
@@ -76,6 +80,12 @@ class SharedServerBackend : public llm::Backend {
     const int64_t tokens = std::max<int64_t>(2, request.options.num_predict.value_or(16));
     lab::SeededRng rng(0x5eed + static_cast<uint64_t>(index));
     double factor = 1 + jitter * (2 * rng.uniform_open_closed() - 1);
+    if (cached_work) {
+      std::string key = request.prompt;
+      for (const auto& m : request.messages) key += "\x1f" + m.role + "\x1e" + m.content;
+      std::lock_guard lock(mutex_);
+      if (!seen_prompts_.insert(std::move(key)).second) factor *= *cached_work;
+    }
     serve(static_cast<double>(tokens) * ms_per_token_ * 1e6 * factor);
     r.t_done_ns = monotonic_ns();
     int64_t span = r.t_done_ns - r.t_request_ns;
@@ -138,6 +148,7 @@ class SharedServerBackend : public llm::Backend {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::list<Job> jobs_;
+  std::set<std::string> seen_prompts_;
   int64_t last_ns_ = 0;
   int64_t requests_ = 0;
 };

@@ -208,12 +208,13 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
   const auto& level = metrics["levels"][0];
   EXPECT_EQ(level["statistics"]["repetitions_complete"].get<int>(), 2);
   EXPECT_EQ(level["statistics"]["provenance"], "synthetic");
-  ASSERT_EQ(level["calls"].size(), 2u + 2u * 2u * 2u);  // warm-ups + reps x phases x agents
+  // warm-ups + reps x (priming pass + solo + concurrent) x agents
+  ASSERT_EQ(level["calls"].size(), 2u + 2u * 3u * 2u);
   for (const auto& c : level["calls"]) EXPECT_TRUE(c["record"]["ok"].get<bool>()) << c.dump();
   // Each agent pinned to its own server; each server's /metrics scraped.
   ASSERT_EQ(metrics["endpoints"].size(), 2u);
   for (const auto& e : metrics["endpoints"]) {
-    EXPECT_EQ(e["calls"].get<int>(), 5);
+    EXPECT_EQ(e["calls"].get<int>(), 7);  // warm-up + 2 x (priming, solo, concurrent)
     EXPECT_TRUE(contains(e["metrics_status"].get<std::string>(), "chimera metrics")) << e.dump();
   }
   // chimera serve reports the queue wait in its final stats: it reaches the records.
@@ -224,7 +225,7 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
   std::string html = read(folder + "/report.html");
   EXPECT_TRUE(contains(html, "data-name=\"agent1-data-collector\"")) << "timeline lane";
   EXPECT_TRUE(contains(html, "data-name=\"agent2-insight\""));
-  EXPECT_TRUE(contains(html, "10 calls, 0 failed"));
+  EXPECT_TRUE(contains(html, "14 calls, 0 failed"));
   EXPECT_TRUE(contains(html, "class=\"panel\" data-name=\"requests\""));
   // It renders offline in headless Chromium (77: Chromium is absent).
   // (0: this page has no CI-bar charts; chimera run's has.)
@@ -246,16 +247,18 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
   EXPECT_EQ((*sessions)[0].status, "completed");
   auto calls = (*store)->calls((*sessions)[0].id);
   ASSERT_TRUE(calls.ok());
-  ASSERT_EQ(calls->size(), 10u);
-  int concurrent = 0;
+  ASSERT_EQ(calls->size(), 14u);
+  int concurrent = 0, priming = 0;
   for (const auto& c : *calls) {
     EXPECT_TRUE(c.call.meta.arm == "agent1-data-collector" || c.call.meta.arm == "agent2-insight");
     EXPECT_GT(c.call.record.t_first_token_ns, c.call.record.t_request_ns);
     EXPECT_GE(c.call.record.t_done_ns, c.call.record.t_first_token_ns);
     EXPECT_TRUE(c.call.record.server.queue_ns.has_value());
-    concurrent += c.call.meta.concurrency == 2;
+    concurrent += c.call.meta.concurrency == 2 && !c.call.meta.warmup;
+    priming += c.call.meta.concurrency == 2 && c.call.meta.warmup;
   }
   EXPECT_EQ(concurrent, 4);
+  EXPECT_EQ(priming, 4);  // stored, and marked warm-up: outside every statistic
 }
 
 TEST_F(AgentsCli, ASpawnedServerKilledMidRunFailsOnlyItsAgentAndTheReportSaysWhen) {
@@ -304,7 +307,8 @@ TEST_F(AgentsCli, ASpawnedServerKilledMidRunFailsOnlyItsAgentAndTheReportSaysWhe
       EXPECT_FALSE(rec["error"].get<std::string>().empty());  // a failure, never a zero
     }
   }
-  EXPECT_EQ(agent1_ok, 1 + 3 * 2);  // warm-up + every measured call of the surviving agent
+  // warm-up + every priming and measured call of the surviving agent (3 repetitions x 3 passes)
+  EXPECT_EQ(agent1_ok, 1 + 3 * 3);
 }
 
 TEST_F(AgentsCli, CtrlCStopsTheRunAndTheSpawnedServers) {
