@@ -365,8 +365,8 @@ TEST_P(TuneFaults, TheStudyFinishesRanksWhatSucceededAndStoresEveryCall) {
 INSTANTIATE_TEST_SUITE_P(EveryFault, TuneFaults, ::testing::ValuesIn(testing::every_wire_and_fault()),
                          [](const auto& info) { return testing::fault_case_name(info.param); });
 
-// `chimera agents`: one agent (alone, so each repetition is one call), three repetitions after a
-// warm-up, the fault in the second repetition. It finishes (exit 4 when a call failed), writes its reports and stores
+// `chimera agents`: one agent (alone, so each repetition is one call; no priming pass, as this
+// server keeps no prompt cache), three repetitions after a warm-up, the fault in the second repetition. It finishes (exit 4 when a call failed), writes its reports and stores
 // every call; the failed call is named with its reason.
 class AgentsFaults : public ::testing::TestWithParam<std::tuple<Wire, Fault>> {};
 
@@ -380,7 +380,7 @@ TEST_P(AgentsFaults, TheRunFinishesAndKeepsEveryCall) {
   std::ofstream(dir.file("data/sweep.csv")) << "model,num_ctx,tokens_per_second\ng,1024,100.5\n";
   auto r = run_bounded({"agents", "--agents", "1", "--backend", server.spec(), "--role",
                         "data-collector", "--repetitions", "3", "--num-predict", "4",
-                        "--fact-budget", "600", "--timeout", "1", "--retry-budget", "10",
+                        "--no-prime", "--fact-budget", "600", "--timeout", "1", "--retry-budget", "10",
                         "--data", dir.file("data"), "--out", dir.file("out"), "--db",
                         dir.file("r.db"), "--no-scrape", "--json"});
   EXPECT_EQ(r.exit_code, expected.ok ? 0 : 4) << r.err;
