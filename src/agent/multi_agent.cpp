@@ -132,7 +132,10 @@ AgentPhaseRun MultiAgentRunner::execute(size_t agent, int64_t repetition, bool c
   {
     std::lock_guard lock(mutex_);
     w.concurrency = concurrent ? static_cast<int64_t>(workers_.size()) : 1;
-    w.phase = fmt::format("repetition {} {}", repetition + 1, concurrent ? "concurrent" : "solo");
+    w.phase = fmt::format("repetition {} {}", repetition + 1,
+                          w.priming    ? "priming"
+                          : concurrent ? "concurrent"
+                                       : "solo");
     w.current_calls.clear();
   }
   AgentPhaseRun run;
@@ -163,9 +166,13 @@ void MultiAgentRunner::solo_phase(int64_t repetition) {
   }
 }
 
-void MultiAgentRunner::concurrent_phase(int64_t repetition) {
+void MultiAgentRunner::concurrent_phase(int64_t repetition, bool priming) {
   if (stopping()) return;
   size_t n = workers_.size();
+  if (priming) {
+    std::lock_guard lock(mutex_);
+    for (auto& w : workers_) w->priming = true;
+  }
   std::vector<AgentPhaseRun> runs(n);
   std::latch start(static_cast<std::ptrdiff_t>(n));
   {
@@ -178,33 +185,11 @@ void MultiAgentRunner::concurrent_phase(int64_t repetition) {
     }
   }  // joined
   std::lock_guard lock(mutex_);
+  if (priming) {  // its calls are stored as warm-ups; its runs count in no statistic
+    for (auto& w : workers_) w->priming = false;
+    return;
+  }
   for (auto& run : runs) result_.runs.push_back(std::move(run));
-}
-
-void MultiAgentRunner::priming_phase(int64_t repetition) {
-  if (stopping()) return;
-  size_t n = workers_.size();
-  {
-    std::lock_guard lock(mutex_);
-    for (auto& w : workers_) {
-      w->priming = true;
-      w->concurrency = static_cast<int64_t>(n);
-      w->phase = fmt::format("repetition {} priming", repetition + 1);
-    }
-  }
-  {
-    std::vector<std::jthread> threads;
-    for (size_t agent = 0; agent < n; ++agent) {
-      threads.emplace_back([&, agent] {
-        workers_[agent]->execute(repetition, lab::pair_seed(settings_.seed, repetition));
-      });
-    }
-  }  // joined
-  std::lock_guard lock(mutex_);
-  for (auto& w : workers_) {
-    w->priming = false;
-    w->current_calls.clear();
-  }
 }
 
 void MultiAgentRunner::close_repetition(int64_t repetition, bool concurrent_first) {
@@ -251,7 +236,7 @@ MultiAgentResult MultiAgentRunner::run() {
     bool concurrent_first = !one && r % 2 == 1;
     // Primed with one agent too, so every agent count of a scaling study starts each repetition
     // from the same cache state.
-    if (settings_.prime) priming_phase(r);
+    if (settings_.prime) concurrent_phase(r, /*priming=*/true);
     if (concurrent_first) concurrent_phase(r);
     solo_phase(r);
     if (!one && !concurrent_first) concurrent_phase(r);

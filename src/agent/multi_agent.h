@@ -99,9 +99,10 @@ class MultiAgentRunner {
   struct Worker;
   void record(size_t agent, const lab::MeasuredCall& call);
   AgentPhaseRun execute(size_t agent, int64_t repetition, bool concurrent);
-  void priming_phase(int64_t repetition);
   void solo_phase(int64_t repetition);
-  void concurrent_phase(int64_t repetition);
+  // All agents at once; a priming pass (MultiAgentSettings::prime) stores its calls as warm-ups
+  // and keeps no run.
+  void concurrent_phase(int64_t repetition, bool priming = false);
   void close_repetition(int64_t repetition, bool concurrent_first);
   bool stopping() const { return should_stop_ && should_stop_(); }
 

@@ -306,18 +306,35 @@ OpenAIFlavor OpenAIBackend::flavor(HttpClient& client, const HttpCallOptions& ba
   return detected;
 }
 
+namespace {
+
+// The model a /v1/models list names `model`. Servers that list Ollama-style names (Ollama's /v1,
+// chimera serve) take "gemma3" for "gemma3:latest", as Ollama does.
+const ModelDescription* find_listed(const std::vector<ModelDescription>& models,
+                                    const std::string& model) {
+  for (const ModelDescription& description : models) {
+    if (description.entry.name == model) return &description;
+  }
+  if (model.find(':') == std::string::npos) {
+    for (const ModelDescription& description : models) {
+      if (description.entry.name == model + ":latest") return &description;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 bool OpenAIBackend::listed_synthetic(HttpClient& client, const HttpCallOptions& call,
                                      const std::string& model) {
-  std::lock_guard<std::mutex> lock(synthetic_mutex_);
-  if (!synthetic_known_) {
+  std::lock_guard<std::mutex> lock(listed_mutex_);
+  if (!listed_) {
     auto models = models_with(client, call);
     if (!models.ok()) return false;  // the call itself will say what is wrong with the server
-    for (const ModelDescription& description : *models) {
-      if (description.entry.synthetic) synthetic_models_.insert(description.entry.name);
-    }
-    synthetic_known_ = true;
+    listed_ = std::move(*models);
   }
-  return synthetic_models_.count(model) > 0 || synthetic_models_.count(model + ":latest") > 0;
+  const ModelDescription* listed = find_listed(*listed_, model);
+  return listed != nullptr && listed->entry.synthetic;
 }
 
 Result<std::vector<ModelDescription>> OpenAIBackend::models_with(HttpClient& client,
@@ -355,16 +372,7 @@ Result<std::vector<ModelEntry>> OpenAIBackend::list_models() {
 Result<ModelDescription> OpenAIBackend::describe(const std::string& model) {
   auto client = pool_.acquire();
   CHIMERA_ASSIGN_OR_RETURN(auto models, models_with(*client, metadata_call({})));
-  for (ModelDescription& description : models) {
-    if (description.entry.name == model) return description;
-  }
-  // Servers that list Ollama-style names (Ollama's /v1, chimera serve) take "gemma3" for
-  // "gemma3:latest", as Ollama does.
-  if (model.find(':') == std::string::npos) {
-    for (ModelDescription& description : models) {
-      if (description.entry.name == model + ":latest") return description;
-    }
-  }
+  if (const ModelDescription* listed = find_listed(models, model)) return *listed;
   return unknown_model_error(model, Status(ErrorCode::kNotFound, "not in /v1/models"));
 }
 

@@ -14,7 +14,6 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -57,17 +56,16 @@ class OpenAIBackend : public Backend {
                                     const HttpCallOptions& call);
   Status unknown_model_error(const std::string& model, const Status& cause);
 
-  OpenAIBackendConfig config_;
-  HttpClientPool pool_;
   // Whether /v1/models marks this model as dummy-weight (chimera serve's "chimera.synthetic"); the
   // list is read once, on the first call that reads it successfully.
   bool listed_synthetic(HttpClient& client, const HttpCallOptions& call, const std::string& model);
 
+  OpenAIBackendConfig config_;
+  HttpClientPool pool_;
   std::mutex flavor_mutex_;
   std::atomic<int> flavor_{-1};  // OpenAIFlavor once known
-  std::mutex synthetic_mutex_;
-  bool synthetic_known_ = false;            // guarded by synthetic_mutex_
-  std::set<std::string> synthetic_models_;  // guarded by synthetic_mutex_
+  std::mutex listed_mutex_;
+  std::optional<std::vector<ModelDescription>> listed_;  // /v1/models as first read; listed_mutex_
 };
 
 // The request body for one call, and what happened to each option. Exposed for tests.
