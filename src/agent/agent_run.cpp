@@ -191,17 +191,37 @@ PromptContext AgentRunner::context_for(const ArmSetup& arm, const FactsTable& fa
   return c;
 }
 
+int64_t prompt_tokens_or_estimate(llm::Backend& backend, const RunSettings& settings,
+                                  const Prompt& prompt) {
+  llm::Request probe;
+  probe.model = settings.model;
+  probe.messages = prompt.messages;
+  return backend.count_prompt_tokens(probe).value_or(static_cast<int64_t>(prompt.chars() / 3) + 64);
+}
+
+lab::MeasuredCall send_measured_call(llm::Backend& backend, llm::Request request,
+                                     const RunSettings& settings,
+                                     const std::function<bool()>& should_stop, lab::CallMeta meta,
+                                     const std::string& arm, int64_t seq) {
+  request.model = settings.model;
+  request.stream = true;
+  request.read_timeout_ms = settings.read_timeout_ms;
+  request.retry_budget_ms = settings.retry_budget_ms;
+  if (should_stop) request.cancelled = should_stop;
+  lab::MeasuredCall mc;
+  mc.meta = std::move(meta);
+  mc.meta.arm = arm;
+  mc.meta.seq = seq;
+  mc.record = backend.generate(request);
+  if (settings.synthetic_model) mc.record.synthetic_model = true;
+  return mc;
+}
+
 llm::Options AgentRunner::options_for(const ArmSetup& arm, const Prompt& prompt,
                                       int64_t num_predict, std::optional<int64_t> seed) const {
   llm::Options o = arm.profile.options;
   if (arm.profile.num_ctx_auto) {
-    llm::Request probe;
-    probe.model = settings_.model;
-    probe.messages = prompt.messages;
-    // Without a tokenizer, ~3 characters per token overestimates, which is the safe side.
-    int64_t tokens =
-        backend_.count_prompt_tokens(probe).value_or(static_cast<int64_t>(prompt.chars() / 3) + 64);
-    o.num_ctx = auto_num_ctx(tokens, num_predict);
+    o.num_ctx = auto_num_ctx(prompt_tokens_or_estimate(backend_, settings_, prompt), num_predict);
   }
   o.num_predict = num_predict;  // the same cap for both arms, whatever the profile says
   if (seed) o.seed = *seed;
@@ -213,19 +233,10 @@ lab::MeasuredCall AgentRunner::call(const ArmSetup& arm, const Prompt& prompt, l
                                     std::optional<std::string> output_schema) {
   llm::Request request;
   request.output_schema = std::move(output_schema);
-  request.model = settings_.model;
   request.messages = prompt.messages;
   request.options = std::move(options);
-  request.stream = true;
-  request.read_timeout_ms = settings_.read_timeout_ms;
-  request.retry_budget_ms = settings_.retry_budget_ms;
-  if (should_stop_) request.cancelled = should_stop_;
-  lab::MeasuredCall mc;
-  mc.meta = std::move(meta);
-  mc.meta.arm = arm.name;
-  mc.meta.seq = seq_++;
-  mc.record = backend_.generate(request);
-  if (settings_.synthetic_model) mc.record.synthetic_model = true;
+  lab::MeasuredCall mc = send_measured_call(backend_, std::move(request), settings_, should_stop_,
+                                            std::move(meta), arm.name, seq_++);
   ++done_;
   if (on_call_) on_call_(mc);
   if (on_progress_) on_progress_(done_, total_calls(), detail);

@@ -51,6 +51,19 @@ struct RunSettings {
   int64_t retry_budget_ms = 120'000;  // longest wait, per request, for 429/503 answers
 };
 
+// The prompt's token count as the backend counts it, or ~3 characters per token where it cannot
+// (an overestimate: the safe side when a context is sized from it).
+int64_t prompt_tokens_or_estimate(llm::Backend& backend, const RunSettings& settings,
+                                  const Prompt& prompt);
+
+// Sends one call of an agent's workflow (streamed, with the settings' model, read timeout, retry
+// budget and the stop flag) and returns it measured: its meta names the arm and sequence number,
+// and the record is labelled synthetic when the settings' model has dummy weights.
+lab::MeasuredCall send_measured_call(llm::Backend& backend, llm::Request request,
+                                     const RunSettings& settings,
+                                     const std::function<bool()>& should_stop, lab::CallMeta meta,
+                                     const std::string& arm, int64_t seq);
+
 // One arm's analysis + report within one pair.
 struct AgentExecution {
   std::string arm;
@@ -63,7 +76,7 @@ struct AgentExecution {
   ValidationReport validation;  // of the whole report text
   ProseFormat prose_format = ProseFormat::kFreeText;
   std::vector<SectionProse> sections;  // the model's prose per section, validated one by one
-  bool ok = false;  // both calls succeeded
+  bool ok = false;                     // both calls succeeded
   std::string error;
 };
 
@@ -100,8 +113,7 @@ class AgentRunner {
   // itself), an execution reports the options sent and "backend default" for the rest. warm_up()
   // returns false when stopped.
   bool warm_up(AgentRunResult& result);
-  AgentExecution execute_one(size_t arm_index, int64_t pair, int64_t seed,
-                             AgentRunResult& result) {
+  AgentExecution execute_one(size_t arm_index, int64_t pair, int64_t seed, AgentRunResult& result) {
     return execute(arms_[arm_index], arm_index, pair, seed, result);
   }
 

@@ -37,28 +37,15 @@ RoleCaller::RoleCaller(llm::Backend& backend, RunSettings settings, ArmSetup arm
 lab::MeasuredCall RoleCaller::call(const Prompt& prompt, int64_t cap, int64_t seed,
                                    lab::CallMeta meta) {
   llm::Request request;
-  request.model = settings_.model;
   request.messages = prompt.messages;
-  // num_ctx = "auto" is sized from the prompt as chimera run sizes it (~3 characters per token
-  // when the backend cannot count: an overestimate, the safe side).
-  int64_t tokens = 0;
-  if (arm_.profile.num_ctx_auto) {
-    tokens = backend_.count_prompt_tokens(request).value_or(
-        static_cast<int64_t>(prompt.chars() / 3) + 64);
-  }
+  // num_ctx = "auto" is sized from the prompt as chimera run sizes it.
+  const int64_t tokens =
+      arm_.profile.num_ctx_auto ? prompt_tokens_or_estimate(backend_, settings_, prompt) : 0;
   request.options = arm_.profile.resolved_options(tokens, cap);
   request.options.num_predict = cap;
   request.options.seed = seed;
-  request.stream = true;
-  request.read_timeout_ms = settings_.read_timeout_ms;
-  request.retry_budget_ms = settings_.retry_budget_ms;
-  if (should_stop_) request.cancelled = should_stop_;
-  lab::MeasuredCall mc;
-  mc.meta = std::move(meta);
-  mc.meta.arm = arm_.name;
-  mc.meta.seq = seq_++;
-  mc.record = backend_.generate(request);
-  if (settings_.synthetic_model) mc.record.synthetic_model = true;
+  lab::MeasuredCall mc = send_measured_call(backend_, std::move(request), settings_, should_stop_,
+                                            std::move(meta), arm_.name, seq_++);
   if (on_call_) on_call_(mc);
   return mc;
 }
