@@ -20,19 +20,11 @@
 namespace chimera::agent {
 namespace {
 
+using chimera::testing::contains;
+using chimera::testing::read_file;
+
 using chimera::agent::testing::FakeAgentBackend;
 using chimera::testing::TempDir;
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class AgentRunTest : public ::testing::Test {
  protected:
@@ -267,7 +259,7 @@ TEST_F(AgentRunTest, OutputsAreWrittenAndSelfDescribing) {
   ASSERT_TRUE(written.ok()) << written.status().to_string();
   EXPECT_EQ(written->files.size(), 5u);
 
-  std::string chimera = read(out.path() + "/run/chimera_report.md");
+  std::string chimera = read_file(out.path() + "/run/chimera_report.md");
   for (const char* part :
        {"# Technical Report: Chimera-Optimized Agent Analysis", "**Date:** 2026-11-26",
         "**Agent Type:** Chimera-Optimized (profile `chimera-gemma3`", "**Model:** fake-model",
@@ -278,18 +270,18 @@ TEST_F(AgentRunTest, OutputsAreWrittenAndSelfDescribing) {
     EXPECT_TRUE(contains(chimera, part)) << part;
   }
   EXPECT_FALSE(contains(chimera, "dummy weights"));
-  std::string comparison = read(out.path() + "/run/comparison_report.md");
+  std::string comparison = read_file(out.path() + "/run/comparison_report.md");
   EXPECT_TRUE(contains(comparison, "## Verdict"));
   EXPECT_TRUE(contains(comparison, "report call: no significant difference in decode_tps"));
 
-  std::string html = read(out.path() + "/run/report.html");
+  std::string html = read_file(out.path() + "/run/report.html");
   EXPECT_TRUE(contains(html, "<svg "));
   EXPECT_TRUE(contains(html, "Decode throughput per call"));
   EXPECT_TRUE(contains(html, "<section id=\"chimera\">"));
   for (const char* banned : {"<script", "<link", "src=", "href=\"http"})
     EXPECT_FALSE(contains(html, banned)) << banned;
 
-  auto metrics = nlohmann::json::parse(read(out.path() + "/run/metrics.json"));
+  auto metrics = nlohmann::json::parse(read_file(out.path() + "/run/metrics.json"));
   EXPECT_EQ(metrics["calls"].size(), result.calls.size());
   EXPECT_EQ(metrics["executions"].size(), 6u);
   EXPECT_TRUE(metrics["statistics"].contains("report"));

@@ -11,11 +11,9 @@
 namespace chimera::agent {
 namespace {
 
-using chimera::testing::TempDir;
+using chimera::testing::contains;
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using chimera::testing::TempDir;
 
 BackendProbes probes(Result<std::vector<llm::ModelEntry>> server, std::vector<std::string> store,
                      bool dummy = true) {

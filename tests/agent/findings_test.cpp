@@ -18,9 +18,7 @@
 namespace chimera::agent {
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using chimera::testing::contains;
 
 struct Analysed {
   IngestResult ingest;

@@ -8,9 +8,7 @@
 namespace chimera::agent {
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using chimera::testing::contains;
 
 class PromptsOnExampleData : public ::testing::Test {
  protected:

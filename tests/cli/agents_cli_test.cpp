@@ -30,26 +30,12 @@ extern char** environ;
 namespace chimera {
 namespace {
 
+using chimera::testing::contains;
+using chimera::testing::read_file;
+using chimera::testing::run_folder;
+
 using testing::run_chimera;
 using testing::TempDir;
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string run_folder(const std::string& out) {
-  for (const auto& e : std::filesystem::directory_iterator(out)) {
-    if (e.is_directory()) return e.path().string();
-  }
-  return "";
-}
 
 bool poll_until(const std::function<bool()>& condition, int seconds) {
   int64_t deadline = monotonic_ns() + int64_t{seconds} * 1'000'000'000;
@@ -98,7 +84,7 @@ class Background {
     }
   }
   int pid() const { return pid_; }
-  std::string log() const { return read(log_); }
+  std::string log() const { return read_file(log_); }
   // The exit code (128 + signal when killed), or -1 when it did not end in time.
   int wait(int seconds) {
     int status = 0;
@@ -185,7 +171,7 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
                         "agent2-insight_report.md", "report.html", "metrics.json"}) {
     EXPECT_TRUE(std::filesystem::exists(folder + "/" + f)) << f;
   }
-  std::string combined = read(folder + "/combined_report.md");
+  std::string combined = read_file(folder + "/combined_report.md");
   for (const char* part :
        {"sequential wall (s)", "concurrent wall (s)", "speedup (95% CI)", "efficiency",
         "fairness (Jain)", "balance ratio (prior system)", "(dummy weights)", "## Failures",
@@ -203,7 +189,7 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
       std::regex_search(combined, std::regex("agent2-insight +\\| insight +\\| chimera-gemma3 ")))
       << combined;
 
-  auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
+  auto metrics = nlohmann::json::parse(read_file(folder + "/metrics.json"));
   ASSERT_EQ(metrics["levels"].size(), 1u);
   const auto& level = metrics["levels"][0];
   EXPECT_EQ(level["statistics"]["repetitions_complete"].get<int>(), 2);
@@ -222,7 +208,7 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
       << level["calls"][0].dump();
 
   // The timeline: a lane per agent, every call drawn, the server load under it.
-  std::string html = read(folder + "/report.html");
+  std::string html = read_file(folder + "/report.html");
   EXPECT_TRUE(contains(html, "data-name=\"agent1-data-collector\"")) << "timeline lane";
   EXPECT_TRUE(contains(html, "data-name=\"agent2-insight\""));
   EXPECT_TRUE(contains(html, "14 calls, 0 failed"));
@@ -235,7 +221,7 @@ TEST_F(AgentsCli, OfflineTwoAgentsBaselineVsChimeraOnTwoSpawnedServers) {
   int status = std::system(command.c_str());
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   if (code != 77) {
-    EXPECT_EQ(code, 0) << read(out.file("html.log"));
+    EXPECT_EQ(code, 0) << read_file(out.file("html.log"));
   }
 
   // Every call is in the results database with its agent's name, phase and clocks.
@@ -285,13 +271,13 @@ TEST_F(AgentsCli, ASpawnedServerKilledMidRunFailsOnlyItsAgentAndTheReportSaysWhe
   EXPECT_TRUE(process_gone(servers[1].first));
 
   std::string folder = run_folder(out.path());
-  std::string combined = read(folder + "/combined_report.md");
+  std::string combined = read_file(folder + "/combined_report.md");
   EXPECT_TRUE(contains(combined, "killed by signal 9")) << combined;
   // chimera serve says its model has dummy weights; the report says so too.
   EXPECT_TRUE(contains(combined, "(dummy weights)")) << combined;
   EXPECT_TRUE(contains(combined, "when (s after start)")) << combined;
   EXPECT_TRUE(contains(combined, "The first failure:")) << combined;
-  auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
+  auto metrics = nlohmann::json::parse(read_file(folder + "/metrics.json"));
   ASSERT_FALSE(metrics["failures"].empty());
   for (const auto& f : metrics["failures"]) {
     EXPECT_EQ(f["agent"], "agent2-insight") << f.dump();
@@ -333,7 +319,7 @@ TEST_F(AgentsCli, CtrlCStopsTheRunAndTheSpawnedServers) {
   // What finished before Ctrl-C is still reported, marked as interrupted.
   std::string folder = run_folder(out.path());
   ASSERT_FALSE(folder.empty()) << run.log();
-  EXPECT_TRUE(contains(read(folder + "/combined_report.md"), "Interrupted")) << run.log();
+  EXPECT_TRUE(contains(read_file(folder + "/combined_report.md"), "Interrupted")) << run.log();
 }
 
 TEST_F(AgentsCli, SpawnedServersDieWithAParentKilledWithSigkill) {

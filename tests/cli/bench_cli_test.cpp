@@ -27,10 +27,13 @@ extern char** environ;
 namespace chimera {
 namespace {
 
+using chimera::testing::contains;
+
 // A minimal Ollama imitation for running `chimera bench` end to end: /api/show, /api/ps,
-// /api/version and a streaming /api/generate that writes one NDJSON line per token, `token_ms` apart,
-// with Ollama's final timing fields. It records every generate body it receives. Started on a free
-// loopback port; the constructor returns once it accepts connections (polled with a deadline).
+// /api/version and a streaming /api/generate that writes one NDJSON line per token, `token_ms`
+// apart, with Ollama's final timing fields. It records every generate body it receives. Started on
+// a free loopback port; the constructor returns once it accepts connections (polled with a
+// deadline).
 class FakeOllama {
  public:
   int tokens = 6;
@@ -63,11 +66,14 @@ class FakeOllama {
             std::this_thread::sleep_for(std::chrono::milliseconds(first));  // simulated prefill
             for (int i = 0; i < n; ++i) {
               if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(per_token));
-              std::string line = nlohmann::json{{"model", "fake"}, {"response", "tok "},
-                                                {"done", false}}.dump() + "\n";
+              std::string line =
+                  nlohmann::json{{"model", "fake"}, {"response", "tok "}, {"done", false}}.dump() +
+                  "\n";
               if (!sink.write(line.data(), line.size())) return false;
             }
-            nlohmann::json done = {{"model", "fake"}, {"response", ""}, {"done", true},
+            nlohmann::json done = {{"model", "fake"},
+                                   {"response", ""},
+                                   {"done", true},
                                    {"done_reason", "length"},
                                    {"total_duration", (first + n * per_token) * 1'000'000LL},
                                    {"load_duration", 1'000'000},
@@ -86,7 +92,8 @@ class FakeOllama {
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!server_.is_running()) {
-      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("fake ollama: not up");
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("fake ollama: not up");
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   }
@@ -113,36 +120,37 @@ class FakeOllama {
   std::vector<nlohmann::json> bodies_;
 };
 
-using testing::TempDir;
 using testing::run_chimera;
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using testing::TempDir;
 
 TEST(BenchCli, UsageErrorsExitWithTwoAndSayWhatToDo) {
   auto none = run_chimera({"bench"});
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_TRUE(contains(none.err, "-b ollama://host:port/MODEL")) << none.err;
 
-  auto bad_value = run_chimera({"bench", "-b", "ollama://127.0.0.1:1/m", "--temperature", "hot", "--no-store"});
+  auto bad_value =
+      run_chimera({"bench", "-b", "ollama://127.0.0.1:1/m", "--temperature", "hot", "--no-store"});
   EXPECT_EQ(bad_value.exit_code, 2);
   EXPECT_TRUE(contains(bad_value.err, "--temperature")) << bad_value.err;
   EXPECT_TRUE(contains(bad_value.err, "hot")) << bad_value.err;
 
-  auto bad_vs = run_chimera({"bench", "-b", "ollama://127.0.0.1:1/m", "--vs", "temprature=0.2", "--no-store"});
+  auto bad_vs = run_chimera(
+      {"bench", "-b", "ollama://127.0.0.1:1/m", "--vs", "temprature=0.2", "--no-store"});
   EXPECT_EQ(bad_vs.exit_code, 2);
   EXPECT_TRUE(contains(bad_vs.err, "temperature")) << bad_vs.err;  // the suggestion
 
-  auto embedded_load = run_chimera({"bench", "-b", "embedded:/nonexistent.gguf", "--concurrency", "2", "--no-store"});
+  auto embedded_load = run_chimera(
+      {"bench", "-b", "embedded:/nonexistent.gguf", "--concurrency", "2", "--no-store"});
   EXPECT_EQ(embedded_load.exit_code, 2);
   EXPECT_TRUE(contains(embedded_load.err, "chimera serve")) << embedded_load.err;
 
-  auto bad_list = run_chimera({"bench", "-b", "ollama://127.0.0.1:1/m", "--concurrency", "1,x", "--no-store"});
+  auto bad_list =
+      run_chimera({"bench", "-b", "ollama://127.0.0.1:1/m", "--concurrency", "1,x", "--no-store"});
   EXPECT_EQ(bad_list.exit_code, 2);
   EXPECT_TRUE(contains(bad_list.err, "'x'")) << bad_list.err;
 
-  auto both = run_chimera({"bench", "-b", "ollama://127.0.0.1:1/m", "--json", "--csv", "--no-store"});
+  auto both =
+      run_chimera({"bench", "-b", "ollama://127.0.0.1:1/m", "--json", "--csv", "--no-store"});
   EXPECT_EQ(both.exit_code, 2);
 }
 
@@ -167,15 +175,15 @@ TEST(BenchCli, AbRunAgainstAServerInterleavesPairsAndPrintsTheVerdict) {
   FakeOllama server;
   TempDir dir;
   std::string db = dir.file("results.db");
-  auto r = run_chimera({"bench", "-b", server.spec(), "--runs", "3", "--warmup", "1", "-p", "one",
-                        "-p", "two", "--vs", "temperature=0.2", "--num-ctx", "2048", "--db", db,
-                        "--no-gpu"});
+  auto r =
+      run_chimera({"bench", "-b", server.spec(), "--runs", "3", "--warmup", "1", "-p", "one", "-p",
+                   "two", "--vs", "temperature=0.2", "--num-ctx", "2048", "--db", db, "--no-gpu"});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-  for (const char* part : {"arm A: 6 measured calls, 6 ok, 0 failed", "arm B:", "ttft_ms",
-                           "decode_tps", "mean ± sd", "provenance", "A/B comparison",
-                           "B = A with temperature=0.2", "verdict", "(server 0.0.0-fake)",
-                           "num_ctx", "2048  sent (flag)", "0.2  sent (--vs)", "session 1 in",
-                           "0.8  model default"}) {
+  for (const char* part :
+       {"arm A: 6 measured calls, 6 ok, 0 failed", "arm B:", "ttft_ms", "decode_tps", "mean ± sd",
+        "provenance", "A/B comparison", "B = A with temperature=0.2", "verdict",
+        "(server 0.0.0-fake)", "num_ctx", "2048  sent (flag)", "0.2  sent (--vs)", "session 1 in",
+        "0.8  model default"}) {
     EXPECT_TRUE(contains(r.out, part)) << "missing '" << part << "' in\n" << r.out;
   }
   // What the server received: warm-up pair, then AB BA AB BA AB BA; one seed per pair.
@@ -215,12 +223,13 @@ TEST(BenchCli, JsonAndCsvCarryEveryCall) {
   EXPECT_EQ(decode["provenance"], "measured");
   EXPECT_NEAR(decode["mean"].get<double>(), 500.0, 1e-6);
 
-  auto csv_run = run_chimera({"bench", "-b", server.spec(), "--runs", "2", "--warmup", "0",
-                              "--csv", "--no-store", "--no-hwmon"});
+  auto csv_run = run_chimera({"bench", "-b", server.spec(), "--runs", "2", "--warmup", "0", "--csv",
+                              "--no-store", "--no-hwmon"});
   ASSERT_EQ(csv_run.exit_code, 0) << csv_run.err;
   EXPECT_EQ(csv_run.out.rfind("record,session_id,arm,", 0), 0u) << csv_run.out;
   size_t call_rows = 0;
-  for (size_t pos = 0; (pos = csv_run.out.find("\ncall,", pos)) != std::string::npos; ++pos) ++call_rows;
+  for (size_t pos = 0; (pos = csv_run.out.find("\ncall,", pos)) != std::string::npos; ++pos)
+    ++call_rows;
   EXPECT_EQ(call_rows, 2u);
 }
 
@@ -235,19 +244,21 @@ TEST(BenchCli, ConcurrencySweepReportsThroughputPerLevel) {
   EXPECT_EQ(server.bodies().size(), 1u + 4 + 4);
 }
 
-// Acceptance for the bench issue: an A/B run on the embedded engine with a dummy-weight model prints
-// the per-arm tables, the comparison and a verdict, and says the figures are synthetic.
+// Acceptance for the bench issue: an A/B run on the embedded engine with a dummy-weight model
+// prints the per-arm tables, the comparison and a verdict, and says the figures are synthetic.
 TEST(BenchCli, EmbeddedAbRunPrintsTablesAndVerdict) {
   TempDir dir;
   std::string model = dir.file("tiny.gguf");
   auto synth = run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "-o", model});
   ASSERT_EQ(synth.exit_code, 0) << synth.err;
-  auto r = run_chimera({"bench", "-b", "embedded:" + model, "--runs", "5", "--vs", "temperature=0.2",
-                        "--num-predict", "16", "--db", dir.file("results.db"), "--no-gpu"});
+  auto r =
+      run_chimera({"bench", "-b", "embedded:" + model, "--runs", "5", "--vs", "temperature=0.2",
+                   "--num-predict", "16", "--db", dir.file("results.db"), "--no-gpu"});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   for (const char* part :
-       {"[dummy weights: timings real, text meaningless]", "arm A: 5 measured calls, 5 ok, 0 failed",
-        "arm B: 5 measured calls, 5 ok, 0 failed", "ttft_ms", "decode_tps", "itl_ms", "synthetic",
+       {"[dummy weights: timings real, text meaningless]",
+        "arm A: 5 measured calls, 5 ok, 0 failed", "arm B: 5 measured calls, 5 ok, 0 failed",
+        "ttft_ms", "decode_tps", "itl_ms", "synthetic",
         "A/B comparison, B - A (B = A with temperature=0.2)", "verdict", "Holm p", "Hedges g",
         "ignore_eos yes", "0.2  sent (--vs)", "16  sent (flag)"}) {
     EXPECT_TRUE(contains(r.out, part)) << "missing '" << part << "' in\n" << r.out;
@@ -294,8 +305,10 @@ TEST(BenchCli, EmbeddedAbRunPrintsTablesAndVerdict) {
 pid_t spawn_chimera(const std::vector<std::string>& args, const std::string& log_path) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
   std::vector<std::string> storage = {testing::chimera_exe()};
   storage.insert(storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -312,8 +325,8 @@ TEST(BenchCli, KillNineMidRunLosesAtMostTheCallInFlight) {
   server.token_ms = 10;  // ~70 ms a call: the run lasts seconds, so the kill lands mid-run
   TempDir dir;
   std::string db = dir.file("results.db");
-  pid_t pid = spawn_chimera({"bench", "-b", server.spec(), "--runs", "200", "--warmup", "0",
-                             "--vs", "temperature=0.2", "--db", db, "--no-gpu"},
+  pid_t pid = spawn_chimera({"bench", "-b", server.spec(), "--runs", "200", "--warmup", "0", "--vs",
+                             "temperature=0.2", "--db", db, "--no-gpu"},
                             dir.file("log"));
   ASSERT_GT(pid, 0);
   // Poll the database (with a deadline) until some calls are committed, then SIGKILL.

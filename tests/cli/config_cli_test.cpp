@@ -14,15 +14,13 @@
 namespace chimera {
 namespace {
 
+using chimera::testing::contains;
+
 using nlohmann::json;
 using testing::run_chimera;
 using testing::ScopedEnv;
 using testing::TempDir;
 namespace fs = std::filesystem;
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // A config home with chimera/config.toml holding `text`, used through XDG_CONFIG_HOME.
 class ConfigHome {

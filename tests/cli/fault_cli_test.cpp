@@ -22,23 +22,15 @@
 namespace chimera {
 namespace {
 
+using chimera::testing::contains;
+using chimera::testing::read_file;
+
 using nlohmann::json;
 using testing::Fault;
 using testing::FaultServer;
 using testing::run_chimera;
 using testing::TempDir;
 using testing::Wire;
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Runs chimera and checks it neither crashed nor hung: the slowest fault (a 7 s drip) ends well
 // within the bound.
@@ -298,7 +290,7 @@ TEST_P(RunFaults, TheRunGoesOnAndWritesEverythingItMeasured) {
   for (const char* f : {"baseline_report.md", "chimera_report.md", "report.html", "metrics.json"}) {
     EXPECT_TRUE(std::filesystem::exists(folder + "/" + f)) << f;
   }
-  json metrics = json::parse(read(folder + "/metrics.json"), nullptr, false);
+  json metrics = json::parse(read_file(folder + "/metrics.json"), nullptr, false);
   ASSERT_FALSE(metrics.is_discarded());
   int failed = 0, measured = 0;
   std::string error;
@@ -328,9 +320,9 @@ INSTANTIATE_TEST_SUITE_P(EveryFault, RunFaults,
 namespace chimera {
 namespace {
 
-// `chimera tune`: a study of one configuration (a warm-up, then three samples of one prompt) with the
-// fault in its second sample. The study finishes, ranks what succeeded, and stores every call; a
-// faulted call is a failed sample, never a zero among the figures.
+// `chimera tune`: a study of one configuration (a warm-up, then three samples of one prompt) with
+// the fault in its second sample. The study finishes, ranks what succeeded, and stores every call;
+// a faulted call is a failed sample, never a zero among the figures.
 class TuneFaults : public ::testing::TestWithParam<std::tuple<Wire, Fault>> {};
 
 TEST_P(TuneFaults, TheStudyFinishesRanksWhatSucceededAndStoresEveryCall) {
@@ -339,10 +331,27 @@ TEST_P(TuneFaults, TheStudyFinishesRanksWhatSucceededAndStoresEveryCall) {
   FaultServer server(wire);
   server.script({Fault::kNone, Fault::kNone, fault, Fault::kNone});
   TempDir dir;
-  auto r = run_bounded({"tune", "-b", server.spec(), "--param", "temperature=0.2", "-p",
-                        "Say hello.", "--repeat", "3", "--num-predict", "4", "--timeout", "1",
-                        "--retry-budget", "10", "--db", dir.file("r.db"), "--out", dir.path(),
-                        "--no-hwmon", "--json"});
+  auto r = run_bounded({"tune",
+                        "-b",
+                        server.spec(),
+                        "--param",
+                        "temperature=0.2",
+                        "-p",
+                        "Say hello.",
+                        "--repeat",
+                        "3",
+                        "--num-predict",
+                        "4",
+                        "--timeout",
+                        "1",
+                        "--retry-budget",
+                        "10",
+                        "--db",
+                        dir.file("r.db"),
+                        "--out",
+                        dir.path(),
+                        "--no-hwmon",
+                        "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json out = json::parse(r.out, nullptr, false);
   ASSERT_FALSE(out.is_discarded()) << r.out.substr(0, 2000);
@@ -362,12 +371,14 @@ TEST_P(TuneFaults, TheStudyFinishesRanksWhatSucceededAndStoresEveryCall) {
   EXPECT_TRUE(stored[1].call.record.ok && stored[3].call.record.ok);
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryFault, TuneFaults, ::testing::ValuesIn(testing::every_wire_and_fault()),
+INSTANTIATE_TEST_SUITE_P(EveryFault, TuneFaults,
+                         ::testing::ValuesIn(testing::every_wire_and_fault()),
                          [](const auto& info) { return testing::fault_case_name(info.param); });
 
 // `chimera agents`: one agent (alone, so each repetition is one call; no priming pass, as this
-// server keeps no prompt cache), three repetitions after a warm-up, the fault in the second repetition. It finishes (exit 4 when a call failed), writes its reports and stores
-// every call; the failed call is named with its reason.
+// server keeps no prompt cache), three repetitions after a warm-up, the fault in the second
+// repetition. It finishes (exit 4 when a call failed), writes its reports and stores every call;
+// the failed call is named with its reason.
 class AgentsFaults : public ::testing::TestWithParam<std::tuple<Wire, Fault>> {};
 
 TEST_P(AgentsFaults, TheRunFinishesAndKeepsEveryCall) {
@@ -378,11 +389,32 @@ TEST_P(AgentsFaults, TheRunFinishesAndKeepsEveryCall) {
   TempDir dir;
   std::filesystem::create_directories(dir.file("data"));
   std::ofstream(dir.file("data/sweep.csv")) << "model,num_ctx,tokens_per_second\ng,1024,100.5\n";
-  auto r = run_bounded({"agents", "--agents", "1", "--backend", server.spec(), "--role",
-                        "data-collector", "--repetitions", "3", "--num-predict", "4",
-                        "--no-prime", "--fact-budget", "600", "--timeout", "1", "--retry-budget", "10",
-                        "--data", dir.file("data"), "--out", dir.file("out"), "--db",
-                        dir.file("r.db"), "--no-scrape", "--json"});
+  auto r = run_bounded({"agents",
+                        "--agents",
+                        "1",
+                        "--backend",
+                        server.spec(),
+                        "--role",
+                        "data-collector",
+                        "--repetitions",
+                        "3",
+                        "--num-predict",
+                        "4",
+                        "--no-prime",
+                        "--fact-budget",
+                        "600",
+                        "--timeout",
+                        "1",
+                        "--retry-budget",
+                        "10",
+                        "--data",
+                        dir.file("data"),
+                        "--out",
+                        dir.file("out"),
+                        "--db",
+                        dir.file("r.db"),
+                        "--no-scrape",
+                        "--json"});
   EXPECT_EQ(r.exit_code, expected.ok ? 0 : 4) << r.err;
   std::vector<lab::StoredCall> stored;
   auto store = lab::ResultsStore::open(dir.file("r.db"));
@@ -397,7 +429,8 @@ TEST_P(AgentsFaults, TheRunFinishesAndKeepsEveryCall) {
   if (!expected.ok) {
     EXPECT_TRUE(contains(faulted.error, expected.reason)) << faulted.error;
   }
-  for (size_t i : {1u, 3u}) EXPECT_TRUE((*calls)[i].call.record.ok) << i << (*calls)[i].call.record.error;
+  for (size_t i : {1u, 3u})
+    EXPECT_TRUE((*calls)[i].call.record.ok) << i << (*calls)[i].call.record.error;
   bool report = false;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir.file("out"))) {
     report = report || e.path().filename() == "combined_report.md";
@@ -405,7 +438,8 @@ TEST_P(AgentsFaults, TheRunFinishesAndKeepsEveryCall) {
   EXPECT_TRUE(report) << "the reports are written whatever failed";
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryFault, AgentsFaults, ::testing::ValuesIn(testing::every_wire_and_fault()),
+INSTANTIATE_TEST_SUITE_P(EveryFault, AgentsFaults,
+                         ::testing::ValuesIn(testing::every_wire_and_fault()),
                          [](const auto& info) { return testing::fault_case_name(info.param); });
 
 }  // namespace

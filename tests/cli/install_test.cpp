@@ -1,7 +1,8 @@
 // `cmake --install` as a user (or a packager) runs it: the layout under the prefix, the installed
 // binary finding its profiles, roles and example data from any folder, and the man page that the
 // build writes from the command line's own definition (every command and option of `--help`).
-// The Debian package on a fresh Debian 12 root is scripts/test-deb.sh (ctest: package.deb_debian12).
+// The Debian package on a fresh Debian 12 root is scripts/test-deb.sh (ctest:
+// package.deb_debian12).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -15,22 +16,20 @@
 namespace chimera {
 namespace {
 
+using chimera::testing::contains;
+
 using testing::run_chimera;
 using testing::run_program;
 using testing::TempDir;
 namespace fs = std::filesystem;
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // One install for the whole suite: it copies a few MB.
 class Installed : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     prefix_ = new TempDir();
-    auto r = run_program({CHIMERA_CMAKE_COMMAND, "--install", CHIMERA_BINARY_DIR, "--prefix",
-                          prefix_->path()});
+    auto r = run_program(
+        {CHIMERA_CMAKE_COMMAND, "--install", CHIMERA_BINARY_DIR, "--prefix", prefix_->path()});
     install_output_ = r.out + r.err;
     install_ok_ = r.exit_code == 0;
   }
@@ -84,13 +83,13 @@ TEST_F(Installed, FindsItsFilesFromAnyFolder) {
   EXPECT_TRUE(installed_profiles) << j["paths"]["profiles"];
 
   auto model = elsewhere.file("tiny.gguf");
-  ASSERT_EQ(run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "-o", model})
-                .exit_code,
-            0);
-  auto run = run_program({exe(), "run", "--backend", "embedded:" + model, "--runs", "2",
-                          "--analysis-num-predict", "4", "--report-num-predict", "8", "--no-store",
-                          "--no-hwmon"},
-                         elsewhere.path());
+  ASSERT_EQ(
+      run_chimera({"model", "synth", "--arch", "gemma3", "--size", "tiny", "-o", model}).exit_code,
+      0);
+  auto run = run_program(
+      {exe(), "run", "--backend", "embedded:" + model, "--runs", "2", "--analysis-num-predict", "4",
+       "--report-num-predict", "8", "--no-store", "--no-hwmon"},
+      elsewhere.path());
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_TRUE(contains(run.out, "data: " + at("share/chimera/examples/data") + ": 7 of 8 files"))
       << run.out;
@@ -107,19 +106,32 @@ TEST_F(Installed, ManPageHoldsEveryCommandAndOption) {
   ASSERT_EQ(unzipped.exit_code, 0) << unzipped.err;
   std::string page = std::regex_replace(unzipped.out, std::regex(R"(\\-)"), "-");
   EXPECT_TRUE(contains(page, ".TH CHIMERA 1")) << page.substr(0, 200);
-  for (const char* section :
-       {".SH NAME", ".SH SYNOPSIS", ".SH COMMANDS", ".SH CONFIGURATION", ".SH ENVIRONMENT",
-        ".SH FILES", ".SH EXIT STATUS"}) {
+  for (const char* section : {".SH NAME", ".SH SYNOPSIS", ".SH COMMANDS", ".SH CONFIGURATION",
+                              ".SH ENVIRONMENT", ".SH FILES", ".SH EXIT STATUS"}) {
     EXPECT_TRUE(contains(page, section)) << section;
   }
-  EXPECT_FALSE(contains(page, testing::source_dir())) << "a build-machine path leaked into the page";
+  EXPECT_FALSE(contains(page, testing::source_dir()))
+      << "a build-machine path leaked into the page";
 
   int options_checked = 0;
-  const std::vector<std::vector<std::string>> commands = {
-      {"run"},        {"agents"},      {"generate"},     {"bench"},         {"bench", "engine"},
-      {"serve"},      {"model"},       {"model", "synth"}, {"model", "info"}, {"model", "list"},
-      {"tokenize"},   {"results"},     {"results", "list"}, {"results", "show"},
-      {"results", "export"},           {"tune"},         {"config", "show"}, {"config", "init"}};
+  const std::vector<std::vector<std::string>> commands = {{"run"},
+                                                          {"agents"},
+                                                          {"generate"},
+                                                          {"bench"},
+                                                          {"bench", "engine"},
+                                                          {"serve"},
+                                                          {"model"},
+                                                          {"model", "synth"},
+                                                          {"model", "info"},
+                                                          {"model", "list"},
+                                                          {"tokenize"},
+                                                          {"results"},
+                                                          {"results", "list"},
+                                                          {"results", "show"},
+                                                          {"results", "export"},
+                                                          {"tune"},
+                                                          {"config", "show"},
+                                                          {"config", "init"}};
   for (const auto& command : commands) {
     std::string path = "chimera";
     for (const auto& c : command) path += " " + c;
@@ -136,7 +148,8 @@ TEST_F(Installed, ManPageHoldsEveryCommandAndOption) {
       if (line == "Options:") in_options = true;
       if (line.empty() || line == "Subcommands:") in_options = line == "Options:";
       std::smatch m;
-      if (in_options && std::regex_search(line, m, std::regex(R"(^\s+(-\w,)?(--[a-z][a-z0-9-]*))")) &&
+      if (in_options &&
+          std::regex_search(line, m, std::regex(R"(^\s+(-\w,)?(--[a-z][a-z0-9-]*))")) &&
           m[2] != "--help") {
         EXPECT_TRUE(contains(page, "\\fB" + std::string(m[1]) + std::string(m[2])))
             << path << " " << m[2];

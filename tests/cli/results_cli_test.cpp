@@ -12,12 +12,10 @@
 namespace chimera {
 namespace {
 
-using testing::TempDir;
-using testing::run_chimera;
+using chimera::testing::contains;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using testing::run_chimera;
+using testing::TempDir;
 
 llm::CallRecord call(double ttft_ms, bool ok) {
   llm::CallRecord r;
@@ -32,7 +30,8 @@ llm::CallRecord call(double ttft_ms, bool ok) {
   const int64_t ms = 1'000'000;
   r.t_request_ns = 1000 * ms;
   r.t_first_token_ns = r.t_request_ns + static_cast<int64_t>(ttft_ms * ms);
-  r.chunk_times_ns = {r.t_first_token_ns, r.t_first_token_ns + 10 * ms, r.t_first_token_ns + 20 * ms};
+  r.chunk_times_ns = {r.t_first_token_ns, r.t_first_token_ns + 10 * ms,
+                      r.t_first_token_ns + 20 * ms};
   r.t_done_ns = r.t_first_token_ns + 25 * ms;
   r.token_count = 3;
   r.token_count_source = llm::TokenCountSource::kServer;

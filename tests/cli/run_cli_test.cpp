@@ -29,27 +29,12 @@ extern char** environ;
 namespace chimera {
 namespace {
 
+using chimera::testing::contains;
+using chimera::testing::read_file;
+using chimera::testing::run_folder;
+
 using testing::run_chimera;
 using testing::TempDir;
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The one OUT/<timestamp>/ folder a run wrote.
-std::string run_folder(const std::string& out) {
-  for (const auto& e : std::filesystem::directory_iterator(out)) {
-    if (e.is_directory()) return e.path().string();
-  }
-  return "";
-}
 
 // A small data folder: prompts stay short enough for a tiny model's context.
 void write_data(const std::string& dir) {
@@ -88,7 +73,7 @@ class ServeProcess {
     int64_t deadline = monotonic_ns() + 60'000'000'000;
     while (pid_ > 0 && port_ == 0 && monotonic_ns() < deadline) {
       std::smatch m;
-      std::string text = read(log_);
+      std::string text = read_file(log_);
       if (std::regex_search(text, m, listening)) port_ = std::stoi(m[1]);
       if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -104,7 +89,7 @@ class ServeProcess {
   std::string openai_spec() const {
     return "openai://127.0.0.1:" + std::to_string(port_) + "/dummy";
   }
-  std::string log() const { return read(log_); }
+  std::string log() const { return read_file(log_); }
 
  private:
   std::string log_;
@@ -115,12 +100,12 @@ class ServeProcess {
 // Every report of a run says the model has dummy weights, and every call is tagged synthetic.
 void expect_dummy_weights_everywhere(const std::string& folder) {
   for (const char* f : {"baseline_report.md", "chimera_report.md", "comparison_report.md"}) {
-    std::string md = read(folder + "/" + f);
+    std::string md = read_file(folder + "/" + f);
     EXPECT_TRUE(contains(md, "(dummy weights)")) << f;
     EXPECT_TRUE(contains(md, "not meaningful")) << f;
   }
-  EXPECT_TRUE(contains(read(folder + "/report.html"), "(dummy weights)"));
-  auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
+  EXPECT_TRUE(contains(read_file(folder + "/report.html"), "(dummy weights)"));
+  auto metrics = nlohmann::json::parse(read_file(folder + "/metrics.json"));
   EXPECT_TRUE(metrics["backend"]["synthetic"].get<bool>());
   for (const auto& c : metrics["calls"]) EXPECT_TRUE(c["record"]["synthetic_model"].get<bool>());
 }
@@ -129,7 +114,7 @@ void expect_dummy_weights_everywhere(const std::string& folder) {
 // no repetition loop or foreign-script text before the Appendix; failed model text quoted there.
 void expect_reports_stand_on_their_own(const std::string& folder) {
   for (const char* f : {"baseline_report.md", "chimera_report.md"}) {
-    std::string md = read(folder + "/" + f);
+    std::string md = read_file(folder + "/" + f);
     size_t at = 0;
     for (const char* title :
          {"Executive Summary", "Chimera Configuration Analysis", "Data Ingestion Summary",
@@ -150,7 +135,7 @@ void expect_reports_stand_on_their_own(const std::string& folder) {
     EXPECT_TRUE(agent::find_foreign_script(body).empty()) << f;
     EXPECT_TRUE(contains(body, "### Measured Performance of This Run")) << f;
     EXPECT_TRUE(contains(body, "[S")) << f;  // program-written findings cite facts
-    auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
+    auto metrics = nlohmann::json::parse(read_file(folder + "/metrics.json"));
     for (const auto& e : metrics["executions"]) {
       for (const auto& s : e["sections"]) {
         if (s["passed"].get<bool>() || s["text"].get<std::string>().empty()) continue;
@@ -216,19 +201,19 @@ TEST_F(RunCli, AgainstChimeraServeThroughTheOllamaApi) {
                         "report.html", "metrics.json"}) {
     EXPECT_TRUE(std::filesystem::exists(folder + "/" + f)) << f;
   }
-  std::string chimera = read(folder + "/chimera_report.md");
+  std::string chimera = read_file(folder + "/chimera_report.md");
   EXPECT_TRUE(contains(chimera, "**Date:** " + today_iso_date()));
   EXPECT_TRUE(contains(chimera, "| num_ctx        | 4096 "));
   EXPECT_TRUE(contains(chimera, "102.31 tok/s \u2014 **expected**"));
   EXPECT_TRUE(contains(chimera, "## Measured Performance of This Run"));
   EXPECT_TRUE(contains(chimera, "| sweep.csv "));
   EXPECT_TRUE(contains(chimera, "## Validation"));
-  std::string baseline = read(folder + "/baseline_report.md");
+  std::string baseline = read_file(folder + "/baseline_report.md");
   EXPECT_TRUE(contains(baseline, "This agent sends no sampling or context options"));
   // The server serves dummy weights: every report says so, though the model was named by URL.
   expect_dummy_weights_everywhere(folder);
 
-  auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
+  auto metrics = nlohmann::json::parse(read_file(folder + "/metrics.json"));
   ASSERT_EQ(metrics["calls"].size(), 2u + 2u * 2u * 2u);
   for (const auto& c : metrics["calls"]) {
     EXPECT_TRUE(c["record"]["ok"].get<bool>()) << c.dump();
@@ -253,8 +238,9 @@ TEST_F(RunCli, AgainstChimeraServeThroughTheOllamaApi) {
                         " 2>&1";
   int status = std::system(command.c_str());
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (code == 77) GTEST_SKIP() << "Chromium is not installed (scripts/setup.sh --tests installs it)";
-  EXPECT_EQ(code, 0) << read(out.file("html.log"));
+  if (code == 77)
+    GTEST_SKIP() << "Chromium is not installed (scripts/setup.sh --tests installs it)";
+  EXPECT_EQ(code, 0) << read_file(out.file("html.log"));
 }
 
 TEST_F(RunCli, StrictExitsWithThreeExactlyWhenTheValidatorFindsSomething) {
@@ -266,7 +252,7 @@ TEST_F(RunCli, StrictExitsWithThreeExactlyWhenTheValidatorFindsSomething) {
   auto r = run_chimera(args);
   std::string folder = run_folder(out.path());
   ASSERT_FALSE(folder.empty()) << r.err;
-  auto metrics = nlohmann::json::parse(read(folder + "/metrics.json"));
+  auto metrics = nlohmann::json::parse(read_file(folder + "/metrics.json"));
   size_t findings = 0;
   for (const auto& e : metrics["executions"]) findings += e["validation"]["findings"].size();
   if (findings > 0) {
@@ -308,7 +294,7 @@ TEST_F(RunCli, DefaultsFallBackToDummyWeightsOnTheEmbeddedEngine) {
   EXPECT_TRUE(contains(r.out, "dummy weights")) << r.out;
   std::string folder = run_folder(out.path());
   for (const char* f : {"baseline_report.md", "chimera_report.md", "comparison_report.md"}) {
-    std::string md = read(folder + "/" + f);
+    std::string md = read_file(folder + "/" + f);
     EXPECT_TRUE(contains(md, "timings are real for that architecture on this machine")) << f;
   }
   expect_dummy_weights_everywhere(folder);

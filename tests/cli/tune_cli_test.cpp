@@ -24,12 +24,10 @@
 namespace chimera {
 namespace {
 
+using chimera::testing::contains;
+
 using testing::run_chimera;
 using testing::TempDir;
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 class TuneCli : public ::testing::Test {
  protected:
@@ -47,8 +45,9 @@ class TuneCli : public ::testing::Test {
   std::string backend() const { return "embedded:" + model_; }
   // A short study: one short prompt, few tokens, no hardware sampling.
   std::vector<std::string> quick(const std::string& out, std::vector<std::string> params) {
-    std::vector<std::string> args = {"tune", "-b", backend(), "-p", "hi there", "--num-predict", "8",
-                                     "--out", out, "--db", out + "/results.db", "--no-hwmon"};
+    std::vector<std::string> args = {
+        "tune", "-b",    backend(), "-p",   "hi there",          "--num-predict",
+        "8",    "--out", out,       "--db", out + "/results.db", "--no-hwmon"};
     for (const auto& p : params) args.insert(args.end(), {"--param", p});
     return args;
   }
@@ -66,7 +65,8 @@ TEST_F(TuneCli, BadInputIsAUsageErrorNamingTheItem) {
     std::string expected;
   };
   std::vector<Case> cases = {
-      {quick(out.path(), {"num_ctxx=512,1024"}), "unknown option 'num_ctxx' (did you mean num_ctx?)"},
+      {quick(out.path(), {"num_ctxx=512,1024"}),
+       "unknown option 'num_ctxx' (did you mean num_ctx?)"},
       {quick(out.path(), {"num_ctx="}), "the list of values is empty"},
       {quick(out.path(), {"temperature=0.2..1.0+0"}), "the step is 0"},
       {quick(out.path(), {"top_p=0.5,2"}), "top_p must be a number between 0 and 1, got 2"},
@@ -85,9 +85,9 @@ TEST_F(TuneCli, BadInputIsAUsageErrorNamingTheItem) {
   cases.push_back({{"tune", "-b", "openai://127.0.0.1:9/m", "--param", "num_ctx=1024,2048",
                     "--param", "temperature=0.2,0.8", "--no-store", "--no-hwmon"},
                    "cannot apply num_ctx (an OpenAI-compatible server fixes it when it starts"});
-  cases.push_back({{"tune", "-b", backend(), "--param", "typical_p=0.5,0.9", "--no-store",
-                    "--no-hwmon"},
-                   "cannot apply typical_p (the embedded engine has no such setting"});
+  cases.push_back(
+      {{"tune", "-b", backend(), "--param", "typical_p=0.5,0.9", "--no-store", "--no-hwmon"},
+       "cannot apply typical_p (the embedded engine has no such setting"});
   for (const Case& c : cases) {
     auto r = run_chimera(c.args);
     EXPECT_EQ(r.exit_code, 2) << c.expected << "\n" << r.out << r.err;
@@ -98,11 +98,12 @@ TEST_F(TuneCli, BadInputIsAUsageErrorNamingTheItem) {
 
 TEST_F(TuneCli, AConfigurationTheServerRefusesIsFailedAndTheStudyGoesOn) {
   TempDir out;
-  testing::ServeProcess serve({"-m", "tiny=" + model_, "--parallel", "1", "--ctx", "512",
-                               "--threads", "1"},
-                              out.file("serve.log"));
+  testing::ServeProcess serve(
+      {"-m", "tiny=" + model_, "--parallel", "1", "--ctx", "512", "--threads", "1"},
+      out.file("serve.log"));
   ASSERT_GT(serve.port(), 0) << serve.log();
-  // chimera serve answers 400 to num_thread beyond its limit: every call of that configuration fails.
+  // chimera serve answers 400 to num_thread beyond its limit: every call of that configuration
+  // fails.
   auto r = run_chimera({"tune", "-b", serve.spec("tiny"), "--param", "num_thread=1,100000", "-p",
                         "hi", "--num-predict", "4", "--repeat", "2", "--out", out.path(), "--db",
                         out.file("results.db"), "--no-hwmon", "--json"});
@@ -124,9 +125,24 @@ TEST_F(TuneCli, KillNineThenResumeRepeatsNoCallAndLosesNone) {
   const std::string db = out.file("results.db");
   // 4 configurations x 8 samples x 2 prompts = 64 measured calls of 400 tokens: half a second here,
   // long enough for the kill to land mid-study on a faster machine too.
-  std::vector<std::string> args = {"tune", "-b", backend(), "--param", "temperature=0.2,0.4,0.6,0.8",
-                                   "-p", "first prompt", "-p", "second prompt", "--num-predict", "400",
-                                   "--repeat", "8", "--out", out.path(), "--db", db, "--no-hwmon"};
+  std::vector<std::string> args = {"tune",
+                                   "-b",
+                                   backend(),
+                                   "--param",
+                                   "temperature=0.2,0.4,0.6,0.8",
+                                   "-p",
+                                   "first prompt",
+                                   "-p",
+                                   "second prompt",
+                                   "--num-predict",
+                                   "400",
+                                   "--repeat",
+                                   "8",
+                                   "--out",
+                                   out.path(),
+                                   "--db",
+                                   db,
+                                   "--no-hwmon"};
   pid_t pid = testing::spawn_chimera(args, out.file("tune.log"));
   ASSERT_GT(pid, 0);
   int64_t committed = 0, study = 0;
@@ -143,7 +159,8 @@ TEST_F(TuneCli, KillNineThenResumeRepeatsNoCallAndLosesNone) {
   }
   kill(pid, SIGKILL);
   int status = testing::wait_child(pid);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the study ended before the kill: " << testing::read_file(out.file("tune.log"));
+  ASSERT_TRUE(WIFSIGNALED(status))
+      << "the study ended before the kill: " << testing::read_file(out.file("tune.log"));
   ASSERT_GE(committed, 11);
 
   auto resumed = run_chimera({"tune", "--resume", std::to_string(study), "--db", db, "--out",
@@ -161,7 +178,8 @@ TEST_F(TuneCli, KillNineThenResumeRepeatsNoCallAndLosesNone) {
     if (c.call.meta.warmup) continue;
     ++measured;
     EXPECT_TRUE(c.call.record.ok) << c.call.record.error;
-    EXPECT_TRUE(seen.insert({c.call.meta.arm, c.call.meta.repetition, c.call.meta.prompt_index}).second)
+    EXPECT_TRUE(
+        seen.insert({c.call.meta.arm, c.call.meta.repetition, c.call.meta.prompt_index}).second)
         << "repeated: " << c.call.meta.arm << " sample " << c.call.meta.repetition << " call "
         << c.call.meta.prompt_index;
   }
@@ -199,11 +217,12 @@ TEST_F(TuneCli, TheWrittenProfileShowsItsMeasuredFiguresInChimeraRun) {
   EXPECT_TRUE(contains(toml, "decode_tps = [")) << toml;
 
   std::filesystem::create_directories(out.file("data"));
-  std::ofstream(out.file("data/sweep.csv")) << "model,num_ctx,tokens_per_second\ngemma3,1024,100.5\n";
-  auto run = run_chimera({"run", "--backend", backend(), "--chimera", profile, "--data",
-                          out.file("data"), "--out", out.file("reports"), "--runs", "2",
-                          "--analysis-num-predict", "8", "--report-num-predict", "8", "--db",
-                          out.file("run.db"), "--no-hwmon"});
+  std::ofstream(out.file("data/sweep.csv"))
+      << "model,num_ctx,tokens_per_second\ngemma3,1024,100.5\n";
+  auto run =
+      run_chimera({"run", "--backend", backend(), "--chimera", profile, "--data", out.file("data"),
+                   "--out", out.file("reports"), "--runs", "2", "--analysis-num-predict", "8",
+                   "--report-num-predict", "8", "--db", out.file("run.db"), "--no-hwmon"});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   std::string report;
   for (const auto& e : std::filesystem::recursive_directory_iterator(out.file("reports"))) {
@@ -213,27 +232,30 @@ TEST_F(TuneCli, TheWrittenProfileShowsItsMeasuredFiguresInChimeraRun) {
   EXPECT_TRUE(contains(report, "measured by chimera tune, study 1")) << report;
   // The achieved figure beside the expected one, read as this machine's own measurement.
   EXPECT_TRUE(std::regex_search(
-      report, std::regex("report calls: decode_tps [0-9.]+ tok/s \\[M[0-9]+\\] on this machine .* "
-                         "against the profile's \\*\\*expected\\*\\* [0-9.]+ tok/s \\(95% CI [0-9.]+ "
-                         "to [0-9.]+\\) \\(measured by chimera tune, study 1,")))
+      report,
+      std::regex("report calls: decode_tps [0-9.]+ tok/s \\[M[0-9]+\\] on this machine .* "
+                 "against the profile's \\*\\*expected\\*\\* [0-9.]+ tok/s \\(95% CI [0-9.]+ "
+                 "to [0-9.]+\\) \\(measured by chimera tune, study 1,")))
       << report;
   EXPECT_TRUE(contains(report, "like-for-like check of the decode rate")) << report;
 }
 
 TEST_F(TuneCli, AnalyzeSaysWhatAnOldSweepCannotSupport) {
-  auto r = run_chimera({"tune", "--analyze",
-                        testing::source_dir() + "/examples/data/ollama_sweep/gemma3_latest_param_sweep.csv"});
+  auto r = run_chimera(
+      {"tune", "--analyze",
+       testing::source_dir() + "/examples/data/ollama_sweep/gemma3_latest_param_sweep.csv"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "36 rows")) << r.out;
   EXPECT_TRUE(contains(r.out, "every configuration was measured once")) << r.out;
   EXPECT_TRUE(contains(r.out, "\"rank 1\" is one draw")) << r.out;
   EXPECT_TRUE(contains(r.out, "assuming no interactions")) << r.out;
-  auto json = run_chimera({"tune", "--analyze",
-                           testing::source_dir() + "/examples/data/ollama_sweep/llama3.1_quantization.csv",
-                           "--json"});
+  auto json = run_chimera(
+      {"tune", "--analyze",
+       testing::source_dir() + "/examples/data/ollama_sweep/llama3.1_quantization.csv", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   auto j = nlohmann::json::parse(json.out);
-  EXPECT_GE(j["samples_per_configuration"][1].get<int>(), 2) << "that file has replicates (run 1, 2, ...)";
+  EXPECT_GE(j["samples_per_configuration"][1].get<int>(), 2)
+      << "that file has replicates (run 1, 2, ...)";
   auto missing = run_chimera({"tune", "--analyze", "/nonexistent.csv"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_TRUE(contains(missing.err, "/nonexistent.csv")) << missing.err;

@@ -22,14 +22,12 @@
 namespace chimera::lab {
 namespace {
 
+using chimera::testing::contains;
+
 using chimera::testing::Fault;
 using chimera::testing::FaultServer;
 using chimera::testing::TempDir;
 using chimera::testing::Wire;
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // Calls ok, fault, ok through the backend, as measured calls of arm A.
 std::vector<MeasuredCall> three_calls(Wire wire, Fault fault) {

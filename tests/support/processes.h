@@ -1,12 +1,14 @@
 // Child processes of the chimera binary for tests that need a real one running beside them: a
-// `chimera serve` on a free port (found in its log, polled with a deadline, stopped with SIGTERM when
-// the object dies), or any command started without waiting (to kill -9 it mid-run).
+// `chimera serve` on a free port (found in its log, polled with a deadline, stopped with SIGTERM
+// when the object dies), or any command started without waiting (to kill -9 it mid-run).
 #pragma once
 
 #include <sys/types.h>
 
 #include <string>
 #include <vector>
+
+#include "support/test_support.h"
 
 namespace chimera::testing {
 
@@ -15,8 +17,6 @@ pid_t spawn_chimera(const std::vector<std::string>& args, const std::string& log
 
 // Waits for a child and returns its waitpid status.
 int wait_child(pid_t pid);
-
-std::string read_file(const std::string& path);
 
 class ServeProcess {
  public:

@@ -63,6 +63,18 @@ const bool kConfigIsolated = [] {
 }  // namespace
 
 std::string source_dir() { return CHIMERA_SOURCE_DIR; }
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string run_folder(const std::string& out) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(out, ec)) {
+    if (e.is_directory()) return e.path().string();
+  }
+  return "";
+}
 std::string chimera_exe() { return CHIMERA_EXE; }
 
 std::string vocab_dir_if_present() {
@@ -81,7 +93,8 @@ CommandResult run_chimera(const std::vector<std::string>& args, const std::strin
 CommandResult run_program(const std::vector<std::string>& argv_in, const std::string& cwd,
                           const std::string& stdin_text) {
   TempDir tmp;
-  std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr"), in_path = tmp.file("stdin");
+  std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr"),
+              in_path = tmp.file("stdin");
   {
     FILE* f = std::fopen(in_path.c_str(), "wb");
     std::fwrite(stdin_text.data(), 1, stdin_text.size(), f);
@@ -90,8 +103,10 @@ CommandResult run_program(const std::vector<std::string>& argv_in, const std::st
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, in_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
   std::vector<std::string> argv_storage = argv_in;
   std::vector<char*> argv;

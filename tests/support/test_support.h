@@ -38,6 +38,12 @@ class ScopedEnv {
 
 std::string source_dir();
 std::string chimera_exe();
+
+bool contains(const std::string& text, const std::string& part);
+// A whole file's text ("" when it cannot be read).
+std::string read_file(const std::string& path);
+// The one OUT/<timestamp>/ folder a run of chimera run or chimera agents wrote ("" when none).
+std::string run_folder(const std::string& out);
 // Directory of the real vocabularies (scripts/fetch-vocab.sh); empty when they are absent.
 std::string vocab_dir_if_present();
 

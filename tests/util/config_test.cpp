@@ -12,12 +12,10 @@
 namespace chimera {
 namespace {
 
+using chimera::testing::contains;
+
 using testing::ScopedEnv;
 using testing::TempDir;
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 std::string write(const TempDir& dir, const std::string& text) {
   const std::string path = dir.file("config.toml");
