@@ -274,7 +274,8 @@ std::vector<Case> all_cases() {
   for (const char* arch : {"gemma3", "llama", "qwen2", "qwen3", "qwen3moe"}) {
     for (GgmlType t :
          {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_0,
-          GgmlType::kQ5_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+          GgmlType::kQ5_0, GgmlType::kQ4_1, GgmlType::kQ5_1, GgmlType::kQ4_K, GgmlType::kQ5_K,
+          GgmlType::kQ6_K}) {
       cases.push_back({arch, t});
     }
   }

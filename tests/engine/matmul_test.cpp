@@ -25,8 +25,12 @@
 namespace chimera::engine {
 namespace {
 
-const GgmlType kTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_0,
-                           GgmlType::kQ5_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+const GgmlType kTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0,
+                           GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1, GgmlType::kQ5_1,
+                           GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+// The types repacked into 16-row strips at load (weight_interleave.h).
+const GgmlType kInterleavedTypes[] = {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1, GgmlType::kQ5_1,
+                                      GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K};
 
 bool is_k_quant(GgmlType t) { return t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K; }
 bool is_float(GgmlType t) { return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16; }
@@ -294,15 +298,14 @@ std::string path_name(const ::testing::TestParamInfo<KernelPath>& info) {
   return std::string(kernel_path_name(info.param));
 }
 
-// Q4_0 / Q5_0 / Q8_0 / Q4_K / Q6_K matrices repacked into 16-row strips at load (weight_interleave.h): every path reads
+// Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K matrices repacked into 16-row strips at load (weight_interleave.h): every path reads
 // them (the VNNI kernels natively, the others through the row-restoring fallback) within the same
 // bound as the row-major matrix, for decode (1 token), batched decode and prompt token counts.
 TEST_P(MatmulPaths, InterleavedMatricesGiveTheSameProducts) {
   MatmulScratch scratch;
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
-    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_K,
-                          GgmlType::kQ6_K}) {
+    for (GgmlType type : kInterleavedTypes) {
       for (int64_t rows : {16, 48, 80}) {
         for (int64_t cols : {32, 160, 512, 768}) {
           if (cols % interleave_layout(type)->block_values != 0) continue;
@@ -378,7 +381,7 @@ TEST(Matmul, ScratchIsAlignedAndGrowsOnlyWhenNeeded) {
 TEST(Matmul, SupportedTypes) {
   for (GgmlType type : kTypes) EXPECT_TRUE(matmul_supports(type)) << ggml_type_name(type);
   EXPECT_FALSE(matmul_supports(GgmlType::kQ2_K));
-  EXPECT_FALSE(matmul_supports(GgmlType::kQ4_1));
+  EXPECT_FALSE(matmul_supports(GgmlType::kIQ4_NL));
 }
 
 TEST(MemoryBandwidth, ReportsPlausibleFiguresForTheBufferItRead) {
@@ -436,8 +439,7 @@ TEST(Matmul, KernelPathNames) {
 // The load-time repack: the fast (AVX-512) and the reference versions write the same bytes, and
 // each row reads back exactly as the original.
 TEST(WeightInterleave, FastRepackMatchesTheReferenceAndRowsReadBack) {
-  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_K,
-                        GgmlType::kQ6_K}) {
+  for (GgmlType type : kInterleavedTypes) {
     Matrix m = make_matrix(type, 64, 1280, static_cast<uint32_t>(type) + 3u);
     std::vector<uint8_t> reference(m.bytes.size()), fast(m.bytes.size(), 0xAB);
     interleave_strips(m.w, 0, 4, reference.data());

@@ -335,14 +335,14 @@ TEST(ModelLoad, UnsupportedTensorTypeIsNamedWithTheSupportedList) {
   TinyModelSpec spec;
   spec.omit_tensors = {"blk.0.attn_q.weight"};
   spec.extra = [](GgufWriter& w) {
-    // Q4_1: 20 bytes per 32 values; 256 x 256.
-    (void)w.add_tensor("blk.0.attn_q.weight", {256, 256}, GgmlType::kQ4_1,
-                       std::vector<uint8_t>(256 / 32 * 20 * 256));
+    // Q2_K (no kernels here): 84 bytes per 256 values; 256 x 256.
+    (void)w.add_tensor("blk.0.attn_q.weight", {256, 256}, GgmlType::kQ2_K,
+                       std::vector<uint8_t>(84 * 256));
   };
   auto model = load(spec, dir);
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), ErrorCode::kUnsupported);
-  EXPECT_THAT(model.status().message(), HasSubstr("blk.0.attn_q.weight has type Q4_1"));
+  EXPECT_THAT(model.status().message(), HasSubstr("blk.0.attn_q.weight has type Q2_K"));
   EXPECT_THAT(model.status().message(), HasSubstr("Q4_K"));
 }
 
@@ -360,6 +360,41 @@ TEST(ModelLoad, TruncatedFileIsAnError) {
   auto model = Model::load(path);
   ASSERT_FALSE(model.ok());
   EXPECT_THAT(model.status().message(), HasSubstr(path));
+}
+
+// A file cut inside a Q5_1 tensor's data (a Qwen2.5 0.5B Q5_K_M file holds them) fails like any
+// other truncated file: the path, the tensor, its bytes, and the word truncated.
+TEST(ModelLoad, TruncatedQ5_1TensorIsNamed) {
+  TempDir dir;
+  const std::string path = dir.file("q5_1.gguf");
+  TinyModelSpec spec;
+  spec.type = GgmlType::kQ5_1;
+  ASSERT_TRUE(write_tiny_model(spec, path).is_ok());
+  std::string last_name;
+  uint64_t cut = 0, last_bytes = 0;
+  {
+    auto file = GgufFile::open(path);
+    ASSERT_TRUE(file.ok()) << file.status().to_string();
+    uint64_t last_end = 0;
+    for (const GgufTensorInfo& t : file->tensors()) {  // the Q5_1 tensor that ends last
+      if (t.type == GgmlType::kQ5_1 && t.offset + t.n_bytes > last_end) {
+        last_end = t.offset + t.n_bytes;
+        last_name = t.name;
+        last_bytes = t.n_bytes;
+        cut = file->data_offset() + t.offset + t.n_bytes / 2;
+      }
+    }
+    const GgufTensorInfo* last = file->find_tensor(last_name);
+    ASSERT_NE(last, nullptr);
+    ASSERT_EQ(last->type, GgmlType::kQ5_1) << last_name;
+  }
+  std::filesystem::resize_file(path, cut);
+  auto model = Model::load(path);
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(model.status().message(), HasSubstr(path));
+  EXPECT_THAT(model.status().message(), HasSubstr("tensor " + last_name));
+  EXPECT_THAT(model.status().message(), HasSubstr(std::to_string(last_bytes) + " bytes"));
+  EXPECT_THAT(model.status().message(), HasSubstr("truncated"));
 }
 
 TEST(ModelLoad, NotAGgufFileIsAnError) {

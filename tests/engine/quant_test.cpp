@@ -207,6 +207,10 @@ const Bound kBounds[] = {
     {GgmlType::kQ8_0, 0.01, 0.5 / 127 * 1.01 + 1.0 / 2048},
     {GgmlType::kQ5_0, 0.06, 1.0 / 16 * 1.01},
     {GgmlType::kQ4_0, 0.12, 1.0 / 8 * 1.01},
+    // *_1 types: half a step of (max - min) / 15 or / 31, at most amax / 15 or amax / 31, plus the
+    // f16 rounding of d and m.
+    {GgmlType::kQ4_1, 0.12, 1.0 / 15 * 1.01 + 1.0 / 1024},
+    {GgmlType::kQ5_1, 0.06, 1.0 / 31 * 1.01 + 1.0 / 1024},
     {GgmlType::kQ6_K, 0.025, 2.0 / 32},
     {GgmlType::kQ5_K, 0.045, 2.0 / 31},
     {GgmlType::kQ4_K, 0.095, 2.0 / 15},

@@ -205,6 +205,10 @@ std::vector<double> ReferenceModel::matvec(const Matrix& m, const std::vector<do
     case engine::GgmlType::kQ4_0:
     case engine::GgmlType::kQ5_0:
     case engine::GgmlType::kQ8_0:
+    // Q4_1 / Q5_1: ggml's Q8_1 activations, whose codes and d are Q8_0's (their sum term is exact
+    // here, in double, as in the engine).
+    case engine::GgmlType::kQ4_1:
+    case engine::GgmlType::kQ5_1:
       round_q8_0(x);
       break;
     case engine::GgmlType::kQ4_K:

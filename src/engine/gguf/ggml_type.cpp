@@ -12,9 +12,9 @@ constexpr std::array<GgmlTypeInfo, 32> kTypes{{
     {GgmlType::kF32, "F32", 1, 4, true},
     {GgmlType::kF16, "F16", 1, 2, true},
     {GgmlType::kQ4_0, "Q4_0", 32, 18, true},
-    {GgmlType::kQ4_1, "Q4_1", 32, 20, false},
+    {GgmlType::kQ4_1, "Q4_1", 32, 20, true},
     {GgmlType::kQ5_0, "Q5_0", 32, 22, true},
-    {GgmlType::kQ5_1, "Q5_1", 32, 24, false},
+    {GgmlType::kQ5_1, "Q5_1", 32, 24, true},
     {GgmlType::kQ8_0, "Q8_0", 32, 34, true},
     {GgmlType::kQ8_1, "Q8_1", 32, 36, false},
     {GgmlType::kQ2_K, "Q2_K", 256, 84, false},
@@ -76,7 +76,7 @@ std::optional<size_t> ggml_row_bytes(GgmlType type, int64_t n) {
 }
 
 std::string computable_type_list() {
-  return "F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K";
+  return "F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K";
 }
 
 }  // namespace chimera::engine

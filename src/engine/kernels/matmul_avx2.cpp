@@ -1,4 +1,4 @@
-// AVX2 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q8_0) and the float types, and the
+// AVX2 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0) and the float types, and the
 // path's kernel table. Two weight blocks per 256-bit register (one per 128-bit lane), over the same
 // ActGroup32 activation layout as the AVX-512 path; u8 x s8 dots through vpmaddubsw + vpmaddwd.
 #include "engine/kernels/matmul_avx2.h"
@@ -77,38 +77,65 @@ inline __m256i bits_to_bytes(uint32_t m) {
 // ---------------------------------------------------------------------------------------------------
 // Weights: a pair of blocks (2h, 2h+1) of a 4-block group; `second` false when block 2h+1 is missing.
 
-enum class Weights32 { kQ4_0, kQ5_0, kQ8_0 };
+enum class Weights32 { kQ4_0, kQ5_0, kQ8_0, kQ4_1, kQ5_1 };
 
 struct CodePair {
   __m256i lo, hi;
   __m256 d;
+  __m256 m;  // Q4_1 / Q5_1: the blocks' offsets m (value = d * code + m); unused otherwise
 };
+
+// Where the parts of each type's block are (quant.h): bytes, codes, high bits (Q5_*), offset m (*_1).
+struct Layout32 {
+  int block_bytes, qs_offset, qh_offset, m_offset;  // -1: no such part
+};
+constexpr Layout32 layout_of(Weights32 type) {
+  switch (type) {
+    case Weights32::kQ4_0: return {18, 2, -1, -1};
+    case Weights32::kQ5_0: return {22, 6, 2, -1};
+    case Weights32::kQ4_1: return {20, 4, -1, 2};
+    case Weights32::kQ5_1: return {24, 8, 4, 2};
+    case Weights32::kQ8_0: break;
+  }
+  return {34, 2, -1, -1};
+}
+
+// Both f16 fields at `offset` of the pair's blocks, block 2h in the low lane.
+inline __m256 load_pair_f16(const uint8_t* b0, int offset, int stride, bool second) {
+  uint16_t h0, h1 = 0;
+  __builtin_memcpy(&h0, b0 + offset, 2);
+  if (second) __builtin_memcpy(&h1, b0 + stride + offset, 2);
+  return _mm256_set_m128(_mm_set1_ps(half_to_float(h1)), _mm_set1_ps(half_to_float(h0)));
+}
 
 template <Weights32 kType>
 struct Kernel32 {
   static constexpr int kTileRows = 2, kTileTokens = 2;
-  static constexpr int kBlockBytes = kType == Weights32::kQ4_0 ? 18 : kType == Weights32::kQ5_0 ? 22 : 34;
+  static constexpr Layout32 kLayout = layout_of(kType);
+  static constexpr int kBlockBytes = kLayout.block_bytes;
+  // *_1 types: unsigned codes with no fixed offset; m times the activations' code sum (minus the
+  // bias of activations converted with offset 1) is added per block instead.
+  static constexpr bool kHasMin = kLayout.m_offset >= 0;
 
   static CodePair load(const uint8_t* b0, bool second) {
-    uint16_t h0, h1 = 0;
-    __builtin_memcpy(&h0, b0, 2);
-    if (second) __builtin_memcpy(&h1, b0 + kBlockBytes, 2);
-    const __m256 d = _mm256_set_m128(_mm_set1_ps(half_to_float(h1)), _mm_set1_ps(half_to_float(h0)));
+    const __m256 d = load_pair_f16(b0, 0, kBlockBytes, second);
+    __m256 m = _mm256_setzero_ps();
+    if constexpr (kHasMin) m = load_pair_f16(b0, kLayout.m_offset, kBlockBytes, second);
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     if constexpr (kType == Weights32::kQ8_0) {
-      return {load_pair16(b0 + 2, kBlockBytes, second), load_pair16(b0 + 18, kBlockBytes, second), d};
+      return {load_pair16(b0 + 2, kBlockBytes, second), load_pair16(b0 + 18, kBlockBytes, second), d, m};
     } else {
-      const __m256i qs = load_pair16(b0 + (kType == Weights32::kQ4_0 ? 2 : 6), kBlockBytes, second);
+      const __m256i qs = load_pair16(b0 + kLayout.qs_offset, kBlockBytes, second);
       __m256i lo = _mm256_and_si256(qs, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), nibble);
-      if constexpr (kType == Weights32::kQ5_0) {
+      if constexpr (kLayout.qh_offset >= 0) {
         uint32_t qh0, qh1 = 0;
-        __builtin_memcpy(&qh0, b0 + 2, 4);
-        if (second) __builtin_memcpy(&qh1, b0 + kBlockBytes + 2, 4);
+        __builtin_memcpy(&qh0, b0 + kLayout.qh_offset, 4);
+        if (second) __builtin_memcpy(&qh1, b0 + kBlockBytes + kLayout.qh_offset, 4);
         const __m256i sixteen = _mm256_set1_epi8(16);
         lo = _mm256_or_si256(lo, _mm256_and_si256(bits_to_bytes((qh0 & 0xFFFF) | (qh1 << 16)), sixteen));
         hi = _mm256_or_si256(hi, _mm256_and_si256(bits_to_bytes((qh0 >> 16) | (qh1 & 0xFFFF0000u)), sixteen));
       }
-      return {lo, hi, d};
+      return {lo, hi, d, m};
     }
   }
 
@@ -119,6 +146,8 @@ struct Kernel32 {
       // |w| x (a with w's sign): every vpmaddubsw pair stays below 2 * 127 * 127.
       return _mm256_add_epi32(dot_u8s8(_mm256_sign_epi8(w.lo, w.lo), _mm256_sign_epi8(alo, w.lo)),
                               dot_u8s8(_mm256_sign_epi8(w.hi, w.hi), _mm256_sign_epi8(ahi, w.hi)));
+    } else if constexpr (kHasMin) {
+      return _mm256_add_epi32(dot_u8s8(w.lo, alo), dot_u8s8(w.hi, ahi));
     } else {
       const __m256i bias = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.bias + 8 * h));
       return _mm256_add_epi32(bias, _mm256_add_epi32(dot_u8s8(w.lo, alo), dot_u8s8(w.hi, ahi)));
@@ -149,8 +178,13 @@ struct Kernel32 {
           #pragma GCC unroll 16
           for (int t = 0; t < T; ++t) {
             const ActGroup32& a = reinterpret_cast<const ActGroup32*>(act + t * act_stride)[g];
-            const __m256 scale = _mm256_mul_ps(wp.d, _mm256_load_ps(a.d + 8 * h));
-            sum[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(wp, a, h)), scale, sum[r][t]);
+            const __m256 da = _mm256_load_ps(a.d + 8 * h);
+            sum[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(wp, a, h)), _mm256_mul_ps(wp.d, da), sum[r][t]);
+            if constexpr (kHasMin) {
+              // bias = -(code sum) in dword 0 of each lane: sum += m * d_a * code sum.
+              const __m256i bias = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.bias + 8 * h));
+              sum[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bias), _mm256_mul_ps(wp.m, da), sum[r][t]);
+            }
           }
         }
       }
@@ -169,6 +203,9 @@ constexpr TypeKernel make_kernel32() {
 const TypeKernel kQ4_0 = make_kernel32<Weights32::kQ4_0, 8>();
 const TypeKernel kQ5_0 = make_kernel32<Weights32::kQ5_0, 16>();
 const TypeKernel kQ8_0 = make_kernel32<Weights32::kQ8_0, 0>();
+// Offset 1: the activations' bias is minus each block's code sum, for the m terms.
+const TypeKernel kQ4_1 = make_kernel32<Weights32::kQ4_1, 1>();
+const TypeKernel kQ5_1 = make_kernel32<Weights32::kQ5_1, 1>();
 
 // ---------------------------------------------------------------------------------------------------
 // F32 / F16 / BF16 weights with f32 activations; columns past the last multiple of 8 in scalar code.
@@ -250,6 +287,8 @@ const TypeKernel* avx2_kernel(GgmlType type) {
     case GgmlType::kQ4_0: return &avx2::kQ4_0;
     case GgmlType::kQ5_0: return &avx2::kQ5_0;
     case GgmlType::kQ8_0: return &avx2::kQ8_0;
+    case GgmlType::kQ4_1: return &avx2::kQ4_1;
+    case GgmlType::kQ5_1: return &avx2::kQ5_1;
     case GgmlType::kF32: return &avx2::kF32;
     case GgmlType::kF16: return &avx2::kF16;
     case GgmlType::kBF16: return &avx2::kBF16;

@@ -1,4 +1,5 @@
-// AVX-512 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q8_0) and the path's kernel table.
+// AVX-512 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0) and the path's
+// kernel table.
 // Four weight blocks are processed per 512-bit vector, one per 128-bit lane: their 16 code bytes are
 // loaded into the lane, split into low/high nibbles (values 0..15 / 16..31 of the block), and dotted with
 // the matching activation bytes by vpdpbusd (VNNI) or vpmaddubsw + vpmaddwd. Each lane's int32 sum is
@@ -120,8 +121,9 @@ void convert_group32(const float* x, void* out, int64_t cols) {
 // masked out of every load (so nothing past the row is read) and come out as zero codes and zero scales.
 
 struct CodeGroup {
-  __m512i lo, hi;  // unsigned codes (Q4_0/Q5_0) or signed codes (Q8_0), lane b = block b
+  __m512i lo, hi;  // unsigned codes (Q4_0/Q5_0/Q4_1/Q5_1) or signed codes (Q8_0), lane b = block b
   __m512 d;        // weight scale of block b in lane b
+  __m512 m;        // Q4_1/Q5_1: offset m of block b in lane b (value = d * code + m); else unused
 };
 
 // Loads `bytes` bytes at p (zeros after them); a full window is a plain load, since a masked load costs
@@ -161,31 +163,10 @@ inline __m512 gather_scales(__m512i first, __m512i second, int i0, int i1, int i
   return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(first, index, second)));
 }
 
-inline CodeGroup load_q4_0(const uint8_t* w, int n) {
-  constexpr int kBytes = sizeof(BlockQ4_0);  // 18: d at 0, codes at 2
-  const __m512i qs = load_lanes16(w + 2, kBytes, n);
-  const __m512i nibble = _mm512_set1_epi8(0x0F);
-  const __m512i raw = load_window(w, kBytes * n, n == 4);  // d of block b: word 9b
-  return {_mm512_and_si512(qs, nibble), _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble),
-          gather_scales(raw, raw, 0, 9, 18, 27)};
-}
-
-inline CodeGroup load_q5_0(const uint8_t* w, int n) {
-  constexpr int kBytes = sizeof(BlockQ5_0);  // 22: d at 0, qh (u32) at 2, codes at 6
-  const __m512i qs = load_lanes16(w + 6, kBytes, n);
-  const __m512i nibble = _mm512_set1_epi8(0x0F);
-  __m512i lo = _mm512_and_si512(qs, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble);
-  // Words of the group: d_b = 11b, qh_b low half = 11b + 1, high half = 11b + 2. The second window
-  // starts at byte 24 (word 12), so word k >= 32 is index 32 + (k - 12) of the pair.
-  const __m512i first = load_window(w, kBytes * n, n == 4);
-  const __m512i second = load_window(w + 24, kBytes * n - 24, n == 4);
-  const __m512 d = gather_scales(first, second, 0, 11, 22, 32 + 33 - 12);
-  // High bits: qh_b's bits 0..15 belong to block b's values 0..15 (lane b of lo), bits 16..31 to hi.
-  // Put qh_b's two words at the start of lane b, spread each bit's byte over 8 bytes, and test bit j%8
-  // of byte j: a byte mask without leaving the vector unit.
-  const __m512i qh_index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 32 + 35 - 12, 32 + 34 - 12, 0, 0, 0, 0, 0, 0, 24, 23,  //
-                                            0, 0, 0, 0, 0, 0, 13, 12, 0, 0, 0, 0, 0, 0, 2, 1);
-  const __m512i qh = _mm512_permutex2var_epi16(first, qh_index, second);
+// Adds 16 to the codes whose bit 4 is set: lane b's words 0 and 1 of qh hold block b's qh (bits
+// 0..15 for values 0..15, lane b of lo; bits 16..31 for hi). Each bit's byte is spread over 8 bytes
+// and byte j tests bit j % 8: a byte mask without leaving the vector unit.
+inline void add_high_bits(__m512i qh, __m512i& lo, __m512i& hi) {
   const __m512i spread_lo = _mm512_set_epi64(0x0101010101010101, 0, 0x0101010101010101, 0, 0x0101010101010101, 0,
                                              0x0101010101010101, 0);
   const __m512i spread_hi = _mm512_add_epi8(spread_lo, _mm512_set1_epi8(2));
@@ -195,29 +176,110 @@ inline CodeGroup load_q5_0(const uint8_t* w, int n) {
   const __m512i sixteen = _mm512_set1_epi8(16);
   lo = _mm512_mask_add_epi8(lo, high_lo, lo, sixteen);
   hi = _mm512_mask_add_epi8(hi, high_hi, hi, sixteen);
-  return {lo, hi, d};
+}
+
+// The low and high nibbles of 16 code bytes per lane.
+inline void split_nibbles(__m512i qs, __m512i& lo, __m512i& hi) {
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  lo = _mm512_and_si512(qs, nibble);
+  hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble);
+}
+
+inline CodeGroup load_q4_0(const uint8_t* w, int n) {
+  constexpr int kBytes = sizeof(BlockQ4_0);  // 18: d at 0, codes at 2
+  CodeGroup g;
+  split_nibbles(load_lanes16(w + 2, kBytes, n), g.lo, g.hi);
+  const __m512i raw = load_window(w, kBytes * n, n == 4);  // d of block b: word 9b
+  g.d = gather_scales(raw, raw, 0, 9, 18, 27);
+  g.m = _mm512_setzero_ps();
+  return g;
+}
+
+inline CodeGroup load_q5_0(const uint8_t* w, int n) {
+  constexpr int kBytes = sizeof(BlockQ5_0);  // 22: d at 0, qh (u32) at 2, codes at 6
+  CodeGroup g;
+  split_nibbles(load_lanes16(w + 6, kBytes, n), g.lo, g.hi);
+  // Words of the group: d_b = 11b, qh_b low half = 11b + 1, high half = 11b + 2. The second window
+  // starts at byte 24 (word 12), so word k >= 32 is index 32 + (k - 12) of the pair.
+  const __m512i first = load_window(w, kBytes * n, n == 4);
+  const __m512i second = load_window(w + 24, kBytes * n - 24, n == 4);
+  g.d = gather_scales(first, second, 0, 11, 22, 32 + 33 - 12);
+  g.m = _mm512_setzero_ps();
+  // qh_b's two words to the start of lane b.
+  const __m512i qh_index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 32 + 35 - 12, 32 + 34 - 12, 0, 0, 0, 0, 0, 0, 24, 23,  //
+                                            0, 0, 0, 0, 0, 0, 13, 12, 0, 0, 0, 0, 0, 0, 2, 1);
+  add_high_bits(_mm512_permutex2var_epi16(first, qh_index, second), g.lo, g.hi);
+  return g;
+}
+
+inline CodeGroup load_q4_1(const uint8_t* w, int n) {
+  constexpr int kBytes = sizeof(BlockQ4_1);  // 20: d at 0, m at 2, codes at 4
+  CodeGroup g;
+  split_nibbles(load_lanes16(w + 4, kBytes, n), g.lo, g.hi);
+  const __m512i raw = load_window(w, kBytes * n, n == 4);  // d of block b: word 10b, m: 10b + 1
+  g.d = gather_scales(raw, raw, 0, 10, 20, 30);
+  g.m = gather_scales(raw, raw, 1, 11, 21, 31);
+  return g;
+}
+
+inline CodeGroup load_q5_1(const uint8_t* w, int n) {
+  constexpr int kBytes = sizeof(BlockQ5_1);  // 24: d at 0, m at 2, qh (u32) at 4, codes at 8
+  CodeGroup g;
+  split_nibbles(load_lanes16(w + 8, kBytes, n), g.lo, g.hi);
+  // Words of the group: d_b = 12b, m_b = 12b + 1, qh_b = 12b + 2 and 12b + 3. The second window
+  // starts at byte 32 (word 16) and ends with the group (byte 96), so word k >= 32 is index
+  // 32 + (k - 16) of the pair.
+  const __m512i first = load_window(w, kBytes * n, n == 4);
+  const __m512i second = load_window(w + 32, kBytes * n - 32, n == 4);
+  g.d = gather_scales(first, second, 0, 12, 24, 32 + 36 - 16);
+  g.m = gather_scales(first, second, 1, 13, 25, 32 + 37 - 16);
+  const __m512i qh_index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 32 + 39 - 16, 32 + 38 - 16, 0, 0, 0, 0, 0, 0, 27, 26,  //
+                                            0, 0, 0, 0, 0, 0, 15, 14, 0, 0, 0, 0, 0, 0, 3, 2);
+  add_high_bits(_mm512_permutex2var_epi16(first, qh_index, second), g.lo, g.hi);
+  return g;
 }
 
 inline CodeGroup load_q8_0(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockQ8_0);  // 34: d at 0, codes at 2
   const __m512i first = load_window(w, kBytes * n, n == 4);
   const __m512i second = load_window(w + 64, kBytes * n - 64, n == 4);
-  return {load_lanes16(w + 2, kBytes, n), load_lanes16(w + 18, kBytes, n), gather_scales(first, second, 0, 17, 34, 51)};
+  return {load_lanes16(w + 2, kBytes, n), load_lanes16(w + 18, kBytes, n), gather_scales(first, second, 0, 17, 34, 51),
+          _mm512_setzero_ps()};
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Kernels. kWeights selects the group loader; the dot differs for Q8_0 (signed weights).
 
-enum class Weights32 { kQ4_0, kQ5_0, kQ8_0 };
+enum class Weights32 { kQ4_0, kQ5_0, kQ8_0, kQ4_1, kQ5_1 };
+
+constexpr GgmlType ggml_type_of(Weights32 type) {
+  switch (type) {
+    case Weights32::kQ4_0: return GgmlType::kQ4_0;
+    case Weights32::kQ5_0: return GgmlType::kQ5_0;
+    case Weights32::kQ4_1: return GgmlType::kQ4_1;
+    case Weights32::kQ5_1: return GgmlType::kQ5_1;
+    case Weights32::kQ8_0: break;
+  }
+  return GgmlType::kQ8_0;
+}
 
 template <Weights32 kType, bool kVnni>
 struct Kernel32 {
   static constexpr int kTileRows = 6, kTileTokens = 4;
-  static constexpr int kBlockBytes = kType == Weights32::kQ4_0 ? 18 : kType == Weights32::kQ5_0 ? 22 : 34;
+  static constexpr int kBlockBytes = kType == Weights32::kQ4_0   ? sizeof(BlockQ4_0)
+                                     : kType == Weights32::kQ5_0 ? sizeof(BlockQ5_0)
+                                     : kType == Weights32::kQ4_1 ? sizeof(BlockQ4_1)
+                                     : kType == Weights32::kQ5_1 ? sizeof(BlockQ5_1)
+                                                                 : sizeof(BlockQ8_0);
+  // Q4_1 / Q5_1: unsigned codes with no fixed offset; per block, m times the activations' code sum
+  // (the bias of activations converted with offset 1 is minus that sum) is added in f32 instead.
+  static constexpr bool kHasMin = kType == Weights32::kQ4_1 || kType == Weights32::kQ5_1;
 
   static CodeGroup load(const uint8_t* w, int n) {
     if constexpr (kType == Weights32::kQ4_0) return load_q4_0(w, n);
     if constexpr (kType == Weights32::kQ5_0) return load_q5_0(w, n);
+    if constexpr (kType == Weights32::kQ4_1) return load_q4_1(w, n);
+    if constexpr (kType == Weights32::kQ5_1) return load_q5_1(w, n);
     return load_q8_0(w, n);
   }
 
@@ -233,7 +295,7 @@ struct Kernel32 {
         lo = _mm512_xor_si512(lo, flip);
         hi = _mm512_xor_si512(hi, flip);
       }
-      __m512i acc = _mm512_load_si512(a.bias);
+      __m512i acc = kHasMin ? _mm512_setzero_si512() : _mm512_load_si512(a.bias);
       acc = dot_u8s8<kVnni>(acc, lo, alo);
       return dot_u8s8<kVnni>(acc, hi, ahi);
     } else {
@@ -266,7 +328,12 @@ struct Kernel32 {
         for (int t = 0; t < T; ++t) {
           const ActGroup32& a = reinterpret_cast<const ActGroup32*>(act + t * act_stride)[g];
           const __m512i dot = group_dot(wg, a);
-          sum[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wg.d, _mm512_load_ps(a.d)), sum[r][t]);
+          const __m512 da = _mm512_load_ps(a.d);
+          sum[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wg.d, da), sum[r][t]);
+          if constexpr (kHasMin) {  // bias: -(code sum) in dword 0 of each lane
+            const __m512 bias = _mm512_cvtepi32_ps(_mm512_load_si512(a.bias));
+            sum[r][t] = _mm512_fnmadd_ps(bias, _mm512_mul_ps(wg.m, da), sum[r][t]);
+          }
         }
       }
     };
@@ -289,21 +356,25 @@ void gemm_tiles_or_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_
   gemm_tiled<Kernel>(w, row_begin, row_end, act, act_stride, n_tokens, y, y_stride);
 }
 
-constexpr GgmlType ggml_type_of(Weights32 type) {
-  return type == Weights32::kQ4_0 ? GgmlType::kQ4_0 : type == Weights32::kQ5_0 ? GgmlType::kQ5_0 : GgmlType::kQ8_0;
-}
-
 // The activation bias's offset: the weight codes' own (Q4_0 8, Q5_0 16), or 128 for Q8_0 with VNNI,
-// whose signed codes the kernels make unsigned; 0 for Q8_0 without (|w| x signed a).
+// whose signed codes the kernels make unsigned; 0 for Q8_0 without (|w| x signed a); 1 for Q4_1 /
+// Q5_1, whose m terms need minus the code sum.
 constexpr int code_offset(Weights32 type, bool vnni) {
-  return type == Weights32::kQ4_0 ? 8 : type == Weights32::kQ5_0 ? 16 : vnni ? 128 : 0;
+  switch (type) {
+    case Weights32::kQ4_0: return 8;
+    case Weights32::kQ5_0: return 16;
+    case Weights32::kQ4_1:
+    case Weights32::kQ5_1: return 1;
+    case Weights32::kQ8_0: break;
+  }
+  return vnni ? 128 : 0;
 }
 
 template <Weights32 kType, bool kVnni>
 constexpr TypeKernel make_kernel32() {
   constexpr int kOffset = code_offset(kType, kVnni);
   using Kernel = Kernel32<kType, kVnni>;
-  if constexpr (kVnni && kType != Weights32::kQ5_0) {
+  if constexpr (kVnni && (kType == Weights32::kQ4_0 || kType == Weights32::kQ8_0)) {
     // No f32-panel prefill: the strips run prompts at ~1.7x the panels' rate (gemm_tokens at 64-128
     // tokens, 1 thread: 127-156 against 60-80 GOP/s).
     return TypeKernel{row_bytes32, convert_group32<kOffset>,
@@ -325,6 +396,10 @@ const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kern
 const TypeKernel kQ4_0Interleaved = make_interleaved_kernel<Weights32::kQ4_0>();
 const TypeKernel kQ5_0Interleaved = make_interleaved_kernel<Weights32::kQ5_0>();
 const TypeKernel kQ8_0Interleaved = make_interleaved_kernel<Weights32::kQ8_0>();
+const TypeKernel kQ4_1[2] = {make_kernel32<Weights32::kQ4_1, false>(), make_kernel32<Weights32::kQ4_1, true>()};
+const TypeKernel kQ5_1[2] = {make_kernel32<Weights32::kQ5_1, false>(), make_kernel32<Weights32::kQ5_1, true>()};
+const TypeKernel kQ4_1Interleaved = make_interleaved_kernel<Weights32::kQ4_1>();
+const TypeKernel kQ5_1Interleaved = make_interleaved_kernel<Weights32::kQ5_1>();
 // Q4_K: code offset 1, so the bias is minus each block's code sum (for the dmin * m terms). Q6_K:
 // its codes' offset 32, per 16-value half.
 const TypeKernel kQ4_KInterleaved{row_bytes32, convert_group32<1>, gemm_interleaved<GgmlType::kQ4_K>,
@@ -343,6 +418,8 @@ const TypeKernel* avx512_interleaved_kernel(GgmlType type) {
   if (type == GgmlType::kQ8_0) return &avx512::kQ8_0Interleaved;
   if (type == GgmlType::kQ4_K) return &avx512::kQ4_KInterleaved;
   if (type == GgmlType::kQ6_K) return &avx512::kQ6_KInterleaved;
+  if (type == GgmlType::kQ4_1) return &avx512::kQ4_1Interleaved;
+  if (type == GgmlType::kQ5_1) return &avx512::kQ5_1Interleaved;
   return nullptr;
 }
 
@@ -352,6 +429,8 @@ const TypeKernel* avx512_kernel(GgmlType type, bool vnni) {
     case GgmlType::kQ4_0: return &avx512::kQ4_0[v];
     case GgmlType::kQ5_0: return &avx512::kQ5_0[v];
     case GgmlType::kQ8_0: return &avx512::kQ8_0[v];
+    case GgmlType::kQ4_1: return &avx512::kQ4_1[v];
+    case GgmlType::kQ5_1: return &avx512::kQ5_1[v];
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K: return avx512::k_quant_kernel(type, vnni);

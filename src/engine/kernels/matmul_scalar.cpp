@@ -72,6 +72,33 @@ float dot_q5_0(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
+// Q4_1 / Q5_1 . Q8_0: value = d_w * code + m_w, so per block
+//   d_w * d_a * sum(code * q8) + m_w * d_a * sum(q8).
+// The second term needs the activation block's code sum. ggml carries it in its Q8_1 activations
+// (s = d_a * sum(q8), rounded to f16); here the sum is taken exactly, in int, from the same Q8_0
+// blocks Q4_0 / Q5_0 / Q8_0 read, so one converted copy of the activations serves all of them.
+template <int kBits, typename Block>
+float dot_min_blocks(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    uint32_t qh = 0;
+    if constexpr (kBits == 5) std::memcpy(&qh, x[b].qh, sizeof qh);
+    int sumi = 0, sum_a = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      const int lo = (x[b].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
+      const int hi = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
+      sumi += lo * y[b].qs[j] + hi * y[b].qs[j + kQK / 2];
+      sum_a += y[b].qs[j] + y[b].qs[j + kQK / 2];
+    }
+    const float d_a = f16_to_f32(y[b].d);
+    sum += static_cast<float>(sumi) * (f16_to_f32(x[b].d) * d_a) +
+           static_cast<float>(sum_a) * (f16_to_f32(x[b].m) * d_a);
+  }
+  return sum;
+}
+
 float dot_q8_0(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ8_0*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
@@ -176,6 +203,8 @@ const TypeKernel kBF16{nullptr, nullptr, gemm_rows<dot_bf16>, 1};
 const TypeKernel kQ4_0{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_q4_0>, 1};
 const TypeKernel kQ5_0{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_q5_0>, 1};
 const TypeKernel kQ8_0{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_q8_0>, 1};
+const TypeKernel kQ4_1{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_min_blocks<4, BlockQ4_1>>, 1};
+const TypeKernel kQ5_1{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_min_blocks<5, BlockQ5_1>>, 1};
 const TypeKernel kQ4_K{q8_k_row_bytes, convert_q8_k, gemm_rows<dot_q4_k>, 1};
 const TypeKernel kQ5_K{q8_k_row_bytes, convert_q8_k, gemm_rows<dot_q5_k>, 1};
 const TypeKernel kQ6_K{q8_k_row_bytes, convert_q8_k, gemm_rows<dot_q6_k>, 1};
@@ -190,6 +219,8 @@ const TypeKernel* scalar_kernel(GgmlType type) {
     case GgmlType::kQ4_0: return &kQ4_0;
     case GgmlType::kQ5_0: return &kQ5_0;
     case GgmlType::kQ8_0: return &kQ8_0;
+    case GgmlType::kQ4_1: return &kQ4_1;
+    case GgmlType::kQ5_1: return &kQ5_1;
     case GgmlType::kQ4_K: return &kQ4_K;
     case GgmlType::kQ5_K: return &kQ5_K;
     case GgmlType::kQ6_K: return &kQ6_K;

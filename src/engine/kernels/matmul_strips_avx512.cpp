@@ -8,7 +8,9 @@
 //
 // Activations are the ActGroup32 rows of matmul_kernels.h (codes of block b in lane b of lo/hi, d
 // and bias per block), read with broadcasts; the bias (-offset * sum of the block's codes) starts
-// each block's sum and removes the weights' code offset (8 for Q4_0, 128 for Q8_0).
+// each block's sum and removes the weights' code offset (8 for Q4_0, 128 for Q8_0). Matrices
+// interleaved at load also come as Q5_0, Q4_1 / Q5_1 (offsets m per row, applied to the code sums
+// like Q4_K's mins), Q4_K and Q6_K.
 //
 // Two sources of blocks in that layout: matrices repacked at load (weight_interleave.h; the
 // default on this path), read as they are; and row-major matrices (CHIMERA_INTERLEAVE=0, or rows
@@ -34,8 +36,15 @@ constexpr int kTileTokens = 8;  // 8 dot chains + 8 sums + 8 code vectors fill t
 constexpr int block_bytes(GgmlType type) {
   return type == GgmlType::kQ4_0   ? sizeof(BlockQ4_0)
          : type == GgmlType::kQ5_0 ? sizeof(BlockQ5_0)
+         : type == GgmlType::kQ4_1 ? sizeof(BlockQ4_1)
+         : type == GgmlType::kQ5_1 ? sizeof(BlockQ5_1)
                                    : sizeof(BlockQ8_0);
 }
+
+// Q4_1 / Q5_1: value = d * code + m, a second f16 head field (m) per row and block.
+constexpr bool has_min(GgmlType type) { return type == GgmlType::kQ4_1 || type == GgmlType::kQ5_1; }
+// Q5_0 / Q5_1: the payload starts with the codes' fifth bits (qh), then the nibbles.
+constexpr bool has_high_bits(GgmlType type) { return type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1; }
 
 struct alignas(64) PackedBlock {
   __m512i codes[8];  // vector j: row r's codes 4j..4j+3 in dword r
@@ -45,6 +54,7 @@ static_assert(sizeof(PackedBlock) == 576);
 
 // Q4_K's 32-value sub-blocks: value = d * sc * code - dmin * m per row, so beside the codes' scale
 // (d * sc in d) a block carries the rows' offsets dmin * m, applied to the activations' code sums.
+// Q4_1 / Q5_1 blocks (value = d * code + m) use it too, with -m in dm.
 struct alignas(64) PackedBlockK : PackedBlock {
   __m512 dm;  // row r's dmin * m in lane r
 };
@@ -129,8 +139,8 @@ inline __m128i load16(const uint8_t* p) {
   return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
 }
 
-// A row-major block of 16 rows, transposed into the strip layout (no Q5_0: it is only read
-// interleaved).
+// A row-major block of 16 rows, transposed into the strip layout (no Q5_0, Q4_1, Q5_1: they are
+// only read interleaved).
 template <GgmlType kType>
 [[gnu::always_inline]] inline void pack_rows(const StripRows& rows, PackedBlock& p) {
   static_assert(kType == GgmlType::kQ4_0 || kType == GgmlType::kQ8_0);
@@ -148,18 +158,24 @@ template <GgmlType kType>
   p.d = _mm512_cvtph_ps(load_scales_f16(rows));
 }
 
-// A block interleaved at load (weight_interleave.h): scales, then the payload vectors.
-template <GgmlType kType>
-[[gnu::always_inline]] inline void load_interleaved(const uint8_t* block, PackedBlock& p) {
+// A block interleaved at load (weight_interleave.h): scales (and Q4_1 / Q5_1's offsets m, into a
+// PackedBlockK's dm, negated), then the payload vectors.
+template <GgmlType kType, typename Block>
+[[gnu::always_inline]] inline void load_interleaved(const uint8_t* block, Block& p) {
   p.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block)));
-  const uint8_t* payload = block + 32;  // 288 / 352 / 544-byte blocks: not 64-byte aligned
-  if constexpr (kType == GgmlType::kQ4_0 || kType == GgmlType::kQ5_0) {
-    constexpr int kNibbles = kType == GgmlType::kQ5_0 ? 64 : 0;  // Q5_0: after the qh vector
+  if constexpr (has_min(kType)) {
+    const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 32)));
+    p.dm = _mm512_sub_ps(_mm512_setzero_ps(), m);
+  }
+  // 288 / 352 / 320 / 384 / 544-byte blocks: not 64-byte aligned
+  const uint8_t* payload = block + (has_min(kType) ? 64 : 32);
+  if constexpr (kType != GgmlType::kQ8_0) {
+    constexpr int kNibbles = has_high_bits(kType) ? 64 : 0;  // Q5_*: after the qh vector
     __m512i dw[4];
 #pragma GCC unroll 4
     for (int m = 0; m < 4; ++m) dw[m] = _mm512_loadu_si512(payload + kNibbles + 64 * m);
     split_nibbles(dw, p);
-    if constexpr (kType == GgmlType::kQ5_0) {
+    if constexpr (has_high_bits(kType)) {
       // Code k's 5th bit is bit k of the row's qh. Vector j needs bits 4j..4j+3, all in byte j / 2
       // of qh: copy that byte to the 4 bytes of the row's dword, test byte i for bit 4 (j % 2) + i.
       const __m512i qh = _mm512_loadu_si512(payload);
@@ -280,10 +296,10 @@ class Q6KBlocks {
 template <GgmlType kType>
 class Blocks32 {
  public:
-  using Block = PackedBlock;
+  using Block = std::conditional_t<has_min(kType), PackedBlockK, PackedBlock>;
   static constexpr size_t kBlock16 = kStripRows * static_cast<size_t>(block_bytes(kType));
   explicit Blocks32(const uint8_t* strip) : strip_(strip) {}
-  [[gnu::always_inline]] const PackedBlock& operator()(int64_t b, PackedBlock& p) const {
+  [[gnu::always_inline]] const Block& operator()(int64_t b, Block& p) const {
     load_interleaved<kType>(strip_ + static_cast<size_t>(b) * kBlock16, p);
     return p;
   }
@@ -502,6 +518,10 @@ template void gemm_interleaved<GgmlType::kQ4_0>(const WeightMatrix&, int64_t, in
 template void gemm_interleaved<GgmlType::kQ5_0>(const WeightMatrix&, int64_t, int64_t, const void*,
                                                 size_t, int64_t, float*, int64_t);
 template void gemm_interleaved<GgmlType::kQ8_0>(const WeightMatrix&, int64_t, int64_t, const void*,
+                                                size_t, int64_t, float*, int64_t);
+template void gemm_interleaved<GgmlType::kQ4_1>(const WeightMatrix&, int64_t, int64_t, const void*,
+                                                size_t, int64_t, float*, int64_t);
+template void gemm_interleaved<GgmlType::kQ5_1>(const WeightMatrix&, int64_t, int64_t, const void*,
                                                 size_t, int64_t, float*, int64_t);
 template void gemm_interleaved<GgmlType::kQ4_K>(const WeightMatrix&, int64_t, int64_t, const void*,
                                                 size_t, int64_t, float*, int64_t);

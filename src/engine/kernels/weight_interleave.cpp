@@ -1,4 +1,4 @@
-// The 16-row interleaved layout of Q4_0 / Q5_0 / Q8_0 / Q4_K / Q6_K matrices (see weight_interleave.h): the
+// The 16-row interleaved layout of Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K matrices (see weight_interleave.h): the
 // repack and the way back to one row. Portable code: the repack runs once at load, the row read per
 // token lookup.
 #include "engine/kernels/weight_interleave.h"
@@ -18,6 +18,8 @@ constexpr InterleaveLayout kQ5_0Layout{kQK, sizeof(BlockQ5_0), 0, 1, 2, 5};
 constexpr InterleaveLayout kQ8_0Layout{kQK, sizeof(BlockQ8_0), 0, 1, 2, 8};
 constexpr InterleaveLayout kQ4_KLayout{kQK_K, sizeof(BlockQ4_K), 0, 2, 4, 35};
 constexpr InterleaveLayout kQ6_KLayout{kQK_K, sizeof(BlockQ6_K), 208, 1, 0, 52};  // d last
+constexpr InterleaveLayout kQ4_1Layout{kQK, sizeof(BlockQ4_1), 0, 2, 4, 4};  // d, m; nibbles
+constexpr InterleaveLayout kQ5_1Layout{kQK, sizeof(BlockQ5_1), 0, 2, 4, 5};  // d, m; qh, nibbles
 
 // Row r's block in the original layout from a 16-row block.
 void restore_block(const InterleaveLayout& layout, const uint8_t* src, int r, uint8_t* block) {
@@ -36,6 +38,8 @@ const InterleaveLayout* interleave_layout(GgmlType type) {
     case GgmlType::kQ8_0: return &kQ8_0Layout;
     case GgmlType::kQ4_K: return &kQ4_KLayout;
     case GgmlType::kQ6_K: return &kQ6_KLayout;
+    case GgmlType::kQ4_1: return &kQ4_1Layout;
+    case GgmlType::kQ5_1: return &kQ5_1Layout;
     default: return nullptr;
   }
 }

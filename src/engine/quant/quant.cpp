@@ -64,6 +64,41 @@ void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n) {
   }
 }
 
+// The *_1 types: codes 0..2^bits - 1 on the block's [min, max] range, d = (max - min) / (2^bits - 1),
+// m = min, code = trunc((x - min) / d + 0.5) capped at the top code, as ggml's quantize_row_q{4,5}_1_ref.
+// (ggml leaves Q5_1's cap out; it only matters when (x - min) / d rounds past 31.5, which the cap
+// keeps from wrapping to code 0.) Low 4 bits of code j in the low nibble of qs[j] (j < 16) or the
+// high nibble of qs[j - 16]; Q5_1's bit 4 of code j in bit j of qh.
+template <int kBits, typename Block>
+void quantize_min_blocks(const float* x, Block* y, int64_t n) {
+  constexpr int kTop = (1 << kBits) - 1;
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    float min = x[0], max = x[0];
+    for (int j = 1; j < kQK; ++j) {
+      min = x[j] < min ? x[j] : min;
+      max = x[j] > max ? x[j] : max;
+    }
+    const float d = (max - min) / static_cast<float>(kTop);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_f16(d);
+    y[b].m = f32_to_f16(min);
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      int q0 = static_cast<int>((x[j] - min) * id + 0.5f);
+      int q1 = static_cast<int>((x[j + kQK / 2] - min) * id + 0.5f);
+      q0 = q0 < kTop ? q0 : kTop;
+      q1 = q1 < kTop ? q1 : kTop;
+      y[b].qs[j] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+      qh |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
+      qh |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
+    }
+    if constexpr (kBits == 5) std::memcpy(y[b].qh, &qh, sizeof qh);
+  }
+}
+
+void quantize_q4_1(const float* x, BlockQ4_1* y, int64_t n) { quantize_min_blocks<4>(x, y, n); }
+void quantize_q5_1(const float* x, BlockQ5_1* y, int64_t n) { quantize_min_blocks<5>(x, y, n); }
+
 // Q8_0 (weights and activations): d = amax/127, q = round(x/d) half away from zero (C roundf).
 void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
@@ -100,6 +135,25 @@ void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
   }
 }
 
+// value = d * code + m with f16 d and m (the f32 product and sum ggml's dequantize_row_q{4,5}_1 compute).
+template <int kBits, typename Block>
+void dequantize_min_blocks(const Block* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
+    const float d = f16_to_f32(x[b].d), m = f16_to_f32(x[b].m);
+    uint32_t qh = 0;
+    if constexpr (kBits == 5) std::memcpy(&qh, x[b].qh, sizeof qh);
+    for (int j = 0; j < kQK / 2; ++j) {
+      const int hi0 = static_cast<int>((qh >> j) & 1) << 4;
+      const int hi1 = static_cast<int>((qh >> (j + kQK / 2)) & 1) << 4;
+      y[j] = static_cast<float>((x[b].qs[j] & 0xF) | hi0) * d + m;
+      y[j + kQK / 2] = static_cast<float>((x[b].qs[j] >> 4) | hi1) * d + m;
+    }
+  }
+}
+
+void dequantize_q4_1(const BlockQ4_1* x, float* y, int64_t n) { dequantize_min_blocks<4>(x, y, n); }
+void dequantize_q5_1(const BlockQ5_1* x, float* y, int64_t n) { dequantize_min_blocks<5>(x, y, n); }
+
 void dequantize_q8_0(const BlockQ8_0* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
     float d = f16_to_f32(x[b].d);
@@ -119,6 +173,8 @@ bool can_quantize(GgmlType type) {
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
     case GgmlType::kQ5_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_1:
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
@@ -148,6 +204,8 @@ void quantize_row(GgmlType type, const float* x, void* out, int64_t n) {
     case GgmlType::kQ8_0: return quantize_q8_0(x, static_cast<BlockQ8_0*>(out), n);
     case GgmlType::kQ4_0: return quantize_q4_0(x, static_cast<BlockQ4_0*>(out), n);
     case GgmlType::kQ5_0: return quantize_q5_0(x, static_cast<BlockQ5_0*>(out), n);
+    case GgmlType::kQ4_1: return quantize_q4_1(x, static_cast<BlockQ4_1*>(out), n);
+    case GgmlType::kQ5_1: return quantize_q5_1(x, static_cast<BlockQ5_1*>(out), n);
     case GgmlType::kQ4_K: return quantize_q4_k(x, static_cast<BlockQ4_K*>(out), n);
     case GgmlType::kQ5_K: return quantize_q5_k(x, static_cast<BlockQ5_K*>(out), n);
     case GgmlType::kQ6_K: return quantize_q6_k(x, static_cast<BlockQ6_K*>(out), n);
@@ -175,6 +233,8 @@ void dequantize_row(GgmlType type, const void* in, float* out, int64_t n) {
     case GgmlType::kQ8_0: return dequantize_q8_0(static_cast<const BlockQ8_0*>(in), out, n);
     case GgmlType::kQ4_0: return dequantize_q4_0(static_cast<const BlockQ4_0*>(in), out, n);
     case GgmlType::kQ5_0: return dequantize_q5_0(static_cast<const BlockQ5_0*>(in), out, n);
+    case GgmlType::kQ4_1: return dequantize_q4_1(static_cast<const BlockQ4_1*>(in), out, n);
+    case GgmlType::kQ5_1: return dequantize_q5_1(static_cast<const BlockQ5_1*>(in), out, n);
     case GgmlType::kQ4_K: return dequantize_q4_k(static_cast<const BlockQ4_K*>(in), out, n);
     case GgmlType::kQ5_K: return dequantize_q5_k(static_cast<const BlockQ5_K*>(in), out, n);
     case GgmlType::kQ6_K: return dequantize_q6_k(static_cast<const BlockQ6_K*>(in), out, n);
@@ -190,9 +250,8 @@ Status quantize_matrix(GgmlType type, const float* x, int64_t rows, int64_t cols
                        ThreadPool* pool) {
   if (!can_quantize(type)) {
     return make_error(ErrorCode::kUnsupported,
-                      "cannot quantize to type {}: this build quantizes F32, F16, BF16, Q8_0, Q4_0, "
-                      "Q5_0, Q4_K, Q5_K, Q6_K",
-                      ggml_type_name(type));
+                      "cannot quantize to type {}: this build quantizes {}",
+                      ggml_type_name(type), computable_type_list());
   }
   std::optional<size_t> row_bytes = ggml_row_bytes(type, cols);
   if (!row_bytes || rows < 0) {

@@ -26,6 +26,9 @@ inline constexpr int kQK_K = 256; // elements per K-quant super-block
 struct BlockQ4_0 { uint16_t d; uint8_t qs[kQK / 2]; };
 struct BlockQ8_0 { uint16_t d; int8_t qs[kQK]; };
 struct BlockQ5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[kQK / 2]; };
+// The *_1 types: value = d * code + m (unsigned codes, a per-block offset m instead of a fixed one).
+struct BlockQ4_1 { uint16_t d; uint16_t m; uint8_t qs[kQK / 2]; };
+struct BlockQ5_1 { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[kQK / 2]; };
 struct BlockQ4_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[kQK_K / 2]; };
 struct BlockQ5_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[kQK_K / 8]; uint8_t qs[kQK_K / 2]; };
 struct BlockQ6_K { uint8_t ql[kQK_K / 2]; uint8_t qh[kQK_K / 4]; int8_t scales[kQK_K / 16]; uint16_t d; };
@@ -34,13 +37,16 @@ struct BlockQ8_K { float d; int8_t qs[kQK_K]; int16_t bsums[kQK_K / 16]; };
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_1) == 24);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
 
-// True for F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K. (Q5_0 is what llama.cpp's Q4_K_M rule
-// falls back to for rows not a multiple of 256, e.g. every d_model=1152 row of gemma3 1B.)
+// True for F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K. (Q5_0 / Q5_1 / Q8_0 are what
+// llama.cpp's Q4_K / Q5_K / Q6_K rules fall back to for rows not a multiple of 256, e.g. every
+// d_model=1152 row of gemma3 1B or 896 of Qwen2.5 0.5B; engine-reference-models.md §8.)
 bool can_quantize(GgmlType type);
 // The same set plus Q8_K (an activation type, dequantizable for tests).
 bool can_dequantize(GgmlType type);
@@ -72,12 +78,16 @@ namespace quant_detail {
 // Per-type reference kernels (quant.cpp: the *_0 types and floats; quant_k.cpp: K-quants).
 void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t n);
 void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n);
+void quantize_q4_1(const float* x, BlockQ4_1* y, int64_t n);
+void quantize_q5_1(const float* x, BlockQ5_1* y, int64_t n);
 void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n);
 void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n);
 void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n);
 void dequantize_q4_0(const BlockQ4_0* x, float* y, int64_t n);
 void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n);
+void dequantize_q4_1(const BlockQ4_1* x, float* y, int64_t n);
+void dequantize_q5_1(const BlockQ5_1* x, float* y, int64_t n);
 void dequantize_q8_0(const BlockQ8_0* x, float* y, int64_t n);
 void dequantize_q4_k(const BlockQ4_K* x, float* y, int64_t n);
 void dequantize_q5_k(const BlockQ5_K* x, float* y, int64_t n);
