@@ -169,6 +169,7 @@ bool more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8)
 
 GgmlType fallback_for_row(GgmlType t, int64_t ne0) {
   if (t == GgmlType::kQ4_K && ne0 % 256 != 0) return GgmlType::kQ5_0;
+  if (t == GgmlType::kQ5_K && ne0 % 256 != 0) return GgmlType::kQ5_1;
   if (t == GgmlType::kQ6_K && ne0 % 256 != 0) return GgmlType::kQ8_0;
   return t;
 }
@@ -192,13 +193,17 @@ GgmlType expected_type(SynthFileType ft, const std::string& name, const std::vec
   if (ft == SynthFileType::kQ8_0) return GgmlType::kQ8_0;
   if (output_role) return fallback_for_row(GgmlType::kQ6_K, ne[0]);
   if (ft == SynthFileType::kQ4_0) return GgmlType::kQ4_0;
+  if (ft == SynthFileType::kQ4_1) return GgmlType::kQ4_1;
+  if (ft == SynthFileType::kQ5_1) return GgmlType::kQ5_1;
   if (ft == SynthFileType::kQ6_K) return fallback_for_row(GgmlType::kQ6_K, ne[0]);
   int layer = -1;
   std::sscanf(name.c_str(), "blk.%d.", &layer);
   // A name substring (§8): ffn_down_exps takes ffn_down's per-layer bumps.
   const bool v_or_down =
       name.find(".attn_v.") != std::string::npos || name.find(".ffn_down") != std::string::npos;
-  GgmlType t = v_or_down && more_bits(layer, n_layers) ? GgmlType::kQ6_K : GgmlType::kQ4_K;
+  // Q4_K_M and Q5_K_M: the same bumps over a Q4_K or Q5_K base.
+  const GgmlType base = ft == SynthFileType::kQ5_K_M ? GgmlType::kQ5_K : GgmlType::kQ4_K;
+  GgmlType t = v_or_down && more_bits(layer, n_layers) ? GgmlType::kQ6_K : base;
   return fallback_for_row(t, ne[0]);
 }
 
@@ -213,8 +218,9 @@ void expect_mixture(const SynthPlan& plan, SynthFileType ft) {
 }
 
 TEST(Synth, MixtureFollowsLlamaCppRulesForEveryTypeAndPreset) {
-  const SynthFileType types[] = {SynthFileType::kF32,  SynthFileType::kF16,  SynthFileType::kBF16,
-                                 SynthFileType::kQ8_0, SynthFileType::kQ4_0, SynthFileType::kQ4_K_M,
+  const SynthFileType types[] = {SynthFileType::kF32,  SynthFileType::kF16,    SynthFileType::kBF16,
+                                 SynthFileType::kQ8_0, SynthFileType::kQ4_0,   SynthFileType::kQ4_1,
+                                 SynthFileType::kQ5_1, SynthFileType::kQ4_K_M, SynthFileType::kQ5_K_M,
                                  SynthFileType::kQ6_K};
   const std::pair<const char*, const char*> presets[] = {
       {"gemma3", "270m"},     {"gemma3", "1b"},    {"gemma3", "4b"},  {"gemma3", "tiny"},
@@ -264,6 +270,33 @@ TEST(Synth, Gemma3OneBRowsOf1152FallBack) {
   EXPECT_EQ(types["blk.5.attn_output.weight"], GgmlType::kQ4_K);  // rows of 4x256 = 1024
   EXPECT_EQ(types["blk.0.ffn_down.weight"], GgmlType::kQ6_K);     // rows of 6912 = 27x256
   EXPECT_EQ(types["blk.4.ffn_down.weight"], GgmlType::kQ4_K);
+}
+
+TEST(Synth, Qwen25HalfBQ5KMRowsOf896FallBackToQ5_1) {
+  // The file the engine used to refuse: d_model 896 is not a multiple of 256, so llama-quantize's
+  // Q5_K_M writes Q5_1 (from Q5_K) and Q8_0 (from Q6_K) for every 896-wide row
+  // (engine-reference-models.md §8); ffn_down rows of 4864 = 19 x 256 keep the K-quants.
+  auto plan = plan_synth(options_for("qwen2", "0.5b", SynthFileType::kQ5_K_M));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  std::map<std::string, GgmlType> types;
+  for (const auto& t : plan->tensors) types[t.name] = t.type;
+  EXPECT_EQ(types["token_embd.weight"], GgmlType::kQ8_0);  // tied output: Q6_K, then fallback
+  EXPECT_EQ(types["blk.3.attn_q.weight"], GgmlType::kQ5_1);
+  EXPECT_EQ(types["blk.3.attn_k.weight"], GgmlType::kQ5_1);
+  EXPECT_EQ(types["blk.3.attn_v.weight"], GgmlType::kQ5_1);
+  EXPECT_EQ(types["blk.0.attn_v.weight"], GgmlType::kQ8_0);  // more bits, then fallback
+  EXPECT_EQ(types["blk.3.attn_output.weight"], GgmlType::kQ5_1);
+  EXPECT_EQ(types["blk.3.ffn_gate.weight"], GgmlType::kQ5_1);
+  EXPECT_EQ(types["blk.3.ffn_up.weight"], GgmlType::kQ5_1);
+  EXPECT_EQ(types["blk.3.ffn_down.weight"], GgmlType::kQ5_K);
+  EXPECT_EQ(types["blk.0.ffn_down.weight"], GgmlType::kQ6_K);
+  EXPECT_EQ(types["blk.3.attn_q.bias"], GgmlType::kF32);
+  EXPECT_EQ(llama_ftype_of(SynthFileType::kQ5_K_M), 17u);
+  EXPECT_EQ(synth_file_type_from_name("Q5_K_M"), SynthFileType::kQ5_K_M);
+  EXPECT_EQ(synth_file_type_from_name("q4_1"), SynthFileType::kQ4_1);
+  EXPECT_EQ(synth_file_type_from_name("q5_1"), SynthFileType::kQ5_1);
+  EXPECT_EQ(llama_ftype_of(SynthFileType::kQ4_1), 3u);
+  EXPECT_EQ(llama_ftype_of(SynthFileType::kQ5_1), 9u);
 }
 
 TEST(Synth, Llama31EightBQ4_0KeepsEmbeddingAndQuantizesOutputQ6K) {
@@ -346,7 +379,8 @@ TEST(Synth, WrittenFileRereadsWithPlanShapesMetadataAndMark) {
   for (const char* arch : {"gemma3", "llama"}) {
     for (SynthFileType ft :
          {SynthFileType::kF32, SynthFileType::kF16, SynthFileType::kBF16, SynthFileType::kQ8_0,
-          SynthFileType::kQ4_0, SynthFileType::kQ4_K_M, SynthFileType::kQ6_K}) {
+          SynthFileType::kQ4_0, SynthFileType::kQ4_1, SynthFileType::kQ5_1, SynthFileType::kQ4_K_M,
+          SynthFileType::kQ5_K_M, SynthFileType::kQ6_K}) {
       SCOPED_TRACE(std::string(arch) + " " + std::string(synth_file_type_name(ft)));
       auto plan = plan_synth(options_for(arch, "tiny", ft));
       ASSERT_TRUE(plan.ok());

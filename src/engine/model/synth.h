@@ -22,10 +22,10 @@ class GgufWriter;
 struct VocabData;
 
 // The weight mixtures `--type` accepts, named as llama-quantize names them.
-enum class SynthFileType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K_M, kQ6_K };
+enum class SynthFileType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K_M, kQ6_K, kQ4_1, kQ5_1, kQ5_K_M };
 std::optional<SynthFileType> synth_file_type_from_name(std::string_view name);  // "q4_k_m", "Q8_0"
 std::string_view synth_file_type_name(SynthFileType type);                      // "Q4_K_M"
-// llama.cpp's llama_ftype value written to general.file_type (0, 1, 32, 7, 2, 15, 18).
+// llama.cpp's llama_ftype value written to general.file_type (0, 1, 32, 7, 2, 15, 18, 3, 9, 17).
 uint32_t llama_ftype_of(SynthFileType type);
 
 struct SynthOptions {

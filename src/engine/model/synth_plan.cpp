@@ -128,6 +128,12 @@ GgmlType default_type(SynthFileType type) {
       return GgmlType::kQ4_K;
     case SynthFileType::kQ6_K:
       return GgmlType::kQ6_K;
+    case SynthFileType::kQ4_1:
+      return GgmlType::kQ4_1;
+    case SynthFileType::kQ5_1:
+      return GgmlType::kQ5_1;
+    case SynthFileType::kQ5_K_M:
+      return GgmlType::kQ5_K;
   }
   return GgmlType::kF32;
 }
@@ -250,6 +256,9 @@ std::optional<SynthFileType> synth_file_type_from_name(std::string_view name) {
   if (n == "q4_0") return SynthFileType::kQ4_0;
   if (n == "q4_k_m") return SynthFileType::kQ4_K_M;
   if (n == "q6_k") return SynthFileType::kQ6_K;
+  if (n == "q4_1") return SynthFileType::kQ4_1;
+  if (n == "q5_1") return SynthFileType::kQ5_1;
+  if (n == "q5_k_m") return SynthFileType::kQ5_K_M;
   return std::nullopt;
 }
 
@@ -269,6 +278,12 @@ std::string_view synth_file_type_name(SynthFileType type) {
       return "Q4_K_M";
     case SynthFileType::kQ6_K:
       return "Q6_K";
+    case SynthFileType::kQ4_1:
+      return "Q4_1";
+    case SynthFileType::kQ5_1:
+      return "Q5_1";
+    case SynthFileType::kQ5_K_M:
+      return "Q5_K_M";
   }
   return "?";
 }
@@ -289,6 +304,12 @@ uint32_t llama_ftype_of(SynthFileType type) {
       return 15;
     case SynthFileType::kQ6_K:
       return 18;
+    case SynthFileType::kQ4_1:
+      return 3;
+    case SynthFileType::kQ5_1:
+      return 9;
+    case SynthFileType::kQ5_K_M:
+      return 17;
   }
   return 0;
 }
@@ -311,7 +332,7 @@ GgmlType synth_tensor_type(SynthFileType type, std::string_view name,
     } else if (base != GgmlType::kQ8_0) {
       t = GgmlType::kQ6_K;
     }
-  } else if (type == SynthFileType::kQ4_K_M) {
+  } else if (type == SynthFileType::kQ4_K_M || type == SynthFileType::kQ5_K_M) {
     const bool more_bits_tensor =
         ends_with_name(name, "attn_v.weight") || name.find("ffn_down") != std::string_view::npos;
     if (more_bits_tensor && layer >= 0 && use_more_bits(layer, n_layers)) t = GgmlType::kQ6_K;
@@ -319,6 +340,7 @@ GgmlType synth_tensor_type(SynthFileType type, std::string_view name,
   // llama-quant.cpp tensor_type_fallback for rows that are not a multiple of the block size.
   if (ne0 % block_size(t) != 0) {
     if (t == GgmlType::kQ4_K) t = GgmlType::kQ5_0;
+    if (t == GgmlType::kQ5_K) t = GgmlType::kQ5_1;
     if (t == GgmlType::kQ6_K) t = GgmlType::kQ8_0;
     if (ne0 % block_size(t) != 0) t = GgmlType::kF16;
   }
