@@ -267,10 +267,9 @@ void register_all() {
   }
   // Compute ceiling of each matvec kernel: one 256-row matrix that stays in L2, one thread. Far
   // above the DRAM share of a core, the kernel is not what limits decode.
-  for (GgmlType type :
-       {GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32, GgmlType::kQ8_0, GgmlType::kQ5_0,
-        GgmlType::kQ4_0, GgmlType::kQ5_1, GgmlType::kQ4_1, GgmlType::kQ4_K, GgmlType::kQ5_K,
-        GgmlType::kQ6_K}) {
+  for (GgmlType type : {GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32, GgmlType::kQ8_0,
+                        GgmlType::kQ5_0, GgmlType::kQ4_0, GgmlType::kQ5_1, GgmlType::kQ4_1,
+                        GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
     const int64_t cols = ggml_type_info(type).block_size == 256 ? 1536 : 1152;
     std::string name =
         "matvec_in_cache/" + std::string(ggml_type_name(type)) + "/" + shape_name(256, cols);
@@ -288,9 +287,9 @@ void register_all() {
   const int64_t gemm_shapes[][2] = {{1024, 1152}, {6912, 1152}, {1152, 6912}};
   for (int threads : {1, 2}) {
     for (const auto& s : gemm_shapes) {
-      for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ5_1,
-                            GgmlType::kQ4_1, GgmlType::kF16, GgmlType::kQ4_K, GgmlType::kQ5_K,
-                            GgmlType::kQ6_K}) {
+      for (GgmlType type :
+           {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ4_1,
+            GgmlType::kF16, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
         if (s[1] % ggml_type_info(type).block_size != 0) continue;
         std::string name = "gemm512/" + std::string(ggml_type_name(type)) + "/" +
                            shape_name(s[0], s[1]) + "/threads:" + std::to_string(threads);
@@ -303,9 +302,8 @@ void register_all() {
   // Short prompts and batched decode: where the prefill path takes over from the decode tiles.
   for (int threads : {1, 2})
     for (int64_t n_tokens : {2, 3, 4, 8, 16, 24, 32, 48, 64, 128, 256}) {
-      for (GgmlType type :
-           {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ4_K,
-            GgmlType::kF16}) {
+      for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ5_1,
+                            GgmlType::kQ4_K, GgmlType::kF16}) {
         const int64_t cols = ggml_type_info(type).block_size == 256 ? 6912 : 1152;
         const int64_t rows = cols == 6912 ? 1152 : 6912;
         std::string name = "gemm_tokens/" + std::string(ggml_type_name(type)) + "/" +
@@ -340,9 +338,11 @@ int main(int argc, char** argv) {
       "kernel_path",
       std::string(chimera::engine::kernel_path_name(chimera::engine::active_kernel_path())));
   benchmark::AddCustomContext("cpu", chimera::cpu_model_name());
-  benchmark::AddCustomContext("weights", chimera::engine::interleave_at_load()
-                                             ? "Q4_0/Q5_0/Q4_1/Q5_1/Q8_0/Q4_K/Q6_K interleaved in 16-row strips, as the engine loads them (CHIMERA_INTERLEAVE=0: file layout)"
-                                             : "file layout (row-major)");
+  benchmark::AddCustomContext(
+      "weights", chimera::engine::interleave_at_load()
+                     ? "Q4_0/Q5_0/Q4_1/Q5_1/Q8_0/Q4_K/Q6_K interleaved in 16-row strips, as the "
+                       "engine loads them (CHIMERA_INTERLEAVE=0: file layout)"
+                     : "file layout (row-major)");
   benchmark::AddCustomContext("cpu_features", chimera::cpu_feature_string());
   benchmark::AddCustomContext("physical_cores", std::to_string(chimera::physical_core_count()));
   chimera::engine::register_all();

@@ -387,8 +387,9 @@ void register_model(CLI::App& app) {
                    "gemma3: 270m, 1b, 4b; llama: 3.2-1b (or 1b), 3.1-8b (or 8b); qwen2: 0.5b, "
                    "1.5b, 7b; qwen3: 0.6b, 1.7b, 4b, 8b; qwen3moe: 30b-a3b; every arch: tiny")
       ->capture_default_str();
-  synth->add_option("--type", synth_args->type,
-                    "f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_1 | q4_k_m | q5_k_m | q6_k")
+  synth
+      ->add_option("--type", synth_args->type,
+                   "f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_1 | q4_k_m | q5_k_m | q6_k")
       ->capture_default_str();
   synth->add_option(
       "--vocab", o.vocab,

@@ -160,17 +160,18 @@ TEST_F(GenerateCliTest, ATooLongPromptFailsUnlessTruncationIsAsked) {
 // Q5_K_M wherever a row is not a multiple of 256 (every 896-wide row of Qwen2.5 0.5B; every
 // 128-wide row of the tiny shape).
 TEST_F(GenerateCliTest, FilesWithQ4_1AndQ5_1TensorsGenerate) {
-  for (auto [type, tensor_type] : {std::pair{"q4_1", "Q4_1"}, std::pair{"q5_1", "Q5_1"},
-                                   std::pair{"q5_k_m", "Q5_1"}}) {
+  for (auto [type, tensor_type] :
+       {std::pair{"q4_1", "Q4_1"}, std::pair{"q5_1", "Q5_1"}, std::pair{"q5_k_m", "Q5_1"}}) {
     const std::string path = dir_->file(std::string("qwen2-") + type + ".gguf");
-    CommandResult synth = run_chimera({"model", "synth", "--arch", "qwen2", "--size", "tiny", "--type", type,
-                                       "--vocab", "synthetic:600", "-o", path});
+    CommandResult synth = run_chimera({"model", "synth", "--arch", "qwen2", "--size", "tiny",
+                                       "--type", type, "--vocab", "synthetic:600", "-o", path});
     ASSERT_EQ(synth.exit_code, 0) << synth.err;
     CommandResult info = run_chimera({"model", "info", path, "--json"});
     ASSERT_EQ(info.exit_code, 0) << info.err;
-    EXPECT_TRUE(nlohmann::json::parse(info.out)["bytes_by_type"].contains(tensor_type)) << type << info.out;
-    CommandResult r = run_chimera(
-        {"generate", "-m", path, "-p", "hello world", "--num-predict", "6", "--temperature", "0", "--json"});
+    EXPECT_TRUE(nlohmann::json::parse(info.out)["bytes_by_type"].contains(tensor_type))
+        << type << info.out;
+    CommandResult r = run_chimera({"generate", "-m", path, "-p", "hello world", "--num-predict",
+                                   "6", "--temperature", "0", "--json"});
     ASSERT_EQ(r.exit_code, 0) << type << ": " << r.err;
     const int eval_count = nlohmann::json::parse(r.out)["eval_count"].get<int>();
     EXPECT_GE(eval_count, 1) << type << r.out;  // fewer than 6 only if the model ends the text

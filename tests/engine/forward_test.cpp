@@ -272,10 +272,9 @@ TEST_P(ForwardTest, OneTokenBatchesOfFloatWeightsRunOnAvx2) {
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
   for (const char* arch : {"gemma3", "llama", "qwen2", "qwen3", "qwen3moe"}) {
-    for (GgmlType t :
-         {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_0,
-          GgmlType::kQ5_0, GgmlType::kQ4_1, GgmlType::kQ5_1, GgmlType::kQ4_K, GgmlType::kQ5_K,
-          GgmlType::kQ6_K}) {
+    for (GgmlType t : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_0,
+                       GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1, GgmlType::kQ5_1,
+                       GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
       cases.push_back({arch, t});
     }
   }

@@ -23,7 +23,8 @@
 namespace chimera::engine {
 namespace {
 
-constexpr uint16_t kF16Half = 0x3800, kF16Quarter = 0x3400, kF16MinusTwo = 0xC000, kF16MinusThree = 0xC200;
+constexpr uint16_t kF16Half = 0x3800, kF16Quarter = 0x3400, kF16MinusTwo = 0xC000,
+                   kF16MinusThree = 0xC200;
 
 std::vector<float> dequantize(GgmlType type, const void* data, int64_t n) {
   std::vector<float> out(static_cast<size_t>(n));
@@ -33,7 +34,8 @@ std::vector<float> dequantize(GgmlType type, const void* data, int64_t n) {
 
 std::vector<KernelPath> supported_paths() {
   std::vector<KernelPath> paths;
-  for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
+  for (KernelPath p :
+       {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAvx512Vnni}) {
     if (kernel_path_supported(p)) paths.push_back(p);
   }
   return paths;
@@ -67,8 +69,8 @@ TEST(MinTypes, Q4_1DequantizesToDTimesCodePlusM) {
   for (int j = 0; j < 16; ++j) block.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
   auto y = dequantize(GgmlType::kQ4_1, &block, 32);
   for (int j = 0; j < 16; ++j) {
-    EXPECT_EQ(y[j], 0.5f * j - 2.0f) << j;                // low nibble j: value j
-    EXPECT_EQ(y[j + 16], 0.5f * (15 - j) - 2.0f) << j;    // high nibble: value j + 16
+    EXPECT_EQ(y[j], 0.5f * j - 2.0f) << j;              // low nibble j: value j
+    EXPECT_EQ(y[j + 16], 0.5f * (15 - j) - 2.0f) << j;  // high nibble: value j + 16
   }
 }
 
@@ -109,7 +111,9 @@ TEST(MinTypes, QuantizerMapsTheBlockRangeOntoTheCodes) {
   EXPECT_EQ(q5.d, f32_to_f16(3.0f / 31.0f));
   uint32_t qh;
   std::memcpy(&qh, q5.qh, 4);
-  auto code = [&](int j) { return (j < 16 ? q5.qs[j] & 0xF : q5.qs[j - 16] >> 4) | (((qh >> j) & 1) << 4); };
+  auto code = [&](int j) {
+    return (j < 16 ? q5.qs[j] & 0xF : q5.qs[j - 16] >> 4) | (((qh >> j) & 1) << 4);
+  };
   EXPECT_EQ(code(3), 0);
   EXPECT_EQ(code(7), 31);
   EXPECT_EQ(code(9), 15);  // 1.45 / (3 / 31) + 0.5 = 15.48
@@ -135,7 +139,8 @@ TEST(MinTypes, RoundTripErrorWithinHalfAStep) {
       const double step = (hi - lo) / top;
       const double bound = 0.5 * step + std::ldexp(1.0, -10) * (std::fabs(lo) + (hi - lo));
       for (size_t i = b; i < b + 32; ++i)
-        ASSERT_LE(std::fabs(static_cast<double>(x[i]) - y[i]), bound) << ggml_type_name(type) << " at " << i;
+        ASSERT_LE(std::fabs(static_cast<double>(x[i]) - y[i]), bound)
+            << ggml_type_name(type) << " at " << i;
     }
   }
 }
@@ -164,7 +169,8 @@ TEST(MinTypes, HandComputedProductsOnEveryPath) {
     expected4 += (0.5 * c4 - 2.0) * x[j];
     expected5 += (0.25 * c5 - 3.0) * x[j];
   }
-  const WeightMatrix w4{&q4, GgmlType::kQ4_1, 1, 32, sizeof q4}, w5{&q5, GgmlType::kQ5_1, 1, 32, sizeof q5};
+  const WeightMatrix w4{&q4, GgmlType::kQ4_1, 1, 32, sizeof q4},
+      w5{&q5, GgmlType::kQ5_1, 1, 32, sizeof q5};
   MatmulScratch scratch;
   ThreadPool pool(1);
   PathGuard guard;
@@ -211,8 +217,8 @@ std::vector<float> exact_positive_activations(int64_t n_tokens, int64_t cols, ui
 }
 
 // Outputs of `w` on path `path` for x (n_tokens rows).
-std::vector<float> run_path(KernelPath path, const WeightMatrix& w, const std::vector<float>& x, int64_t n_tokens,
-                            ThreadPool& pool, MatmulScratch& scratch) {
+std::vector<float> run_path(KernelPath path, const WeightMatrix& w, const std::vector<float>& x,
+                            int64_t n_tokens, ThreadPool& pool, MatmulScratch& scratch) {
   set_kernel_path(path);
   std::vector<float> y(static_cast<size_t>(w.rows * n_tokens), NAN);
   matmul(w, x.data(), n_tokens, y.data(), pool, scratch);
@@ -220,7 +226,8 @@ std::vector<float> run_path(KernelPath path, const WeightMatrix& w, const std::v
 }
 
 void expect_same_products(const Weights& m, const std::vector<float>& x, int64_t n_tokens,
-                          const std::vector<float>& got, const std::vector<float>& scalar, const std::string& what) {
+                          const std::vector<float>& got, const std::vector<float>& scalar,
+                          const std::string& what) {
   std::vector<float> exact(got.size());
   matmul_reference(m.w, x.data(), n_tokens, exact.data());
   const int64_t rows = m.w.rows, cols = m.w.cols;
@@ -228,8 +235,9 @@ void expect_same_products(const Weights& m, const std::vector<float>& x, int64_t
     for (int64_t r = 0; r < rows; ++r) {
       double magnitude = 0;
       for (int64_t c = 0; c < cols; ++c)
-        magnitude += std::fabs(static_cast<double>(m.dequantized[static_cast<size_t>(r * cols + c)]) *
-                               x[static_cast<size_t>(t * cols + c)]);
+        magnitude +=
+            std::fabs(static_cast<double>(m.dequantized[static_cast<size_t>(r * cols + c)]) *
+                      x[static_cast<size_t>(t * cols + c)]);
       const size_t i = static_cast<size_t>(t * rows + r);
       ASSERT_NEAR(got[i], scalar[i], 1e-5 * magnitude) << what << " row " << r << " token " << t;
       ASSERT_NEAR(got[i], exact[i], 1e-5 * magnitude) << what << " row " << r << " token " << t;
@@ -250,13 +258,15 @@ TEST(MinTypes, EveryPathMatchesTheScalarKernelOnRaggedShapes) {
       for (int64_t cols : {32, 96, 160, 224, 864, 1600}) {
         Weights m = make_weights(type, rows, cols, static_cast<uint32_t>(rows * 31 + cols));
         for (int64_t n_tokens : {1, 2, 3, 5, 8, 13, 17, 40}) {
-          const auto x = exact_positive_activations(n_tokens, cols, static_cast<uint32_t>(cols + n_tokens));
+          const auto x =
+              exact_positive_activations(n_tokens, cols, static_cast<uint32_t>(cols + n_tokens));
           const auto scalar = run_path(KernelPath::kScalar, m.w, x, n_tokens, pool, scratch);
           for (KernelPath path : supported_paths()) {
             const auto got = run_path(path, m.w, x, n_tokens, pool, scratch);
             expect_same_products(m, x, n_tokens, got, scalar,
-                                 std::string(ggml_type_name(type)) + " " + std::string(kernel_path_name(path)) +
-                                     " rows " + std::to_string(rows) + " cols " + std::to_string(cols) +
+                                 std::string(ggml_type_name(type)) + " " +
+                                     std::string(kernel_path_name(path)) + " rows " +
+                                     std::to_string(rows) + " cols " + std::to_string(cols) +
                                      " tokens " + std::to_string(n_tokens));
           }
         }
@@ -282,14 +292,16 @@ TEST(MinTypes, InterleavedMatricesMatchTheScalarKernel) {
         iw.data = packed.data();
         iw.interleaved = true;
         for (int64_t n_tokens : {1, 2, 8, 9, 17}) {
-          const auto x = exact_positive_activations(n_tokens, cols, static_cast<uint32_t>(cols * 3 + n_tokens));
+          const auto x = exact_positive_activations(n_tokens, cols,
+                                                    static_cast<uint32_t>(cols * 3 + n_tokens));
           const auto scalar = run_path(KernelPath::kScalar, m.w, x, n_tokens, pool, scratch);
           for (KernelPath path : supported_paths()) {
             const auto got = run_path(path, iw, x, n_tokens, pool, scratch);
             expect_same_products(m, x, n_tokens, got, scalar,
                                  std::string(ggml_type_name(type)) + " interleaved " +
-                                     std::string(kernel_path_name(path)) + " rows " + std::to_string(rows) +
-                                     " cols " + std::to_string(cols) + " tokens " + std::to_string(n_tokens));
+                                     std::string(kernel_path_name(path)) + " rows " +
+                                     std::to_string(rows) + " cols " + std::to_string(cols) +
+                                     " tokens " + std::to_string(n_tokens));
           }
         }
       }

@@ -4,9 +4,10 @@
 // (each position recomputed from the whole prefix). It shares nothing with the engine beyond the
 // GGUF reader and dequantize_row, so agreement means something. Like ggml (engine-reference.md
 // §2.3), the activations a quantized matrix multiplies are first rounded to that type's dot type
-// (Q8_0 for Q4_0/Q5_0/Q4_1/Q5_1/Q8_0, Q8_K for K-quants), written here from the spec, and keys and values are
-// rounded to f16 as the KV cache stores them (§6.4). Without these two roundings a difference of
-// one f16 ulp upstream flips Q8 roundings downstream and the comparison could only be loose.
+// (Q8_0 for Q4_0/Q5_0/Q4_1/Q5_1/Q8_0, Q8_K for K-quants), written here from the spec, and keys and
+// values are rounded to f16 as the KV cache stores them (§6.4). Without these two roundings a
+// difference of one f16 ulp upstream flips Q8 roundings downstream and the comparison could only be
+// loose.
 #pragma once
 
 #include <cmath>

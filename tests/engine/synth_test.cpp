@@ -218,10 +218,10 @@ void expect_mixture(const SynthPlan& plan, SynthFileType ft) {
 }
 
 TEST(Synth, MixtureFollowsLlamaCppRulesForEveryTypeAndPreset) {
-  const SynthFileType types[] = {SynthFileType::kF32,  SynthFileType::kF16,    SynthFileType::kBF16,
-                                 SynthFileType::kQ8_0, SynthFileType::kQ4_0,   SynthFileType::kQ4_1,
-                                 SynthFileType::kQ5_1, SynthFileType::kQ4_K_M, SynthFileType::kQ5_K_M,
-                                 SynthFileType::kQ6_K};
+  const SynthFileType types[] = {
+      SynthFileType::kF32,    SynthFileType::kF16,  SynthFileType::kBF16, SynthFileType::kQ8_0,
+      SynthFileType::kQ4_0,   SynthFileType::kQ4_1, SynthFileType::kQ5_1, SynthFileType::kQ4_K_M,
+      SynthFileType::kQ5_K_M, SynthFileType::kQ6_K};
   const std::pair<const char*, const char*> presets[] = {
       {"gemma3", "270m"},     {"gemma3", "1b"},    {"gemma3", "4b"},  {"gemma3", "tiny"},
       {"llama", "3.2-1b"},    {"llama", "3.1-8b"}, {"llama", "tiny"}, {"qwen2", "0.5b"},

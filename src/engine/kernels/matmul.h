@@ -8,11 +8,12 @@
 //
 // Matrix products of a quantized weight matrix with f32 activations: matrix-vector for decode
 // (n_tokens == 1) and blocked matrix-matrix for prefill. Activations are quantized once per call to
-// the weight type's dot type (engine-reference.md §2.3): Q8_0-style 32-blocks for Q4_0/Q5_0/Q4_1/Q5_1/Q8_0,
-// Q8_K-style 256-blocks for the K-quants; F32/F16/BF16 weights use the f32 activations as they are.
-// SIMD paths (AVX2, AVX-512, AVX-512 VNNI) are chosen at run time from CPUID; the scalar path is the
-// reference. Weights are read where the model put them: the file's mapping, or the huge-page arena
-// the loader copies them into, some types repacked in 16-row strips (weight_interleave.h).
+// the weight type's dot type (engine-reference.md §2.3): Q8_0-style 32-blocks for
+// Q4_0/Q5_0/Q4_1/Q5_1/Q8_0, Q8_K-style 256-blocks for the K-quants; F32/F16/BF16 weights use the
+// f32 activations as they are. SIMD paths (AVX2, AVX-512, AVX-512 VNNI) are chosen at run time from
+// CPUID; the scalar path is the reference. Weights are read where the model put them: the file's
+// mapping, or the huge-page arena the loader copies them into, some types repacked in 16-row strips
+// (weight_interleave.h).
 #pragma once
 
 #include <cstddef>
@@ -32,8 +33,9 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
-  // Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K repacked in strips of 16 rows (weight_interleave.h); row_bytes still
-  // gives the bytes per row, and rows x row_bytes the whole matrix.
+  // Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K repacked in strips of 16 rows
+  // (weight_interleave.h); row_bytes still gives the bytes per row, and rows x row_bytes the whole
+  // matrix.
   bool interleaved = false;
 };
 
@@ -65,8 +67,8 @@ class KernelPathLimit {
   KernelPath previous_;
 };
 
-// Whether matmul() handles this weight type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K,
-// Q6_K).
+// Whether matmul() handles this weight type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K,
+// Q5_K, Q6_K).
 bool matmul_supports(GgmlType type);
 
 // Per-thread-pool scratch for quantized activations; 64-byte aligned, grows to the largest request and

@@ -1,6 +1,7 @@
-// AVX2 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0) and the float types, and the
-// path's kernel table. Two weight blocks per 256-bit register (one per 128-bit lane), over the same
-// ActGroup32 activation layout as the AVX-512 path; u8 x s8 dots through vpmaddubsw + vpmaddwd.
+// AVX2 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0) and the float
+// types, and the path's kernel table. Two weight blocks per 256-bit register (one per 128-bit
+// lane), over the same ActGroup32 activation layout as the AVX-512 path; u8 x s8 dots through
+// vpmaddubsw + vpmaddwd.
 #include "engine/kernels/matmul_avx2.h"
 
 #include "engine/quant/quant.h"
@@ -85,17 +86,23 @@ struct CodePair {
   __m256 m;  // Q4_1 / Q5_1: the blocks' offsets m (value = d * code + m); unused otherwise
 };
 
-// Where the parts of each type's block are (quant.h): bytes, codes, high bits (Q5_*), offset m (*_1).
+// Where the parts of each type's block are (quant.h): bytes, codes, high bits (Q5_*), offset m
+// (*_1).
 struct Layout32 {
   int block_bytes, qs_offset, qh_offset, m_offset;  // -1: no such part
 };
 constexpr Layout32 layout_of(Weights32 type) {
   switch (type) {
-    case Weights32::kQ4_0: return {18, 2, -1, -1};
-    case Weights32::kQ5_0: return {22, 6, 2, -1};
-    case Weights32::kQ4_1: return {20, 4, -1, 2};
-    case Weights32::kQ5_1: return {24, 8, 4, 2};
-    case Weights32::kQ8_0: break;
+    case Weights32::kQ4_0:
+      return {18, 2, -1, -1};
+    case Weights32::kQ5_0:
+      return {22, 6, 2, -1};
+    case Weights32::kQ4_1:
+      return {20, 4, -1, 2};
+    case Weights32::kQ5_1:
+      return {24, 8, 4, 2};
+    case Weights32::kQ8_0:
+      break;
   }
   return {34, 2, -1, -1};
 }
@@ -123,7 +130,8 @@ struct Kernel32 {
     if constexpr (kHasMin) m = load_pair_f16(b0, kLayout.m_offset, kBlockBytes, second);
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     if constexpr (kType == Weights32::kQ8_0) {
-      return {load_pair16(b0 + 2, kBlockBytes, second), load_pair16(b0 + 18, kBlockBytes, second), d, m};
+      return {load_pair16(b0 + 2, kBlockBytes, second), load_pair16(b0 + 18, kBlockBytes, second),
+              d, m};
     } else {
       const __m256i qs = load_pair16(b0 + kLayout.qs_offset, kBlockBytes, second);
       __m256i lo = _mm256_and_si256(qs, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), nibble);
@@ -179,11 +187,14 @@ struct Kernel32 {
           for (int t = 0; t < T; ++t) {
             const ActGroup32& a = reinterpret_cast<const ActGroup32*>(act + t * act_stride)[g];
             const __m256 da = _mm256_load_ps(a.d + 8 * h);
-            sum[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(wp, a, h)), _mm256_mul_ps(wp.d, da), sum[r][t]);
+            sum[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(wp, a, h)),
+                                        _mm256_mul_ps(wp.d, da), sum[r][t]);
             if constexpr (kHasMin) {
               // bias = -(code sum) in dword 0 of each lane: sum += m * d_a * code sum.
-              const __m256i bias = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.bias + 8 * h));
-              sum[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bias), _mm256_mul_ps(wp.m, da), sum[r][t]);
+              const __m256i bias =
+                  _mm256_load_si256(reinterpret_cast<const __m256i*>(a.bias + 8 * h));
+              sum[r][t] =
+                  _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bias), _mm256_mul_ps(wp.m, da), sum[r][t]);
             }
           }
         }

@@ -1,9 +1,10 @@
 // AVX-512 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0) and the path's
 // kernel table.
-// Four weight blocks are processed per 512-bit vector, one per 128-bit lane: their 16 code bytes are
-// loaded into the lane, split into low/high nibbles (values 0..15 / 16..31 of the block), and dotted with
-// the matching activation bytes by vpdpbusd (VNNI) or vpmaddubsw + vpmaddwd. Each lane's int32 sum is
-// scaled by d_w * d_a of its block in f32. Weights are read in place; nothing is repacked.
+// Four weight blocks are processed per 512-bit vector, one per 128-bit lane: their 16 code bytes
+// are loaded into the lane, split into low/high nibbles (values 0..15 / 16..31 of the block), and
+// dotted with the matching activation bytes by vpdpbusd (VNNI) or vpmaddubsw + vpmaddwd. Each
+// lane's int32 sum is scaled by d_w * d_a of its block in f32. Weights are read in place; nothing
+// is repacked.
 #include "engine/kernels/matmul_avx512.h"
 
 #include "engine/quant/quant.h"
@@ -167,8 +168,8 @@ inline __m512 gather_scales(__m512i first, __m512i second, int i0, int i1, int i
 // 0..15 for values 0..15, lane b of lo; bits 16..31 for hi). Each bit's byte is spread over 8 bytes
 // and byte j tests bit j % 8: a byte mask without leaving the vector unit.
 inline void add_high_bits(__m512i qh, __m512i& lo, __m512i& hi) {
-  const __m512i spread_lo = _mm512_set_epi64(0x0101010101010101, 0, 0x0101010101010101, 0, 0x0101010101010101, 0,
-                                             0x0101010101010101, 0);
+  const __m512i spread_lo = _mm512_set_epi64(0x0101010101010101, 0, 0x0101010101010101, 0,
+                                             0x0101010101010101, 0, 0x0101010101010101, 0);
   const __m512i spread_hi = _mm512_add_epi8(spread_lo, _mm512_set1_epi8(2));
   const __m512i bit = _mm512_set1_epi64(static_cast<int64_t>(0x8040201008040201ull));
   const __mmask64 high_lo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spread_lo), bit);
@@ -233,8 +234,9 @@ inline CodeGroup load_q5_1(const uint8_t* w, int n) {
   const __m512i second = load_window(w + 32, kBytes * n - 32, n == 4);
   g.d = gather_scales(first, second, 0, 12, 24, 32 + 36 - 16);
   g.m = gather_scales(first, second, 1, 13, 25, 32 + 37 - 16);
-  const __m512i qh_index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 32 + 39 - 16, 32 + 38 - 16, 0, 0, 0, 0, 0, 0, 27, 26,  //
-                                            0, 0, 0, 0, 0, 0, 15, 14, 0, 0, 0, 0, 0, 0, 3, 2);
+  const __m512i qh_index =
+      _mm512_set_epi16(0, 0, 0, 0, 0, 0, 32 + 39 - 16, 32 + 38 - 16, 0, 0, 0, 0, 0, 0, 27, 26,  //
+                       0, 0, 0, 0, 0, 0, 15, 14, 0, 0, 0, 0, 0, 0, 3, 2);
   add_high_bits(_mm512_permutex2var_epi16(first, qh_index, second), g.lo, g.hi);
   return g;
 }
@@ -243,8 +245,8 @@ inline CodeGroup load_q8_0(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockQ8_0);  // 34: d at 0, codes at 2
   const __m512i first = load_window(w, kBytes * n, n == 4);
   const __m512i second = load_window(w + 64, kBytes * n - 64, n == 4);
-  return {load_lanes16(w + 2, kBytes, n), load_lanes16(w + 18, kBytes, n), gather_scales(first, second, 0, 17, 34, 51),
-          _mm512_setzero_ps()};
+  return {load_lanes16(w + 2, kBytes, n), load_lanes16(w + 18, kBytes, n),
+          gather_scales(first, second, 0, 17, 34, 51), _mm512_setzero_ps()};
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -254,11 +256,16 @@ enum class Weights32 { kQ4_0, kQ5_0, kQ8_0, kQ4_1, kQ5_1 };
 
 constexpr GgmlType ggml_type_of(Weights32 type) {
   switch (type) {
-    case Weights32::kQ4_0: return GgmlType::kQ4_0;
-    case Weights32::kQ5_0: return GgmlType::kQ5_0;
-    case Weights32::kQ4_1: return GgmlType::kQ4_1;
-    case Weights32::kQ5_1: return GgmlType::kQ5_1;
-    case Weights32::kQ8_0: break;
+    case Weights32::kQ4_0:
+      return GgmlType::kQ4_0;
+    case Weights32::kQ5_0:
+      return GgmlType::kQ5_0;
+    case Weights32::kQ4_1:
+      return GgmlType::kQ4_1;
+    case Weights32::kQ5_1:
+      return GgmlType::kQ5_1;
+    case Weights32::kQ8_0:
+      break;
   }
   return GgmlType::kQ8_0;
 }
@@ -361,11 +368,15 @@ void gemm_tiles_or_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_
 // Q5_1, whose m terms need minus the code sum.
 constexpr int code_offset(Weights32 type, bool vnni) {
   switch (type) {
-    case Weights32::kQ4_0: return 8;
-    case Weights32::kQ5_0: return 16;
+    case Weights32::kQ4_0:
+      return 8;
+    case Weights32::kQ5_0:
+      return 16;
     case Weights32::kQ4_1:
-    case Weights32::kQ5_1: return 1;
-    case Weights32::kQ8_0: break;
+    case Weights32::kQ5_1:
+      return 1;
+    case Weights32::kQ8_0:
+      break;
   }
   return vnni ? 128 : 0;
 }
@@ -396,8 +407,10 @@ const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kern
 const TypeKernel kQ4_0Interleaved = make_interleaved_kernel<Weights32::kQ4_0>();
 const TypeKernel kQ5_0Interleaved = make_interleaved_kernel<Weights32::kQ5_0>();
 const TypeKernel kQ8_0Interleaved = make_interleaved_kernel<Weights32::kQ8_0>();
-const TypeKernel kQ4_1[2] = {make_kernel32<Weights32::kQ4_1, false>(), make_kernel32<Weights32::kQ4_1, true>()};
-const TypeKernel kQ5_1[2] = {make_kernel32<Weights32::kQ5_1, false>(), make_kernel32<Weights32::kQ5_1, true>()};
+const TypeKernel kQ4_1[2] = {make_kernel32<Weights32::kQ4_1, false>(),
+                             make_kernel32<Weights32::kQ4_1, true>()};
+const TypeKernel kQ5_1[2] = {make_kernel32<Weights32::kQ5_1, false>(),
+                             make_kernel32<Weights32::kQ5_1, true>()};
 const TypeKernel kQ4_1Interleaved = make_interleaved_kernel<Weights32::kQ4_1>();
 const TypeKernel kQ5_1Interleaved = make_interleaved_kernel<Weights32::kQ5_1>();
 // Q4_K: code offset 1, so the bias is minus each block's code sum (for the dmin * m terms). Q6_K:

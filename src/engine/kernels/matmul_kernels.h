@@ -39,14 +39,14 @@ struct TypeKernel {
 };
 
 // Activations for the 32-block weight types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0), 4 blocks (128 values)
-// per group, laid out so one 64-byte load lines up with the nibbles of 4 weight blocks: lane b of `lo` holds
-// block b's values 0..15 (the low nibbles of its 16 bytes), lane b of `hi` values 16..31. d (f32,
-// not rounded to f16) and bias are repeated per 128-bit lane so they combine with per-block results
-// lane-wise. bias is -offset * (sum of block b's codes) in dword 0 of lane b: it turns sum(q * a)
-// into sum((q - offset) * a) for unsigned weight codes; for Q6_K (a scale per 16 values) dword 1
-// holds the same for the block's first 16 codes, else 0. With offset 1 the bias is minus the code
-// sum, which is what Q4_1 / Q5_1 (value = d * code + m) need for their m terms: the sum Q8_1
-// activations carry in ggml. A row's last group is zero-padded.
+// per group, laid out so one 64-byte load lines up with the nibbles of 4 weight blocks: lane b of
+// `lo` holds block b's values 0..15 (the low nibbles of its 16 bytes), lane b of `hi`
+// values 16..31. d (f32, not rounded to f16) and bias are repeated per 128-bit lane so they combine
+// with per-block results lane-wise. bias is -offset * (sum of block b's codes) in dword 0 of lane
+// b: it turns sum(q * a) into sum((q - offset) * a) for unsigned weight codes; for Q6_K (a scale
+// per 16 values) dword 1 holds the same for the block's first 16 codes, else 0. With offset 1 the
+// bias is minus the code sum, which is what Q4_1 / Q5_1 (value = d * code + m) need for their m
+// terms: the sum Q8_1 activations carry in ggml. A row's last group is zero-padded.
 struct alignas(64) ActGroup32 {
   int8_t lo[64];
   int8_t hi[64];
@@ -218,7 +218,8 @@ const TypeKernel* avx2_kernel(GgmlType type);
 const TypeKernel* avx512_kernel(GgmlType type, bool vnni);
 // interleave_strips() with AVX-512 (matmul_strips_avx512.cpp); only where the CPU has AVX-512.
 void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_t strip_end, uint8_t* out);
-// For WeightMatrix::interleaved matrices (Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K); null for other types.
+// For WeightMatrix::interleaved matrices (Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K); null for
+// other types.
 const TypeKernel* avx512_interleaved_kernel(GgmlType type);
 
 }  // namespace chimera::engine::matmul_detail

@@ -131,7 +131,7 @@ void dequantize_line(GgmlType type, const uint8_t* src, float* out, int64_t n) {
       }
       return;
     }
-    case GgmlType::kQ4_1:  // {f16 d, m; uint8 q[16]}: value = d * code + m, codes as Q4_0's
+    case GgmlType::kQ4_1:    // {f16 d, m; uint8 q[16]}: value = d * code + m, codes as Q4_0's
     case GgmlType::kQ5_1: {  // {f16 d, m; uint32 qh; uint8 q[16]}: bit j of qh is bit 4 of code j
       const bool five = type == GgmlType::kQ5_1;
       const int block_bytes = five ? 24 : 20, qs_offset = five ? 8 : 4;

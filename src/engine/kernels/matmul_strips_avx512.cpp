@@ -44,7 +44,9 @@ constexpr int block_bytes(GgmlType type) {
 // Q4_1 / Q5_1: value = d * code + m, a second f16 head field (m) per row and block.
 constexpr bool has_min(GgmlType type) { return type == GgmlType::kQ4_1 || type == GgmlType::kQ5_1; }
 // Q5_0 / Q5_1: the payload starts with the codes' fifth bits (qh), then the nibbles.
-constexpr bool has_high_bits(GgmlType type) { return type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1; }
+constexpr bool has_high_bits(GgmlType type) {
+  return type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1;
+}
 
 struct alignas(64) PackedBlock {
   __m512i codes[8];  // vector j: row r's codes 4j..4j+3 in dword r
@@ -164,7 +166,8 @@ template <GgmlType kType, typename Block>
 [[gnu::always_inline]] inline void load_interleaved(const uint8_t* block, Block& p) {
   p.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block)));
   if constexpr (has_min(kType)) {
-    const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 32)));
+    const __m512 m =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 32)));
     p.dm = _mm512_sub_ps(_mm512_setzero_ps(), m);
   }
   // 288 / 352 / 320 / 384 / 544-byte blocks: not 64-byte aligned

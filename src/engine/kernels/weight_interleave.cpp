@@ -1,6 +1,6 @@
-// The 16-row interleaved layout of Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K matrices (see weight_interleave.h): the
-// repack and the way back to one row. Portable code: the repack runs once at load, the row read per
-// token lookup.
+// The 16-row interleaved layout of Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K matrices (see
+// weight_interleave.h): the repack and the way back to one row. Portable code: the repack runs once
+// at load, the row read per token lookup.
 #include "engine/kernels/weight_interleave.h"
 
 #include <cstdlib>
@@ -18,7 +18,7 @@ constexpr InterleaveLayout kQ5_0Layout{kQK, sizeof(BlockQ5_0), 0, 1, 2, 5};
 constexpr InterleaveLayout kQ8_0Layout{kQK, sizeof(BlockQ8_0), 0, 1, 2, 8};
 constexpr InterleaveLayout kQ4_KLayout{kQK_K, sizeof(BlockQ4_K), 0, 2, 4, 35};
 constexpr InterleaveLayout kQ6_KLayout{kQK_K, sizeof(BlockQ6_K), 208, 1, 0, 52};  // d last
-constexpr InterleaveLayout kQ4_1Layout{kQK, sizeof(BlockQ4_1), 0, 2, 4, 4};  // d, m; nibbles
+constexpr InterleaveLayout kQ4_1Layout{kQK, sizeof(BlockQ4_1), 0, 2, 4, 4};       // d, m; nibbles
 constexpr InterleaveLayout kQ5_1Layout{kQK, sizeof(BlockQ5_1), 0, 2, 4, 5};  // d, m; qh, nibbles
 
 // Row r's block in the original layout from a 16-row block.

@@ -1,17 +1,18 @@
-// Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K matrices repacked at load for the VNNI kernels: rows
-// grouped in strips of 16, and per strip, per block (32 values; a K-quant's 256-value super-block),
-// the 16 rows' f16 scales (32 bytes; Q4_K: d, then dmin; Q4_1 / Q5_1: d, then m) followed by the rest
-// of the block (its payload) as 64-byte vectors whose dword r is row r's payload dword m (Q4_0 / Q4_1:
-// 4 vectors of packed nibbles; Q5_0 / Q5_1: the high bits qh, then 4 vectors of nibbles; Q8_0: 8
-// vectors of signed codes; Q4_K: 3
-// vectors of packed 6-bit scales and mins, then 32 of nibbles; Q6_K: 32 of ql, 16 of qh, 4 of
-// scales). One vpdpbusd then advances 16 rows by 4 values
-// of a token, and a block's 16 row sums come out of one vector with no horizontal reduction.
+// Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K matrices repacked at load for the VNNI kernels:
+// rows grouped in strips of 16, and per strip, per block (32 values; a K-quant's 256-value
+// super-block), the 16 rows' f16 scales (32 bytes; Q4_K: d, then dmin; Q4_1 / Q5_1: d, then m)
+// followed by the rest of the block (its payload) as 64-byte vectors whose dword r is row r's
+// payload dword m (Q4_0 / Q4_1: 4 vectors of packed nibbles; Q5_0 / Q5_1: the high bits qh, then 4
+// vectors of nibbles; Q8_0: 8 vectors of signed codes; Q4_K: 3 vectors of packed 6-bit scales and
+// mins, then 32 of nibbles; Q6_K: 32 of ql, 16 of qh, 4 of scales). One vpdpbusd then advances 16
+// rows by 4 values of a token, and a block's 16 row sums come out of one vector with no horizontal
+// reduction.
 //
-// The repacked matrix takes exactly the bytes of the original (18 / 22 / 20 / 24 / 34 / 144 / 210 per row and block) and
-// each strip is one contiguous stream, so the repack replaces the mapped weights rather than
-// copying them (the file's pages are released after the repack). WeightMatrix::interleaved marks
-// such a matrix; every kernel path and dequantize_weight_row read it.
+// The repacked matrix takes exactly the bytes of the original (18 / 22 / 20 / 24 / 34 / 144 / 210
+// per row and block) and each strip is one contiguous stream, so the repack replaces the mapped
+// weights rather than copying them (the file's pages are released after the repack).
+// WeightMatrix::interleaved marks such a matrix; every kernel path and dequantize_weight_row read
+// it.
 #pragma once
 
 #include <cstddef>

@@ -64,11 +64,11 @@ void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n) {
   }
 }
 
-// The *_1 types: codes 0..2^bits - 1 on the block's [min, max] range, d = (max - min) / (2^bits - 1),
-// m = min, code = trunc((x - min) / d + 0.5) capped at the top code, as ggml's quantize_row_q{4,5}_1_ref.
-// (ggml leaves Q5_1's cap out; it only matters when (x - min) / d rounds past 31.5, which the cap
-// keeps from wrapping to code 0.) Low 4 bits of code j in the low nibble of qs[j] (j < 16) or the
-// high nibble of qs[j - 16]; Q5_1's bit 4 of code j in bit j of qh.
+// The *_1 types: codes 0..2^bits - 1 on the block's [min, max] range, d = (max - min) / (2^bits -
+// 1), m = min, code = trunc((x - min) / d + 0.5) capped at the top code, as ggml's
+// quantize_row_q{4,5}_1_ref. (ggml leaves Q5_1's cap out; it only matters when (x - min) / d rounds
+// past 31.5, which the cap keeps from wrapping to code 0.) Low 4 bits of code j in the low nibble
+// of qs[j] (j < 16) or the high nibble of qs[j - 16]; Q5_1's bit 4 of code j in bit j of qh.
 template <int kBits, typename Block>
 void quantize_min_blocks(const float* x, Block* y, int64_t n) {
   constexpr int kTop = (1 << kBits) - 1;
@@ -135,7 +135,8 @@ void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
   }
 }
 
-// value = d * code + m with f16 d and m (the f32 product and sum ggml's dequantize_row_q{4,5}_1 compute).
+// value = d * code + m with f16 d and m (the f32 product and sum ggml's dequantize_row_q{4,5}_1
+// compute).
 template <int kBits, typename Block>
 void dequantize_min_blocks(const Block* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
@@ -204,8 +205,10 @@ void quantize_row(GgmlType type, const float* x, void* out, int64_t n) {
     case GgmlType::kQ8_0: return quantize_q8_0(x, static_cast<BlockQ8_0*>(out), n);
     case GgmlType::kQ4_0: return quantize_q4_0(x, static_cast<BlockQ4_0*>(out), n);
     case GgmlType::kQ5_0: return quantize_q5_0(x, static_cast<BlockQ5_0*>(out), n);
-    case GgmlType::kQ4_1: return quantize_q4_1(x, static_cast<BlockQ4_1*>(out), n);
-    case GgmlType::kQ5_1: return quantize_q5_1(x, static_cast<BlockQ5_1*>(out), n);
+    case GgmlType::kQ4_1:
+      return quantize_q4_1(x, static_cast<BlockQ4_1*>(out), n);
+    case GgmlType::kQ5_1:
+      return quantize_q5_1(x, static_cast<BlockQ5_1*>(out), n);
     case GgmlType::kQ4_K: return quantize_q4_k(x, static_cast<BlockQ4_K*>(out), n);
     case GgmlType::kQ5_K: return quantize_q5_k(x, static_cast<BlockQ5_K*>(out), n);
     case GgmlType::kQ6_K: return quantize_q6_k(x, static_cast<BlockQ6_K*>(out), n);
@@ -233,8 +236,10 @@ void dequantize_row(GgmlType type, const void* in, float* out, int64_t n) {
     case GgmlType::kQ8_0: return dequantize_q8_0(static_cast<const BlockQ8_0*>(in), out, n);
     case GgmlType::kQ4_0: return dequantize_q4_0(static_cast<const BlockQ4_0*>(in), out, n);
     case GgmlType::kQ5_0: return dequantize_q5_0(static_cast<const BlockQ5_0*>(in), out, n);
-    case GgmlType::kQ4_1: return dequantize_q4_1(static_cast<const BlockQ4_1*>(in), out, n);
-    case GgmlType::kQ5_1: return dequantize_q5_1(static_cast<const BlockQ5_1*>(in), out, n);
+    case GgmlType::kQ4_1:
+      return dequantize_q4_1(static_cast<const BlockQ4_1*>(in), out, n);
+    case GgmlType::kQ5_1:
+      return dequantize_q5_1(static_cast<const BlockQ5_1*>(in), out, n);
     case GgmlType::kQ4_K: return dequantize_q4_k(static_cast<const BlockQ4_K*>(in), out, n);
     case GgmlType::kQ5_K: return dequantize_q5_k(static_cast<const BlockQ5_K*>(in), out, n);
     case GgmlType::kQ6_K: return dequantize_q6_k(static_cast<const BlockQ6_K*>(in), out, n);
@@ -250,8 +255,8 @@ Status quantize_matrix(GgmlType type, const float* x, int64_t rows, int64_t cols
                        ThreadPool* pool) {
   if (!can_quantize(type)) {
     return make_error(ErrorCode::kUnsupported,
-                      "cannot quantize to type {}: this build quantizes {}",
-                      ggml_type_name(type), computable_type_list());
+                      "cannot quantize to type {}: this build quantizes {}", ggml_type_name(type),
+                      computable_type_list());
   }
   std::optional<size_t> row_bytes = ggml_row_bytes(type, cols);
   if (!row_bytes || rows < 0) {

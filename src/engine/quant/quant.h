@@ -26,7 +26,7 @@ inline constexpr int kQK_K = 256; // elements per K-quant super-block
 struct BlockQ4_0 { uint16_t d; uint8_t qs[kQK / 2]; };
 struct BlockQ8_0 { uint16_t d; int8_t qs[kQK]; };
 struct BlockQ5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[kQK / 2]; };
-// The *_1 types: value = d * code + m (unsigned codes, a per-block offset m instead of a fixed one).
+// The *_1 types: value = d * code + m (unsigned codes; a per-block offset m, not a fixed one).
 struct BlockQ4_1 { uint16_t d; uint16_t m; uint8_t qs[kQK / 2]; };
 struct BlockQ5_1 { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[kQK / 2]; };
 struct BlockQ4_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[kQK_K / 2]; };
@@ -44,8 +44,8 @@ static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
 
-// True for F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K. (Q5_0 / Q5_1 / Q8_0 are what
-// llama.cpp's Q4_K / Q5_K / Q6_K rules fall back to for rows not a multiple of 256, e.g. every
+// True for F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K. (Q5_0 / Q5_1 / Q8_0 are
+// what llama.cpp's Q4_K / Q5_K / Q6_K rules fall back to for rows not a multiple of 256, e.g. every
 // d_model=1152 row of gemma3 1B or 896 of Qwen2.5 0.5B; engine-reference-models.md §8.)
 bool can_quantize(GgmlType type);
 // The same set plus Q8_K (an activation type, dequantizable for tests).
