@@ -38,47 +38,18 @@ float dot_bf16(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
-// Q4_0 . Q8_0: per block (sum of (q4 - 8) * q8) as int32, times d_w * d_a.
-float dot_q4_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0;
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    int sumi = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      sumi += ((x[b].qs[j] & 0xF) - 8) * y[b].qs[j];
-      sumi += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + kQK / 2];
-    }
-    sum += static_cast<float>(sumi) * (f16_to_f32(x[b].d) * f16_to_f32(y[b].d));
-  }
-  return sum;
-}
-
-float dot_q5_0(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0;
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    uint32_t qh;
-    std::memcpy(&qh, x[b].qh, sizeof qh);
-    int sumi = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      int lo = (x[b].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
-      int hi = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
-      sumi += (lo - 16) * y[b].qs[j] + (hi - 16) * y[b].qs[j + kQK / 2];
-    }
-    sum += static_cast<float>(sumi) * (f16_to_f32(x[b].d) * f16_to_f32(y[b].d));
-  }
-  return sum;
-}
-
-// Q4_1 / Q5_1 . Q8_0: value = d_w * code + m_w, so per block
-//   d_w * d_a * sum(code * q8) + m_w * d_a * sum(q8).
-// The second term needs the activation block's code sum. ggml carries it in its Q8_1 activations
-// (s = d_a * sum(q8), rounded to f16); here the sum is taken exactly, in int, from the same Q8_0
-// blocks Q4_0 / Q5_0 / Q8_0 read, so one converted copy of the activations serves all of them.
-template <int kBits, typename Block>
-float dot_min_blocks(const void* w, const void* a, int64_t n) {
+// The 32-value block types with 4- or 5-bit codes . Q8_0, per block:
+//  - Q4_0 / Q5_0: value = d_w * (code - offset), offset 8 or 16: int32 sum((code - offset) * q8)
+//    times d_w * d_a.
+//  - Q4_1 / Q5_1: value = d_w * code + m_w: d_w * d_a * sum(code * q8) + m_w * d_a * sum(q8). The
+//    second term needs the activation block's code sum. ggml carries it in its Q8_1 activations
+//    (s = d_a * sum(q8), rounded to f16); here it is summed exactly, in int, from the Q8_0 blocks
+//    the other 32-value types read, so one converted copy of the activations serves them all.
+// Code j's low 4 bits are the low nibble of qs[j] (j < 16) or the high nibble of qs[j - 16]; a
+// 5-bit type's bit 4 of code j is bit j of qh.
+template <typename Block, int kBits, bool kHasMin>
+float dot_blocks32(const void* w, const void* a, int64_t n) {
+  constexpr int kOffset = kHasMin ? 0 : 1 << (kBits - 1);
   const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
   float sum = 0;
@@ -89,12 +60,12 @@ float dot_min_blocks(const void* w, const void* a, int64_t n) {
     for (int j = 0; j < kQK / 2; ++j) {
       const int lo = (x[b].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
       const int hi = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
-      sumi += lo * y[b].qs[j] + hi * y[b].qs[j + kQK / 2];
-      sum_a += y[b].qs[j] + y[b].qs[j + kQK / 2];
+      sumi += (lo - kOffset) * y[b].qs[j] + (hi - kOffset) * y[b].qs[j + kQK / 2];
+      if constexpr (kHasMin) sum_a += y[b].qs[j] + y[b].qs[j + kQK / 2];
     }
     const float d_a = f16_to_f32(y[b].d);
-    sum += static_cast<float>(sumi) * (f16_to_f32(x[b].d) * d_a) +
-           static_cast<float>(sum_a) * (f16_to_f32(x[b].m) * d_a);
+    sum += static_cast<float>(sumi) * (f16_to_f32(x[b].d) * d_a);
+    if constexpr (kHasMin) sum += static_cast<float>(sum_a) * (f16_to_f32(x[b].m) * d_a);
   }
   return sum;
 }
@@ -200,11 +171,15 @@ void gemm_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const 
 const TypeKernel kF32{nullptr, nullptr, gemm_rows<dot_f32>, 1};
 const TypeKernel kF16{nullptr, nullptr, gemm_rows<dot_f16>, 1};
 const TypeKernel kBF16{nullptr, nullptr, gemm_rows<dot_bf16>, 1};
-const TypeKernel kQ4_0{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_q4_0>, 1};
-const TypeKernel kQ5_0{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_q5_0>, 1};
+const TypeKernel kQ4_0{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_blocks32<BlockQ4_0, 4, false>>,
+                       1};
+const TypeKernel kQ5_0{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_blocks32<BlockQ5_0, 5, false>>,
+                       1};
 const TypeKernel kQ8_0{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_q8_0>, 1};
-const TypeKernel kQ4_1{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_min_blocks<4, BlockQ4_1>>, 1};
-const TypeKernel kQ5_1{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_min_blocks<5, BlockQ5_1>>, 1};
+const TypeKernel kQ4_1{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_blocks32<BlockQ4_1, 4, true>>,
+                       1};
+const TypeKernel kQ5_1{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_blocks32<BlockQ5_1, 5, true>>,
+                       1};
 const TypeKernel kQ4_K{q8_k_row_bytes, convert_q8_k, gemm_rows<dot_q4_k>, 1};
 const TypeKernel kQ5_K{q8_k_row_bytes, convert_q8_k, gemm_rows<dot_q5_k>, 1};
 const TypeKernel kQ6_K{q8_k_row_bytes, convert_q8_k, gemm_rows<dot_q6_k>, 1};

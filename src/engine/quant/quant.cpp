@@ -28,47 +28,45 @@ float signed_absmax(const float* x, int n) {
 
 }  // namespace
 
-// Q4_0: d = max / -8 so that the extreme value maps to code 0 and its opposite fits in 15.
-void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t n) {
+// Packs a block's 32 codes of kBits (4 or 5) bits: code j's low 4 bits in the low nibble of qs[j]
+// (j < 16) or the high nibble of qs[j - 16]; a 5-bit code's bit 4 in bit j of qh.
+template <int kBits, typename Block>
+void pack_codes(const int (&q)[kQK], Block& y) {
+  uint32_t qh = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    y.qs[j] = static_cast<uint8_t>((q[j] & 0xF) | ((q[j + kQK / 2] & 0xF) << 4));
+    qh |= static_cast<uint32_t>((q[j] >> 4) & 1) << j;
+    qh |= static_cast<uint32_t>((q[j + kQK / 2] >> 4) & 1) << (j + kQK / 2);
+  }
+  if constexpr (kBits == 5) std::memcpy(y.qh, &qh, sizeof qh);
+}
+
+// Q4_0 / Q5_0: d = max / -8 (-16) so that the extreme value maps to code 0 and its opposite fits in
+// the top code. ggml truncates (x * id + 8.5) to int8 then clamps at the top code: identical to
+// floor for the range here.
+template <int kBits, typename Block>
+void quantize_offset_blocks(const float* x, Block* y, int64_t n) {
+  constexpr int kOffset = 1 << (kBits - 1), kTop = (1 << kBits) - 1;
   for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
-    float d = signed_absmax(x, kQK) / -8.0f;
-    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = signed_absmax(x, kQK) / -static_cast<float>(kOffset);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = f32_to_f16(d);
-    for (int j = 0; j < kQK / 2; ++j) {
-      // ggml truncates (x*id + 8.5) to int8 then clamps at 15: identical to floor for the range here.
-      int q0 = static_cast<int8_t>(x[j] * id + 8.5f);
-      int q1 = static_cast<int8_t>(x[j + kQK / 2] * id + 8.5f);
-      q0 = q0 < 15 ? q0 : 15;
-      q1 = q1 < 15 ? q1 : 15;
-      y[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) {
+      const int code = static_cast<int8_t>(x[j] * id + (static_cast<float>(kOffset) + 0.5f));
+      q[j] = code < kTop ? code : kTop;
     }
+    pack_codes<kBits>(q, y[b]);
   }
 }
 
-void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n) {
-  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
-    float d = signed_absmax(x, kQK) / -16.0f;
-    float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = f32_to_f16(d);
-    uint32_t qh = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      int q0 = static_cast<int8_t>(x[j] * id + 16.5f);
-      int q1 = static_cast<int8_t>(x[j + kQK / 2] * id + 16.5f);
-      q0 = q0 < 31 ? q0 : 31;
-      q1 = q1 < 31 ? q1 : 31;
-      y[b].qs[j] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
-      qh |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
-      qh |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
-    }
-    std::memcpy(y[b].qh, &qh, sizeof qh);
-  }
-}
+void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t n) { quantize_offset_blocks<4>(x, y, n); }
+void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n) { quantize_offset_blocks<5>(x, y, n); }
 
-// The *_1 types: codes 0..2^bits - 1 on the block's [min, max] range, d = (max - min) / (2^bits -
-// 1), m = min, code = trunc((x - min) / d + 0.5) capped at the top code, as ggml's
+// Q4_1 / Q5_1: codes 0..2^bits - 1 on the block's [min, max] range, d = (max - min) / (2^bits - 1),
+// m = min, code = trunc((x - min) / d + 0.5) capped at the top code, as ggml's
 // quantize_row_q{4,5}_1_ref. (ggml leaves Q5_1's cap out; it only matters when (x - min) / d rounds
-// past 31.5, which the cap keeps from wrapping to code 0.) Low 4 bits of code j in the low nibble
-// of qs[j] (j < 16) or the high nibble of qs[j - 16]; Q5_1's bit 4 of code j in bit j of qh.
+// past 31.5, which the cap keeps from wrapping to code 0.)
 template <int kBits, typename Block>
 void quantize_min_blocks(const float* x, Block* y, int64_t n) {
   constexpr int kTop = (1 << kBits) - 1;
@@ -82,17 +80,12 @@ void quantize_min_blocks(const float* x, Block* y, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = f32_to_f16(d);
     y[b].m = f32_to_f16(min);
-    uint32_t qh = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      int q0 = static_cast<int>((x[j] - min) * id + 0.5f);
-      int q1 = static_cast<int>((x[j + kQK / 2] - min) * id + 0.5f);
-      q0 = q0 < kTop ? q0 : kTop;
-      q1 = q1 < kTop ? q1 : kTop;
-      y[b].qs[j] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
-      qh |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
-      qh |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) {
+      const int code = static_cast<int>((x[j] - min) * id + 0.5f);
+      q[j] = code < kTop ? code : kTop;
     }
-    if constexpr (kBits == 5) std::memcpy(y[b].qh, &qh, sizeof qh);
+    pack_codes<kBits>(q, y[b]);
   }
 }
 
@@ -111,49 +104,46 @@ void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
   }
 }
 
-void dequantize_q4_0(const BlockQ4_0* x, float* y, int64_t n) {
+// The 4- and 5-bit 32-value types: value = (code - offset) * d for Q4_0 / Q5_0 (offset 8 / 16),
+// d * code + m for Q4_1 / Q5_1 (f16 d and m; the f32 product and sum ggml's dequantize_row_q*_1
+// compute). Code j's low bits: the low nibble of qs[j] for j < 16, the high nibble of qs[j - 16];
+// bit 4 of a 5-bit code j: bit j of qh.
+template <typename Block, int kBits, bool kHasMin>
+void dequantize_blocks32(const Block* x, float* y, int64_t n) {
+  constexpr int kOffset = kHasMin ? 0 : 1 << (kBits - 1);
   for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
-    float d = f16_to_f32(x[b].d);
-    for (int j = 0; j < kQK / 2; ++j) {
-      y[j] = static_cast<float>((x[b].qs[j] & 0xF) - 8) * d;
-      y[j + kQK / 2] = static_cast<float>((x[b].qs[j] >> 4) - 8) * d;
-    }
-  }
-}
-
-void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
-  for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
-    float d = f16_to_f32(x[b].d);
-    uint32_t qh;
-    std::memcpy(&qh, x[b].qh, sizeof qh);
-    for (int j = 0; j < kQK / 2; ++j) {
-      int hi0 = static_cast<int>((qh >> j) & 1) << 4;
-      int hi1 = static_cast<int>((qh >> (j + kQK / 2)) & 1) << 4;
-      y[j] = static_cast<float>(((x[b].qs[j] & 0xF) | hi0) - 16) * d;
-      y[j + kQK / 2] = static_cast<float>(((x[b].qs[j] >> 4) | hi1) - 16) * d;
-    }
-  }
-}
-
-// value = d * code + m with f16 d and m (the f32 product and sum ggml's dequantize_row_q{4,5}_1
-// compute).
-template <int kBits, typename Block>
-void dequantize_min_blocks(const Block* x, float* y, int64_t n) {
-  for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
-    const float d = f16_to_f32(x[b].d), m = f16_to_f32(x[b].m);
+    const float d = f16_to_f32(x[b].d);
+    float m = 0.0f;
+    if constexpr (kHasMin) m = f16_to_f32(x[b].m);
     uint32_t qh = 0;
     if constexpr (kBits == 5) std::memcpy(&qh, x[b].qh, sizeof qh);
     for (int j = 0; j < kQK / 2; ++j) {
       const int hi0 = static_cast<int>((qh >> j) & 1) << 4;
       const int hi1 = static_cast<int>((qh >> (j + kQK / 2)) & 1) << 4;
-      y[j] = static_cast<float>((x[b].qs[j] & 0xF) | hi0) * d + m;
-      y[j + kQK / 2] = static_cast<float>((x[b].qs[j] >> 4) | hi1) * d + m;
+      const int c0 = ((x[b].qs[j] & 0xF) | hi0) - kOffset, c1 = ((x[b].qs[j] >> 4) | hi1) - kOffset;
+      if constexpr (kHasMin) {
+        y[j] = static_cast<float>(c0) * d + m;
+        y[j + kQK / 2] = static_cast<float>(c1) * d + m;
+      } else {
+        y[j] = static_cast<float>(c0) * d;
+        y[j + kQK / 2] = static_cast<float>(c1) * d;
+      }
     }
   }
 }
 
-void dequantize_q4_1(const BlockQ4_1* x, float* y, int64_t n) { dequantize_min_blocks<4>(x, y, n); }
-void dequantize_q5_1(const BlockQ5_1* x, float* y, int64_t n) { dequantize_min_blocks<5>(x, y, n); }
+void dequantize_q4_0(const BlockQ4_0* x, float* y, int64_t n) {
+  dequantize_blocks32<BlockQ4_0, 4, false>(x, y, n);
+}
+void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
+  dequantize_blocks32<BlockQ5_0, 5, false>(x, y, n);
+}
+void dequantize_q4_1(const BlockQ4_1* x, float* y, int64_t n) {
+  dequantize_blocks32<BlockQ4_1, 4, true>(x, y, n);
+}
+void dequantize_q5_1(const BlockQ5_1* x, float* y, int64_t n) {
+  dequantize_blocks32<BlockQ5_1, 5, true>(x, y, n);
+}
 
 void dequantize_q8_0(const BlockQ8_0* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
