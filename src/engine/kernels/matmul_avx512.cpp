@@ -334,6 +334,12 @@ constexpr TypeKernel make_kernel32() {
     return TypeKernel{row_bytes32, convert_group32<kOffset>,
                       gemm_tiles_or_strips<Kernel, gemm_strips<ggml_type_of(kType)>>, kStripRowBlock};
   }
+  if constexpr (kType == Weights32::kMXFP4) {
+    // No f32 panels: MXFP4 experts feed the next layer's router, whose top-k is discontinuous, so a
+    // prompt goes through the same Q8_0-rounded activations as decode and llama.cpp (a panel's
+    // unrounded f32 moved logits by O(1) at a near-tie, 160-token tiny gpt-oss, measured).
+    return TypeKernel{row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4};
+  }
   return with_f32_panels({row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4});
 }
 

@@ -180,9 +180,33 @@ VocabData qwen_vocab(Builder& b) {
   return std::move(b.v);
 }
 
-VocabData byte_level_vocab(int32_t n, bool qwen) {
+// gpt-oss's harmony specials (engine-reference-models.md §6), as the converter writes them (all
+// CONTROL; the loader makes the channel tokens USER_DEFINED, as llama.cpp does), after the pieces.
+VocabData gptoss_vocab(Builder& b) {
+  int32_t base = static_cast<int32_t>(b.v.tokens.size());
+  for (const char* text : {"<|startoftext|>", "<|endoftext|>", "<|return|>", "<|constrain|>",
+                           "<|channel|>", "<|start|>", "<|end|>", "<|message|>", "<|call|>"}) {
+    b.add(text, TokenType::kControl);
+  }
+  VocabData& v = b.v;
+  v.model = "gpt2";
+  v.pre = "gpt-4o";
+  v.bos_id = base;      // <|startoftext|>, never prepended
+  v.eos_id = base + 2;  // <|return|>
+  v.pad_id = base + 1;  // <|endoftext|>
+  v.add_bos = false;
+  v.add_eos = false;
+  v.add_space_prefix = false;
+  return std::move(b.v);
+}
+
+enum class ByteLevelFamily { kLlama3, kQwen, kGptOss };
+
+VocabData byte_level_vocab(int32_t n, ByteLevelFamily family) {
   Builder b;
-  int32_t n_special = qwen ? 7 : n >= 1024 ? 256 : 10;  // Llama 3 reserves 256 ids at the end
+  const bool qwen = family == ByteLevelFamily::kQwen;
+  // Llama 3 reserves 256 ids at the end
+  int32_t n_special = qwen ? 7 : family == ByteLevelFamily::kGptOss ? 9 : n >= 1024 ? 256 : 10;
   int32_t minimum = 256 + 64 + n_special;
   n = std::max(n, minimum);
   b.capacity = n - n_special;
@@ -210,6 +234,7 @@ VocabData byte_level_vocab(int32_t n, bool qwen) {
   fill_with_merges(b, alphabet);
   while (!b.full()) b.add(fmt::format("[PAD{}]", b.v.tokens.size()), TokenType::kUnused);
   if (qwen) return qwen_vocab(b);
+  if (family == ByteLevelFamily::kGptOss) return gptoss_vocab(b);
   int32_t base = static_cast<int32_t>(b.v.tokens.size());
   const char* named[] = {"<|begin_of_text|>",
                          "<|end_of_text|>",
@@ -244,7 +269,9 @@ VocabData synthetic_vocab(std::string_view family, int32_t n_tokens) {
   if (family == "gemma3" || family == "gemma" || family == "llama-spm") {
     return sentencepiece_vocab(n_tokens);
   }
-  return byte_level_vocab(n_tokens, family.starts_with("qwen"));
+  return byte_level_vocab(n_tokens, family.starts_with("qwen") ? ByteLevelFamily::kQwen
+                                    : family == "gptoss"       ? ByteLevelFamily::kGptOss
+                                                               : ByteLevelFamily::kLlama3);
 }
 
 }  // namespace chimera::engine
