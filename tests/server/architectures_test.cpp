@@ -4,6 +4,8 @@
 // tokenized by the file's own vocabulary (Qwen2.5 with its default system turn, Qwen3 without).
 #include <gtest/gtest.h>
 
+#include <ctime>
+
 #include <nlohmann/json.hpp>
 
 #include "server/server_test_support.h"
@@ -101,6 +103,82 @@ INSTANTIATE_TEST_SUITE_P(
         ArchCase{"qwen3", "blk.0.attn_q_norm.weight", ""},
         ArchCase{"qwen3moe", "blk.1.ffn_down_exps.weight", ""}),
     case_name);
+
+// gpt-oss: MXFP4 experts by default, the harmony prompt (system block with today's date, the user
+// turn, the generation prompt) counted as the engine renders it, both APIs agreeing. The replies
+// are the model's raw text (harmony channel markup included: the server has no reasoning field).
+TEST(ArchitectureEndToEndGptOss, SynthInfoTokenizeGenerateServe) {
+  TempDir dir;
+  const std::string path = dir.file("gpt-oss.gguf");
+  CommandResult synth =
+      run_chimera({"model", "synth", "--arch", "gpt-oss", "--size", "tiny", "-o", path});
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  EXPECT_NE(synth.out.find("dummy weights"), std::string::npos) << synth.out;
+  EXPECT_NE(synth.out.find("MXFP4_MOE"), std::string::npos) << synth.out;
+
+  Json info = run_json({"model", "info", path, "--json"});
+  EXPECT_EQ(info["architecture"], "gpt-oss");
+  EXPECT_EQ(info["provenance"], "synthetic");
+  bool sinks = false, mxfp4 = false;
+  for (const Json& t : info["tensors"]) {
+    sinks |= t["name"] == "blk.0.attn_sinks.weight";
+    mxfp4 |= t["name"] == "blk.1.ffn_down_exps.weight" && t["type"] == "MXFP4";
+  }
+  EXPECT_TRUE(sinks);
+  EXPECT_TRUE(mxfp4) << info["tensors"].dump();
+
+  char date[16];
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
+  const std::string chat =
+      std::string(
+          "<|start|>system<|message|>You are ChatGPT, a large language model trained by "
+          "OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date: ") +
+      date +
+      "\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. Channel must "
+      "be included for every message.<|end|><|start|>user<|message|>hello<|end|><|start|>"
+      "assistant";
+  Json rendered = run_json({"tokenize", "-m", path, "--json", chat});
+  const size_t prompt_tokens = rendered["ids"].size();
+  Json start = run_json({"tokenize", "-m", path, "--json", "<|start|>"});
+  EXPECT_EQ(start["ids"].size(), 1u);
+
+  Json generated = run_json(
+      {"generate", "-m", path, "-p", "hello", "--num-predict", "6", "--seed", "3", "--json"});
+  EXPECT_EQ(generated["architecture"], "gpt-oss");
+  EXPECT_EQ(generated["synthetic"], true);
+  EXPECT_EQ(generated["prompt_eval_count"], prompt_tokens);
+
+  server::ServerConfig config = tiny_config();
+  config.models = {"gpt-oss=" + path};
+  auto server = start_server(config);
+  ASSERT_NE(server, nullptr);
+  httplib::Client client = client_for(*server);
+  const Json options = {{"temperature", 0}, {"num_predict", 8}, {"seed", 1}};
+  const Json messages = Json::array({{{"role", "user"}, {"content", "hello"}}});
+  auto ollama = client.Post(
+      "/api/chat", json_headers(),
+      Json{{"model", "gpt-oss"}, {"messages", messages}, {"options", options}, {"stream", false}}
+          .dump(),
+      "application/json");
+  ASSERT_TRUE(ollama);
+  ASSERT_EQ(ollama->status, 200) << ollama->body;
+  Json reply = Json::parse(ollama->body);
+  EXPECT_EQ(reply["prompt_eval_count"], prompt_tokens);
+  auto openai = client.Post(
+      "/v1/chat/completions", json_headers(),
+      Json{{"model", "gpt-oss"}, {"messages", messages}, {"max_tokens", 8}, {"temperature", 0}}
+          .dump(),
+      "application/json");
+  ASSERT_TRUE(openai);
+  ASSERT_EQ(openai->status, 200) << openai->body;
+  Json completion = Json::parse(openai->body);
+  EXPECT_EQ(completion["usage"]["prompt_tokens"], prompt_tokens);
+  EXPECT_EQ(completion["usage"]["completion_tokens"], reply["eval_count"]);
+  EXPECT_EQ(completion["choices"][0]["message"]["content"], reply["message"]["content"]);
+}
 
 }  // namespace
 }  // namespace chimera::testing
