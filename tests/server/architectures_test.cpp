@@ -1,7 +1,8 @@
-// Every Qwen architecture end to end as a user meets it, offline, on tiny dummy-weight shapes:
-// `chimera model synth` -> `model info` -> `tokenize` -> `generate` -> `chimera serve`'s Ollama and
-// OpenAI chat endpoints. The prompt the engine counts must be the ChatML rendering of the chat,
-// tokenized by the file's own vocabulary (Qwen2.5 with its default system turn, Qwen3 without).
+// Every Qwen architecture and gpt-oss end to end as a user meets it, offline, on tiny dummy-weight
+// shapes: `chimera model synth` -> `model info` -> `tokenize` -> `generate` -> `chimera serve`'s
+// Ollama and OpenAI chat endpoints. The prompt the engine counts must be the ChatML rendering of
+// the chat, tokenized by the file's own vocabulary (Qwen2.5 with its default system turn, Qwen3
+// without).
 #include <gtest/gtest.h>
 
 #include <ctime>
@@ -106,7 +107,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // gpt-oss: MXFP4 experts by default, the harmony prompt (system block with today's date, the user
 // turn, the generation prompt) counted as the engine renders it, both APIs agreeing. The replies
-// are the model's raw text (harmony channel markup included: the server has no reasoning field).
+// are split by channel (tests/server/harmony_channels_test.cpp; dummy weights write no markup).
 TEST(ArchitectureEndToEndGptOss, SynthInfoTokenizeGenerateServe) {
   TempDir dir;
   const std::string path = dir.file("gpt-oss.gguf");
