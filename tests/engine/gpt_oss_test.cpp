@@ -19,11 +19,13 @@
 #include "engine/model/model_config.h"
 #include "engine/model/synth.h"
 #include "engine/reference_model.h"
+#include "engine/tiny_model.h"
 #include "support/test_support.h"
 
 namespace chimera::engine {
 namespace {
 
+using chimera::testing::engine_logits;
 using chimera::testing::ReferenceModel;
 using chimera::testing::TempDir;
 
@@ -35,28 +37,6 @@ std::vector<int32_t> prompt_tokens(int n, int n_vocab) {
     tokens.push_back(static_cast<int32_t>((x >> 8) % static_cast<uint32_t>(n_vocab - 16)));
   }
   return tokens;
-}
-
-// All-position logits, prefilled n_batch tokens at a time (1: the decode path).
-std::vector<float> engine_logits(std::shared_ptr<const Model> model,
-                                 const std::vector<int32_t>& tokens, int n_batch) {
-  ContextOptions options;
-  options.n_ctx_per_seq = 256;
-  options.n_batch = n_batch;
-  options.num_thread = 2;
-  auto context = Context::create(model, options);
-  EXPECT_TRUE(context.ok()) << context.status().to_string();
-  const size_t n_vocab = static_cast<size_t>(model->config().n_vocab);
-  std::vector<float> logits(tokens.size() * n_vocab);
-  for (size_t begin = 0; begin < tokens.size(); begin += static_cast<size_t>(n_batch)) {
-    std::vector<BatchToken> batch;
-    for (size_t i = begin; i < std::min(tokens.size(), begin + static_cast<size_t>(n_batch)); ++i) {
-      batch.push_back({tokens[i], 0, static_cast<int32_t>(i), true});
-    }
-    Status s = (*context)->decode(batch, logits.data() + begin * n_vocab);
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
-  }
-  return logits;
 }
 
 struct Errors {
@@ -113,7 +93,7 @@ TEST_P(GptOssParity, PrefillAndDecodeLogitsMatchThePlainReference) {
   const bool float_rest = c.type != SynthFileType::kQ8_0;
   ASSERT_GT(reference->min_routing_margin(), float_rest ? 1e-3 : 2e-2) << "pick another seed";
   for (int n_batch : {c.n_tokens, 1}) {
-    const Errors e = errors(engine_logits(*model, tokens, n_batch), expected);
+    const Errors e = errors(engine_logits(*model, tokens, n_batch, 2), expected);
     EXPECT_LT(e.rms, 3e-2) << "n_batch " << n_batch;
     EXPECT_LT(e.max, 0.15) << "n_batch " << n_batch;
   }

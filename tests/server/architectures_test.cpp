@@ -33,6 +33,26 @@ Json run_json(const std::vector<std::string>& args) {
   return j;
 }
 
+// The same greedy chat through Ollama's /api/chat and OpenAI's /v1/chat/completions: the two
+// replies, parsed.
+std::pair<Json, Json> chat_both_apis(httplib::Client& client, const std::string& model) {
+  const Json options = {{"temperature", 0}, {"num_predict", 8}, {"seed", 1}};
+  const Json messages = Json::array({{{"role", "user"}, {"content", "hello"}}});
+  auto ollama = client.Post(
+      "/api/chat", json_headers(),
+      Json{{"model", model}, {"messages", messages}, {"options", options}, {"stream", false}}
+          .dump(),
+      "application/json");
+  EXPECT_TRUE(ollama && ollama->status == 200) << (ollama ? ollama->body : "no reply");
+  auto openai = client.Post(
+      "/v1/chat/completions", json_headers(),
+      Json{{"model", model}, {"messages", messages}, {"max_tokens", 8}, {"temperature", 0}}.dump(),
+      "application/json");
+  EXPECT_TRUE(openai && openai->status == 200) << (openai ? openai->body : "no reply");
+  return {Json::parse(ollama ? ollama->body : "{}", nullptr, false),
+          Json::parse(openai ? openai->body : "{}", nullptr, false)};
+}
+
 TEST_P(ArchitectureEndToEnd, SynthInfoTokenizeGenerateServe) {
   const ArchCase& c = GetParam();
   TempDir dir;
@@ -69,26 +89,10 @@ TEST_P(ArchitectureEndToEnd, SynthInfoTokenizeGenerateServe) {
   auto server = start_server(config);
   ASSERT_NE(server, nullptr);
   httplib::Client client = client_for(*server);
-  const Json options = {{"temperature", 0}, {"num_predict", 8}, {"seed", 1}};
-  const Json messages = Json::array({{{"role", "user"}, {"content", "hello"}}});
-  auto ollama = client.Post(
-      "/api/chat", json_headers(),
-      Json{{"model", c.arch}, {"messages", messages}, {"options", options}, {"stream", false}}
-          .dump(),
-      "application/json");
-  ASSERT_TRUE(ollama);
-  ASSERT_EQ(ollama->status, 200) << ollama->body;
-  Json reply = Json::parse(ollama->body);
+  auto [reply, completion] = chat_both_apis(client, c.arch);
   EXPECT_EQ(reply["message"]["role"], "assistant");
   EXPECT_EQ(reply["prompt_eval_count"], prompt_tokens);
   EXPECT_EQ(reply["eval_count"], 8);
-  auto openai = client.Post(
-      "/v1/chat/completions", json_headers(),
-      Json{{"model", c.arch}, {"messages", messages}, {"max_tokens", 8}, {"temperature", 0}}.dump(),
-      "application/json");
-  ASSERT_TRUE(openai);
-  ASSERT_EQ(openai->status, 200) << openai->body;
-  Json completion = Json::parse(openai->body);
   EXPECT_EQ(completion["usage"]["prompt_tokens"], prompt_tokens);
   EXPECT_EQ(completion["usage"]["completion_tokens"], 8);
   // Greedy: both APIs ran the same prompt through the same model.
@@ -157,25 +161,8 @@ TEST(ArchitectureEndToEndGptOss, SynthInfoTokenizeGenerateServe) {
   auto server = start_server(config);
   ASSERT_NE(server, nullptr);
   httplib::Client client = client_for(*server);
-  const Json options = {{"temperature", 0}, {"num_predict", 8}, {"seed", 1}};
-  const Json messages = Json::array({{{"role", "user"}, {"content", "hello"}}});
-  auto ollama = client.Post(
-      "/api/chat", json_headers(),
-      Json{{"model", "gpt-oss"}, {"messages", messages}, {"options", options}, {"stream", false}}
-          .dump(),
-      "application/json");
-  ASSERT_TRUE(ollama);
-  ASSERT_EQ(ollama->status, 200) << ollama->body;
-  Json reply = Json::parse(ollama->body);
+  auto [reply, completion] = chat_both_apis(client, "gpt-oss");
   EXPECT_EQ(reply["prompt_eval_count"], prompt_tokens);
-  auto openai = client.Post(
-      "/v1/chat/completions", json_headers(),
-      Json{{"model", "gpt-oss"}, {"messages", messages}, {"max_tokens", 8}, {"temperature", 0}}
-          .dump(),
-      "application/json");
-  ASSERT_TRUE(openai);
-  ASSERT_EQ(openai->status, 200) << openai->body;
-  Json completion = Json::parse(openai->body);
   EXPECT_EQ(completion["usage"]["prompt_tokens"], prompt_tokens);
   EXPECT_EQ(completion["usage"]["completion_tokens"], reply["eval_count"]);
   EXPECT_EQ(completion["choices"][0]["message"]["content"], reply["message"]["content"]);

@@ -158,6 +158,20 @@ VocabData sentencepiece_vocab(int32_t n) {
   return std::move(b.v);
 }
 
+// The fields of a byte-level vocabulary whose BOS is never prepended (Qwen, gpt-oss).
+VocabData finish_unprefixed(Builder& b, const char* pre, int32_t bos, int32_t eos, int32_t pad) {
+  VocabData& v = b.v;
+  v.model = "gpt2";
+  v.pre = pre;
+  v.bos_id = bos;
+  v.eos_id = eos;
+  v.pad_id = pad;
+  v.add_bos = false;
+  v.add_eos = false;
+  v.add_space_prefix = false;
+  return std::move(b.v);
+}
+
 // Qwen's specials (engine-reference-models.md §6): ChatML control tokens, then the user-defined
 // reasoning and tool tokens, after the byte-level pieces.
 VocabData qwen_vocab(Builder& b) {
@@ -168,16 +182,8 @@ VocabData qwen_vocab(Builder& b) {
   for (const char* text : {"<tool_call>", "</tool_call>", "<think>", "</think>"}) {
     b.add(text, TokenType::kUserDefined);
   }
-  VocabData& v = b.v;
-  v.model = "gpt2";
-  v.pre = "qwen2";
-  v.bos_id = base;      // <|endoftext|>, never prepended
-  v.eos_id = base + 2;  // <|im_end|>
-  v.pad_id = base;
-  v.add_bos = false;
-  v.add_eos = false;
-  v.add_space_prefix = false;
-  return std::move(b.v);
+  // BOS and pad <|endoftext|>, EOS <|im_end|>
+  return finish_unprefixed(b, "qwen2", base, base + 2, base);
 }
 
 // gpt-oss's harmony specials (engine-reference-models.md §6), as the converter writes them (all
@@ -188,16 +194,8 @@ VocabData gptoss_vocab(Builder& b) {
                            "<|channel|>", "<|start|>", "<|end|>", "<|message|>", "<|call|>"}) {
     b.add(text, TokenType::kControl);
   }
-  VocabData& v = b.v;
-  v.model = "gpt2";
-  v.pre = "gpt-4o";
-  v.bos_id = base;      // <|startoftext|>, never prepended
-  v.eos_id = base + 2;  // <|return|>
-  v.pad_id = base + 1;  // <|endoftext|>
-  v.add_bos = false;
-  v.add_eos = false;
-  v.add_space_prefix = false;
-  return std::move(b.v);
+  // BOS <|startoftext|>, EOS <|return|>, pad <|endoftext|>
+  return finish_unprefixed(b, "gpt-4o", base, base + 2, base + 1);
 }
 
 enum class ByteLevelFamily { kLlama3, kQwen, kGptOss };
