@@ -58,7 +58,7 @@ constexpr Preset kPresets[] = {
     {"gpt-oss", "20b", "20B",  24, 2880, 2880,   64, 8, 64,   131072, 128,
      false,     1e-5f, 150000, 0,  0,    201088, 32, 4, 2880, 32,     4096},
     {"gpt-oss", "tiny", "tiny", 2, 128, 128, 4, 2, 32, 4096, 128,
-     false,     1e-5f,  150000, 0, 0,   0,   4, 2, 64, 32,   256},
+     false,     1e-5f,  150000, 0, 0,   0,   4, 2, 64, 32,   4096},
 };
 
 // What the synthesizer writes per architecture beyond the shared tensors: the family's name, its
