@@ -67,7 +67,7 @@ class ResponseFormat {
 };
 
 // Whether the job's model writes harmony messages (gpt-oss), whose channels the chat endpoints
-// split into the answer and the reasoning (harmony_channels.h).
+// split into the answer and the reasoning (engine/tokenizer/harmony_channels.h).
 bool replies_in_harmony(const Job& job);
 
 // Validates nothing: `request` was parsed by the dialect. Finds the model (kNotFound), refuses while

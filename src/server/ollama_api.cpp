@@ -4,7 +4,7 @@
 
 #include "server/api.h"
 #include "server/model_info.h"
-#include "server/harmony_channels.h"
+#include "engine/tokenizer/harmony_channels.h"
 #include "server/output_format.h"
 #include "util/build_info.h"
 #include "util/clock.h"
@@ -124,7 +124,7 @@ class OllamaFormat final : public ResponseFormat {
 
   void text(std::string_view piece, std::string& out) override {
     if (harmony_) {  // chat with gpt-oss: the analysis channel as message.thinking
-      const ChannelText split = harmony_->feed(piece);
+      const engine::ChannelText split = harmony_->feed(piece);
       if (!split.content.empty() || !split.thinking.empty()) chunk(split.content, split.thinking, out);
       return;
     }
@@ -154,7 +154,7 @@ class OllamaFormat final : public ResponseFormat {
     const std::string& text = streaming_ ? empty_ : o.text;
     Json final = {{"model", job.model_name}, {"created_at", rfc3339_utc_now()}};
     if (chat_ && harmony_) {
-      const ChannelText split = streaming_ ? harmony_->flush() : HarmonyChannels::split(text);
+      const engine::ChannelText split = streaming_ ? harmony_->flush() : engine::HarmonyChannels::split(text);
       if (streaming_ && (!split.content.empty() || !split.thinking.empty())) {
         chunk(split.content, split.thinking, out);
       }
@@ -199,7 +199,7 @@ class OllamaFormat final : public ResponseFormat {
 
  private:
   bool chat_, raw_;
-  std::optional<HarmonyChannels> harmony_;  // chat with a harmony (gpt-oss) model
+  std::optional<engine::HarmonyChannels> harmony_;  // chat with a harmony (gpt-oss) model
   bool streaming_ = true;
   std::string model_;
   const std::string empty_;

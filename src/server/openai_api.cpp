@@ -7,7 +7,7 @@
 #include <random>
 
 #include "server/api.h"
-#include "server/harmony_channels.h"
+#include "engine/tokenizer/harmony_channels.h"
 #include "server/output_format.h"
 #include "util/build_info.h"
 #include "util/clock.h"
@@ -242,7 +242,7 @@ class OpenAIFormat final : public ResponseFormat {
 
   void text(std::string_view piece, std::string& out) override {
     if (harmony_) {  // chat with gpt-oss: the analysis channel as reasoning_content
-      const ChannelText split = harmony_->feed(piece);
+      const engine::ChannelText split = harmony_->feed(piece);
       if (!split.thinking.empty()) chunk(split.thinking, "reasoning_content", out);
       if (!split.content.empty()) chunk(split.content, "content", out);
       return;
@@ -275,7 +275,7 @@ class OpenAIFormat final : public ResponseFormat {
     if (!streaming_) {
       Json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason(o)}};
       if (chat_ && harmony_) {
-        const ChannelText split = HarmonyChannels::split(o.text);
+        const engine::ChannelText split = engine::HarmonyChannels::split(o.text);
         choice["message"] = {{"role", "assistant"}, {"content", split.content}};
         if (!split.thinking.empty()) choice["message"]["reasoning_content"] = split.thinking;
       } else if (chat_) {
@@ -290,7 +290,7 @@ class OpenAIFormat final : public ResponseFormat {
       return;
     }
     if (harmony_) {
-      const ChannelText rest = harmony_->flush();
+      const engine::ChannelText rest = harmony_->flush();
       if (!rest.thinking.empty()) chunk(rest.thinking, "reasoning_content", out);
       if (!rest.content.empty()) chunk(rest.content, "content", out);
     }
@@ -314,7 +314,7 @@ class OpenAIFormat final : public ResponseFormat {
   void set_harmony() { harmony_.emplace(); }
 
  private:
-  std::optional<HarmonyChannels> harmony_;  // chat with a harmony (gpt-oss) model
+  std::optional<engine::HarmonyChannels> harmony_;  // chat with a harmony (gpt-oss) model
   std::string object(bool chunk) const {
     if (!chat_) return "text_completion";
     return chunk ? "chat.completion.chunk" : "chat.completion";

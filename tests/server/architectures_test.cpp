@@ -153,6 +153,7 @@ TEST(ArchitectureEndToEndGptOss, SynthInfoTokenizeGenerateServe) {
   Json generated = run_json(
       {"generate", "-m", path, "-p", "hello", "--num-predict", "6", "--seed", "3", "--json"});
   EXPECT_EQ(generated["architecture"], "gpt-oss");
+  EXPECT_TRUE(generated.contains("thinking")) << generated.dump();  // the analysis channel
   EXPECT_EQ(generated["synthetic"], true);
   EXPECT_EQ(generated["prompt_eval_count"], prompt_tokens);
 

@@ -1,9 +1,9 @@
-#include "server/harmony_channels.h"
+#include "engine/tokenizer/harmony_channels.h"
 
 #include <algorithm>
 #include <array>
 
-namespace chimera::server {
+namespace chimera::engine {
 namespace {
 
 constexpr std::string_view kMessage = "<|message|>";
@@ -96,4 +96,4 @@ ChannelText HarmonyChannels::split(std::string_view text) {
   return out;
 }
 
-}  // namespace chimera::server
+}  // namespace chimera::engine

@@ -1,11 +1,11 @@
-// The harmony reply splitter of the chat endpoints (server/harmony_channels.h): the analysis
-// channel becomes the reasoning, the final channel the answer, the markup disappears, wherever the
-// stream's pieces happen to cut it.
-#include "server/harmony_channels.h"
+// The harmony reply splitter of the chat endpoints and generate
+// (engine/tokenizer/harmony_channels.h): the analysis channel becomes the reasoning, the final
+// channel the answer, the markup disappears, wherever the stream's pieces happen to cut it.
+#include "engine/tokenizer/harmony_channels.h"
 
 #include <gtest/gtest.h>
 
-namespace chimera::server {
+namespace chimera::engine {
 namespace {
 
 constexpr std::string_view kReply =
@@ -49,4 +49,4 @@ TEST(HarmonyChannels, TextWithoutMarkupIsTheAnswer) {
 }
 
 }  // namespace
-}  // namespace chimera::server
+}  // namespace chimera::engine

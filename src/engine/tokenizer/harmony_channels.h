@@ -1,15 +1,16 @@
 // gpt-oss replies in harmony messages (engine-reference-models.md §6):
 // `<|channel|>analysis<|message|>{reasoning}<|end|><|start|>assistant<|channel|>final<|message|>
-// {answer}` (then <|return|>, which ends generation). The chat endpoints hand the final (and
+// {answer}` (then <|return|>, which ends generation). serve's chat endpoints hand the final (and
 // commentary) channel to clients as the answer and the analysis channel as the reasoning (Ollama
-// message.thinking, OpenAI reasoning_content), as Ollama and llama.cpp's server do. Text that is
-// not harmony markup passes through as the answer.
+// message.thinking, OpenAI reasoning_content), as Ollama and llama.cpp's server do; generate
+// prints the answer and the reasoning apart. Text that is not harmony markup passes through as
+// the answer.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-namespace chimera::server {
+namespace chimera::engine {
 
 struct ChannelText {
   std::string thinking;  // analysis channel
@@ -34,4 +35,4 @@ class HarmonyChannels {
   std::string held_;
 };
 
-}  // namespace chimera::server
+}  // namespace chimera::engine
