@@ -1,4 +1,4 @@
-// AVX2 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q8_0) and the float types, and the
+// AVX2 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q8_0, MXFP4) and the float types, and the
 // path's kernel table. Two weight blocks per 256-bit register (one per 128-bit lane), over the same
 // ActGroup32 activation layout as the AVX-512 path; u8 x s8 dots through vpmaddubsw + vpmaddwd.
 #include "engine/kernels/matmul_avx2.h"
@@ -77,7 +77,13 @@ inline __m256i bits_to_bytes(uint32_t m) {
 // ---------------------------------------------------------------------------------------------------
 // Weights: a pair of blocks (2h, 2h+1) of a 4-block group; `second` false when block 2h+1 is missing.
 
-enum class Weights32 { kQ4_0, kQ5_0, kQ8_0 };
+enum class Weights32 { kQ4_0, kQ5_0, kQ8_0, kMXFP4 };
+
+// MXFP4's doubled E2M1 values plus 12 (all unsigned, 0..24; activations carry the offset 12), per
+// 128-bit lane for vpshufb.
+inline __m256i mxfp4_unsigned_table() {
+  return _mm256_broadcastsi128_si256(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+}
 
 struct CodePair {
   __m256i lo, hi;
@@ -87,9 +93,20 @@ struct CodePair {
 template <Weights32 kType>
 struct Kernel32 {
   static constexpr int kTileRows = 2, kTileTokens = 2;
-  static constexpr int kBlockBytes = kType == Weights32::kQ4_0 ? 18 : kType == Weights32::kQ5_0 ? 22 : 34;
+  static constexpr int kBlockBytes = kType == Weights32::kQ4_0   ? 18
+                                     : kType == Weights32::kQ5_0 ? 22
+                                     : kType == Weights32::kMXFP4 ? 17
+                                                                  : 34;
 
   static CodePair load(const uint8_t* b0, bool second) {
+    if constexpr (kType == Weights32::kMXFP4) {  // {u8 e; u8 qs[16]}
+      const float d1 = second ? mxfp4_half_scale(b0[kBlockBytes]) : 0.0f;
+      const __m256 d = _mm256_set_m128(_mm_set1_ps(d1), _mm_set1_ps(mxfp4_half_scale(b0[0])));
+      const __m256i qs = load_pair16(b0 + 1, kBlockBytes, second);
+      const __m256i nibble = _mm256_set1_epi8(0x0F), table = mxfp4_unsigned_table();
+      return {_mm256_shuffle_epi8(table, _mm256_and_si256(qs, nibble)),
+              _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(qs, 4), nibble)), d};
+    }
     uint16_t h0, h1 = 0;
     __builtin_memcpy(&h0, b0, 2);
     if (second) __builtin_memcpy(&h1, b0 + kBlockBytes, 2);
@@ -169,6 +186,7 @@ constexpr TypeKernel make_kernel32() {
 const TypeKernel kQ4_0 = make_kernel32<Weights32::kQ4_0, 8>();
 const TypeKernel kQ5_0 = make_kernel32<Weights32::kQ5_0, 16>();
 const TypeKernel kQ8_0 = make_kernel32<Weights32::kQ8_0, 0>();
+const TypeKernel kMXFP4 = make_kernel32<Weights32::kMXFP4, 12>();
 
 // ---------------------------------------------------------------------------------------------------
 // F32 / F16 / BF16 weights with f32 activations; columns past the last multiple of 8 in scalar code.
@@ -250,6 +268,7 @@ const TypeKernel* avx2_kernel(GgmlType type) {
     case GgmlType::kQ4_0: return &avx2::kQ4_0;
     case GgmlType::kQ5_0: return &avx2::kQ5_0;
     case GgmlType::kQ8_0: return &avx2::kQ8_0;
+    case GgmlType::kMXFP4: return &avx2::kMXFP4;
     case GgmlType::kF32: return &avx2::kF32;
     case GgmlType::kF16: return &avx2::kF16;
     case GgmlType::kBF16: return &avx2::kBF16;

@@ -1,4 +1,4 @@
-// AVX-512 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q8_0) and the path's kernel table.
+// AVX-512 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q8_0, MXFP4) and the path's kernel table.
 // Four weight blocks are processed per 512-bit vector, one per 128-bit lane: their 16 code bytes are
 // loaded into the lane, split into low/high nibbles (values 0..15 / 16..31 of the block), and dotted with
 // the matching activation bytes by vpdpbusd (VNNI) or vpmaddubsw + vpmaddwd. Each lane's int32 sum is
@@ -205,19 +205,51 @@ inline CodeGroup load_q8_0(const uint8_t* w, int n) {
   return {load_lanes16(w + 2, kBytes, n), load_lanes16(w + 18, kBytes, n), gather_scales(first, second, 0, 17, 34, 51)};
 }
 
+// MXFP4 {u8 e; u8 qs[16]}: codes looked up as their doubled E2M1 value plus 12 (unsigned 0..24, so
+// they take the unsigned-code dot with offset 12), scales 2^(e - 128) from the exponent bytes.
+inline CodeGroup load_mxfp4(const uint8_t* w, int n) {
+  constexpr int kBytes = sizeof(BlockMXFP4);  // 17
+  const __m512i qs = load_lanes16(w + 1, kBytes, n);
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  const __m512i table = _mm512_broadcast_i32x4(
+      _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+  // 2^(e - 128) as f32 bits, all in vector registers (scalar scales through the stack cost a
+  // store-forwarding stall per group: 7x slower than Q4_0 in cache, measured). Block b's exponent
+  // is byte 17b of the group, i.e. byte b of 128-bit lane b: one in-lane byte shuffle spreads it
+  // over the lane's dwords. (e - 1) << 23, or the denormals 2^-128 and 2^-127 for e 0 and 1;
+  // missing blocks read e = 0 (their codes are zero).
+  const __m512i raw = load_window(w, kBytes * n, n == 4);
+  const __m512i spread = _mm512_set_epi32(
+      static_cast<int>(0xFFFFFF03), static_cast<int>(0xFFFFFF03), static_cast<int>(0xFFFFFF03), static_cast<int>(0xFFFFFF03),
+      static_cast<int>(0xFFFFFF02), static_cast<int>(0xFFFFFF02), static_cast<int>(0xFFFFFF02), static_cast<int>(0xFFFFFF02),
+      static_cast<int>(0xFFFFFF01), static_cast<int>(0xFFFFFF01), static_cast<int>(0xFFFFFF01), static_cast<int>(0xFFFFFF01),
+      static_cast<int>(0xFFFFFF00), static_cast<int>(0xFFFFFF00), static_cast<int>(0xFFFFFF00), static_cast<int>(0xFFFFFF00));
+  const __m512i e = _mm512_shuffle_epi8(raw, spread);
+  const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+  const __m512i denormal = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+  const __m512 scales =
+      _mm512_castsi512_ps(_mm512_mask_mov_epi32(normal, _mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(2)), denormal));
+  return {_mm512_shuffle_epi8(table, _mm512_and_si512(qs, nibble)),
+          _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble)), scales};
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Kernels. kWeights selects the group loader; the dot differs for Q8_0 (signed weights).
 
-enum class Weights32 { kQ4_0, kQ5_0, kQ8_0 };
+enum class Weights32 { kQ4_0, kQ5_0, kQ8_0, kMXFP4 };
 
 template <Weights32 kType, bool kVnni>
 struct Kernel32 {
   static constexpr int kTileRows = 6, kTileTokens = 4;
-  static constexpr int kBlockBytes = kType == Weights32::kQ4_0 ? 18 : kType == Weights32::kQ5_0 ? 22 : 34;
+  static constexpr int kBlockBytes = kType == Weights32::kQ4_0   ? 18
+                                     : kType == Weights32::kQ5_0 ? 22
+                                     : kType == Weights32::kMXFP4 ? 17
+                                                                  : 34;
 
   static CodeGroup load(const uint8_t* w, int n) {
     if constexpr (kType == Weights32::kQ4_0) return load_q4_0(w, n);
     if constexpr (kType == Weights32::kQ5_0) return load_q5_0(w, n);
+    if constexpr (kType == Weights32::kMXFP4) return load_mxfp4(w, n);
     return load_q8_0(w, n);
   }
 
@@ -293,21 +325,32 @@ constexpr GgmlType ggml_type_of(Weights32 type) {
   return type == Weights32::kQ4_0 ? GgmlType::kQ4_0 : type == Weights32::kQ5_0 ? GgmlType::kQ5_0 : GgmlType::kQ8_0;
 }
 
-// The activation bias's offset: the weight codes' own (Q4_0 8, Q5_0 16), or 128 for Q8_0 with VNNI,
-// whose signed codes the kernels make unsigned; 0 for Q8_0 without (|w| x signed a).
+// The activation bias's offset: the weight codes' own (Q4_0 8, Q5_0 16, MXFP4 12 as loaded), or 128
+// for Q8_0 with VNNI, whose signed codes the kernels make unsigned; 0 for Q8_0 without (|w| x signed a).
 constexpr int code_offset(Weights32 type, bool vnni) {
-  return type == Weights32::kQ4_0 ? 8 : type == Weights32::kQ5_0 ? 16 : vnni ? 128 : 0;
+  return type == Weights32::kQ4_0   ? 8
+         : type == Weights32::kQ5_0 ? 16
+         : type == Weights32::kMXFP4 ? 12
+         : vnni                      ? 128
+                                     : 0;
 }
 
 template <Weights32 kType, bool kVnni>
 constexpr TypeKernel make_kernel32() {
   constexpr int kOffset = code_offset(kType, kVnni);
   using Kernel = Kernel32<kType, kVnni>;
-  if constexpr (kVnni && kType != Weights32::kQ5_0) {
+  // (MXFP4 has no strip layout: its experts are read one slab at a time, in place.)
+  if constexpr (kVnni && kType != Weights32::kQ5_0 && kType != Weights32::kMXFP4) {
     // No f32-panel prefill: the strips run prompts at ~1.7x the panels' rate (gemm_tokens at 64-128
     // tokens, 1 thread: 127-156 against 60-80 GOP/s).
     return TypeKernel{row_bytes32, convert_group32<kOffset>,
                       gemm_tiles_or_strips<Kernel, gemm_strips<ggml_type_of(kType)>>, kStripRowBlock};
+  }
+  if constexpr (kType == Weights32::kMXFP4) {
+    // No f32 panels: MXFP4 experts feed the next layer's router, whose top-k is discontinuous, so a
+    // prompt goes through the same Q8_0-rounded activations as decode and llama.cpp (a panel's
+    // unrounded f32 moved logits by O(1) at a near-tie, 160-token tiny gpt-oss, measured).
+    return TypeKernel{row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4};
   }
   return with_f32_panels({row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4});
 }
@@ -322,6 +365,7 @@ constexpr TypeKernel make_interleaved_kernel() {
 const TypeKernel kQ4_0[2] = {make_kernel32<Weights32::kQ4_0, false>(), make_kernel32<Weights32::kQ4_0, true>()};
 const TypeKernel kQ5_0[2] = {make_kernel32<Weights32::kQ5_0, false>(), make_kernel32<Weights32::kQ5_0, true>()};
 const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kernel32<Weights32::kQ8_0, true>()};
+const TypeKernel kMXFP4[2] = {make_kernel32<Weights32::kMXFP4, false>(), make_kernel32<Weights32::kMXFP4, true>()};
 const TypeKernel kQ4_0Interleaved = make_interleaved_kernel<Weights32::kQ4_0>();
 const TypeKernel kQ5_0Interleaved = make_interleaved_kernel<Weights32::kQ5_0>();
 const TypeKernel kQ8_0Interleaved = make_interleaved_kernel<Weights32::kQ8_0>();
@@ -352,6 +396,7 @@ const TypeKernel* avx512_kernel(GgmlType type, bool vnni) {
     case GgmlType::kQ4_0: return &avx512::kQ4_0[v];
     case GgmlType::kQ5_0: return &avx512::kQ5_0[v];
     case GgmlType::kQ8_0: return &avx512::kQ8_0[v];
+    case GgmlType::kMXFP4: return &avx512::kMXFP4[v];
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K: return avx512::k_quant_kernel(type, vnni);
