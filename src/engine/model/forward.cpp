@@ -47,7 +47,10 @@ ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, Thr
     routes_.resize(n * used);
     expert_rows_.resize(n * used);
     expert_x_.resize(n * d);
-    expert_y_.resize(n * d);
+    // One-row decode runs all its routed experts in one dispatch (forward_moe.cpp): room for k rows.
+    expert_y_.resize(std::max(n, used) * d);
+    gate_.resize(std::max(n, used) * static_cast<size_t>(config_.max_n_ff()));
+    up_.resize(gate_.size());
   }
   output_rows_.reserve(n);
   tiles_.reserve(n);
