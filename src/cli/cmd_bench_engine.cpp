@@ -13,6 +13,7 @@
 
 #include "cli/command.h"
 #include "cli/configured.h"
+#include "cli/llama_bench.h"
 #include "engine/engine.h"
 #include "engine/kernels/matmul.h"
 #include "engine/kernels/membw.h"
@@ -20,6 +21,7 @@
 #include "engine/model/model_config.h"
 #include "engine/model/model_store.h"
 #include "engine/model/model_weights.h"
+#include "lab/stats.h"
 #include "util/build_info.h"
 #include "util/clock.h"
 #include "util/cpu.h"
@@ -40,6 +42,7 @@ struct BenchEngineArgs {
   bool json = false;
   bool md = false;
   bool no_warmup = false;
+  std::string llama_bench;  // a llama-bench binary to run beside ours, interleaved
 };
 
 constexpr const char* kProbeWeights = "weights before and after the test";
@@ -60,7 +63,32 @@ struct Row {
   std::optional<double> roofline_tps;
   int64_t peak_rss_bytes = 0;
   std::string test_time;
+  // llama-bench on the same file and test, one call per repetition, interleaved with ours.
+  std::vector<int64_t> llama_samples_ns;
+  std::vector<double> llama_samples_ts;
+  std::string llama_build;  // "<commit> (<number>)" as llama-bench reports itself
 };
+
+// Ours against llama.cpp's: the ratio of mean t/s with Fieller's 95 % interval (the same statistic
+// as Welch's test, so the interval excludes 1 exactly when the test rejects at 5 %).
+struct VersusLlama {
+  double mean_ts = 0, sd_ts = 0;
+  lab::RelativeInterval relative;
+};
+
+std::optional<VersusLlama> versus_llama(const Row& r) {
+  if (r.llama_samples_ts.empty()) return std::nullopt;
+  VersusLlama v;
+  v.mean_ts = lab::mean(r.llama_samples_ts);
+  v.sd_ts = lab::sample_sd(r.llama_samples_ts);
+  v.relative = lab::fieller_relative_ci(r.samples_ts, r.llama_samples_ts);
+  return v;
+}
+
+std::string ratio_text(const VersusLlama& v) {
+  if (!v.relative.ci) return fmt::format("{:.2f}x", v.relative.ratio);
+  return fmt::format("{:.2f}x [{:.2f}, {:.2f}]", v.relative.ratio, 1.0 + v.relative.ci->lower, 1.0 + v.relative.ci->upper);
+}
 
 Result<std::vector<int>> parse_list(const std::string& flag, const std::string& text,
                                     int min_value) {
@@ -225,26 +253,45 @@ nlohmann::json row_json(const Row& r, const engine::Model& model, const BenchEng
   j["roofline_tps"] = r.roofline_tps ? nlohmann::json(*r.roofline_tps) : nlohmann::json(nullptr);
   j["roofline_pct"] =
       r.roofline_tps ? nlohmann::json(100.0 * r.avg_ts / *r.roofline_tps) : nlohmann::json(nullptr);
+  if (auto v = versus_llama(r)) {
+    nlohmann::json l = {{"build", r.llama_build},       {"avg_ts", v->mean_ts},
+                        {"stddev_ts", v->sd_ts},        {"samples_ts", r.llama_samples_ts},
+                        {"samples_ns", r.llama_samples_ns}, {"ratio", v->relative.ratio},
+                        {"provenance", "measured"}};
+    if (v->relative.ci) {
+      l["ratio_ci95"] = {1.0 + v->relative.ci->lower, 1.0 + v->relative.ci->upper};
+    } else {
+      l["ratio_ci95"] = nullptr;
+      l["ratio_ci95_why_none"] = v->relative.why_none;
+    }
+    j["llama_cpp"] = std::move(l);
+  }
   return j;
 }
 
-void print_markdown(const std::vector<Row>& rows, const engine::Model& model, std::FILE* out) {
+void print_markdown(const std::vector<Row>& rows, const engine::Model& model, const std::string& llama_bench,
+                    std::FILE* out) {
   const engine::ModelInfo& info = model.info();
   std::string kernel(engine::kernel_path_name(engine::active_kernel_path()));
+  const bool versus = !rows.empty() && !rows.front().llama_samples_ts.empty();
   std::fprintf(out,
                "| model | size | params | backend | threads | test | t/s | roofline t/s | %% of "
-               "roofline |\n");
+               "roofline |%s\n",
+               versus ? " llama.cpp t/s | x llama.cpp [95 % CI] |" : "");
   std::fprintf(out,
                "| ----- | ---: | -----: | ------- | ------: | ---: | --: | -----------: | "
-               "------------: |\n");
+               "------------: |%s\n",
+               versus ? " ------------: | -------------------: |" : "");
   for (const Row& r : rows) {
     std::string roof = r.roofline_tps ? fmt::format("{:.2f}", *r.roofline_tps) : "";
     std::string pct =
         r.roofline_tps ? fmt::format("{:.1f} %", 100.0 * r.avg_ts / *r.roofline_tps) : "";
-    std::fprintf(out, "| %s | %s | %s | CPU (%s) | %d | %s | %.2f ± %.2f | %s | %s |\n",
+    std::string llama;
+    if (auto v = versus_llama(r)) llama = fmt::format(" {:.2f} ± {:.2f} | {} |", v->mean_ts, v->sd_ts, ratio_text(*v));
+    std::fprintf(out, "| %s | %s | %s | CPU (%s) | %d | %s | %.2f ± %.2f | %s | %s |%s\n",
                  model_type(info).c_str(), format_bytes_binary(info.weight_bytes).c_str(),
                  format_count(info.n_params).c_str(), r.kernel.c_str(), r.threads, r.test.c_str(),
-                 r.avg_ts, r.stddev_ts, roof.c_str(), pct.c_str());
+                 r.avg_ts, r.stddev_ts, roof.c_str(), pct.c_str(), llama.c_str());
   }
   for (const Row& r : rows) {
     if (r.kernel == kernel) continue;
@@ -295,6 +342,14 @@ void print_markdown(const std::vector<Row>& rows, const engine::Model& model, st
                  "note: a row above 100 %% has weights small enough for the caches to serve part of them: "
                  "a memory roofline does not bound it\n");
   }
+  if (versus) {
+    std::fprintf(out,
+                 "llama.cpp (measured): llama-bench %s, build %s, on the same file in the same minutes: one "
+                 "repetition per call (each call loads the model and runs its own warm-up), taking turns with "
+                 "ours; the ratio is mean t/s over mean t/s, its interval Fieller's (1 outside it: a difference "
+                 "Welch's test finds at 5 %%)\n",
+                 llama_bench.c_str(), rows.front().llama_build.c_str());
+  }
   std::fprintf(
       out, "peak RSS (measured): %s\n",
       format_bytes_binary(static_cast<uint64_t>(rows.empty() ? 0 : rows.back().peak_rss_bytes))
@@ -319,6 +374,9 @@ int run_bench_engine(const BenchEngineArgs& args) {
     return report_error(Status(ErrorCode::kInvalidArgument, "-r/--repetitions must be >= 1"));
   if (args.num_batch < 1)
     return report_error(Status(ErrorCode::kInvalidArgument, "-b/--num-batch must be >= 1"));
+  if (!args.llama_bench.empty()) {
+    if (Status s = check_llama_bench(args.llama_bench); !s.is_ok()) return report_error(s);
+  }
 
   engine::ModelStore store;
   auto path = engine::resolve_model_path(args.model, store);
@@ -340,7 +398,7 @@ int run_bench_engine(const BenchEngineArgs& args) {
     max_gen = std::max(max_gen, n);
     n_tests += n > 0;
   }
-  const int runs_per_test = args.repetitions + (args.no_warmup ? 0 : 1);
+  const int runs_per_test = args.repetitions * (args.llama_bench.empty() ? 1 : 2) + (args.no_warmup ? 0 : 1);
   term::ProgressBar progress("bench engine",
                              static_cast<int64_t>(threads->size()) * n_tests * runs_per_test);
   int64_t done = 0;
@@ -390,6 +448,14 @@ int run_bench_engine(const BenchEngineArgs& args) {
         if (rep < 0) continue;  // the warm-up run is not a sample
         row.samples_ns.push_back(*ns);
         row.samples_ts.push_back(n / ns_to_s(*ns));
+        if (args.llama_bench.empty()) continue;
+        // llama.cpp's repetition right after ours, so both see the same minutes of this machine.
+        auto theirs = run_llama_bench(args.llama_bench, {*path, row.n_prompt, row.n_gen, t, args.num_batch});
+        if (!theirs.ok()) return theirs.status();
+        progress.update(++done, row.test + " llama.cpp");
+        row.llama_samples_ns.push_back(theirs->ns);
+        row.llama_samples_ts.push_back(theirs->tokens_per_s);
+        row.llama_build = fmt::format("{} ({})", theirs->build_commit, theirs->build_number);
       }
       std::tie(row.avg_ns, row.stddev_ns) = mean_sd(row.samples_ns);
       std::tie(row.avg_ts, row.stddev_ts) = mean_sd(row.samples_ts);
@@ -429,7 +495,7 @@ int run_bench_engine(const BenchEngineArgs& args) {
     for (const Row& r : rows) out.push_back(row_json(r, **model, args));
     std::printf("%s\n", json_text(out, 2).c_str());
   } else {
-    print_markdown(rows, **model, stdout);
+    print_markdown(rows, **model, args.llama_bench, stdout);
   }
   return kExitOk;
 }
@@ -458,6 +524,9 @@ void register_bench_engine(CLI::App& bench) {
   sub->add_option("-b,--num-batch", args->num_batch, "prompt tokens per forward pass")
       ->capture_default_str();
   sub->add_flag("--no-warmup", args->no_warmup, "skip the warm-up run of each test");
+  sub->add_option("--llama-bench", args->llama_bench,
+                  "PATH of llama.cpp's llama-bench: run it on the same file and tests, one repetition "
+                  "per call taking turns with ours, and print its t/s and our ratio beside each row");
   auto* json =
       sub->add_flag("--json", args->json, "rows as JSON (llama-bench field names plus ours)");
   auto* md = sub->add_flag("--md", args->md, "Markdown table (the default)");

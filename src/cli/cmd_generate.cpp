@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
@@ -12,6 +13,8 @@
 #include "engine/engine.h"
 #include "engine/model/model_config.h"
 #include "engine/model/model_store.h"
+#include "engine/tokenizer/chat_template.h"
+#include "engine/tokenizer/harmony_channels.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
@@ -190,14 +193,31 @@ int run_generate(GenerateArgs& args) {
   std::vector<float> prompt_logits;
   if (!args.dump_logits.empty()) request.prompt_logits = &prompt_logits;
 
+  // A harmony model (gpt-oss) writes its reasoning and its answer as channels of one reply: the
+  // answer goes to stdout, the reasoning to stderr (and to "thinking" with --json).
+  std::optional<engine::HarmonyChannels> harmony;
+  if (!args.raw && args.prompt_tokens.empty() &&
+      (*model)->chat_family() == engine::ChatFamily::kHarmony) {
+    harmony.emplace();
+  }
+  auto print = [&](const engine::ChannelText& t) {
+    std::fwrite(t.thinking.data(), 1, t.thinking.size(), stderr);
+    std::fwrite(t.content.data(), 1, t.content.size(), stdout);
+    std::fflush(stdout);
+  };
   auto result = (*session)->generate(request, [&](const engine::TokenEvent& e) {
     if (!args.json && !e.text.empty()) {
-      std::fwrite(e.text.data(), 1, e.text.size(), stdout);
-      std::fflush(stdout);
+      if (harmony) {
+        print(harmony->feed(e.text));
+      } else {
+        std::fwrite(e.text.data(), 1, e.text.size(), stdout);
+        std::fflush(stdout);
+      }
     }
     return true;
   });
   if (!result.ok()) return report_error(result.status());
+  if (harmony && !args.json) print(harmony->flush());
   if (result->prompt_truncated) {
     std::fprintf(stderr,
                  "chimera: the prompt did not fit num_ctx %d: its first %d tokens were dropped\n",
@@ -213,9 +233,14 @@ int run_generate(GenerateArgs& args) {
         result->prompt_tokens, (*model)->config().n_vocab, args.dump_logits.c_str());
   }
   if (args.json) {
-    std::printf("%s\n", result_json(args, **model, *result, (*session)->options())
-                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                            .c_str());
+    nlohmann::json out = result_json(args, **model, *result, (*session)->options());
+    if (harmony) {  // the answer as "text", the analysis channel as "thinking"
+      const engine::ChannelText split = engine::HarmonyChannels::split(result->text);
+      out["text"] = split.content;
+      out["thinking"] = split.thinking;
+    }
+    std::printf("%s\n",
+                out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");
   }

@@ -34,16 +34,18 @@ void print_json(const json& j) {
 struct SynthArgs {
   engine::SynthOptions options;
   std::string type = "q8_0";
+  bool type_given = false;  // without --type, gpt-oss gets mxfp4_moe (as its releases)
   std::string output;
   bool json = false;
 };
 
 int run_synth(SynthArgs args) {
+  if (!args.type_given && to_lower(args.options.arch) == "gpt-oss") args.type = "mxfp4_moe";
   auto type = engine::synth_file_type_from_name(args.type);
   if (!type) {
     return report_error(make_error(ErrorCode::kInvalidArgument,
                                    "--type {} is not supported; use f32, f16, bf16, q8_0, q4_0, "
-                                   "q4_1, q5_1, q4_k_m, q5_k_m or q6_k",
+                                   "q4_1, q5_1, q4_k_m, q5_k_m, q6_k or mxfp4_moe",
                                    args.type));
   }
   args.options.type = *type;
@@ -96,10 +98,10 @@ int run_synth(SynthArgs args) {
 
 std::string_view llama_ftype_name(int64_t ftype) {
   static const std::map<int64_t, std::string_view> kNames = {
-      {0, "F32"},     {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},
-      {8, "Q5_0"},    {9, "Q5_1"},    {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"},
-      {13, "Q3_K_L"}, {14, "Q4_K_S"}, {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"},
-      {18, "Q6_K"},   {32, "BF16"}};
+      {0, "F32"},     {1, "F16"},     {2, "Q4_0"},      {3, "Q4_1"},    {7, "Q8_0"},
+      {8, "Q5_0"},    {9, "Q5_1"},    {10, "Q2_K"},     {11, "Q3_K_S"}, {12, "Q3_K_M"},
+      {13, "Q3_K_L"}, {14, "Q4_K_S"}, {15, "Q4_K_M"},   {16, "Q5_K_S"}, {17, "Q5_K_M"},
+      {18, "Q6_K"},   {32, "BF16"},   {38, "MXFP4_MOE"}};
   auto it = kNames.find(ftype);
   return it == kNames.end() ? std::string_view("unknown") : it->second;
 }
@@ -380,21 +382,24 @@ void register_model(CLI::App& app) {
   auto* synth = model->add_subcommand(
       "synth", "Write a GGUF with real shapes and metadata but deterministic dummy weights");
   engine::SynthOptions& o = synth_args->options;
-  synth->add_option("--arch", o.arch, "gemma3 | llama | qwen2 | qwen3 | qwen3moe")
+  synth->add_option("--arch", o.arch, "gemma3 | llama | qwen2 | qwen3 | qwen3moe | gpt-oss")
       ->capture_default_str();
   synth
       ->add_option("--size", o.size,
                    "gemma3: 270m, 1b, 4b; llama: 3.2-1b (or 1b), 3.1-8b (or 8b); qwen2: 0.5b, "
-                   "1.5b, 7b; qwen3: 0.6b, 1.7b, 4b, 8b; qwen3moe: 30b-a3b; every arch: tiny")
+                   "1.5b, 7b; qwen3: 0.6b, 1.7b, 4b, 8b; qwen3moe: 30b-a3b; gpt-oss: 20b; every "
+                   "arch: tiny")
       ->capture_default_str();
   synth
       ->add_option("--type", synth_args->type,
-                   "f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_1 | q4_k_m | q5_k_m | q6_k")
-      ->capture_default_str();
+                   "f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_1 | q4_k_m | q5_k_m | q6_k | mxfp4_moe (gpt-oss: experts "
+                   "always MXFP4; default mxfp4_moe, the rest Q8_0)")
+      ->capture_default_str()
+      ->each([synth_args](const std::string&) { synth_args->type_given = true; });
   synth->add_option(
       "--vocab", o.vocab,
-      "gemma3 | llama3_1 | llama3 | qwen3 | qwen2_5 | synthetic:N (default: the arch's own; "
-      "tiny: synthetic:512)");
+      "gemma3 | llama3_1 | llama3 | qwen3 | qwen2_5 | gptoss | synthetic:N (default: the arch's "
+      "own; tiny: synthetic:512)");
   synth->add_option("--seed", o.seed, "weights seed")->capture_default_str();
   synth->add_option("--layers", o.n_layers, "override: number of blocks");
   synth->add_option("--embd", o.d_model, "override: embedding length (d_model)");
@@ -403,7 +408,7 @@ void register_model(CLI::App& app) {
   synth->add_option("--kv-heads", o.n_kv_heads, "override: key/value heads");
   synth->add_option("--head-dim", o.head_dim, "override: head dimension");
   synth->add_option("--ctx", o.context_length, "override: context length");
-  synth->add_option("--window", o.sliding_window, "override: sliding window (gemma3)");
+  synth->add_option("--window", o.sliding_window, "override: sliding window (gemma3, gpt-oss)");
   synth->add_option("--threads", o.n_threads, "threads for generating and quantizing")
       ->capture_default_str();
   synth->add_option("-o,--output", synth_args->output,

@@ -106,7 +106,7 @@ int run_tokenize(const TokenizeArgs& args) {
   if (args.model_path.empty() == args.vocab.empty()) {
     return report_error(Status(ErrorCode::kInvalidArgument,
                                "tokenize needs exactly one of -m MODEL.gguf or --vocab "
-                               "gemma3|llama3|llama3_1|qwen3|qwen2_5|PATH/tokenizer.json"));
+                               "gemma3|llama3|llama3_1|qwen3|qwen2_5|gptoss|PATH/tokenizer.json"));
   }
   std::string text = args.text;
   if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), {});
@@ -153,9 +153,10 @@ void register_tokenize(CLI::App& app) {
       "Print the token ids of TEXT with a model's vocabulary (like llama-tokenize --ids)");
   sub->add_option("-m,--model", args->model_path,
                   "GGUF model file (only its tokenizer keys are read)");
-  sub->add_option("--vocab", args->vocab,
-                  "Vocabulary without a GGUF: gemma3, llama3, llama3_1, qwen3, qwen2_5 (fetched by "
-                  "scripts/fetch-vocab.sh) or PATH/tokenizer.json");
+  sub->add_option(
+      "--vocab", args->vocab,
+      "Vocabulary without a GGUF: gemma3, llama3, llama3_1, qwen3, qwen2_5, gptoss (fetched by "
+      "scripts/fetch-vocab.sh) or PATH/tokenizer.json");
   sub->add_option("text", args->text, "Text to tokenize ('-' reads standard input)")->required();
   sub->add_flag("--no-bos", args->no_bos, "Do not add BOS/EOS as the vocabulary would");
   sub->add_flag("--no-parse-special", args->no_parse_special,

@@ -66,6 +66,10 @@ class ResponseFormat {
   virtual void error(const Status& status, std::string& out) = 0;
 };
 
+// Whether the job's model writes harmony messages (gpt-oss), whose channels the chat endpoints
+// split into the answer and the reasoning (engine/tokenizer/harmony_channels.h).
+bool replies_in_harmony(const Job& job);
+
 // Validates nothing: `request` was parsed by the dialect. Finds the model (kNotFound), refuses while
 // draining (kUnavailable), takes a lease (loading if needed), renders the prompt, fits num_ctx and
 // submits. `load_only` requests (Ollama, empty prompt) never get here.

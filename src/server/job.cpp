@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "engine/engine.h"
+#include "engine/tokenizer/chat_template.h"
 #include "server/api.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -18,16 +20,22 @@ constexpr std::chrono::milliseconds kConnectionCheckInterval{50};
 
 int http_status_for(const Status& status) {
   switch (status.code()) {
-    case ErrorCode::kOk: return 200;
+    case ErrorCode::kOk:
+      return 200;
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kParseError:
     case ErrorCode::kOutOfRange:
-    case ErrorCode::kUnsupported: return 400;
-    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kUnsupported:
+      return 400;
+    case ErrorCode::kNotFound:
+      return 404;
     case ErrorCode::kResourceExhausted:
-    case ErrorCode::kUnavailable: return 503;
-    case ErrorCode::kTimeout: return 504;
-    default: return 500;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kTimeout:
+      return 504;
+    default:
+      return 500;
   }
 }
 
@@ -55,13 +63,16 @@ void send_ollama_error(httplib::Response& res, int status, const std::string& me
   send_json(res, status, Json{{"error", message}});
 }
 
-void send_openai_error(httplib::Response& res, int status, const std::string& message, std::string_view code) {
+void send_openai_error(httplib::Response& res, int status, const std::string& message,
+                       std::string_view code) {
   std::string type = status == 401   ? "authentication_error"
                      : status == 404 ? "not_found_error"
                      : status == 503 ? "server_busy"
                      : status >= 500 ? "server_error"
                                      : "invalid_request_error";
-  Json error = {{"message", message}, {"type", type}, {"param", nullptr},
+  Json error = {{"message", message},
+                {"type", type},
+                {"param", nullptr},
                 {"code", code.empty() ? Json(nullptr) : Json(std::string(code))}};
   send_json(res, status, Json{{"error", error}});
 }
@@ -70,10 +81,11 @@ void note_ignored_options(httplib::Response& res, const std::vector<std::string>
   if (!ignored.empty()) res.set_header("X-Chimera-Ignored-Options", join(ignored, ","));
 }
 
-void post_with_body(httplib::Server& http, ServerState& state, const std::string& path, bool openai_errors,
-                    BodyHandler handler) {
+void post_with_body(httplib::Server& http, ServerState& state, const std::string& path,
+                    bool openai_errors, BodyHandler handler) {
   http.Post(path, [&state, openai_errors, handler = std::move(handler)](
-                      const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+                      const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& reader) {
     std::string body;
     bool too_large = false;
     const size_t cap = state.config.max_body_bytes;
@@ -86,8 +98,8 @@ void post_with_body(httplib::Server& http, ServerState& state, const std::string
       return true;
     });
     if (too_large || res.status == 413) {
-      std::string message = fmt::format("the request body is larger than the server's limit of {} bytes",
-                                        cap);
+      std::string message =
+          fmt::format("the request body is larger than the server's limit of {} bytes", cap);
       res.set_header("Connection", "close");
       if (openai_errors) {
         send_openai_error(res, 413, message);
@@ -115,12 +127,13 @@ Result<std::shared_ptr<Job>> start_generation(ServerState& state, const Generati
                                               int64_t received_ns) {
   if (state.draining.load()) {
     state.metrics.count_rejected("draining");
-    return make_error(ErrorCode::kUnavailable, "the server is shutting down and takes no new requests");
+    return make_error(ErrorCode::kUnavailable,
+                      "the server is shutting down and takes no new requests");
   }
   std::optional<size_t> index = state.registry->find(request.model);
   if (!index) {
-    return make_error(ErrorCode::kNotFound, "model '{}' not found; this server has: {}", request.model,
-                      join(state.registry->names(), ", "));
+    return make_error(ErrorCode::kNotFound, "model '{}' not found; this server has: {}",
+                      request.model, join(state.registry->names(), ", "));
   }
   int64_t load_ns = 0;
   CHIMERA_ASSIGN_OR_RETURN(ModelRegistry::Lease lease, state.registry->acquire(*index, load_ns));
@@ -136,19 +149,25 @@ Result<std::shared_ptr<Job>> start_generation(ServerState& state, const Generati
   CHIMERA_ASSIGN_OR_RETURN(
       std::vector<int32_t> prompt,
       build_prompt_tokens(model, request, job->lease.source().system_text.value_or(std::string())));
-  CHIMERA_ASSIGN_OR_RETURN(job->prepared, prepare_sequence(model, request, std::move(prompt), job->lease.defaults(),
-                                                           state.defaults, received_ns));
+  CHIMERA_ASSIGN_OR_RETURN(
+      job->prepared, prepare_sequence(model, request, std::move(prompt), job->lease.defaults(),
+                                      state.defaults, received_ns));
   auto stream = job->lease.scheduler().submit(job->prepared.request);
   if (!stream.ok()) {
-    if (stream.status().code() == ErrorCode::kResourceExhausted) state.metrics.count_rejected("queue_full");
+    if (stream.status().code() == ErrorCode::kResourceExhausted)
+      state.metrics.count_rejected("queue_full");
     return stream.status();
   }
   job->stream = std::move(*stream);
   return job;
 }
 
-void respond_with_job(httplib::Response& res, std::shared_ptr<Job> job, std::shared_ptr<ResponseFormat> format,
-                      bool stream) {
+bool replies_in_harmony(const Job& job) {
+  return job.lease.model().chat_family() == engine::ChatFamily::kHarmony;
+}
+
+void respond_with_job(httplib::Response& res, std::shared_ptr<Job> job,
+                      std::shared_ptr<ResponseFormat> format, bool stream) {
   res.status = 200;
   const std::string content_type = format->content_type(stream);
   auto started = std::make_shared<bool>(false);

@@ -18,6 +18,7 @@ std::string ollama_quantization_level(std::string_view weight_type) {
   std::string out = replace_all(weight_type, " - Medium", "_M");
   out = replace_all(out, " - Small", "_S");
   out = replace_all(out, " - Large", "_L");
+  out = replace_all(out, "MXFP4 MoE", "MXFP4");  // as Ollama labels gpt-oss
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include "server/api.h"
 #include "server/model_info.h"
+#include "engine/tokenizer/harmony_channels.h"
 #include "server/output_format.h"
 #include "util/build_info.h"
 #include "util/clock.h"
@@ -122,12 +123,25 @@ class OllamaFormat final : public ResponseFormat {
   }
 
   void text(std::string_view piece, std::string& out) override {
+    if (harmony_) {  // chat with gpt-oss: the analysis channel as message.thinking
+      const engine::ChannelText split = harmony_->feed(piece);
+      if (!split.content.empty() || !split.thinking.empty()) chunk(split.content, split.thinking, out);
+      return;
+    }
+    chunk(piece, {}, out);
+  }
+
+  void chunk(std::string_view piece, std::string_view thinking, std::string& out) {
     out += "{\"model\":";
     append_json_string(out, model_);
     out += ",\"created_at\":\"" + rfc3339_utc_now() + "\",";
     if (chat_) {
       out += "\"message\":{\"role\":\"assistant\",\"content\":";
       append_json_string(out, piece);
+      if (!thinking.empty()) {
+        out += ",\"thinking\":";
+        append_json_string(out, thinking);
+      }
       out += "},\"done\":false}\n";
     } else {
       out += "\"response\":";
@@ -139,7 +153,14 @@ class OllamaFormat final : public ResponseFormat {
   void done(const Job& job, const SequenceOutcome& o, std::string& out) override {
     const std::string& text = streaming_ ? empty_ : o.text;
     Json final = {{"model", job.model_name}, {"created_at", rfc3339_utc_now()}};
-    if (chat_) {
+    if (chat_ && harmony_) {
+      const engine::ChannelText split = streaming_ ? harmony_->flush() : engine::HarmonyChannels::split(text);
+      if (streaming_ && (!split.content.empty() || !split.thinking.empty())) {
+        chunk(split.content, split.thinking, out);
+      }
+      final["message"] = {{"role", "assistant"}, {"content", streaming_ ? empty_ : split.content}};
+      if (!streaming_ && !split.thinking.empty()) final["message"]["thinking"] = split.thinking;
+    } else if (chat_) {
       final["message"] = {{"role", "assistant"}, {"content", text}};
     } else {
       final["response"] = text;
@@ -174,9 +195,11 @@ class OllamaFormat final : public ResponseFormat {
 
   void set_model(std::string model) { model_ = std::move(model); }
   void set_streaming(bool streaming) { streaming_ = streaming; }
+  void set_harmony() { harmony_.emplace(); }
 
  private:
   bool chat_, raw_;
+  std::optional<engine::HarmonyChannels> harmony_;  // chat with a harmony (gpt-oss) model
   bool streaming_ = true;
   std::string model_;
   const std::string empty_;
@@ -228,6 +251,7 @@ void generate(ServerState& state, const httplib::Request& /*req*/, httplib::Resp
   auto job = start_generation(state, *request, received_ns);
   if (!job.ok()) return send_ollama_error(res, http_status_for(job.status()), job.status().message());
   auto format = std::make_shared<OllamaFormat>(chat, request->raw);
+  if (chat && replies_in_harmony(**job)) format->set_harmony();
   format->set_model(request->model);
   format->set_streaming(request->stream);
   // Not streaming: one JSON object, still sent chunked so the connection is watched while generating.

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "server/api.h"
+#include "engine/tokenizer/harmony_channels.h"
 #include "server/output_format.h"
 #include "util/build_info.h"
 #include "util/clock.h"
@@ -240,13 +241,25 @@ class OpenAIFormat final : public ResponseFormat {
   }
 
   void text(std::string_view piece, std::string& out) override {
+    if (harmony_) {  // chat with gpt-oss: the analysis channel as reasoning_content
+      const engine::ChannelText split = harmony_->feed(piece);
+      if (!split.thinking.empty()) chunk(split.thinking, "reasoning_content", out);
+      if (!split.content.empty()) chunk(split.content, "content", out);
+      return;
+    }
+    chunk(piece, "content", out);
+  }
+
+  void chunk(std::string_view piece, std::string_view field, std::string& out) {
     // Built by hand: this runs per token.
     out += "data: {\"id\":\"" + id_ + "\",\"object\":\"" + object(true) + "\",\"created\":" + std::to_string(created_) +
            ",\"model\":";
     append_json_string(out, model_);
     out += ",\"system_fingerprint\":\"" + fingerprint_ + "\",\"choices\":[{\"index\":0,";
     if (chat_) {
-      out += "\"delta\":{\"content\":";
+      out += "\"delta\":{\"";
+      out += field;
+      out += "\":";
       append_json_string(out, piece);
       out += "}";
     } else {
@@ -261,7 +274,11 @@ class OpenAIFormat final : public ResponseFormat {
   void done(const Job& /*job*/, const SequenceOutcome& o, std::string& out) override {
     if (!streaming_) {
       Json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason(o)}};
-      if (chat_) {
+      if (chat_ && harmony_) {
+        const engine::ChannelText split = engine::HarmonyChannels::split(o.text);
+        choice["message"] = {{"role", "assistant"}, {"content", split.content}};
+        if (!split.thinking.empty()) choice["message"]["reasoning_content"] = split.thinking;
+      } else if (chat_) {
         choice["message"] = {{"role", "assistant"}, {"content", o.text}};
       } else {
         choice["text"] = o.text;
@@ -271,6 +288,11 @@ class OpenAIFormat final : public ResponseFormat {
       body["usage"] = usage_json(o);
       out += dump_json(body);
       return;
+    }
+    if (harmony_) {
+      const engine::ChannelText rest = harmony_->flush();
+      if (!rest.thinking.empty()) chunk(rest.thinking, "reasoning_content", out);
+      if (!rest.content.empty()) chunk(rest.content, "content", out);
     }
     event(chat_ ? Json::object() : Json(nullptr), finish_reason(o), out);
     if (include_usage_) {
@@ -289,8 +311,10 @@ class OpenAIFormat final : public ResponseFormat {
   }
 
   void set_streaming(bool streaming) { streaming_ = streaming; }
+  void set_harmony() { harmony_.emplace(); }
 
  private:
+  std::optional<engine::HarmonyChannels> harmony_;  // chat with a harmony (gpt-oss) model
   std::string object(bool chunk) const {
     if (!chat_) return "text_completion";
     return chunk ? "chat.completion.chunk" : "chat.completion";
@@ -349,6 +373,7 @@ void complete(ServerState& state, httplib::Response& res, const std::string& bod
     return send_openai_error(res, http_status_for(s), s.message(), code);
   }
   auto format = std::make_shared<OpenAIFormat>(chat, request->model, include_usage && request->stream);
+  if (chat && replies_in_harmony(**job)) format->set_harmony();
   format->set_streaming(request->stream);
   if (request->stream) res.set_header("Cache-Control", "no-cache");
   respond_with_job(res, std::move(*job), format, request->stream);

@@ -33,7 +33,8 @@ ChildProcess::ChildProcess(int pid, int stderr_fd) : pid_(pid), stderr_fd_(stder
   });
 }
 
-Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const std::vector<std::string>& argv) {
+Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const std::vector<std::string>& argv,
+                                                          const std::string& stdout_path) {
   if (argv.empty()) return make_error(ErrorCode::kInvalidArgument, "no program to start");
   // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
   std::vector<char*> args;
@@ -44,6 +45,18 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const std::vector<std:
     return make_error(ErrorCode::kIoError, "starting {}: pipe: {}", argv[0], std::strerror(errno));
   }
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  int out_fd = -1;
+  if (!stdout_path.empty()) {
+    out_fd = ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
+      int e = errno;
+      ::close(pipe_fds[0]);
+      ::close(pipe_fds[1]);
+      if (null_fd >= 0) ::close(null_fd);
+      return make_error(ErrorCode::kIoError, "starting {}: cannot write its output to {}: {}", argv[0],
+                        stdout_path, std::strerror(e));
+    }
+  }
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -51,6 +64,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const std::vector<std:
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
     if (null_fd >= 0) ::close(null_fd);
+    if (out_fd >= 0) ::close(out_fd);
     return make_error(ErrorCode::kIoError, "starting {}: fork: {}", argv[0], std::strerror(e));
   }
   if (pid == 0) {
@@ -66,6 +80,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const std::vector<std:
       ::dup2(null_fd, STDIN_FILENO);
       ::dup2(null_fd, STDOUT_FILENO);
     }
+    if (out_fd >= 0) ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(pipe_fds[1], STDERR_FILENO);
     ::syscall(SYS_close_range, 3u, ~0u, 0u);  // sockets and files of the parent stay there
     ::execv(args[0], args.data());
@@ -77,6 +92,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const std::vector<std:
   ::setpgid(pid, pid);  // also here, so the group exists before the child gets to run
   ::close(pipe_fds[1]);
   if (null_fd >= 0) ::close(null_fd);
+  if (out_fd >= 0) ::close(out_fd);
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, pipe_fds[0]));
 }
 
@@ -112,6 +128,23 @@ std::string ChildProcess::exit_status() {
                        ::strsignal(WTERMSIG(wait_status_)));
   }
   return "ended";
+}
+
+bool ChildProcess::wait_succeeded() {
+  if (!reaped_) {
+    // Wait for the exit without reaping, so its pid (and process group id) cannot be reused yet;
+    // then stop anything left in its group, which could hold the stderr pipe open; then reap.
+    siginfo_t info{};
+    int r;
+    do {
+      r = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT);
+    } while (r < 0 && errno == EINTR);
+    ::kill(-pid_, SIGKILL);
+    reap(true);
+  }
+  // All it wrote to stderr is read before output() is asked for it: the reader ends at the pipe's end.
+  if (reader_.joinable()) reader_.join();
+  return reaped_ && WIFEXITED(wait_status_) && WEXITSTATUS(wait_status_) == 0;
 }
 
 std::string ChildProcess::output() const {

@@ -18,8 +18,10 @@ namespace chimera {
 
 class ChildProcess {
  public:
-  // argv[0] is the program path (not searched in PATH). stdout goes to /dev/null.
-  static Result<std::unique_ptr<ChildProcess>> start(const std::vector<std::string>& argv);
+  // argv[0] is the program path (not searched in PATH). stdout goes to /dev/null, or to the file
+  // `stdout_path` (created or truncated) when one is given: a tool whose result is its stdout.
+  static Result<std::unique_ptr<ChildProcess>> start(const std::vector<std::string>& argv,
+                                                     const std::string& stdout_path = "");
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -29,6 +31,8 @@ class ChildProcess {
   bool running();
   // "exited with code 1", "killed by signal 9", or "running".
   std::string exit_status();
+  // Blocks until it exits (and its stderr is read to the end); true when it exited with code 0.
+  bool wait_succeeded();
   // Its stderr so far (the last 64 KiB).
   std::string output() const;
   // SIGTERM to its process group, then SIGKILL after `grace`; waits until reaped. Idempotent.

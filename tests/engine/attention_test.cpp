@@ -29,6 +29,7 @@ struct Shape {
 struct Fixture {
   std::vector<uint8_t> k, v;
   std::vector<float> q, out_fast, out_ref;
+  std::vector<float> sinks;  // one logit per query head (gpt-oss), of the scores' order
   KvHeadView view;
   AttentionQuery query;
 };
@@ -49,6 +50,8 @@ void build(const Shape& s, uint64_t seed, Fixture& f) {
   // Query scaled as the forward pass scales it (1/sqrt(head_dim)), times 3 for peaked softmaxes.
   f.q.resize(static_cast<size_t>(s.n_q * s.head_dim));
   for (auto& x : f.q) x = 3.0f * normal(rng) / std::sqrt(static_cast<float>(s.head_dim));
+  f.sinks.resize(static_cast<size_t>(s.n_q));
+  for (auto& x : f.sinks) x = 2.0f * normal(rng);
   f.out_fast.assign(f.q.size(), NAN);
   f.out_ref.assign(f.q.size(), NAN);
   f.view = {f.k.data(), f.v.data(), s.n_cells, row_bytes, s.type};
@@ -111,13 +114,18 @@ TEST(Attention, DispatchedKernelMatchesReferenceOnEveryPath) {
     set_kernel_path(path);
     uint64_t seed = 1000;
     for (const Shape& s : shapes()) {
-      Fixture f;
-      build(s, seed++, f);
-      f.query.out = f.out_ref.data();
-      attention_reference(f.view, f.query);
-      f.query.out = f.out_fast.data();
-      attention(f.view, f.query);
-      expect_close(f.out_fast, f.out_ref, std::string(kernel_path_name(path)) + " " + describe(s));
+      for (bool sinks : {false, true}) {  // attention sinks join the denominator only
+        Fixture f;
+        build(s, seed++, f);
+        if (sinks) f.query.sink = f.sinks.data();
+        f.query.out = f.out_ref.data();
+        attention_reference(f.view, f.query);
+        f.query.out = f.out_fast.data();
+        attention(f.view, f.query);
+        expect_close(
+            f.out_fast, f.out_ref,
+            std::string(kernel_path_name(path)) + " " + describe(s) + (sinks ? " with sinks" : ""));
+      }
     }
   }
   set_kernel_path(original);
@@ -144,7 +152,11 @@ TEST(Attention, TilesMatchThePerTokenReference) {
     if (!kernel_path_supported(path)) continue;
     set_kernel_path(path);
     uint64_t seed = 500;
-    for (const TileShape& ts : tile_shapes) {
+    for (const auto& [ts, sinks] : [&] {
+           std::vector<std::pair<TileShape, bool>> out;
+           for (const TileShape& t : tile_shapes) out.insert(out.end(), {{t, false}, {t, true}});
+           return out;
+         }()) {
       // One fixture holds every token's queries (n_tokens x n_q heads) and the cache.
       Fixture f;
       build({ts.head_dim, ts.n_q * ts.n_tokens, ts.n_cells, 0, 0, GgmlType::kF16}, seed++, f);
@@ -164,6 +176,7 @@ TEST(Attention, TilesMatchThePerTokenReference) {
       tile.last_pos = last.data();
       tile.out = f.out_fast.data();
       tile.out_token_stride = tile.q_token_stride;
+      if (sinks) tile.sink = f.sinks.data();  // the group's n_q heads, the same every token
       attention_tile(f.view, tile);
       for (int t = 0; t < ts.n_tokens; ++t) {
         AttentionQuery q = f.query;
@@ -172,12 +185,14 @@ TEST(Attention, TilesMatchThePerTokenReference) {
         q.first_pos = first[static_cast<size_t>(t)];
         q.last_pos = last[static_cast<size_t>(t)];
         q.out = f.out_ref.data() + t * tile.q_token_stride;
+        q.sink = tile.sink;
         attention_reference(f.view, q);
       }
       expect_close(f.out_fast, f.out_ref,
                    std::string(kernel_path_name(path)) + " tile head_dim " +
                        std::to_string(ts.head_dim) + " n_q " + std::to_string(ts.n_q) + " tokens " +
-                       std::to_string(ts.n_tokens) + " at " + std::to_string(ts.first_token_pos));
+                       std::to_string(ts.n_tokens) + " at " + std::to_string(ts.first_token_pos) +
+                       (sinks ? " with sinks" : ""));
     }
   }
   set_kernel_path(original);

@@ -106,5 +106,35 @@ TEST(ChatTemplateTest, FamiliesFromArchitectureAndName) {
   EXPECT_EQ(chat_family_name(ChatFamily::kRaw), "raw");
 }
 
+// Harmony (gpt-oss, engine-reference-models.md §6, openai-gpt-oss-120b.jinja): the system block
+// with the date and reasoning level; the system prompt as a developer block; an earlier assistant
+// turn re-sent as its final message only; the generation prompt opens an assistant message.
+TEST(ChatTemplate, HarmonyForGptOss) {
+  EXPECT_EQ(chat_family_for_architecture("gpt-oss"), ChatFamily::kHarmony);
+  const std::vector<ChatMessage> messages = {
+      {"system", "Be brief."},
+      {"user", "Hi"},
+      {"assistant",
+       "<|channel|>analysis<|message|>greet<|end|><|start|>assistant<|channel|>final"
+       "<|message|>Hello!"},
+      {"user", "Bye"}};
+  EXPECT_EQ(render_chat(ChatFamily::kHarmony, messages, true, "2026-12-08"),
+            "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+            "Knowledge cutoff: 2024-06\nCurrent date: 2026-12-08\n\nReasoning: medium\n\n"
+            "# Valid channels: analysis, commentary, final. Channel must be included for every "
+            "message.<|end|><|start|>developer<|message|># Instructions\n\nBe brief.\n\n<|end|>"
+            "<|start|>user<|message|>Hi<|end|><|start|>assistant<|channel|>final<|message|>Hello!"
+            "<|end|><|start|>user<|message|>Bye<|end|><|start|>assistant");
+  // Without a system prompt there is no developer block; a closing assistant turn ends in
+  // <|return|> when no generation prompt follows.
+  const std::string plain =
+      render_chat(ChatFamily::kHarmony, {{"user", "Q"}, {"assistant", "A"}}, false, "2026-01-02");
+  EXPECT_EQ(plain.find("developer"), std::string::npos);
+  EXPECT_TRUE(
+      plain.ends_with("<|start|>user<|message|>Q<|end|><|start|>assistant<|channel|>final"
+                      "<|message|>A<|return|>"))
+      << plain;
+}
+
 }  // namespace
 }  // namespace chimera::engine

@@ -32,6 +32,7 @@
 namespace chimera::engine {
 namespace {
 
+using chimera::testing::engine_logits;
 using chimera::testing::ReferenceModel;
 using chimera::testing::TempDir;
 using chimera::testing::TinyModelSpec;
@@ -88,30 +89,6 @@ TinyModelSpec spec_for(const Case& c) {
     spec.rope_scale_linear = 8.0f;  // global layers scaled, local not (as Gemma 3 4B)
   }
   return spec;
-}
-
-// All-position logits from the engine, prefilled in chunks of n_batch.
-std::vector<float> engine_logits(std::shared_ptr<const Model> model,
-                                 const std::vector<int32_t>& tokens, int n_batch, int n_threads,
-                                 GgmlType kv_type = GgmlType::kF16) {
-  ContextOptions options;
-  options.n_ctx_per_seq = 64;
-  options.n_batch = n_batch;
-  options.num_thread = n_threads;
-  options.kv_type = kv_type;
-  auto context = Context::create(model, options);
-  EXPECT_TRUE(context.ok()) << context.status().to_string();
-  const size_t n_vocab = static_cast<size_t>(model->config().n_vocab);
-  std::vector<float> logits(tokens.size() * n_vocab);
-  for (size_t begin = 0; begin < tokens.size(); begin += static_cast<size_t>(n_batch)) {
-    std::vector<BatchToken> batch;
-    for (size_t i = begin; i < std::min(tokens.size(), begin + static_cast<size_t>(n_batch)); ++i) {
-      batch.push_back({tokens[i], 0, static_cast<int32_t>(i), true});
-    }
-    Status s = (*context)->decode(batch, logits.data() + begin * n_vocab);
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
-  }
-  return logits;
 }
 
 double normalized_rms_error(const std::vector<float>& engine,

@@ -357,6 +357,13 @@ TEST(GgufReader, RejectsBadShapes) {
   expect_error(one({33, 1}, 2),
                {"blk.0.w has type Q4_0 with 33 elements per row", "block size 32"});
   EXPECT_TRUE(parse(one({1, 1, 1, 1})).ok());
+  // MXFP4 (type 39): blocks of 32 values in 17 bytes; 3-D expert tensors as gpt-oss stores them.
+  expect_error(one({48, 2}, 39),
+               {"blk.0.w has type MXFP4 with 48 elements per row", "block size 32"});
+  auto mxfp4 = parse(one({64, 1, 1}, 39));
+  ASSERT_TRUE(mxfp4.ok()) << mxfp4.status().message();
+  EXPECT_EQ(mxfp4->tensors()[0].type, GgmlType::kMXFP4);
+  EXPECT_EQ(mxfp4->tensors()[0].n_bytes, 2u * 17u);
 }
 
 TEST(GgufReader, UnknownTensorTypeNamesSupportedTypes) {

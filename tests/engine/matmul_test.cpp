@@ -27,7 +27,7 @@ namespace {
 
 const GgmlType kTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0,
                            GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1, GgmlType::kQ5_1,
-                           GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+                           GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kMXFP4};
 // The types repacked into 16-row strips at load (weight_interleave.h).
 const GgmlType kInterleavedTypes[] = {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1,
                                       GgmlType::kQ5_1, GgmlType::kQ8_0, GgmlType::kQ4_K,
@@ -292,6 +292,36 @@ TEST_P(MatmulPaths, MultiEqualsSeparateCalls) {
     }
     matmul_multi(ws, x.data(), n_tokens, outputs, pool, scratch);
     for (size_t i = 0; i < 5; ++i) EXPECT_EQ(fused[i], separate[i]) << "matrix " << i << " tokens " << n_tokens;
+  }
+}
+
+// matmul_each: every matrix its own input (MoE decode's routed experts), one dispatch; the same
+// products as one call each, inputs shared by two matrices converted once, and more matrices than
+// one dispatch takes (16) falling back to one call each.
+TEST_P(MatmulPaths, EachWithItsOwnInputEqualsSeparateCalls) {
+  MatmulScratch scratch;
+  ThreadPool pool(2);
+  std::vector<Matrix> ms;
+  for (int i = 0; i < 18; ++i) {
+    const GgmlType type = i % 3 == 0 ? GgmlType::kQ4_K : i % 3 == 1 ? GgmlType::kQ6_K : GgmlType::kQ8_0;
+    ms.push_back(make_matrix(type, 24 + i, 512, static_cast<uint32_t>(40 + i)));
+  }
+  for (size_t count : {size_t{3}, size_t{16}, size_t{18}}) {
+    std::vector<WeightMatrix> ws;
+    std::vector<std::vector<float>> inputs, separate(count), each(count);
+    std::vector<const float*> xs;
+    std::vector<float*> outputs;
+    for (size_t i = 0; i < count; ++i) inputs.push_back(make_activations(1, 512, static_cast<uint32_t>(7 + i)));
+    for (size_t i = 0; i < count; ++i) {
+      ws.push_back(ms[i].w);
+      xs.push_back(inputs[i % 2 == 1 ? i - 1 : i].data());  // pairs share an input, as gate and up do
+      separate[i].resize(static_cast<size_t>(ws[i].rows));
+      each[i].assign(separate[i].size(), NAN);
+      matmul(ws[i], xs[i], 1, separate[i].data(), pool, scratch);
+      outputs.push_back(each[i].data());
+    }
+    matmul_each(ws, xs, 1, outputs, pool, scratch);
+    for (size_t i = 0; i < count; ++i) EXPECT_EQ(each[i], separate[i]) << "matrix " << i << " of " << count;
   }
 }
 

@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "engine/gguf/gguf.h"
 #include "engine/model/model_config.h"
+#include "engine/model/synth.h"
 #include "engine/tiny_model.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "support/test_support.h"
@@ -27,6 +28,25 @@ Result<std::shared_ptr<const Model>> load(const TinyModelSpec& spec, TempDir& di
   Status s = write_tiny_model(spec, path);
   if (!s.is_ok()) return s;
   return Model::load(path);
+}
+
+// What a token reads from a file whose MoE layers route 2 of 4 experts: every 2-D matrix but the
+// embedding (one row of it) and biases (kept as f32 vectors), half of each 3-D expert tensor.
+uint64_t decode_bytes_of_2_of_4_experts(const std::string& path) {
+  auto file = GgufFile::open(path);
+  EXPECT_TRUE(file.ok());
+  if (!file.ok()) return 0;
+  uint64_t expected = 0;
+  for (const auto& t : file->tensors()) {
+    if (t.ne.size() == 3) {
+      expected += t.n_bytes / 4 * 2;
+    } else if (t.name == "token_embd.weight") {
+      expected += t.n_bytes / static_cast<uint64_t>(t.ne[1]);
+    } else if (t.ne.size() == 2 && !t.name.ends_with(".bias")) {
+      expected += t.n_bytes;
+    }
+  }
+  return expected;
 }
 
 bool has_note(const Model& m, std::string_view text) {
@@ -119,20 +139,49 @@ TEST(ModelConfig, QwenMoeDecodeReadsOnlyTheRoutedExperts) {
   ASSERT_TRUE(write_tiny_model(spec, path).is_ok());
   auto model = Model::load(path);
   ASSERT_TRUE(model.ok()) << model.status().to_string();
-  auto file = GgufFile::open(path);
-  ASSERT_TRUE(file.ok());
-  uint64_t expected = 0;
-  for (const auto& t : file->tensors()) {
-    if (t.ne.size() == 3) {
-      expected += t.n_bytes / 4 * 2;  // 2 of 4 experts' slabs
-    } else if (t.ne.size() == 2 && t.name != "token_embd.weight") {
-      expected += t.n_bytes;
-    } else if (t.name == "token_embd.weight") {
-      expected += t.n_bytes / static_cast<uint64_t>(t.ne[1]);
-    }
-  }
+  const uint64_t expected = decode_bytes_of_2_of_4_experts(path);
   EXPECT_EQ((*model)->info().decode_bytes_per_token, expected);
   EXPECT_LT(expected, (*model)->info().weight_bytes);
+}
+
+// gpt-oss (engine-reference-models.md §5) with the published head dim (64), rope base, YaRN factor
+// and original context: the ramp bounds llama.cpp rounds to (8, 18), mscale 1 + 0.1 ln 32, the
+// window on even layers only, sinks, biases, the pre-FFN norm read from post_attention_norm, and a
+// token's decode bytes counting 2 of the 4 experts' slabs.
+TEST(ModelConfig, GptOssConfigurationComesFromMetadata) {
+  TempDir dir;
+  SynthOptions o;
+  o.arch = "gpt-oss";
+  o.size = "tiny";
+  o.head_dim = 64;
+  const std::string path = dir.file("gpt-oss.gguf");
+  ASSERT_TRUE(synthesize_model(o, path).ok());
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  const ModelConfig& c = (*model)->config();
+  EXPECT_EQ(c.architecture, "gpt-oss");
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.rope_style, RopeStyle::kNeox);
+  EXPECT_EQ(c.activation, Activation::kSwigluOai);
+  EXPECT_EQ(c.ffn_norm_tensor, "post_attention_norm");
+  EXPECT_FALSE(c.tied_output);
+  EXPECT_FLOAT_EQ(c.attention_scale, 0.125f);
+  for (int i = 0; i < 2; ++i) {
+    const LayerConfig& l = c.layers[static_cast<size_t>(i)];
+    EXPECT_EQ(l.sliding_window, i == 0 ? 128 : 0) << i;
+    EXPECT_EQ(l.rope.freq_base, 150000.0f);
+    EXPECT_FLOAT_EQ(l.rope.freq_scale, 1.0f / 32);
+    EXPECT_TRUE(l.rope.yarn);
+    EXPECT_EQ(l.rope.yarn_low, 8.0f);
+    EXPECT_EQ(l.rope.yarn_high, 18.0f);
+    EXPECT_NEAR(l.rope.mscale, 1.0 + 0.1 * std::log(32.0), 1e-6);
+    EXPECT_TRUE(l.attn_sinks && l.output_bias && l.moe.biases && l.qkv_bias);
+    EXPECT_FALSE(l.post_attention_norm);
+    EXPECT_EQ(l.moe.n_expert, 4);
+    EXPECT_EQ(l.moe.n_expert_used, 2);
+  }
+  const uint64_t expected = decode_bytes_of_2_of_4_experts(path);
+  EXPECT_EQ((*model)->info().decode_bytes_per_token, expected);
 }
 
 TEST(ModelConfig, QwenMoeFilesMissingExpertKeysOrTensorsAreRefused) {
@@ -317,7 +366,8 @@ TEST(ModelLoad, UnknownArchitectureIsRefusedNamingWhatIsSupported) {
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), ErrorCode::kUnsupported);
   EXPECT_THAT(model.status().message(), HasSubstr("'mamba'"));
-  EXPECT_THAT(model.status().message(), HasSubstr("gemma3, llama, qwen2, qwen3, qwen3moe"));
+  EXPECT_THAT(model.status().message(),
+              HasSubstr("gemma3, llama, qwen2, qwen3, qwen3moe, gpt-oss"));
 }
 
 TEST(ModelLoad, MissingTensorIsNamed) {

@@ -66,6 +66,28 @@ TEST(Dequantize, Q5_0HighBitsComeFromQh) {
   EXPECT_EQ(y[30], 0.25f * (12 - 16));
 }
 
+// MXFP4 (engine-reference-models.md §8): code c is the E2M1 value {0, .5, 1, 1.5, 2, 3, 4, 6} (c < 8)
+// or its negative (c >= 8), times 2^(e - 127); low nibbles first.
+TEST(Dequantize, MXFP4CodesAreE2M1ValuesTimesThePowerOfTwo) {
+  const float e2m1[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+  BlockMXFP4 block{};
+  block.e = 127;  // 2^0
+  for (int j = 0; j < 16; ++j) block.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  auto y = dequantize(GgmlType::kMXFP4, &block, 32);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(y[j], e2m1[j]) << j;
+    EXPECT_EQ(y[j + 16], e2m1[15 - j]) << j;
+  }
+  block.e = 130;  // 2^3: code 7 (6) is 48, code 9 (-0.5) is -4
+  y = dequantize(GgmlType::kMXFP4, &block, 32);
+  EXPECT_EQ(y[7], 48.0f);
+  EXPECT_EQ(y[9], -4.0f);
+  block.e = 0;  // 2^-127, a denormal f32: code 1 (0.5) is 2^-128
+  y = dequantize(GgmlType::kMXFP4, &block, 32);
+  EXPECT_EQ(y[1], std::ldexp(1.0f, -128));
+  EXPECT_EQ(y[2], std::ldexp(1.0f, -127));
+}
+
 TEST(Dequantize, Q8_0) {
   BlockQ8_0 block{};
   block.d = kF16Two;
@@ -214,6 +236,9 @@ const Bound kBounds[] = {
     {GgmlType::kQ6_K, 0.025, 2.0 / 32},
     {GgmlType::kQ5_K, 0.045, 2.0 / 31},
     {GgmlType::kQ4_K, 0.095, 2.0 / 15},
+    // MXFP4: e puts amax in [4, 8) x 2^(e-127) while the largest code is 6, so amax near the top of
+    // that range clips by up to a quarter of it; elsewhere half the widest step (2) of an amax >= 4.
+    {GgmlType::kMXFP4, 0.15, 0.25},
 };
 
 TEST(QuantizeRoundTrip, ErrorWithinTheFormatsBound) {
@@ -269,6 +294,26 @@ TEST(QuantizeRow, Q4_0PicksTheSignedMaximumAsGgml) {
   EXPECT_EQ(block.qs[0] & 0xF, 0);   // -2 / 0.25 + 8 = 0
   EXPECT_EQ(block.qs[1] & 0xF, 12);  // 1 / 0.25 + 8 = 12
   EXPECT_EQ(block.qs[2] & 0xF, 8);   // 0 -> 8
+}
+
+// ggml's quantize_row_mxfp4_ref: e = floor(log2 amax) - 2 + 127, each value the nearest code, the
+// lower code on a tie.
+TEST(QuantizeRow, MXFP4ExponentFromTheBlockMaximumAndNearestCodes) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 5.0f;    // amax: floor(log2 5) = 2 -> e = 127, codes are E2M1 values as they are
+  x[1] = -1.2f;   // nearest -1 (code 10)
+  x[2] = 0.26f;   // nearest 0.5 (code 1)
+  x[16] = 7.0f;   // beyond the largest code: 6 (code 7); also the new amax -> e still 127
+  x[17] = -0.2f;  // nearest -0 (code 8)... 0 (code 0) comes first and is as near
+  BlockMXFP4 block;
+  quantize_row(GgmlType::kMXFP4, x.data(), &block, 32);
+  EXPECT_EQ(block.e, 127);
+  EXPECT_EQ(block.qs[0] & 0xF, 6);  // 5 is as near 4 (code 6) as 6 (code 7): the first wins
+  EXPECT_EQ(block.qs[1] & 0xF, 10);
+  EXPECT_EQ(block.qs[2] & 0xF, 1);
+  EXPECT_EQ(block.qs[0] >> 4, 7);
+  EXPECT_EQ(block.qs[1] >> 4, 0);
+  EXPECT_EQ(block.qs[3], 0);
 }
 
 TEST(QuantizeRow, Q8_KScaleAndBlockSums) {

@@ -46,6 +46,12 @@ double gelu_tanh(double x) {
   return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 double silu(double x) { return x / (1.0 + std::exp(-x)); }
+// gpt-oss (§5 step 7): gate clamped above at 7, up to [-7, 7], g * sigmoid(1.702 g) * (u + 1).
+double swiglu_oai(double g, double u) {
+  g = std::min(g, 7.0);
+  u = std::clamp(u, -7.0, 7.0);
+  return g / (1.0 + std::exp(-1.702 * g)) * (u + 1.0);
+}
 
 // Q8_0 (§2.3): per 32 values d = max|x|/127, q = round(x/d) (half away from zero), d stored as f16.
 void round_q8_0(std::vector<double>& x) {
@@ -92,7 +98,8 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
   ReferenceModel m;
   CHIMERA_ASSIGN_OR_RETURN(auto arch, file.require_string("general.architecture"));
   m.gemma_ = arch == "gemma3";
-  m.neox_ = m.gemma_ || std::string_view(arch).starts_with("qwen");
+  m.gpt_oss_ = arch == "gpt-oss";
+  m.neox_ = m.gemma_ || m.gpt_oss_ || std::string_view(arch).starts_with("qwen");
   const std::string a = std::string(arch) + ".";
   CHIMERA_ASSIGN_OR_RETURN(int64_t n_embd, file.require_int(a + "embedding_length"));
   CHIMERA_ASSIGN_OR_RETURN(int64_t n_layer, file.require_int(a + "block_count"));
@@ -106,11 +113,32 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
   m.n_head_kv_ = static_cast<int>(n_head_kv);
   m.head_dim_ = static_cast<int>(head_dim);
   if (auto factor = file.get_float(a + "rope.scaling.factor")) m.scale_global_ = 1.0 / *factor;
+  if (file.get_string(a + "rope.scaling.type").value_or("") == "yarn") {
+    // §5: the pair whose wavelength turns beta times in the original context, floored (beta 32)
+    // and ceiled (beta 1).
+    CHIMERA_ASSIGN_OR_RETURN(int64_t original,
+                             file.require_int(a + "rope.scaling.original_context_length"));
+    m.yarn_factor_ = 1.0 / m.scale_global_;
+    auto dim = [&](double beta) {
+      return static_cast<double>(head_dim) *
+             std::log(static_cast<double>(original) / (2 * M_PI * beta)) /
+             (2 * std::log(m.base_global_));
+    };
+    m.yarn_low_ = std::max(0.0, std::floor(dim(32)));
+    m.yarn_high_ = std::min(static_cast<double>(head_dim - 1), std::ceil(dim(1)));
+  }
   if (file.has(a + "expert_count")) {
     CHIMERA_ASSIGN_OR_RETURN(int64_t used, file.require_int(a + "expert_used_count"));
     m.n_expert_used_ = static_cast<int>(used);
   }
   std::vector<bool> pattern;
+  if (m.gpt_oss_) {  // §5: window 128 on even layers unless the file states a period
+    CHIMERA_ASSIGN_OR_RETURN(int64_t window, file.require_int(a + "attention.sliding_window"));
+    m.window_ = static_cast<int>(window);
+    m.base_local_ = m.base_global_;
+    const int64_t period = file.get_int(a + "attention.sliding_window_pattern").value_or(2);
+    for (int64_t i = 0; i < n_layer; ++i) pattern.push_back(i % period != period - 1);
+  }
   if (m.gemma_) {
     CHIMERA_ASSIGN_OR_RETURN(int64_t window, file.require_int(a + "attention.sliding_window"));
     m.window_ = static_cast<int>(window);
@@ -149,7 +177,9 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
       return Status::ok();
     };
     CHIMERA_RETURN_IF_ERROR(vector("attn_norm", layer.attn_norm));
-    CHIMERA_RETURN_IF_ERROR(vector("ffn_norm", layer.ffn_norm));
+    // gpt-oss's pre-FFN norm is stored as post_attention_norm (§5, pitfall 3).
+    CHIMERA_RETURN_IF_ERROR(
+        vector(m.gpt_oss_ ? "post_attention_norm" : "ffn_norm", layer.ffn_norm));
     CHIMERA_RETURN_IF_ERROR(matrix("attn_q", layer.wq));
     CHIMERA_RETURN_IF_ERROR(matrix("attn_k", layer.wk));
     CHIMERA_RETURN_IF_ERROR(matrix("attn_v", layer.wv));
@@ -185,6 +215,29 @@ Result<ReferenceModel> ReferenceModel::load(const std::string& path) {
             *out, read_tensor(file, fmt::format("blk.{}.{}.bias", i, part), &rows, &cols));
       }
     }
+    if (m.gpt_oss_) {
+      auto bias = [&](const char* part, std::vector<float>& out) -> Status {
+        CHIMERA_ASSIGN_OR_RETURN(
+            out, read_tensor(file, fmt::format("blk.{}.{}.bias", i, part), &rows, &cols));
+        return Status::ok();
+      };
+      // Per-expert biases {width, n_expert}: row e is expert e's.
+      auto expert_bias = [&](const char* part, std::vector<std::vector<float>>& out) -> Status {
+        std::vector<float> all;
+        CHIMERA_RETURN_IF_ERROR(bias(part, all));
+        for (int64_t e = 0; e < rows; ++e) {
+          out.emplace_back(all.begin() + e * cols, all.begin() + (e + 1) * cols);
+        }
+        return Status::ok();
+      };
+      CHIMERA_RETURN_IF_ERROR(bias("attn_output", layer.bo));
+      CHIMERA_RETURN_IF_ERROR(vector("attn_sinks", layer.sinks));
+      CHIMERA_RETURN_IF_ERROR(bias("ffn_gate_inp", layer.router_bias));
+      CHIMERA_RETURN_IF_ERROR(expert_bias("ffn_gate_exps", layer.gate_bias));
+      CHIMERA_RETURN_IF_ERROR(expert_bias("ffn_up_exps", layer.up_bias));
+      CHIMERA_RETURN_IF_ERROR(expert_bias("ffn_down_exps", layer.down_bias));
+      layer.sliding = pattern[static_cast<size_t>(i)];
+    }
     if (file.find_tensor(name("attn_q_norm")) != nullptr) {
       CHIMERA_RETURN_IF_ERROR(vector("attn_q_norm", layer.q_norm));
       CHIMERA_RETURN_IF_ERROR(vector("attn_k_norm", layer.k_norm));
@@ -209,6 +262,7 @@ std::vector<double> ReferenceModel::matvec(const Matrix& m, const std::vector<do
     // here, in double, as in the engine).
     case engine::GgmlType::kQ4_1:
     case engine::GgmlType::kQ5_1:
+    case engine::GgmlType::kMXFP4:
       round_q8_0(x);
       break;
     case engine::GgmlType::kQ4_K:
@@ -245,15 +299,26 @@ std::vector<double> ReferenceModel::rms_norm(const std::vector<double>& x,
 void ReferenceModel::rope(std::vector<double>& head, int64_t pos, bool sliding) const {
   const int d = head_dim_;
   const double base = sliding ? base_local_ : base_global_;
-  const double scale = sliding ? 1.0 : scale_global_;
+  const double scale = sliding && !gpt_oss_ ? 1.0 : scale_global_;  // gpt-oss: YaRN everywhere
+  double magnitude = 1.0;
+  if (yarn_factor_ > 0) magnitude = 1.0 + 0.1 * std::log(yarn_factor_);
   for (int i = 0; i < d / 2; ++i) {
-    double theta = static_cast<double>(pos) * scale * std::pow(base, -2.0 * i / d);
+    const double extrapolated = static_cast<double>(pos) * std::pow(base, -2.0 * i / d);
+    double theta = extrapolated * scale;
+    if (yarn_factor_ > 0) {
+      // Pairs below yarn_low keep the unscaled angle, above yarn_high the scaled one; linear
+      // between.
+      const double ramp =
+          1.0 - std::clamp((i - yarn_low_) / std::max(0.001, yarn_high_ - yarn_low_), 0.0, 1.0);
+      theta = theta * (1.0 - ramp) + extrapolated * ramp;
+    }
     if (!rope_freqs_.empty()) theta /= rope_freqs_[static_cast<size_t>(i)];
     const size_t i0 = neox_ ? static_cast<size_t>(i) : static_cast<size_t>(2 * i);
     const size_t i1 = neox_ ? static_cast<size_t>(i + d / 2) : static_cast<size_t>(2 * i + 1);
     double x0 = head[i0], x1 = head[i1];
-    head[i0] = x0 * std::cos(theta) - x1 * std::sin(theta);
-    head[i1] = x0 * std::sin(theta) + x1 * std::cos(theta);
+    const double c = std::cos(theta) * magnitude, s = std::sin(theta) * magnitude;
+    head[i0] = x0 * c - x1 * s;
+    head[i1] = x0 * s + x1 * c;
   }
 }
 
@@ -266,7 +331,10 @@ std::vector<double> ReferenceModel::ffn(const Layer& layer, const std::vector<do
 // engine-reference-models.md §4: p = softmax(router logits) over every expert; the k largest p;
 // weights p / (sum of the k); y = sum of weight * down(silu(gate x) * up x).
 std::vector<double> ReferenceModel::moe(const Layer& layer, const std::vector<double>& x) const {
-  const std::vector<double> logits = matvec(layer.router, x);
+  std::vector<double> logits = matvec(layer.router, x);
+  // gpt-oss (§5 step 6): the router bias joins the logits; the top k of them are then softmaxed,
+  // which the normalized top-k of the full softmax below equals.
+  for (size_t e = 0; e < layer.router_bias.size(); ++e) logits[e] += layer.router_bias[e];
   const double max_logit = *std::max_element(logits.begin(), logits.end());
   std::vector<double> p(logits.size());
   double total = 0.0;
@@ -289,8 +357,17 @@ std::vector<double> ReferenceModel::moe(const Layer& layer, const std::vector<do
   for (int j = 0; j < n_expert_used_; ++j) {
     const size_t e = order[static_cast<size_t>(j)];
     std::vector<double> g = matvec(layer.gate_exps[e], x), u = matvec(layer.up_exps[e], x);
-    for (size_t i = 0; i < g.size(); ++i) g[i] = silu(g[i]) * u[i];
-    const std::vector<double> out = matvec(layer.down_exps[e], g);
+    for (size_t i = 0; i < g.size(); ++i) {
+      if (gpt_oss_) {
+        g[i] = swiglu_oai(g[i] + layer.gate_bias[e][i], u[i] + layer.up_bias[e][i]);
+      } else {
+        g[i] = silu(g[i]) * u[i];
+      }
+    }
+    std::vector<double> out = matvec(layer.down_exps[e], g);
+    if (gpt_oss_) {
+      for (size_t c = 0; c < out.size(); ++c) out[c] += layer.down_bias[e][c];
+    }
     for (size_t c = 0; c < y.size(); ++c) y[c] += p[e] / chosen * out[c];
   }
   return y;
@@ -353,7 +430,10 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
           keys.push_back(j);
         }
         double max_score = *std::max_element(scores.begin(), scores.end());
-        double sum = 0.0;
+        // gpt-oss: the head's sink logit joins the denominator only (§5 step 4).
+        const double sink = layer.sinks.empty() ? -INFINITY : layer.sinks[static_cast<size_t>(hh)];
+        max_score = std::max(max_score, sink);
+        double sum = layer.sinks.empty() ? 0.0 : std::exp(sink - max_score);
         for (double& s : scores) sum += (s = std::exp(s - max_score));
         for (size_t i = 0; i < keys.size(); ++i) {
           for (size_t c = 0; c < hd; ++c) {
@@ -362,6 +442,7 @@ std::vector<std::vector<double>> ReferenceModel::forward(const std::vector<int32
         }
       }
       std::vector<double> o = matvec(layer.wo, attn);
+      for (size_t c = 0; c < layer.bo.size(); ++c) o[c] += layer.bo[c];
       if (gemma_) o = rms_norm(o, layer.post_attn_norm);
       for (size_t c = 0; c < d; ++c) h[t][c] += o[c];
       std::vector<double> x = rms_norm(h[t], layer.ffn_norm);

@@ -1,5 +1,6 @@
-// An independent, plain implementation of the gemma3, llama, qwen2, qwen3 and qwen3moe forward
-// passes, written from engine-reference.md §3 and engine-reference-models.md §2-§4 for tests: every
+// An independent, plain implementation of the gemma3, llama, qwen2, qwen3, qwen3moe and gpt-oss
+// forward passes, written from engine-reference.md §3 and engine-reference-models.md §2-§5 for
+// tests: every
 // weight dequantized to f32 with dequantize_row, plain loops, double accumulation, no KV cache
 // (each position recomputed from the whole prefix). It shares nothing with the engine beyond the
 // GGUF reader and dequantize_row, so agreement means something. Like ggml (engine-reference.md
@@ -42,6 +43,10 @@ class ReferenceModel {
   struct Layer {
     std::vector<float> attn_norm, q_norm, k_norm, post_attn_norm, ffn_norm, post_ffw_norm;
     std::vector<float> bq, bk, bv;  // empty without biases
+    std::vector<float> bo, sinks;   // gpt-oss: attn_output.bias, attn_sinks
+    // gpt-oss: router bias; per expert, gate / up / down biases
+    std::vector<float> router_bias;
+    std::vector<std::vector<float>> gate_bias, up_bias, down_bias;
     Matrix wq, wk, wv, wo, gate, up, down;
     Matrix router;                                      // MoE: n_expert rows
     std::vector<Matrix> gate_exps, up_exps, down_exps;  // MoE: one matrix per expert
@@ -54,6 +59,9 @@ class ReferenceModel {
   void rope(std::vector<double>& head, int64_t pos, bool sliding) const;
 
   bool gemma_ = false;
+  bool gpt_oss_ = false;
+  // YaRN (engine-reference-models.md §5): ramp bounds and magnitude; factor 0 when off.
+  double yarn_factor_ = 0, yarn_low_ = 0, yarn_high_ = 0;
   bool neox_ = false;  // rope pairs (i, i + d/2): gemma3 and the qwen family
   int n_expert_used_ = 0;
   mutable double min_routing_margin_ = INFINITY;

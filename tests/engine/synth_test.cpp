@@ -120,6 +120,45 @@ TEST(Synth, QwenWithTheRealVocabularyHasThePublishedParameterCounts) {
   }
 }
 
+// gpt-oss-20b (engine-reference-models.md §7): the published shapes and 20.9 B parameters with the
+// real o200k_harmony vocabulary padded to 201088 rows; experts MXFP4 (with the default mixture
+// MXFP4_MOE and with any other file type), biases and sinks F32, the rest Q8_0.
+TEST(Synth, GptOss20bHasThePublishedShapesAndParameterCount) {
+  SynthShape s = preset_shape("gpt-oss", "20b");
+  expect_dims(s, {24, 2880, 64, 8, 64, 2880, 128, 131072});
+  EXPECT_EQ(s.n_expert, 32);
+  EXPECT_EQ(s.n_expert_used, 4);
+  EXPECT_EQ(s.n_ff_expert, 2880);
+  EXPECT_EQ(s.rope_base, 150000.0f);
+  EXPECT_EQ(s.yarn_factor, 32.0f);
+  EXPECT_EQ(s.yarn_original_ctx, 4096);
+  EXPECT_FALSE(s.tied_output);
+  const std::string dir = testing::vocab_dir_if_present();
+  if (dir.empty() || !std::filesystem::exists(dir + "/gptoss/tokenizer.json")) {
+    GTEST_SKIP() << "gptoss vocabulary not fetched (scripts/fetch-vocab.sh)";
+  }
+  for (SynthFileType ft : {SynthFileType::kMXFP4_MOE, SynthFileType::kQ4_K_M}) {
+    SynthOptions o = options_for("gpt-oss", "20b", ft, "");
+    o.vocab_dir = dir;
+    VocabData vocab;
+    auto plan = plan_synth_with_vocab(o, &vocab);
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    EXPECT_EQ(plan->shape.n_vocab, 201088);
+    EXPECT_EQ(vocab.pre, "gpt-4o");
+    EXPECT_NEAR(double(plan->parameter_count) / 1e9, 20.91, 0.05);
+    for (const SynthTensor& t : plan->tensors) {
+      if (t.ne.size() == 3) {
+        EXPECT_EQ(t.type, GgmlType::kMXFP4) << t.name;
+      } else if (t.name.ends_with(".bias") || t.ne.size() == 1 ||
+                 t.name.find("ffn_gate_inp") != std::string::npos) {
+        EXPECT_EQ(t.type, GgmlType::kF32) << t.name;
+      } else if (ft == SynthFileType::kMXFP4_MOE) {
+        EXPECT_EQ(t.type, GgmlType::kQ8_0) << t.name;
+      }
+    }
+  }
+}
+
 TEST(Synth, ExplicitDimsOverrideThePreset) {
   SynthOptions o = options_for("gemma3", "1b", SynthFileType::kF16);
   o.n_layers = 3;

@@ -10,6 +10,7 @@
 
 #include "engine/engine.h"
 #include "engine/gguf/gguf.h"
+#include "engine/model/model_config.h"
 #include "engine/quant/quant.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -185,7 +186,7 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
 }
 
 std::shared_ptr<const engine::Model> write_and_load_tiny_model(const TinyModelSpec& spec,
-                                                                const std::string& path) {
+                                                               const std::string& path) {
   if (Status written = write_tiny_model(spec, path); !written.is_ok()) {
     ADD_FAILURE() << "write_tiny_model " << path << ": " << written.to_string();
     return nullptr;
@@ -196,6 +197,29 @@ std::shared_ptr<const engine::Model> write_and_load_tiny_model(const TinyModelSp
     return nullptr;
   }
   return *model;
+}
+
+std::vector<float> engine_logits(std::shared_ptr<const engine::Model> model,
+                                 const std::vector<int32_t>& tokens, int n_batch, int n_threads,
+                                 engine::GgmlType kv_type) {
+  engine::ContextOptions options;
+  options.n_ctx_per_seq = std::max<int32_t>(64, static_cast<int32_t>(tokens.size()));
+  options.n_batch = n_batch;
+  options.num_thread = n_threads;
+  options.kv_type = kv_type;
+  auto context = engine::Context::create(model, options);
+  EXPECT_TRUE(context.ok()) << context.status().to_string();
+  const size_t n_vocab = static_cast<size_t>(model->config().n_vocab);
+  std::vector<float> logits(tokens.size() * n_vocab);
+  for (size_t begin = 0; begin < tokens.size(); begin += static_cast<size_t>(n_batch)) {
+    std::vector<engine::BatchToken> batch;
+    for (size_t i = begin; i < std::min(tokens.size(), begin + static_cast<size_t>(n_batch)); ++i) {
+      batch.push_back({tokens[i], 0, static_cast<int32_t>(i), true});
+    }
+    Status s = (*context)->decode(batch, logits.data() + begin * n_vocab);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+  }
+  return logits;
 }
 
 }  // namespace chimera::testing

@@ -59,6 +59,12 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path);
 // Writes the model and loads it: what a test suite's SetUpTestSuite does. On failure the test fails
 // (ADD_FAILURE with the status) and the result is null.
 std::shared_ptr<const engine::Model> write_and_load_tiny_model(const TinyModelSpec& spec,
-                                                                const std::string& path);
+                                                               const std::string& path);
+
+// All-position logits from the engine (n_vocab floats per token), the prompt prefilled n_batch
+// tokens at a time (1: the decode path) into one sequence.
+std::vector<float> engine_logits(std::shared_ptr<const engine::Model> model,
+                                 const std::vector<int32_t>& tokens, int n_batch, int n_threads,
+                                 engine::GgmlType kv_type = engine::GgmlType::kF16);
 
 }  // namespace chimera::testing

@@ -153,13 +153,30 @@ TEST(RealVocabTest, QwenVocabulariesImportAsLlamaCppConvertsThem) {
   EXPECT_FALSE(qwen3->is_end_of_generation(151644));
 }
 
+// gpt-oss (o200k_harmony, engine-reference-models.md §6): pre-tokenizer gpt-4o, no BOS prepended,
+// EOS <|return|>; harmony specials at their ids; <|return|>, <|call|> and <|endoftext|> end
+// generation, <|end|> does not (it closes the analysis message before the final one).
+TEST(RealVocabTest, GptOssVocabularyImportsAsLlamaCppConvertsIt) {
+  REQUIRE_VOCAB(tok, "gptoss");
+  EXPECT_EQ(tok->vocab().pre, "gpt-4o");
+  EXPECT_EQ(tok->vocab().model, "gpt2");
+  EXPECT_FALSE(tok->add_bos());
+  EXPECT_EQ(tok->n_vocab(), 200019);
+  EXPECT_EQ(tok->eos_id(), 200002);
+  EXPECT_EQ(tok->bos_id(), 199998);
+  EXPECT_EQ(tok->encode("<|start|>", false, true), (Ids{200006}));
+  EXPECT_EQ(tok->encode("<|channel|>final<|message|>", false, true), (Ids{200005, 17196, 200008}));
+  for (int32_t id : {200002, 200012, 199999}) EXPECT_TRUE(tok->is_end_of_generation(id)) << id;
+  EXPECT_FALSE(tok->is_end_of_generation(200007));  // <|end|>
+}
+
 TEST(RealVocabTest, IndependentImplementationFixture) {
   std::ifstream in(chimera::testing::source_dir() + "/tests/engine/fixtures/tokenizer_golden.json");
   ASSERT_TRUE(in) << "fixture tokenizer_golden.json missing";
   nlohmann::json fixture = nlohmann::json::parse(in);
   ASSERT_GE(fixture["cases"].size(), 40u);
   int checked = 0;
-  for (const char* family : {"gemma3", "llama3", "llama3_1", "qwen3", "qwen2_5"}) {
+  for (const char* family : {"gemma3", "llama3", "llama3_1", "qwen3", "qwen2_5", "gptoss"}) {
     auto tok = real_tokenizer(family);
     if (!tok) continue;
     for (const auto& c : fixture["cases"]) {

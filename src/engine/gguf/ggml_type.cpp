@@ -6,7 +6,7 @@
 namespace chimera::engine {
 namespace {
 
-// Block geometry from ggml-common.h (engine-reference.md §2.1). IQ/TQ/MXFP4 are listed so files holding
+// Block geometry from ggml-common.h (engine-reference.md §2.1). IQ/TQ are listed so files holding
 // them parse and report cleanly, but no kernels exist for them.
 constexpr std::array<GgmlTypeInfo, 32> kTypes{{
     {GgmlType::kF32, "F32", 1, 4, true},
@@ -40,7 +40,7 @@ constexpr std::array<GgmlTypeInfo, 32> kTypes{{
     {GgmlType::kBF16, "BF16", 1, 2, true},
     {GgmlType::kTQ1_0, "TQ1_0", 256, 54, false},
     {GgmlType::kTQ2_0, "TQ2_0", 256, 66, false},
-    {GgmlType::kMXFP4, "MXFP4", 32, 17, false},
+    {GgmlType::kMXFP4, "MXFP4", 32, 17, true},
 }};
 
 }  // namespace
@@ -76,7 +76,7 @@ std::optional<size_t> ggml_row_bytes(GgmlType type, int64_t n) {
 }
 
 std::string computable_type_list() {
-  return "F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K";
+  return "F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4";
 }
 
 }  // namespace chimera::engine

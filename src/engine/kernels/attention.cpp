@@ -40,6 +40,7 @@ void attention_reference(const KvHeadView& kv, const AttentionQuery& query) {
       s = std::exp(s - max_score);
       sum += s;
     }
+    if (query.sink != nullptr) sum += std::exp(static_cast<double>(query.sink[i]) - max_score);
     std::fill(out.begin(), out.end(), 0.0);
     for (int64_t j = 0; j < n_keys; ++j) {
       dequantize_row(kv.type, row(kv.v, kv, query.first_pos + j), v.data(), hd);
@@ -110,7 +111,7 @@ void attention_portable(const KvHeadView& kv, const AttentionQuery& query) {
     pos += n;
   }
   for (int i = 0; i < nq; ++i) {
-    float inv = 1.0f / running_sum[i];
+    const float inv = softmax_inverse_sum(running_sum[i], running_max[i], query.sink, i);
     float* o = query.out + i * query.out_stride;
     for (int d = 0; d < hd; ++d) o[d] = acc[i * hd + d] * inv;
   }
@@ -149,6 +150,7 @@ void attention_tile(const KvHeadView& kv, const AttentionTile& tile) {
     query.last_pos = tile.last_pos[t];
     query.out = tile.out + t * tile.out_token_stride;
     query.out_stride = tile.head_dim;
+    query.sink = tile.sink;
     attention(kv, query);
   }
 }

@@ -1,8 +1,10 @@
 // Attention of a few query heads that share one KV head (GQA) over a run of cached positions
 // (engine-reference.md §3.1 step 2f, §3.3): scores = q·k (q already scaled), softmax in f32 with
 // the max subtracted, out = Σ p·v. The causal and sliding-window masks are expressed by the
-// position range. attention_reference is the plain two-pass version in double; attention()
-// dispatches to a blocked online-softmax kernel (AVX-512 or AVX2 for F16 KV, portable otherwise).
+// position range. Attention sinks (gpt-oss, engine-reference-models.md §5 step 4) add e^(S_h - m)
+// to head h's softmax denominator only, once per row after the online softmax: no value, no scale.
+// attention_reference is the plain two-pass version in double; attention() dispatches to a blocked
+// online-softmax kernel (AVX-512 or AVX2 for F16 KV, portable otherwise).
 #pragma once
 
 #include <cstddef>
@@ -30,7 +32,16 @@ struct AttentionQuery {
   int64_t last_pos = 0;   // must satisfy last_pos - first_pos < n_cells
   float* out = nullptr;   // n_q heads of head_dim, head i at out + i * out_stride
   int64_t out_stride = 0;
+  const float* sink = nullptr;  // null, or head i's sink logit at sink[i]
 };
+
+// 1 / (the softmax denominator) of a row whose keys gave running max m and sum Σ e^(s - m): with a
+// sink logit S, e^(S - m) joins the sum (S far above every score: the row's weights go to 0).
+// static: the ISA-specific kernel files each get their own copy.
+static inline float softmax_inverse_sum(float sum, float max, const float* sink, int head) {
+  if (sink != nullptr) sum += __builtin_expf(sink[head] - max);
+  return 1.0f / sum;
+}
 
 inline constexpr int kAttentionMaxQueries = 16;  // per call; callers split larger groups
 
@@ -50,6 +61,7 @@ struct AttentionTile {
   const int64_t* last_pos = nullptr;
   float* out = nullptr;
   int64_t out_token_stride = 0;
+  const float* sink = nullptr;  // null, or head i's sink logit at sink[i] (the same every token)
 };
 // n_tokens * n_q <= kAttentionMaxQueries, and the union of the key ranges must fit in n_cells.
 void attention_tile(const KvHeadView& kv, const AttentionTile& tile);

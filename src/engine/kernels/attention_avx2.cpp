@@ -118,7 +118,7 @@ void attention_f16_avx2(const KvHeadView& kv, const AttentionQuery& query) {
     pos += n;
   }
   for (int i = 0; i < nq; ++i) {
-    const __m256 inv = _mm256_set1_ps(1.0f / running_sum[i]);
+    const __m256 inv = _mm256_set1_ps(softmax_inverse_sum(running_sum[i], running_max[i], query.sink, i));
     float* o = query.out + i * query.out_stride;
     for (int d = 0; d < hd; d += 8)
       _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + i * hd + d), inv));

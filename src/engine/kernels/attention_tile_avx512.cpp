@@ -136,12 +136,13 @@ void attention_tile_f16_avx512(const KvHeadView& kv, const AttentionTile& tile) 
     }
     pos += n;
   }
-  alignas(64) float sums[kRows];
+  alignas(64) float sums[kRows], maxes[kRows];
   _mm512_store_ps(sums, running_sum);
+  _mm512_store_ps(maxes, running_max);
   for (int r = 0; r < rows; ++r) {
     const int t = r / tile.n_q, i = r % tile.n_q;
     float* out = tile.out + t * tile.out_token_stride + i * hd;
-    const __m512 inv = _mm512_set1_ps(1.0f / sums[r]);
+    const __m512 inv = _mm512_set1_ps(softmax_inverse_sum(sums[r], maxes[r], tile.sink, i));
     for (int d = 0; d < hd; d += 16)
       _mm512_storeu_ps(out + d, _mm512_mul_ps(_mm512_load_ps(acc + r * hd + d), inv));
   }

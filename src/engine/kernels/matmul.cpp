@@ -242,7 +242,7 @@ void* MatmulScratch::reserve(size_t bytes) {
 
 namespace {
 
-constexpr size_t kMaxMatrices = 8;
+constexpr size_t kMaxMatrices = 16;  // a MoE layer's routed experts' gate and up (8 + 8)
 
 // The rows of one call's matrices as units (row blocks of each matrix's kernel, the matrices one
 // after the other), and how they are chunked across the pool.
@@ -298,8 +298,10 @@ void prefetch_next_share(std::span<const WeightMatrix> next, int64_t n_tokens, T
 }
 
 // matmul_multi() once its arguments are known to be usable.
-void run_matmuls(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens, std::span<float* const> ys,
-                 ThreadPool& pool, MatmulScratch& scratch, std::span<const WeightMatrix> next) {
+// xs[i] is matrix i's input (one pointer for all when they share it).
+void run_matmuls(std::span<const WeightMatrix> ws, std::span<const float* const> xs, int64_t n_tokens,
+                 std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch,
+                 std::span<const WeightMatrix> next) {
   const int64_t cols = ws[0].cols;
   const RowUnits units(ws, n_tokens, pool.size());
   const void* acts[kMaxMatrices];
@@ -313,7 +315,7 @@ void run_matmuls(std::span<const WeightMatrix> ws, const float* x, int64_t n_tok
     first_of_key[i] = false;
     if (layouts[i].bytes == 0) continue;
     for (size_t j = 0; j < i; ++j) {
-      if (layouts[j].key == layouts[i].key) offsets[i] = offsets[j];
+      if (layouts[j].key == layouts[i].key && xs[j] == xs[i]) offsets[i] = offsets[j];
     }
     if (offsets[i] == SIZE_MAX) {
       offsets[i] = total;
@@ -324,10 +326,10 @@ void run_matmuls(std::span<const WeightMatrix> ws, const float* x, int64_t n_tok
   auto* buffer = static_cast<uint8_t*>(scratch.reserve(std::max<size_t>(total, kScratchAlignment)));
   for (size_t i = 0; i < ws.size(); ++i) {
     if (first_of_key[i]) {
-      convert_activations(units.kernels[i], units.many[i], layouts[i], x, n_tokens, cols, buffer + offsets[i],
-                          pool);
+      convert_activations(units.kernels[i], units.many[i], layouts[i], xs[i], n_tokens, cols,
+                          buffer + offsets[i], pool);
     }
-    acts[i] = offsets[i] == SIZE_MAX ? static_cast<const void*>(x) : buffer + offsets[i];
+    acts[i] = offsets[i] == SIZE_MAX ? static_cast<const void*>(xs[i]) : buffer + offsets[i];
   }
   // Contiguous row ranges per thread (each thread streams its part of the weights in order, which
   // is what the hardware prefetchers reward), balanced at the end.
@@ -350,13 +352,14 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   if (n_tokens <= 0 || w.rows <= 0 || !matmul_supports(w.type)) return;
   if (w.cols % ggml_type_info(w.type).block_size != 0) return;
   float* const ys[] = {y};
-  run_matmuls({&w, 1}, x, n_tokens, ys, pool, scratch, next);
+  const float* const xs[] = {x};
+  run_matmuls({&w, 1}, xs, n_tokens, ys, pool, scratch, next);
 }
 
-void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens,
-                  std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch,
-                  std::span<const WeightMatrix> next) {
-  if (ws.size() != ys.size() || ws.empty() || n_tokens <= 0) return;
+void matmul_each(std::span<const WeightMatrix> ws, std::span<const float* const> xs, int64_t n_tokens,
+                 std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch,
+                 std::span<const WeightMatrix> next) {
+  if (ws.size() != ys.size() || ws.size() != xs.size() || ws.empty() || n_tokens <= 0) return;
   const int64_t cols = ws[0].cols;
   bool usable = ws.size() <= kMaxMatrices;
   for (const WeightMatrix& w : ws) {
@@ -365,11 +368,25 @@ void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_to
   }
   if (!usable) {  // unusual shapes: one call each
     for (size_t i = 0; i < ws.size(); ++i) {
+      matmul(ws[i], xs[i], n_tokens, ys[i], pool, scratch, i + 1 == ws.size() ? next : std::span<const WeightMatrix>{});
+    }
+    return;
+  }
+  run_matmuls(ws, xs, n_tokens, ys, pool, scratch, next);
+}
+
+void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens,
+                  std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch,
+                  std::span<const WeightMatrix> next) {
+  const float* xs[kMaxMatrices];
+  if (ws.size() > kMaxMatrices) {  // more than one dispatch could serve: one call each
+    for (size_t i = 0; i < ws.size() && i < ys.size(); ++i) {
       matmul(ws[i], x, n_tokens, ys[i], pool, scratch, i + 1 == ws.size() ? next : std::span<const WeightMatrix>{});
     }
     return;
   }
-  run_matmuls(ws, x, n_tokens, ys, pool, scratch, next);
+  std::fill_n(xs, ws.size(), x);
+  matmul_each(ws, {xs, ws.size()}, n_tokens, ys, pool, scratch, next);
 }
 
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {

@@ -103,6 +103,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens, std::span<float* const> ys,
                   ThreadPool& pool, MatmulScratch& scratch, std::span<const WeightMatrix> next = {});
 
+// As matmul_multi, but each matrix with an input of its own (the routed experts' down projections in
+// MoE decode): ys[i] = ws[i] x xs[i]. One dispatch for all; xs of the same pointer are converted once.
+void matmul_each(std::span<const WeightMatrix> ws, std::span<const float* const> xs, int64_t n_tokens,
+                 std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch,
+                 std::span<const WeightMatrix> next = {});
+
 // Plain reference: dequantize each row to f32, accumulate in double (no activation quantization).
 // For tests only.
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);

@@ -1,4 +1,4 @@
-// AVX2 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0) and the float
+// AVX2 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0, MXFP4) and the float
 // types, and the path's kernel table. Two weight blocks per 256-bit register (one per 128-bit
 // lane), over the same ActGroup32 activation layout as the AVX-512 path; u8 x s8 dots through
 // vpmaddubsw + vpmaddwd.
@@ -78,7 +78,13 @@ inline __m256i bits_to_bytes(uint32_t m) {
 // ---------------------------------------------------------------------------------------------------
 // Weights: a pair of blocks (2h, 2h+1) of a 4-block group; `second` false when block 2h+1 is missing.
 
-enum class Weights32 { kQ4_0, kQ5_0, kQ8_0, kQ4_1, kQ5_1 };
+enum class Weights32 { kQ4_0, kQ5_0, kQ8_0, kQ4_1, kQ5_1, kMXFP4 };
+
+// MXFP4's doubled E2M1 values plus 12 (all unsigned, 0..24; activations carry the offset 12), per
+// 128-bit lane for vpshufb.
+inline __m256i mxfp4_unsigned_table() {
+  return _mm256_broadcastsi128_si256(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+}
 
 struct CodePair {
   __m256i lo, hi;
@@ -101,6 +107,8 @@ constexpr Layout32 layout_of(Weights32 type) {
       return {20, 4, -1, 2};
     case Weights32::kQ5_1:
       return {24, 8, 4, 2};
+    case Weights32::kMXFP4:  // {u8 e; u8 qs[16]}: no f16 scale (load() reads e itself)
+      return {17, 1, -1, -1};
     case Weights32::kQ8_0:
       break;
   }
@@ -125,6 +133,15 @@ struct Kernel32 {
   static constexpr bool kHasMin = kLayout.m_offset >= 0;
 
   static CodePair load(const uint8_t* b0, bool second) {
+    if constexpr (kType == Weights32::kMXFP4) {
+      const float d1 = second ? mxfp4_half_scale(b0[kBlockBytes]) : 0.0f;
+      const __m256 d = _mm256_set_m128(_mm_set1_ps(d1), _mm_set1_ps(mxfp4_half_scale(b0[0])));
+      const __m256i qs = load_pair16(b0 + kLayout.qs_offset, kBlockBytes, second);
+      const __m256i nibble = _mm256_set1_epi8(0x0F), table = mxfp4_unsigned_table();
+      return {_mm256_shuffle_epi8(table, _mm256_and_si256(qs, nibble)),
+              _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(qs, 4), nibble)), d,
+              _mm256_setzero_ps()};
+    }
     const __m256 d = load_pair_f16(b0, 0, kBlockBytes, second);
     __m256 m = _mm256_setzero_ps();
     if constexpr (kHasMin) m = load_pair_f16(b0, kLayout.m_offset, kBlockBytes, second);
@@ -217,6 +234,7 @@ const TypeKernel kQ8_0 = make_kernel32<Weights32::kQ8_0, 0>();
 // Offset 1: the activations' bias is minus each block's code sum, for the m terms.
 const TypeKernel kQ4_1 = make_kernel32<Weights32::kQ4_1, 1>();
 const TypeKernel kQ5_1 = make_kernel32<Weights32::kQ5_1, 1>();
+const TypeKernel kMXFP4 = make_kernel32<Weights32::kMXFP4, 12>();
 
 // ---------------------------------------------------------------------------------------------------
 // F32 / F16 / BF16 weights with f32 activations; columns past the last multiple of 8 in scalar code.
@@ -300,6 +318,7 @@ const TypeKernel* avx2_kernel(GgmlType type) {
     case GgmlType::kQ8_0: return &avx2::kQ8_0;
     case GgmlType::kQ4_1: return &avx2::kQ4_1;
     case GgmlType::kQ5_1: return &avx2::kQ5_1;
+    case GgmlType::kMXFP4: return &avx2::kMXFP4;
     case GgmlType::kF32: return &avx2::kF32;
     case GgmlType::kF16: return &avx2::kF16;
     case GgmlType::kBF16: return &avx2::kBF16;

@@ -1,4 +1,4 @@
-// AVX-512 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0) and the path's
+// AVX-512 matmul kernels for the 32-value block types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0, MXFP4) and the path's
 // kernel table.
 // Four weight blocks are processed per 512-bit vector, one per 128-bit lane: their 16 code bytes
 // are loaded into the lane, split into low/high nibbles (values 0..15 / 16..31 of the block), and
@@ -249,10 +249,38 @@ inline CodeGroup load_q8_0(const uint8_t* w, int n) {
           gather_scales(first, second, 0, 17, 34, 51), _mm512_setzero_ps()};
 }
 
+// MXFP4 {u8 e; u8 qs[16]}: codes looked up as their doubled E2M1 value plus 12 (unsigned 0..24, so
+// they take the unsigned-code dot with offset 12), scales 2^(e - 128) from the exponent bytes.
+inline CodeGroup load_mxfp4(const uint8_t* w, int n) {
+  constexpr int kBytes = sizeof(BlockMXFP4);  // 17
+  const __m512i qs = load_lanes16(w + 1, kBytes, n);
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  const __m512i table = _mm512_broadcast_i32x4(
+      _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+  // 2^(e - 128) as f32 bits, all in vector registers (scalar scales through the stack cost a
+  // store-forwarding stall per group: 7x slower than Q4_0 in cache, measured). Block b's exponent
+  // is byte 17b of the group, i.e. byte b of 128-bit lane b: one in-lane byte shuffle spreads it
+  // over the lane's dwords. (e - 1) << 23, or the denormals 2^-128 and 2^-127 for e 0 and 1;
+  // missing blocks read e = 0 (their codes are zero).
+  const __m512i raw = load_window(w, kBytes * n, n == 4);
+  const __m512i spread = _mm512_set_epi32(
+      static_cast<int>(0xFFFFFF03), static_cast<int>(0xFFFFFF03), static_cast<int>(0xFFFFFF03), static_cast<int>(0xFFFFFF03),
+      static_cast<int>(0xFFFFFF02), static_cast<int>(0xFFFFFF02), static_cast<int>(0xFFFFFF02), static_cast<int>(0xFFFFFF02),
+      static_cast<int>(0xFFFFFF01), static_cast<int>(0xFFFFFF01), static_cast<int>(0xFFFFFF01), static_cast<int>(0xFFFFFF01),
+      static_cast<int>(0xFFFFFF00), static_cast<int>(0xFFFFFF00), static_cast<int>(0xFFFFFF00), static_cast<int>(0xFFFFFF00));
+  const __m512i e = _mm512_shuffle_epi8(raw, spread);
+  const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+  const __m512i denormal = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+  const __m512 scales =
+      _mm512_castsi512_ps(_mm512_mask_mov_epi32(normal, _mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(2)), denormal));
+  return {_mm512_shuffle_epi8(table, _mm512_and_si512(qs, nibble)),
+          _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble)), scales};
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Kernels. kWeights selects the group loader; the dot differs for Q8_0 (signed weights).
 
-enum class Weights32 { kQ4_0, kQ5_0, kQ8_0, kQ4_1, kQ5_1 };
+enum class Weights32 { kQ4_0, kQ5_0, kQ8_0, kQ4_1, kQ5_1, kMXFP4 };
 
 constexpr GgmlType ggml_type_of(Weights32 type) {
   switch (type) {
@@ -264,6 +292,8 @@ constexpr GgmlType ggml_type_of(Weights32 type) {
       return GgmlType::kQ4_1;
     case Weights32::kQ5_1:
       return GgmlType::kQ5_1;
+    case Weights32::kMXFP4:
+      return GgmlType::kMXFP4;
     case Weights32::kQ8_0:
       break;
   }
@@ -277,7 +307,8 @@ struct Kernel32 {
                                      : kType == Weights32::kQ5_0 ? sizeof(BlockQ5_0)
                                      : kType == Weights32::kQ4_1 ? sizeof(BlockQ4_1)
                                      : kType == Weights32::kQ5_1 ? sizeof(BlockQ5_1)
-                                                                 : sizeof(BlockQ8_0);
+                                     : kType == Weights32::kMXFP4 ? sizeof(BlockMXFP4)
+                                                                  : sizeof(BlockQ8_0);
   // Q4_1 / Q5_1: unsigned codes with no fixed offset; per block, m times the activations' code sum
   // (the bias of activations converted with offset 1 is minus that sum) is added in f32 instead.
   static constexpr bool kHasMin = kType == Weights32::kQ4_1 || kType == Weights32::kQ5_1;
@@ -287,6 +318,7 @@ struct Kernel32 {
     if constexpr (kType == Weights32::kQ5_0) return load_q5_0(w, n);
     if constexpr (kType == Weights32::kQ4_1) return load_q4_1(w, n);
     if constexpr (kType == Weights32::kQ5_1) return load_q5_1(w, n);
+    if constexpr (kType == Weights32::kMXFP4) return load_mxfp4(w, n);
     return load_q8_0(w, n);
   }
 
@@ -375,6 +407,8 @@ constexpr int code_offset(Weights32 type, bool vnni) {
     case Weights32::kQ4_1:
     case Weights32::kQ5_1:
       return 1;
+    case Weights32::kMXFP4:
+      return 12;  // as loaded: doubled E2M1 values plus 12
     case Weights32::kQ8_0:
       break;
   }
@@ -385,11 +419,18 @@ template <Weights32 kType, bool kVnni>
 constexpr TypeKernel make_kernel32() {
   constexpr int kOffset = code_offset(kType, kVnni);
   using Kernel = Kernel32<kType, kVnni>;
+  // (MXFP4 has no strip layout: its experts are read one slab at a time, in place.)
   if constexpr (kVnni && (kType == Weights32::kQ4_0 || kType == Weights32::kQ8_0)) {
     // No f32-panel prefill: the strips run prompts at ~1.7x the panels' rate (gemm_tokens at 64-128
     // tokens, 1 thread: 127-156 against 60-80 GOP/s).
     return TypeKernel{row_bytes32, convert_group32<kOffset>,
                       gemm_tiles_or_strips<Kernel, gemm_strips<ggml_type_of(kType)>>, kStripRowBlock};
+  }
+  if constexpr (kType == Weights32::kMXFP4) {
+    // No f32 panels: MXFP4 experts feed the next layer's router, whose top-k is discontinuous, so a
+    // prompt goes through the same Q8_0-rounded activations as decode and llama.cpp (a panel's
+    // unrounded f32 moved logits by O(1) at a near-tie, 160-token tiny gpt-oss, measured).
+    return TypeKernel{row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4};
   }
   return with_f32_panels({row_bytes32, convert_group32<kOffset>, gemm_tiled<Kernel>, 4});
 }
@@ -404,6 +445,7 @@ constexpr TypeKernel make_interleaved_kernel() {
 const TypeKernel kQ4_0[2] = {make_kernel32<Weights32::kQ4_0, false>(), make_kernel32<Weights32::kQ4_0, true>()};
 const TypeKernel kQ5_0[2] = {make_kernel32<Weights32::kQ5_0, false>(), make_kernel32<Weights32::kQ5_0, true>()};
 const TypeKernel kQ8_0[2] = {make_kernel32<Weights32::kQ8_0, false>(), make_kernel32<Weights32::kQ8_0, true>()};
+const TypeKernel kMXFP4[2] = {make_kernel32<Weights32::kMXFP4, false>(), make_kernel32<Weights32::kMXFP4, true>()};
 const TypeKernel kQ4_0Interleaved = make_interleaved_kernel<Weights32::kQ4_0>();
 const TypeKernel kQ5_0Interleaved = make_interleaved_kernel<Weights32::kQ5_0>();
 const TypeKernel kQ8_0Interleaved = make_interleaved_kernel<Weights32::kQ8_0>();
@@ -444,6 +486,7 @@ const TypeKernel* avx512_kernel(GgmlType type, bool vnni) {
     case GgmlType::kQ8_0: return &avx512::kQ8_0[v];
     case GgmlType::kQ4_1: return &avx512::kQ4_1[v];
     case GgmlType::kQ5_1: return &avx512::kQ5_1[v];
+    case GgmlType::kMXFP4: return &avx512::kMXFP4[v];
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K: return avx512::k_quant_kernel(type, vnni);

@@ -82,6 +82,22 @@ float dot_q8_0(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
+// MXFP4 . Q8_0: per block (sum of doubled E2M1 value * q8) as int32, times 2^(e-128) * d_a.
+float dot_mxfp4(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const BlockMXFP4*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    int sumi = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      sumi += kMxfp4Values[x[b].qs[j] & 0xF] * y[b].qs[j];
+      sumi += kMxfp4Values[x[b].qs[j] >> 4] * y[b].qs[j + kQK / 2];
+    }
+    sum += static_cast<float>(sumi) * (mxfp4_half_scale(x[b].e) * f16_to_f32(y[b].d));
+  }
+  return sum;
+}
+
 // Q4_K . Q8_K per super-block: d*d_a * sum_j sc_j * (q4 . q8 over sub-block j)
 //                              - dmin*d_a * sum_j m_j * (bsums of sub-block j's two 16-groups).
 float dot_q4_k(const void* w, const void* a, int64_t n) {
@@ -180,6 +196,7 @@ const TypeKernel kQ4_1{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_blocks32<Bloc
                        1};
 const TypeKernel kQ5_1{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_blocks32<BlockQ5_1, 5, true>>,
                        1};
+const TypeKernel kMXFP4{q8_0_row_bytes, convert_q8_0, gemm_rows<dot_mxfp4>, 1};
 const TypeKernel kQ4_K{q8_k_row_bytes, convert_q8_k, gemm_rows<dot_q4_k>, 1};
 const TypeKernel kQ5_K{q8_k_row_bytes, convert_q8_k, gemm_rows<dot_q5_k>, 1};
 const TypeKernel kQ6_K{q8_k_row_bytes, convert_q8_k, gemm_rows<dot_q6_k>, 1};
@@ -196,6 +213,7 @@ const TypeKernel* scalar_kernel(GgmlType type) {
     case GgmlType::kQ8_0: return &kQ8_0;
     case GgmlType::kQ4_1: return &kQ4_1;
     case GgmlType::kQ5_1: return &kQ5_1;
+    case GgmlType::kMXFP4: return &kMXFP4;
     case GgmlType::kQ4_K: return &kQ4_K;
     case GgmlType::kQ5_K: return &kQ5_K;
     case GgmlType::kQ6_K: return &kQ6_K;

@@ -1,6 +1,7 @@
 // Scalar references of the row ops and the run-time dispatch to the AVX2 / AVX-512 versions.
 #include "engine/kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -216,5 +217,15 @@ void f32_to_f16_row(const float* x, uint16_t* y, int64_t n) { CHIMERA_DISPATCH(f
 void f16_to_f32_row(const uint16_t* x, float* y, int64_t n) { CHIMERA_DISPATCH(f16_to_f32_row(x, y, n)); }
 
 #undef CHIMERA_DISPATCH
+
+// Through the dispatched silu: silu(a g) / a = g * sigmoid(a g). The clamps are plain loops.
+void swiglu_oai(float* gate, const float* up, int64_t n) {
+  constexpr float kAlpha = 1.702f, kLimit = 7.0f;
+  for (int64_t i = 0; i < n; ++i) gate[i] = std::min(gate[i], kLimit) * kAlpha;
+  silu(gate, n);
+  for (int64_t i = 0; i < n; ++i) {
+    gate[i] = gate[i] / kAlpha * (std::clamp(up[i], -kLimit, kLimit) + 1.0f);
+  }
+}
 
 }  // namespace chimera::engine

@@ -26,6 +26,9 @@ void rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& pa
 void softmax(float* x, int64_t n);          // in place, max-subtracted, f32 (sum in double)
 void gelu_tanh(float* x, int64_t n);        // in place, 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3)))
 void silu(float* x, int64_t n);             // in place, x * sigmoid(x)
+// gpt-oss's gated activation (engine-reference-models.md §5 step 7), in place in gate:
+// g = min(gate, 7), u = clamp(up, -7, 7), gate = g * sigmoid(1.702 g) * (u + 1).
+void swiglu_oai(float* gate, const float* up, int64_t n);
 void mul(float* x, const float* y, int64_t n);        // x *= y
 void add(float* x, const float* y, int64_t n);        // x += y
 void scale(float* x, float s, int64_t n);             // x *= s

@@ -15,29 +15,6 @@ namespace {
 // Below this many floats of element-wise work a pool dispatch costs more than it saves.
 constexpr int64_t kMinParallelWork = 16 * 1024;
 
-// Qwen3-MoE routing (engine-reference-models.md §4, pitfall 7): softmax over all experts, the k
-// most probable, their probabilities renormalized to sum to 1, which is a softmax over the k chosen
-// logits. Ties go to the lower expert id. Writes k (expert, weight) pairs.
-template <typename Route>
-void route_softmax_top_k(const float* logits, int n_expert, int k, Route* out) {
-  for (int j = 0; j < k; ++j) out[j] = {-1, 0.0f};
-  for (int e = 0; e < n_expert; ++e) {
-    // Insertion into the sorted top k (k is 8 of 128: cheaper than sorting all).
-    int j = k;
-    while (j > 0 && (out[j - 1].expert < 0 || logits[e] > logits[out[j - 1].expert])) --j;
-    if (j == k) continue;
-    for (int m = k - 1; m > j; --m) out[m] = out[m - 1];
-    out[j] = {static_cast<int32_t>(e), 0.0f};
-  }
-  const float max_logit = logits[out[0].expert];
-  double sum = 0.0;
-  for (int j = 0; j < k; ++j) {
-    out[j].weight = std::exp(logits[out[j].expert] - max_logit);
-    sum += out[j].weight;
-  }
-  for (int j = 0; j < k; ++j) out[j].weight = static_cast<float>(out[j].weight / sum);
-}
-
 }  // namespace
 
 ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, ThreadPool& pool,
@@ -70,7 +47,10 @@ ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, Thr
     routes_.resize(n * used);
     expert_rows_.resize(n * used);
     expert_x_.resize(n * d);
-    expert_y_.resize(n * d);
+    // One-row decode runs all its routed experts in one dispatch (forward_moe.cpp): room for k rows.
+    expert_y_.resize(std::max(n, used) * d);
+    gate_.resize(std::max(n, used) * static_cast<size_t>(config_.max_n_ff()));
+    up_.resize(gate_.size());
   }
   output_rows_.reserve(n);
   tiles_.reserve(n);
@@ -81,9 +61,15 @@ ForwardPass::ForwardPass(std::shared_ptr<const Model> model, KvCache& cache, Thr
     table.config = rc;
     table.inv_freq.resize(static_cast<size_t>(half));
     for (int i = 0; i < half; ++i) {
-      // theta_i = p * freq_scale * base^(-2i/n_rot) / rope_freqs[i]  (engine-reference.md §3.3)
-      double f =
-          rc.freq_scale * std::pow(static_cast<double>(rc.freq_base), -2.0 * i / config_.n_rot);
+      // theta_i = p * freq_scale * base^(-2i/n_rot) / rope_freqs[i]  (engine-reference.md §3.3);
+      // YaRN mixes the scaled and unscaled angle by pair (model_config.h RopeConfig).
+      double scale = rc.freq_scale;
+      if (rc.yarn) {
+        const double y = (i - rc.yarn_low) / std::max(0.001, double{rc.yarn_high} - rc.yarn_low);
+        const double ramp = 1.0 - std::clamp(y, 0.0, 1.0);
+        scale = rc.freq_scale * (1.0 - ramp) + ramp;
+      }
+      double f = scale * std::pow(static_cast<double>(rc.freq_base), -2.0 * i / config_.n_rot);
       if (rc.use_freq_factors) f /= weights_.rope_freqs[static_cast<size_t>(i)];
       table.inv_freq[static_cast<size_t>(i)] = f;
     }
@@ -177,12 +163,13 @@ void ForwardPass::fill_rope_tables(std::span<const BatchToken> batch) {
     for_rows(static_cast<int64_t>(batch.size()), 8 * half, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         const double pos = batch[static_cast<size_t>(t)].pos;
+        const double mscale = table.config.mscale;  // YaRN's magnitude; 1 otherwise
         float* c = &table.cos[static_cast<size_t>(t * half)];
         float* s = &table.sin[static_cast<size_t>(t * half)];
         for (int i = 0; i < half; ++i) {
           double theta = pos * table.inv_freq[static_cast<size_t>(i)];
-          c[i] = static_cast<float>(std::cos(theta));
-          s[i] = static_cast<float>(std::sin(theta));
+          c[i] = static_cast<float>(std::cos(theta) * mscale);
+          s[i] = static_cast<float>(std::sin(theta) * mscale);
         }
       }
     });
@@ -244,6 +231,7 @@ void ForwardPass::attention_block(int layer, std::span<const BatchToken> batch) 
   for_rows(rows, 2 * d, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* o = &proj_[static_cast<size_t>(t * d)];
+      if (lc.output_bias) add(o, lw.bo.data(), d);
       if (lc.post_attention_norm) rms_norm(o, lw.post_attention_norm.data(), o, d, config_.rms_eps);
       add(&x_[static_cast<size_t>(t * d)], o, d);
     }
@@ -307,6 +295,8 @@ void ForwardPass::run_attention(int layer, std::span<const BatchToken> batch) {
       compact ? static_cast<int64_t>(output_rows_.size()) : static_cast<int64_t>(batch.size());
   const int group = lc.n_head / lc.n_head_kv;
   const int64_t cells = cache_.cells(layer);
+  const std::vector<float>& sinks = weights_.layers[static_cast<size_t>(layer)].attn_sinks;
+  auto sink_of = [&](int first_head) { return sinks.empty() ? nullptr : &sinks[first_head]; };
   auto token_of = [&](int64_t i) {
     return compact ? static_cast<int64_t>(output_rows_[static_cast<size_t>(i)]) : i;
   };
@@ -362,6 +352,7 @@ void ForwardPass::run_attention(int layer, std::span<const BatchToken> batch) {
         at.last_pos = last_pos;
         at.out = &attn_[static_cast<size_t>(tile.begin * q_width + int64_t{kv_head} * group * hd)];
         at.out_token_stride = q_width;
+        at.sink = sink_of(kv_head * group);
         attention_tile(kv_view(batch[static_cast<size_t>(t0)], kv_head), at);
       }
     };
@@ -395,6 +386,7 @@ void ForwardPass::run_attention(int layer, std::span<const BatchToken> batch) {
       query.first_pos = first_pos(token);
       query.out = &attn_[static_cast<size_t>(i * q_width + first_head * hd)];
       query.out_stride = hd;
+      query.sink = sink_of(first_head);
       attention(kv_view(token, first_head / group), query);
     }
   };
@@ -417,78 +409,20 @@ void ForwardPass::gated_activation(float* gate, const float* up, int64_t n_rows,
   for_rows(n_rows, 4 * ff, [&](int64_t begin, int64_t end) {
     float* g = gate + begin * ff;
     const int64_t count = (end - begin) * ff;
-    if (config_.activation == Activation::kGeluTanh) {
-      gelu_tanh(g, count);
-    } else {
-      silu(g, count);
+    switch (config_.activation) {
+      case Activation::kGeluTanh:
+        gelu_tanh(g, count);
+        mul(g, up + begin * ff, count);
+        break;
+      case Activation::kSilu:
+        silu(g, count);
+        mul(g, up + begin * ff, count);
+        break;
+      case Activation::kSwigluOai:
+        swiglu_oai(g, up + begin * ff, count);
+        break;
     }
-    mul(g, up + begin * ff, count);
   });
-}
-
-void ForwardPass::moe_ffn(int layer, int64_t n_rows, std::span<const WeightMatrix> next) {
-  const LayerConfig& lc = config_.layers[static_cast<size_t>(layer)];
-  const LayerWeights& lw = weights_.layers[static_cast<size_t>(layer)];
-  const int64_t d = config_.n_embd;
-  const int64_t ff = lc.moe.n_ff_expert;
-  const int n_expert = lc.moe.n_expert, k = lc.moe.n_expert_used;
-  matmul(lw.ffn_router, norm_.data(), n_rows, router_logits_.data(), pool_, matmul_scratch_);
-  const int64_t n_routes = n_rows * k;
-  for (int64_t t = 0; t < n_rows; ++t) {
-    route_softmax_top_k(&router_logits_[static_cast<size_t>(t * n_expert)], n_expert, k,
-                        &routes_[static_cast<size_t>(t * k)]);
-  }
-  // Routes grouped by expert with a counting sort (rows stay in order, nothing allocated), so each
-  // chosen expert runs once over all of its rows and no other expert's weights are read.
-  std::fill_n(expert_first_.begin(), n_expert + 1, 0);
-  for (int64_t r = 0; r < n_routes; ++r)
-    ++expert_first_[static_cast<size_t>(routes_[static_cast<size_t>(r)].expert) + 1];
-  for (int e = 0; e < n_expert; ++e)
-    expert_first_[static_cast<size_t>(e) + 1] += expert_first_[static_cast<size_t>(e)];
-  for (int64_t r = 0; r < n_routes; ++r) {
-    int32_t& slot = expert_first_[static_cast<size_t>(routes_[static_cast<size_t>(r)].expert)];
-    expert_rows_[static_cast<size_t>(slot++)] = static_cast<int32_t>(r);
-  }
-  std::fill_n(proj_.begin(), static_cast<size_t>(n_rows * d), 0.0f);
-  for (int64_t first = 0; first < n_routes;) {
-    const int32_t expert =
-        routes_[static_cast<size_t>(expert_rows_[static_cast<size_t>(first)])].expert;
-    int64_t end = first + 1;
-    while (end < n_routes &&
-           routes_[static_cast<size_t>(expert_rows_[static_cast<size_t>(end)])].expert == expert) {
-      ++end;
-    }
-    const int64_t count = end - first;
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t row = expert_rows_[static_cast<size_t>(first + i)] / k;
-      std::copy_n(&norm_[static_cast<size_t>(row * d)], d, &expert_x_[static_cast<size_t>(i * d)]);
-    }
-    const WeightMatrix gate = lw.gate_exps.expert(expert), up = lw.up_exps.expert(expert);
-    const WeightMatrix down = lw.down_exps.expert(expert);
-    const WeightMatrix gate_up[] = {gate, up};
-    float* const gate_up_out[] = {gate_.data(), up_.data()};
-    matmul_multi(gate_up, expert_x_.data(), count, gate_up_out, pool_, matmul_scratch_, {&down, 1});
-    gated_activation(gate_.data(), up_.data(), count, ff);
-    // Prefetch the next chosen expert's gate/up while this one's down projection finishes.
-    WeightMatrix following[2];
-    std::span<const WeightMatrix> after = next;
-    if (end < n_routes) {
-      const int32_t e = routes_[static_cast<size_t>(expert_rows_[static_cast<size_t>(end)])].expert;
-      following[0] = lw.gate_exps.expert(e);
-      following[1] = lw.up_exps.expert(e);
-      after = following;
-    }
-    matmul(down, gate_.data(), count, expert_y_.data(), pool_, matmul_scratch_, after);
-    for (int64_t i = 0; i < count; ++i) {
-      const int32_t route = expert_rows_[static_cast<size_t>(first + i)];
-      const int64_t row = route / k;
-      const float w = routes_[static_cast<size_t>(route)].weight;
-      float* o = &proj_[static_cast<size_t>(row * d)];
-      const float* y = &expert_y_[static_cast<size_t>(i * d)];
-      for (int64_t c = 0; c < d; ++c) o[c] += w * y[c];
-    }
-    first = end;
-  }
 }
 
 void ForwardPass::ffn_block(int layer, int64_t n_rows) {

@@ -57,6 +57,8 @@ class ForwardPass {
   // Mixture-of-experts FFN of norm_'s rows into proj_ (forward_moe.cpp): route each row, then run
   // every expert that some row chose over just those rows.
   void moe_ffn(int layer, int64_t n_rows, std::span<const WeightMatrix> next);
+  void moe_ffn_one_row(int layer, std::span<const WeightMatrix> next);
+  static constexpr int kMaxExpertsOneDispatch = 16;  // matrices in one matmul dispatch (matmul.cpp)
   void prepare_qkv(int layer, std::span<const BatchToken> batch);
   void run_attention(int layer, std::span<const BatchToken> batch);
   void gather_output_rows();

@@ -36,7 +36,7 @@ std::string file_type_name(int64_t file_type) {
       {13, "Q3_K - Large"},  {14, "Q4_K - Small"},
       {15, "Q4_K - Medium"}, {16, "Q5_K - Small"},
       {17, "Q5_K - Medium"}, {18, "Q6_K"},
-      {32, "BF16"},
+      {32, "BF16"},          {38, "MXFP4 MoE"},
   };
   auto it = kNames.find(file_type);
   return it == kNames.end() ? std::string() : it->second;

@@ -47,23 +47,43 @@ Result<int> positive_dim(const GgufFile& file, const std::string& key,
   return static_cast<int>(*value);
 }
 
-// Linear scaling is the only kind Gemma 3 and Llama 3 files use; llama3-style scaling arrives as
-// the rope_freqs tensor instead of keys (engine-reference.md §1.4).
-Result<float> rope_freq_scale(const GgufFile& file, const RawHyperparams& raw) {
+// The rope of a file's layers from <a>.rope.scaling.*: none, linear (Gemma 3 and Llama 3; llama3-
+// style scaling arrives as the rope_freqs tensor instead, engine-reference.md §1.4) or yarn
+// (gpt-oss, engine-reference-models.md §5: ext_factor 1, beta_fast 32, beta_slow 1, the attention
+// factor cancelled so that cos and sin carry 1 + 0.1 ln factor, as llama.cpp's context sets them
+// up).
+Result<RopeConfig> rope_from_file(const GgufFile& file, const RawHyperparams& raw, double base,
+                                  int n_rot, int64_t context_length) {
+  RopeConfig rope;
+  rope.freq_base = static_cast<float>(base);
   std::string type = raw.rope_scaling_type.value_or(raw.rope_scaling_factor ? "linear" : "none");
-  if (type == "none") return 1.0f;
-  if (type != "linear") {
+  if (type == "none") return rope;
+  if (type != "linear" && type != "yarn") {
     return make_error(ErrorCode::kUnsupported,
-                      "{}: {}.rope.scaling.type is '{}'; this build supports none and linear",
+                      "{}: {}.rope.scaling.type is '{}'; this build supports none, linear and yarn",
                       file.path(), raw.architecture, type);
   }
   double factor = raw.rope_scaling_factor.value_or(1.0);
-  if (factor == 0.0) return 1.0f;  // llama.cpp reads 0 as "no scaling"
+  if (factor == 0.0) return rope;  // llama.cpp reads 0 as "no scaling"
   if (!(factor > 0.0)) {
     return make_error(ErrorCode::kParseError, "{}: {}.rope.scaling.factor is {}; expected > 0",
                       file.path(), raw.architecture, factor);
   }
-  return static_cast<float>(1.0 / factor);
+  rope.freq_scale = static_cast<float>(1.0 / factor);
+  if (type == "yarn") {
+    const double original = static_cast<double>(
+        raw.rope_scaling_original_context.value_or(context_length > 0 ? context_length : 4096));
+    // The dimension pair whose wavelength fits `beta` turns in the original context
+    // (ggml_rope_yarn_corr_dim), floored / ceiled and kept in range as ggml does.
+    auto corr = [&](double beta) {
+      return n_rot * std::log(original / (beta * 2.0 * M_PI)) / (2.0 * std::log(base));
+    };
+    rope.yarn = true;
+    rope.yarn_low = static_cast<float>(std::max(0.0, std::floor(corr(32.0))));
+    rope.yarn_high = static_cast<float>(std::min(n_rot - 1.0, std::ceil(corr(1.0))));
+    rope.mscale = factor > 1.0 ? static_cast<float>(1.0 + 0.1 * std::log(factor)) : 1.0f;
+  }
+  return rope;
 }
 
 Status fill_gemma3(const GgufFile& file, const RawHyperparams& raw, ModelConfig& config,
@@ -84,9 +104,10 @@ Status fill_gemma3(const GgufFile& file, const RawHyperparams& raw, ModelConfig&
         "layer ({})",
         file.path(), raw.sliding_window_pattern->size(), config.n_layer);
   }
-  CHIMERA_ASSIGN_OR_RETURN(float global_scale, rope_freq_scale(file, raw));
-  RopeConfig global{static_cast<float>(*raw.rope_base), global_scale, false};
-  RopeConfig local{static_cast<float>(*raw.rope_base_local), 1.0f, false};
+  CHIMERA_ASSIGN_OR_RETURN(RopeConfig global, rope_from_file(file, raw, *raw.rope_base,
+                                                             config.n_rot, config.context_length));
+  RopeConfig local;  // unscaled (§3.1 step 5)
+  local.freq_base = static_cast<float>(*raw.rope_base_local);
   for (int i = 0; i < config.n_layer; ++i) {
     LayerConfig& layer = config.layers[static_cast<size_t>(i)];
     // Five local layers then one global, unless the file lists the pattern (§3.1 step 5).
@@ -123,9 +144,10 @@ Status fill_gemma3(const GgufFile& file, const RawHyperparams& raw, ModelConfig&
 Status fill_single_rope(const GgufFile& file, const RawHyperparams& raw, ModelConfig& config,
                         std::vector<std::string>* notes) {
   config.embedding_scale = 1.0f;
-  CHIMERA_ASSIGN_OR_RETURN(float scale, rope_freq_scale(file, raw));
-  const GgufTensorInfo* freqs = file.find_tensor("rope_freqs.weight");
-  RopeConfig rope{static_cast<float>(raw.rope_base.value_or(10000.0)), scale, freqs != nullptr};
+  CHIMERA_ASSIGN_OR_RETURN(RopeConfig rope,
+                           rope_from_file(file, raw, raw.rope_base.value_or(10000.0), config.n_rot,
+                                          config.context_length));
+  rope.use_freq_factors = file.find_tensor("rope_freqs.weight") != nullptr;
   for (auto& layer : config.layers) layer.rope = rope;
   config.attention_scale = raw.attention_scale
                                ? static_cast<float>(*raw.attention_scale)
@@ -165,8 +187,53 @@ Status fill_moe(const GgufFile& file, const RawHyperparams& raw, ModelConfig& co
   return Status::ok();
 }
 
+// gpt-oss (engine-reference-models.md §5): sliding-window layers by the file's pattern (an integer
+// period, default 2: even layers slide; or one bool per layer), both kinds with the same rope (YaRN
+// in the published files; the sliding layers' base may differ: rope.freq_base_swa), attention
+// sinks, biases on the output projection and on the router and experts, and the pre-FFN norm
+// stored as post_attention_norm.
+Status fill_gpt_oss(const GgufFile& file, const RawHyperparams& raw, ModelConfig& config,
+                    std::vector<std::string>* notes) {
+  if (!raw.sliding_window || *raw.sliding_window <= 0) {
+    return make_error(ErrorCode::kParseError,
+                      "{}: gpt-oss.attention.sliding_window is missing or not positive; gpt-oss "
+                      "files state it (128)",
+                      file.path());
+  }
+  if (raw.sliding_window_pattern &&
+      raw.sliding_window_pattern->size() != static_cast<size_t>(config.n_layer)) {
+    return make_error(ErrorCode::kParseError,
+                      "{}: gpt-oss.attention.sliding_window_pattern has {} entries; expected one "
+                      "per layer ({}) or one integer period",
+                      file.path(), raw.sliding_window_pattern->size(), config.n_layer);
+  }
+  const int64_t period = raw.sliding_window_period.value_or(2);
+  if (period <= 0 || period > config.n_layer + 1) {
+    return make_error(ErrorCode::kParseError,
+                      "{}: gpt-oss.attention.sliding_window_pattern is {}; expected a period from "
+                      "1 to block_count + 1",
+                      file.path(), period);
+  }
+  CHIMERA_RETURN_IF_ERROR(fill_single_rope(file, raw, config, notes));
+  RopeConfig local = config.layers[0].rope;
+  if (raw.rope_base_local) local.freq_base = static_cast<float>(*raw.rope_base_local);
+  for (int i = 0; i < config.n_layer; ++i) {
+    LayerConfig& layer = config.layers[static_cast<size_t>(i)];
+    const bool sliding = raw.sliding_window_pattern
+                             ? (*raw.sliding_window_pattern)[static_cast<size_t>(i)]
+                             : i % period < period - 1;
+    layer.sliding_window = sliding ? static_cast<int>(*raw.sliding_window) : 0;
+    if (sliding) layer.rope = local;
+    layer.output_bias = true;
+    layer.attn_sinks = true;
+    layer.moe.biases = true;
+  }
+  config.ffn_norm_tensor = "post_attention_norm";
+  return Status::ok();
+}
+
 // What an architecture is beyond the generic keys every file states (engine-reference-models.md
-// §2-§4 for the qwen family). Adding an architecture is adding a row here.
+// §2-§4 for the qwen family, §5 for gpt-oss). Adding an architecture is adding a row here.
 struct ArchitectureTraits {
   std::string_view name;
   Activation activation;
@@ -182,6 +249,7 @@ constexpr ArchitectureTraits kArchitectures[] = {
     {"qwen2", Activation::kSilu, RopeStyle::kNeox, false, false, fill_single_rope},
     {"qwen3", Activation::kSilu, RopeStyle::kNeox, true, false, fill_single_rope},
     {"qwen3moe", Activation::kSilu, RopeStyle::kNeox, true, true, fill_single_rope},
+    {"gpt-oss", Activation::kSwigluOai, RopeStyle::kNeox, false, true, fill_gpt_oss},
 };
 
 const ArchitectureTraits* find_architecture(std::string_view name) {

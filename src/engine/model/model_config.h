@@ -19,17 +19,24 @@ namespace chimera::engine {
 
 class GgufFile;
 
-enum class Activation { kGeluTanh, kSilu };
+enum class Activation {
+  kGeluTanh,
+  kSilu,
+  // gpt-oss (engine-reference-models.md §5 step 7): g = min(gate, 7), u = clamp(up, -7, 7),
+  // g * sigmoid(1.702 g) * (u + 1).
+  kSwigluOai,
+};
 enum class RopeStyle {
   kNormal,  // adjacent pairs (2i, 2i+1): llama (the converter permuted Q/K rows to match)
-  kNeox,    // pairs (i, i + n_rot/2): gemma3, qwen2, qwen3, qwen3moe
+  kNeox,    // pairs (i, i + n_rot/2): gemma3, qwen2, qwen3, qwen3moe, gpt-oss
 };
 
 // How a mixture-of-experts layer turns router logits into expert weights.
 enum class ExpertGating {
   // softmax over all experts, top-k by probability, the k weights renormalized to sum to 1
   // (Qwen3-MoE's norm_topk_prob; engine-reference-models.md §4). Equals a softmax over the k
-  // logits.
+  // logits, which is gpt-oss's rule (top-k of the raw logits, softmax over those k; §5 step 6), so
+  // both architectures route with it.
   kSoftmaxTopKNormalized,
 };
 
@@ -40,6 +47,9 @@ struct MoeConfig {
   int n_expert_used = 0;  // experts run per token
   int n_ff_expert = 0;    // hidden width of one expert
   ExpertGating gating = ExpertGating::kSoftmaxTopKNormalized;
+  // ffn_gate_inp.bias added to the router logits, and ffn_{gate,up,down}_exps.bias to each
+  // expert's projections (gpt-oss).
+  bool biases = false;
   bool operator==(const MoeConfig&) const = default;
 };
 
@@ -47,6 +57,13 @@ struct RopeConfig {
   float freq_base = 10000.0f;
   float freq_scale = 1.0f;        // 1 / linear scaling factor (positions are multiplied by it)
   bool use_freq_factors = false;  // divide each frequency by the rope_freqs tensor (llama3 scaling)
+  // YaRN as llama.cpp computes it (engine-reference-models.md §5, pitfall 8): pair i rotates by
+  // pos * f_i * (freq_scale * (1 - r_i) + r_i), r_i = 1 - clamp((i - yarn_low) / (yarn_high -
+  // yarn_low), 0, 1) (the ramp bounds floored / ceiled), and cos / sin are multiplied by mscale
+  // (1 + 0.1 ln factor). Off (plain scaling, mscale 1) unless yarn.
+  bool yarn = false;
+  float yarn_low = 0.0f, yarn_high = 0.0f;
+  float mscale = 1.0f;
   bool operator==(const RopeConfig&) const = default;
 };
 
@@ -60,13 +77,17 @@ struct LayerConfig {
   bool post_attention_norm = false;  // RMSNorm on the attention output before the residual add
   bool post_ffn_norm = false;        // RMSNorm on the FFN output before the residual add
   bool qkv_bias = false;             // attn_{q,k,v}.bias added after the projections (qwen2)
-  MoeConfig moe;                     // n_expert 0: the dense FFN (ffn_gate / ffn_up / ffn_down)
+  bool output_bias = false;          // attn_output.bias added after the output projection
+  // attn_sinks: a learned logit per query head that joins the softmax denominator only (gpt-oss,
+  // engine-reference-models.md §5 step 4).
+  bool attn_sinks = false;
+  MoeConfig moe;  // n_expert 0: the dense FFN (ffn_gate / ffn_up / ffn_down)
   bool is_sliding() const { return sliding_window > 0; }
   bool is_moe() const { return moe.n_expert > 0; }
 };
 
 struct ModelConfig {
-  std::string architecture;  // "gemma3", "llama", "qwen2", "qwen3", "qwen3moe"
+  std::string architecture;  // "gemma3", "llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss"
   int n_embd = 0;
   int n_layer = 0;
   int n_vocab = 0;         // rows of token_embd (logits per token)
@@ -81,6 +102,9 @@ struct ModelConfig {
   Activation activation = Activation::kSilu;
   RopeStyle rope_style = RopeStyle::kNormal;
   bool tied_output = false;  // LM head is token_embd
+  // The RMSNorm weight applied before each FFN: blk.N.<name>.weight. gpt-oss names it
+  // post_attention_norm (HF post_attention_layernorm; pitfall 3).
+  std::string ffn_norm_tensor = "ffn_norm";
   std::vector<LayerConfig> layers;
 
   int max_n_head() const;
@@ -93,7 +117,7 @@ struct ModelConfig {
   std::vector<RopeConfig> distinct_ropes() const;
 };
 
-// "gemma3, llama, qwen2, qwen3, qwen3moe", for error messages.
+// "gemma3, llama, qwen2, qwen3, qwen3moe, gpt-oss", for error messages.
 std::string supported_architectures();
 
 // Reads the text-model configuration. Quirks of files made by other tools are fixed here through

@@ -49,6 +49,7 @@ RawHyperparams read_raw_hyperparams(const GgufFile& file) {
     raw.rope_scaling_type = std::string(*type);
   raw.rope_scaling_factor = get_float("rope.scaling.factor");
   if (!raw.rope_scaling_factor) raw.rope_scaling_factor = get_float("rope.scale_linear");
+  raw.rope_scaling_original_context = get_int("rope.scaling.original_context_length");
   raw.final_logit_softcap = get_float("final_logit_softcapping");
   raw.attn_logit_softcap = get_float("attn_logit_softcapping");
   raw.attention_scale = get_float("attention.scale");
@@ -56,8 +57,9 @@ RawHyperparams read_raw_hyperparams(const GgufFile& file) {
   raw.n_expert_used = get_int("expert_used_count");
   raw.n_ff_expert = get_int("expert_feed_forward_length");
   if (file.has(a + "attention.sliding_window_pattern")) {
+    raw.sliding_window_period = get_int("attention.sliding_window_pattern");
     auto pattern = file.get_bool_array(a + "attention.sliding_window_pattern");
-    if (pattern.ok()) raw.sliding_window_pattern = *pattern;
+    if (!raw.sliding_window_period && pattern.ok()) raw.sliding_window_pattern = *pattern;
   }
   raw.has_vision_parts = file.has(a + "mm.tokens_per_image");
   for (const auto& t : file.tensors()) {
@@ -180,6 +182,27 @@ bool apply_vocab_quirks(const std::string& architecture, int64_t n_embedding_row
         vocab.eos_ids.push_back(end_of_turn);
       }
       note(notes, fmt::format("<end_of_turn> ({}) made an end-of-generation token", end_of_turn));
+      changed = true;
+    }
+  }
+  if (architecture == "gpt-oss" && !vocab.token_types.empty()) {
+    // Harmony's message structure stays in the output text (the channel names the analysis and
+    // final messages): llama.cpp marks these USER_DEFINED at load (§6, pitfall 9).
+    int marked = 0;
+    for (std::string_view text :
+         {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", "<|end|>"}) {
+      const int32_t id = find(text);
+      if (id < 0 || static_cast<size_t>(id) >= vocab.token_types.size()) continue;
+      auto& type = vocab.token_types[static_cast<size_t>(id)];
+      if (type != static_cast<int32_t>(TokenType::kUserDefined)) {
+        type = static_cast<int32_t>(TokenType::kUserDefined);
+        ++marked;
+      }
+    }
+    if (marked > 0) {
+      note(notes, fmt::format("gpt-oss: {} harmony tokens (<|channel|>, <|message|>, <|start|>, "
+                              "<|constrain|>, <|end|>) kept in output text (USER_DEFINED)",
+                              marked));
       changed = true;
     }
   }

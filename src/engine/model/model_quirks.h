@@ -26,10 +26,13 @@ struct RawHyperparams {
   std::optional<double> rope_base_local;   // <a>.rope.local.freq_base or <a>.rope.freq_base_swa
   std::optional<std::string> rope_scaling_type;
   std::optional<double> rope_scaling_factor;  // <a>.rope.scaling.factor or legacy rope.scale_linear
+  std::optional<int64_t> rope_scaling_original_context;  // <a>.rope.scaling.original_context_length
   std::optional<double> final_logit_softcap, attn_logit_softcap;
   std::optional<double> attention_scale;                        // <a>.attention.scale
   std::optional<int64_t> n_expert, n_expert_used, n_ff_expert;  // MoE: expert_count, ...
   std::optional<std::vector<bool>> sliding_window_pattern;      // per layer: true = local (sliding)
+  // The same key as one integer n: layer i slides unless i % n == n - 1 (llama.cpp set_swa_pattern)
+  std::optional<int64_t> sliding_window_period;
   bool has_vision_parts =
       false;  // v.* / mm.* tensors or <a>.mm.tokens_per_image: an Ollama gemma3 blob
 };

@@ -70,10 +70,13 @@ class Binder {
     return e;
   }
 
-  Result<std::vector<float>> vector(const std::string& name, int64_t n) {
-    CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, {n}));
-    std::vector<float> out(static_cast<size_t>(n));
-    dequantize_row(t->type, t->data, out.data(), n);
+  // A 1-D tensor, or a small 2-D one (per-expert biases) read whole, converted to f32.
+  Result<std::vector<float>> vector(const std::string& name, int64_t n, int64_t rows = 0) {
+    CHIMERA_ASSIGN_OR_RETURN(const GgufTensorInfo* t,
+                             find(name, rows > 0 ? std::vector<int64_t>{n, rows} : std::vector{n}));
+    const int64_t total = n * std::max<int64_t>(rows, 1);
+    std::vector<float> out(static_cast<size_t>(total));
+    dequantize_row(t->type, t->data, out.data(), total);
     return out;
   }
 
@@ -106,6 +109,7 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
     const LayerConfig& lc = config.layers[i];
     LayerWeights& lw = w.layers[i];
     auto name = [&](const char* part) { return fmt::format("blk.{}.{}.weight", i, part); };
+    auto bias = [&](const char* part) { return fmt::format("blk.{}.{}.bias", i, part); };
     const int64_t q_width = int64_t{lc.n_head} * config.head_dim;
     const int64_t kv_width = int64_t{lc.n_head_kv} * config.head_dim;
     const int64_t v_width = int64_t{lc.n_head_kv} * config.value_dim;
@@ -123,18 +127,31 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& confi
       CHIMERA_ASSIGN_OR_RETURN(lw.post_attention_norm, bind.vector(name("post_attention_norm"), d));
     }
     if (lc.qkv_bias) {
-      auto bias = [&](const char* part) { return fmt::format("blk.{}.{}.bias", i, part); };
       CHIMERA_ASSIGN_OR_RETURN(lw.bq, bind.vector(bias("attn_q"), q_width));
       CHIMERA_ASSIGN_OR_RETURN(lw.bk, bind.vector(bias("attn_k"), kv_width));
       CHIMERA_ASSIGN_OR_RETURN(lw.bv, bind.vector(bias("attn_v"), v_width));
     }
-    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_norm, bind.vector(name("ffn_norm"), d));
+    if (lc.output_bias) {
+      CHIMERA_ASSIGN_OR_RETURN(lw.bo, bind.vector(bias("attn_output"), d));
+    }
+    if (lc.attn_sinks) {
+      CHIMERA_ASSIGN_OR_RETURN(lw.attn_sinks, bind.vector(name("attn_sinks"), lc.n_head));
+    }
+    CHIMERA_ASSIGN_OR_RETURN(lw.ffn_norm, bind.vector(name(config.ffn_norm_tensor.c_str()), d));
     if (lc.is_moe()) {
       const int64_t n_expert = lc.moe.n_expert, ff = lc.moe.n_ff_expert;
       CHIMERA_ASSIGN_OR_RETURN(lw.ffn_router, bind.matrix(name("ffn_gate_inp"), d, n_expert));
       CHIMERA_ASSIGN_OR_RETURN(lw.gate_exps, bind.experts(name("ffn_gate_exps"), d, ff, n_expert));
       CHIMERA_ASSIGN_OR_RETURN(lw.up_exps, bind.experts(name("ffn_up_exps"), d, ff, n_expert));
       CHIMERA_ASSIGN_OR_RETURN(lw.down_exps, bind.experts(name("ffn_down_exps"), ff, d, n_expert));
+      if (lc.moe.biases) {
+        CHIMERA_ASSIGN_OR_RETURN(lw.router_bias, bind.vector(bias("ffn_gate_inp"), n_expert));
+        CHIMERA_ASSIGN_OR_RETURN(lw.gate_exps_bias,
+                                 bind.vector(bias("ffn_gate_exps"), ff, n_expert));
+        CHIMERA_ASSIGN_OR_RETURN(lw.up_exps_bias, bind.vector(bias("ffn_up_exps"), ff, n_expert));
+        CHIMERA_ASSIGN_OR_RETURN(lw.down_exps_bias,
+                                 bind.vector(bias("ffn_down_exps"), d, n_expert));
+      }
     } else {
       CHIMERA_ASSIGN_OR_RETURN(lw.ffn_gate, bind.matrix(name("ffn_gate"), d, lc.n_ff));
       CHIMERA_ASSIGN_OR_RETURN(lw.ffn_up, bind.matrix(name("ffn_up"), d, lc.n_ff));

@@ -40,6 +40,11 @@ struct LayerWeights {
   std::vector<float> ffn_norm;
   std::vector<float> post_ffw_norm;  // empty unless the layer has it
   std::vector<float> bq, bk, bv;     // empty unless the layer has q/k/v biases
+  std::vector<float> bo;             // attn_output.bias; empty unless the layer has it
+  std::vector<float> attn_sinks;     // one logit per query head; empty unless the layer has them
+  // MoE biases (gpt-oss; empty otherwise): the router's, n_expert; each expert's gate / up
+  // (n_ff_expert values per expert) and down (n_embd per expert), expert-major.
+  std::vector<float> router_bias, gate_exps_bias, up_exps_bias, down_exps_bias;
   WeightMatrix wq, wk, wv, wo;
   WeightMatrix ffn_gate, ffn_up, ffn_down;     // dense FFN (empty in a mixture-of-experts layer)
   WeightMatrix ffn_router;                     // MoE: ffn_gate_inp, n_expert rows of n_embd

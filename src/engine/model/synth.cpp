@@ -43,11 +43,12 @@ void fill_row(float* out, int64_t n, uint64_t row_seed, float mean, float stddev
   if (i < n) out[i] = triangular(uint32_t(splitmix64(state)), mean, scale);
 }
 
-enum class WeightKind { kProjection, kNorm, kBias, kRopeFreqs };
+enum class WeightKind { kProjection, kNorm, kBias, kRopeFreqs, kSink };
 
 WeightKind kind_of(const SynthTensor& t) {
   if (t.name == "rope_freqs.weight") return WeightKind::kRopeFreqs;
   if (t.name.ends_with(".bias")) return WeightKind::kBias;
+  if (t.name.ends_with("attn_sinks.weight")) return WeightKind::kSink;
   if (t.ne.size() == 1) return WeightKind::kNorm;
   return WeightKind::kProjection;
 }
@@ -70,10 +71,12 @@ Status produce_tensor(const SynthTensor& t, const SynthShape& shape, uint64_t se
     quantize_row(t.type, f.data(), out.data(), cols);
     return Status::ok();
   }
-  const float mean = kind == WeightKind::kNorm ? 1.0f : 0.0f;
+  // Sinks: logits of the order of the attention scores, so they take a visible share.
+  const float mean = kind == WeightKind::kNorm ? 1.0f : kind == WeightKind::kSink ? 0.5f : 0.0f;
   // Biases: small against the projections' O(1) outputs, as trained ones mostly are.
   const float stddev = kind == WeightKind::kNorm   ? 0.02f
                        : kind == WeightKind::kBias ? 0.1f
+                       : kind == WeightKind::kSink ? 1.0f
                                                    : 1.0f / std::sqrt(float(cols));
   const uint64_t tensor_seed = fnv1a64(t.name) ^ (seed * kGolden);
   const int threads = rows >= 64 ? std::max(1, n_threads) : 1;
@@ -126,6 +129,12 @@ void write_metadata(GgufWriter& w, const SynthPlan& plan, const SynthOptions& op
     w.set_u32(a + ".expert_used_count", u32(s.n_expert_used));
     w.set_u32(a + ".expert_feed_forward_length", u32(s.n_ff_expert));
   }
+  if (s.yarn_factor > 0) {
+    w.set_string(a + ".rope.scaling.type", "yarn");
+    w.set_f32(a + ".rope.scaling.factor", s.yarn_factor);
+    w.set_u32(a + ".rope.scaling.original_context_length", u32(s.yarn_original_ctx));
+  }
+  if (a == "gpt-oss") w.set_u32(a + ".attention.sliding_window", u32(s.sliding_window));
   if (a == "gemma3") {
     w.set_u32("gemma3.attention.sliding_window", u32(s.sliding_window));
     if (s.rope_linear_factor > 0) {

@@ -20,6 +20,8 @@ struct Preset {
   float rms_eps, rope_base, rope_linear_factor, llama3_rope_factor;
   int64_t vocab_rows = 0;  // token_embd rows when the model pads its vocabulary (Qwen); 0: as is
   int64_t n_expert = 0, n_expert_used = 0, n_ff_expert = 0;  // mixture of experts; 0: dense
+  float yarn_factor = 0;  // YaRN rope scaling from yarn_original_ctx; 0: none
+  int64_t yarn_original_ctx = 0;
 };
 
 // Gemma 3: google/gemma-3-{270m,1b-it,4b-it} config.json (4b: text_config, rope_scaling linear 8 on
@@ -51,6 +53,12 @@ constexpr Preset kPresets[] = {
      0,          false,     1e-6f,     1e6f, 0,    0,    151936, 128, 8,   768},
     {"qwen3moe", "tiny", "tiny", 2,    128, 256, 4, 2, 32, 4096,
      0,          false,  1e-6f,  1e6f, 0,   0,   0, 4, 2,  64},
+    // openai/gpt-oss-20b config.json (engine-reference-models.md §7): every expert 2880 wide, head
+    // dim 64 (not 2880/64), YaRN x32 from 4096, sliding window 128 on even layers.
+    {"gpt-oss", "20b", "20B",  24, 2880, 2880,   64, 8, 64,   131072, 128,
+     false,     1e-5f, 150000, 0,  0,    201088, 32, 4, 2880, 32,     4096},
+    {"gpt-oss", "tiny", "tiny", 2, 128, 128, 4, 2, 32, 4096, 128,
+     false,     1e-5f,  150000, 0, 0,   0,   4, 2, 64, 32,   4096},
 };
 
 // What the synthesizer writes per architecture beyond the shared tensors: the family's name, its
@@ -58,6 +66,7 @@ constexpr Preset kPresets[] = {
 struct ArchSynth {
   std::string_view arch, family, vocab, synthetic_family;
   bool qk_norm, qkv_bias, sandwich_norms;
+  bool gpt_oss = false;  // sinks, o / router / expert biases, post_attention_norm pre-FFN, MXFP4
 };
 constexpr ArchSynth kArchSynth[] = {
     {"gemma3", "Gemma 3", "gemma3", "gemma3", true, false, true},
@@ -65,6 +74,7 @@ constexpr ArchSynth kArchSynth[] = {
     {"qwen2", "Qwen2.5", "qwen2_5", "qwen", false, true, false},
     {"qwen3", "Qwen3", "qwen3", "qwen", true, false, false},
     {"qwen3moe", "Qwen3", "qwen3", "qwen", true, false, false},
+    {"gpt-oss", "gpt-oss", "gptoss", "gptoss", false, true, false, true},
 };
 
 const ArchSynth* arch_synth(std::string_view arch) {
@@ -94,6 +104,7 @@ constexpr VocabSpec kVocabs[] = {
     {"llama3", ""},
     {"qwen3", "<|endoftext|>"},
     {"qwen2_5", "<|endoftext|>"},
+    {"gptoss", "<|startoftext|>"},
 };
 
 constexpr int64_t kMinSyntheticVocab = 320;
@@ -134,6 +145,8 @@ GgmlType default_type(SynthFileType type) {
       return GgmlType::kQ5_1;
     case SynthFileType::kQ5_K_M:
       return GgmlType::kQ5_K;
+    case SynthFileType::kMXFP4_MOE:
+      return GgmlType::kQ8_0;
   }
   return GgmlType::kF32;
 }
@@ -259,6 +272,7 @@ std::optional<SynthFileType> synth_file_type_from_name(std::string_view name) {
   if (n == "q4_1") return SynthFileType::kQ4_1;
   if (n == "q5_1") return SynthFileType::kQ5_1;
   if (n == "q5_k_m") return SynthFileType::kQ5_K_M;
+  if (n == "mxfp4_moe") return SynthFileType::kMXFP4_MOE;
   return std::nullopt;
 }
 
@@ -284,6 +298,8 @@ std::string_view synth_file_type_name(SynthFileType type) {
       return "Q5_1";
     case SynthFileType::kQ5_K_M:
       return "Q5_K_M";
+    case SynthFileType::kMXFP4_MOE:
+      return "MXFP4_MOE";
   }
   return "?";
 }
@@ -310,6 +326,8 @@ uint32_t llama_ftype_of(SynthFileType type) {
       return 9;
     case SynthFileType::kQ5_K_M:
       return 17;
+    case SynthFileType::kMXFP4_MOE:
+      return 38;
   }
   return 0;
 }
@@ -317,8 +335,11 @@ uint32_t llama_ftype_of(SynthFileType type) {
 GgmlType synth_tensor_type(SynthFileType type, std::string_view name,
                            const std::vector<int64_t>& ne, int layer, int n_layers,
                            bool tied_output) {
-  // 1-D tensors (norms, rope_freqs) are never quantized, nor converted from the converter's F32.
-  if (ne.size() < 2) return GgmlType::kF32;
+  // 1-D tensors (norms, rope_freqs, sinks) and biases (gpt-oss's experts' are 2-D) are never
+  // quantized, nor converted from the converter's F32.
+  if (ne.size() < 2 || ends_with_name(name, ".bias")) return GgmlType::kF32;
+  // MXFP4_MOE: the 3-D expert tensors MXFP4, the rest as Q8_0 (llama-quant.cpp).
+  if (type == SynthFileType::kMXFP4_MOE && ne.size() == 3) return GgmlType::kMXFP4;
   // The MoE router stays F32 (the converter writes it so, llama-quantize never touches it).
   if (name.find("ffn_gate_inp") != std::string_view::npos) return GgmlType::kF32;
   const GgmlType base = default_type(type);
@@ -405,7 +426,8 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
   s.n_kv_heads = pick(options.n_kv_heads, preset->n_kv_heads);
   s.head_dim = pick(options.head_dim, preset->head_dim);
   s.context_length = pick(options.context_length, preset->context_length);
-  s.sliding_window = arch == "gemma3" ? pick(options.sliding_window, preset->sliding_window) : 0;
+  s.sliding_window =
+      preset->sliding_window > 0 ? pick(options.sliding_window, preset->sliding_window) : 0;
   s.tied_output = preset->tied_output;
   s.rms_eps = preset->rms_eps;
   s.rope_base = preset->rope_base;
@@ -417,6 +439,10 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
   s.n_expert = preset->n_expert;
   s.n_expert_used = preset->n_expert_used;
   s.n_ff_expert = preset->n_ff_expert;
+  s.yarn_factor = preset->yarn_factor;
+  s.yarn_original_ctx = preset->yarn_original_ctx;
+  s.attn_sinks = s.output_bias = s.moe_biases = s.mxfp4_experts = traits->gpt_oss;
+  if (traits->gpt_oss) s.ffn_norm = "post_attention_norm";
   const bool custom = s.n_layers != preset->n_layers || s.d_model != preset->d_model ||
                       s.d_ff != preset->d_ff || s.n_heads != preset->n_heads ||
                       s.n_kv_heads != preset->n_kv_heads || s.head_dim != preset->head_dim ||
@@ -445,6 +471,8 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
   auto add = [&](std::string name, std::vector<int64_t> ne) {
     const int layer = block_of(name);
     GgmlType type = synth_tensor_type(options.type, name, ne, layer, n_layers, s.tied_output);
+    // gpt-oss releases keep every expert tensor MXFP4 whatever the file type (§8).
+    if (s.mxfp4_experts && ne.size() == 3) type = GgmlType::kMXFP4;
     plan.tensors.push_back(SynthTensor{std::move(name), std::move(ne), type});
   };
   const int64_t d = s.d_model, q_dim = s.n_heads * s.head_dim, kv_dim = s.n_kv_heads * s.head_dim;
@@ -459,12 +487,20 @@ Result<SynthPlan> plan_synth_with_vocab(const SynthOptions& options, VocabData* 
     add(b + "attn_k.weight", {d, kv_dim});
     add(b + "attn_v.weight", {d, kv_dim});
     add(b + "attn_output.weight", {q_dim, d});
-    add(b + "ffn_norm.weight", {d});
+    if (s.output_bias) add(b + "attn_output.bias", {d});
+    if (s.attn_sinks) add(b + "attn_sinks.weight", {s.n_heads});
+    add(b + s.ffn_norm + ".weight", {d});
     if (s.n_expert > 0) {  // 3-D expert tensors: one slab per expert (engine-reference-models §4)
       add(b + "ffn_gate_inp.weight", {d, s.n_expert});
       add(b + "ffn_gate_exps.weight", {d, s.n_ff_expert, s.n_expert});
       add(b + "ffn_up_exps.weight", {d, s.n_ff_expert, s.n_expert});
       add(b + "ffn_down_exps.weight", {s.n_ff_expert, d, s.n_expert});
+      if (s.moe_biases) {
+        add(b + "ffn_gate_inp.bias", {s.n_expert});
+        add(b + "ffn_gate_exps.bias", {s.n_ff_expert, s.n_expert});
+        add(b + "ffn_up_exps.bias", {s.n_ff_expert, s.n_expert});
+        add(b + "ffn_down_exps.bias", {d, s.n_expert});
+      }
     } else {
       add(b + "ffn_gate.weight", {d, s.d_ff});
       add(b + "ffn_up.weight", {d, s.d_ff});

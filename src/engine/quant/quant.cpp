@@ -152,6 +152,45 @@ void dequantize_q8_0(const BlockQ8_0* x, float* y, int64_t n) {
   }
 }
 
+// MXFP4 as ggml's quantize_row_mxfp4_ref: the shared exponent e = floor(log2 amax) - 2 + 127 (so
+// amax lands near the top codes, +-6), each value the nearest of the 16 codes (first wins ties).
+// e is clamped to 0..254 (ggml's cast wraps for |x| below 2^-125 or above 2^127; 255 is invalid).
+void quantize_mxfp4(const float* x, BlockMXFP4* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    int e = amax > 0.0f ? static_cast<int>(std::floor(std::log2(amax))) - 2 + 127 : 0;
+    e = e < 0 ? 0 : e > 254 ? 254 : e;
+    y[b].e = static_cast<uint8_t>(e);
+    const float d = mxfp4_half_scale(y[b].e);
+    auto nearest = [d](float v) {
+      int best = 0;
+      float best_err = std::fabs(static_cast<float>(kMxfp4Values[0]) * d - v);
+      for (int c = 1; c < 16; ++c) {
+        const float err = std::fabs(static_cast<float>(kMxfp4Values[c]) * d - v);
+        if (err < best_err) {
+          best = c;
+          best_err = err;
+        }
+      }
+      return best;
+    };
+    for (int j = 0; j < kQK / 2; ++j) {
+      y[b].qs[j] = static_cast<uint8_t>(nearest(x[j]) | (nearest(x[j + kQK / 2]) << 4));
+    }
+  }
+}
+
+void dequantize_mxfp4(const BlockMXFP4* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
+    const float d = mxfp4_half_scale(x[b].e);
+    for (int j = 0; j < kQK / 2; ++j) {
+      y[j] = static_cast<float>(kMxfp4Values[x[b].qs[j] & 0xF]) * d;
+      y[j + kQK / 2] = static_cast<float>(kMxfp4Values[x[b].qs[j] >> 4]) * d;
+    }
+  }
+}
+
 }  // namespace quant_detail
 
 using namespace quant_detail;
@@ -169,6 +208,7 @@ bool can_quantize(GgmlType type) {
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
+    case GgmlType::kMXFP4:
       return true;
     default:
       return false;
@@ -202,6 +242,7 @@ void quantize_row(GgmlType type, const float* x, void* out, int64_t n) {
     case GgmlType::kQ4_K: return quantize_q4_k(x, static_cast<BlockQ4_K*>(out), n);
     case GgmlType::kQ5_K: return quantize_q5_k(x, static_cast<BlockQ5_K*>(out), n);
     case GgmlType::kQ6_K: return quantize_q6_k(x, static_cast<BlockQ6_K*>(out), n);
+    case GgmlType::kMXFP4: return quantize_mxfp4(x, static_cast<BlockMXFP4*>(out), n);
     case GgmlType::kQ8_K: return quantize_row_q8_k(x, static_cast<BlockQ8_K*>(out), n);
     default:
       return;  // callers check can_quantize(); quantize_matrix reports the error
@@ -233,6 +274,7 @@ void dequantize_row(GgmlType type, const void* in, float* out, int64_t n) {
     case GgmlType::kQ4_K: return dequantize_q4_k(static_cast<const BlockQ4_K*>(in), out, n);
     case GgmlType::kQ5_K: return dequantize_q5_k(static_cast<const BlockQ5_K*>(in), out, n);
     case GgmlType::kQ6_K: return dequantize_q6_k(static_cast<const BlockQ6_K*>(in), out, n);
+    case GgmlType::kMXFP4: return dequantize_mxfp4(static_cast<const BlockMXFP4*>(in), out, n);
     case GgmlType::kQ8_K: return dequantize_q8_k(static_cast<const BlockQ8_K*>(in), out, n);
     default:
       return;

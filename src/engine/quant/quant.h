@@ -1,5 +1,5 @@
 // src/engine/quant/: weight formats. The block layouts of every type the engine computes with
-// (Q4_0, Q5_0, Q8_0 and the K-quants) and their scalar reference quantizers and dequantizers
+// (Q4_0, Q5_0, Q8_0, MXFP4 and the K-quants) and their scalar reference quantizers and dequantizers
 // (quant.cpp, quant_k.cpp, quant_k_search.cpp), plus exact f16/bf16 conversions (fp16.h). They are
 // the ground truth the SIMD kernels in kernels/ are tested against and what the synthesizer writes.
 //
@@ -33,6 +33,9 @@ struct BlockQ4_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[kQK
 struct BlockQ5_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[kQK_K / 8]; uint8_t qs[kQK_K / 2]; };
 struct BlockQ6_K { uint8_t ql[kQK_K / 2]; uint8_t qh[kQK_K / 4]; int8_t scales[kQK_K / 16]; uint16_t d; };
 struct BlockQ8_K { float d; int8_t qs[kQK_K]; int16_t bsums[kQK_K / 16]; };
+// MXFP4 (engine-reference-models.md §8): an E8M0 exponent, then 32 E2M1 codes, value j in the low
+// nibble of qs[j], value j + 16 in the high nibble (Q4_0's order).
+struct BlockMXFP4 { uint8_t e; uint8_t qs[kQK / 2]; };
 #pragma pack(pop)
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ8_0) == 34);
@@ -43,10 +46,24 @@ static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
+static_assert(sizeof(BlockMXFP4) == 17);
 
-// True for F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K. (Q5_0 / Q5_1 / Q8_0 are
-// what llama.cpp's Q4_K / Q5_K / Q6_K rules fall back to for rows not a multiple of 256, e.g. every
-// d_model=1152 row of gemma3 1B or 896 of Qwen2.5 0.5B; engine-reference-models.md §8.)
+// The E2M1 values of MXFP4's 16 codes, doubled so they are integers (ggml's kvalues_mxfp4): code c
+// means kMxfp4Values[c] / 2 x 2^(e - 127) = kMxfp4Values[c] x mxfp4_half_scale(e).
+inline constexpr int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+// 2^(e - 128) as an f32, exactly (e 0 and 1 give the denormals 2^-128 and 2^-127).
+// static: the ISA-specific kernel files each get their own copy (no shared inline code across ISA
+// flags, matmul_kernels.h).
+static inline float mxfp4_half_scale(uint8_t e) {
+  const uint32_t bits = e < 2 ? uint32_t{0x00200000} << e : static_cast<uint32_t>(e - 1) << 23;
+  float f;
+  __builtin_memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// True for F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4. (Q5_0 / Q5_1 / Q8_0
+// are what llama.cpp's Q4_K / Q5_K / Q6_K rules fall back to for rows not a multiple of 256, e.g.
+// every d_model=1152 row of gemma3 1B or 896 of Qwen2.5 0.5B; engine-reference-models.md §8.)
 bool can_quantize(GgmlType type);
 // The same set plus Q8_K (an activation type, dequantizable for tests).
 bool can_dequantize(GgmlType type);
@@ -84,6 +101,7 @@ void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n);
 void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n);
 void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n);
+void quantize_mxfp4(const float* x, BlockMXFP4* y, int64_t n);
 void dequantize_q4_0(const BlockQ4_0* x, float* y, int64_t n);
 void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n);
 void dequantize_q4_1(const BlockQ4_1* x, float* y, int64_t n);
@@ -93,6 +111,7 @@ void dequantize_q4_k(const BlockQ4_K* x, float* y, int64_t n);
 void dequantize_q5_k(const BlockQ5_K* x, float* y, int64_t n);
 void dequantize_q6_k(const BlockQ6_K* x, float* y, int64_t n);
 void dequantize_q8_k(const BlockQ8_K* x, float* y, int64_t n);
+void dequantize_mxfp4(const BlockMXFP4* x, float* y, int64_t n);
 
 // Round to nearest, ties to even (what ggml's `nearest_int` computes), valid for |v| < 2^22.
 inline int nearest_int(float v) {

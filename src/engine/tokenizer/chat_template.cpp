@@ -1,8 +1,9 @@
-// Chat templates as text: Gemma, Llama 3 and Qwen (ChatML) formats (see chat_template.h for the
-// exact strings).
+// Chat templates as text: Gemma, Llama 3, Qwen (ChatML) and gpt-oss (harmony) formats (see
+// chat_template.h for the exact strings).
 #include "engine/tokenizer/chat_template.h"
 
 #include <cstdint>
+#include <ctime>
 
 namespace chimera::engine {
 
@@ -113,6 +114,64 @@ void render_chatml(const std::vector<ChatMessage>& messages, bool add_generation
   if (add_generation_prompt) out += "<|im_start|>assistant\n";
 }
 
+// An assistant turn re-sent in a prompt is its final message only (the template drops the
+// chain of thought): a reply kept with its harmony markup gives up what precedes its final channel.
+std::string_view harmony_final_text(std::string_view content) {
+  constexpr std::string_view kFinal = "<|channel|>final<|message|>";
+  const size_t at = content.rfind(kFinal);
+  if (at == std::string_view::npos) return content;
+  content.remove_prefix(at + kFinal.size());
+  for (std::string_view end : {"<|return|>", "<|end|>"}) {
+    if (content.ends_with(end)) content.remove_suffix(end.size());
+  }
+  return content;
+}
+
+std::string utc_date_today() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+// gpt-oss's harmony format (engine-reference-models.md §6, models/templates/openai-gpt-oss-120b):
+// the system block, a developer block for a system prompt, user turns, earlier assistant turns as
+// final-channel messages; the generation prompt opens an assistant message whose channel the model
+// chooses.
+void render_harmony(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                    std::string_view date, std::string& out) {
+  out += "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+         "Knowledge cutoff: 2024-06\nCurrent date: ";
+  out += date.empty() ? utc_date_today() : std::string(date);
+  out += "\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. Channel must be "
+         "included for every message.<|end|>";
+  size_t first = 0;
+  if (!messages.empty() && (messages[0].role == "system" || messages[0].role == "developer")) {
+    first = 1;
+    if (!messages[0].content.empty()) {
+      out += "<|start|>developer<|message|># Instructions\n\n";
+      out += messages[0].content;
+      out += "\n\n<|end|>";
+    }
+  }
+  for (size_t i = first; i < messages.size(); ++i) {
+    const ChatMessage& m = messages[i];
+    if (m.role == "assistant") {
+      const bool last = i + 1 == messages.size() && !add_generation_prompt;
+      out += "<|start|>assistant<|channel|>final<|message|>";
+      out += harmony_final_text(m.content);
+      out += last ? "<|return|>" : "<|end|>";
+    } else if (m.role == "user") {
+      out += "<|start|>user<|message|>";
+      out += m.content;
+      out += "<|end|>";
+    }
+  }
+  if (add_generation_prompt) out += "<|start|>assistant";
+}
+
 }  // namespace
 
 std::string_view trim_like_jinja(std::string_view text) {
@@ -142,6 +201,7 @@ ChatFamily chat_family_for_architecture(std::string_view architecture) {
   if (architecture == "llama") return ChatFamily::kLlama3;
   if (architecture == "qwen2") return ChatFamily::kQwen2;
   if (architecture == "qwen3" || architecture == "qwen3moe") return ChatFamily::kQwen3;
+  if (architecture == "gpt-oss") return ChatFamily::kHarmony;
   return ChatFamily::kRaw;
 }
 
@@ -155,6 +215,8 @@ std::string_view chat_family_name(ChatFamily family) {
       return "qwen2";
     case ChatFamily::kQwen3:
       return "qwen3";
+    case ChatFamily::kHarmony:
+      return "harmony";
     case ChatFamily::kRaw:
       return "raw";
   }
@@ -166,12 +228,13 @@ std::optional<ChatFamily> parse_chat_family(std::string_view name) {
   if (name == "llama3" || name == "llama") return ChatFamily::kLlama3;
   if (name == "qwen2" || name == "qwen2.5") return ChatFamily::kQwen2;
   if (name == "qwen3" || name == "qwen3moe" || name == "chatml") return ChatFamily::kQwen3;
+  if (name == "harmony" || name == "gpt-oss") return ChatFamily::kHarmony;
   if (name == "raw") return ChatFamily::kRaw;
   return std::nullopt;
 }
 
 std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messages,
-                        bool add_generation_prompt) {
+                        bool add_generation_prompt, std::string_view date) {
   std::string out;
   switch (family) {
     case ChatFamily::kGemma:
@@ -183,6 +246,9 @@ std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messa
     case ChatFamily::kQwen2:
     case ChatFamily::kQwen3:
       render_chatml(messages, add_generation_prompt, family == ChatFamily::kQwen3, out);
+      break;
+    case ChatFamily::kHarmony:
+      render_harmony(messages, add_generation_prompt, date, out);
       break;
     case ChatFamily::kRaw:
       for (const ChatMessage& m : messages) out += m.content;

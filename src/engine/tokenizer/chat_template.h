@@ -16,11 +16,12 @@ struct ChatMessage {
   std::string content;
 };
 
-enum class ChatFamily { kGemma, kLlama3, kQwen2, kQwen3, kRaw };
+enum class ChatFamily { kGemma, kLlama3, kQwen2, kQwen3, kHarmony, kRaw };
 // "gemma", "gemma2", "gemma3" -> kGemma; "llama" -> kLlama3; "qwen2" -> kQwen2; "qwen3",
-// "qwen3moe" -> kQwen3; anything else -> kRaw.
+// "qwen3moe" -> kQwen3; "gpt-oss" -> kHarmony; anything else -> kRaw.
 ChatFamily chat_family_for_architecture(std::string_view architecture);
-std::string_view chat_family_name(ChatFamily family);  // "gemma", "llama3", "qwen2", "qwen3", "raw"
+// "gemma", "llama3", "qwen2", "qwen3", "harmony", "raw"
+std::string_view chat_family_name(ChatFamily family);
 std::optional<ChatFamily> parse_chat_family(std::string_view name);
 
 // Renders messages and, when add_generation_prompt, the opening of the assistant turn. The BOS
@@ -38,9 +39,18 @@ std::optional<ChatFamily> parse_chat_family(std::string_view name);
 //    the system turn "You are Qwen, created by Alibaba Cloud. You are a helpful assistant." when
 //    the messages have none; Qwen3 has no default system turn, and drops the reasoning
 //    (`<think>...</think>`) of assistant turns before the last user turn, as its template does.
+//  - Harmony (gpt-oss, engine-reference-models.md §6): `<|start|>system<|message|>You are ChatGPT,
+//    a large language model trained by OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date:
+//    {date}\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. Channel must
+//    be included for every message.<|end|>`; a system message becomes
+//    `<|start|>developer<|message|># Instructions\n\n{system}\n\n<|end|>`; user turns
+//    `<|start|>user<|message|>{text}<|end|>`; earlier assistant turns
+//    `<|start|>assistant<|channel|>final<|message|>{final text}<|end|>` (their chain of thought
+//    dropped; a closing assistant turn without a generation prompt ends in <|return|>);
+//    generation prompt `<|start|>assistant`. `date` (YYYY-MM-DD) defaults to today in UTC.
 //  - Raw: the contents concatenated as they are.
 std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messages,
-                        bool add_generation_prompt = true);
+                        bool add_generation_prompt = true, std::string_view date = {});
 
 // Jinja's `trim` filter: strips what Python's str.strip() strips (Unicode whitespace).
 std::string_view trim_like_jinja(std::string_view text);

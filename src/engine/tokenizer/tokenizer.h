@@ -121,7 +121,8 @@ Result<VocabData> import_hf_tokenizer_json(const std::string& tokenizer_json_pat
 
 // A synthetic vocabulary of n tokens for tests that must not need npm data: byte tokens, specials
 // and simple merged pieces, shaped as the given family ("gemma3" -> SentencePiece, "llama" ->
-// gpt2 with Llama 3's specials, "qwen" -> gpt2 with the qwen2 pre-tokenizer and ChatML specials).
+// gpt2 with Llama 3's specials, "qwen" -> gpt2 with the qwen2 pre-tokenizer and ChatML specials,
+// "gptoss" -> gpt2 with the gpt-4o pre-tokenizer and harmony specials).
 VocabData synthetic_vocab(std::string_view family, int32_t n_tokens);
 
 }  // namespace chimera::engine

@@ -5,7 +5,8 @@
 //    piece gets score -(rank of its first merge)-1, so score order is merge order. Pieces no merge
 //    produces (single characters, <0xNN> bytes) keep 0: as initial symbols their score is never
 //    consulted. Added tokens get -1000 like the converter gives them.
-//  - Byte-level vocabularies become model "gpt2", pre "llama-bpe" (Llama 3) or "qwen2" (Qwen),
+//  - Byte-level vocabularies become model "gpt2", pre "llama-bpe" (Llama 3), "qwen2" (Qwen) or
+//    "gpt-4o" (gpt-oss),
 //    merges as "left right".
 //  - Added tokens: special (or looking special: <unused..>, <mask>, <|...|>) -> CONTROL; others ->
 //    USER_DEFINED with U+2581 turned into spaces. SentencePiece vocabularies keep the model's size
@@ -36,6 +37,12 @@ constexpr std::string_view kLlama3Regex =
 constexpr std::string_view kQwen2Regex =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// gpt-oss (o200k_harmony): letter-case classes, contractions glued to words, '/' after punctuation.
+constexpr std::string_view kO200kRegex =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
+    "[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr float kAddedTokenScore = -1000.0f;
 
 struct AddedToken {
@@ -334,12 +341,13 @@ Status read_pre_tokenizer(dom::element doc, const std::string& path, bool spm, V
       if (e.at_key("pattern").get(regex) != simdjson::SUCCESS) return;
       if (str_field(regex, "Regex") == kLlama3Regex) v.pre = "llama-bpe";
       if (str_field(regex, "Regex") == kQwen2Regex) v.pre = "qwen2";
+      if (str_field(regex, "Regex") == kO200kRegex) v.pre = "gpt-4o";
     });
   }
   if (v.pre.empty()) {
     return make_error(ErrorCode::kUnsupported,
-                      "{}: the byte-level pre-tokenizer is neither Llama 3's nor Qwen's regex; "
-                      "this build implements those two (llama-bpe, qwen2)",
+                      "{}: the byte-level pre-tokenizer is not Llama 3's, Qwen's or o200k's regex; "
+                      "this build implements those three (llama-bpe, qwen2, gpt-4o)",
                       path);
   }
   return Status::ok();

@@ -129,7 +129,8 @@ void SpecialMatcher::for_each_match(std::string_view text, const Allowed& allowe
 // threads.
 // The byte-level pre-tokenizers: "llama-bpe" (Llama 3: digits in runs of up to 3) and "qwen2"
 // (the same pattern with every digit a word of its own, engine-reference-models.md §6).
-enum class PreTokenizerKind { kLlama3, kQwen2 };
+// "gpt-4o" (o200k: gpt-oss) splits words by letter case and keeps contractions on them.
+enum class PreTokenizerKind { kLlama3, kQwen2, kO200k };
 
 class Llama3PreTokenizer {
  public:

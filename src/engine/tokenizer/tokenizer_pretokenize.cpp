@@ -1,5 +1,5 @@
-// The Llama 3 pre-tokenizer (tiktoken cl100k style), engine-reference.md §4.2, and Qwen's (the same
-// with single digits, engine-reference-models.md §6), run with PCRE2
+// The Llama 3 pre-tokenizer (tiktoken cl100k style), engine-reference.md §4.2, Qwen's (the same
+// with single digits, engine-reference-models.md §6) and o200k (gpt-oss), run with PCRE2
 // (UTF + UCP, JIT-compiled). The pattern is the one in Llama 3's tokenizer.json with two deliberate
 // spellings that make it match llama.cpp's hand-written scanner rather than a regex engine's
 // defaults:
@@ -40,6 +40,30 @@ constexpr const char* kLlama3Pattern = CHIMERA_HEAD "|\\p{N}{1,3}" CHIMERA_TAIL;
 // Qwen2 / Qwen3: single digits.
 constexpr const char* kQwen2Pattern = CHIMERA_HEAD "|\\p{N}" CHIMERA_TAIL;
 
+// o200k (gpt-oss; tokenizer.json's regex, which tiktoken and the HF tokenizer run): a word is an
+// optional non-letter, then upper-case-ish letters followed by lower-case-ish ones (or the reverse
+// order of emphasis), with the contraction glued to it; digits in runs of up to 3; '/' joins the
+// newlines after punctuation. llama.cpp approximates the case classes with [^a-z] / [^A-Z]
+// (identical on ASCII; it differs on mixed-case non-ASCII words and combining marks): this follows
+// the model's own tokenizer.
+#define CHIMERA_CONTRACTION "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?"
+#define CHIMERA_UPPER "[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]"
+#define CHIMERA_LOWER "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]"
+constexpr const char* kO200kPattern =
+    "[^\\r\\n\\p{L}\\p{N}]?" CHIMERA_UPPER "*" CHIMERA_LOWER "+" CHIMERA_CONTRACTION
+    "|[^\\r\\n\\p{L}\\p{N}]?" CHIMERA_UPPER "+" CHIMERA_LOWER "*" CHIMERA_CONTRACTION
+    "|\\p{N}{1,3}"
+    "| ?[^" CHIMERA_WS
+    "\\p{L}\\p{N}]+[\\r\\n/]*"
+    "|[" CHIMERA_WS
+    "]*[\\r\\n]+"
+    "|[" CHIMERA_WS "]+(?![^" CHIMERA_WS
+    "])"
+    "|[" CHIMERA_WS "]+";
+#undef CHIMERA_CONTRACTION
+#undef CHIMERA_UPPER
+#undef CHIMERA_LOWER
+
 #undef CHIMERA_HEAD
 #undef CHIMERA_TAIL
 
@@ -58,7 +82,9 @@ struct ThreadMatchData {
 }  // namespace
 
 Result<std::unique_ptr<Llama3PreTokenizer>> Llama3PreTokenizer::create(PreTokenizerKind kind) {
-  const char* pattern = kind == PreTokenizerKind::kQwen2 ? kQwen2Pattern : kLlama3Pattern;
+  const char* pattern = kind == PreTokenizerKind::kQwen2   ? kQwen2Pattern
+                        : kind == PreTokenizerKind::kO200k ? kO200kPattern
+                                                           : kLlama3Pattern;
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   // MATCH_INVALID_UTF: invalid UTF-8 never matches and is reported as a gap instead of an error.

@@ -158,6 +158,20 @@ VocabData sentencepiece_vocab(int32_t n) {
   return std::move(b.v);
 }
 
+// The fields of a byte-level vocabulary whose BOS is never prepended (Qwen, gpt-oss).
+VocabData finish_unprefixed(Builder& b, const char* pre, int32_t bos, int32_t eos, int32_t pad) {
+  VocabData& v = b.v;
+  v.model = "gpt2";
+  v.pre = pre;
+  v.bos_id = bos;
+  v.eos_id = eos;
+  v.pad_id = pad;
+  v.add_bos = false;
+  v.add_eos = false;
+  v.add_space_prefix = false;
+  return std::move(b.v);
+}
+
 // Qwen's specials (engine-reference-models.md §6): ChatML control tokens, then the user-defined
 // reasoning and tool tokens, after the byte-level pieces.
 VocabData qwen_vocab(Builder& b) {
@@ -168,21 +182,29 @@ VocabData qwen_vocab(Builder& b) {
   for (const char* text : {"<tool_call>", "</tool_call>", "<think>", "</think>"}) {
     b.add(text, TokenType::kUserDefined);
   }
-  VocabData& v = b.v;
-  v.model = "gpt2";
-  v.pre = "qwen2";
-  v.bos_id = base;      // <|endoftext|>, never prepended
-  v.eos_id = base + 2;  // <|im_end|>
-  v.pad_id = base;
-  v.add_bos = false;
-  v.add_eos = false;
-  v.add_space_prefix = false;
-  return std::move(b.v);
+  // BOS and pad <|endoftext|>, EOS <|im_end|>
+  return finish_unprefixed(b, "qwen2", base, base + 2, base);
 }
 
-VocabData byte_level_vocab(int32_t n, bool qwen) {
+// gpt-oss's harmony specials (engine-reference-models.md §6), as the converter writes them (all
+// CONTROL; the loader makes the channel tokens USER_DEFINED, as llama.cpp does), after the pieces.
+VocabData gptoss_vocab(Builder& b) {
+  int32_t base = static_cast<int32_t>(b.v.tokens.size());
+  for (const char* text : {"<|startoftext|>", "<|endoftext|>", "<|return|>", "<|constrain|>",
+                           "<|channel|>", "<|start|>", "<|end|>", "<|message|>", "<|call|>"}) {
+    b.add(text, TokenType::kControl);
+  }
+  // BOS <|startoftext|>, EOS <|return|>, pad <|endoftext|>
+  return finish_unprefixed(b, "gpt-4o", base, base + 2, base + 1);
+}
+
+enum class ByteLevelFamily { kLlama3, kQwen, kGptOss };
+
+VocabData byte_level_vocab(int32_t n, ByteLevelFamily family) {
   Builder b;
-  int32_t n_special = qwen ? 7 : n >= 1024 ? 256 : 10;  // Llama 3 reserves 256 ids at the end
+  const bool qwen = family == ByteLevelFamily::kQwen;
+  // Llama 3 reserves 256 ids at the end
+  int32_t n_special = qwen ? 7 : family == ByteLevelFamily::kGptOss ? 9 : n >= 1024 ? 256 : 10;
   int32_t minimum = 256 + 64 + n_special;
   n = std::max(n, minimum);
   b.capacity = n - n_special;
@@ -210,6 +232,7 @@ VocabData byte_level_vocab(int32_t n, bool qwen) {
   fill_with_merges(b, alphabet);
   while (!b.full()) b.add(fmt::format("[PAD{}]", b.v.tokens.size()), TokenType::kUnused);
   if (qwen) return qwen_vocab(b);
+  if (family == ByteLevelFamily::kGptOss) return gptoss_vocab(b);
   int32_t base = static_cast<int32_t>(b.v.tokens.size());
   const char* named[] = {"<|begin_of_text|>",
                          "<|end_of_text|>",
@@ -244,7 +267,9 @@ VocabData synthetic_vocab(std::string_view family, int32_t n_tokens) {
   if (family == "gemma3" || family == "gemma" || family == "llama-spm") {
     return sentencepiece_vocab(n_tokens);
   }
-  return byte_level_vocab(n_tokens, family.starts_with("qwen"));
+  return byte_level_vocab(n_tokens, family.starts_with("qwen") ? ByteLevelFamily::kQwen
+                                    : family == "gptoss"       ? ByteLevelFamily::kGptOss
+                                                               : ByteLevelFamily::kLlama3);
 }
 
 }  // namespace chimera::engine

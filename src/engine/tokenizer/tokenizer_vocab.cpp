@@ -21,6 +21,8 @@ bool is_llama3_pre(std::string_view pre) {
 }
 // llama.cpp's names for the Qwen pre-tokenizer (qwen2: Qwen2, Qwen2.5, Qwen3; deepseek-r1-qwen).
 bool is_qwen2_pre(std::string_view pre) { return pre == "qwen2" || pre == "deepseek-r1-qwen"; }
+// o200k (gpt-oss; llama.cpp also reads llama4's files with it).
+bool is_o200k_pre(std::string_view pre) { return pre == "gpt-4o" || pre == "llama4"; }
 
 Status validate(const VocabData& v) {
   if (v.model != "llama" && v.model != "gpt2") {
@@ -30,11 +32,11 @@ Status validate(const VocabData& v) {
                       v.model);
   }
   if (v.model == "gpt2" && !v.pre.empty() && v.pre != "default" && !is_llama3_pre(v.pre) &&
-      !is_qwen2_pre(v.pre)) {
+      !is_qwen2_pre(v.pre) && !is_o200k_pre(v.pre)) {
     return make_error(ErrorCode::kUnsupported,
                       "tokenizer.ggml.pre '{}' is not supported; this build implements the Llama 3 "
-                      "pre-tokenizer ('llama-bpe', also spelled 'llama3' or 'llama-v3') and "
-                      "Qwen's ('qwen2')",
+                      "pre-tokenizer ('llama-bpe', also spelled 'llama3' or 'llama-v3'), Qwen's "
+                      "('qwen2') and o200k ('gpt-4o')",
                       v.pre);
   }
   if (v.tokens.empty()) {
@@ -192,12 +194,18 @@ void build_end_of_generation(TokenizerState& s) {
   eog.insert(eog.end(), v.eos_ids.begin(), v.eos_ids.end());
   // llama.cpp also ends generation on these texts wherever they are in the vocabulary.
   // And on Qwen's fill-in-the-middle pad and separators (llama.cpp adds its FIM pad/rep/sep ids).
+  // Harmony (gpt-oss, engine-reference-models.md §6, pitfall 9): <|return|> and <|call|> end a
+  // turn; <|end|> closes the analysis message before the final one, so it does not end generation.
+  const bool harmony = s.index.find("<|return|>") >= 0 && s.index.find("<|call|>") >= 0;
   for (std::string_view text :
        {"<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|im_end|>", "<|end|>", "<|endoftext|>",
-        "<EOT>", "<|end_of_text|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"}) {
+        "<EOT>", "<|end_of_text|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<|return|>",
+        "<|call|>"}) {
+    if (harmony && text == "<|end|>") continue;
     int32_t id = s.index.find(text);
     if (id >= 0) eog.push_back(id);
   }
+  if (harmony) std::erase(eog, s.index.find("<|end|>"));
   std::sort(eog.begin(), eog.end());
   eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
 }
@@ -222,8 +230,11 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_vocab(VocabData vocab) 
     build_merges(s);
     // llama.cpp ignores merges (a word that is a token is one token) for Llama 3 only.
     s.ignore_merges = is_llama3_pre(s.vocab.pre);
-    const auto kind = is_qwen2_pre(s.vocab.pre) ? tokenizer_detail::PreTokenizerKind::kQwen2
-                                                : tokenizer_detail::PreTokenizerKind::kLlama3;
+    // o200k: HF's tokenizer.json sets ignore_merges too, and the package's ids follow it.
+    s.ignore_merges = s.ignore_merges || is_o200k_pre(s.vocab.pre);
+    const auto kind = is_qwen2_pre(s.vocab.pre)   ? tokenizer_detail::PreTokenizerKind::kQwen2
+                      : is_o200k_pre(s.vocab.pre) ? tokenizer_detail::PreTokenizerKind::kO200k
+                                                  : tokenizer_detail::PreTokenizerKind::kLlama3;
     CHIMERA_ASSIGN_OR_RETURN(s.pre_tokenizer, tokenizer_detail::Llama3PreTokenizer::create(kind));
   }
   build_specials(s);
