@@ -88,7 +88,9 @@ TEST_P(GptOssParity, PrefillAndDecodeLogitsMatchThePlainReference) {
   ASSERT_TRUE(model.ok()) << model.status().to_string();
   const ModelConfig& config = (*model)->config();
   ASSERT_EQ(config.layers[0].sliding_window, c.window);
-  if (config.n_layer > 1) ASSERT_EQ(config.layers[1].sliding_window, 0);
+  if (config.n_layer > 1) {
+    ASSERT_EQ(config.layers[1].sliding_window, 0);
+  }
   ASSERT_GT(c.n_tokens, c.window);  // the sliding layer drops keys the global one keeps
   auto reference = ReferenceModel::load(path);
   ASSERT_TRUE(reference.ok()) << reference.status().to_string();

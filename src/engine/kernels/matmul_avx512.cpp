@@ -274,7 +274,8 @@ inline CodeGroup load_mxfp4(const uint8_t* w, int n) {
   const __m512 scales =
       _mm512_castsi512_ps(_mm512_mask_mov_epi32(normal, _mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(2)), denormal));
   return {_mm512_shuffle_epi8(table, _mm512_and_si512(qs, nibble)),
-          _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble)), scales};
+          _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble)), scales,
+          _mm512_setzero_ps()};
 }
 
 // ---------------------------------------------------------------------------------------------------
