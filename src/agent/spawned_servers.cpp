@@ -14,13 +14,6 @@ namespace {
 
 constexpr std::chrono::milliseconds kPollInterval{20};
 
-std::string last_lines(const std::string& text, size_t n) {
-  std::vector<std::string> lines = split(text, '\n');
-  while (!lines.empty() && trim(lines.back()).empty()) lines.pop_back();
-  if (lines.size() > n) lines.erase(lines.begin(), lines.end() - static_cast<ptrdiff_t>(n));
-  return lines.empty() ? "(no output)" : join(lines, " | ");
-}
-
 bool health_ok(const std::string& base_url) {
   llm::HttpClient client(base_url, "");
   llm::HttpCallOptions options;

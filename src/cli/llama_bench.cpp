@@ -13,23 +13,6 @@
 #include "util/strings.h"
 
 namespace chimera::cli {
-namespace {
-
-// The last lines of a tool's stderr, for an error message.
-std::string tail_lines(const std::string& text, size_t max_lines) {
-  std::vector<std::string> lines;
-  for (const std::string& line : split(text, '\n')) {
-    if (!trim(line).empty()) lines.push_back(std::string(trim(line)));
-  }
-  std::string out;
-  for (size_t i = lines.size() > max_lines ? lines.size() - max_lines : 0; i < lines.size(); ++i) {
-    out += (out.empty() ? "" : " | ") + lines[i];
-  }
-  return out.empty() ? "(nothing on stderr)" : out;
-}
-
-}  // namespace
-
 Status check_llama_bench(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::access(path.c_str(), X_OK) != 0) {
@@ -108,7 +91,7 @@ Result<LlamaBenchSample> run_llama_bench(const std::string& path, const LlamaBen
                                           test.n_prompt, test.n_gen, test.threads);
   if (!ok) {
     return make_error(ErrorCode::kRemoteError, "llama-bench failed ({}): {} {}", command,
-                      (*child)->exit_status(), tail_lines((*child)->output(), 3));
+                      (*child)->exit_status(), last_lines((*child)->output(), 3));
   }
   auto sample = parse_llama_bench_json(text.str());
   if (!sample.ok()) {

@@ -12,6 +12,9 @@ namespace chimera {
 std::vector<std::string> split(std::string_view text, char separator);
 std::string_view trim(std::string_view text);
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
+// The last n lines of a tool's output joined by " | " (trailing blank lines dropped), or
+// "(no output)": the end of a child's stderr in an error message.
+std::string last_lines(std::string_view text, size_t n);
 bool starts_with(std::string_view text, std::string_view prefix);
 bool ends_with(std::string_view text, std::string_view suffix);
 std::string to_lower(std::string_view text);

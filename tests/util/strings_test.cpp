@@ -41,3 +41,12 @@ TEST(Status, ResultCarriesErrorMessage) {
 
 }  // namespace
 }  // namespace chimera
+
+namespace chimera {
+TEST(LastLines, KeepsTheEndOfAToolsOutputOnOneLine) {
+  EXPECT_EQ(last_lines("a\nb\nc\nd\n\n  \n", 3), "b | c | d");
+  EXPECT_EQ(last_lines("only\n", 3), "only");
+  EXPECT_EQ(last_lines("\n \n", 3), "(no output)");
+  EXPECT_EQ(last_lines("", 2), "(no output)");
+}
+}  // namespace chimera

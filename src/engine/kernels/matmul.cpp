@@ -378,15 +378,15 @@ void matmul_each(std::span<const WeightMatrix> ws, std::span<const float* const>
 void matmul_multi(std::span<const WeightMatrix> ws, const float* x, int64_t n_tokens,
                   std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch,
                   std::span<const WeightMatrix> next) {
-  const float* xs[kMaxMatrices];
-  if (ws.size() > kMaxMatrices) {  // more than one dispatch could serve: one call each
-    for (size_t i = 0; i < ws.size() && i < ys.size(); ++i) {
-      matmul(ws[i], x, n_tokens, ys[i], pool, scratch, i + 1 == ws.size() ? next : std::span<const WeightMatrix>{});
-    }
-    return;
+  const float* inline_xs[kMaxMatrices];
+  std::vector<const float*> more_xs;  // past one dispatch's worth matmul_each calls one by one anyway
+  std::span<const float*> xs(inline_xs, std::min(ws.size(), kMaxMatrices));
+  if (ws.size() > kMaxMatrices) {
+    more_xs.resize(ws.size());
+    xs = more_xs;
   }
-  std::fill_n(xs, ws.size(), x);
-  matmul_each(ws, {xs, ws.size()}, n_tokens, ys, pool, scratch, next);
+  std::fill(xs.begin(), xs.end(), x);
+  matmul_each(ws, xs, n_tokens, ys, pool, scratch, next);
 }
 
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
