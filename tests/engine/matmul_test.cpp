@@ -31,7 +31,7 @@ const GgmlType kTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, Gg
 // The types repacked into 16-row strips at load (weight_interleave.h).
 const GgmlType kInterleavedTypes[] = {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1,
                                       GgmlType::kQ5_1, GgmlType::kQ8_0, GgmlType::kQ4_K,
-                                      GgmlType::kQ6_K};
+                                      GgmlType::kQ6_K, GgmlType::kMXFP4};
 
 bool is_k_quant(GgmlType t) { return t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K; }
 bool is_float(GgmlType t) { return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16; }
@@ -329,7 +329,7 @@ std::string path_name(const ::testing::TestParamInfo<KernelPath>& info) {
   return std::string(kernel_path_name(info.param));
 }
 
-// Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K matrices repacked into 16-row strips at load
+// Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K / MXFP4 matrices repacked into 16-row strips at load
 // (weight_interleave.h): every path reads them (the VNNI kernels natively, the others through the
 // row-restoring fallback) within the same bound as the row-major matrix, for decode (1 token),
 // batched decode and prompt token counts.

@@ -129,14 +129,14 @@ struct CodeGroup {
 
 // Loads `bytes` bytes at p (zeros after them); a full window is a plain load, since a masked load costs
 // an extra ALU uop on Skylake-SP.
-inline __m512i load_window(const uint8_t* p, int bytes, bool full) {
+[[gnu::always_inline]] inline __m512i load_window(const uint8_t* p, int bytes, bool full) {
   if (full) return _mm512_loadu_si512(p);
   const __mmask64 mask = bytes >= 64 ? ~__mmask64{0} : bytes <= 0 ? __mmask64{0} : (__mmask64{1} << bytes) - 1;
   return _mm512_maskz_loadu_epi8(mask, p);
 }
 
 // Loads 16 bytes from base + offset + stride * b into lane b, for blocks b < n.
-inline __m512i load_lanes16(const uint8_t* p, int stride, int n) {
+[[gnu::always_inline]] inline __m512i load_lanes16(const uint8_t* p, int stride, int n) {
   if (n == 4) {
     __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + stride)), 1);
@@ -155,7 +155,7 @@ inline __m512i load_lanes16(const uint8_t* p, int stride, int n) {
 
 // Picks four f16 scales (16-bit word indices i0..i3 of a 128-byte window given as two 64-byte halves)
 // and returns them as f32, each repeated over its block's lane.
-inline __m512 gather_scales(__m512i first, __m512i second, int i0, int i1, int i2, int i3) {
+[[gnu::always_inline]] inline __m512 gather_scales(__m512i first, __m512i second, int i0, int i1, int i2, int i3) {
   const __m512i index = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
                                          static_cast<short>(i3), static_cast<short>(i3), static_cast<short>(i3), static_cast<short>(i3),
                                          static_cast<short>(i2), static_cast<short>(i2), static_cast<short>(i2), static_cast<short>(i2),
@@ -167,7 +167,7 @@ inline __m512 gather_scales(__m512i first, __m512i second, int i0, int i1, int i
 // Adds 16 to the codes whose bit 4 is set: lane b's words 0 and 1 of qh hold block b's qh (bits
 // 0..15 for values 0..15, lane b of lo; bits 16..31 for hi). Each bit's byte is spread over 8 bytes
 // and byte j tests bit j % 8: a byte mask without leaving the vector unit.
-inline void add_high_bits(__m512i qh, __m512i& lo, __m512i& hi) {
+[[gnu::always_inline]] inline void add_high_bits(__m512i qh, __m512i& lo, __m512i& hi) {
   const __m512i spread_lo = _mm512_set_epi64(0x0101010101010101, 0, 0x0101010101010101, 0,
                                              0x0101010101010101, 0, 0x0101010101010101, 0);
   const __m512i spread_hi = _mm512_add_epi8(spread_lo, _mm512_set1_epi8(2));
@@ -180,13 +180,13 @@ inline void add_high_bits(__m512i qh, __m512i& lo, __m512i& hi) {
 }
 
 // The low and high nibbles of 16 code bytes per lane.
-inline void split_nibbles(__m512i qs, __m512i& lo, __m512i& hi) {
+[[gnu::always_inline]] inline void split_nibbles(__m512i qs, __m512i& lo, __m512i& hi) {
   const __m512i nibble = _mm512_set1_epi8(0x0F);
   lo = _mm512_and_si512(qs, nibble);
   hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble);
 }
 
-inline CodeGroup load_q4_0(const uint8_t* w, int n) {
+[[gnu::always_inline]] inline CodeGroup load_q4_0(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockQ4_0);  // 18: d at 0, codes at 2
   CodeGroup g;
   split_nibbles(load_lanes16(w + 2, kBytes, n), g.lo, g.hi);
@@ -196,7 +196,7 @@ inline CodeGroup load_q4_0(const uint8_t* w, int n) {
   return g;
 }
 
-inline CodeGroup load_q5_0(const uint8_t* w, int n) {
+[[gnu::always_inline]] inline CodeGroup load_q5_0(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockQ5_0);  // 22: d at 0, qh (u32) at 2, codes at 6
   CodeGroup g;
   split_nibbles(load_lanes16(w + 6, kBytes, n), g.lo, g.hi);
@@ -213,7 +213,7 @@ inline CodeGroup load_q5_0(const uint8_t* w, int n) {
   return g;
 }
 
-inline CodeGroup load_q4_1(const uint8_t* w, int n) {
+[[gnu::always_inline]] inline CodeGroup load_q4_1(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockQ4_1);  // 20: d at 0, m at 2, codes at 4
   CodeGroup g;
   split_nibbles(load_lanes16(w + 4, kBytes, n), g.lo, g.hi);
@@ -223,7 +223,7 @@ inline CodeGroup load_q4_1(const uint8_t* w, int n) {
   return g;
 }
 
-inline CodeGroup load_q5_1(const uint8_t* w, int n) {
+[[gnu::always_inline]] inline CodeGroup load_q5_1(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockQ5_1);  // 24: d at 0, m at 2, qh (u32) at 4, codes at 8
   CodeGroup g;
   split_nibbles(load_lanes16(w + 8, kBytes, n), g.lo, g.hi);
@@ -241,7 +241,7 @@ inline CodeGroup load_q5_1(const uint8_t* w, int n) {
   return g;
 }
 
-inline CodeGroup load_q8_0(const uint8_t* w, int n) {
+[[gnu::always_inline]] inline CodeGroup load_q8_0(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockQ8_0);  // 34: d at 0, codes at 2
   const __m512i first = load_window(w, kBytes * n, n == 4);
   const __m512i second = load_window(w + 64, kBytes * n - 64, n == 4);
@@ -249,33 +249,26 @@ inline CodeGroup load_q8_0(const uint8_t* w, int n) {
           gather_scales(first, second, 0, 17, 34, 51), _mm512_setzero_ps()};
 }
 
-// MXFP4 {u8 e; u8 qs[16]}: codes looked up as their doubled E2M1 value plus 12 (unsigned 0..24, so
-// they take the unsigned-code dot with offset 12), scales 2^(e - 128) from the exponent bytes.
-inline CodeGroup load_mxfp4(const uint8_t* w, int n) {
+// MXFP4 {u8 e; u8 qs[16]}: codes and scales as mxfp4_codes / mxfp4_scales give them.
+[[gnu::always_inline]] inline CodeGroup load_mxfp4(const uint8_t* w, int n) {
   constexpr int kBytes = sizeof(BlockMXFP4);  // 17
-  const __m512i qs = load_lanes16(w + 1, kBytes, n);
-  const __m512i nibble = _mm512_set1_epi8(0x0F);
-  const __m512i table = _mm512_broadcast_i32x4(
-      _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
-  // 2^(e - 128) as f32 bits, all in vector registers (scalar scales through the stack cost a
-  // store-forwarding stall per group: 7x slower than Q4_0 in cache, measured). Block b's exponent
-  // is byte 17b of the group, i.e. byte b of 128-bit lane b: one in-lane byte shuffle spreads it
-  // over the lane's dwords. (e - 1) << 23, or the denormals 2^-128 and 2^-127 for e 0 and 1;
-  // missing blocks read e = 0 (their codes are zero).
+  CodeGroup g;
+  split_nibbles(load_lanes16(w + 1, kBytes, n), g.lo, g.hi);
+  g.lo = mxfp4_codes(g.lo);
+  g.hi = mxfp4_codes(g.hi);
+  // The scales stay in vector registers (scalar scales through the stack cost a store-forwarding
+  // stall per group: 7x slower than Q4_0 in cache, measured). Block b's exponent is byte 17b of the
+  // group, i.e. byte b of 128-bit lane b: one in-lane byte shuffle spreads it over the lane's
+  // dwords; missing blocks read e = 0 (their codes are zero).
   const __m512i raw = load_window(w, kBytes * n, n == 4);
   const __m512i spread = _mm512_set_epi32(
       static_cast<int>(0xFFFFFF03), static_cast<int>(0xFFFFFF03), static_cast<int>(0xFFFFFF03), static_cast<int>(0xFFFFFF03),
       static_cast<int>(0xFFFFFF02), static_cast<int>(0xFFFFFF02), static_cast<int>(0xFFFFFF02), static_cast<int>(0xFFFFFF02),
       static_cast<int>(0xFFFFFF01), static_cast<int>(0xFFFFFF01), static_cast<int>(0xFFFFFF01), static_cast<int>(0xFFFFFF01),
       static_cast<int>(0xFFFFFF00), static_cast<int>(0xFFFFFF00), static_cast<int>(0xFFFFFF00), static_cast<int>(0xFFFFFF00));
-  const __m512i e = _mm512_shuffle_epi8(raw, spread);
-  const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
-  const __m512i denormal = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
-  const __m512 scales =
-      _mm512_castsi512_ps(_mm512_mask_mov_epi32(normal, _mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(2)), denormal));
-  return {_mm512_shuffle_epi8(table, _mm512_and_si512(qs, nibble)),
-          _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(qs, 4), nibble)), scales,
-          _mm512_setzero_ps()};
+  g.d = mxfp4_scales(_mm512_shuffle_epi8(raw, spread));
+  g.m = _mm512_setzero_ps();
+  return g;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -420,7 +413,6 @@ template <Weights32 kType, bool kVnni>
 constexpr TypeKernel make_kernel32() {
   constexpr int kOffset = code_offset(kType, kVnni);
   using Kernel = Kernel32<kType, kVnni>;
-  // (MXFP4 has no strip layout: its experts are read one slab at a time, in place.)
   if constexpr (kVnni && (kType == Weights32::kQ4_0 || kType == Weights32::kQ8_0)) {
     // No f32-panel prefill: the strips run prompts at ~1.7x the panels' rate (gemm_tokens at 64-128
     // tokens, 1 thread: 127-156 against 60-80 GOP/s).
@@ -456,6 +448,7 @@ const TypeKernel kQ5_1[2] = {make_kernel32<Weights32::kQ5_1, false>(),
                              make_kernel32<Weights32::kQ5_1, true>()};
 const TypeKernel kQ4_1Interleaved = make_interleaved_kernel<Weights32::kQ4_1>();
 const TypeKernel kQ5_1Interleaved = make_interleaved_kernel<Weights32::kQ5_1>();
+const TypeKernel kMXFP4Interleaved = make_interleaved_kernel<Weights32::kMXFP4>();
 // Q4_K: code offset 1, so the bias is minus each block's code sum (for the dmin * m terms). Q6_K:
 // its codes' offset 32, per 16-value half.
 const TypeKernel kQ4_KInterleaved{row_bytes32, convert_group32<1>, gemm_interleaved<GgmlType::kQ4_K>,
@@ -476,6 +469,7 @@ const TypeKernel* avx512_interleaved_kernel(GgmlType type) {
   if (type == GgmlType::kQ6_K) return &avx512::kQ6_KInterleaved;
   if (type == GgmlType::kQ4_1) return &avx512::kQ4_1Interleaved;
   if (type == GgmlType::kQ5_1) return &avx512::kQ5_1Interleaved;
+  if (type == GgmlType::kMXFP4) return &avx512::kMXFP4Interleaved;
   return nullptr;
 }
 

@@ -53,6 +53,24 @@ inline void store_sums(const __m512 (&sum)[R][T], float* y, int64_t y_stride) {
   }
 }
 
+// MXFP4 block scales: 2^(e - 128) for the exponent byte e in each dword (the codes are looked up
+// as doubled E2M1 values, hence 128 rather than E8M0's bias 127): (e - 1) << 23 as f32 bits, or
+// the denormals 2^-128 and 2^-127 for e 0 and 1.
+[[gnu::always_inline]] inline __m512 mxfp4_scales(__m512i e) {
+  const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+  const __m512i denormal = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+  return _mm512_castsi512_ps(
+      _mm512_mask_mov_epi32(normal, _mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(2)), denormal));
+}
+
+// MXFP4's 4-bit codes (one per byte) as their doubled E2M1 value plus 12: unsigned 0..24, taken
+// by the unsigned-code dots with code offset 12.
+[[gnu::always_inline]] inline __m512i mxfp4_codes(__m512i nibbles) {
+  const __m512i table = _mm512_broadcast_i32x4(
+      _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+  return _mm512_shuffle_epi8(table, nibbles);
+}
+
 // f16 -> f32 of one scalar (F16C), so no shared inline helper is instantiated with these ISA flags.
 inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 

@@ -10,7 +10,7 @@
 // and bias per block), read with broadcasts; the bias (-offset * sum of the block's codes) starts
 // each block's sum and removes the weights' code offset (8 for Q4_0, 128 for Q8_0). Matrices
 // interleaved at load also come as Q5_0, Q4_1 / Q5_1 (offsets m per row, applied to the code sums
-// like Q4_K's mins), Q4_K and Q6_K.
+// like Q4_K's mins), Q4_K, Q6_K and MXFP4 (codes looked up as doubled E2M1 values + 12).
 //
 // Two sources of blocks in that layout: matrices repacked at load (weight_interleave.h; the
 // default on this path), read as they are; and row-major matrices (CHIMERA_INTERLEAVE=0, or rows
@@ -38,6 +38,7 @@ constexpr int block_bytes(GgmlType type) {
          : type == GgmlType::kQ5_0 ? sizeof(BlockQ5_0)
          : type == GgmlType::kQ4_1 ? sizeof(BlockQ4_1)
          : type == GgmlType::kQ5_1 ? sizeof(BlockQ5_1)
+         : type == GgmlType::kMXFP4 ? sizeof(BlockMXFP4)
                                    : sizeof(BlockQ8_0);
 }
 
@@ -161,9 +162,19 @@ template <GgmlType kType>
 }
 
 // A block interleaved at load (weight_interleave.h): scales (and Q4_1 / Q5_1's offsets m, into a
-// PackedBlockK's dm, negated), then the payload vectors.
+// PackedBlockK's dm, negated; MXFP4's exponent bytes), then the payload vectors.
 template <GgmlType kType, typename Block>
 [[gnu::always_inline]] inline void load_interleaved(const uint8_t* block, Block& p) {
+  if constexpr (kType == GgmlType::kMXFP4) {
+    p.d = mxfp4_scales(_mm512_cvtepu8_epi32(load16(block)));
+    __m512i dw[4];
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) dw[m] = _mm512_loadu_si512(block + 16 + 64 * m);
+    split_nibbles(dw, p);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) p.codes[j] = mxfp4_codes(p.codes[j]);
+    return;
+  }
   p.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block)));
   if constexpr (has_min(kType)) {
     const __m512 m =
@@ -530,6 +541,8 @@ template void gemm_interleaved<GgmlType::kQ4_K>(const WeightMatrix&, int64_t, in
                                                 size_t, int64_t, float*, int64_t);
 template void gemm_interleaved<GgmlType::kQ6_K>(const WeightMatrix&, int64_t, int64_t, const void*,
                                                 size_t, int64_t, float*, int64_t);
+template void gemm_interleaved<GgmlType::kMXFP4>(const WeightMatrix&, int64_t, int64_t, const void*,
+                                                 size_t, int64_t, float*, int64_t);
 
 }  // namespace chimera::engine::matmul_detail::avx512
 
@@ -552,10 +565,15 @@ void interleave_strips_avx512(const WeightMatrix& w, int64_t strip_begin, int64_
     uint8_t* dst = out + static_cast<size_t>(s * nb) * block16;
     for (int64_t b = 0; b < nb; ++b, dst += block16) {
       for (int f = 0; f < layout.head_fields; ++f) {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * f),
-                            load_scales_f16(rows, layout.head_offset + 2 * f));
+        if (layout.head_bytes == 1) {  // MXFP4's exponent byte
+          for (int r = 0; r < kStripRows; ++r)
+            dst[16 * f + r] = rows.row(r / 4, r % 4)[layout.head_offset + f];
+        } else {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * f),
+                              load_scales_f16(rows, layout.head_offset + 2 * f));
+        }
       }
-      uint8_t* vectors = dst + 32 * layout.head_fields;
+      uint8_t* vectors = dst + layout.head_region();
       for (int m0 = 0; m0 < payload; m0 += 4) {
         const int window = std::min(m0, payload - 4);  // dwords window..window + 3
         __m512i dw[4];

@@ -1,4 +1,4 @@
-// The 16-row interleaved layout of Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K matrices (see
+// The 16-row interleaved layout of Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0 / Q4_K / Q6_K / MXFP4 matrices (see
 // weight_interleave.h): the repack and the way back to one row. Portable code: the repack runs once
 // at load, the row read per token lookup.
 #include "engine/kernels/weight_interleave.h"
@@ -20,11 +20,14 @@ constexpr InterleaveLayout kQ4_KLayout{kQK_K, sizeof(BlockQ4_K), 0, 2, 4, 35};
 constexpr InterleaveLayout kQ6_KLayout{kQK_K, sizeof(BlockQ6_K), 208, 1, 0, 52};  // d last
 constexpr InterleaveLayout kQ4_1Layout{kQK, sizeof(BlockQ4_1), 0, 2, 4, 4};       // d, m; nibbles
 constexpr InterleaveLayout kQ5_1Layout{kQK, sizeof(BlockQ5_1), 0, 2, 4, 5};  // d, m; qh, nibbles
+constexpr InterleaveLayout kMXFP4Layout{kQK, sizeof(BlockMXFP4), 0, 1, 1, 4, 1};  // e; nibbles
+static_assert(kMXFP4Layout.head_region() + 64 * 4 == 16 * sizeof(BlockMXFP4));
 
 // Row r's block in the original layout from a 16-row block.
 void restore_block(const InterleaveLayout& layout, const uint8_t* src, int r, uint8_t* block) {
+  const int hb = layout.head_bytes;
   for (int f = 0; f < layout.head_fields; ++f)
-    std::memcpy(block + layout.head_offset + 2 * f, src + 32 * f + 2 * r, 2);
+    std::memcpy(block + layout.head_offset + hb * f, src + 16 * hb * f + hb * r, hb);
   for (int k = 0; k < 4 * layout.payload_dwords; ++k)
     block[layout.payload_offset + k] = src[interleaved_payload_offset(layout, r, k)];
 }
@@ -40,12 +43,13 @@ const InterleaveLayout* interleave_layout(GgmlType type) {
     case GgmlType::kQ6_K: return &kQ6_KLayout;
     case GgmlType::kQ4_1: return &kQ4_1Layout;
     case GgmlType::kQ5_1: return &kQ5_1Layout;
+    case GgmlType::kMXFP4: return &kMXFP4Layout;
     default: return nullptr;
   }
 }
 
 size_t interleaved_payload_offset(const InterleaveLayout& layout, int r, int k) {
-  return 32 * static_cast<size_t>(layout.head_fields) + static_cast<size_t>(k / 4) * 64 +
+  return layout.head_region() + static_cast<size_t>(k / 4) * 64 +
          static_cast<size_t>(r) * 4 + static_cast<size_t>(k % 4);
 }
 
@@ -76,8 +80,9 @@ void interleave_strips(const WeightMatrix& w, int64_t strip_begin, int64_t strip
       for (int r = 0; r < kInterleaveRows; ++r) {
         const uint8_t* block = src + static_cast<size_t>(s * kInterleaveRows + r) * w.row_bytes +
                                static_cast<size_t>(b * layout.block_bytes);
+        const int hb = layout.head_bytes;
         for (int f = 0; f < layout.head_fields; ++f)
-          std::memcpy(dst + 32 * f + 2 * r, block + layout.head_offset + 2 * f, 2);
+          std::memcpy(dst + 16 * hb * f + hb * r, block + layout.head_offset + hb * f, hb);
         for (int k = 0; k < 4 * layout.payload_dwords; k += 4)
           std::memcpy(dst + interleaved_payload_offset(layout, r, k),
                       block + layout.payload_offset + k, 4);
