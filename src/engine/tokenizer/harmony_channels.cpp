@@ -87,13 +87,4 @@ ChannelText HarmonyChannels::flush() {
   return out;
 }
 
-ChannelText HarmonyChannels::split(std::string_view text) {
-  HarmonyChannels channels;
-  ChannelText out = channels.feed(text);
-  ChannelText rest = channels.flush();
-  out.thinking += rest.thinking;
-  out.content += rest.content;
-  return out;
-}
-
 }  // namespace chimera::engine
