@@ -54,7 +54,7 @@ struct Job {
   int64_t load_ns = 0;           // model load paid by this request
   PreparedSequence prepared;     // prompt tokens, num_ctx in force, truncation
   engine::Think think = engine::Think::kDefault;
-  bool templated = false;        // the prompt went through the chat template (not raw, not ids)
+  bool templated = false;  // the prompt went through the chat template (not raw, not ids)
 };
 
 // How one API dialect writes a generation: pieces of text as they come (streaming), the final

@@ -203,9 +203,11 @@ Result<engine::Think> parse_ollama_think(const Json& value) {
   if (value.is_string()) {
     const std::string level = value.get<std::string>();
     if (auto think = engine::parse_think_level(level)) return *think;
-    return make_error(ErrorCode::kInvalidArgument,
-                      "think \"{}\" is not a thinking level: send true, false, \"low\", \"medium\" or "
-                      "\"high\"", level);
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "think \"{}\" is not a thinking level: send true, false, \"low\", \"medium\" or "
+        "\"high\"",
+        level);
   }
   return make_error(ErrorCode::kInvalidArgument,
                     "think must be true, false, \"low\", \"medium\" or \"high\", not {}",

@@ -191,7 +191,9 @@ class OllamaFormat final : public ResponseFormat {
 
   void set_model(std::string model) { model_ = std::move(model); }
   void set_streaming(bool streaming) { streaming_ = streaming; }
-  void set_splitter(std::unique_ptr<engine::ReplySplitter> splitter) { splitter_ = std::move(splitter); }
+  void set_splitter(std::unique_ptr<engine::ReplySplitter> splitter) {
+    splitter_ = std::move(splitter);
+  }
 
  private:
   bool chat_, raw_;

@@ -147,7 +147,8 @@ Status parse_reasoning_effort(const Json& body, GenerationRequest& out) {
   const Json* value = nullptr;
   if (auto it = body.find("reasoning"); it != body.end() && !it->is_null()) {
     if (!it->is_object()) {
-      return make_error(ErrorCode::kInvalidArgument, "reasoning must be an object like {{\"effort\": \"low\"}}, not {}",
+      return make_error(ErrorCode::kInvalidArgument,
+                        "reasoning must be an object like {{\"effort\": \"low\"}}, not {}",
                         json_type_name(*it));
     }
     if (auto effort = it->find("effort"); effort != it->end() && !effort->is_null()) {
@@ -155,7 +156,8 @@ Status parse_reasoning_effort(const Json& body, GenerationRequest& out) {
       value = &*effort;
     }
   }
-  if (auto it = body.find("reasoning_effort"); !value && it != body.end() && !it->is_null()) value = &*it;
+  if (auto it = body.find("reasoning_effort"); !value && it != body.end() && !it->is_null())
+    value = &*it;
   if (!value) return Status::ok();
   const std::string effort = value->is_string() ? value->get<std::string>() : std::string();
   std::optional<engine::Think> think = effort == "none"      ? engine::Think::kOff
@@ -163,7 +165,8 @@ Status parse_reasoning_effort(const Json& body, GenerationRequest& out) {
                                                              : engine::parse_think_level(effort);
   if (!think) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "{} {} is not a reasoning effort: send \"none\", \"minimal\", \"low\", \"medium\" or \"high\"",
+                      "{} {} is not a reasoning effort: send \"none\", \"minimal\", \"low\", "
+                      "\"medium\" or \"high\"",
                       field, value->dump());
   }
   out.think = *think;
@@ -342,7 +345,9 @@ class OpenAIFormat final : public ResponseFormat {
   }
 
   void set_streaming(bool streaming) { streaming_ = streaming; }
-  void set_splitter(std::unique_ptr<engine::ReplySplitter> splitter) { splitter_ = std::move(splitter); }
+  void set_splitter(std::unique_ptr<engine::ReplySplitter> splitter) {
+    splitter_ = std::move(splitter);
+  }
 
  private:
   std::unique_ptr<engine::ReplySplitter> splitter_;  // a thinking model's reasoning and answer

@@ -1,11 +1,11 @@
 // Thinking mode through `chimera serve` and `chimera generate`, on tiny dummy-weight Qwen 3 and
-// gpt-oss files (their real vocabularies): Ollama's think (true, false, "low" | "medium" |
-// "high") and OpenAI's reasoning_effort reach the prompt as the models' own templates write them
-// (checked token for token against `chimera tokenize` of the expected prompt text), streamed and
-// collected replies split the same way, and bad values or thinking asked of a model without it
-// are 400s that say why. Dummy weights write no <think> block or harmony markup, so the split of
-// real reasoning is covered on text in tests/engine/think_tags_test.cpp and
-// harmony_channels_test.cpp.
+// gpt-oss files (whose synthetic vocabularies hold the models' special tokens: <|im_start|>,
+// <think>, <|start|>...): Ollama's think (true, false, "low" | "medium" | "high") and OpenAI's
+// reasoning_effort reach the prompt as the models' own templates write them (checked token for
+// token against `chimera tokenize` of the expected prompt text), streamed and collected replies
+// split the same way, and bad values or thinking asked of a model without it are 400s that say
+// why. Dummy weights write no <think> block or harmony channels, so the split of real reasoning
+// is covered on text in tests/engine/think_tags_test.cpp and harmony_channels_test.cpp.
 #include <gtest/gtest.h>
 
 #include <ctime>
@@ -168,14 +168,17 @@ TEST_F(ThinkingServe, ChatEndpointsRenderThinkAndReasoningEffort) {
     const size_t expected = token_ids(synth(c.model), c.expected).size();
     ASSERT_GT(expected, 0u);
     if (c.field == "think") {
-      Json body = {{"model", c.model}, {"messages", kMessages}, {"stream", false},
-                   {"options", kGreedy}, {"think", c.value}};
+      Json body = {{"model", c.model},
+                   {"messages", kMessages},
+                   {"stream", false},
+                   {"options", kGreedy},
+                   {"think", c.value}};
       const Json reply = post_ok("/api/chat", body);
       EXPECT_EQ(reply["prompt_eval_count"], expected) << body.dump();
       EXPECT_EQ(reply["message"]["role"], "assistant");
     } else {
-      Json body = {{"model", c.model}, {"messages", kMessages}, {"max_tokens", 6},
-                   {"temperature", 0}};
+      Json body = {
+          {"model", c.model}, {"messages", kMessages}, {"max_tokens", 6}, {"temperature", 0}};
       if (!c.value.is_null()) body[c.field] = c.value;
       const Json reply = post_ok("/v1/chat/completions", body);
       EXPECT_EQ(reply["usage"]["prompt_tokens"], expected) << body.dump();
@@ -222,8 +225,11 @@ TEST_F(ThinkingServe, StreamedAndCollectedRepliesSplitTheSame) {
         }
       }
       // OpenAI: reasoning_content deltas beside content deltas.
-      Json body = {{"model", model}, {"messages", kMessages}, {"max_tokens", 6},
-                   {"temperature", 0}, {"stream", false}};
+      Json body = {{"model", model},
+                   {"messages", kMessages},
+                   {"max_tokens", 6},
+                   {"temperature", 0},
+                   {"stream", false}};
       if (think == false) body["reasoning_effort"] = "none";
       if (think == true) body["reasoning_effort"] = "medium";
       const Json whole = post_ok("/v1/chat/completions", body);
@@ -259,9 +265,11 @@ TEST_F(ThinkingServe, AThinkValueThatIsNoneOfTheAllowedIsA400NamingIt) {
       }
     }
   }
-  for (const auto& [field, bad] : std::vector<std::pair<std::string, Json>>{
-           {"reasoning_effort", "extreme"}, {"reasoning_effort", 5}, {"reasoning", "low"},
-           {"reasoning", {{"effort", "turbo"}}}}) {
+  for (const auto& [field, bad] :
+       std::vector<std::pair<std::string, Json>>{{"reasoning_effort", "extreme"},
+                                                 {"reasoning_effort", 5},
+                                                 {"reasoning", "low"},
+                                                 {"reasoning", {{"effort", "turbo"}}}}) {
     Json body = {{"model", "gpt-oss"}, {"messages", kMessages}, {field, bad}};
     const std::string message = error_400("/v1/chat/completions", body);
     EXPECT_NE(message.find(field), std::string::npos) << message;
@@ -276,29 +284,32 @@ TEST_F(ThinkingServe, AThinkValueThatIsNoneOfTheAllowedIsA400NamingIt) {
 TEST_F(ThinkingServe, ThinkingAskedOfAModelWithoutItIsA400NamingTheArchitecture) {
   ASSERT_NE(server_, nullptr);
   for (const bool stream : {false, true}) {
-    std::string message = error_400("/api/chat", {{"model", "gemma3"},
-                                                  {"messages", kMessages},
-                                                  {"think", true},
-                                                  {"stream", stream}});
+    std::string message = error_400(
+        "/api/chat",
+        {{"model", "gemma3"}, {"messages", kMessages}, {"think", true}, {"stream", stream}});
     EXPECT_NE(message.find("think true"), std::string::npos) << message;
     EXPECT_NE(message.find("architecture gemma3"), std::string::npos) << message;
-    message = error_400("/api/generate", {{"model", "gemma3"},
-                                          {"prompt", "hello"},
-                                          {"think", "high"},
-                                          {"stream", stream}});
+    message = error_400(
+        "/api/generate",
+        {{"model", "gemma3"}, {"prompt", "hello"}, {"think", "high"}, {"stream", stream}});
     EXPECT_NE(message.find("think \"high\""), std::string::npos) << message;
     EXPECT_NE(message.find("architecture gemma3"), std::string::npos) << message;
   }
-  std::string message = error_400(
-      "/v1/chat/completions",
-      {{"model", "gemma3"}, {"messages", kMessages}, {"reasoning_effort", "low"}});
+  std::string message =
+      error_400("/v1/chat/completions",
+                {{"model", "gemma3"}, {"messages", kMessages}, {"reasoning_effort", "low"}});
   EXPECT_NE(message.find("reasoning_effort \"low\""), std::string::npos) << message;
   EXPECT_NE(message.find("architecture gemma3"), std::string::npos) << message;
   // Turning thinking off (or not asking) is fine on any model, as in Ollama.
-  post_ok("/api/chat", {{"model", "gemma3"}, {"messages", kMessages}, {"think", false},
-                        {"stream", false}, {"options", kGreedy}});
-  post_ok("/v1/chat/completions", {{"model", "gemma3"}, {"messages", kMessages},
-                                   {"reasoning_effort", "none"}, {"max_tokens", 4}});
+  post_ok("/api/chat", {{"model", "gemma3"},
+                        {"messages", kMessages},
+                        {"think", false},
+                        {"stream", false},
+                        {"options", kGreedy}});
+  post_ok("/v1/chat/completions", {{"model", "gemma3"},
+                                   {"messages", kMessages},
+                                   {"reasoning_effort", "none"},
+                                   {"max_tokens", 4}});
 }
 
 // Ollama clients (the ollama CLI, Open WebUI) look for "thinking" before they send think.
@@ -314,8 +325,8 @@ TEST_F(ThinkingServe, ShowListsTheThinkingCapability) {
 }
 
 Json generate_json(const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {"generate", "-p", "hello", "--num-predict", "4",
-                                   "--seed", "1", "--json"};
+  std::vector<std::string> args = {"generate", "-p",     "hello", "--num-predict",
+                                   "4",        "--seed", "1",     "--json"};
   args.insert(args.end(), extra.begin(), extra.end());
   CommandResult r = run_chimera(args);
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -337,8 +348,8 @@ TEST(ThinkingGenerate, ThinkFlagRendersThePromptAndRefusesWhatTheModelCannotDo) 
   EXPECT_EQ(generate_json({"-m", gpt_oss, "--think", "false"})["prompt_eval_count"],
             token_ids(gpt_oss, harmony_prompt("")).size());
 
-  CommandResult r = run_chimera({"generate", "-m", tiny_gemma_path(), "-p", "hi", "--think",
-                                 "true", "--num-predict", "2"});
+  CommandResult r = run_chimera(
+      {"generate", "-m", tiny_gemma_path(), "-p", "hi", "--think", "true", "--num-predict", "2"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--think true"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("architecture gemma3"), std::string::npos) << r.err;

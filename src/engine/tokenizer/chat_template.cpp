@@ -159,8 +159,9 @@ void render_harmony(const std::vector<ChatMessage>& messages, bool add_generatio
     out += "\n\nReasoning: ";
     out += level;
   }
-  out += "\n\n# Valid channels: analysis, commentary, final. Channel must be included for every "
-         "message.<|end|>";
+  out +=
+      "\n\n# Valid channels: analysis, commentary, final. Channel must be included for every "
+      "message.<|end|>";
   size_t first = 0;
   if (!messages.empty() && (messages[0].role == "system" || messages[0].role == "developer")) {
     first = 1;

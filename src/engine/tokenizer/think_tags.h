@@ -24,11 +24,11 @@ class ThinkTags final : public ReplySplitter {
 
  private:
   enum class State {
-    kBeforeOpen,     // nothing but whitespace (or part of <think>) so far
-    kOpenedSpace,    // after <think>: its leading whitespace is dropped
-    kThinking,       // inside the block
-    kClosedSpace,    // after </think>: the answer's leading whitespace is dropped
-    kAnswer,         // the rest passes through
+    kBeforeOpen,   // nothing but whitespace (or part of <think>) so far
+    kOpenedSpace,  // after <think>: its leading whitespace is dropped
+    kThinking,     // inside the block
+    kClosedSpace,  // after </think>: the answer's leading whitespace is dropped
+    kAnswer,       // the rest passes through
   };
   State state_ = State::kBeforeOpen;
   std::string held_;
