@@ -14,7 +14,7 @@
 #include "engine/model/model_config.h"
 #include "engine/model/model_store.h"
 #include "engine/tokenizer/chat_template.h"
-#include "engine/tokenizer/harmony_channels.h"
+#include "engine/tokenizer/reasoning.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
@@ -38,7 +38,18 @@ struct GenerateArgs {
   engine::SamplingOptions sampling;
   int64_t seed = -1;  // Ollama: -1 = random
   std::vector<std::string> stop;
+  std::string think;  // true|false|low|medium|high; empty: the model's default
 };
+
+// --think as Ollama's CLI takes it.
+Result<engine::Think> parse_think_flag(const std::string& text) {
+  if (text.empty()) return engine::Think::kDefault;
+  if (text == "true") return engine::Think::kOn;
+  if (text == "false") return engine::Think::kOff;
+  if (auto level = engine::parse_think_level(text)) return *level;
+  return make_error(ErrorCode::kInvalidArgument,
+                    "--think {}: give true, false, low, medium or high", text);
+}
 
 Result<std::vector<int32_t>> parse_token_list(const std::string& text) {
   std::vector<int32_t> out;
@@ -151,6 +162,8 @@ int run_generate(GenerateArgs& args) {
         Status(ErrorCode::kInvalidArgument,
                "generate: give exactly one of -p/--prompt TEXT or --prompt-tokens IDS"));
   }
+  auto think = parse_think_flag(args.think);
+  if (!think.ok()) return report_error(think.status());
   engine::ModelStore store;
   auto path = engine::resolve_model_path(args.model, store);
   if (!path.ok()) return report_error(path.status());
@@ -176,6 +189,7 @@ int run_generate(GenerateArgs& args) {
   if (!session.ok()) return report_error(session.status());
 
   engine::GenerateRequest request;
+  request.think = *think;
   if (!args.prompt_tokens.empty()) {
     auto ids = parse_token_list(args.prompt_tokens);
     if (!ids.ok()) return report_error(ids.status());
@@ -193,12 +207,18 @@ int run_generate(GenerateArgs& args) {
   std::vector<float> prompt_logits;
   if (!args.dump_logits.empty()) request.prompt_logits = &prompt_logits;
 
-  // A harmony model (gpt-oss) writes its reasoning and its answer as channels of one reply: the
-  // answer goes to stdout, the reasoning to stderr (and to "thinking" with --json).
-  std::optional<engine::HarmonyChannels> harmony;
-  if (!args.raw && args.prompt_tokens.empty() &&
-      (*model)->chat_family() == engine::ChatFamily::kHarmony) {
-    harmony.emplace();
+  // A thinking model (gpt-oss's channels, Qwen 3's <think> block) writes its reasoning and its
+  // answer in one reply: the answer goes to stdout, the reasoning to stderr (and to "thinking"
+  // with --json), as for serve's clients.
+  std::unique_ptr<engine::ReplySplitter> splitter;
+  if (!args.raw && args.prompt_tokens.empty()) {
+    Status s = engine::check_think((*model)->chat_family(), request.think, info.architecture,
+                                   "--think " + args.think);
+    if (!s.is_ok()) return report_error(s);
+    splitter = engine::reply_splitter_for((*model)->chat_family(), request.think);
+  } else if (!args.think.empty()) {
+    std::fprintf(stderr, "chimera: --think has no effect with %s (no chat template)\n",
+                 args.raw ? "--raw" : "--prompt-tokens");
   }
   auto print = [&](const engine::ChannelText& t) {
     std::fwrite(t.thinking.data(), 1, t.thinking.size(), stderr);
@@ -207,8 +227,8 @@ int run_generate(GenerateArgs& args) {
   };
   auto result = (*session)->generate(request, [&](const engine::TokenEvent& e) {
     if (!args.json && !e.text.empty()) {
-      if (harmony) {
-        print(harmony->feed(e.text));
+      if (splitter) {
+        print(splitter->feed(e.text));
       } else {
         std::fwrite(e.text.data(), 1, e.text.size(), stdout);
         std::fflush(stdout);
@@ -217,7 +237,7 @@ int run_generate(GenerateArgs& args) {
     return true;
   });
   if (!result.ok()) return report_error(result.status());
-  if (harmony && !args.json) print(harmony->flush());
+  if (splitter && !args.json) print(splitter->flush());
   if (result->prompt_truncated) {
     std::fprintf(stderr,
                  "chimera: the prompt did not fit num_ctx %d: its first %d tokens were dropped\n",
@@ -234,8 +254,8 @@ int run_generate(GenerateArgs& args) {
   }
   if (args.json) {
     nlohmann::json out = result_json(args, **model, *result, (*session)->options());
-    if (harmony) {  // the answer as "text", the analysis channel as "thinking"
-      const engine::ChannelText split = engine::HarmonyChannels::split(result->text);
+    if (splitter) {  // the answer as "text", the reasoning as "thinking"
+      const engine::ChannelText split = splitter->finish(result->text);
       out["text"] = split.content;
       out["thinking"] = split.thinking;
     }
@@ -283,6 +303,9 @@ void register_generate(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--seed", args->seed, "-1: random")->capture_default_str();
   sub->add_option("--stop", args->stop, "stop string (repeatable)");
+  sub->add_option("--think", args->think,
+                  "thinking mode, as Ollama's: true|false, or gpt-oss's reasoning level "
+                  "low|medium|high (default: the model's; Qwen 3 and gpt-oss think)");
   sub->add_flag("--verbose", args->verbose, "print timings like `ollama run --verbose` (stderr)");
   sub->add_flag("--json", args->json, "print one JSON object with the text and timings");
   sub->add_option(

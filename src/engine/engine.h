@@ -154,6 +154,9 @@ struct GenerateRequest {
   std::string prompt;
   bool raw = false;
   std::vector<int32_t> prompt_tokens;
+  // Thinking mode for the chat template (chat_template.h; not used with raw or prompt_tokens).
+  // On or a level for a model without one is an error (reasoning.h check_think).
+  Think think = Think::kDefault;
 
   SamplingOptions sampling;
   int32_t num_predict = -1;  // -1: until end-of-generation or the context is full

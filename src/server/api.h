@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/tokenizer/reply_splitter.h"
 #include "server/generation.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
@@ -52,6 +53,8 @@ struct Job {
   int64_t received_ns = 0;       // monotonic
   int64_t load_ns = 0;           // model load paid by this request
   PreparedSequence prepared;     // prompt tokens, num_ctx in force, truncation
+  engine::Think think = engine::Think::kDefault;
+  bool templated = false;  // the prompt went through the chat template (not raw, not ids)
 };
 
 // How one API dialect writes a generation: pieces of text as they come (streaming), the final
@@ -66,9 +69,11 @@ class ResponseFormat {
   virtual void error(const Status& status, std::string& out) = 0;
 };
 
-// Whether the job's model writes harmony messages (gpt-oss), whose channels the chat endpoints
-// split into the answer and the reasoning (engine/tokenizer/harmony_channels.h).
-bool replies_in_harmony(const Job& job);
+// What splits the job's reply into reasoning and answer (engine/tokenizer/reasoning.h): gpt-oss's
+// channels, Qwen 3's <think> block; null for a model without a thinking mode, with think off on
+// Qwen 3, and for prompts that skipped the chat template (raw text, token ids), whose replies
+// are passed on as generated.
+std::unique_ptr<engine::ReplySplitter> reply_splitter(const Job& job);
 
 // Validates nothing: `request` was parsed by the dialect. Finds the model (kNotFound), refuses while
 // draining (kUnavailable), takes a lease (loading if needed), renders the prompt, fits num_ctx and

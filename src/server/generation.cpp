@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "engine/model/model_config.h"
+#include "engine/tokenizer/reasoning.h"
 #include "util/strings.h"
 
 namespace chimera::server {
@@ -197,6 +198,28 @@ Result<int64_t> parse_keep_alive(const Json& value) {
                     "seconds, not {}", json_type_name(value));
 }
 
+Result<engine::Think> parse_ollama_think(const Json& value) {
+  if (value.is_boolean()) return value.get<bool>() ? engine::Think::kOn : engine::Think::kOff;
+  if (value.is_string()) {
+    const std::string level = value.get<std::string>();
+    if (auto think = engine::parse_think_level(level)) return *think;
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "think \"{}\" is not a thinking level: send true, false, \"low\", \"medium\" or "
+        "\"high\"",
+        level);
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    "think must be true, false, \"low\", \"medium\" or \"high\", not {}",
+                    json_type_name(value));
+}
+
+Status check_request_think(const GenerationRequest& request, std::string_view architecture) {
+  return engine::check_think(engine::chat_family_for_architecture(architecture), request.think,
+                             architecture,
+                             fmt::format("{} for model '{}'", request.think_asked, request.model));
+}
+
 Result<std::vector<int32_t>> build_prompt_tokens(const engine::Model& model, const GenerationRequest& request,
                                                  const std::string& default_system) {
   const engine::Tokenizer& tok = model.tokenizer();
@@ -230,7 +253,8 @@ Result<std::vector<int32_t>> build_prompt_tokens(const engine::Model& model, con
     } else {
       messages.push_back({"user", request.prompt});
     }
-    text = engine::render_chat(model.chat_family(), messages, /*add_generation_prompt=*/true);
+    text = engine::render_chat(model.chat_family(), messages, /*add_generation_prompt=*/true,
+                               /*date=*/{}, request.think);
   }
   std::vector<int32_t> tokens = request.context;
   // A continued conversation already starts with BOS.

@@ -37,7 +37,18 @@ struct GenerationRequest {
   std::vector<std::string> ignored_options;  // names accepted but not acted on
   // Structured output (Ollama format, OpenAI response_format): null for free text.
   std::shared_ptr<const engine::Grammar> grammar;
+  // Thinking mode (Ollama think, OpenAI reasoning_effort) and how the client asked, for errors
+  // ("think true", "reasoning_effort \"low\"").
+  engine::Think think = engine::Think::kDefault;
+  std::string think_asked;
 };
+
+// Ollama's think: true, false, or a reasoning level ("low", "medium", "high"; "max" as Ollama
+// takes it). Anything else is kInvalidArgument naming the value and what is allowed.
+Result<engine::Think> parse_ollama_think(const Json& value);
+// Whether the model served under `architecture` can honour request.think (engine check_think),
+// before it is loaded.
+Status check_request_think(const GenerationRequest& request, std::string_view architecture);
 
 // Ollama's "options" object. Known options are type-checked (a string where a number belongs is an
 // error, as in Ollama); options Ollama knows that this engine does not implement are accepted and

@@ -5,6 +5,7 @@
 
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
+#include "engine/tokenizer/reasoning.h"
 #include "server/api.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -135,6 +136,9 @@ Result<std::shared_ptr<Job>> start_generation(ServerState& state, const Generati
     return make_error(ErrorCode::kNotFound, "model '{}' not found; this server has: {}",
                       request.model, join(state.registry->names(), ", "));
   }
+  // Before loading: a thinking mode the model does not have is the request's error.
+  CHIMERA_RETURN_IF_ERROR(
+      check_request_think(request, state.registry->view(*index).source.architecture));
   int64_t load_ns = 0;
   CHIMERA_ASSIGN_OR_RETURN(ModelRegistry::Lease lease, state.registry->acquire(*index, load_ns));
   if (request.keep_alive_ns) lease.set_keep_alive_ns(*request.keep_alive_ns);
@@ -142,6 +146,8 @@ Result<std::shared_ptr<Job>> start_generation(ServerState& state, const Generati
   job->model_name = request.model;
   job->received_ns = received_ns;
   job->load_ns = load_ns;
+  job->think = request.think;
+  job->templated = request.prompt_tokens.empty() && (request.chat || !request.raw);
   const engine::Model& model = job->lease.model();
   // Built once per model, here rather than on the scheduler thread, which would stall every
   // sequence while it runs.
@@ -162,8 +168,9 @@ Result<std::shared_ptr<Job>> start_generation(ServerState& state, const Generati
   return job;
 }
 
-bool replies_in_harmony(const Job& job) {
-  return job.lease.model().chat_family() == engine::ChatFamily::kHarmony;
+std::unique_ptr<engine::ReplySplitter> reply_splitter(const Job& job) {
+  if (!job.templated) return nullptr;
+  return engine::reply_splitter_for(job.lease.model().chat_family(), job.think);
 }
 
 void respond_with_job(httplib::Response& res, std::shared_ptr<Job> job,

@@ -85,6 +85,7 @@ Result<ModelSource> resolve_model_source(std::string_view argument) {
   if (auto header = engine::GgufFile::open(source.path); header.ok()) {
     source.synthetic = header->get_bool("chimera.synthetic").value_or(false);
     source.general_name = std::string(header->get_string("general.name").value_or(""));
+    source.architecture = std::string(header->get_string("general.architecture").value_or(""));
   }
   std::error_code ec;
   source.file_bytes = fs::file_size(source.path, ec);

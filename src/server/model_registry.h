@@ -36,6 +36,7 @@ struct ModelSource {
   // From the GGUF header, read at startup so /api/show and /v1/models say so before any load.
   bool synthetic = false;    // chimera.synthetic: dummy weights
   std::string general_name;  // "Gemma3 270M (dummy weights, ...)"
+  std::string architecture;  // general.architecture: "qwen3" (its chat family, thinking mode)
 };
 
 // "NAME=SPEC" or "SPEC"; SPEC is "ollama:NAME[:TAG]" (resolved in the local Ollama store) or a GGUF

@@ -4,7 +4,6 @@
 
 #include "server/api.h"
 #include "server/model_info.h"
-#include "engine/tokenizer/harmony_channels.h"
 #include "server/output_format.h"
 #include "util/build_info.h"
 #include "util/clock.h"
@@ -36,9 +35,8 @@ Status parse_common(const Json& body, GenerationRequest& out) {
     out.keep_alive_ns = keep;
   }
   if (auto it = body.find("think"); it != body.end() && !it->is_null()) {
-    if (!(it->is_boolean() && !it->get<bool>())) {
-      return unsupported_field("think", "the served models do not have a thinking mode");
-    }
+    CHIMERA_ASSIGN_OR_RETURN(out.think, parse_ollama_think(*it));
+    out.think_asked = "think " + it->dump();
   }
   CHIMERA_ASSIGN_OR_RETURN(auto truncate, optional_bool(body, "truncate", "truncate"));
   out.truncate = truncate.value_or(true);
@@ -123,47 +121,45 @@ class OllamaFormat final : public ResponseFormat {
   }
 
   void text(std::string_view piece, std::string& out) override {
-    if (harmony_) {  // chat with gpt-oss: the analysis channel as message.thinking
-      const engine::ChannelText split = harmony_->feed(piece);
+    if (splitter_) {  // a thinking model: the reasoning as thinking, apart from the answer
+      const engine::ChannelText split = splitter_->feed(piece);
       if (!split.content.empty() || !split.thinking.empty()) chunk(split.content, split.thinking, out);
       return;
     }
     chunk(piece, {}, out);
   }
 
+  // One streamed object: the answer's piece and, when there is some, the reasoning's.
   void chunk(std::string_view piece, std::string_view thinking, std::string& out) {
     out += "{\"model\":";
     append_json_string(out, model_);
     out += ",\"created_at\":\"" + rfc3339_utc_now() + "\",";
-    if (chat_) {
-      out += "\"message\":{\"role\":\"assistant\",\"content\":";
-      append_json_string(out, piece);
-      if (!thinking.empty()) {
-        out += ",\"thinking\":";
-        append_json_string(out, thinking);
-      }
-      out += "},\"done\":false}\n";
-    } else {
-      out += "\"response\":";
-      append_json_string(out, piece);
-      out += ",\"done\":false}\n";
+    out += chat_ ? "\"message\":{\"role\":\"assistant\",\"content\":" : "\"response\":";
+    append_json_string(out, piece);
+    if (!thinking.empty()) {
+      out += ",\"thinking\":";
+      append_json_string(out, thinking);
     }
+    out += chat_ ? "},\"done\":false}\n" : ",\"done\":false}\n";
   }
 
   void done(const Job& job, const SequenceOutcome& o, std::string& out) override {
-    const std::string& text = streaming_ ? empty_ : o.text;
     Json final = {{"model", job.model_name}, {"created_at", rfc3339_utc_now()}};
-    if (chat_ && harmony_) {
-      const engine::ChannelText split = streaming_ ? harmony_->flush() : engine::HarmonyChannels::split(text);
-      if (streaming_ && (!split.content.empty() || !split.thinking.empty())) {
-        chunk(split.content, split.thinking, out);
-      }
-      final["message"] = {{"role", "assistant"}, {"content", streaming_ ? empty_ : split.content}};
-      if (!streaming_ && !split.thinking.empty()) final["message"]["thinking"] = split.thinking;
-    } else if (chat_) {
-      final["message"] = {{"role", "assistant"}, {"content", text}};
+    engine::ChannelText reply;  // streamed: only what the splitter still held, sent as a chunk
+    if (!splitter_) {
+      if (!streaming_) reply.content = o.text;
+    } else if (streaming_) {
+      const engine::ChannelText rest = splitter_->flush();
+      if (!rest.content.empty() || !rest.thinking.empty()) chunk(rest.content, rest.thinking, out);
     } else {
-      final["response"] = text;
+      reply = splitter_->finish(o.text);
+    }
+    if (chat_) {
+      final["message"] = {{"role", "assistant"}, {"content", reply.content}};
+      if (!reply.thinking.empty()) final["message"]["thinking"] = reply.thinking;
+    } else {
+      final["response"] = reply.content;
+      if (!reply.thinking.empty()) final["thinking"] = reply.thinking;
     }
     final["done"] = true;
     final["done_reason"] = o.done_reason;
@@ -195,14 +191,15 @@ class OllamaFormat final : public ResponseFormat {
 
   void set_model(std::string model) { model_ = std::move(model); }
   void set_streaming(bool streaming) { streaming_ = streaming; }
-  void set_harmony() { harmony_.emplace(); }
+  void set_splitter(std::unique_ptr<engine::ReplySplitter> splitter) {
+    splitter_ = std::move(splitter);
+  }
 
  private:
   bool chat_, raw_;
-  std::optional<engine::HarmonyChannels> harmony_;  // chat with a harmony (gpt-oss) model
+  std::unique_ptr<engine::ReplySplitter> splitter_;  // a thinking model's reasoning and answer
   bool streaming_ = true;
   std::string model_;
-  const std::string empty_;
 };
 
 // Empty prompt / no messages: load (or with keep_alive 0, unload) the model and say so.
@@ -251,7 +248,7 @@ void generate(ServerState& state, const httplib::Request& /*req*/, httplib::Resp
   auto job = start_generation(state, *request, received_ns);
   if (!job.ok()) return send_ollama_error(res, http_status_for(job.status()), job.status().message());
   auto format = std::make_shared<OllamaFormat>(chat, request->raw);
-  if (chat && replies_in_harmony(**job)) format->set_harmony();
+  format->set_splitter(reply_splitter(**job));
   format->set_model(request->model);
   format->set_streaming(request->stream);
   // Not streaming: one JSON object, still sent chunked so the connection is watched while generating.
@@ -327,6 +324,10 @@ void show(ServerState& state, httplib::Response& res, const std::string& body) {
     out["model_info"]["general.name"] = v.source.general_name;
   }
   out["capabilities"] = Json::array({"completion"});
+  // As Ollama: clients (the ollama CLI, Open WebUI) send think only to models that say they can.
+  if (engine::has_thinking_mode(engine::chat_family_for_architecture(v.source.architecture))) {
+    out["capabilities"].push_back("thinking");
+  }
   out["modified_at"] = rfc3339_utc(v.source.modified_unix_ns);
   send_json(res, 200, out);
 }

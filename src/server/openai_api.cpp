@@ -7,7 +7,6 @@
 #include <random>
 
 #include "server/api.h"
-#include "engine/tokenizer/harmony_channels.h"
 #include "server/output_format.h"
 #include "util/build_info.h"
 #include "util/clock.h"
@@ -140,6 +139,41 @@ Result<std::string> message_content(const Json& message, const std::string& wher
   return text;
 }
 
+// reasoning_effort (Chat Completions) or reasoning.effort (as Ollama's /v1 also reads it), mapped
+// to Ollama's think as Ollama maps it: "none" is think false (gpt-oss still reasons), "minimal"
+// the lowest level there is ("low"), "low" / "medium" / "high" themselves ("max" too, as Ollama).
+Status parse_reasoning_effort(const Json& body, GenerationRequest& out) {
+  std::string field = "reasoning_effort";
+  const Json* value = nullptr;
+  if (auto it = body.find("reasoning"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "reasoning must be an object like {{\"effort\": \"low\"}}, not {}",
+                        json_type_name(*it));
+    }
+    if (auto effort = it->find("effort"); effort != it->end() && !effort->is_null()) {
+      field = "reasoning.effort";
+      value = &*effort;
+    }
+  }
+  if (auto it = body.find("reasoning_effort"); !value && it != body.end() && !it->is_null())
+    value = &*it;
+  if (!value) return Status::ok();
+  const std::string effort = value->is_string() ? value->get<std::string>() : std::string();
+  std::optional<engine::Think> think = effort == "none"      ? engine::Think::kOff
+                                       : effort == "minimal" ? engine::Think::kLow
+                                                             : engine::parse_think_level(effort);
+  if (!think) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{} {} is not a reasoning effort: send \"none\", \"minimal\", \"low\", "
+                      "\"medium\" or \"high\"",
+                      field, value->dump());
+  }
+  out.think = *think;
+  out.think_asked = fmt::format("{} {}", field, value->dump());
+  return Status::ok();
+}
+
 Result<GenerationRequest> parse_chat_completion(const Json& body, const ServerState& state) {
   GenerationRequest out;
   out.chat = true;
@@ -172,6 +206,7 @@ Result<GenerationRequest> parse_chat_completion(const Json& body, const ServerSt
       return unsupported(field, "no tool calling in this engine");
     }
   }
+  CHIMERA_RETURN_IF_ERROR(parse_reasoning_effort(body, out));
   CHIMERA_RETURN_IF_ERROR(parse_sampling(body, out, /*default_max_tokens=*/0));
   return out;
 }
@@ -241,13 +276,16 @@ class OpenAIFormat final : public ResponseFormat {
   }
 
   void text(std::string_view piece, std::string& out) override {
-    if (harmony_) {  // chat with gpt-oss: the analysis channel as reasoning_content
-      const engine::ChannelText split = harmony_->feed(piece);
-      if (!split.thinking.empty()) chunk(split.thinking, "reasoning_content", out);
-      if (!split.content.empty()) chunk(split.content, "content", out);
+    if (splitter_) {  // a thinking model: the reasoning as reasoning_content
+      chunks(splitter_->feed(piece), out);
       return;
     }
     chunk(piece, "content", out);
+  }
+
+  void chunks(const engine::ChannelText& split, std::string& out) {
+    if (!split.thinking.empty()) chunk(split.thinking, "reasoning_content", out);
+    if (!split.content.empty()) chunk(split.content, "content", out);
   }
 
   void chunk(std::string_view piece, std::string_view field, std::string& out) {
@@ -274,8 +312,8 @@ class OpenAIFormat final : public ResponseFormat {
   void done(const Job& /*job*/, const SequenceOutcome& o, std::string& out) override {
     if (!streaming_) {
       Json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason(o)}};
-      if (chat_ && harmony_) {
-        const engine::ChannelText split = engine::HarmonyChannels::split(o.text);
+      if (chat_ && splitter_) {
+        const engine::ChannelText split = splitter_->finish(o.text);
         choice["message"] = {{"role", "assistant"}, {"content", split.content}};
         if (!split.thinking.empty()) choice["message"]["reasoning_content"] = split.thinking;
       } else if (chat_) {
@@ -289,11 +327,7 @@ class OpenAIFormat final : public ResponseFormat {
       out += dump_json(body);
       return;
     }
-    if (harmony_) {
-      const engine::ChannelText rest = harmony_->flush();
-      if (!rest.thinking.empty()) chunk(rest.thinking, "reasoning_content", out);
-      if (!rest.content.empty()) chunk(rest.content, "content", out);
-    }
+    if (splitter_) chunks(splitter_->flush(), out);
     event(chat_ ? Json::object() : Json(nullptr), finish_reason(o), out);
     if (include_usage_) {
       Json usage = header(true);
@@ -311,10 +345,12 @@ class OpenAIFormat final : public ResponseFormat {
   }
 
   void set_streaming(bool streaming) { streaming_ = streaming; }
-  void set_harmony() { harmony_.emplace(); }
+  void set_splitter(std::unique_ptr<engine::ReplySplitter> splitter) {
+    splitter_ = std::move(splitter);
+  }
 
  private:
-  std::optional<engine::HarmonyChannels> harmony_;  // chat with a harmony (gpt-oss) model
+  std::unique_ptr<engine::ReplySplitter> splitter_;  // a thinking model's reasoning and answer
   std::string object(bool chunk) const {
     if (!chat_) return "text_completion";
     return chunk ? "chat.completion.chunk" : "chat.completion";
@@ -373,7 +409,7 @@ void complete(ServerState& state, httplib::Response& res, const std::string& bod
     return send_openai_error(res, http_status_for(s), s.message(), code);
   }
   auto format = std::make_shared<OpenAIFormat>(chat, request->model, include_usage && request->stream);
-  if (chat && replies_in_harmony(**job)) format->set_harmony();
+  if (chat) format->set_splitter(reply_splitter(**job));
   format->set_streaming(request->stream);
   if (request->stream) res.set_header("Cache-Control", "no-cache");
   respond_with_job(res, std::move(*job), format, request->stream);

@@ -136,5 +136,52 @@ TEST(ChatTemplate, HarmonyForGptOss) {
       << plain;
 }
 
+// Qwen3's template (Qwen/Qwen3-8B tokenizer_config.json): `{%- if add_generation_prompt %}{{-
+// '<|im_start|>assistant\n' }}{%- if enable_thinking is defined and enable_thinking is false %}{{-
+// '<think>\n\n</think>\n\n' }}`. Ollama's think false is enable_thinking=false; unset, true and
+// any level leave the generation prompt as it is (the model opens its own <think>).
+TEST(ChatTemplateTest, Qwen3ThinkOffClosesAnEmptyReasoningBlock) {
+  const std::vector<ChatMessage> chat = {{"user", "Hi"}};
+  const std::string thinking = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
+  for (Think think : {Think::kDefault, Think::kOn, Think::kLow, Think::kMedium, Think::kHigh}) {
+    EXPECT_EQ(render_chat(ChatFamily::kQwen3, chat, true, {}, think), thinking)
+        << think_name(think);
+  }
+  EXPECT_EQ(render_chat(ChatFamily::kQwen3, chat, true, {}, Think::kOff),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+  // Only the generation prompt gets the block; Qwen 2.5 has no thinking mode at all.
+  EXPECT_EQ(render_chat(ChatFamily::kQwen3, chat, false, {}, Think::kOff),
+            "<|im_start|>user\nHi<|im_end|>\n");
+  EXPECT_EQ(render_chat(ChatFamily::kQwen2, chat, true, {}, Think::kOff),
+            render_chat(ChatFamily::kQwen2, chat, true));
+}
+
+// Ollama's gpt-oss template: `Current date: {{ currentDate }}{{- if and .IsThinkSet .Think (ne
+// .ThinkLevel "") }}\n\nReasoning: {{ .ThinkLevel }}{{- else if or (not .IsThinkSet) (and
+// .IsThinkSet .Think) }}\n\nReasoning: medium{{- end }}`, then `\n\n# Valid channels: ...`; think
+// true is the level "medium", think false leaves the line out.
+TEST(ChatTemplate, HarmonyReasoningLineFollowsThink) {
+  const std::vector<ChatMessage> chat = {{"user", "Q"}};
+  auto prompt = [](std::string_view reasoning_line) {
+    return std::string(
+               "<|start|>system<|message|>You are ChatGPT, a large language model trained by "
+               "OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date: 2026-12-08") +
+           std::string(reasoning_line) +
+           "\n\n# Valid channels: analysis, commentary, final. Channel must be included for "
+           "every message.<|end|><|start|>user<|message|>Q<|end|><|start|>assistant";
+  };
+  EXPECT_EQ(render_chat(ChatFamily::kHarmony, chat, true, "2026-12-08", Think::kDefault),
+            prompt("\n\nReasoning: medium"));
+  EXPECT_EQ(render_chat(ChatFamily::kHarmony, chat, true, "2026-12-08", Think::kOn),
+            prompt("\n\nReasoning: medium"));
+  EXPECT_EQ(render_chat(ChatFamily::kHarmony, chat, true, "2026-12-08", Think::kLow),
+            prompt("\n\nReasoning: low"));
+  EXPECT_EQ(render_chat(ChatFamily::kHarmony, chat, true, "2026-12-08", Think::kMedium),
+            prompt("\n\nReasoning: medium"));
+  EXPECT_EQ(render_chat(ChatFamily::kHarmony, chat, true, "2026-12-08", Think::kHigh),
+            prompt("\n\nReasoning: high"));
+  EXPECT_EQ(render_chat(ChatFamily::kHarmony, chat, true, "2026-12-08", Think::kOff), prompt(""));
+}
+
 }  // namespace
 }  // namespace chimera::engine

@@ -48,5 +48,20 @@ TEST(HarmonyChannels, TextWithoutMarkupIsTheAnswer) {
   EXPECT_EQ(call.thinking, "");
 }
 
+// Dummy weights write markers amid plain text: text that does not open with a header is the
+// answer, markers and all, however the stream is cut (a collected reply split the same way).
+TEST(HarmonyChannels, AMarkerAfterPlainTextDoesNotMakeItAHeader) {
+  constexpr std::string_view kText = " throu and<|message|>thi";
+  EXPECT_EQ(HarmonyChannels::split(kText).content, kText);
+  for (size_t cut = 0; cut <= kText.size(); ++cut) {
+    HarmonyChannels channels;
+    ChannelText a = channels.feed(kText.substr(0, cut));
+    ChannelText b = channels.feed(kText.substr(cut));
+    ChannelText c = channels.flush();
+    EXPECT_EQ(a.content + b.content + c.content, kText) << "cut at " << cut;
+    EXPECT_EQ(a.thinking + b.thinking + c.thinking, "") << "cut at " << cut;
+  }
+}
+
 }  // namespace
 }  // namespace chimera::engine

@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "engine/grammar/grammar_mask.h"
 #include "engine/model/model_config.h"
+#include "engine/tokenizer/reasoning.h"
 #include "util/clock.h"
 
 namespace chimera::engine {
@@ -61,7 +62,11 @@ class SessionImpl final : public Session {
     } else {
       messages.push_back({"user", request.prompt});
     }
-    std::string text = render_chat(model_->chat_family(), messages, /*add_generation_prompt=*/true);
+    CHIMERA_RETURN_IF_ERROR(check_think(model_->chat_family(), request.think,
+                                        model_->info().architecture,
+                                        fmt::format("think {}", think_name(request.think))));
+    std::string text = render_chat(model_->chat_family(), messages, /*add_generation_prompt=*/true,
+                                   /*date=*/{}, request.think);
     return tok.encode(text, /*add_special=*/true, /*parse_special=*/true);
   }
 

@@ -89,7 +89,7 @@ std::string_view without_reasoning(std::string_view content) {
 }
 
 void render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt, bool qwen3,
-                   std::string& out) {
+                   Think think, std::string& out) {
   if (!qwen3 && (messages.empty() || messages[0].role != "system")) {
     out +=
         "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
@@ -111,7 +111,11 @@ void render_chatml(const std::vector<ChatMessage>& messages, bool add_generation
     out += content;
     out += "<|im_end|>\n";
   }
-  if (add_generation_prompt) out += "<|im_start|>assistant\n";
+  if (add_generation_prompt) {
+    out += "<|im_start|>assistant\n";
+    // Qwen3's enable_thinking=false: the reasoning block comes already closed, empty.
+    if (qwen3 && think == Think::kOff) out += "<think>\n\n</think>\n\n";
+  }
 }
 
 // An assistant turn re-sent in a prompt is its final message only (the template drops the
@@ -141,12 +145,23 @@ std::string utc_date_today() {
 // final-channel messages; the generation prompt opens an assistant message whose channel the model
 // chooses.
 void render_harmony(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                    std::string_view date, std::string& out) {
+                    std::string_view date, Think think, std::string& out) {
   out += "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
          "Knowledge cutoff: 2024-06\nCurrent date: ";
   out += date.empty() ? utc_date_today() : std::string(date);
-  out += "\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. Channel must be "
-         "included for every message.<|end|>";
+  // Ollama's gpt-oss template: the level asked for, medium by default, no line when think is off
+  // (the model still reasons: harmony has no way to turn it off).
+  const std::string_view level = think == Think::kLow    ? "low"
+                                 : think == Think::kHigh ? "high"
+                                 : think == Think::kOff  ? ""
+                                                         : "medium";
+  if (!level.empty()) {
+    out += "\n\nReasoning: ";
+    out += level;
+  }
+  out +=
+      "\n\n# Valid channels: analysis, commentary, final. Channel must be included for every "
+      "message.<|end|>";
   size_t first = 0;
   if (!messages.empty() && (messages[0].role == "system" || messages[0].role == "developer")) {
     first = 1;
@@ -233,8 +248,37 @@ std::optional<ChatFamily> parse_chat_family(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<Think> parse_think_level(std::string_view level) {
+  if (level == "low") return Think::kLow;
+  if (level == "medium") return Think::kMedium;
+  if (level == "high" || level == "max") return Think::kHigh;
+  return std::nullopt;
+}
+
+std::string_view think_name(Think think) {
+  switch (think) {
+    case Think::kDefault:
+      return "default";
+    case Think::kOff:
+      return "false";
+    case Think::kOn:
+      return "true";
+    case Think::kLow:
+      return "low";
+    case Think::kMedium:
+      return "medium";
+    case Think::kHigh:
+      return "high";
+  }
+  return "default";
+}
+
+bool has_thinking_mode(ChatFamily family) {
+  return family == ChatFamily::kQwen3 || family == ChatFamily::kHarmony;
+}
+
 std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messages,
-                        bool add_generation_prompt, std::string_view date) {
+                        bool add_generation_prompt, std::string_view date, Think think) {
   std::string out;
   switch (family) {
     case ChatFamily::kGemma:
@@ -245,10 +289,10 @@ std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messa
       break;
     case ChatFamily::kQwen2:
     case ChatFamily::kQwen3:
-      render_chatml(messages, add_generation_prompt, family == ChatFamily::kQwen3, out);
+      render_chatml(messages, add_generation_prompt, family == ChatFamily::kQwen3, think, out);
       break;
     case ChatFamily::kHarmony:
-      render_harmony(messages, add_generation_prompt, date, out);
+      render_harmony(messages, add_generation_prompt, date, think, out);
       break;
     case ChatFamily::kRaw:
       for (const ChatMessage& m : messages) out += m.content;

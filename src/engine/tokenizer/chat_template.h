@@ -17,6 +17,16 @@ struct ChatMessage {
 };
 
 enum class ChatFamily { kGemma, kLlama3, kQwen2, kQwen3, kHarmony, kRaw };
+
+// Thinking (reasoning) mode, as Ollama's `think` asks for it: unset (the model's default), off,
+// on, or one of gpt-oss's reasoning levels. Families with a thinking mode: kQwen3 (on or off;
+// a level means on, as in Ollama) and kHarmony (levels; it reasons whatever is asked).
+enum class Think { kDefault, kOff, kOn, kLow, kMedium, kHigh };
+// "low", "medium", "high", and "max", which Ollama also takes and gives gpt-oss as "high".
+std::optional<Think> parse_think_level(std::string_view level);
+// "default", "false", "true", "low", "medium", "high"
+std::string_view think_name(Think think);
+bool has_thinking_mode(ChatFamily family);
 // "gemma", "gemma2", "gemma3" -> kGemma; "llama" -> kLlama3; "qwen2" -> kQwen2; "qwen3",
 // "qwen3moe" -> kQwen3; "gpt-oss" -> kHarmony; anything else -> kRaw.
 ChatFamily chat_family_for_architecture(std::string_view architecture);
@@ -39,6 +49,8 @@ std::optional<ChatFamily> parse_chat_family(std::string_view name);
 //    the system turn "You are Qwen, created by Alibaba Cloud. You are a helpful assistant." when
 //    the messages have none; Qwen3 has no default system turn, and drops the reasoning
 //    (`<think>...</think>`) of assistant turns before the last user turn, as its template does.
+//    Qwen3 with think kOff: the generation prompt is followed by an empty reasoning block,
+//    `<think>\n\n</think>\n\n`, as its template does with enable_thinking=false.
 //  - Harmony (gpt-oss, engine-reference-models.md §6): `<|start|>system<|message|>You are ChatGPT,
 //    a large language model trained by OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date:
 //    {date}\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. Channel must
@@ -48,9 +60,12 @@ std::optional<ChatFamily> parse_chat_family(std::string_view name);
 //    `<|start|>assistant<|channel|>final<|message|>{final text}<|end|>` (their chain of thought
 //    dropped; a closing assistant turn without a generation prompt ends in <|return|>);
 //    generation prompt `<|start|>assistant`. `date` (YYYY-MM-DD) defaults to today in UTC.
+//    The reasoning line follows `think` as Ollama's gpt-oss template has it: `Reasoning: medium`
+//    when unset or on, the level asked for, and no line at all (with its blank line) when off.
 //  - Raw: the contents concatenated as they are.
 std::string render_chat(ChatFamily family, const std::vector<ChatMessage>& messages,
-                        bool add_generation_prompt = true, std::string_view date = {});
+                        bool add_generation_prompt = true, std::string_view date = {},
+                        Think think = Think::kDefault);
 
 // Jinja's `trim` filter: strips what Python's str.strip() strips (Unicode whitespace).
 std::string_view trim_like_jinja(std::string_view text);

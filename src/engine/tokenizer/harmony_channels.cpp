@@ -39,10 +39,13 @@ ChannelText HarmonyChannels::feed(std::string_view text) {
   ChannelText out;
   for (;;) {
     if (mode_ == Mode::kHeader) {
-      const size_t message = held_.find(kMessage);
+      // A header starts where the held text starts; decided before looking for its end, so a
+      // <|message|> later in plain text is not taken for one (the answer would then depend on
+      // where the stream's pieces were cut).
+      const bool may_be_header =
+          held_.starts_with("<|") || std::string_view("<|").starts_with(held_);
+      const size_t message = may_be_header ? held_.find(kMessage) : std::string::npos;
       if (message == std::string::npos) {
-        const bool may_be_header =
-            held_.starts_with("<|") || std::string_view("<|").starts_with(held_);
         if (may_be_header && held_.size() <= kMaxHeader) return out;  // wait for the rest
         mode_ = Mode::kBody;  // not markup: the answer as it is
         analysis_ = false;
@@ -84,15 +87,6 @@ ChannelText HarmonyChannels::flush() {
   else if (!held_.starts_with("<|"))
     out.content += held_;  // never markup
   held_.clear();
-  return out;
-}
-
-ChannelText HarmonyChannels::split(std::string_view text) {
-  HarmonyChannels channels;
-  ChannelText out = channels.feed(text);
-  ChannelText rest = channels.flush();
-  out.thinking += rest.thinking;
-  out.content += rest.content;
   return out;
 }
 

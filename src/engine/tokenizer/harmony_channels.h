@@ -10,22 +10,18 @@
 #include <string>
 #include <string_view>
 
+#include "engine/tokenizer/reply_splitter.h"
+
 namespace chimera::engine {
 
-struct ChannelText {
-  std::string thinking;  // analysis channel
-  std::string content;   // final / commentary channels, or text outside any markup
-};
-
-class HarmonyChannels {
+// thinking: the analysis channel; content: the final / commentary channels, or text outside any
+// markup.
+class HarmonyChannels final : public ReplySplitter {
  public:
-  // Splits the next piece of generated text. A piece that ends inside a marker is held until the
-  // marker is complete (or turns out not to be one).
-  ChannelText feed(std::string_view text);
-  // What is still held, at the end of generation.
-  ChannelText flush();
+  ChannelText feed(std::string_view text) override;
+  ChannelText flush() override;
   // A whole reply at once.
-  static ChannelText split(std::string_view text);
+  static ChannelText split(std::string_view text) { return HarmonyChannels().finish(text); }
 
  private:
   void route(std::string_view text, ChannelText& out) const;
