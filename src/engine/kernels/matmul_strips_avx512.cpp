@@ -223,13 +223,14 @@ class Q4KBlocks {
   static constexpr size_t kSuperBlock16 = 16 * sizeof(BlockQ4_K);  // 2304 bytes
   static constexpr size_t kBlock16 = kSuperBlock16 / 8;            // 16 rows x 32 values
   static constexpr int kSub = 8;
-  static constexpr bool kUnrollOneTokenOnly = false;
+  static constexpr bool kUnrollOneTokenOnly = true;  // as Q6_K (below)
   explicit Q4KBlocks(const uint8_t* strip) : strip_(strip) {}
-  template <int s>
-  [[gnu::always_inline]] const PackedBlockK& operator()(int64_t b, std::integral_constant<int, s>,
+  template <int kS>
+  [[gnu::always_inline]] const PackedBlockK& operator()(int64_t b, std::integral_constant<int, kS>,
                                                         PackedBlockK& p) {
+    const int s = kS >= 0 ? kS : static_cast<int>(b % 8);
     const uint8_t* super = strip_ + static_cast<size_t>(b / 8) * kSuperBlock16;
-    if constexpr (s == 0) {
+    if (s == 0) {
       d_ = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(super)));
       dmin_ = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(super + 32)));
       const __m512i v0 = _mm512_loadu_si512(super + 64), v1 = _mm512_loadu_si512(super + 128),
@@ -243,11 +244,11 @@ class Q4KBlocks {
       m_[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v2, 4), four),
                               _mm512_and_si512(_mm512_srli_epi32(v1, 2), top));
     }
+    const __m128i shift = _mm_cvtsi32_si128(8 * (s % 4));
     const __m512i byte = _mm512_set1_epi32(0xFF);
     const __m512 sc =
-        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc_[s / 4], 8 * (s % 4)), byte));
-    const __m512 m =
-        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(m_[s / 4], 8 * (s % 4)), byte));
+        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(sc_[s / 4], shift), byte));
+    const __m512 m = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(m_[s / 4], shift), byte));
     p.d = _mm512_mul_ps(d_, sc);
     p.dm = _mm512_mul_ps(dmin_, m);
     const uint8_t* nibbles = super + 256 + 512 * (s / 2);
@@ -255,7 +256,7 @@ class Q4KBlocks {
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
       __m512i v = _mm512_loadu_si512(nibbles + 64 * j);
-      if constexpr (s % 2 != 0) v = _mm512_srli_epi16(v, 4);
+      if (s % 2 != 0) v = _mm512_srli_epi16(v, 4);
       p.codes[j] = _mm512_and_si512(v, low);
     }
     return p;
