@@ -297,15 +297,10 @@ constexpr GgmlType ggml_type_of(Weights32 type) {
 template <Weights32 kType, bool kVnni>
 struct Kernel32 {
   static constexpr int kTileRows = 6, kTileTokens = 4;
-  static constexpr int kBlockBytes = kType == Weights32::kQ4_0   ? sizeof(BlockQ4_0)
-                                     : kType == Weights32::kQ5_0 ? sizeof(BlockQ5_0)
-                                     : kType == Weights32::kQ4_1 ? sizeof(BlockQ4_1)
-                                     : kType == Weights32::kQ5_1 ? sizeof(BlockQ5_1)
-                                     : kType == Weights32::kMXFP4 ? sizeof(BlockMXFP4)
-                                                                  : sizeof(BlockQ8_0);
+  static constexpr int kBlockBytes = block32_bytes(ggml_type_of(kType));
   // Q4_1 / Q5_1: unsigned codes with no fixed offset; per block, m times the activations' code sum
   // (the bias of activations converted with offset 1 is minus that sum) is added in f32 instead.
-  static constexpr bool kHasMin = kType == Weights32::kQ4_1 || kType == Weights32::kQ5_1;
+  static constexpr bool kHasMin = has_min(ggml_type_of(kType));
 
   static CodeGroup load(const uint8_t* w, int n) {
     if constexpr (kType == Weights32::kQ4_0) return load_q4_0(w, n);

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "engine/kernels/matmul_kernels.h"
+#include "engine/quant/quant.h"
 
 namespace chimera::engine::matmul_detail::avx512 {
 
@@ -52,6 +53,20 @@ inline void store_sums(const __m512 (&sum)[R][T], float* y, int64_t y_stride) {
     for (int t = 0; t < T; ++t) y[t * y_stride + r] = _mm512_reduce_add_ps(sum[r][t]);
   }
 }
+
+// Bytes of one row's block in the file for the 32-value types (Q4_0, Q5_0, Q4_1, Q5_1, Q8_0,
+// MXFP4): the tiles' group stride and the strips' block size.
+constexpr int block32_bytes(GgmlType type) {
+  return type == GgmlType::kQ4_0    ? sizeof(BlockQ4_0)
+         : type == GgmlType::kQ5_0  ? sizeof(BlockQ5_0)
+         : type == GgmlType::kQ4_1  ? sizeof(BlockQ4_1)
+         : type == GgmlType::kQ5_1  ? sizeof(BlockQ5_1)
+         : type == GgmlType::kMXFP4 ? sizeof(BlockMXFP4)
+                                    : sizeof(BlockQ8_0);
+}
+
+// Q4_1 / Q5_1: value = d * code + m, a second f16 head field (m) per row and block.
+constexpr bool has_min(GgmlType type) { return type == GgmlType::kQ4_1 || type == GgmlType::kQ5_1; }
 
 // MXFP4 block scales: 2^(e - 128) for the exponent byte e in each dword (the codes are looked up
 // as doubled E2M1 values, hence 128 rather than E8M0's bias 127): (e - 1) << 23 as f32 bits, or

@@ -33,18 +33,6 @@ namespace {
 constexpr int kStripRows = 16;
 constexpr int kTileTokens = 8;  // 8 dot chains + 8 sums + 8 code vectors fill the registers
 
-// Bytes of one row's block in the file (d, then the payload).
-constexpr int block_bytes(GgmlType type) {
-  return type == GgmlType::kQ4_0   ? sizeof(BlockQ4_0)
-         : type == GgmlType::kQ5_0 ? sizeof(BlockQ5_0)
-         : type == GgmlType::kQ4_1 ? sizeof(BlockQ4_1)
-         : type == GgmlType::kQ5_1 ? sizeof(BlockQ5_1)
-         : type == GgmlType::kMXFP4 ? sizeof(BlockMXFP4)
-                                   : sizeof(BlockQ8_0);
-}
-
-// Q4_1 / Q5_1: value = d * code + m, a second f16 head field (m) per row and block.
-constexpr bool has_min(GgmlType type) { return type == GgmlType::kQ4_1 || type == GgmlType::kQ5_1; }
 // Q5_0 / Q5_1: the payload starts with the codes' fifth bits (qh), then the nibbles.
 constexpr bool has_high_bits(GgmlType type) {
   return type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1;
@@ -223,7 +211,6 @@ class Q4KBlocks {
   static constexpr size_t kSuperBlock16 = 16 * sizeof(BlockQ4_K);  // 2304 bytes
   static constexpr size_t kBlock16 = kSuperBlock16 / 8;            // 16 rows x 32 values
   static constexpr int kSub = 8;
-  static constexpr bool kUnrollOneTokenOnly = true;  // as Q6_K (below)
   explicit Q4KBlocks(const uint8_t* strip) : strip_(strip) {}
   template <int kS>
   [[gnu::always_inline]] const PackedBlockK& operator()(int64_t b, std::integral_constant<int, kS>,
@@ -282,7 +269,6 @@ class Q6KBlocks {
   // widths' code is not multiplied by 8 (unrolled for every width, the in-cache matvec measured
   // 21-34 GB/s on a busy machine: not shown to be better).
   static constexpr int kSub = 8;
-  static constexpr bool kUnrollOneTokenOnly = true;
   explicit Q6KBlocks(const uint8_t* strip) : strip_(strip) {}
   template <int kS>
   [[gnu::always_inline]] const PackedBlockHalves& operator()(int64_t b, std::integral_constant<int, kS>,
@@ -324,9 +310,8 @@ template <GgmlType kType>
 class Blocks32 {
  public:
   using Block = std::conditional_t<has_min(kType), PackedBlockK, PackedBlock>;
-  static constexpr size_t kBlock16 = kStripRows * static_cast<size_t>(block_bytes(kType));
+  static constexpr size_t kBlock16 = kStripRows * static_cast<size_t>(block32_bytes(kType));
   static constexpr int kSub = 1;
-  static constexpr bool kUnrollOneTokenOnly = false;
   explicit Blocks32(const uint8_t* strip) : strip_(strip) {}
   template <int kS>
   [[gnu::always_inline]] const Block& operator()(int64_t b, std::integral_constant<int, kS>,
@@ -413,7 +398,8 @@ template <int T, typename Block>
 // or returning a block packed earlier); writes the rows in row_mask of y[t * y_stride + row]. The
 // blocks go kSub at a time (a K-quant super-block's 8 sub-blocks), `sub` = b % kSub as a
 // std::integral_constant: each sub-block's shifts and scale bytes are then fixed at compile time
-// (with b % 8 at run time, Q6_K's loop tested it once per code vector, measured).
+// (with b % 8 at run time, Q6_K's loop tested it once per code vector, measured). With kSub 1,
+// `sub` is -1: the block source works out b % 8 itself.
 template <int T, typename Block = PackedBlock, int kSub = 1, typename NextBlock>
 [[gnu::always_inline]] inline void run_tile(int64_t nb, NextBlock&& next_block, const uint8_t* act,
                                             size_t act_stride, float* y, int64_t y_stride,
@@ -466,7 +452,7 @@ void pack_strip(const WeightMatrix& w, int64_t r0, int64_t rows_left, PackedBloc
   // The strip is 16 consecutive rows, one contiguous range read as 16 streams: prefetch ahead as
   // this one is packed (see StripPrefetcher).
   const StripPrefetcher<kStripRows> prefetcher(first, w.row_bytes);
-  constexpr int kBlockBytes = block_bytes(kType);
+  constexpr int kBlockBytes = block32_bytes(kType);
   for (int64_t b = 0; b < nb; ++b) {
     prefetcher.template advance<kBlockBytes>(static_cast<size_t>(b) * kBlockBytes);
     pack_rows<kType>(rows, out[b]);
@@ -479,7 +465,7 @@ void pack_strip(const WeightMatrix& w, int64_t r0, int64_t rows_left, PackedBloc
 template <GgmlType kType>
 void gemm_strips(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const void* act,
                  size_t act_stride, int64_t n_tokens, float* y, int64_t y_stride) {
-  constexpr int kBlockBytes = block_bytes(kType);
+  constexpr int kBlockBytes = block32_bytes(kType);
   thread_local std::vector<PackedBlock> buffer;  // grows to the widest matrix once per thread
   const int64_t nb = w.cols / 32;
   if (buffer.size() < static_cast<size_t>(nb)) buffer.resize(static_cast<size_t>(nb));
@@ -541,9 +527,11 @@ void gemm_interleaved(const WeightMatrix& w, int64_t row_begin, int64_t row_end,
           prefetcher.template advance<kBlock16>(static_cast<size_t>(b) * kBlock16);
           return blocks(b, sub, scratch);
         };
+        // Sub-blocks unrolled for one token only (decode); the 2-8-token tiles keep them at run
+        // time, so the 8 tile widths' code is not multiplied by 8 (see Q6KBlocks).
         constexpr int kT = decltype(width)::value;
-        run_tile<kT, Block, (Blocks::kUnrollOneTokenOnly && kT > 1 ? 1 : Blocks::kSub)>(nb, next, a + t * act_stride, act_stride,
-                                                y + t * y_stride + r0, y_stride, 0xFFFF);
+        run_tile<kT, Block, (kT == 1 ? Blocks::kSub : 1)>(nb, next, a + t * act_stride, act_stride,
+                                                          y + t * y_stride + r0, y_stride, 0xFFFF);
       });
     }
   }
