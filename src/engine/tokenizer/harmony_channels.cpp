@@ -11,22 +11,12 @@ constexpr std::string_view kChannel = "<|channel|>";
 // Markers that close a message body (<|start|> too: a model may open the next message directly).
 constexpr std::array<std::string_view, 4> kBodyEnds = {"<|end|>", "<|return|>", "<|call|>",
                                                        "<|start|>"};
+// Every marker a piece may end inside of.
+constexpr std::array<std::string_view, 6> kMarkers = {kMessage,     kChannel,     kBodyEnds[0],
+                                                      kBodyEnds[1], kBodyEnds[2], kBodyEnds[3]};
 // Longest header worth waiting for (`<|start|>assistant to=functions.NAME<|channel|>commentary
 // json`); beyond it the text is not harmony markup.
 constexpr size_t kMaxHeader = 256;
-
-// Where a marker that `text` ends inside of would begin (npos when the tail cannot start one).
-size_t partial_marker_start(std::string_view text) {
-  const size_t lt = text.rfind('<');
-  if (lt == std::string_view::npos) return std::string_view::npos;
-  const std::string_view tail = text.substr(lt);
-  for (std::string_view marker : {std::string_view("<|message|>"), std::string_view("<|end|>"),
-                                  std::string_view("<|return|>"), std::string_view("<|call|>"),
-                                  std::string_view("<|start|>"), std::string_view("<|channel|>")}) {
-    if (tail.size() < marker.size() && marker.starts_with(tail)) return lt;
-  }
-  return std::string_view::npos;
-}
 
 }  // namespace
 
@@ -68,8 +58,7 @@ ChannelText HarmonyChannels::feed(std::string_view text) {
       }
     }
     if (end == std::string::npos) {
-      const size_t keep = partial_marker_start(held_);
-      const size_t emit = keep == std::string::npos ? held_.size() : keep;
+      const size_t emit = cut_marker_start(held_, kMarkers);
       route(std::string_view(held_).substr(0, emit), out);
       held_.erase(0, emit);
       return out;

@@ -5,6 +5,8 @@
 // `reasoning_content`, generate prints it apart from the answer.
 #pragma once
 
+#include <algorithm>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,21 @@ struct ChannelText {
   std::string thinking;  // the reasoning
   std::string content;   // the answer
 };
+
+// Where a marker that `text` ends inside of would begin: the start of the longest suffix of `text`
+// that is a proper prefix of one of `markers` (text.size() when there is none). A splitter holds
+// that tail back until the next piece shows whether it is the marker.
+inline size_t cut_marker_start(std::string_view text, std::span<const std::string_view> markers) {
+  size_t longest = 0;
+  for (std::string_view marker : markers) longest = std::max(longest, marker.size());
+  for (size_t n = std::min(text.size(), longest - 1); n > 0; --n) {
+    const std::string_view tail = text.substr(text.size() - n);
+    for (std::string_view marker : markers) {
+      if (marker.size() > n && marker.starts_with(tail)) return text.size() - n;
+    }
+  }
+  return text.size();
+}
 
 class ReplySplitter {
  public:

@@ -18,15 +18,6 @@ std::string_view trim_left(std::string_view s) {
   return s;
 }
 
-// Length of the longest suffix of `text` that is a proper prefix of `tag` (a tag cut by the end
-// of a piece).
-size_t cut_tag_length(std::string_view text, std::string_view tag) {
-  for (size_t n = std::min(text.size(), tag.size() - 1); n > 0; --n) {
-    if (tag.starts_with(text.substr(text.size() - n))) return n;
-  }
-  return 0;
-}
-
 }  // namespace
 
 ChannelText ThinkTags::feed(std::string_view text) {
@@ -56,9 +47,9 @@ ChannelText ThinkTags::feed(std::string_view text) {
       case State::kThinking: {
         const size_t close = held_.find(kClose);
         if (close == std::string::npos) {
-          const size_t keep = cut_tag_length(held_, kClose);
-          out.thinking.append(held_, 0, held_.size() - keep);
-          held_.erase(0, held_.size() - keep);
+          const size_t emit = cut_marker_start(held_, {&kClose, 1});
+          out.thinking.append(held_, 0, emit);
+          held_.erase(0, emit);
           return out;
         }
         out.thinking.append(held_, 0, close);
